@@ -1,0 +1,111 @@
+/*
+ * alloc.c — tensor buffers: a size-bucketed cache of freed buffers.
+ *
+ * A training step allocates the same sizes every time; keeping freed
+ * buffers by size class and handing them out again makes a steady-state
+ * step malloc-free. Classes are four per power of two (at most 25% slack);
+ * a cache past its limit returns buffers to libc instead.
+ */
+#include <stdlib.h>
+
+#include "mg_internal.h"
+
+#define MG_ALIGN 64 /* a cache line, and enough for any SIMD load */
+
+/* The class of a request and the bytes a buffer of that class holds. */
+static int size_class(size_t nbytes, size_t *class_bytes) {
+  if (nbytes <= 64) {
+    *class_bytes = 64;
+    return 0;
+  }
+  int e = 63 - __builtin_clzll((unsigned long long)(nbytes - 1));
+  size_t base = (size_t)1 << e, step = base >> 2;
+  size_t q = (nbytes - base + step - 1) / step; /* 1..4 */
+  *class_bytes = base + q * step;
+  return (e - 6) * 4 + (int)q;
+}
+
+void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
+  mg_MemoryStats *m = &ctx->mem;
+  size_t bytes;
+  int c = size_class(nbytes, &bytes);
+  if (c >= MG_NCLASSES) {
+    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor of %zu bytes",
+             nbytes);
+    return NULL;
+  }
+  if (m->limit_bytes && m->live_bytes + bytes > m->limit_bytes) {
+    mg_error(ctx, MG_ENOMEM,
+             "not enough memory for a tensor of %zu bytes: the memory "
+             "limit is %zu bytes and %zu are in use",
+             nbytes, m->limit_bytes, m->live_bytes);
+    return NULL;
+  }
+  void *p = NULL;
+  if (ctx->cache[c]) {
+    mg_FreeBuf *b = ctx->cache[c];
+    ctx->cache[c] = b->next;
+    m->cached_bytes -= bytes;
+    m->cache_hits++;
+    p = b;
+  } else if (posix_memalign(&p, MG_ALIGN, bytes) != 0) {
+    /* Cached buffers of other sizes may be what stands in the way. */
+    mg_empty_cache(ctx);
+    if (posix_memalign(&p, MG_ALIGN, bytes) != 0) {
+      mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor of %zu bytes",
+               nbytes);
+      return NULL;
+    }
+  }
+  m->allocs++;
+  m->live_bytes += bytes;
+  if (m->live_bytes > m->peak_bytes) m->peak_bytes = m->live_bytes;
+  ctx->gc_debt += bytes;
+  return p;
+}
+
+void mg_buffer_free(mg_Context *ctx, void *p, size_t nbytes) {
+  if (!p) return;
+  size_t bytes;
+  int c = size_class(nbytes, &bytes);
+  ctx->mem.live_bytes -= bytes;
+  if (ctx->mem.cached_bytes + bytes > ctx->mem.cache_limit) {
+    free(p);
+    return;
+  }
+  mg_FreeBuf *b = p;
+  b->next = ctx->cache[c];
+  ctx->cache[c] = b;
+  ctx->mem.cached_bytes += bytes;
+}
+
+void mg_empty_cache(mg_Context *ctx) {
+  for (int c = 0; c < MG_NCLASSES; c++) {
+    while (ctx->cache[c]) {
+      mg_FreeBuf *b = ctx->cache[c];
+      ctx->cache[c] = b->next;
+      free(b);
+    }
+  }
+  ctx->mem.cached_bytes = 0;
+}
+
+void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out) {
+  *out = ctx->mem;
+}
+
+void mg_set_memory_limit(mg_Context *ctx, size_t bytes) {
+  ctx->mem.limit_bytes = bytes;
+}
+
+void mg_set_cache_limit(mg_Context *ctx, size_t bytes) {
+  ctx->mem.cache_limit = bytes;
+  if (ctx->mem.cached_bytes > bytes) mg_empty_cache(ctx);
+}
+
+size_t mg_take_gc_debt(mg_Context *ctx, size_t min) {
+  size_t d = ctx->gc_debt;
+  if (d < min) return 0;
+  ctx->gc_debt = 0;
+  return d;
+}

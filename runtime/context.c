@@ -1,0 +1,102 @@
+/*
+ * context.c — the per-state context: errors, thread settings, dtypes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+
+#include "mg_internal.h"
+
+static const char *const status_names[MG_NSTATUS] = {
+    "ok", "bad argument", "shape mismatch", "index out of range",
+    "out of memory", "i/o error"};
+
+const char *mg_status_string(int status) {
+  if (status < 0 || status >= MG_NSTATUS) return "unknown status";
+  return status_names[status];
+}
+
+static const char *const dtype_names[MG_NDTYPES] = {"float32", "float64",
+                                                    "int64"};
+static const size_t dtype_sizes[MG_NDTYPES] = {4, 8, 8};
+
+const char *mg_dtype_name(mg_DType dt) { return dtype_names[dt]; }
+size_t mg_dtype_size(mg_DType dt) { return dtype_sizes[dt]; }
+
+int mg_dtype_from_name(const char *name) {
+  for (int i = 0; i < MG_NDTYPES; i++)
+    if (strcmp(name, dtype_names[i]) == 0) return i;
+  return -1;
+}
+
+mg_DType mg_promote(mg_DType a, mg_DType b) {
+  if (a == MG_F64 || b == MG_F64) return MG_F64;
+  if (a == MG_F32 || b == MG_F32) return MG_F32;
+  return MG_I64;
+}
+
+mg_Context *mg_context_new(void) {
+  mg_Context *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return NULL;
+  ctx->refcount = 1;
+  ctx->nthreads = omp_get_num_procs();
+  if (ctx->nthreads < 1) ctx->nthreads = 1;
+  ctx->mem.cache_limit = (size_t)1 << 30;
+  mg_manual_seed(ctx, 0);
+  return ctx;
+}
+
+void mg_context_incref(mg_Context *ctx) { ctx->refcount++; }
+
+void mg_context_decref(mg_Context *ctx) {
+  if (!ctx || --ctx->refcount > 0) return;
+  mg_empty_cache(ctx);
+  free(ctx);
+}
+
+const char *mg_last_error(const mg_Context *ctx) { return ctx->err; }
+
+int mg_error(mg_Context *ctx, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+void mg_set_num_threads(mg_Context *ctx, int n) {
+  ctx->nthreads = n < 1 ? 1 : n;
+}
+
+int mg_get_num_threads(const mg_Context *ctx) { return ctx->nthreads; }
+
+int mg_threads_for(const mg_Context *ctx, int64_t n) {
+  if (ctx->nthreads <= 1 || n < MG_PARALLEL_GRAIN || omp_in_parallel())
+    return 1;
+  int64_t most = n / (MG_PARALLEL_GRAIN / 2);
+  return most < ctx->nthreads ? (int)most : ctx->nthreads;
+}
+
+/* OpenBLAS shares our OpenMP runtime, so BLAS and moongrad loops never spin
+ * against each other; what is left is choosing how many threads a gemm gets.
+ * Small products (or a thin K) lose more to the fork/join than threads win. */
+void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
+                         int64_t k) {
+  double flops = 2.0 * (double)m * (double)n * (double)k;
+  int want = ctx->nthreads;
+  if (flops < 4e6 || k < 32) want = 1;
+  if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+}
+
+char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+  size_t used = 0;
+  used += (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < ndim && used < n; i++)
+    used += (size_t)snprintf(buf + used, n - used, i ? ",%lld" : "%lld",
+                             (long long)shape[i]);
+  if (used < n) snprintf(buf + used, n - used, "]");
+  return buf;
+}

@@ -1,0 +1,97 @@
+/*
+ * lua_bind.h — what the Lua binding files share.
+ *
+ * The binding only translates: it checks Lua arguments, converts 1-based
+ * and negative dims to the core's 0-based ones, calls the core and turns a
+ * failed status into a Lua error carrying the core's message.
+ *
+ * Every binding function is registered with the context userdata as its
+ * first upvalue (mgl_ctx reads it), so two Lua states never share a
+ * context. A family of ops exports a luaL_Reg array of tensor methods (each
+ * is also a function of the module: x:exp() == mg.exp(x)) and one of
+ * module-only functions; lua_module.c lists the families.
+ *
+ * Handle before resource: a function that makes a tensor first pushes an
+ * empty userdata with mgl_slot, then lets the core fill the slot, so a Lua
+ * error at any point never leaks the tensor.
+ */
+#ifndef MG_LUA_BIND_H
+#define MG_LUA_BIND_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "mg_core.h"
+
+#define MGL_TENSOR "moongrad.Tensor" /* the metatable's __name */
+
+mg_Context *mgl_ctx(lua_State *L);
+/* Pushes a tensor userdata holding NULL; returns its slot. */
+mg_Tensor **mgl_slot(lua_State *L);
+/* Pushes t (taking over the caller's reference). Use only when t was made
+ * without a slot, e.g. a second result. */
+void mgl_push(lua_State *L, mg_Tensor *t);
+mg_Tensor *mgl_check(lua_State *L, int arg);  /* raises if not a tensor */
+mg_Tensor *mgl_test(lua_State *L, int arg);   /* NULL if not a tensor */
+
+/* Raises the context's last error as a Lua error (never returns). */
+int mgl_raise(lua_State *L, mg_Context *ctx);
+/* After an allocation failure: a full collection and an empty cache. */
+void mgl_reclaim(lua_State *L, mg_Context *ctx);
+/* Tells Lua's collector about tensor bytes handed out, once per MiB. */
+void mgl_account(lua_State *L, mg_Context *ctx);
+
+/* Runs a core call; on MG_ENOMEM collects garbage and retries once; on
+ * failure raises; on success accounts the bytes. The call must have no
+ * effect when it fails (every core op allocates before it writes). */
+#define MGL_TRY(L, ctx, call)                                              \
+  do {                                                                     \
+    int mgl_st_ = (call);                                                  \
+    if (mgl_st_ == MG_ENOMEM) {                                            \
+      mgl_reclaim((L), (ctx));                                             \
+      mgl_st_ = (call);                                                    \
+    }                                                                      \
+    if (mgl_st_ != MG_OK) mgl_raise((L), (ctx));                           \
+    mgl_account((L), (ctx));                                               \
+  } while (0)
+
+/* A dim argument (1-based, or negative from the end) as a 0-based dim of a
+ * tensor with ndim dims; raises naming op. ndim_extra allows one past the
+ * end (unsqueeze). */
+int mgl_checkdim(lua_State *L, int arg, int ndim, int ndim_extra,
+                 const char *op);
+/* A shape given as numbers from arg on, or as one table at arg. Returns
+ * ndim. */
+int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op);
+/* A dtype string at arg (or the default when none/nil). */
+mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op);
+/* An integer argument, with an error naming op when it is not one. */
+int64_t mgl_checkint(lua_State *L, int arg, const char *op, const char *what);
+/* A number argument, with an error naming op when it is not one. */
+double mgl_checknum(lua_State *L, int arg, const char *op, const char *what);
+/* Reads an optional boolean field of an options table at arg. */
+int mgl_optbool_field(lua_State *L, int arg, const char *name, int def,
+                      const char *op);
+/* Rejects keys of the options table at arg not in the NULL-ended list. */
+void mgl_check_options(lua_State *L, int arg, const char *const *known,
+                       const char *op);
+
+/* Function families (each defined in its own lua_*.c file). */
+extern const luaL_Reg mgl_tensor_methods[];    /* lua_tensor.c */
+extern const luaL_Reg mgl_tensor_functions[];
+extern const luaL_Reg mgl_create_methods[];    /* lua_create.c */
+extern const luaL_Reg mgl_create_functions[];
+extern const luaL_Reg mgl_ops_methods[];       /* lua_ops.c */
+extern const luaL_Reg mgl_ops_functions[];
+extern const luaL_Reg mgl_reduce_methods[];    /* lua_reduce.c */
+extern const luaL_Reg mgl_index_methods[];     /* lua_index.c */
+extern const luaL_Reg mgl_index_functions[];
+extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */
+extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
+
+/* Formats t the way __tostring shows it (lua_format.c); pushes a string. */
+void mgl_push_tostring(lua_State *L, const mg_Tensor *t);
+
+int luaopen_moongrad_core(lua_State *L);
+
+#endif

@@ -1,0 +1,447 @@
+/*
+ * lua_create.c — making tensors from Lua, and the state-wide settings
+ * (random seed, threads, memory).
+ */
+#include <string.h>
+
+#include "lua_bind.h"
+
+/* ---- mg.tensor(data [, dtype]) ------------------------------------------- */
+
+/* Infers the shape of nested tables by following first elements. */
+static int infer_shape(lua_State *L, int idx, int64_t *shape) {
+  int n = 0;
+  lua_pushvalue(L, idx);
+  while (lua_type(L, -1) == LUA_TTABLE) {
+    if (n >= MG_MAXDIM)
+      luaL_error(L, "tensor: nested tables deeper than %d", MG_MAXDIM);
+    shape[n++] = (int64_t)luaL_len(L, -1);
+    if (shape[n - 1] == 0) break;
+    lua_geti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+/* Writes the nested table at the top of the stack into t's data. */
+static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
+                        int *path) {
+  luaL_checkstack(L, 3, "tensor: nesting too deep");
+  int64_t len = (int64_t)luaL_len(L, -1);
+  if (len != t->shape[d]) {
+    char where[128] = "";
+    size_t used = 0;
+    for (int k = 0; k < d && used < sizeof where; k++)
+      used += (size_t)snprintf(where + used, sizeof where - used, "[%d]", path[k]);
+    luaL_error(L, "tensor: ragged nested table: element data%s has %I "
+               "entries, expected %I", where, (lua_Integer)len,
+               (lua_Integer)t->shape[d]);
+  }
+  for (int64_t i = 1; i <= len; i++) {
+    path[d] = (int)i;
+    int ty = lua_geti(L, -1, i);
+    if (d < t->ndim - 1) {
+      if (ty != LUA_TTABLE)
+        luaL_error(L, "tensor: ragged nested table: expected a table at depth "
+                   "%d, got %s", d + 2, luaL_typename(L, -1));
+      fill_nested(L, t, d + 1, pos, path);
+    } else {
+      double v;
+      if (ty == LUA_TNUMBER) {
+        if (t->dtype == MG_I64 && lua_isinteger(L, -1)) {
+          ((int64_t *)mg_data(t))[(*pos)++] = (int64_t)lua_tointeger(L, -1);
+          lua_pop(L, 1);
+          continue;
+        }
+        v = lua_tonumber(L, -1);
+      } else if (ty == LUA_TBOOLEAN) {
+        v = lua_toboolean(L, -1);
+      } else {
+        luaL_error(L, "tensor: elements must be numbers or booleans, got %s",
+                   luaL_typename(L, -1));
+        return;
+      }
+      switch (t->dtype) {
+      case MG_F32: ((float *)mg_data(t))[*pos] = (float)v; break;
+      case MG_F64: ((double *)mg_data(t))[*pos] = v; break;
+      default: ((int64_t *)mg_data(t))[*pos] = (int64_t)v; break;
+      }
+      (*pos)++;
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int f_tensor(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *src = mgl_test(L, 1);
+  mg_DType dt = mgl_optdtype(L, 2, src ? src->dtype : MG_F32, "tensor");
+  mg_Tensor **out = mgl_slot(L);
+  if (src) { /* always a copy, like torch.tensor(t) */
+    if (dt == src->dtype)
+      MGL_TRY(L, ctx, mg_clone(ctx, out, src));
+    else
+      MGL_TRY(L, ctx, mg_to_dtype(ctx, out, src, dt));
+    return 1;
+  }
+  int ty = lua_type(L, 1);
+  if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
+    MGL_TRY(L, ctx, mg_full(ctx, out, dt, 0, NULL,
+                            ty == LUA_TNUMBER ? lua_tonumber(L, 1)
+                                              : lua_toboolean(L, 1)));
+    if (dt == MG_I64 && lua_isinteger(L, 1))
+      *(int64_t *)mg_data(*out) = (int64_t)lua_tointeger(L, 1);
+    return 1;
+  }
+  if (ty != LUA_TTABLE)
+    return luaL_error(L, "tensor: data must be a number, a (nested) table of "
+                      "numbers or a tensor, got %s", luaL_typename(L, 1));
+  int64_t shape[MG_MAXDIM];
+  int n = infer_shape(L, 1, shape);
+  MGL_TRY(L, ctx, mg_empty(ctx, out, dt, n, shape));
+  int64_t pos = 0;
+  int path[MG_MAXDIM];
+  lua_pushvalue(L, 1);
+  if (mg_numel(*out) > 0 || n == 1) fill_nested(L, *out, 0, &pos, path);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* ---- shaped constructors ------------------------------------------------- */
+
+/* Reads "shape..., [dtype]" from arg on. */
+static int shape_and_dtype(lua_State *L, int arg, int64_t *shape,
+                           mg_DType *dt, const char *op) {
+  int n = mgl_checkshape(L, arg, shape, op);
+  int next = lua_istable(L, arg) ? arg + 1 : arg + n;
+  if (!lua_isnoneornil(L, next + 1))
+    luaL_error(L, "%s: unexpected argument #%d (%s) after the dtype", op,
+               next + 1, luaL_typename(L, next + 1));
+  if (lua_istable(L, next)) { /* {dtype = ...} */
+    lua_getfield(L, next, "dtype");
+    lua_replace(L, next);
+  }
+  if (!lua_isnoneornil(L, next) && lua_type(L, next) != LUA_TSTRING)
+    luaL_error(L, "%s: sizes must be integers, got %s", op,
+               luaL_typename(L, next));
+  *dt = mgl_optdtype(L, next, MG_F32, op);
+  return n;
+}
+
+static int filled(lua_State *L, double v, const char *op) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t shape[MG_MAXDIM];
+  mg_DType dt;
+  int n = shape_and_dtype(L, 1, shape, &dt, op);
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_check_shape(ctx, op, n, shape));
+  MGL_TRY(L, ctx, mg_full(ctx, out, dt, n, shape, v));
+  return 1;
+}
+
+static int f_zeros(lua_State *L) { return filled(L, 0, "zeros"); }
+static int f_ones(lua_State *L) { return filled(L, 1, "ones"); }
+
+static int f_empty(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t shape[MG_MAXDIM];
+  mg_DType dt;
+  int n = shape_and_dtype(L, 1, shape, &dt, "empty");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_check_shape(ctx, "empty", n, shape));
+  MGL_TRY(L, ctx, mg_empty(ctx, out, dt, n, shape));
+  return 1;
+}
+
+/* mg.full(shape_table, value [, dtype]) */
+static int f_full(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  if (!lua_istable(L, 1))
+    return luaL_error(L, "full: expects a shape table and a value, as in "
+                      "mg.full({2, 3}, 7)");
+  int64_t shape[MG_MAXDIM];
+  int n = mgl_checkshape(L, 1, shape, "full");
+  double v = mgl_checknum(L, 2, "full", "value");
+  mg_DType dt = mgl_optdtype(L, 3, MG_F32, "full");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_check_shape(ctx, "full", n, shape));
+  MGL_TRY(L, ctx, mg_full(ctx, out, dt, n, shape, v));
+  return 1;
+}
+
+static int random_shaped(lua_State *L, int kind, const char *op) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t shape[MG_MAXDIM];
+  mg_DType dt;
+  int n = shape_and_dtype(L, 1, shape, &dt, op);
+  mg_Tensor **out = mgl_slot(L);
+  if (kind == 0)
+    MGL_TRY(L, ctx, mg_rand(ctx, out, dt, n, shape));
+  else
+    MGL_TRY(L, ctx, mg_randn(ctx, out, dt, n, shape));
+  return 1;
+}
+
+static int f_rand(lua_State *L) { return random_shaped(L, 0, "rand"); }
+static int f_randn(lua_State *L) { return random_shaped(L, 1, "randn"); }
+
+/* mg.randint(low, high, shape [, dtype]) — integers in [low, high], both
+ * inclusive, as math.random(low, high); mg.randint(n, shape) is 1..n. */
+static int f_randint(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t low = 1, high;
+  int sarg;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    low = mgl_checkint(L, 1, "randint", "low");
+    high = mgl_checkint(L, 2, "randint", "high");
+    sarg = 3;
+  } else {
+    high = mgl_checkint(L, 1, "randint", "n");
+    sarg = 2;
+  }
+  if (!lua_istable(L, sarg))
+    return luaL_error(L, "randint: expects a shape table, as in "
+                      "mg.randint(1, 10, {2, 3})");
+  int64_t shape[MG_MAXDIM];
+  int n = mgl_checkshape(L, sarg, shape, "randint");
+  mg_DType dt = mgl_optdtype(L, sarg + 1, MG_I64, "randint");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_randint(ctx, out, dt, low, high, n, shape));
+  return 1;
+}
+
+static int f_randperm(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t n = mgl_checkint(L, 1, "randperm", "n");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_randperm(ctx, out, n));
+  return 1;
+}
+
+/* mg.arange(end) | mg.arange(start, end [, step]) [, dtype]: start, ...
+ * while < end, like PyTorch. Integers give int64 unless a dtype is given. */
+static int f_arange(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  int nnum = 0, all_int = 1;
+  double v[3];
+  while (nnum < 3 && lua_type(L, nnum + 1) == LUA_TNUMBER) {
+    all_int = all_int && lua_isinteger(L, nnum + 1);
+    v[nnum] = lua_tonumber(L, nnum + 1);
+    nnum++;
+  }
+  if (nnum == 0)
+    return luaL_error(L, "arange: expects (end), (start, end) or (start, end, "
+                      "step), got %s", luaL_typename(L, 1));
+  double start = nnum >= 2 ? v[0] : 0, end = nnum >= 2 ? v[1] : v[0];
+  double step = nnum == 3 ? v[2] : 1;
+  mg_DType dt = mgl_optdtype(L, nnum + 1, all_int ? MG_I64 : MG_F32, "arange");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_arange(ctx, out, dt, start, end, step));
+  return 1;
+}
+
+static int f_linspace(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  double a = mgl_checknum(L, 1, "linspace", "start");
+  double b = mgl_checknum(L, 2, "linspace", "end");
+  int64_t n = mgl_checkint(L, 3, "linspace", "steps");
+  mg_DType dt = mgl_optdtype(L, 4, MG_F32, "linspace");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_linspace(ctx, out, dt, a, b, n));
+  return 1;
+}
+
+static int f_eye(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  int64_t n = mgl_checkint(L, 1, "eye", "n"), m = n;
+  int darg = 2;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    m = mgl_checkint(L, 2, "eye", "m");
+    darg = 3;
+  }
+  mg_DType dt = mgl_optdtype(L, darg, MG_F32, "eye");
+  if (n < 0 || m < 0)
+    return luaL_error(L, "eye: sizes must be non-negative, got %I and %I",
+                      (lua_Integer)n, (lua_Integer)m);
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_eye(ctx, out, dt, n, m));
+  return 1;
+}
+
+/* ---- *_like --------------------------------------------------------------- */
+
+static int like(lua_State *L, int kind, const char *op) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int darg = kind == 3 ? 3 : 2;
+  double v = kind == 3 ? mgl_checknum(L, 2, op, "value") : kind;
+  mg_DType dt = mgl_optdtype(L, darg, t->dtype, op);
+  mg_Tensor **out = mgl_slot(L);
+  if (kind == 4)
+    MGL_TRY(L, ctx, mg_rand(ctx, out, dt, t->ndim, t->shape));
+  else if (kind == 5)
+    MGL_TRY(L, ctx, mg_randn(ctx, out, dt, t->ndim, t->shape));
+  else
+    MGL_TRY(L, ctx, mg_full(ctx, out, dt, t->ndim, t->shape, v));
+  return 1;
+}
+
+static int f_zeros_like(lua_State *L) { return like(L, 0, "zeros_like"); }
+static int f_ones_like(lua_State *L) { return like(L, 1, "ones_like"); }
+static int f_full_like(lua_State *L) { return like(L, 3, "full_like"); }
+static int f_rand_like(lua_State *L) { return like(L, 4, "rand_like"); }
+static int f_randn_like(lua_State *L) { return like(L, 5, "randn_like"); }
+
+/* ---- in-place random fills -------------------------------------------------- */
+
+static int t_uniform_(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  double lo = lua_isnoneornil(L, 2) ? 0 : mgl_checknum(L, 2, "uniform_", "low");
+  double hi = lua_isnoneornil(L, 3) ? 1 : mgl_checknum(L, 3, "uniform_", "high");
+  MGL_TRY(L, ctx, mg_uniform_(ctx, t, lo, hi));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_normal_(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  double m = lua_isnoneornil(L, 2) ? 0 : mgl_checknum(L, 2, "normal_", "mean");
+  double s = lua_isnoneornil(L, 3) ? 1 : mgl_checknum(L, 3, "normal_", "std");
+  MGL_TRY(L, ctx, mg_normal_(ctx, t, m, s));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- state-wide settings -------------------------------------------------- */
+
+static int f_manual_seed(lua_State *L) {
+  mg_manual_seed(mgl_ctx(L), (uint64_t)mgl_checkint(L, 1, "manual_seed", "seed"));
+  return 0;
+}
+
+/* The generator's state as {seed = s, offset = n}; set_rng_state takes it
+ * back, so a run resumes with exactly the same random numbers. */
+static int f_get_rng_state(lua_State *L) {
+  mg_RngState st = mg_get_rng_state(mgl_ctx(L));
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)st.seed);
+  lua_setfield(L, -2, "seed");
+  lua_pushinteger(L, (lua_Integer)st.offset);
+  lua_setfield(L, -2, "offset");
+  return 1;
+}
+
+static int f_set_rng_state(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  mg_RngState st;
+  lua_getfield(L, 1, "seed");
+  st.seed = (uint64_t)mgl_checkint(L, -1, "set_rng_state", "seed");
+  lua_getfield(L, 1, "offset");
+  st.offset = (uint64_t)mgl_checkint(L, -1, "set_rng_state", "offset");
+  mg_set_rng_state(mgl_ctx(L), st);
+  return 0;
+}
+
+static int f_set_num_threads(lua_State *L) {
+  int64_t n = mgl_checkint(L, 1, "set_num_threads", "n");
+  if (n < 1 || n > 1024)
+    return luaL_error(L, "set_num_threads: n must be between 1 and 1024, got "
+                      "%I", (lua_Integer)n);
+  mg_set_num_threads(mgl_ctx(L), (int)n);
+  return 0;
+}
+
+static int f_get_num_threads(lua_State *L) {
+  lua_pushinteger(L, mg_get_num_threads(mgl_ctx(L)));
+  return 1;
+}
+
+/* What the collector cannot see: bytes in tensors, the cache and the
+ * budget, plus Lua's own heap for comparison. */
+static int f_memory(lua_State *L) {
+  mg_MemoryStats m;
+  mg_memory_stats(mgl_ctx(L), &m);
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, (lua_Integer)m.live_bytes);
+  lua_setfield(L, -2, "tensor_bytes");
+  lua_pushinteger(L, (lua_Integer)m.peak_bytes);
+  lua_setfield(L, -2, "peak_bytes");
+  lua_pushinteger(L, (lua_Integer)m.cached_bytes);
+  lua_setfield(L, -2, "cached_bytes");
+  lua_pushinteger(L, (lua_Integer)m.cache_limit);
+  lua_setfield(L, -2, "cache_limit");
+  lua_pushinteger(L, (lua_Integer)m.limit_bytes);
+  lua_setfield(L, -2, "limit_bytes");
+  lua_pushinteger(L, (lua_Integer)m.allocs);
+  lua_setfield(L, -2, "allocs");
+  lua_pushinteger(L, (lua_Integer)m.cache_hits);
+  lua_setfield(L, -2, "cache_hits");
+  lua_pushinteger(L, (lua_Integer)lua_gc(L, LUA_GCCOUNT) * 1024 +
+                         lua_gc(L, LUA_GCCOUNTB));
+  lua_setfield(L, -2, "lua_bytes");
+  return 1;
+}
+
+static int f_empty_cache(lua_State *L) {
+  mg_empty_cache(mgl_ctx(L));
+  return 0;
+}
+
+static int f_set_memory_limit(lua_State *L) {
+  int64_t n = lua_isnoneornil(L, 1) ? 0 : mgl_checkint(L, 1, "set_memory_limit", "bytes");
+  if (n < 0)
+    return luaL_error(L, "set_memory_limit: bytes must be >= 0 (0 = no limit), "
+                      "got %I", (lua_Integer)n);
+  mg_set_memory_limit(mgl_ctx(L), (size_t)n);
+  return 0;
+}
+
+static int f_set_cache_limit(lua_State *L) {
+  int64_t n = mgl_checkint(L, 1, "set_cache_limit", "bytes");
+  if (n < 0)
+    return luaL_error(L, "set_cache_limit: bytes must be >= 0, got %I",
+                      (lua_Integer)n);
+  mg_set_cache_limit(mgl_ctx(L), (size_t)n);
+  return 0;
+}
+
+static int f_is_tensor(lua_State *L) {
+  lua_pushboolean(L, mgl_test(L, 1) != NULL);
+  return 1;
+}
+
+const luaL_Reg mgl_create_methods[] = {
+    {"uniform_", t_uniform_}, {"normal_", t_normal_}, {NULL, NULL}};
+
+const luaL_Reg mgl_create_functions[] = {
+    {"tensor", f_tensor},
+    {"zeros", f_zeros},
+    {"ones", f_ones},
+    {"empty", f_empty},
+    {"full", f_full},
+    {"rand", f_rand},
+    {"randn", f_randn},
+    {"randint", f_randint},
+    {"randperm", f_randperm},
+    {"arange", f_arange},
+    {"linspace", f_linspace},
+    {"eye", f_eye},
+    {"zeros_like", f_zeros_like},
+    {"ones_like", f_ones_like},
+    {"full_like", f_full_like},
+    {"rand_like", f_rand_like},
+    {"randn_like", f_randn_like},
+    {"manual_seed", f_manual_seed},
+    {"get_rng_state", f_get_rng_state},
+    {"set_rng_state", f_set_rng_state},
+    {"set_num_threads", f_set_num_threads},
+    {"get_num_threads", f_get_num_threads},
+    {"memory", f_memory},
+    {"empty_cache", f_empty_cache},
+    {"set_memory_limit", f_set_memory_limit},
+    {"set_cache_limit", f_set_cache_limit},
+    {"is_tensor", f_is_tensor},
+    {NULL, NULL}};

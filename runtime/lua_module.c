@@ -1,0 +1,75 @@
+/*
+ * lua_module.c — luaopen_moongrad_core: one context per Lua state, the
+ * tensor metatable, and the function families registered into the module.
+ */
+#include "lua_bind.h"
+
+#define MGL_CONTEXT "moongrad.Context"
+
+static int context_gc(lua_State *L) {
+  mg_Context **slot = luaL_checkudata(L, 1, MGL_CONTEXT);
+  mg_context_decref(*slot); /* storages still alive keep it until freed */
+  *slot = NULL;
+  return 0;
+}
+
+/* Families of tensor methods; each method is also mg.<name>(t, ...). */
+static const luaL_Reg *const method_families[] = {
+    mgl_tensor_methods, mgl_create_methods, mgl_ops_methods,
+    mgl_reduce_methods, mgl_index_methods, NULL};
+/* Module-only functions, registered after the methods (they win). */
+static const luaL_Reg *const function_families[] = {
+    mgl_tensor_functions, mgl_create_functions, mgl_ops_functions,
+    mgl_index_functions, NULL};
+
+/* [-0, +1, m] The module table of the C core. Every function gets the
+ * state's context as upvalue 1; the metamethods also get the methods table
+ * as upvalue 2 (for __index). */
+int luaopen_moongrad_core(lua_State *L) {
+  /* Handle before resource: the userdata exists before the context. */
+  mg_Context **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = NULL;
+  luaL_newmetatable(L, MGL_CONTEXT);
+  lua_pushcfunction(L, context_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  if (!(*slot = mg_context_new())) return luaL_error(L, "moongrad: not enough memory");
+  int ctx = lua_gettop(L);
+
+  lua_newtable(L); /* methods */
+  int methods = lua_gettop(L);
+  for (int f = 0; method_families[f]; f++) {
+    lua_pushvalue(L, ctx);
+    luaL_setfuncs(L, method_families[f], 1);
+  }
+
+  lua_newtable(L); /* the module */
+  int mod = lua_gettop(L);
+  for (int f = 0; method_families[f]; f++) {
+    lua_pushvalue(L, ctx);
+    luaL_setfuncs(L, method_families[f], 1);
+  }
+  for (int f = 0; function_families[f]; f++) {
+    lua_pushvalue(L, ctx);
+    luaL_setfuncs(L, function_families[f], 1);
+  }
+  lua_pushvalue(L, methods);
+  lua_setfield(L, mod, "Tensor");
+  lua_pushliteral(L, MG_VERSION);
+  lua_setfield(L, mod, "version");
+
+  luaL_newmetatable(L, MGL_TENSOR);
+  lua_pushvalue(L, ctx);
+  lua_pushvalue(L, methods);
+  luaL_setfuncs(L, mgl_tensor_meta, 2);
+  lua_pushvalue(L, ctx);
+  lua_pushvalue(L, methods);
+  luaL_setfuncs(L, mgl_ops_meta, 2);
+  lua_pushvalue(L, methods);
+  lua_setfield(L, -2, "__methods"); /* for the REPL's completion */
+  lua_pop(L, 1);
+
+  /* The context lives as long as any function holding it as an upvalue. */
+  lua_pushvalue(L, mod);
+  return 1;
+}

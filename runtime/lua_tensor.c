@@ -1,0 +1,730 @@
+/*
+ * lua_tensor.c — the tensor userdata: lifetime, argument helpers, metadata,
+ * views, conversions and element access from Lua.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lua_bind.h"
+
+/* ---- the userdata ---------------------------------------------------------- */
+
+mg_Context *mgl_ctx(lua_State *L) {
+  return *(mg_Context **)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+mg_Tensor **mgl_slot(lua_State *L) {
+  mg_Tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = NULL;
+  luaL_setmetatable(L, MGL_TENSOR);
+  return slot;
+}
+
+void mgl_push(lua_State *L, mg_Tensor *t) {
+  /* The userdata allocation may raise; the tensor must not leak then. */
+  mg_Tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = t;
+  luaL_setmetatable(L, MGL_TENSOR);
+}
+
+mg_Tensor *mgl_test(lua_State *L, int arg) {
+  mg_Tensor **slot = luaL_testudata(L, arg, MGL_TENSOR);
+  return slot ? *slot : NULL;
+}
+
+mg_Tensor *mgl_check(lua_State *L, int arg) {
+  mg_Tensor **slot = luaL_checkudata(L, arg, MGL_TENSOR);
+  if (!*slot) luaL_argerror(L, arg, "tensor was already closed");
+  return *slot;
+}
+
+int mgl_raise(lua_State *L, mg_Context *ctx) {
+  return luaL_error(L, "%s", mg_last_error(ctx));
+}
+
+void mgl_reclaim(lua_State *L, mg_Context *ctx) {
+  lua_gc(L, LUA_GCCOLLECT);
+  mg_empty_cache(ctx);
+}
+
+void mgl_account(lua_State *L, mg_Context *ctx) {
+  size_t debt = mg_take_gc_debt(ctx, (size_t)1 << 20);
+  if (debt) lua_gc(L, LUA_GCSTEP, (int)(debt >> 10));
+}
+
+static int tensor_gc(lua_State *L) {
+  mg_Tensor **slot = luaL_checkudata(L, 1, MGL_TENSOR);
+  mg_tensor_decref(*slot);
+  *slot = NULL;
+  return 0;
+}
+
+/* ---- argument helpers ------------------------------------------------------ */
+
+int64_t mgl_checkint(lua_State *L, int arg, const char *op, const char *what) {
+  int ok;
+  lua_Integer v = lua_tointegerx(L, arg, &ok);
+  if (!ok) {
+    if (lua_type(L, arg) == LUA_TNUMBER)
+      luaL_error(L, "%s: %s must be an integer, got %s", op, what,
+                 lua_tostring(L, arg));
+    else
+      luaL_error(L, "%s: %s must be an integer, got %s", op, what,
+                 luaL_typename(L, arg));
+  }
+  return (int64_t)v;
+}
+
+double mgl_checknum(lua_State *L, int arg, const char *op, const char *what) {
+  int ok;
+  lua_Number v = lua_tonumberx(L, arg, &ok);
+  if (!ok || lua_type(L, arg) != LUA_TNUMBER)
+    luaL_error(L, "%s: %s must be a number, got %s", op, what,
+               luaL_typename(L, arg));
+  return (double)v;
+}
+
+int mgl_checkdim(lua_State *L, int arg, int ndim, int ndim_extra,
+                 const char *op) {
+  int64_t d = mgl_checkint(L, arg, op, "dimension");
+  int n = ndim + (ndim_extra ? 1 : 0);
+  int lo = n > 0 ? -n : -1, hi = n > 0 ? n : 1;
+  if (d == 0 || d < lo || d > hi)
+    luaL_error(L, "%s: dimension %I out of range for a %d-dimensional tensor "
+               "(expected %d..-1 or 1..%d)", op, (lua_Integer)d, ndim, lo, hi);
+  return (int)(d > 0 ? d - 1 : n + d);
+}
+
+/* A size from a Lua value, with an error naming op. */
+static int64_t size_at(lua_State *L, int idx, const char *op) {
+  int ok;
+  lua_Integer v = lua_tointegerx(L, idx, &ok);
+  if (!ok || lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "%s: sizes must be integers, got %s", op,
+               lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx)
+                                               : luaL_typename(L, idx));
+  return (int64_t)v;
+}
+
+int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op) {
+  int n = 0;
+  if (lua_istable(L, arg) && !mgl_test(L, arg)) {
+    n = (int)luaL_len(L, arg);
+    if (n > MG_MAXDIM)
+      luaL_error(L, "%s: %d dimensions requested, at most %d are supported",
+                 op, n, MG_MAXDIM);
+    for (int i = 1; i <= n; i++) {
+      lua_geti(L, arg, i);
+      shape[i - 1] = size_at(L, -1, op);
+      lua_pop(L, 1);
+    }
+    return n;
+  }
+  int top = lua_gettop(L);
+  for (int i = arg; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
+    if (n >= MG_MAXDIM)
+      luaL_error(L, "%s: more than %d dimensions requested", op, MG_MAXDIM);
+    shape[n++] = size_at(L, i, op);
+  }
+  return n;
+}
+
+mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op) {
+  if (lua_isnoneornil(L, arg)) return def;
+  if (lua_type(L, arg) != LUA_TSTRING)
+    luaL_error(L, "%s: dtype must be a string (\"float32\", \"float64\" or "
+               "\"int64\"), got %s", op, luaL_typename(L, arg));
+  int dt = mg_dtype_from_name(lua_tostring(L, arg));
+  if (dt < 0)
+    luaL_error(L, "%s: unknown dtype '%s' (expected \"float32\", \"float64\" "
+               "or \"int64\")", op, lua_tostring(L, arg));
+  return (mg_DType)dt;
+}
+
+int mgl_optbool_field(lua_State *L, int arg, const char *name, int def,
+                      const char *op) {
+  if (lua_isnoneornil(L, arg)) return def;
+  int t = lua_getfield(L, arg, name);
+  int v = def;
+  if (t == LUA_TBOOLEAN)
+    v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_error(L, "%s: option '%s' must be a boolean, got %s", op, name,
+               luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+void mgl_check_options(lua_State *L, int arg, const char *const *known,
+                       const char *op) {
+  if (lua_isnoneornil(L, arg)) return;
+  if (!lua_istable(L, arg))
+    luaL_error(L, "%s: options must be a table, got %s", op,
+               luaL_typename(L, arg));
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    lua_pop(L, 1);
+    int ok = 0;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (int i = 0; known[i] && !ok; i++)
+        ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
+    if (!ok)
+      luaL_error(L, "%s: unknown option '%s'", op, luaL_tolstring(L, -1, NULL));
+  }
+}
+
+/* ---- metadata -------------------------------------------------------------- */
+
+static void push_shape(lua_State *L, const mg_Tensor *t) {
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->shape[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+}
+
+static int t_shape(lua_State *L) {
+  push_shape(L, mgl_check(L, 1));
+  return 1;
+}
+
+static int t_size(lua_State *L) {
+  mg_Tensor *t = mgl_check(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    push_shape(L, t);
+    return 1;
+  }
+  lua_pushinteger(L, t->shape[mgl_checkdim(L, 2, t->ndim, 0, "size")]);
+  return 1;
+}
+
+static int t_stride(lua_State *L) {
+  mg_Tensor *t = mgl_check(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    lua_pushinteger(L, t->stride[mgl_checkdim(L, 2, t->ndim, 0, "stride")]);
+    return 1;
+  }
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->stride[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+  return 1;
+}
+
+static int t_dim(lua_State *L) {
+  lua_pushinteger(L, mgl_check(L, 1)->ndim);
+  return 1;
+}
+
+static int t_numel(lua_State *L) {
+  lua_pushinteger(L, mg_numel(mgl_check(L, 1)));
+  return 1;
+}
+
+static int t_dtype(lua_State *L) {
+  lua_pushstring(L, mg_dtype_name(mgl_check(L, 1)->dtype));
+  return 1;
+}
+
+static int t_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, mg_is_contiguous(mgl_check(L, 1)));
+  return 1;
+}
+
+static int t_storage_offset(lua_State *L) {
+  lua_pushinteger(L, mgl_check(L, 1)->offset + 1);
+  return 1;
+}
+
+/* Do two tensors share storage? (Views of one another do.) */
+static int t_shares_storage(lua_State *L) {
+  lua_pushboolean(L, mgl_check(L, 1)->storage == mgl_check(L, 2)->storage);
+  return 1;
+}
+
+static int t_len(lua_State *L) {
+  mg_Tensor *t = mgl_check(L, 1);
+  if (t->ndim == 0) return luaL_error(L, "#: a 0-d tensor has no length");
+  lua_pushinteger(L, t->shape[0]);
+  return 1;
+}
+
+static void push_number(lua_State *L, const mg_Tensor *t, int64_t i) {
+  if (t->dtype == MG_I64)
+    lua_pushinteger(L, mg_read_i64(t, i));
+  else
+    lua_pushnumber(L, mg_read(t, i));
+}
+
+static int t_item(lua_State *L) {
+  mg_Tensor *t = mgl_check(L, 1);
+  if (mg_numel(t) != 1) {
+    char b[MG_SHAPE_BUFSZ];
+    return luaL_error(L, "item: a tensor with one element is needed, got "
+                      "shape %s (%I elements)",
+                      mg_shape_str(b, sizeof b, t->ndim, t->shape),
+                      (lua_Integer)mg_numel(t));
+  }
+  push_number(L, t, 0);
+  return 1;
+}
+
+/* Nested tables, row-major; *pos walks the linear index. */
+static void push_table(lua_State *L, const mg_Tensor *t, int d, int64_t *pos) {
+  luaL_checkstack(L, 4, "totable: nesting too deep");
+  lua_createtable(L, (int)t->shape[d], 0);
+  for (int64_t i = 0; i < t->shape[d]; i++) {
+    if (d == t->ndim - 1)
+      push_number(L, t, (*pos)++);
+    else
+      push_table(L, t, d + 1, pos);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static int t_totable(lua_State *L) {
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t pos = 0;
+  if (t->ndim == 0)
+    push_number(L, t, 0);
+  else
+    push_table(L, t, 0, &pos);
+  return 1;
+}
+
+/* ---- views ----------------------------------------------------------------- */
+
+static int t_view_like(lua_State *L, int copy_ok) {
+  const char *op = copy_ok ? "reshape" : "view";
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t shape[MG_MAXDIM];
+  int n = mgl_checkshape(L, 2, shape, op);
+  mg_Tensor **out = mgl_slot(L);
+  if (copy_ok)
+    MGL_TRY(L, ctx, mg_reshape(ctx, out, t, n, shape));
+  else
+    MGL_TRY(L, ctx, mg_view(ctx, out, t, n, shape));
+  return 1;
+}
+
+static int t_reshape(lua_State *L) { return t_view_like(L, 1); }
+static int t_view(lua_State *L) { return t_view_like(L, 0); }
+
+static int t_flatten(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  if (t->ndim == 0) {
+    int64_t one = 1;
+    mg_Tensor **out = mgl_slot(L);
+    MGL_TRY(L, ctx, mg_reshape(ctx, out, t, 1, &one));
+    return 1;
+  }
+  int s = lua_isnoneornil(L, 2) ? 0 : mgl_checkdim(L, 2, t->ndim, 0, "flatten");
+  int e = lua_isnoneornil(L, 3) ? t->ndim - 1
+                                : mgl_checkdim(L, 3, t->ndim, 0, "flatten");
+  if (s > e)
+    return luaL_error(L, "flatten: start dimension %d comes after end "
+                      "dimension %d", s + 1, e + 1);
+  int64_t shape[MG_MAXDIM];
+  int n = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    if (d > s && d <= e)
+      shape[n - 1] *= t->shape[d];
+    else
+      shape[n++] = t->shape[d];
+  }
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_reshape(ctx, out, t, n, shape));
+  return 1;
+}
+
+static int t_transpose(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int d0 = mgl_checkdim(L, 2, t->ndim, 0, "transpose");
+  int d1 = mgl_checkdim(L, 3, t->ndim, 0, "transpose");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_transpose(ctx, out, t, d0, d1));
+  return 1;
+}
+
+/* t:t() — the transpose of a matrix (a vector stays as it is). */
+static int t_t(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  if (t->ndim > 2)
+    return luaL_error(L, "t: expects a tensor with at most 2 dimensions, got "
+                      "%d (use transpose)", t->ndim);
+  mg_Tensor **out = mgl_slot(L);
+  if (t->ndim < 2)
+    MGL_TRY(L, ctx, mg_view(ctx, out, t, t->ndim, t->shape));
+  else
+    MGL_TRY(L, ctx, mg_transpose(ctx, out, t, 0, 1));
+  return 1;
+}
+
+static int t_permute(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t raw[MG_MAXDIM];
+  int n = mgl_checkshape(L, 2, raw, "permute");
+  if (n != t->ndim)
+    return luaL_error(L, "permute: %d dimensions given for a %d-dimensional "
+                      "tensor", n, t->ndim);
+  int dims[MG_MAXDIM];
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, raw[i]);
+    dims[i] = mgl_checkdim(L, -1, t->ndim, 0, "permute");
+    lua_pop(L, 1);
+  }
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_permute(ctx, out, t, dims));
+  return 1;
+}
+
+static int t_narrow(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int d = mgl_checkdim(L, 2, t->ndim, 0, "narrow");
+  int64_t start = mgl_checkint(L, 3, "narrow", "start");
+  int64_t len = mgl_checkint(L, 4, "narrow", "length");
+  if (start < 0) start += t->shape[d] + 1; /* -1 is the last position */
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_narrow(ctx, out, t, d, start - 1, len));
+  return 1;
+}
+
+/* A 1-based (or negative) position along a dim of size n as 0-based. */
+static int64_t position(int64_t i, int64_t n) { return i < 0 ? n + i : i - 1; }
+
+static int t_select(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int d = mgl_checkdim(L, 2, t->ndim, 0, "select");
+  int64_t i = mgl_checkint(L, 3, "select", "index");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_select(ctx, out, t, d, i == 0 ? -1 : position(i, t->shape[d])));
+  return 1;
+}
+
+static int t_squeeze(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int d = lua_isnoneornil(L, 2) ? -1 : mgl_checkdim(L, 2, t->ndim, 0, "squeeze");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_squeeze(ctx, out, t, d));
+  return 1;
+}
+
+static int t_unsqueeze(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int d = mgl_checkdim(L, 2, t->ndim, 1, "unsqueeze");
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_unsqueeze(ctx, out, t, d));
+  return 1;
+}
+
+static int t_expand(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t shape[MG_MAXDIM];
+  int n;
+  mg_Tensor *like = mgl_test(L, 2);
+  if (like) {
+    n = like->ndim;
+    memcpy(shape, like->shape, sizeof shape);
+  } else {
+    n = mgl_checkshape(L, 2, shape, "expand");
+  }
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_expand(ctx, out, t, n, shape));
+  return 1;
+}
+
+static int t_contiguous(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  if (mg_is_contiguous(t)) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_clone(ctx, out, t));
+  return 1;
+}
+
+static int t_clone(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_clone(ctx, out, t));
+  return 1;
+}
+
+/* ---- conversions and in-place writes -------------------------------------- */
+
+static int convert(lua_State *L, mg_DType dt) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  if (t->dtype == dt) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  mg_Tensor **out = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_to_dtype(ctx, out, t, dt));
+  return 1;
+}
+
+static int t_to(lua_State *L) {
+  mgl_check(L, 1);
+  if (lua_istable(L, 2)) { /* t:to{dtype = "float64"} */
+    lua_getfield(L, 2, "dtype");
+    lua_replace(L, 2);
+  }
+  if (lua_isnoneornil(L, 2))
+    return luaL_error(L, "to: a dtype is needed (\"float32\", \"float64\" or "
+                      "\"int64\")");
+  return convert(L, mgl_optdtype(L, 2, MG_F32, "to"));
+}
+static int t_float(lua_State *L) { return convert(L, MG_F32); }
+static int t_double(lua_State *L) { return convert(L, MG_F64); }
+static int t_long(lua_State *L) { return convert(L, MG_I64); }
+
+static int t_copy_(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1), *src = mgl_check(L, 2);
+  MGL_TRY(L, ctx, mg_copy_(ctx, t, src));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_fill_(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  double v = mgl_checknum(L, 2, "fill_", "value");
+  MGL_TRY(L, ctx, mg_fill_(ctx, t, v));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_zero_(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  MGL_TRY(L, ctx, mg_fill_(ctx, t, 0));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- element access -------------------------------------------------------- */
+
+/* Reads n 1-based positions (from a table at arg, or args arg..arg+n-1) as
+ * 0-based indices. */
+static void element_index(lua_State *L, const mg_Tensor *t, int arg,
+                          int from_table, int n, int64_t *idx,
+                          const char *op) {
+  if (n != t->ndim)
+    luaL_error(L, "%s: %d indices given for a %d-dimensional tensor", op, n,
+               t->ndim);
+  for (int d = 0; d < n; d++) {
+    if (from_table) lua_geti(L, arg, d + 1);
+    int64_t i = mgl_checkint(L, from_table ? -1 : arg + d, op, "index");
+    if (from_table) lua_pop(L, 1);
+    if (i == 0 || i > t->shape[d] || i < -t->shape[d])
+      luaL_error(L, "%s: index %I out of range for size %I of dimension %d",
+                 op, (lua_Integer)i, (lua_Integer)t->shape[d], d + 1);
+    idx[d] = position(i, t->shape[d]);
+  }
+}
+
+/* A 1-based (or negative) index at arg along dim d, as 0-based. */
+static int64_t checkpos(lua_State *L, int arg, const mg_Tensor *t, int d,
+                        const char *op) {
+  int64_t i = mgl_checkint(L, arg, op, "index");
+  if (i == 0 || i > t->shape[d] || i < -t->shape[d])
+    luaL_error(L, "%s: index %I out of range for size %I of dimension %d",
+               op, (lua_Integer)i, (lua_Integer)t->shape[d], d + 1);
+  return position(i, t->shape[d]);
+}
+
+static void push_element(lua_State *L, mg_Context *ctx, const mg_Tensor *t,
+                         const int64_t *idx) {
+  if (t->dtype == MG_I64) {
+    int64_t v;
+    MGL_TRY(L, ctx, mg_get_i64(ctx, &v, t, idx));
+    lua_pushinteger(L, v);
+  } else {
+    double v;
+    MGL_TRY(L, ctx, mg_get(ctx, &v, t, idx));
+    lua_pushnumber(L, v);
+  }
+}
+
+static int t_get(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t idx[MG_MAXDIM];
+  int tab = lua_istable(L, 2);
+  element_index(L, t, 2, tab, tab ? (int)luaL_len(L, 2) : lua_gettop(L) - 1,
+                idx, "get");
+  push_element(L, ctx, t, idx);
+  return 1;
+}
+
+static int t_set(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t idx[MG_MAXDIM];
+  int top = lua_gettop(L), tab = lua_istable(L, 2);
+  double v = mgl_checknum(L, top, "set", "value");
+  element_index(L, t, 2, tab, tab ? (int)luaL_len(L, 2) : top - 2, idx, "set");
+  MGL_TRY(L, ctx, mg_set(ctx, t, idx, v));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t[i]: a view of position i along dim 1, or a number for a 1-D tensor.
+ * t[{i, j}]: an element when every dim is given, else a view. */
+static int t_index(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(2)); /* the methods table */
+    return 1;
+  }
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  int64_t idx[MG_MAXDIM];
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (t->ndim == 0) return luaL_error(L, "index: a 0-d tensor cannot be indexed");
+    idx[0] = checkpos(L, 2, t, 0, "index");
+    if (t->ndim == 1) {
+      push_element(L, ctx, t, idx);
+      return 1;
+    }
+    mg_Tensor **out = mgl_slot(L);
+    MGL_TRY(L, ctx, mg_select(ctx, out, t, 0, idx[0]));
+    return 1;
+  }
+  if (lua_istable(L, 2)) {
+    int n = (int)luaL_len(L, 2);
+    if (n == t->ndim) {
+      element_index(L, t, 2, 1, n, idx, "index");
+      push_element(L, ctx, t, idx);
+      return 1;
+    }
+    if (n > t->ndim)
+      return luaL_error(L, "index: %d indices given for a %d-dimensional tensor",
+                        n, t->ndim);
+    mg_Tensor **out = mgl_slot(L);
+    MGL_TRY(L, ctx, mg_view(ctx, out, t, t->ndim, t->shape));
+    for (int d = 0; d < n; d++) {
+      lua_geti(L, 2, d + 1);
+      mg_Tensor *cur = *out;
+      int64_t i = mgl_checkint(L, -1, "index", "index");
+      lua_pop(L, 1);
+      if (i == 0 || i > cur->shape[0] || i < -cur->shape[0])
+        return luaL_error(L, "index: index %I out of range for size %I of "
+                          "dimension %d", (lua_Integer)i,
+                          (lua_Integer)cur->shape[0], d + 1);
+      mg_Tensor *next = NULL;
+      MGL_TRY(L, ctx, mg_select(ctx, &next, cur, 0, position(i, cur->shape[0])));
+      *out = next;
+      mg_tensor_decref(cur);
+    }
+    return 1;
+  }
+  return luaL_error(L, "index: cannot index a tensor with a %s",
+                    luaL_typename(L, 2));
+}
+
+/* t[i] = v / t[{i, j}] = v: v is a number (fills) or a tensor (copies). */
+static int t_newindex(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_check(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING)
+    return luaL_error(L, "tensor: cannot set field '%s'", lua_tostring(L, 2));
+  int64_t idx[MG_MAXDIM];
+  int n;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (t->ndim == 0) return luaL_error(L, "index: a 0-d tensor cannot be indexed");
+    n = 1;
+    idx[0] = checkpos(L, 2, t, 0, "index");
+  } else if (lua_istable(L, 2)) {
+    n = (int)luaL_len(L, 2);
+    if (n > t->ndim || n == 0)
+      return luaL_error(L, "index: %d indices given for a %d-dimensional tensor",
+                        n, t->ndim);
+    for (int d = 0; d < n; d++) {
+      lua_geti(L, 2, d + 1);
+      int64_t i = mgl_checkint(L, -1, "index", "index");
+      lua_pop(L, 1);
+      if (i == 0 || i > t->shape[d] || i < -t->shape[d])
+        return luaL_error(L, "index: index %I out of range for size %I of "
+                          "dimension %d", (lua_Integer)i,
+                          (lua_Integer)t->shape[d], d + 1);
+      idx[d] = position(i, t->shape[d]);
+    }
+  } else {
+    return luaL_error(L, "index: cannot index a tensor with a %s",
+                      luaL_typename(L, 2));
+  }
+  mg_Tensor *src = mgl_test(L, 3);
+  if (!src && lua_type(L, 3) != LUA_TNUMBER)
+    return luaL_error(L, "index: can assign a number or a tensor, got %s",
+                      luaL_typename(L, 3));
+  if (n == t->ndim && !src) {
+    MGL_TRY(L, ctx, mg_set(ctx, t, idx, lua_tonumber(L, 3)));
+    return 0;
+  }
+  /* Build the target view, then fill or copy into it. */
+  mg_Tensor **view = mgl_slot(L);
+  MGL_TRY(L, ctx, mg_view(ctx, view, t, t->ndim, t->shape));
+  for (int d = 0; d < n; d++) {
+    mg_Tensor *cur = *view, *next = NULL;
+    MGL_TRY(L, ctx, mg_select(ctx, &next, cur, 0, idx[d]));
+    *view = next;
+    mg_tensor_decref(cur);
+  }
+  if (src)
+    MGL_TRY(L, ctx, mg_copy_(ctx, *view, src));
+  else
+    MGL_TRY(L, ctx, mg_fill_(ctx, *view, lua_tonumber(L, 3)));
+  return 0;
+}
+
+static int t_tostring(lua_State *L) {
+  mgl_push_tostring(L, mgl_check(L, 1));
+  return 1;
+}
+
+const luaL_Reg mgl_tensor_methods[] = {
+    {"shape", t_shape},         {"size", t_size},
+    {"stride", t_stride},       {"dim", t_dim},
+    {"ndim", t_dim},            {"numel", t_numel},
+    {"dtype", t_dtype},         {"is_contiguous", t_is_contiguous},
+    {"storage_offset", t_storage_offset},
+    {"shares_storage", t_shares_storage},
+    {"item", t_item},           {"totable", t_totable},
+    {"reshape", t_reshape},     {"view", t_view},
+    {"flatten", t_flatten},     {"transpose", t_transpose},
+    {"t", t_t},                 {"permute", t_permute},
+    {"narrow", t_narrow},       {"select", t_select},
+    {"squeeze", t_squeeze},     {"unsqueeze", t_unsqueeze},
+    {"expand", t_expand},       {"contiguous", t_contiguous},
+    {"clone", t_clone},         {"to", t_to},
+    {"type", t_to},             {"float", t_float},
+    {"double", t_double},       {"long", t_long},
+    {"copy_", t_copy_},         {"fill_", t_fill_},
+    {"zero_", t_zero_},         {"get", t_get},
+    {"set", t_set},             {NULL, NULL}};
+
+const luaL_Reg mgl_tensor_functions[] = {{NULL, NULL}};
+
+/* __index needs the methods table as its second upvalue (lua_module.c). */
+const luaL_Reg mgl_tensor_meta[] = {
+    {"__gc", tensor_gc},     {"__close", tensor_gc},
+    {"__len", t_len},        {"__tostring", t_tostring},
+    {"__index", t_index},    {"__newindex", t_newindex},
+    {NULL, NULL}};

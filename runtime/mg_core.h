@@ -1,0 +1,335 @@
+/*
+ * mg_core.h — the moongrad C core: contexts, tensors and their ops.
+ *
+ * This header is the manual for the core. It has no Lua dependency: the Lua
+ * binding (lua_*.c) is one thin layer on top of it, and a host program may
+ * use it directly.
+ *
+ * A short tour
+ * ------------
+ *   mg_Context *ctx = mg_context_new();           // RNG, threads, memory
+ *   int64_t shape[2] = {2, 3};
+ *   mg_Tensor *a = NULL, *b = NULL, *c = NULL;
+ *   if (mg_full(ctx, &a, MG_F32, 2, shape, 1.0) ||
+ *       mg_randn(ctx, &b, MG_F32, 2, shape) ||
+ *       mg_binary(ctx, &c, MG_OP_ADD, a, b))
+ *     fprintf(stderr, "%s\n", mg_last_error(ctx));
+ *   mg_tensor_decref(a); mg_tensor_decref(b); mg_tensor_decref(c);
+ *   mg_context_decref(ctx);
+ *
+ * Conventions
+ * -----------
+ * - Every function that can fail returns an int status (MG_OK == 0) and, on
+ *   failure, leaves a message naming the op and the offending shapes or
+ *   values in the context (mg_last_error). Nothing here aborts or exits.
+ * - Outputs come first, then inputs, then sizes and options. An output
+ *   `mg_Tensor **out` receives a new reference the caller owns; on failure
+ *   *out is left untouched (NULL if it was NULL).
+ * - Dimensions and scalar positions are 0-based in C. The Lua binding
+ *   converts from 1-based and negative dimensions before calling in; error
+ *   messages speak Lua's language (1-based) because that is what users read.
+ * - Index *tensors* hold 1-based positions, in C as in Lua (argmax's result,
+ *   randperm, the ids of index_select/gather/scatter): they are data that
+ *   flows between the two unchanged, so nothing converts them.
+ * - Tensors are refcounted and views share a refcounted storage.
+ * - Nothing is global: RNG, thread count, the buffer cache and memory
+ *   accounting all hang off an mg_Context, one per Lua state.
+ */
+#ifndef MG_CORE_H
+#define MG_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_VERSION "0.1.0"
+#define MG_MAXDIM 16 /* most dimensions a tensor may have */
+
+/* ---- status ------------------------------------------------------------ */
+
+enum {
+  MG_OK = 0,
+  MG_EARG,    /* a bad argument: wrong value, option or dtype */
+  MG_ESHAPE,  /* shapes that do not fit together */
+  MG_EINDEX,  /* an index or dimension out of range */
+  MG_ENOMEM,  /* an allocation failed or would pass the memory budget */
+  MG_EIO,     /* a file could not be read or written */
+  MG_NSTATUS
+};
+const char *mg_status_string(int status);
+
+/* ---- dtypes ------------------------------------------------------------ */
+
+typedef enum { MG_F32 = 0, MG_F64 = 1, MG_I64 = 2, MG_NDTYPES } mg_DType;
+
+const char *mg_dtype_name(mg_DType dt);       /* "float32", ... */
+int mg_dtype_from_name(const char *name);     /* -1 when unknown */
+size_t mg_dtype_size(mg_DType dt);            /* bytes per element */
+/* The dtype two operands are computed in: float64 > float32 > int64. */
+mg_DType mg_promote(mg_DType a, mg_DType b);
+
+/* ---- context ------------------------------------------------------------ */
+
+typedef struct mg_Context mg_Context;
+
+/* A new context with refcount 1, seeded with 0, using all cores; NULL only
+ * when memory is exhausted. */
+mg_Context *mg_context_new(void);
+void mg_context_incref(mg_Context *ctx);
+void mg_context_decref(mg_Context *ctx); /* frees at zero, with its cache */
+
+const char *mg_last_error(const mg_Context *ctx);
+/* Records a failure: formats the message into ctx and returns status. */
+int mg_error(mg_Context *ctx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void mg_set_num_threads(mg_Context *ctx, int n); /* n >= 1 */
+int mg_get_num_threads(const mg_Context *ctx);
+
+/* ---- memory -------------------------------------------------------------
+ * Tensor buffers come from a size-bucketed cache of freed buffers; a buffer
+ * freed into a full cache goes back to the system. live_bytes counts what
+ * tensors hold; limit_bytes (0 = none) is a budget past which allocations
+ * fail with MG_ENOMEM. gc_debt counts bytes handed out since the binding
+ * last told Lua's collector (mg_take_gc_debt). */
+typedef struct {
+  size_t live_bytes;     /* held by storages that are alive */
+  size_t peak_bytes;     /* highest live_bytes seen */
+  size_t cached_bytes;   /* freed buffers kept for reuse */
+  size_t cache_limit;    /* most bytes the cache keeps */
+  size_t limit_bytes;    /* budget for live_bytes, 0 = unlimited */
+  uint64_t allocs;       /* buffers handed out */
+  uint64_t cache_hits;   /* of those, how many came from the cache */
+} mg_MemoryStats;
+
+void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out);
+void mg_set_memory_limit(mg_Context *ctx, size_t bytes);  /* 0 = none */
+void mg_set_cache_limit(mg_Context *ctx, size_t bytes);
+void mg_empty_cache(mg_Context *ctx);   /* returns cached buffers to libc */
+/* The bytes handed out since the last call, if at least min (then reset to
+ * zero); 0 otherwise. */
+size_t mg_take_gc_debt(mg_Context *ctx, size_t min);
+
+/* Buffer allocation used by storages; returns NULL with an MG_ENOMEM
+ * message in ctx on failure. */
+void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes);
+void mg_buffer_free(mg_Context *ctx, void *p, size_t nbytes);
+
+/* ---- random numbers -------------------------------------------------------
+ * Philox4x32-10, a counter-based generator: the numbers drawn depend only on
+ * (seed, offset), never on the thread count, and the state is two integers
+ * that save and restore exactly. Each draw advances offset by the number of
+ * 128-bit blocks it used. */
+typedef struct {
+  uint64_t seed;    /* the key */
+  uint64_t offset;  /* blocks used so far */
+} mg_RngState;
+
+void mg_manual_seed(mg_Context *ctx, uint64_t seed);
+mg_RngState mg_get_rng_state(const mg_Context *ctx);
+void mg_set_rng_state(mg_Context *ctx, mg_RngState st);
+/* One Philox block: four 32-bit words for (key, counter). */
+void mg_philox(uint32_t out[4], uint64_t key, uint64_t ctr_lo, uint64_t ctr_hi);
+/* A uniform double in [0,1) drawn from the context's stream (uses a block). */
+double mg_rng_uniform(mg_Context *ctx);
+
+/* ---- tensors ------------------------------------------------------------ */
+
+typedef struct mg_Storage {
+  void *data;          /* the elements (or NULL for zero bytes) */
+  size_t nbytes;       /* size of data */
+  int refcount;        /* tensors sharing this storage */
+  mg_Context *ctx;     /* owner of the buffer cache (holds a reference) */
+} mg_Storage;
+
+typedef struct mg_Tensor {
+  mg_Storage *storage;        /* shared by views */
+  int64_t offset;             /* first element, in elements */
+  int64_t shape[MG_MAXDIM];   /* sizes, shape[0] outermost */
+  int64_t stride[MG_MAXDIM];  /* in elements; 0 for broadcast dims */
+  int ndim;                   /* 0 for a scalar tensor */
+  mg_DType dtype;
+  int refcount;               /* owners of this tensor struct */
+  void *autograd;             /* autograd metadata, NULL when none */
+} mg_Tensor;
+
+void mg_tensor_incref(mg_Tensor *t);
+void mg_tensor_decref(mg_Tensor *t);  /* NULL is fine */
+
+int64_t mg_numel(const mg_Tensor *t);
+int mg_is_contiguous(const mg_Tensor *t);
+/* Pointer to the first element (storage data + offset). */
+void *mg_data(const mg_Tensor *t);
+/* "[2,3]" into buf (for messages); returns buf. */
+char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+#define MG_SHAPE_BUFSZ 256
+
+/* Checks a requested shape (sizes >= 0, ndim <= MG_MAXDIM, a size that
+ * fits in memory at all); names op in the error. */
+int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
+                   const int64_t *shape);
+/* Row-major strides for shape. */
+void mg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+
+/* Creation. Shapes are checked (every size >= 0, ndim <= MG_MAXDIM). */
+int mg_empty(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+             const int64_t *shape);
+int mg_full(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+            const int64_t *shape, double value);
+/* arange: start, start+step, ... while < end (> end for negative step). */
+int mg_arange(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
+              double end, double step);
+int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
+                double end, int64_t steps);
+int mg_eye(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int64_t n,
+           int64_t m);
+/* Random creation from the context's generator. */
+int mg_rand(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+            const int64_t *shape);                      /* U[0,1) */
+int mg_randn(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+             const int64_t *shape);                     /* N(0,1) */
+int mg_randint(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int64_t low,
+               int64_t high, int ndim, const int64_t *shape); /* [low,high] */
+int mg_randperm(mg_Context *ctx, mg_Tensor **out, int64_t n); /* 1..n, I64 */
+/* In-place random fills (any layout). */
+int mg_uniform_(mg_Context *ctx, mg_Tensor *t, double lo, double hi);
+int mg_normal_(mg_Context *ctx, mg_Tensor *t, double mean, double std);
+
+/* Views: share storage with the input; out is a new tensor struct. */
+int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+            const int64_t *shape);        /* one size may be -1 */
+/* reshape = view when the strides allow it, else a contiguous copy. */
+int mg_reshape(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int ndim, const int64_t *shape);
+int mg_transpose(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int d0, int d1);
+int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               const int *dims);          /* t->ndim dims */
+int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t start, int64_t len); /* start is 0-based */
+int mg_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t index);             /* 0-based; drops dim */
+int mg_squeeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int dim);                  /* dim < 0: every size-1 dim */
+int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int dim);                /* 0..ndim */
+int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+              const int64_t *shape);      /* -1 keeps a size */
+/* The same tensor (a new reference) when already contiguous, else a copy. */
+int mg_contiguous(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t);
+int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
+int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt);
+/* dst[...] = src, src broadcast to dst's shape, converting dtype. */
+int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src);
+int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value);
+
+/* Element access with 0-based indices, one per dim (bounds checked). */
+int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
+           const int64_t *idx);
+int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
+               const int64_t *idx);
+int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v);
+/* Reads element at linear (row-major) position i, any layout. */
+double mg_read(const mg_Tensor *t, int64_t i);
+int64_t mg_read_i64(const mg_Tensor *t, int64_t i);
+
+/* Broadcast two shapes; fails with MG_ESHAPE naming op. */
+int mg_broadcast_shapes(mg_Context *ctx, const char *op, int na,
+                        const int64_t *sa, int nb, const int64_t *sb,
+                        int *nout, int64_t *out);
+
+/* ---- elementwise ops (ops_elementwise.c) ------------------------------- */
+
+typedef enum {
+  /* binary arithmetic */
+  MG_OP_ADD, MG_OP_SUB, MG_OP_MUL, MG_OP_DIV, MG_OP_POW, MG_OP_FLOORDIV,
+  MG_OP_MOD, MG_OP_MAXIMUM, MG_OP_MINIMUM, MG_OP_ATAN2,
+  /* comparisons: masks of 1 and 0 in the computation dtype */
+  MG_OP_EQ, MG_OP_NE, MG_OP_LT, MG_OP_LE, MG_OP_GT, MG_OP_GE,
+  MG_OP_NBINARY
+} mg_BinaryOp;
+
+typedef enum {
+  MG_OP_NEG, MG_OP_ABS, MG_OP_SIGN, MG_OP_SQUARE, MG_OP_RELU,
+  MG_OP_FLOOR, MG_OP_CEIL, MG_OP_ROUND, MG_OP_TRUNC,
+  /* float-only: an int64 input is computed in float32 */
+  MG_OP_SQRT, MG_OP_RSQRT, MG_OP_EXP, MG_OP_LOG, MG_OP_LOG1P, MG_OP_EXPM1,
+  MG_OP_TANH, MG_OP_SIGMOID, MG_OP_SIN, MG_OP_COS, MG_OP_RECIPROCAL,
+  MG_OP_NUNARY
+} mg_UnaryOp;
+
+const char *mg_binary_name(mg_BinaryOp op);
+const char *mg_unary_name(mg_UnaryOp op);
+
+/* out = a op b with NumPy broadcasting, computed in mg_promote(a, b).
+ * Integer division (DIV) of two int64 tensors gives float32. */
+int mg_binary(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+              const mg_Tensor *a, const mg_Tensor *b);
+/* out = a op s (or s op a when reversed). A scalar does not raise a
+ * tensor's dtype, except that a non-integer scalar with an int64 tensor
+ * computes in float32 (as PyTorch does). */
+int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+                     const mg_Tensor *a, double s, int s_is_int, int reversed);
+/* In place: a = a op b (b broadcast to a's shape, cast to a's dtype). */
+int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
+               const mg_Tensor *b);
+int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
+                      double s);
+int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
+             const mg_Tensor *a);
+int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a);
+/* clamp to [lo, hi]; has_lo/has_hi say which bounds apply. */
+int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
+             double lo, int has_hi, double hi);
+/* out = cond ? a : b, all three broadcast; cond is nonzero-is-true. */
+int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
+             const mg_Tensor *a, const mg_Tensor *b);
+/* t[mask != 0] = value, mask broadcast to t's shape. */
+int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
+                    double value);
+
+/* ---- reductions (ops_reduce.c) ----------------------------------------- */
+
+typedef enum {
+  MG_RED_SUM, MG_RED_MEAN, MG_RED_PROD, MG_RED_MAX, MG_RED_MIN,
+  MG_RED_ARGMAX, MG_RED_ARGMIN, MG_RED_VAR, MG_RED_STD, MG_NREDUCE
+} mg_ReduceOp;
+
+const char *mg_reduce_name(mg_ReduceOp op);
+/* Reduces over dim (or every element when dim < 0, giving a 0-d tensor).
+ * Float32 data accumulates in double. ARGMAX/ARGMIN give 1-based int64
+ * positions. correction is used by VAR/STD only
+ * (1 = unbiased). For MAX/MIN over a dim, indices (if non-NULL) receives
+ * the 1-based int64 positions. */
+int mg_reduce(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
+              mg_ReduceOp op, mg_Tensor *t, int dim, int keepdim,
+              double correction);
+
+/* ---- linear algebra (ops_linalg.c) ------------------------------------- */
+
+/* Matrix product with PyTorch's rules: 1-D·1-D dot, 2-D·2-D, matrix-vector,
+ * vector-matrix, and batched with broadcast batch dims for ndim >= 3. */
+int mg_matmul(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, mg_Tensor *b);
+
+/* ---- indexing (ops_index.c) -------------------------------------------- */
+
+/* ids: int64, 1-based, 1-D. */
+int mg_index_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                    int dim, const mg_Tensor *ids);
+/* out[i][j] = t[i][idx[i][j]] along dim (1-based int64 idx). */
+int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              const mg_Tensor *idx);
+/* t[...idx...] = src (or +=, when add) along dim, in place. */
+int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
+                const mg_Tensor *src, int add);
+
+/* ---- threading helpers (threads.c) ------------------------------------- */
+
+/* Elements below which an elementwise loop stays on one thread. */
+#define MG_PARALLEL_GRAIN 32768
+/* Threads to use for a loop of n elements of work. */
+int mg_threads_for(const mg_Context *ctx, int64_t n);
+/* Sets OpenBLAS's thread count for a gemm of this size. */
+void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
+                         int64_t k);
+
+#endif

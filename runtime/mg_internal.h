@@ -1,0 +1,75 @@
+/*
+ * mg_internal.h — what the core's own files share and nobody else needs:
+ * the context's layout and the strided iterator every elementwise loop
+ * runs on.
+ */
+#ifndef MG_INTERNAL_H
+#define MG_INTERNAL_H
+
+#include "mg_core.h"
+
+#ifdef NDEBUG
+#define mg_assert(c) ((void)0)
+#else
+#include <assert.h>
+#define mg_assert(c) assert(c)
+#endif
+
+/* Size classes of the buffer cache: four per power of two, from 64 bytes
+ * up to 2^47 bytes (a class's buffers are all the same size). */
+#define MG_NCLASSES (4 * 42)
+
+typedef struct mg_FreeBuf {
+  struct mg_FreeBuf *next; /* next cached buffer of the same class */
+} mg_FreeBuf;
+
+struct mg_Context {
+  int refcount;             /* the Lua state plus each live storage */
+  int nthreads;             /* threads for moongrad's loops and BLAS */
+  mg_RngState rng;          /* the default random stream */
+  mg_MemoryStats mem;       /* accounting, see mg_MemoryStats */
+  size_t gc_debt;           /* bytes handed out since Lua was last told */
+  mg_FreeBuf *cache[MG_NCLASSES]; /* freed buffers, by size class */
+  char err[512];            /* the last failure's message */
+};
+
+/* ---- the strided iterator ------------------------------------------------
+ * Walks up to MG_ITER_MAXOPS same-shaped operands (broadcast ones have
+ * stride 0) in row-major order, handing each innermost run to a loop
+ * function with the run's base pointers and element strides. Dimensions
+ * that are contiguous in every operand are merged first, so a contiguous
+ * op is a single run. Large iterations are split across threads by element
+ * range, so the work each thread does never depends on the thread count. */
+#define MG_ITER_MAXOPS 4
+
+typedef struct {
+  int nops;
+  int ndim;                                 /* after merging */
+  int64_t numel;
+  int64_t shape[MG_MAXDIM];
+  char *data[MG_ITER_MAXOPS];               /* first element of each */
+  size_t esize[MG_ITER_MAXOPS];             /* bytes per element */
+  int64_t stride[MG_ITER_MAXOPS][MG_MAXDIM]; /* in elements */
+} mg_Iter;
+
+/* ptrs: each operand's first element of the run; strides: each operand's
+ * inner stride in elements; n: the run length; arg: the caller's data. */
+typedef void (*mg_LoopFn)(char **ptrs, const int64_t *strides, int64_t n,
+                          const void *arg);
+
+/* Sets up it for nops tensors viewed with shape (ndim, shape): tensors[k]
+ * must broadcast to that shape (checked by the caller). */
+void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
+                  const int64_t *shape);
+void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
+                 const void *arg);
+
+/* Allocates the tensor struct and storage for a contiguous tensor. */
+int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                    const int64_t *shape);
+/* A new tensor struct sharing t's storage, with the given geometry. */
+int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int ndim, const int64_t *shape, const int64_t *stride,
+                 int64_t offset);
+
+#endif

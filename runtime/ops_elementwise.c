@@ -1,0 +1,573 @@
+/*
+ * ops_elementwise.c — unary and binary elementwise ops, comparisons, clamp,
+ * where and masked_fill, with NumPy broadcasting.
+ *
+ * Every op runs on the strided iterator (iter.c): it hands each kernel runs
+ * of elements with their inner strides, and -O3's loop versioning gives the
+ * stride-1 case its own vectorised loop. Kernels are one plain function per
+ * dtype with a switch over the op, so adding an op is one case per dtype.
+ *
+ * Backward formulas live with autograd (issue 3) next to these forwards.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mg_internal.h"
+
+static const char *const binary_names[MG_OP_NBINARY] = {
+    "add", "sub", "mul", "div", "pow", "floor_divide", "remainder",
+    "maximum", "minimum", "atan2", "eq", "ne", "lt", "le", "gt", "ge"};
+static const char *const unary_names[MG_OP_NUNARY] = {
+    "neg", "abs", "sign", "square", "relu", "floor", "ceil", "round",
+    "trunc", "sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "tanh",
+    "sigmoid", "sin", "cos", "reciprocal"};
+_Static_assert(sizeof binary_names / sizeof *binary_names == MG_OP_NBINARY,
+               "a binary op without a name");
+_Static_assert(sizeof unary_names / sizeof *unary_names == MG_OP_NUNARY,
+               "a unary op without a name");
+
+const char *mg_binary_name(mg_BinaryOp op) { return binary_names[op]; }
+const char *mg_unary_name(mg_UnaryOp op) { return unary_names[op]; }
+
+/* ---- binary kernels: ptrs[0] = out, ptrs[1] = a, ptrs[2] = b ---------------
+ * LOOP(expr) runs expr over the run with x = a[i] and y = b[i]. */
+#define LOOP(T, expr)                                                      \
+  for (int64_t i = 0; i < n; i++) {                                        \
+    T x = a[i * sa], y = b[i * sb];                                        \
+    o[i * so] = (expr);                                                    \
+  }
+
+static inline float modf32(float x, float y) {
+  float r = fmodf(x, y);
+  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+}
+static inline double modf64(double x, double y) {
+  double r = fmod(x, y);
+  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+}
+
+static void binary_f32(char **p, const int64_t *s, int64_t n,
+                       const void *arg) {
+  float *o = (float *)p[0];
+  const float *a = (const float *)p[1], *b = (const float *)p[2];
+  int64_t so = s[0], sa = s[1], sb = s[2];
+  switch (*(const mg_BinaryOp *)arg) {
+  case MG_OP_ADD: LOOP(float, x + y) break;
+  case MG_OP_SUB: LOOP(float, x - y) break;
+  case MG_OP_MUL: LOOP(float, x * y) break;
+  case MG_OP_DIV: LOOP(float, x / y) break;
+  case MG_OP_POW: LOOP(float, powf(x, y)) break;
+  case MG_OP_FLOORDIV: LOOP(float, floorf(x / y)) break;
+  case MG_OP_MOD: LOOP(float, modf32(x, y)) break;
+  case MG_OP_MAXIMUM: LOOP(float, (x != x || x > y) ? x : y) break;
+  case MG_OP_MINIMUM: LOOP(float, (x != x || x < y) ? x : y) break;
+  case MG_OP_ATAN2: LOOP(float, atan2f(x, y)) break;
+  case MG_OP_EQ: LOOP(float, x == y) break;
+  case MG_OP_NE: LOOP(float, x != y) break;
+  case MG_OP_LT: LOOP(float, x < y) break;
+  case MG_OP_LE: LOOP(float, x <= y) break;
+  case MG_OP_GT: LOOP(float, x > y) break;
+  case MG_OP_GE: LOOP(float, x >= y) break;
+  default: break;
+  }
+}
+
+static void binary_f64(char **p, const int64_t *s, int64_t n,
+                       const void *arg) {
+  double *o = (double *)p[0];
+  const double *a = (const double *)p[1], *b = (const double *)p[2];
+  int64_t so = s[0], sa = s[1], sb = s[2];
+  switch (*(const mg_BinaryOp *)arg) {
+  case MG_OP_ADD: LOOP(double, x + y) break;
+  case MG_OP_SUB: LOOP(double, x - y) break;
+  case MG_OP_MUL: LOOP(double, x * y) break;
+  case MG_OP_DIV: LOOP(double, x / y) break;
+  case MG_OP_POW: LOOP(double, pow(x, y)) break;
+  case MG_OP_FLOORDIV: LOOP(double, floor(x / y)) break;
+  case MG_OP_MOD: LOOP(double, modf64(x, y)) break;
+  case MG_OP_MAXIMUM: LOOP(double, (x != x || x > y) ? x : y) break;
+  case MG_OP_MINIMUM: LOOP(double, (x != x || x < y) ? x : y) break;
+  case MG_OP_ATAN2: LOOP(double, atan2(x, y)) break;
+  case MG_OP_EQ: LOOP(double, x == y) break;
+  case MG_OP_NE: LOOP(double, x != y) break;
+  case MG_OP_LT: LOOP(double, x < y) break;
+  case MG_OP_LE: LOOP(double, x <= y) break;
+  case MG_OP_GT: LOOP(double, x > y) break;
+  case MG_OP_GE: LOOP(double, x >= y) break;
+  default: break;
+  }
+}
+
+/* Integer power by squaring; a negative exponent truncates toward zero. */
+static inline int64_t ipow(int64_t x, int64_t y) {
+  if (y < 0) return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+  uint64_t r = 1, base = (uint64_t)x;
+  while (y) {
+    if (y & 1) r *= base;
+    base *= base;
+    y >>= 1;
+  }
+  return (int64_t)r;
+}
+static inline int64_t ifloordiv(int64_t x, int64_t y) {
+  int64_t q = x / y;
+  return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
+}
+static inline int64_t imod(int64_t x, int64_t y) {
+  int64_t r = x % y;
+  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+}
+
+/* Integer +, - and * wrap around like C's unsigned arithmetic (and like
+ * PyTorch), rather than being undefined on overflow. */
+static void binary_i64(char **p, const int64_t *s, int64_t n,
+                       const void *arg) {
+  int64_t *o = (int64_t *)p[0];
+  const int64_t *a = (const int64_t *)p[1], *b = (const int64_t *)p[2];
+  int64_t so = s[0], sa = s[1], sb = s[2];
+  switch (*(const mg_BinaryOp *)arg) {
+  case MG_OP_ADD: LOOP(int64_t, (int64_t)((uint64_t)x + (uint64_t)y)) break;
+  case MG_OP_SUB: LOOP(int64_t, (int64_t)((uint64_t)x - (uint64_t)y)) break;
+  case MG_OP_MUL: LOOP(int64_t, (int64_t)((uint64_t)x * (uint64_t)y)) break;
+  case MG_OP_POW: LOOP(int64_t, ipow(x, y)) break;
+  case MG_OP_FLOORDIV: LOOP(int64_t, ifloordiv(x, y)) break;
+  case MG_OP_MOD: LOOP(int64_t, imod(x, y)) break;
+  case MG_OP_MAXIMUM: LOOP(int64_t, x > y ? x : y) break;
+  case MG_OP_MINIMUM: LOOP(int64_t, x < y ? x : y) break;
+  case MG_OP_EQ: LOOP(int64_t, x == y) break;
+  case MG_OP_NE: LOOP(int64_t, x != y) break;
+  case MG_OP_LT: LOOP(int64_t, x < y) break;
+  case MG_OP_LE: LOOP(int64_t, x <= y) break;
+  case MG_OP_GT: LOOP(int64_t, x > y) break;
+  case MG_OP_GE: LOOP(int64_t, x >= y) break;
+  default: break; /* DIV and ATAN2 never run on int64 (see compute_dtype) */
+  }
+}
+#undef LOOP
+
+static const mg_LoopFn binary_kernels[MG_NDTYPES] = {binary_f32, binary_f64,
+                                                     binary_i64};
+
+/* Ops whose int64 result would not be an integer compute in float32. */
+static mg_DType compute_dtype(mg_BinaryOp op, mg_DType dt) {
+  if (dt == MG_I64 && (op == MG_OP_DIV || op == MG_OP_ATAN2)) return MG_F32;
+  return dt;
+}
+
+/* t as dtype dt: a new reference to t itself, or a converted copy. */
+static int as_dtype(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                    mg_DType dt) {
+  return mg_to_dtype(ctx, out, (mg_Tensor *)t, dt);
+}
+
+/* Integer floor division and remainder by zero have no value to give. */
+static int check_int_divisor(mg_Context *ctx, mg_BinaryOp op, mg_DType dt,
+                             const mg_Tensor *b) {
+  if (dt != MG_I64 || (op != MG_OP_FLOORDIV && op != MG_OP_MOD)) return MG_OK;
+  int64_t n = mg_numel(b);
+  for (int64_t i = 0; i < n; i++)
+    if (mg_read_i64(b, i) == 0)
+      return mg_error(ctx, MG_EARG, "%s: integer division by zero",
+                      binary_names[op]);
+  return MG_OK;
+}
+
+/* out (already allocated with the broadcast shape, dtype dt) = a op b, where
+ * a and b already have dtype dt. */
+static void run_binary(mg_Context *ctx, mg_Tensor *out, mg_BinaryOp op,
+                       const mg_Tensor *a, const mg_Tensor *b) {
+  mg_Iter it;
+  mg_Tensor *ops[3] = {out, (mg_Tensor *)a, (mg_Tensor *)b};
+  mg_iter_init(&it, 3, ops, out->ndim, out->shape);
+  mg_iter_run(ctx, &it, binary_kernels[out->dtype], &op);
+}
+
+static int binary_into_new(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+                           const mg_Tensor *a, const mg_Tensor *b,
+                           mg_DType dt) {
+  int n, st;
+  int64_t shape[MG_MAXDIM];
+  if ((st = mg_broadcast_shapes(ctx, binary_names[op], a->ndim, a->shape,
+                                b->ndim, b->shape, &n, shape)))
+    return st;
+  mg_Tensor *ca = NULL, *cb = NULL, *r = NULL;
+  if ((st = as_dtype(ctx, &ca, a, dt)) || (st = as_dtype(ctx, &cb, b, dt)) ||
+      (st = check_int_divisor(ctx, op, dt, cb)) ||
+      (st = mg_alloc_tensor(ctx, &r, dt, n, shape)))
+    goto done;
+  run_binary(ctx, r, op, ca, cb);
+  *out = r;
+done:
+  mg_tensor_decref(ca);
+  mg_tensor_decref(cb);
+  return st;
+}
+
+int mg_binary(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+              const mg_Tensor *a, const mg_Tensor *b) {
+  mg_DType dt = compute_dtype(op, mg_promote(a->dtype, b->dtype));
+  return binary_into_new(ctx, out, op, a, b, dt);
+}
+
+/* A 0-d tensor over a caller-owned buffer, for scalar operands. */
+typedef struct {
+  mg_Tensor t;
+  mg_Storage s;
+  union { float f; double d; int64_t i; } v;
+} ScalarTensor;
+
+static void scalar_tensor(ScalarTensor *st, mg_DType dt, double value) {
+  memset(st, 0, sizeof *st);
+  switch (dt) {
+  case MG_F32: st->v.f = (float)value; break;
+  case MG_F64: st->v.d = value; break;
+  default: st->v.i = (int64_t)value; break;
+  }
+  st->s.data = &st->v;
+  st->s.nbytes = sizeof st->v;
+  st->s.refcount = 1; /* never reaches zero: it lives on the stack */
+  st->t.storage = &st->s;
+  st->t.dtype = dt;
+  st->t.refcount = 1;
+}
+
+int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+                     const mg_Tensor *a, double s, int s_is_int,
+                     int reversed) {
+  mg_DType dt = a->dtype;
+  if (dt == MG_I64 && !s_is_int) dt = MG_F32;
+  dt = compute_dtype(op, dt);
+  ScalarTensor sc;
+  scalar_tensor(&sc, dt, s);
+  return reversed ? binary_into_new(ctx, out, op, &sc.t, a, dt)
+                  : binary_into_new(ctx, out, op, a, &sc.t, dt);
+}
+
+/* In place: the result must keep a's shape and dtype. */
+static int check_inplace(mg_Context *ctx, mg_BinaryOp op, const mg_Tensor *a,
+                         mg_DType result) {
+  if (result != a->dtype)
+    return mg_error(ctx, MG_EARG, "%s_: the result would be %s, which cannot "
+                    "be stored in place in a %s tensor", binary_names[op],
+                    mg_dtype_name(result), mg_dtype_name(a->dtype));
+  return MG_OK;
+}
+
+int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
+               const mg_Tensor *b) {
+  mg_DType dt = compute_dtype(op, mg_promote(a->dtype, b->dtype));
+  int n, st;
+  int64_t shape[MG_MAXDIM];
+  char name[32];
+  snprintf(name, sizeof name, "%s_", binary_names[op]);
+  if ((st = check_inplace(ctx, op, a, dt)) ||
+      (st = mg_broadcast_shapes(ctx, name, a->ndim, a->shape, b->ndim,
+                                b->shape, &n, shape)))
+    return st;
+  if (n != a->ndim || memcmp(shape, a->shape, sizeof(int64_t) * (size_t)n)) {
+    char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+    return mg_error(ctx, MG_ESHAPE, "%s: operand of shape %s does not "
+                    "broadcast to the destination's shape %s", name,
+                    mg_shape_str(ba, sizeof ba, b->ndim, b->shape),
+                    mg_shape_str(bb, sizeof bb, a->ndim, a->shape));
+  }
+  mg_Tensor *cb = NULL;
+  if ((st = as_dtype(ctx, &cb, b, dt)) ||
+      (st = check_int_divisor(ctx, op, dt, cb))) {
+    mg_tensor_decref(cb);
+    return st;
+  }
+  run_binary(ctx, a, op, a, cb);
+  mg_tensor_decref(cb);
+  return MG_OK;
+}
+
+int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
+                      double s) {
+  ScalarTensor sc;
+  int is_int = s == floor(s) && fabs(s) < 9.2e18;
+  mg_DType dt = a->dtype == MG_I64 && !is_int ? MG_F32 : a->dtype;
+  scalar_tensor(&sc, compute_dtype(op, dt), s);
+  return mg_binary_(ctx, op, a, &sc.t);
+}
+
+/* ---- unary kernels: ptrs[0] = out, ptrs[1] = a ----------------------------
+ * ULOOP(expr) runs expr over the run with x = a[i]. */
+#define ULOOP(T, expr)                                                     \
+  for (int64_t i = 0; i < n; i++) {                                        \
+    T x = a[i * sa];                                                       \
+    o[i * so] = (expr);                                                    \
+  }
+
+static void unary_f32(char **p, const int64_t *s, int64_t n,
+                      const void *arg) {
+  float *o = (float *)p[0];
+  const float *a = (const float *)p[1];
+  int64_t so = s[0], sa = s[1];
+  switch (*(const mg_UnaryOp *)arg) {
+  case MG_OP_NEG: ULOOP(float, -x) break;
+  case MG_OP_ABS: ULOOP(float, fabsf(x)) break;
+  case MG_OP_SIGN: ULOOP(float, (float)((x > 0) - (x < 0))) break;
+  case MG_OP_SQUARE: ULOOP(float, x * x) break;
+  case MG_OP_RELU: ULOOP(float, x > 0 ? x : (x == x ? 0.0f : x)) break;
+  case MG_OP_FLOOR: ULOOP(float, floorf(x)) break;
+  case MG_OP_CEIL: ULOOP(float, ceilf(x)) break;
+  case MG_OP_ROUND: ULOOP(float, nearbyintf(x)) break;
+  case MG_OP_TRUNC: ULOOP(float, truncf(x)) break;
+  case MG_OP_SQRT: ULOOP(float, sqrtf(x)) break;
+  case MG_OP_RSQRT: ULOOP(float, 1.0f / sqrtf(x)) break;
+  case MG_OP_EXP: ULOOP(float, expf(x)) break;
+  case MG_OP_LOG: ULOOP(float, logf(x)) break;
+  case MG_OP_LOG1P: ULOOP(float, log1pf(x)) break;
+  case MG_OP_EXPM1: ULOOP(float, expm1f(x)) break;
+  case MG_OP_TANH: ULOOP(float, tanhf(x)) break;
+  case MG_OP_SIGMOID: ULOOP(float, 1.0f / (1.0f + expf(-x))) break;
+  case MG_OP_SIN: ULOOP(float, sinf(x)) break;
+  case MG_OP_COS: ULOOP(float, cosf(x)) break;
+  case MG_OP_RECIPROCAL: ULOOP(float, 1.0f / x) break;
+  default: break;
+  }
+}
+
+static void unary_f64(char **p, const int64_t *s, int64_t n,
+                      const void *arg) {
+  double *o = (double *)p[0];
+  const double *a = (const double *)p[1];
+  int64_t so = s[0], sa = s[1];
+  switch (*(const mg_UnaryOp *)arg) {
+  case MG_OP_NEG: ULOOP(double, -x) break;
+  case MG_OP_ABS: ULOOP(double, fabs(x)) break;
+  case MG_OP_SIGN: ULOOP(double, (double)((x > 0) - (x < 0))) break;
+  case MG_OP_SQUARE: ULOOP(double, x * x) break;
+  case MG_OP_RELU: ULOOP(double, x > 0 ? x : (x == x ? 0.0 : x)) break;
+  case MG_OP_FLOOR: ULOOP(double, floor(x)) break;
+  case MG_OP_CEIL: ULOOP(double, ceil(x)) break;
+  case MG_OP_ROUND: ULOOP(double, nearbyint(x)) break;
+  case MG_OP_TRUNC: ULOOP(double, trunc(x)) break;
+  case MG_OP_SQRT: ULOOP(double, sqrt(x)) break;
+  case MG_OP_RSQRT: ULOOP(double, 1.0 / sqrt(x)) break;
+  case MG_OP_EXP: ULOOP(double, exp(x)) break;
+  case MG_OP_LOG: ULOOP(double, log(x)) break;
+  case MG_OP_LOG1P: ULOOP(double, log1p(x)) break;
+  case MG_OP_EXPM1: ULOOP(double, expm1(x)) break;
+  case MG_OP_TANH: ULOOP(double, tanh(x)) break;
+  case MG_OP_SIGMOID: ULOOP(double, 1.0 / (1.0 + exp(-x))) break;
+  case MG_OP_SIN: ULOOP(double, sin(x)) break;
+  case MG_OP_COS: ULOOP(double, cos(x)) break;
+  case MG_OP_RECIPROCAL: ULOOP(double, 1.0 / x) break;
+  default: break;
+  }
+}
+
+static void unary_i64(char **p, const int64_t *s, int64_t n,
+                      const void *arg) {
+  int64_t *o = (int64_t *)p[0];
+  const int64_t *a = (const int64_t *)p[1];
+  int64_t so = s[0], sa = s[1];
+  switch (*(const mg_UnaryOp *)arg) {
+  case MG_OP_NEG: ULOOP(int64_t, (int64_t)(0 - (uint64_t)x)) break;
+  case MG_OP_ABS: ULOOP(int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x) break;
+  case MG_OP_SIGN: ULOOP(int64_t, (x > 0) - (x < 0)) break;
+  case MG_OP_SQUARE: ULOOP(int64_t, (int64_t)((uint64_t)x * (uint64_t)x)) break;
+  case MG_OP_RELU: ULOOP(int64_t, x > 0 ? x : 0) break;
+  default: ULOOP(int64_t, x) break; /* floor, ceil, round, trunc */
+  }
+}
+#undef ULOOP
+
+static const mg_LoopFn unary_kernels[MG_NDTYPES] = {unary_f32, unary_f64,
+                                                    unary_i64};
+
+static mg_DType unary_dtype(mg_UnaryOp op, mg_DType dt) {
+  return (dt == MG_I64 && op >= MG_OP_SQRT) ? MG_F32 : dt;
+}
+
+static void run_unary(mg_Context *ctx, mg_Tensor *out, mg_UnaryOp op,
+                      const mg_Tensor *a) {
+  mg_Iter it;
+  mg_Tensor *ops[2] = {out, (mg_Tensor *)a};
+  mg_iter_init(&it, 2, ops, out->ndim, out->shape);
+  mg_iter_run(ctx, &it, unary_kernels[out->dtype], &op);
+}
+
+int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
+             const mg_Tensor *a) {
+  mg_DType dt = unary_dtype(op, a->dtype);
+  mg_Tensor *ca = NULL, *r = NULL;
+  int st;
+  if ((st = as_dtype(ctx, &ca, a, dt)) ||
+      (st = mg_alloc_tensor(ctx, &r, dt, a->ndim, a->shape))) {
+    mg_tensor_decref(ca);
+    return st;
+  }
+  run_unary(ctx, r, op, ca);
+  mg_tensor_decref(ca);
+  *out = r;
+  return MG_OK;
+}
+
+int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a) {
+  if (unary_dtype(op, a->dtype) != a->dtype)
+    return mg_error(ctx, MG_EARG, "%s_: the result would be float32, which "
+                    "cannot be stored in place in an int64 tensor",
+                    unary_names[op]);
+  run_unary(ctx, a, op, a);
+  return MG_OK;
+}
+
+/* ---- clamp ----------------------------------------------------------------- */
+
+typedef struct {
+  int has_lo, has_hi;
+  double lo, hi;
+} ClampArg;
+
+static void clamp_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const ClampArg *c = arg;
+  float *o = (float *)p[0];
+  const float *a = (const float *)p[1];
+  float lo = c->has_lo ? (float)c->lo : -INFINITY;
+  float hi = c->has_hi ? (float)c->hi : INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    float x = a[i * s[1]];
+    o[i * s[0]] = x != x ? x : x < lo ? lo : x > hi ? hi : x;
+  }
+}
+
+static void clamp_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const ClampArg *c = arg;
+  double *o = (double *)p[0];
+  const double *a = (const double *)p[1];
+  double lo = c->has_lo ? c->lo : -INFINITY;
+  double hi = c->has_hi ? c->hi : INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    double x = a[i * s[1]];
+    o[i * s[0]] = x != x ? x : x < lo ? lo : x > hi ? hi : x;
+  }
+}
+
+static void clamp_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const ClampArg *c = arg;
+  int64_t *o = (int64_t *)p[0];
+  const int64_t *a = (const int64_t *)p[1];
+  int64_t lo = c->has_lo ? (int64_t)ceil(c->lo) : INT64_MIN;
+  int64_t hi = c->has_hi ? (int64_t)floor(c->hi) : INT64_MAX;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t x = a[i * s[1]];
+    o[i * s[0]] = x < lo ? lo : x > hi ? hi : x;
+  }
+}
+
+static const mg_LoopFn clamp_kernels[MG_NDTYPES] = {clamp_f32, clamp_f64,
+                                                    clamp_i64};
+
+int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
+             double lo, int has_hi, double hi) {
+  if (!has_lo && !has_hi)
+    return mg_error(ctx, MG_EARG, "clamp: give at least one of min and max");
+  if (has_lo && has_hi && lo > hi)
+    return mg_error(ctx, MG_EARG, "clamp: min %g is greater than max %g", lo,
+                    hi);
+  mg_Tensor *r = NULL;
+  int st = mg_alloc_tensor(ctx, &r, a->dtype, a->ndim, a->shape);
+  if (st) return st;
+  ClampArg c = {has_lo, has_hi, lo, hi};
+  mg_Iter it;
+  mg_Tensor *ops[2] = {r, (mg_Tensor *)a};
+  mg_iter_init(&it, 2, ops, r->ndim, r->shape);
+  mg_iter_run(ctx, &it, clamp_kernels[a->dtype], &c);
+  *out = r;
+  return MG_OK;
+}
+
+/* ---- where and masked_fill ------------------------------------------------- */
+
+static inline int truth(const char *p, int64_t i, mg_DType dt) {
+  switch (dt) {
+  case MG_F32: return ((const float *)p)[i] != 0;
+  case MG_F64: return ((const double *)p)[i] != 0;
+  default: return ((const int64_t *)p)[i] != 0;
+  }
+}
+
+typedef struct {
+  mg_DType out, cond;
+} WhereArg;
+
+/* ptrs: out, cond, a, b — a and b already in the out dtype. */
+static void where_run(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const WhereArg *w = arg;
+  size_t es = mg_dtype_size(w->out);
+  for (int64_t i = 0; i < n; i++) {
+    const char *src = truth(p[1], i * s[1], w->cond) ? p[2] + i * s[2] * (int64_t)es
+                                                     : p[3] + i * s[3] * (int64_t)es;
+    memcpy(p[0] + i * s[0] * (int64_t)es, src, es);
+  }
+}
+
+int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
+             const mg_Tensor *a, const mg_Tensor *b) {
+  int n1, n, st;
+  int64_t s1[MG_MAXDIM], shape[MG_MAXDIM];
+  if ((st = mg_broadcast_shapes(ctx, "where", a->ndim, a->shape, b->ndim,
+                                b->shape, &n1, s1)) ||
+      (st = mg_broadcast_shapes(ctx, "where", cond->ndim, cond->shape, n1, s1,
+                                &n, shape)))
+    return st;
+  mg_DType dt = mg_promote(a->dtype, b->dtype);
+  mg_Tensor *ca = NULL, *cb = NULL, *r = NULL;
+  if ((st = as_dtype(ctx, &ca, a, dt)) || (st = as_dtype(ctx, &cb, b, dt)) ||
+      (st = mg_alloc_tensor(ctx, &r, dt, n, shape)))
+    goto done;
+  WhereArg w = {dt, cond->dtype};
+  mg_Iter it;
+  mg_Tensor *ops[4] = {r, (mg_Tensor *)cond, ca, cb};
+  mg_iter_init(&it, 4, ops, n, shape);
+  mg_iter_run(ctx, &it, where_run, &w);
+  *out = r;
+done:
+  mg_tensor_decref(ca);
+  mg_tensor_decref(cb);
+  return st;
+}
+
+typedef struct {
+  mg_DType out, mask;
+  double value;
+} MaskArg;
+
+static void masked_fill_run(char **p, const int64_t *s, int64_t n,
+                            const void *arg) {
+  const MaskArg *m = arg;
+  for (int64_t i = 0; i < n; i++) {
+    if (!truth(p[1], i * s[1], m->mask)) continue;
+    switch (m->out) {
+    case MG_F32: ((float *)p[0])[i * s[0]] = (float)m->value; break;
+    case MG_F64: ((double *)p[0])[i * s[0]] = m->value; break;
+    default: ((int64_t *)p[0])[i * s[0]] = (int64_t)m->value; break;
+    }
+  }
+}
+
+int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
+                    double value) {
+  int n, st;
+  int64_t shape[MG_MAXDIM];
+  if ((st = mg_broadcast_shapes(ctx, "masked_fill", t->ndim, t->shape,
+                                mask->ndim, mask->shape, &n, shape)))
+    return st;
+  if (n != t->ndim || memcmp(shape, t->shape, sizeof(int64_t) * (size_t)n)) {
+    char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+    return mg_error(ctx, MG_ESHAPE, "masked_fill: mask of shape %s does not "
+                    "broadcast to the tensor's shape %s",
+                    mg_shape_str(ba, sizeof ba, mask->ndim, mask->shape),
+                    mg_shape_str(bb, sizeof bb, t->ndim, t->shape));
+  }
+  MaskArg m = {t->dtype, mask->dtype, value};
+  mg_Iter it;
+  mg_Tensor *ops[2] = {t, (mg_Tensor *)mask};
+  mg_iter_init(&it, 2, ops, t->ndim, t->shape);
+  mg_iter_run(ctx, &it, masked_fill_run, &m);
+  return MG_OK;
+}

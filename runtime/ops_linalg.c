@@ -1,0 +1,197 @@
+/*
+ * ops_linalg.c — matrix products through OpenBLAS.
+ *
+ * matmul follows PyTorch's rules: 1-D·1-D is a dot product, a 1-D operand
+ * on the left (right) is a row (column) vector that is dropped from the
+ * result, and for 3 or more dimensions the leading dims are batch dims that
+ * broadcast. Operands whose last two dims are row- or column-major go to
+ * BLAS as they are (a transposed view costs nothing); anything else is
+ * copied contiguous first. int64 products run a plain loop.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "mg_internal.h"
+
+/* A matrix as BLAS sees it: row-major, maybe transposed, leading dim ld. */
+typedef struct {
+  CBLAS_TRANSPOSE trans;
+  int64_t ld;
+} BlasMat;
+
+/* Can the (rows x cols) matrix with strides (rs, cs) go to BLAS as is?
+ * A stride along a dim of size 1 never matters. */
+static int blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                       BlasMat *m) {
+  int64_t r1 = rows > 1 ? rows : 1, c1 = cols > 1 ? cols : 1;
+  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= c1)) {
+    m->trans = CblasNoTrans;
+    m->ld = rows == 1 ? c1 : rs;
+    return 1;
+  }
+  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= r1)) {
+    m->trans = CblasTrans;
+    m->ld = cols == 1 ? r1 : cs;
+    return 1;
+  }
+  return 0;
+}
+
+/* c (M x N, contiguous rows of ldc) = a (M x K) · b (K x N). */
+static void gemm(mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
+                 BlasMat ma, const void *b, BlasMat mb, void *c,
+                 const int64_t *a_st, const int64_t *b_st) {
+  if (dt == MG_F32) {
+    cblas_sgemm(CblasRowMajor, ma.trans, mb.trans, (int)M, (int)N, (int)K,
+                1.0f, a, (int)ma.ld, b, (int)mb.ld, 0.0f, c, (int)N);
+  } else if (dt == MG_F64) {
+    cblas_dgemm(CblasRowMajor, ma.trans, mb.trans, (int)M, (int)N, (int)K,
+                1.0, a, (int)ma.ld, b, (int)mb.ld, 0.0, c, (int)N);
+  } else { /* int64: i-k-j order keeps the inner loop contiguous in c */
+    const int64_t *A = a, *B = b;
+    int64_t *C = c;
+    memset(C, 0, sizeof(int64_t) * (size_t)(M * N));
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t k = 0; k < K; k++) {
+        uint64_t x = (uint64_t)A[i * a_st[0] + k * a_st[1]];
+        for (int64_t j = 0; j < N; j++)
+          C[i * N + j] = (int64_t)((uint64_t)C[i * N + j] +
+                                   x * (uint64_t)B[k * b_st[0] + j * b_st[1]]);
+      }
+  }
+}
+
+static int matmul_error(mg_Context *ctx, const mg_Tensor *a,
+                        const mg_Tensor *b, int64_t ka, int64_t kb) {
+  char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+  return mg_error(ctx, MG_ESHAPE, "matmul: shapes %s and %s do not match "
+                  "(%lld vs %lld)", mg_shape_str(ba, sizeof ba, a->ndim, a->shape),
+                  mg_shape_str(bb, sizeof bb, b->ndim, b->shape),
+                  (long long)ka, (long long)kb);
+}
+
+/* a and b have the same dtype and at least 2 dims. */
+static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
+                   mg_Tensor *b, const mg_Tensor *orig_a,
+                   const mg_Tensor *orig_b) {
+  int na = a->ndim, nb = b->ndim, st;
+  int64_t M = a->shape[na - 2], K = a->shape[na - 1];
+  int64_t N = b->shape[nb - 1];
+  if (b->shape[nb - 2] != K)
+    return matmul_error(ctx, orig_a, orig_b, K, b->shape[nb - 2]);
+  int nbatch;
+  int64_t bshape[MG_MAXDIM];
+  if ((st = mg_broadcast_shapes(ctx, "matmul", na - 2, a->shape, nb - 2,
+                                b->shape, &nbatch, bshape)))
+    return st;
+  if (nbatch + 2 > MG_MAXDIM)
+    return mg_error(ctx, MG_ESHAPE, "matmul: result would have more than %d "
+                    "dimensions", MG_MAXDIM);
+  int64_t oshape[MG_MAXDIM], count = 1;
+  memcpy(oshape, bshape, sizeof(int64_t) * (size_t)nbatch);
+  for (int d = 0; d < nbatch; d++) count *= bshape[d];
+  oshape[nbatch] = M;
+  oshape[nbatch + 1] = N;
+
+  BlasMat ma, mb;
+  mg_Tensor *ca = NULL, *cb = NULL, *r = NULL;
+  if (a->dtype != MG_I64 &&
+      !blas_layout(M, K, a->stride[na - 2], a->stride[na - 1], &ma)) {
+    if ((st = mg_clone(ctx, &ca, a))) return st;
+    a = ca;
+    blas_layout(M, K, a->stride[na - 2], a->stride[na - 1], &ma);
+  }
+  if (b->dtype != MG_I64 &&
+      !blas_layout(K, N, b->stride[nb - 2], b->stride[nb - 1], &mb)) {
+    if ((st = mg_clone(ctx, &cb, b))) goto done;
+    b = cb;
+    blas_layout(K, N, b->stride[nb - 2], b->stride[nb - 1], &mb);
+  }
+  if ((st = mg_full(ctx, &r, a->dtype, nbatch + 2, oshape, 0))) goto done;
+  if (M == 0 || N == 0 || K == 0 || count == 0) goto finish;
+
+  /* Batch strides of each operand, 0 where it broadcasts. */
+  int64_t sa[MG_MAXDIM] = {0}, sb[MG_MAXDIM] = {0};
+  for (int d = 0; d < nbatch; d++) {
+    int da = d - (nbatch - (na - 2)), db = d - (nbatch - (nb - 2));
+    sa[d] = (da >= 0 && a->shape[da] != 1) ? a->stride[da] : 0;
+    sb[d] = (db >= 0 && b->shape[db] != 1) ? b->stride[db] : 0;
+  }
+  size_t es = mg_dtype_size(a->dtype);
+  const char *pa = mg_data(a), *pb = mg_data(b);
+  char *pc = mg_data(r);
+  int64_t ast[2] = {a->stride[na - 2], a->stride[na - 1]};
+  int64_t bst[2] = {b->stride[nb - 2], b->stride[nb - 1]};
+  /* Many small products: one thread each (OpenBLAS stays single-threaded
+   * inside a parallel region); otherwise BLAS threads inside each gemm. */
+  int nt = (count >= 2 && M * N * K < 64 * 64 * 64) ? mg_threads_for(ctx, count * M * N * K) : 1;
+  if (nt <= 1) mg_blas_threads_for(ctx, M, N, K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < count; i++) {
+    int64_t rem = i, oa = 0, ob = 0;
+    for (int d = nbatch - 1; d >= 0; d--) {
+      int64_t idx = rem % bshape[d];
+      rem /= bshape[d];
+      oa += idx * sa[d];
+      ob += idx * sb[d];
+    }
+    gemm(a->dtype, M, N, K, pa + oa * (int64_t)es, ma, pb + ob * (int64_t)es,
+         mb, pc + i * M * N * (int64_t)es, ast, bst);
+  }
+finish:
+  *out = r;
+  r = NULL;
+done:
+  mg_tensor_decref(ca);
+  mg_tensor_decref(cb);
+  mg_tensor_decref(r);
+  return st;
+}
+
+static int new_ref(mg_Tensor **out, mg_Tensor *t) {
+  mg_tensor_incref(t);
+  *out = t;
+  return MG_OK;
+}
+
+int mg_matmul(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, mg_Tensor *b) {
+  if (a->ndim == 0 || b->ndim == 0)
+    return mg_error(ctx, MG_ESHAPE, "matmul: both arguments need at least 1 "
+                    "dimension, got %d-d and %d-d", a->ndim, b->ndim);
+  mg_DType dt = mg_promote(a->dtype, b->dtype);
+  mg_Tensor *ca = NULL, *cb = NULL, *va = NULL, *vb = NULL, *r = NULL;
+  int st;
+  if ((st = mg_to_dtype(ctx, &ca, a, dt)) ||
+      (st = mg_to_dtype(ctx, &cb, b, dt)))
+    goto done;
+  /* Vectors become 1-row / 1-column matrices; their dim is dropped after. */
+  int drop_m = ca->ndim == 1, drop_n = cb->ndim == 1;
+  if ((st = drop_m ? mg_unsqueeze(ctx, &va, ca, 0) : new_ref(&va, ca)) ||
+      (st = drop_n ? mg_unsqueeze(ctx, &vb, cb, 1) : new_ref(&vb, cb)))
+    goto done;
+  if (drop_m && drop_n && va->shape[1] != vb->shape[0]) {
+    st = matmul_error(ctx, a, b, a->shape[0], b->shape[0]);
+    goto done;
+  }
+  if ((st = batched(ctx, &r, va, vb, a, b))) goto done;
+  if (drop_m || drop_n) {
+    int64_t shape[MG_MAXDIM];
+    int n = 0;
+    for (int d = 0; d < r->ndim; d++) {
+      if (drop_m && d == r->ndim - 2) continue;
+      if (drop_n && d == r->ndim - 1) continue;
+      shape[n++] = r->shape[d];
+    }
+    st = mg_view(ctx, out, r, n, shape);
+  } else {
+    *out = r;
+    r = NULL;
+  }
+done:
+  mg_tensor_decref(ca);
+  mg_tensor_decref(cb);
+  mg_tensor_decref(va);
+  mg_tensor_decref(vb);
+  mg_tensor_decref(r);
+  return st;
+}

@@ -1,0 +1,685 @@
+/*
+ * tensor.c — storages, tensors, views, creation and copies.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_internal.h"
+
+/* ---- storage and tensor structs ----------------------------------------- */
+
+static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
+  mg_Storage *s = malloc(sizeof *s);
+  if (!s) {
+    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
+    return NULL;
+  }
+  s->data = NULL;
+  if (nbytes > 0 && !(s->data = mg_buffer_alloc(ctx, nbytes))) {
+    free(s);
+    return NULL;
+  }
+  s->nbytes = nbytes;
+  s->refcount = 1;
+  s->ctx = ctx;
+  mg_context_incref(ctx);
+  return s;
+}
+
+static void storage_decref(mg_Storage *s) {
+  if (--s->refcount > 0) return;
+  mg_buffer_free(s->ctx, s->data, s->nbytes);
+  mg_context_decref(s->ctx);
+  free(s);
+}
+
+void mg_tensor_incref(mg_Tensor *t) { t->refcount++; }
+
+void mg_tensor_decref(mg_Tensor *t) {
+  if (!t || --t->refcount > 0) return;
+  storage_decref(t->storage);
+  free(t);
+}
+
+void mg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
+  int64_t s = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    stride[d] = s;
+    s *= shape[d] > 0 ? shape[d] : 1;
+  }
+}
+
+int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
+                   const int64_t *shape) {
+  if (ndim < 0 || ndim > MG_MAXDIM)
+    return mg_error(ctx, MG_ESHAPE, "%s: %d dimensions requested, at most %d "
+                    "are supported", op, ndim, MG_MAXDIM);
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0)
+      return mg_error(ctx, MG_ESHAPE, "%s: size %lld of dimension %d is "
+                      "negative", op, (long long)shape[d], d + 1);
+    if (shape[d] > 0 && n > INT64_MAX / 16 / shape[d])
+      return mg_error(ctx, MG_ENOMEM, "%s: a tensor of that shape is too "
+                      "large", op);
+    n *= shape[d];
+  }
+  return MG_OK;
+}
+
+int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                    const int64_t *shape) {
+  int st = mg_check_shape(ctx, "empty", ndim, shape);
+  if (st) return st;
+  mg_Tensor *t = malloc(sizeof *t);
+  if (!t) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  t->storage = storage_new(ctx, (size_t)n * mg_dtype_size(dt));
+  if (!t->storage) {
+    free(t);
+    return MG_ENOMEM;
+  }
+  t->offset = 0;
+  t->ndim = ndim;
+  t->dtype = dt;
+  t->refcount = 1;
+  t->autograd = NULL;
+  memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  mg_contiguous_strides(ndim, shape, t->stride);
+  *out = t;
+  return MG_OK;
+}
+
+int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int ndim, const int64_t *shape, const int64_t *stride,
+                 int64_t offset) {
+  mg_Tensor *v = malloc(sizeof *v);
+  if (!v) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  v->storage = t->storage;
+  v->storage->refcount++;
+  v->offset = offset;
+  v->ndim = ndim;
+  v->dtype = t->dtype;
+  v->refcount = 1;
+  v->autograd = NULL;
+  memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+  *out = v;
+  return MG_OK;
+}
+
+int64_t mg_numel(const mg_Tensor *t) {
+  int64_t n = 1;
+  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+  return n;
+}
+
+int mg_is_contiguous(const mg_Tensor *t) {
+  int64_t s = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != 1 && t->stride[d] != s) return 0;
+    s *= t->shape[d];
+  }
+  return 1;
+}
+
+void *mg_data(const mg_Tensor *t) {
+  return (char *)t->storage->data + t->offset * (int64_t)mg_dtype_size(t->dtype);
+}
+
+/* ---- conversion loops ---------------------------------------------------- */
+
+typedef struct {
+  mg_DType to, from;
+} ConvertArg;
+
+/* ptrs[0] = destination, ptrs[1] = source. */
+static void convert_run(char **p, const int64_t *s, int64_t n,
+                        const void *arg) {
+  const ConvertArg *a = arg;
+  int64_t s0 = s[0], s1 = s[1];
+  switch (a->to * MG_NDTYPES + a->from) {
+  case MG_F32 * MG_NDTYPES + MG_F32: {
+    float *o = (float *)p[0]; const float *x = (const float *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_F32 * MG_NDTYPES + MG_F64: {
+    float *o = (float *)p[0]; const double *x = (const double *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (float)x[i * s1];
+  } break;
+  case MG_F32 * MG_NDTYPES + MG_I64: {
+    float *o = (float *)p[0]; const int64_t *x = (const int64_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (float)x[i * s1];
+  } break;
+  case MG_F64 * MG_NDTYPES + MG_F32: {
+    double *o = (double *)p[0]; const float *x = (const float *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_F64 * MG_NDTYPES + MG_F64: {
+    double *o = (double *)p[0]; const double *x = (const double *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_F64 * MG_NDTYPES + MG_I64: {
+    double *o = (double *)p[0]; const int64_t *x = (const int64_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (double)x[i * s1];
+  } break;
+  case MG_I64 * MG_NDTYPES + MG_F32: {
+    int64_t *o = (int64_t *)p[0]; const float *x = (const float *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+  } break;
+  case MG_I64 * MG_NDTYPES + MG_F64: {
+    int64_t *o = (int64_t *)p[0]; const double *x = (const double *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+  } break;
+  default: {
+    int64_t *o = (int64_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  }
+}
+
+int mg_broadcast_shapes(mg_Context *ctx, const char *op, int na,
+                        const int64_t *sa, int nb, const int64_t *sb,
+                        int *nout, int64_t *out) {
+  int n = na > nb ? na : nb;
+  for (int i = 0; i < n; i++) {
+    int ia = na - n + i, ib = nb - n + i;
+    int64_t a = ia >= 0 ? sa[ia] : 1, b = ib >= 0 ? sb[ib] : 1;
+    if (a != b && a != 1 && b != 1) {
+      char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+      return mg_error(ctx, MG_ESHAPE, "%s: shapes %s and %s cannot be "
+                      "broadcast together (size %lld vs %lld at dimension "
+                      "%d from the right)", op, mg_shape_str(ba, sizeof ba, na, sa),
+                      mg_shape_str(bb, sizeof bb, nb, sb), (long long)a,
+                      (long long)b, n - i);
+    }
+    out[i] = a == 1 ? b : a;
+  }
+  *nout = n;
+  return MG_OK;
+}
+
+int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
+  int n;
+  int64_t shape[MG_MAXDIM];
+  int st = mg_broadcast_shapes(ctx, "copy_", dst->ndim, dst->shape,
+                               src->ndim, src->shape, &n, shape);
+  if (st) return st;
+  if (n != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * n)) {
+    char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+    return mg_error(ctx, MG_ESHAPE, "copy_: source of shape %s does not "
+                    "broadcast to destination of shape %s",
+                    mg_shape_str(ba, sizeof ba, src->ndim, src->shape),
+                    mg_shape_str(bb, sizeof bb, dst->ndim, dst->shape));
+  }
+  mg_Iter it;
+  mg_Tensor *ops[2] = {dst, (mg_Tensor *)src};
+  mg_iter_init(&it, 2, ops, dst->ndim, dst->shape);
+  ConvertArg a = {dst->dtype, src->dtype};
+  mg_iter_run(ctx, &it, convert_run, &a);
+  return MG_OK;
+}
+
+static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const double v = *(const double *)((const char *)arg + sizeof(int));
+  int64_t s0 = s[0];
+  switch (*(const int *)arg) {
+  case MG_F32: {
+    float *o = (float *)p[0], f = (float)v;
+    for (int64_t i = 0; i < n; i++) o[i * s0] = f;
+  } break;
+  case MG_F64: {
+    double *o = (double *)p[0];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = v;
+  } break;
+  default: {
+    int64_t *o = (int64_t *)p[0], f = (int64_t)v;
+    for (int64_t i = 0; i < n; i++) o[i * s0] = f;
+  } break;
+  }
+}
+
+int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
+  struct { int dt; double v; } arg = {t->dtype, value};
+  mg_Iter it;
+  mg_iter_init(&it, 1, &t, t->ndim, t->shape);
+  mg_iter_run(ctx, &it, fill_run, &arg);
+  return MG_OK;
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+int mg_empty(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+             const int64_t *shape) {
+  return mg_alloc_tensor(ctx, out, dt, ndim, shape);
+}
+
+int mg_full(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+            const int64_t *shape, double value) {
+  mg_Tensor *t = NULL;
+  int st = mg_alloc_tensor(ctx, &t, dt, ndim, shape);
+  if (st) return st;
+  mg_fill_(ctx, t, value);
+  *out = t;
+  return MG_OK;
+}
+
+/* Writes value v at linear position i of a contiguous tensor. */
+static void put(mg_Tensor *t, int64_t i, double v) {
+  void *d = mg_data(t);
+  switch (t->dtype) {
+  case MG_F32: ((float *)d)[i] = (float)v; break;
+  case MG_F64: ((double *)d)[i] = v; break;
+  default: ((int64_t *)d)[i] = (int64_t)v; break;
+  }
+}
+
+int mg_arange(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
+              double end, double step) {
+  if (step == 0 || isnan(step) || isnan(start) || isnan(end) ||
+      isinf(start) || isinf(end))
+    return mg_error(ctx, MG_EARG, "arange: start %g, end %g and step %g do "
+                    "not describe a finite range", start, end, step);
+  if ((step > 0 && end < start) || (step < 0 && end > start))
+    return mg_error(ctx, MG_EARG, "arange: step %g goes away from end (start "
+                    "%g, end %g)", step, start, end);
+  int64_t n = (int64_t)ceil((end - start) / step);
+  mg_Tensor *t = NULL;
+  int st = mg_alloc_tensor(ctx, &t, dt, 1, &n);
+  if (st) return st;
+  for (int64_t i = 0; i < n; i++) put(t, i, start + (double)i * step);
+  *out = t;
+  return MG_OK;
+}
+
+int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
+                double end, int64_t steps) {
+  if (steps < 0)
+    return mg_error(ctx, MG_EARG, "linspace: steps must be non-negative, got "
+                    "%lld", (long long)steps);
+  mg_Tensor *t = NULL;
+  int st = mg_alloc_tensor(ctx, &t, dt, 1, &steps);
+  if (st) return st;
+  double h = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
+  /* Fill from both ends, as PyTorch does, so the last value is exactly end. */
+  for (int64_t i = 0; i < steps; i++)
+    put(t, i, i < steps / 2 ? start + h * (double)i
+                            : end - h * (double)(steps - 1 - i));
+  *out = t;
+  return MG_OK;
+}
+
+int mg_eye(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int64_t n,
+           int64_t m) {
+  int64_t shape[2] = {n, m};
+  mg_Tensor *t = NULL;
+  int st = mg_full(ctx, &t, dt, 2, shape, 0);
+  if (st) return st;
+  for (int64_t i = 0; i < n && i < m; i++) put(t, i * m + i, 1);
+  *out = t;
+  return MG_OK;
+}
+
+/* ---- views --------------------------------------------------------------- */
+
+/* Resolves a -1 in a requested shape against numel; checks the total. */
+static int infer_shape(mg_Context *ctx, const char *op, const mg_Tensor *t,
+                       int ndim, const int64_t *req, int64_t *shape) {
+  if (ndim > MG_MAXDIM)
+    return mg_error(ctx, MG_ESHAPE, "%s: %d dimensions requested, at most %d "
+                    "are supported", op, ndim, MG_MAXDIM);
+  int infer = -1;
+  int64_t known = 1, numel = mg_numel(t);
+  for (int d = 0; d < ndim; d++) {
+    if (req[d] == -1) {
+      if (infer >= 0)
+        return mg_error(ctx, MG_ESHAPE, "%s: only one size may be -1", op);
+      infer = d;
+    } else if (req[d] < 0) {
+      return mg_error(ctx, MG_ESHAPE, "%s: invalid size %lld at dimension %d",
+                      op, (long long)req[d], d + 1);
+    } else {
+      known *= req[d];
+    }
+    shape[d] = req[d];
+  }
+  char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+  if (infer >= 0) {
+    if (known == 0 || numel % known != 0)
+      return mg_error(ctx, MG_ESHAPE, "%s: shape %s is invalid for a tensor "
+                      "of shape %s (%lld elements)", op,
+                      mg_shape_str(ba, sizeof ba, ndim, req),
+                      mg_shape_str(bb, sizeof bb, t->ndim, t->shape),
+                      (long long)numel);
+    shape[infer] = numel / known;
+  } else if (known != numel) {
+    return mg_error(ctx, MG_ESHAPE, "%s: shape %s is invalid for a tensor of "
+                    "shape %s (%lld elements)", op,
+                    mg_shape_str(ba, sizeof ba, ndim, req),
+                    mg_shape_str(bb, sizeof bb, t->ndim, t->shape),
+                    (long long)numel);
+  }
+  return MG_OK;
+}
+
+/* Strides for viewing t as shape without a copy, if the layout allows it.
+ * Old dims are walked from the innermost out in chunks that are contiguous
+ * within themselves; each chunk must be covered exactly by a run of new
+ * dims, which then get strides inside that chunk. */
+static int view_strides(const mg_Tensor *t, int ndim, const int64_t *shape,
+                        int64_t *stride) {
+  if (mg_numel(t) == 0 || mg_is_contiguous(t)) {
+    mg_contiguous_strides(ndim, shape, stride);
+    return 1;
+  }
+  int nd = ndim - 1;
+  int64_t base = t->stride[t->ndim - 1], chunk = 1, covered = 1;
+  for (int od = t->ndim - 1; od >= 0; od--) {
+    chunk *= t->shape[od];
+    int chunk_ends = od == 0 || (t->shape[od - 1] != 1 &&
+                                 t->stride[od - 1] != chunk * base);
+    if (!chunk_ends) continue;
+    while (nd >= 0 && (covered < chunk || shape[nd] == 1)) {
+      stride[nd] = covered * base;
+      covered *= shape[nd];
+      nd--;
+    }
+    if (covered != chunk) return 0;
+    if (od > 0) {
+      base = t->stride[od - 1];
+      chunk = covered = 1;
+    }
+  }
+  return nd == -1;
+}
+
+int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+            const int64_t *req) {
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int st = infer_shape(ctx, "view", t, ndim, req, shape);
+  if (st) return st;
+  if (!view_strides(t, ndim, shape, stride)) {
+    char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+    return mg_error(ctx, MG_ESHAPE, "view: a tensor of shape %s with these "
+                    "strides cannot be viewed as %s; use reshape (which "
+                    "copies) or contiguous first",
+                    mg_shape_str(ba, sizeof ba, t->ndim, t->shape),
+                    mg_shape_str(bb, sizeof bb, ndim, shape));
+  }
+  return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
+}
+
+int mg_reshape(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int ndim, const int64_t *req) {
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int st = infer_shape(ctx, "reshape", t, ndim, req, shape);
+  if (st) return st;
+  if (view_strides(t, ndim, shape, stride))
+    return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
+  mg_Tensor *c = NULL;
+  if ((st = mg_clone(ctx, &c, t))) return st;
+  mg_contiguous_strides(ndim, shape, stride);
+  st = mg_make_view(ctx, out, c, ndim, shape, stride, 0);
+  mg_tensor_decref(c);
+  return st;
+}
+
+static int check_dim(mg_Context *ctx, const char *op, const mg_Tensor *t,
+                     int dim) {
+  if (dim < 0 || dim >= t->ndim)
+    return mg_error(ctx, MG_EINDEX, "%s: dimension %d out of range for a "
+                    "%d-dimensional tensor", op, dim + 1, t->ndim);
+  return MG_OK;
+}
+
+int mg_transpose(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int d0, int d1) {
+  int st;
+  if ((st = check_dim(ctx, "transpose", t, d0)) ||
+      (st = check_dim(ctx, "transpose", t, d1)))
+    return st;
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  memcpy(shape, t->shape, sizeof shape);
+  memcpy(stride, t->stride, sizeof stride);
+  shape[d0] = t->shape[d1], shape[d1] = t->shape[d0];
+  stride[d0] = t->stride[d1], stride[d1] = t->stride[d0];
+  return mg_make_view(ctx, out, t, t->ndim, shape, stride, t->offset);
+}
+
+int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               const int *dims) {
+  int seen[MG_MAXDIM] = {0}, st;
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  for (int d = 0; d < t->ndim; d++) {
+    if ((st = check_dim(ctx, "permute", t, dims[d]))) return st;
+    if (seen[dims[d]]++)
+      return mg_error(ctx, MG_EARG, "permute: dimension %d appears twice",
+                      dims[d] + 1);
+    shape[d] = t->shape[dims[d]];
+    stride[d] = t->stride[dims[d]];
+  }
+  return mg_make_view(ctx, out, t, t->ndim, shape, stride, t->offset);
+}
+
+int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t start, int64_t len) {
+  int st = check_dim(ctx, "narrow", t, dim);
+  if (st) return st;
+  if (start < 0 || len < 0 || start + len > t->shape[dim])
+    return mg_error(ctx, MG_EINDEX, "narrow: start %lld and length %lld do "
+                    "not fit in size %lld of dimension %d", (long long)start + 1,
+                    (long long)len, (long long)t->shape[dim], dim + 1);
+  int64_t shape[MG_MAXDIM];
+  memcpy(shape, t->shape, sizeof shape);
+  shape[dim] = len;
+  return mg_make_view(ctx, out, t, t->ndim, shape, t->stride,
+                      t->offset + start * t->stride[dim]);
+}
+
+int mg_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t index) {
+  int st = check_dim(ctx, "select", t, dim);
+  if (st) return st;
+  if (index < 0 || index >= t->shape[dim])
+    return mg_error(ctx, MG_EINDEX, "select: index %lld out of range for "
+                    "size %lld of dimension %d", (long long)index + 1,
+                    (long long)t->shape[dim], dim + 1);
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int n = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    if (d == dim) continue;
+    shape[n] = t->shape[d];
+    stride[n++] = t->stride[d];
+  }
+  return mg_make_view(ctx, out, t, n, shape, stride,
+                      t->offset + index * t->stride[dim]);
+}
+
+int mg_squeeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int dim) {
+  if (dim >= 0) {
+    int st = check_dim(ctx, "squeeze", t, dim);
+    if (st) return st;
+  }
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int n = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    if (t->shape[d] == 1 && (dim < 0 || d == dim)) continue;
+    shape[n] = t->shape[d];
+    stride[n++] = t->stride[d];
+  }
+  return mg_make_view(ctx, out, t, n, shape, stride, t->offset);
+}
+
+int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int dim) {
+  if (dim < 0 || dim > t->ndim)
+    return mg_error(ctx, MG_EINDEX, "unsqueeze: dimension %d out of range "
+                    "for a %d-dimensional tensor (1..%d)", dim + 1, t->ndim,
+                    t->ndim + 1);
+  if (t->ndim >= MG_MAXDIM)
+    return mg_error(ctx, MG_ESHAPE, "unsqueeze: at most %d dimensions are "
+                    "supported", MG_MAXDIM);
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int n = 0;
+  for (int d = 0; d <= t->ndim; d++) {
+    if (d == dim) {
+      shape[n] = 1;
+      stride[n++] = d < t->ndim ? t->stride[d] * t->shape[d] : 1;
+    }
+    if (d < t->ndim) {
+      shape[n] = t->shape[d];
+      stride[n++] = t->stride[d];
+    }
+  }
+  return mg_make_view(ctx, out, t, n, shape, stride, t->offset);
+}
+
+int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+              const int64_t *req) {
+  char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
+  if (ndim < t->ndim || ndim > MG_MAXDIM)
+    return mg_error(ctx, MG_ESHAPE, "expand: cannot expand shape %s to %s "
+                    "(fewer dimensions)",
+                    mg_shape_str(ba, sizeof ba, t->ndim, t->shape),
+                    mg_shape_str(bb, sizeof bb, ndim, req));
+  int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
+  int lead = ndim - t->ndim;
+  for (int d = 0; d < ndim; d++) {
+    int td = d - lead;
+    int64_t have = td >= 0 ? t->shape[td] : 1;
+    int64_t want = req[d] == -1 && td >= 0 ? have : req[d];
+    if (want < 0 || (have != want && have != 1))
+      return mg_error(ctx, MG_ESHAPE, "expand: cannot expand shape %s to %s "
+                      "(size %lld vs %lld at dimension %d)",
+                      mg_shape_str(ba, sizeof ba, t->ndim, t->shape),
+                      mg_shape_str(bb, sizeof bb, ndim, req), (long long)have,
+                      (long long)req[d], d + 1);
+    shape[d] = want;
+    stride[d] = (td < 0 || have != want) ? 0 : t->stride[td];
+  }
+  return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
+}
+
+int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
+  mg_Tensor *c = NULL;
+  int st = mg_alloc_tensor(ctx, &c, t->dtype, t->ndim, t->shape);
+  if (st) return st;
+  if (mg_is_contiguous(t))
+    memcpy(mg_data(c), mg_data(t), (size_t)mg_numel(t) * mg_dtype_size(t->dtype));
+  else
+    mg_copy_(ctx, c, t);
+  *out = c;
+  return MG_OK;
+}
+
+int mg_contiguous(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
+  if (mg_is_contiguous(t)) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  return mg_clone(ctx, out, t);
+}
+
+int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
+  if (dt == t->dtype) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  mg_Tensor *c = NULL;
+  int st = mg_alloc_tensor(ctx, &c, dt, t->ndim, t->shape);
+  if (st) return st;
+  mg_copy_(ctx, c, t);
+  *out = c;
+  return MG_OK;
+}
+
+/* ---- elements ------------------------------------------------------------ */
+
+static int element_offset(mg_Context *ctx, const char *op, const mg_Tensor *t,
+                          const int64_t *idx, int64_t *off) {
+  int64_t o = t->offset;
+  for (int d = 0; d < t->ndim; d++) {
+    if (idx[d] < 0 || idx[d] >= t->shape[d])
+      return mg_error(ctx, MG_EINDEX, "%s: index %lld out of range for size "
+                      "%lld of dimension %d", op, (long long)idx[d] + 1,
+                      (long long)t->shape[d], d + 1);
+    o += idx[d] * t->stride[d];
+  }
+  *off = o;
+  return MG_OK;
+}
+
+int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
+           const int64_t *idx) {
+  int64_t o = 0;
+  int st = element_offset(ctx, "get", t, idx, &o);
+  if (st) return st;
+  const void *d = t->storage->data;
+  switch (t->dtype) {
+  case MG_F32: *out = ((const float *)d)[o]; break;
+  case MG_F64: *out = ((const double *)d)[o]; break;
+  default: *out = (double)((const int64_t *)d)[o]; break;
+  }
+  return MG_OK;
+}
+
+int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
+               const int64_t *idx) {
+  int64_t o = 0;
+  int st = element_offset(ctx, "get", t, idx, &o);
+  if (st) return st;
+  const void *d = t->storage->data;
+  switch (t->dtype) {
+  case MG_F32: *out = (int64_t)((const float *)d)[o]; break;
+  case MG_F64: *out = (int64_t)((const double *)d)[o]; break;
+  default: *out = ((const int64_t *)d)[o]; break;
+  }
+  return MG_OK;
+}
+
+int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
+  int64_t o = 0;
+  int st = element_offset(ctx, "set", t, idx, &o);
+  if (st) return st;
+  void *d = t->storage->data;
+  switch (t->dtype) {
+  case MG_F32: ((float *)d)[o] = (float)v; break;
+  case MG_F64: ((double *)d)[o] = v; break;
+  default: ((int64_t *)d)[o] = (int64_t)v; break;
+  }
+  return MG_OK;
+}
+
+static int64_t linear_offset(const mg_Tensor *t, int64_t i) {
+  int64_t o = t->offset;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    o += (i % t->shape[d]) * t->stride[d];
+    i /= t->shape[d];
+  }
+  return o;
+}
+
+double mg_read(const mg_Tensor *t, int64_t i) {
+  int64_t o = linear_offset(t, i);
+  const void *d = t->storage->data;
+  switch (t->dtype) {
+  case MG_F32: return ((const float *)d)[o];
+  case MG_F64: return ((const double *)d)[o];
+  default: return (double)((const int64_t *)d)[o];
+  }
+}
+
+int64_t mg_read_i64(const mg_Tensor *t, int64_t i) {
+  int64_t o = linear_offset(t, i);
+  const void *d = t->storage->data;
+  switch (t->dtype) {
+  case MG_F32: return (int64_t)((const float *)d)[o];
+  case MG_F64: return (int64_t)((const double *)d)[o];
+  default: return ((const int64_t *)d)[o];
+  }
+}

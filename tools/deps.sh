@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs the Debian packages moongrad needs, if any are missing.
+# Usage: tools/deps.sh [build|test|bench]   (default: test)
+# As root it runs apt-get; otherwise it names the packages to install.
+set -eu
+
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev"
+# busted runs the specs; tmux drives the REPL through a pseudo-terminal.
+test="$build lua-busted tmux"
+bench="$test python3-torch"
+
+case "${1:-test}" in
+  build) want=$build ;;
+  test) want=$test ;;
+  bench) want=$bench ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "moongrad needs these Debian packages:$missing" >&2
+  echo "install them with: sudo apt-get install$missing" >&2
+  exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# An apt that has never been updated (a fresh machine) knows no packages.
+if ! apt-get install -y -q --no-install-recommends $missing; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends $missing
+fi
