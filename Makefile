@@ -45,8 +45,11 @@ $(B)/libmoongrad.a: $(LIB_OBJ)
 
 # The module stock lua5.4 loads with require "moongrad" (through
 # lua/moongrad/init.lua); Lua's own symbols come from the interpreter.
+# -z nodelete: lua_close dlcloses C modules, and unmapping libgomp under its
+# idle pool threads crashes the process at exit (SIGSEGV) once any loop ran
+# multithreaded; a module that stays mapped lets the process exit cleanly.
 $(B)/lua/moongrad/core.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LIBS)
+	$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
 	$(CC) -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)

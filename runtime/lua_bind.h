@@ -32,9 +32,13 @@ mg_Tensor **mgl_slot(lua_State *L);
  * without a slot, e.g. a second result. */
 void mgl_push(lua_State *L, mg_Tensor *t);
 mg_Tensor *mgl_check(lua_State *L, int arg);  /* raises if not a tensor */
-mg_Tensor *mgl_test(lua_State *L, int arg);   /* NULL if not a tensor */
+/* NULL if not a tensor; raises "tensor was already closed" for a tensor
+ * released by <close> (never mistake it for a non-tensor argument). */
+mg_Tensor *mgl_test(lua_State *L, int arg);
 
-/* Raises the context's last error as a Lua error (never returns). */
+/* Raises the context's last error as a Lua error (never returns). A message
+ * that names no op (an allocation failure deep in the core) is prefixed
+ * with the name the Lua function was called by. */
 int mgl_raise(lua_State *L, mg_Context *ctx);
 /* After an allocation failure: a full collection and an empty cache. */
 void mgl_reclaim(lua_State *L, mg_Context *ctx);

@@ -77,6 +77,7 @@ static int f_tensor(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *src = mgl_test(L, 1);
   mg_DType dt = mgl_optdtype(L, 2, src ? src->dtype : MG_F32, "tensor");
+  lua_settop(L, 2); /* the slot goes to 3, not to an absent argument 1 */
   mg_Tensor **out = mgl_slot(L);
   if (src) { /* always a copy, like torch.tensor(t) */
     if (dt == src->dtype)
@@ -103,7 +104,9 @@ static int f_tensor(lua_State *L) {
   int64_t pos = 0;
   int path[MG_MAXDIM];
   lua_pushvalue(L, 1);
-  if (mg_numel(*out) > 0 || n == 1) fill_nested(L, *out, 0, &pos, path);
+  /* Walk the tables even when there are no elements: {{}, {1}} is ragged
+   * although its inferred shape [2,0] holds nothing. */
+  fill_nested(L, *out, 0, &pos, path);
   lua_pop(L, 1);
   return 1;
 }
@@ -115,6 +118,8 @@ static int shape_and_dtype(lua_State *L, int arg, int64_t *shape,
                            mg_DType *dt, const char *op) {
   int n = mgl_checkshape(L, arg, shape, op);
   int next = lua_istable(L, arg) ? arg + 1 : arg + n;
+  if (lua_isnil(L, next) && !lua_isnone(L, next + 1)) /* zeros(nil, 3) */
+    luaL_error(L, "%s: sizes must be integers, got nil", op);
   if (!lua_isnoneornil(L, next + 1))
     luaL_error(L, "%s: unexpected argument #%d (%s) after the dtype", op,
                next + 1, luaL_typename(L, next + 1));
@@ -408,8 +413,23 @@ static int f_set_cache_limit(lua_State *L) {
   return 0;
 }
 
+/* mg._philox(key, ctr_lo, ctr_hi) --> four 32-bit words. A testing hook,
+ * not API: it exposes the raw block function so a spec can check it against
+ * Random123's published known-answer vectors (every random draw rests on
+ * it). Words are packed as in mg_philox: k0 = low 32 bits of key, c0/c1 =
+ * low/high of ctr_lo, c2/c3 = low/high of ctr_hi. */
+static int f_philox(lua_State *L) {
+  uint64_t key = (uint64_t)mgl_checkint(L, 1, "_philox", "key");
+  uint64_t lo = (uint64_t)mgl_checkint(L, 2, "_philox", "ctr_lo");
+  uint64_t hi = (uint64_t)mgl_checkint(L, 3, "_philox", "ctr_hi");
+  uint32_t r[4];
+  mg_philox(r, key, lo, hi);
+  for (int k = 0; k < 4; k++) lua_pushinteger(L, (lua_Integer)r[k]);
+  return 4;
+}
+
 static int f_is_tensor(lua_State *L) {
-  lua_pushboolean(L, mgl_test(L, 1) != NULL);
+  lua_pushboolean(L, luaL_testudata(L, 1, MGL_TENSOR) != NULL); /* even closed */
   return 1;
 }
 
@@ -444,4 +464,5 @@ const luaL_Reg mgl_create_functions[] = {
     {"set_memory_limit", f_set_memory_limit},
     {"set_cache_limit", f_set_cache_limit},
     {"is_tensor", f_is_tensor},
+    {"_philox", f_philox},
     {NULL, NULL}};

@@ -130,11 +130,15 @@ void mgl_push_tostring(lua_State *L, const mg_Tensor *t) {
   f.t = t;
   f.integral = 1;
   int64_t numel = mg_numel(t);
-  f.summarize = numel > SUMMARY_THRESHOLD;
+  /* An empty tensor prints its nesting down to the first size-0 dim
+   * ([2,0] is {{}, {}}); those empty rows count toward abbreviating. */
+  int64_t rows = 1;
+  for (int d = 0; d < t->ndim && t->shape[d] > 0; d++) rows *= t->shape[d];
+  f.summarize = numel > SUMMARY_THRESHOLD || (numel == 0 && rows > SUMMARY_THRESHOLD);
   mg_contiguous_strides(t->ndim, t->shape, f.stride);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  if (numel > 0 && t->ndim > 0) {
+  if (t->ndim > 0) {
     double lo = INFINITY, hi = 0;
     measure(&f, 0, 0, &lo, &hi, 0);
     f.sci = t->dtype != MG_I64 && !f.integral &&
@@ -142,7 +146,7 @@ void mgl_push_tostring(lua_State *L, const mg_Tensor *t) {
     if (f.integral && hi >= 1e8) f.sci = 1, f.integral = 0;
     measure(&f, 0, 0, &lo, &hi, 1);
     emit(&f, &b, 0, 0, 0);
-  } else if (t->ndim == 0) {
+  } else {
     double v = mg_read(t, 0);
     f.integral = isfinite(v) && v == floor(v) && fabs(v) < 1e8;
     f.sci = !f.integral && isfinite(v) && v != 0 &&
@@ -151,9 +155,6 @@ void mgl_push_tostring(lua_State *L, const mg_Tensor *t) {
     format_value(&f, v, t->dtype == MG_I64 ? mg_read_i64(t, 0) : 0, buf,
                  sizeof buf);
     luaL_addstring(&b, buf);
-  } else {
-    for (int d = 0; d < t->ndim; d++) luaL_addchar(&b, '{');
-    for (int d = 0; d < t->ndim; d++) luaL_addchar(&b, '}');
   }
   char shape[MG_SHAPE_BUFSZ];
   lua_pushfstring(L, "\n[%s tensor of shape %s]", mg_dtype_name(t->dtype),

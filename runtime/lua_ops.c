@@ -32,11 +32,13 @@ static int binary(lua_State *L, mg_BinaryOp op) {
 static int binary_(lua_State *L, mg_BinaryOp op) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *a = mgl_check(L, 1), *b = mgl_test(L, 2);
+  if (!b && lua_type(L, 2) != LUA_TNUMBER)
+    return luaL_error(L, "%s_: expects a tensor or a number, got %s",
+                      mg_binary_name(op), luaL_typename(L, 2));
   if (b)
     MGL_TRY(L, ctx, mg_binary_(ctx, op, a, b));
   else
-    MGL_TRY(L, ctx, mg_binary_scalar_(ctx, op, a,
-                                      mgl_checknum(L, 2, mg_binary_name(op), "operand")));
+    MGL_TRY(L, ctx, mg_binary_scalar_(ctx, op, a, lua_tonumber(L, 2)));
   lua_settop(L, 1);
   return 1;
 }

@@ -29,6 +29,7 @@ void mgl_push(lua_State *L, mg_Tensor *t) {
 
 mg_Tensor *mgl_test(lua_State *L, int arg) {
   mg_Tensor **slot = luaL_testudata(L, arg, MGL_TENSOR);
+  if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
   return slot ? *slot : NULL;
 }
 
@@ -38,8 +39,58 @@ mg_Tensor *mgl_check(lua_State *L, int arg) {
   return *slot;
 }
 
+/* Does message m start with an op's name ("matmul: ...")? */
+static int names_op(const char *m) {
+  size_t k = strspn(m, "abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_#");
+  return k > 0 && m[k] == ':';
+}
+
+/* Pushes the name the running C function was called by: the method, field
+ * or metamethod name, else its name in the module table; nil if unknown. */
+static void push_function_name(lua_State *L) {
+  lua_Debug ar;
+  if (!lua_getstack(L, 0, &ar)) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_getinfo(L, "nf", &ar); /* pushes the function */
+  if (ar.name && ar.namewhat &&
+      (strcmp(ar.namewhat, "method") == 0 || strcmp(ar.namewhat, "field") == 0 ||
+       strcmp(ar.namewhat, "metamethod") == 0)) {
+    lua_pop(L, 1);
+    lua_pushstring(L, ar.name);
+    return;
+  }
+  int fn = lua_gettop(L);
+  lua_pushnil(L); /* the answer */
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) &&
+      lua_getfield(L, -1, "moongrad.core") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_rawequal(L, -1, fn) && lua_type(L, -2) == LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_replace(L, fn + 1);
+        break;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, fn + 1);
+  lua_remove(L, fn);
+}
+
+/* Core messages name their op, except allocation failures deep in the core
+ * ("not enough memory for a tensor of N bytes"), which are prefixed here
+ * with the name of the Lua function that was called. */
 int mgl_raise(lua_State *L, mg_Context *ctx) {
-  return luaL_error(L, "%s", mg_last_error(ctx));
+  const char *msg = mg_last_error(ctx);
+  if (!names_op(msg)) {
+    push_function_name(L);
+    if (lua_isstring(L, -1))
+      return luaL_error(L, "%s: %s", lua_tostring(L, -1), msg);
+  }
+  return luaL_error(L, "%s", msg);
 }
 
 void mgl_reclaim(lua_State *L, mg_Context *ctx) {
@@ -194,6 +245,9 @@ static int t_size(lua_State *L) {
     push_shape(L, t);
     return 1;
   }
+  if (t->ndim == 0) /* checkdim lets dim 1 through for a 0-d tensor */
+    return luaL_error(L, "size: a 0-d tensor has no dimensions (dimension "
+                      "%s given)", luaL_tolstring(L, 2, NULL));
   lua_pushinteger(L, t->shape[mgl_checkdim(L, 2, t->ndim, 0, "size")]);
   return 1;
 }
@@ -201,6 +255,9 @@ static int t_size(lua_State *L) {
 static int t_stride(lua_State *L) {
   mg_Tensor *t = mgl_check(L, 1);
   if (!lua_isnoneornil(L, 2)) {
+    if (t->ndim == 0)
+      return luaL_error(L, "stride: a 0-d tensor has no dimensions "
+                        "(dimension %s given)", luaL_tolstring(L, 2, NULL));
     lua_pushinteger(L, t->stride[mgl_checkdim(L, 2, t->ndim, 0, "stride")]);
     return 1;
   }
@@ -295,12 +352,23 @@ static int t_totable(lua_State *L) {
 
 /* ---- views ----------------------------------------------------------------- */
 
+/* A shape at arg (sizes or one table) with nothing after it: a stray value
+ * is a size that is not a number, not something to ignore. */
+static int shape_only(lua_State *L, int arg, int64_t *shape, const char *op) {
+  int n = mgl_checkshape(L, arg, shape, op);
+  int next = lua_istable(L, arg) ? arg + 1 : arg + n;
+  if (!lua_isnone(L, next))
+    luaL_error(L, "%s: sizes must be integers, got %s", op,
+               luaL_typename(L, next));
+  return n;
+}
+
 static int t_view_like(lua_State *L, int copy_ok) {
   const char *op = copy_ok ? "reshape" : "view";
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
   int64_t shape[MG_MAXDIM];
-  int n = mgl_checkshape(L, 2, shape, op);
+  int n = shape_only(L, 2, shape, op);
   mg_Tensor **out = mgl_slot(L);
   if (copy_ok)
     MGL_TRY(L, ctx, mg_reshape(ctx, out, t, n, shape));
@@ -369,7 +437,7 @@ static int t_permute(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
   int64_t raw[MG_MAXDIM];
-  int n = mgl_checkshape(L, 2, raw, "permute");
+  int n = shape_only(L, 2, raw, "permute");
   if (n != t->ndim)
     return luaL_error(L, "permute: %d dimensions given for a %d-dimensional "
                       "tensor", n, t->ndim);
@@ -437,7 +505,7 @@ static int t_expand(lua_State *L) {
     n = like->ndim;
     memcpy(shape, like->shape, sizeof shape);
   } else {
-    n = mgl_checkshape(L, 2, shape, "expand");
+    n = shape_only(L, 2, shape, "expand");
   }
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_expand(ctx, out, t, n, shape));
@@ -578,9 +646,17 @@ static int t_set(lua_State *L) {
   mg_Tensor *t = mgl_check(L, 1);
   int64_t idx[MG_MAXDIM];
   int top = lua_gettop(L), tab = lua_istable(L, 2);
+  int n = tab ? (int)luaL_len(L, 2) : top - 2;
+  if (n != t->ndim)
+    return luaL_error(L, "set: %d indices given for a %d-dimensional tensor "
+                      "(t:set(i1, ..., i%d, value) or t:set({i1, ...}, value))",
+                      n < 0 ? 0 : n, t->ndim, t->ndim);
   double v = mgl_checknum(L, top, "set", "value");
   element_index(L, t, 2, tab, tab ? (int)luaL_len(L, 2) : top - 2, idx, "set");
-  MGL_TRY(L, ctx, mg_set(ctx, t, idx, v));
+  if (lua_isinteger(L, top)) /* exact in int64 past 2^53 */
+    MGL_TRY(L, ctx, mg_set_i64(ctx, t, idx, (int64_t)lua_tointeger(L, top)));
+  else
+    MGL_TRY(L, ctx, mg_set(ctx, t, idx, v));
   lua_settop(L, 1);
   return 1;
 }
@@ -675,7 +751,10 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "index: can assign a number or a tensor, got %s",
                       luaL_typename(L, 3));
   if (n == t->ndim && !src) {
-    MGL_TRY(L, ctx, mg_set(ctx, t, idx, lua_tonumber(L, 3)));
+    if (lua_isinteger(L, 3)) /* exact in int64 past 2^53 */
+      MGL_TRY(L, ctx, mg_set_i64(ctx, t, idx, (int64_t)lua_tointeger(L, 3)));
+    else
+      MGL_TRY(L, ctx, mg_set(ctx, t, idx, lua_tonumber(L, 3)));
     return 0;
   }
   /* Build the target view, then fill or copy into it. */
@@ -695,7 +774,11 @@ static int t_newindex(lua_State *L) {
 }
 
 static int t_tostring(lua_State *L) {
-  mgl_push_tostring(L, mgl_check(L, 1));
+  mg_Tensor **slot = luaL_checkudata(L, 1, MGL_TENSOR);
+  if (!*slot) /* printing must not fail, even after <close> */
+    lua_pushliteral(L, "[closed tensor]");
+  else
+    mgl_push_tostring(L, *slot);
   return 1;
 }
 

@@ -164,7 +164,7 @@ char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 #define MG_SHAPE_BUFSZ 256
 
 /* Checks a requested shape (sizes >= 0, ndim <= MG_MAXDIM, a size that
- * fits in memory at all); names op in the error. */
+ * fits in memory at all); names op in the error (no op when op is NULL). */
 int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
                    const int64_t *shape);
 /* Row-major strides for shape. */
@@ -228,6 +228,9 @@ int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
 int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
                const int64_t *idx);
 int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v);
+/* As mg_set, for an integer value: exact in an int64 tensor even past 2^53,
+ * where a double would round. */
+int mg_set_i64(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, int64_t v);
 /* Reads element at linear (row-major) position i, any layout. */
 double mg_read(const mg_Tensor *t, int64_t i);
 int64_t mg_read_i64(const mg_Tensor *t, int64_t i);

@@ -110,11 +110,15 @@ static inline int64_t ipow(int64_t x, int64_t y) {
   }
   return (int64_t)r;
 }
+/* y == -1 is its own case: INT64_MIN / -1 overflows, which traps (SIGFPE)
+ * on x86 rather than wrapping. */
 static inline int64_t ifloordiv(int64_t x, int64_t y) {
+  if (y == -1) return (int64_t)(0 - (uint64_t)x);
   int64_t q = x / y;
   return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
 }
 static inline int64_t imod(int64_t x, int64_t y) {
+  if (y == -1) return 0;
   int64_t r = x % y;
   return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
 }
@@ -245,11 +249,40 @@ int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
 }
 
 /* In place: the result must keep a's shape and dtype. */
+/* Do a and b see the same elements in the same positions? (Strides of
+ * size-1 dims never matter.) */
+static int same_view(const mg_Tensor *a, const mg_Tensor *b) {
+  if (a->storage != b->storage || a->offset != b->offset || a->ndim != b->ndim)
+    return 0;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d] ||
+        (a->shape[d] > 1 && a->stride[d] != b->stride[d]))
+      return 0;
+  return 1;
+}
+
+/* An expanded destination (stride 0 along a dim of size > 1) has several
+ * elements in one memory location: an in-place op would apply to it once
+ * per alias (x:expand(4, 3):add_(1) adds 4), so refuse it, as PyTorch does. */
+static int check_no_alias(mg_Context *ctx, const char *op, const mg_Tensor *a) {
+  for (int d = 0; d < a->ndim; d++)
+    if (a->stride[d] == 0 && a->shape[d] > 1) {
+      char b[MG_SHAPE_BUFSZ];
+      return mg_error(ctx, MG_EARG, "%s_: the destination of shape %s is "
+                      "expanded (several of its elements share one memory "
+                      "location); clone it first", op,
+                      mg_shape_str(b, sizeof b, a->ndim, a->shape));
+    }
+  return MG_OK;
+}
+
 static int check_inplace(mg_Context *ctx, mg_BinaryOp op, const mg_Tensor *a,
                          mg_DType result) {
+  int st = check_no_alias(ctx, binary_names[op], a);
+  if (st) return st;
   if (result != a->dtype)
     return mg_error(ctx, MG_EARG, "%s_: the result would be %s, which cannot "
-                    "be stored in place in a %s tensor", binary_names[op],
+                    "be stored in place in a tensor of dtype %s", binary_names[op],
                     mg_dtype_name(result), mg_dtype_name(a->dtype));
   return MG_OK;
 }
@@ -257,6 +290,9 @@ static int check_inplace(mg_Context *ctx, mg_BinaryOp op, const mg_Tensor *a,
 int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
                const mg_Tensor *b) {
   mg_DType dt = compute_dtype(op, mg_promote(a->dtype, b->dtype));
+  /* A float result is cast to a float destination (as PyTorch does); only
+   * an int64 destination cannot hold it. */
+  if (a->dtype != MG_I64 && dt != MG_I64) dt = a->dtype;
   int n, st;
   int64_t shape[MG_MAXDIM];
   char name[32];
@@ -277,6 +313,16 @@ int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
       (st = check_int_divisor(ctx, op, dt, cb))) {
     mg_tensor_decref(cb);
     return st;
+  }
+  /* An operand sharing a's storage in another layout (a:add_(a:t()),
+   * a:mul_(a[1])) would be read after part of it was overwritten: read a
+   * snapshot. The very same view is fine: each element reads itself. */
+  if (cb->storage == a->storage && !same_view(a, cb)) {
+    mg_Tensor *snap = NULL;
+    st = mg_clone(ctx, &snap, cb);
+    mg_tensor_decref(cb);
+    if (st) return st;
+    cb = snap;
   }
   run_binary(ctx, a, op, a, cb);
   mg_tensor_decref(cb);
@@ -408,6 +454,8 @@ int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
 }
 
 int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a) {
+  int st = check_no_alias(ctx, unary_names[op], a);
+  if (st) return st;
   if (unary_dtype(op, a->dtype) != a->dtype)
     return mg_error(ctx, MG_EARG, "%s_: the result would be float32, which "
                     "cannot be stored in place in an int64 tensor",
@@ -554,10 +602,10 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     double value) {
   int n, st;
   int64_t shape[MG_MAXDIM];
-  if ((st = mg_broadcast_shapes(ctx, "masked_fill", t->ndim, t->shape,
-                                mask->ndim, mask->shape, &n, shape)))
-    return st;
-  if (n != t->ndim || memcmp(shape, t->shape, sizeof(int64_t) * (size_t)n)) {
+  st = mg_broadcast_shapes(ctx, "masked_fill", t->ndim, t->shape, mask->ndim,
+                           mask->shape, &n, shape);
+  if (st || n != t->ndim ||
+      memcmp(shape, t->shape, sizeof(int64_t) * (size_t)n)) {
     char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
     return mg_error(ctx, MG_ESHAPE, "masked_fill: mask of shape %s does not "
                     "broadcast to the tensor's shape %s",

@@ -81,9 +81,17 @@ static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
     return matmul_error(ctx, orig_a, orig_b, K, b->shape[nb - 2]);
   int nbatch;
   int64_t bshape[MG_MAXDIM];
-  if ((st = mg_broadcast_shapes(ctx, "matmul", na - 2, a->shape, nb - 2,
-                                b->shape, &nbatch, bshape)))
-    return st;
+  if (mg_broadcast_shapes(ctx, "matmul", na - 2, a->shape, nb - 2, b->shape,
+                          &nbatch, bshape)) {
+    char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ], ca[MG_SHAPE_BUFSZ],
+        cb[MG_SHAPE_BUFSZ];
+    return mg_error(ctx, MG_ESHAPE, "matmul: shapes %s and %s do not match: "
+                    "batch dimensions %s and %s cannot be broadcast together",
+                    mg_shape_str(ba, sizeof ba, orig_a->ndim, orig_a->shape),
+                    mg_shape_str(bb, sizeof bb, orig_b->ndim, orig_b->shape),
+                    mg_shape_str(ca, sizeof ca, na - 2, a->shape),
+                    mg_shape_str(cb, sizeof cb, nb - 2, b->shape));
+  }
   if (nbatch + 2 > MG_MAXDIM)
     return mg_error(ctx, MG_ESHAPE, "matmul: result would have more than %d "
                     "dimensions", MG_MAXDIM);

@@ -50,19 +50,26 @@ void mg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
   }
 }
 
+/* With op NULL the message names no op (the caller's caller knows it: the
+ * Lua binding prefixes the function's name). */
 int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
                    const int64_t *shape) {
+  const char *sep = op ? ": " : "";
+  if (!op) op = "";
   if (ndim < 0 || ndim > MG_MAXDIM)
-    return mg_error(ctx, MG_ESHAPE, "%s: %d dimensions requested, at most %d "
-                    "are supported", op, ndim, MG_MAXDIM);
+    return mg_error(ctx, MG_ESHAPE, "%s%s%d dimensions requested, at most %d "
+                    "are supported", op, sep, ndim, MG_MAXDIM);
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0)
-      return mg_error(ctx, MG_ESHAPE, "%s: size %lld of dimension %d is "
-                      "negative", op, (long long)shape[d], d + 1);
-    if (shape[d] > 0 && n > INT64_MAX / 16 / shape[d])
-      return mg_error(ctx, MG_ENOMEM, "%s: a tensor of that shape is too "
-                      "large", op);
+      return mg_error(ctx, MG_ESHAPE, "%s%ssize %lld of dimension %d is "
+                      "negative", op, sep, (long long)shape[d], d + 1);
+    if (shape[d] > 0 && n > INT64_MAX / 16 / shape[d]) {
+      char b[MG_SHAPE_BUFSZ];
+      return mg_error(ctx, MG_ENOMEM, "%s%snot enough memory: a tensor of "
+                      "shape %s is too large", op, sep,
+                      mg_shape_str(b, sizeof b, ndim, shape));
+    }
     n *= shape[d];
   }
   return MG_OK;
@@ -70,7 +77,7 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
 
 int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape) {
-  int st = mg_check_shape(ctx, "empty", ndim, shape);
+  int st = mg_check_shape(ctx, NULL, ndim, shape);
   if (st) return st;
   mg_Tensor *t = malloc(sizeof *t);
   if (!t) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
@@ -86,7 +93,7 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
   t->dtype = dt;
   t->refcount = 1;
   t->autograd = NULL;
-  memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  if (ndim) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
   mg_contiguous_strides(ndim, shape, t->stride);
   *out = t;
   return MG_OK;
@@ -104,8 +111,10 @@ int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   v->dtype = t->dtype;
   v->refcount = 1;
   v->autograd = NULL;
-  memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
-  memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+  if (ndim) { /* a 0-d view may come with NULL shape and strides */
+    memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+  }
   *out = v;
   return MG_OK;
 }
@@ -201,31 +210,58 @@ int mg_broadcast_shapes(mg_Context *ctx, const char *op, int na,
   return MG_OK;
 }
 
+/* Do a and b see the same elements in the same positions? (Strides of
+ * size-1 dims never matter.) */
+static int same_view(const mg_Tensor *a, const mg_Tensor *b) {
+  if (a->storage != b->storage || a->offset != b->offset || a->ndim != b->ndim)
+    return 0;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d] ||
+        (a->shape[d] > 1 && a->stride[d] != b->stride[d]))
+      return 0;
+  return 1;
+}
+
 int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   int n;
   int64_t shape[MG_MAXDIM];
   int st = mg_broadcast_shapes(ctx, "copy_", dst->ndim, dst->shape,
                                src->ndim, src->shape, &n, shape);
-  if (st) return st;
-  if (n != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * n)) {
+  if (st || n != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * n)) {
     char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
     return mg_error(ctx, MG_ESHAPE, "copy_: source of shape %s does not "
                     "broadcast to destination of shape %s",
                     mg_shape_str(ba, sizeof ba, src->ndim, src->shape),
                     mg_shape_str(bb, sizeof bb, dst->ndim, dst->shape));
   }
+  /* A source sharing dst's storage in another layout (t:copy_(t:t())) would
+   * be read after part of it was overwritten: copy from a snapshot. */
+  mg_Tensor *snap = NULL;
+  if (src->storage == dst->storage && !same_view(dst, src)) {
+    if ((st = mg_clone(ctx, &snap, src))) return st;
+    src = snap;
+  }
   mg_Iter it;
   mg_Tensor *ops[2] = {dst, (mg_Tensor *)src};
   mg_iter_init(&it, 2, ops, dst->ndim, dst->shape);
   ConvertArg a = {dst->dtype, src->dtype};
   mg_iter_run(ctx, &it, convert_run, &a);
+  mg_tensor_decref(snap);
   return MG_OK;
 }
 
+/* One named struct for both sides: reading the value at a hand-computed
+ * offset missed the padding before the double and filled with garbage. */
+typedef struct {
+  mg_DType dt;
+  double v;
+} FillArg;
+
 static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
-  const double v = *(const double *)((const char *)arg + sizeof(int));
+  const FillArg *fa = arg;
+  const double v = fa->v;
   int64_t s0 = s[0];
-  switch (*(const int *)arg) {
+  switch (fa->dt) {
   case MG_F32: {
     float *o = (float *)p[0], f = (float)v;
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
@@ -242,7 +278,7 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
 }
 
 int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
-  struct { int dt; double v; } arg = {t->dtype, value};
+  FillArg arg = {t->dtype, value};
   mg_Iter it;
   mg_iter_init(&it, 1, &t, t->ndim, t->shape);
   mg_iter_run(ctx, &it, fill_run, &arg);
@@ -285,7 +321,11 @@ int mg_arange(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
   if ((step > 0 && end < start) || (step < 0 && end > start))
     return mg_error(ctx, MG_EARG, "arange: step %g goes away from end (start "
                     "%g, end %g)", step, start, end);
-  int64_t n = (int64_t)ceil((end - start) / step);
+  double count = ceil((end - start) / step);
+  if (!(count < 0x1p62)) /* (int64_t) of a larger double is undefined */
+    return mg_error(ctx, MG_ENOMEM, "arange: start %g, end %g and step %g "
+                    "give %g elements, too many", start, end, step, count);
+  int64_t n = (int64_t)count;
   mg_Tensor *t = NULL;
   int st = mg_alloc_tensor(ctx, &t, dt, 1, &n);
   if (st) return st;
@@ -303,10 +343,11 @@ int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
   int st = mg_alloc_tensor(ctx, &t, dt, 1, &steps);
   if (st) return st;
   double h = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
-  /* Fill from both ends, as PyTorch does, so the last value is exactly end. */
+  /* Fill from both ends, as PyTorch does, so the last value is exactly end.
+   * A single step is start (steps / 2 == 0 would send it to the end half). */
   for (int64_t i = 0; i < steps; i++)
-    put(t, i, i < steps / 2 ? start + h * (double)i
-                            : end - h * (double)(steps - 1 - i));
+    put(t, i, i < steps / 2 || steps == 1 ? start + h * (double)i
+                                          : end - h * (double)(steps - 1 - i));
   *out = t;
   return MG_OK;
 }
@@ -341,6 +382,11 @@ static int infer_shape(mg_Context *ctx, const char *op, const mg_Tensor *t,
       return mg_error(ctx, MG_ESHAPE, "%s: invalid size %lld at dimension %d",
                       op, (long long)req[d], d + 1);
     } else {
+      if (req[d] > 0 && known > INT64_MAX / req[d]) {
+        char b[MG_SHAPE_BUFSZ];
+        return mg_error(ctx, MG_ESHAPE, "%s: shape %s has more than 2^63 "
+                        "elements", op, mg_shape_str(b, sizeof b, ndim, req));
+      }
       known *= req[d];
     }
     shape[d] = req[d];
@@ -467,7 +513,8 @@ int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
               int64_t start, int64_t len) {
   int st = check_dim(ctx, "narrow", t, dim);
   if (st) return st;
-  if (start < 0 || len < 0 || start + len > t->shape[dim])
+  if (start < 0 || len < 0 || start > t->shape[dim] ||
+      len > t->shape[dim] - start) /* start + len could overflow */
     return mg_error(ctx, MG_EINDEX, "narrow: start %lld and length %lld do "
                     "not fit in size %lld of dimension %d", (long long)start + 1,
                     (long long)len, (long long)t->shape[dim], dim + 1);
@@ -652,6 +699,16 @@ int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   case MG_F64: ((double *)d)[o] = v; break;
   default: ((int64_t *)d)[o] = (int64_t)v; break;
   }
+  return MG_OK;
+}
+
+int mg_set_i64(mg_Context *ctx, mg_Tensor *t, const int64_t *idx,
+               int64_t v) {
+  if (t->dtype != MG_I64) return mg_set(ctx, t, idx, (double)v);
+  int64_t o = 0;
+  int st = element_offset(ctx, "set", t, idx, &o);
+  if (st) return st;
+  ((int64_t *)t->storage->data)[o] = v;
   return MG_OK;
 }
 

@@ -1,0 +1,307 @@
+/*
+ * main.c — the `moongrad` executable: a Lua 5.4 interpreter with the
+ * moongrad core built in.
+ *
+ *   moongrad script.lua args...   run a script (arguments in `arg` and `...`)
+ *   moongrad -e 'code'            run code (repeatable, in order)
+ *   moongrad -i script.lua        run a script, then the REPL
+ *   moongrad                      the REPL (or stdin as a script when it is
+ *                                 not a terminal)
+ *
+ * Options and the `arg` table behave as in the stock lua5.4 interpreter, so
+ * scripts and habits carry over. Everything runs inside one lua_pcall, so
+ * that even an out-of-memory error while setting up is reported rather than
+ * aborting.
+ *
+ * `require "moongrad"` works with no environment variable: the C core is
+ * registered in package.preload, and the Lua library is found relative to
+ * the executable (see add_library_path).
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "lua_bind.h"
+#include "mg_core.h"
+#include "repl.h"
+
+#define PROGNAME "moongrad" /* prefix of every message we print */
+
+/* What the command line asks for, found by scan_args. */
+enum {
+  ARGS_BAD = 1,  /* an unknown option or one missing its argument */
+  ARGS_E = 2,    /* -e: there is code to run */
+  ARGS_I = 4,    /* -i: the REPL after the script */
+  ARGS_V = 8,    /* -v: print the version */
+  ARGS_H = 16,   /* -h: print the usage */
+  ARGS_NOENV = 32 /* -E: ignore LUA_PATH and LUA_CPATH */
+};
+
+static void print_usage(FILE *out) {
+  fputs("usage: " PROGNAME " [options] [script [args]]\n"
+        "Options:\n"
+        "  -e code     run the Lua code (may be repeated; runs in order)\n"
+        "  -i          enter the REPL after running the script\n"
+        "  -l mod      require 'mod' into a global (the last part of a dotted\n"
+        "              name: -l moongrad.nn sets nn); -l g=mod sets global g\n"
+        "  -W          turn warnings on\n"
+        "  -E          ignore LUA_PATH and LUA_CPATH\n"
+        "  -v, --version  print the version\n"
+        "  -h, --help     print this text\n"
+        "  --          stop handling options\n"
+        "  -           run stdin as the script and stop handling options\n"
+        "With no script and no -e or -v, " PROGNAME " opens a REPL when stdin\n"
+        "is a terminal (the global `mg` holds require \"moongrad\") and runs\n"
+        "stdin as a script otherwise. The REPL keeps history in the file\n"
+        "$MOONGRAD_HISTORY, by default ~/.moongrad_history.\n",
+        out);
+  fflush(out);
+}
+
+static void print_version(void) {
+  printf(PROGNAME " %s (%s)\n", MG_VERSION, LUA_RELEASE);
+  fflush(stdout);
+}
+
+/* Reads the options (up to the script name). Returns the ARGS_ flags and
+ * sets *script to the script's index in argv, or 0 when there is none; with
+ * ARGS_BAD, *script is instead the index of the offending option. */
+static int scan_args(char **argv, int *script) {
+  int flags = 0, i;
+  for (i = 1; argv[i] != NULL; i++) {
+    const char *a = argv[i];
+    *script = i;
+    if (a[0] != '-') return flags;            /* the script */
+    if (strcmp(a, "--version") == 0) {
+      flags |= ARGS_V;
+      continue;
+    }
+    if (strcmp(a, "--help") == 0) {
+      flags |= ARGS_H;
+      continue;
+    }
+    switch (a[1]) {
+      case '\0': return flags;                /* "-": stdin is the script */
+      case '-':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        *script = argv[i + 1] != NULL ? i + 1 : 0;
+        return flags;
+      case 'i':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        flags |= ARGS_I;
+        break;
+      case 'v':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        flags |= ARGS_V;
+        break;
+      case 'h':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        flags |= ARGS_H;
+        break;
+      case 'W':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        break;
+      case 'E':
+        if (a[2] != '\0') return flags | ARGS_BAD;
+        flags |= ARGS_NOENV;
+        break;
+      case 'e':
+      case 'l': /* both take an argument, attached or next */
+        if (a[1] == 'e') flags |= ARGS_E;
+        if (a[2] == '\0' && argv[++i] == NULL) return flags | ARGS_BAD;
+        break;
+      default:
+        return flags | ARGS_BAD;
+    }
+  }
+  *script = 0;
+  return flags;
+}
+
+static void report_bad_option(char **argv, int bad) {
+  const char *opt = argv[bad];
+  if ((opt[1] == 'e' || opt[1] == 'l') && opt[2] == '\0')
+    fprintf(stderr, PROGNAME ": '%s' needs an argument\n", opt);
+  else
+    fprintf(stderr, PROGNAME ": unrecognized option '%s'\n", opt);
+  print_usage(stderr);
+}
+
+/* Builds the global `arg` as lua5.4 does: the script at 0, its arguments
+ * at 1.., and the interpreter and its options at negative indices. With
+ * no script, the interpreter itself is at 0. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  int i;
+  lua_createtable(L, argc - script - 1 > 0 ? argc - script - 1 : 0, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Makes require "moongrad.core" load the built-in core, and prepends the
+ * Lua library's directory to package.path: <prefix>/lua in a source tree
+ * (the executable is <prefix>/build/moongrad), <prefix>/share/lua/5.4
+ * after installation (<prefix>/bin/moongrad). The executable's own library
+ * comes before LUA_PATH's directories because the Lua library must match
+ * the core compiled into this executable. */
+static void open_moongrad(lua_State *L) {
+  char exe[PATH_MAX], probe[PATH_MAX + 32];
+  const char *dir;
+  char *slash;
+  ssize_t n;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_moongrad_core);
+  lua_setfield(L, -2, "moongrad.core");
+  lua_pop(L, 1);
+
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return; /* not Linux or no /proc: rely on LUA_PATH */
+  exe[n] = '\0';
+  slash = strrchr(exe, '/'); /* drop the file name ... */
+  if (slash == NULL) return;
+  *slash = '\0';
+  slash = strrchr(exe, '/'); /* ... and the build/ or bin/ directory */
+  if (slash == NULL) return;
+  *slash = '\0';
+  snprintf(probe, sizeof probe, "%s/lua/moongrad/init.lua", exe);
+  dir = access(probe, R_OK) == 0 ? "lua" : "share/lua/5.4";
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua;%s", exe, dir, exe, dir,
+                  luaL_optstring(L, -1, ""));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+}
+
+/* Runs the function on top of the stack with no arguments and reports an
+ * error. Returns whether it succeeded. */
+static int run_chunk(lua_State *L, int status) {
+  if (status == LUA_OK) status = mg_repl_docall(L, 0, 0);
+  return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+}
+
+static int run_string(lua_State *L, const char *code) {
+  return run_chunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)"));
+}
+
+/* -l mod or -l g=mod: global = require(mod). */
+static int run_library(lua_State *L, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  const char *mod = eq ? eq + 1 : spec;
+  const char *dot = strrchr(mod, '.');
+  int status;
+  if (eq) lua_pushlstring(L, spec, (size_t)(eq - spec));
+  else lua_pushstring(L, dot ? dot + 1 : mod);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  status = mg_repl_docall(L, 1, 1);
+  if (status != LUA_OK) {
+    lua_remove(L, -2); /* the global's name */
+    return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+  }
+  lua_setglobal(L, lua_tostring(L, -2));
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Runs -e, -l and -W in command-line order, up to the script. */
+static int run_options(lua_State *L, char **argv, int end) {
+  int i;
+  for (i = 1; i < end; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || (a[1] != 'e' && a[1] != 'l' && a[1] != 'W')) continue;
+    if (a[1] == 'W') {
+      lua_warning(L, "@on", 0);
+      continue;
+    }
+    if (a[2] == '\0') i++;
+    if (!(a[1] == 'e' ? run_string(L, a[2] ? a + 2 : argv[i])
+                      : run_library(L, a[2] ? a + 2 : argv[i])))
+      return 0;
+  }
+  return 1;
+}
+
+/* Runs the script at argv[script] ("-" is stdin, unless it came after
+ * "--") with arg[1..] as its `...`. */
+static int run_script(lua_State *L, char **argv, int script) {
+  const char *fname = argv[script];
+  int status, n, i;
+  if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
+    fname = NULL;
+  status = luaL_loadfile(L, fname);
+  if (status != LUA_OK) return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+  if (lua_getglobal(L, "arg") != LUA_TTABLE)
+    luaL_error(L, "'arg' is not a table");
+  n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -i); /* the arg table */
+  status = mg_repl_docall(L, n, 0);
+  return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+}
+
+/* The whole program, run under lua_pcall. Returns (pushes) true on
+ * success. */
+static int protected_main(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  int script = 0;
+  int flags = scan_args(argv, &script);
+  luaL_checkversion(L);
+  if (flags & ARGS_BAD) {
+    report_bad_option(argv, script);
+    return 0;
+  }
+  if (flags & ARGS_H) {
+    print_usage(stdout);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (flags & ARGS_V) print_version();
+  if (flags & ARGS_NOENV) { /* the package library reads this flag */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  luaL_openlibs(L);
+  open_moongrad(L);
+  create_arg_table(L, argv, argc, script);
+  lua_gc(L, LUA_GCRESTART);
+  if (!run_options(L, argv, script > 0 ? script : argc)) return 0;
+  if (script > 0 && !run_script(L, argv, script)) return 0;
+  if (flags & ARGS_I) {
+    mg_repl_run(L);
+  } else if (script == 0 && !(flags & (ARGS_E | ARGS_V))) {
+    if (isatty(fileno(stdin))) mg_repl_run(L);
+    else if (!run_chunk(L, luaL_loadfile(L, NULL))) return 0;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int status, ok;
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    fputs(PROGNAME ": cannot create a Lua state: not enough memory\n", stderr);
+    return EXIT_FAILURE;
+  }
+  lua_gc(L, LUA_GCSTOP); /* no collections while setting up */
+  lua_pushcfunction(L, protected_main);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 0);
+  ok = lua_toboolean(L, -1);
+  mg_repl_report(L, status, PROGNAME);
+  lua_close(L);
+  return ok && status == LUA_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,38 @@
+-- Least squares by gradient descent, with nothing but tensor ops.
+--
+-- Draws X (n x d) and a hidden weight vector, makes noisy targets
+-- y = X w* + noise, then fits w by full-batch gradient descent on
+-- 1/2n |X w - y|^2, whose gradient is X^T (X w - y) / n.
+--
+--   build/moongrad scripts/least_squares.lua [n] [d] [steps]
+local mg = require "moongrad"
+
+local n = tonumber(arg and arg[1]) or 4096
+local d = tonumber(arg and arg[2]) or 64
+local steps = tonumber(arg and arg[3]) or 300
+local lr = 0.5
+
+mg.manual_seed(1)
+local X = mg.randn(n, d, "float64")
+local w_true = mg.randn(d, 1, "float64")
+local noise = mg.randn(n, 1, "float64") * 0.01
+local y = X:matmul(w_true) + noise
+
+local w = mg.zeros(d, 1, "float64")
+local Xt = X:t()
+local function residual()
+  return ((X:matmul(w) - y) ^ 2):mean():sqrt():item()
+end
+
+print(("least squares: %d samples, %d features, %d steps of gradient descent"):format(n, d, steps))
+local t0 = os.clock()
+for step = 1, steps do
+  local grad = Xt:matmul(X:matmul(w) - y) / n
+  w:sub_(grad * lr)
+  if step == 1 or step % 50 == 0 then
+    print(("step %4d  rms residual %.6f"):format(step, residual()))
+  end
+end
+local err = (w - w_true):abs():max():item()
+print(("max |w - w*| = %.2e  (noise level 1e-2)"):format(err))
+print(("rms residual: %.6f  in %.2f s"):format(residual(), os.clock() - t0))

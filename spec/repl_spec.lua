@@ -1,0 +1,288 @@
+-- The REPL, driven as a user would through a pseudo-terminal: each spec
+-- starts `build/moongrad` in its own detached tmux session (on a private
+-- tmux server, with a temporary history file), types into it with
+-- send-keys and reads the screen with capture-pane until the expected text
+-- shows or a few seconds pass.
+
+local EXE = "build/moongrad"
+local TIMEOUT = 5 -- seconds to wait for any one screen
+
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function shell(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function repo_root()
+  local out = shell("pwd")
+  return (out:gsub("\n$", ""))
+end
+
+-- A private server: specs neither see nor disturb the user's tmux.
+local server = "moongrad_spec_" .. tostring(os.time()) .. "_" .. tostring(math.random(1e6))
+local function tmux(args)
+  return shell("tmux -L " .. server .. " -f /dev/null " .. args)
+end
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+
+local function clock()
+  local out = shell("date +%s.%N")
+  return tonumber(out) or os.time()
+end
+
+local Session = {}
+Session.__index = Session
+local count = 0
+
+-- Starts the REPL in a new 100x40 session.
+local function start(history)
+  count = count + 1
+  local s = setmetatable({ name = "repl" .. count, history = history }, Session)
+  local cmd = "env MOONGRAD_HISTORY=" .. quote(history) .. " " .. quote(repo_root() .. "/" .. EXE)
+  local out, ok = tmux("new-session -d -s " .. s.name .. " -x 100 -y 40 " .. quote(cmd))
+  assert(ok, "tmux new-session failed: " .. out)
+  s:wait_for("`mg` is loaded", true)
+  s:wait_for("\n>$")
+  return s
+end
+
+-- The screen with its scrollback, wrapped lines joined, trailing blanks cut.
+function Session:screen()
+  local text = tmux("capture-pane -p -J -S -200 -t " .. self.name)
+  return (text:gsub(" +\n", "\n"):gsub("\n+$", ""))
+end
+
+-- Polls the screen until pattern (a Lua pattern, or plain text) is on it.
+function Session:wait_for(pattern, plain)
+  local deadline = clock() + TIMEOUT
+  local screen
+  repeat
+    screen = self:screen()
+    if screen:find(pattern, 1, plain) then return screen end
+    sleep(0.05)
+  until clock() > deadline
+  error(("timed out waiting for %q; the screen shows:\n%s"):format(pattern, screen), 2)
+end
+
+function Session:type(text) -- literal text: "end" is not the End key
+  tmux("send-keys -t " .. self.name .. " -l " .. quote(text))
+end
+
+function Session:key(name) -- Enter, Tab, C-c, C-d, Up, ...
+  tmux("send-keys -t " .. self.name .. " " .. name)
+end
+
+function Session:line(text)
+  self:type(text)
+  self:key("Enter")
+end
+
+function Session:alive()
+  local _, ok = tmux("has-session -t " .. self.name)
+  return ok
+end
+
+function Session:wait_exit()
+  local deadline = clock() + TIMEOUT
+  while self:alive() do
+    if clock() > deadline then error("the REPL did not exit", 2) end
+    sleep(0.05)
+  end
+end
+
+function Session:close()
+  if self:alive() then tmux("kill-session -t " .. self.name) end
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+describe("the REPL", function()
+  local repl, history
+
+  before_each(function()
+    repl = nil
+    history = os.tmpname()
+    os.remove(history) -- the REPL creates it
+    repl = start(history)
+  end)
+
+  after_each(function()
+    if repl then repl:close() end
+    os.remove(history)
+  end)
+
+  teardown(function()
+    tmux("kill-server")
+  end)
+
+  it("greets with a banner naming the version and the mg global", function()
+    local screen = repl:screen()
+    assert.truthy(screen:find("^moongrad 0%.1%.0 "))
+    assert.truthy(screen:find("Lua 5.4", 1, true))
+    assert.truthy(screen:find("Ctrl-D to quit", 1, true))
+  end)
+
+  it("prints the value of an expression", function()
+    repl:line("1+1")
+    repl:wait_for("> 1%+1\n2\n>$")
+  end)
+
+  it("prints every value an expression list returns", function()
+    repl:line("'a', 2, nil")
+    repl:wait_for("\na%s+2%s+nil\n>$")
+  end)
+
+  it("prints nothing for a statement", function()
+    repl:line("x = 5")
+    repl:line("x * 2")
+    local screen = repl:wait_for("> x %* 2\n10\n>$")
+    assert.truthy(screen:find("> x = 5\n> x %* 2"))
+  end)
+
+  it("pretty-prints a tensor", function()
+    repl:line("mg.ones(2,2)")
+    local screen = repl:wait_for("float32.*\n>$")
+    local shown = screen:match("> mg%.ones%(2,2%)\n(.*)\n>$")
+    assert.truthy(shown and shown:find("1"), screen)
+  end)
+
+  it("reads more lines while a chunk is incomplete", function()
+    repl:line("function f()")
+    repl:wait_for(">>$")
+    repl:line("return 42")
+    repl:line("end")
+    repl:line("f()")
+    repl:wait_for("> function f%(%)\n>> return 42\n>> end\n> f%(%)\n42\n>$")
+  end)
+
+  it("reports an error and goes on", function()
+    repl:line("error('boom')")
+    repl:wait_for("stdin:1: boom\nstack traceback:", true)
+    repl:line("1+2")
+    repl:wait_for("> 1%+2\n3\n>$")
+  end)
+
+  it("reports a syntax error and goes on", function()
+    repl:line("x = = 1")
+    repl:wait_for("stdin:1: unexpected symbol near '='", true)
+    repl:line("'ok'")
+    repl:wait_for("\nok\n>$")
+  end)
+
+  it("completes a unique field after a dot with Tab", function()
+    repl:type("mg.randp")
+    repl:key("Tab")
+    repl:wait_for("> mg.randperm", true)
+    repl:type("4):numel()")
+    repl:key("Enter")
+    repl:wait_for("> mg%.randperm%(4%):numel%(%)\n4\n>$")
+  end)
+
+  it("lists the candidates on a second Tab", function()
+    repl:type("mg.ra")
+    repl:key("Tab")
+    repl:wait_for("> mg.rand", true)
+    repl:key("Tab")
+    local screen = repl:wait_for("randperm", true)
+    local listing = screen:match("\n([^\n]*randperm[^\n]*)")
+    for _, name in ipairs { "rand", "randn", "randint", "randperm" } do
+      assert.truthy((" " .. listing .. " "):find("%s" .. name .. "%s"), name .. " missing from: " .. listing)
+    end
+  end)
+
+  it("completes globals and keywords at the start of a line", function()
+    repl:type("pri")
+    repl:key("Tab")
+    repl:wait_for("> print", true)
+    repl:key("C-c")
+    repl:wait_for("\n>$")
+    repl:type("retu")
+    repl:key("Tab")
+    repl:wait_for("> return$")
+  end)
+
+  it("completes tensor methods after a colon", function()
+    repl:line("x = mg.ones(3)")
+    repl:type("x:shap")
+    repl:key("Tab")
+    repl:wait_for("> x:shape(", true)
+  end)
+
+  it("completes nothing inside a string", function()
+    repl:type("s = 'mg.randp")
+    repl:key("Tab")
+    sleep(0.3)
+    repl:type("'")
+    repl:key("Enter")
+    repl:line("s")
+    repl:wait_for("\nmg%.randp\n>$")
+  end)
+
+  it("interrupts a running chunk on Ctrl-C and returns to the prompt", function()
+    repl:line("while true do end")
+    sleep(0.3)
+    repl:key("C-c")
+    repl:wait_for("interrupted!", true)
+    repl:line("1+1")
+    repl:wait_for("> 1%+1\n2\n>$")
+  end)
+
+  it("clears the line on Ctrl-C at the prompt", function()
+    repl:type("abc")
+    repl:wait_for("> abc", true)
+    repl:key("C-c")
+    repl:wait_for("> abc^C\n>$")
+    repl:line("1+1")
+    repl:wait_for("> 1%+1\n2\n>$")
+  end)
+
+  it("drops an unfinished chunk on Ctrl-C", function()
+    repl:line("function g()")
+    repl:wait_for(">>$")
+    repl:key("C-c")
+    repl:wait_for("\n>$")
+    repl:line("1+1")
+    repl:wait_for("> 1%+1\n2\n>$")
+  end)
+
+  it("exits on Ctrl-D", function()
+    repl:key("C-d")
+    repl:wait_exit()
+  end)
+
+  it("keeps history in the MOONGRAD_HISTORY file across sessions", function()
+    repl:line("hist_marker = 12345")
+    repl:line("for i = 1, 2 do")
+    repl:line("print(i * 10)")
+    repl:line("end")
+    repl:wait_for("\n20\n>$")
+    repl:key("C-d")
+    repl:wait_exit()
+    local saved = read_file(history)
+    assert.truthy(saved and saved:find("hist_marker = 12345", 1, true), saved)
+
+    -- A new session recalls the multi-line chunk as one entry, then the line.
+    repl = start(history)
+    repl:key("Up")
+    repl:wait_for("> for i = 1, 2 do\nprint%(i %* 10%)\nend$")
+    repl:key("Enter")
+    repl:wait_for("\n10\n20\n>$")
+    repl:key("Up")
+    repl:key("Up")
+    repl:wait_for("> hist_marker = 12345$")
+  end)
+end)
