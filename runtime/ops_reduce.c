@@ -9,11 +9,14 @@
  *     into fixed chunks whose partial results are combined in order, so a
  *     full reduction is parallel and yet gives the same bits for any thread
  *     count.
- *   - inner > 1: each output column block accumulates the n rows one after
- *     the other into a small per-thread buffer (a contiguous sweep per row,
- *     no strided gathers), then writes the block out.
- * Each output element is always computed by the same sequence of
- * operations, so results never depend on the thread count.
+ *   - inner > 1: a block of columns accumulates the rows one after the
+ *     other into a buffer of accumulators (a contiguous sweep per row, no
+ *     strided gathers). Many rows are split into fixed chunks of rows whose
+ *     partial columns are combined in order, so even a reduction with one
+ *     outer slice (a mean over the batch) runs on every thread.
+ * Units of work depend only on the shape, so each output element is always
+ * computed by the same sequence of operations: results never depend on the
+ * thread count.
  *
  * Numbers: float32 and float64 data accumulate in double; int64 sum and
  * prod accumulate exactly in int64 (wrapping on overflow, as PyTorch);
@@ -87,10 +90,12 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * ROW_ACC(T, id, OP, expr, dst) folds expr (with v = x[i] as T) into LANES
  * independent accumulators with OP (+= or *=) from the identity id, then
  * folds the lanes as a fixed tree: vectorisable, and the same bits on
- * every run. ROW_BEST(T, BETTER) finds the first extreme (BETTER is > or
- * <) a block at a time: a vectorisable pass finds the block's extreme and
- * whether it holds a NaN, and only a block that improves on the best so
- * far is scanned again for the position. The first NaN wins outright. */
+ * every run. ROW_BEST(T, BETTER, RED, dst) finds the first extreme
+ * (BETTER is > or <, RED max or min) a block at a time: a SIMD pass finds
+ * the block's extreme (max and min are associative, so its lanes may meet
+ * in any order) and whether it holds a NaN; only a block that improves on
+ * the best so far is scanned again for the position. The first NaN wins
+ * outright. */
 #define BEST_BLOCK 1024
 
 #define ROW_ACC(T, id, OP, expr, dst)                                      \

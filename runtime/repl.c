@@ -344,8 +344,24 @@ static int read_chunk(lua_State *L, Repl *r) {
   return status;
 }
 
-/* Prints the values left on the stack through the global print, as a
- * user's own print(...) would show them. */
+/* Pushes the REPL's printer, moongrad.repl's print (plain tables shown as
+ * {2, 3} rather than an address), or the global print if that module
+ * cannot be loaded. */
+static void push_printer(lua_State *L) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "moongrad.repl");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+      lua_getfield(L, -1, "print") == LUA_TFUNCTION) {
+    lua_replace(L, top + 1);
+  } else {
+    lua_getglobal(L, "print");
+    lua_replace(L, top + 1);
+  }
+  lua_settop(L, top + 1);
+}
+
+/* Prints the values left on the stack, one line per REPL input. */
 static void print_results(lua_State *L) {
   int n = lua_gettop(L);
   if (n == 0) return;
@@ -353,7 +369,7 @@ static void print_results(lua_State *L) {
     fputs("too many results to print\n", stderr);
     return;
   }
-  lua_getglobal(L, "print");
+  push_printer(L);
   lua_insert(L, 1);
   if (mg_repl_docall(L, n, 0) != LUA_OK) {
     lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1));

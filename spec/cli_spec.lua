@@ -250,6 +250,11 @@ describe("the moongrad executable", function()
       local out = run(EXE .. " -i", "mg.ones(2, 3):numel()\n")
       assert.are.equal("6\n", out)
     end)
+
+    it("shows plain tables as Lua literals rather than addresses", function()
+      local out = run(EXE .. " -i", "mg.ones(2, 3):shape()\n{b = 'x', 1, {2, 3}}\n")
+      assert.are.equal('{2, 3}\n{1, {2, 3}, b = "x"}\n', out)
+    end)
   end)
 
   describe("finding the Lua library", function()

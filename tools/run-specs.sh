@@ -10,7 +10,8 @@ rm -f "$out"
 ok=$(echo "$line" | grep -oE '[0-9]+ success' | grep -oE '[0-9]+')
 failed=$(echo "$line" | grep -oE '[0-9]+ failure' | grep -oE '[0-9]+')
 errors=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+')
-echo "${ok:-0} passed, $(( ${failed:-0} + ${errors:-0} )) failed"
+pending=$(echo "$line" | grep -oE '[0-9]+ pending' | grep -oE '[0-9]+')
+echo "${ok:-0} passed, $(( ${failed:-0} + ${errors:-0} )) failed, ${pending:-0} skipped"
 [ -n "$line" ] || exit 1
 [ "${failed:-0}" -eq 0 ] && [ "${errors:-0}" -eq 0 ] || exit 1
 exit 0
