@@ -325,7 +325,7 @@ int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
 int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
                 const mg_Tensor *src, int add);
 
-/* ---- threading helpers (threads.c) ------------------------------------- */
+/* ---- threading helpers (context.c) ------------------------------------- */
 
 /* Elements below which an elementwise loop stays on one thread. */
 #define MG_PARALLEL_GRAIN 32768

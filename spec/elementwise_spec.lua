@@ -632,6 +632,28 @@ describe("layouts", function()
                                 function(x, y) return x + y end), 0, 0)
   end)
 
+  -- Big enough for the iterator to walk transposed operands in tiles, with
+  -- sizes that are not multiples of a tile and a batch dim in front.
+  it("gives exact values on large permuted operands, walked in tiles", function()
+    local B, R, C = 3, 70, 131
+    local x = mg.arange(B * C * R, "float64"):reshape(B, C, R)
+    local xt = x:permute(1, 3, 2)          -- [B, R, C], inner stride R
+    local y = mg.arange(B * R * C, "float64"):reshape(B, R, C)
+    local s = (xt + y * 0.5):totable()
+    local c = xt:contiguous():totable()
+    for b = 1, B do
+      for r = 1, R do
+        for k = 1, C do
+          local xv = ((b - 1) * C + (k - 1)) * R + (r - 1)
+          local yv = ((b - 1) * R + (r - 1)) * C + (k - 1)
+          if c[b][r][k] ~= xv or s[b][r][k] ~= xv + yv * 0.5 then
+            error(("wrong value at [%d][%d][%d]"):format(b, r, k))
+          end
+        end
+      end
+    end
+  end)
+
   it("handles expanded (stride 0) operands", function()
     local e = mg.tensor({1, 2, 3}, "float64"):expand(2, 3)
     values(e + mg.tensor({{10}, {20}}, "float64"),
