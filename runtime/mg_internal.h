@@ -64,6 +64,9 @@ void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
                  const void *arg);
 
+/* Do a and b see the same elements in the same positions? */
+int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);
+
 /* Allocates the tensor struct and storage for a contiguous tensor. */
 int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape);

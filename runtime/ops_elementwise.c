@@ -248,18 +248,6 @@ int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
                   : binary_into_new(ctx, out, op, a, &sc.t, dt);
 }
 
-/* In place: the result must keep a's shape and dtype. */
-/* Do a and b see the same elements in the same positions? (Strides of
- * size-1 dims never matter.) */
-static int same_view(const mg_Tensor *a, const mg_Tensor *b) {
-  if (a->storage != b->storage || a->offset != b->offset || a->ndim != b->ndim)
-    return 0;
-  for (int d = 0; d < a->ndim; d++)
-    if (a->shape[d] != b->shape[d] ||
-        (a->shape[d] > 1 && a->stride[d] != b->stride[d]))
-      return 0;
-  return 1;
-}
 
 /* An expanded destination (stride 0 along a dim of size > 1) has several
  * elements in one memory location: an in-place op would apply to it once
@@ -317,7 +305,7 @@ int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
   /* An operand sharing a's storage in another layout (a:add_(a:t()),
    * a:mul_(a[1])) would be read after part of it was overwritten: read a
    * snapshot. The very same view is fine: each element reads itself. */
-  if (cb->storage == a->storage && !same_view(a, cb)) {
+  if (cb->storage == a->storage && !mg_same_view(a, cb)) {
     mg_Tensor *snap = NULL;
     st = mg_clone(ctx, &snap, cb);
     mg_tensor_decref(cb);

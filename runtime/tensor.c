@@ -212,7 +212,7 @@ int mg_broadcast_shapes(mg_Context *ctx, const char *op, int na,
 
 /* Do a and b see the same elements in the same positions? (Strides of
  * size-1 dims never matter.) */
-static int same_view(const mg_Tensor *a, const mg_Tensor *b) {
+int mg_same_view(const mg_Tensor *a, const mg_Tensor *b) {
   if (a->storage != b->storage || a->offset != b->offset || a->ndim != b->ndim)
     return 0;
   for (int d = 0; d < a->ndim; d++)
@@ -237,7 +237,7 @@ int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   /* A source sharing dst's storage in another layout (t:copy_(t:t())) would
    * be read after part of it was overwritten: copy from a snapshot. */
   mg_Tensor *snap = NULL;
-  if (src->storage == dst->storage && !same_view(dst, src)) {
+  if (src->storage == dst->storage && !mg_same_view(dst, src)) {
     if ((st = mg_clone(ctx, &snap, src))) return st;
     src = snap;
   }
