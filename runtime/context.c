@@ -45,6 +45,7 @@ mg_Context *mg_context_new(void) {
   ctx->nthreads = omp_get_num_procs();
   if (ctx->nthreads < 1) ctx->nthreads = 1;
   ctx->mem.cache_limit = (size_t)1 << 30;
+  ctx->grad_enabled = 1;
   mg_manual_seed(ctx, 0);
   return ctx;
 }

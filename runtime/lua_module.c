@@ -16,11 +16,11 @@ static int context_gc(lua_State *L) {
 /* Families of tensor methods; each method is also mg.<name>(t, ...). */
 static const luaL_Reg *const method_families[] = {
     mgl_tensor_methods, mgl_create_methods, mgl_ops_methods,
-    mgl_reduce_methods, mgl_index_methods, NULL};
+    mgl_reduce_methods, mgl_index_methods, mgl_autograd_methods, NULL};
 /* Module-only functions, registered after the methods (they win). */
 static const luaL_Reg *const function_families[] = {
     mgl_tensor_functions, mgl_create_functions, mgl_ops_functions,
-    mgl_index_functions, NULL};
+    mgl_index_functions, mgl_autograd_functions, NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the
  * state's context as upvalue 1; the metamethods also get the methods table

@@ -661,13 +661,32 @@ static int t_set(lua_State *L) {
   return 1;
 }
 
+/* t.grad: the accumulated gradient (a tensor sharing the gradient's
+ * storage), or nil. */
+static int push_grad(lua_State *L, mg_Context *ctx, mg_Tensor *t) {
+  mg_Tensor *g = mg_grad(t);
+  if (!g) {
+    lua_pushnil(L);
+    return 1;
+  }
+  mg_tensor_incref(g);
+  mgl_push(L, g);
+  (void)ctx;
+  return 1;
+}
+
 /* t[i]: a view of position i along dim 1, or a number for a 1-D tensor.
- * t[{i, j}]: an element when every dim is given, else a view. */
+ * t[{i, j}]: an element when every dim is given, else a view.
+ * t.name: a method, or the field grad. */
 static int t_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2)); /* the methods table */
-    return 1;
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) /* a method */
+      return 1;
+    const char *k = lua_tostring(L, 2);
+    if (k[0] == 'g' && strcmp(k, "grad") == 0)
+      return push_grad(L, mgl_ctx(L), mgl_check(L, 1));
+    return 1; /* nil */
   }
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
@@ -719,8 +738,17 @@ static int t_index(lua_State *L) {
 static int t_newindex(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
-  if (lua_type(L, 2) == LUA_TSTRING)
-    return luaL_error(L, "tensor: cannot set field '%s'", lua_tostring(L, 2));
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    if (strcmp(lua_tostring(L, 2), "grad") != 0)
+      return luaL_error(L, "tensor: cannot set field '%s' (only grad can be "
+                        "assigned)", lua_tostring(L, 2));
+    mg_Tensor *g = lua_isnil(L, 3) ? NULL : mgl_test(L, 3);
+    if (!g && !lua_isnil(L, 3))
+      return luaL_error(L, "grad: can be set to nil or a tensor, got %s",
+                        luaL_typename(L, 3));
+    MGL_TRY(L, ctx, mg_set_grad(ctx, t, g));
+    return 0;
+  }
   int64_t idx[MG_MAXDIM];
   int n;
   if (lua_type(L, 2) == LUA_TNUMBER) {

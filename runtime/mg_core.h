@@ -138,6 +138,7 @@ typedef struct mg_Storage {
   void *data;          /* the elements (or NULL for zero bytes) */
   size_t nbytes;       /* size of data */
   int refcount;        /* tensors sharing this storage */
+  uint64_t version;    /* bumped by every in-place write (autograd checks) */
   mg_Context *ctx;     /* owner of the buffer cache (holds a reference) */
 } mg_Storage;
 
@@ -149,7 +150,7 @@ typedef struct mg_Tensor {
   int ndim;                   /* 0 for a scalar tensor */
   mg_DType dtype;
   int refcount;               /* owners of this tensor struct */
-  void *autograd;             /* autograd metadata, NULL when none */
+  struct mg_Autograd *autograd; /* NULL for tensors outside autograd */
 } mg_Tensor;
 
 void mg_tensor_incref(mg_Tensor *t);
@@ -324,6 +325,107 @@ int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
 /* t[...idx...] = src (or +=, when add) along dim, in place. */
 int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
                 const mg_Tensor *src, int add);
+
+/* ---- autograd (autograd.c) ----------------------------------------------
+ * A dynamic graph, recorded as differentiable ops run while grad mode is on
+ * and an input requires grad. Each recorded op's output points at a node
+ * (its grad_fn); a node holds edges to the producers of its inputs (another
+ * node, or a leaf tensor whose .grad it accumulates into), the tensors its
+ * backward needs (saved as detached aliases, so an output saved by its own
+ * node makes no reference cycle), and a few op parameters.
+ *
+ * An op records itself in three steps, after computing its result with
+ * grad mode off (so internal helpers record nothing):
+ *   if (mg_needs_grad(ctx, 2, inputs)) {
+ *     mg_Node *n;
+ *     if ((st = mg_record(ctx, out, "mul", mul_backward, 2, inputs, &n)) ||
+ *         (st = mg_save(ctx, n, 0, a)) || (st = mg_save(ctx, n, 1, b))) ...
+ *   }
+ * Its backward receives the gradient of the output and fills grads[i] for
+ * each input i whose edge needs it (mg_node_needs(node, i)), with that
+ * input's shape; the engine casts to the input's dtype and accumulates. */
+
+#define MG_NODE_MAXIN 4    /* differentiable inputs of one op */
+#define MG_NODE_MAXSAVED 4 /* tensors one op saves for backward */
+
+typedef struct mg_Node mg_Node;
+typedef int (*mg_BackwardFn)(mg_Context *ctx, mg_Node *node,
+                             mg_Tensor *grad, mg_Tensor **grads);
+
+typedef struct mg_Autograd {
+  int requires_grad;   /* leaves: set by the user; results: grad_fn != NULL */
+  mg_Node *grad_fn;    /* the node that made this tensor; NULL for leaves */
+  mg_Tensor *grad;     /* accumulated gradient of a leaf, or NULL */
+} mg_Autograd;
+
+typedef struct {
+  mg_Node *node;       /* the input's producer, or NULL */
+  mg_Tensor *leaf;     /* or the leaf tensor to accumulate into, or NULL */
+} mg_Edge;
+
+struct mg_Node {
+  int refcount;                       /* tensors and nodes pointing here */
+  const char *name;                   /* the op, for messages */
+  mg_BackwardFn backward;
+  int ninputs;
+  mg_Edge next[MG_NODE_MAXIN];        /* where each input's gradient goes */
+  int in_ndim[MG_NODE_MAXIN];         /* each input's shape and dtype, */
+  int64_t in_shape[MG_NODE_MAXIN][MG_MAXDIM]; /* which its grad must have */
+  mg_DType in_dtype[MG_NODE_MAXIN];
+  mg_Tensor *saved[MG_NODE_MAXSAVED]; /* detached aliases, or NULL */
+  uint64_t saved_version[MG_NODE_MAXSAVED]; /* storage version when saved */
+  double f[4];                        /* op parameters: scalars, ... */
+  int64_t i[4];                       /* ... dims, flags */
+  int released;                       /* saved tensors already freed */
+  int pending;                        /* engine: edges still to arrive */
+  uint64_t mark;                      /* engine: visited by this backward */
+  mg_Tensor *grad;                    /* engine: gradient summed so far */
+};
+
+/* Grad mode: recording happens only while it is on (the default). */
+int mg_grad_enabled(const mg_Context *ctx);
+int mg_set_grad_enabled(mg_Context *ctx, int on); /* returns the old mode */
+
+int mg_requires_grad(const mg_Tensor *t);
+/* Marks a leaf as requiring grad (or not); float dtypes only; fails on a
+ * non-leaf. */
+int mg_set_requires_grad(mg_Context *ctx, mg_Tensor *t, int on);
+int mg_is_leaf(const mg_Tensor *t);
+mg_Tensor *mg_grad(const mg_Tensor *t);          /* borrowed, or NULL */
+/* Replaces t's .grad (NULL clears it); g must match t's shape. */
+int mg_set_grad(mg_Context *ctx, mg_Tensor *t, mg_Tensor *g);
+/* A new tensor sharing t's storage, outside the graph. */
+int mg_detach(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
+const char *mg_grad_fn_name(const mg_Tensor *t); /* NULL for leaves */
+
+/* Does any input require grad while grad mode is on? */
+int mg_needs_grad(const mg_Context *ctx, int n, mg_Tensor *const *inputs);
+/* Makes the node for out = op(inputs) and sets out's grad_fn to it. */
+int mg_record(mg_Context *ctx, mg_Tensor *out, const char *name,
+              mg_BackwardFn backward, int n, mg_Tensor *const *inputs,
+              mg_Node **node);
+/* Saves t in slot k of node (a detached alias; its version is checked at
+ * backward time, so an in-place change in between is an error). */
+int mg_save(mg_Context *ctx, mg_Node *node, int k, const mg_Tensor *t);
+/* Does input i of node need a gradient? */
+int mg_node_needs(const mg_Node *node, int i);
+/* In-place ops call this first: writing into a tensor that requires grad
+ * while recording would silently break the graph, so it is refused. */
+int mg_check_inplace(mg_Context *ctx, const char *op, mg_Tensor *t);
+/* Marks an in-place write (bumps the storage's version). */
+void mg_bump_version(mg_Tensor *t);
+
+/* Backpropagates from root. grad is d(loss)/d(root); NULL means 1 and
+ * needs a one-element root. Gradients accumulate into leaves' .grad.
+ * Without retain_graph the graph's saved tensors are released as each
+ * node is used, and a second backward through it is an error. */
+int mg_backward(mg_Context *ctx, mg_Tensor *root, mg_Tensor *grad,
+                int retain_graph);
+
+/* grad summed over the broadcast dims down to shape (ndim, shape): the
+ * gradient of a broadcast input. A new reference to grad if nothing to do. */
+int mg_sum_to(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
+              const int64_t *shape);
 
 /* ---- threading helpers (context.c) ------------------------------------- */
 

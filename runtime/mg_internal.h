@@ -31,6 +31,8 @@ struct mg_Context {
   size_t gc_debt;           /* bytes handed out since Lua was last told */
   mg_FreeBuf *cache[MG_NCLASSES]; /* freed buffers, by size class */
   char err[512];            /* the last failure's message */
+  int grad_enabled;         /* record autograd graphs (mg_set_grad_enabled) */
+  uint64_t backward_mark;   /* engine: tells this backward's visits apart */
 };
 
 /* ---- the strided iterator ------------------------------------------------
@@ -63,6 +65,43 @@ void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
                   const int64_t *shape);
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
                  const void *arg);
+
+/* ---- writing backward formulas (autograd.c) -------------------------------
+ * A backward formula chains several core ops; mg_Bw keeps the chain short:
+ * each helper returns a new tensor held by b (released by mg_bw_end), or
+ * NULL once any step failed (later steps then do nothing), and mg_bw_end
+ * returns the first failure. mg_bw_out hands a result to the engine.
+ *
+ *   mg_Bw b; mg_bw_begin(&b, ctx);
+ *   mg_Tensor *ga = mg_bw_binary(&b, MG_OP_MUL, grad, y);
+ *   mg_bw_out(&b, &grads[0], mg_bw_sum_to(&b, ga, n->in_ndim[0], n->in_shape[0]));
+ *   return mg_bw_end(&b);
+ */
+#define MG_BW_MAXTMP 32
+
+typedef struct {
+  mg_Context *ctx;
+  int st;                        /* the first failure, or MG_OK */
+  int n;                         /* temporaries held */
+  mg_Tensor *tmp[MG_BW_MAXTMP];
+} mg_Bw;
+
+void mg_bw_begin(mg_Bw *b, mg_Context *ctx);
+/* Takes over *t, the result of a core call that returned st (a pointer,
+ * because C evaluates arguments in no fixed order: *t is read after the
+ * call has filled it). */
+mg_Tensor *mg_bw_hold(mg_Bw *b, int st, mg_Tensor **t);
+mg_Tensor *mg_bw_binary(mg_Bw *b, mg_BinaryOp op, mg_Tensor *x, mg_Tensor *y);
+mg_Tensor *mg_bw_scalar(mg_Bw *b, mg_BinaryOp op, mg_Tensor *x, double s);
+mg_Tensor *mg_bw_rscalar(mg_Bw *b, mg_BinaryOp op, double s, mg_Tensor *x);
+mg_Tensor *mg_bw_unary(mg_Bw *b, mg_UnaryOp op, mg_Tensor *x);
+mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape);
+/* Stores a new reference to x (if any) in *slot for the engine. */
+void mg_bw_out(mg_Bw *b, mg_Tensor **slot, mg_Tensor *x);
+int mg_bw_end(mg_Bw *b);
+
+/* Frees a tensor's autograd metadata (its .grad and grad_fn). */
+void mg_autograd_free(mg_Tensor *t);
 
 /* Do a and b see the same elements in the same positions? */
 int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);

@@ -208,10 +208,111 @@ done:
   return st;
 }
 
-int mg_binary(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
-              const mg_Tensor *a, const mg_Tensor *b) {
+static int binary_forward(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+                          const mg_Tensor *a, const mg_Tensor *b) {
   mg_DType dt = compute_dtype(op, mg_promote(a->dtype, b->dtype));
   return binary_into_new(ctx, out, op, a, b, dt);
+}
+
+/* Floor division and comparisons are flat (zero gradient almost
+ * everywhere), so they record nothing, as in PyTorch. */
+static int differentiable(mg_BinaryOp op) {
+  return op != MG_OP_FLOORDIV && op < MG_OP_EQ;
+}
+
+/* d(x op y)/dx and /dy, times g. x, y are the saved operands, out the
+ * saved result (POW only). Ties of maximum/minimum split the gradient. */
+static void binary_grads(mg_Bw *b, mg_BinaryOp op, mg_Tensor *g,
+                         mg_Tensor *x, mg_Tensor *y, mg_Tensor *out,
+                         int need_x, int need_y, mg_Tensor **gx,
+                         mg_Tensor **gy) {
+  mg_Tensor *m, *d;
+  switch (op) {
+  case MG_OP_ADD: *gx = g, *gy = g; break;
+  case MG_OP_SUB: *gx = g, *gy = need_y ? mg_bw_unary(b, MG_OP_NEG, g) : NULL; break;
+  case MG_OP_MUL:
+    *gx = need_x ? mg_bw_binary(b, MG_OP_MUL, g, y) : NULL;
+    *gy = need_y ? mg_bw_binary(b, MG_OP_MUL, g, x) : NULL;
+    break;
+  case MG_OP_DIV:
+    *gx = need_x ? mg_bw_binary(b, MG_OP_DIV, g, y) : NULL;
+    *gy = need_y ? mg_bw_unary(b, MG_OP_NEG, mg_bw_binary(b, MG_OP_DIV,
+                     mg_bw_binary(b, MG_OP_MUL, g, x),
+                     mg_bw_binary(b, MG_OP_MUL, y, y))) : NULL;
+    break;
+  case MG_OP_POW: /* x^y: y x^(y-1) and x^y log x (0 where x == 0) */
+    *gx = need_x ? mg_bw_binary(b, MG_OP_MUL, mg_bw_binary(b, MG_OP_MUL, g, y),
+                     mg_bw_binary(b, MG_OP_POW, x, mg_bw_scalar(b, MG_OP_SUB, y, 1)))
+                 : NULL;
+    *gy = NULL;
+    if (need_y) {
+      mg_Tensor *t = mg_bw_binary(b, MG_OP_MUL, mg_bw_binary(b, MG_OP_MUL, g, out),
+                                  mg_bw_unary(b, MG_OP_LOG, x));
+      mg_Tensor *zero = mg_bw_scalar(b, MG_OP_MUL, t, 0), *r = NULL;
+      if (t && zero)
+        *gy = mg_bw_hold(b, mg_where(b->ctx, &r, mg_bw_scalar(b, MG_OP_EQ, x, 0),
+                                     zero, t), &r);
+    }
+    break;
+  case MG_OP_MAXIMUM:
+  case MG_OP_MINIMUM:
+    m = mg_bw_binary(b, op == MG_OP_MAXIMUM ? MG_OP_GT : MG_OP_LT, x, y);
+    m = mg_bw_binary(b, MG_OP_ADD, m,
+                     mg_bw_scalar(b, MG_OP_MUL, mg_bw_binary(b, MG_OP_EQ, x, y), 0.5));
+    *gx = need_x ? mg_bw_binary(b, MG_OP_MUL, g, m) : NULL;
+    *gy = need_y ? mg_bw_binary(b, MG_OP_MUL, g, mg_bw_rscalar(b, MG_OP_SUB, 1, m)) : NULL;
+    break;
+  case MG_OP_ATAN2: /* atan2(x, y): y/(x²+y²) and -x/(x²+y²) */
+    d = mg_bw_binary(b, MG_OP_ADD, mg_bw_binary(b, MG_OP_MUL, x, x),
+                     mg_bw_binary(b, MG_OP_MUL, y, y));
+    *gx = need_x ? mg_bw_binary(b, MG_OP_MUL, g, mg_bw_binary(b, MG_OP_DIV, y, d)) : NULL;
+    *gy = need_y ? mg_bw_unary(b, MG_OP_NEG, mg_bw_binary(b, MG_OP_MUL, g,
+                     mg_bw_binary(b, MG_OP_DIV, x, d))) : NULL;
+    break;
+  case MG_OP_MOD: /* x - y floor(x/y) */
+    *gx = g;
+    *gy = need_y ? mg_bw_unary(b, MG_OP_NEG, mg_bw_binary(b, MG_OP_MUL, g,
+                     mg_bw_binary(b, MG_OP_FLOORDIV, x, y))) : NULL;
+    break;
+  default: *gx = *gy = NULL; break;
+  }
+}
+
+static int binary_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *gx, *gy;
+  binary_grads(&b, (mg_BinaryOp)n->i[0], g, n->saved[0], n->saved[1],
+               n->saved[2], mg_node_needs(n, 0), mg_node_needs(n, 1), &gx, &gy);
+  if (mg_node_needs(n, 0))
+    mg_bw_out(&b, &grads[0], mg_bw_sum_to(&b, gx, n->in_ndim[0], n->in_shape[0]));
+  if (mg_node_needs(n, 1))
+    mg_bw_out(&b, &grads[1], mg_bw_sum_to(&b, gy, n->in_ndim[1], n->in_shape[1]));
+  return mg_bw_end(&b);
+}
+
+int mg_binary(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+              const mg_Tensor *a, const mg_Tensor *b) {
+  mg_Tensor *ins[2] = {(mg_Tensor *)a, (mg_Tensor *)b}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = binary_forward(ctx, &r, op, a, b);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (differentiable(op) && mg_needs_grad(ctx, 2, ins)) {
+    mg_Node *n;
+    /* ADD and SUB need nothing saved; POW also needs its result. */
+    int save = op != MG_OP_ADD && op != MG_OP_SUB;
+    if ((st = mg_record(ctx, r, binary_names[op], binary_backward, 2, ins, &n)) ||
+        (save && ((st = mg_save(ctx, n, 0, a)) || (st = mg_save(ctx, n, 1, b)))) ||
+        (op == MG_OP_POW && (st = mg_save(ctx, n, 2, r)))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = op;
+  }
+  *out = r;
+  return MG_OK;
 }
 
 /* A 0-d tensor over a caller-owned buffer, for scalar operands. */
@@ -236,9 +337,9 @@ static void scalar_tensor(ScalarTensor *st, mg_DType dt, double value) {
   st->t.refcount = 1;
 }
 
-int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
-                     const mg_Tensor *a, double s, int s_is_int,
-                     int reversed) {
+static int binary_scalar_forward(mg_Context *ctx, mg_Tensor **out,
+                                 mg_BinaryOp op, const mg_Tensor *a, double s,
+                                 int s_is_int, int reversed) {
   mg_DType dt = a->dtype;
   if (dt == MG_I64 && !s_is_int) dt = MG_F32;
   dt = compute_dtype(op, dt);
@@ -246,6 +347,48 @@ int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
   scalar_tensor(&sc, dt, s);
   return reversed ? binary_into_new(ctx, out, op, &sc.t, a, dt)
                   : binary_into_new(ctx, out, op, a, &sc.t, dt);
+}
+
+/* The scalar is a constant: only the tensor operand gets a gradient. The
+ * formulas are the tensor-tensor ones with the scalar as a 0-d tensor. */
+static int binary_scalar_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                                  mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *s = NULL, *gx, *gy;
+  s = mg_bw_hold(&b, mg_full(ctx, &s, g->dtype, 0, NULL, n->f[0]), &s);
+  mg_Tensor *a = n->saved[0] ? n->saved[0] : g; /* g: a stand-in, unused */
+  int rev = (int)n->i[1];
+  binary_grads(&b, (mg_BinaryOp)n->i[0], g, rev ? s : a, rev ? a : s,
+               n->saved[2], !rev, rev, &gx, &gy);
+  mg_bw_out(&b, &grads[0], mg_bw_sum_to(&b, rev ? gy : gx, n->in_ndim[0],
+                                        n->in_shape[0]));
+  return mg_bw_end(&b);
+}
+
+int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
+                     const mg_Tensor *a, double s, int s_is_int,
+                     int reversed) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)a}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = binary_scalar_forward(ctx, &r, op, a, s, s_is_int, reversed);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (differentiable(op) && mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    int save = op != MG_OP_ADD && op != MG_OP_SUB && !(op == MG_OP_MUL) &&
+               !(op == MG_OP_DIV && !reversed);
+    if ((st = mg_record(ctx, r, binary_names[op], binary_scalar_backward, 1,
+                        ins, &n)) ||
+        (save && (st = mg_save(ctx, n, 0, a))) ||
+        (op == MG_OP_POW && (st = mg_save(ctx, n, 2, r)))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = op, n->i[1] = reversed, n->f[0] = s;
+  }
+  *out = r;
+  return MG_OK;
 }
 
 
@@ -285,7 +428,8 @@ int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
   int64_t shape[MG_MAXDIM];
   char name[32];
   snprintf(name, sizeof name, "%s_", binary_names[op]);
-  if ((st = check_inplace(ctx, op, a, dt)) ||
+  if ((st = mg_check_inplace(ctx, name, a)) ||
+      (st = check_inplace(ctx, op, a, dt)) ||
       (st = mg_broadcast_shapes(ctx, name, a->ndim, a->shape, b->ndim,
                                 b->shape, &n, shape)))
     return st;
@@ -313,6 +457,7 @@ int mg_binary_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
     cb = snap;
   }
   run_binary(ctx, a, op, a, cb);
+  mg_bump_version(a);
   mg_tensor_decref(cb);
   return MG_OK;
 }
@@ -425,8 +570,8 @@ static void run_unary(mg_Context *ctx, mg_Tensor *out, mg_UnaryOp op,
   mg_iter_run(ctx, &it, unary_kernels[out->dtype], &op);
 }
 
-int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
-             const mg_Tensor *a) {
+static int unary_forward(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
+                         const mg_Tensor *a) {
   mg_DType dt = unary_dtype(op, a->dtype);
   mg_Tensor *ca = NULL, *r = NULL;
   int st;
@@ -441,14 +586,89 @@ int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
   return MG_OK;
 }
 
-int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a) {
-  int st = check_no_alias(ctx, unary_names[op], a);
+/* Ops whose gradient is best written with their result rather than their
+ * input (exp: g·y, tanh: g(1-y²), ...) save the result. */
+static int saves_result(mg_UnaryOp op) {
+  return op == MG_OP_RELU || op == MG_OP_SQRT || op == MG_OP_RSQRT ||
+         op == MG_OP_EXP || op == MG_OP_EXPM1 || op == MG_OP_TANH ||
+         op == MG_OP_SIGMOID || op == MG_OP_RECIPROCAL;
+}
+
+static int unary_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                          mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *x = n->saved[0], *y = n->saved[0], *d = NULL; /* x or y */
+  switch ((mg_UnaryOp)n->i[0]) {
+  case MG_OP_NEG: d = mg_bw_unary(&b, MG_OP_NEG, g); break;
+  case MG_OP_ABS: d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_unary(&b, MG_OP_SIGN, x)); break;
+  case MG_OP_SIGN: case MG_OP_FLOOR: case MG_OP_CEIL: case MG_OP_ROUND:
+  case MG_OP_TRUNC: d = mg_bw_scalar(&b, MG_OP_MUL, g, 0); break;
+  case MG_OP_SQUARE: d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_scalar(&b, MG_OP_MUL, x, 2)); break;
+  case MG_OP_RELU: d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_scalar(&b, MG_OP_GT, y, 0)); break;
+  case MG_OP_SQRT: d = mg_bw_binary(&b, MG_OP_DIV, g, mg_bw_scalar(&b, MG_OP_MUL, y, 2)); break;
+  case MG_OP_RSQRT: /* -y³/2 */
+    d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_scalar(&b, MG_OP_MUL,
+          mg_bw_binary(&b, MG_OP_MUL, y, mg_bw_binary(&b, MG_OP_MUL, y, y)), -0.5));
+    break;
+  case MG_OP_EXP: d = mg_bw_binary(&b, MG_OP_MUL, g, y); break;
+  case MG_OP_LOG: d = mg_bw_binary(&b, MG_OP_DIV, g, x); break;
+  case MG_OP_LOG1P: d = mg_bw_binary(&b, MG_OP_DIV, g, mg_bw_scalar(&b, MG_OP_ADD, x, 1)); break;
+  case MG_OP_EXPM1: d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_scalar(&b, MG_OP_ADD, y, 1)); break;
+  case MG_OP_TANH: /* 1 - y² */
+    d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_rscalar(&b, MG_OP_SUB, 1,
+                                                     mg_bw_binary(&b, MG_OP_MUL, y, y)));
+    break;
+  case MG_OP_SIGMOID: /* y (1 - y) */
+    d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_binary(&b, MG_OP_MUL, y,
+                                                    mg_bw_rscalar(&b, MG_OP_SUB, 1, y)));
+    break;
+  case MG_OP_SIN: d = mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_unary(&b, MG_OP_COS, x)); break;
+  case MG_OP_COS:
+    d = mg_bw_unary(&b, MG_OP_NEG, mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_unary(&b, MG_OP_SIN, x)));
+    break;
+  case MG_OP_RECIPROCAL: /* -y² */
+    d = mg_bw_unary(&b, MG_OP_NEG, mg_bw_binary(&b, MG_OP_MUL, g, mg_bw_binary(&b, MG_OP_MUL, y, y)));
+    break;
+  default: break;
+  }
+  mg_bw_out(&b, &grads[0], d);
+  return mg_bw_end(&b);
+}
+
+int mg_unary(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
+             const mg_Tensor *a) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)a}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = unary_forward(ctx, &r, op, a);
+  mg_set_grad_enabled(ctx, mode);
   if (st) return st;
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, unary_names[op], unary_backward, 1, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, saves_result(op) ? r : a))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = op;
+  }
+  *out = r;
+  return MG_OK;
+}
+
+int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a) {
+  char name[32];
+  snprintf(name, sizeof name, "%s_", unary_names[op]);
+  int st;
+  if ((st = mg_check_inplace(ctx, name, a)) ||
+      (st = check_no_alias(ctx, unary_names[op], a)))
+    return st;
   if (unary_dtype(op, a->dtype) != a->dtype)
     return mg_error(ctx, MG_EARG, "%s_: the result would be float32, which "
                     "cannot be stored in place in an int64 tensor",
                     unary_names[op]);
   run_unary(ctx, a, op, a);
+  mg_bump_version(a);
   return MG_OK;
 }
 
@@ -498,8 +718,8 @@ static void clamp_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
 static const mg_LoopFn clamp_kernels[MG_NDTYPES] = {clamp_f32, clamp_f64,
                                                     clamp_i64};
 
-int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
-             double lo, int has_hi, double hi) {
+static int clamp_forward(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a,
+                         int has_lo, double lo, int has_hi, double hi) {
   if (!has_lo && !has_hi)
     return mg_error(ctx, MG_EARG, "clamp: give at least one of min and max");
   if (has_lo && has_hi && lo > hi)
@@ -513,6 +733,36 @@ int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
   mg_Tensor *ops[2] = {r, (mg_Tensor *)a};
   mg_iter_init(&it, 2, ops, r->ndim, r->shape);
   mg_iter_run(ctx, &it, clamp_kernels[a->dtype], &c);
+  *out = r;
+  return MG_OK;
+}
+
+/* The gradient passes where lo <= x <= hi (bounds included, as PyTorch). */
+static int clamp_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                          mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *x = n->saved[0], *d = g;
+  if (n->i[0]) d = mg_bw_binary(&b, MG_OP_MUL, d, mg_bw_scalar(&b, MG_OP_GE, x, n->f[0]));
+  if (n->i[1]) d = mg_bw_binary(&b, MG_OP_MUL, d, mg_bw_scalar(&b, MG_OP_LE, x, n->f[1]));
+  mg_bw_out(&b, &grads[0], d);
+  return mg_bw_end(&b);
+}
+
+int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
+             double lo, int has_hi, double hi) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)a}, *r = NULL;
+  int st = clamp_forward(ctx, &r, a, has_lo, lo, has_hi, hi);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "clamp", clamp_backward, 1, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, a))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = has_lo, n->i[1] = has_hi, n->f[0] = lo, n->f[1] = hi;
+  }
   *out = r;
   return MG_OK;
 }
@@ -542,8 +792,9 @@ static void where_run(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
-int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
-             const mg_Tensor *a, const mg_Tensor *b) {
+static int where_forward(mg_Context *ctx, mg_Tensor **out,
+                         const mg_Tensor *cond, const mg_Tensor *a,
+                         const mg_Tensor *b) {
   int n1, n, st;
   int64_t s1[MG_MAXDIM], shape[MG_MAXDIM];
   if ((st = mg_broadcast_shapes(ctx, "where", a->ndim, a->shape, b->ndim,
@@ -568,6 +819,42 @@ done:
   return st;
 }
 
+/* a gets g where cond holds, b where it does not; cond gets nothing. */
+static int where_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                          mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *zero = mg_bw_scalar(&b, MG_OP_MUL, g, 0), *r;
+  for (int i = 1; i <= 2; i++) {
+    if (!mg_node_needs(n, i) || !zero) continue;
+    r = NULL;
+    r = mg_bw_hold(&b, where_forward(ctx, &r, n->saved[0],
+                                                 i == 1 ? g : zero,
+                                                 i == 1 ? zero : g), &r);
+    mg_bw_out(&b, &grads[i], mg_bw_sum_to(&b, r, n->in_ndim[i], n->in_shape[i]));
+  }
+  return mg_bw_end(&b);
+}
+
+int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
+             const mg_Tensor *a, const mg_Tensor *b) {
+  mg_Tensor *ins[3] = {(mg_Tensor *)cond, (mg_Tensor *)a, (mg_Tensor *)b}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = where_forward(ctx, &r, cond, a, b);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 3, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "where", where_backward, 3, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, cond))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+  }
+  *out = r;
+  return MG_OK;
+}
+
 typedef struct {
   mg_DType out, mask;
   double value;
@@ -590,6 +877,7 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     double value) {
   int n, st;
   int64_t shape[MG_MAXDIM];
+  if ((st = mg_check_inplace(ctx, "masked_fill_", t))) return st;
   st = mg_broadcast_shapes(ctx, "masked_fill", t->ndim, t->shape, mask->ndim,
                            mask->shape, &n, shape);
   if (st || n != t->ndim ||
@@ -605,5 +893,6 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
   mg_Tensor *ops[2] = {t, (mg_Tensor *)mask};
   mg_iter_init(&it, 2, ops, t->ndim, t->shape);
   mg_iter_run(ctx, &it, masked_fill_run, &m);
+  mg_bump_version(t);
   return MG_OK;
 }

@@ -343,8 +343,10 @@ int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
   if ((st = check_dim(ctx, op, t->ndim, dim)) ||
       (st = check_dtype(ctx, op, idx)) ||
       (st = check_index_shape(ctx, op, &g, dim, &gi, src_shape)) ||
-      (st = check_writable(ctx, op, t)))
+      (st = check_writable(ctx, op, t)) ||
+      (st = mg_check_inplace(ctx, add ? "scatter_add_" : "scatter_", t)))
     return st;
+  mg_bump_version(t);
   mg_Tensor *ci = NULL, *cs = NULL;
   /* The indices must not change under the kernel's writes (t:scatter_(d,
    * t, ...) on an int64 t): a copy of them when they share t's storage. */

@@ -162,7 +162,8 @@ static int new_ref(mg_Tensor **out, mg_Tensor *t) {
   return MG_OK;
 }
 
-int mg_matmul(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, mg_Tensor *b) {
+static int matmul_forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
+                          mg_Tensor *b) {
   if (a->ndim == 0 || b->ndim == 0)
     return mg_error(ctx, MG_ESHAPE, "matmul: both arguments need at least 1 "
                     "dimension, got %d-d and %d-d", a->ndim, b->ndim);
@@ -202,4 +203,63 @@ done:
   mg_tensor_decref(vb);
   mg_tensor_decref(r);
   return st;
+}
+
+/* ga = g · bᵀ and gb = aᵀ · g, on the operands as matrices: a vector
+ * operand is the row (column) it was treated as, and a broadcast batch dim
+ * is summed back to the operand's own shape. */
+static int matmul_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *a = n->saved[0], *bm = n->saved[1], *t = NULL;
+  if (a->ndim == 1 && bm->ndim == 1) { /* dot: g is 0-d */
+    if (mg_node_needs(n, 0)) mg_bw_out(&b, &grads[0], mg_bw_binary(&b, MG_OP_MUL, g, bm));
+    if (mg_node_needs(n, 1)) mg_bw_out(&b, &grads[1], mg_bw_binary(&b, MG_OP_MUL, g, a));
+    return mg_bw_end(&b);
+  }
+  mg_Tensor *a2 = a, *b2 = bm, *g2 = g;
+  if (a->ndim == 1) {
+    a2 = mg_bw_hold(&b, mg_unsqueeze(ctx, &t, a, 0), &t);
+    t = NULL;
+    if (g2) g2 = mg_bw_hold(&b, mg_unsqueeze(ctx, &t, g2, g2->ndim - (bm->ndim == 1 ? 0 : 1)), &t);
+  }
+  if (bm->ndim == 1) {
+    t = NULL;
+    b2 = mg_bw_hold(&b, mg_unsqueeze(ctx, &t, bm, 1), &t);
+    t = NULL;
+    if (g2) g2 = mg_bw_hold(&b, mg_unsqueeze(ctx, &t, g2, g2->ndim), &t);
+  }
+  for (int i = 0; i < 2 && !b.st; i++) {
+    if (!mg_node_needs(n, i)) continue;
+    mg_Tensor *other = i == 0 ? b2 : a2, *ot = NULL, *prod = NULL, *r = NULL;
+    ot = mg_bw_hold(&b, mg_transpose(ctx, &ot, other, other->ndim - 2, other->ndim - 1), &ot);
+    if (!ot) break;
+    prod = mg_bw_hold(&b, i == 0 ? matmul_forward(ctx, &prod, g2, ot)
+                                 : matmul_forward(ctx, &prod, ot, g2), &prod);
+    mg_Tensor *mat = i == 0 ? a2 : b2;
+    mg_Tensor *summed = mg_bw_sum_to(&b, prod, mat->ndim, mat->shape);
+    if (!summed) break;
+    r = mg_bw_hold(&b, mg_reshape(ctx, &r, summed, n->in_ndim[i], n->in_shape[i]), &r);
+    mg_bw_out(&b, &grads[i], r);
+  }
+  return mg_bw_end(&b);
+}
+
+int mg_matmul(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, mg_Tensor *b) {
+  mg_Tensor *ins[2] = {a, b}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = matmul_forward(ctx, &r, a, b);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 2, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "matmul", matmul_backward, 2, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, a)) || (st = mg_save(ctx, n, 1, b))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+  }
+  *out = r;
+  return MG_OK;
 }

@@ -140,13 +140,15 @@ static void fill_draw(mg_Context *ctx, void *out, mg_DType dt, int64_t n,
 
 /* Fills t (any layout) by drawing into a contiguous buffer if needed. */
 static int fill_tensor(mg_Context *ctx, mg_Tensor *t, const Draw *d) {
+  int st = mg_check_inplace(ctx, d->kind == DRAW_NORMAL ? "normal_" : "uniform_", t);
+  if (st) return st;
   if (mg_is_contiguous(t)) {
+    mg_bump_version(t);
     fill_draw(ctx, mg_data(t), t->dtype, mg_numel(t), d);
     return MG_OK;
   }
   mg_Tensor *tmp = NULL;
-  int st = mg_alloc_tensor(ctx, &tmp, t->dtype, t->ndim, t->shape);
-  if (st) return st;
+  if ((st = mg_alloc_tensor(ctx, &tmp, t->dtype, t->ndim, t->shape))) return st;
   fill_draw(ctx, mg_data(tmp), t->dtype, mg_numel(t), d);
   st = mg_copy_(ctx, t, tmp);
   mg_tensor_decref(tmp);

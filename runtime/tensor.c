@@ -22,6 +22,7 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
   }
   s->nbytes = nbytes;
   s->refcount = 1;
+  s->version = 0;
   s->ctx = ctx;
   mg_context_incref(ctx);
   return s;
@@ -38,6 +39,7 @@ void mg_tensor_incref(mg_Tensor *t) { t->refcount++; }
 
 void mg_tensor_decref(mg_Tensor *t) {
   if (!t || --t->refcount > 0) return;
+  if (t->autograd) mg_autograd_free(t);
   storage_decref(t->storage);
   free(t);
 }
@@ -225,7 +227,9 @@ int mg_same_view(const mg_Tensor *a, const mg_Tensor *b) {
 int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   int n;
   int64_t shape[MG_MAXDIM];
-  int st = mg_broadcast_shapes(ctx, "copy_", dst->ndim, dst->shape,
+  int st = mg_check_inplace(ctx, "copy_", dst);
+  if (st) return st;
+  st = mg_broadcast_shapes(ctx, "copy_", dst->ndim, dst->shape,
                                src->ndim, src->shape, &n, shape);
   if (st || n != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * n)) {
     char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
@@ -246,6 +250,7 @@ int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   mg_iter_init(&it, 2, ops, dst->ndim, dst->shape);
   ConvertArg a = {dst->dtype, src->dtype};
   mg_iter_run(ctx, &it, convert_run, &a);
+  mg_bump_version(dst);
   mg_tensor_decref(snap);
   return MG_OK;
 }
@@ -278,6 +283,9 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
 }
 
 int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
+  int st = mg_check_inplace(ctx, "fill_", t);
+  if (st) return st;
+  mg_bump_version(t);
   FillArg arg = {t->dtype, value};
   mg_Iter it;
   mg_iter_init(&it, 1, &t, t->ndim, t->shape);
@@ -692,7 +700,8 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
 int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   int64_t o = 0;
   int st = element_offset(ctx, "set", t, idx, &o);
-  if (st) return st;
+  if (st || (st = mg_check_inplace(ctx, "set", t))) return st;
+  mg_bump_version(t);
   void *d = t->storage->data;
   switch (t->dtype) {
   case MG_F32: ((float *)d)[o] = (float)v; break;
@@ -707,7 +716,8 @@ int mg_set_i64(mg_Context *ctx, mg_Tensor *t, const int64_t *idx,
   if (t->dtype != MG_I64) return mg_set(ctx, t, idx, (double)v);
   int64_t o = 0;
   int st = element_offset(ctx, "set", t, idx, &o);
-  if (st) return st;
+  if (st || (st = mg_check_inplace(ctx, "set", t))) return st;
+  mg_bump_version(t);
   ((int64_t *)t->storage->data)[o] = v;
   return MG_OK;
 }
