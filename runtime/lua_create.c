@@ -79,11 +79,14 @@ static int f_tensor(lua_State *L) {
   mg_DType dt = mgl_optdtype(L, 2, src ? src->dtype : MG_F32, "tensor");
   lua_settop(L, 2); /* the slot goes to 3, not to an absent argument 1 */
   mg_Tensor **out = mgl_slot(L);
-  if (src) { /* always a copy, like torch.tensor(t) */
-    if (dt == src->dtype)
-      MGL_TRY(L, ctx, mg_clone(ctx, out, src));
-    else
-      MGL_TRY(L, ctx, mg_to_dtype(ctx, out, src, dt));
+  if (src) { /* always a copy and a new leaf, like torch.tensor(t); grad
+               * mode is restored before any error is raised */
+    int mode = mg_set_grad_enabled(ctx, 0);
+    int st = dt == src->dtype ? mg_clone(ctx, out, src)
+                              : mg_to_dtype(ctx, out, src, dt);
+    mg_set_grad_enabled(ctx, mode);
+    if (st) mgl_raise(L, ctx);
+    mgl_account(L, ctx);
     return 1;
   }
   int ty = lua_type(L, 1);

@@ -99,8 +99,7 @@ static int scatter(lua_State *L, int add, int inplace) {
     return 1;
   }
   mg_Tensor **out = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_clone(ctx, out, t));
-  MGL_TRY(L, ctx, mg_scatter_(ctx, *out, dim, idx, src, add));
+  MGL_TRY(L, ctx, mg_scatter(ctx, out, t, dim, idx, src, add));
   return 1;
 }
 

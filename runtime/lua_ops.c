@@ -180,8 +180,7 @@ static int o_masked_fill(lua_State *L) {
   mg_Tensor *t = mgl_check(L, 1), *mask = mgl_check(L, 2);
   double v = mgl_checknum(L, 3, "masked_fill", "value");
   mg_Tensor **out = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_clone(ctx, out, t));
-  MGL_TRY(L, ctx, mg_masked_fill_(ctx, *out, mask, v));
+  MGL_TRY(L, ctx, mg_masked_fill(ctx, out, t, mask, v));
   return 1;
 }
 

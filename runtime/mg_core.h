@@ -195,7 +195,10 @@ int mg_randperm(mg_Context *ctx, mg_Tensor **out, int64_t n); /* 1..n, I64 */
 int mg_uniform_(mg_Context *ctx, mg_Tensor *t, double lo, double hi);
 int mg_normal_(mg_Context *ctx, mg_Tensor *t, double mean, double std);
 
-/* Views: share storage with the input; out is a new tensor struct. */
+/* Views: share storage with the input; out is a new tensor struct. When
+ * the input requires grad (and grad mode is on) the view records its op and
+ * passes gradients back to the input; in-place writes through it are then
+ * refused (mg_check_inplace), as on the input itself. */
 int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
             const int64_t *shape);        /* one size may be -1 */
 /* reshape = view when the strides allow it, else a contiguous copy. */
@@ -215,7 +218,9 @@ int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                  int dim);                /* 0..ndim */
 int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
               const int64_t *shape);      /* -1 keeps a size */
-/* The same tensor (a new reference) when already contiguous, else a copy. */
+/* The same tensor (a new reference) when already contiguous, else a copy.
+ * contiguous, clone and to_dtype pass gradients through unchanged (a
+ * conversion to int64 leaves the graph). */
 int mg_contiguous(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t);
 int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
 int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt);
@@ -290,6 +295,10 @@ int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
 /* t[mask != 0] = value, mask broadcast to t's shape. */
 int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     double value);
+/* The same out of place: out = a copy of t, filled where mask holds.
+ * Differentiable in t (its gradient is zero where the mask holds). */
+int mg_masked_fill(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                   const mg_Tensor *mask, double value);
 
 /* ---- reductions (ops_reduce.c) ----------------------------------------- */
 
@@ -303,7 +312,10 @@ const char *mg_reduce_name(mg_ReduceOp op);
  * Float32 data accumulates in double. ARGMAX/ARGMIN give 1-based int64
  * positions. correction is used by VAR/STD only
  * (1 = unbiased). For MAX/MIN over a dim, indices (if non-NULL) receives
- * the 1-based int64 positions. */
+ * the 1-based int64 positions. Every reduction but ARGMAX/ARGMIN is
+ * differentiable (max/min over every element share the gradient among
+ * tied extremes; over a dim they send it to the index); indices never
+ * are. */
 int mg_reduce(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
               mg_ReduceOp op, mg_Tensor *t, int dim, int keepdim,
               double correction);
@@ -325,6 +337,112 @@ int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
 /* t[...idx...] = src (or +=, when add) along dim, in place. */
 int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
                 const mg_Tensor *src, int add);
+/* The same out of place: out = a copy of t with src scattered into it.
+ * Differentiable in t and src (a 0-d src stands for a number). */
+int mg_scatter(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+               const mg_Tensor *idx, const mg_Tensor *src, int add);
+
+/* ---- nn ops (ops_nn.c, ops_norm.c, ops_loss.c) -----------------------------
+ * The layers of moongrad.functional, each a forward with its backward in C.
+ * All of them differentiate like any other op (they record when an input
+ * requires grad), compute in the promoted float dtype of their inputs
+ * (int64 data computes in float32) and take float32 and float64. Class
+ * labels and embedding ids are 1-based int64, as everywhere. */
+
+typedef enum {
+  MG_ACT_LEAKY_RELU, /* x > 0 ? x : param * x */
+  MG_ACT_ELU,        /* x > 0 ? x : param * (exp(x) - 1) */
+  MG_ACT_GELU,       /* x * Phi(x), with erf */
+  MG_ACT_GELU_TANH,  /* the tanh approximation of gelu */
+  MG_ACT_SILU,       /* x * sigmoid(x) */
+  MG_NACT
+} mg_Activation;
+
+typedef enum {
+  MG_REDUCTION_NONE, /* one loss per element (or per sample) */
+  MG_REDUCTION_MEAN, /* their (weighted) mean, a 0-d tensor */
+  MG_REDUCTION_SUM   /* their sum, a 0-d tensor */
+} mg_Reduction;
+
+/* Elementwise losses of mg_loss. */
+typedef enum {
+  MG_LOSS_MSE, MG_LOSS_L1,
+  MG_LOSS_SMOOTH_L1,  /* param = beta */
+  MG_LOSS_HUBER,      /* param = delta */
+  MG_LOSS_BCE,        /* input: probabilities; log clamped at -100 */
+  MG_LOSS_BCE_LOGITS, /* input: logits, in the overflow-free form */
+  MG_NLOSS
+} mg_LossKind;
+
+const char *mg_activation_name(mg_Activation act);
+const char *mg_loss_name(mg_LossKind kind);
+
+/* out = act(x), param as listed at mg_Activation. */
+int mg_activation(mg_Context *ctx, mg_Tensor **out, mg_Activation act,
+                  const mg_Tensor *x, double param);
+/* softmax (or log_softmax when log) of x along dim, max-subtracted so that
+ * large logits never overflow. */
+int mg_softmax(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x, int dim,
+               int log);
+
+/* y = x·wᵀ + b, one gemm. x is [..., in], w [out, in], b [out] or NULL;
+ * y is [..., out]. */
+int mg_linear(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
+              mg_Tensor *b);
+/* Inverted dropout: x * mask / (1 - p) with mask ~ Bernoulli(1 - p) from the
+ * context's generator (mask == (rand(shape, dtype) < 1 - p) for the same
+ * generator state). With training false or p == 0, *out is x itself (a new
+ * reference); p == 1 gives zeros. p outside [0, 1] is an error. */
+int mg_dropout(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, double p,
+               int training);
+/* Rows of weight [V, D] picked by ids (int64, 1-based, any shape): out is
+ * [ids..., D]. An id equal to padding_idx (when has_padding) gets no
+ * gradient. An id outside 1..V is an error naming it. */
+int mg_embedding(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *ids,
+                 mg_Tensor *weight, int has_padding, int64_t padding_idx);
+
+/* Normalizes over the trailing nnorm dims of x (which must equal
+ * norm_shape): (x - mean) / sqrt(var + eps) * w + b, biased variance; w and
+ * b (shape norm_shape) may be NULL. */
+int mg_layer_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int nnorm,
+                  const int64_t *norm_shape, mg_Tensor *w, mg_Tensor *b,
+                  double eps);
+/* Batch normalization of x [N, C, ...] per channel (dim 1). With training
+ * (or no running statistics) it normalizes with the batch's mean and
+ * biased variance and, when running_mean/running_var are given, updates
+ * them in place: running = (1 - momentum) * running + momentum * batch,
+ * with the unbiased batch variance (not recorded by autograd). Otherwise
+ * it normalizes with the running statistics. running_mean and running_var
+ * ([C]) come together or not at all; w and b ([C]) may be NULL. */
+int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
+                  mg_Tensor *running_mean, mg_Tensor *running_var,
+                  mg_Tensor *w, mg_Tensor *b, int training, double momentum,
+                  double eps);
+
+/* Cross-entropy of logits [N, K, d...] (or [K]) against targets, softmax
+ * and loss fused in one pass (and its backward in one more). targets are
+ * int64 class labels [N, d...] (1-based), or float probabilities shaped
+ * like logits. weight ([K], or NULL) rescales each class; targets equal to
+ * ignore_index (when has_ignore; class labels only) contribute nothing.
+ * label_smoothing mixes the target with the uniform distribution. The
+ * mean divides by the summed weight of the non-ignored targets (by the
+ * number of samples for probabilities), as PyTorch does. */
+int mg_cross_entropy(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logits,
+                     mg_Tensor *targets, mg_Tensor *weight, int has_ignore,
+                     int64_t ignore_index, double label_smoothing,
+                     mg_Reduction reduction);
+/* Negative log-likelihood of log-probabilities [N, K, d...] (or [K]) at the
+ * 1-based int64 targets [N, d...]; weight and ignore_index as above. */
+int mg_nll_loss(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logp,
+                mg_Tensor *targets, mg_Tensor *weight, int has_ignore,
+                int64_t ignore_index, mg_Reduction reduction);
+/* An elementwise loss between input and target of the same shape, with an
+ * optional weight (BCE kinds; broadcast to the input) and pos_weight
+ * (MG_LOSS_BCE_LOGITS; broadcast to the input, usually [C]); these two are
+ * constants, not differentiated. param as listed at mg_LossKind. */
+int mg_loss(mg_Context *ctx, mg_Tensor **out, mg_LossKind kind,
+            mg_Tensor *input, mg_Tensor *target, mg_Tensor *weight,
+            mg_Tensor *pos_weight, double param, mg_Reduction reduction);
 
 /* ---- autograd (autograd.c) ----------------------------------------------
  * A dynamic graph, recorded as differentiable ops run while grad mode is on

@@ -896,3 +896,39 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
   mg_bump_version(t);
   return MG_OK;
 }
+
+/* g where the mask does not hold, 0 where it does (saved[0] is the mask). */
+static int masked_fill_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                                mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *z = NULL, *r = NULL;
+  z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, 0, NULL, 0), &z);
+  if (z) r = mg_bw_hold(&b, where_forward(ctx, &r, n->saved[0], z, g), &r);
+  mg_bw_out(&b, &grads[0], r);
+  return mg_bw_end(&b);
+}
+
+int mg_masked_fill(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                   const mg_Tensor *mask, double value) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)t}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = mg_clone(ctx, &r, t);
+  if (!st && (st = mg_masked_fill_(ctx, r, mask, value))) {
+    mg_tensor_decref(r);
+    r = NULL;
+  }
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "masked_fill", masked_fill_backward, 1, ins,
+                        &n)) ||
+        (st = mg_save(ctx, n, 0, mask))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+  }
+  *out = r;
+  return MG_OK;
+}

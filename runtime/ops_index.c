@@ -14,8 +14,11 @@
  * Since such views only describe geometry for one call, they are built on the
  * stack as plain struct copies that share (never own) the storage.
  *
- * Backward formulas live with autograd (issue 3) next to these forwards:
- * index_select's and gather's gradients are scatter_add_ into zeros.
+ * Gradients: index_select's and gather's are scatter_add_ of g into zeros
+ * (repeated indices accumulate); the out-of-place mg_scatter sends g to t
+ * (with the overwritten positions zeroed, for a plain scatter) and
+ * gather(g) to src. scatter_ itself is in place and refuses tensors that
+ * require grad.
  */
 #include <string.h>
 
@@ -172,8 +175,9 @@ static void index_select_contiguous(mg_Context *ctx, mg_Tensor *out,
   }
 }
 
-int mg_index_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-                    int dim, const mg_Tensor *ids) {
+static int index_select_forward(mg_Context *ctx, mg_Tensor **out,
+                                const mg_Tensor *t, int dim,
+                                const mg_Tensor *ids) {
   const char *op = "index_select";
   int st;
   if ((st = check_dim(ctx, op, t->ndim, dim)) ||
@@ -216,13 +220,57 @@ done:
   return st;
 }
 
+/* zeros of t's shape, then g's slices added at ids along dim (saved[0]):
+ * ids seen as a tensor of g's shape varying only along dim, so that
+ * scatter_add_ accumulates repeated ids. A 0-d t has a 0-d g. */
+static int index_select_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                                 mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  int dim = (int)n->i[0];
+  mg_Tensor *ids = n->saved[0], *z = NULL, *iv = NULL;
+  if (n->in_ndim[0] == 0) {
+    mg_bw_out(&b, &grads[0], g);
+    return mg_bw_end(&b);
+  }
+  int64_t stride[MG_MAXDIM] = {0};
+  stride[dim] = ids->ndim == 1 ? ids->stride[0] : 0;
+  iv = mg_bw_hold(&b, mg_make_view(ctx, &iv, ids, g->ndim, g->shape, stride,
+                                   ids->offset), &iv);
+  z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, n->in_ndim[0], n->in_shape[0], 0), &z);
+  if (iv && z && !(b.st = mg_scatter_(ctx, z, dim, iv, g, 1)))
+    mg_bw_out(&b, &grads[0], z);
+  return mg_bw_end(&b);
+}
+
+int mg_index_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                    int dim, const mg_Tensor *ids) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)t}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = index_select_forward(ctx, &r, t, dim, ids);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "index_select", index_select_backward, 1, ins,
+                        &n)) ||
+        (st = mg_save(ctx, n, 0, ids))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = dim;
+  }
+  *out = r;
+  return MG_OK;
+}
+
 /* ---- gather ------------------------------------------------------------------ */
 
 /* t is (..., n, ...), idx is (..., k, ...) with every other size at most
  * t's; out has idx's shape and out[i][j][l] = t[i][idx[i][j][l]][l]
  * (dim 2 shown). */
-int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
-              const mg_Tensor *idx) {
+static int gather_forward(mg_Context *ctx, mg_Tensor **out,
+                          const mg_Tensor *t, int dim, const mg_Tensor *idx) {
   const char *op = "gather";
   int st;
   mg_Tensor g = as_1d(t), gi = as_1d(idx);
@@ -241,6 +289,38 @@ int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
 done:
   mg_tensor_decref(ci);
   return st;
+}
+
+/* zeros of t's shape with g added at idx (saved[0]) along dim. */
+static int gather_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *z = NULL;
+  z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, n->in_ndim[0], n->in_shape[0], 0), &z);
+  if (z && !(b.st = mg_scatter_(ctx, z, (int)n->i[0], n->saved[0], g, 1)))
+    mg_bw_out(&b, &grads[0], z);
+  return mg_bw_end(&b);
+}
+
+int mg_gather(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              const mg_Tensor *idx) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)t}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = gather_forward(ctx, &r, t, dim, idx);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "gather", gather_backward, 1, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, idx))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = dim;
+  }
+  *out = r;
+  return MG_OK;
 }
 
 /* ---- scatter_ and scatter_add_ ----------------------------------------------
@@ -378,4 +458,79 @@ done:
   mg_tensor_decref(ci);
   mg_tensor_decref(cs);
   return st;
+}
+
+/* ---- scatter and scatter_add, out of place ------------------------------------
+ * out = t with src written (added) at idx along dim. t's gradient is g, with
+ * the overwritten positions zeroed for a plain scatter (what was there
+ * before is gone); src's is gather(g, dim, idx), placed in the corner of
+ * src's shape that idx covers (zeros beyond it), or summed for a 0-d src
+ * (a number, expanded to idx's shape). i[0] = dim, i[1] = add; saved[0] is
+ * idx. */
+static int scatter_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                            mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  int dim = (int)n->i[0], add = (int)n->i[1];
+  mg_Tensor *idx = n->saved[0];
+  if (mg_node_needs(n, 0)) {
+    if (add) {
+      mg_bw_out(&b, &grads[0], g);
+    } else {
+      mg_Tensor *gt = NULL, *z = NULL;
+      gt = mg_bw_hold(&b, mg_clone(ctx, &gt, g), &gt);
+      z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, 0, NULL, 0), &z);
+      if (gt && z && !(b.st = mg_scatter_(ctx, gt, dim, idx, z, 0)))
+        mg_bw_out(&b, &grads[0], gt);
+    }
+  }
+  if (mg_node_needs(n, 1) && !b.st) {
+    mg_Tensor *gs = NULL;
+    gs = mg_bw_hold(&b, gather_forward(ctx, &gs, g, dim, idx), &gs);
+    int nd = n->in_ndim[1];
+    const int64_t *shape = n->in_shape[1];
+    int same = gs && gs->ndim == nd &&
+               (nd == 0 || !memcmp(gs->shape, shape, sizeof(int64_t) * (size_t)nd));
+    if (!gs || same) {
+      mg_bw_out(&b, &grads[1], gs);
+    } else if (nd == 0) {
+      mg_Tensor *s = NULL;
+      s = mg_bw_hold(&b, mg_reduce(ctx, &s, NULL, MG_RED_SUM, gs, -1, 0, 0), &s);
+      mg_bw_out(&b, &grads[1], s);
+    } else {
+      mg_Tensor *z = NULL, *w = NULL;
+      z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, nd, shape, 0), &z);
+      if (z) {
+        w = mg_bw_hold(&b, mg_make_view(ctx, &w, z, gs->ndim, gs->shape,
+                                        z->stride, z->offset), &w);
+      }
+      if (w && !(b.st = mg_copy_(ctx, w, gs))) mg_bw_out(&b, &grads[1], z);
+    }
+  }
+  return mg_bw_end(&b);
+}
+
+int mg_scatter(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+               const mg_Tensor *idx, const mg_Tensor *src, int add) {
+  mg_Tensor *ins[2] = {(mg_Tensor *)t, (mg_Tensor *)src}, *r = NULL;
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = mg_clone(ctx, &r, t);
+  if (!st && (st = mg_scatter_(ctx, r, dim, idx, src, add))) {
+    mg_tensor_decref(r);
+    r = NULL;
+  }
+  mg_set_grad_enabled(ctx, mode);
+  if (st) return st;
+  if (mg_needs_grad(ctx, 2, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, add ? "scatter_add" : "scatter",
+                        scatter_backward, 2, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, idx))) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = dim, n->i[1] = add;
+  }
+  *out = r;
+  return MG_OK;
 }

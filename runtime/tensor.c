@@ -140,6 +140,8 @@ void *mg_data(const mg_Tensor *t) {
   return (char *)t->storage->data + t->offset * (int64_t)mg_dtype_size(t->dtype);
 }
 
+static int clone_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
+
 /* ---- conversion loops ---------------------------------------------------- */
 
 typedef struct {
@@ -242,7 +244,7 @@ int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
    * be read after part of it was overwritten: copy from a snapshot. */
   mg_Tensor *snap = NULL;
   if (src->storage == dst->storage && !mg_same_view(dst, src)) {
-    if ((st = mg_clone(ctx, &snap, src))) return st;
+    if ((st = clone_fwd(ctx, &snap, src))) return st;
     src = snap;
   }
   mg_Iter it;
@@ -449,8 +451,8 @@ static int view_strides(const mg_Tensor *t, int ndim, const int64_t *shape,
   return nd == -1;
 }
 
-int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
-            const int64_t *req) {
+static int view_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                    int ndim, const int64_t *req) {
   int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
   int st = infer_shape(ctx, "view", t, ndim, req, shape);
   if (st) return st;
@@ -465,15 +467,15 @@ int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
   return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
 }
 
-int mg_reshape(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-               int ndim, const int64_t *req) {
+static int reshape_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                       int ndim, const int64_t *req) {
   int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
   int st = infer_shape(ctx, "reshape", t, ndim, req, shape);
   if (st) return st;
   if (view_strides(t, ndim, shape, stride))
     return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
   mg_Tensor *c = NULL;
-  if ((st = mg_clone(ctx, &c, t))) return st;
+  if ((st = clone_fwd(ctx, &c, t))) return st;
   mg_contiguous_strides(ndim, shape, stride);
   st = mg_make_view(ctx, out, c, ndim, shape, stride, 0);
   mg_tensor_decref(c);
@@ -488,8 +490,8 @@ static int check_dim(mg_Context *ctx, const char *op, const mg_Tensor *t,
   return MG_OK;
 }
 
-int mg_transpose(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-                 int d0, int d1) {
+static int transpose_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                         int d0, int d1) {
   int st;
   if ((st = check_dim(ctx, "transpose", t, d0)) ||
       (st = check_dim(ctx, "transpose", t, d1)))
@@ -502,8 +504,8 @@ int mg_transpose(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   return mg_make_view(ctx, out, t, t->ndim, shape, stride, t->offset);
 }
 
-int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-               const int *dims) {
+static int permute_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                       const int *dims) {
   int seen[MG_MAXDIM] = {0}, st;
   int64_t shape[MG_MAXDIM], stride[MG_MAXDIM];
   for (int d = 0; d < t->ndim; d++) {
@@ -517,8 +519,8 @@ int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   return mg_make_view(ctx, out, t, t->ndim, shape, stride, t->offset);
 }
 
-int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
-              int64_t start, int64_t len) {
+static int narrow_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                      int dim, int64_t start, int64_t len) {
   int st = check_dim(ctx, "narrow", t, dim);
   if (st) return st;
   if (start < 0 || len < 0 || start > t->shape[dim] ||
@@ -533,8 +535,8 @@ int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
                       t->offset + start * t->stride[dim]);
 }
 
-int mg_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
-              int64_t index) {
+static int select_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                      int dim, int64_t index) {
   int st = check_dim(ctx, "select", t, dim);
   if (st) return st;
   if (index < 0 || index >= t->shape[dim])
@@ -552,8 +554,8 @@ int mg_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
                       t->offset + index * t->stride[dim]);
 }
 
-int mg_squeeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-               int dim) {
+static int squeeze_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                       int dim) {
   if (dim >= 0) {
     int st = check_dim(ctx, "squeeze", t, dim);
     if (st) return st;
@@ -568,8 +570,8 @@ int mg_squeeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   return mg_make_view(ctx, out, t, n, shape, stride, t->offset);
 }
 
-int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
-                 int dim) {
+static int unsqueeze_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                         int dim) {
   if (dim < 0 || dim > t->ndim)
     return mg_error(ctx, MG_EINDEX, "unsqueeze: dimension %d out of range "
                     "for a %d-dimensional tensor (1..%d)", dim + 1, t->ndim,
@@ -592,8 +594,8 @@ int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   return mg_make_view(ctx, out, t, n, shape, stride, t->offset);
 }
 
-int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
-              const int64_t *req) {
+static int expand_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                      int ndim, const int64_t *req) {
   char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
   if (ndim < t->ndim || ndim > MG_MAXDIM)
     return mg_error(ctx, MG_ESHAPE, "expand: cannot expand shape %s to %s "
@@ -618,7 +620,7 @@ int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
   return mg_make_view(ctx, out, t, ndim, shape, stride, t->offset);
 }
 
-int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
+static int clone_fwd(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
   mg_Tensor *c = NULL;
   int st = mg_alloc_tensor(ctx, &c, t->dtype, t->ndim, t->shape);
   if (st) return st;
@@ -630,16 +632,9 @@ int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
   return MG_OK;
 }
 
-int mg_contiguous(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
-  if (mg_is_contiguous(t)) {
-    mg_tensor_incref(t);
-    *out = t;
-    return MG_OK;
-  }
-  return mg_clone(ctx, out, t);
-}
 
-int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
+static int to_dtype_fwd(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t,
+                        mg_DType dt) {
   if (dt == t->dtype) {
     mg_tensor_incref(t);
     *out = t;
@@ -651,6 +646,231 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
   mg_copy_(ctx, c, t);
   *out = c;
   return MG_OK;
+}
+
+/* ---- gradients of views and copies ----------------------------------------
+ * The public view functions build their view with mg_make_view (which never
+ * records: it also makes detached aliases and the kernels' scratch views)
+ * and then, when t needs a gradient, record a node on the new tensor
+ * struct, which stays a view sharing t's storage. The backward formulas
+ * move the gradient back to t's geometry: reshape it, transpose or permute
+ * it back, place it inside zeros (narrow, select), or sum it over the
+ * expanded dims. Each hands the engine a contiguous tensor of t's shape, so
+ * no later backward meets a strided or stride-0 gradient it did not make. */
+
+/* Hands r to *out, recording it first as name(t) when t needs a gradient;
+ * p0..p2 go to the node's i[] for the backward. Takes r over (and frees it
+ * on failure). An r that is t itself (contiguous() of a contiguous tensor)
+ * records nothing: t's own history is the right one. */
+static int view_record(mg_Context *ctx, mg_Tensor **out, mg_Tensor *r,
+                       const mg_Tensor *t, const char *name,
+                       mg_BackwardFn backward, int64_t p0, int64_t p1,
+                       int64_t p2) {
+  mg_Tensor *ins[1] = {(mg_Tensor *)t};
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    int st = mg_record(ctx, r, name, backward, 1, ins, &n);
+    if (st) {
+      mg_tensor_decref(r);
+      return st;
+    }
+    if (n) n->i[0] = p0, n->i[1] = p1, n->i[2] = p2;
+  }
+  *out = r;
+  return MG_OK;
+}
+
+/* Hands x to the engine as a contiguous tensor (a copy only when x is
+ * strided). */
+static void bw_out_contiguous(mg_Bw *b, mg_Tensor **slot, mg_Tensor *x) {
+  mg_Tensor *c = NULL;
+  if (b->st || !x) return;
+  mg_bw_out(b, slot, mg_bw_hold(b, mg_contiguous(b->ctx, &c, x), &c));
+}
+
+/* view, reshape, squeeze, unsqueeze, flatten: g reshaped to t's shape. */
+static int reshape_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                            mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *r = NULL;
+  r = mg_bw_hold(&b, reshape_fwd(ctx, &r, g, n->in_ndim[0], n->in_shape[0]), &r);
+  bw_out_contiguous(&b, &grads[0], r);
+  return mg_bw_end(&b);
+}
+
+int mg_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+            const int64_t *shape) {
+  mg_Tensor *r = NULL;
+  int st = view_fwd(ctx, &r, t, ndim, shape);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "view", reshape_backward, 0, 0, 0);
+}
+
+int mg_reshape(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int ndim, const int64_t *shape) {
+  mg_Tensor *r = NULL;
+  int st = reshape_fwd(ctx, &r, t, ndim, shape);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "reshape", reshape_backward, 0, 0, 0);
+}
+
+int mg_squeeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               int dim) {
+  mg_Tensor *r = NULL;
+  int st = squeeze_fwd(ctx, &r, t, dim);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "squeeze", reshape_backward, 0, 0, 0);
+}
+
+int mg_unsqueeze(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int dim) {
+  mg_Tensor *r = NULL;
+  int st = unsqueeze_fwd(ctx, &r, t, dim);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "unsqueeze", reshape_backward, 0, 0, 0);
+}
+
+/* transpose(d0, d1) is its own inverse. */
+static int transpose_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                              mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *r = NULL;
+  r = mg_bw_hold(&b, transpose_fwd(ctx, &r, g, (int)n->i[0], (int)n->i[1]), &r);
+  bw_out_contiguous(&b, &grads[0], r);
+  return mg_bw_end(&b);
+}
+
+int mg_transpose(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+                 int d0, int d1) {
+  mg_Tensor *r = NULL;
+  int st = transpose_fwd(ctx, &r, t, d0, d1);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "transpose", transpose_backward, d0, d1,
+                     0);
+}
+
+/* g permuted by the inverse permutation, packed in i[0] four bits a dim
+ * (MG_MAXDIM == 16 dims fit in 64 bits). */
+_Static_assert(MG_MAXDIM <= 16, "permute packs a dim into four bits");
+
+static int permute_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                            mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  int inv[MG_MAXDIM];
+  uint64_t packed = (uint64_t)n->i[0];
+  for (int d = 0; d < n->in_ndim[0]; d++) inv[d] = (int)((packed >> (4 * d)) & 15);
+  mg_Tensor *r = NULL;
+  r = mg_bw_hold(&b, permute_fwd(ctx, &r, g, inv), &r);
+  bw_out_contiguous(&b, &grads[0], r);
+  return mg_bw_end(&b);
+}
+
+int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
+               const int *dims) {
+  mg_Tensor *r = NULL;
+  int st = permute_fwd(ctx, &r, t, dims);
+  if (st) return st;
+  uint64_t packed = 0; /* inv[dims[d]] = d */
+  for (int d = 0; d < t->ndim; d++) packed |= (uint64_t)d << (4 * dims[d]);
+  return view_record(ctx, out, r, t, "permute", permute_backward,
+                     (int64_t)packed, 0, 0);
+}
+
+/* narrow and select: zeros of t's shape with g copied into the same
+ * window (i[0] = dim, i[1] = start or index, i[2] = length; -1 for select). */
+static int window_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  mg_Tensor *z = NULL, *w = NULL;
+  z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, n->in_ndim[0], n->in_shape[0], 0), &z);
+  if (z) {
+    int dim = (int)n->i[0];
+    w = mg_bw_hold(&b, n->i[2] < 0 ? select_fwd(ctx, &w, z, dim, n->i[1])
+                                   : narrow_fwd(ctx, &w, z, dim, n->i[1], n->i[2]), &w);
+  }
+  if (w && (b.st = mg_copy_(ctx, w, g)) == MG_OK) mg_bw_out(&b, &grads[0], z);
+  return mg_bw_end(&b);
+}
+
+int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t start, int64_t len) {
+  mg_Tensor *r = NULL;
+  int st = narrow_fwd(ctx, &r, t, dim, start, len);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "narrow", window_backward, dim, start,
+                     len);
+}
+
+int mg_select(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
+              int64_t index) {
+  mg_Tensor *r = NULL;
+  int st = select_fwd(ctx, &r, t, dim, index);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "select", window_backward, dim, index,
+                     -1);
+}
+
+/* expand: g summed over the broadcast dims back to t's shape. */
+static int expand_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  bw_out_contiguous(&b, &grads[0], mg_bw_sum_to(&b, g, n->in_ndim[0], n->in_shape[0]));
+  return mg_bw_end(&b);
+}
+
+int mg_expand(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int ndim,
+              const int64_t *shape) {
+  mg_Tensor *r = NULL;
+  int st = expand_fwd(ctx, &r, t, ndim, shape);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "expand", expand_backward, 0, 0, 0);
+}
+
+/* clone, contiguous (when it copies) and to_dtype pass g through; the
+ * engine casts it to t's dtype. */
+static int identity_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                             mg_Tensor **grads) {
+  mg_Bw b;
+  mg_bw_begin(&b, ctx);
+  bw_out_contiguous(&b, &grads[0], g);
+  return mg_bw_end(&b);
+}
+
+int mg_clone(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
+  mg_Tensor *r = NULL;
+  int st = clone_fwd(ctx, &r, t);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "clone", identity_backward, 0, 0, 0);
+}
+
+int mg_contiguous(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
+  if (mg_is_contiguous(t)) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  mg_Tensor *r = NULL;
+  int st = clone_fwd(ctx, &r, t);
+  if (st) return st;
+  return view_record(ctx, out, r, t, "contiguous", identity_backward, 0, 0, 0);
+}
+
+/* A conversion to int64 leaves the graph: integer tensors have no
+ * gradient (as in PyTorch). */
+int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
+  mg_Tensor *r = NULL;
+  int st = to_dtype_fwd(ctx, &r, t, dt);
+  if (st) return st;
+  if (dt == MG_I64 || r == t) {
+    *out = r;
+    return MG_OK;
+  }
+  return view_record(ctx, out, r, t, "to", identity_backward, 0, 0, 0);
 }
 
 /* ---- elements ------------------------------------------------------------ */
