@@ -1,0 +1,31 @@
+-- moongrad.nn: modules — layers that hold parameters, containers, losses —
+-- and nn.init. `local nn = require "moongrad.nn"`.
+--
+--   local net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+--   local logits = net(x)                 -- calling a module runs forward
+--   net:parameters()  net:train()  net:eval()  net:state_dict()
+--
+-- Writing your own module (the full contract is atop nn/module.lua):
+--
+--   local Net = nn.Module:extend("Net")
+--   function Net:init(d)  self.fc = nn.Linear(d, 1) end  -- fields register
+--   function Net:forward(x) return self.fc(x) end
+--   local net = Net(4)
+--
+-- The pieces live in moongrad/nn/: module.lua (the base class), layers.lua,
+-- containers.lua, losses.lua and weight_init.lua (nn.init).
+local Module = require "moongrad.nn.module"
+
+local pairs, ipairs = pairs, ipairs
+
+local nn = {
+  Module = Module,
+  init = require "moongrad.nn.weight_init",
+  is_module = Module.is_module,
+}
+
+for _, family in ipairs({"layers", "containers", "losses"}) do
+  for name, cls in pairs(require("moongrad.nn." .. family)) do nn[name] = cls end
+end
+
+return nn

@@ -1,0 +1,174 @@
+-- moongrad.nn.state_dict: a module's saved state — state_dict(),
+-- load_state_dict() — and dtype conversion (to, double, float). These are
+-- nn.Module methods; module.lua copies them onto the class.
+local mg = require "moongrad"
+
+local is_tensor, no_grad = mg.is_tensor, mg.no_grad
+local type, error, tostring, pairs, ipairs = type, error, tostring, pairs, ipairs
+local concat, sort, fmt = table.concat, table.sort, string.format
+
+local Module = {}   -- the methods, gathered here for module.lua
+
+local function describe(v) return is_tensor(v) and "tensor" or type(v) end
+
+local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
+
+local function join(prefix, name)
+  if prefix == "" then return name end
+  return prefix .. "." .. name
+end
+
+-- Every saved entry {name, tensor} in order: parameters then persistent
+-- buffers of each module, modules depth first. Unlike parameters(), a
+-- tensor shared by two modules appears under both names.
+local function state_entries(m, prefix, out, path)
+  if path[m] then
+    error(fmt("%s: state_dict: the module contains itself (at '%s')",
+              m:class_name(), prefix), 0)
+  end
+  path[m] = true
+  local params, buffers, mods = m._parameters, m._buffers, m._modules
+  for _, name in ipairs(params.names) do
+    out[#out + 1] = {join(prefix, name), params.map[name]}
+  end
+  for _, name in ipairs(buffers.names) do
+    if not m._non_persistent[name] then
+      out[#out + 1] = {join(prefix, name), buffers.map[name]}
+    end
+  end
+  for _, name in ipairs(mods.names) do
+    state_entries(mods.map[name], join(prefix, name), out, path)
+  end
+  path[m] = nil
+  return out
+end
+
+-- state_dict() --> {name = tensor}: parameters and buffers, detached from the
+-- graph but sharing storage with the module (mg.save writes it as is).
+function Module:state_dict()
+  local sd = {}
+  for _, e in ipairs(state_entries(self, "", {}, {})) do sd[e[1]] = e[2]:detach() end
+  return sd
+end
+
+-- The names of state_dict() in order, for printing and saving in order.
+function Module:state_dict_names()
+  local names = {}
+  for i, e in ipairs(state_entries(self, "", {}, {})) do names[i] = e[1] end
+  return names
+end
+
+local function described_list(entries)
+  local parts = {}
+  for i, e in ipairs(entries) do
+    parts[i] = is_tensor(e[2]) and (e[1] .. " " .. shape_str(e[2])) or e[1]
+  end
+  return concat(parts, ", ")
+end
+
+local function same_shape(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i] ~= b[i] then return false end
+  end
+  return true
+end
+
+-- load_state_dict(sd [, {strict = true}]) copies sd's tensors into the
+-- module's parameters and buffers in place (under no_grad, converting the
+-- dtype). Nothing is copied unless everything checks: every entry must be a
+-- tensor of the right shape, and when strict, sd must hold exactly the
+-- module's names. Returns {missing = {names}, unexpected = {names}}.
+function Module:load_state_dict(sd, opts)
+  local cname = self:class_name()
+  if type(sd) ~= "table" then
+    error(fmt("%s: load_state_dict expects a table of name = tensor, got %s",
+              cname, describe(sd)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(fmt("%s: load_state_dict options must be a table, got %s", cname, describe(opts)), 2)
+  end
+  for k in pairs(opts or {}) do
+    if k ~= "strict" then
+      error(fmt("%s: load_state_dict: unknown option '%s' (known: strict)", cname, tostring(k)), 2)
+    end
+  end
+  local strict = not (opts and opts.strict == false)
+  local own, known = state_entries(self, "", {}, {}), {}
+  local missing, mismatched, not_tensor, pairs_to_copy = {}, {}, {}, {}
+  for _, e in ipairs(own) do
+    local name, t = e[1], e[2]
+    known[name] = true
+    local v = sd[name]
+    if v == nil then
+      missing[#missing + 1] = e
+    elseif not is_tensor(v) then
+      not_tensor[#not_tensor + 1] = fmt("%s is a %s", name, describe(v))
+    elseif not same_shape(v:shape(), t:shape()) then
+      mismatched[#mismatched + 1] = fmt("%s is %s in the state dict, %s in the model",
+                                        name, shape_str(v), shape_str(t))
+    else
+      pairs_to_copy[#pairs_to_copy + 1] = {t, v}
+    end
+  end
+  local unexpected = {}
+  for k, v in pairs(sd) do
+    if not known[k] then unexpected[#unexpected + 1] = {tostring(k), v} end
+  end
+  sort(unexpected, function(a, b) return a[1] < b[1] end)
+
+  local problems = {}
+  if strict and #missing > 0 then
+    problems[#problems + 1] = fmt("  missing (%d): %s", #missing, described_list(missing))
+  end
+  if strict and #unexpected > 0 then
+    problems[#problems + 1] = fmt("  unexpected (%d): %s", #unexpected, described_list(unexpected))
+  end
+  if #mismatched > 0 then
+    problems[#problems + 1] = fmt("  wrong shape (%d): %s", #mismatched, concat(mismatched, "; "))
+  end
+  if #not_tensor > 0 then
+    problems[#problems + 1] = fmt("  not a tensor (%d): %s", #not_tensor, concat(not_tensor, "; "))
+  end
+  if #problems > 0 then
+    local hint = strict and (#missing > 0 or #unexpected > 0)
+        and "\n  (pass {strict = false} to skip missing and unexpected entries)" or ""
+    error(fmt("%s: load_state_dict: the state dict does not fit the model\n%s%s",
+              cname, concat(problems, "\n"), hint), 2)
+  end
+  no_grad(function()
+    for _, pv in ipairs(pairs_to_copy) do pv[1]:copy_(pv[2]) end
+  end)
+  local names = function(list)
+    local out = {}
+    for i, e in ipairs(list) do out[i] = e[1] end
+    return out
+  end
+  return {missing = names(missing), unexpected = names(unexpected)}
+end
+
+-- to(dtype) converts floating parameters and buffers ("float32"/"float64");
+-- parameters become new leaves (give the optimizer the new parameters()).
+function Module:to(dtype)
+  if dtype ~= "float32" and dtype ~= "float64" then
+    error(fmt("to: expects \"float32\" or \"float64\", got %s", tostring(dtype)), 2)
+  end
+  for _, m in ipairs(self:modules()) do
+    for _, reg in ipairs({m._parameters, m._buffers}) do
+      for _, name in ipairs(reg.names) do
+        local t = reg.map[name]
+        if t:dtype() ~= "int64" and t:dtype() ~= dtype then
+          local c = t:detach():to(dtype)
+          if reg == m._parameters then c:requires_grad(t:is_requires_grad()) end
+          reg.map[name] = c
+        end
+      end
+    end
+  end
+  return self
+end
+
+function Module:double() return self:to("float64") end
+function Module:float() return self:to("float32") end
+
+return Module

@@ -1,0 +1,57 @@
+/*
+ * nn_internal.h — what the nn op files (ops_nn.c, ops_norm.c, ops_loss.c)
+ * share: preparing inputs, and sums that do not depend on the thread count.
+ */
+#ifndef MG_NN_INTERNAL_H
+#define MG_NN_INTERNAL_H
+
+#include "mg_internal.h"
+
+/* The dtype an nn op computes in: the promoted float dtype of its
+ * operands (int64 data computes in float32). */
+static inline mg_DType mg_nn_dtype(mg_DType a, mg_DType b) {
+  mg_DType dt = mg_promote(a, b);
+  return dt == MG_I64 ? MG_F32 : dt;
+}
+
+/* *out = t as a contiguous tensor of dtype dt: a new reference to t itself
+ * when it already is one, else a copy. */
+static inline int mg_nn_prep(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t,
+                             mg_DType dt) {
+  mg_Tensor *c = NULL;
+  int st = mg_to_dtype(ctx, &c, t, dt);
+  if (st) return st;
+  st = mg_contiguous(ctx, out, c);
+  mg_tensor_decref(c);
+  return st;
+}
+
+/* Class weights and similar constants are not differentiated (nor are they
+ * in PyTorch); one that requires grad would silently get none, so it is
+ * refused. */
+static inline int mg_nn_constant(mg_Context *ctx, const char *op,
+                                 const char *what, mg_Tensor *t) {
+  if (t && mg_grad_enabled(ctx) && mg_requires_grad(t))
+    return mg_error(ctx, MG_EARG, "%s: %s is not differentiable and must not "
+                    "require grad (pass %s:detach())", op, what, what);
+  return MG_OK;
+}
+
+/* Sums over many rows are split into chunks fixed by the sizes alone (each
+ * of at least MG_PARALLEL_GRAIN elements, at most 64 chunks), summed
+ * chunk by chunk in parallel and then in chunk order, so the result is the
+ * same whatever the thread count. Chunk j covers rows
+ * [rows * j / n, rows * (j + 1) / n). */
+static inline int64_t mg_nn_nchunks(int64_t rows, int64_t row_cost) {
+  if (rows <= 1) return 1;
+  if (row_cost < 1) row_cost = 1;
+  int64_t n = rows * row_cost / MG_PARALLEL_GRAIN;
+  if (n > rows) n = rows;
+  if (n > 64) n = 64;
+  return n < 1 ? 1 : n;
+}
+
+/* The value of a one-element gradient (a reduced loss's). */
+static inline double mg_nn_scalar(const mg_Tensor *g) { return mg_read(g, 0); }
+
+#endif

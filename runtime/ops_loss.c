@@ -1,0 +1,659 @@
+/*
+ * ops_loss.c — loss functions: cross_entropy (softmax fused in), nll_loss,
+ * and the elementwise losses (mse, l1, smooth_l1, huber, binary cross
+ * entropy on probabilities and on logits), each forward and backward.
+ *
+ * Semantics are PyTorch's, including the weighted mean (divided by the
+ * summed weight of the targets that count, not by their number), label
+ * smoothing with class weights, and BCE's log clamped at -100. Losses are
+ * computed in double whatever the data's dtype; sums across rows go
+ * through fixed chunks (nn_internal.h), so they never depend on the thread
+ * count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+static const char *const loss_names[MG_NLOSS] = {
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits"};
+_Static_assert(sizeof loss_names / sizeof *loss_names == MG_NLOSS,
+               "a loss without a name");
+
+const char *mg_loss_name(mg_LossKind kind) { return loss_names[kind]; }
+
+static inline double ld(const void *x, int f32, int64_t i) {
+  return f32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
+}
+static inline void st_(void *x, int f32, int64_t i, double v) {
+  if (f32) ((float *)x)[i] = (float)v;
+  else ((double *)x)[i] = v;
+}
+
+/* The result of a reduction over nrows per-row losses: a 0-d tensor for
+ * mean and sum, else shaped (ndim, shape). */
+static int alloc_result(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
+                        mg_Reduction red, int ndim, const int64_t *shape) {
+  if (red == MG_REDUCTION_NONE) return mg_alloc_tensor(ctx, out, dt, ndim, shape);
+  return mg_alloc_tensor(ctx, out, dt, 0, NULL);
+}
+
+/* The factor each row's gradient is scaled by: g itself for 'none', else
+ * the one-element g over the mean's denominator. */
+static inline double row_scale(int red, const void *G, int f32, int64_t r,
+                               double gs, double denom) {
+  if (red == MG_REDUCTION_NONE) return ld(G, f32, r);
+  return red == MG_REDUCTION_MEAN ? gs / denom : gs;
+}
+
+/* ---- class layouts ------------------------------------------------------------
+ * Inputs are [N, K, d...] (or an unbatched [K]) and seen as N x K x S with
+ * S = prod(d...): row r = (n, s) has its K classes S apart, starting at
+ * n * K * S + s. Class targets are [N, d...] (0-d when unbatched). */
+
+typedef struct {
+  int64_t N, K, S;
+} Layout;
+
+static Layout layout_of(const mg_Tensor *x) {
+  Layout L = {1, x->shape[x->ndim == 1 ? 0 : 1], 1};
+  if (x->ndim >= 2) L.N = x->shape[0];
+  for (int d = 2; d < x->ndim; d++) L.S *= x->shape[d];
+  return L;
+}
+
+static inline int64_t row_start(Layout L, int64_t r) {
+  return (r / L.S) * L.K * L.S + r % L.S;
+}
+
+/* The shape class targets must have for input x: x's without dim 2. */
+static int target_shape(const mg_Tensor *x, int64_t *shape) {
+  if (x->ndim == 1) return 0;
+  int n = 0;
+  for (int d = 0; d < x->ndim; d++)
+    if (d != 1) shape[n++] = x->shape[d];
+  return n;
+}
+
+static int check_class_input(mg_Context *ctx, const char *op, const char *what,
+                             const mg_Tensor *x, const mg_Tensor *t, int soft) {
+  char sx[MG_SHAPE_BUFSZ], st[MG_SHAPE_BUFSZ];
+  mg_shape_str(sx, sizeof sx, x->ndim, x->shape);
+  mg_shape_str(st, sizeof st, t->ndim, t->shape);
+  if (x->ndim == 0)
+    return mg_error(ctx, MG_ESHAPE, "%s: expected %s of shape [N, K, ...] or "
+                    "[K], got a 0-d tensor", op, what);
+  if (soft) {
+    if (t->ndim != x->ndim || memcmp(t->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))
+      return mg_error(ctx, MG_ESHAPE, "%s: float targets are class "
+                      "probabilities and must have the %s' shape %s, got %s "
+                      "(class labels must be int64)", op, what, sx, st);
+    return MG_OK;
+  }
+  int64_t want[MG_MAXDIM];
+  int nw = target_shape(x, want);
+  if (t->ndim != nw || (nw && memcmp(t->shape, want, sizeof(int64_t) * (size_t)nw)))
+    return mg_error(ctx, MG_ESHAPE, "%s: targets of shape %s do not match %s "
+                    "of shape %s", op, st, what, sx);
+  return MG_OK;
+}
+
+static int check_targets(mg_Context *ctx, const char *op, const mg_Tensor *t,
+                         int64_t K, int has_ignore, int64_t ignore) {
+  const int64_t *T = mg_data(t);
+  int64_t n = mg_numel(t);
+  for (int64_t i = 0; i < n; i++)
+    if ((T[i] < 1 || T[i] > K) && !(has_ignore && T[i] == ignore))
+      return mg_error(ctx, MG_EINDEX, "%s: target %lld out of range for %lld "
+                      "classes (targets are 1-based)", op, (long long)T[i],
+                      (long long)K);
+  return MG_OK;
+}
+
+static int check_weight(mg_Context *ctx, const char *op, const mg_Tensor *w,
+                        int64_t K) {
+  char sw[MG_SHAPE_BUFSZ];
+  if (!w) return MG_OK;
+  if (w->ndim != 1 || w->shape[0] != K)
+    return mg_error(ctx, MG_ESHAPE, "%s: weight of shape %s does not match "
+                    "the %lld classes (expected [%lld])", op,
+                    mg_shape_str(sw, sizeof sw, w->ndim, w->shape),
+                    (long long)K, (long long)K);
+  return mg_nn_constant(ctx, op, "weight", (mg_Tensor *)w);
+}
+
+/* Sums per-row values v[r] (and u[r]) over rows [0, R) through fixed chunks;
+ * fn fills a chunk's rows and returns their sums. */
+typedef void (*ChunkFn)(const void *arg, int64_t r0, int64_t r1, double *sum,
+                        double *wsum);
+
+static int run_chunks(mg_Context *ctx, const char *op, int64_t R,
+                      int64_t row_cost, ChunkFn fn, const void *arg,
+                      double *sum, double *wsum) {
+  int64_t nch = mg_nn_nchunks(R, row_cost);
+  double *part = calloc((size_t)(2 * nch), sizeof *part);
+  if (!part) return mg_error(ctx, MG_ENOMEM, "%s: not enough memory", op);
+  int nt = mg_threads_for(ctx, R * row_cost);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t c = 0; c < nch; c++)
+    fn(arg, R * c / nch, R * (c + 1) / nch, &part[2 * c], &part[2 * c + 1]);
+  *sum = *wsum = 0;
+  for (int64_t c = 0; c < nch; c++) *sum += part[2 * c], *wsum += part[2 * c + 1];
+  free(part);
+  return MG_OK;
+}
+
+/* ---- cross_entropy ---------------------------------------------------------------
+ * Per row, with logp = log_softmax(x), class weights w (1 when none) and
+ * smoothing e over K classes:
+ *   class target t:  loss = (1 - e) * -w_t logp_t + (e / K) * -sum_k w_k logp_k
+ *                    gx_k = s * ((1 - e) w_t (p_k - [k = t]) + (e / K) (W p_k - w_k))
+ *                    with W = sum_k w_k; the mean divides by sum of w_t
+ *   probabilities q: q' = (1 - e) q + e / K, loss = -sum_k w_k q'_k logp_k
+ *                    gx_k = s * ((sum_j w_j q'_j) p_k - w_k q'_k)
+ *                    gq_k = -s (1 - e) w_k logp_k; the mean divides by N*S
+ * where s is the upstream gradient over the mean's denominator. The
+ * forward keeps logp (the shape of x) for the backward. */
+
+typedef struct {
+  Layout L;
+  const void *x, *t, *w; /* logits, targets (int64 or probabilities), weight */
+  void *logp, *out;      /* out: per-row losses for 'none', else NULL */
+  int f32, soft, has_ignore;
+  int64_t ignore;
+  double eps;
+} CEArg;
+
+static void ce_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
+                     double *wsum) {
+  const CEArg *a = arg;
+  Layout L = a->L;
+  int f32 = a->f32;
+  double e = a->eps, s = 0, ws = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t b = row_start(L, r), K = L.K, sk = L.S;
+    double mx = -INFINITY, z = 0;
+    for (int64_t k = 0; k < K; k++) {
+      double v = ld(a->x, f32, b + k * sk);
+      mx = v > mx ? v : mx;
+    }
+    if (isinf(mx) && mx < 0) mx = 0;
+    for (int64_t k = 0; k < K; k++) z += exp(ld(a->x, f32, b + k * sk) - mx);
+    double lse = mx + log(z), loss = 0, wt = 0;
+    for (int64_t k = 0; k < K; k++)
+      st_(a->logp, f32, b + k * sk, ld(a->x, f32, b + k * sk) - lse);
+    if (a->soft) {
+      for (int64_t k = 0; k < K; k++) {
+        double q = ld(a->t, f32, b + k * sk) * (1 - e) + e / (double)K;
+        double wk = a->w ? ld(a->w, f32, k) : 1.0;
+        loss -= wk * q * ld(a->logp, f32, b + k * sk);
+      }
+      wt = 1;
+    } else {
+      int64_t t = ((const int64_t *)a->t)[r];
+      if (!(a->has_ignore && t == a->ignore)) {
+        wt = a->w ? ld(a->w, f32, t - 1) : 1.0;
+        loss = -(1 - e) * wt * ld(a->logp, f32, b + (t - 1) * sk);
+        if (e > 0) {
+          double sm = 0;
+          for (int64_t k = 0; k < K; k++)
+            sm -= (a->w ? ld(a->w, f32, k) : 1.0) * ld(a->logp, f32, b + k * sk);
+          loss += e / (double)K * sm;
+        }
+      }
+    }
+    if (a->out) st_(a->out, f32, r, loss);
+    s += loss, ws += wt;
+  }
+  *sum = s, *wsum = ws;
+}
+
+static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                                  mg_Tensor **grads) {
+  mg_Tensor *logp = n->saved[0], *t = n->saved[1], *w = n->saved[2];
+  mg_Tensor *gc = NULL, *gx = NULL, *gt = NULL;
+  mg_DType dt = logp->dtype;
+  int f32 = dt == MG_F32, red = (int)n->i[0], has_ignore = (int)n->i[1],
+      soft = (int)n->i[3], st;
+  int64_t ignore = n->i[2];
+  double e = n->f[0], denom = n->f[1];
+  Layout L = layout_of(logp);
+  int64_t R = L.N * L.S, K = L.K, sk = L.S;
+  int need_t = soft && mg_node_needs(n, 1);
+  if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
+      (mg_node_needs(n, 0) && (st = mg_alloc_tensor(ctx, &gx, dt, logp->ndim, logp->shape))) ||
+      (need_t && (st = mg_alloc_tensor(ctx, &gt, dt, logp->ndim, logp->shape)))) {
+    mg_tensor_decref(gc);
+    mg_tensor_decref(gx);
+    return st;
+  }
+  const void *LP = mg_data(logp), *T = mg_data(t), *W = w ? mg_data(w) : NULL,
+             *G = mg_data(gc);
+  void *GX = gx ? mg_data(gx) : NULL, *GT = gt ? mg_data(gt) : NULL;
+  double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc), wall = 0;
+  for (int64_t k = 0; k < K; k++) wall += W ? ld(W, f32, k) : 1.0;
+  int nt = mg_threads_for(ctx, R * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < R; r++) {
+    int64_t b = row_start(L, r);
+    double s = row_scale(red, G, f32, r, gs, denom);
+    if (soft) {
+      double qsum = 0;
+      for (int64_t k = 0; k < K; k++)
+        qsum += (W ? ld(W, f32, k) : 1.0) * (ld(T, f32, b + k * sk) * (1 - e) + e / (double)K);
+      for (int64_t k = 0; k < K; k++) {
+        double wk = W ? ld(W, f32, k) : 1.0, lp = ld(LP, f32, b + k * sk);
+        double q = ld(T, f32, b + k * sk) * (1 - e) + e / (double)K;
+        if (GX) st_(GX, f32, b + k * sk, s * (qsum * exp(lp) - wk * q));
+        if (GT) st_(GT, f32, b + k * sk, -s * (1 - e) * wk * lp);
+      }
+      continue;
+    }
+    if (!GX) continue;
+    int64_t tg = ((const int64_t *)T)[r];
+    if (has_ignore && tg == ignore) {
+      for (int64_t k = 0; k < K; k++) st_(GX, f32, b + k * sk, 0);
+      continue;
+    }
+    double wt = W ? ld(W, f32, tg - 1) : 1.0;
+    for (int64_t k = 0; k < K; k++) {
+      double p = exp(ld(LP, f32, b + k * sk));
+      double v = (1 - e) * wt * (p - (k == tg - 1));
+      if (e > 0) v += e / (double)K * (wall * p - (W ? ld(W, f32, k) : 1.0));
+      st_(GX, f32, b + k * sk, s * v);
+    }
+  }
+  mg_tensor_decref(gc);
+  grads[0] = gx;
+  grads[1] = gt;
+  return MG_OK;
+}
+
+int mg_cross_entropy(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logits,
+                     mg_Tensor *targets, mg_Tensor *weight, int has_ignore,
+                     int64_t ignore_index, double label_smoothing,
+                     mg_Reduction reduction) {
+  const char *op = "cross_entropy";
+  int soft = targets->dtype != MG_I64, st;
+  if ((st = check_class_input(ctx, op, "logits", logits, targets, soft))) return st;
+  Layout L = layout_of(logits);
+  if (soft && has_ignore)
+    return mg_error(ctx, MG_EARG, "cross_entropy: ignore_index is not "
+                    "supported with class-probability (float) targets");
+  if (!(label_smoothing >= 0 && label_smoothing <= 1))
+    return mg_error(ctx, MG_EARG, "cross_entropy: label_smoothing must be "
+                    "between 0 and 1, got %g", label_smoothing);
+  if ((st = check_weight(ctx, op, weight, L.K))) return st;
+  mg_DType dt = mg_nn_dtype(logits->dtype, logits->dtype);
+  if (soft) dt = mg_nn_dtype(dt, targets->dtype);
+  mg_Tensor *xc = NULL, *tc = NULL, *wc = NULL, *logp = NULL, *r = NULL;
+  mg_Tensor *ins[2] = {logits, targets};
+  int64_t tshape[MG_MAXDIM];
+  int tn = target_shape(logits, tshape);
+  int mode = mg_set_grad_enabled(ctx, 0);
+  st = mg_nn_prep(ctx, &xc, logits, dt);
+  if (!st) st = mg_nn_prep(ctx, &tc, targets, soft ? dt : MG_I64);
+  if (!st && !soft) st = check_targets(ctx, op, tc, L.K, has_ignore, ignore_index);
+  if (!st && weight) st = mg_nn_prep(ctx, &wc, weight, dt);
+  if (!st) st = mg_alloc_tensor(ctx, &logp, dt, logits->ndim, logits->shape);
+  if (!st) st = alloc_result(ctx, &r, dt, reduction, tn, tshape);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) goto done;
+  CEArg a = {L, mg_data(xc), mg_data(tc), wc ? mg_data(wc) : NULL,
+             mg_data(logp), reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
+             dt == MG_F32, soft, has_ignore, ignore_index, label_smoothing};
+  double sum, wsum;
+  if ((st = run_chunks(ctx, op, L.N * L.S, L.K, ce_chunk, &a, &sum, &wsum))) goto done;
+  if (reduction != MG_REDUCTION_NONE)
+    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
+  if (mg_needs_grad(ctx, 2, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, op, cross_entropy_backward, 2, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, logp)) || (st = mg_save(ctx, n, 1, tc)) ||
+        (wc && (st = mg_save(ctx, n, 2, wc))))
+      goto done;
+    n->f[0] = label_smoothing;
+    n->f[1] = wsum;
+    n->i[0] = reduction;
+    n->i[1] = has_ignore;
+    n->i[2] = ignore_index;
+    n->i[3] = soft;
+  }
+  *out = r;
+  r = NULL;
+done:
+  mg_tensor_decref(xc);
+  mg_tensor_decref(tc);
+  mg_tensor_decref(wc);
+  mg_tensor_decref(logp);
+  mg_tensor_decref(r);
+  return st;
+}
+
+/* ---- nll_loss ----------------------------------------------------------------------
+ * loss = -w_t * x_t per row; gx is zero but at each row's target, where it
+ * is -s * w_t. The mean divides by the summed w_t of rows not ignored. */
+
+typedef struct {
+  Layout L;
+  const void *x, *w;
+  const int64_t *t;
+  void *out;
+  int f32, has_ignore;
+  int64_t ignore;
+} NLLArg;
+
+static void nll_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
+                      double *wsum) {
+  const NLLArg *a = arg;
+  double s = 0, ws = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t t = a->t[r];
+    double loss = 0, wt = 0;
+    if (!(a->has_ignore && t == a->ignore)) {
+      wt = a->w ? ld(a->w, a->f32, t - 1) : 1.0;
+      loss = -wt * ld(a->x, a->f32, row_start(a->L, r) + (t - 1) * a->L.S);
+    }
+    if (a->out) st_(a->out, a->f32, r, loss);
+    s += loss, ws += wt;
+  }
+  *sum = s, *wsum = ws;
+}
+
+static int nll_loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                             mg_Tensor **grads) {
+  mg_Tensor *t = n->saved[0], *w = n->saved[1], *gc = NULL, *gx = NULL;
+  mg_DType dt = n->in_dtype[0];
+  int f32 = dt == MG_F32, red = (int)n->i[0], has_ignore = (int)n->i[1], st;
+  if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
+      (st = mg_full(ctx, &gx, dt, n->in_ndim[0], n->in_shape[0], 0))) {
+    mg_tensor_decref(gc);
+    return st;
+  }
+  Layout L = layout_of(gx);
+  const int64_t *T = mg_data(t);
+  const void *W = w ? mg_data(w) : NULL, *G = mg_data(gc);
+  void *GX = mg_data(gx);
+  double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc);
+  int64_t R = L.N * L.S;
+  for (int64_t r = 0; r < R; r++) {
+    int64_t tg = T[r];
+    if (has_ignore && tg == n->i[2]) continue;
+    double wt = W ? ld(W, f32, tg - 1) : 1.0;
+    st_(GX, f32, row_start(L, r) + (tg - 1) * L.S,
+        -row_scale(red, G, f32, r, gs, n->f[1]) * wt);
+  }
+  mg_tensor_decref(gc);
+  grads[0] = gx;
+  return MG_OK;
+}
+
+int mg_nll_loss(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logp,
+                mg_Tensor *targets, mg_Tensor *weight, int has_ignore,
+                int64_t ignore_index, mg_Reduction reduction) {
+  const char *op = "nll_loss";
+  int st;
+  if (targets->dtype != MG_I64)
+    return mg_error(ctx, MG_EARG, "nll_loss: targets must be int64 class "
+                    "labels (1-based), got %s", mg_dtype_name(targets->dtype));
+  if ((st = check_class_input(ctx, op, "input", logp, targets, 0))) return st;
+  Layout L = layout_of(logp);
+  if ((st = check_weight(ctx, op, weight, L.K))) return st;
+  mg_DType dt = mg_nn_dtype(logp->dtype, logp->dtype);
+  mg_Tensor *xc = NULL, *tc = NULL, *wc = NULL, *r = NULL, *ins[1] = {logp};
+  int64_t tshape[MG_MAXDIM];
+  int tn = target_shape(logp, tshape);
+  int mode = mg_set_grad_enabled(ctx, 0);
+  st = mg_nn_prep(ctx, &xc, logp, dt);
+  if (!st) st = mg_contiguous(ctx, &tc, targets);
+  if (!st) st = check_targets(ctx, op, tc, L.K, has_ignore, ignore_index);
+  if (!st && weight) st = mg_nn_prep(ctx, &wc, weight, dt);
+  if (!st) st = alloc_result(ctx, &r, dt, reduction, tn, tshape);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) goto done;
+  NLLArg a = {L, mg_data(xc), wc ? mg_data(wc) : NULL, mg_data(tc),
+              reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
+              dt == MG_F32, has_ignore, ignore_index};
+  double sum, wsum;
+  if ((st = run_chunks(ctx, op, L.N * L.S, 1, nll_chunk, &a, &sum, &wsum))) goto done;
+  if (reduction != MG_REDUCTION_NONE)
+    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, op, nll_loss_backward, 1, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, tc)) || (wc && (st = mg_save(ctx, n, 1, wc))))
+      goto done;
+    n->f[1] = wsum;
+    n->i[0] = reduction;
+    n->i[1] = has_ignore;
+    n->i[2] = ignore_index;
+  }
+  *out = r;
+  r = NULL;
+done:
+  mg_tensor_decref(xc);
+  mg_tensor_decref(tc);
+  mg_tensor_decref(wc);
+  mg_tensor_decref(r);
+  return st;
+}
+
+/* ---- elementwise losses ------------------------------------------------------------
+ * Per element with d = x - y (x the input, y the target), weight w and
+ * pos_weight c (1 when absent):
+ *   mse        d²                                  dx = 2d
+ *   l1         |d|                                 dx = sign(d)
+ *   smooth_l1  |d| < beta ? d²/(2 beta) : |d| - beta/2    dx = clamp(d/beta, -1, 1)
+ *   huber      |d| < delta ? d²/2 : delta (|d| - delta/2)  dx = clamp(d, -delta, delta)
+ *   (for these dy = -dx)
+ *   bce        -w (y max(log x, -100) + (1 - y) max(log(1 - x), -100))
+ *              dx = w (x - y) / max(x (1 - x), eps), dy = w (log(1 - x) - log x)
+ *   bce_logits w ((1 - y) x + (1 + (c - 1) y) softplus(-x))
+ *              dx = w (sigmoid(x) (c y + 1 - y) - c y)
+ *              dy = w ((c - 1) softplus(-x) - x) */
+
+/* PyTorch's floor for BCE's gradient denominator: 1e-12 as a float. */
+#define BCE_EPS ((double)1e-12f)
+
+static inline double sgn(double v) { return (v > 0) - (v < 0); }
+
+static inline double softplus_neg(double x) { /* log(1 + exp(-x)), stable */
+  return log1p(exp(-fabs(x))) + (x < 0 ? -x : 0);
+}
+
+static inline double sigmoid(double x) {
+  if (x >= 0) return 1.0 / (1.0 + exp(-x));
+  double e = exp(x);
+  return e / (1.0 + e);
+}
+
+static inline double loss_value(mg_LossKind k, double x, double y, double w,
+                                double c, double prm) {
+  double d = x - y, ad = fabs(d);
+  switch (k) {
+  case MG_LOSS_MSE: return d * d;
+  case MG_LOSS_L1: return ad;
+  case MG_LOSS_SMOOTH_L1: return ad < prm ? 0.5 * d * d / prm : ad - 0.5 * prm;
+  case MG_LOSS_HUBER: return ad < prm ? 0.5 * d * d : prm * (ad - 0.5 * prm);
+  case MG_LOSS_BCE: {
+    double lx = fmax(log(x), -100.0), l1x = fmax(log(1 - x), -100.0);
+    return -w * (y * lx + (1 - y) * l1x);
+  }
+  case MG_LOSS_BCE_LOGITS:
+    return w * ((1 - y) * x + (1 + (c - 1) * y) * softplus_neg(x));
+  default: return 0;
+  }
+}
+
+/* d(loss)/dx into *gx and d(loss)/dy into *gy. */
+static inline void loss_grads(mg_LossKind k, double x, double y, double w,
+                              double c, double prm, double *gx, double *gy) {
+  double d = x - y, ad = fabs(d);
+  switch (k) {
+  case MG_LOSS_MSE: *gx = 2 * d; *gy = -*gx; break;
+  case MG_LOSS_L1: *gx = sgn(d); *gy = -*gx; break;
+  case MG_LOSS_SMOOTH_L1: *gx = ad < prm ? d / prm : sgn(d); *gy = -*gx; break;
+  case MG_LOSS_HUBER: *gx = ad < prm ? d : prm * sgn(d); *gy = -*gx; break;
+  case MG_LOSS_BCE:
+    *gx = w * (x - y) / fmax(x * (1 - x), BCE_EPS);
+    *gy = w * (log(1 - x) - log(x));
+    break;
+  case MG_LOSS_BCE_LOGITS:
+    *gx = w * (sigmoid(x) * (c * y + 1 - y) - c * y);
+    *gy = w * ((c - 1) * softplus_neg(x) - x);
+    break;
+  default: *gx = *gy = 0; break;
+  }
+}
+
+typedef struct {
+  mg_LossKind kind;
+  const void *x, *y, *w, *c;
+  void *out;
+  int f32;
+  double prm;
+} PointArg;
+
+static void point_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
+                        double *unused) {
+  const PointArg *a = arg;
+  int f32 = a->f32;
+  double s = 0;
+  for (int64_t i = r0; i < r1; i++) {
+    double v = loss_value(a->kind, ld(a->x, f32, i), ld(a->y, f32, i),
+                          a->w ? ld(a->w, f32, i) : 1.0,
+                          a->c ? ld(a->c, f32, i) : 1.0, a->prm);
+    if (a->out) st_(a->out, f32, i, v);
+    s += v;
+  }
+  *sum = s;
+  *unused = 0;
+}
+
+static int loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                         mg_Tensor **grads) {
+  mg_Tensor *x = n->saved[0], *y = n->saved[1], *w = n->saved[2],
+            *c = n->saved[3], *gc = NULL, *gx = NULL, *gy = NULL;
+  mg_DType dt = x->dtype;
+  mg_LossKind kind = (mg_LossKind)n->i[0];
+  int f32 = dt == MG_F32, red = (int)n->i[1], st;
+  if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
+      (mg_node_needs(n, 0) && (st = mg_alloc_tensor(ctx, &gx, dt, x->ndim, x->shape))) ||
+      (mg_node_needs(n, 1) && (st = mg_alloc_tensor(ctx, &gy, dt, x->ndim, x->shape)))) {
+    mg_tensor_decref(gc);
+    mg_tensor_decref(gx);
+    return st;
+  }
+  int64_t N = mg_numel(x);
+  const void *X = mg_data(x), *Y = mg_data(y), *W = w ? mg_data(w) : NULL,
+             *C = c ? mg_data(c) : NULL, *G = mg_data(gc);
+  void *GX = gx ? mg_data(gx) : NULL, *GY = gy ? mg_data(gy) : NULL;
+  double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc);
+  int nt = mg_threads_for(ctx, N);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < N; i++) {
+    double dx, dy, s = row_scale(red, G, f32, i, gs, (double)N);
+    loss_grads(kind, ld(X, f32, i), ld(Y, f32, i), W ? ld(W, f32, i) : 1.0,
+               C ? ld(C, f32, i) : 1.0, n->f[0], &dx, &dy);
+    if (GX) st_(GX, f32, i, s * dx);
+    if (GY) st_(GY, f32, i, s * dy);
+  }
+  mg_tensor_decref(gc);
+  grads[0] = gx;
+  grads[1] = gy;
+  return MG_OK;
+}
+
+/* t broadcast to x's shape, contiguous, dtype dt (NULL stays NULL). */
+static int expand_like(mg_Context *ctx, mg_Tensor **out, const char *op,
+                       const char *what, mg_Tensor *t, const mg_Tensor *x,
+                       mg_DType dt) {
+  char st_[MG_SHAPE_BUFSZ], sx[MG_SHAPE_BUFSZ];
+  if (!t) return MG_OK;
+  int n, st;
+  int64_t shape[MG_MAXDIM];
+  if (mg_broadcast_shapes(ctx, op, t->ndim, t->shape, x->ndim, x->shape, &n, shape) ||
+      n != x->ndim || memcmp(shape, x->shape, sizeof(int64_t) * (size_t)n))
+    return mg_error(ctx, MG_ESHAPE, "%s: %s of shape %s does not broadcast to "
+                    "input of shape %s", op, what,
+                    mg_shape_str(st_, sizeof st_, t->ndim, t->shape),
+                    mg_shape_str(sx, sizeof sx, x->ndim, x->shape));
+  if ((st = mg_nn_constant(ctx, op, what, t))) return st;
+  mg_Tensor *e = NULL;
+  if ((st = mg_expand(ctx, &e, t, x->ndim, x->shape))) return st;
+  st = mg_nn_prep(ctx, out, e, dt);
+  mg_tensor_decref(e);
+  return st;
+}
+
+static int check_probabilities(mg_Context *ctx, const mg_Tensor *x) {
+  int64_t n = mg_numel(x);
+  int f32 = x->dtype == MG_F32;
+  for (int64_t i = 0; i < n; i++) {
+    double v = ld(mg_data(x), f32, i);
+    if (!(v >= 0 && v <= 1))
+      return mg_error(ctx, MG_EARG, "binary_cross_entropy: input values must "
+                      "be probabilities between 0 and 1, got %g at position "
+                      "%lld (for logits use binary_cross_entropy_with_logits)",
+                      v, (long long)i + 1);
+  }
+  return MG_OK;
+}
+
+int mg_loss(mg_Context *ctx, mg_Tensor **out, mg_LossKind kind,
+            mg_Tensor *input, mg_Tensor *target, mg_Tensor *weight,
+            mg_Tensor *pos_weight, double param, mg_Reduction reduction) {
+  const char *op = loss_names[kind];
+  char sx[MG_SHAPE_BUFSZ], sy[MG_SHAPE_BUFSZ];
+  if (input->ndim != target->ndim ||
+      memcmp(input->shape, target->shape, sizeof(int64_t) * (size_t)input->ndim))
+    return mg_error(ctx, MG_ESHAPE, "%s: input of shape %s and target of "
+                    "shape %s differ", op,
+                    mg_shape_str(sx, sizeof sx, input->ndim, input->shape),
+                    mg_shape_str(sy, sizeof sy, target->ndim, target->shape));
+  if ((kind == MG_LOSS_SMOOTH_L1 || kind == MG_LOSS_HUBER) && !(param >= 0))
+    return mg_error(ctx, MG_EARG, "%s: %s must be >= 0, got %g", op,
+                    kind == MG_LOSS_HUBER ? "delta" : "beta", param);
+  mg_DType dt = mg_nn_dtype(input->dtype, target->dtype);
+  mg_Tensor *xc = NULL, *yc = NULL, *wc = NULL, *cc = NULL, *r = NULL;
+  mg_Tensor *ins[2] = {input, target};
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = mg_nn_prep(ctx, &xc, input, dt);
+  if (!st) st = mg_nn_prep(ctx, &yc, target, dt);
+  if (!st) st = expand_like(ctx, &wc, op, "weight", weight, input, dt);
+  if (!st) st = expand_like(ctx, &cc, op, "pos_weight", pos_weight, input, dt);
+  if (!st && kind == MG_LOSS_BCE) st = check_probabilities(ctx, xc);
+  if (!st) st = alloc_result(ctx, &r, dt, reduction, input->ndim, input->shape);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) goto done;
+  int64_t N = mg_numel(xc);
+  PointArg a = {kind, mg_data(xc), mg_data(yc), wc ? mg_data(wc) : NULL,
+                cc ? mg_data(cc) : NULL,
+                reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
+                dt == MG_F32, param};
+  double sum, unused;
+  if ((st = run_chunks(ctx, op, N, 1, point_chunk, &a, &sum, &unused))) goto done;
+  if (reduction != MG_REDUCTION_NONE)
+    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / (double)N : sum);
+  if (mg_needs_grad(ctx, 2, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, op, loss_backward, 2, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, xc)) || (st = mg_save(ctx, n, 1, yc)) ||
+        (wc && (st = mg_save(ctx, n, 2, wc))) || (cc && (st = mg_save(ctx, n, 3, cc))))
+      goto done;
+    n->i[0] = kind;
+    n->i[1] = reduction;
+    n->f[0] = param;
+  }
+  *out = r;
+  r = NULL;
+done:
+  mg_tensor_decref(xc);
+  mg_tensor_decref(yc);
+  mg_tensor_decref(wc);
+  mg_tensor_decref(cc);
+  mg_tensor_decref(r);
+  return st;
+}
