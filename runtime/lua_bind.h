@@ -93,6 +93,7 @@ extern const luaL_Reg mgl_index_functions[];
 extern const luaL_Reg mgl_autograd_methods[];  /* lua_autograd.c */
 extern const luaL_Reg mgl_autograd_functions[];
 extern const luaL_Reg mgl_nn_functions[];      /* lua_nn.c: F.*, as mg._* */
+extern const luaL_Reg mgl_optim_functions[];   /* lua_optim.c: mg._optim_step, ... */
 extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */
 extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
 

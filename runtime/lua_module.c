@@ -20,7 +20,8 @@ static const luaL_Reg *const method_families[] = {
 /* Module-only functions, registered after the methods (they win). */
 static const luaL_Reg *const function_families[] = {
     mgl_tensor_functions, mgl_create_functions, mgl_ops_functions,
-    mgl_index_functions, mgl_autograd_functions, mgl_nn_functions, NULL};
+    mgl_index_functions, mgl_autograd_functions, mgl_nn_functions,
+    mgl_optim_functions, NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the
  * state's context as upvalue 1; the metamethods also get the methods table

@@ -545,6 +545,82 @@ int mg_backward(mg_Context *ctx, mg_Tensor *root, mg_Tensor *grad,
 int mg_sum_to(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
               const int64_t *shape);
 
+/* ---- optimizer updates (ops_optim.c) ---------------------------------------
+ * The update rules of moongrad.optim as fused kernels: one pass over a
+ * parameter, its gradient and its optimizer state, in place, allocating
+ * nothing. Each is torch.optim 1.13's single-tensor (foreach=False) update
+ * with the same float operations in the same order, so float32 and float64
+ * trajectories both match PyTorch's. The bookkeeping (parameter groups,
+ * which state belongs to which parameter, state dicts) is the caller's.
+ *
+ * A step writes into a parameter that requires grad: it records nothing,
+ * bumps the storage versions of the parameter and of the state it wrote
+ * (so a graph that saved the old values fails at backward), and is meant
+ * to run with grad mode off. */
+
+typedef enum {
+  MG_OPTIM_SGD, MG_OPTIM_ADAM, MG_OPTIM_ADAMW, MG_OPTIM_RMSPROP,
+  MG_OPTIM_ADAGRAD, MG_OPTIM_ADAMAX, MG_OPTIM_NADAM, MG_OPTIM_RADAM,
+  MG_NOPTIM
+} mg_Optim;
+
+/* One parameter group's options (torch's names and meanings); each kind
+ * reads the fields it has. */
+typedef struct {
+  double lr;
+  double weight_decay;    /* added to the gradient (L2); AdamW: decoupled */
+  double momentum;        /* SGD, RMSprop */
+  double dampening;       /* SGD */
+  double alpha;           /* RMSprop: smoothing constant */
+  double beta1, beta2;    /* Adam, AdamW, Adamax, NAdam, RAdam */
+  double eps;
+  double lr_decay;        /* Adagrad */
+  double initial_accumulator_value; /* Adagrad: the sum's first value */
+  double momentum_decay;  /* NAdam */
+  int nesterov;           /* SGD */
+  int amsgrad;            /* Adam, AdamW */
+  int centered;           /* RMSprop */
+  int maximize;           /* all but NAdam and RAdam */
+} mg_OptimConfig;
+
+#define MG_OPTIM_MAXSTATE 3 /* state tensors an optimizer keeps per parameter */
+
+/* One parameter's optimizer state. */
+typedef struct {
+  int64_t step;                    /* updates done; mg_optim_step adds one */
+  double mu_product;               /* NAdam: product of the mu so far, 1 at
+                                      first (float32-rounded, as torch's) */
+  mg_Tensor *t[MG_OPTIM_MAXSTATE]; /* state tensors by slot (borrowed) */
+  int fresh[MG_OPTIM_MAXSTATE];    /* t[k] was just made: SGD copies d_p into
+                                      a fresh momentum buffer, as torch
+                                      clones it, instead of decaying it */
+} mg_OptimState;
+
+const char *mg_optim_name(mg_Optim kind);   /* "Adam"; NULL when unknown */
+int mg_optim_from_name(const char *name);   /* -1 when unknown */
+/* torch's state_dict name of slot k ("exp_avg"), NULL past the last. */
+const char *mg_optim_state_name(mg_Optim kind, int k);
+/* Does this configuration use slot k (Adam's max_exp_avg_sq only with
+ * amsgrad, SGD's momentum_buffer only with momentum, ...)? */
+int mg_optim_needs_state(mg_Optim kind, int k, const mg_OptimConfig *cfg);
+/* A new state tensor for slot k, contiguous, shaped like param: zeros, or
+ * initial_accumulator_value for Adagrad's sum. Mark it fresh. */
+int mg_optim_state_new(mg_Context *ctx, mg_Tensor **out, mg_Optim kind, int k,
+                       const mg_OptimConfig *cfg, const mg_Tensor *param);
+/* One update of param (contiguous, float32 or float64) from grad (same
+ * shape and dtype), with every slot the configuration needs present in
+ * state (same shape and dtype, contiguous). Multithreaded over elements
+ * when large; the result never depends on the thread count. On failure
+ * (a mismatch, named like "Adam: grad of shape [3] does not match
+ * parameter of shape [4]") nothing is written. */
+int mg_optim_step(mg_Context *ctx, mg_Optim kind, const mg_OptimConfig *cfg,
+                  mg_Tensor *param, const mg_Tensor *grad,
+                  mg_OptimState *state);
+/* The norm_type-norm of t (any layout), accumulated in double: norm_type
+ * > 0, or INFINITY for the largest magnitude. For clip_grad_norm. */
+int mg_grad_norm(mg_Context *ctx, double *out, const mg_Tensor *t,
+                 double norm_type);
+
 /* ---- threading helpers (context.c) ------------------------------------- */
 
 /* Elements below which an elementwise loop stays on one thread. */

@@ -13,7 +13,8 @@
 --   local net = Net(4)
 --
 -- The pieces live in moongrad/nn/: module.lua (the base class), layers.lua,
--- containers.lua, losses.lua and weight_init.lua (nn.init).
+-- containers.lua, losses.lua, weight_init.lua (nn.init) and utils.lua
+-- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled).
 local Module = require "moongrad.nn.module"
 
 local pairs, ipairs = pairs, ipairs
@@ -22,7 +23,9 @@ local nn = {
   Module = Module,
   init = require "moongrad.nn.weight_init",
   is_module = Module.is_module,
+  utils = require "moongrad.nn.utils",
 }
+nn.l2_penalty = nn.utils.l2_penalty
 
 for _, family in ipairs({"layers", "containers", "losses"}) do
   for name, cls in pairs(require("moongrad.nn." .. family)) do nn[name] = cls end
