@@ -22,7 +22,7 @@ ALL_CFLAGS := -std=gnu11 -fPIC -fopenmp -fno-math-errno $(WARN) $(CFLAGS)
 # OpenBLAS's OpenMP build shares moongrad's OpenMP thread pool; the rpath
 # picks it even when Debian's alternatives point elsewhere.
 BLAS_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
-LIBS := $(BLAS_LIBS) -fopenmp -lz -lm
+LIBS := $(BLAS_LIBS) -fopenmp -lcjson -lz -lm
 
 B := build
 EXE_SRC := runtime/main.c runtime/repl.c

@@ -4,7 +4,9 @@
 # As root it runs apt-get; otherwise it names the packages to install.
 set -eu
 
-build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev"
+# cJSON parses safetensors headers in C; dkjson encodes checkpoint metadata
+# in Lua; the Fashion-MNIST package is the main job's data.
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev lua-dkjson dataset-fashion-mnist"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
 test="$build lua-busted tmux"
 bench="$test python3-torch"
