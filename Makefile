@@ -67,9 +67,11 @@ test: deps
 	$(MAKE) all
 	@$(SPEC_ENV) sh tools/run-specs.sh spec
 
+# The main job: an MLP on Fashion-MNIST to >= 89% test accuracy, with a
+# checkpoint, the history CSV and an SVG of its curves in runs/.
 demo: deps-build
 	$(MAKE) all
-	$(B)/moongrad scripts/least_squares.lua
+	$(B)/moongrad scripts/fashion_mnist_mlp.lua
 
 clean:
 	rm -rf $(B)

@@ -21,7 +21,11 @@ static const luaL_Reg *const method_families[] = {
 static const luaL_Reg *const function_families[] = {
     mgl_tensor_functions, mgl_create_functions, mgl_ops_functions,
     mgl_index_functions, mgl_autograd_functions, mgl_nn_functions,
-    mgl_optim_functions, NULL};
+    mgl_optim_functions,
+    mgl_augment_functions,
+    mgl_io_functions,
+    mgl_safetensors_functions,
+    NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the
  * state's context as upvalue 1; the metamethods also get the methods table

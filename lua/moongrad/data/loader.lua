@@ -1,0 +1,199 @@
+-- moongrad.data's DataLoader: batches of a dataset, one epoch per iter().
+--
+--   local loader = data.DataLoader(ds, {batch_size = 128, shuffle = true,
+--                                       drop_last = false, transform = fn})
+--   #loader                                -- batches per epoch
+--   for xb, yb in loader:iter() do ... end -- one epoch
+--
+-- Shuffling draws mg.randperm(n) from the state's RNG at the start of each
+-- epoch, so mg.manual_seed makes the order reproducible and every epoch's
+-- order differs. A dataset with get_batch (TensorDataset, a Subset of one)
+-- hands over whole batches gathered in C; any other dataset is read sample
+-- by sample and collated: tensors are stacked along a new dim 1, numbers
+-- become an int64 tensor when all are Lua integers (class labels) and a
+-- float32 one otherwise, tables of numbers become tensors, anything else a
+-- Lua list. transform(xb, yb, ...) runs once per batch and returns the
+-- batch to yield.
+--
+-- Resume: loader:state_dict() is {perm = <this epoch's order, int64> or
+-- nil, position = <batches already yielded this epoch>}; after
+-- loader:load_state_dict(sd) the next iter() yields the rest of that epoch
+-- (batch position + 1 on, same order) and later epochs shuffle as usual.
+local mg = require "moongrad"
+
+local type, error, setmetatable = type, error, setmetatable
+local math_type, table_unpack = math.type, table.unpack
+
+local DataLoader = {}
+DataLoader.__index = DataLoader
+DataLoader.__name = "DataLoader"
+
+local KNOWN = {batch_size = true, shuffle = true, drop_last = true,
+               transform = true, collate = true}
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt.__call) == "function"
+end
+
+-- data.DataLoader(ds, {batch_size = 1, shuffle = false, drop_last = false,
+-- transform = nil, collate = nil}); collate(samples) replaces the default
+-- collation (samples: a list of table.pack'ed samples).
+local function new(ds, opts)
+  if type(ds) ~= "table" or type(ds.len) ~= "function" or type(ds.get) ~= "function" then
+    error("DataLoader: dataset must have len and get methods", 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then error("DataLoader: options must be a table", 2) end
+  for k in pairs(opts) do
+    if not KNOWN[k] then error(("DataLoader: unknown option '%s'"):format(tostring(k)), 2) end
+  end
+  local bs = opts.batch_size or 1
+  if math_type(bs) ~= "integer" or bs < 1 then
+    error(("DataLoader: batch_size must be an integer >= 1, got %s"):format(tostring(bs)), 2)
+  end
+  if opts.transform ~= nil and not is_callable(opts.transform) then
+    error("DataLoader: transform must be callable", 2)
+  end
+  if opts.collate ~= nil and not is_callable(opts.collate) then
+    error("DataLoader: collate must be callable", 2)
+  end
+  return setmetatable({
+    dataset = ds,
+    batch_size = bs,
+    shuffle = opts.shuffle and true or false,
+    drop_last = opts.drop_last and true or false,
+    transform = opts.transform,
+    collate = opts.collate,
+    _perm = nil,       -- this epoch's order (int64), nil when not shuffling
+    _position = 0,     -- batches yielded this epoch
+    _resume = false,   -- the next iter() continues the current epoch
+  }, DataLoader)
+end
+
+-- Batches per epoch.
+function DataLoader:len()
+  local n, bs = self.dataset:len(), self.batch_size
+  if self.drop_last then return n // bs end
+  return (n + bs - 1) // bs
+end
+DataLoader.__len = DataLoader.len
+
+-- ---- collation ----------------------------------------------------------------
+
+local function stack(values, j)
+  local first = values[1]
+  local shape = first:shape()
+  local out = mg.empty({#values, table_unpack(shape)}, first:dtype())
+  local ref = table.concat(shape, ",")
+  for i = 1, #values do
+    local v = values[i]
+    if not mg.is_tensor(v) or table.concat(v:shape(), ",") ~= ref then
+      error(("DataLoader: cannot collate value %d of the batch's sample %d (%s) with sample 1's (tensor of shape [%s])")
+        :format(j, i, mg.is_tensor(v) and "shape [" .. table.concat(v:shape(), ",") .. "]" or type(v), ref), 0)
+    end
+    out:select(1, i):copy_(v)
+  end
+  return out
+end
+
+local function collate_values(values, j)
+  local first = values[1]
+  if mg.is_tensor(first) then return stack(values, j) end
+  local t = type(first)
+  if t == "number" then
+    local all_int = true
+    for i = 1, #values do
+      local v = values[i]
+      if type(v) ~= "number" then
+        error(("DataLoader: value %d of sample %d is a %s where sample 1's is a number"):format(j, i, type(v)), 0)
+      end
+      all_int = all_int and math_type(v) == "integer"
+    end
+    return mg.tensor(values, all_int and "int64" or "float32")
+  elseif t == "table" then
+    return mg.tensor(values)
+  end
+  return values
+end
+
+-- The default collation of samples (each a table.pack'ed list of values).
+local function collate(samples)
+  local nv = samples[1].n
+  local out = {}
+  for j = 1, nv do
+    local values = {}
+    for i = 1, #samples do values[i] = samples[i][j] end
+    out[j] = collate_values(values, j)
+  end
+  return table_unpack(out, 1, nv)
+end
+
+-- ---- iteration ----------------------------------------------------------------
+
+-- The batch at positions [start, start + len) of the epoch's order.
+function DataLoader:_batch(start, len)
+  local ds = self.dataset
+  local ids = self._perm and self._perm:narrow(1, start, len)
+              or mg.arange(start, start + len)
+  if ds.get_batch and not self.collate then return ds:get_batch(ids) end
+  local list = ids:totable()
+  local samples = {}
+  for i = 1, len do samples[i] = table.pack(ds:get(list[i])) end
+  return (self.collate or collate)(samples)
+end
+
+local function finish(self, ...)
+  if self.transform then return self.transform(...) end
+  return ...
+end
+
+-- for xb, yb, ... in loader:iter() do ... end: one epoch.
+function DataLoader:iter()
+  local n = self.dataset:len()
+  local nb, bs = self:len(), self.batch_size
+  if self._resume then
+    self._resume = false
+  else
+    self._perm = self.shuffle and n > 0 and mg.randperm(n) or nil
+    self._position = 0
+  end
+  return function()
+    local k = self._position
+    if k >= nb then return nil end
+    local start = k * bs + 1
+    local len = start + bs - 1 <= n and bs or n - start + 1
+    self._position = k + 1
+    return finish(self, self:_batch(start, len))
+  end
+end
+
+-- ---- resume ---------------------------------------------------------------------
+
+function DataLoader:state_dict()
+  return {perm = self._perm, position = self._position}
+end
+
+function DataLoader:load_state_dict(sd)
+  if type(sd) ~= "table" then error("DataLoader:load_state_dict: expects a table", 2) end
+  local pos, perm = sd.position, sd.perm
+  if math_type(pos) ~= "integer" or pos < 0 then
+    error(("DataLoader:load_state_dict: position must be an integer >= 0, got %s"):format(tostring(pos)), 2)
+  end
+  local n = self.dataset:len()
+  if perm ~= nil then
+    if not mg.is_tensor(perm) or perm:dtype() ~= "int64" or perm:dim() ~= 1 or perm:numel() ~= n then
+      error(("DataLoader:load_state_dict: perm must be a 1-D int64 tensor of %d positions"):format(n), 2)
+    end
+    perm = perm:contiguous()
+  elseif self.shuffle and pos > 0 and pos < self:len() then
+    error("DataLoader:load_state_dict: a shuffling loader needs the epoch's perm to resume mid-epoch", 2)
+  end
+  self._perm = perm
+  self._position = pos
+  -- A shuffling loader without a perm has not drawn this epoch's order yet.
+  self._resume = pos < self:len() and (perm ~= nil or not self.shuffle)
+end
+
+return {DataLoader = new, collate = collate}

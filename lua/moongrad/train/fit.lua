@@ -1,0 +1,189 @@
+-- moongrad.train.fit: the training loop. Read it top to bottom; copy it
+-- when you need a loop of your own (the per-batch body is six lines).
+local mg = require "moongrad"
+local optim = require "moongrad.optim"
+local metrics = require "moongrad.train.metrics"
+local progress = require "moongrad.train.progress"
+local resume = require "moongrad.train.resume"
+
+local type, ipairs, pairs, tostring, error = type, ipairs, pairs, tostring, error
+local getmetatable = getmetatable
+local huge = math.huge
+local fmt, concat, sort = string.format, table.concat, table.sort
+
+local OPTIONS = {train = 1, val = 1, loss = 1, optimizer = 1, scheduler = 1,
+  scheduler_step = 1, epochs = 1, metrics = 1, clip_grad_norm = 1, callbacks = 1,
+  progress = 1, resume = 1, checkpoint = 1, monitor = 1}
+
+local function check_options(model, o)
+  if type(model) ~= "table" and type(model) ~= "function" then
+    error("fit: expects a model (a module or a callable table) as argument #1", 3)
+  end
+  if type(o) ~= "table" then error("fit: expects an options table as argument #2", 3) end
+  for k in pairs(o) do
+    if not OPTIONS[k] then
+      local known = {}
+      for n in pairs(OPTIONS) do known[#known + 1] = n end
+      sort(known)
+      error(fmt("fit: unknown option '%s' (known: %s)", tostring(k), concat(known, ", ")), 3)
+    end
+  end
+  local function loader(name, v, required)
+    if v == nil and not required then return end
+    if type(v) ~= "table" or type(v.iter) ~= "function" then
+      error(fmt("fit: %s must be a loader (an object with :iter()), got %s", name, type(v)), 4)
+    end
+  end
+  loader("train", o.train, true)
+  loader("val", o.val)
+  if type(o.optimizer) ~= "table" or type(o.optimizer.step) ~= "function" then
+    error("fit: needs an optimizer (optimizer = optim.Adam(model, {...}))", 3)
+  end
+  local step = o.scheduler_step or "batch"
+  if step ~= "batch" and step ~= "epoch" then
+    error(fmt("fit: scheduler_step must be \"batch\" or \"epoch\", got %s", tostring(step)), 3)
+  end
+  local ck = o.checkpoint
+  if ck ~= nil and (type(ck) ~= "table" or type(ck.path) ~= "string") then
+    error("fit: checkpoint must be a table {path = ..., every_n_batches = k | every = \"epoch\"}", 3)
+  end
+end
+
+-- "nan", "inf" or "-inf" for a non-finite number, else nil.
+local function non_finite(v)
+  if v ~= v then return "nan" end
+  if v == huge then return "inf" elseif v == -huge then return "-inf" end
+end
+
+local function call(ctx, hook)
+  for _, cb in ipairs(ctx.callbacks) do
+    local f = cb[hook]
+    if f then f(ctx) end
+  end
+end
+
+-- Records' keys in a stable order: epoch, train_*, val_*, lr, time.
+local function columns(names, has_val)
+  local cols = {"epoch"}
+  for _, n in ipairs(names) do cols[#cols + 1] = "train_" .. n end
+  if has_val then
+    for _, n in ipairs(names) do cols[#cols + 1] = "val_" .. n end
+  end
+  cols[#cols + 1] = "lr"
+  cols[#cols + 1] = "time"
+  return cols
+end
+
+-- #loader when the loader has a length, else nil.
+local function length(loader)
+  local mt = getmetatable(loader)
+  if mt and mt.__len then return #loader end
+  if type(loader.len) == "function" then return loader:len() end
+end
+
+local function is_plateau(s) return s ~= nil and s.__name == "ReduceLROnPlateau" end
+
+-- One pass over the training loader. skip: batches of this epoch already
+-- done before a resume (the loader itself continues where it stopped).
+local function train_epoch(ctx, o, skip)
+  local model, opt, sched, loss_fn = ctx.model, ctx.optimizer, ctx.scheduler, ctx.loss
+  local per_batch = sched and o.scheduler_step ~= "epoch" and not is_plateau(sched)
+  local clip, params = o.clip_grad_norm, o.clip_grad_norm and model:parameters()
+  local every = o.checkpoint and o.checkpoint.every_n_batches
+  local n_batches = ctx.n_batches
+  local history, acc, bar = ctx.history, ctx.train_metrics, ctx.progress
+  if model.train then model:train() end
+  local b = skip
+  for xb, yb in ctx.train_loader:iter() do
+    b = b + 1
+    ctx.batch, ctx.step = b, ctx.step + 1
+    local lr = opt.param_groups[1].lr
+    opt:zero_grad()
+    local out = model(xb)
+    local loss = loss_fn(out, yb)
+    local value = loss:item()
+    local bad = non_finite(value)
+    if bad then
+      bar:abort()
+      error(fmt("fit: loss is %s at epoch %d, batch %d; lower the learning rate or " ..
+                "check the data", bad, ctx.epoch, b), 0)
+    end
+    loss:backward()
+    if clip then optim.clip_grad_norm(params, clip) end
+    opt:step()
+    if per_batch then sched:step() end
+
+    local step_lrs = {}
+    for g, group in ipairs(opt.param_groups) do step_lrs[g] = group.lr end
+    history.lr[ctx.step], history.batch_loss[ctx.step] = lr, value
+    local n = acc:add(out:detach(), yb, value)
+    ctx.step_lrs, ctx.logs = step_lrs, {batch = b, loss = value, size = n, lr = lr}
+    call(ctx, "on_batch_end")
+    bar:batch(b, acc.loss_sum / acc.n, n, skip + 1)
+    if every and ctx.step % every == 0 and b ~= n_batches then
+      resume.save_mid_epoch(o.checkpoint.path, ctx)
+    end
+  end
+  return acc:result()
+end
+
+-- train.fit(model, opts) --> history. See moongrad.train for the options.
+local function fit(model, o)
+  check_options(model, o)
+  local names = metrics.Accumulator(o.metrics or {}):names()
+  local history = {epochs = {}, lr = {}, batch_loss = {}, columns = columns(names, o.val ~= nil)}
+  local ctx = {
+    model = model, optimizer = o.optimizer, scheduler = o.scheduler,
+    train_loader = o.train, val_loader = o.val, loss = o.loss or require("moongrad.functional").cross_entropy,
+    epochs = o.epochs or 1, epoch = 0, step = 0, batch = 0,
+    history = history, callbacks = o.callbacks or {}, stop = false,
+    n_batches = length(o.train),
+    progress = progress.new(o.progress),
+  }
+  local monitor = o.monitor or (o.val and "val_loss" or "train_loss")
+  local first_epoch, skip, sums = 1, 0, nil
+  if o.resume then
+    first_epoch, skip, sums = resume.load(o.resume, ctx)
+    ctx.resumed = true
+  end
+
+  call(ctx, "on_train_begin")
+  for epoch = first_epoch, ctx.epochs do
+    ctx.epoch, ctx.batch = epoch, 0
+    ctx.train_metrics = metrics.Accumulator(o.metrics or {})
+    if sums then ctx.train_metrics:load_state_dict(sums) end
+    call(ctx, "on_epoch_begin")
+    ctx.progress:epoch_begin(epoch, ctx.epochs, ctx.n_batches)
+    local t0 = progress.now()
+    local record = {epoch = epoch, lr = ctx.optimizer.param_groups[1].lr}
+    for k, v in pairs(train_epoch(ctx, o, skip)) do record["train_" .. k] = v end
+    if #history.lr > 0 then record.lr = history.lr[#history.lr] end
+    skip, sums = 0, nil
+    if o.val then
+      local r = metrics.evaluate(model, o.val, {loss = ctx.loss, metrics = o.metrics})
+      for k, v in pairs(r) do record["val_" .. k] = v end
+    end
+    record.time = progress.now() - t0
+    history.epochs[#history.epochs + 1] = record
+    local s = ctx.scheduler
+    if is_plateau(s) then
+      if record[monitor] == nil then
+        error(fmt("fit: ReduceLROnPlateau monitors '%s', which the epoch did not produce", monitor), 0)
+      end
+      s:step(record[monitor])
+    elseif s and o.scheduler_step == "epoch" then
+      s:step()
+    end
+    ctx.logs = record
+    call(ctx, "on_epoch_end")
+    ctx.progress:epoch_end(record, history.columns)
+    if o.checkpoint and (o.checkpoint.every == "epoch" or o.checkpoint.every_n_batches) then
+      resume.save_epoch_end(o.checkpoint.path, ctx)
+    end
+    if ctx.stop then break end
+  end
+  call(ctx, "on_train_end")
+  return history
+end
+
+return fit

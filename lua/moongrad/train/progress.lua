@@ -1,0 +1,149 @@
+-- moongrad.train.progress: what fit prints while it trains, on stdout.
+--
+--   progress = "auto" (default)  a bar redrawn in place when stdout is a
+--                                terminal, else one summary line per epoch
+--   progress = true              the bar, terminal or not
+--   progress = false             one summary line per epoch
+--   progress = "quiet"           nothing
+--
+-- The bar (redrawn with \r at most ten times a second, and on the last batch):
+--   epoch 3/10 [##########..........] 120/469  loss 0.4312  5,230 samples/s  ETA 0:12
+-- and when the epoch ends it is replaced by the epoch's summary line:
+--   epoch 3/10  train_loss 0.4312  train_accuracy 0.8421  val_loss 0.4012  ...  12.3s
+--
+-- Whether stdout is a terminal is asked once per process with
+-- os.execute("test -t 1") (the shell inherits our stdout), and cached.
+-- Wall time comes from /proc/uptime (10 ms resolution; Lua's os.clock is
+-- CPU time, which multithreaded kernels inflate), else os.time().
+local io_open, os_time, os_execute = io.open, os.time, os.execute
+local type, ipairs, tostring, error, setmetatable = type, ipairs, tostring, error, setmetatable
+local floor, max, min, huge = math.floor, math.max, math.min, math.huge
+local fmt, rep, concat = string.format, string.rep, table.concat
+
+local progress = {}
+
+-- Seconds since some fixed moment, with sub-second resolution on Linux.
+function progress.now()
+  local f = io_open("/proc/uptime", "r")
+  if f then
+    local t = f:read("n")
+    f:close()
+    if t then return t end
+  end
+  return os_time()
+end
+local now = progress.now
+
+local tty_cache
+-- Whether stdout is a terminal (asked once).
+function progress.stdout_is_tty()
+  if tty_cache == nil then
+    local ok = os_execute("test -t 1")
+    tty_cache = ok == true or ok == 0
+  end
+  return tty_cache
+end
+
+-- 1234567 -> "1,234,567"
+local function thousands(n)
+  local s = tostring(floor(n + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^(-?),", "%1"))
+end
+
+local function clock(seconds)
+  if seconds ~= seconds or seconds == huge then return "?" end
+  seconds = floor(seconds + 0.5)
+  local h, m, s = floor(seconds / 3600), floor(seconds / 60) % 60, seconds % 60
+  if h > 0 then return fmt("%d:%02d:%02d", h, m, s) end
+  return fmt("%d:%02d", m, s)
+end
+
+local function num(v)
+  if type(v) ~= "number" then return tostring(v) end
+  if v ~= v then return "nan" end
+  if v == huge then return "inf" elseif v == -huge then return "-inf" end
+  if v ~= 0 and (math.abs(v) < 1e-3 or math.abs(v) >= 1e5) then return fmt("%.3e", v) end
+  return fmt("%.4f", v)
+end
+progress.format_number = num
+
+-- The epoch summary: "epoch 3/10  train_loss 0.4312 ...  12.3s". columns
+-- lists the record's keys in order (epoch and time are placed by hand).
+function progress.summary(record, epochs, columns)
+  local parts = {fmt("epoch %d/%d", record.epoch, epochs)}
+  for _, k in ipairs(columns) do
+    local v = record[k]
+    if k ~= "epoch" and k ~= "time" and v ~= nil then
+      parts[#parts + 1] = k == "lr" and fmt("lr %.3g", v) or (k .. " " .. num(v))
+    end
+  end
+  if record.time then parts[#parts + 1] = fmt("%.1fs", record.time) end
+  return concat(parts, "  ")
+end
+
+local Progress = {}
+Progress.__index = Progress
+
+-- progress.new(mode, out): mode as above; out a file (io.stdout).
+function progress.new(mode, out)
+  if mode == nil then mode = "auto" end
+  if mode ~= "auto" and mode ~= true and mode ~= false and mode ~= "quiet" then
+    error(fmt("fit: progress must be \"auto\", true, false or \"quiet\", got %s",
+              tostring(mode)), 3)
+  end
+  local bar = mode == true or (mode == "auto" and progress.stdout_is_tty())
+  return setmetatable({out = out or io.stdout, bar = bar, quiet = mode == "quiet",
+                       width = 20, drawn = false}, Progress)
+end
+
+function Progress:epoch_begin(epoch, epochs, n_batches)
+  self.epoch, self.epochs, self.n = epoch, epochs, n_batches
+  self.t0, self.last_draw, self.samples = now(), -huge, 0
+end
+
+-- After batch b of the epoch: mean loss so far and samples in this batch.
+-- b0 is the first batch this process ran (after a resume, earlier batches
+-- do not count towards the speed).
+function Progress:batch(b, mean_loss, samples, b0)
+  self.samples = self.samples + samples
+  if not self.bar then return end
+  local t = now()
+  if t - self.last_draw < 0.1 and b ~= self.n then return end
+  self.last_draw = t
+  local n, elapsed = self.n, t - self.t0
+  local done = b - (b0 or 1) + 1
+  local rate = elapsed > 0 and thousands(self.samples / elapsed) or "?"
+  local eta = elapsed > 0 and n and (n - b) * elapsed / done or huge
+  local filled = n and n > 0 and floor(self.width * b / n) or 0
+  local line = fmt("epoch %d/%d [%s%s] %d/%s  loss %s  %s samples/s  ETA %s",
+                   self.epoch, self.epochs, rep("#", filled), rep(".", self.width - filled),
+                   b, n and tostring(n) or "?", num(mean_loss), rate, clock(eta))
+  local pad = max(0, (self.len or 0) - #line)
+  self.out:write("\r", line, rep(" ", pad))
+  self.out:flush()
+  self.len, self.drawn = #line, true
+end
+
+-- Replaces the bar (or prints) the epoch's summary line.
+function Progress:epoch_end(record, columns)
+  if self.quiet then return end
+  local line = progress.summary(record, self.epochs, columns)
+  if self.drawn then
+    self.out:write("\r", line, rep(" ", max(0, (self.len or 0) - #line)), "\n")
+  else
+    self.out:write(line, "\n")
+  end
+  self.out:flush()
+  self.drawn, self.len = false, 0
+end
+
+-- Ends a half-drawn bar's line before an error message is printed.
+function Progress:abort()
+  if self.drawn then
+    self.out:write("\n")
+    self.out:flush()
+    self.drawn = false
+  end
+end
+
+return progress

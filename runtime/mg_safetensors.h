@@ -1,0 +1,76 @@
+/*
+ * mg_safetensors.h — reading and writing safetensors files (safetensors.c).
+ *
+ * The format (https://github.com/huggingface/safetensors), which PyTorch,
+ * JAX and others read and write:
+ *
+ *   8 bytes     N, the header's length, an unsigned little-endian integer
+ *   N bytes     a JSON object: for each tensor name
+ *                 {"dtype": "F32", "shape": [2, 3], "data_offsets": [b, e]}
+ *               and optionally "__metadata__": {"key": "value", ...}
+ *               (strings only); padded with spaces
+ *   the rest    the data: each tensor's elements row-major, little-endian,
+ *               at [b, e) counted from the end of the header
+ *
+ * The data is indexed completely: sorted by offset, the tensors cover the
+ * data region from its first byte to its last with no gap and no overlap,
+ * and each span is exactly shape × dtype size bytes. Loading a file never
+ * executes anything in it: the header is parsed by cJSON as data.
+ *
+ * Like the rest of the core these return a status and leave a message in
+ * the context; every message names the operation and the file:
+ *   "load: model.safetensors: truncated: header says 1234 bytes, the file has 100"
+ */
+#ifndef MG_SAFETENSORS_H
+#define MG_SAFETENSORS_H
+
+#include "mg_core.h"
+
+/* Largest header accepted by the reader (the reference implementation's
+ * limit), so that a corrupt length never makes it allocate gigabytes. */
+#define MG_SAFETENSORS_MAX_HEADER 100000000
+
+/* What mg_safetensors_load read. Everything here is owned by the struct;
+ * a caller that takes a tensor sets its slot to NULL. */
+typedef struct {
+  int n;               /* tensors */
+  char **names;        /* their names, in the file's data order */
+  mg_Tensor **tensors; /* float32, float64 or int64; NULL once taken */
+  int nmeta;           /* entries of __metadata__ */
+  char **meta_keys;    /* nmeta keys, in the header's order */
+  char **meta_values;  /* and their values */
+} mg_SafeTensors;
+
+/* Reads path into *out (which it overwrites). F32, F64 and I64 come back
+ * as they are; the other integer dtypes (I8, I16, I32, U8, U16, U32, U64,
+ * BOOL) as int64 and F16/BF16 as float32; F8 kinds are an "unsupported
+ * dtype" error. Checks everything before trusting it: the header length
+ * against the file's size, the JSON, every dtype, shape and offset
+ * pair, holes, overlaps and duplicate names. On failure *out is empty
+ * (nothing to free) and the message says what is wrong where. */
+int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
+                        const char *path);
+/* Frees what a load left in st (tensors not taken, names, metadata) and
+ * empties it; an empty or zeroed struct is fine. */
+void mg_safetensors_free(mg_SafeTensors *st);
+
+/* Writes n tensors (float32, float64 or int64, any layout: a view is
+ * written as its contiguous elements) under names, plus nmeta metadata
+ * pairs, to path. Tensors are stored sorted by name. Names must be
+ * distinct, non-empty, valid UTF-8 and not "__metadata__"; metadata keys
+ * and values valid UTF-8.
+ *
+ * The write is atomic: the bytes go to "<path>.tmp-<pid>" in the same
+ * directory, which is flushed to disk (fsync) and renamed over path; then
+ * the directory is synced. On any failure the temporary file is removed
+ * and the file at path, if any, is left as it was.
+ *
+ * fail_after is a testing hook: when >= 0 the write fails with an
+ * "injected failure" after that many bytes, as a full disk would; pass -1
+ * normally. */
+int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
+                        const char *const *names, mg_Tensor *const *tensors,
+                        int nmeta, const char *const *meta_keys,
+                        const char *const *meta_values, int64_t fail_after);
+
+#endif

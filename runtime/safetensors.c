@@ -1,0 +1,714 @@
+/*
+ * safetensors.c — the safetensors reader and writer (see mg_safetensors.h
+ * for the format and the contracts).
+ *
+ * The reader distrusts the file: every number in the header is checked
+ * before it sizes an allocation or a read, and the data region must be
+ * tiled exactly by the tensors' spans. The writer is atomic: temporary file,
+ * fsync, rename, fsync of the directory.
+ */
+#define _GNU_SOURCE 1 /* qsort_r */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mg_safetensors.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c reads and writes little-endian data in place"
+#endif
+
+#define MAX_EXACT ((double)(1LL << 53)) /* integers a JSON double holds */
+
+/* ---- dtypes of the format ---------------------------------------------------- */
+
+/* How a file's dtype becomes one of ours. */
+typedef enum {
+  CONV_NONE,  /* same bytes */
+  CONV_SINT,  /* signed integer of `size` bytes -> int64 */
+  CONV_UINT,  /* unsigned integer (or BOOL) of `size` bytes -> int64 */
+  CONV_F16,   /* IEEE half -> float32 */
+  CONV_BF16   /* bfloat16 -> float32 */
+} Conversion;
+
+typedef struct {
+  const char *name;  /* as written in the header */
+  int size;          /* bytes per element in the file */
+  mg_DType dtype;    /* what it loads as */
+  Conversion conv;
+} FileDType;
+
+static const FileDType file_dtypes[] = {
+    {"F32", 4, MG_F32, CONV_NONE},  {"F64", 8, MG_F64, CONV_NONE},
+    {"I64", 8, MG_I64, CONV_NONE},  {"I32", 4, MG_I64, CONV_SINT},
+    {"I16", 2, MG_I64, CONV_SINT},  {"I8", 1, MG_I64, CONV_SINT},
+    {"U64", 8, MG_I64, CONV_UINT},  {"U32", 4, MG_I64, CONV_UINT},
+    {"U16", 2, MG_I64, CONV_UINT},  {"U8", 1, MG_I64, CONV_UINT},
+    {"BOOL", 1, MG_I64, CONV_UINT}, {"F16", 2, MG_F32, CONV_F16},
+    {"BF16", 2, MG_F32, CONV_BF16},
+};
+#define N_FILE_DTYPES (sizeof file_dtypes / sizeof file_dtypes[0])
+
+static const FileDType *file_dtype(const char *name) {
+  for (size_t i = 0; i < N_FILE_DTYPES; i++)
+    if (strcmp(file_dtypes[i].name, name) == 0) return &file_dtypes[i];
+  return NULL;
+}
+
+static const char *dtype_tag(mg_DType dt) {
+  return dt == MG_F32 ? "F32" : dt == MG_F64 ? "F64" : "I64";
+}
+
+static float half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
+           mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);          /* inf, nan */
+  } else if (exp == 0) {
+    float f = ldexpf((float)mant, -24);                /* zero, subnormal */
+    return sign ? -f : f;
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* Converts n elements of src (file dtype fd) into dst (fd->dtype).
+ * Returns the index of a U64 element past INT64_MAX, or -1. */
+static int64_t convert(void *dst, const unsigned char *src, int64_t n,
+                       const FileDType *fd) {
+  int64_t *di = dst;
+  float *df = dst;
+  for (int64_t i = 0; i < n; i++) {
+    const unsigned char *p = src + i * fd->size;
+    switch (fd->conv) {
+    case CONV_SINT: {
+      int64_t v = 0;
+      if (fd->size == 1) { int8_t x; memcpy(&x, p, 1); v = x; }
+      else if (fd->size == 2) { int16_t x; memcpy(&x, p, 2); v = x; }
+      else { int32_t x; memcpy(&x, p, 4); v = x; }
+      di[i] = v;
+      break;
+    }
+    case CONV_UINT: {
+      uint64_t v = 0;
+      if (fd->size == 1) v = p[0];
+      else if (fd->size == 2) { uint16_t x; memcpy(&x, p, 2); v = x; }
+      else if (fd->size == 4) { uint32_t x; memcpy(&x, p, 4); v = x; }
+      else memcpy(&v, p, 8);
+      if (v > (uint64_t)INT64_MAX) return i;
+      di[i] = (int64_t)v;
+      break;
+    }
+    case CONV_F16: {
+      uint16_t h;
+      memcpy(&h, p, 2);
+      df[i] = half_to_float(h);
+      break;
+    }
+    case CONV_BF16: {
+      uint16_t h;
+      memcpy(&h, p, 2);
+      uint32_t bits = (uint32_t)h << 16;
+      memcpy(&df[i], &bits, 4);
+      break;
+    }
+    case CONV_NONE: break;
+    }
+  }
+  return -1;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+typedef struct {
+  const char *name;       /* borrowed from the parsed header */
+  const FileDType *fd;
+  int ndim;
+  int64_t shape[MG_MAXDIM];
+  int64_t begin, end;     /* in the data region */
+} Entry;
+
+/* A JSON number that is an integer in [0, 2^53]; else -1. */
+static int64_t json_count(const cJSON *v) {
+  if (!cJSON_IsNumber(v)) return -1;
+  double d = v->valuedouble;
+  if (!(d >= 0 && d <= MAX_EXACT) || d != floor(d)) return -1;
+  return (int64_t)d;
+}
+
+/* Checks one tensor's header entry; fills e. */
+static int parse_entry(mg_Context *ctx, const char *path, const cJSON *item,
+                       Entry *e) {
+  const char *name = item->string;
+  e->name = name;
+  if (!cJSON_IsObject(item))
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': expected an object "
+                    "{dtype, shape, data_offsets}", path, name);
+  const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+  const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+  const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+  if (!cJSON_IsString(dt))
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': missing or non-string "
+                    "dtype", path, name);
+  if (!(e->fd = file_dtype(dt->valuestring)))
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': unsupported dtype '%.32s' "
+                    "(moongrad reads F32, F64, I64, I32, I16, I8, U64, U32, "
+                    "U16, U8, BOOL, F16, BF16)", path, name, dt->valuestring);
+  if (!cJSON_IsArray(shape))
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': missing or non-array "
+                    "shape", path, name);
+  int ndim = cJSON_GetArraySize(shape);
+  if (ndim > MG_MAXDIM)
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': %d dimensions, more "
+                    "than the %d moongrad supports", path, name, ndim, MG_MAXDIM);
+  e->ndim = ndim;
+  int64_t numel = 1;
+  int overflow = 0, k = 0;
+  for (const cJSON *s = shape->child; s; s = s->next, k++) {
+    int64_t d = json_count(s);
+    if (d < 0)
+      return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': shape entry %d is "
+                      "not a non-negative integer", path, name, k + 1);
+    e->shape[k] = d;
+    if (d && numel > (int64_t)MAX_EXACT / d) overflow = 1;
+    else numel *= d;
+  }
+  if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
+      json_count(offs->child) < 0 || json_count(offs->child->next) < 0)
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': data_offsets must be "
+                    "two non-negative integers [begin, end]", path, name);
+  e->begin = json_count(offs->child);
+  e->end = json_count(offs->child->next);
+  if (e->end < e->begin)
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': data_offsets [%lld, "
+                    "%lld] end before they begin", path, name,
+                    (long long)e->begin, (long long)e->end);
+  char sbuf[MG_SHAPE_BUFSZ];
+  if (overflow || numel > (int64_t)MAX_EXACT / e->fd->size ||
+      numel * e->fd->size != e->end - e->begin)
+    return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': shape %s of %s needs "
+                    "%s bytes, data_offsets [%lld, %lld] span %lld", path, name,
+                    mg_shape_str(sbuf, sizeof sbuf, ndim, e->shape),
+                    e->fd->name, overflow ? "too many" : "a different number of",
+                    (long long)e->begin, (long long)e->end,
+                    (long long)(e->end - e->begin));
+  return MG_OK;
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(((const Entry *)a)->name, ((const Entry *)b)->name);
+}
+
+static int cmp_begin(const void *a, const void *b) {
+  const Entry *x = a, *y = b;
+  if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+  return x->end < y->end ? -1 : x->end > y->end;
+}
+
+static char *dup_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* Copies __metadata__ (an object of strings) into out. */
+static int read_metadata(mg_Context *ctx, const char *path, const cJSON *meta,
+                         mg_SafeTensors *out) {
+  if (!cJSON_IsObject(meta))
+    return mg_error(ctx, MG_EIO, "load: %s: __metadata__ must be an object of "
+                    "strings", path);
+  int n = cJSON_GetArraySize(meta);
+  out->meta_keys = calloc((size_t)n + 1, sizeof(char *));
+  out->meta_values = calloc((size_t)n + 1, sizeof(char *));
+  if (!out->meta_keys || !out->meta_values)
+    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading the "
+                    "metadata", path);
+  for (const cJSON *m = meta->child; m; m = m->next) {
+    if (!cJSON_IsString(m))
+      return mg_error(ctx, MG_EIO, "load: %s: __metadata__ entry '%s' is not a "
+                      "string", path, m->string);
+    for (int i = 0; i < out->nmeta; i++)
+      if (strcmp(out->meta_keys[i], m->string) == 0)
+        return mg_error(ctx, MG_EIO, "load: %s: __metadata__ has key '%s' twice",
+                        path, m->string);
+    int i = out->nmeta;
+    out->meta_keys[i] = dup_string(m->string);
+    out->meta_values[i] = dup_string(m->valuestring);
+    out->nmeta++;
+    if (!out->meta_keys[i] || !out->meta_values[i])
+      return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading the "
+                      "metadata", path);
+  }
+  return MG_OK;
+}
+
+/* Reads one tensor's span of the data region (which starts at data_start)
+ * into a new tensor. */
+static int read_tensor(mg_Context *ctx, const char *path, FILE *f,
+                       int64_t data_start, const Entry *e, mg_Tensor **out) {
+  mg_Tensor *t = NULL;
+  int st = mg_empty(ctx, &t, e->fd->dtype, e->ndim, e->shape);
+  if (st) return st;
+  int64_t nbytes = e->end - e->begin, numel = mg_numel(t);
+  unsigned char *buf = e->fd->conv == CONV_NONE ? mg_data(t) : NULL;
+  if (nbytes > 0 && !buf && !(buf = malloc((size_t)nbytes))) {
+    mg_tensor_decref(t);
+    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading tensor "
+                    "'%s' (%lld bytes)", path, e->name, (long long)nbytes);
+  }
+  if (nbytes > 0 &&
+      (fseeko(f, (off_t)(data_start + e->begin), SEEK_SET) != 0 ||
+       fread(buf, 1, (size_t)nbytes, f) != (size_t)nbytes)) {
+    st = mg_error(ctx, MG_EIO, "load: %s: truncated or unreadable data of "
+                  "tensor '%s' (%s)", path, e->name,
+                  ferror(f) ? strerror(errno) : "end of file");
+  } else if (e->fd->conv != CONV_NONE && nbytes > 0) {
+    int64_t bad = convert(mg_data(t), buf, numel, e->fd);
+    if (bad >= 0)
+      st = mg_error(ctx, MG_EIO, "load: %s: tensor '%s': U64 element %lld does "
+                    "not fit in int64", path, e->name, (long long)bad + 1);
+  }
+  if (e->fd->conv != CONV_NONE) free(buf);
+  if (st) {
+    mg_tensor_decref(t);
+    return st;
+  }
+  *out = t;
+  return MG_OK;
+}
+
+/* Parses the header (already read into hdr, hlen bytes) and the data. */
+static int load_body(mg_Context *ctx, const char *path, FILE *f, char *hdr,
+                     int64_t hlen, int64_t data_size, mg_SafeTensors *out) {
+  if (hlen < 2 || hdr[0] != '{')
+    return mg_error(ctx, MG_EIO, "load: %s: not a safetensors file: the header "
+                    "does not start with '{'", path);
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
+  if (!root) {
+    long at = end ? (long)(end - hdr) : -1;
+    return mg_error(ctx, MG_EIO, "load: %s: invalid JSON in the header near "
+                    "byte %ld of %lld", path, at, (long long)hlen);
+  }
+  int st = MG_OK;
+  Entry *entries = NULL;
+  for (const char *p = end; p < hdr + hlen; p++) {
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0') {
+      st = mg_error(ctx, MG_EIO, "load: %s: unexpected bytes after the JSON "
+                    "header at byte %ld", path, (long)(p - hdr));
+      goto done;
+    }
+  }
+  if (!cJSON_IsObject(root)) {
+    st = mg_error(ctx, MG_EIO, "load: %s: the header is not a JSON object", path);
+    goto done;
+  }
+  int count = cJSON_GetArraySize(root), n = 0, seen_meta = 0;
+  entries = calloc((size_t)count + 1, sizeof *entries);
+  if (!entries) {
+    st = mg_error(ctx, MG_ENOMEM, "load: %s: out of memory", path);
+    goto done;
+  }
+  for (const cJSON *item = root->child; item; item = item->next) {
+    if (strcmp(item->string, "__metadata__") == 0) {
+      if (seen_meta++) {
+        st = mg_error(ctx, MG_EIO, "load: %s: __metadata__ appears twice", path);
+        goto done;
+      }
+      if ((st = read_metadata(ctx, path, item, out))) goto done;
+      continue;
+    }
+    if ((st = parse_entry(ctx, path, item, &entries[n]))) goto done;
+    n++;
+  }
+  qsort(entries, (size_t)n, sizeof *entries, cmp_name);
+  for (int i = 1; i < n; i++) {
+    if (strcmp(entries[i].name, entries[i - 1].name) == 0) {
+      st = mg_error(ctx, MG_EIO, "load: %s: tensor '%s' appears twice in the "
+                    "header", path, entries[i].name);
+      goto done;
+    }
+  }
+  /* The spans must tile [0, data_size) in order: no hole, no overlap. */
+  qsort(entries, (size_t)n, sizeof *entries, cmp_begin);
+  int64_t pos = 0;
+  for (int i = 0; i < n; i++) {
+    if (entries[i].begin != pos) {
+      st = mg_error(ctx, MG_EIO, "load: %s: tensor '%s' starts at data byte %lld, "
+                    "expected %lld (%s)", path, entries[i].name,
+                    (long long)entries[i].begin, (long long)pos,
+                    entries[i].begin > pos ? "a hole in the data"
+                                           : "overlapping tensors");
+      goto done;
+    }
+    pos = entries[i].end;
+  }
+  if (pos != data_size) {
+    st = mg_error(ctx, MG_EIO, "load: %s: %s: the tensors cover %lld bytes of "
+                  "data, the file holds %lld after the header", path,
+                  pos > data_size ? "truncated" : "unindexed bytes at the end",
+                  (long long)pos, (long long)data_size);
+    goto done;
+  }
+  out->names = calloc((size_t)n + 1, sizeof(char *));
+  out->tensors = calloc((size_t)n + 1, sizeof(mg_Tensor *));
+  if (!out->names || !out->tensors) {
+    st = mg_error(ctx, MG_ENOMEM, "load: %s: out of memory", path);
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!(out->names[i] = dup_string(entries[i].name))) {
+      st = mg_error(ctx, MG_ENOMEM, "load: %s: out of memory", path);
+      goto done;
+    }
+    out->n = i + 1;
+    if ((st = read_tensor(ctx, path, f, 8 + hlen, &entries[i],
+                          &out->tensors[i])))
+      goto done;
+  }
+done:
+  free(entries);
+  cJSON_Delete(root);
+  return st;
+}
+
+int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
+                        const char *path) {
+  memset(out, 0, sizeof *out);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return mg_error(ctx, MG_EIO, "load: %s: cannot open: %s", path,
+                    strerror(errno));
+  struct stat sb;
+  unsigned char lenbuf[8];
+  char *hdr = NULL;
+  int st = MG_OK;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = mg_error(ctx, MG_EIO, "load: %s: not a regular file", path);
+    goto done;
+  }
+  int64_t size = (int64_t)sb.st_size;
+  if (size < 8 || fread(lenbuf, 1, 8, f) != 8) {
+    st = mg_error(ctx, MG_EIO, "load: %s: truncated: the file has %lld bytes, "
+                  "too few for the 8-byte header length", path, (long long)size);
+    goto done;
+  }
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenbuf[i];
+  if (hlen > (uint64_t)(size - 8)) {
+    st = mg_error(ctx, MG_EIO, "load: %s: truncated: header says %llu bytes, "
+                  "the file has %lld", path, (unsigned long long)hlen,
+                  (long long)size);
+    goto done;
+  }
+  if (hlen > MG_SAFETENSORS_MAX_HEADER) {
+    st = mg_error(ctx, MG_EIO, "load: %s: header of %llu bytes is larger than "
+                  "the %d-byte limit", path, (unsigned long long)hlen,
+                  MG_SAFETENSORS_MAX_HEADER);
+    goto done;
+  }
+  if (!(hdr = malloc((size_t)hlen + 1))) {
+    st = mg_error(ctx, MG_ENOMEM, "load: %s: out of memory for a %llu-byte "
+                  "header", path, (unsigned long long)hlen);
+    goto done;
+  }
+  if (fread(hdr, 1, (size_t)hlen, f) != (size_t)hlen) {
+    st = mg_error(ctx, MG_EIO, "load: %s: truncated header", path);
+    goto done;
+  }
+  hdr[hlen] = '\0';
+  st = load_body(ctx, path, f, hdr, (int64_t)hlen, size - 8 - (int64_t)hlen, out);
+done:
+  free(hdr);
+  fclose(f);
+  if (st) mg_safetensors_free(out);
+  return st;
+}
+
+void mg_safetensors_free(mg_SafeTensors *st) {
+  for (int i = 0; i < st->n; i++) {
+    if (st->tensors) mg_tensor_decref(st->tensors[i]);
+    if (st->names) free(st->names[i]);
+  }
+  for (int i = 0; i < st->nmeta; i++) {
+    free(st->meta_keys[i]);
+    free(st->meta_values[i]);
+  }
+  free(st->names);
+  free(st->tensors);
+  free(st->meta_keys);
+  free(st->meta_values);
+  memset(st, 0, sizeof *st);
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+static int valid_utf8(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+          : (*p & 0xf8) == 0xf0 ? 3 : -1;
+    if (n < 0 || (n == 1 && *p < 0xc2)) return 0;
+    uint32_t cp = *p & (0x7f >> n);
+    p++;
+    for (int i = 0; i < n; i++, p++) {
+      if ((*p & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (*p & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+  }
+  return 1;
+}
+
+/* A file being written, counting bytes for the testing hook. */
+typedef struct {
+  int fd;
+  int64_t written;
+  int64_t fail_after;  /* -1: never */
+} Writer;
+
+/* Writes all of buf; returns 0, or -1 with errno set (EIO for the hook). */
+static int write_all(Writer *w, const void *buf, size_t n) {
+  const char *p = buf;
+  int injected = 0;
+  if (w->fail_after >= 0 && w->written + (int64_t)n > w->fail_after) {
+    n = (size_t)(w->fail_after - w->written);
+    injected = 1;
+  }
+  while (n > 0) {
+    ssize_t k = write(w->fd, p, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+    w->written += k;
+  }
+  if (injected) {
+    errno = 0;
+    return -1;
+  }
+  return 0;
+}
+
+static int cmp_index_name(const void *a, const void *b, void *names) {
+  const char *const *nm = names;
+  return strcmp(nm[*(const int *)a], nm[*(const int *)b]);
+}
+
+/* Builds the padded header; *out is malloc'd, *len its length (a multiple
+ * of 8, so that the data starts 8-aligned). */
+static int build_header(mg_Context *ctx, const char *path, int n,
+                        const char *const *names, mg_Tensor *const *tensors,
+                        const int *order, int nmeta, const char *const *keys,
+                        const char *const *values, char **out, size_t *len) {
+  cJSON *root = cJSON_CreateObject();
+  int ok = root != NULL;
+  if (ok && nmeta > 0) {
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    ok = meta != NULL;
+    for (int i = 0; ok && i < nmeta; i++)
+      ok = cJSON_AddStringToObject(meta, keys[i], values[i]) != NULL;
+  }
+  int64_t offset = 0;
+  char num[32];
+  for (int j = 0; ok && j < n; j++) {
+    const mg_Tensor *t = tensors[order[j]];
+    cJSON *e = cJSON_AddObjectToObject(root, names[order[j]]);
+    ok = e && cJSON_AddStringToObject(e, "dtype", dtype_tag(t->dtype));
+    cJSON *shape = ok ? cJSON_AddArrayToObject(e, "shape") : NULL;
+    cJSON *offs = shape ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
+    ok = offs != NULL;
+    for (int d = 0; ok && d < t->ndim; d++) {
+      snprintf(num, sizeof num, "%lld", (long long)t->shape[d]);
+      ok = cJSON_AddItemToArray(shape, cJSON_CreateRaw(num));
+    }
+    int64_t nbytes = mg_numel(t) * (int64_t)mg_dtype_size(t->dtype);
+    for (int k = 0; ok && k < 2; k++) {
+      snprintf(num, sizeof num, "%lld", (long long)(offset + k * nbytes));
+      ok = cJSON_AddItemToArray(offs, cJSON_CreateRaw(num));
+    }
+    offset += nbytes;
+  }
+  char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+  cJSON_Delete(root);
+  if (!text)
+    return mg_error(ctx, MG_ENOMEM, "save: %s: out of memory building the "
+                    "header", path);
+  size_t tl = strlen(text), padded = (tl + 7) / 8 * 8;
+  char *h = malloc(padded);
+  if (!h) {
+    cJSON_free(text);
+    return mg_error(ctx, MG_ENOMEM, "save: %s: out of memory", path);
+  }
+  memcpy(h, text, tl);
+  memset(h + tl, ' ', padded - tl);
+  cJSON_free(text);
+  *out = h;
+  *len = padded;
+  return MG_OK;
+}
+
+/* fsync of the directory holding path, so that the rename is durable.
+ * File systems that cannot sync a directory (EINVAL) are not an error. */
+static int sync_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[PATH_MAX];
+  if (!slash) strcpy(dir, ".");
+  else if (slash == path) strcpy(dir, "/");
+  else if ((size_t)(slash - path) < sizeof dir) {
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+  } else return 0;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int r = fsync(fd);
+  int e = errno;
+  close(fd);
+  return r == 0 || e == EINVAL || e == EROFS ? 0 : -1;
+}
+
+static int check_names(mg_Context *ctx, const char *path, int n,
+                       const char *const *names, const int *order,
+                       mg_Tensor *const *tensors, int nmeta,
+                       const char *const *keys, const char *const *values) {
+  for (int j = 0; j < n; j++) {
+    const char *nm = names[order[j]];
+    if (!*nm)
+      return mg_error(ctx, MG_EARG, "save: %s: a tensor name is empty", path);
+    if (strcmp(nm, "__metadata__") == 0)
+      return mg_error(ctx, MG_EARG, "save: %s: '__metadata__' is reserved and "
+                      "cannot name a tensor", path);
+    if (!valid_utf8(nm))
+      return mg_error(ctx, MG_EARG, "save: %s: tensor name '%s' is not valid "
+                      "UTF-8", path, nm);
+    if (j > 0 && strcmp(nm, names[order[j - 1]]) == 0)
+      return mg_error(ctx, MG_EARG, "save: %s: tensor name '%s' given twice",
+                      path, nm);
+    mg_DType dt = tensors[order[j]]->dtype;
+    if (dt != MG_F32 && dt != MG_F64 && dt != MG_I64)
+      return mg_error(ctx, MG_EARG, "save: %s: tensor '%s' has an unsupported "
+                      "dtype", path, nm);
+  }
+  for (int i = 0; i < nmeta; i++) {
+    if (!valid_utf8(keys[i]) || !valid_utf8(values[i]))
+      return mg_error(ctx, MG_EARG, "save: %s: metadata entry '%s' is not valid "
+                      "UTF-8", path, keys[i]);
+    for (int k = 0; k < i; k++)
+      if (strcmp(keys[k], keys[i]) == 0)
+        return mg_error(ctx, MG_EARG, "save: %s: metadata key '%s' given twice",
+                        path, keys[i]);
+  }
+  return MG_OK;
+}
+
+/* Writes tensor t's elements in row-major order. */
+static int write_tensor(mg_Context *ctx, Writer *w, mg_Tensor *t) {
+  size_t nbytes = (size_t)mg_numel(t) * mg_dtype_size(t->dtype);
+  if (nbytes == 0) return 0;
+  if (mg_is_contiguous(t)) return write_all(w, mg_data(t), nbytes);
+  mg_Tensor *c = NULL;
+  int was = mg_set_grad_enabled(ctx, 0); /* a copy for writing, not a graph op */
+  int st = mg_contiguous(ctx, &c, t);
+  mg_set_grad_enabled(ctx, was);
+  if (st) return -2;
+  int r = write_all(w, mg_data(c), nbytes);
+  int e = errno;
+  mg_tensor_decref(c);
+  errno = e;
+  return r;
+}
+
+int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
+                        const char *const *names, mg_Tensor *const *tensors,
+                        int nmeta, const char *const *meta_keys,
+                        const char *const *meta_values, int64_t fail_after) {
+  int *order = malloc(((size_t)n + 1) * sizeof *order);
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 32);
+  char *hdr = NULL;
+  size_t hlen = 0;
+  int st = MG_OK, fd = -1;
+  if (!order || !tmp) {
+    st = mg_error(ctx, MG_ENOMEM, "save: %s: out of memory", path);
+    goto done;
+  }
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort_r(order, (size_t)n, sizeof *order, cmp_index_name, (void *)names);
+  if ((st = check_names(ctx, path, n, names, order, tensors, nmeta, meta_keys,
+                        meta_values)) ||
+      (st = build_header(ctx, path, n, names, tensors, order, nmeta, meta_keys,
+                         meta_values, &hdr, &hlen)))
+    goto done;
+
+  snprintf(tmp, plen + 32, "%s.tmp-%ld", path, (long)getpid());
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    st = mg_error(ctx, MG_EIO, "save: %s: cannot create the temporary file "
+                  "%s: %s", path, tmp, strerror(errno));
+    goto done;
+  }
+  Writer w = {fd, 0, fail_after};
+  unsigned char lenbuf[8];
+  for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  int r = write_all(&w, lenbuf, 8);
+  if (!r) r = write_all(&w, hdr, hlen);
+  for (int j = 0; !r && j < n; j++) r = write_tensor(ctx, &w, tensors[order[j]]);
+  if (r == -2) {
+    st = MG_ENOMEM; /* the message is already in ctx */
+    goto fail;
+  }
+  if (r) {
+    st = errno ? mg_error(ctx, MG_EIO, "save: %s: writing %s failed after %lld "
+                          "bytes: %s", path, tmp, (long long)w.written,
+                          strerror(errno))
+               : mg_error(ctx, MG_EIO, "save: %s: injected failure after %lld "
+                          "bytes (testing hook _safetensors_fail_after)", path,
+                          (long long)w.written);
+    goto fail;
+  }
+  if (fsync(fd) != 0) {
+    st = mg_error(ctx, MG_EIO, "save: %s: fsync of %s failed: %s", path, tmp,
+                  strerror(errno));
+    goto fail;
+  }
+  r = close(fd);
+  fd = -1;
+  if (r != 0) {
+    st = mg_error(ctx, MG_EIO, "save: %s: closing %s failed: %s", path, tmp,
+                  strerror(errno));
+    goto fail;
+  }
+  if (rename(tmp, path) != 0) {
+    st = mg_error(ctx, MG_EIO, "save: %s: cannot rename %s over it: %s", path,
+                  tmp, strerror(errno));
+    goto fail;
+  }
+  if (sync_dir(path) != 0)
+    st = mg_error(ctx, MG_EIO, "save: %s: written, but syncing its directory "
+                  "failed: %s", path, strerror(errno));
+  goto done;
+fail:
+  if (fd >= 0) close(fd);
+  fd = -1;
+  unlink(tmp);
+done:
+  free(order);
+  free(tmp);
+  free(hdr);
+  return st;
+}

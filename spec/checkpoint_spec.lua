@@ -1,0 +1,681 @@
+-- Checkpoints: mg.save / mg.load (safetensors files, runtime/safetensors.c)
+-- and moongrad.checkpoint (whole training states). Round trips of every
+-- dtype and layout, the file layout other frameworks read, a file written
+-- the way Hugging Face's safetensors writes one (spec/fixtures/
+-- gen_safetensors.py), corrupt files that must fail cleanly, atomic writes
+-- under injected failures, and exact resumption of training.
+local mg = require "moongrad"
+local nn = require "moongrad.nn"
+local F = require "moongrad.functional"
+local optim = require "moongrad.optim"
+local sched = require "moongrad.sched"
+local data = require "moongrad.data"
+local checkpoint = require "moongrad.checkpoint"
+local codec = require "moongrad.checkpoint.json"
+local json = require "dkjson"
+
+local FIXTURE = "spec/fixtures/interop.safetensors"
+
+-- Helpers ---------------------------------------------------------------------
+
+local tmpdir = os.tmpname()
+os.remove(tmpdir)
+assert(os.execute("mkdir -p '" .. tmpdir .. "'"))
+local function tmp(name) return tmpdir .. "/" .. name end
+
+local function read_bytes(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_bytes(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- Files in tmpdir whose name contains pattern (plain).
+local function leftovers(pattern)
+  local p = io.popen("ls -a '" .. tmpdir .. "'")
+  local out = {}
+  for name in p:lines() do
+    if name:find(pattern, 1, true) then out[#out + 1] = name end
+  end
+  p:close()
+  return out
+end
+
+-- Deep equality where nan equals nan and -0.0 differs from 0.0 (in floats).
+local function same_value(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then
+    if math.type(a) ~= math.type(b) then return false end
+    if a ~= a then return b ~= b end
+    if a == 0 and math.type(a) == "float" then return 1 / a == 1 / b end
+    return a == b
+  end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if not same_value(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+local function same_tensor(a, b)
+  if a:dtype() ~= b:dtype() then return false end
+  if table.concat(a:shape(), ",") ~= table.concat(b:shape(), ",") then return false end
+  if a:numel() == 0 then return true end
+  return same_value(a:totable(), b:totable())
+end
+
+-- The header of a safetensors file as a Lua table, and the data offset.
+local function header_of(path)
+  local s = read_bytes(path)
+  local n = string.unpack("<I8", s)
+  return json.decode(s:sub(9, 8 + n)), 8 + n, s
+end
+
+-- A safetensors file from a header table (or raw header text) and data.
+local function craft(path, header, body)
+  local text = type(header) == "string" and header or json.encode(header)
+  write_bytes(path, string.pack("<I8", #text) .. text .. (body or ""))
+end
+
+local function load_error(path)
+  local ok, err = pcall(mg.load, path)
+  assert.is_false(ok, "expected load to fail")
+  return err
+end
+
+-- mg.save / mg.load -------------------------------------------------------------
+
+describe("mg.save and mg.load", function()
+  it("round trip float32, float64 and int64 tensors exactly, specials included", function()
+    local path = tmp("dtypes.safetensors")
+    local t = {
+      f32 = mg.tensor({{1.5, -2.25, 1e-30}, {3.4e38, 0.1, -7}}, "float32"),
+      f64 = mg.tensor({0.1, 1 / 3, -1e300, 5e-324, math.pi}, "float64"),
+      i64 = mg.tensor({math.maxinteger, math.mininteger, 0, -1, 9007199254740993}, "int64"),
+      specials = mg.tensor({math.huge, -math.huge, 0 / 0, -0.0}, "float64"),
+    }
+    mg.save(path, t)
+    local back = mg.load(path)
+    for name, x in pairs(t) do
+      assert.is_true(same_tensor(x, back[name]), name)
+    end
+    local i = back.i64:totable()
+    assert.are.equal(math.maxinteger, i[1])
+    assert.are.equal(math.mininteger, i[2])
+    assert.are.equal(9007199254740993, i[5])
+  end)
+
+  it("round trip 0-d and empty tensors", function()
+    local path = tmp("shapes.safetensors")
+    local t = {
+      scalar = mg.tensor(2.5, "float64"),
+      iscalar = mg.tensor(7, "int64"),
+      empty = mg.zeros(0),
+      empty2d = mg.zeros(3, 0, 2):to("int64"),
+    }
+    mg.save(path, t)
+    local back = mg.load(path)
+    assert.are.same({}, back.scalar:shape())
+    assert.are.equal(2.5, back.scalar:item())
+    assert.are.equal(7, back.iscalar:item())
+    assert.are.same({0}, back.empty:shape())
+    assert.are.same({3, 0, 2}, back.empty2d:shape())
+    assert.are.equal("int64", back.empty2d:dtype())
+  end)
+
+  it("write non-contiguous views as their elements in row-major order", function()
+    local path = tmp("views.safetensors")
+    local base = mg.arange(0, 24, 1, "float64"):reshape(2, 3, 4)
+    local t = {
+      transposed = base:transpose(1, 3),
+      narrowed = base:narrow(3, 2, 2),
+      expanded = mg.tensor({1, 2, 3}, "int64"):reshape(3, 1):expand(3, 4),
+      grad_view = mg.randn(3, 4):requires_grad():transpose(1, 2),
+    }
+    assert.is_false(t.transposed:is_contiguous())
+    mg.save(path, t)
+    local back = mg.load(path)
+    for name, x in pairs(t) do
+      assert.is_true(same_tensor(x:detach():contiguous(), back[name]), name)
+      assert.is_true(back[name]:is_contiguous())
+    end
+  end)
+
+  it("round trip a big-ish tensor (4M float32, 16 MB)", function()
+    local path = tmp("big.safetensors")
+    mg.manual_seed(3)
+    local x = mg.randn(2048, 2048)
+    mg.save(path, {x = x})
+    local y = mg.load(path).x
+    assert.are.equal(0, (x - y):abs():max():item())
+    assert.are.equal(8 + select(2, header_of(path)) - 8 + 2048 * 2048 * 4,
+                     #read_bytes(path))
+  end)
+
+  it("round trip metadata, and give an empty table when there is none", function()
+    local path = tmp("meta.safetensors")
+    local meta = {format = "pt", empty = "", unicode = "héllo ✓ 𝄞",
+                  quotes = "a \"quoted\" \\ back\nslash", json = '{"a": [1, 2]}'}
+    mg.save(path, {x = mg.ones(2)}, meta)
+    local t, m = mg.load(path, {metadata = true})
+    assert.are.same(meta, m)
+    assert.are.equal(1, select("#", mg.load(path)))
+    assert.are.same({1, 1}, t.x:totable())
+    mg.save(path, {x = mg.ones(2)})
+    local _, m2 = mg.load(path, {metadata = true})
+    assert.are.same({}, m2)
+    mg.save(path, {})
+    local t3, m3 = mg.load(path, {metadata = true})
+    assert.are.same({}, t3)
+    assert.are.same({}, m3)
+  end)
+
+  it("load a module's state dict as DESIGN.md shows: net:load_state_dict(mg.load(path))", function()
+    local path = tmp("net.safetensors")
+    local net, net2 = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    mg.save(path, net:state_dict(), {format = "pt"}) -- metadata must not get in the way
+    net2:load_state_dict(mg.load(path))
+    for name, t in pairs(net:state_dict()) do
+      assert.is_true(same_tensor(t, net2:state_dict()[name]), name)
+    end
+  end)
+
+  it("write the public layout: LE length, padded JSON header, contiguous sorted offsets", function()
+    local path = tmp("layout.safetensors")
+    mg.save(path, {b = mg.ones(2, 3), a = mg.zeros(4, "float64"), c = mg.tensor({5}, "int64")},
+            {note = "x"})
+    local h, data_start, s = header_of(path)
+    assert.are.equal(0, data_start % 8)
+    assert.are.same({note = "x"}, h.__metadata__)
+    assert.are.same({dtype = "F64", shape = {4}, data_offsets = {0, 32}}, h.a)
+    assert.are.same({dtype = "F32", shape = {2, 3}, data_offsets = {32, 56}}, h.b)
+    assert.are.same({dtype = "I64", shape = {1}, data_offsets = {56, 64}}, h.c)
+    assert.are.equal(data_start + 64, #s)
+    assert.are.equal(1.0, (string.unpack("<f", s, data_start + 33)))
+    assert.are.equal(5, (string.unpack("<i8", s, data_start + 57)))
+  end)
+
+  it("refuse bad arguments with messages naming the problem", function()
+    local path = tmp("bad.safetensors")
+    local function err(...)
+      local ok, e = pcall(mg.save, ...)
+      assert.is_false(ok)
+      return e
+    end
+    assert.matches("'x' must be a tensor, got number", err(path, {x = 1}))
+    assert.matches("names must be strings", err(path, {mg.ones(1)}))
+    assert.matches("'__metadata__' is reserved", err(path, {__metadata__ = mg.ones(1)}))
+    assert.matches("metadata value of 'k' must be a string", err(path, {}, {k = 1}))
+    assert.matches("not valid UTF%-8", err(path, {["\xff"] = mg.ones(1)}))
+    assert.matches("not valid UTF%-8", err(path, {}, {k = "\xc3"}))
+    assert.matches("a tensor name is empty", err(path, {[""] = mg.ones(1)}))
+    assert.matches("expects a table", err(path, nil))
+    assert.is_false(exists(path))
+  end)
+end)
+
+-- interop -----------------------------------------------------------------------
+
+describe("reading files written by other frameworks", function()
+  it("reads a file laid out like safetensors.torch.save_file, converting dtypes", function()
+    local t, m = mg.load(FIXTURE, {metadata = true})
+    assert.are.same({format = "pt", source = "gen_safetensors.py"}, m)
+    local f32 = function(x) return (string.unpack("<f", string.pack("<f", x))) end
+    assert.are.equal("float32", t["linear.weight"]:dtype())
+    assert.are.same({{0.5, -1.25, 3.0}, {f32(1e-3), -2.5e7, 0.0}}, t["linear.weight"]:totable())
+    assert.are.same({0.25, -0.75}, t["linear.bias"]:totable())
+    assert.are.equal("float64", t.scale:dtype())
+    assert.are.same({}, t.scale:shape())
+    assert.are.equal(math.pi, t.scale:item())
+    assert.are.same({1, -2, 9007199254740993, math.mininteger}, t.steps:totable())
+    assert.are.same({{1, -7}, {2147483647, -2147483648}}, t.ids32:totable())
+    assert.are.same({-32768, 5, 32767}, t.ids16:totable())
+    assert.are.same({-128, 0, 127}, t.ids8:totable())
+    assert.are.same({{0, 128, 255}}, t.pixels:totable())
+    assert.are.same({1, 0, 1}, t.mask:totable())
+    for _, k in ipairs({"ids32", "ids16", "ids8", "pixels", "mask"}) do
+      assert.are.equal("int64", t[k]:dtype())
+    end
+    assert.are.equal("float32", t.half:dtype())
+    assert.are.same({1.0, -2.5, 65504.0, 2 ^ -24, 0.0}, t.half:totable())
+    assert.are.same({1.0, -3.0, 0.15625, 256.0}, t.brain:totable())
+    assert.are.same({0, 4}, t.empty:shape())
+  end)
+
+  it("says 'unsupported dtype' for dtypes it cannot convert", function()
+    local path = tmp("f8.safetensors")
+    craft(path, {x = {dtype = "F8_E4M3", shape = {2}, data_offsets = {0, 2}}}, "\1\2")
+    assert.matches("tensor 'x': unsupported dtype 'F8_E4M3'", load_error(path))
+  end)
+
+  it("accepts a header padded with spaces and keys in any order", function()
+    local path = tmp("padded.safetensors")
+    local h = '{"x":{"data_offsets":[0,8],"shape":[2],"dtype":"F32"}}     '
+    craft(path, h, string.pack("<ff", 1.5, -2))
+    assert.are.same({1.5, -2}, mg.load(path).x:totable())
+  end)
+end)
+
+-- corrupt files -----------------------------------------------------------------
+
+describe("loading a corrupt or truncated file", function()
+  local path = tmp("corrupt.safetensors")
+  local good = {x = {dtype = "F32", shape = {2}, data_offsets = {0, 8}}}
+  local body = string.pack("<ff", 1, 2)
+
+  it("names the file and says the header length exceeds the file", function()
+    write_bytes(path, string.pack("<I8", 1234) .. string.rep(" ", 92))
+    assert.are.equal("load: " .. path .. ": truncated: header says 1234 bytes, the file has 100",
+                     load_error(path))
+  end)
+
+  it("explains each kind of damage", function()
+    local cases = {
+      {"", "truncated: the file has 0 bytes"},
+      {"\1\0\0", "truncated: the file has 3 bytes"},
+      {string.pack("<I8", 0), "does not start with '{'"},
+      {string.pack("<I8", 4) .. "[1] ", "does not start with '{'"},
+      {string.pack("<I8", 2^62), "truncated: header says 4611686018427387904 bytes"},
+      {string.pack("<I8", 5) .. '{"x":', "invalid JSON in the header"},
+      {string.pack("<I8", 6) .. '{} {} ', "unexpected bytes after the JSON header"},
+    }
+    for _, c in ipairs(cases) do
+      write_bytes(path, c[1])
+      local e = load_error(path)
+      assert.matches("^load: " .. path:gsub("%p", "%%%0") .. ": ", e)
+      assert.is_truthy(e:find(c[2], 1, true), e .. " (expected: " .. c[2] .. ")")
+    end
+    local headers = {
+      {{x = {dtype = "Q32", shape = {2}, data_offsets = {0, 8}}}, body, "unsupported dtype 'Q32'"},
+      {{x = {shape = {2}, data_offsets = {0, 8}}}, body, "missing or non-string dtype"},
+      {{x = {dtype = "F32", shape = {3}, data_offsets = {0, 8}}}, body, "needs a different number of bytes"},
+      {{x = {dtype = "F32", shape = {-2}, data_offsets = {0, 8}}}, body, "shape entry 1 is not a non-negative integer"},
+      {{x = {dtype = "F32", shape = {1.5}, data_offsets = {0, 8}}}, body, "shape entry 1"},
+      {{x = {dtype = "F32", shape = "2", data_offsets = {0, 8}}}, body, "non-array shape"},
+      {{x = {dtype = "F32", shape = {2}, data_offsets = {8, 0}}}, body, "end before they begin"},
+      {{x = {dtype = "F32", shape = {2}, data_offsets = {0}}}, body, "two non-negative integers"},
+      {{x = {dtype = "F32", shape = {2}, data_offsets = {0, 8}}}, body .. "xx", "unindexed bytes at the end"},
+      {{x = {dtype = "F32", shape = {4}, data_offsets = {0, 16}}}, body, "truncated: the tensors cover 16 bytes"},
+      {{x = {dtype = "F32", shape = {1}, data_offsets = {4, 8}}}, body, "a hole in the data"},
+      {{x = {dtype = "F32", shape = {2}, data_offsets = {0, 8}},
+        y = {dtype = "F32", shape = {1}, data_offsets = {4, 8}}}, body, "overlapping tensors"},
+      {{x = {dtype = "F32", shape = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2},
+             data_offsets = {0, 8}}}, body, "17 dimensions"},
+      {{x = {dtype = "F32", shape = {2 ^ 40, 2 ^ 40}, data_offsets = {0, 8}}}, body, "too many bytes"},
+      {{__metadata__ = {a = 1}}, "", "__metadata__ entry 'a' is not a string"},
+      {{__metadata__ = "x"}, "", "__metadata__ must be an object"},
+      {{x = 3}, "", "tensor 'x': expected an object"},
+      {'{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},' ..
+       '"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', body, "tensor 'x' appears twice"},
+      {'{"__metadata__":{},"__metadata__":{}}', "", "__metadata__ appears twice"},
+      {'{"__metadata__":{"k":"a","k":"b"}}', "", "__metadata__ has key 'k' twice"},
+      {{x = {dtype = "U64", shape = {1}, data_offsets = {0, 8}}}, string.rep("\255", 8),
+       "U64 element 1 does not fit in int64"},
+    }
+    for i, c in ipairs(headers) do
+      craft(path, c[1], c[2])
+      local e = load_error(path)
+      assert.is_truthy(e:find("load: " .. path .. ": ", 1, true), e)
+      assert.is_truthy(e:find(c[3], 1, true), ("case %d: %s (expected: %s)"):format(i, e, c[3]))
+    end
+  end)
+
+  it("says which file is missing or is a directory", function()
+    assert.are.equal("load: " .. tmp("nope") .. ": cannot open: No such file or directory",
+                     load_error(tmp("nope")))
+    assert.matches("not a regular file", load_error(tmpdir))
+  end)
+
+  it("never crashes on random byte flips and truncations (2000 mutants)", function()
+    local src = tmp("fuzz-src.safetensors")
+    mg.save(src, {w = mg.randn(3, 4), b = mg.tensor({1, 2, 3}, "int64"),
+                  s = mg.tensor(1.0, "float64"), e = mg.zeros(0, 2)}, {k = "v"})
+    local orig = read_bytes(src)
+    local header_end = select(2, header_of(src))
+    local rng = {state = 12345}
+    local function rand(n)  -- a small LCG, independent of mg's generator
+      rng.state = (rng.state * 6364136223846793005 + 1442695040888963407)
+      return ((rng.state >> 33) % n) + 1
+    end
+    local loaded, failed = 0, 0
+    for i = 1, 2000 do
+      local bytes = {orig:byte(1, -1)}
+      local kind = i % 4
+      if kind == 0 then                        -- truncate anywhere
+        bytes = {orig:byte(1, rand(#orig) - 1)}
+      else
+        for _ = 1, rand(4) do                  -- flip bytes, mostly in the header
+          local pos = kind == 3 and rand(#orig) or rand(header_end)
+          bytes[pos] = (bytes[pos] ~ (1 << (rand(8) - 1))) & 255
+        end
+      end
+      local s = {}
+      for j = 1, #bytes, 4096 do
+        s[#s + 1] = string.char(table.unpack(bytes, j, math.min(j + 4095, #bytes)))
+      end
+      write_bytes(path, table.concat(s))
+      local ok, t, m = pcall(mg.load, path, {metadata = true})
+      if ok then
+        loaded = loaded + 1
+        assert.are.equal("table", type(t))
+        assert.are.equal("table", type(m))
+      else
+        failed = failed + 1
+        assert.is_truthy(t:find("load: " .. path .. ": ", 1, true), t)
+      end
+    end
+    assert.is_true(failed > 1000)
+    assert.is_true(loaded > 0)     -- flips in the data region load fine
+  end)
+end)
+
+-- atomic writes -----------------------------------------------------------------
+
+describe("atomic saving", function()
+  local path = tmp("atomic.safetensors")
+  local old = {w = mg.ones(64, 64)}
+
+  it("keeps the previous file intact when a write fails partway (injected)", function()
+    mg.save(path, old, {version = "old"})
+    local before = read_bytes(path)
+    local new = {w = mg.zeros(64, 64), v = mg.randn(100)}
+    for _, n in ipairs({0, 1, 7, 8, 50, 200, 4000, 16000}) do
+      mg._safetensors_fail_after(n)
+      local ok, err = pcall(mg.save, path, new, {version = "new"})
+      assert.is_false(ok)
+      assert.are.equal(("save: %s: injected failure after %d bytes (testing hook " ..
+                        "_safetensors_fail_after)"):format(path, n), err)
+      assert.are.equal(before, read_bytes(path))
+      assert.are.same({}, leftovers(".tmp-"))
+    end
+    local _, m = mg.load(path, {metadata = true})
+    assert.are.equal("old", m.version)
+  end)
+
+  it("clears the injected failure after one save", function()
+    mg._safetensors_fail_after(10)
+    assert.is_false(pcall(mg.save, path, old))
+    mg.save(path, {w = mg.zeros(2)})
+    assert.are.same({0, 0}, mg.load(path).w:totable())
+    mg._safetensors_fail_after(10)
+    mg._safetensors_fail_after(nil)
+    mg.save(path, old)
+  end)
+
+  it("keeps the previous file when the temporary file cannot be created", function()
+    mg.save(path, old, {version = "old"})
+    local before = read_bytes(path)
+    -- A directory squatting on the temporary name: open fails even for root.
+    local pid = read_bytes("/proc/self/stat"):match("^(%d+)")
+    local squat = path .. ".tmp-" .. pid
+    assert(os.execute("mkdir '" .. squat .. "'"))
+    local ok, err = pcall(mg.save, path, {w = mg.zeros(1)})
+    os.execute("rmdir '" .. squat .. "'")
+    assert.is_false(ok)
+    assert.is_truthy(err:find("save: " .. path .. ": cannot create the temporary file", 1, true), err)
+    assert.are.equal(before, read_bytes(path))
+  end)
+
+  it("fails cleanly in a directory that is not writable", function()
+    local dir = tmp("readonly")
+    assert(os.execute("mkdir -p '" .. dir .. "' && chmod 555 '" .. dir .. "'"))
+    local target = dir .. "/x.safetensors"
+    local probe = io.open(dir .. "/probe", "w")   -- root ignores permissions
+    if probe then
+      probe:close()
+      os.remove(dir .. "/probe")
+      target = "/proc/moongrad-checkpoint-spec.safetensors"
+    end
+    local ok, err = pcall(mg.save, target, old)
+    os.execute("chmod 755 '" .. dir .. "'")
+    assert.is_false(ok)
+    assert.is_truthy(err:find("save: " .. target .. ": cannot create the temporary file", 1, true), err)
+    assert.is_false(exists(target))
+  end)
+
+  it("removes the temporary file when the rename fails", function()
+    local target = tmp("is-a-dir")
+    assert(os.execute("mkdir -p '" .. target .. "/sub'"))
+    local ok, err = pcall(mg.save, target, old)
+    assert.is_false(ok)
+    assert.matches("cannot rename", err)
+    assert.are.same({}, leftovers(".tmp-"))
+  end)
+end)
+
+-- the JSON codec ----------------------------------------------------------------
+
+describe("moongrad.checkpoint.json", function()
+  it("round trips numbers exactly, keeping integers and floats apart", function()
+    local v = {1, 1.0, -0.0, 0.1, 1 / 3, 1e300, 5e-324, -2.5e-8, math.maxinteger,
+               math.mininteger, 2 ^ 53 + 0.0, math.huge, -math.huge, 0 / 0, 123456789012}
+    local back = codec.decode(codec.encode(v))
+    assert.is_true(same_value(v, back))
+    assert.are.equal("integer", math.type(back[1]))
+    assert.are.equal("float", math.type(back[2]))
+  end)
+
+  it("round trips nested tables, sparse and mixed keys, and tag-like strings", function()
+    local v = {
+      list = {1, "two", true, {3}}, empty = {}, sparse = {[1] = "a", [3] = "c"},
+      ids = {[2] = {step = 4}, [10] = {step = 5}}, mixed = {1, 2, x = "y"},
+      floats = {[1.5] = "k", [true] = false}, strings = {"inf", "nan", "__float__"},
+      tricky = {__float__ = "inf", other = 1}, tag_only = {__map__ = "not a map"},
+    }
+    assert.is_true(same_value(v, codec.decode(codec.encode(v))))
+  end)
+
+  it("writes the same text for the same value (sorted keys)", function()
+    local a = codec.encode({b = 1, a = {z = 2, y = 0.5}, c = "x"})
+    assert.are.equal('{"a":{"y":0.5,"z":2},"b":1,"c":"x"}', a)
+  end)
+
+  it("refuses functions, tensors, cycles and non-UTF-8 strings, naming where", function()
+    local function err(v)
+      local ok, e = pcall(codec.encode, v, "extra")
+      assert.is_false(ok)
+      return e
+    end
+    assert.matches("extra.f is a function", err({f = print}))
+    assert.matches("extra.t is a tensor", err({t = mg.ones(1)}))
+    local c = {}
+    c.self = c
+    assert.matches("extra.self is part of a reference cycle", err(c))
+    assert.matches("not valid UTF%-8", err({s = "\xff"}))
+  end)
+
+  it("reports malformed JSON instead of raising", function()
+    local v, e = codec.decode("{epoch = os.exit(1)}")
+    assert.is_nil(v)
+    assert.is_string(e)
+    assert.is_nil((codec.decode('{"__float__": "huge"}')))
+  end)
+end)
+
+-- moongrad.checkpoint -------------------------------------------------------------
+
+-- A small model with dropout (uses the RNG) and batch norm (buffers).
+local function make_run(seed)
+  mg.manual_seed(seed)
+  local net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3),
+                            nn.Linear(8, 3))
+  local opt = optim.Adam(net, {lr = 0.01, betas = {0.9, 0.99}, weight_decay = 1e-4,
+                               amsgrad = true})
+  local warm = sched.LinearLR(opt, {start_factor = 0.1, total_iters = 3})
+  local cos = sched.CosineAnnealingLR(opt, {T_max = 20, eta_min = 1e-4})
+  local s = sched.SequentialLR(opt, {schedulers = {warm, cos}, milestones = {3}})
+  return net, opt, s
+end
+
+local function train_steps(net, opt, s, n)
+  net:train()
+  for _ = 1, n do
+    local x = mg.randn(16, 4)
+    local y = mg.randint(1, 3, {16}):to("int64")
+    opt:zero_grad()
+    local loss = F.cross_entropy(net(x), y)
+    loss:backward()
+    opt:step()
+    s:step()
+  end
+end
+
+local function params_of(net)
+  local out = {}
+  for name, t in pairs(net:state_dict()) do out[name] = t:clone() end
+  return out
+end
+
+describe("moongrad.checkpoint", function()
+  local path = tmp("run.safetensors")
+
+  it("resumes training exactly: model, Adam, schedulers and RNG", function()
+    local threads = mg.get_num_threads()
+    mg.set_num_threads(1)
+    finally(function() mg.set_num_threads(threads) end)
+    local net, opt, s = make_run(7)
+    train_steps(net, opt, s, 5)
+    checkpoint.save(path, {model = net, optimizer = opt, scheduler = s, epoch = 2, step = 5,
+                           extra = {best = 0.25, note = "mid-run", tags = {"a", "b"}}})
+    train_steps(net, opt, s, 7)
+    local straight = params_of(net)
+    local lr = opt.param_groups[1].lr
+
+    local net2, opt2, s2 = make_run(99)           -- different init and RNG
+    mg.manual_seed(12345)
+    local info = checkpoint.load(path, {model = net2, optimizer = opt2, scheduler = s2})
+    assert.are.same({epoch = 2, step = 5, extra = {best = 0.25, note = "mid-run",
+                                                   tags = {"a", "b"}}}, info)
+    train_steps(net2, opt2, s2, 7)
+    local resumed = params_of(net2)
+    for name, t in pairs(straight) do
+      assert.is_true(same_tensor(t, resumed[name]), name)   -- exactly, not approximately
+    end
+    assert.are.equal(lr, opt2.param_groups[1].lr)
+  end)
+
+  it("restores optimizer groups with their numbers, booleans and tables as they were", function()
+    local net, opt, s = make_run(1)
+    train_steps(net, opt, s, 2)
+    checkpoint.save(path, {model = net, optimizer = opt, scheduler = s})
+    local net2, opt2, s2 = make_run(2)
+    checkpoint.load(path, {model = net2, optimizer = opt2, scheduler = s2})
+    local g, g2 = opt.param_groups[1], opt2.param_groups[1]
+    for k, v in pairs(g) do
+      if k ~= "params" then assert.is_true(same_value(v, g2[k]), k) end
+    end
+    assert.are.equal(true, g2.amsgrad)
+    assert.are.same({0.9, 0.99}, g2.betas)
+    assert.are.equal("integer", math.type(opt2.state[g2.params[1]].step))
+    assert.is_true(same_value(s:state_dict(), s2:state_dict()))
+  end)
+
+  it("keeps inf in a scheduler's state (ReduceLROnPlateau's best)", function()
+    local net = nn.Linear(2, 1)
+    local opt = optim.SGD(net, {lr = 0.1, momentum = 0.9})
+    local s = sched.ReduceLROnPlateau(opt, {patience = 1})
+    checkpoint.save(path, {optimizer = opt, scheduler = s})
+    local s2 = sched.ReduceLROnPlateau(opt, {patience = 1})
+    s2.best = 0
+    checkpoint.load(path, {optimizer = opt, scheduler = s2})
+    assert.are.equal(math.huge, s2.best)
+    assert.is_true(same_value(s:state_dict(), s2:state_dict()))
+  end)
+
+  it("resumes a shuffling DataLoader mid-epoch in the same order", function()
+    local ds = data.TensorDataset(mg.arange(1, 21, 1, "int64"))
+    mg.manual_seed(5)
+    local loader = data.DataLoader(ds, {batch_size = 3, shuffle = true})
+    local seen, rest = 0, {}
+    for xb in loader:iter() do
+      seen = seen + 1
+      if seen == 2 then checkpoint.save(path, {loader = loader}) end
+      if seen > 2 then rest[#rest + 1] = xb:totable() end
+    end
+    local loader2 = data.DataLoader(ds, {batch_size = 3, shuffle = true})
+    mg.manual_seed(77)
+    checkpoint.load(path, {loader = loader2})
+    local again = {}
+    for xb in loader2:iter() do again[#again + 1] = xb:totable() end
+    assert.are.same(rest, again)
+  end)
+
+  it("keeps all 64 bits of the RNG state, and restore_rng = false leaves it alone", function()
+    mg.set_rng_state({seed = -1, offset = math.mininteger + 5})   -- 2^64-1, 2^63+5
+    checkpoint.save(path, {epoch = 1})
+    local _, state = checkpoint.read(path)
+    assert.are.same({seed = "18446744073709551615", offset = "9223372036854775813"}, state.rng)
+    mg.manual_seed(1)
+    checkpoint.load(path, {restore_rng = false})
+    assert.are.same({seed = 1, offset = 0}, mg.get_rng_state())
+    checkpoint.load(path)
+    assert.are.same({seed = -1, offset = math.mininteger + 5}, mg.get_rng_state())
+    mg.manual_seed(0)
+  end)
+
+  it("stores tensors under names any safetensors reader sees", function()
+    local net, opt, s = make_run(3)
+    train_steps(net, opt, s, 1)
+    checkpoint.save(path, {model = net, optimizer = opt})
+    local t, m = mg.load(path, {metadata = true})
+    assert.is_truthy(t["model.1.weight"])
+    assert.is_truthy(t["model.2.running_mean"])
+    assert.is_truthy(t["optimizer.state.1.exp_avg"])
+    assert.is_truthy(t["optimizer.state.1.max_exp_avg_sq"])
+    assert.is_string(m["moongrad.checkpoint"])
+  end)
+
+  it("gives clear errors for files and requests that do not fit", function()
+    local function err(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return e
+    end
+    local plain = tmp("plain.safetensors")
+    mg.save(plain, {x = mg.ones(1)})
+    assert.matches("not a moongrad checkpoint", err(checkpoint.load, plain))
+    checkpoint.save(path, {epoch = 1})
+    assert.matches("holds no optimizer state",
+                   err(checkpoint.load, path, {optimizer = optim.SGD(nn.Linear(1, 1), {lr = 1})}))
+    assert.matches("unknown option 'modle'", err(checkpoint.save, path, {modle = 1}))
+    assert.matches("model must be an object with a state_dict method",
+                   err(checkpoint.save, path, {model = 3}))
+    assert.matches("checkpoint.load: .*cannot open", err(checkpoint.load, tmp("missing")))
+    local net = nn.Linear(2, 2)
+    checkpoint.save(path, {model = net, optimizer = optim.SGD(net, {lr = 1})})
+    assert.matches("holds SGD optimizer state, the optimizer is Adam",
+                   err(checkpoint.load, path, {optimizer = optim.Adam(net)}))
+    assert.matches("restoring the model failed",
+                   err(checkpoint.load, path, {model = nn.Linear(3, 2)}))
+    local before = read_bytes(path)
+    assert.matches("extra.cb is a function", err(checkpoint.save, path, {extra = {cb = print}}))
+    assert.are.equal(before, read_bytes(path))
+  end)
+
+  it("never executes code from the file: corrupt metadata is an error, code stays a string", function()
+    mg.save(path, {}, {["moongrad.checkpoint"] = "{format = os.exit(3)}"})
+    local ok, e = pcall(checkpoint.load, path)
+    assert.is_false(ok)
+    assert.matches("checkpoint metadata is corrupt", e)
+    checkpoint.save(path, {extra = {code = "os.exit(3)", more = "]]..error('x')..[["}})
+    assert.are.same({code = "os.exit(3)", more = "]]..error('x')..[["},
+                    checkpoint.load(path).extra)
+  end)
+end)
+
+teardown(function() os.execute("rm -rf '" .. tmpdir .. "'") end)
