@@ -3,7 +3,7 @@
 -- images, 1, and 64), each given the same number of examples. Two SVGs:
 -- validation loss against examples seen, and against seconds.
 --
---   build/moongrad scripts/fashion_mnist_gd_variants.lua [epochs=1] [out=runs/gd_variants]
+--   build/moongrad scripts/fashion_mnist_gd_variants.lua [epochs=3] [out=runs/gd_variants]
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -12,7 +12,7 @@ local data = require "moongrad.data"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
 
-local epochs = tonumber(arg and arg[1]) or 1
+local epochs = tonumber(arg and arg[1]) or 3
 local out = arg and arg[2] or "runs/gd_variants"
 os.execute(("mkdir -p '%s'"):format(out))
 mg.set_num_threads(1) -- os.clock is CPU time: one thread makes it wall time
@@ -21,7 +21,7 @@ mg.manual_seed(1)
 local x, y = data.fashion_mnist { split = "train" }
 x = x:reshape(-1, 784)
 x = (x - x:mean():item()) / x:std():item()
-local train_set, val_set = data.random_split(data.TensorDataset(x, y), { 55000, 5000 }, { seed = 1 })
+local train_set, val_set = table.unpack(data.random_split(data.TensorDataset(x, y), { 55000, 5000 }, { seed = 1 }))
 local val_loader = data.DataLoader(val_set, { batch_size = 5000 })
 local n = train_set:len()
 

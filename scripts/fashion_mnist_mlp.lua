@@ -19,7 +19,7 @@ local plot = require "moongrad.plot"
 
 -- ---- flags -------------------------------------------------------------------
 local defaults = { epochs = 20, lr = 1e-3, ["batch-size"] = 128, seed = 1,
-                   out = "runs/fashion_mnist_mlp", resume = false, patience = 4 }
+                   out = "runs/fashion_mnist_mlp", resume = false, patience = 5 }
 local opts = {}
 for k, v in pairs(defaults) do opts[k] = v end
 local i = 1
@@ -47,7 +47,7 @@ local mean, std = x_train:mean():item(), x_train:std():item()
 x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
 
 local full = data.TensorDataset(x_train, y_train)
-local train_set, val_set = data.random_split(full, { 55000, 5000 }, { seed = opts.seed })
+local train_set, val_set = table.unpack(data.random_split(full, { 55000, 5000 }, { seed = opts.seed }))
 local bs = math.floor(opts["batch-size"])
 local train_loader = data.DataLoader(train_set, { batch_size = bs, shuffle = true })
 local val_loader = data.DataLoader(val_set, { batch_size = 1000 })
@@ -82,9 +82,12 @@ local history = train.fit(model, {
   epochs = math.floor(opts.epochs),
   metrics = { "accuracy" },
   callbacks = {
-    train.EarlyStopping { monitor = "val_loss", mode = "min", patience = math.floor(opts.patience),
+    -- Validation accuracy keeps improving for a while after validation
+    -- loss has turned up (the model grows confident on what it gets
+    -- wrong), and accuracy is what we report: monitor it.
+    train.EarlyStopping { monitor = "val_accuracy", mode = "max", patience = math.floor(opts.patience),
                           restore_best = true },
-    train.ModelCheckpoint { path = out .. "/best.safetensors", monitor = "val_loss", mode = "min",
+    train.ModelCheckpoint { path = out .. "/best.safetensors", monitor = "val_accuracy", mode = "max",
                             save_best = true, save_last = false },
     train.HistoryLogger { csv = out .. "/history.csv", json = out .. "/history.json" },
   },

@@ -20,7 +20,7 @@ mg.manual_seed(1)
 local x, y = data.fashion_mnist { split = "train" }
 x = x:reshape(-1, 784)
 x = (x - x:mean():item()) / x:std():item()
-local train_set, val_set = data.random_split(data.TensorDataset(x, y), { 55000, 5000 }, { seed = 1 })
+local train_set, val_set = table.unpack(data.random_split(data.TensorDataset(x, y), { 55000, 5000 }, { seed = 1 }))
 local val_loader = data.DataLoader(val_set, { batch_size = 1000 })
 
 local function make_model()
