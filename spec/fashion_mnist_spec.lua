@@ -38,3 +38,35 @@ describe("scripts/fashion_mnist_mlp.lua", function()
     assert.matches('unknown argument "%-%-epoch"', out)
   end)
 end)
+
+describe("the comparisons on Fashion-MNIST", function()
+  local out_dir = os.tmpname()
+  os.remove(out_dir)
+  teardown(function() os.execute("rm -rf '" .. out_dir .. "'") end)
+
+  it("trains five optimizers from the same start and draws their curves in one SVG", function()
+    local out, code = run(("build/moongrad scripts/fashion_mnist_optimizers.lua 1 '%s'"):format(out_dir))
+    assert.are.equal(0, code, out)
+    for _, name in ipairs { "SGD", "momentum", "Adam", "RMSprop", "Adagrad" } do
+      local acc = tonumber(out:match("\n" .. name .. "%s+(%d+%.%d+)%%"))
+      assert.is_true(acc ~= nil and acc > 70, name .. ": " .. out)
+    end
+    local svg = assert(io.open(out_dir .. "/optimizers.svg")):read("a")
+    for _, name in ipairs { "SGD", "momentum", "Adam", "RMSprop", "Adagrad" } do
+      assert.is_truthy(svg:find(">" .. name .. "<", 1, true), name)
+    end
+  end)
+
+  it("compares full-batch, stochastic and mini-batch descent on the same budget", function()
+    local out, code = run(("build/moongrad scripts/fashion_mnist_gd_variants.lua 0.1 '%s'"):format(out_dir))
+    assert.are.equal(0, code, out)
+    local loss = {}
+    for name, l in out:gmatch("\n?(%a[%a%- ]+) %(.-validation loss (%d+%.%d+)") do loss[name] = tonumber(l) end
+    assert.is_number(loss["mini-batch"], out)
+    assert.is_number(loss["full batch"], out)
+    -- a tenth of an epoch is one full-batch step: mini-batches are far ahead
+    assert.is_true(loss["mini-batch"] < loss["full batch"], out)
+    assert.is_truthy(io.open(out_dir .. "/loss_vs_examples.svg"))
+    assert.is_truthy(io.open(out_dir .. "/loss_vs_seconds.svg"))
+  end)
+end)
