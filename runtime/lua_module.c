@@ -25,6 +25,8 @@ static const luaL_Reg *const function_families[] = {
     mgl_augment_functions,
     mgl_io_functions,
     mgl_safetensors_functions,
+    mgl_conv_functions,
+    mgl_pool_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the

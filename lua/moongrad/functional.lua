@@ -34,6 +34,22 @@
 --                            x [N, C, ...]; training (or no running stats) uses
 --                            the batch's statistics and updates the running
 --                            ones in place (unbiased variance, not recorded)
+--   F.conv2d(x, w, b, {stride = 1, padding = 0, dilation = 1, groups = 1})
+--                            x [N, C, H, W], w [O, C/groups, kH, kW], b [O] or
+--                            nil -> [N, O, Ho, Wo]; stride, padding, dilation
+--                            are a number or a pair {h, w}; im2col + gemm
+--                            (runtime/ops_conv.c, bound in lua_conv.c)
+--   F.max_pool2d(x, kernel, {stride = kernel, padding = 0, dilation = 1,
+--                ceil_mode = false, return_indices = false})
+--                            x [N, C, H, W] or [C, H, W]; sizes are a number
+--                            or {h, w}; padding counts as -inf; the first max
+--                            wins a tie; return_indices adds int64 1-based
+--                            positions within each H·W plane
+--   F.avg_pool2d(x, kernel, {stride = kernel, padding = 0, ceil_mode = false,
+--                count_include_pad = true})
+--   F.adaptive_avg_pool2d(x, output_size)  output_size n or {h, w}; windows
+--                            [floor(i·H/OH), ceil((i+1)·H/OH))
+--                            (runtime/ops_pool.c, bound in lua_pool.c)
 -- losses: reduction = "mean" (default) | "sum" | "none"
 --   F.cross_entropy(logits, targets, {weight, ignore_index, label_smoothing = 0,
 --                   reduction})  logits [N, K, d...] or [K]; targets int64
@@ -57,6 +73,8 @@ local names = {
   "linear", "dropout", "embedding", "layer_norm", "batch_norm",
   "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
   "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+  "conv2d",
+  "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
 }
 for _, name in ipairs(names) do F[name] = mg["_" .. name] end
 

@@ -217,14 +217,15 @@ local BatchNorm1d = Module:extend("BatchNorm1d")
 layers.BatchNorm1d = BatchNorm1d
 
 function BatchNorm1d:init(num_features, opts)
-  check_size(num_features, "BatchNorm1d", "num_features")
-  opts = options(opts, "BatchNorm1d", {eps = true, momentum = true, affine = true,
+  local name = self:class_name()
+  check_size(num_features, name, "num_features")
+  opts = options(opts, name, {eps = true, momentum = true, affine = true,
                                        track_running_stats = true, dtype = true})
-  local dtype = check_dtype(opts.dtype, "BatchNorm1d")
+  local dtype = check_dtype(opts.dtype, name)
   local momentum = opts.momentum
   if momentum == nil then momentum = 0.1 end
   if momentum ~= false and type(momentum) ~= "number" then
-    error(fmt("BatchNorm1d: momentum must be a number or false, got %s", tostring(momentum)),
+    error(fmt("%s: momentum must be a number or false, got %s", name, tostring(momentum)),
           CTOR)
   end
   self.num_features = num_features
@@ -252,15 +253,24 @@ function BatchNorm1d:reset_running_stats()
   end)
 end
 
+-- The input ranks a batch norm class accepts, and how its messages say so
+-- (BatchNorm2d, in nn/conv.lua, replaces them).
+BatchNorm1d.input_ranks = {[2] = true, [3] = true}
+BatchNorm1d.input_desc = "2-D [N, C] or 3-D [N, C, L]"
+
 function BatchNorm1d:forward(x)
+  local name = self:class_name()
+  if not is_tensor(x) then
+    error(fmt("%s: expects a tensor, got %s", name, type(x)), 2)
+  end
   local shape = x:shape()
-  if #shape ~= 2 and #shape ~= 3 then
-    error(fmt("BatchNorm1d: expected 2-D [N, C] or 3-D [N, C, L] input, got shape %s",
+  if not self.input_ranks[#shape] then
+    error(fmt("%s: expected %s input, got shape %s", name, self.input_desc,
               shape_str(shape)), 2)
   end
   if shape[2] ~= self.num_features then
-    error(fmt("BatchNorm1d: expected input with %d features (dim 2), got %d (input shape %s)",
-              self.num_features, shape[2], shape_str(shape)), 2)
+    error(fmt("%s: expected input with %d features (dim 2), got %d (input shape %s)",
+              name, self.num_features, shape[2], shape_str(shape)), 2)
   end
   local factor = self.momentum or 0
   if self.training and self.track_running_stats then

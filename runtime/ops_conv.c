@@ -1,0 +1,430 @@
+/*
+ * ops_conv.c — conv2d, forward followed by its backward.
+ *
+ * x [N, C, H, W], w [O, Cg, kH, kW] with Cg = C / groups, y [N, O, Ho, Wo].
+ * With K = Cg·kH·kW and L = Ho·Wo, each (sample n, group g) is one gemm
+ * over an im2col matrix cols [K, L] of x[n, g]:
+ *   forward   y[n,g]  = w[g] · cols             (Og x K)(K x L), b pre-filled
+ *   backward  gw[g]  += g[n,g] · colsᵀ          (Og x L)(L x K)
+ *             gx[n,g] = col2im(w[g]ᵀ · g[n,g])  (K x Og)(Og x L), scatter-add
+ *             gb      = g summed over N, Ho, Wo
+ * Samples run in parallel, each thread with its own column buffer (from the
+ * context's buffer cache, so repeated calls reuse it) and OpenBLAS single-
+ * threaded inside the parallel region; a lone sample gets BLAS threads.
+ * The weight gradient sums per-chunk partials in chunk order, the chunks
+ * fixed by N alone, so its bits do not depend on the thread count.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#include "mg_conv.h"
+#include "nn_internal.h"
+
+/* The geometry of one call, shared by the kernels. */
+typedef struct {
+  int64_t N, C, H, W;      /* input */
+  int64_t O, kH, kW;       /* weight */
+  int64_t Ho, Wo;          /* output */
+  int64_t sh, sw, ph, pw, dh, dw, G;
+  int64_t Cg, Og, K, L;    /* per group: channels in/out, cols rows/cols */
+} Geom;
+
+/* The output columns [*lo, *hi) whose input column ow·sw - pw + j·dw
+ * falls inside [0, W); the rest read padding. */
+static void valid_cols(const Geom *q, int64_t j, int64_t *lo, int64_t *hi) {
+  int64_t off = q->pw - j * q->dw; /* iw = ow·sw - off */
+  int64_t a = off > 0 ? (off + q->sw - 1) / q->sw : 0;
+  int64_t top = q->W - 1 + off;
+  int64_t b = top < 0 ? 0 : top / q->sw + 1;
+  *lo = a < q->Wo ? a : q->Wo;
+  *hi = b < q->Wo ? b : q->Wo;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* ---- im2col and col2im ----------------------------------------------------
+ * x is one group of one sample [Cg, H, W]; cols [K, L], row (c, i, j) holding
+ * x[c, oh·sh - ph + i·dh, ow·sw - pw + j·dw] (0 outside) at column (oh, ow). */
+
+static void im2col_f32(const Geom *q, const float *x, float *cols) {
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        int64_t lo, hi;
+        valid_cols(q, j, &lo, &hi);
+        float *row = cols + ((c * q->kH + i) * q->kW + j) * q->L;
+        const float *xc = x + c * q->H * q->W;
+        for (int64_t oh = 0; oh < q->Ho; oh++) {
+          int64_t ih = oh * q->sh - q->ph + i * q->dh;
+          float *r = row + oh * q->Wo;
+          if (ih < 0 || ih >= q->H) {
+            memset(r, 0, (size_t)q->Wo * sizeof *r);
+            continue;
+          }
+          const float *xr = xc + ih * q->W - q->pw + j * q->dw;
+          for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+          if (q->sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * q->sw];
+          for (int64_t ow = hi; ow < q->Wo; ow++) r[ow] = 0.0f;
+        }
+      }
+}
+
+static void im2col_f64(const Geom *q, const double *x, double *cols) {
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        int64_t lo, hi;
+        valid_cols(q, j, &lo, &hi);
+        double *row = cols + ((c * q->kH + i) * q->kW + j) * q->L;
+        const double *xc = x + c * q->H * q->W;
+        for (int64_t oh = 0; oh < q->Ho; oh++) {
+          int64_t ih = oh * q->sh - q->ph + i * q->dh;
+          double *r = row + oh * q->Wo;
+          if (ih < 0 || ih >= q->H) {
+            memset(r, 0, (size_t)q->Wo * sizeof *r);
+            continue;
+          }
+          const double *xr = xc + ih * q->W - q->pw + j * q->dw;
+          for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0;
+          if (q->sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * q->sw];
+          for (int64_t ow = hi; ow < q->Wo; ow++) r[ow] = 0.0;
+        }
+      }
+}
+
+/* gx [Cg, H, W] += the columns scattered back (im2col's adjoint). */
+static void col2im_f32(const Geom *q, const float *cols, float *gx) {
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        int64_t lo, hi;
+        valid_cols(q, j, &lo, &hi);
+        const float *row = cols + ((c * q->kH + i) * q->kW + j) * q->L;
+        float *gc = gx + c * q->H * q->W;
+        for (int64_t oh = 0; oh < q->Ho; oh++) {
+          int64_t ih = oh * q->sh - q->ph + i * q->dh;
+          if (ih < 0 || ih >= q->H) continue;
+          const float *r = row + oh * q->Wo;
+          float *gr = gc + ih * q->W - q->pw + j * q->dw;
+          if (q->sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) gr[ow] += r[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) gr[ow * q->sw] += r[ow];
+        }
+      }
+}
+
+static void col2im_f64(const Geom *q, const double *cols, double *gx) {
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        int64_t lo, hi;
+        valid_cols(q, j, &lo, &hi);
+        const double *row = cols + ((c * q->kH + i) * q->kW + j) * q->L;
+        double *gc = gx + c * q->H * q->W;
+        for (int64_t oh = 0; oh < q->Ho; oh++) {
+          int64_t ih = oh * q->sh - q->ph + i * q->dh;
+          if (ih < 0 || ih >= q->H) continue;
+          const double *r = row + oh * q->Wo;
+          double *gr = gc + ih * q->W - q->pw + j * q->dw;
+          if (q->sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) gr[ow] += r[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) gr[ow * q->sw] += r[ow];
+        }
+      }
+}
+
+/* x[n, g] as columns: written into cols, or x itself for a 1x1 kernel with
+ * stride 1 and no padding (already the [K, L] matrix). */
+static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols) {
+  if (q->kH == 1 && q->kW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
+      q->pw == 0)
+    return x;
+  if (dt == MG_F32) im2col_f32(q, x, cols);
+  else im2col_f64(q, x, cols);
+  return cols;
+}
+
+/* c (M x N, ldc) = op(a) · op(b) + beta · c, row-major. */
+static void gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+                 int64_t N, int64_t K, const void *a, int64_t lda,
+                 const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (dt == MG_F32)
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
+                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
+                (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Threads for a loop over `items` independent pieces of `cost` flops each. */
+static int batch_threads(const mg_Context *ctx, int64_t items, int64_t cost) {
+  if (items < 2) return 1;
+  int nt = mg_threads_for(ctx, items * cost);
+  return nt > items ? (int)items : nt;
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
+                 const mg_Tensor *b, const mg_Conv2dOpts *o, Geom *q) {
+  char sx[MG_SHAPE_BUFSZ], sw[MG_SHAPE_BUFSZ], sb[MG_SHAPE_BUFSZ];
+  mg_shape_str(sx, sizeof sx, x->ndim, x->shape);
+  mg_shape_str(sw, sizeof sw, w->ndim, w->shape);
+  for (int d = 0; d < 2; d++) {
+    if (o->stride[d] <= 0)
+      return mg_error(ctx, MG_EARG, "conv2d: stride must be positive, got %lld",
+                      (long long)o->stride[d]);
+    if (o->dilation[d] <= 0)
+      return mg_error(ctx, MG_EARG, "conv2d: dilation must be positive, got %lld",
+                      (long long)o->dilation[d]);
+    if (o->padding[d] < 0)
+      return mg_error(ctx, MG_EARG, "conv2d: padding must be non-negative, got %lld",
+                      (long long)o->padding[d]);
+  }
+  if (o->groups <= 0)
+    return mg_error(ctx, MG_EARG, "conv2d: groups must be positive, got %lld",
+                    (long long)o->groups);
+  if (x->ndim != 4)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: input must be 4-D [N, C, H, W], "
+                    "got shape %s", sx);
+  if (w->ndim != 4)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: weight must be 4-D [O, C/groups, "
+                    "kH, kW], got shape %s", sw);
+  int64_t G = o->groups, C = x->shape[1], O = w->shape[0];
+  if (C % G)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: %lld input channels are not "
+                    "divisible by groups %lld", (long long)C, (long long)G);
+  if (O % G)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: %lld output channels (weight of "
+                    "shape %s) are not divisible by groups %lld", (long long)O,
+                    sw, (long long)G);
+  if (w->shape[1] != C / G)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: weight of shape %s expects %lld "
+                    "input channels per group, but input of shape %s has %lld "
+                    "(%lld channels / groups %lld)", sw, (long long)w->shape[1],
+                    sx, (long long)(C / G), (long long)C, (long long)G);
+  if (b && (b->ndim != 1 || b->shape[0] != O))
+    return mg_error(ctx, MG_ESHAPE, "conv2d: bias of shape %s does not fit "
+                    "weight of shape %s (expected [%lld])",
+                    mg_shape_str(sb, sizeof sb, b->ndim, b->shape), sw,
+                    (long long)O);
+  int64_t ekH = o->dilation[0] * (w->shape[2] - 1) + 1;
+  int64_t ekW = o->dilation[1] * (w->shape[3] - 1) + 1;
+  int64_t pH = x->shape[2] + 2 * o->padding[0], pW = x->shape[3] + 2 * o->padding[1];
+  if (w->shape[2] == 0 || w->shape[3] == 0 || ekH > pH || ekW > pW)
+    return mg_error(ctx, MG_ESHAPE, "conv2d: kernel %lldx%lld (dilated "
+                    "%lldx%lld) is larger than the padded input %lldx%lld",
+                    (long long)w->shape[2], (long long)w->shape[3],
+                    (long long)ekH, (long long)ekW, (long long)pH, (long long)pW);
+  *q = (Geom){.N = x->shape[0], .C = C, .H = x->shape[2], .W = x->shape[3],
+              .O = O, .kH = w->shape[2], .kW = w->shape[3],
+              .Ho = (pH - ekH) / o->stride[0] + 1,
+              .Wo = (pW - ekW) / o->stride[1] + 1,
+              .sh = o->stride[0], .sw = o->stride[1],
+              .ph = o->padding[0], .pw = o->padding[1],
+              .dh = o->dilation[0], .dw = o->dilation[1], .G = G,
+              .Cg = C / G, .Og = O / G};
+  q->K = q->Cg * q->kH * q->kW;
+  q->L = q->Ho * q->Wo;
+  return MG_OK;
+}
+
+/* Node parameters: (stride, padding, dilation) pairs packed two per int64. */
+static int64_t pack(const int64_t *p) { return (p[0] << 32) | p[1]; }
+static void unpack(int64_t v, int64_t *p) {
+  p[0] = v >> 32;
+  p[1] = v & 0xffffffff;
+}
+
+/* ---- backward ------------------------------------------------------------- */
+
+/* Chunks of the batch for the weight gradient's partial sums: fixed by N. */
+#define CONV_MAX_CHUNKS 16
+
+static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  mg_Tensor *x = n->saved[0], *w = n->saved[1], *gc = NULL, *ws = NULL;
+  mg_Tensor *gx = NULL, *gw = NULL, *gb = NULL, *part = NULL;
+  mg_DType dt = x->dtype;
+  mg_Conv2dOpts o = {.groups = n->i[3]};
+  unpack(n->i[0], o.stride);
+  unpack(n->i[1], o.padding);
+  unpack(n->i[2], o.dilation);
+  Geom q;
+  int st = check(ctx, x, w, NULL, &o, &q);
+  if (st) return st;
+  int need_x = mg_node_needs(n, 0), need_w = mg_node_needs(n, 1);
+  int need_b = n->ninputs > 2 && mg_node_needs(n, 2);
+  size_t es = mg_dtype_size(dt);
+  int64_t nc = q.N < CONV_MAX_CHUNKS ? q.N : CONV_MAX_CHUNKS;
+  int64_t wn = q.O * q.K;
+  int nt = batch_threads(ctx, nc, 4 * q.O * q.K * q.L * (q.N / (nc ? nc : 1)));
+  if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
+  if (need_x && (st = mg_full(ctx, &gx, dt, 4, x->shape, 0))) goto fail;
+  if (need_w) {
+    int64_t psz = nc * wn;
+    if ((st = mg_full(ctx, &gw, dt, 4, w->shape, 0)) ||
+        (st = mg_full(ctx, &part, dt, 1, &psz, 0)))
+      goto fail;
+  }
+  if (need_b && (st = mg_full(ctx, &gb, dt, 1, &q.O, 0))) goto fail;
+  if ((need_x || need_w) && q.N > 0 && q.K > 0 && q.L > 0) {
+    int64_t wsz = (int64_t)nt * q.K * q.L;
+    if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
+    if (nt == 1) mg_blas_threads_for(ctx, q.Og, q.K, q.L);
+    const char *X = mg_data(x), *Wt = mg_data(w), *Gd = mg_data(gc);
+    char *GX = gx ? mg_data(gx) : NULL, *P = part ? mg_data(part) : NULL;
+    char *WS = mg_data(ws);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t c = 0; c < nc; c++) {
+      char *cols = WS + (int64_t)omp_get_thread_num() * q.K * q.L * (int64_t)es;
+      char *pc = P ? P + c * wn * (int64_t)es : NULL;
+      for (int64_t s = q.N * c / nc; s < q.N * (c + 1) / nc; s++)
+        for (int64_t gi = 0; gi < q.G; gi++) {
+          const char *xs = X + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
+          const char *gs = Gd + ((s * q.O + gi * q.Og) * q.L) * (int64_t)es;
+          const char *wg = Wt + gi * q.Og * q.K * (int64_t)es;
+          if (pc) {
+            const void *B = columns(&q, dt, xs, cols);
+            gemm(dt, CblasNoTrans, CblasTrans, q.Og, q.K, q.L, gs, q.L, B, q.L,
+                 1.0, pc + gi * q.Og * q.K * (int64_t)es, q.K);
+          }
+          if (GX) {
+            char *gxs = GX + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
+            gemm(dt, CblasTrans, CblasNoTrans, q.K, q.L, q.Og, wg, q.K, gs, q.L,
+                 0.0, cols, q.L);
+            if (dt == MG_F32) col2im_f32(&q, (const float *)cols, (float *)gxs);
+            else col2im_f64(&q, (const double *)cols, (double *)gxs);
+          }
+        }
+    }
+    if (P) { /* partials summed in chunk order */
+      char *GW = mg_data(gw);
+      for (int64_t c = 0; c < nc; c++)
+        if (dt == MG_F32) {
+          float *d = (float *)GW, *p = (float *)P + c * wn;
+          for (int64_t i = 0; i < wn; i++) d[i] += p[i];
+        } else {
+          double *d = (double *)GW, *p = (double *)P + c * wn;
+          for (int64_t i = 0; i < wn; i++) d[i] += p[i];
+        }
+    }
+  }
+  if (gb) { /* sums in double, in a fixed order */
+    for (int64_t oc = 0; oc < q.O; oc++) {
+      double acc = 0;
+      for (int64_t s = 0; s < q.N; s++) {
+        int64_t base = (s * q.O + oc) * q.L;
+        if (dt == MG_F32) {
+          const float *p = (const float *)mg_data(gc) + base;
+          for (int64_t i = 0; i < q.L; i++) acc += p[i];
+        } else {
+          const double *p = (const double *)mg_data(gc) + base;
+          for (int64_t i = 0; i < q.L; i++) acc += p[i];
+        }
+      }
+      if (dt == MG_F32) ((float *)mg_data(gb))[oc] = (float)acc;
+      else ((double *)mg_data(gb))[oc] = acc;
+    }
+  }
+  mg_tensor_decref(gc);
+  mg_tensor_decref(ws);
+  mg_tensor_decref(part);
+  grads[0] = gx;
+  grads[1] = gw;
+  if (n->ninputs > 2) grads[2] = gb;
+  return MG_OK;
+fail:
+  mg_tensor_decref(gc);
+  mg_tensor_decref(ws);
+  mg_tensor_decref(part);
+  mg_tensor_decref(gx);
+  mg_tensor_decref(gw);
+  mg_tensor_decref(gb);
+  return st;
+}
+
+/* ---- forward -------------------------------------------------------------- */
+
+int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
+              mg_Tensor *b, const mg_Conv2dOpts *o) {
+  Geom q;
+  int st = check(ctx, x, w, b, o, &q);
+  if (st) return st;
+  mg_DType dt = mg_nn_dtype(mg_nn_dtype(x->dtype, w->dtype), b ? b->dtype : x->dtype);
+  mg_Tensor *xc = NULL, *wc = NULL, *bc = NULL, *r = NULL, *ws = NULL;
+  mg_Tensor *ins[3] = {x, w, b};
+  int64_t oshape[4] = {q.N, q.O, q.Ho, q.Wo};
+  int nt = batch_threads(ctx, q.N, 2 * q.O * q.K * q.L);
+  int mode = mg_set_grad_enabled(ctx, 0);
+  if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_nn_prep(ctx, &wc, w, dt)) ||
+      (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
+      (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
+    goto fail;
+  if (q.N > 0 && q.O > 0 && q.L > 0) {
+    int64_t wsz = (int64_t)nt * q.K * q.L;
+    if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
+  }
+  mg_set_grad_enabled(ctx, mode);
+  size_t es = mg_dtype_size(dt);
+  if (ws) {
+    if (nt == 1) mg_blas_threads_for(ctx, q.Og, q.L, q.K);
+    const char *X = mg_data(xc), *Wt = mg_data(wc);
+    const char *B = bc ? mg_data(bc) : NULL;
+    char *R = mg_data(r), *WS = mg_data(ws);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t s = 0; s < q.N; s++) {
+      char *cols = WS + (int64_t)omp_get_thread_num() * q.K * q.L * (int64_t)es;
+      for (int64_t gi = 0; gi < q.G; gi++) {
+        char *y = R + ((s * q.O + gi * q.Og) * q.L) * (int64_t)es;
+        for (int64_t oc = 0; oc < q.Og; oc++) {
+          int64_t ob = gi * q.Og + oc;
+          if (dt == MG_F32) {
+            float v = B ? ((const float *)B)[ob] : 0.0f, *p = (float *)y + oc * q.L;
+            for (int64_t i = 0; i < q.L; i++) p[i] = v;
+          } else {
+            double v = B ? ((const double *)B)[ob] : 0.0, *p = (double *)y + oc * q.L;
+            for (int64_t i = 0; i < q.L; i++) p[i] = v;
+          }
+        }
+        if (q.K == 0) continue;
+        const char *xs = X + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
+        const void *cm = columns(&q, dt, xs, cols);
+        gemm(dt, CblasNoTrans, CblasNoTrans, q.Og, q.L, q.K,
+             Wt + gi * q.Og * q.K * (int64_t)es, q.K, cm, q.L, 1.0, y, q.L);
+      }
+    }
+  }
+  if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, r, "conv2d", conv2d_backward, b ? 3 : 2, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, xc)) || (st = mg_save(ctx, n, 1, wc)))
+      goto fail;
+    n->i[0] = pack(o->stride);
+    n->i[1] = pack(o->padding);
+    n->i[2] = pack(o->dilation);
+    n->i[3] = o->groups;
+  }
+  mg_tensor_decref(xc);
+  mg_tensor_decref(wc);
+  mg_tensor_decref(bc);
+  mg_tensor_decref(ws);
+  *out = r;
+  return MG_OK;
+fail:
+  mg_set_grad_enabled(ctx, mode);
+  mg_tensor_decref(xc);
+  mg_tensor_decref(wc);
+  mg_tensor_decref(bc);
+  mg_tensor_decref(ws);
+  mg_tensor_decref(r);
+  return st;
+}

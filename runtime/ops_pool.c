@@ -1,0 +1,377 @@
+/*
+ * ops_pool.c — max_pool2d, avg_pool2d and adaptive_avg_pool2d, each forward
+ * followed by its backward (contracts in mg_pool.h).
+ *
+ * The input is viewed as P = N·C independent planes of H·W; planes run in
+ * parallel when there is enough work, and each output element is written by
+ * exactly one thread (the backward passes scatter within their own plane),
+ * so results never depend on the thread count. Window bounds follow
+ * PyTorch's CPU kernels exactly.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "mg_pool.h"
+#include "nn_internal.h"
+
+/* One pooling call's sizes: planes of H×W in, OH×OW out. */
+typedef struct {
+  int64_t P, H, W, OH, OW;
+  mg_Pool2d p;
+  int adaptive;
+} Geo;
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* PyTorch's pooling_output_shape. */
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad,
+                        int64_t d, int ceil_mode) {
+  int64_t o = floor_div(in + 2 * pad - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
+  if (ceil_mode && (o - 1) * s >= in + pad) o--;
+  return o;
+}
+
+/* Checks x and p and fills g (and the output shape, x's leading dims then
+ * OH, OW). oh < 0 means a windowed pool; else adaptive to oh × ow. */
+static int geometry(mg_Context *ctx, const char *op, const mg_Tensor *x,
+                    const mg_Pool2d *p, int64_t oh, int64_t ow, Geo *g,
+                    int64_t *oshape) {
+  char b1[MG_SHAPE_BUFSZ], b2[MG_SHAPE_BUFSZ];
+  if (x->ndim != 3 && x->ndim != 4)
+    return mg_error(ctx, MG_ESHAPE, "%s: expected a 3-D [C, H, W] or 4-D [N, C, H, W] "
+                    "input, got shape %s", op, mg_shape_str(b1, sizeof b1, x->ndim, x->shape));
+  memset(g, 0, sizeof *g);
+  g->H = x->shape[x->ndim - 2];
+  g->W = x->shape[x->ndim - 1];
+  g->P = 1;
+  for (int d = 0; d < x->ndim - 2; d++) g->P *= x->shape[d];
+  if (oh < 0) {
+    g->p = *p;
+    for (int i = 0; i < 2; i++) {
+      const char *dim = i ? "W" : "H";
+      if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dilation[i] < 1 || p->padding[i] < 0)
+        return mg_error(ctx, MG_EARG, "%s: kernel size, stride and dilation must be "
+                        "positive and padding non-negative, got kernel %lld, stride %lld, "
+                        "padding %lld, dilation %lld along %s", op,
+                        (long long)p->kernel[i], (long long)p->stride[i],
+                        (long long)p->padding[i], (long long)p->dilation[i], dim);
+      if (p->padding[i] * 2 > p->kernel[i])
+        return mg_error(ctx, MG_EARG, "%s: padding %lld must be at most half of kernel "
+                        "size %lld", op, (long long)p->padding[i], (long long)p->kernel[i]);
+    }
+    g->OH = out_size(g->H, p->kernel[0], p->stride[0], p->padding[0], p->dilation[0], p->ceil_mode);
+    g->OW = out_size(g->W, p->kernel[1], p->stride[1], p->padding[1], p->dilation[1], p->ceil_mode);
+  } else {
+    if (oh < 1 || ow < 1)
+      return mg_error(ctx, MG_EARG, "%s: output size must be positive, got [%lld,%lld]",
+                      op, (long long)oh, (long long)ow);
+    g->adaptive = 1;
+    g->OH = oh;
+    g->OW = ow;
+  }
+  memcpy(oshape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  oshape[x->ndim - 2] = g->OH;
+  oshape[x->ndim - 1] = g->OW;
+  if (g->OH < 1 || g->OW < 1 || (g->adaptive && (g->H < 1 || g->W < 1)))
+    return mg_error(ctx, MG_ESHAPE, "%s: input of shape %s is too small: the output "
+                    "would have shape %s", op,
+                    mg_shape_str(b1, sizeof b1, x->ndim, x->shape),
+                    mg_shape_str(b2, sizeof b2, x->ndim, oshape));
+  return MG_OK;
+}
+
+static int threads(const mg_Context *ctx, const Geo *g) {
+  int64_t work = g->P * (g->H * g->W + g->OH * g->OW);
+  return mg_threads_for(ctx, work);
+}
+
+/* ---- max_pool2d --------------------------------------------------------------
+ * x is (P, H, W), y and idx are (P, OH, OW); idx is 1-based within a plane.
+ * A window's taps start at ih0 = oh·sH - pH, stepping dH, clipped to the
+ * input; the initial index is the first tap inside it, so an all -inf
+ * window still points at a real element. */
+
+static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    const float *xp = x + pl * g->H * g->W;
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0 = oh * p->stride[0] - p->padding[0], w0 = ow * p->stride[1] - p->padding[1];
+        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+        if (h1 > g->H) h1 = g->H;
+        if (w1 > g->W) w1 = g->W;
+        while (h0 < 0) h0 += p->dilation[0];
+        while (w0 < 0) w0 += p->dilation[1];
+        int64_t best = h0 * g->W + w0;
+        float m = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            float v = xp[ih * g->W + iw];
+            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
+          }
+        int64_t o = (pl * g->OH + oh) * g->OW + ow;
+        y[o] = m;
+        idx[o] = best + 1;
+      }
+  }
+}
+
+static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    const double *xp = x + pl * g->H * g->W;
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0 = oh * p->stride[0] - p->padding[0], w0 = ow * p->stride[1] - p->padding[1];
+        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+        if (h1 > g->H) h1 = g->H;
+        if (w1 > g->W) w1 = g->W;
+        while (h0 < 0) h0 += p->dilation[0];
+        while (w0 < 0) w0 += p->dilation[1];
+        int64_t best = h0 * g->W + w0;
+        double m = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            double v = xp[ih * g->W + iw];
+            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
+          }
+        int64_t o = (pl * g->OH + oh) * g->OW + ow;
+        y[o] = m;
+        idx[o] = best + 1;
+      }
+  }
+}
+
+/* gx (P, H, W) zeroed, += gy (P, OH, OW) at each saved index. */
+static void max_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy,
+                    const int64_t *idx, int nt) {
+  int64_t hw = g->H * g->W, ohw = g->OH * g->OW;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t o = pl * ohw; o < (pl + 1) * ohw; o++) {
+      int64_t i = pl * hw + idx[o] - 1;
+      if (dt == MG_F32) ((float *)gx)[i] += ((const float *)gy)[o];
+      else ((double *)gx)[i] += ((const double *)gy)[o];
+    }
+}
+
+/* The geometry a pooling node keeps: planes from its input's shape, output
+ * sizes from the gradient's; window options in i[] and f[] (see record). */
+static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
+  int nd = n->in_ndim[0];
+  memset(g, 0, sizeof *g);
+  g->H = n->in_shape[0][nd - 2];
+  g->W = n->in_shape[0][nd - 1];
+  g->P = 1;
+  for (int d = 0; d < nd - 2; d++) g->P *= n->in_shape[0][d];
+  g->OH = gy->shape[nd - 2];
+  g->OW = gy->shape[nd - 1];
+  g->p.kernel[0] = n->i[0], g->p.kernel[1] = n->i[1];
+  g->p.stride[0] = n->i[2], g->p.stride[1] = n->i[3];
+  g->p.padding[0] = (int64_t)n->f[0], g->p.padding[1] = (int64_t)n->f[1];
+  g->p.count_include_pad = n->f[2] != 0;
+  g->adaptive = n->f[3] != 0;
+}
+
+static void record_geo(mg_Node *n, const Geo *g) {
+  n->i[0] = g->p.kernel[0], n->i[1] = g->p.kernel[1];
+  n->i[2] = g->p.stride[0], n->i[3] = g->p.stride[1];
+  n->f[0] = (double)g->p.padding[0], n->f[1] = (double)g->p.padding[1];
+  n->f[2] = g->p.count_include_pad;
+  n->f[3] = g->adaptive;
+}
+
+/* A zeroed gradient for input 0 and gy as a contiguous tensor of its dtype. */
+static int bwd_prep(mg_Context *ctx, mg_Node *n, mg_Tensor *gy, mg_Tensor **gx,
+                    mg_Tensor **gc) {
+  mg_DType dt = mg_nn_dtype(n->in_dtype[0], n->in_dtype[0]);
+  int st = mg_nn_prep(ctx, gc, gy, dt);
+  if (!st) st = mg_full(ctx, gx, dt, n->in_ndim[0], n->in_shape[0], 0);
+  if (st) {
+    mg_tensor_decref(*gc);
+    *gc = NULL;
+  }
+  return st;
+}
+
+static int max_pool2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
+                               mg_Tensor **grads) {
+  mg_Tensor *gx = NULL, *gc = NULL;
+  Geo g;
+  int st = bwd_prep(ctx, n, gy, &gx, &gc);
+  if (st) return st;
+  node_geo(n, gy, &g);
+  max_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
+  mg_tensor_decref(gc);
+  grads[0] = gx;
+  return MG_OK;
+}
+
+int mg_max_pool2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
+                  const mg_Tensor *x, const mg_Pool2d *p) {
+  int64_t oshape[MG_MAXDIM];
+  Geo g;
+  int st = geometry(ctx, "max_pool2d", x, p, -1, -1, &g, oshape);
+  if (st) return st;
+  mg_DType dt = mg_nn_dtype(x->dtype, x->dtype);
+  mg_Tensor *xc = NULL, *y = NULL, *idx = NULL, *ins[1] = {(mg_Tensor *)x};
+  int mode = mg_set_grad_enabled(ctx, 0);
+  st = mg_nn_prep(ctx, &xc, (mg_Tensor *)x, dt);
+  if (!st) st = mg_alloc_tensor(ctx, &y, dt, x->ndim, oshape);
+  if (!st) st = mg_alloc_tensor(ctx, &idx, MG_I64, x->ndim, oshape);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) goto fail;
+  if (dt == MG_F32) max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  else max_fwd_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, y, "max_pool2d", max_pool2d_backward, 1, ins, &n)) ||
+        (st = mg_save(ctx, n, 0, idx)))
+      goto fail;
+    record_geo(n, &g);
+  }
+  mg_tensor_decref(xc);
+  if (indices) *indices = idx;
+  else mg_tensor_decref(idx);
+  *out = y;
+  return MG_OK;
+fail:
+  mg_tensor_decref(xc);
+  mg_tensor_decref(y);
+  mg_tensor_decref(idx);
+  return st;
+}
+
+/* ---- avg_pool2d and adaptive_avg_pool2d ---------------------------------------
+ * x is (P, H, W), y is (P, OH, OW). Both are means over a window [h0, h1) ×
+ * [w0, w1) with a divisor; avg_window gives PyTorch's bounds for either. */
+
+static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
+                       int64_t *h1, int64_t *w0, int64_t *w1, double *div) {
+  if (g->adaptive) {
+    *h0 = oh * g->H / g->OH, *h1 = ((oh + 1) * g->H + g->OH - 1) / g->OH;
+    *w0 = ow * g->W / g->OW, *w1 = ((ow + 1) * g->W + g->OW - 1) / g->OW;
+    *div = (double)((*h1 - *h0) * (*w1 - *w0));
+    return;
+  }
+  const mg_Pool2d *p = &g->p;
+  int64_t hs = oh * p->stride[0] - p->padding[0], ws = ow * p->stride[1] - p->padding[1];
+  int64_t he = hs + p->kernel[0], we = ws + p->kernel[1];
+  if (he > g->H + p->padding[0]) he = g->H + p->padding[0];
+  if (we > g->W + p->padding[1]) we = g->W + p->padding[1];
+  int64_t pool = (he - hs) * (we - ws);
+  if (hs < 0) hs = 0;
+  if (ws < 0) ws = 0;
+  if (he > g->H) he = g->H;
+  if (we > g->W) we = g->W;
+  *h0 = hs, *h1 = he, *w0 = ws, *w1 = we;
+  *div = (double)(p->count_include_pad ? pool : (he - hs) * (we - ws));
+}
+
+static void avg_fwd(const Geo *g, mg_DType dt, void *y, const void *x, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
+        double div, s = 0;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        if (dt == MG_F32) {
+          const float *xp = (const float *)x + pl * g->H * g->W;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
+          ((float *)y)[o] = (float)(s / div);
+        } else {
+          const double *xp = (const double *)x + pl * g->H * g->W;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
+          ((double *)y)[o] = s / div;
+        }
+      }
+}
+
+/* gx (P, H, W) zeroed, += gy / divisor over each window. */
+static void avg_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
+        double div;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        if (dt == MG_F32) {
+          float v = (float)(((const float *)gy)[o] / div);
+          float *gp = (float *)gx + pl * g->H * g->W;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
+        } else {
+          double v = ((const double *)gy)[o] / div;
+          double *gp = (double *)gx + pl * g->H * g->W;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
+        }
+      }
+}
+
+static int avg_pool_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
+                             mg_Tensor **grads) {
+  mg_Tensor *gx = NULL, *gc = NULL;
+  Geo g;
+  int st = bwd_prep(ctx, n, gy, &gx, &gc);
+  if (st) return st;
+  node_geo(n, gy, &g);
+  avg_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), threads(ctx, &g));
+  mg_tensor_decref(gc);
+  grads[0] = gx;
+  return MG_OK;
+}
+
+static int avg_pool(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x,
+                    const char *op, const mg_Pool2d *p, int64_t oh, int64_t ow) {
+  int64_t oshape[MG_MAXDIM];
+  Geo g;
+  int st = geometry(ctx, op, x, p, oh, ow, &g, oshape);
+  if (st) return st;
+  mg_DType dt = mg_nn_dtype(x->dtype, x->dtype);
+  mg_Tensor *xc = NULL, *y = NULL, *ins[1] = {(mg_Tensor *)x};
+  int mode = mg_set_grad_enabled(ctx, 0);
+  st = mg_nn_prep(ctx, &xc, (mg_Tensor *)x, dt);
+  if (!st) st = mg_alloc_tensor(ctx, &y, dt, x->ndim, oshape);
+  mg_set_grad_enabled(ctx, mode);
+  if (st) goto fail;
+  avg_fwd(&g, dt, mg_data(y), mg_data(xc), threads(ctx, &g));
+  if (mg_needs_grad(ctx, 1, ins)) {
+    mg_Node *n;
+    if ((st = mg_record(ctx, y, op, avg_pool_backward, 1, ins, &n))) goto fail;
+    record_geo(n, &g);
+  }
+  mg_tensor_decref(xc);
+  *out = y;
+  return MG_OK;
+fail:
+  mg_tensor_decref(xc);
+  mg_tensor_decref(y);
+  return st;
+}
+
+int mg_avg_pool2d(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x,
+                  const mg_Pool2d *p) {
+  return avg_pool(ctx, out, x, "avg_pool2d", p, -1, -1);
+}
+
+int mg_adaptive_avg_pool2d(mg_Context *ctx, mg_Tensor **out,
+                           const mg_Tensor *x, int64_t oh, int64_t ow) {
+  if (oh < 1 || ow < 1)
+    return mg_error(ctx, MG_EARG, "adaptive_avg_pool2d: output size must be positive, "
+                    "got [%lld,%lld]", (long long)oh, (long long)ow);
+  return avg_pool(ctx, out, x, "adaptive_avg_pool2d", NULL, oh, ow);
+}
