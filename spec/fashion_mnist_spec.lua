@@ -70,3 +70,18 @@ describe("the comparisons on Fashion-MNIST", function()
     assert.is_truthy(io.open(out_dir .. "/loss_vs_seconds.svg"))
   end)
 end)
+
+describe("scripts/fashion_mnist_cnn.lua", function()
+  local out_dir = os.tmpname()
+  os.remove(out_dir)
+  teardown(function() os.execute("rm -rf '" .. out_dir .. "'") end)
+
+  it("trains the CNN with augmentation and reports test accuracy on its last line", function()
+    local out, code = run(("build/moongrad scripts/fashion_mnist_cnn.lua --epochs 1 --out '%s'"):format(out_dir))
+    assert.are.equal(0, code, out)
+    local acc = tonumber(out:match("test accuracy: (%d+%.%d%d)%%\n?$"))
+    assert.is_true(acc ~= nil and acc > 80, out:sub(-300))   -- one epoch; the full run is longer
+    assert.is_truthy(mg.load(out_dir .. "/best.safetensors")["model.1.weight"])
+    assert.matches("^<svg", assert(io.open(out_dir .. "/curves.svg")):read("a"))
+  end)
+end)
