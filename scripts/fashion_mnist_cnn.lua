@@ -3,7 +3,7 @@
 -- augmentation; Adam under a OneCycle schedule. Writes a checkpoint, the
 -- history CSV and an SVG of the curves into --out.
 --
---   build/moongrad scripts/fashion_mnist_cnn.lua [--epochs 12] [--lr 3e-3]
+--   build/moongrad scripts/fashion_mnist_cnn.lua [--epochs 15] [--lr 3e-3]
 --       [--batch-size 128] [--seed 1] [--out runs/fashion_mnist_cnn]
 --       [--resume runs/fashion_mnist_cnn/last.safetensors]
 local mg = require "moongrad"
@@ -17,7 +17,7 @@ local train = require "moongrad.train"
 local plot = require "moongrad.plot"
 
 -- ---- flags -------------------------------------------------------------------
-local defaults = { epochs = 12, lr = 3e-3, ["batch-size"] = 128, seed = 1,
+local defaults = { epochs = 15, lr = 3e-3, ["batch-size"] = 128, seed = 1,
                    out = "runs/fashion_mnist_cnn", resume = false }
 local opts = {}
 for k, v in pairs(defaults) do opts[k] = v end
