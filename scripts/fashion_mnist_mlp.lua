@@ -20,21 +20,7 @@ local plot = require "moongrad.plot"
 -- ---- flags -------------------------------------------------------------------
 local defaults = { epochs = 20, lr = 1e-3, ["batch-size"] = 128, seed = 1,
                    out = "runs/fashion_mnist_mlp", resume = false, patience = 5 }
-local opts = {}
-for k, v in pairs(defaults) do opts[k] = v end
-local i = 1
-while arg and arg[i] do
-  local name = arg[i]:match("^%-%-([%w-]+)$")
-  if not name or defaults[name] == nil then
-    io.stderr:write(("unknown argument %q; flags: --epochs --lr --batch-size --seed --out --resume --patience\n")
-      :format(arg[i]))
-    os.exit(2)
-  end
-  local value = arg[i + 1]
-  if value == nil then io.stderr:write("--" .. name .. " needs a value\n") os.exit(2) end
-  opts[name] = type(defaults[name]) == "number" and assert(tonumber(value), "--" .. name .. ": not a number") or value
-  i = i + 2
-end
+local opts = require("moongrad.util").parse_flags(arg, defaults)
 os.execute(("mkdir -p '%s'"):format(opts.out))
 
 -- ---- data ---------------------------------------------------------------------

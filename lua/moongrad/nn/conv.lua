@@ -8,6 +8,7 @@
 --   nn.MaxPool2d(2)  nn.AvgPool2d(3, {stride = 2, padding = 1})
 --   nn.AdaptiveAvgPool2d(1)  nn.BatchNorm2d(16)
 local mg = require "moongrad"
+local util = require "moongrad.util"
 local F = require "moongrad.functional"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.weight_init"
@@ -16,7 +17,7 @@ local layers = require "moongrad.nn.layers"
 local is_tensor = mg.is_tensor
 local type, error, pairs, tostring = type, error, pairs, tostring
 local sqrt, math_type = math.sqrt, math.type
-local fmt, concat, sort = string.format, table.concat, table.sort
+local fmt, concat = string.format, table.concat
 
 local conv = {}
 
@@ -24,20 +25,7 @@ local conv = {}
 local CTOR = 3
 
 local function options(opts, name, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(fmt("%s: options must be a table, got %s", name, type(opts)), CTOR + 1)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      sort(names)
-      error(fmt("%s: unknown option '%s' (known: %s)", name, tostring(k),
-                concat(names, ", ")), CTOR + 1)
-    end
-  end
-  return opts
+  return util.check_options(opts, name, known, CTOR + 1)
 end
 
 local function check_count(v, name, what)

@@ -7,6 +7,7 @@
 -- Constructors take their main sizes positionally and the rest in a
 -- trailing options table: nn.Linear(784, 256, {bias = false, dtype = "float64"}).
 local mg = require "moongrad"
+local util = require "moongrad.util"
 local F = require "moongrad.functional"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.weight_init"
@@ -14,7 +15,7 @@ local init = require "moongrad.nn.weight_init"
 local is_tensor, no_grad = mg.is_tensor, mg.no_grad
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local sqrt, math_type = math.sqrt, math.type
-local fmt, concat, sort, unpack = string.format, table.concat, table.sort, table.unpack
+local fmt, concat, unpack = string.format, table.concat, table.unpack
 
 local layers = {}
 
@@ -24,20 +25,7 @@ local CTOR = 3
 
 -- Checks an options table against the names a layer knows; returns it (or {}).
 local function options(opts, name, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(fmt("%s: options must be a table, got %s", name, type(opts)), CTOR + 1)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      sort(names)
-      error(fmt("%s: unknown option '%s' (known: %s)", name, tostring(k),
-                concat(names, ", ")), CTOR + 1)
-    end
-  end
-  return opts
+  return util.check_options(opts, name, known, CTOR + 1)
 end
 
 local function check_size(v, name, what)

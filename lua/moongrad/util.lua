@@ -1,0 +1,55 @@
+-- Small helpers the Lua library shares.
+local type, error, pairs, tostring = type, error, pairs, tostring
+local fmt, concat, sort = string.format, table.concat, table.sort
+
+local util = {}
+
+-- Checks an options table against the names `known` (a set: name -> true)
+-- and returns it, or {} for nil. Errors name `name` and list the known
+-- options; `level` is error()'s level as seen from the caller of
+-- check_options (1 = that caller).
+function util.check_options(opts, name, known, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(fmt("%s: options must be a table, got %s", name, type(opts)), level + 1)
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      sort(names)
+      error(fmt("%s: unknown option '%s' (known: %s)", name, tostring(k),
+                concat(names, ", ")), level + 1)
+    end
+  end
+  return opts
+end
+
+-- Parses a script's "--name value" flags into a copy of `defaults`; a
+-- number default makes the value a number. Unknown flags and missing or
+-- malformed values print a message listing the flags and exit with 2.
+function util.parse_flags(args, defaults)
+  local opts, names = {}, {}
+  for k, v in pairs(defaults) do opts[k] = v; names[#names + 1] = "--" .. k end
+  sort(names)
+  local function fail(msg)
+    io.stderr:write(msg, "; flags: ", concat(names, " "), "\n")
+    os.exit(2)
+  end
+  local i = 1
+  while args and args[i] do
+    local name = args[i]:match("^%-%-([%w-]+)$")
+    if not name or defaults[name] == nil then fail(fmt("unknown argument %q", args[i])) end
+    local value = args[i + 1]
+    if value == nil then fail("--" .. name .. " needs a value") end
+    if type(defaults[name]) == "number" then
+      value = tonumber(value)
+      if not value then fail(fmt("--%s: %q is not a number", name, args[i + 1])) end
+    end
+    opts[name] = value
+    i = i + 2
+  end
+  return opts
+end
+
+return util
