@@ -61,6 +61,33 @@ static void gemm(mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
   }
 }
 
+/* One product of a batched matmul: everything gemm needs, plus each
+ * operand's batch strides (0 where it broadcasts). */
+typedef struct {
+  mg_DType dt;
+  int nbatch;
+  const int64_t *bshape, *sa, *sb;
+  const char *pa, *pb;
+  char *pc;
+  BlasMat ma, mb;
+  int64_t M, N, K;
+  const int64_t *ast, *bst;
+} Batch;
+
+static void batch_gemm(const Batch *j, int64_t i) {
+  size_t es = mg_dtype_size(j->dt);
+  int64_t rem = i, oa = 0, ob = 0;
+  for (int d = j->nbatch - 1; d >= 0; d--) {
+    int64_t idx = rem % j->bshape[d];
+    rem /= j->bshape[d];
+    oa += idx * j->sa[d];
+    ob += idx * j->sb[d];
+  }
+  gemm(j->dt, j->M, j->N, j->K, j->pa + oa * (int64_t)es, j->ma,
+       j->pb + ob * (int64_t)es, j->mb, j->pc + i * j->M * j->N * (int64_t)es,
+       j->ast, j->bst);
+}
+
 static int matmul_error(mg_Context *ctx, const mg_Tensor *a,
                         const mg_Tensor *b, int64_t ka, int64_t kb) {
   char ba[MG_SHAPE_BUFSZ], bb[MG_SHAPE_BUFSZ];
@@ -125,26 +152,24 @@ static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
     sa[d] = (da >= 0 && a->shape[da] != 1) ? a->stride[da] : 0;
     sb[d] = (db >= 0 && b->shape[db] != 1) ? b->stride[db] : 0;
   }
-  size_t es = mg_dtype_size(a->dtype);
   const char *pa = mg_data(a), *pb = mg_data(b);
   char *pc = mg_data(r);
   int64_t ast[2] = {a->stride[na - 2], a->stride[na - 1]};
   int64_t bst[2] = {b->stride[nb - 2], b->stride[nb - 1]};
   /* Many small products: one thread each (OpenBLAS stays single-threaded
    * inside a parallel region); otherwise BLAS threads inside each gemm. */
+  Batch job = {a->dtype, nbatch, bshape, sa, sb, pa, pb, pc, ma, mb, M, N, K, ast, bst};
   int nt = (count >= 2 && M * N * K < 64 * 64 * 64) ? mg_threads_for(ctx, count * M * N * K) : 1;
-  if (nt <= 1) mg_blas_threads_for(ctx, M, N, K);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < count; i++) {
-    int64_t rem = i, oa = 0, ob = 0;
-    for (int d = nbatch - 1; d >= 0; d--) {
-      int64_t idx = rem % bshape[d];
-      rem /= bshape[d];
-      oa += idx * sa[d];
-      ob += idx * sb[d];
-    }
-    gemm(a->dtype, M, N, K, pa + oa * (int64_t)es, ma, pb + ob * (int64_t)es,
-         mb, pc + i * M * N * (int64_t)es, ast, bst);
+  if (nt <= 1) {
+    /* Outside any OpenMP construct (even an if(0) one): OpenBLAS would
+     * start a nested team for every call. */
+    mg_blas_threads_for(ctx, M, N, K);
+    for (int64_t i = 0; i < count; i++)
+      batch_gemm(&job, i);
+  } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < count; i++)
+      batch_gemm(&job, i);
   }
 finish:
   *out = r;
