@@ -73,7 +73,15 @@ demo: deps-build
 	$(MAKE) all
 	$(B)/moongrad scripts/fashion_mnist_mlp.lua
 
+# moongrad against PyTorch on the same workloads (bench/run.lua): installs
+# Debian's python3-torch as the peer, prints one line per workload and
+# writes build/bench.md.
+bench:
+	@sh tools/deps.sh bench
+	$(MAKE) all
+	$(B)/moongrad bench/run.lua
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-build test demo clean
+.PHONY: all deps deps-build test demo bench clean

@@ -704,3 +704,15 @@ describe("threads", function()
     end
   end)
 end)
+
+describe("mg.clock", function()
+  it("is a monotonic wall clock in seconds", function()
+    local t0 = mg.clock()
+    assert.is_number(t0)
+    os.execute("sleep 0.05")
+    local dt = mg.clock() - t0
+    -- sleep's 50 ms pass on the wall clock; CPU time (os.clock) would not
+    -- advance by that much.
+    assert.is_true(dt >= 0.04 and dt < 5, "elapsed " .. dt)
+  end)
+end)

@@ -5,10 +5,12 @@
 set -eu
 
 # cJSON parses safetensors headers in C; dkjson encodes checkpoint metadata
-# in Lua; the Fashion-MNIST package is the main job's data.
-build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev lua-dkjson dataset-fashion-mnist"
+# in Lua; the Fashion-MNIST package is the main job's data and wamerican's
+# word list (/usr/share/dict/words) the character-level models'.
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev lua-dkjson dataset-fashion-mnist wamerican"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
 test="$build lua-busted tmux"
+# The benchmark's peer, PyTorch: never a dependency of moongrad itself.
 bench="$test python3-torch"
 
 case "${1:-test}" in

@@ -13,25 +13,18 @@
 --
 -- Whether stdout is a terminal is asked once per process with
 -- os.execute("test -t 1") (the shell inherits our stdout), and cached.
--- Wall time comes from /proc/uptime (10 ms resolution; Lua's os.clock is
--- CPU time, which multithreaded kernels inflate), else os.time().
-local io_open, os_time, os_execute = io.open, os.time, os.execute
+-- Wall time comes from mg.clock (monotonic; Lua's os.clock is CPU time,
+-- which multithreaded kernels inflate).
+local mg = require "moongrad"
+local os_execute = os.execute
 local type, ipairs, tostring, error, setmetatable = type, ipairs, tostring, error, setmetatable
 local floor, max, min, huge = math.floor, math.max, math.min, math.huge
 local fmt, rep, concat = string.format, string.rep, table.concat
 
 local progress = {}
 
--- Seconds since some fixed moment, with sub-second resolution on Linux.
-function progress.now()
-  local f = io_open("/proc/uptime", "r")
-  if f then
-    local t = f:read("n")
-    f:close()
-    if t then return t end
-  end
-  return os_time()
-end
+-- Seconds on a monotonic wall clock.
+progress.now = mg.clock
 local now = progress.now
 
 local tty_cache

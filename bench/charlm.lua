@@ -1,0 +1,49 @@
+-- The character-level workload of `make bench` (peer: bench/charlm.py):
+-- the next letter of a word from the 3 before it ('.' pads and ends words),
+-- over the lowercase words of /usr/share/dict/words (Debian's wamerican).
+-- Embedding(27, 64) over the 3-character context → linear(192, 256)-tanh-
+-- linear(256, 27), Adam(lr 1e-3), random batches of 256.
+--
+--   build/moongrad bench/charlm.lua steps <threads>
+--
+-- Prints training steps per second: 300 timed steps after 30 warm-up.
+local mg = require "moongrad"
+local nn = require "moongrad.nn"
+local F = require "moongrad.functional"
+local optim = require "moongrad.optim"
+-- bench/common.lua sits beside this script.
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local common = require "common"
+
+common.args(arg, { steps = true })
+mg.manual_seed(0)
+
+-- Tokens: '.' is 1, a..z are 2..27.
+local ctx, nxt = {}, {}
+for word in io.lines("/usr/share/dict/words") do
+  if word:match("^[a-z]+$") then
+    local a, b, c = 1, 1, 1
+    for i = 1, #word + 1 do
+      local t = i <= #word and word:byte(i) - 95 or 1
+      ctx[#ctx + 1] = { a, b, c }
+      nxt[#nxt + 1] = t
+      a, b, c = b, c, t
+    end
+  end
+end
+local X, Y = mg.tensor(ctx, "int64"), mg.tensor(nxt, "int64")
+local n = #nxt
+
+local model = nn.Sequential(nn.Embedding(27, 64), nn.Flatten(), nn.Linear(192, 256), nn.Tanh(),
+                            nn.Linear(256, 27))
+local opt = optim.Adam(model, { lr = 1e-3 })
+local function step()
+  local idx = mg.randint(1, n, { 256 })
+  opt:zero_grad()
+  F.cross_entropy(model(X:index_select(1, idx)), Y:index_select(1, idx)):backward()
+  opt:step()
+end
+for _ = 1, 30 do step() end
+local t0 = mg.clock()
+for _ = 1, 300 do step() end
+common.result(300 / (mg.clock() - t0))

@@ -1,0 +1,47 @@
+# Shared by the bench/*.py workloads, the PyTorch peers of bench/*.lua: the
+# thread setting, timing, and the lines bench/run.lua reads.
+#
+# Threads: run.lua sets OPENBLAS_NUM_THREADS (and OMP_WAIT_POLICY=PASSIVE
+# for more than one thread) in the environment; here torch's own pool is
+# pinned to the same count.
+import statistics
+import sys
+import time
+
+import torch
+
+
+def args(modes):
+    if len(sys.argv) < 2 or sys.argv[1] not in modes:
+        sys.exit("usage: %s <%s> <threads>" % (sys.argv[0], "|".join(sorted(modes))))
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+    return sys.argv[1], threads
+
+
+def time_per_call(f, inner, reps, warmup=None):
+    for _ in range(inner if warmup is None else warmup):
+        f()
+    per = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            f()
+        per.append((time.perf_counter() - t0) / inner)
+    return statistics.median(per)
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def result(value, rss=False):
+    print("result %.6g" % value)
+    if rss:
+        print("rss_mib %.1f" % peak_rss_mib())
+    sys.stdout.flush()

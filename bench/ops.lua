@@ -1,0 +1,26 @@
+-- The per-op overhead workloads of `make bench` (peer: bench/ops.py), in µs
+-- per call, float32, median of 20 timed batches:
+--   add_2x2         c = a + b on 2×2 tensors
+--   chain_backward  ((a*b + a):relu()):sum():backward() on 2×2 leaves
+--   matmul_100      a:matmul(b) on 100×100 matrices
+--
+--   build/moongrad bench/ops.lua add_2x2|chain_backward|matmul_100 <threads>
+local mg = require "moongrad"
+-- bench/common.lua sits beside this script.
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local common = require "common"
+
+local mode = common.args(arg, { add_2x2 = true, chain_backward = true, matmul_100 = true })
+mg.manual_seed(0)
+local f, inner
+if mode == "add_2x2" then
+  local a, b = mg.randn(2, 2), mg.randn(2, 2)
+  f, inner = function() local _ = a + b end, 50000
+elseif mode == "chain_backward" then
+  local a, b = mg.randn(2, 2):requires_grad(), mg.randn(2, 2):requires_grad()
+  f, inner = function() ((a * b + a):relu()):sum():backward() end, 5000
+else
+  local a, b = mg.randn(100, 100), mg.randn(100, 100)
+  f, inner = function() local _ = a:matmul(b) end, 500
+end
+common.result(1e6 * common.time_per_call(f, inner, 20))
