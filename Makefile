@@ -16,9 +16,11 @@ endif
 CFLAGS ?= $(OPT) -g
 WARN := -Wall -Wextra -Wno-unused-parameter
 # -fno-math-errno lets sqrt and friends become single instructions; the
-# Lua state's error handling never reads errno.
+# Lua state's error handling never reads errno. -fno-trapping-math lets
+# comparisons become selects and vectorise (nothing here unmasks FP traps;
+# PyTorch builds the same way).
 CPPFLAGS := -I/usr/include/lua5.4 -I/usr/include/$(ARCH)/openblas-openmp
-ALL_CFLAGS := -std=gnu11 -fPIC -fopenmp -fno-math-errno $(WARN) $(CFLAGS)
+ALL_CFLAGS := -std=gnu11 -fPIC -fopenmp -fno-math-errno -fno-trapping-math $(WARN) $(CFLAGS)
 # OpenBLAS's OpenMP build shares moongrad's OpenMP thread pool; the rpath
 # picks it even when Debian's alternatives point elsewhere.
 BLAS_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas

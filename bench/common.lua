@@ -45,6 +45,20 @@ function common.time_per_call(f, inner, reps, warmup)
   return common.median(per)
 end
 
+-- Median seconds per iteration of loop(n), which runs its body n times
+-- (so that no extra function call per iteration is timed), over `reps`
+-- timed calls of loop(inner) after one untimed one.
+function common.time_loop(loop, inner, reps)
+  loop(inner)
+  local clock, per = mg.clock, {}
+  for r = 1, reps do
+    local t0 = clock()
+    loop(inner)
+    per[r] = (clock() - t0) / inner
+  end
+  return common.median(per)
+end
+
 -- Peak resident memory of this process so far, in MiB (VmHWM).
 function common.peak_rss_mib()
   local f = assert(io.open("/proc/self/status"))

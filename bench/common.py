@@ -32,6 +32,18 @@ def time_per_call(f, inner, reps, warmup=None):
     return statistics.median(per)
 
 
+def time_loop(loop, inner, reps):
+    """Median seconds per iteration of loop(n), which runs its body n times
+    (so that no extra function call per iteration is timed)."""
+    loop(inner)
+    per = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        loop(inner)
+        per.append((time.perf_counter() - t0) / inner)
+    return statistics.median(per)
+
+
 def peak_rss_mib():
     with open("/proc/self/status") as f:
         for line in f:

@@ -88,6 +88,7 @@ void mg_empty_cache(mg_Context *ctx) {
     }
   }
   ctx->mem.cached_bytes = 0;
+  mg_free_spare_structs(ctx);
 }
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out) {

@@ -74,6 +74,12 @@ void mg_set_num_threads(mg_Context *ctx, int n) {
 
 int mg_get_num_threads(const mg_Context *ctx) { return ctx->nthreads; }
 
+int mg_set_reference_kernels(mg_Context *ctx, int on) {
+  int was = ctx->reference_kernels;
+  ctx->reference_kernels = on != 0;
+  return was;
+}
+
 int mg_threads_for(const mg_Context *ctx, int64_t n) {
   if (ctx->nthreads <= 1 || n < MG_PARALLEL_GRAIN || omp_in_parallel())
     return 1;

@@ -169,3 +169,20 @@ void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
     run_range(it, b, e, fn, arg);
   }
 }
+
+int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
+                mg_LoopFn fn, const void *arg) {
+  int64_t n = mg_numel(t[0]);
+  if (n == 0 || mg_threads_for(ctx, n) > 1 || !mg_is_contiguous(t[0])) return 0;
+  char *ptrs[MG_ITER_MAXOPS];
+  int64_t strides[MG_ITER_MAXOPS];
+  for (int k = 0; k < nops; k++) {
+    int64_t m = k == 0 ? n : mg_numel(t[k]);
+    if (m == 1 && k > 0) strides[k] = 0;
+    else if (m == n && mg_is_contiguous(t[k])) strides[k] = 1;
+    else return 0;
+    ptrs[k] = mg_data(t[k]);
+  }
+  fn(ptrs, strides, n, arg);
+  return 1;
+}

@@ -26,6 +26,9 @@
 #define MGL_TENSOR "moongrad.Tensor" /* the metatable's __name */
 
 mg_Context *mgl_ctx(lua_State *L);
+/* Pops the tensor metatable into the registry slot mgl_slot, mgl_push,
+ * mgl_test and mgl_check find it by (module opening). */
+void mgl_register_tensor_mt(lua_State *L);
 /* Pushes a tensor userdata holding NULL; returns its slot. */
 mg_Tensor **mgl_slot(lua_State *L);
 /* Pushes t (taking over the caller's reference). Use only when t was made

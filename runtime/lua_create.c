@@ -377,6 +377,14 @@ static int f_clock(lua_State *L) {
   return 1;
 }
 
+/* mg._set_reference_kernels(on) --> the previous setting. With it on, ops
+ * that have a fast special-case kernel run the plain general one instead,
+ * so that specs can check the two against each other. */
+static int f_set_reference_kernels(lua_State *L) {
+  lua_pushboolean(L, mg_set_reference_kernels(mgl_ctx(L), lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* What the collector cannot see: bytes in tensors, the cache and the
  * budget, plus Lua's own heap for comparison. */
 static int f_memory(lua_State *L) {
@@ -479,4 +487,5 @@ const luaL_Reg mgl_create_functions[] = {
     {"set_cache_limit", f_set_cache_limit},
     {"is_tensor", f_is_tensor},
     {"_philox", f_philox},
+    {"_set_reference_kernels", f_set_reference_kernels},
     {NULL, NULL}};

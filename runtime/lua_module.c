@@ -74,7 +74,7 @@ int luaopen_moongrad_core(lua_State *L) {
   luaL_setfuncs(L, mgl_ops_meta, 2);
   lua_pushvalue(L, methods);
   lua_setfield(L, -2, "__methods"); /* for the REPL's completion */
-  lua_pop(L, 1);
+  mgl_register_tensor_mt(L);
 
   /* The context lives as long as any function holding it as an upvalue. */
   lua_pushvalue(L, mod);

@@ -13,10 +13,20 @@ mg_Context *mgl_ctx(lua_State *L) {
   return *(mg_Context **)lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* The tensor metatable is also kept in the registry under a light userdata
+ * key: found by pointer, where luaL_setmetatable and luaL_testudata intern
+ * and compare its name on every call (5% of a small op). */
+static const char tensor_mt_key = 0;
+
+void mgl_register_tensor_mt(lua_State *L) {
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+}
+
 mg_Tensor **mgl_slot(lua_State *L) {
   mg_Tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
   *slot = NULL;
-  luaL_setmetatable(L, MGL_TENSOR);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  lua_setmetatable(L, -2);
   return slot;
 }
 
@@ -24,17 +34,29 @@ void mgl_push(lua_State *L, mg_Tensor *t) {
   /* The userdata allocation may raise; the tensor must not leak then. */
   mg_Tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
   *slot = t;
-  luaL_setmetatable(L, MGL_TENSOR);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  lua_setmetatable(L, -2);
+}
+
+/* The slot of the tensor userdata at arg, or NULL if it is something else. */
+static mg_Tensor **tensor_slot(lua_State *L, int arg) {
+  mg_Tensor **slot = lua_touserdata(L, arg);
+  if (!slot || !lua_getmetatable(L, arg)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? slot : NULL;
 }
 
 mg_Tensor *mgl_test(lua_State *L, int arg) {
-  mg_Tensor **slot = luaL_testudata(L, arg, MGL_TENSOR);
+  mg_Tensor **slot = tensor_slot(L, arg);
   if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
   return slot ? *slot : NULL;
 }
 
 mg_Tensor *mgl_check(lua_State *L, int arg) {
-  mg_Tensor **slot = luaL_checkudata(L, arg, MGL_TENSOR);
+  mg_Tensor **slot = tensor_slot(L, arg);
+  if (!slot) luaL_checkudata(L, arg, MGL_TENSOR); /* raises the usual error */
   if (!*slot) luaL_argerror(L, arg, "tensor was already closed");
   return *slot;
 }
@@ -104,7 +126,8 @@ void mgl_account(lua_State *L, mg_Context *ctx) {
 }
 
 static int tensor_gc(lua_State *L) {
-  mg_Tensor **slot = luaL_checkudata(L, 1, MGL_TENSOR);
+  mg_Tensor **slot = tensor_slot(L, 1);
+  if (!slot) slot = luaL_checkudata(L, 1, MGL_TENSOR); /* raises */
   mg_tensor_decref(*slot);
   *slot = NULL;
   return 0;

@@ -84,6 +84,10 @@ int mg_error(mg_Context *ctx, int status, const char *fmt, ...)
 
 void mg_set_num_threads(mg_Context *ctx, int n); /* n >= 1 */
 int mg_get_num_threads(const mg_Context *ctx);
+/* With reference kernels on, ops that have fast special-case kernels (2×2
+ * max pooling, ...) run their general kernels instead; specs compare the
+ * two. Returns the previous setting. */
+int mg_set_reference_kernels(mg_Context *ctx, int on);
 
 /* ---- memory -------------------------------------------------------------
  * Tensor buffers come from a size-bucketed cache of freed buffers; a buffer

@@ -33,7 +33,16 @@ struct mg_Context {
   char err[512];            /* the last failure's message */
   int grad_enabled;         /* record autograd graphs (mg_set_grad_enabled) */
   uint64_t backward_mark;   /* engine: tells this backward's visits apart */
+  /* Freed tensor and storage structs, kept for reuse: a small op makes one
+   * of each, and malloc/free of them was a quarter of its cost. */
+  void *spare_tensors, *spare_storages;
+  int n_spare_tensors, n_spare_storages;
+  int reference_kernels;    /* use the plain kernels the fast ones are checked
+                               against (mg._set_reference_kernels, specs) */
 };
+
+/* Frees the spare tensor and storage structs (context teardown). */
+void mg_free_spare_structs(mg_Context *ctx);
 
 /* ---- the strided iterator ------------------------------------------------
  * Walks up to MG_ITER_MAXOPS same-shaped operands (broadcast ones have
@@ -63,6 +72,12 @@ typedef void (*mg_LoopFn)(char **ptrs, const int64_t *strides, int64_t n,
  * must broadcast to that shape (checked by the caller). */
 void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
                   const int64_t *shape);
+/* The shortcut for small same-shaped operands: when every tensor is
+ * contiguous with t[0]'s element count (or holds one element, broadcast)
+ * and the work is single-threaded, runs fn once over the flat arrays and
+ * returns 1; otherwise returns 0 and the caller uses the iterator. */
+int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
+                mg_LoopFn fn, const void *arg);
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
                  const void *arg);
 

@@ -95,6 +95,73 @@ static int threads(const mg_Context *ctx, const Geo *g) {
  * input; the initial index is the first tap inside it, so an all -inf
  * window still points at a real element. */
 
+/* The common 2×2 window with stride 2, no padding or dilation, every window
+ * inside the input: four taps compared in the general loop's order (row by
+ * row; a later tap wins only when larger or NaN), with no clipping. */
+static int is_2x2(const Geo *g, const mg_Context *ctx) {
+  const mg_Pool2d *p = &g->p;
+  return !ctx->reference_kernels && p->kernel[0] == 2 && p->kernel[1] == 2 &&
+         p->stride[0] == 2 && p->stride[1] == 2 && p->padding[0] == 0 &&
+         p->padding[1] == 0 && p->dilation[0] == 1 && p->dilation[1] == 1 &&
+         2 * g->OH <= g->H && 2 * g->OW <= g->W;
+}
+
+/* Bitwise selects: on real data the comparisons are coin flips, and both
+ * the vector loop and its scalar remainder (rows of 7 or 14 outputs are
+ * mostly remainder) must stay free of branches. */
+static inline float sel_float(uint64_t m, float a, float b) { /* m ? a : b */
+  uint32_t ua, ub, k = (uint32_t)m;
+  memcpy(&ua, &a, 4);
+  memcpy(&ub, &b, 4);
+  ua = (ua & k) | (ub & ~k);
+  memcpy(&a, &ua, 4);
+  return a;
+}
+static inline double sel_double(uint64_t m, double a, double b) {
+  uint64_t ua, ub;
+  memcpy(&ua, &a, 8);
+  memcpy(&ub, &b, 8);
+  ua = (ua & m) | (ub & ~m);
+  memcpy(&a, &ua, 8);
+  return a;
+}
+
+/* One output row from input rows r0 and r1: the general loop's taps in its
+ * order (a later one wins only when larger, or NaN). */
+#define MAX_2X2(T)                                                           \
+  static void max_2x2_row_##T(const T *restrict r0, const T *restrict r1,    \
+                              T *restrict yo, int64_t *restrict io,          \
+                              int64_t OW, int64_t base, int64_t W) {         \
+    for (int64_t ow = 0; ow < OW; ow++) {                                    \
+      T tap[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};               \
+      int64_t pos[3] = {base + 2 * ow + 1, base + W + 2 * ow,                \
+                        base + W + 2 * ow + 1};                              \
+      T m = r0[2 * ow];                                                      \
+      int64_t at = base + 2 * ow;                                            \
+      for (int t = 0; t < 3; t++) {                                          \
+        uint64_t k = 0 - (uint64_t)((tap[t] > m) | (tap[t] != tap[t]));      \
+        m = sel_##T(k, tap[t], m);                                           \
+        at = (int64_t)(((uint64_t)pos[t] & k) | ((uint64_t)at & ~k));        \
+      }                                                                      \
+      yo[ow] = m;                                                            \
+      io[ow] = at;                                                           \
+    }                                                                        \
+  }                                                                          \
+  static void max_2x2_##T(const Geo *g, T *y, int64_t *idx, const T *x,      \
+                          int nt) {                                          \
+    int64_t W = g->W;                                                        \
+    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)") \
+    for (int64_t pl = 0; pl < g->P; pl++)                                    \
+      for (int64_t oh = 0; oh < g->OH; oh++) {                               \
+        const T *r0 = x + (pl * g->H + 2 * oh) * W;                          \
+        int64_t o = (pl * g->OH + oh) * g->OW;                               \
+        max_2x2_row_##T(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W); \
+      }                                                                      \
+  }
+MAX_2X2(float)
+MAX_2X2(double)
+#undef MAX_2X2
+
 static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
   const mg_Pool2d *p = &g->p;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -230,8 +297,14 @@ int mg_max_pool2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
   if (!st) st = mg_alloc_tensor(ctx, &idx, MG_I64, x->ndim, oshape);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
-  if (dt == MG_F32) max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
-  else max_fwd_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  if (is_2x2(&g, ctx)) {
+    if (dt == MG_F32) max_2x2_float(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+    else max_2x2_double(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  } else if (dt == MG_F32) {
+    max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  } else {
+    max_fwd_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  }
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, y, "max_pool2d", max_pool2d_backward, 1, ins, &n)) ||

@@ -9,15 +9,56 @@
 
 /* ---- storage and tensor structs ----------------------------------------- */
 
+/* Each context keeps up to MG_SPARE freed structs of each kind on a list
+ * linked through their first word (mg_empty_cache frees them). The
+ * collector frees small tensors some ten thousand at a time, so the list
+ * must hold that many to serve the next cycle's allocations: with 4096,
+ * 40% of a 2x2 add's structs still came from malloc and it took 0.46 µs
+ * instead of 0.32. At ~340 bytes a pair, the lists stay under 11 MiB. */
+#define MG_SPARE 32768
+
+static void *spare_pop(void **list, int *n, size_t size) {
+  void *p = *list;
+  if (!p) return malloc(size);
+  memcpy(list, p, sizeof(void *));
+  (*n)--;
+  return p;
+}
+
+static void spare_push(void **list, int *n, void *p) {
+  if (*n >= MG_SPARE) {
+    free(p);
+    return;
+  }
+  memcpy(p, list, sizeof(void *));
+  *list = p;
+  (*n)++;
+}
+
+void mg_free_spare_structs(mg_Context *ctx) {
+  void **lists[2] = {&ctx->spare_tensors, &ctx->spare_storages};
+  for (int i = 0; i < 2; i++)
+    while (*lists[i]) {
+      void *p = *lists[i];
+      memcpy(lists[i], p, sizeof(void *));
+      free(p);
+    }
+  ctx->n_spare_tensors = ctx->n_spare_storages = 0;
+}
+
+static mg_Tensor *tensor_struct(mg_Context *ctx) {
+  return spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors, sizeof(mg_Tensor));
+}
+
 static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
-  mg_Storage *s = malloc(sizeof *s);
+  mg_Storage *s = spare_pop(&ctx->spare_storages, &ctx->n_spare_storages, sizeof *s);
   if (!s) {
     mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
     return NULL;
   }
   s->data = NULL;
   if (nbytes > 0 && !(s->data = mg_buffer_alloc(ctx, nbytes))) {
-    free(s);
+    spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
     return NULL;
   }
   s->nbytes = nbytes;
@@ -28,11 +69,14 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
   return s;
 }
 
+/* The struct goes on the spare list before the context's reference is
+ * dropped: a context torn down by that frees the list with it. */
 static void storage_decref(mg_Storage *s) {
   if (--s->refcount > 0) return;
-  mg_buffer_free(s->ctx, s->data, s->nbytes);
-  mg_context_decref(s->ctx);
-  free(s);
+  mg_Context *ctx = s->ctx;
+  mg_buffer_free(ctx, s->data, s->nbytes);
+  spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
+  mg_context_decref(ctx);
 }
 
 void mg_tensor_incref(mg_Tensor *t) { t->refcount++; }
@@ -40,8 +84,9 @@ void mg_tensor_incref(mg_Tensor *t) { t->refcount++; }
 void mg_tensor_decref(mg_Tensor *t) {
   if (!t || --t->refcount > 0) return;
   if (t->autograd) mg_autograd_free(t);
-  storage_decref(t->storage);
-  free(t);
+  mg_Storage *s = t->storage;
+  spare_push(&s->ctx->spare_tensors, &s->ctx->n_spare_tensors, t);
+  storage_decref(s);
 }
 
 void mg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
@@ -81,13 +126,13 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape) {
   int st = mg_check_shape(ctx, NULL, ndim, shape);
   if (st) return st;
-  mg_Tensor *t = malloc(sizeof *t);
+  mg_Tensor *t = tensor_struct(ctx);
   if (!t) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   t->storage = storage_new(ctx, (size_t)n * mg_dtype_size(dt));
   if (!t->storage) {
-    free(t);
+    spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
     return MG_ENOMEM;
   }
   t->offset = 0;
@@ -104,7 +149,7 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
 int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                  int ndim, const int64_t *shape, const int64_t *stride,
                  int64_t offset) {
-  mg_Tensor *v = malloc(sizeof *v);
+  mg_Tensor *v = tensor_struct(t->storage->ctx);
   if (!v) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
   v->storage = t->storage;
   v->storage->refcount++;

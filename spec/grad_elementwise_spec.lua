@@ -146,3 +146,36 @@ describe("elementwise gradients pass gradcheck", function()
     assert.is_true(mg.gradcheck(function(p, q) return mg.where(cond, p, q) end, { a, b }))
   end)
 end)
+
+describe("the fused gradients of relu, exp, tanh and sigmoid", function()
+  local slope = {
+    relu = function(y) return y <= 0 and 0 or 1 end,
+    exp = function(y) return y end,
+    tanh = function(y) return 1 - y * y end,
+    sigmoid = function(y) return y * (1 - y) end,
+  }
+  for name, f in pairs(slope) do
+    it("compute g·f'(y) for " .. name .. " in float32, with a non-contiguous gradient", function()
+      local x = mg.tensor({ { -2, -0.5, 0, 0.25 }, { 0.75, 1.5, -3, 4 }, { 0.1, -0.1, 2.5, -1 } }, "float32")
+        :requires_grad()
+      local y = x[name](x)
+      local g = mg.tensor({ { 1, 2, 3 }, { -1, 0.5, 4 }, { 2, -2, 1 }, { 0.25, 3, -1 } }, "float32"):t()
+      assert.is_false(g:is_contiguous())
+      y:backward(g)
+      local yt, gt, dx = y:detach():totable(), g:totable(), x.grad:totable()
+      for i = 1, 3 do
+        for j = 1, 4 do
+          local want = gt[i][j] * f(yt[i][j])
+          assert(math.abs(dx[i][j] - want) <= 1e-6 * (1 + math.abs(want)),
+                 ("%s: grad[%d][%d] = %.9g, expected %.9g"):format(name, i, j, dx[i][j], want))
+        end
+      end
+    end)
+  end
+
+  it("let relu's gradient through where the output is NaN, as PyTorch's threshold_backward does", function()
+    local x = mg.tensor({ 0 / 0, -1, 2, 0 }, "float64"):requires_grad()
+    x:relu():backward(mg.tensor({ 5, 5, 5, 5 }, "float64"))
+    assert.same({ 5, 0, 5, 0 }, x.grad:totable())
+  end)
+end)

@@ -177,6 +177,46 @@ describe("pooling on many planes", function()
   end)
 end)
 
+describe("2x2 max pooling's fast kernel", function()
+  -- The general kernel (mg._set_reference_kernels(true)) is the reference:
+  -- values, indices and gradients must agree exactly, ties, NaN and -inf
+  -- included, for odd and even sizes.
+  local function pool(x, ref, opts)
+    local was = mg._set_reference_kernels(ref)
+    local xi = x:clone():requires_grad()
+    local y, idx = F.max_pool2d(xi, 2, opts or {}), nil
+    y:backward(mg.ones(y:shape(), x:dtype()) * mg.arange(y:numel(), x:dtype()):reshape(table.unpack(y:shape())))
+    idx = select(2, F.max_pool2d(x, 2, {return_indices = true}))
+    mg._set_reference_kernels(was)
+    return y:totable(), xi.grad:totable(), idx and idx:totable()
+  end
+
+  for _, dtype in ipairs({"float32", "float64"}) do
+    it("agrees with the general kernel in " .. dtype .. " on ties, NaN and -inf", function()
+      mg.manual_seed(3)
+      -- Rounded values make ties common; sprinkle NaN and -inf.
+      local x = (mg.randn({3, 4, 9, 12}, dtype) * 2):round()
+      local flat = x:view(-1)
+      for i = 1, flat:numel(), 17 do flat[i] = 0 / 0 end
+      for i = 5, flat:numel(), 23 do flat[i] = -math.huge end
+      local y1, g1, i1 = pool(x, false)
+      local y2, g2, i2 = pool(x, true)
+      approx.assert_close(y2, y1, 0, 0)
+      approx.assert_close(g2, g1, 0, 0)
+      if i1 then assert.same(i2, i1) end
+    end)
+  end
+
+  it("leaves ceil-mode windows that hang over the edge to the general kernel", function()
+    local x = mg.arange(1, 50, "float64"):reshape(1, 7, 7)
+    local y = F.max_pool2d(x, 2, {ceil_mode = true})
+    assert.same({4, 4}, {y:size(2), y:size(3)})
+    local t = y:totable()
+    assert.equal(49, t[1][4][4])
+    assert.equal(9, t[1][1][1])
+  end)
+end)
+
 describe("pooling errors", function()
   local x = mg.randn({1, 2, 5, 5})
   it("refuses padding over half the kernel", function()
