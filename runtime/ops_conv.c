@@ -315,6 +315,43 @@ static double sum_f64(const double *p, int64_t n) {
 /* Chunks of the batch for the weight gradient's partial sums: fixed by N. */
 #define CONV_MAX_CHUNKS 16
 
+/* One chunk of the batch in backward: the weight gradient's partial sum
+ * for the chunk (into P) and each sample's input gradient (into GX). */
+typedef struct {
+  const Geom *q;
+  mg_DType dt;
+  size_t es;
+  int64_t nc, wn;
+  const char *X, *Wt, *Gd;
+  char *GX, *P, *WS;
+} BwJob;
+
+static void bw_chunk(const BwJob *j, int64_t c, int tid) {
+  const Geom *q = j->q;
+  mg_DType dt = j->dt;
+  int64_t es = (int64_t)j->es;
+  char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
+  char *pc = j->P ? j->P + c * j->wn * es : NULL;
+  for (int64_t s = q->N * c / j->nc; s < q->N * (c + 1) / j->nc; s++)
+    for (int64_t gi = 0; gi < q->G; gi++) {
+      const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+      const char *gs = j->Gd + ((s * q->O + gi * q->Og) * q->L) * es;
+      const char *wg = j->Wt + gi * q->Og * q->K * es;
+      if (pc) {
+        const void *B = columns(q, dt, xs, cols);
+        gemm(dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
+             1.0, pc + gi * q->Og * q->K * es, q->K);
+      }
+      if (j->GX) {
+        char *gxs = j->GX + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+        gemm(dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
+             0.0, cols, q->L);
+        if (dt == MG_F32) col2im_f32(q, (const float *)cols, (float *)gxs);
+        else col2im_f64(q, (const double *)cols, (double *)gxs);
+      }
+    }
+}
+
 static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                            mg_Tensor **grads) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *gc = NULL, *ws = NULL;
@@ -345,32 +382,15 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   if ((need_x || need_w) && q.N > 0 && q.K > 0 && q.L > 0) {
     int64_t wsz = (int64_t)nt * q.K * q.L;
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
-    if (nt == 1) mg_blas_threads_for(ctx, q.Og, q.K, q.L);
-    const char *X = mg_data(x), *Wt = mg_data(w), *Gd = mg_data(gc);
-    char *GX = gx ? mg_data(gx) : NULL, *P = part ? mg_data(part) : NULL;
-    char *WS = mg_data(ws);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t c = 0; c < nc; c++) {
-      char *cols = WS + (int64_t)omp_get_thread_num() * q.K * q.L * (int64_t)es;
-      char *pc = P ? P + c * wn * (int64_t)es : NULL;
-      for (int64_t s = q.N * c / nc; s < q.N * (c + 1) / nc; s++)
-        for (int64_t gi = 0; gi < q.G; gi++) {
-          const char *xs = X + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
-          const char *gs = Gd + ((s * q.O + gi * q.Og) * q.L) * (int64_t)es;
-          const char *wg = Wt + gi * q.Og * q.K * (int64_t)es;
-          if (pc) {
-            const void *B = columns(&q, dt, xs, cols);
-            gemm(dt, CblasNoTrans, CblasTrans, q.Og, q.K, q.L, gs, q.L, B, q.L,
-                 1.0, pc + gi * q.Og * q.K * (int64_t)es, q.K);
-          }
-          if (GX) {
-            char *gxs = GX + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
-            gemm(dt, CblasTrans, CblasNoTrans, q.K, q.L, q.Og, wg, q.K, gs, q.L,
-                 0.0, cols, q.L);
-            if (dt == MG_F32) col2im_f32(&q, (const float *)cols, (float *)gxs);
-            else col2im_f64(&q, (const double *)cols, (double *)gxs);
-          }
-        }
+    BwJob job = {&q, dt, es, nc, wn, mg_data(x), mg_data(w), mg_data(gc),
+                 gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws)};
+    char *P = job.P;
+    if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+      for (int64_t c = 0; c < nc; c++) bw_chunk(&job, c, omp_get_thread_num());
+    } else { /* outside any OpenMP construct, so that BLAS may thread */
+      mg_blas_threads_for(ctx, q.Og, q.K, q.L);
+      for (int64_t c = 0; c < nc; c++) bw_chunk(&job, c, 0);
     }
     if (P) { /* partials summed in chunk order */
       char *GW = mg_data(gw);
@@ -415,6 +435,40 @@ fail:
 
 /* ---- forward -------------------------------------------------------------- */
 
+/* One sample: the output filled with the bias, then += W · columns. */
+typedef struct {
+  const Geom *q;
+  mg_DType dt;
+  size_t es;
+  const char *X, *Wt, *B;
+  char *R, *WS;
+} FwJob;
+
+static void fw_sample(const FwJob *j, int64_t s, int tid) {
+  const Geom *q = j->q;
+  mg_DType dt = j->dt;
+  int64_t es = (int64_t)j->es;
+  char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
+  for (int64_t gi = 0; gi < q->G; gi++) {
+    char *y = j->R + ((s * q->O + gi * q->Og) * q->L) * es;
+    for (int64_t oc = 0; oc < q->Og; oc++) {
+      int64_t ob = gi * q->Og + oc;
+      if (dt == MG_F32) {
+        float v = j->B ? ((const float *)j->B)[ob] : 0.0f, *p = (float *)y + oc * q->L;
+        for (int64_t i = 0; i < q->L; i++) p[i] = v;
+      } else {
+        double v = j->B ? ((const double *)j->B)[ob] : 0.0, *p = (double *)y + oc * q->L;
+        for (int64_t i = 0; i < q->L; i++) p[i] = v;
+      }
+    }
+    if (q->K == 0) continue;
+    const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+    const void *cm = columns(q, dt, xs, cols);
+    gemm(dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
+         j->Wt + gi * q->Og * q->K * es, q->K, cm, q->L, 1.0, y, q->L);
+  }
+}
+
 int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
               mg_Tensor *b, const mg_Conv2dOpts *o) {
   Geom q;
@@ -437,31 +491,14 @@ int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   mg_set_grad_enabled(ctx, mode);
   size_t es = mg_dtype_size(dt);
   if (ws) {
-    if (nt == 1) mg_blas_threads_for(ctx, q.Og, q.L, q.K);
-    const char *X = mg_data(xc), *Wt = mg_data(wc);
-    const char *B = bc ? mg_data(bc) : NULL;
-    char *R = mg_data(r), *WS = mg_data(ws);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t s = 0; s < q.N; s++) {
-      char *cols = WS + (int64_t)omp_get_thread_num() * q.K * q.L * (int64_t)es;
-      for (int64_t gi = 0; gi < q.G; gi++) {
-        char *y = R + ((s * q.O + gi * q.Og) * q.L) * (int64_t)es;
-        for (int64_t oc = 0; oc < q.Og; oc++) {
-          int64_t ob = gi * q.Og + oc;
-          if (dt == MG_F32) {
-            float v = B ? ((const float *)B)[ob] : 0.0f, *p = (float *)y + oc * q.L;
-            for (int64_t i = 0; i < q.L; i++) p[i] = v;
-          } else {
-            double v = B ? ((const double *)B)[ob] : 0.0, *p = (double *)y + oc * q.L;
-            for (int64_t i = 0; i < q.L; i++) p[i] = v;
-          }
-        }
-        if (q.K == 0) continue;
-        const char *xs = X + ((s * q.C + gi * q.Cg) * q.H * q.W) * (int64_t)es;
-        const void *cm = columns(&q, dt, xs, cols);
-        gemm(dt, CblasNoTrans, CblasNoTrans, q.Og, q.L, q.K,
-             Wt + gi * q.Og * q.K * (int64_t)es, q.K, cm, q.L, 1.0, y, q.L);
-      }
+    FwJob job = {&q, dt, es, mg_data(xc), mg_data(wc), bc ? mg_data(bc) : NULL,
+                 mg_data(r), mg_data(ws)};
+    if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int64_t s = 0; s < q.N; s++) fw_sample(&job, s, omp_get_thread_num());
+    } else { /* outside any OpenMP construct, so that BLAS may thread */
+      mg_blas_threads_for(ctx, q.Og, q.L, q.K);
+      for (int64_t s = 0; s < q.N; s++) fw_sample(&job, s, 0);
     }
   }
   if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {
