@@ -28,6 +28,7 @@ typedef struct {
   int64_t Ho, Wo;          /* output */
   int64_t sh, sw, ph, pw, dh, dw, G;
   int64_t Cg, Og, K, L;    /* per group: channels in/out, cols rows/cols */
+  int same_rows;           /* stride 1, dilation 1, Wo == W: see below */
 } Geom;
 
 /* The output columns [*lo, *hi) whose input column ow·sw - pw + j·dw
@@ -185,14 +186,93 @@ static void col2im_f64(const Geom *q, const double *cols, double *gx) {
       }
 }
 
+/* ---- im2col and col2im when output rows are as long as input rows ---------
+ * With stride 1, dilation 1 and Wo == W ("same" padding across), cols row
+ * (c, i, j) is the plane x[c] shifted by di = i - ph rows and dj = j - pw
+ * columns: cols[k] = x[k + di·W + dj] over the valid output rows, except in
+ * the |dj| columns at one edge, which read padding. So each row is one
+ * long vector copy (or add) plus a few zeroed edge elements, instead of Ho
+ * short row copies. For col2im the edge elements of the (scratch) columns
+ * are zeroed first, so that the one long add puts exact zeros where it
+ * wraps into a neighbouring row. */
+
+/* Valid output rows [*a, *b) of shift di, and the flat range [*k0, *k1)
+ * that stays inside the plane once shifted by di·W + dj. */
+static void same_range(const Geom *q, int64_t di, int64_t dj, int64_t *a,
+                       int64_t *b, int64_t *k0, int64_t *k1) {
+  *a = di < 0 ? -di : 0;
+  *b = q->H - di < q->Ho ? q->H - di : q->Ho;
+  if (*b < *a) *b = *a;
+  *k0 = *a * q->W + (dj < 0 ? -dj : 0);
+  *k1 = *b * q->W - (dj > 0 ? dj : 0);
+  if (*k1 < *k0) *k1 = *k0;
+}
+
+#define SAME_COLS(T, S)                                                       \
+  static void im2col_same_##S(const Geom *q, const T *x, T *cols) {           \
+    int64_t W = q->W, L = q->L;                                               \
+    for (int64_t c = 0; c < q->Cg; c++)                                       \
+      for (int64_t i = 0; i < q->kH; i++)                                     \
+        for (int64_t j = 0; j < q->kW; j++) {                                 \
+          T *row = cols + ((c * q->kH + i) * q->kW + j) * L;                  \
+          const T *xc = x + c * q->H * W;                                     \
+          int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;               \
+          same_range(q, di, dj, &a, &b, &k0, &k1);                            \
+          memset(row, 0, (size_t)(a * W) * sizeof(T));                        \
+          memset(row + b * W, 0, (size_t)((L - b * W)) * sizeof(T));          \
+          copy_##S(row + k0, xc + k0 + di * W + dj, k1 - k0);                 \
+          for (int64_t oh = a; oh < b; oh++) {                                \
+            for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;        \
+            for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;     \
+          }                                                                   \
+        }                                                                     \
+  }                                                                           \
+  static void col2im_same_##S(const Geom *q, T *cols, T *gx) {                \
+    int64_t W = q->W, L = q->L;                                               \
+    for (int64_t c = 0; c < q->Cg; c++)                                       \
+      for (int64_t i = 0; i < q->kH; i++)                                     \
+        for (int64_t j = 0; j < q->kW; j++) {                                 \
+          T *row = cols + ((c * q->kH + i) * q->kW + j) * L;                  \
+          T *gc = gx + c * q->H * W;                                          \
+          int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;               \
+          same_range(q, di, dj, &a, &b, &k0, &k1);                            \
+          for (int64_t oh = a; oh < b; oh++) {                                \
+            for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;        \
+            for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;     \
+          }                                                                   \
+          add_##S(gc + k0 + di * W + dj, row + k0, k1 - k0);                  \
+        }                                                                     \
+  }
+SAME_COLS(float, f32)
+SAME_COLS(double, f64)
+#undef SAME_COLS
+
+/* gx [Cg, H, W] += cols scattered back; cols is scratch and may be changed. */
+static void col2im(const Geom *q, mg_DType dt, void *cols, void *gx) {
+  if (q->same_rows) {
+    if (dt == MG_F32) col2im_same_f32(q, cols, gx);
+    else col2im_same_f64(q, cols, gx);
+  } else if (dt == MG_F32) {
+    col2im_f32(q, cols, gx);
+  } else {
+    col2im_f64(q, cols, gx);
+  }
+}
+
 /* x[n, g] as columns: written into cols, or x itself for a 1x1 kernel with
  * stride 1 and no padding (already the [K, L] matrix). */
 static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols) {
   if (q->kH == 1 && q->kW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
       q->pw == 0)
     return x;
-  if (dt == MG_F32) im2col_f32(q, x, cols);
-  else im2col_f64(q, x, cols);
+  if (q->same_rows) {
+    if (dt == MG_F32) im2col_same_f32(q, x, cols);
+    else im2col_same_f64(q, x, cols);
+  } else if (dt == MG_F32) {
+    im2col_f32(q, x, cols);
+  } else {
+    im2col_f64(q, x, cols);
+  }
   return cols;
 }
 
@@ -278,6 +358,8 @@ static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
               .Cg = C / G, .Og = O / G};
   q->K = q->Cg * q->kH * q->kW;
   q->L = q->Ho * q->Wo;
+  q->same_rows = !ctx->reference_kernels && q->sh == 1 && q->sw == 1 &&
+                 q->dh == 1 && q->dw == 1 && q->Wo == q->W;
   return MG_OK;
 }
 
@@ -346,8 +428,7 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
         char *gxs = j->GX + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
         gemm(dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
              0.0, cols, q->L);
-        if (dt == MG_F32) col2im_f32(q, (const float *)cols, (float *)gxs);
-        else col2im_f64(q, (const double *)cols, (double *)gxs);
+        col2im(q, dt, cols, gxs);
       }
     }
 }

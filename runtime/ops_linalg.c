@@ -142,7 +142,10 @@ static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
     b = cb;
     blas_layout(K, N, b->stride[nb - 2], b->stride[nb - 1], &mb);
   }
-  if ((st = mg_full(ctx, &r, a->dtype, nbatch + 2, oshape, 0))) goto done;
+  /* gemm writes every element (beta = 0); only an empty sum needs zeros. */
+  if ((st = K == 0 ? mg_full(ctx, &r, a->dtype, nbatch + 2, oshape, 0)
+                   : mg_alloc_tensor(ctx, &r, a->dtype, nbatch + 2, oshape)))
+    goto done;
   if (M == 0 || N == 0 || K == 0 || count == 0) goto finish;
 
   /* Batch strides of each operand, 0 where it broadcasts. */

@@ -426,7 +426,10 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
   const void *G = mg_data(gc);
   if (mg_node_needs(n, 0)) {
-    if ((st = mg_full(ctx, &gx, dt, n->in_ndim[0], n->in_shape[0], 0))) goto fail;
+    /* gemm (beta 0) writes all of gx and gw; zeros only for an empty sum. */
+    if ((st = M && in && out ? mg_alloc_tensor(ctx, &gx, dt, n->in_ndim[0], n->in_shape[0])
+                             : mg_full(ctx, &gx, dt, n->in_ndim[0], n->in_shape[0], 0)))
+      goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, M, in, out);
       gemm(dt, CblasNoTrans, wt, M, in, out, G, (int)out, mg_data(w), ldw, 0,
@@ -434,7 +437,9 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     }
   }
   if (mg_node_needs(n, 1)) {
-    if ((st = mg_full(ctx, &gw, dt, 2, w->shape, 0))) goto fail;
+    if ((st = M && in && out ? mg_alloc_tensor(ctx, &gw, dt, 2, w->shape)
+                             : mg_full(ctx, &gw, dt, 2, w->shape, 0)))
+      goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, out, in, M);
       gemm(dt, CblasTrans, CblasNoTrans, out, in, M, G, (int)out, mg_data(x),

@@ -156,3 +156,39 @@ describe("conv2d", function()
     end)
   end)
 end)
+
+describe("conv2d's kernels for rows as long as the input's", function()
+  -- Stride 1, dilation 1 and "same" padding across take a fast im2col and
+  -- col2im (one long copy or add per row of columns); the general kernels,
+  -- selected with mg._set_reference_kernels(true), are the reference. The
+  -- two must agree exactly, forward and backward.
+  local cases = {
+    { note = "3x3, padding 1", x = { 2, 3, 6, 5 }, w = { 4, 3, 3, 3 }, o = { padding = 1 } },
+    { note = "5x5, padding 2", x = { 2, 2, 7, 9 }, w = { 3, 2, 5, 5 }, o = { padding = 2 } },
+    { note = "3x3, padding {0, 1}", x = { 1, 2, 6, 4 }, w = { 2, 2, 3, 3 }, o = { padding = { 0, 1 } } },
+    { note = "1x3, padding {2, 1}", x = { 2, 2, 3, 5 }, w = { 2, 2, 1, 3 }, o = { padding = { 2, 1 } } },
+    { note = "3x3, padding 1, 2 groups", x = { 2, 4, 5, 5 }, w = { 6, 2, 3, 3 }, o = { padding = 1, groups = 2 } },
+  }
+  local function go(c, dtype, reference)
+    local was = mg._set_reference_kernels(reference)
+    mg.manual_seed(11)
+    local x = mg.randn(c.x, dtype):requires_grad()
+    local w = mg.randn(c.w, dtype):requires_grad()
+    local b = mg.randn({ c.w[1] }, dtype):requires_grad()
+    local y = F.conv2d(x, w, b, c.o)
+    y:backward(mg.randn(y:shape(), dtype))
+    mg._set_reference_kernels(was)
+    return { y:detach():totable(), x.grad:totable(), w.grad:totable(), b.grad:totable() }
+  end
+  for _, c in ipairs(cases) do
+    for _, dtype in ipairs({ "float32", "float64" }) do
+      it("agree with the general kernels exactly: " .. c.note .. ", " .. dtype, function()
+        local fast, general = go(c, dtype, false), go(c, dtype, true)
+        for k, what in ipairs({ "output", "input grad", "weight grad", "bias grad" }) do
+          local ok, err = pcall(approx.assert_close, fast[k], general[k], 0, 0)
+          assert(ok, what .. ": " .. tostring(err))
+        end
+      end)
+    end
+  end
+end)
