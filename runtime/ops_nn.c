@@ -254,17 +254,18 @@ static void softmax_rows(mg_Context *ctx, mg_Tensor *y, const mg_Tensor *x,
       float mx = xr[0];
       for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
       if (isinf(mx) && mx < 0) mx = 0; /* a row of -inf: nan like PyTorch */
+      /* The exps go into y first, in a loop that vectorises, and are then
+       * summed in index order: the same sum as adding them as they come. */
+      if (sk == 1)
+        for (int64_t k = 0; k < K; k++) yr[k] = mg_vexpf(xr[k] - mx);
+      else
+        for (int64_t k = 0; k < K; k++) yr[k * sk] = mg_vexpf(xr[k * sk] - mx);
       double sum = 0;
+      for (int64_t k = 0; k < K; k++) sum += yr[k * sk];
       if (is_log) {
-        for (int64_t k = 0; k < K; k++) sum += expf(xr[k * sk] - mx);
         float lse = (float)(mx + log(sum));
         for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
       } else {
-        for (int64_t k = 0; k < K; k++) {
-          float e = expf(xr[k * sk] - mx);
-          yr[k * sk] = e;
-          sum += e;
-        }
         float inv = (float)(1.0 / sum);
         for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
       }
@@ -321,7 +322,11 @@ static int softmax_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       double acc = 0;
       if (is_log) {
         for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
-        for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - expf(yr[k * sk]) * (float)acc;
+        float a = (float)acc;
+        if (sk == 1) /* the loop GCC vectorises */
+          for (int64_t k = 0; k < K; k++) o[k] = gr[k] - mg_vexpf(yr[k]) * a;
+        else
+          for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - mg_vexpf(yr[k * sk]) * a;
       } else {
         for (int64_t k = 0; k < K; k++) acc += (double)gr[k * sk] * yr[k * sk];
         for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - (float)acc);
