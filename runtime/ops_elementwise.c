@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mg_internal.h"
+#include "vmath.h"
 
 static const char *const binary_names[MG_OP_NBINARY] = {
     "add", "sub", "mul", "div", "pow", "floor_divide", "remainder",
@@ -480,6 +481,17 @@ int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
     o[i * so] = (expr);                                                    \
   }
 
+/* ULOOP with a loop of its own for contiguous runs, the one GCC vectorises
+ * (the vmath.h functions have no calls or branches to stop it). */
+#define VLOOP(T, expr)                                                     \
+  if (sa == 1 && so == 1) {                                                \
+    for (int64_t i = 0; i < n; i++) {                                      \
+      T x = a[i];                                                          \
+      o[i] = (expr);                                                       \
+    }                                                                      \
+  } else                                                                   \
+    ULOOP(T, expr)
+
 static void unary_f32(char **p, const int64_t *s, int64_t n,
                       const void *arg) {
   float *o = (float *)p[0];
@@ -497,12 +509,12 @@ static void unary_f32(char **p, const int64_t *s, int64_t n,
   case MG_OP_TRUNC: ULOOP(float, truncf(x)) break;
   case MG_OP_SQRT: ULOOP(float, sqrtf(x)) break;
   case MG_OP_RSQRT: ULOOP(float, 1.0f / sqrtf(x)) break;
-  case MG_OP_EXP: ULOOP(float, expf(x)) break;
+  case MG_OP_EXP: VLOOP(float, mg_vexpf(x)) break;
   case MG_OP_LOG: ULOOP(float, logf(x)) break;
   case MG_OP_LOG1P: ULOOP(float, log1pf(x)) break;
-  case MG_OP_EXPM1: ULOOP(float, expm1f(x)) break;
-  case MG_OP_TANH: ULOOP(float, tanhf(x)) break;
-  case MG_OP_SIGMOID: ULOOP(float, 1.0f / (1.0f + expf(-x))) break;
+  case MG_OP_EXPM1: VLOOP(float, mg_vexpm1f(x)) break;
+  case MG_OP_TANH: VLOOP(float, mg_vtanhf(x)) break;
+  case MG_OP_SIGMOID: VLOOP(float, mg_vsigmoidf(x)) break;
   case MG_OP_SIN: ULOOP(float, sinf(x)) break;
   case MG_OP_COS: ULOOP(float, cosf(x)) break;
   case MG_OP_RECIPROCAL: ULOOP(float, 1.0f / x) break;
@@ -554,6 +566,7 @@ static void unary_i64(char **p, const int64_t *s, int64_t n,
   default: ULOOP(int64_t, x) break; /* floor, ceil, round, trunc */
   }
 }
+#undef VLOOP
 #undef ULOOP
 
 static const mg_LoopFn unary_kernels[MG_NDTYPES] = {unary_f32, unary_f64,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nn_internal.h"
+#include "vmath.h"
 
 static const char *const loss_names[MG_NLOSS] = {
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -145,6 +146,30 @@ static int run_chunks(mg_Context *ctx, const char *op, int64_t R,
   return MG_OK;
 }
 
+/* e[j] = exp(x[b + j sk] - sub) for j < m. A loop of its own, with the
+ * dtype and the contiguous case spelled out, so that GCC vectorises it;
+ * callers then sum or use e in index order, as they would have one exp at
+ * a time. mg_vexp is within 1-2 ulp in double, plenty for these float32 or
+ * float64 internals. */
+#define EXP_BLOCK 256
+
+static void exp_block(double *e, const void *x, int f32, int64_t b, int64_t m,
+                      int64_t sk, double sub) {
+  if (f32) {
+    const float *xf = (const float *)x + b;
+    if (sk == 1)
+      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xf[j] - sub);
+    else
+      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xf[j * sk] - sub);
+  } else {
+    const double *xd = (const double *)x + b;
+    if (sk == 1)
+      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xd[j] - sub);
+    else
+      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xd[j * sk] - sub);
+  }
+}
+
 /* ---- cross_entropy ---------------------------------------------------------------
  * Per row, with logp = log_softmax(x), class weights w (1 when none) and
  * smoothing e over K classes:
@@ -180,7 +205,12 @@ static void ce_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
       mx = v > mx ? v : mx;
     }
     if (isinf(mx) && mx < 0) mx = 0;
-    for (int64_t k = 0; k < K; k++) z += exp(ld(a->x, f32, b + k * sk) - mx);
+    double ex[EXP_BLOCK];
+    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+      exp_block(ex, a->x, f32, b + k0 * sk, m, sk, mx);
+      for (int64_t j = 0; j < m; j++) z += ex[j];
+    }
     double lse = mx + log(z), loss = 0, wt = 0;
     for (int64_t k = 0; k < K; k++)
       st_(a->logp, f32, b + k * sk, ld(a->x, f32, b + k * sk) - lse);
@@ -239,15 +269,21 @@ static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   for (int64_t r = 0; r < R; r++) {
     int64_t b = row_start(L, r);
     double s = row_scale(red, G, f32, r, gs, denom);
+    double p[EXP_BLOCK]; /* exp(logp), a block at a time */
     if (soft) {
       double qsum = 0;
       for (int64_t k = 0; k < K; k++)
         qsum += (W ? ld(W, f32, k) : 1.0) * (ld(T, f32, b + k * sk) * (1 - e) + e / (double)K);
-      for (int64_t k = 0; k < K; k++) {
-        double wk = W ? ld(W, f32, k) : 1.0, lp = ld(LP, f32, b + k * sk);
-        double q = ld(T, f32, b + k * sk) * (1 - e) + e / (double)K;
-        if (GX) st_(GX, f32, b + k * sk, s * (qsum * exp(lp) - wk * q));
-        if (GT) st_(GT, f32, b + k * sk, -s * (1 - e) * wk * lp);
+      for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+        int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+        if (GX) exp_block(p, LP, f32, b + k0 * sk, m, sk, 0);
+        for (int64_t j = 0; j < m; j++) {
+          int64_t k = k0 + j;
+          double wk = W ? ld(W, f32, k) : 1.0, lp = ld(LP, f32, b + k * sk);
+          double q = ld(T, f32, b + k * sk) * (1 - e) + e / (double)K;
+          if (GX) st_(GX, f32, b + k * sk, s * (qsum * p[j] - wk * q));
+          if (GT) st_(GT, f32, b + k * sk, -s * (1 - e) * wk * lp);
+        }
       }
       continue;
     }
@@ -258,11 +294,15 @@ static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       continue;
     }
     double wt = W ? ld(W, f32, tg - 1) : 1.0;
-    for (int64_t k = 0; k < K; k++) {
-      double p = exp(ld(LP, f32, b + k * sk));
-      double v = (1 - e) * wt * (p - (k == tg - 1));
-      if (e > 0) v += e / (double)K * (wall * p - (W ? ld(W, f32, k) : 1.0));
-      st_(GX, f32, b + k * sk, s * v);
+    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+      exp_block(p, LP, f32, b + k0 * sk, m, sk, 0);
+      for (int64_t j = 0; j < m; j++) {
+        int64_t k = k0 + j;
+        double v = (1 - e) * wt * (p[j] - (k == tg - 1));
+        if (e > 0) v += e / (double)K * (wall * p[j] - (W ? ld(W, f32, k) : 1.0));
+        st_(GX, f32, b + k * sk, s * v);
+      }
     }
   }
   mg_tensor_decref(gc);
@@ -460,13 +500,13 @@ done:
 static inline double sgn(double v) { return (v > 0) - (v < 0); }
 
 static inline double softplus_neg(double x) { /* log(1 + exp(-x)), stable */
-  return log1p(exp(-fabs(x))) + (x < 0 ? -x : 0);
+  return log1p(mg_vexp(-fabs(x))) + (x < 0 ? -x : 0);
 }
 
+/* With e = exp(-|x|), which never overflows: 1/(1 + e) or e/(1 + e). */
 static inline double sigmoid(double x) {
-  if (x >= 0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
+  double e = mg_vexp(-fabs(x));
+  return (x >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
 static inline double loss_value(mg_LossKind k, double x, double y, double w,

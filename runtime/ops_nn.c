@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nn_internal.h"
+#include "vmath.h"
 
 static const char *const act_names[MG_NACT] = {"leaky_relu", "elu", "gelu",
                                                "gelu", "silu"};
@@ -23,7 +24,9 @@ const char *mg_activation_name(mg_Activation act) { return act_names[act]; }
 
 /* ---- activations ------------------------------------------------------------
  * Forward kernels: ptrs[0] = y, ptrs[1] = x. Backward kernels: ptrs[0] = gx,
- * ptrs[1] = g, ptrs[2] = x. ALOOP(expr) runs expr over the run. */
+ * ptrs[1] = g, ptrs[2] = x. ALOOP(expr) runs expr over the run; AVLOOP
+ * adds a loop of its own for contiguous runs, which GCC vectorises when
+ * expr calls only vmath.h (float32 only: float64 keeps libm). */
 
 typedef struct {
   mg_Activation act;
@@ -39,10 +42,18 @@ typedef struct {
     T x = a[i * sa];                                                       \
     o[i * so] = (expr);                                                    \
   }
+#define AVLOOP(T, expr)                                                    \
+  if (sa == 1 && so == 1) {                                                \
+    for (int64_t i = 0; i < n; i++) {                                      \
+      T x = a[i];                                                          \
+      o[i] = (expr);                                                       \
+    }                                                                      \
+  } else                                                                   \
+    ALOOP(T, expr)
 
 static inline float gelu_tanh_f32(float x) {
   float inner = (float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x);
-  return 0.5f * x * (1.0f + tanhf(inner));
+  return 0.5f * x * (1.0f + mg_vtanhf(inner));
 }
 static inline double gelu_tanh_f64(double x) {
   double inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
@@ -56,10 +67,10 @@ static void act_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   int64_t so = s[0], sa = s[1];
   switch (aa->act) {
   case MG_ACT_LEAKY_RELU: ALOOP(float, x > 0 ? x : x * c) break;
-  case MG_ACT_ELU: ALOOP(float, x > 0 ? x : c * expm1f(x)) break;
+  case MG_ACT_ELU: AVLOOP(float, mg_vblendf(x > 0, x, c * mg_vexpm1f(x))) break;
   case MG_ACT_GELU: ALOOP(float, 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2))) break;
-  case MG_ACT_GELU_TANH: ALOOP(float, gelu_tanh_f32(x)) break;
-  case MG_ACT_SILU: ALOOP(float, x / (1.0f + expf(-x))) break;
+  case MG_ACT_GELU_TANH: AVLOOP(float, gelu_tanh_f32(x)) break;
+  case MG_ACT_SILU: AVLOOP(float, (float)(x / (1.0 + mg_vexpfd(-x)))) break;
   default: break;
   }
 }
@@ -78,6 +89,7 @@ static void act_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   default: break;
   }
 }
+#undef AVLOOP
 #undef ALOOP
 
 /* dy/dx of each activation at x (c is the parameter). */
@@ -100,33 +112,53 @@ static inline double act_slope(mg_Activation act, double x, double c) {
   }
 }
 
+/* The float32 slopes, through vmath.h; with act a constant the switch
+ * folds away (act_grad_f32). */
 static inline float act_slope_f32(mg_Activation act, float x, float c) {
   switch (act) {
   case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0f : c;
-  case MG_ACT_ELU: return x > 0 ? 1.0f : c * expf(x);
+  case MG_ACT_ELU: return mg_vblendf(x > 0, 1.0f, c * mg_vexpf(x));
   case MG_ACT_GELU:
     return 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)) +
-           x * (float)INV_SQRT_2PI * expf(-0.5f * x * x);
+           x * (float)INV_SQRT_2PI * mg_vexpf(-0.5f * x * x);
   case MG_ACT_GELU_TANH: {
-    float t = tanhf((float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x));
+    float t = mg_vtanhf((float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x));
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * (float)GELU_BETA *
                                    (1.0f + 3.0f * (float)GELU_KAPPA * x * x);
   }
   case MG_ACT_SILU: {
-    float sg = 1.0f / (1.0f + expf(-x));
+    float sg = mg_vsigmoidf(x);
     return sg * (1.0f + x * (1.0f - sg));
   }
   default: return 0;
   }
 }
 
+/* One loop per activation, so that act is a constant in each and the loop
+ * body has no switch; contiguous runs get a loop GCC vectorises. */
+#define GLOOP(ACT)                                                         \
+  if (s[0] == 1 && s[1] == 1 && s[2] == 1) {                               \
+    for (int64_t i = 0; i < n; i++)                                        \
+      o[i] = g[i] * act_slope_f32(ACT, x[i], c);                           \
+  } else {                                                                 \
+    for (int64_t i = 0; i < n; i++)                                        \
+      o[i * s[0]] = g[i * s[1]] * act_slope_f32(ACT, x[i * s[2]], c);      \
+  }
+
 static void act_grad_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ActArg *aa = arg;
   float *o = (float *)p[0], c = (float)aa->param;
   const float *g = (const float *)p[1], *x = (const float *)p[2];
-  for (int64_t i = 0; i < n; i++)
-    o[i * s[0]] = g[i * s[1]] * act_slope_f32(aa->act, x[i * s[2]], c);
+  switch (aa->act) {
+  case MG_ACT_LEAKY_RELU: GLOOP(MG_ACT_LEAKY_RELU) break;
+  case MG_ACT_ELU: GLOOP(MG_ACT_ELU) break;
+  case MG_ACT_GELU: GLOOP(MG_ACT_GELU) break;
+  case MG_ACT_GELU_TANH: GLOOP(MG_ACT_GELU_TANH) break;
+  case MG_ACT_SILU: GLOOP(MG_ACT_SILU) break;
+  default: break;
+  }
 }
+#undef GLOOP
 
 static void act_grad_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ActArg *aa = arg;
@@ -222,17 +254,18 @@ static void softmax_rows(mg_Context *ctx, mg_Tensor *y, const mg_Tensor *x,
       float mx = xr[0];
       for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
       if (isinf(mx) && mx < 0) mx = 0; /* a row of -inf: nan like PyTorch */
+      /* The exps go into y first, in a loop that vectorises, and are then
+       * summed in index order: the same sum as adding them as they come. */
+      if (sk == 1)
+        for (int64_t k = 0; k < K; k++) yr[k] = mg_vexpf(xr[k] - mx);
+      else
+        for (int64_t k = 0; k < K; k++) yr[k * sk] = mg_vexpf(xr[k * sk] - mx);
       double sum = 0;
+      for (int64_t k = 0; k < K; k++) sum += yr[k * sk];
       if (is_log) {
-        for (int64_t k = 0; k < K; k++) sum += expf(xr[k * sk] - mx);
         float lse = (float)(mx + log(sum));
         for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
       } else {
-        for (int64_t k = 0; k < K; k++) {
-          float e = expf(xr[k * sk] - mx);
-          yr[k * sk] = e;
-          sum += e;
-        }
         float inv = (float)(1.0 / sum);
         for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
       }
@@ -289,7 +322,11 @@ static int softmax_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       double acc = 0;
       if (is_log) {
         for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
-        for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - expf(yr[k * sk]) * (float)acc;
+        float a = (float)acc;
+        if (sk == 1) /* the loop GCC vectorises */
+          for (int64_t k = 0; k < K; k++) o[k] = gr[k] - mg_vexpf(yr[k]) * a;
+        else
+          for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - mg_vexpf(yr[k * sk]) * a;
       } else {
         for (int64_t k = 0; k < K; k++) acc += (double)gr[k * sk] * yr[k * sk];
         for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - (float)acc);
