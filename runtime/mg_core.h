@@ -497,7 +497,7 @@ struct mg_Node {
   mg_Tensor *saved[MG_NODE_MAXSAVED]; /* detached aliases, or NULL */
   uint64_t saved_version[MG_NODE_MAXSAVED]; /* storage version when saved */
   double f[4];                        /* op parameters: scalars, ... */
-  int64_t i[4];                       /* ... dims, flags */
+  int64_t i[6];                       /* ... dims, flags */
   int released;                       /* saved tensors already freed */
   int pending;                        /* engine: edges still to arrive */
   uint64_t mark;                      /* engine: visited by this backward */

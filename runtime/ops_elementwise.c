@@ -498,17 +498,17 @@ static void unary_f32(char **p, const int64_t *s, int64_t n,
   const float *a = (const float *)p[1];
   int64_t so = s[0], sa = s[1];
   switch (*(const mg_UnaryOp *)arg) {
-  case MG_OP_NEG: ULOOP(float, -x) break;
-  case MG_OP_ABS: ULOOP(float, fabsf(x)) break;
+  case MG_OP_NEG: VLOOP(float, -x) break;
+  case MG_OP_ABS: VLOOP(float, fabsf(x)) break;
   case MG_OP_SIGN: ULOOP(float, (float)((x > 0) - (x < 0))) break;
-  case MG_OP_SQUARE: ULOOP(float, x * x) break;
-  case MG_OP_RELU: ULOOP(float, x > 0 ? x : (x == x ? 0.0f : x)) break;
+  case MG_OP_SQUARE: VLOOP(float, x * x) break;
+  case MG_OP_RELU: VLOOP(float, x > 0 ? x : (x == x ? 0.0f : x)) break;
   case MG_OP_FLOOR: ULOOP(float, floorf(x)) break;
   case MG_OP_CEIL: ULOOP(float, ceilf(x)) break;
   case MG_OP_ROUND: ULOOP(float, nearbyintf(x)) break;
   case MG_OP_TRUNC: ULOOP(float, truncf(x)) break;
-  case MG_OP_SQRT: ULOOP(float, sqrtf(x)) break;
-  case MG_OP_RSQRT: ULOOP(float, 1.0f / sqrtf(x)) break;
+  case MG_OP_SQRT: VLOOP(float, sqrtf(x)) break;
+  case MG_OP_RSQRT: VLOOP(float, 1.0f / sqrtf(x)) break;
   case MG_OP_EXP: VLOOP(float, mg_vexpf(x)) break;
   case MG_OP_LOG: ULOOP(float, logf(x)) break;
   case MG_OP_LOG1P: ULOOP(float, log1pf(x)) break;
@@ -517,7 +517,7 @@ static void unary_f32(char **p, const int64_t *s, int64_t n,
   case MG_OP_SIGMOID: VLOOP(float, mg_vsigmoidf(x)) break;
   case MG_OP_SIN: ULOOP(float, sinf(x)) break;
   case MG_OP_COS: ULOOP(float, cosf(x)) break;
-  case MG_OP_RECIPROCAL: ULOOP(float, 1.0f / x) break;
+  case MG_OP_RECIPROCAL: VLOOP(float, 1.0f / x) break;
   default: break;
   }
 }
@@ -528,17 +528,17 @@ static void unary_f64(char **p, const int64_t *s, int64_t n,
   const double *a = (const double *)p[1];
   int64_t so = s[0], sa = s[1];
   switch (*(const mg_UnaryOp *)arg) {
-  case MG_OP_NEG: ULOOP(double, -x) break;
-  case MG_OP_ABS: ULOOP(double, fabs(x)) break;
+  case MG_OP_NEG: VLOOP(double, -x) break;
+  case MG_OP_ABS: VLOOP(double, fabs(x)) break;
   case MG_OP_SIGN: ULOOP(double, (double)((x > 0) - (x < 0))) break;
-  case MG_OP_SQUARE: ULOOP(double, x * x) break;
-  case MG_OP_RELU: ULOOP(double, x > 0 ? x : (x == x ? 0.0 : x)) break;
+  case MG_OP_SQUARE: VLOOP(double, x * x) break;
+  case MG_OP_RELU: VLOOP(double, x > 0 ? x : (x == x ? 0.0 : x)) break;
   case MG_OP_FLOOR: ULOOP(double, floor(x)) break;
   case MG_OP_CEIL: ULOOP(double, ceil(x)) break;
   case MG_OP_ROUND: ULOOP(double, nearbyint(x)) break;
   case MG_OP_TRUNC: ULOOP(double, trunc(x)) break;
-  case MG_OP_SQRT: ULOOP(double, sqrt(x)) break;
-  case MG_OP_RSQRT: ULOOP(double, 1.0 / sqrt(x)) break;
+  case MG_OP_SQRT: VLOOP(double, sqrt(x)) break;
+  case MG_OP_RSQRT: VLOOP(double, 1.0 / sqrt(x)) break;
   case MG_OP_EXP: ULOOP(double, exp(x)) break;
   case MG_OP_LOG: ULOOP(double, log(x)) break;
   case MG_OP_LOG1P: ULOOP(double, log1p(x)) break;
@@ -547,7 +547,7 @@ static void unary_f64(char **p, const int64_t *s, int64_t n,
   case MG_OP_SIGMOID: ULOOP(double, 1.0 / (1.0 + exp(-x))) break;
   case MG_OP_SIN: ULOOP(double, sin(x)) break;
   case MG_OP_COS: ULOOP(double, cos(x)) break;
-  case MG_OP_RECIPROCAL: ULOOP(double, 1.0 / x) break;
+  case MG_OP_RECIPROCAL: VLOOP(double, 1.0 / x) break;
   default: break;
   }
 }

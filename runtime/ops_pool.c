@@ -128,7 +128,7 @@ static inline double sel_double(uint64_t m, double a, double b) {
 
 /* One output row from input rows r0 and r1: the general loop's taps in its
  * order (a later one wins only when larger, or NaN). */
-#define MAX_2X2(T)                                                           \
+#define MAX_2X2_ROW(T)                                                       \
   static void max_2x2_row_##T(const T *restrict r0, const T *restrict r1,    \
                               T *restrict yo, int64_t *restrict io,          \
                               int64_t OW, int64_t base, int64_t W) {         \
@@ -146,7 +146,60 @@ static inline double sel_double(uint64_t m, double a, double b) {
       yo[ow] = m;                                                            \
       io[ow] = at;                                                           \
     }                                                                        \
-  }                                                                          \
+  }
+MAX_2X2_ROW(float)
+MAX_2X2_ROW(double)
+#undef MAX_2X2_ROW
+
+/* Rows are 7 to 28 outputs, too short for the compiler's vector loop to
+ * start: for float, 4 outputs at a time with 8-wide loads split into even
+ * and odd taps; a last partial block is redone overlapping the one before
+ * (each output depends on the input alone). */
+typedef float mp_f8 __attribute__((vector_size(32)));
+typedef float mp_f4 __attribute__((vector_size(16)));
+typedef int32_t mp_i4 __attribute__((vector_size(16)));
+typedef int64_t mp_l4 __attribute__((vector_size(32)));
+
+static inline void max_2x2_block4(const float *r0, const float *r1, float *yo,
+                                  int64_t *io, int64_t ow, int64_t base, int64_t W) {
+  mp_f8 p, q;
+  memcpy(&p, r0 + 2 * ow, sizeof p);
+  memcpy(&q, r1 + 2 * ow, sizeof q);
+  mp_f4 tap[4] = {__builtin_shufflevector(p, p, 0, 2, 4, 6),
+                  __builtin_shufflevector(p, p, 1, 3, 5, 7),
+                  __builtin_shufflevector(q, q, 0, 2, 4, 6),
+                  __builtin_shufflevector(q, q, 1, 3, 5, 7)};
+  mp_l4 at0 = (mp_l4){0, 2, 4, 6} + (base + 2 * ow);
+  mp_l4 off[4] = {{0, 0, 0, 0}, {1, 1, 1, 1}, {W, W, W, W}, {W + 1, W + 1, W + 1, W + 1}};
+  mp_f4 m = tap[0];
+  mp_l4 at = at0;
+  for (int t = 1; t < 4; t++) {
+    mp_i4 k = (tap[t] > m) | (tap[t] != tap[t]);
+    mp_l4 k64 = __builtin_convertvector(k, mp_l4);
+    m = (mp_f4)(((mp_i4)tap[t] & k) | ((mp_i4)m & ~k));
+    at = ((at0 + off[t]) & k64) | (at & ~k64);
+  }
+  memcpy(yo + ow, &m, sizeof m);
+  memcpy(io + ow, &at, sizeof at);
+}
+
+static void max_2x2_rows_float(const float *r0, const float *r1, float *yo,
+                               int64_t *io, int64_t OW, int64_t base, int64_t W) {
+  if (OW < 4) {
+    max_2x2_row_float(r0, r1, yo, io, OW, base, W);
+    return;
+  }
+  int64_t ow = 0;
+  for (; ow + 4 <= OW; ow += 4) max_2x2_block4(r0, r1, yo, io, ow, base, W);
+  if (ow < OW) max_2x2_block4(r0, r1, yo, io, OW - 4, base, W);
+}
+
+static void max_2x2_rows_double(const double *r0, const double *r1, double *yo,
+                                int64_t *io, int64_t OW, int64_t base, int64_t W) {
+  max_2x2_row_double(r0, r1, yo, io, OW, base, W);
+}
+
+#define MAX_2X2(T)                                                           \
   static void max_2x2_##T(const Geo *g, T *y, int64_t *idx, const T *x,      \
                           int nt) {                                          \
     int64_t W = g->W;                                                        \
@@ -155,7 +208,7 @@ static inline double sel_double(uint64_t m, double a, double b) {
       for (int64_t oh = 0; oh < g->OH; oh++) {                               \
         const T *r0 = x + (pl * g->H + 2 * oh) * W;                          \
         int64_t o = (pl * g->OH + oh) * g->OW;                               \
-        max_2x2_row_##T(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W); \
+        max_2x2_rows_##T(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W); \
       }                                                                      \
   }
 MAX_2X2(float)
@@ -231,6 +284,39 @@ static void max_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy,
     }
 }
 
+/* The 2x2 case's backward in one pass: its windows tile the input (but for
+ * a last odd row or column, which gets zeros), so every element of gx is
+ * written once, the window's maximum getting gy and the rest 0, instead of
+ * zeroing gx and then scattering into it. */
+#define MAX_BWD_2X2(T)                                                        \
+  static void max_bwd_2x2_##T(const Geo *g, T *gx, const T *gy,               \
+                              const int64_t *idx, int nt) {                   \
+    int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;                       \
+    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")  \
+    for (int64_t pl = 0; pl < g->P; pl++) {                                   \
+      T *gp = gx + pl * H * W;                                                \
+      for (int64_t oh = 0; oh < OH; oh++) {                                   \
+        T *r0 = gp + 2 * oh * W, *r1 = r0 + W;                                \
+        const T *go = gy + (pl * OH + oh) * OW;                               \
+        const int64_t *io = idx + (pl * OH + oh) * OW;                        \
+        for (int64_t ow = 0; ow < OW; ow++) {                                 \
+          int64_t at = io[ow] - 1 - 2 * oh * W - 2 * ow; /* 0, 1, W or W+1 */ \
+          T v = go[ow];                                                       \
+          /* masks, not branches: which tap won is a coin flip */             \
+          r0[2 * ow] = sel_##T(0 - (uint64_t)(at == 0), v, 0);                \
+          r0[2 * ow + 1] = sel_##T(0 - (uint64_t)(at == 1), v, 0);            \
+          r1[2 * ow] = sel_##T(0 - (uint64_t)(at == W), v, 0);                \
+          r1[2 * ow + 1] = sel_##T(0 - (uint64_t)(at == W + 1), v, 0);        \
+        }                                                                     \
+        for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;               \
+      }                                                                       \
+      for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;                 \
+    }                                                                         \
+  }
+MAX_BWD_2X2(float)
+MAX_BWD_2X2(double)
+#undef MAX_BWD_2X2
+
 /* The geometry a pooling node keeps: planes from its input's shape, output
  * sizes from the gradient's; window options in i[] and f[] (see record). */
 static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
@@ -245,6 +331,7 @@ static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
   g->p.kernel[0] = n->i[0], g->p.kernel[1] = n->i[1];
   g->p.stride[0] = n->i[2], g->p.stride[1] = n->i[3];
   g->p.padding[0] = (int64_t)n->f[0], g->p.padding[1] = (int64_t)n->f[1];
+  g->p.dilation[0] = n->i[4], g->p.dilation[1] = n->i[5];
   g->p.count_include_pad = n->f[2] != 0;
   g->adaptive = n->f[3] != 0;
 }
@@ -252,17 +339,21 @@ static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
 static void record_geo(mg_Node *n, const Geo *g) {
   n->i[0] = g->p.kernel[0], n->i[1] = g->p.kernel[1];
   n->i[2] = g->p.stride[0], n->i[3] = g->p.stride[1];
+  n->i[4] = g->p.dilation[0], n->i[5] = g->p.dilation[1];
   n->f[0] = (double)g->p.padding[0], n->f[1] = (double)g->p.padding[1];
   n->f[2] = g->p.count_include_pad;
   n->f[3] = g->adaptive;
 }
 
-/* A zeroed gradient for input 0 and gy as a contiguous tensor of its dtype. */
+/* A gradient for input 0 (zeroed unless the kernel writes all of it) and
+ * gy as a contiguous tensor of its dtype. */
 static int bwd_prep(mg_Context *ctx, mg_Node *n, mg_Tensor *gy, mg_Tensor **gx,
-                    mg_Tensor **gc) {
+                    mg_Tensor **gc, int zeroed) {
   mg_DType dt = mg_nn_dtype(n->in_dtype[0], n->in_dtype[0]);
   int st = mg_nn_prep(ctx, gc, gy, dt);
-  if (!st) st = mg_full(ctx, gx, dt, n->in_ndim[0], n->in_shape[0], 0);
+  if (!st)
+    st = zeroed ? mg_full(ctx, gx, dt, n->in_ndim[0], n->in_shape[0], 0)
+                : mg_alloc_tensor(ctx, gx, dt, n->in_ndim[0], n->in_shape[0]);
   if (st) {
     mg_tensor_decref(*gc);
     *gc = NULL;
@@ -274,10 +365,16 @@ static int max_pool2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
                                mg_Tensor **grads) {
   mg_Tensor *gx = NULL, *gc = NULL;
   Geo g;
-  int st = bwd_prep(ctx, n, gy, &gx, &gc);
-  if (st) return st;
   node_geo(n, gy, &g);
-  max_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
+  int fast = is_2x2(&g, ctx);
+  int st = bwd_prep(ctx, n, gy, &gx, &gc, !fast);
+  if (st) return st;
+  if (fast && gx->dtype == MG_F32)
+    max_bwd_2x2_float(&g, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
+  else if (fast)
+    max_bwd_2x2_double(&g, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
+  else
+    max_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
   mg_tensor_decref(gc);
   grads[0] = gx;
   return MG_OK;
@@ -399,7 +496,7 @@ static int avg_pool_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
                              mg_Tensor **grads) {
   mg_Tensor *gx = NULL, *gc = NULL;
   Geo g;
-  int st = bwd_prep(ctx, n, gy, &gx, &gc);
+  int st = bwd_prep(ctx, n, gy, &gx, &gc, 1);
   if (st) return st;
   node_geo(n, gy, &g);
   avg_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), threads(ctx, &g));

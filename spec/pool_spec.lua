@@ -185,6 +185,9 @@ describe("2x2 max pooling's fast kernel", function()
     local was = mg._set_reference_kernels(ref)
     local xi = x:clone():requires_grad()
     local y, idx = F.max_pool2d(xi, 2, opts or {}), nil
+    -- Leave a NaN-filled buffer of the gradient's size in the cache, so
+    -- that a kernel that fails to write some element shows it.
+    do local junk <close> = mg.full(x:shape(), 0 / 0, x:dtype()) end
     y:backward(mg.ones(y:shape(), x:dtype()) * mg.arange(y:numel(), x:dtype()):reshape(table.unpack(y:shape())))
     idx = select(2, F.max_pool2d(x, 2, {return_indices = true}))
     mg._set_reference_kernels(was)
@@ -192,10 +195,14 @@ describe("2x2 max pooling's fast kernel", function()
   end
 
   for _, dtype in ipairs({"float32", "float64"}) do
-    it("agrees with the general kernel in " .. dtype .. " on ties, NaN and -inf", function()
+    -- Widths give rows of 2, 6, 8 and 15 outputs: shorter than, a multiple
+    -- of, and overlapping the float kernel's blocks of 4.
+    for _, hw in ipairs({{9, 5}, {9, 12}, {6, 17}, {7, 30}}) do
+    it(("agrees with the general kernel in %s on ties, NaN and -inf, %dx%d planes")
+         :format(dtype, hw[1], hw[2]), function()
       mg.manual_seed(3)
       -- Rounded values make ties common; sprinkle NaN and -inf.
-      local x = (mg.randn({3, 4, 9, 12}, dtype) * 2):round()
+      local x = (mg.randn({3, 4, hw[1], hw[2]}, dtype) * 2):round()
       local flat = x:view(-1)
       for i = 1, flat:numel(), 17 do flat[i] = 0 / 0 end
       for i = 5, flat:numel(), 23 do flat[i] = -math.huge end
@@ -205,6 +212,7 @@ describe("2x2 max pooling's fast kernel", function()
       approx.assert_close(g2, g1, 0, 0)
       if i1 then assert.same(i2, i1) end
     end)
+    end
   end
 
   it("leaves ceil-mode windows that hang over the edge to the general kernel", function()
