@@ -18,21 +18,26 @@ local common = require "common"
 common.args(arg, { steps = true })
 mg.manual_seed(0)
 
--- Tokens: '.' is 1, a..z are 2..27.
-local ctx, nxt = {}, {}
-for word in io.lines("/usr/share/dict/words") do
-  if word:match("^[a-z]+$") then
-    local a, b, c = 1, 1, 1
-    for i = 1, #word + 1 do
-      local t = i <= #word and word:byte(i) - 95 or 1
-      ctx[#ctx + 1] = { a, b, c }
-      nxt[#nxt + 1] = t
-      a, b, c = b, c, t
+-- Tokens: '.' is 1, a..z are 2..27. The Lua tables are dropped once the
+-- tensors hold the data: a live 600k-entry table would be traversed by
+-- every collection cycle during training.
+local function dataset()
+  local ctx, nxt = {}, {}
+  for word in io.lines("/usr/share/dict/words") do
+    if word:match("^[a-z]+$") then
+      local a, b, c = 1, 1, 1
+      for i = 1, #word + 1 do
+        local t = i <= #word and word:byte(i) - 95 or 1
+        ctx[#ctx + 1] = { a, b, c }
+        nxt[#nxt + 1] = t
+        a, b, c = b, c, t
+      end
     end
   end
+  return mg.tensor(ctx, "int64"), mg.tensor(nxt, "int64"), #nxt
 end
-local X, Y = mg.tensor(ctx, "int64"), mg.tensor(nxt, "int64")
-local n = #nxt
+local X, Y, n = dataset()
+collectgarbage()
 
 local model = nn.Sequential(nn.Embedding(27, 64), nn.Flatten(), nn.Linear(192, 256), nn.Tanh(),
                             nn.Linear(256, 27))

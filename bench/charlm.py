@@ -25,6 +25,7 @@ with open("/usr/share/dict/words") as f:
                 a, b, c = b, c, t
 X, Y = torch.tensor(ctx), torch.tensor(nxt)
 n = len(nxt)
+del ctx, nxt  # as bench/charlm.lua drops its tables
 model = nn.Sequential(nn.Embedding(27, 64), nn.Flatten(), nn.Linear(192, 256), nn.Tanh(),
                       nn.Linear(256, 27))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
