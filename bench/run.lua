@@ -1,7 +1,10 @@
 -- `make bench`: every workload in moongrad and in PyTorch, side by side.
 --
 --   build/moongrad bench/run.lua [--pairs 3] [--only name,name] [--threads 1,2]
---                                [--md build/bench.md]
+--                                [--md build/bench.md] [--python /usr/bin/python3]
+--
+-- --python none runs moongrad's side alone (as does a machine without
+-- Debian's python3-torch).
 --
 -- Each workload runs as its own process, alternating moongrad and PyTorch
 -- (A B A B ...) for --pairs pairs, and the medians are compared:
@@ -19,10 +22,11 @@
 local mg = require "moongrad"
 local util = require "moongrad.util"
 
-local opts = util.parse_flags(arg, { pairs = 3, only = "", threads = "1,2", md = "build/bench.md" })
+local opts = util.parse_flags(arg, { pairs = 3, only = "", threads = "1,2", md = "build/bench.md",
+                                     python = "/usr/bin/python3" })
 local here = arg[0]:match("^(.*/)") or "./"
 local exe = arg[-1] or "build/moongrad"
-local python = "/usr/bin/python3"
+local python = opts.python
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -56,7 +60,7 @@ local function field(out, key, cmd)
   return v
 end
 
-local have_torch = os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
+local have_torch = python ~= "none" and os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
 
 local function lua_cmd(script, mode, threads)
   return ("%s %s %s %d"):format(sh_quote(exe), sh_quote(here .. script .. ".lua"), mode, threads)
