@@ -147,14 +147,16 @@ typedef struct mg_Storage {
 } mg_Storage;
 
 typedef struct mg_Tensor {
+  /* The fields every op and every release reads share the first cache
+   * line; the shape and strides follow. */
   mg_Storage *storage;        /* shared by views */
   int64_t offset;             /* first element, in elements */
-  int64_t shape[MG_MAXDIM];   /* sizes, shape[0] outermost */
-  int64_t stride[MG_MAXDIM];  /* in elements; 0 for broadcast dims */
   int ndim;                   /* 0 for a scalar tensor */
   mg_DType dtype;
   int refcount;               /* owners of this tensor struct */
   struct mg_Autograd *autograd; /* NULL for tensors outside autograd */
+  int64_t shape[MG_MAXDIM];   /* sizes, shape[0] outermost */
+  int64_t stride[MG_MAXDIM];  /* in elements; 0 for broadcast dims */
 } mg_Tensor;
 
 void mg_tensor_incref(mg_Tensor *t);
