@@ -410,7 +410,9 @@ static double sum_f64(const double *p, int64_t n) {
 #define CONV_MAX_CHUNKS 16
 
 /* One chunk of the batch in backward: the weight gradient's partial sum
- * for the chunk (into P) and each sample's input gradient (into GX). */
+ * for the chunk (into P), each sample's input gradient (into GX) and each
+ * sample's per-channel gradient sums for the bias (into PB, [N, O]), taken
+ * while the sample's gradient is in cache for the gemms. */
 typedef struct {
   const Geom *q;
   mg_DType dt;
@@ -418,7 +420,17 @@ typedef struct {
   int64_t nc, wn;
   const char *X, *Wt, *Gd;
   char *GX, *P, *WS;
+  double *PB;
 } BwJob;
+
+/* PB[s, :] = the sums over L of sample s's gradient, per output channel. */
+static void bias_sums(const Geom *q, mg_DType dt, const char *Gd, int64_t s, double *PB) {
+  for (int64_t oc = 0; oc < q->O; oc++) {
+    int64_t base = (s * q->O + oc) * q->L;
+    PB[s * q->O + oc] = dt == MG_F32 ? sum_f32((const float *)Gd + base, q->L)
+                                     : sum_f64((const double *)Gd + base, q->L);
+  }
+}
 
 static void bw_chunk(const BwJob *j, int64_t c, int tid) {
   const Geom *q = j->q;
@@ -426,7 +438,8 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
   int64_t es = (int64_t)j->es;
   char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
   char *pc = j->P ? j->P + c * j->wn * es : NULL;
-  for (int64_t s = q->N * c / j->nc; s < q->N * (c + 1) / j->nc; s++)
+  for (int64_t s = q->N * c / j->nc; s < q->N * (c + 1) / j->nc; s++) {
+    if (j->PB) bias_sums(q, dt, j->Gd, s, j->PB);
     for (int64_t gi = 0; gi < q->G; gi++) {
       const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
       const char *gs = j->Gd + ((s * q->O + gi * q->Og) * q->L) * es;
@@ -443,12 +456,13 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
         col2im(q, dt, cols, gxs);
       }
     }
+  }
 }
 
 static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                            mg_Tensor **grads) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *gc = NULL, *ws = NULL;
-  mg_Tensor *gx = NULL, *gw = NULL, *gb = NULL, *part = NULL;
+  mg_Tensor *gx = NULL, *gw = NULL, *gb = NULL, *part = NULL, *pb = NULL;
   mg_DType dt = x->dtype;
   mg_Conv2dOpts o = {.groups = n->i[3]};
   unpack(n->i[0], o.stride);
@@ -471,12 +485,20 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
         (st = mg_full(ctx, &part, dt, 1, &psz, 0)))
       goto fail;
   }
-  if (need_b && (st = mg_full(ctx, &gb, dt, 1, &q.O, 0))) goto fail;
+  if (need_b) {
+    int64_t pbn = q.N * q.O;
+    if ((st = mg_full(ctx, &gb, dt, 1, &q.O, 0)) ||
+        (st = mg_alloc_tensor(ctx, &pb, MG_F64, 1, &pbn)))
+      goto fail;
+  }
+  int ran = 0; /* the chunks took the bias sums */
   if ((need_x || need_w) && q.N > 0 && q.K > 0 && q.L > 0) {
+    ran = 1;
     int64_t wsz = (int64_t)nt * q.K * q.L;
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
     BwJob job = {&q, dt, es, nc, wn, mg_data(x), mg_data(w), mg_data(gc),
-                 gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws)};
+                 gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws),
+                 pb ? mg_data(pb) : NULL};
     char *P = job.P;
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -497,14 +519,13 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
         }
     }
   }
-  if (gb) { /* sums in double, in a fixed order */
+  if (gb) { /* per-sample sums added in sample order, in double */
+    double *PB = mg_data(pb);
+    if (!ran)
+      for (int64_t s = 0; s < q.N; s++) bias_sums(&q, dt, mg_data(gc), s, PB);
     for (int64_t oc = 0; oc < q.O; oc++) {
       double acc = 0;
-      for (int64_t s = 0; s < q.N; s++) {
-        int64_t base = (s * q.O + oc) * q.L;
-        if (dt == MG_F32) acc += sum_f32((const float *)mg_data(gc) + base, q.L);
-        else acc += sum_f64((const double *)mg_data(gc) + base, q.L);
-      }
+      for (int64_t s = 0; s < q.N; s++) acc += PB[s * q.O + oc];
       if (dt == MG_F32) ((float *)mg_data(gb))[oc] = (float)acc;
       else ((double *)mg_data(gb))[oc] = acc;
     }
@@ -512,6 +533,7 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   mg_tensor_decref(gc);
   mg_tensor_decref(ws);
   mg_tensor_decref(part);
+  mg_tensor_decref(pb);
   grads[0] = gx;
   grads[1] = gw;
   if (n->ninputs > 2) grads[2] = gb;
@@ -520,6 +542,7 @@ fail:
   mg_tensor_decref(gc);
   mg_tensor_decref(ws);
   mg_tensor_decref(part);
+  mg_tensor_decref(pb);
   mg_tensor_decref(gx);
   mg_tensor_decref(gw);
   mg_tensor_decref(gb);

@@ -192,3 +192,20 @@ describe("conv2d's kernels for rows as long as the input's", function()
     end
   end
 end)
+
+describe("conv2d's bias gradient", function()
+  it("is the gradient summed over batch and positions, also when only the bias needs it", function()
+    mg.manual_seed(5)
+    local x, w = mg.randn({ 3, 2, 5, 4 }, "float64"), mg.randn({ 4, 2, 3, 3 }, "float64")
+    local g = mg.randn({ 3, 4, 5, 4 }, "float64")
+    local want = g:sum(4):sum(3):sum(1):totable()
+    for _, which in ipairs({ "bias alone", "all three" }) do
+      local b = mg.randn({ 4 }, "float64"):requires_grad()
+      local xi, wi = x, w
+      if which == "all three" then xi, wi = x:clone():requires_grad(), w:clone():requires_grad() end
+      F.conv2d(xi, wi, b, { padding = 1 }):backward(g)
+      local ok, err = pcall(approx.assert_close, b.grad:totable(), want, 1e-12, 1e-12)
+      assert(ok, which .. ": " .. tostring(err))
+    end
+  end)
+end)
