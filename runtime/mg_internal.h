@@ -81,6 +81,23 @@ int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
                  const void *arg);
 
+/* Loops over one run of a map kernel (an mg_LoopFn with out o, input a,
+ * their strides so and sa, length n): o = expr of x = a[i]. MG_RUN_VLOOP
+ * adds a unit-stride copy of the loop, the one GCC vectorises. */
+#define MG_RUN_LOOP(T, expr)                                               \
+  for (int64_t i = 0; i < n; i++) {                                        \
+    T x = a[i * sa];                                                       \
+    o[i * so] = (expr);                                                    \
+  }
+#define MG_RUN_VLOOP(T, expr)                                              \
+  if (sa == 1 && so == 1) {                                                \
+    for (int64_t i = 0; i < n; i++) {                                      \
+      T x = a[i];                                                          \
+      o[i] = (expr);                                                       \
+    }                                                                      \
+  } else                                                                   \
+    MG_RUN_LOOP(T, expr)
+
 /* ---- writing backward formulas (autograd.c) -------------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:
  * each helper returns a new tensor held by b (released by mg_bw_end), or

@@ -474,23 +474,9 @@ int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
 }
 
 /* ---- unary kernels: ptrs[0] = out, ptrs[1] = a ----------------------------
- * ULOOP(expr) runs expr over the run with x = a[i]. */
-#define ULOOP(T, expr)                                                     \
-  for (int64_t i = 0; i < n; i++) {                                        \
-    T x = a[i * sa];                                                       \
-    o[i * so] = (expr);                                                    \
-  }
-
-/* ULOOP with a loop of its own for contiguous runs, the one GCC vectorises
- * (the vmath.h functions have no calls or branches to stop it). */
-#define VLOOP(T, expr)                                                     \
-  if (sa == 1 && so == 1) {                                                \
-    for (int64_t i = 0; i < n; i++) {                                      \
-      T x = a[i];                                                          \
-      o[i] = (expr);                                                       \
-    }                                                                      \
-  } else                                                                   \
-    ULOOP(T, expr)
+ * ULOOP and VLOOP: see MG_RUN_LOOP in mg_internal.h. */
+#define ULOOP MG_RUN_LOOP
+#define VLOOP MG_RUN_VLOOP
 
 static void unary_f32(char **p, const int64_t *s, int64_t n,
                       const void *arg) {

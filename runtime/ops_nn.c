@@ -37,19 +37,8 @@ typedef struct {
 #define GELU_KAPPA 0.044715
 #define INV_SQRT_2PI 0.3989422804014327
 
-#define ALOOP(T, expr)                                                     \
-  for (int64_t i = 0; i < n; i++) {                                        \
-    T x = a[i * sa];                                                       \
-    o[i * so] = (expr);                                                    \
-  }
-#define AVLOOP(T, expr)                                                    \
-  if (sa == 1 && so == 1) {                                                \
-    for (int64_t i = 0; i < n; i++) {                                      \
-      T x = a[i];                                                          \
-      o[i] = (expr);                                                       \
-    }                                                                      \
-  } else                                                                   \
-    ALOOP(T, expr)
+#define ALOOP MG_RUN_LOOP
+#define AVLOOP MG_RUN_VLOOP
 
 static inline float gelu_tanh_f32(float x) {
   float inner = (float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x);
