@@ -64,7 +64,19 @@
 --   F.binary_cross_entropy(p, y, {weight, reduction})   log clamped at -100
 --   F.binary_cross_entropy_with_logits(z, y, {weight, pos_weight, reduction})
 -- Class weights (weight, pos_weight) are constants: they get no gradient.
+-- attention (composed in Lua from matmul, masked_fill, softmax and dropout)
+--   F.scaled_dot_product_attention(q, k, v, {attn_mask, is_causal = false,
+--                dropout_p = 0, training = true, scale = 1/sqrt(E)})
+--                            q [..., Lq, E], k [..., Lk, E], v [..., Lk, Ev]
+--                            -> out [..., Lq, Ev], and the attention weights
+--                            [..., Lq, Lk] as a second result (see below)
 local mg = require "moongrad"
+local util = require "moongrad.util"
+
+local is_tensor = mg.is_tensor
+local type, error, tostring, ipairs = type, error, tostring, ipairs
+local sqrt, max, huge = math.sqrt, math.max, math.huge
+local fmt, concat = string.format, table.concat
 
 local F = {}
 
@@ -81,5 +93,140 @@ for _, name in ipairs(names) do F[name] = mg["_" .. name] end
 F.relu = mg.relu
 F.sigmoid = mg.sigmoid
 F.tanh = mg.tanh
+
+---------------------------------------------------------------------------
+-- Attention.
+
+local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
+
+-- Raises unless the batch dims (all but the last two) of a and b broadcast.
+local function check_batch(fn, a, an, b, bn, level)
+  local sa, sb = a:shape(), b:shape()
+  for i = 1, max(#sa, #sb) - 2 do
+    local da, db = sa[#sa - 1 - i], sb[#sb - 1 - i]
+    if da and db and da ~= db and da ~= 1 and db ~= 1 then
+      error(fmt("%s: the batch dims of %s %s and %s %s cannot be broadcast together",
+                fn, an, shape_str(a), bn, shape_str(b)), level + 1)
+    end
+  end
+end
+
+-- attend(q, k, v, mask, causal, p, training, scale) --> out, weights.
+-- The arithmetic behind F.scaled_dot_product_attention and
+-- nn.MultiheadAttention, arguments already checked. mask is nil, an int64
+-- keep-mask (nonzero = may attend) or a float mask added to the scores;
+-- causal may come with a mask (MultiheadAttention allows both, and then
+-- applies both). Masks broadcast into the scores: nothing the size of the
+-- scores is made for them.
+local function attend(q, k, v, mask, causal, p, training, scale)
+  local lq, lk = q:size(-2), k:size(-2)
+  -- Scaling q rather than the scores touches Lq·E numbers instead of Lq·Lk
+  -- (PyTorch's MultiheadAttention does the same).
+  local scores = (q * scale):matmul(k:transpose(-2, -1))      -- [..., Lq, Lk]
+  if mask ~= nil then
+    if mask:dtype() == "int64" then
+      scores = scores:masked_fill(mask:eq(0), -huge)
+    else
+      -- In the scores' dtype, so a float64 mask leaves float32 scores float32.
+      if mask:dtype() ~= scores:dtype() then mask = mask:to(scores:dtype()) end
+      scores = scores + mask
+    end
+  end
+  if causal then
+    -- One [Lq, Lk] mask, broadcast over the batch dims: position i (query)
+    -- may not see j > i, counted from the top left as in PyTorch.
+    local dt = q:dtype()
+    local cols, rows = mg.arange(1, lk + 1, dt):reshape(1, lk), mg.arange(1, lq + 1, dt):reshape(lq, 1)
+    local later = cols:gt(rows)                                  -- [Lq, Lk]
+    scores = scores:masked_fill(later, -huge)
+  end
+  local weights = mg._softmax(scores, -1)
+  if p > 0 and training then weights = mg._dropout(weights, p, true) end
+  return weights:matmul(v), weights
+end
+F._attend = attend  -- for nn.MultiheadAttention, which checks its own inputs
+
+local sdpa_options = {attn_mask = true, is_causal = true, dropout_p = true,
+                      training = true, scale = true}
+
+-- F.scaled_dot_product_attention(q, k, v [, opts]) --> out, weights
+--
+-- softmax(q kᵀ · scale + mask) v over the last two dims, any batch dims in
+-- front (broadcast, as matmul does): q [..., Lq, E], k [..., Lk, E],
+-- v [..., Lk, Ev] give out [..., Lq, Ev]. PyTorch 2.x's function, plus the
+-- attention weights [..., Lq, Lk] (after dropout) as a second result,
+-- which a caller taking one result never sees.
+--
+-- opts.attn_mask: moongrad has no bool dtype, so the mask's dtype says
+-- what it is, as bool vs float does in PyTorch: an int64 mask is a
+-- keep-mask (nonzero = may attend, PyTorch's True), a float mask is added
+-- to the scores (0 to keep, -inf to block). Either broadcasts to
+-- [..., Lq, Lk]; a [Lq, Lk] mask is never copied per batch or head. A 0/1
+-- mask from a comparison is float: `m:long()` makes it a keep-mask.
+-- opts.is_causal: query i attends to keys 1..i only (a [Lq, Lk] lower
+-- triangle from the top left); not together with attn_mask, as in PyTorch.
+-- opts.dropout_p (0), opts.training (true): dropout on the weights through
+-- F.dropout, so the state's RNG draws it. opts.scale: 1/sqrt(E) by default.
+--
+-- A query that may attend to nothing gets NaN in its row of out and
+-- weights, as in PyTorch: softmax over all -inf has no answer.
+function F.scaled_dot_product_attention(q, k, v, opts)
+  local fn = "scaled_dot_product_attention"
+  opts = util.check_options(opts, fn, sdpa_options, 2)
+  for i, t in ipairs({q, k, v}) do
+    local name = ({"q", "k", "v"})[i]
+    if not is_tensor(t) then
+      error(fmt("%s: %s must be a tensor, got %s", fn, name, type(t)), 2)
+    end
+    if t:dim() < 2 then
+      error(fmt("%s: %s must have at least 2 dims [..., L, E], got shape %s",
+                fn, name, shape_str(t)), 2)
+    end
+  end
+  if q:size(-1) ~= k:size(-1) then
+    error(fmt("%s: q and k must have the same last dim (E), got q %s and k %s",
+              fn, shape_str(q), shape_str(k)), 2)
+  end
+  if k:size(-2) ~= v:size(-2) then
+    error(fmt("%s: k and v must have the same length (Lk), got k %s and v %s",
+              fn, shape_str(k), shape_str(v)), 2)
+  end
+  check_batch(fn, q, "q", k, "k", 2)
+  check_batch(fn, q, "q", v, "v", 2)
+  check_batch(fn, k, "k", v, "v", 2)
+  for _, flag in ipairs({"is_causal", "training"}) do
+    local b = opts[flag]
+    if b ~= nil and type(b) ~= "boolean" then
+      error(fmt("%s: %s must be a boolean, got %s", fn, flag, type(b)), 2)
+    end
+  end
+  local mask, causal = opts.attn_mask, opts.is_causal == true
+  if mask ~= nil then
+    if not is_tensor(mask) then
+      error(fmt("%s: attn_mask must be a tensor, got %s", fn, type(mask)), 2)
+    end
+    if causal then
+      error(fmt("%s: give attn_mask or is_causal, not both", fn), 2)
+    end
+    local ms, lq, lk = mask:shape(), q:size(-2), k:size(-2)
+    local okq = #ms < 2 or ms[#ms - 1] == 1 or ms[#ms - 1] == lq
+    local okk = #ms < 1 or ms[#ms] == 1 or ms[#ms] == lk
+    if not (okq and okk) then
+      error(fmt("%s: attn_mask %s does not broadcast to the scores [..., %d, %d]",
+                fn, shape_str(mask), lq, lk), 2)
+    end
+  end
+  local p = opts.dropout_p or 0
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error(fmt("%s: dropout_p must be a probability in [0, 1], got %s", fn, tostring(p)), 2)
+  end
+  local scale = opts.scale
+  if scale == nil then scale = 1 / sqrt(q:size(-1)) end
+  if type(scale) ~= "number" then
+    error(fmt("%s: scale must be a number, got %s", fn, type(scale)), 2)
+  end
+  local out, weights = attend(q, k, v, mask, causal, p, opts.training ~= false, scale)
+  return out, weights
+end
 
 return F

@@ -1,0 +1,470 @@
+-- Attention: F.scaled_dot_product_attention, nn.MultiheadAttention and
+-- nn.TransformerBlock against PyTorch (spec/fixtures/gen_attention.py),
+-- gradients against finite differences (mg.gradcheck), dropout's
+-- structure, masks and NaN rows, state dicts, and error messages.
+local mg = require "moongrad"
+local F = require "moongrad.functional"
+local nn = require "moongrad.nn"
+local approx = require "support.approx"
+local ref = dofile("spec/fixtures/attention_ref.lua")
+
+local TOL = 1e-10  -- float64 against PyTorch's float64
+local TOL32 = 1e-4 -- float32 against the same references
+
+local sdpa = F.scaled_dot_product_attention
+
+-- expected: a nested table, or a tensor computed another way.
+local function check(got, expected, tol, what)
+  if mg.is_tensor(expected) then expected = expected:totable() end
+  local ok, err = pcall(approx.assert_close, got, expected, tol, tol)
+  if not ok then error((what or "value") .. ": " .. tostring(err), 2) end
+end
+
+-- A fixture mask as moongrad takes it: keep-masks and blocked-masks are int64.
+local function fixture_mask(c, dt)
+  if c.mask == nil then return nil end
+  if c.mask_kind == "add" then return mg.tensor(c.mask, dt) end
+  return mg.tensor(c.mask, "int64")
+end
+
+local function load(m, c, dt)
+  local sd = {}
+  for name, v in pairs(c.params) do sd[name] = mg.tensor(v, dt) end
+  m:load_state_dict(sd)
+end
+
+local function check_grads(m, c, tol)
+  local n = 0
+  for name, p in m:named_parameters() do
+    check(p.grad, c.grads[name], tol, name .. " gradient")
+    n = n + 1
+  end
+  local expected = 0
+  for _ in pairs(c.grads) do expected = expected + 1 end
+  assert.are.equal(expected, n)
+end
+
+-- The elements of a tensor that are NaN, counted.
+local function count_nan(t)
+  local n = 0
+  for _, v in ipairs(approx.flat(t)) do
+    if v ~= v then n = n + 1 end
+  end
+  return n
+end
+
+describe("scaled_dot_product_attention", function()
+  local function run(c, dt)
+    local q = mg.tensor(c.q, dt):requires_grad()
+    local k = mg.tensor(c.k, dt):requires_grad()
+    local v = mg.tensor(c.v, dt):requires_grad()
+    local out = sdpa(q, k, v, {attn_mask = fixture_mask(c, dt), is_causal = c.is_causal,
+                               scale = c.scale})
+    out:backward(mg.tensor(c.g, dt))
+    return out, q, k, v
+  end
+
+  describe("matches PyTorch in float64", function()
+    for _, c in ipairs(ref.sdpa) do
+      it("with " .. c.name, function()
+        local out, q, k, v = run(c, "float64")
+        assert.are.same(approx.shape_of(c.out), out:shape())
+        check(out, c.out, TOL, "output")
+        check(q.grad, c.gq, TOL, "q gradient")
+        check(k.grad, c.gk, TOL, "k gradient")
+        check(v.grad, c.gv, TOL, "v gradient")
+      end)
+    end
+  end)
+
+  it("matches PyTorch in float32", function()
+    local c = ref.sdpa[4]
+    local out, q = run(c, "float32")
+    assert.are.equal("float32", out:dtype())
+    check(out, c.out, TOL32, "output")
+    check(q.grad, c.gq, TOL32, "q gradient")
+  end)
+
+  describe("passes gradcheck in float64", function()
+    local cases = {
+      {"without a mask", {}},
+      {"with is_causal", {is_causal = true}},
+      {"with a float mask", {attn_mask = mg.tensor({{0, -1, 0.5, 0}, {0, 0, -math.huge, 2},
+                                                    {1, 0, 0, -0.5}}, "float64")}},
+      {"with a keep-mask", {attn_mask = mg.tensor({{1, 0, 1, 1}, {1, 1, 0, 0}, {0, 1, 1, 0}},
+                                                  "int64")}},
+    }
+    for _, case in ipairs(cases) do
+      it(case[1], function()
+        mg.manual_seed(7)
+        local q = mg.randn(2, 2, 3, 4, "float64"):requires_grad()
+        local k = mg.randn(2, 2, 4, 4, "float64"):requires_grad()
+        local v = mg.randn(2, 2, 4, 3, "float64"):requires_grad()
+        assert.is_true(mg.gradcheck(function(a, b, c) return sdpa(a, b, c, case[2]) end,
+                                    {q, k, v}))
+      end)
+    end
+  end)
+
+  it("returns the attention weights as a second result, rows summing to one", function()
+    mg.manual_seed(1)
+    local q, k, v = mg.randn(2, 3, 4, "float64"), mg.randn(2, 5, 4, "float64"),
+                    mg.randn(2, 5, 2, "float64")
+    local out, w = sdpa(q, k, v, {is_causal = true})
+    assert.are.same({2, 3, 2}, out:shape())
+    assert.are.same({2, 3, 5}, w:shape())
+    check(w:sum(-1), {{1, 1, 1}, {1, 1, 1}}, 1e-12, "row sums")
+    check(w:matmul(v), out, 1e-12, "weights times v")
+    -- Causal from the top left: query i sees keys 1..i.
+    local wt = w:totable()
+    for b = 1, 2 do
+      for i = 1, 3 do
+        for j = i + 1, 5 do assert.are.equal(0, wt[b][i][j]) end
+      end
+    end
+  end)
+
+  it("treats a float mask as additive and an int64 mask as a keep-mask", function()
+    mg.manual_seed(2)
+    local q, k, v = mg.randn(1, 2, 3, "float64"), mg.randn(1, 3, 3, "float64"),
+                    mg.randn(1, 3, 2, "float64")
+    local keep = mg.tensor({{1, 0, 1}, {1, 1, 0}}, "int64")
+    local additive = mg.tensor({{0, -math.huge, 0}, {0, 0, -math.huge}}, "float64")
+    local a = sdpa(q, k, v, {attn_mask = keep})
+    local b = sdpa(q, k, v, {attn_mask = additive})
+    check(a, b, 1e-12, "keep-mask vs -inf mask")
+    -- A float mask joins the scores in their dtype: the output stays float32.
+    assert.are.equal("float32", sdpa(q:float(), k:float(), v:float(), {attn_mask = additive}):dtype())
+    -- The same 0/1 values as floats are added, not a mask: 1 shifts scores.
+    local c = sdpa(q, k, v, {attn_mask = keep:double()})
+    assert.is_false(pcall(approx.assert_close, c, a, 1e-6, 1e-6))
+  end)
+
+  it("gives NaN for a query that may attend to nothing, as PyTorch does", function()
+    mg.manual_seed(3)
+    local q, k, v = mg.randn(1, 2, 3, "float64"), mg.randn(1, 3, 3, "float64"),
+                    mg.randn(1, 3, 2, "float64")
+    local out, w = sdpa(q, k, v, {attn_mask = mg.tensor({{1, 1, 0}, {0, 0, 0}}, "int64")})
+    assert.are.equal(0, count_nan(out:narrow(2, 1, 1)))
+    assert.are.equal(2, count_nan(out:narrow(2, 2, 1)))
+    assert.are.equal(3, count_nan(w:narrow(2, 2, 1)))
+  end)
+
+  it("broadcasts a [Lq, Lk] mask over batch and heads without copying it", function()
+    mg.manual_seed(4)
+    local q, k, v = mg.randn(2, 3, 4, 5, "float64"), mg.randn(2, 3, 4, 5, "float64"),
+                    mg.randn(2, 3, 4, 5, "float64")
+    local m = mg.tensor({{1, 0, 0, 0}, {1, 1, 0, 0}, {1, 1, 1, 0}, {1, 1, 1, 1}}, "int64")
+    check(sdpa(q, k, v, {attn_mask = m}), sdpa(q, k, v, {is_causal = true}), 1e-12,
+          "lower-triangular keep-mask vs is_causal")
+  end)
+
+  describe("dropout on the weights", function()
+    local q, k, v
+    before_each(function()
+      mg.manual_seed(5)
+      q, k, v = mg.randn(4, 6, 8, "float64"), mg.randn(4, 6, 8, "float64"),
+                mg.randn(4, 6, 3, "float64")
+    end)
+
+    it("is off when not training", function()
+      local a = sdpa(q, k, v)
+      local b = sdpa(q, k, v, {dropout_p = 0.5, training = false})
+      check(b, a, 0, "eval output")
+    end)
+
+    it("zeroes weights and scales the rest by 1/(1-p) when training", function()
+      local _, plain = sdpa(q, k, v)
+      local out, w = sdpa(q, k, v, {dropout_p = 0.5})
+      local pw, dw = approx.flat(plain), approx.flat(w)
+      local zeros = 0
+      for i = 1, #dw do
+        if dw[i] == 0 then
+          zeros = zeros + 1
+        else
+          assert.is_true(math.abs(dw[i] - 2 * pw[i]) < 1e-12)
+        end
+      end
+      assert.is_true(zeros > 0.3 * #dw and zeros < 0.7 * #dw)
+      check(out, w:matmul(v), 1e-12, "output from the dropped weights")
+    end)
+
+    it("draws from moongrad's RNG, so a seed repeats it", function()
+      mg.manual_seed(9)
+      local a = sdpa(q, k, v, {dropout_p = 0.3})
+      mg.manual_seed(9)
+      local b = sdpa(q, k, v, {dropout_p = 0.3})
+      check(a, b, 0, "same seed")
+    end)
+  end)
+
+  describe("raises a clear error", function()
+    local q, k, v = mg.randn(2, 3, 4), mg.randn(2, 5, 4), mg.randn(2, 5, 6)
+    local cases = {
+      {"when q and k differ in their last dim",
+       function() sdpa(q, mg.randn(2, 5, 3), v) end, "q and k must have the same last dim"},
+      {"when k and v differ in length",
+       function() sdpa(q, k, mg.randn(2, 4, 6)) end, "k and v must have the same length"},
+      {"for a 1-D input", function() sdpa(mg.randn(4), k, v) end,
+       "q must have at least 2 dims [..., L, E], got shape [4]"},
+      {"for a non-tensor", function() sdpa(q, {}, v) end, "k must be a tensor"},
+      {"when batch dims do not broadcast",
+       function() sdpa(mg.randn(3, 3, 4), k, v) end,
+       "the batch dims of q [3,3,4] and k [2,5,4] cannot be broadcast together"},
+      {"for a mask of the wrong shape",
+       function() sdpa(q, k, v, {attn_mask = mg.zeros(3, 4)}) end,
+       "attn_mask [3,4] does not broadcast to the scores [..., 3, 5]"},
+      {"for attn_mask together with is_causal",
+       function() sdpa(q, k, v, {attn_mask = mg.zeros(3, 5), is_causal = true}) end,
+       "give attn_mask or is_causal, not both"},
+      {"for a dropout_p outside [0, 1]",
+       function() sdpa(q, k, v, {dropout_p = 1.5}) end, "dropout_p must be a probability"},
+      {"for an is_causal that is not a boolean",
+       function() sdpa(q, k, v, {is_causal = 1}) end, "is_causal must be a boolean, got number"},
+      {"for an unknown option", function() sdpa(q, k, v, {causal = true}) end,
+       "unknown option 'causal'"},
+    }
+    for _, case in ipairs(cases) do
+      it(case[1], function()
+        local ok, err = pcall(case[2])
+        assert.is_false(ok)
+        assert.matches("scaled_dot_product_attention: " .. case[3], err, 1, true)
+      end)
+    end
+  end)
+end)
+
+describe("MultiheadAttention", function()
+  local function run(c, dt)
+    local m = nn.MultiheadAttention(c.embed_dim, c.num_heads, {bias = c.bias, dtype = dt})
+    load(m, c, dt)
+    local query, key, value
+    if c.self_attn then
+      query = mg.tensor(c.x, dt):requires_grad()
+      key, value = query, query
+    else
+      query = mg.tensor(c.query, dt):requires_grad()
+      key = mg.tensor(c.key, dt):requires_grad()
+      value = mg.tensor(c.value, dt):requires_grad()
+    end
+    local out, w = m(query, key, value, {attn_mask = fixture_mask(c, dt),
+                                         is_causal = c.is_causal})
+    local loss = (out * mg.tensor(c.g, dt)):sum() + (w * mg.tensor(c.gw, dt)):sum()
+    loss:backward()
+    return m, out, w, query, key, value
+  end
+
+  describe("matches PyTorch in float64", function()
+    for _, c in ipairs(ref.mha) do
+      it("with " .. c.name, function()
+        local m, out, w, query, key, value = run(c, "float64")
+        check(out, c.out, TOL, "output")
+        check(w, c.weights, TOL, "averaged weights")
+        if c.self_attn then
+          check(query.grad, c.gx, TOL, "input gradient")
+        else
+          check(query.grad, c.gquery, TOL, "query gradient")
+          check(key.grad, c.gkey, TOL, "key gradient")
+          check(value.grad, c.gvalue, TOL, "value gradient")
+        end
+        check_grads(m, c, TOL)
+      end)
+    end
+  end)
+
+  it("matches PyTorch in float32", function()
+    local c = ref.mha[4]
+    local m, out, w, query = run(c, "float32")
+    check(out, c.out, TOL32, "output")
+    check(w, c.weights, TOL32, "averaged weights")
+    check(query.grad, c.gquery, TOL32, "query gradient")
+    check_grads(m, c, TOL32)
+  end)
+
+  it("passes gradcheck in float64, causal, with all parameters", function()
+    mg.manual_seed(11)
+    local m = nn.MultiheadAttention(4, 2, {dtype = "float64"})
+    local x = mg.randn(2, 3, 4, "float64"):requires_grad()
+    local params = m:parameters()
+    assert.is_true(mg.gradcheck(function(input)
+      return m(input, input, input, {is_causal = true})
+    end, {x}))
+    -- And through the parameters: gradcheck perturbs its inputs, so the
+    -- module's tensors are passed in and swapped into place.
+    assert.is_true(mg.gradcheck(function(w_in, b_in, w_out, b_out)
+      m.in_proj_weight, m.in_proj_bias = w_in, b_in
+      m.out_proj.weight, m.out_proj.bias = w_out, b_out
+      return m(x, x, x)
+    end, params))
+  end)
+
+  it("has PyTorch's parameter names, shapes and initialisation", function()
+    mg.manual_seed(12)
+    local m = nn.MultiheadAttention(16, 4)
+    local names = {}
+    for name, p in m:named_parameters() do names[#names + 1] = name .. " " .. table.concat(p:shape(), "x") end
+    assert.are.same({"in_proj_weight 48x16", "in_proj_bias 48", "out_proj.weight 16x16",
+                     "out_proj.bias 16"}, names)
+    local bound = math.sqrt(6 / (16 + 48))          -- xavier_uniform on [3E, E]
+    assert.is_true(m.in_proj_weight:abs():max():item() <= bound)
+    assert.is_true(m.in_proj_weight:abs():max():item() > 0.9 * bound)
+    assert.are.equal(0, m.in_proj_bias:abs():sum():item())
+    assert.are.equal(0, m.out_proj.bias:abs():sum():item())
+    assert.is_true(m.out_proj.weight:abs():max():item() <= 1 / 4)  -- Linear's U(±1/sqrt(16))
+    local nb = nn.MultiheadAttention(8, 2, {bias = false})
+    assert.are.equal(2, #nb:parameters())
+  end)
+
+  it("returns per-head weights, or none, as asked", function()
+    mg.manual_seed(13)
+    local m = nn.MultiheadAttention(6, 3)
+    local q, kv = mg.randn(2, 4, 6), mg.randn(2, 5, 6)
+    local out, w = m(q, kv, kv, {average_attn_weights = false})
+    assert.are.same({2, 4, 6}, out:shape())
+    assert.are.same({2, 3, 4, 5}, w:shape())
+    check(m(q, kv, kv), out, 1e-6, "output")
+    local out2, none = m(q, kv, kv, {need_weights = false})
+    assert.is_nil(none)
+    check(out2, out, 1e-6, "output without weights")
+  end)
+
+  it("reads an int64 mask as PyTorch's nn.MultiheadAttention does: 1 = may not attend", function()
+    mg.manual_seed(14)
+    local m = nn.MultiheadAttention(4, 2, {dtype = "float64"})
+    local x = mg.randn(1, 3, 4, "float64")
+    local blocked = mg.tensor({{0, 1, 1}, {0, 0, 1}, {0, 0, 0}}, "int64")
+    check(m(x, x, x, {attn_mask = blocked}), m(x, x, x, {is_causal = true}), 1e-12,
+          "upper-triangular blocked mask vs is_causal")
+  end)
+
+  it("applies dropout to the weights in training mode only", function()
+    mg.manual_seed(15)
+    local m = nn.MultiheadAttention(8, 2, {dropout = 0.5, dtype = "float64"})
+    local x = mg.randn(2, 6, 8, "float64")
+    m:eval()
+    local a = m(x, x, x)
+    check(m(x, x, x), a, 0, "eval is deterministic")
+    m:train()
+    local b, w = m(x, x, x, {average_attn_weights = false})
+    local zeros = 0
+    for _, e in ipairs(approx.flat(w)) do if e == 0 then zeros = zeros + 1 end end
+    assert.is_true(zeros > 0.3 * 2 * 2 * 6 * 6)
+    assert.is_false(pcall(approx.assert_close, b, a, 1e-6, 1e-6))
+  end)
+
+  describe("raises a clear error", function()
+    local m = nn.MultiheadAttention(8, 2)
+    local x = mg.randn(2, 3, 8)
+    local cases = {
+      {"when embed_dim is not divisible by num_heads", function() nn.MultiheadAttention(10, 4) end,
+       "embed_dim (10) must be divisible by num_heads (4)"},
+      {"for batch_first = false", function() nn.MultiheadAttention(8, 2, {batch_first = false}) end,
+       "only batch_first = true"},
+      {"for a dropout outside [0, 1]", function() nn.MultiheadAttention(8, 2, {dropout = -0.1}) end,
+       "dropout must be a probability"},
+      {"for an input of the wrong rank", function() m(mg.randn(3, 8), x, x) end,
+       "query must be [N, L, 8] (batch first), got [3,8]"},
+      {"for the wrong embedding size", function() m(x, mg.randn(2, 3, 6), x) end,
+       "key must be [N, L, 8]"},
+      {"when key and value differ in length", function() m(x, x, mg.randn(2, 4, 8)) end,
+       "key and value must have the same length"},
+      {"when batch sizes differ", function() m(x, mg.randn(3, 3, 8), mg.randn(3, 3, 8)) end,
+       "query, key and value must share the batch size"},
+      {"for a mask of the wrong shape", function() m(x, x, x, {attn_mask = mg.zeros(3, 4)}) end,
+       "attn_mask must be [L, S] = [3, 3] or [N*H, L, S] = [4, 3, 3], got [3,4]"},
+      {"for an unknown option", function() m(x, x, x, {key_padding_mask = mg.zeros(2, 3)}) end,
+       "unknown option 'key_padding_mask'"},
+    }
+    for _, case in ipairs(cases) do
+      it(case[1], function()
+        local ok, err = pcall(case[2])
+        assert.is_false(ok)
+        assert.matches("MultiheadAttention: " .. case[3], err, 1, true)
+      end)
+    end
+  end)
+end)
+
+describe("TransformerBlock", function()
+  local function run(c, dt)
+    local m = nn.TransformerBlock(c.d_model, c.num_heads, {dim_feedforward = c.dim_feedforward,
+                                                           causal = c.causal, dtype = dt})
+    load(m, c, dt)
+    local x = mg.tensor(c.x, dt):requires_grad()
+    local y = m(x)
+    y:backward(mg.tensor(c.g, dt))
+    return m, y, x
+  end
+
+  describe("matches PyTorch's TransformerEncoderLayer (norm_first, gelu) in float64", function()
+    for _, c in ipairs(ref.block) do
+      it("with " .. c.name, function()
+        local m, y, x = run(c, "float64")
+        check(y, c.y, TOL, "output")
+        check(x.grad, c.gx, TOL, "input gradient")
+        check_grads(m, c, TOL)
+      end)
+    end
+  end)
+
+  it("matches it in float32", function()
+    local c = ref.block[2]
+    local m, y, x = run(c, "float32")
+    check(y, c.y, TOL32, "output")
+    check(x.grad, c.gx, TOL32, "input gradient")
+    check_grads(m, c, TOL32)
+  end)
+
+  it("lists its state dict under TransformerEncoderLayer's names, in its order", function()
+    local m = nn.TransformerBlock(8, 2, {mlp_ratio = 2})
+    local names = {}
+    for name in m:named_parameters() do names[#names + 1] = name end
+    assert.are.same({"self_attn.in_proj_weight", "self_attn.in_proj_bias",
+                     "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+                     "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+                     "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"}, names)
+    assert.are.same({16, 8}, m.linear1.weight:shape())
+    assert.are.same({32, 8}, nn.TransformerBlock(8, 2).linear1.weight:shape())
+  end)
+
+  it("is causal when built so: a later position never changes an earlier output", function()
+    mg.manual_seed(21)
+    local m = nn.TransformerBlock(6, 2, {causal = true, dtype = "float64"})
+    local x = mg.randn(1, 4, 6, "float64")
+    local y1 = m(x)
+    local x2 = x:clone()
+    x2:narrow(2, 4, 1):fill_(5)
+    local y2 = m(x2)
+    check(y2:narrow(2, 1, 3), y1:narrow(2, 1, 3), 1e-12, "earlier positions")
+  end)
+
+  it("uses its dropout only in training mode", function()
+    mg.manual_seed(22)
+    local m = nn.TransformerBlock(8, 2, {dropout = 0.5, dtype = "float64"})
+    local x = mg.randn(2, 4, 8, "float64")
+    m:eval()
+    local a = m(x)
+    check(m(x), a, 0, "eval is deterministic")
+    m:train()
+    assert.is_false(pcall(approx.assert_close, m(x), a, 1e-6, 1e-6))
+  end)
+
+  describe("raises a clear error", function()
+    local cases = {
+      {"when d_model is not divisible by num_heads", function() nn.TransformerBlock(10, 3) end,
+       "d_model (10) must be divisible by num_heads (3)"},
+      {"for both dim_feedforward and mlp_ratio",
+       function() nn.TransformerBlock(8, 2, {dim_feedforward = 16, mlp_ratio = 2}) end,
+       "give dim_feedforward or mlp_ratio, not both"},
+      {"for an input of the wrong shape", function() nn.TransformerBlock(8, 2)(mg.randn(2, 3, 6)) end,
+       "expects x [N, L, 8], got [2,3,6]"},
+    }
+    for _, case in ipairs(cases) do
+      it(case[1], function()
+        local ok, err = pcall(case[2])
+        assert.is_false(ok)
+        assert.matches("TransformerBlock: " .. case[3], err, 1, true)
+      end)
+    end
+  end)
+end)
