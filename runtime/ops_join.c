@@ -72,6 +72,9 @@ static int check_cat(mg_Context *ctx, const char *op, int n,
                       "%s (sizes must match except along dimension %d)", op,
                       i + 1, mg_shape_str(a, sizeof a, t->ndim, t->shape),
                       shape_except(b, sizeof b, t0, dim), dim + 1);
+    if (t->shape[dim] > INT64_MAX - shape[dim])
+      return mg_error(ctx, MG_ESHAPE, "%s: the joined size along dimension "
+                      "%d does not fit in 64 bits", op, dim + 1);
     shape[dim] += t->shape[dim];
     *dt = mg_promote(*dt, t->dtype);
   }
