@@ -229,6 +229,14 @@ describe("cat, stack, split and tril", function()
       assert.are.same({ { 1, 5 }, { 1, 5 } }, shapes(t:chunk(5)))
     end)
 
+    it("take integral floats and huge counts", function()
+      assert.are.same({ { 2, 2 }, { 2, 2 }, { 2, 1 } }, shapes(t:split(2.0, 2.0)))
+      assert.are.same({ { 2, 3 }, { 2, 2 } }, shapes(t:split({ 3.0, 2 }, -1)))
+      assert.are.same({ { 2, 1 }, { 2, 1 }, { 2, 1 }, { 2, 1 }, { 2, 1 } },
+        shapes(t:chunk(math.maxinteger, 2)))
+      assert.are.same({ { 2, 5 } }, shapes(t:split(math.maxinteger, 2)))
+    end)
+
     it("splits a dimension of size 0 as PyTorch does", function()
       assert.are.same({ { 0 } }, shapes(mg.zeros(0):split(2)))
       assert.are.same({ { 0 } }, shapes(mg.zeros(0):split(0)))
@@ -333,6 +341,8 @@ describe("cat, stack, split and tril", function()
     it("on bad sizes and counts", function()
       assert.matches("split: sizes {1, 3} add up to 4, but dimension 2 has size 3",
         error_of(function() a:split({ 1, 3 }, 2) end))
+      assert.matches("split: sizes {9223372036854775807, 9223372036854775807, 2} add up to more than 3",
+        error_of(function() a:split({ math.maxinteger, math.maxinteger, 2 }, 2) end))
       assert.matches("split: size 0 only splits a dimension of size 0", error_of(function() a:split(0) end))
       assert.matches("split: size 2 must be a non%-negative integer", error_of(function() a:split({ 1, -1, 2 }, 2) end))
       assert.matches("split: size must be a non%-negative integer", error_of(function() a:split(1.5) end))

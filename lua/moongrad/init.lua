@@ -3,13 +3,19 @@
 local mg = require "moongrad.core"
 
 local Tensor = mg.Tensor
-local is_tensor, math_type, min = mg.is_tensor, math.type, math.min
+local is_tensor, math_type, tointeger, min = mg.is_tensor, math.type, math.tointeger, math.min
 
 mg.gradcheck = require("moongrad.gradcheck").gradcheck
 
 -- ---- splitting: the inverses of mg.cat and mg.stack -------------------------
 -- Each piece is a view (narrow or select), so it shares t's storage and its
 -- gradient flows back into t's window.
+
+-- v as an integer (2.0 counts, as in the C functions' arguments), or nil.
+local function as_integer(v)
+  if math_type(v) == "float" then return tointeger(v) end
+  return math_type(v) == "integer" and v or nil
+end
 
 -- Raises (at the caller of op) unless t is a tensor and dim (default 1)
 -- one of its dims, 1-based or negative as everywhere; returns the size of
@@ -18,11 +24,11 @@ local function check_args(t, dim, op)
   if not is_tensor(t) then
     error(("%s: expected a tensor, got %s"):format(op, type(t)), 3)
   end
-  dim = dim or 1
-  local nd = t:dim()
-  if math_type(dim) ~= "integer" then
+  local nd, d = t:dim(), as_integer(dim or 1)
+  if not d then
     error(("%s: dimension must be an integer, got %s"):format(op, tostring(dim)), 3)
   end
+  dim = d
   if nd == 0 then
     error(("%s: a 0-d tensor has no dimensions"):format(op), 3)
   end
@@ -41,33 +47,42 @@ function Tensor.split(t, sizes, dim)
   n, dim = check_args(t, dim, "split")
   local pieces = {}
   if type(sizes) == "table" then
-    local total = 0
+    local list = {}
     for i, s in ipairs(sizes) do
-      if math_type(s) ~= "integer" or s < 0 then
+      list[i] = as_integer(s)
+      if not list[i] or s < 0 then
         error(("split: size %d must be a non-negative integer, got %s"):format(i, tostring(s)), 2)
+      end
+    end
+    local total = 0
+    for _, s in ipairs(list) do
+      if s > math.maxinteger - total then -- the sum would wrap around
+        error(("split: sizes {%s} add up to more than %d, the size of dimension %d")
+          :format(table.concat(list, ", "), n, dim), 2)
       end
       total = total + s
     end
     if total ~= n then
       error(("split: sizes {%s} add up to %d, but dimension %d has size %d")
-        :format(table.concat(sizes, ", "), total, dim, n), 2)
+        :format(table.concat(list, ", "), total, dim, n), 2)
     end
     local start = 1
-    for i, s in ipairs(sizes) do
+    for i, s in ipairs(list) do
       pieces[i] = t:narrow(dim, start, s)
       start = start + s
     end
     return pieces
   end
-  if math_type(sizes) ~= "integer" or sizes < 0 then
+  local size = as_integer(sizes)
+  if not size or size < 0 then
     error(("split: size must be a non-negative integer or a list of sizes, got %s"):format(tostring(sizes)), 2)
   end
-  if sizes == 0 and n > 0 then
+  if size == 0 and n > 0 then
     error(("split: size 0 only splits a dimension of size 0, dimension %d has size %d"):format(dim, n), 2)
   end
   if n == 0 then return { t:narrow(dim, 1, 0) } end
-  for start = 1, n, sizes do
-    pieces[#pieces + 1] = t:narrow(dim, start, min(sizes, n - start + 1))
+  for start = 1, n, size do
+    pieces[#pieces + 1] = t:narrow(dim, start, min(size, n - start + 1))
   end
   return pieces
 end
@@ -78,15 +93,16 @@ end
 function Tensor.chunk(t, chunks, dim)
   local n
   n, dim = check_args(t, dim, "chunk")
-  if math_type(chunks) ~= "integer" or chunks < 1 then
+  local c = as_integer(chunks)
+  if not c or c < 1 then
     error(("chunk: chunks must be a positive integer, got %s"):format(tostring(chunks)), 2)
   end
   if n == 0 then
     local pieces = {}
-    for i = 1, chunks do pieces[i] = t:narrow(dim, 1, 0) end
+    for i = 1, c do pieces[i] = t:narrow(dim, 1, 0) end
     return pieces
   end
-  return Tensor.split(t, (n + chunks - 1) // chunks, dim)
+  return Tensor.split(t, (n - 1) // c + 1, dim) -- ceil(n / c), overflow-free
 end
 
 -- t:unbind(dim = 1): the slices along dim, each with dim removed.
