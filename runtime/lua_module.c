@@ -16,7 +16,8 @@ static int context_gc(lua_State *L) {
 /* Families of tensor methods; each method is also mg.<name>(t, ...). */
 static const luaL_Reg *const method_families[] = {
     mgl_tensor_methods, mgl_create_methods, mgl_ops_methods,
-    mgl_reduce_methods, mgl_index_methods, mgl_autograd_methods, NULL};
+    mgl_reduce_methods, mgl_index_methods, mgl_autograd_methods,
+    mgl_join_methods, NULL};
 /* Module-only functions, registered after the methods (they win). */
 static const luaL_Reg *const function_families[] = {
     mgl_tensor_functions, mgl_create_functions, mgl_ops_functions,
@@ -27,6 +28,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_safetensors_functions,
     mgl_conv_functions,
     mgl_pool_functions,
+    mgl_join_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the

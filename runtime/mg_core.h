@@ -348,6 +348,28 @@ int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
 int mg_scatter(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
                const mg_Tensor *idx, const mg_Tensor *src, int add);
 
+/* ---- joining and triangles (ops_join.c, ops_tri.c) ---------------------- */
+
+/* Concatenates the n >= 1 tensors ts along dim (0-based): every tensor has
+ * the same number of dims (at least one) and the same sizes except along
+ * dim; the result is computed in their promoted dtype (mg_promote, as
+ * binary ops do). Unlike PyTorch's legacy rule, a 1-D empty tensor is not
+ * skipped when the others have more dims: it is a shape mismatch.
+ * Differentiable in every input, for any n (past MG_NODE_MAXIN inputs the
+ * gradient is routed through a tree of nodes; the data is copied once). */
+int mg_cat(mg_Context *ctx, mg_Tensor **out, int n, mg_Tensor *const *ts,
+           int dim);
+/* Joins the n >= 1 equally shaped tensors ts along a new dim inserted at
+ * dim (0..ndim); dtypes promote as for mg_cat. Differentiable. */
+int mg_stack(mg_Context *ctx, mg_Tensor **out, int n, mg_Tensor *const *ts,
+             int dim);
+/* A copy of t (ndim >= 2) keeping the lower (tril) or upper (triu)
+ * triangle of each matrix in its last two dims, zero elsewhere: element
+ * (i, j) is kept when j - i <= k (tril) or j - i >= k (triu). Any dtype;
+ * differentiable (the gradient is masked the same way). */
+int mg_tril(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int64_t k);
+int mg_triu(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int64_t k);
+
 /* ---- nn ops (ops_nn.c, ops_norm.c, ops_loss.c) -----------------------------
  * The layers of moongrad.functional, each a forward with its backward in C.
  * All of them differentiate like any other op (they record when an input
