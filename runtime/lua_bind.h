@@ -102,6 +102,7 @@ extern const luaL_Reg mgl_io_functions[];      /* lua_io.c: mg._read_idx, mg._re
 extern const luaL_Reg mgl_safetensors_functions[]; /* lua_safetensors.c: mg.save, mg.load */
 extern const luaL_Reg mgl_conv_functions[];    /* lua_conv.c: mg._conv2d */
 extern const luaL_Reg mgl_pool_functions[];    /* lua_pool.c: mg._max_pool2d, ... */
+extern const luaL_Reg mgl_rnn_functions[];     /* lua_rnn.c: mg._rnn_layer */
 extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */
 extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
 
