@@ -29,6 +29,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_conv_functions,
     mgl_pool_functions,
     mgl_join_functions,
+    mgl_rnn_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the
