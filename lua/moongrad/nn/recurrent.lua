@@ -124,20 +124,10 @@ local function check_state(name, what, s, l, n, h)
   end
 end
 
--- [L, N, H] from L tensors [N, H]: sum of each placed by a one-hot [L, 1, 1]
--- mask (a stack without mg.stack, which this module does not rely on; L is
--- small, and the gradient of each part is its slice).
-local function stack_layers(list, dtype)
-  local L = #list
-  if L == 1 then return list[1]:unsqueeze(1) end
-  local out
-  for l = 1, L do
-    local e = {}
-    for k = 1, L do e[k] = {{k == l and 1 or 0}} end
-    local part = mg.tensor(e, dtype) * list[l]:unsqueeze(1)
-    out = out and out + part or part
-  end
-  return out
+-- [L, N, H] from the L layers' final states [N, H].
+local function stack_layers(list)
+  if #list == 1 then return list[1]:unsqueeze(1) end
+  return mg.stack(list, 1)
 end
 
 -- The layers, bottom to top: each one's output (after dropout between
@@ -175,8 +165,8 @@ local function run(self, name, cell, x, h0, c0)
       input = F.dropout(input, self.dropout, true)
     end
   end
-  if lstm then return input, stack_layers(hs, dtype), stack_layers(cs, dtype) end
-  return input, stack_layers(hs, dtype)
+  if lstm then return input, stack_layers(hs), stack_layers(cs) end
+  return input, stack_layers(hs)
 end
 
 ---------------------------------------------------------------------------
