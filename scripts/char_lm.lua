@@ -8,8 +8,9 @@
 --   lstm         the whole prefix through an LSTM(64 -> 256), RMSprop with
 --                step decay (the optimizer recurrent nets were tuned with)
 --   transformer  2 pre-norm blocks (d 64, 4 heads, causal), AdamW with a
---                linear warm-up then cosine decay; trained a second time
---                without the warm-up for the comparison in warmup.svg
+--                linear warm-up then cosine decay. warmup.svg compares
+--                shorter runs with and without the warm-up at the peak
+--                learning rate and at 3 times it
 --
 -- Every model reports the validation loss per character (each letter and
 -- the end of each word, in nats) on a held-out 10% of the words, and
@@ -18,7 +19,8 @@
 --
 --   build/moongrad scripts/char_lm.lua [--models mlp,lstm,transformer]
 --       [--steps 3000] [--batch 64] [--seed 1] [--clip 1] [--samples 8]
---       [--eval-every steps/10] [--out runs/char_lm]
+--       [--eval-every steps/10] [--transformer-lr 1e-2] [--width 64]
+--       [--compare-steps 600] [--out runs/char_lm]
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -28,7 +30,8 @@ local plot = require "moongrad.plot"
 
 local opts = require("moongrad.util").parse_flags(arg, {
   models = "mlp,lstm,transformer", steps = 3000, batch = 64, seed = 1, clip = 1,
-  samples = 8, out = "runs/char_lm", ["eval-every"] = 0,
+  samples = 8, out = "runs/char_lm", ["eval-every"] = 0, ["transformer-lr"] = 1e-2, width = 64,
+  ["compare-steps"] = 600,
 })
 local steps = math.floor(opts.steps)
 local eval_every = math.floor(opts["eval-every"])
@@ -198,40 +201,41 @@ function setups.lstm()
   return sequence_setup(model, opt, sched.StepLR(opt, { step_size = math.max(1, steps // 3), gamma = 0.3 }))
 end
 
-local function transformer(warmup)
-  local model = CharTransformer(64, 4, 2)
-  local opt = optim.AdamW(model, { lr = 2e-3, weight_decay = 0.01 })
+local function transformer(warmup, lr, n)
+  local model = CharTransformer(math.floor(opts.width), 4, 2)
+  local opt = optim.AdamW(model, { lr = lr, weight_decay = 0.01 })
   local s
   if warmup then
-    local w = math.max(1, steps // 10)
+    local w = math.max(1, n // 10)
     s = sched.SequentialLR(opt, {
       schedulers = {
         sched.LinearLR(opt, { start_factor = 0.01, end_factor = 1, total_iters = w }),
-        sched.CosineAnnealingLR(opt, { T_max = math.max(1, steps - w), eta_min = 2e-5 }),
+        sched.CosineAnnealingLR(opt, { T_max = math.max(1, n - w), eta_min = lr / 100 }),
       },
       milestones = { w },
     })
   else
-    s = sched.CosineAnnealingLR(opt, { T_max = steps, eta_min = 2e-5 })
+    s = sched.CosineAnnealingLR(opt, { T_max = n, eta_min = lr / 100 })
   end
   return sequence_setup(model, opt, s)
 end
-setups.transformer = function() return transformer(true) end
-setups.transformer_no_warmup = function() return transformer(false) end
+setups.transformer = function() return transformer(true, opts["transformer-lr"], steps) end
 
-local function train(name)
-  local model, opt, s, task = setups[name]()
+local function train(name, setup, n)
+  n = n or steps
+  local model, opt, s, task = (setup or setups[name])()
   local params = model:parameters()
   local curve, t0 = { x = {}, y = {} }, mg.clock()
   model:train()
-  for step = 1, steps do
+  local every = n == steps and eval_every or math.max(1, n // 10)
+  for step = 1, n do
     opt:zero_grad()
     local loss = task.loss()
     loss:backward()
     if opts.clip > 0 then optim.clip_grad_norm(params, opts.clip) end
     opt:step()
     s:step()
-    if step % eval_every == 0 or step == steps then
+    if step % every == 0 or step == n then
       model:eval()
       local v = task.val()
       model:train()
@@ -276,17 +280,22 @@ for name in tostring(opts.models):gmatch("[^,]+") do
   for i = 1, math.floor(opts.samples) do drawn[i] = sample(r.task) end
   print(("%s samples: %s"):format(name, table.concat(drawn, " ")))
   if name == "transformer" then
-    local r2 = train("transformer_no_warmup")
-    plot.lines {
-      series = {
-        { name = "linear warm-up, then cosine", x = r.curve.x, y = r.curve.y },
-        { name = "cosine from the first step", x = r2.curve.x, y = r2.curve.y, dash = "6,4" },
-      },
-      path = opts.out .. "/warmup.svg", title = "Transformer on the word list: with and without warm-up",
-      xlabel = "step", ylabel = "validation loss per character (nats)",
-    }
-    print(("transformer without warm-up: val %.4f (with: %.4f); wrote %s/warmup.svg")
-      :format(r2.val, r.val, opts.out))
+    -- Warm-up on and off, at the peak learning rate and at 3 times it.
+    local cmp, n = {}, math.floor(opts["compare-steps"])
+    for _, k in ipairs({ 1, 3 }) do
+      local lr = opts["transformer-lr"] * k
+      for _, warm in ipairs({ true, false }) do
+        local label = ("lr %g, %s"):format(lr, warm and "linear warm-up then cosine" or "cosine, no warm-up")
+        local run = train("transformer " .. label, function() return transformer(warm, lr, n) end, n)
+        cmp[#cmp + 1] = { name = label, x = run.curve.x, y = run.curve.y, dash = (not warm) and "6,4" or nil,
+                          color = plot.colors[k == 1 and 1 or 2] }
+        print(("warm-up comparison: %s: val %.4f"):format(label, run.val))
+      end
+    end
+    plot.lines { series = cmp, path = opts.out .. "/warmup.svg",
+                 title = "Transformer on the word list: with and without warm-up",
+                 xlabel = "step", ylabel = "validation loss per character (nats)" }
+    print(("wrote %s/warmup.svg"):format(opts.out))
   end
 end
 plot.lines { series = series, path = opts.out .. "/val_loss.svg", title = "Character-level models on the word list",

@@ -9,7 +9,7 @@ describe("scripts/char_lm.lua", function()
 
   setup(function()
     os.remove(out_dir)
-    local p = io.popen(("build/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --samples 3 "
+    local p = io.popen(("build/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --compare-steps 10 --samples 3 "
       .. "--out %s 2>&1 </dev/null"):format(out_dir))
     out = p:read("a")
     local _
@@ -38,12 +38,14 @@ describe("scripts/char_lm.lua", function()
     end
   end)
 
-  it("draws the transformer with and without warm-up in one SVG", function()
+  it("draws the transformer with and without warm-up, at two learning rates, in one SVG", function()
     local f = assert(io.open(out_dir .. "/warmup.svg"))
     local svg = f:read("a")
     f:close()
-    assert.matches("linear warm%-up, then cosine", svg)
-    assert.matches("cosine from the first step", svg)
-    assert.matches("without warm%-up: val %S+ %(with: %S+%)", out)
+    for _, lr in ipairs({ "0.01", "0.03" }) do
+      assert.matches("lr " .. lr .. ", linear warm%-up then cosine", svg)
+      assert.matches("lr " .. lr .. ", cosine, no warm%-up", svg)
+      assert.matches("warm%-up comparison: lr " .. lr .. ", cosine, no warm%-up: val %d", out)
+    end
   end)
 end)
