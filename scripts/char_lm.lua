@@ -20,7 +20,7 @@
 --   build/moongrad scripts/char_lm.lua [--models mlp,lstm,transformer]
 --       [--steps 3000] [--batch 64] [--seed 1] [--clip 1] [--samples 8]
 --       [--eval-every steps/10] [--transformer-lr 1e-2] [--width 64]
---       [--compare-steps 600] [--out runs/char_lm]
+--       [--compare-steps 600] [--val-words all] [--out runs/char_lm]
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -31,7 +31,7 @@ local plot = require "moongrad.plot"
 local opts = require("moongrad.util").parse_flags(arg, {
   models = "mlp,lstm,transformer", steps = 3000, batch = 64, seed = 1, clip = 1,
   samples = 8, out = "runs/char_lm", ["eval-every"] = 0, ["transformer-lr"] = 1e-2, width = 64,
-  ["compare-steps"] = 600,
+  ["compare-steps"] = 600, ["val-words"] = 0,
 })
 local steps = math.floor(opts.steps)
 local eval_every = math.floor(opts["eval-every"])
@@ -56,6 +56,10 @@ for i, k in ipairs(order) do
   local w = words[k]
   if i <= #words * 0.9 then train_words[#train_words + 1] = w else val_words[#val_words + 1] = w end
   maxlen = math.max(maxlen, #w)
+end
+local keep = math.floor(opts["val-words"]) -- a smaller validation set, for quick runs
+if keep > 0 then
+  for i = #val_words, keep + 1, -1 do val_words[i] = nil end
 end
 local T = maxlen + 1 -- '.' + letters as input, letters + '.' as targets
 print(("%d words: %d for training, %d for validation; longest %d letters")

@@ -9,7 +9,7 @@ describe("scripts/char_lm.lua", function()
 
   setup(function()
     os.remove(out_dir)
-    local p = io.popen(("build/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --compare-steps 10 --samples 3 "
+    local p = io.popen(("build/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --compare-steps 10 --val-words 300 --samples 3 "
       .. "--out %s 2>&1 </dev/null"):format(out_dir))
     out = p:read("a")
     local _
