@@ -284,12 +284,14 @@ for name in tostring(opts.models):gmatch("[^,]+") do
   for i = 1, math.floor(opts.samples) do drawn[i] = sample(r.task) end
   print(("%s samples: %s"):format(name, table.concat(drawn, " ")))
   if name == "transformer" then
-    -- Warm-up on and off, at the peak learning rate and at 3 times it.
+    -- Warm-up on and off, at the peak learning rate and at 3 times it (the
+    -- warm-up is linear over the first tenth, then cosine; without it,
+    -- cosine from the first step).
     local cmp, n = {}, math.floor(opts["compare-steps"])
     for _, k in ipairs({ 1, 3 }) do
       local lr = opts["transformer-lr"] * k
       for _, warm in ipairs({ true, false }) do
-        local label = ("lr %g, %s"):format(lr, warm and "linear warm-up then cosine" or "cosine, no warm-up")
+        local label = ("lr %g, %s"):format(lr, warm and "warm-up" or "no warm-up")
         local run = train("transformer " .. label, function() return transformer(warm, lr, n) end, n)
         cmp[#cmp + 1] = { name = label, x = run.curve.x, y = run.curve.y, dash = (not warm) and "6,4" or nil,
                           color = plot.colors[k == 1 and 1 or 2] }

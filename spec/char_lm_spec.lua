@@ -43,9 +43,9 @@ describe("scripts/char_lm.lua", function()
     local svg = f:read("a")
     f:close()
     for _, lr in ipairs({ "0.01", "0.03" }) do
-      assert.matches("lr " .. lr .. ", linear warm%-up then cosine", svg)
-      assert.matches("lr " .. lr .. ", cosine, no warm%-up", svg)
-      assert.matches("warm%-up comparison: lr " .. lr .. ", cosine, no warm%-up: val %d", out)
+      assert.matches("lr " .. lr .. ", warm%-up<", svg)
+      assert.matches("lr " .. lr .. ", no warm%-up<", svg)
+      assert.matches("warm%-up comparison: lr " .. lr .. ", no warm%-up: val %d", out)
     end
   end)
 end)
