@@ -10,6 +10,7 @@ local util = require "moongrad.util"
 local F = require "moongrad.functional"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.weight_init"
+local checks = require "moongrad.nn.checks"
 local layers = require "moongrad.nn.layers"
 
 local is_tensor = mg.is_tensor
@@ -25,24 +26,13 @@ local CTOR = 3
 
 local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
 
-local function check_size(v, name, what)
-  if math_type(v) ~= "integer" or v < 1 then
-    error(fmt("%s: %s must be a positive integer, got %s", name, what, tostring(v)), CTOR + 1)
-  end
-end
+local function check_size(v, name, what) checks.size(v, name, what, CTOR + 1) end
 
-local function check_p(p, name)
-  if type(p) ~= "number" or p < 0 or p > 1 then
-    error(fmt("%s: dropout must be a probability in [0, 1], got %s", name, tostring(p)), CTOR + 1)
-  end
-end
+local function check_p(p, name) checks.probability(p, name, CTOR + 1) end
 
 local function check_dtype(dtype, name)
-  if dtype ~= nil and dtype ~= "float32" and dtype ~= "float64" then
-    error(fmt("%s: dtype must be \"float32\" or \"float64\", got %s", name, tostring(dtype)),
-          CTOR + 1)
-  end
-  return dtype or "float32"
+  local dt = checks.dtype(dtype, name, CTOR + 1)
+  return dt
 end
 
 local function param(t) return t:requires_grad() end

@@ -11,6 +11,7 @@ local util = require "moongrad.util"
 local F = require "moongrad.functional"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.weight_init"
+local checks = require "moongrad.nn.checks"
 
 local is_tensor, no_grad = mg.is_tensor, mg.no_grad
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
@@ -28,18 +29,11 @@ local function options(opts, name, known)
   return util.check_options(opts, name, known, CTOR + 1)
 end
 
-local function check_size(v, name, what)
-  if math_type(v) ~= "integer" or v < 1 then
-    error(fmt("%s: %s must be a positive integer, got %s", name, what, tostring(v)), CTOR + 1)
-  end
-end
+local function check_size(v, name, what) checks.size(v, name, what, CTOR + 1) end
 
 local function check_dtype(dtype, name)
-  if dtype ~= nil and dtype ~= "float32" and dtype ~= "float64" then
-    error(fmt("%s: dtype must be \"float32\" or \"float64\", got %s", name, tostring(dtype)),
-          CTOR + 1)
-  end
-  return dtype or "float32"
+  local dt = checks.dtype(dtype, name, CTOR + 1)
+  return dt
 end
 
 local function param(t) return t:requires_grad() end

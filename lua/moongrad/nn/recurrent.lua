@@ -21,6 +21,7 @@ local util = require "moongrad.util"
 local F = require "moongrad.functional"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.weight_init"
+local checks = require "moongrad.nn.checks"
 
 local is_tensor, rnn_layer = mg.is_tensor, mg._rnn_layer
 local type, error, tostring = type, error, tostring
@@ -35,11 +36,7 @@ local CTOR = 3
 
 local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
 
-local function check_size(v, name, what)
-  if math_type(v) ~= "integer" or v < 1 then
-    error(fmt("%s: %s must be a positive integer, got %s", name, what, tostring(v)), CTOR + 2)
-  end
-end
+local function check_size(v, name, what) checks.size(v, name, what, CTOR + 2) end
 
 local function param(t) return t:requires_grad() end
 

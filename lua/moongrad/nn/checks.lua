@@ -1,0 +1,31 @@
+-- moongrad.nn.checks: the argument checks layer constructors share. Each
+-- takes `level` as error() does, counted from the function that calls it,
+-- so that the message points at the user's line.
+local type, error, tostring = type, error, tostring
+local math_type, fmt = math.type, string.format
+
+local checks = {}
+
+-- A positive integer size.
+function checks.size(v, name, what, level)
+  if math_type(v) ~= "integer" or v < 1 then
+    error(fmt("%s: %s must be a positive integer, got %s", name, what, tostring(v)), level + 1)
+  end
+end
+
+-- A parameter dtype: "float32" (the default, for nil) or "float64".
+function checks.dtype(dtype, name, level)
+  if dtype ~= nil and dtype ~= "float32" and dtype ~= "float64" then
+    error(fmt("%s: dtype must be \"float32\" or \"float64\", got %s", name, tostring(dtype)), level + 1)
+  end
+  return dtype or "float32"
+end
+
+-- A dropout probability in [0, 1].
+function checks.probability(p, name, level)
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error(fmt("%s: dropout must be a probability in [0, 1], got %s", name, tostring(p)), level + 1)
+  end
+end
+
+return checks
