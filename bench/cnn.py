@@ -1,12 +1,10 @@
 # PyTorch peer of bench/cnn.lua: the same CNN, optimizer, data and batch;
 # seconds per epoch extrapolated from `steps` timed batches after 5 warm-up.
 #   /usr/bin/python3 bench/cnn.py epoch <threads> [steps]
-import gzip
 import math
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,16 +14,8 @@ import common
 common.args({"epoch"})
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 60
 torch.manual_seed(0)
-ROOT = "/usr/share/datasets/fashion-mnist/"
-
-
-def read_idx(name, offset):
-    with gzip.open(ROOT + name) as f:
-        return np.frombuffer(bytearray(f.read()), dtype=np.uint8, offset=offset)
-
-
-x = torch.from_numpy(read_idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)).float() / 255
-y = torch.from_numpy(read_idx("train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+x, y = common.fashion_mnist_train()
+x = x.view(-1, 1, 28, 28)
 model = nn.Sequential(
     nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
     nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -4,11 +4,27 @@
 # Threads: run.lua sets OPENBLAS_NUM_THREADS (and OMP_WAIT_POLICY=PASSIVE
 # for more than one thread) in the environment; here torch's own pool is
 # pinned to the same count.
+import gzip
 import statistics
 import sys
 import time
 
+import numpy as np
 import torch
+
+
+FASHION = "/usr/share/datasets/fashion-mnist/"
+
+
+def fashion_mnist_train():
+    """Fashion-MNIST's training images as float32 [N, 784] in [0, 1] and
+    labels int64 [N] (0-based), from the IDX files moongrad reads."""
+    def read(name, offset):
+        with gzip.open(FASHION + name) as f:
+            return np.frombuffer(bytearray(f.read()), dtype=np.uint8, offset=offset)
+    x = torch.from_numpy(read("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)).float() / 255
+    y = torch.from_numpy(read("train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    return x, y
 
 
 def args(modes):

@@ -3,10 +3,8 @@
 # the fastest way to batch an in-memory dataset in PyTorch (DataLoader's
 # per-sample collation would be slower).
 #   /usr/bin/python3 bench/mlp.py epoch|step_b1|step_b16|gemm <threads>
-import gzip
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -15,14 +13,6 @@ import common
 
 mode, threads = common.args({"epoch", "step_b1", "step_b16", "gemm"})
 torch.manual_seed(0)
-ROOT = "/usr/share/datasets/fashion-mnist/"
-
-
-def read_idx(name, offset):
-    with gzip.open(ROOT + name) as f:
-        return np.frombuffer(bytearray(f.read()), dtype=np.uint8, offset=offset)
-
-
 def model_and_opt():
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
                           nn.Linear(256, 10))
@@ -36,8 +26,7 @@ def step(model, opt, x, y):
 
 
 if mode == "epoch":
-    x = torch.from_numpy(read_idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)).float() / 255
-    y = torch.from_numpy(read_idx("train-labels-idx1-ubyte.gz", 8).astype(np.int64))
+    x, y = common.fashion_mnist_train()
     model, opt = model_and_opt()
     t0 = time.perf_counter()
     perm = torch.randperm(x.shape[0])

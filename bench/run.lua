@@ -130,9 +130,7 @@ local rows = {}
 
 local function fmt(v)
   if v == nil then return "n/a" end
-  if v >= 100 then return ("%.1f"):format(v) end
-  if v >= 1 then return ("%.3g"):format(v) end
-  return ("%.3g"):format(v)
+  return (v >= 100 and "%.1f" or "%.3g"):format(v)
 end
 
 local function report(w, threads, lua_v, py_v, extra, bound)

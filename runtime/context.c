@@ -98,6 +98,34 @@ void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
   if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
 }
 
+int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                   CBLAS_TRANSPOSE *trans, int64_t *ld) {
+  int64_t r1 = rows > 1 ? rows : 1, c1 = cols > 1 ? cols : 1;
+  /* A stride along a dim of size 1 never matters. */
+  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= c1)) {
+    *trans = CblasNoTrans;
+    *ld = rows == 1 ? c1 : rs;
+    return 1;
+  }
+  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= r1)) {
+    *trans = CblasTrans;
+    *ld = cols == 1 ? r1 : cs;
+    return 1;
+  }
+  return 0;
+}
+
+void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+             int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
+             int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (dt == MG_F32)
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
+                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
+                (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
 char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
   size_t used = 0;
   used += (size_t)snprintf(buf, n, "[");

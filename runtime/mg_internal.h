@@ -6,6 +6,8 @@
 #ifndef MG_INTERNAL_H
 #define MG_INTERNAL_H
 
+#include <cblas.h>
+
 #include "mg_core.h"
 
 #ifdef NDEBUG
@@ -97,6 +99,16 @@ void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
     }                                                                      \
   } else                                                                   \
     MG_RUN_LOOP(T, expr)
+
+/* Whether the (rows x cols) matrix with strides (rs, cs) can go to BLAS as
+ * it lies: sets *trans and its leading dim *ld and returns 1, else 0. */
+int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                   CBLAS_TRANSPOSE *trans, int64_t *ld);
+/* c (M x N, row stride ldc) = op(a) · op(b) + beta · c, row-major, in
+ * float32 or float64 through OpenBLAS (context.c). */
+void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+             int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
+             int64_t ldb, double beta, void *c, int64_t ldc);
 
 /* ---- writing backward formulas (autograd.c) -------------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:

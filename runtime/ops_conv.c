@@ -288,18 +288,6 @@ static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols
   return cols;
 }
 
-/* c (M x N, ldc) = op(a) · op(b) + beta · c, row-major. */
-static void gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
-                 int64_t N, int64_t K, const void *a, int64_t lda,
-                 const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
-  if (dt == MG_F32)
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
-                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
-                (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
-
 /* Threads for a loop over `items` independent pieces of `cost` flops each. */
 static int batch_threads(const mg_Context *ctx, int64_t items, int64_t cost) {
   if (items < 2) return 1;
@@ -446,12 +434,12 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
       const char *wg = j->Wt + gi * q->Og * q->K * es;
       if (pc) {
         const void *B = columns(q, dt, xs, cols);
-        gemm(dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
+        mg_gemm(dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
              1.0, pc + gi * q->Og * q->K * es, q->K);
       }
       if (j->GX) {
         char *gxs = j->GX + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
-        gemm(dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
+        mg_gemm(dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
              0.0, cols, q->L);
         col2im(q, dt, cols, gxs);
       }
@@ -580,7 +568,7 @@ static void fw_sample(const FwJob *j, int64_t s, int tid) {
     if (q->K == 0) continue;
     const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
     const void *cm = columns(q, dt, xs, cols);
-    gemm(dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
+    mg_gemm(dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
          j->Wt + gi * q->Og * q->K * es, q->K, cm, q->L, 1.0, y, q->L);
   }
 }

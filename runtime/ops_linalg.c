@@ -19,34 +19,18 @@ typedef struct {
   int64_t ld;
 } BlasMat;
 
-/* Can the (rows x cols) matrix with strides (rs, cs) go to BLAS as is?
- * A stride along a dim of size 1 never matters. */
+/* Can the (rows x cols) matrix with strides (rs, cs) go to BLAS as is? */
 static int blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
                        BlasMat *m) {
-  int64_t r1 = rows > 1 ? rows : 1, c1 = cols > 1 ? cols : 1;
-  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= c1)) {
-    m->trans = CblasNoTrans;
-    m->ld = rows == 1 ? c1 : rs;
-    return 1;
-  }
-  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= r1)) {
-    m->trans = CblasTrans;
-    m->ld = cols == 1 ? r1 : cs;
-    return 1;
-  }
-  return 0;
+  return mg_blas_layout(rows, cols, rs, cs, &m->trans, &m->ld);
 }
 
 /* c (M x N, contiguous rows of ldc) = a (M x K) · b (K x N). */
 static void gemm(mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
                  BlasMat ma, const void *b, BlasMat mb, void *c,
                  const int64_t *a_st, const int64_t *b_st) {
-  if (dt == MG_F32) {
-    cblas_sgemm(CblasRowMajor, ma.trans, mb.trans, (int)M, (int)N, (int)K,
-                1.0f, a, (int)ma.ld, b, (int)mb.ld, 0.0f, c, (int)N);
-  } else if (dt == MG_F64) {
-    cblas_dgemm(CblasRowMajor, ma.trans, mb.trans, (int)M, (int)N, (int)K,
-                1.0, a, (int)ma.ld, b, (int)mb.ld, 0.0, c, (int)N);
+  if (dt != MG_I64) {
+    mg_gemm(dt, ma.trans, mb.trans, M, N, K, a, ma.ld, b, mb.ld, 0.0, c, N);
   } else { /* int64: i-k-j order keeps the inner loop contiguous in c */
     const int64_t *A = a, *B = b;
     int64_t *C = c;

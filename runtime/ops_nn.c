@@ -386,39 +386,14 @@ fail:
  * w goes to BLAS as it lies when it is row- or column-major (a transposed
  * view, as with tied weights, costs no copy). */
 
-/* How BLAS reads the (rows x cols) matrix t: transposed or not, leading
- * dim ld. 0 when its strides do not allow it (then it is copied). */
-static int blas_layout(const mg_Tensor *t, CBLAS_TRANSPOSE *trans, int *ld) {
-  int64_t rows = t->shape[0], cols = t->shape[1];
-  int64_t rs = t->stride[0], cs = t->stride[1];
-  int64_t r1 = rows > 1 ? rows : 1, c1 = cols > 1 ? cols : 1;
-  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= c1)) {
-    *trans = CblasNoTrans;
-    *ld = (int)(rows == 1 ? c1 : rs);
-    return 1;
-  }
-  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= r1)) {
-    *trans = CblasTrans;
-    *ld = (int)(cols == 1 ? r1 : cs);
-    return 1;
-  }
-  return 0;
+/* How BLAS reads the 2-D tensor t: transposed or not, leading dim ld. 0
+ * when its strides do not allow it (then it is copied). */
+static int blas_layout(const mg_Tensor *t, CBLAS_TRANSPOSE *trans, int64_t *ld) {
+  return mg_blas_layout(t->shape[0], t->shape[1], t->stride[0], t->stride[1], trans, ld);
 }
 
 static CBLAS_TRANSPOSE flip(CBLAS_TRANSPOSE t) {
   return t == CblasNoTrans ? CblasTrans : CblasNoTrans;
-}
-
-/* c (M x N, ldc N) = op(a) · op(b) + beta · c. */
-static void gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
-                 int64_t M, int64_t N, int64_t K, const void *a, int lda,
-                 const void *b, int ldb, double beta, void *c) {
-  if (dt == MG_F32)
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a, lda,
-                b, ldb, (float)beta, c, (int)N);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a, lda, b,
-                ldb, beta, c, (int)N);
 }
 
 static int linear_shape_error(mg_Context *ctx, const mg_Tensor *x,
@@ -447,7 +422,8 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   int64_t in = w->shape[1], out = w->shape[0], M = 1;
   for (int d = 0; d < n->in_ndim[0] - 1; d++) M *= n->in_shape[0][d];
   CBLAS_TRANSPOSE wt = CblasNoTrans;
-  int ldw = 1, st;
+  int64_t ldw = 1;
+  int st;
   blas_layout(w, &wt, &ldw); /* the forward made sure it can */
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
   const void *G = mg_data(gc);
@@ -458,8 +434,8 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, M, in, out);
-      gemm(dt, CblasNoTrans, wt, M, in, out, G, (int)out, mg_data(w), ldw, 0,
-           mg_data(gx));
+      mg_gemm(dt, CblasNoTrans, wt, M, in, out, G, out, mg_data(w), ldw, 0,
+              mg_data(gx), in);
     }
   }
   if (mg_node_needs(n, 1)) {
@@ -468,8 +444,8 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, out, in, M);
-      gemm(dt, CblasTrans, CblasNoTrans, out, in, M, G, (int)out, mg_data(x),
-           (int)in, 0, mg_data(gw));
+      mg_gemm(dt, CblasTrans, CblasNoTrans, out, in, M, G, out, mg_data(x),
+              in, 0, mg_data(gw), in);
     }
   }
   if (n->ninputs > 2 && mg_node_needs(n, 2)) {
@@ -512,7 +488,8 @@ int mg_linear(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   shape[x->ndim - 1] = nout;
   mg_Tensor *xc = NULL, *wc = NULL, *bc = NULL, *r = NULL, *ins[3] = {x, w, b};
   CBLAS_TRANSPOSE wt = CblasNoTrans;
-  int ldw = 1, st, mode = mg_set_grad_enabled(ctx, 0);
+  int64_t ldw = 1;
+  int st, mode = mg_set_grad_enabled(ctx, 0);
   if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_to_dtype(ctx, &wc, w, dt)))
     goto fail;
   if (!blas_layout(wc, &wt, &ldw)) {
@@ -534,8 +511,8 @@ int mg_linear(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
     memset(R, 0, (size_t)(M * nout) * es);
   if (M && nout && in) {
     mg_blas_threads_for(ctx, M, nout, in);
-    gemm(dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), (int)in,
-         mg_data(wc), ldw, bc ? 1.0 : 0.0, R);
+    mg_gemm(dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
+            mg_data(wc), ldw, bc ? 1.0 : 0.0, R, nout);
   }
   if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {
     mg_Node *n;

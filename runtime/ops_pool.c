@@ -215,61 +215,39 @@ MAX_2X2(float)
 MAX_2X2(double)
 #undef MAX_2X2
 
-static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
-  const mg_Pool2d *p = &g->p;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
-    const float *xp = x + pl * g->H * g->W;
-    for (int64_t oh = 0; oh < g->OH; oh++)
-      for (int64_t ow = 0; ow < g->OW; ow++) {
-        int64_t h0 = oh * p->stride[0] - p->padding[0], w0 = ow * p->stride[1] - p->padding[1];
-        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
-        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
-        if (h1 > g->H) h1 = g->H;
-        if (w1 > g->W) w1 = g->W;
-        while (h0 < 0) h0 += p->dilation[0];
-        while (w0 < 0) w0 += p->dilation[1];
-        int64_t best = h0 * g->W + w0;
-        float m = -INFINITY;
-        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
-          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
-            float v = xp[ih * g->W + iw];
-            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
-          }
-        int64_t o = (pl * g->OH + oh) * g->OW + ow;
-        y[o] = m;
-        idx[o] = best + 1;
-      }
+#define MAX_FWD(T, S)                                                         \
+  static void max_fwd_##S(const Geo *g, T *y, int64_t *idx, const T *x, int nt) {\
+    const mg_Pool2d *p = &g->p;                                               \
+    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")  \
+    for (int64_t pl = 0; pl < g->P; pl++) {                                   \
+      const T *xp = x + pl * g->H * g->W;                                     \
+      for (int64_t oh = 0; oh < g->OH; oh++)                                  \
+        for (int64_t ow = 0; ow < g->OW; ow++) {                              \
+          int64_t h0 = oh * p->stride[0] - p->padding[0];                     \
+          int64_t w0 = ow * p->stride[1] - p->padding[1];                     \
+          int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;          \
+          int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;          \
+          if (h1 > g->H) h1 = g->H;                                           \
+          if (w1 > g->W) w1 = g->W;                                           \
+          while (h0 < 0) h0 += p->dilation[0];                                \
+          while (w0 < 0) w0 += p->dilation[1];                                \
+          int64_t best = h0 * g->W + w0;                                      \
+          T m = -INFINITY;                                                    \
+          for (int64_t ih = h0; ih < h1; ih += p->dilation[0])                \
+            for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {            \
+              T v = xp[ih * g->W + iw];                                       \
+              if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }        \
+            }                                                                 \
+          int64_t o = (pl * g->OH + oh) * g->OW + ow;                         \
+          y[o] = m;                                                           \
+          idx[o] = best + 1;                                                  \
+        }                                                                     \
+    }                                                                         \
   }
-}
+MAX_FWD(float, f32)
+MAX_FWD(double, f64)
+#undef MAX_FWD
 
-static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
-  const mg_Pool2d *p = &g->p;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
-    const double *xp = x + pl * g->H * g->W;
-    for (int64_t oh = 0; oh < g->OH; oh++)
-      for (int64_t ow = 0; ow < g->OW; ow++) {
-        int64_t h0 = oh * p->stride[0] - p->padding[0], w0 = ow * p->stride[1] - p->padding[1];
-        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
-        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
-        if (h1 > g->H) h1 = g->H;
-        if (w1 > g->W) w1 = g->W;
-        while (h0 < 0) h0 += p->dilation[0];
-        while (w0 < 0) w0 += p->dilation[1];
-        int64_t best = h0 * g->W + w0;
-        double m = -INFINITY;
-        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
-          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
-            double v = xp[ih * g->W + iw];
-            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
-          }
-        int64_t o = (pl * g->OH + oh) * g->OW + ow;
-        y[o] = m;
-        idx[o] = best + 1;
-      }
-  }
-}
 
 /* gx (P, H, W) zeroed, += gy (P, OH, OW) at each saved index. */
 static void max_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy,

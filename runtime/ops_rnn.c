@@ -72,18 +72,6 @@ static inline double act_tanh(mg_DType dt, double x) {
 /* A pointer es-sized elements past p. */
 static inline void *at(void *p, size_t es, int64_t i) { return (char *)p + i * (int64_t)es; }
 
-/* c (M x N, ldc) = op(a) · op(b) + beta · c, row-major. */
-static void gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
-                 int64_t N, int64_t K, const void *a, int64_t lda,
-                 const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
-  if (dt == MG_F32)
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
-                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
-                (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
-
 /* ---- checks ----------------------------------------------------------------- */
 
 static int check_2d(mg_Context *ctx, const char *op, const char *what,
@@ -351,9 +339,9 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
     }
     /* dW_hh += daᵀ h_{t-1}; then the carry: dh_{t-1} = da W_hh (+ GRU's
      * direct part, already in the carry). */
-    gemm(dt, CblasTrans, CblasNoTrans, G * H, H, N, da, lda, s.pp, s.sp, 1.0,
+    mg_gemm(dt, CblasTrans, CblasNoTrans, G * H, H, N, da, lda, s.pp, s.sp, 1.0,
          mg_data(dw), H);
-    gemm(dt, CblasNoTrans, CblasNoTrans, N, H, G * H, da, lda, wd, H,
+    mg_gemm(dt, CblasNoTrans, CblasNoTrans, N, H, G * H, da, lda, wd, H,
          cell == MG_RNN_GRU ? 1.0 : 0.0, hdst, H);
   }
   /* Row 0 of the trajectory is (h0, c0) itself. */
@@ -420,17 +408,17 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
     case MG_RNN_TANH: case MG_RNN_RELU: /* A_t = xp_t + h W_hhᵀ, in P_t */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.p, es, n * s.sp), at(s.x, es, n * s.sx), (size_t)H * es);
-      gemm(dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
+      mg_gemm(dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
       simple_fw(&s);
       break;
     case MG_RNN_LSTM: /* A_t in Z_t */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.z, es, n * s.sz), at(s.x, es, n * s.sx), (size_t)GH * es);
-      gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 1.0, s.z, s.sz);
+      mg_gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 1.0, s.z, s.sz);
       lstm_fw(&s);
       break;
     default: /* GRU: the hidden side apart, r multiplies its n part */
-      gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
+      mg_gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
       gru_fw(&s);
       break;
     }
