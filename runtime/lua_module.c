@@ -30,6 +30,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_pool_functions,
     mgl_join_functions,
     mgl_rnn_functions,
+    mgl_proc_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the

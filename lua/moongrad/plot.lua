@@ -177,9 +177,13 @@ local function panel(out, box, p)
   local lx = px + max(0, (pw - total) / 2)
   for i, s in ipairs(series) do
     local ly = box.y + 38
-    out[#out + 1] = fmt('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2.5"%s/>',
-                        c(lx), c(ly), c(lx + 20), c(ly), s.color,
-                        s.dash and (' stroke-dasharray="' .. s.dash .. '"') or "")
+    if s.line == false then
+      out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="3.5" fill="%s"/>', c(lx + 10), c(ly), s.color)
+    else
+      out[#out + 1] = fmt('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2.5"%s/>',
+                          c(lx), c(ly), c(lx + 20), c(ly), s.color,
+                          s.dash and (' stroke-dasharray="' .. s.dash .. '"') or "")
+    end
     out[#out + 1] = fmt('<text x="%s" y="%s" font-size="12" %s>%s</text>', c(lx + 25),
                         c(ly + 4), FONT, esc(s.name or ("series " .. i)))
     lx = lx + items[i]
@@ -250,12 +254,12 @@ local function panel(out, box, p)
       end
     end
     if #cur > 0 then segs[#segs + 1] = cur end
-    for _, seg in ipairs(segs) do
+    for _, seg in ipairs(s.line == false and {} or segs) do
       out[#out + 1] = fmt('<polyline fill="none" stroke="%s" stroke-width="2" ' ..
                           'stroke-linejoin="round"%s points="%s"/>', s.color,
                           s.dash and (' stroke-dasharray="' .. s.dash .. '"') or "", concat(seg, " "))
     end
-    if npts <= 40 and s.markers ~= false then
+    if (npts <= 40 or s.line == false) and s.markers ~= false then
       for _, seg in ipairs(segs) do
         for _, pt in ipairs(seg) do
           local x, y = pt:match("([^,]+),([^,]+)")
@@ -315,15 +319,16 @@ local function check_series(who, series)
   end
 end
 
--- plot.lines{series = {{name =, x =, y =, color =, dash =}}, path =, title =,
+-- plot.lines{series = {{name =, x =, y =, color =, dash =, markers =, line =}}, path =, title =,
 -- xlabel =, ylabel =, log_y = false, width = 760, height = 480} --> svg text.
--- x defaults to 1..#y.
+-- x defaults to 1..#y. Markers are drawn for series of up to 40 points
+-- unless markers = false; line = false draws markers only (a scatter).
 function plot.lines(o)
   if type(o) ~= "table" then error("lines: expects an options table", 2) end
   local series = {}
   for i, s in ipairs(o.series or {}) do
     series[i] = {name = s.name, x = s.x, y = s.y, color = s.color, dash = s.dash,
-                 markers = s.markers}
+                 markers = s.markers, line = s.line}
   end
   check_series("lines", series)
   local svg = document(o.width or 760, o.height or 480, nil, {{

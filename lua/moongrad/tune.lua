@@ -1,0 +1,65 @@
+-- moongrad.tune: hyperparameter search driven by validation metrics.
+--
+--   local tune = require "moongrad.tune"
+--   local study = tune.Study{
+--     space = {lr = tune.loguniform(1e-4, 1e-1), width = tune.choice{128, 256, 512},
+--              dropout = tune.uniform(0, 0.5), epochs = 5},
+--     direction = "maximize", sampler = "bayes", pruner = "median",
+--     path = "runs/tune/study.jsonl", seed = 1}
+--   study:optimize(function(config, trial)
+--     ... build and train a model from config ...
+--     for epoch = 1, config.epochs do
+--       train_one_epoch(); local acc = validate()
+--       trial:report(epoch, acc)
+--       if trial:should_prune() then return acc end
+--     end
+--     return acc
+--   end, {trials = 40, workers = tune.cpu_count()})
+--   print(study:leaderboard())
+--   study:plot("runs/tune/study.svg")
+--   local best = study:best()   --> {number, value, config, params, ...}
+--
+-- Spaces: tune.uniform, loguniform, int, logint, choice, and plain values
+-- (moongrad.tune.space). Samplers: "grid", "random", "bayes" (a Gaussian
+-- process with expected improvement), "tpe" (tree-structured Parzen
+-- estimators), or tune.GridSampler{}, RandomSampler{}, BayesSampler{...},
+-- TPESampler{...} with options. Pruners: "median" (the median stopping
+-- rule), "halving" (asynchronous successive halving), or
+-- tune.MedianPruner{...}, SuccessiveHalvingPruner{...}.
+--
+-- Trials run in forked worker processes (moongrad.tune.runner): a trial
+-- that raises an error or crashes is recorded as failed with its message
+-- and the study goes on. With a path, each trial is appended to the study
+-- file as it ends, and opening the same path again resumes the study.
+local space = require "moongrad.tune.space"
+local samplers = require "moongrad.tune.samplers"
+local pruners = require "moongrad.tune.pruners"
+local study = require "moongrad.tune.study"
+
+local tune = {}
+
+tune.uniform = space.uniform
+tune.loguniform = space.loguniform
+tune.int = space.int
+tune.logint = space.logint
+tune.choice = space.choice
+
+tune.GridSampler = samplers.GridSampler
+tune.RandomSampler = samplers.RandomSampler
+tune.MedianPruner = pruners.MedianPruner
+tune.NopPruner = pruners.NopPruner
+
+-- Loaded on first use: they pull in the GP and Parzen estimator code.
+function tune.BayesSampler(opts) return require("moongrad.tune.bayes").BayesSampler(opts) end
+function tune.TPESampler(opts) return require("moongrad.tune.tpe").TPESampler(opts) end
+function tune.SuccessiveHalvingPruner(opts)
+  return require("moongrad.tune.halving").SuccessiveHalvingPruner(opts)
+end
+
+-- tune.Study{space =, direction =, sampler =, pruner =, path =, seed =, name =}
+function tune.Study(opts) return study.new(opts) end
+
+-- The CPUs this process may use: a natural number of workers.
+function tune.cpu_count() return require("moongrad")._cpu_count() end
+
+return tune

@@ -1,0 +1,262 @@
+-- moongrad.tune.runner: running trials, in this process or in workers.
+--
+-- With workers >= 1 every trial runs in a process forked for it from the
+-- study's process, so whatever the script loaded before optimize() (a data
+-- set, a tokenizer) is shared copy-on-write, a trial that leaks or corrupts
+-- memory cannot hurt the next one, and a crash (a signal, os.exit) is
+-- recorded as a failed trial. The worker talks to the study over a socket,
+-- one JSON object per line:
+--
+--   worker -> study   {"t":"report","step":s,"value":v}   trial:report
+--                     {"t":"prune?"}                       trial:should_prune
+--                     {"t":"attr","key":k,"value":v}        trial:set
+--                     {"t":"done","value":v} | {"t":"error","message":m}
+--   study -> worker   {"prune":true|false}
+--
+-- The study asks the pruner (it alone sees every trial) and answers at once,
+-- so should_prune compares against trials finished a moment ago on another
+-- worker. workers = 0 runs trials in the calling process instead (handy in
+-- the REPL or a debugger; an error is still recorded, a crash is not).
+local mg = require "moongrad"
+local json = require "moongrad.checkpoint.json"
+local type, pairs, ipairs, error, tostring, pcall, xpcall = type, pairs, ipairs, error,
+  tostring, pcall, xpcall
+local fmt, floor, huge = string.format, math.floor, math.huge
+local traceback = debug.traceback
+
+local runner = {}
+
+-- The handle an objective gets ----------------------------------------------------
+
+local Trial = {}
+Trial.__index = Trial
+
+local function finite(x) return type(x) == "number" and x == x and x ~= huge and x ~= -huge end
+
+-- trial:report(step, value): an intermediate validation metric (after an
+-- epoch, say); pruners compare trials step by step.
+function Trial:report(step, value)
+  if type(step) ~= "number" or step ~= floor(step) then
+    error(fmt("trial:report: step must be an integer, got %s", tostring(step)), 2)
+  end
+  if type(value) ~= "number" then
+    error(fmt("trial:report: value must be a number, got %s", type(value)), 2)
+  end
+  self._chan.report(floor(step), value + 0.0)
+end
+
+-- trial:should_prune() --> true when the pruner says this trial is clearly
+-- behind; the objective should then return (its last report stands as its
+-- value and the trial is recorded as pruned).
+function Trial:should_prune()
+  if self._chan.prune() then
+    self.pruned = true
+    return true
+  end
+  return false
+end
+
+-- trial:set(key, value): keep something with the trial's record (epochs
+-- trained, a test metric); value must be JSON-able data.
+function Trial:set(key, value)
+  if type(key) ~= "string" then error("trial:set: key must be a string", 2) end
+  json.encode(value, "trial:set: value")   -- fail here, in the objective
+  self._chan.attr(key, value)
+end
+
+local function new_trial(number, config, seed, chan)
+  return setmetatable({number = number, config = config, seed = seed, _chan = chan}, Trial)
+end
+
+-- Runs the objective and turns what happened into {value=} or {error=}.
+local function call_objective(objective, trial)
+  mg.manual_seed(trial.seed)
+  local ok, res = xpcall(objective, function(e)
+    local msg = tostring(e)
+    return {message = msg, trace = traceback(msg, 2)}
+  end, trial.config, trial)
+  if not ok then return {error = res.message, trace = res.trace} end
+  if trial.pruned then return {pruned = true} end
+  if type(res) ~= "number" then
+    return {error = fmt("the objective returned %s; it must return a number (the metric to %s)",
+                        res == nil and "nothing" or ("a " .. type(res)), "optimise")}
+  end
+  if not finite(res) then return {error = fmt("the objective returned %s", tostring(res))} end
+  return {value = res + 0.0}
+end
+
+-- The study side ------------------------------------------------------------------
+--
+-- `study` supplies: study:_next() --> number, values, config, seed or nil;
+-- study:_pruner_says(rec) --> bool; study:_finish(rec, outcome).
+
+local function run_inline(study, objective)
+  while true do
+    local rec = study:_next()
+    if not rec then return end
+    local chan = {
+      report = function(step, value) rec.intermediate[#rec.intermediate + 1] = {step, value} end,
+      prune = function() return study:_pruner_says(rec) end,
+      attr = function(k, v) rec.attrs[k] = v end,
+    }
+    local out = call_objective(objective, new_trial(rec.number, rec.config, rec.seed, chan))
+    study:_finish(rec, out)
+  end
+end
+
+-- In the forked worker: run one trial, talk over fd, never return.
+local function worker_main(fd, rec, objective, o)
+  local code = 0
+  local ok, err = pcall(function()
+    if o.log_path then
+      assert(mg._proc_redirect(o.log_path))
+    end
+    mg.set_num_threads(o.threads)
+    local inbuf = ""
+    local function send(msg)
+      local okk, e = mg._proc_send(fd, json.encode(msg) .. "\n")
+      if not okk then error("tune worker: lost the study (" .. tostring(e) .. ")", 0) end
+    end
+    local chan = {
+      report = function(step, value) send {t = "report", step = step, value = value} end,
+      attr = function(k, v) send {t = "attr", key = k, value = v} end,
+      prune = function()
+        send {t = "prune?"}
+        while not inbuf:find("\n") do
+          local data = mg._proc_recv(fd)
+          if not data or data == "" then error("tune worker: lost the study", 0) end
+          inbuf = inbuf .. data
+        end
+        local line
+        line, inbuf = inbuf:match("^([^\n]*)\n(.*)$")
+        return json.decode(line).prune == true
+      end,
+    }
+    local out = call_objective(objective, new_trial(rec.number, rec.config, rec.seed, chan))
+    if out.error then
+      -- the study prints the message; the log file gets the traceback
+      if o.log_path then io.stderr:write(out.trace or out.error, "\n") end
+      send {t = "error", message = out.error}
+    else
+      send {t = "done", value = out.value, pruned = out.pruned}
+    end
+  end)
+  if not ok then
+    pcall(io.stderr.write, io.stderr, tostring(err), "\n")
+    code = 3
+  end
+  mg._proc_exit(code)
+end
+
+local function describe_end(how, code, name)
+  if how == "exit" then return fmt("the worker exited with code %d before finishing", code) end
+  return fmt("the worker died: signal %d (%s)", code, tostring(name))
+end
+
+local function run_forked(study, objective, o)
+  local active, count = {}, 0     -- fd -> worker
+  local function fds()
+    local list = {}
+    for fd in pairs(active) do list[#list + 1] = fd end
+    table.sort(list)
+    return list
+  end
+
+  local function start(rec)
+    local log_path = o.logs and fmt("%s/trial-%04d.log", o.logs, rec.number) or nil
+    local pid, fd = mg._proc_spawn()
+    if not pid then error("tune: cannot start a worker: " .. tostring(fd), 0) end
+    if pid == 0 then
+      for other in pairs(active) do mg._proc_close(other) end
+      worker_main(fd, rec, objective, {threads = o.threads, log_path = log_path})
+    end
+    active[fd] = {pid = pid, fd = fd, rec = rec, buf = "", started = mg.clock()}
+    count = count + 1
+  end
+
+  local function finish(w, outcome)
+    active[w.fd] = nil
+    count = count - 1
+    mg._proc_close(w.fd)
+    local how, code, name = mg._proc_wait(w.pid, true)
+    if not outcome then
+      outcome = {error = w.killed or describe_end(how, code, name)}
+    end
+    study:_finish(w.rec, outcome)
+  end
+
+  local function handle(w, line)
+    local okd, msg = pcall(json.decode, line)
+    if not okd or type(msg) ~= "table" then
+      return {error = "the worker sent something unreadable: " .. line:sub(1, 80)}
+    end
+    local rec = w.rec
+    if msg.t == "report" then
+      rec.intermediate[#rec.intermediate + 1] = {msg.step, msg.value}
+    elseif msg.t == "attr" then
+      rec.attrs[msg.key] = msg.value
+    elseif msg.t == "prune?" then
+      local yes = study:_pruner_says(rec)
+      mg._proc_send(w.fd, json.encode {prune = yes} .. "\n")
+    elseif msg.t == "done" then
+      return {value = msg.value, pruned = msg.pruned}
+    elseif msg.t == "error" then
+      return {error = msg.message}
+    end
+  end
+
+  local function kill_all()
+    for _, w in pairs(active) do
+      mg._proc_kill(w.pid, "KILL")
+      mg._proc_close(w.fd)
+      mg._proc_wait(w.pid, true)
+    end
+    active, count = {}, 0
+  end
+
+  local ok, err = pcall(function()
+    while true do
+      while count < o.workers do
+        local rec = study:_next()
+        if not rec then break end
+        start(rec)
+      end
+      if count == 0 then return end
+      local ready = mg._proc_poll(fds(), 200)
+      for _, fd in ipairs(ready) do
+        local w = active[fd]
+        local data = mg._proc_recv(fd)
+        if not data or data == "" then
+          finish(w, w.outcome)
+        else
+          w.buf = w.buf .. data
+          for line in w.buf:gmatch("([^\n]*)\n") do
+            local out = handle(w, line)
+            if out then w.outcome = out end
+          end
+          w.buf = w.buf:match("([^\n]*)$")
+        end
+      end
+      if o.trial_timeout then
+        local now = mg.clock()
+        for _, w in pairs(active) do
+          if not w.killed and now - w.started > o.trial_timeout then
+            w.killed = fmt("timed out after %g s (trial_timeout)", o.trial_timeout)
+            mg._proc_kill(w.pid, "KILL")
+          end
+        end
+      end
+    end
+  end)
+  if not ok then
+    kill_all()   -- their trials stay out of the file: a resumed study runs them again
+    error(err, 0)
+  end
+end
+
+function runner.run(study, objective, o)
+  if o.workers == 0 then return run_inline(study, objective) end
+  return run_forked(study, objective, o)
+end
+
+return runner

@@ -1,0 +1,130 @@
+-- moongrad.tune.store: a study's file, one JSON object per line.
+--
+-- The first line describes the study (direction, the space as text, the
+-- fixed values); every later line is one finished trial, appended and
+-- flushed as the trial ends, so a study killed at any moment keeps every
+-- trial it finished. A last line cut short by such a kill is dropped (and
+-- the file rewritten without it) when the study is opened again.
+local json = require "moongrad.checkpoint.json"
+local type, ipairs, pairs, error, tostring = type, ipairs, pairs, error, tostring
+local fmt, concat = string.format, table.concat
+local io_open = io.open
+
+local store = {}
+
+local function read_lines(path)
+  local f = io_open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines, text:sub(-1) == "\n"
+end
+
+local function rewrite(path, lines)
+  local tmp = path .. ".tmp"
+  local f, err = io_open(tmp, "wb")
+  if not f then error(fmt("tune: cannot write %s: %s", tmp, tostring(err)), 0) end
+  f:write(concat(lines, "\n"), "\n")
+  f:close()
+  local ok, rerr = os.rename(tmp, path)
+  if not ok then error(fmt("tune: cannot replace %s: %s", path, tostring(rerr)), 0) end
+end
+
+-- store.load(path) --> header, {trial records} (nil, {} when there is no file)
+function store.load(path)
+  local lines, ends_clean = read_lines(path)
+  if not lines or #lines == 0 then return nil, {} end
+  local records, header, dropped = {}, nil, false
+  for i, line in ipairs(lines) do
+    local ok, v = pcall(json.decode, line)
+    if not ok or type(v) ~= "table" then
+      if i == #lines and i > 1 then
+        -- the tail of a write cut short by a kill: drop it
+        lines[i] = nil
+        rewrite(path, lines)
+        dropped = true
+        break
+      end
+      error(fmt("tune: %s line %d is not a study record (%s)", path, i,
+                ok and "not an object" or tostring(v)), 0)
+    end
+    if i == 1 then
+      if v.moongrad_study == nil then
+        error(fmt("tune: %s is not a moongrad study file (its first line has no "
+                  .. "\"moongrad_study\")", path), 0)
+      end
+      header = v
+    else
+      records[#records + 1] = v
+    end
+  end
+  if not ends_clean and not dropped then
+    -- a complete last record without its newline: add it before appending
+    local f = io_open(path, "ab")
+    if f then f:write("\n"); f:close() end
+  end
+  return header, records
+end
+
+local function append(path, line)
+  local f, err = io_open(path, "ab")
+  if not f then error(fmt("tune: cannot write the study file %s: %s", path, tostring(err)), 0) end
+  f:setvbuf("no")
+  local ok, werr = f:write(line .. "\n")
+  f:close()
+  if not ok then error(fmt("tune: cannot write the study file %s: %s", path, tostring(werr)), 0) end
+end
+
+function store.write_header(path, header)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then os.execute(fmt("mkdir -p '%s'", dir:gsub("'", "'\\''"))) end
+  local f = io_open(path, "rb")
+  if f then
+    local any = f:read(1)
+    f:close()
+    if any then return end
+  end
+  append(path, json.encode(header, "study header"))
+end
+
+function store.append(path, record)
+  append(path, json.encode(record, "trial record"))
+end
+
+-- CSV of the records: number, state, value, seconds, one column per
+-- parameter and per attribute, and the error.
+function store.csv(records, names)
+  local attr_names, seen = {}, {}
+  for _, r in ipairs(records) do
+    for k in pairs(r.attrs or {}) do
+      if not seen[k] then seen[k] = true; attr_names[#attr_names + 1] = k end
+    end
+  end
+  table.sort(attr_names)
+  local function cell(v)
+    if v == nil then return "" end
+    if type(v) == "number" then
+      return math.type(v) == "integer" and tostring(v) or json.float_text(v)
+    end
+    local s = type(v) == "table" and json.encode(v) or tostring(v)
+    if s:find('[,"\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+    return s
+  end
+  local head = {"number", "state", "value", "seconds"}
+  for _, n in ipairs(names) do head[#head + 1] = n end
+  for _, n in ipairs(attr_names) do head[#head + 1] = "attr_" .. n end
+  head[#head + 1] = "error"
+  local out = {concat(head, ",")}
+  for _, r in ipairs(records) do
+    local row = {cell(r.number), cell(r.state), cell(r.value), cell(r.seconds)}
+    for _, n in ipairs(names) do row[#row + 1] = cell(r.params[n]) end
+    for _, n in ipairs(attr_names) do row[#row + 1] = cell((r.attrs or {})[n]) end
+    row[#row + 1] = cell(r.error)
+    out[#out + 1] = concat(row, ",")
+  end
+  return concat(out, "\n") .. "\n"
+end
+
+return store

@@ -1,0 +1,378 @@
+-- moongrad.tune.study: a search, its trials and its file.
+--
+-- A study owns the space, the sampler that proposes configurations, the
+-- pruner that stops trials early, and the records of every trial. Trial
+-- numbers run 1..trials; a study opened on an existing file keeps the
+-- trials recorded there and runs only the numbers still missing, so an
+-- interrupted search resumes where it stopped (a trial that was running
+-- when the search was killed runs again from its start).
+local mg = require "moongrad"
+local util = require "moongrad.util"
+local space_mod = require "moongrad.tune.space"
+local samplers = require "moongrad.tune.samplers"
+local pruners = require "moongrad.tune.pruners"
+local store = require "moongrad.tune.store"
+local runner = require "moongrad.tune.runner"
+local rng = require "moongrad.tune.rng"
+local json = require "moongrad.checkpoint.json"
+local type, ipairs, pairs, error, tostring, print = type, ipairs, pairs, error, tostring, print
+local fmt, concat, sort, floor, huge, max, min = string.format, table.concat, table.sort,
+  math.floor, math.huge, math.max, math.min
+
+local Study = {}
+Study.__index = Study
+
+local function check_integer(who, key, v, lo)
+  if type(v) ~= "number" or v ~= floor(v) or v < lo then
+    error(fmt("%s: %s must be an integer >= %d, got %s", who, key, lo, tostring(v)), 4)
+  end
+  return floor(v)
+end
+
+local function value_text(v)
+  if type(v) == "number" then
+    if math.type(v) == "integer" then return tostring(v) end
+    return fmt("%.4g", v)
+  end
+  return tostring(v)
+end
+
+-- A sampler or pruner given by name or as an object with the method `method`.
+local function component(what, v, from_name, method)
+  if type(v) == "string" then v = from_name(v) end
+  if type(v) ~= "table" or type(v[method]) ~= "function" then
+    error(fmt("tune.Study: %s must be a name or an object with %s()", what, method), 4)
+  end
+  return v
+end
+
+-- tune.Study{space = {...}, direction = "minimize" | "maximize",
+--            sampler = "random" | "grid" | "bayes" | "tpe" | sampler,
+--            pruner = nil | "median" | "halving" | pruner,
+--            path = "runs/x/study.jsonl", seed = 0, name = "..."}
+local function new(opts)
+  local o = util.check_options(opts, "tune.Study", {space = true, direction = true,
+    sampler = true, pruner = true, path = true, seed = true, name = true}, 3)
+  if o.space == nil then error("tune.Study: needs a search space: {space = {lr = tune.loguniform(1e-4, 1e-1), ...}}", 3) end
+  local s = setmetatable({}, Study)
+  s.space = space_mod.new(o.space, 3)
+  if #s.space.names == 0 then
+    error("tune.Study: the space has no dimension to search (only fixed values)", 3)
+  end
+  local dir = o.direction or "minimize"
+  if dir ~= "minimize" and dir ~= "maximize" then
+    error(fmt("tune.Study: direction must be \"minimize\" or \"maximize\", got %s", tostring(dir)), 3)
+  end
+  s.direction, s.sign = dir, dir == "maximize" and -1 or 1
+  s.seed = o.seed == nil and 0 or check_integer("tune.Study", "seed", o.seed, 0)
+  s.sampler = component("sampler", o.sampler or "random", samplers.from_name, "suggest")
+  s.pruner = component("pruner", o.pruner or "none", pruners.from_name, "should_prune")
+  if o.path ~= nil and type(o.path) ~= "string" then
+    error("tune.Study: path must be a string (the study file)", 3)
+  end
+  s.path, s.name = o.path, o.name
+  s.records = {}       -- number -> record (finished or running)
+  if s.path then s:_load() end
+  return s
+end
+
+function Study:_header()
+  return {moongrad_study = 1, name = self.name, direction = self.direction,
+          space = self.space:describe(), fixed = self.space.fixed,
+          sampler = self.sampler.name or "custom", seed = self.seed}
+end
+
+-- Opens the study's file: checks it was made for the same search, takes
+-- its trials.
+function Study:_load()
+  local header, records = store.load(self.path)
+  if not header then return end
+  local where = "tune.Study: " .. self.path
+  if header.direction ~= self.direction then
+    error(fmt("%s was made to %s, not to %s; use another path for a new study", where,
+              tostring(header.direction), self.direction), 0)
+  end
+  local now = self.space:describe()
+  for name, d in pairs(now) do
+    local was = header.space and header.space[name]
+    if was ~= d then
+      error(fmt("%s searched %s as %s, now %s; use another path for a new study", where, name,
+                tostring(was or "nothing (it was not in the space)"), d), 0)
+    end
+  end
+  for name, d in pairs(header.space or {}) do
+    if not now[name] then
+      error(fmt("%s searched %s (%s), which the space no longer has; use another path for a new "
+                .. "study", where, name, d), 0)
+    end
+  end
+  if json.encode(header.fixed or {}) ~= json.encode(self.space.fixed) then
+    error(fmt("%s was made with other fixed values (%s, now %s); use another path for a new study",
+              where, json.encode(header.fixed or {}), json.encode(self.space.fixed)), 0)
+  end
+  for _, r in ipairs(records) do
+    if type(r.number) == "number" and type(r.params) == "table" then
+      r.intermediate, r.attrs = r.intermediate or {}, r.attrs or {}
+      self.records[r.number] = r
+    end
+  end
+end
+
+-- Trials in number order (finished ones, and running ones while optimize runs).
+function Study:trials()
+  local list = {}
+  for _, r in pairs(self.records) do list[#list + 1] = r end
+  sort(list, function(a, b) return a.number < b.number end)
+  return list
+end
+
+-- What samplers see: losses to minimise.
+function Study:_history()
+  local h = {}
+  for i, r in ipairs(self:trials()) do
+    h[i] = {number = r.number, state = r.state, values = r.params,
+            loss = r.value ~= nil and self.sign * r.value or nil,
+            intermediate = r.intermediate}
+  end
+  return h
+end
+
+local function as_losses(sign, intermediate)
+  local out = {}
+  for i, r in ipairs(intermediate) do out[i] = {r[1], sign * r[2]} end
+  return out
+end
+
+function Study:_pruner_says(rec)
+  local others = {}
+  for _, r in ipairs(self:trials()) do
+    if r ~= rec then
+      others[#others + 1] = {number = r.number, state = r.state,
+                             intermediate = as_losses(self.sign, r.intermediate)}
+    end
+  end
+  return self.pruner:should_prune({number = rec.number,
+                                   intermediate = as_losses(self.sign, rec.intermediate)},
+                                  others) == true
+end
+
+-- The next trial to run, marked running, or nil when there is none (the
+-- budget is used, or the time is up).
+function Study:_next()
+  local run = self._run
+  if run.deadline and mg.clock() >= run.deadline then return nil end
+  local number
+  while run.cursor <= run.trials do
+    if not self.records[run.cursor] then number = run.cursor; break end
+    run.cursor = run.cursor + 1
+  end
+  if not number then return nil end
+  run.cursor = number + 1
+  local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number)}
+  local values = self.sampler:suggest(self.space, self:_history(), ctx)
+  local bad = self.space:mismatch(values)
+  if bad then
+    error(fmt("tune: the sampler proposed %s = %s, which is not in the space", bad,
+              tostring(values[bad])), 0)
+  end
+  local rec = {number = number, state = "running", params = values,
+               config = self.space:config(values), intermediate = {}, attrs = {},
+               seed = rng.new(self.seed, number, 1):bits() % 2147483647,
+               started = os.date("!%Y-%m-%dT%H:%M:%SZ"), t0 = mg.clock()}
+  self.records[number] = rec
+  return rec
+end
+
+function Study:_finish(rec, out)
+  rec.seconds = floor((mg.clock() - rec.t0) * 1000 + 0.5) / 1000
+  rec.t0, rec.config = nil, nil
+  if out.error then
+    rec.state, rec.error = "failed", out.error
+  elseif out.pruned then
+    rec.state = "pruned"
+    local last = rec.intermediate[#rec.intermediate]
+    rec.value = last and last[2] or nil
+  else
+    rec.state, rec.value = "complete", out.value
+  end
+  if self.path then
+    store.append(self.path, {number = rec.number, state = rec.state, params = rec.params,
+                             value = rec.value, intermediate = rec.intermediate,
+                             attrs = rec.attrs, error = rec.error, seconds = rec.seconds,
+                             started = rec.started, seed = rec.seed})
+  end
+  if self._run and self._run.verbose then self:_print_trial(rec) end
+end
+
+function Study:_print_trial(rec)
+  local parts = {}
+  for _, name in ipairs(self.space.names) do
+    parts[#parts + 1] = name .. "=" .. value_text(rec.params[name])
+  end
+  local what
+  if rec.state == "complete" then what = "value " .. fmt("%.6g", rec.value)
+  elseif rec.state == "pruned" then
+    what = fmt("pruned at step %s", rec.intermediate[#rec.intermediate] and
+               tostring(rec.intermediate[#rec.intermediate][1]) or "?")
+  else what = "failed: " .. tostring(rec.error):gsub("\n.*", "") end
+  local best = self:best()
+  print(fmt("trial %d/%d %s  %s  (%.1f s)%s", rec.number, self._run.trials, what,
+            concat(parts, " "), rec.seconds,
+            best and fmt("  best %.6g (trial %d)", best.value, best.number) or ""))
+  io.stdout:flush()
+end
+
+-- study:optimize(objective, {trials = n, workers = 1, threads = auto,
+--                            timeout = seconds, trial_timeout = seconds,
+--                            logs = dir, verbose = true}) --> study:best()
+function Study:optimize(objective, opts)
+  if type(objective) ~= "function" then
+    error("study:optimize: the objective must be a function(config, trial) returning a number", 2)
+  end
+  local o = util.check_options(opts, "study:optimize", {trials = true, workers = true,
+    threads = true, timeout = true, trial_timeout = true, logs = true, verbose = true}, 2)
+  local budget = self.sampler.budget and self.sampler:budget(self.space)
+  local trials = o.trials
+  if trials == nil then
+    if not budget then
+      error("study:optimize: say how many trials the study has: {trials = 30}", 2)
+    end
+    trials = budget
+  end
+  trials = check_integer("study:optimize", "trials", trials, 1)
+  if budget then trials = min(trials, budget) end
+  local workers = o.workers == nil and 1 or check_integer("study:optimize", "workers", o.workers, 0)
+  local threads = o.threads
+  if threads == nil then
+    threads = workers == 0 and mg.get_num_threads() or max(1, mg._cpu_count() // workers)
+  end
+  threads = check_integer("study:optimize", "threads", threads, 1)
+  for _, key in ipairs {"timeout", "trial_timeout"} do
+    if o[key] ~= nil and (type(o[key]) ~= "number" or not (o[key] > 0)) then
+      error(fmt("study:optimize: %s must be a number of seconds > 0, got %s", key,
+                tostring(o[key])), 2)
+    end
+  end
+  if o.logs ~= nil then
+    if type(o.logs) ~= "string" then error("study:optimize: logs must be a directory path", 2) end
+    os.execute(fmt("mkdir -p '%s'", o.logs:gsub("'", "'\\''")))
+  end
+  if self.path then store.write_header(self.path, self:_header()) end
+  self._run = {trials = trials, cursor = 1, verbose = o.verbose ~= false,
+               deadline = o.timeout and mg.clock() + o.timeout or nil}
+  local ok, err = pcall(runner.run, self, objective,
+                        {workers = workers, threads = threads, logs = o.logs,
+                         trial_timeout = o.trial_timeout})
+  -- trials still marked running were interrupted: not part of the study
+  for n, r in pairs(self.records) do
+    if r.state == "running" then self.records[n] = nil end
+  end
+  self._run = nil
+  if not ok then error(err, 0) end
+  return self:best()
+end
+
+-- The best complete trial: {number, value, params, config, ...}, or nil.
+function Study:best()
+  local best
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" and (not best or self.sign * r.value < self.sign * best.value) then
+      best = r
+    end
+  end
+  if not best then return nil end
+  local b = {}
+  for k, v in pairs(best) do b[k] = v end
+  b.config = self.space:config(best.params)
+  return b
+end
+
+-- Counts of trials by state.
+function Study:counts()
+  local c = {complete = 0, pruned = 0, failed = 0, running = 0}
+  for _, r in pairs(self.records) do c[r.state] = (c[r.state] or 0) + 1 end
+  return c
+end
+
+-- study:leaderboard{top = 10} --> text: the best complete trials, then a
+-- line counting pruned and failed ones.
+function Study:leaderboard(opts)
+  local o = util.check_options(opts, "study:leaderboard", {top = true}, 2)
+  local top = o.top == nil and 10 or check_integer("study:leaderboard", "top", o.top, 1)
+  local done = {}
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" then done[#done + 1] = r end
+  end
+  sort(done, function(a, b)
+    if a.value ~= b.value then return self.sign * a.value < self.sign * b.value end
+    return a.number < b.number
+  end)
+  local head = {"rank", "trial", "value"}
+  for _, n in ipairs(self.space.names) do head[#head + 1] = n end
+  head[#head + 1] = "seconds"
+  local rows = {head}
+  for i = 1, min(top, #done) do
+    local r = done[i]
+    local row = {tostring(i), tostring(r.number), fmt("%.6g", r.value)}
+    for _, n in ipairs(self.space.names) do row[#row + 1] = value_text(r.params[n]) end
+    row[#row + 1] = fmt("%.1f", r.seconds or 0)
+    rows[#rows + 1] = row
+  end
+  local width = {}
+  for _, row in ipairs(rows) do
+    for j, cell in ipairs(row) do width[j] = max(width[j] or 0, #cell) end
+  end
+  local c = self:counts()
+  local lines = {fmt("%s%s: %d trials (%d complete, %d pruned, %d failed), %s",
+                     self.name and (self.name .. " ") or "", self.path or "study",
+                     c.complete + c.pruned + c.failed, c.complete, c.pruned, c.failed,
+                     self.direction)}
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for j, cell in ipairs(row) do cells[j] = fmt("%" .. width[j] .. "s", cell) end
+    lines[#lines + 1] = concat(cells, "  ")
+  end
+  if #done == 0 then lines[#lines + 1] = "(no complete trial yet)" end
+  return concat(lines, "\n")
+end
+
+-- study:plot(path, {title = ...}) --> svg: every trial's value (pruned ones
+-- at their last report) and the best value so far.
+function Study:plot(path, opts)
+  local o = util.check_options(opts, "study:plot", {title = true, width = true, height = true}, 2)
+  local plot = require "moongrad.plot"
+  local xs, ys, px, py, bx, by = {}, {}, {}, {}, {}, {}
+  local best
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" then
+      xs[#xs + 1], ys[#ys + 1] = r.number, r.value
+      if not best or self.sign * r.value < self.sign * best then best = r.value end
+    elseif r.state == "pruned" and r.value then
+      px[#px + 1], py[#py + 1] = r.number, r.value
+    end
+    if best then bx[#bx + 1], by[#by + 1] = r.number, best end
+  end
+  local series = {{name = "trial value", x = xs, y = ys, line = false, color = plot.colors[1]}}
+  if #px > 0 then
+    series[#series + 1] = {name = "pruned (last report)", x = px, y = py, line = false,
+                           color = "#aaaaaa"}
+  end
+  series[#series + 1] = {name = "best so far", x = bx, y = by, color = plot.colors[2],
+                         markers = false}
+  return plot.lines{series = series, path = path, xlabel = "trial", ylabel = "value",
+                    title = o.title or fmt("%s (%s)", self.name or "Study", self.direction),
+                    width = o.width, height = o.height}
+end
+
+-- study:write_csv(path): one row per trial (number, state, value, seconds,
+-- the parameters, the attributes set with trial:set, the error).
+function Study:write_csv(path)
+  local text = store.csv(self:trials(), self.space.names)
+  local f, err = io.open(path, "wb")
+  if not f then error(fmt("study:write_csv: cannot write %s: %s", tostring(path), tostring(err)), 2) end
+  f:write(text)
+  f:close()
+  return text
+end
+
+return {new = new, Study = Study}

@@ -1,0 +1,211 @@
+/*
+ * lua_proc.c — worker processes for moongrad.tune: fork, a socket to talk
+ * over, waiting and signals. POSIX only; nothing here touches tensors.
+ *
+ * Registered with a leading underscore (mg._proc_spawn, ...): the public
+ * surface is moongrad.tune's `workers` option. A worker is forked from the
+ * running Lua state, so it starts with everything the parent had loaded
+ * (a data set is shared copy-on-write) and talks to the parent over one
+ * AF_UNIX stream socket pair. Sends use MSG_NOSIGNAL: a worker that died
+ * makes send return an error instead of killing the parent with SIGPIPE.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "lua_bind.h"
+
+static int fail(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(errno));
+  return 2;
+}
+
+static int check_fd(lua_State *L, int arg) {
+  lua_Integer fd = luaL_checkinteger(L, arg);
+  if (fd < 0 || fd > 1 << 20) luaL_argerror(L, arg, "not a descriptor");
+  return (int)fd;
+}
+
+/* mg._proc_spawn() --> pid, fd in the parent; 0, fd in the child;
+ * nil, message when fork or socketpair fails. */
+static int f_spawn(lua_State *L) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail(L, "socketpair");
+  fflush(NULL); /* buffered output would otherwise be written twice */
+  /* libgomp's thread pool does not survive fork: a child that starts a
+   * parallel region waits for ever on pool threads that exist only in the
+   * parent. Pausing releases the pool (joins its threads); each process
+   * builds a fresh one on its next parallel region. */
+  omp_pause_resource_all(omp_pause_hard);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    errno = e;
+    return fail(L, "fork");
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    lua_pushinteger(L, 0);
+    lua_pushinteger(L, sv[1]);
+  } else {
+    close(sv[1]);
+    lua_pushinteger(L, pid);
+    lua_pushinteger(L, sv[0]);
+  }
+  return 2;
+}
+
+/* mg._proc_send(fd, string) --> true, or nil, message */
+static int f_send(lua_State *L) {
+  int fd = check_fd(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  while (len > 0) {
+    ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(L, "send");
+    }
+    s += n;
+    len -= (size_t)n;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* mg._proc_recv(fd) --> what is available (blocks until something is);
+ * "" at end of stream; nil, message on error. */
+static int f_recv(lua_State *L) {
+  int fd = check_fd(L, 1);
+  char buf[65536];
+  ssize_t n;
+  do n = recv(fd, buf, sizeof buf, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return fail(L, "recv");
+  lua_pushlstring(L, buf, (size_t)n);
+  return 1;
+}
+
+/* mg._proc_poll({fd, ...}, timeout_ms) --> {fd, ...} readable or closed.
+ * A negative timeout waits for ever; an interrupted wait returns {}. */
+static int f_poll(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int timeout = (int)luaL_optinteger(L, 2, -1);
+  int n = (int)luaL_len(L, 1);
+  if (n > 1024) return luaL_error(L, "_proc_poll: at most 1024 descriptors");
+  struct pollfd p[1024];
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 1, i + 1);
+    p[i].fd = (int)luaL_checkinteger(L, -1);
+    p[i].events = POLLIN;
+    p[i].revents = 0;
+    lua_pop(L, 1);
+  }
+  int r = poll(p, (nfds_t)n, timeout);
+  lua_createtable(L, r > 0 ? r : 0, 0);
+  if (r < 0 && errno != EINTR) return fail(L, "poll");
+  int k = 0;
+  for (int i = 0; r > 0 && i < n; i++)
+    if (p[i].revents) {
+      lua_pushinteger(L, p[i].fd);
+      lua_rawseti(L, -2, ++k);
+    }
+  return 1;
+}
+
+/* mg._proc_wait(pid [, block]) --> nil while it runs (without block);
+ * "exit", code or "signal", number, name once it has ended. */
+static int f_wait(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int status, flags = lua_toboolean(L, 2) ? 0 : WNOHANG;
+  pid_t r;
+  do r = waitpid(pid, &status, flags);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return fail(L, "waitpid");
+  if (r == 0) return 0;
+  if (WIFEXITED(status)) {
+    lua_pushliteral(L, "exit");
+    lua_pushinteger(L, WEXITSTATUS(status));
+    return 2;
+  }
+  lua_pushliteral(L, "signal");
+  lua_pushinteger(L, WTERMSIG(status));
+  lua_pushstring(L, strsignal(WTERMSIG(status)));
+  return 3;
+}
+
+/* mg._proc_kill(pid, "TERM" | "KILL" | "INT") --> true, or nil, message */
+static int f_kill(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  static const char *const names[] = {"TERM", "KILL", "INT", NULL};
+  static const int sigs[] = {SIGTERM, SIGKILL, SIGINT};
+  int which = luaL_checkoption(L, 2, "TERM", names);
+  if (pid <= 0) return luaL_argerror(L, 1, "not a process id");
+  if (kill(pid, sigs[which]) != 0) return fail(L, "kill");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int f_close(lua_State *L) {
+  close(check_fd(L, 1));
+  return 0;
+}
+
+/* mg._proc_exit(code): ends a worker at once, without closing the Lua
+ * state or running the parent's exit handlers it inherited. */
+static int f_exit(lua_State *L) {
+  int code = (int)luaL_optinteger(L, 1, 0);
+  fflush(NULL);
+  _exit(code);
+  return 0;
+}
+
+/* mg._proc_redirect(path): the worker's stdout and stderr go to path. */
+static int f_redirect(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  fflush(NULL);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(L, path);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  close(fd);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* mg._cpu_count() --> the CPUs this process may run on. */
+static int f_cpu_count(lua_State *L) {
+  cpu_set_t set;
+  int n = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  lua_pushinteger(L, n > 0 ? n : 1);
+  return 1;
+}
+
+static int f_getpid(lua_State *L) {
+  lua_pushinteger(L, getpid());
+  return 1;
+}
+
+const luaL_Reg mgl_proc_functions[] = {
+    {"_proc_spawn", f_spawn},       {"_proc_send", f_send},
+    {"_proc_recv", f_recv},         {"_proc_poll", f_poll},
+    {"_proc_wait", f_wait},         {"_proc_kill", f_kill},
+    {"_proc_close", f_close},       {"_proc_exit", f_exit},
+    {"_proc_redirect", f_redirect}, {"_cpu_count", f_cpu_count},
+    {"_getpid", f_getpid},          {NULL, NULL}};
