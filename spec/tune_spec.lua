@@ -277,13 +277,15 @@ describe("tune studies", function()
     local _, circles = svg:gsub('<circle cx="[%d.]+" cy="[%d.]+" r="3" ', "")
     assert.are.equal(3, circles)               -- one marker per trial
     assert.is_truthy(svg:find(">best so far<", 1, true))
-    -- the running best steps down: 3, then 1, then 1
+    -- the running best is a step down at trial 2: (1, 3) (2, 3) (2, 1) (3, 1)
     local pts = svg:match('<polyline[^>]-points="([^"]+)"')
-    local ys = {}
-    for y in pts:gmatch(",([%d.]+)") do ys[#ys + 1] = tonumber(y) end
-    assert.are.equal(3, #ys)
-    assert.is_true(ys[2] > ys[1])               -- lower value, lower on the chart
-    assert.are.equal(ys[2], ys[3])
+    local xs, ys = {}, {}
+    for x, y in pts:gmatch("([%d.]+),([%d.]+)") do xs[#xs + 1], ys[#ys + 1] = tonumber(x), tonumber(y) end
+    assert.are.equal(4, #ys)
+    assert.are.equal(ys[1], ys[2])
+    assert.are.equal(xs[2], xs[3])
+    assert.is_true(ys[3] > ys[2])               -- lower value, lower on the chart
+    assert.are.equal(ys[3], ys[4])
     assert.is_truthy(io.open(path("study.svg")))
   end)
 
@@ -485,5 +487,55 @@ describe("tune pruning", function()
       assert.are.equal(0, bad_done_late)
       assert.is_true(study:best().params.good)
     end
+  end)
+end)
+
+describe("tune studies stopped with Ctrl-C", function()
+  it("stop cleanly, leave no worker behind, and resume where they stopped", function()
+    local p, script, log = path("ctrlc.jsonl"), path("ctrlc.lua"), path("ctrlc.out")
+    local fh = assert(io.open(script, "w"))
+    fh:write(([[
+      local tune = require "moongrad.tune"
+      local study = tune.Study{space = {x = tune.uniform(0, 1)}, path = %q, seed = 3}
+      study:optimize(function(c) os.execute("sleep 0.2") return c.x end,
+                     {trials = tonumber(arg[1]), workers = 2})
+    ]]):format(p))
+    fh:close()
+    -- its own process group, as a terminal's foreground job is
+    local pid = io.popen(("setsid sh -c 'echo $$; exec build/moongrad %s 200 >%s 2>&1' &")
+                         :format(script, log)):read("l")
+    pid = assert(tonumber(pid))
+    local lines = 0
+    for _ = 1, 300 do
+      os.execute("sleep 0.1")
+      lines = 0
+      local f = io.open(p)
+      if f then for _ in f:lines() do lines = lines + 1 end f:close() end
+      if lines >= 4 then break end
+    end
+    assert.is_true(lines >= 4, "the study recorded no trials")
+    os.execute(("bash -c 'kill -INT -- -%d'"):format(pid))
+    for _ = 1, 100 do
+      if not os.execute(("bash -c 'kill -0 -- -%d' 2>/dev/null"):format(pid)) then break end
+      os.execute("sleep 0.1")
+    end
+    -- the whole group is gone: the study and its workers
+    assert.is_falsy(os.execute(("bash -c 'kill -0 -- -%d' 2>/dev/null"):format(pid)))
+    local out = assert(io.open(log)):read("a")
+    assert.is_truthy(out:find("study:optimize: interrupted with %d+ trials finished; they are in "
+                              .. p:gsub("%p", "%%%0") .. ": run again with the same path to resume"),
+                     out)
+    local finished = tune.Study{space = {x = tune.uniform(0, 1)}, path = p, seed = 3}:trials()
+    assert.is_true(#finished >= 3 and #finished < 200)
+    -- run again: the rest of the first 12, and nothing twice
+    local again = tune.Study{space = {x = tune.uniform(0, 1)}, path = p, seed = 3}
+    again:optimize(function(c) return c.x end, quiet{trials = math.max(12, #finished + 2), workers = 2})
+    local seen = {}
+    for _, r in ipairs(again:trials()) do
+      assert.is_nil(seen[r.number])
+      seen[r.number] = true
+      assert.are.equal("complete", r.state)
+    end
+    for n = 1, math.max(12, #finished + 2) do assert.is_true(seen[n], "trial " .. n) end
   end)
 end)

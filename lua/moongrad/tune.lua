@@ -59,6 +59,29 @@ end
 -- tune.Study{space =, direction =, sampler =, pruner =, path =, seed =, name =}
 function tune.Study(opts) return study.new(opts) end
 
+-- tune.TrialCallback(trial, {monitor = "val_accuracy"}): a train.fit
+-- callback that reports the monitored metric after every epoch and stops
+-- training (ctx.stop) when the pruner says so; the objective then returns.
+function tune.TrialCallback(trial, opts)
+  local util = require "moongrad.util"
+  local o = util.check_options(opts, "tune.TrialCallback", {monitor = true}, 2)
+  if type(trial) ~= "table" or type(trial.report) ~= "function" then
+    error("tune.TrialCallback: expects the objective's trial as argument #1", 2)
+  end
+  local monitor = o.monitor or "val_loss"
+  return {
+    on_epoch_end = function(ctx)
+      local v = ctx.logs[monitor]
+      if type(v) ~= "number" then
+        error(string.format("tune.TrialCallback: the monitored metric '%s' is not in the epoch's "
+                            .. "logs; give fit a val loader or monitor a train_ metric", monitor), 0)
+      end
+      trial:report(ctx.epoch, v)
+      if trial:should_prune() then ctx.stop = true end
+    end,
+  }
+end
+
 -- The CPUs this process may use: a natural number of workers.
 function tune.cpu_count() return require("moongrad")._cpu_count() end
 

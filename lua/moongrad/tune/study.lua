@@ -268,7 +268,15 @@ function Study:optimize(objective, opts)
     if r.state == "running" then self.records[n] = nil end
   end
   self._run = nil
-  if not ok then error(err, 0) end
+  if not ok then
+    if tostring(err):find("interrupted!", 1, true) then
+      local c = self:counts()
+      err = fmt("study:optimize: interrupted with %d trials finished%s", c.complete + c.pruned
+                + c.failed, self.path and ("; they are in " .. self.path
+                .. ": run again with the same path to resume") or "")
+    end
+    error(err, 0)
+  end
   return self:best()
 end
 
@@ -336,17 +344,22 @@ function Study:leaderboard(opts)
   return concat(lines, "\n")
 end
 
--- study:plot(path, {title = ...}) --> svg: every trial's value (pruned ones
+-- study:plot(path, {title =, ylabel =, width =, height =}) --> svg: every trial's value (pruned ones
 -- at their last report) and the best value so far.
 function Study:plot(path, opts)
-  local o = util.check_options(opts, "study:plot", {title = true, width = true, height = true}, 2)
+  local o = util.check_options(opts, "study:plot", {title = true, ylabel = true, width = true,
+                                                   height = true}, 2)
   local plot = require "moongrad.plot"
   local xs, ys, px, py, bx, by = {}, {}, {}, {}, {}, {}
   local best
   for _, r in ipairs(self:trials()) do
     if r.state == "complete" then
       xs[#xs + 1], ys[#ys + 1] = r.number, r.value
-      if not best or self.sign * r.value < self.sign * best then best = r.value end
+      if not best or self.sign * r.value < self.sign * best then
+        -- a step, not a slope: the best so far changes at this trial
+        if best then bx[#bx + 1], by[#by + 1] = r.number, best end
+        best = r.value
+      end
     elseif r.state == "pruned" and r.value then
       px[#px + 1], py[#py + 1] = r.number, r.value
     end
@@ -359,7 +372,7 @@ function Study:plot(path, opts)
   end
   series[#series + 1] = {name = "best so far", x = bx, y = by, color = plot.colors[2],
                          markers = false}
-  return plot.lines{series = series, path = path, xlabel = "trial", ylabel = "value",
+  return plot.lines{series = series, path = path, xlabel = "trial", ylabel = o.ylabel or "value",
                     title = o.title or fmt("%s (%s)", self.name or "Study", self.direction),
                     width = o.width, height = o.height}
 end
