@@ -314,6 +314,9 @@ describe("tune studies", function()
                      "study:optimize: workers must be an integer >= 0, got -1")
     assert.has_error(function() study:optimize(f, {trials = 2, trial_timeout = 0}) end,
                      "study:optimize: trial_timeout must be a number of seconds > 0, got 0")
+    assert.has_error(function() study:optimize(f, {trials = 2, workers = 0, trial_timeout = 1}) end,
+      "study:optimize: trial_timeout needs workers >= 1 (a trial in this process cannot be "
+      .. "stopped from outside)")
     assert.has_error(function() study:optimize("f", {trials = 2}) end)
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, sampler = "nope"} end,
                      "tune: unknown sampler 'nope' (grid, random, bayes, tpe or a sampler object)")

@@ -253,6 +253,10 @@ function Study:optimize(objective, opts)
                 tostring(o[key])), 2)
     end
   end
+  if o.trial_timeout and workers == 0 then
+    error("study:optimize: trial_timeout needs workers >= 1 (a trial in this process cannot be "
+          .. "stopped from outside)", 2)
+  end
   if o.logs ~= nil then
     if type(o.logs) ~= "string" then error("study:optimize: logs must be a directory path", 2) end
     os.execute(fmt("mkdir -p '%s'", o.logs:gsub("'", "'\\''")))
