@@ -542,3 +542,30 @@ describe("tune studies stopped with Ctrl-C", function()
     for n = 1, math.max(12, #finished + 2) do assert.is_true(seen[n], "trial " .. n) end
   end)
 end)
+
+describe("tune samplers and pruners in a study", function()
+  it("run every sampler with every pruner through forked workers", function()
+    for _, sampler in ipairs{"random", "tpe", "bayes"} do
+      for _, pruner in ipairs{"none", "median", "halving"} do
+        local study = tune.Study{space = {x = tune.uniform(-2, 2), n = tune.logint(1, 32),
+                                          kind = tune.choice{"a", "b"}},
+                                 sampler = sampler, pruner = pruner, seed = 5}
+        study:optimize(function(c, trial)
+          local v
+          for step = 1, 9 do
+            v = c.x ^ 2 + math.log(c.n) + (c.kind == "a" and 0 or 1) + 1 / step
+            trial:report(step, v)
+            if trial:should_prune() then return v end
+          end
+          return v
+        end, quiet{trials = 14, workers = 2})
+        local c = study:counts()
+        local what = sampler .. "/" .. pruner
+        assert.are.equal(14, c.complete + c.pruned, what)
+        assert.are.equal(0, c.failed, what)
+        if pruner == "none" then assert.are.equal(0, c.pruned, what) end
+        assert.is_true(study:best().value < 3, what)
+      end
+    end
+  end)
+end)

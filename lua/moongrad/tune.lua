@@ -25,7 +25,9 @@
 -- estimators), or tune.GridSampler{}, RandomSampler{}, BayesSampler{...},
 -- TPESampler{...} with options. Pruners: "median" (the median stopping
 -- rule), "halving" (asynchronous successive halving), or
--- tune.MedianPruner{...}, SuccessiveHalvingPruner{...}.
+-- tune.MedianPruner{...}, SuccessiveHalvingPruner{...}. Call
+-- trial:should_prune() after every trial:report (successive halving judges
+-- a trial at the report that reaches each rung).
 --
 -- Trials run in forked worker processes (moongrad.tune.runner): a trial
 -- that raises an error or crashes is recorded as failed with its message
