@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +52,7 @@ static int f_spawn(lua_State *L) {
    * parent. Pausing releases the pool (joins its threads); each process
    * builds a fresh one on its next parallel region. */
   omp_pause_resource_all(omp_pause_hard);
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
@@ -59,6 +63,12 @@ static int f_spawn(lua_State *L) {
   }
   if (pid == 0) {
     close(sv[0]);
+#ifdef __linux__
+    /* A study killed outright (SIGKILL, SIGTERM) takes its workers with it
+     * instead of leaving them to finish trials nobody will record. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1); /* the parent died before prctl */
+#endif
     lua_pushinteger(L, 0);
     lua_pushinteger(L, sv[1]);
   } else {

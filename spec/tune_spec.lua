@@ -569,3 +569,42 @@ describe("tune samplers and pruners in a study", function()
     end
   end)
 end)
+
+describe("tune workers", function()
+  it("end with a study that is killed outright", function()
+    local script, pids = path("term.lua"), path("term.pids")
+    local fh = assert(io.open(script, "w"))
+    fh:write(([[
+      local mg = require "moongrad"
+      local tune = require "moongrad.tune"
+      local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+      study:optimize(function(c)
+        local f = io.open(%q, "a") f:write(mg._getpid(), "\n") f:close()
+        while true do end
+      end, {trials = 2, workers = 2})
+    ]]):format(pids))
+    fh:close()
+    local pid = assert(tonumber(io.popen(("sh -c 'echo $$; exec build/moongrad %s >/dev/null 2>&1' &")
+                                         :format(script)):read("l")))
+    local workers = {}
+    for _ = 1, 300 do
+      os.execute("sleep 0.1")
+      workers = {}
+      local f = io.open(pids)
+      if f then for line in f:lines() do workers[#workers + 1] = tonumber(line) end f:close() end
+      if #workers == 2 then break end
+    end
+    assert.are.equal(2, #workers)
+    os.execute("kill -KILL " .. pid)
+    local alive
+    for _ = 1, 50 do
+      alive = 0
+      for _, w in ipairs(workers) do
+        if os.execute(("kill -0 %d 2>/dev/null"):format(w)) then alive = alive + 1 end
+      end
+      if alive == 0 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.are.equal(0, alive)
+  end)
+end)
