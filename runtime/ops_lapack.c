@@ -19,6 +19,7 @@
  * its factor is a full matrix. Backward computes in float64 whatever the
  * dtype (the engine casts each gradient to its input's dtype).
  */
+#include <limits.h>
 #include <string.h>
 
 #include "mg_internal.h"
@@ -56,6 +57,11 @@ static int check_matrix(mg_Context *ctx, const char *op, const char *what,
     return mg_error(ctx, MG_ESHAPE, "%s: expected %s to be a matrix or a "
                     "batch of them (at least 2 dimensions), got shape %s", op,
                     what, mg_shape_str(s, sizeof s, t->ndim, t->shape));
+  /* LAPACK and CBLAS take int sizes, and the leading dim is at least 1 */
+  if (t->shape[t->ndim - 1] > INT_MAX || t->shape[t->ndim - 2] > INT_MAX)
+    return mg_error(ctx, MG_ESHAPE, "%s: %s of shape %s is larger than "
+                    "LAPACK's int sizes allow", op, what,
+                    mg_shape_str(s, sizeof s, t->ndim, t->shape));
   return MG_OK;
 }
 

@@ -101,6 +101,15 @@ describe("linear algebra", function()
         error_of(function() mg.linalg.cholesky(mg.eye(2, 2), { lower = true }) end))
     end)
 
+    it("frees its copy when the factorization fails", function()
+      local a = mg.tensor({ { 1, 2 }, { 2, 1 } }, "float64")
+      collectgarbage()
+      local before = mg.memory().tensor_bytes
+      for _ = 1, 10 do pcall(mg.linalg.cholesky, a) end
+      collectgarbage()
+      assert.are.equal(before, mg.memory().tensor_bytes)
+    end)
+
     it("factors an empty matrix", function()
       assert.are.same({ 0, 0 }, mg.linalg.cholesky(mg.zeros({ 0, 0 })):shape())
     end)

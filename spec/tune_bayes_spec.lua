@@ -115,13 +115,15 @@ describe("BayesSampler", function()
     assert.is_true(dist > 1e-3, ("the second worker got %.2g away from the first"):format(dist))
   end)
 
-  it("leaves pruned and failed trials out", function()
+  it("leaves pruned and failed trials, and records of another space, out", function()
     local sp = unit_space(2)
     local _, history = minimise(BayesSampler(), sp, function(v) return v.x1 + v.x2 end, 6, 1)
     history[7] = { number = 7, state = "failed", values = { x1 = 0.5, x2 = 0.5 }, intermediate = {} }
     history[8] = { number = 8, state = "pruned", values = { x1 = 0.1, x2 = 0.1 }, loss = 99,
                    intermediate = { { 1, 99 } } }
-    local v = BayesSampler():suggest(sp, history, { number = 9, seed = 1, rng = rng.new(1, 9) })
+    history[9] = { number = 9, state = "complete", values = { x1 = 0.5, depth = 3 }, loss = -5,
+                   intermediate = {} }
+    local v = BayesSampler():suggest(sp, history, { number = 10, seed = 1, rng = rng.new(1, 10) })
     assert.is_nil(sp:mismatch(v))
   end)
 

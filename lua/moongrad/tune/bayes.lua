@@ -113,10 +113,14 @@ local function decode(space, u)
   return values
 end
 
--- A configuration's identity, to tell duplicates apart.
+-- A configuration's identity, to tell duplicates apart: typed (choice{1,
+-- "1"} has two values) and exact for floats.
 local function key(space, values)
   local parts = {}
-  for j, name in ipairs(space.names) do parts[j] = tostring(values[name]) end
+  for j, name in ipairs(space.names) do
+    local v = values[name]
+    parts[j] = type(v) == "number" and fmt("n%.17g", v) or type(v):sub(1, 1) .. tostring(v)
+  end
   return concat(parts, "\0")
 end
 
@@ -215,19 +219,32 @@ local function untaken(space, values, taken, r)
   return values
 end
 
+-- The history as the GP sees it: the points and losses of completed
+-- trials (and those as {loss, point} pairs), the points of running ones,
+-- and the keys of every configuration a trial holds. A record that does not
+-- fit the space (a study whose space changed) says nothing about it.
+local function read_history(space, history)
+  local h = { X = {}, y = {}, completed = {}, pending = {}, taken = {} }
+  for _, t in ipairs(history) do
+    if t.values and not space:mismatch(t.values) then
+      h.taken[key(space, t.values)] = true
+      if t.state == "complete" and t.loss then
+        local u = encode(space, t.values)
+        h.X[#h.X + 1], h.y[#h.y + 1] = u, t.loss
+        h.completed[#h.completed + 1] = { t.loss, u }
+      elseif t.state == "running" then
+        h.pending[#h.pending + 1] = encode(space, t.values)
+      end
+    end
+  end
+  return h
+end
+
 function Bayes:suggest(space, history, ctx)
   local r = ctx.rng
   if #space.names == 0 then return {} end
-  local X, y, pending, taken, completed = {}, {}, {}, {}, {}
-  for _, t in ipairs(history) do
-    if t.values then taken[key(space, t.values)] = true end
-    if t.state == "complete" and t.loss then
-      X[#X + 1], y[#y + 1] = encode(space, t.values), t.loss
-      completed[#completed + 1] = { t.loss, X[#X] }
-    elseif t.state == "running" and t.values then
-      pending[#pending + 1] = encode(space, t.values)
-    end
-  end
+  local h = read_history(space, history)
+  local X, y, pending, taken, completed = h.X, h.y, h.pending, h.taken, h.completed
   local n_init = self:_initial(space)
   if ctx.number <= n_init then
     return untaken(space, decode(space, lhs_point(space, n_init, ctx.number, ctx.seed or 0, r)),
