@@ -21,7 +21,7 @@
 --                trials and, in a second round, around the best candidates
 --                (default 40)
 --   local_scale  standard deviation of those perturbations in the unit cube
---                (default 0.05; the second round uses a quarter of it)
+--                (default 0.1; the second round uses a quarter of it)
 --   xi           exploration margin: improvement counts only beyond
 --                best - xi, in standard deviations of the losses (default
 --                0.01; larger explores more)
@@ -92,7 +92,7 @@ function bayes.BayesSampler(opts)
                "a finite number >= 0")
   return setmetatable({
     initial = opts.initial and floor(opts.initial), candidates = floor(opts.candidates or 1000),
-    local_points = floor(opts.local_points or 40), local_scale = opts.local_scale or 0.05,
+    local_points = floor(opts.local_points or 40), local_scale = opts.local_scale or 0.1,
     xi = opts.xi or 0.01, restarts = floor(opts.restarts or 2),
     iterations = floor(opts.iterations or 80),
   }, Bayes)
