@@ -31,6 +31,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_join_functions,
     mgl_rnn_functions,
     mgl_proc_functions,
+    mgl_linalg_module_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the
@@ -64,6 +65,10 @@ int luaopen_moongrad_core(lua_State *L) {
     lua_pushvalue(L, ctx);
     luaL_setfuncs(L, function_families[f], 1);
   }
+  lua_newtable(L); /* mg.linalg, as torch.linalg */
+  lua_pushvalue(L, ctx);
+  luaL_setfuncs(L, mgl_linalg_functions, 1);
+  lua_setfield(L, mod, "linalg");
   lua_pushvalue(L, methods);
   lua_setfield(L, mod, "Tensor");
   lua_pushliteral(L, MG_VERSION);

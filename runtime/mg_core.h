@@ -332,6 +332,34 @@ int mg_reduce(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
  * vector-matrix, and batched with broadcast batch dims for ndim >= 3. */
 int mg_matmul(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, mg_Tensor *b);
 
+/* ---- Cholesky and triangular solves (ops_lapack.c) ------------------------
+ * LAPACK and BLAS from OpenBLAS, in float32 and float64. Matrices are the
+ * last two dims of a tensor; leading dims batch, and the two operands of a
+ * solve must have the same leading dims (no broadcasting). Each result is
+ * a new contiguous tensor, and each op is differentiable with PyTorch's
+ * gradient conventions (see ops_lapack.c). */
+
+/* The Cholesky factor of the symmetric positive-definite a (..., n, n):
+ * lower L with a = L Lᵀ, or with upper the upper U = Lᵀ with a = Uᵀ U. Only
+ * that triangle of a is read. A matrix that is not positive-definite fails
+ * naming the order of the first leading minor that is not ("linalg.cholesky:
+ * the leading minor of order 3 is not positive-definite"), and the batch
+ * element when batched. Its gradient is symmetric. */
+int mg_cholesky(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a, int upper);
+/* X with a X = b (left) or X a = b (not left), a (..., n, n) triangular
+ * (upper or lower; only that triangle is read, and its diagonal is taken
+ * as ones when unitriangular), b (..., n, K) (left) or (..., K, n). a and
+ * b have one dtype. A zero on the diagonal gives infinities, not an error,
+ * as in PyTorch. a's gradient lies in its triangle. */
+int mg_solve_triangular(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
+                        mg_Tensor *b, int upper, int left, int unitriangular);
+/* X with (L Lᵀ) X = b (or (Uᵀ U) X = b with upper) from a Cholesky factor
+ * l (..., n, n) and b (..., n, K), as torch.cholesky_solve. The factor's
+ * gradient is a full matrix (PyTorch's convention): mask it with tril/triu
+ * when the factor is made of free entries. */
+int mg_cholesky_solve(mg_Context *ctx, mg_Tensor **out, mg_Tensor *b,
+                      mg_Tensor *l, int upper);
+
 /* ---- indexing (ops_index.c) -------------------------------------------- */
 
 /* ids: int64, 1-based, 1-D. */

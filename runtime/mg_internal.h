@@ -110,6 +110,10 @@ void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc);
 
+/* x is (..., R, C), contiguous: zeroes, in place, what tril (upper = 0) or
+ * triu (upper = 1) with diagonal k drops (ops_tri.c). */
+void mg_zero_triangle(mg_Tensor *x, int64_t k, int upper);
+
 /* ---- writing backward formulas (autograd.c) -------------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:
  * each helper returns a new tensor held by b (released by mg_bw_end), or

@@ -13,8 +13,7 @@
 
 #include "mg_internal.h"
 
-/* x is (..., R, C), contiguous; zeroes the dropped part of each row. */
-static void zero_triangle(mg_Tensor *x, int64_t k, int upper) {
+void mg_zero_triangle(mg_Tensor *x, int64_t k, int upper) {
   int64_t R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
   if (R == 0 || C == 0) return;
   /* Past these bounds k means the same; clamping keeps i + k from
@@ -50,7 +49,7 @@ static int tri_forward(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
     mg_tensor_decref(r);
     return st;
   }
-  zero_triangle(r, k, upper);
+  mg_zero_triangle(r, k, upper);
   *out = r;
   return MG_OK;
 }

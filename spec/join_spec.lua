@@ -3,67 +3,15 @@
 -- differences (mg.gradcheck), the semantics PyTorch users expect (dtype
 -- promotion, views, piece sizes) and clear errors on bad input.
 local mg = require "moongrad"
-local approx = require "support.approx"
+local fixture = require "support.fixture"
 local ref = dofile("spec/fixtures/join_ref.lua")
 
--- A fixture tensor ({shape, data}, flat so a size-0 dim needs no table).
-local function from_ref(r, dt)
-  return mg.tensor(r.data, dt):reshape(r.shape)
-end
-
--- Asserts t has the fixture's shape and values within tol.
-local function check(t, r, tol, what)
-  assert.are.same(r.shape, t:shape(), what .. ": shape")
-  local ok, err = pcall(approx.assert_close, t:reshape(-1), r.data, tol, tol)
-  if not ok then error(what .. ": " .. tostring(err), 2) end
-end
-
--- Runs a fixture case in dtype dt: the result and the inputs (with grads).
-local function run(c, dt)
-  local env = { mg = mg, ipairs = ipairs }
-  local xs = {}
-  for i, r in ipairs(c.x) do
-    xs[i] = from_ref(r, dt):requires_grad()
-    env["x" .. i] = xs[i]
-  end
-  local y = assert(load("return " .. c.lua, "=" .. c.name, "t", env))()
-  y:backward(from_ref(c.g, dt))
-  return y, xs
-end
-
--- The message of the error f raises (fails when it raises none).
-local function error_of(f)
-  local ok, err = pcall(f)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local from_ref, error_of = fixture.tensor, fixture.error_of
 
 describe("cat, stack, split and tril", function()
-  describe("match PyTorch in float64", function()
-    for _, c in ipairs(ref) do
-      it("for " .. c.name, function()
-        local y, xs = run(c, "float64")
-        check(y, c.y, 1e-12, "output")
-        for i, x in ipairs(xs) do
-          check(x.grad, c.gx[i], 1e-12, "gradient of input " .. i)
-        end
-      end)
-    end
-  end)
-
-  describe("match PyTorch in float32", function()
-    for _, c in ipairs(ref) do
-      it("for " .. c.name, function()
-        local y, xs = run(c, "float32")
-        assert.are.equal("float32", y:dtype())
-        check(y, c.y, 1e-5, "output")
-        for i, x in ipairs(xs) do
-          assert.are.equal("float32", x.grad:dtype())
-          check(x.grad, c.gx[i], 1e-5, "gradient of input " .. i)
-        end
-      end)
-    end
-  end)
+  for _, t in ipairs(fixture.tests(ref, { { "float64", 1e-12 }, { "float32", 1e-5 } })) do
+    it(t[1], t[2])
+  end
 
   describe("pass gradcheck (float64)", function()
     local function rand(...)

@@ -1,0 +1,289 @@
+-- moongrad.tune.bayes: Bayesian optimization, a sampler for moongrad.tune.
+--
+--   local BayesSampler = require("moongrad.tune.bayes").BayesSampler
+--   local sampler = BayesSampler{initial = 10}
+--   sampler:suggest(space, history, ctx) --> {name -> value}
+--
+-- The first trials are spread over the space by a Latin hypercube; after
+-- them a Gaussian process (moongrad.tune.gp) is fitted to the completed
+-- trials' losses and the next trial is the point of largest expected
+-- improvement over the best loss so far.
+--
+-- Options (all optional):
+--   initial      trials proposed before the GP takes over (default
+--                max(5, 2 * dimensions)); trial number k <= initial takes
+--                row k of a Latin hypercube of `initial` rows keyed by the
+--                study's seed, so every dimension's range is covered evenly
+--                and a resumed study proposes the same points
+--   candidates   random points of the unit cube scored by expected
+--                improvement each trial (default 1000)
+--   local_points perturbations scored around each of the best completed
+--                trials and, in a second round, around the best candidates
+--                (default 40)
+--   local_scale  standard deviation of those perturbations in the unit cube
+--                (default 0.1; the second round uses a quarter of it)
+--   xi           exploration margin: improvement counts only beyond
+--                best - xi, in standard deviations of the losses (default
+--                0.01; larger explores more)
+--   restarts     starting points of the GP's hyperparameter fit (default 2,
+--                at most 3)
+--   iterations   Adam steps per start (default 80)
+--
+-- The history is read as the study records it: complete trials are the
+-- observations; pruned and failed trials are left out (a pruned trial's
+-- last intermediate loss is not its final one, and a failure says nothing
+-- about the loss); running trials, proposed to other workers but not
+-- finished, are "believed" to come out at the GP's mean (kriging believer),
+-- which shrinks the expected improvement around them so parallel workers
+-- spread out. A configuration that a trial already holds is not proposed
+-- again while another candidate remains.
+--
+-- Points live in the unit cube through each dimension's to_unit/from_unit.
+-- A choice dimension keeps its single coordinate (choice i owns slice i)
+-- rather than a one-hot block: the cube keeps one coordinate per
+-- parameter, so from_unit decodes every candidate and a perturbation moves
+-- to a neighbouring choice, at the price of an arbitrary order of the
+-- choices, which the GP's per-dimension length scale can only smooth over.
+-- Candidates are snapped to the value they decode to (to_unit of
+-- from_unit), so the GP scores the point a trial would really run.
+local gp = require "moongrad.tune.gp"
+local rng = require "moongrad.tune.rng"
+local util = require "moongrad.util"
+
+local exp, sqrt, max, min, floor, huge, pi = math.exp, math.sqrt, math.max, math.min,
+  math.floor, math.huge, math.pi
+local ipairs, type, tostring, error, fmt, concat = ipairs, type, tostring, error, string.format,
+  table.concat
+local math_type = math.type
+
+local bayes = {}
+
+local Bayes = { name = "bayes" }
+Bayes.__index = Bayes
+
+local KNOWN = { initial = true, candidates = true, local_points = true, local_scale = true,
+                xi = true, restarts = true, iterations = true }
+local LHS_KEY = 0x4C4853 -- "LHS": the stream of the hypercube's permutations
+
+-- Raises unless opts[name] is nil or a number passing ok.
+local function check_number(opts, name, ok, what)
+  local v = opts[name]
+  if v ~= nil and (type(v) ~= "number" or v ~= v or not ok(v)) then
+    error(fmt("tune.BayesSampler: %s must be %s, got %s", name, what, tostring(v)), 3)
+  end
+end
+
+local function is_count(v) return math_type(v) == "integer" or v == floor(v) end
+
+-- bayes.BayesSampler(opts) --> a sampler (see the options above).
+function bayes.BayesSampler(opts)
+  opts = util.check_options(opts, "tune.BayesSampler", KNOWN, 2)
+  local function count(v) return is_count(v) and v >= 1 and v < 2 ^ 31 end
+  check_number(opts, "initial", function(v) return is_count(v) and v >= 2 and v < 2 ^ 31 end,
+               "an integer >= 2")
+  check_number(opts, "candidates", count, "a positive integer")
+  check_number(opts, "local_points", function(v) return is_count(v) and v >= 0 and v < 2 ^ 31 end,
+               "a non-negative integer")
+  check_number(opts, "iterations", count, "a positive integer")
+  check_number(opts, "restarts", function(v) return is_count(v) and v >= 1 and v <= 3 end,
+               "1, 2 or 3")
+  check_number(opts, "local_scale", function(v) return v > 0 and v <= 1 end, "in (0, 1]")
+  check_number(opts, "xi", function(v) return v >= 0 and v < huge end,
+               "a finite number >= 0")
+  return setmetatable({
+    initial = opts.initial and floor(opts.initial), candidates = floor(opts.candidates or 1000),
+    local_points = floor(opts.local_points or 40), local_scale = opts.local_scale or 0.1,
+    xi = opts.xi or 0.01, restarts = floor(opts.restarts or 2),
+    iterations = floor(opts.iterations or 80),
+  }, Bayes)
+end
+
+-- ---- points of the unit cube --------------------------------------------------
+
+-- The point of values in the unit cube (names in space order).
+local function encode(space, values)
+  local u = {}
+  for j, name in ipairs(space.names) do u[j] = space.dims[name]:to_unit(values[name]) end
+  return u
+end
+
+local function decode(space, u)
+  local values = {}
+  for j, name in ipairs(space.names) do values[name] = space.dims[name]:from_unit(u[j]) end
+  return values
+end
+
+-- A configuration's identity, to tell duplicates apart: typed (choice{1,
+-- "1"} has two values) and exact for floats.
+local function key(space, values)
+  local parts = {}
+  for j, name in ipairs(space.names) do
+    local v = values[name]
+    parts[j] = type(v) == "number" and fmt("n%.17g", v) or type(v):sub(1, 1) .. tostring(v)
+  end
+  return concat(parts, "\0")
+end
+
+-- u clamped to the cube and snapped to the value it decodes to.
+local function snap(space, u)
+  for j, name in ipairs(space.names) do
+    local dim = space.dims[name]
+    u[j] = dim:to_unit(dim:from_unit(min(1, max(0, u[j]))))
+  end
+  return u
+end
+
+-- Row `number` of the Latin hypercube of n rows: in each dimension a
+-- permutation (keyed by seed and dimension, so the same for every trial)
+-- picks the row's slice, and r jitters within it.
+local function lhs_point(space, n, number, seed, r)
+  local u = {}
+  for j = 1, #space.names do
+    local perm, pr = {}, rng.new(seed, LHS_KEY, j, n)
+    for i = 1, n do perm[i] = i end
+    for i = n, 2, -1 do -- Fisher-Yates
+      local k = pr:int(i)
+      perm[i], perm[k] = perm[k], perm[i]
+    end
+    u[j] = (perm[number] - 1 + r:uniform()) / n
+  end
+  return u
+end
+
+-- ---- expected improvement ----------------------------------------------------------
+
+-- The standard normal CDF via erfc (Numerical Recipes' Chebyshev fit,
+-- relative error below 1.2e-7 everywhere).
+local function erfc(x)
+  local z = x < 0 and -x or x
+  local t = 1 / (1 + 0.5 * z)
+  local r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+    + t * (-0.82215223 + t * 0.17087277)))))))))
+  return x >= 0 and r or 2 - r
+end
+
+local function norm_cdf(z) return 0.5 * erfc(-z / sqrt(2)) end
+local function norm_pdf(z) return exp(-0.5 * z * z) / sqrt(2 * pi) end
+
+-- E[max(best - xi - f, 0)] for f ~ N(mean, var).
+local function expected_improvement(mean, var, best, xi)
+  local sd = sqrt(var)
+  local imp = best - xi - mean
+  if sd < 1e-12 then return max(imp, 0) end
+  local z = imp / sd
+  return imp * norm_cdf(z) + sd * norm_pdf(z)
+end
+bayes.expected_improvement = expected_improvement
+
+-- Scores the points by expected improvement, standardised units: a list
+-- of {ei, u}.
+local function score(model, points, best, xi)
+  local mean, var = model:predict(points)
+  local sd = model.ystd
+  local scored = {}
+  for i, u in ipairs(points) do
+    local ei = expected_improvement(mean[i] / sd, var[i] / (sd * sd), best / sd, xi)
+    scored[i] = { ei == ei and ei or -1, u } -- a NaN would break the sort
+  end
+  return scored
+end
+
+local function by_ei(a, b) return a[1] > b[1] end
+
+-- count perturbations of each of the centres, with standard deviation scale.
+local function perturb(space, centres, count, scale, r, out)
+  for _, c in ipairs(centres) do
+    for _ = 1, count do
+      local u = {}
+      for j = 1, #c do u[j] = c[j] + scale * r:normal() end
+      out[#out + 1] = snap(space, u)
+    end
+  end
+  return out
+end
+
+-- ---- the sampler ---------------------------------------------------------------------
+
+function Bayes:_initial(space)
+  return self.initial or max(5, 2 * #space.names)
+end
+
+-- values, or when a trial already holds them, a fresh draw from the prior
+-- (up to 100 tries: a nearly used-up discrete space may have none left).
+local function untaken(space, values, taken, r)
+  for _ = 1, 100 do
+    if not taken[key(space, values)] then return values end
+    values = space:sample(r)
+  end
+  return values
+end
+
+-- The history as the GP sees it: the points and losses of completed
+-- trials (and those as {loss, point} pairs), the points of running ones,
+-- and the keys of every configuration a trial holds. A record that does not
+-- fit the space (a study whose space changed) says nothing about it.
+local function read_history(space, history)
+  local h = { X = {}, y = {}, completed = {}, pending = {}, taken = {} }
+  for _, t in ipairs(history) do
+    if t.values and not space:mismatch(t.values) then
+      h.taken[key(space, t.values)] = true
+      if t.state == "complete" and t.loss then
+        local u = encode(space, t.values)
+        h.X[#h.X + 1], h.y[#h.y + 1] = u, t.loss
+        h.completed[#h.completed + 1] = { t.loss, u }
+      elseif t.state == "running" then
+        h.pending[#h.pending + 1] = encode(space, t.values)
+      end
+    end
+  end
+  return h
+end
+
+function Bayes:suggest(space, history, ctx)
+  local r = ctx.rng
+  if #space.names == 0 then return {} end
+  local h = read_history(space, history)
+  local X, y, pending, taken, completed = h.X, h.y, h.pending, h.taken, h.completed
+  local n_init = self:_initial(space)
+  if ctx.number <= n_init then
+    return untaken(space, decode(space, lhs_point(space, n_init, ctx.number, ctx.seed or 0, r)),
+                   taken, r)
+  end
+  if #X < 2 then return untaken(space, space:sample(r), taken, r) end
+
+  local model = gp.fit(X, y, { restarts = self.restarts, iterations = self.iterations })
+  local best = huge
+  for _, v in ipairs(y) do best = min(best, v) end
+  if #pending > 0 then
+    model = model:condition(pending, (model:predict(pending)))
+  end
+
+  -- random points, then perturbations of the best trials
+  local points = {}
+  for i = 1, self.candidates do
+    local u = {}
+    for j = 1, #space.names do u[j] = r:uniform() end
+    points[i] = snap(space, u)
+  end
+  table.sort(completed, function(a, b) return a[1] < b[1] end)
+  local centres = {}
+  for i = 1, min(5, #completed) do centres[i] = completed[i][2] end
+  perturb(space, centres, self.local_points, self.local_scale, r, points)
+  local scored = score(model, points, best, self.xi)
+  table.sort(scored, by_ei)
+  -- a finer round around the best candidates
+  centres = {}
+  for i = 1, min(5, #scored) do centres[i] = scored[i][2] end
+  local fine = perturb(space, centres, self.local_points, self.local_scale / 4, r, {})
+  for _, s in ipairs(score(model, fine, best, self.xi)) do scored[#scored + 1] = s end
+  table.sort(scored, by_ei)
+
+  for _, s in ipairs(scored) do
+    local values = decode(space, s[2])
+    if not taken[key(space, values)] then return values end
+  end
+  return untaken(space, space:sample(r), taken, r) -- every candidate is taken
+end
+
+return bayes

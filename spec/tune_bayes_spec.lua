@@ -1,0 +1,165 @@
+-- moongrad.tune.bayes: BayesSampler beats random search on the standard
+-- test functions at the same budget, proposes deterministically, spreads
+-- parallel workers, avoids duplicates, and checks its options.
+local space = require "moongrad.tune.space"
+local rng = require "moongrad.tune.rng"
+local BayesSampler = require("moongrad.tune.bayes").BayesSampler
+
+local cos, exp, pi, huge, min = math.cos, math.exp, math.pi, math.huge, math.min
+
+-- Branin-Hoo on [-5, 10] x [0, 15]: three global minima of 0.397887.
+local function branin(v)
+  local x1, x2 = v.x1, v.x2
+  return (x2 - 5.1 / (4 * pi * pi) * x1 * x1 + 5 / pi * x1 - 6) ^ 2
+    + 10 * (1 - 1 / (8 * pi)) * cos(x1) + 10
+end
+
+-- Hartmann-6 on [0, 1]^6: minimum -3.32237.
+local H_A = { { 10, 3, 17, 3.5, 1.7, 8 }, { 0.05, 10, 17, 0.1, 8, 14 }, { 3, 3.5, 1.7, 10, 17, 8 },
+              { 17, 8, 0.05, 10, 0.1, 14 } }
+local H_P = { { 1312, 1696, 5569, 124, 8283, 5886 }, { 2329, 4135, 8307, 3736, 1004, 9991 },
+              { 2348, 1451, 3522, 2883, 3047, 6650 }, { 4047, 8828, 8732, 5743, 1091, 381 } }
+local H_ALPHA = { 1.0, 1.2, 3.0, 3.2 }
+local function hartmann6(v)
+  local s = 0
+  for i = 1, 4 do
+    local inner = 0
+    for j = 1, 6 do inner = inner + H_A[i][j] * (v["x" .. j] - H_P[i][j] * 1e-4) ^ 2 end
+    s = s - H_ALPHA[i] * exp(-inner)
+  end
+  return s
+end
+
+local function unit_space(d)
+  local t = {}
+  for j = 1, d do t["x" .. j] = space.uniform(0, 1) end
+  return space.new(t)
+end
+
+-- The study's side of the interface, in a loop: trial k gets the context
+-- a study with this seed would give it, and every trial completes.
+local function minimise(sampler, sp, f, trials, seed)
+  local history, best = {}, huge
+  for k = 1, trials do
+    local ctx = { number = k, seed = seed, rng = rng.new(seed, k) }
+    local values = sampler:suggest(sp, history, ctx)
+    assert.is_nil(sp:mismatch(values))
+    local loss = f(values)
+    history[k] = { number = k, state = "complete", values = values, loss = loss, intermediate = {} }
+    best = min(best, loss)
+  end
+  return best, history
+end
+
+-- What tune's RandomSampler does: space:sample with the trial's stream.
+local random = { suggest = function(_, sp, _, ctx) return sp:sample(ctx.rng) end }
+
+local SEEDS = { 1, 2, 3, 4, 5 }
+
+-- The average best loss of BO and of random search over SEEDS.
+local function compare(name, sp, f, trials)
+  local bo, rs = 0, 0
+  for _, seed in ipairs(SEEDS) do
+    bo = bo + minimise(BayesSampler(), sp, f, trials, seed) / #SEEDS
+    rs = rs + minimise(random, sp, f, trials, seed) / #SEEDS
+  end
+  print(("\n%s, %d trials, mean best of %d seeds: BayesSampler %.5f, random %.5f")
+    :format(name, trials, #SEEDS, bo, rs))
+  return bo, rs
+end
+
+describe("BayesSampler", function()
+  it("beats random search on Branin (30 trials; minimum 0.397887)", function()
+    local bo, rs = compare("Branin", space.new { x1 = space.uniform(-5, 10), x2 = space.uniform(0, 15) },
+      branin, 30)
+    assert.is_true(bo < rs)
+    assert.is_true(bo < 0.6, "BO's mean best is near the minimum")
+  end)
+
+  it("beats random search on Hartmann-6 (45 trials; minimum -3.32237)", function()
+    local bo, rs = compare("Hartmann-6", unit_space(6), hartmann6, 45)
+    assert.is_true(bo < rs)
+    assert.is_true(bo < -2.6, "BO's mean best is near the minimum")
+  end)
+
+  it("starts with a Latin hypercube: each dimension's slices taken once", function()
+    local sampler = BayesSampler { initial = 8 }
+    local _, history = minimise(sampler, unit_space(3), function(v) return v.x1 end, 8, 42)
+    for j = 1, 3 do
+      local seen = {}
+      for _, t in ipairs(history) do
+        local slice = math.floor(t.values["x" .. j] * 8) + 1
+        assert.is_nil(seen[slice], "slice taken twice")
+        seen[slice] = true
+      end
+    end
+  end)
+
+  it("proposes the same point for the same history and trial (a resumed study)", function()
+    local sp = unit_space(2)
+    local _, history = minimise(BayesSampler(), sp, function(v) return (v.x1 - 0.3) ^ 2 + v.x2 end, 8, 3)
+    local a = BayesSampler():suggest(sp, history, { number = 9, seed = 3, rng = rng.new(3, 9) })
+    local b = BayesSampler():suggest(sp, history, { number = 9, seed = 3, rng = rng.new(3, 9) })
+    assert.are.same(a, b)
+  end)
+
+  it("sends parallel workers elsewhere than a running trial (kriging believer)", function()
+    local sp = unit_space(2)
+    local f = function(v) return (v.x1 - 0.3) ^ 2 + (v.x2 - 0.6) ^ 2 end
+    local _, history = minimise(BayesSampler(), sp, f, 12, 9)
+    local ctx = { number = 13, seed = 9, rng = rng.new(9, 13) }
+    local first = BayesSampler():suggest(sp, history, ctx)
+    history[13] = { number = 13, state = "running", values = first, intermediate = {} }
+    local second = BayesSampler():suggest(sp, history, { number = 14, seed = 9, rng = rng.new(9, 14) })
+    local dist = math.sqrt((first.x1 - second.x1) ^ 2 + (first.x2 - second.x2) ^ 2)
+    assert.is_true(dist > 1e-3, ("the second worker got %.2g away from the first"):format(dist))
+  end)
+
+  it("leaves pruned and failed trials, and records of another space, out", function()
+    local sp = unit_space(2)
+    local _, history = minimise(BayesSampler(), sp, function(v) return v.x1 + v.x2 end, 6, 1)
+    history[7] = { number = 7, state = "failed", values = { x1 = 0.5, x2 = 0.5 }, intermediate = {} }
+    history[8] = { number = 8, state = "pruned", values = { x1 = 0.1, x2 = 0.1 }, loss = 99,
+                   intermediate = { { 1, 99 } } }
+    history[9] = { number = 9, state = "complete", values = { x1 = 0.5, depth = 3 }, loss = -5,
+                   intermediate = {} }
+    local v = BayesSampler():suggest(sp, history, { number = 10, seed = 1, rng = rng.new(1, 10) })
+    assert.is_nil(sp:mismatch(v))
+  end)
+
+  it("searches mixed spaces and never repeats a configuration it can avoid", function()
+    local sp = space.new { width = space.choice { 16, 32, 64 }, layers = space.int(1, 3),
+                           act = "relu" }
+    local f = function(v) return (v.width - 32) ^ 2 / 100 + (v.layers - 2) ^ 2 end
+    local _, history = minimise(BayesSampler { initial = 3 }, sp, f, 9, 5)
+    local seen = {}
+    for _, t in ipairs(history) do
+      local k = t.values.width .. "/" .. t.values.layers
+      assert.is_nil(seen[k], "configuration " .. k .. " proposed twice")
+      seen[k] = true
+    end
+  end)
+
+  it("handles log and integer dimensions", function()
+    local sp = space.new { lr = space.loguniform(1e-4, 1e-1), batch = space.logint(8, 512) }
+    local f = function(v) return (math.log(v.lr) - math.log(3e-3)) ^ 2 + math.abs(v.batch - 64) / 64 end
+    local best = minimise(BayesSampler { initial = 5 }, sp, f, 15, 2)
+    assert.is_true(best < 1)
+  end)
+
+  it("rejects unknown options and bad values", function()
+    assert.has_error(function() BayesSampler { inital = 5 } end)
+    assert.matches("unknown option 'inital'", select(2, pcall(BayesSampler, { inital = 5 })))
+    local bad = {
+      { initial = 1 }, { initial = 2.5 }, { candidates = 0 }, { local_points = -1 },
+      { local_scale = 0 }, { local_scale = 2 }, { xi = -0.1 }, { xi = 0 / 0 },
+      { restarts = 4 }, { iterations = "many" },
+    }
+    for _, opts in ipairs(bad) do
+      local name = next(opts)
+      local ok, err = pcall(BayesSampler, opts)
+      assert.is_false(ok, name)
+      assert.matches("tune.BayesSampler: " .. name .. " must be", err)
+    end
+  end)
+end)
