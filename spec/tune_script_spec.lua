@@ -9,8 +9,9 @@ describe("scripts/tune_fashion_mnist.lua", function()
   local first, second, code1, code2
 
   local function run(trials, sampler)
-    local p = io.popen(("build/moongrad scripts/tune_fashion_mnist.lua " .. flags
-      .. " 2>&1 </dev/null"):format(sampler, out_dir):gsub("%-%-trials 4", "--trials " .. trials))
+    local cmd = ("build/moongrad scripts/tune_fashion_mnist.lua " .. flags .. " 2>&1 </dev/null")
+      :format(sampler, out_dir):gsub("%-%-trials 4", "--trials " .. trials)
+    local p = io.popen(cmd)
     local text = p:read("a")
     local _, _, code = p:close()
     return text, code
