@@ -10,8 +10,8 @@
 -- leaderboard, a chart of the search (--out/study.svg), and the best
 -- trial's model evaluated once on the 10,000 test images.
 --
---   build/moongrad scripts/tune_fashion_mnist.lua [--trials 30] [--workers N]
---       [--sampler bayes|tpe|random] [--epochs 6] [--train 12000] [--val 5000]
+--   build/moongrad scripts/tune_fashion_mnist.lua [--trials 40] [--workers N]
+--       [--sampler bayes|tpe|random] [--epochs 8] [--train 20000] [--val 5000]
 --       [--seed 1] [--out runs/tune_fashion_mnist]
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
@@ -23,7 +23,7 @@ local train = require "moongrad.train"
 local tune = require "moongrad.tune"
 
 local opts = require("moongrad.util").parse_flags(arg, {
-  trials = 30, workers = tune.cpu_count(), sampler = "bayes", epochs = 6, train = 12000,
+  trials = 40, workers = tune.cpu_count(), sampler = "bayes", epochs = 8, train = 20000,
   val = 5000, seed = 1, out = "runs/tune_fashion_mnist", ["batch-size"] = 128})
 local out = opts.out
 os.execute(("mkdir -p '%s/models'"):format(out))

@@ -115,16 +115,33 @@ describe("BayesSampler", function()
     assert.is_true(dist > 1e-3, ("the second worker got %.2g away from the first"):format(dist))
   end)
 
-  it("leaves pruned and failed trials, and records of another space, out", function()
+  it("leaves failed trials and records of another space out", function()
     local sp = unit_space(2)
     local _, history = minimise(BayesSampler(), sp, function(v) return v.x1 + v.x2 end, 6, 1)
     history[7] = { number = 7, state = "failed", values = { x1 = 0.5, x2 = 0.5 }, intermediate = {} }
-    history[8] = { number = 8, state = "pruned", values = { x1 = 0.1, x2 = 0.1 }, loss = 99,
-                   intermediate = { { 1, 99 } } }
-    history[9] = { number = 9, state = "complete", values = { x1 = 0.5, depth = 3 }, loss = -5,
+    history[8] = { number = 8, state = "complete", values = { x1 = 0.5, depth = 3 }, loss = -5,
                    intermediate = {} }
-    local v = BayesSampler():suggest(sp, history, { number = 10, seed = 1, rng = rng.new(1, 10) })
+    local v = BayesSampler():suggest(sp, history, { number = 9, seed = 1, rng = rng.new(1, 9) })
     assert.is_nil(sp:mismatch(v))
+  end)
+
+  it("learns from pruned trials: it stops proposing where the pruner keeps stopping", function()
+    local sp = unit_space(2)
+    local f = function(v) return v.x1 + v.x2 end          -- best at the origin
+    local _, history = minimise(BayesSampler(), sp, f, 8, 1)
+    local ctx = function() return { number = 20, seed = 1, rng = rng.new(1, 20) } end
+    local free = BayesSampler():suggest(sp, history, ctx())
+    assert.is_true(free.x1 + free.x2 < 0.2, "without pruned trials it heads for the origin")
+    -- trials near the origin were stopped early with losses worse than any
+    -- completed one
+    local corner = { { 0.01, 0.02 }, { 0.05, 0.01 }, { 0.02, 0.08 }, { 0.1, 0.03 },
+                     { 0.0, 0.0 }, { 0.07, 0.07 } }
+    for i, p in ipairs(corner) do
+      history[#history + 1] = { number = 8 + i, state = "pruned", values = { x1 = p[1], x2 = p[2] },
+                                loss = 2.5, intermediate = { { 1, 2.5 } } }
+    end
+    local v = BayesSampler():suggest(sp, history, ctx())
+    assert.is_true(v.x1 + v.x2 > 0.2, ("still proposing (%.3f, %.3f)"):format(v.x1, v.x2))
   end)
 
   it("searches mixed spaces and never repeats a configuration it can avoid", function()

@@ -30,9 +30,10 @@
 --   iterations   Adam steps per start (default 80)
 --
 -- The history is read as the study records it: complete trials are the
--- observations; pruned and failed trials are left out (a pruned trial's
--- last intermediate loss is not its final one, and a failure says nothing
--- about the loss); running trials, proposed to other workers but not
+-- observations, and so are pruned trials at their last reported loss (a
+-- pessimistic stand-in for a final loss they never reached: without it the
+-- GP keeps proposing the region the pruner keeps stopping); failed trials
+-- are left out (a failure says nothing about the loss); running trials, proposed to other workers but not
 -- finished, are "believed" to come out at the GP's mean (kriging believer),
 -- which shrinks the expected improvement around them so parallel workers
 -- spread out. A configuration that a trial already holds is not proposed
@@ -232,6 +233,8 @@ local function read_history(space, history)
         local u = encode(space, t.values)
         h.X[#h.X + 1], h.y[#h.y + 1] = u, t.loss
         h.completed[#h.completed + 1] = { t.loss, u }
+      elseif t.state == "pruned" and t.loss and t.loss == t.loss and t.loss < huge then
+        h.X[#h.X + 1], h.y[#h.y + 1] = encode(space, t.values), t.loss
       elseif t.state == "running" then
         h.pending[#h.pending + 1] = encode(space, t.values)
       end
@@ -253,8 +256,8 @@ function Bayes:suggest(space, history, ctx)
   if #X < 2 then return untaken(space, space:sample(r), taken, r) end
 
   local model = gp.fit(X, y, { restarts = self.restarts, iterations = self.iterations })
-  local best = huge
-  for _, v in ipairs(y) do best = min(best, v) end
+  local best = huge   -- the incumbent: complete trials only
+  for _, c in ipairs(completed) do best = min(best, c[1]) end
   if #pending > 0 then
     model = model:condition(pending, (model:predict(pending)))
   end
