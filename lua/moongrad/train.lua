@@ -62,11 +62,18 @@
 --
 -- train.evaluate(model, loader, {loss = F.cross_entropy, metrics = {"accuracy"}})
 --   --> {loss = ..., accuracy = ...}
+--
+-- train.fit_job(model, opts) --> a job that runs fit a slice at a time, for
+-- hosts that keep their own loop: job:run{batches = n} or job:run{seconds =
+-- s} trains until the budget is spent (pausing at batch boundaries) and
+-- returns {done, epoch, batch, step, phase, loss, history}; see
+-- moongrad.train.job.
 local metrics = require "moongrad.train.metrics"
 local callbacks = require "moongrad.train.callbacks"
 
 local train = {
   fit = require "moongrad.train.fit",
+  fit_job = require "moongrad.train.job",
   evaluate = metrics.evaluate,
   Accumulator = metrics.Accumulator,
   EarlyStopping = callbacks.EarlyStopping,

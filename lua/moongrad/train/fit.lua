@@ -123,12 +123,15 @@ local function train_epoch(ctx, o, skip)
     if every and ctx.step % every == 0 and b ~= n_batches then
       resume.save_mid_epoch(o.checkpoint.path, ctx)
     end
+    if ctx.job then ctx.job:_tick(ctx, "train", value) end
   end
   return acc:result()
 end
 
 -- train.fit(model, opts) --> history. See moongrad.train for the options.
-local function fit(model, o)
+-- job: a moongrad.train.job running this fit in slices (it pauses after
+-- every batch through job:_tick), or nil.
+local function fit(model, o, job)
   check_options(model, o)
   local names = metrics.Accumulator(o.metrics or {}):names()
   local history = {epochs = {}, lr = {}, batch_loss = {}, columns = columns(names, o.val ~= nil)}
@@ -139,6 +142,7 @@ local function fit(model, o)
     history = history, callbacks = o.callbacks or {}, stop = false,
     n_batches = length(o.train),
     progress = progress.new(o.progress),
+    job = job,
   }
   local monitor = o.monitor or (o.val and "val_loss" or "train_loss")
   local first_epoch, skip, sums = 1, 0, nil
@@ -160,7 +164,8 @@ local function fit(model, o)
     if #history.lr > 0 then record.lr = history.lr[#history.lr] end
     skip, sums = 0, nil
     if o.val then
-      local r = metrics.evaluate(model, o.val, {loss = ctx.loss, metrics = o.metrics})
+      local r = metrics.evaluate(model, o.val, {loss = ctx.loss, metrics = o.metrics,
+        on_batch = job and function() job:_tick(ctx, "val") end})
       for k, v in pairs(r) do record["val_" .. k] = v end
     end
     record.time = progress.now() - t0

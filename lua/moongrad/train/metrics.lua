@@ -160,7 +160,7 @@ end
 -- evaluate(model, loader, {loss = F.cross_entropy, metrics = {...}}) runs the
 -- model in eval mode under no_grad over one pass of loader and returns the
 -- metrics {loss = ..., accuracy = ..., ...}. The model's training flag is
--- restored afterwards.
+-- restored afterwards. opts.on_batch, a function, is called after each batch.
 function metrics.evaluate(model, loader, opts)
   opts = opts or {}
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
@@ -168,14 +168,20 @@ function metrics.evaluate(model, loader, opts)
   end
   local loss_fn = opts.loss or require("moongrad.functional").cross_entropy
   local acc = metrics.Accumulator(opts.metrics or {"accuracy"})
+  local on_batch = opts.on_batch
   local was_training = model.training
   if model.eval then model:eval() end
-  local ok, err = pcall(no_grad, function()
+  -- grad mode by hand rather than mg.no_grad(fn): a C call in between would
+  -- stop a sliced fit (moongrad.train.job) from pausing in on_batch
+  local was_grad = mg.set_grad_enabled(false)
+  local ok, err = pcall(function()
     for xb, yb in loader:iter() do
       local out = model(xb)
       acc:add(out, yb, loss_fn(out, yb):item())
+      if on_batch then on_batch() end
     end
   end)
+  mg.set_grad_enabled(was_grad)
   if model.train and was_training ~= nil then model:train(was_training) end
   if not ok then error(err, 0) end
   return acc:result()
