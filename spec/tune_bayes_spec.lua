@@ -144,6 +144,34 @@ describe("BayesSampler", function()
     assert.is_true(v.x1 + v.x2 > 0.2, ("still proposing (%.3f, %.3f)"):format(v.x1, v.x2))
   end)
 
+  it("is not thrown off by one diverged trial with an enormous loss", function()
+    local sp = unit_space(2)
+    local f = function(v) return (v.x1 - 0.7) ^ 2 + (v.x2 - 0.2) ^ 2 end
+    local _, history = minimise(BayesSampler(), sp, f, 10, 4)
+    local ctx = function() return { number = 30, seed = 4, rng = rng.new(4, 30) } end
+    local calm = BayesSampler():suggest(sp, history, ctx())
+    history[#history + 1] = { number = 11, state = "complete", values = { x1 = 0.05, x2 = 0.95 },
+                              loss = 1e6, intermediate = {} }
+    local v = BayesSampler():suggest(sp, history, ctx())
+    assert.is_true(f(calm) < 0.05, ("without it: (%.3f, %.3f)"):format(calm.x1, calm.x2))
+    -- untamed, the GP flattens and proposes (0.66, 0.63), f = 0.19
+    assert.is_true(f(v) < 0.1, ("with it: (%.3f, %.3f)"):format(v.x1, v.x2))
+  end)
+
+  it("pulls in the far tail of the losses but keeps their order", function()
+    local tame = require("moongrad.tune.bayes")._tame
+    local y = { 0.30, 0.25, 0.41, 0.33, 1e6, 0.28, 0.52, 50 }
+    local t = tame(y)
+    -- quartiles (2nd and 6th of 8 sorted) 0.28 and 0.52: the fence is
+    -- 0.52 + 3 * 0.24 = 1.24
+    for i, v in ipairs(y) do
+      if v <= 1.24 then assert.are.equal(v, t[i]) end
+    end
+    assert.is_true(t[8] > 1.24 and t[8] < t[5])
+    assert.is_near(1.24 + 0.24 * math.log(1 + (1e6 - 1.24) / 0.24), t[5], 1e-9)
+    assert.are.same({ 1, 2 }, tame({ 1, 2 }))          -- too few to judge
+  end)
+
   it("searches mixed spaces and never repeats a configuration it can avoid", function()
     local sp = space.new { width = space.choice { 16, 32, 64 }, layers = space.int(1, 3),
                            act = "relu" }

@@ -243,6 +243,27 @@ local function read_history(space, history)
   return h
 end
 
+-- Losses with the far tail pulled in: above the upper fence q3 + 3·(q3 - q1)
+-- a loss keeps its rank but is squeezed logarithmically. One diverged trial
+-- (a loss of 1e6 among losses near 0.3) would otherwise take the whole
+-- standardised scale and flatten the GP everywhere else.
+local function tame(y)
+  local sorted = {}
+  for i, v in ipairs(y) do sorted[i] = v end
+  table.sort(sorted)
+  local n = #sorted
+  if n < 4 then return y end
+  local q1, q3 = sorted[floor((n - 1) * 0.25) + 1], sorted[floor((n - 1) * 0.75) + 1]
+  local spread = q3 - q1
+  if not (spread > 0) then return y end
+  local fence = q3 + 3 * spread
+  local out = {}
+  for i, v in ipairs(y) do
+    out[i] = v > fence and fence + spread * math.log(1 + (v - fence) / spread) or v
+  end
+  return out
+end
+
 function Bayes:suggest(space, history, ctx)
   local r = ctx.rng
   if #space.names == 0 then return {} end
@@ -255,7 +276,7 @@ function Bayes:suggest(space, history, ctx)
   end
   if #X < 2 then return untaken(space, space:sample(r), taken, r) end
 
-  local model = gp.fit(X, y, { restarts = self.restarts, iterations = self.iterations })
+  local model = gp.fit(X, tame(y), { restarts = self.restarts, iterations = self.iterations })
   local best = huge   -- the incumbent: complete trials only
   for _, c in ipairs(completed) do best = min(best, c[1]) end
   if #pending > 0 then
@@ -288,5 +309,7 @@ function Bayes:suggest(space, history, ctx)
   end
   return untaken(space, space:sample(r), taken, r) -- every candidate is taken
 end
+
+bayes._tame = tame   -- for specs
 
 return bayes
