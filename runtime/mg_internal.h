@@ -39,6 +39,8 @@ struct mg_Context {
    * of each, and malloc/free of them was a quarter of its cost. */
   void *spare_tensors, *spare_storages;
   int n_spare_tensors, n_spare_storages;
+  const size_t *other_bytes; /* memory outside tensors charged to the same
+                               limit (a host state's Lua heap), or NULL */
   int reference_kernels;    /* use the plain kernels the fast ones are checked
                                against (mg._set_reference_kernels, specs) */
 };
