@@ -56,6 +56,25 @@ $(B)/lua/moongrad/core.so: $(LIB_OBJ)
 $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
 	$(CC) -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
 
+# ---- embedding ---------------------------------------------------------------
+# The C API for host programs (runtime/moongrad.h, runtime/api.c, in the
+# library like every runtime/*.c), its example host and the C programs the
+# embedding specs run (spec/embed_spec.lua). A host links the static
+# library, Lua 5.4 and the core's own libraries.
+EMBED_LIBS := $(B)/libmoongrad.a -llua5.4 $(LIBS) -lpthread
+EMBED_TESTS := $(B)/tests/embed_api $(B)/tests/embed_threads
+
+all: $(B)/examples/host $(EMBED_TESTS)
+
+$(B)/examples/host: examples/host/host.c runtime/moongrad.h $(B)/libmoongrad.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Iruntime $(ALL_CFLAGS) -o $@ $< $(EMBED_LIBS)
+
+$(B)/tests/%: spec/support/%.c runtime/moongrad.h $(B)/libmoongrad.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Iruntime $(ALL_CFLAGS) -o $@ $< $(EMBED_LIBS)
+# ---- end of embedding ------------------------------------------------------------
+
 deps:
 	@sh tools/deps.sh test
 

@@ -34,14 +34,26 @@ void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
              nbytes);
     return NULL;
   }
-  if (m->limit_bytes && m->live_bytes + bytes > m->limit_bytes) {
-    mg_error(ctx, MG_ENOMEM,
-             "not enough memory for a tensor of %zu bytes: the memory "
-             "limit is %zu bytes and %zu are in use",
-             nbytes, m->limit_bytes, m->live_bytes);
+  size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
+  if (m->limit_bytes && m->live_bytes + other + bytes > m->limit_bytes) {
+    if (ctx->other_bytes)
+      mg_error(ctx, MG_ENOMEM,
+               "not enough memory for a tensor of %zu bytes: it would pass "
+               "the state's budget of %zu bytes (tensors hold %zu, Lua %zu)",
+               nbytes, m->limit_bytes, m->live_bytes, other);
+    else
+      mg_error(ctx, MG_ENOMEM,
+               "not enough memory for a tensor of %zu bytes: the memory "
+               "limit is %zu bytes and %zu are in use",
+               nbytes, m->limit_bytes, m->live_bytes);
     return NULL;
   }
   void *p = NULL;
+  /* Under a shared budget the cache counts as the process's memory: a
+   * buffer that cannot come from it frees it first. */
+  if (ctx->other_bytes && m->limit_bytes && !ctx->cache[c] &&
+      m->live_bytes + other + m->cached_bytes + bytes > m->limit_bytes)
+    mg_empty_cache(ctx);
   if (ctx->cache[c]) {
     mg_FreeBuf *b = ctx->cache[c];
     ctx->cache[c] = b->next;
@@ -97,6 +109,10 @@ void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out) {
 
 void mg_set_memory_limit(mg_Context *ctx, size_t bytes) {
   ctx->mem.limit_bytes = bytes;
+}
+
+void mg_share_memory_limit(mg_Context *ctx, const size_t *other_bytes) {
+  ctx->other_bytes = other_bytes;
 }
 
 void mg_set_cache_limit(mg_Context *ctx, size_t bytes) {

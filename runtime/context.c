@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <pthread.h>
 #include <cblas.h>
 
 #include "mg_internal.h"
@@ -89,13 +90,42 @@ int mg_threads_for(const mg_Context *ctx, int64_t n) {
 
 /* OpenBLAS shares our OpenMP runtime, so BLAS and moongrad loops never spin
  * against each other; what is left is choosing how many threads a gemm gets.
- * Small products (or a thin K) lose more to the fork/join than threads win. */
+ * Small products (or a thin K) lose more to the fork/join than threads win.
+ * The choice goes into the calling thread's own OpenMP thread count (an ICV
+ * of each host thread), never straight into OpenBLAS: see mg_blas_begin. */
 void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
                          int64_t k) {
   double flops = 2.0 * (double)m * (double)n * (double)k;
   int want = ctx->nthreads;
   if (flops < 4e6 || k < 32) want = 1;
+  if (!omp_in_parallel() && omp_get_max_threads() != want)
+    omp_set_num_threads(want);
+}
+
+/* OpenBLAS's OpenMP build keeps process-wide state that is not safe to use
+ * from several host threads at once (two moongrad states on two threads):
+ * its thread count, and the per-thread work buffers that changing the count
+ * frees and reallocates, which a threaded call on another host thread may
+ * be using; concurrent threaded calls share those buffers too. Measured on
+ * Debian 12's 0.3.21: four states training at once gave different numbers
+ * than the same trainings one after another. So every BLAS or LAPACK call
+ * made outside a parallel region holds this lock, under which OpenBLAS's
+ * thread count is set to the caller's choice. Calls inside one of our
+ * parallel regions (conv2d's per-sample gemms) run single-threaded in
+ * OpenBLAS, touch none of that state and take no lock. The one lock of the
+ * process, and the only global: OpenBLAS's state is the process's. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int mg_blas_begin(void) {
+  if (omp_in_parallel()) return 0;
+  pthread_mutex_lock(&blas_lock);
+  int want = omp_get_max_threads();
   if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+  return 1;
+}
+
+void mg_blas_end(int locked) {
+  if (locked) pthread_mutex_unlock(&blas_lock);
 }
 
 int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
@@ -118,12 +148,14 @@ int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
 void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc) {
+  int locked = mg_blas_begin();
   if (dt == MG_F32)
     cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
                 (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
   else
     cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  mg_blas_end(locked);
 }
 
 char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {

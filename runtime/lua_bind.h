@@ -115,5 +115,13 @@ extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
 void mgl_push_tostring(lua_State *L, const mg_Tensor *t);
 
 int luaopen_moongrad_core(lua_State *L);
+/* The context of the state's moongrad.core (the last one opened), or NULL
+ * when it was never opened; raises nothing (lua_module.c). */
+mg_Context *mgl_state_ctx(lua_State *L);
+/* [-0, +0, e] Registers the linked core as package.preload["moongrad.core"]
+ * and puts the Lua library's directory first on package.path, found as
+ * moongrad.h's luaopen_moongrad describes (api.c; the executable uses it
+ * too). */
+void mgl_preload(lua_State *L);
 
 #endif

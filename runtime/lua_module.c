@@ -13,6 +13,17 @@ static int context_gc(lua_State *L) {
   return 0;
 }
 
+/* The registry key (its address) of the state's context userdata. */
+static const char state_ctx_key = 0;
+
+mg_Context *mgl_state_ctx(lua_State *L) {
+  if (!lua_checkstack(L, 1)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &state_ctx_key);
+  mg_Context **slot = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return slot ? *slot : NULL;
+}
+
 /* Families of tensor methods; each method is also mg.<name>(t, ...). */
 static const luaL_Reg *const method_families[] = {
     mgl_tensor_methods, mgl_create_methods, mgl_ops_methods,
@@ -47,6 +58,8 @@ int luaopen_moongrad_core(lua_State *L) {
   lua_setmetatable(L, -2);
   if (!(*slot = mg_context_new())) return luaL_error(L, "moongrad: not enough memory");
   int ctx = lua_gettop(L);
+  lua_pushvalue(L, ctx); /* for mgl_state_ctx (the embedding API) */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &state_ctx_key);
 
   lua_newtable(L); /* methods */
   int methods = lua_gettop(L);

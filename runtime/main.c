@@ -15,10 +15,9 @@
  *
  * `require "moongrad"` works with no environment variable: the C core is
  * registered in package.preload, and the Lua library is found relative to
- * the executable (see add_library_path).
+ * the executable, as for a host program (mgl_preload, api.c).
  */
 #define _GNU_SOURCE
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,41 +146,6 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-/* Makes require "moongrad.core" load the built-in core, and prepends the
- * Lua library's directory to package.path: <prefix>/lua in a source tree
- * (the executable is <prefix>/build/moongrad), <prefix>/share/lua/5.4
- * after installation (<prefix>/bin/moongrad). The executable's own library
- * comes before LUA_PATH's directories because the Lua library must match
- * the core compiled into this executable. */
-static void open_moongrad(lua_State *L) {
-  char exe[PATH_MAX], probe[PATH_MAX + 32];
-  const char *dir;
-  char *slash;
-  ssize_t n;
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_moongrad_core);
-  lua_setfield(L, -2, "moongrad.core");
-  lua_pop(L, 1);
-
-  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return; /* not Linux or no /proc: rely on LUA_PATH */
-  exe[n] = '\0';
-  slash = strrchr(exe, '/'); /* drop the file name ... */
-  if (slash == NULL) return;
-  *slash = '\0';
-  slash = strrchr(exe, '/'); /* ... and the build/ or bin/ directory */
-  if (slash == NULL) return;
-  *slash = '\0';
-  snprintf(probe, sizeof probe, "%s/lua/moongrad/init.lua", exe);
-  dir = access(probe, R_OK) == 0 ? "lua" : "share/lua/5.4";
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua;%s", exe, dir, exe, dir,
-                  luaL_optstring(L, -1, ""));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
-}
-
 /* Runs the function on top of the stack with no arguments and reports an
  * error. Returns whether it succeeded. */
 static int run_chunk(lua_State *L, int status) {
@@ -273,7 +237,7 @@ static int protected_main(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  open_moongrad(L);
+  mgl_preload(L); /* require "moongrad" finds the built-in core and its library */
   create_arg_table(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
   if (!run_options(L, argv, script > 0 ? script : argc)) return 0;

@@ -107,6 +107,11 @@ typedef struct {
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out);
 void mg_set_memory_limit(mg_Context *ctx, size_t bytes);  /* 0 = none */
+/* Charges *other_bytes (read at every allocation; NULL = nothing) to the
+ * same limit as the tensors: the embedding API points it at the Lua heap's
+ * size, so that one budget covers both. Cached buffers are then given back
+ * to the system before the two together would pass the limit. */
+void mg_share_memory_limit(mg_Context *ctx, const size_t *other_bytes);
 void mg_set_cache_limit(mg_Context *ctx, size_t bytes);
 void mg_empty_cache(mg_Context *ctx);   /* returns cached buffers to libc */
 /* The bytes handed out since the last call, if at least min (then reset to
@@ -138,12 +143,19 @@ double mg_rng_uniform(mg_Context *ctx);
 
 /* ---- tensors ------------------------------------------------------------ */
 
+/* Called once when a storage over a borrowed buffer is freed (see
+ * mg_from_buffer): the buffer is the owner's again. */
+typedef void (*mg_ReleaseFn)(void *data, void *ud);
+
 typedef struct mg_Storage {
   void *data;          /* the elements (or NULL for zero bytes) */
   size_t nbytes;       /* size of data */
   int refcount;        /* tensors sharing this storage */
   uint64_t version;    /* bumped by every in-place write (autograd checks) */
   mg_Context *ctx;     /* owner of the buffer cache (holds a reference) */
+  int borrowed;        /* data belongs to someone else (mg_from_buffer) */
+  mg_ReleaseFn release; /* borrowed: returns data to its owner, or NULL */
+  void *release_ud;    /* the owner's argument to release */
 } mg_Storage;
 
 typedef struct mg_Tensor {
@@ -189,6 +201,16 @@ int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
                 double end, int64_t steps);
 int mg_eye(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int64_t n,
            int64_t m);
+/* A contiguous tensor over a buffer someone else owns (a host program's
+ * array): nothing is copied and the buffer is not counted in the memory
+ * stats. release (may be NULL) is called exactly once, with data and ud,
+ * when the last tensor or view using the buffer is freed -- or before this
+ * function returns when it fails. data must hold numel elements of dt,
+ * aligned to the element size, and stay valid until then; in-place ops
+ * write into it. */
+int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                   const int64_t *shape, void *data, mg_ReleaseFn release,
+                   void *ud);
 /* Random creation from the context's generator. */
 int mg_rand(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
             const int64_t *shape);                      /* U[0,1) */

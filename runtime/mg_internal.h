@@ -39,6 +39,8 @@ struct mg_Context {
    * of each, and malloc/free of them was a quarter of its cost. */
   void *spare_tensors, *spare_storages;
   int n_spare_tensors, n_spare_storages;
+  const size_t *other_bytes; /* memory outside tensors charged to the same
+                               limit (a host state's Lua heap), or NULL */
   int reference_kernels;    /* use the plain kernels the fast ones are checked
                                against (mg._set_reference_kernels, specs) */
 };
@@ -104,6 +106,12 @@ void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
  * it lies: sets *trans and its leading dim *ld and returns 1, else 0. */
 int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
                    CBLAS_TRANSPOSE *trans, int64_t *ld);
+/* Bracket every direct call into BLAS or LAPACK (mg_gemm does its own):
+ *   int locked = mg_blas_begin(); cblas_...(...); mg_blas_end(locked);
+ * Outside a parallel region it takes the process's BLAS lock and applies
+ * the thread count mg_blas_threads_for chose; see context.c for why. */
+int mg_blas_begin(void);
+void mg_blas_end(int locked);
 /* c (M x N, row stride ldc) = op(a) · op(b) + beta · c, row-major, in
  * float32 or float64 through OpenBLAS (context.c). */
 void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,

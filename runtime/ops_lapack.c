@@ -126,12 +126,14 @@ static void trsm(mg_DType dt, CBLAS_SIDE side, CBLAS_UPLO uplo,
                  const void *a, void *b) {
   if (M == 0 || N == 0) return;
   int lda = (int)MAX1(side == CblasLeft ? M : N), ldb = (int)MAX1(N);
+  int locked = mg_blas_begin();
   if (dt == MG_F32)
     cblas_strsm(CblasRowMajor, side, uplo, trans, diag, (int)M, (int)N, 1.0f,
                 a, lda, b, ldb);
   else
     cblas_dtrsm(CblasRowMajor, side, uplo, trans, diag, (int)M, (int)N, 1.0,
                 a, lda, b, ldb);
+  mg_blas_end(locked);
 }
 
 /* c (M×N) = op(a) · op(b) in float64, zeros when K == 0. */
@@ -206,11 +208,12 @@ static int cholesky_forward(mg_Context *ctx, mg_Tensor **out,
   size_t es = mg_dtype_size(r->dtype);
   for (int64_t m = 0; m < nmat && n > 0; m++) {
     char *p = (char *)mg_data(r) + (size_t)(m * n * n) * es;
-    int info = 0;
+    int info = 0, locked = mg_blas_begin();
     if (r->dtype == MG_F32)
       spotrf_(uplo, &ni, (float *)p, &lda, &info);
     else
       dpotrf_(uplo, &ni, (double *)p, &lda, &info);
+    mg_blas_end(locked);
     if (info != 0) {
       mg_tensor_decref(r);
       if (info < 0)

@@ -454,12 +454,14 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
     if (M && out) {
       mg_blas_threads_for(ctx, M, out, 1);
+      int locked = mg_blas_begin();
       if (dt == MG_F32)
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)M, (int)out, 1.0f, G,
                     (int)out, mg_data(ones), 1, 0.0f, mg_data(gb), 1);
       else
         cblas_dgemv(CblasRowMajor, CblasTrans, (int)M, (int)out, 1.0, G,
                     (int)out, mg_data(ones), 1, 0.0, mg_data(gb), 1);
+      mg_blas_end(locked);
     }
   }
   mg_tensor_decref(gc);

@@ -65,6 +65,9 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
   s->refcount = 1;
   s->version = 0;
   s->ctx = ctx;
+  s->borrowed = 0;
+  s->release = NULL;
+  s->release_ud = NULL;
   mg_context_incref(ctx);
   return s;
 }
@@ -74,7 +77,8 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
 static void storage_decref(mg_Storage *s) {
   if (--s->refcount > 0) return;
   mg_Context *ctx = s->ctx;
-  mg_buffer_free(ctx, s->data, s->nbytes);
+  if (!s->borrowed) mg_buffer_free(ctx, s->data, s->nbytes);
+  else if (s->release) s->release(s->data, s->release_ud);
   spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
   mg_context_decref(ctx);
 }
@@ -122,6 +126,19 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
   return MG_OK;
 }
 
+/* Makes t a contiguous tensor over s from its start. */
+static void contiguous_init(mg_Tensor *t, mg_Storage *s, mg_DType dt, int ndim,
+                            const int64_t *shape) {
+  t->storage = s;
+  t->offset = 0;
+  t->ndim = ndim;
+  t->dtype = dt;
+  t->refcount = 1;
+  t->autograd = NULL;
+  if (ndim) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  mg_contiguous_strides(ndim, shape, t->stride);
+}
+
 int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape) {
   int st = mg_check_shape(ctx, NULL, ndim, shape);
@@ -135,13 +152,38 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
     spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
     return MG_ENOMEM;
   }
-  t->offset = 0;
-  t->ndim = ndim;
-  t->dtype = dt;
-  t->refcount = 1;
-  t->autograd = NULL;
-  if (ndim) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
-  mg_contiguous_strides(ndim, shape, t->stride);
+  contiguous_init(t, t->storage, dt, ndim, shape);
+  *out = t;
+  return MG_OK;
+}
+
+/* The storage is made with no buffer and then pointed at data. */
+int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                   const int64_t *shape, void *data, mg_ReleaseFn release,
+                   void *ud) {
+  int st = mg_check_shape(ctx, "from_buffer", ndim, shape);
+  mg_Tensor *t = NULL;
+  mg_Storage *s = NULL;
+  if (st == MG_OK && ((uintptr_t)data % mg_dtype_size(dt)) != 0)
+    st = mg_error(ctx, MG_EARG, "from_buffer: the data pointer is not "
+                  "aligned to %zu bytes (%s)", mg_dtype_size(dt),
+                  mg_dtype_name(dt));
+  if (st == MG_OK && (!(t = tensor_struct(ctx)) || !(s = storage_new(ctx, 0)))) {
+    if (t) spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
+    st = mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  }
+  if (st != MG_OK) {
+    if (release) release(data, ud);
+    return st;
+  }
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  s->data = data;
+  s->nbytes = (size_t)n * mg_dtype_size(dt);
+  s->borrowed = 1;
+  s->release = release;
+  s->release_ud = ud;
+  contiguous_init(t, s, dt, ndim, shape);
   *out = t;
   return MG_OK;
 }

@@ -1,0 +1,143 @@
+-- Embedding moongrad in C (runtime/moongrad.h): the example host program,
+-- four states trained on four threads at once, the memory budget, borrowed
+-- buffers and errors through the C API. The C programs are built by `make`
+-- (the Makefile's embedding section); specs run from the repository root.
+
+-- Runs a command line with no LUA_PATH (a host finds the library itself);
+-- returns stdout (stderr appended) and the exit code.
+local function run(cmdline)
+  local p = io.popen("env -u LUA_PATH -u LUA_CPATH timeout 300 " .. cmdline .. " 2>&1")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+-- Asserts that out has the line "ok <name>".
+local function assert_ok(out, name)
+  assert(out:find("\nok " .. name .. "\n", 1, true) or out:find("^ok " .. name .. "\n"),
+         "no 'ok " .. name .. "' in:\n" .. out)
+end
+
+describe("the example host program", function()
+  local out, code
+  setup(function() out, code = run("build/examples/host") end)
+
+  it("trains the Lua model in slices and the loss falls", function()
+    assert.equal(0, code, out)
+    local losses = {}
+    for loss in out:gmatch("slice %d+: mean loss (%S+)") do losses[#losses + 1] = tonumber(loss) end
+    assert.equal(5, #losses, out)
+    assert.is_true(losses[5] < losses[1] / 10, out)
+    assert.is_true(losses[5] < 1e-3, out)
+  end)
+
+  it("predicts sin(x) on a borrowed host buffer", function()
+    local n = 0
+    for p, s in out:gmatch("predict%(%s*%S+%) =%s*(%S+)%s+sin =%s*(%S+)") do
+      n = n + 1
+      assert.is_true(math.abs(tonumber(p) - tonumber(s)) < 0.05, out)
+    end
+    assert.equal(5, n, out)
+    assert.matches("test buffer released 1 time%(s%)", out)
+  end)
+
+  it("reloads the checkpoint into a fresh state with matching predictions", function()
+    assert.matches("saved build/examples/host_model.safetensors", out)
+    assert.matches("reloaded: predictions match", out)
+  end)
+
+  it("fails with a message and a non-zero status when the script fails", function()
+    local bad = os.tmpname()
+    local f = assert(io.open(bad, "w"))
+    f:write("function train_slice() error('no data') end\nfunction set_data() end\n")
+    f:close()
+    local o, c = run("build/examples/host " .. bad)
+    os.remove(bad)
+    assert.are_not.equal(0, c)
+    assert.matches("host: .*no data", o)
+  end)
+end)
+
+describe("several states on several host threads", function()
+  it("train at once with the results of one after another", function()
+    local out, code = run("build/tests/embed_threads")
+    assert.equal(0, code, out)
+    local n = 0
+    for seed, loss, sum in out:gmatch("threads seed (%d+): loss (%S+) checksum (%S+)") do
+      n = n + 1
+      assert.matches("sequential seed " .. seed .. ": loss " .. loss:gsub("%p", "%%%0")
+                     .. " checksum " .. sum:gsub("%p", "%%%0"), out)
+    end
+    assert.equal(4, n, out)
+    assert.matches("\nsame\n", out)
+  end)
+end)
+
+describe("the C API", function()
+  local out, code
+  setup(function() out, code = run("build/tests/embed_api") end)
+
+  it("passes every check", function()
+    assert.equal(0, code, out)
+    assert.matches("all passed", out)
+  end)
+
+  describe("memory budget", function()
+    it("makes a too-big tensor a catchable error naming the budget", function()
+      assert_ok(out, "budget: a too-big tensor is a catchable error")
+      assert.matches("tensor: zeros: not enough memory for a tensor of 400000000 bytes: "
+                     .. "it would pass the state's budget of 67108864 bytes", out)
+    end)
+    it("makes a Lua table that grows past it a catchable error", function()
+      assert_ok(out, "budget: a table past the budget is a catchable error")
+      assert.matches("table: not enough memory: Lua's heap would pass the state's "
+                     .. "budget of 67108864 bytes", out)
+      assert_ok(out, "budget: a string past the budget too")
+    end)
+    it("leaves the state usable: a small computation afterwards is right", function()
+      assert_ok(out, "budget: the state is usable afterwards")
+      assert_ok(out, "budget: uncaught, the host gets ENOMEM and the budget")
+      assert_ok(out, "budget: still usable after the uncaught error")
+      assert_ok(out, "budget: lifted, a bigger tensor fits")
+    end)
+    it("limits tensors in a state the host made itself", function()
+      assert_ok(out, "host state: a tensor budget")
+    end)
+  end)
+
+  describe("borrowed buffers", function()
+    it("are read and written in place by ops and views", function()
+      assert_ok(out, "borrowed: ops and views read the buffer")
+      assert_ok(out, "borrowed: in-place ops write into it")
+    end)
+    it("are released exactly once: when collected, at close, or on a failed push", function()
+      assert_ok(out, "borrowed: released once when collected")
+      assert_ok(out, "borrowed: released once by moongrad_close")
+      assert_ok(out, "borrowed: a failed push releases once")
+      assert_ok(out, "borrowed: never released twice")
+    end)
+  end)
+
+  describe("errors", function()
+    it("come back from moongrad_pcall as a status and a message", function()
+      assert_ok(out, "errors: a Lua error is a status and a message")
+      assert_ok(out, "errors: an op's error names the op")
+      assert_ok(out, "errors: a non-string error object")
+      assert_ok(out, "errors: the stack is balanced")
+    end)
+    it("of loading are told apart from errors of running", function()
+      assert_ok(out, "errors: a syntax error")
+      assert_ok(out, "errors: a missing script")
+    end)
+    it("leave the state usable, and tensors read back row-major", function()
+      assert_ok(out, "errors: the state is usable afterwards")
+      assert_ok(out, "errors: tensor_copy checks the size")
+      assert_ok(out, "errors: tensor_info of a number")
+    end)
+  end)
+
+  it("opens moongrad in a state the host made, from a directory it names", function()
+    assert_ok(out, "host state: luaopen_moongrad opens the library")
+    assert_ok(out, "host state: moongrad_set_lua_dir is used")
+  end)
+end)

@@ -1,0 +1,239 @@
+/*
+ * embed_api.c — checks of moongrad.h that spec/embed_spec.lua runs: one
+ * line per check, "ok <name>" or "FAIL <name>: <why>", and exit status 1
+ * when any failed.
+ *
+ *   build/tests/embed_api
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "moongrad.h"
+
+static int failures;
+
+static void check(int ok, const char *name, const char *why) {
+  if (ok) printf("ok %s\n", name);
+  else {
+    printf("FAIL %s: %s\n", name, why);
+    failures++;
+  }
+}
+
+/* Runs code that must succeed; returns whether it did. */
+static int run(lua_State *L, const char *code) {
+  if (moongrad_dostring(L, code, "=check") == MOONGRAD_OK) return 1;
+  printf("  error: %s\n", moongrad_last_error(L));
+  return 0;
+}
+
+/* Does global name hold the boolean true? */
+static int global_true(lua_State *L, const char *name) {
+  lua_getglobal(L, name);
+  int ok = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return ok;
+}
+
+static void count_release(void *data, void *ud) {
+  (void)data;
+  ++*(int *)ud;
+}
+
+static void borrowed(void) {
+  lua_State *L = moongrad_new(NULL);
+  double buf[6] = {1, 2, 3, 4, 5, 6}, kept[2] = {7, 8};
+  int64_t shape[2] = {2, 3}, shape2[1] = {2};
+  int released = 0, kept_released = 0, bad_released = 0;
+  check(L != NULL, "borrowed: state", "moongrad_new failed");
+  if (!L) return;
+  /* Used in ops and views, then dropped: released once, by the collector. */
+  int st = moongrad_push_tensor_borrowed(L, MOONGRAD_FLOAT64, 2, shape, buf,
+                                         count_release, &released);
+  lua_setglobal(L, "x");
+  int ok = st == MOONGRAD_OK &&
+           run(L, "local mg = require 'moongrad'\n"
+                  "local v = x:t():narrow(1, 2, 2)       -- a view of the buffer\n"
+                  "sum_ok = ((x * 2 + 1):sum():item() == 2 * 21 + 6) and\n"
+                  "         v:sum():item() == 2 + 5 + 3 + 6\n"
+                  "x:add_(1)                              -- writes into it\n"
+                  "x, v = nil, nil\n"
+                  "collectgarbage() collectgarbage()");
+  check(ok && global_true(L, "sum_ok"), "borrowed: ops and views read the buffer",
+        "wrong sums");
+  check(buf[0] == 2 && buf[5] == 7, "borrowed: in-place ops write into it",
+        "buffer unchanged");
+  check(released == 1, "borrowed: released once when collected",
+        "release count is not 1");
+  /* Still referenced at close: released by moongrad_close, once. */
+  moongrad_push_tensor_borrowed(L, MOONGRAD_FLOAT64, 1, shape2, kept,
+                                count_release, &kept_released);
+  lua_setglobal(L, "kept");
+  ok = kept_released == 0;
+  /* A push that fails releases before it returns. */
+  st = moongrad_push_tensor_borrowed(L, (moongrad_DType)7, 1, shape2, kept,
+                                     count_release, &bad_released);
+  check(st == MOONGRAD_ERROR && bad_released == 1 &&
+            strstr(moongrad_last_error(L), "unknown dtype"),
+        "borrowed: a failed push releases once", moongrad_last_error(L));
+  moongrad_close(L);
+  check(ok && kept_released == 1, "borrowed: released once by moongrad_close",
+        "release count is not 1");
+  check(released == 1, "borrowed: never released twice", "released again");
+}
+
+static int raise_table(lua_State *L) {
+  lua_newtable(L);
+  return lua_error(L);
+}
+
+static void errors(void) {
+  lua_State *L = moongrad_new(NULL);
+  check(L != NULL, "errors: state", "moongrad_new failed");
+  if (!L) return;
+  int top = lua_gettop(L);
+  run(L, "mg = require 'moongrad'\n"
+         "function fails(a) error('bad ' .. a) end\n"
+         "function mismatch() return mg.ones(3, 4):matmul(mg.ones(5, 2)) end\n"
+         "function twice(t) return t * 2 end");
+  lua_getglobal(L, "fails");
+  lua_pushstring(L, "input");
+  int st = moongrad_pcall(L, 1, 1);
+  check(st == MOONGRAD_ERROR && strstr(moongrad_last_error(L), "check:2: bad input") &&
+            strstr(moongrad_last_error(L), "stack traceback") && lua_gettop(L) == top,
+        "errors: a Lua error is a status and a message", moongrad_last_error(L));
+  lua_getglobal(L, "mismatch");
+  st = moongrad_pcall(L, 0, 1);
+  check(st == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "matmul: shapes [3,4] and [5,2] do not match"),
+        "errors: an op's error names the op", moongrad_last_error(L));
+  lua_pushcfunction(L, raise_table);
+  st = moongrad_pcall(L, 0, 0);
+  check(st == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "(error object is a table value)"),
+        "errors: a non-string error object", moongrad_last_error(L));
+  st = moongrad_dostring(L, "x = = 1", "=broken");
+  check(st == MOONGRAD_ESYNTAX && strstr(moongrad_last_error(L), "broken:1:"),
+        "errors: a syntax error", moongrad_last_error(L));
+  st = moongrad_dofile(L, "/nonexistent/model.lua");
+  check(st == MOONGRAD_EFILE && strstr(moongrad_last_error(L), "cannot open"),
+        "errors: a missing script", moongrad_last_error(L));
+  lua_pushinteger(L, 3);
+  moongrad_TensorInfo info;
+  st = moongrad_tensor_info(L, -1, &info);
+  lua_pop(L, 1);
+  check(st == MOONGRAD_ERROR && strstr(moongrad_last_error(L), "expected a tensor, got a number"),
+        "errors: tensor_info of a number", moongrad_last_error(L));
+  /* After all that, the state still works, and a copy out of a transposed
+   * result gives row-major data. */
+  float in[6] = {1, 2, 3, 4, 5, 6}, out[6];
+  int64_t shape[2] = {2, 3};
+  lua_getglobal(L, "twice");
+  st = moongrad_push_tensor(L, MOONGRAD_FLOAT32, 2, shape, in);
+  if (st == MOONGRAD_OK) st = moongrad_pcall(L, 1, 1);
+  if (st == MOONGRAD_OK) {
+    lua_getfield(L, -1, "t");
+    lua_insert(L, -2);
+    st = moongrad_pcall(L, 1, 1); /* (2 * in):t() */
+  }
+  int ok = st == MOONGRAD_OK && moongrad_tensor_info(L, -1, &info) == MOONGRAD_OK &&
+           info.ndim == 2 && info.shape[0] == 3 && info.shape[1] == 2 &&
+           !info.contiguous && info.data == NULL &&
+           moongrad_tensor_copy(L, -1, out, sizeof out) == MOONGRAD_OK &&
+           out[0] == 2 && out[1] == 8 && out[2] == 4 && out[5] == 12;
+  check(ok, "errors: the state is usable afterwards", moongrad_last_error(L));
+  st = moongrad_tensor_copy(L, -1, out, 4);
+  check(st == MOONGRAD_ERROR && strstr(moongrad_last_error(L), "has 24 bytes, the buffer 4"),
+        "errors: tensor_copy checks the size", moongrad_last_error(L));
+  lua_pop(L, 1);
+  check(lua_gettop(L) == top, "errors: the stack is balanced", "stack changed");
+  moongrad_close(L);
+}
+
+static void budget(void) {
+  const size_t budget = 64u << 20;
+  moongrad_Options opt = {.memory_budget = budget};
+  lua_State *L = moongrad_new(&opt);
+  check(L != NULL, "budget: state", "moongrad_new failed");
+  if (!L) return;
+  int ok = run(L,
+      "local mg = require 'moongrad'\n"
+      "local ok, err = pcall(mg.zeros, 100000000)         -- 400 MB\n"
+      "tensor_ok = not ok and err:find('not enough memory for a tensor of 400000000 bytes', 1, true)\n"
+      "  and err:find('budget of 67108864 bytes', 1, true) ~= nil\n"
+      "tensor_err = err\n"
+      "ok, err = pcall(function() local t = {} for i = 1, 1e8 do t[i] = i end end)\n"
+      "table_ok = not ok and err:find('not enough memory: ', 1, true) == 1\n"
+      "  and err:find('budget of 67108864 bytes', 1, true) ~= nil\n"
+      "table_err = err\n"
+      "ok, err = pcall(string.rep, 'x', 200000000)\n"
+      "string_ok = not ok and err:find('budget of 67108864 bytes', 1, true) ~= nil\n"
+      "after_ok = (mg.ones(3) * 2):sum():item() == 6\n"
+      "local big = mg.zeros(1000000)                       -- 4 MB fits\n"
+      "fits_ok = big:sum():item() == 0");
+  lua_getglobal(L, "tensor_err");
+  lua_getglobal(L, "table_err");
+  printf("  tensor: %s\n  table: %s\n", lua_tostring(L, -2), lua_tostring(L, -1));
+  lua_pop(L, 2);
+  check(ok && global_true(L, "tensor_ok"), "budget: a too-big tensor is a catchable error",
+        "no clear error");
+  check(ok && global_true(L, "table_ok"), "budget: a table past the budget is a catchable error",
+        "no clear error");
+  check(ok && global_true(L, "string_ok"), "budget: a string past the budget too", "no error");
+  check(ok && global_true(L, "after_ok") && global_true(L, "fits_ok"),
+        "budget: the state is usable afterwards", "wrong result");
+  /* Uncaught in Lua, the failure reaches the host as a status. */
+  int st = moongrad_dostring(L, "local t = {} for i = 1, 1e8 do t[i] = {} end", "=grow");
+  check(st == MOONGRAD_ENOMEM &&
+            strstr(moongrad_last_error(L), "budget of 67108864 bytes"),
+        "budget: uncaught, the host gets ENOMEM and the budget", moongrad_last_error(L));
+  check(run(L, "assert((require('moongrad').arange(4) + 1):sum():item() == 10)"),
+        "budget: still usable after the uncaught error", moongrad_last_error(L));
+  check(moongrad_set_memory_budget(L, 0) == MOONGRAD_OK &&
+            run(L, "assert(require('moongrad').zeros(20000000):numel() == 20000000)"),
+        "budget: lifted, a bigger tensor fits", moongrad_last_error(L));
+  moongrad_close(L);
+}
+
+/* A state the host made: luaopen_moongrad through luaL_requiref. */
+static int open_in_host_state(lua_State *L) {
+  luaL_openlibs(L);
+  luaL_requiref(L, "moongrad", luaopen_moongrad, 0);
+  lua_setglobal(L, "mg");
+  return 0;
+}
+
+static void host_state(void) {
+  lua_State *L = luaL_newstate();
+  lua_pushcfunction(L, open_in_host_state);
+  int st = lua_pcall(L, 0, 0, 0);
+  check(st == LUA_OK && run(L, "assert(mg.eye(2):sum():item() == 2 and "
+                               "require('moongrad.nn').Linear ~= nil)"),
+        "host state: luaopen_moongrad opens the library", lua_tostring(L, -1));
+  check(moongrad_set_memory_budget(L, 1 << 20) == MOONGRAD_OK &&
+            moongrad_dostring(L, "mg.zeros(1000000)", "=big") == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "memory limit is 1048576 bytes"),
+        "host state: a tensor budget", moongrad_last_error(L));
+  lua_close(L);
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  st = moongrad_set_lua_dir(L, "/nonexistent/lua");
+  if (st == MOONGRAD_OK) st = moongrad_open(L);
+  check(st == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "/nonexistent/lua/moongrad/init.lua"),
+        "host state: moongrad_set_lua_dir is used", moongrad_last_error(L));
+  lua_close(L);
+}
+
+int main(void) {
+  borrowed();
+  errors();
+  budget();
+  host_state();
+  printf("%s\n", failures ? "FAILED" : "all passed");
+  return failures ? 1 : 0;
+}
