@@ -62,6 +62,7 @@ describe("train.fit_job", function()
     local s = job:run()
     assert.are.same({1, 1, 1, "train"}, {s.epoch, s.batch, s.step, s.phase})
     assert.is_true(s.loss > 0)
+    assert.are.equal(s.loss, s.slice_loss)
     s = job:run{batches = 3}
     assert.are.same({1, 4, 4, "train"}, {s.epoch, s.batch, s.step, s.phase})
     s = job:run{batches = 5}             -- the epoch's last 4 batches, then 1 of validation
@@ -71,6 +72,20 @@ describe("train.fit_job", function()
     s = job:run()
     assert.are.same({2, 1, 9, "train"}, {s.epoch, s.batch, s.step, s.phase})
     assert.is_false(s.done)
+  end)
+
+  it("reports the mean training loss of each slice", function()
+    local model, opts = setup(1)
+    local job = train.fit_job(model, opts)
+    job:run()
+    local s = job:run{batches = 3}
+    local v = job:run{batches = 5}       -- 4 training batches, 1 of validation
+    local w = job:run{batches = 3}       -- validation only
+    while not job.done do job:run{batches = 100} end
+    local h = job.history.batch_loss
+    assert.is_near((h[2] + h[3] + h[4]) / 3, s.slice_loss, 1e-12)
+    assert.is_near((h[5] + h[6] + h[7] + h[8]) / 4, v.slice_loss, 1e-12)
+    assert.is_nil(w.slice_loss)
   end)
 
   it("ends a slice at the first batch boundary after its time budget", function()

@@ -66,7 +66,7 @@
 -- train.fit_job(model, opts) --> a job that runs fit a slice at a time, for
 -- hosts that keep their own loop: job:run{batches = n} or job:run{seconds =
 -- s} trains until the budget is spent (pausing at batch boundaries) and
--- returns {done, epoch, batch, step, phase, loss, history}; see
+-- returns {done, epoch, batch, step, phase, loss, slice_loss, history}; see
 -- moongrad.train.job.
 local metrics = require "moongrad.train.metrics"
 local callbacks = require "moongrad.train.callbacks"

@@ -36,7 +36,10 @@ Job.__index = Job
 -- slice's budget is spent.
 function Job:_tick(ctx, phase, loss)
   self.epoch, self.batch, self.step, self.phase = ctx.epoch, ctx.batch, ctx.step, phase
-  if loss then self.loss = loss end
+  if loss then
+    self.loss = loss
+    self.slice_sum, self.slice_n = self.slice_sum + loss, self.slice_n + 1
+  end
   self.slice_batches = self.slice_batches + 1
   local due = self.slice_batches >= self.max_batches
     or (self.deadline ~= nil and mg.clock() >= self.deadline)
@@ -45,7 +48,9 @@ end
 
 local function status_of(job)
   return {done = job.done, epoch = job.epoch, batch = job.batch, step = job.step,
-          phase = job.phase, loss = job.loss, history = job.history}
+          phase = job.phase, loss = job.loss,
+          slice_loss = job.slice_n > 0 and job.slice_sum / job.slice_n or nil,
+          history = job.history}
 end
 
 local function check_budget(b)
@@ -68,12 +73,14 @@ local function check_budget(b)
 end
 
 -- job:run{batches = n | seconds = s} --> status {done, epoch, batch, step,
--- phase, loss, history}
+-- phase ("train" or "val"), loss (the last training batch's), slice_loss
+-- (the mean over this slice's training batches, nil if it had none),
+-- history (once done)}
 function Job:run(budget)
   if self.error then error("job:run: the job has failed: " .. tostring(self.error), 2) end
   if self.done then error("job:run: the job has finished (job.history holds the result)", 2) end
   self.max_batches, self.deadline = check_budget(budget)
-  self.slice_batches = 0
+  self.slice_batches, self.slice_sum, self.slice_n = 0, 0, 0
 
   -- the host's state out, the job's in
   local model = self.model
