@@ -4,22 +4,12 @@
 
 local EXE = "build/moongrad"
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local shell = require "support.shell"
+local quote, run = shell.quote, shell.run
 
 local function write_temp(text)
   local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  shell.write_file(path, text)
   return path
 end
 
@@ -28,20 +18,6 @@ local function temp_script(text)
   local path = write_temp(text)
   temps[#temps + 1] = path
   return path
-end
-
--- Runs a shell command line; stdin comes from the given text (or
--- /dev/null). Returns stdout, stderr and the exit code.
-local function run(cmdline, stdin)
-  local err = os.tmpname()
-  local input = stdin and write_temp(stdin)
-  local p = io.popen(cmdline .. " 2>" .. err .. " <" .. (input or "/dev/null"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local errtext = read_file(err)
-  os.remove(err)
-  if input then os.remove(input) end
-  return out, errtext, code
 end
 
 local function repo_root()
@@ -275,13 +251,17 @@ describe("the moongrad executable", function()
       assert.are.equal("3\n", out)
     end)
 
-    it("prefers its own library to one on LUA_PATH", function()
+    -- A directory holding a moongrad/init.lua that returns the given code.
+    local function other_library(code)
       local dir = os.tmpname()
       os.remove(dir)
       assert(os.execute("mkdir -p " .. dir .. "/moongrad"))
-      local f = assert(io.open(dir .. "/moongrad/init.lua", "w"))
-      f:write("return { impostor = true }\n")
-      f:close()
+      shell.write_file(dir .. "/moongrad/init.lua", code)
+      return dir
+    end
+
+    it("prefers its own library to one on LUA_PATH", function()
+      local dir = other_library("return { impostor = true }\n")
       local out, _, code = run("LUA_PATH=" .. quote(dir .. "/?.lua;" .. dir .. "/?/init.lua") .. " "
         .. EXE .. " -e 'print(require(\"moongrad\").impostor)'")
       os.execute("rm -rf " .. quote(dir))
@@ -294,6 +274,18 @@ describe("the moongrad executable", function()
         .. " -E -e 'print(package.path:find(\"mg_cli_nowhere\", 1, true), require(\"moongrad\").ones ~= nil)'")
       assert.are.equal(0, code)
       assert.are.equal("nil\ttrue\n", out)
+    end)
+
+    it("takes the library from MOONGRAD_LUA_DIR instead, unless -E", function()
+      local dir = other_library("return { relocated = true }\n")
+      local probe = " -e 'print(require(\"moongrad\").relocated)'"
+      local out, _, code = run("MOONGRAD_LUA_DIR=" .. quote(dir) .. " " .. EXE .. probe)
+      local out_e, _, code_e = run("MOONGRAD_LUA_DIR=" .. quote(dir) .. " " .. EXE .. " -E" .. probe)
+      os.execute("rm -rf " .. quote(dir))
+      assert.are.equal(0, code)
+      assert.are.equal("true\n", out)
+      assert.are.equal(0, code_e)
+      assert.are.equal("nil\n", out_e)
     end)
 
     it("keeps LUA_PATH's directories for other modules", function()
