@@ -41,7 +41,7 @@ enum {
   ARGS_I = 4,    /* -i: the REPL after the script */
   ARGS_V = 8,    /* -v: print the version */
   ARGS_H = 16,   /* -h: print the usage */
-  ARGS_NOENV = 32 /* -E: ignore LUA_PATH, LUA_CPATH, MOONGRAD_LUA_DIR */
+  ARGS_NOENV = 32 /* -E: ignore LUA_PATH and LUA_CPATH */
 };
 
 static void print_usage(FILE *out) {
@@ -52,7 +52,7 @@ static void print_usage(FILE *out) {
         "  -l mod      require 'mod' into a global (the last part of a dotted\n"
         "              name: -l moongrad.nn sets nn); -l g=mod sets global g\n"
         "  -W          turn warnings on\n"
-        "  -E          ignore LUA_PATH, LUA_CPATH and MOONGRAD_LUA_DIR\n"
+        "  -E          ignore LUA_PATH and LUA_CPATH\n"
         "  -v, --version  print the version\n"
         "  -h, --help     print this text\n"
         "  --          stop handling options\n"
@@ -60,8 +60,7 @@ static void print_usage(FILE *out) {
         "With no script and no -e or -v, " PROGNAME " opens a REPL when stdin\n"
         "is a terminal (the global `mg` holds require \"moongrad\") and runs\n"
         "stdin as a script otherwise. The REPL keeps history in the file\n"
-        "$MOONGRAD_HISTORY, by default ~/.moongrad_history. The Lua library is\n"
-        "found relative to the executable, or in $MOONGRAD_LUA_DIR.\n",
+        "$MOONGRAD_HISTORY, by default ~/.moongrad_history.\n",
         out);
   fflush(out);
 }
@@ -148,37 +147,21 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-/* Puts dir/?.lua and dir/?/init.lua in front of package.path. */
-static void prepend_lua_dir(lua_State *L, const char *dir) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, luaL_optstring(L, -1, ""));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
-}
-
 /* Makes require "moongrad.core" load the built-in core, and prepends the
- * Lua library's directory to package.path: $MOONGRAD_LUA_DIR when set
- * (unless -E), else <prefix>/lua in a source tree (the executable is
- * <prefix>/build/moongrad), <prefix>/share/lua/5.4 after installation
- * (<prefix>/bin/moongrad). The executable's own library comes before
- * LUA_PATH's directories because the Lua library must match the core
- * compiled into this executable. */
+ * Lua library's directory to package.path: <prefix>/lua in a source tree
+ * (the executable is <prefix>/build/moongrad), <prefix>/share/lua/5.4
+ * after installation (<prefix>/bin/moongrad). The executable's own library
+ * comes before LUA_PATH's directories because the Lua library must match
+ * the core compiled into this executable. */
 static void open_moongrad(lua_State *L) {
   char exe[PATH_MAX], probe[PATH_MAX + 32];
-  const char *dir, *env = getenv("MOONGRAD_LUA_DIR");
+  const char *dir;
   char *slash;
   ssize_t n;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_moongrad_core);
   lua_setfield(L, -2, "moongrad.core");
   lua_pop(L, 1);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "LUA_NOENV") != LUA_TNIL) env = NULL;
-  lua_pop(L, 1);
-  if (env != NULL && *env != '\0') {
-    prepend_lua_dir(L, env);
-    return;
-  }
 
   n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) return; /* not Linux or no /proc: rely on LUA_PATH */
@@ -191,8 +174,12 @@ static void open_moongrad(lua_State *L) {
   *slash = '\0';
   snprintf(probe, sizeof probe, "%s/lua/moongrad/init.lua", exe);
   dir = access(probe, R_OK) == 0 ? "lua" : "share/lua/5.4";
-  snprintf(probe, sizeof probe, "%s/%s", exe, dir);
-  prepend_lua_dir(L, probe);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua;%s", exe, dir, exe, dir,
+                  luaL_optstring(L, -1, ""));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
 }
 
 /* Runs the function on top of the stack with no arguments and reports an

@@ -172,7 +172,7 @@ describe("make install PREFIX=...", function()
       assert.truthy(ldd:find("openblas-openmp/libopenblas.so.0", 1, true))
     end)
 
-    it("the example host, against the installed headers and library", function()
+    it("the example host, against the installed headers, library and Lua library", function()
       if not io.open("examples/host/host.c") then
         pending("examples/host/host.c is not in this tree yet")
         return
@@ -181,6 +181,9 @@ describe("make install PREFIX=...", function()
       check(("cc -o %s examples/host/host.c $(%s --cflags --libs moongrad) -Wl,-rpath,%s -lm")
             :format(quote(exe), pkg, quote(P .. "/lib")))
       assert.truthy(check("ldd " .. quote(exe)):find(P .. "/lib/libmoongrad.so.0", 1, true))
+      -- With the specs' LUA_PATH gone, only the installed Lua library is there.
+      check("env -u LUA_PATH -u LUA_CPATH MOONGRAD_LUA_DIR=" .. quote(P .. "/share/lua/5.4")
+            .. " " .. quote(exe) .. " examples/host/model.lua")
     end)
   end)
 
