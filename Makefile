@@ -102,6 +102,74 @@ bench:
 	$(MAKE) all
 	$(B)/moongrad bench/run.lua
 
+# ---- installation
+# make install PREFIX=/usr/local [DESTDIR=/staging]: the executable, the
+# static and shared libraries, the public headers, the Lua library (source
+# modules and core.so, where stock lua5.4 looks under PREFIX), a pkg-config
+# file and the man page. make uninstall removes those files and the moongrad
+# directories left empty, nothing else. The directories follow the GNU names
+# and may be set one by one (make install libdir=/usr/lib64).
+VERSION := $(shell sed -n 's/^\#define MG_VERSION "\(.*\)"/\1/p' runtime/mg_core.h)
+SONAME := libmoongrad.so.$(firstword $(subst ., ,$(VERSION)))
+SHLIB := libmoongrad.so.$(VERSION)
+# moongrad.h, the embedding API, joins mg_core.h once it exists.
+PUBLIC_HEADERS := runtime/mg_core.h $(wildcard runtime/moongrad.h)
+# Every Lua module, as a path below lua/ (moongrad/nn/conv.lua).
+LUA_MODULES := $(patsubst lua/%,%,$(sort $(shell find lua/moongrad -name '*.lua')))
+
+bindir = $(PREFIX)/bin
+libdir = $(PREFIX)/lib
+includedir = $(PREFIX)/include
+mandir = $(PREFIX)/share/man
+pkgconfigdir = $(libdir)/pkgconfig
+# Where stock lua5.4 looks (Debian's default paths include /usr/local's);
+# the installed executable finds its Lua library at $(PREFIX)/share/lua/5.4.
+# The rockspec points these two at the rock's tree.
+luadir = $(PREFIX)/share/lua/5.4
+luacdir = $(PREFIX)/lib/lua/5.4
+
+all: $(B)/$(SHLIB)
+
+# The core for host programs that link it dynamically. Like libmoongrad.a it
+# leaves Lua's symbols to the host, which links its own Lua (pkg-config's
+# Requires: lua5.4); everything else it needs, it names.
+$(B)/$(SHLIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LIBS)
+	ln -sf $(SHLIB) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/libmoongrad.so
+
+install: all install-lua
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir) $(DESTDIR)$(includedir)/moongrad \
+	  $(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1
+	install -m 755 $(B)/moongrad $(DESTDIR)$(bindir)/moongrad
+	install -m 644 $(B)/libmoongrad.a $(DESTDIR)$(libdir)/libmoongrad.a
+	install -m 755 $(B)/$(SHLIB) $(DESTDIR)$(libdir)/$(SHLIB)
+	ln -sf $(SHLIB) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libmoongrad.so
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(includedir)/moongrad/
+	sed -e 's|@prefix@|$(PREFIX)|g' -e 's|@libdir@|$(libdir)|g' \
+	  -e 's|@includedir@|$(includedir)|g' -e 's|@blasdir@|$(BLAS_DIR)|g' \
+	  -e 's|@version@|$(VERSION)|g' moongrad.pc.in > $(DESTDIR)$(pkgconfigdir)/moongrad.pc
+	install -m 644 man/moongrad.1 $(DESTDIR)$(mandir)/man1/moongrad.1
+
+# The Lua library alone: what stock lua5.4 needs, and all a rock installs.
+install-lua: $(B)/lua/moongrad/core.so
+	for m in $(LUA_MODULES); do install -D -m 644 lua/$$m $(DESTDIR)$(luadir)/$$m || exit 1; done
+	install -D -m 755 $(B)/lua/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/core.so
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/moongrad $(DESTDIR)$(libdir)/libmoongrad.a \
+	  $(DESTDIR)$(libdir)/$(SHLIB) $(DESTDIR)$(libdir)/$(SONAME) $(DESTDIR)$(libdir)/libmoongrad.so \
+	  $(addprefix $(DESTDIR)$(includedir)/moongrad/,$(sort $(notdir $(PUBLIC_HEADERS)) moongrad.h)) \
+	  $(DESTDIR)$(pkgconfigdir)/moongrad.pc $(DESTDIR)$(mandir)/man1/moongrad.1 \
+	  $(DESTDIR)$(luacdir)/moongrad/core.so
+	[ ! -d $(DESTDIR)$(luadir) ] || (cd $(DESTDIR)$(luadir) && rm -f $(LUA_MODULES))
+	for d in $(DESTDIR)$(includedir)/moongrad $(DESTDIR)$(luacdir)/moongrad $(DESTDIR)$(luadir)/moongrad; do \
+	  [ ! -d $$d ] || find $$d -depth -type d -empty -delete; done
+
+.PHONY: install install-lua uninstall
+# ---- end of installation
+
 clean:
 	rm -rf $(B)
 

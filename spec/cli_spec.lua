@@ -4,22 +4,12 @@
 
 local EXE = "build/moongrad"
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local shell = require "support.shell"
+local quote, run = shell.quote, shell.run
 
 local function write_temp(text)
   local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  shell.write_file(path, text)
   return path
 end
 
@@ -28,20 +18,6 @@ local function temp_script(text)
   local path = write_temp(text)
   temps[#temps + 1] = path
   return path
-end
-
--- Runs a shell command line; stdin comes from the given text (or
--- /dev/null). Returns stdout, stderr and the exit code.
-local function run(cmdline, stdin)
-  local err = os.tmpname()
-  local input = stdin and write_temp(stdin)
-  local p = io.popen(cmdline .. " 2>" .. err .. " <" .. (input or "/dev/null"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local errtext = read_file(err)
-  os.remove(err)
-  if input then os.remove(input) end
-  return out, errtext, code
 end
 
 local function repo_root()

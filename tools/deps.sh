@@ -9,7 +9,10 @@ set -eu
 # word list (/usr/share/dict/words) the character-level models'.
 build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev lua-dkjson dataset-fashion-mnist wamerican"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
-test="$build lua-busted tmux"
+# The installation spec builds the rock with luarocks, builds C programs
+# with pkg-config's flags (pkgconf) and renders the man page (groff-base,
+# man-db): the tools a user of the installed files reaches for.
+test="$build lua-busted tmux luarocks pkgconf groff-base man-db"
 # The benchmark's peer, PyTorch: never a dependency of moongrad itself.
 bench="$test python3-torch"
 

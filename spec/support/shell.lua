@@ -1,0 +1,41 @@
+-- Running commands and handling files from specs: the executable, make,
+-- compilers and tools are driven through the shell.
+local shell = {}
+
+-- s as one single-quoted shell word.
+function shell.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+function shell.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function shell.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- Runs a shell command line; stdin comes from the given text (or
+-- /dev/null). Returns stdout, stderr and the exit code.
+function shell.run(cmdline, stdin)
+  local err = os.tmpname()
+  local input
+  if stdin then
+    input = os.tmpname()
+    shell.write_file(input, stdin)
+  end
+  local p = io.popen("(" .. cmdline .. ") 2>" .. err .. " <" .. (input or "/dev/null"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local errtext = shell.read_file(err)
+  os.remove(err)
+  if input then os.remove(input) end
+  return out, errtext, code
+end
+
+return shell
