@@ -9,6 +9,7 @@
  * registry whose fixed buffer needs no allocation to fill.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,19 @@ static void push_lua_dir(lua_State *L) {
     *slash = '\0';
     if (found_lua_dir(L, dir, "/lua")) return;
     if (up == 0 && found_lua_dir(L, dir, "/share/lua/5.4")) return;
+  }
+  /* The shared library's own place: <prefix>/lib/libmoongrad.so.0 (or
+   * <prefix>/lib/<multiarch>/...) has the Lua library in
+   * <prefix>/share/lua/5.4, wherever the host program lives, so an
+   * installed tree works from any prefix it is copied to. */
+  Dl_info info;
+  if (dladdr((void *)push_lua_dir, &info) && info.dli_fname &&
+      strlen(info.dli_fname) < sizeof dir) {
+    strcpy(dir, info.dli_fname);
+    for (int up = 0; up < 3 && (slash = strrchr(dir, '/')); up++) {
+      *slash = '\0';
+      if (up > 0 && found_lua_dir(L, dir, "/share/lua/5.4")) return;
+    }
   }
   lua_pushliteral(L, MOONGRAD_LUA_DIR);
 }

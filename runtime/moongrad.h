@@ -137,9 +137,12 @@ void moongrad_close(lua_State *L);
  *      great-grandparent with lua/moongrad/init.lua: build/moongrad,
  *      build/examples/host), or <prefix>/share/lua/5.4 when it is
  *      <prefix>/bin/x;
- *   4. the directory compiled in as MOONGRAD_LUA_DIR (make install's
- *      $(PREFIX)/share/lua/5.4).
- * Cases 3 and 4 need the directory to hold moongrad/init.lua; 1 and 2 are
+ *   4. relative to the shared library the host linked: <prefix>/share/lua/5.4
+ *      for <prefix>/lib/libmoongrad.so.0 (or <prefix>/lib/<multiarch>/...),
+ *      so an installed tree works wherever the host program is;
+ *   5. the directory compiled in as MOONGRAD_LUA_DIR (default
+ *      /usr/local/share/lua/5.4).
+ * Cases 3 to 5 need the directory to hold moongrad/init.lua; 1 and 2 are
  * taken as given.
  * Needs the standard libraries (luaL_openlibs). A lua_CFunction: call it
  * with luaL_requiref(L, "moongrad", luaopen_moongrad, 0) from protected
