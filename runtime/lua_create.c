@@ -128,6 +128,17 @@ static int shape_and_dtype(lua_State *L, int arg, int64_t *shape,
     luaL_error(L, "%s: unexpected argument #%d (%s) after the dtype", op,
                next + 1, luaL_typename(L, next + 1));
   if (lua_istable(L, next)) { /* {dtype = ...} */
+    /* ones(2, {3}) is a size list in the wrong place, not options: refuse
+     * any key but dtype rather than ignore it. */
+    lua_pushnil(L);
+    while (lua_next(L, next)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "dtype") != 0) {
+        if (lua_type(L, -1) == LUA_TNUMBER)
+          luaL_error(L, "%s: sizes must be integers, got table", op);
+        luaL_error(L, "%s: unknown option '%s' (dtype)", op, luaL_tolstring(L, -1, NULL));
+      }
+    }
     lua_getfield(L, next, "dtype");
     lua_replace(L, next);
   }

@@ -186,6 +186,9 @@ int mg_layer_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int nnorm,
                   double eps) {
   char sx[MG_SHAPE_BUFSZ], sn[MG_SHAPE_BUFSZ], sp[MG_SHAPE_BUFSZ];
   mg_shape_str(sn, sizeof sn, nnorm, norm_shape);
+  if (!(eps >= 0) || isinf(eps)) /* nan or negative: sqrt(var + eps) is nan */
+    return mg_error(ctx, MG_EARG, "layer_norm: eps must be a finite number >= 0, "
+                    "got %g", eps);
   if (nnorm < 1 || nnorm > x->ndim ||
       !same_dims(nnorm, x->shape + x->ndim - nnorm, norm_shape))
     return mg_error(ctx, MG_ESHAPE, "layer_norm: normalized_shape %s does not "
@@ -367,6 +370,12 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                   double eps) {
   char sx[MG_SHAPE_BUFSZ];
   mg_shape_str(sx, sizeof sx, x->ndim, x->shape);
+  if (!(eps >= 0) || isinf(eps)) /* nan or negative: sqrt(var + eps) is nan */
+    return mg_error(ctx, MG_EARG, "batch_norm: eps must be a finite number >= 0, "
+                    "got %g", eps);
+  if (!(momentum >= 0 && momentum <= 1)) /* a weight between old and new stats */
+    return mg_error(ctx, MG_EARG, "batch_norm: momentum must be in [0, 1], got %g",
+                    momentum);
   if (x->ndim < 2)
     return mg_error(ctx, MG_ESHAPE, "batch_norm: expected input [N, C, ...] "
                     "with at least 2 dimensions, got shape %s", sx);

@@ -319,7 +319,7 @@ describe("tune studies", function()
       .. "stopped from outside)")
     assert.has_error(function() study:optimize("f", {trials = 2}) end)
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, sampler = "nope"} end,
-                     "tune: unknown sampler 'nope' (grid, random, bayes, tpe or a sampler object)")
+                     "tune.Study: unknown sampler 'nope' (grid, random, bayes, tpe or a sampler object)")
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, direction = "up"} end,
                      'tune.Study: direction must be "minimize" or "maximize", got up')
   end)
@@ -454,7 +454,7 @@ describe("tune pruning", function()
                      "tune.MedianPruner: startup_trials must be an integer >= 0, got -1")
     assert.has_error(function() tune.MedianPruner{patience = 3} end)
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, pruner = "sometimes"} end,
-      "tune: unknown pruner 'sometimes' (median, halving, none or a pruner object)")
+      "tune.Study: unknown pruner 'sometimes' (median, halving, none or a pruner object)")
   end)
 
   it("stops clearly bad trials and lets good ones finish", function()

@@ -163,7 +163,7 @@ function checkpoint.save(path, opts)
   end
   local ok, tensors, state = pcall(build, opts)
   if not ok then error(tostring(tensors), 2) end
-  local encoded, text = pcall(codec.encode, state, "checkpoint.save:")
+  local encoded, text = pcall(codec.encode, state, "checkpoint.save: state")
   if not encoded then error(text, 2) end
   local saved, err = pcall(mg_save, path, tensors, {[META_KEY] = text})
   if not saved then error("checkpoint." .. tostring(err), 2) end
@@ -174,23 +174,26 @@ end
 local LOAD_KEYS = {model = true, optimizer = true, scheduler = true, loader = true,
                    restore_rng = true, strict = true}
 
--- Reads and checks path; returns tensors, state, or raises at level.
-local function read(path, level)
+-- Reads and checks path; returns tensors, state, or raises at level naming
+-- the function who ("load" or "read").
+local function read(path, level, who)
   local ok, tensors, meta = pcall(mg_load, path, { metadata = true })
-  if not ok then error("checkpoint." .. tostring(tensors), level + 1) end
+  if not ok then
+    error("checkpoint." .. who .. (tostring(tensors):gsub("^load", "", 1)), level + 1)
+  end
   local text = meta[META_KEY]
   if text == nil then
-    error(fmt("checkpoint.load: %s: not a moongrad checkpoint (no '%s' metadata); " ..
-              "mg.load reads its tensors", path, META_KEY), level + 1)
+    error(fmt("checkpoint.%s: %s: not a moongrad checkpoint (no '%s' metadata); " ..
+              "mg.load reads its tensors", who, path, META_KEY), level + 1)
   end
   local state, err = codec.decode(text)
   if type(state) ~= "table" or state.format ~= "moongrad.checkpoint" then
-    error(fmt("checkpoint.load: %s: the checkpoint metadata is corrupt (%s)", path,
+    error(fmt("checkpoint.%s: %s: the checkpoint metadata is corrupt (%s)", who, path,
               err or "not a checkpoint record"), level + 1)
   end
   if math_type(state.version) ~= "integer" or state.version > FORMAT_VERSION then
-    error(fmt("checkpoint.load: %s: checkpoint format version %s is newer than this " ..
-              "moongrad reads (%d)", path, tostring(state.version), FORMAT_VERSION), level + 1)
+    error(fmt("checkpoint.%s: %s: checkpoint format version %s is newer than this " ..
+              "moongrad reads (%d)", who, path, tostring(state.version), FORMAT_VERSION), level + 1)
   end
   return tensors, state
 end
@@ -247,7 +250,7 @@ function checkpoint.load(path, opts)
   for role, m in pairs(roles) do
     if opts[role] ~= nil then check_object("load", role, opts[role], {m}, 2) end
   end
-  local tensors, state = read(path, 2)
+  local tensors, state = read(path, 2, "load")
   -- Gather every part first, so that a missing one fails before anything changes.
   local model_sd, opt_sd, rng
   if opts.model ~= nil then
@@ -311,7 +314,7 @@ function checkpoint.read(path)
   if type(path) ~= "string" then
     error(fmt("checkpoint.read: path must be a string, got %s", type(path)), 2)
   end
-  return read(path, 2)
+  return read(path, 2, "read")
 end
 
 return checkpoint

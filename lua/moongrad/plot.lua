@@ -294,6 +294,9 @@ end
 
 local function write(path, text, who)
   if path == nil then return end
+  if type(path) ~= "string" then -- io.open would take 3 as the file "3"
+    error(fmt("%s: path must be a file name (a string), got %s", who, type(path)), 3)
+  end
   local f, err = io_open(path, "wb")
   if not f then error(fmt("%s: cannot write %s: %s", who, tostring(path), tostring(err)), 3) end
   f:write(text)

@@ -72,7 +72,14 @@ end
 function T.affine(x, theta, fill) return mg._affine(x, theta, fill or 0) end
 function T.erase(x, boxes, value) return mg._erase(x, boxes, value or 0) end
 function T.paste(x, src, perm, boxes) return mg._paste(x, src, perm, boxes) end
-T.sample_beta = util.beta
+function T.sample_beta(a, b)
+  if type(a) ~= "number" or type(b) ~= "number" or not (a > 0 and b > 0)
+      or a == math.huge or b == math.huge then
+    error(format("sample_beta: a and b must be finite numbers > 0, got %s and %s", tostring(a),
+                 tostring(b)), 2)
+  end
+  return util.beta(a, b)
+end
 
 -- Composition ----------------------------------------------------------------------
 
@@ -125,8 +132,9 @@ local function number_list(name, key, v)
     error(format("%s: option '%s' must be a number or a list of numbers", name, key), 3)
   end
   for i, e in ipairs(v) do
-    if type(e) ~= "number" then
-      error(format("%s: %s[%d] must be a number, got %s", name, key, i, type(e)), 3)
+    if type(e) ~= "number" or e ~= e or e == math.huge or e == -math.huge then
+      error(format("%s: %s[%d] must be a finite number, got %s", name, key, i,
+                   type(e) == "number" and tostring(e) or type(e)), 3)
     end
   end
   return v

@@ -127,7 +127,7 @@ local function split_sizes(lengths, n)
   local sum, all_int = 0, true
   for k = 1, #lengths do
     local l = lengths[k]
-    if type(l) ~= "number" or l < 0 then
+    if type(l) ~= "number" or not (l >= 0 and l < math.huge) then
       error(("random_split: lengths[%d] must be a number >= 0, got %s"):format(k, tostring(l)), 3)
     end
     sum = sum + l

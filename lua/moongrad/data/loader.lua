@@ -59,6 +59,11 @@ local function new(ds, opts)
   if opts.collate ~= nil and not is_callable(opts.collate) then
     error("DataLoader: collate must be callable", 2)
   end
+  for _, k in ipairs{"shuffle", "drop_last"} do  -- shuffle = 1 is a typo, not a yes
+    if opts[k] ~= nil and type(opts[k]) ~= "boolean" then
+      error(("DataLoader: %s must be true or false, got %s"):format(k, tostring(opts[k])), 2)
+    end
+  end
   return setmetatable({
     dataset = ds,
     batch_size = bs,
@@ -120,7 +125,11 @@ end
 
 -- The default collation of samples (each a table.pack'ed list of values).
 local function collate(samples)
-  local nv = samples[1].n
+  if type(samples) ~= "table" or type(samples[1]) ~= "table" then
+    error(("collate: expects a non-empty list of samples (each a list of values), got %s")
+      :format(type(samples) == "table" and "a list of " .. type(samples[1]) or type(samples)), 2)
+  end
+  local nv = samples[1].n or #samples[1]
   local out = {}
   for j = 1, nv do
     local values = {}

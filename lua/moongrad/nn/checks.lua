@@ -6,10 +6,17 @@ local math_type, fmt = math.type, string.format
 
 local checks = {}
 
+-- v as a message shows it: a string in quotes, so that "4" is not read as 4.
+local function show(v)
+  if type(v) == "string" then return fmt("%q", v) end
+  return tostring(v)
+end
+checks.show = show
+
 -- A positive integer size.
 function checks.size(v, name, what, level)
   if math_type(v) ~= "integer" or v < 1 then
-    error(fmt("%s: %s must be a positive integer, got %s", name, what, tostring(v)), level + 1)
+    error(fmt("%s: %s must be a positive integer, got %s", name, what, show(v)), level + 1)
   end
 end
 
@@ -23,8 +30,8 @@ end
 
 -- A dropout probability in [0, 1].
 function checks.probability(p, name, level)
-  if type(p) ~= "number" or p < 0 or p > 1 then
-    error(fmt("%s: dropout must be a probability in [0, 1], got %s", name, tostring(p)), level + 1)
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then -- not nan either
+    error(fmt("%s: dropout must be a probability in [0, 1], got %s", name, show(p)), level + 1)
   end
 end
 

@@ -130,12 +130,22 @@ end
 ---------------------------------------------------------------------------
 -- Dropout([p = 0.5]): zeroes each element with probability p and scales the
 -- rest by 1/(1-p) in training mode; the identity in eval mode.
+-- The eps of a norm layer (1e-5 for nil): nan, negative or infinite would
+-- make every output nan at the first forward.
+local function check_eps(eps, name)
+  if eps == nil then return 1e-5 end
+  if type(eps) ~= "number" or not (eps >= 0 and eps < math.huge) then
+    error(fmt("%s: eps must be a finite number >= 0, got %s", name, tostring(eps)), CTOR + 1)
+  end
+  return eps
+end
+
 local Dropout = Module:extend("Dropout")
 layers.Dropout = Dropout
 
 function Dropout:init(p)
   p = p == nil and 0.5 or p
-  if type(p) ~= "number" or p < 0 or p > 1 then
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then -- not nan either
     error(fmt("Dropout: p must be a probability in [0, 1], got %s", tostring(p)), CTOR)
   end
   self.p = p
@@ -162,7 +172,7 @@ function LayerNorm:init(shape, opts)
   opts = options(opts, "LayerNorm", {eps = true, elementwise_affine = true, bias = true, dtype = true})
   local dtype = check_dtype(opts.dtype, "LayerNorm")
   self.normalized_shape = {unpack(shape)}
-  self.eps = opts.eps or 1e-5
+  self.eps = check_eps(opts.eps, "LayerNorm")
   self.elementwise_affine = opts.elementwise_affine ~= false
   if self.elementwise_affine then
     self.weight = param(mg.ones(shape, dtype))
@@ -206,12 +216,12 @@ function BatchNorm1d:init(num_features, opts)
   local dtype = check_dtype(opts.dtype, name)
   local momentum = opts.momentum
   if momentum == nil then momentum = 0.1 end
-  if momentum ~= false and type(momentum) ~= "number" then
-    error(fmt("%s: momentum must be a number or false, got %s", name, tostring(momentum)),
+  if momentum ~= false and (type(momentum) ~= "number" or not (momentum >= 0 and momentum <= 1)) then
+    error(fmt("%s: momentum must be a number in [0, 1] or false, got %s", name, tostring(momentum)),
           CTOR)
   end
   self.num_features = num_features
-  self.eps = opts.eps or 1e-5
+  self.eps = check_eps(opts.eps, name)
   self.momentum = momentum
   self.affine = opts.affine ~= false
   self.track_running_stats = opts.track_running_stats ~= false
@@ -293,8 +303,8 @@ simple("SiLU", function(x) return F.silu(x) end)
 local LeakyReLU = simple("LeakyReLU", function(x, m) return F.leaky_relu(x, m.negative_slope) end,
   function(m) return fmt("negative_slope=%g", m.negative_slope) end)
 function LeakyReLU:init(slope)
-  if slope ~= nil and type(slope) ~= "number" then
-    error(fmt("LeakyReLU: negative_slope must be a number, got %s", tostring(slope)), CTOR)
+  if slope ~= nil and (type(slope) ~= "number" or slope ~= slope) then
+    error(fmt("LeakyReLU: negative_slope must be a number, got %s", checks.show(slope)), CTOR)
   end
   self.negative_slope = slope or 0.01
 end
@@ -303,8 +313,8 @@ end
 local ELU = simple("ELU", function(x, m) return F.elu(x, m.alpha) end,
   function(m) return fmt("alpha=%g", m.alpha) end)
 function ELU:init(alpha)
-  if alpha ~= nil and type(alpha) ~= "number" then
-    error(fmt("ELU: alpha must be a number, got %s", tostring(alpha)), CTOR)
+  if alpha ~= nil and (type(alpha) ~= "number" or alpha ~= alpha) then
+    error(fmt("ELU: alpha must be a number, got %s", checks.show(alpha)), CTOR)
   end
   self.alpha = alpha or 1
 end

@@ -27,6 +27,10 @@ function clip.clip_grad_norm(params, max_norm, opts)
   if type(max_norm) ~= "number" then
     error(fmt("%s: max_norm must be a number, got %s", op, type(max_norm)), 2)
   end
+  -- A negative max_norm would flip every gradient and nan would poison them.
+  if not (max_norm >= 0) then
+    error(fmt("%s: max_norm must be >= 0, got %s", op, tostring(max_norm)), 2)
+  end
   local norm_type, error_if_nonfinite = 2, false
   if opts ~= nil then
     if type(opts) ~= "table" then error(fmt("%s: options must be a table, got %s", op, type(opts)), 2) end
@@ -72,6 +76,10 @@ function clip.clip_grad_value(params, clip_value)
   local grads = grads_of(params, "clip_grad_value")
   if type(clip_value) ~= "number" then
     error(fmt("clip_grad_value: clip_value must be a number, got %s", type(clip_value)), 2)
+  end
+  -- A negative bound would pin every gradient to +-|clip_value|; nan to nan.
+  if not (clip_value >= 0) then
+    error(fmt("clip_grad_value: clip_value must be >= 0, got %s", tostring(clip_value)), 2)
   end
   for _, g in ipairs(grads) do
     g:minimum_(clip_value):maximum_(-clip_value)

@@ -212,8 +212,8 @@ end
 function Optimizer:load_state_dict(sd)
   local kind = self.kind
   if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
-    error(fmt("%s: load_state_dict expects a table {state = ..., param_groups = ...}",
-              kind), 2)
+    error(fmt("%s: load_state_dict expects a table {state = ..., param_groups = ...}, got %s",
+              kind, type(sd) == "table" and "a table without them" or type(sd)), 2)
   end
   local groups, saved = self.param_groups, sd.param_groups
   if #groups ~= #saved then

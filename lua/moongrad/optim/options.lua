@@ -52,8 +52,15 @@ end
 local function nonneg(v)
   if type(v) ~= "number" or not (v >= 0) then return "must be a number >= 0" end
 end
+-- An infinite lr, eps, momentum or weight decay leaves no finite update
+-- (or none at all).
+local function finite_nonneg(v)
+  local problem = nonneg(v)
+  if problem then return problem end
+  if v == math.huge then return "must be finite" end
+end
 local function number(v)
-  if type(v) ~= "number" then return "must be a number" end
+  if type(v) ~= "number" or v ~= v then return "must be a number" end
 end
 local function boolean(v)
   if type(v) ~= "boolean" then return "must be a boolean" end
@@ -61,8 +68,8 @@ end
 
 -- A problem with option name's value v, or nil.
 local checks = {
-  lr = nonneg, momentum = nonneg, dampening = number, weight_decay = nonneg,
-  eps = nonneg, alpha = nonneg, lr_decay = nonneg,
+  lr = finite_nonneg, momentum = finite_nonneg, dampening = number, weight_decay = finite_nonneg,
+  eps = finite_nonneg, alpha = nonneg, lr_decay = nonneg,
   initial_accumulator_value = nonneg, momentum_decay = nonneg,
   nesterov = boolean, amsgrad = boolean, centered = boolean, maximize = boolean,
 }

@@ -82,8 +82,8 @@ local checks = {}
 base.checks = checks
 
 function checks.number(v) return type(v) == "number" and v == v, "must be a number" end
-function checks.positive(v)
-  return type(v) == "number" and v > 0, "must be a number > 0"
+function checks.positive(v) -- finite: an infinite factor or step leaves no schedule
+  return type(v) == "number" and v > 0 and v < math.huge, "must be a finite number > 0"
 end
 function checks.nonnegative(v)
   return type(v) == "number" and v >= 0, "must be a number >= 0"
@@ -110,7 +110,7 @@ function checks.unit_open(v) -- a fraction in (0, 1]
   return type(v) == "number" and v > 0 and v <= 1, "must be a number in (0, 1]"
 end
 function checks.number_or_list(v)
-  return type(v) == "number" or type(v) == "table",
+  return (type(v) == "number" and v == v) or type(v) == "table",
          "must be a number or a list with one number per param group"
 end
 function checks.one_of(...)
@@ -205,8 +205,8 @@ function base.per_group(name, what, opt, v, level)
   end
   local out = {}
   for i = 1, n do
-    if type(v[i]) ~= "number" then
-      error(fmt("%s: %s[%d] must be a number, got %s", name, what, i, type(v[i])), level)
+    if type(v[i]) ~= "number" or v[i] ~= v[i] then
+      error(fmt("%s: %s[%d] must be a number, got %s", name, what, i, show(v[i])), level)
     end
     out[i] = v[i]
   end
@@ -340,6 +340,11 @@ end
 function Scheduler:load_state_dict(sd)
   if type(sd) ~= "table" then
     error(fmt("%s: load_state_dict expects a table, got %s", self.__name, type(sd)), 2)
+  end
+  -- a bad step count would only surface steps later, inside the schedule
+  if sd.last_epoch ~= nil and as_integer(sd.last_epoch) == nil then
+    error(fmt("%s: load_state_dict: last_epoch must be an integer, got %s", self.__name,
+              show(sd.last_epoch)), 2)
   end
   for k, v in pairs(sd) do
     if is_state(self, k) then self[k] = copy(v) end

@@ -41,6 +41,10 @@ local function check_opts(name, opts, known)
 end
 
 local function resolve_mode(name, monitor, mode)
+  if type(monitor) ~= "string" then
+    error(fmt("%s: monitor must be a metric name such as \"val_loss\", got %s", name,
+              type(monitor)), 3)
+  end
   mode = mode or "auto"
   if mode == "auto" then
     local m = monitor:gsub("^val_", ""):gsub("^train_", "")
@@ -100,7 +104,7 @@ function callbacks.EarlyStopping(opts)
     restore_best = o.restore_best ~= false,
   }
   if type(self.patience) ~= "number" or self.patience < 0 then
-    error("EarlyStopping: patience must be a number >= 0", 2)
+    error(fmt("EarlyStopping: patience must be a number >= 0, got %s", tostring(self.patience)), 2)
   end
 
   function self.on_train_begin(ctx)
@@ -221,7 +225,18 @@ end
 
 -- The history's per-epoch records as CSV text: a header row of columns,
 -- then one row per epoch.
+-- fit's history: a table with columns and epochs (raises at the caller's
+-- caller otherwise).
+local function check_history(history, who)
+  if type(history) ~= "table" or type(history.columns) ~= "table"
+      or type(history.epochs) ~= "table" then
+    error(fmt("%s: expects fit's history (a table with columns and epochs), got %s", who,
+              type(history)), 3)
+  end
+end
+
 function callbacks.history_csv(history)
+  check_history(history, "history_csv")
   local cols = history.columns
   local lines = {concat(cols, ",")}
   for _, rec in ipairs(history.epochs) do
@@ -235,6 +250,7 @@ end
 -- The history as JSON: {"epochs": [...], "lr": [...], "batch_loss": [...]};
 -- nan and inf become null.
 function callbacks.history_json(history)
+  check_history(history, "history_json")
   local json = require "dkjson"
   local order, seen = {}, {}
   for _, list in ipairs{{"epochs", "lr", "batch_loss", "lr_groups"}, history.columns} do
@@ -253,6 +269,11 @@ function callbacks.HistoryLogger(opts)
   local o = check_opts("HistoryLogger", opts, {csv = 1, json = 1})
   if o.csv == nil and o.json == nil then
     error("HistoryLogger: give a csv path, a json path or both", 2)
+  end
+  for _, k in ipairs{"csv", "json"} do
+    if o[k] ~= nil and type(o[k]) ~= "string" then
+      error(fmt("HistoryLogger: %s must be a file path, got %s", k, type(o[k])), 2)
+    end
   end
   local self = {csv = o.csv, json = o.json}
   function self.on_epoch_end(ctx)

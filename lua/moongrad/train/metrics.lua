@@ -112,6 +112,11 @@ end
 -- Adds one batch: out the model's output, yb the targets, loss the batch's
 -- mean loss (a number). Returns the batch size.
 function Accumulator:add(out, yb, loss)
+  if not is_tensor(out) or type(loss) ~= "number" then
+    error(fmt("Accumulator:add: expects (output tensor, targets, loss number), got (%s, %s, %s)",
+              is_tensor(out) and "tensor" or type(out), is_tensor(yb) and "tensor" or type(yb),
+              type(loss)), 2)
+  end
   local n = out:shape()[1]
   self.n = self.n + n
   self.loss_sum = self.loss_sum + loss * n
@@ -164,7 +169,13 @@ end
 function metrics.evaluate(model, loader, opts)
   opts = opts or {}
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
-    error("evaluate: expects a loader (an object with :iter()) as argument #2", 2)
+    error(fmt("evaluate: expects a loader (an object with :iter()) as argument #2, got %s",
+              type(loader)), 2)
+  end
+  local mt = getmetatable(model)
+  if type(model) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    error(fmt("evaluate: expects a model (a module or a function) as argument #1, got %s",
+              type(model)), 2)
   end
   local loss_fn = opts.loss or require("moongrad.functional").cross_entropy
   local acc = metrics.Accumulator(opts.metrics or {"accuracy"})

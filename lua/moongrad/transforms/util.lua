@@ -65,9 +65,10 @@ function M.options(name, opts, known)
   end
   -- v if it is a number in [lo, hi], else nil and the complaint
   local function num(key, v, lo, hi, what)
-    if type(v) ~= "number" or v ~= v then
+    if type(v) ~= "number" then
       return nil, format("option '%s' must be a number, got %s", key, type(v))
     end
+    if v ~= v then return nil, format("option '%s' must be a number, got nan", key) end
     if v < lo or v > hi then return nil, format("option '%s' must be %s, got %s", key, what, v) end
     return v
   end

@@ -91,8 +91,9 @@ function pruners.from_name(name)
   if name == "median" then return pruners.MedianPruner() end
   if name == "halving" then return require("moongrad.tune.halving").SuccessiveHalvingPruner() end
   if name == "none" then return pruners.NopPruner() end
-  error(fmt("tune: unknown pruner '%s' (median, halving, none or a pruner object)",
-            tostring(name)), 3)
+  -- level 5: from_name <- component <- study.new <- tune.Study <- the user
+  error(fmt("tune.Study: unknown pruner '%s' (median, halving, none or a pruner object)",
+            tostring(name)), 5)
 end
 
 return pruners

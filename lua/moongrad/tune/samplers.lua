@@ -85,8 +85,9 @@ function samplers.from_name(name)
   if name == "grid" then return samplers.GridSampler() end
   if name == "bayes" then return require("moongrad.tune.bayes").BayesSampler() end
   if name == "tpe" then return require("moongrad.tune.tpe").TPESampler() end
-  error(fmt("tune: unknown sampler '%s' (grid, random, bayes, tpe or a sampler object)",
-            tostring(name)), 3)
+  -- level 5: from_name <- component <- study.new <- tune.Study <- the user
+  error(fmt("tune.Study: unknown sampler '%s' (grid, random, bayes, tpe or a sampler object)",
+            tostring(name)), 5)
 end
 
 return samplers

@@ -351,6 +351,9 @@ end
 -- study:plot(path, {title =, ylabel =, width =, height =}) --> svg: every trial's value (pruned ones
 -- at their last report) and the best value so far.
 function Study:plot(path, opts)
+  if path ~= nil and type(path) ~= "string" then
+    error(fmt("study:plot: path must be a file name (a string) or nil, got %s", type(path)), 2)
+  end
   local o = util.check_options(opts, "study:plot", {title = true, ylabel = true, width = true,
                                                    height = true}, 2)
   local plot = require "moongrad.plot"
@@ -384,6 +387,9 @@ end
 -- study:write_csv(path): one row per trial (number, state, value, seconds,
 -- the parameters, the attributes set with trial:set, the error).
 function Study:write_csv(path)
+  if type(path) ~= "string" then
+    error(fmt("study:write_csv: path must be a file name (a string), got %s", type(path)), 2)
+  end
   local text = store.csv(self:trials(), self.space.names)
   local f, err = io.open(path, "wb")
   if not f then error(fmt("study:write_csv: cannot write %s: %s", tostring(path), tostring(err)), 2) end
