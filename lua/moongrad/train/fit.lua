@@ -15,6 +15,13 @@ local OPTIONS = {train = 1, val = 1, loss = 1, optimizer = 1, scheduler = 1,
   scheduler_step = 1, epochs = 1, metrics = 1, clip_grad_norm = 1, callbacks = 1,
   progress = 1, resume = 1, checkpoint = 1, monitor = 1}
 
+-- A function, or a table or userdata with __call.
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
 local function check_options(model, o)
   if type(model) ~= "table" and type(model) ~= "function" then
     error("fit: expects a model (a module or a callable table) as argument #1", 3)
@@ -42,6 +49,25 @@ local function check_options(model, o)
   local step = o.scheduler_step or "batch"
   if step ~= "batch" and step ~= "epoch" then
     error(fmt("fit: scheduler_step must be \"batch\" or \"epoch\", got %s", tostring(step)), 3)
+  end
+  local e = o.epochs
+  if e ~= nil and (math.type(e) == nil or e ~= math.floor(e) or e < 1) then
+    error(fmt("fit: epochs must be an integer >= 1, got %s",
+              type(e) == "string" and fmt("%q", e) or tostring(e)), 3)
+  end
+  if o.loss ~= nil and not callable(o.loss) then
+    error(fmt("fit: loss must be a function loss_fn(out, yb), got %s", type(o.loss)), 3)
+  end
+  if o.scheduler ~= nil and (type(o.scheduler) ~= "table" or type(o.scheduler.step) ~= "function") then
+    error(fmt("fit: scheduler must be a scheduler (an object with :step()), got %s",
+              type(o.scheduler) == "string" and fmt("%q", o.scheduler) or type(o.scheduler)), 3)
+  end
+  if o.callbacks ~= nil and type(o.callbacks) ~= "table" then
+    error(fmt("fit: callbacks must be a list of callbacks, got %s", type(o.callbacks)), 3)
+  end
+  if o.monitor ~= nil and type(o.monitor) ~= "string" then
+    error(fmt("fit: monitor must be a metric name such as \"val_loss\", got %s",
+              tostring(o.monitor)), 3)
   end
   local ck = o.checkpoint
   if ck ~= nil and (type(ck) ~= "table" or type(ck.path) ~= "string") then
