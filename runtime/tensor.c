@@ -50,13 +50,19 @@ static mg_Tensor *tensor_struct(mg_Context *ctx) {
   return spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors, sizeof(mg_Tensor));
 }
 
+/* The data of every empty storage: kernels compute addresses from a
+ * tensor's data even when they then touch no element, and NULL + 0 is
+ * undefined in C (UBSan's pointer-overflow check stops there). Never
+ * written (there is nothing to write) and never freed. */
+static max_align_t empty_buffer;
+
 static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
   mg_Storage *s = spare_pop(&ctx->spare_storages, &ctx->n_spare_storages, sizeof *s);
   if (!s) {
     mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
     return NULL;
   }
-  s->data = NULL;
+  s->data = &empty_buffer;
   if (nbytes > 0 && !(s->data = mg_buffer_alloc(ctx, nbytes))) {
     spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
     return NULL;
@@ -77,7 +83,8 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
 static void storage_decref(mg_Storage *s) {
   if (--s->refcount > 0) return;
   mg_Context *ctx = s->ctx;
-  if (!s->borrowed) mg_buffer_free(ctx, s->data, s->nbytes);
+  if (!s->borrowed && s->data != &empty_buffer)
+    mg_buffer_free(ctx, s->data, s->nbytes);
   else if (s->release) s->release(s->data, s->release_ud);
   spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
   mg_context_decref(ctx);
