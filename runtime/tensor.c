@@ -274,11 +274,11 @@ static void convert_run(char **p, const int64_t *s, int64_t n,
   } break;
   case MG_I64 * MG_NDTYPES + MG_F32: {
     int64_t *o = (int64_t *)p[0]; const float *x = (const float *)p[1];
-    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2i64(x[i * s1]);
   } break;
   case MG_I64 * MG_NDTYPES + MG_F64: {
     int64_t *o = (int64_t *)p[0]; const double *x = (const double *)p[1];
-    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2i64(x[i * s1]);
   } break;
   default: {
     int64_t *o = (int64_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
@@ -372,7 +372,7 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
     for (int64_t i = 0; i < n; i++) o[i * s0] = v;
   } break;
   default: {
-    int64_t *o = (int64_t *)p[0], f = (int64_t)v;
+    int64_t *o = (int64_t *)p[0], f = mg_f2i64(v);
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
   } break;
   }
@@ -412,7 +412,7 @@ static void put(mg_Tensor *t, int64_t i, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[i] = (float)v; break;
   case MG_F64: ((double *)d)[i] = v; break;
-  default: ((int64_t *)d)[i] = (int64_t)v; break;
+  default: ((int64_t *)d)[i] = mg_f2i64(v); break;
   }
 }
 
@@ -1004,8 +1004,8 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
   if (st) return st;
   const void *d = t->storage->data;
   switch (t->dtype) {
-  case MG_F32: *out = (int64_t)((const float *)d)[o]; break;
-  case MG_F64: *out = (int64_t)((const double *)d)[o]; break;
+  case MG_F32: *out = mg_f2i64(((const float *)d)[o]); break;
+  case MG_F64: *out = mg_f2i64(((const double *)d)[o]); break;
   default: *out = ((const int64_t *)d)[o]; break;
   }
   return MG_OK;
@@ -1020,7 +1020,7 @@ int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[o] = (float)v; break;
   case MG_F64: ((double *)d)[o] = v; break;
-  default: ((int64_t *)d)[o] = (int64_t)v; break;
+  default: ((int64_t *)d)[o] = mg_f2i64(v); break;
   }
   return MG_OK;
 }
@@ -1059,8 +1059,8 @@ int64_t mg_read_i64(const mg_Tensor *t, int64_t i) {
   int64_t o = linear_offset(t, i);
   const void *d = t->storage->data;
   switch (t->dtype) {
-  case MG_F32: return (int64_t)((const float *)d)[o];
-  case MG_F64: return (int64_t)((const double *)d)[o];
+  case MG_F32: return mg_f2i64(((const float *)d)[o]);
+  case MG_F64: return mg_f2i64(((const double *)d)[o]);
   default: return ((const int64_t *)d)[o];
   }
 }
