@@ -117,12 +117,16 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
   if (ndim < 0 || ndim > MG_MAXDIM)
     return mg_error(ctx, MG_ESHAPE, "%s%s%d dimensions requested, at most %d "
                     "are supported", op, sep, ndim, MG_MAXDIM);
+  /* n is the product of the nonzero sizes, not numel: a zero-size tensor's
+   * strides (mg_contiguous_strides) still multiply the other sizes, so
+   * [0, 2^32, 2^32, 2^32] must be refused before they overflow. */
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0)
       return mg_error(ctx, MG_ESHAPE, "%s%ssize %lld of dimension %d is "
                       "negative", op, sep, (long long)shape[d], d + 1);
-    if (shape[d] > 0 && n > INT64_MAX / 16 / shape[d]) {
+    if (shape[d] == 0) continue;
+    if (n > INT64_MAX / 16 / shape[d]) {
       char b[MG_SHAPE_BUFSZ];
       return mg_error(ctx, MG_ENOMEM, "%s%snot enough memory: a tensor of "
                       "shape %s is too large", op, sep,
@@ -511,7 +515,8 @@ static int infer_shape(mg_Context *ctx, const char *op, const mg_Tensor *t,
                     mg_shape_str(bb, sizeof bb, t->ndim, t->shape),
                     (long long)numel);
   }
-  return MG_OK;
+  /* A zero-size result still gets strides from its other sizes. */
+  return mg_check_shape(ctx, op, ndim, shape);
 }
 
 /* Strides for viewing t as shape without a copy, if the layout allows it.
