@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "lua_bind.h"
+#include "mg_internal.h" /* mg_f2i64 */
 
 /* ---- mg.tensor(data [, dtype]) ------------------------------------------- */
 
@@ -66,7 +67,7 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
       switch (t->dtype) {
       case MG_F32: ((float *)mg_data(t))[*pos] = (float)v; break;
       case MG_F64: ((double *)mg_data(t))[*pos] = v; break;
-      default: ((int64_t *)mg_data(t))[*pos] = (int64_t)v; break;
+      default: ((int64_t *)mg_data(t))[*pos] = mg_f2i64(v); break; /* inf, 1e300 */
       }
       (*pos)++;
     }

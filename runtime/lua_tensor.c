@@ -478,6 +478,8 @@ static int t_permute(lua_State *L) {
 static int t_narrow(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
+  if (t->ndim == 0) /* checkdim lets -1 through: shape[-1] below */
+    return luaL_error(L, "narrow: a 0-d tensor has no dimensions");
   int d = mgl_checkdim(L, 2, t->ndim, 0, "narrow");
   int64_t start = mgl_checkint(L, 3, "narrow", "start");
   int64_t len = mgl_checkint(L, 4, "narrow", "length");
@@ -493,6 +495,8 @@ static int64_t position(int64_t i, int64_t n) { return i < 0 ? n + i : i - 1; }
 static int t_select(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
+  if (t->ndim == 0) /* checkdim lets -1 through: shape[-1] below */
+    return luaL_error(L, "select: a 0-d tensor has no dimensions");
   int d = mgl_checkdim(L, 2, t->ndim, 0, "select");
   int64_t i = mgl_checkint(L, 3, "select", "index");
   mg_Tensor **out = mgl_slot(L);

@@ -17,6 +17,16 @@
 #define mg_assert(c) assert(c)
 #endif
 
+/* d as an int64, saturating. C leaves converting a value outside int64's
+ * range (inf, 1e300, 2^63, which is what math.maxinteger becomes as a
+ * double) or a NaN undefined; every float-to-int64 store goes through this
+ * instead: out-of-range values clamp to INT64_MIN/INT64_MAX, NaN gives 0. */
+static inline int64_t mg_f2i64(double d) {
+  if (d >= 0x1p63) return INT64_MAX;
+  if (d < -0x1p63) return INT64_MIN;
+  return d == d ? (int64_t)d : 0;
+}
+
 /* Size classes of the buffer cache: four per power of two, from 64 bytes
  * up to 2^47 bytes (a class's buffers are all the same size). */
 #define MG_NCLASSES (4 * 42)

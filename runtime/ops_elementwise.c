@@ -329,7 +329,7 @@ static void scalar_tensor(ScalarTensor *st, mg_DType dt, double value) {
   switch (dt) {
   case MG_F32: st->v.f = (float)value; break;
   case MG_F64: st->v.d = value; break;
-  default: st->v.i = (int64_t)value; break;
+  default: st->v.i = mg_f2i64(value); break; /* math.maxinteger: 2^63 here */
   }
   st->s.data = &st->v;
   st->s.nbytes = sizeof st->v;
@@ -765,8 +765,8 @@ static void clamp_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ClampArg *c = arg;
   int64_t *o = (int64_t *)p[0];
   const int64_t *a = (const int64_t *)p[1];
-  int64_t lo = c->has_lo ? (int64_t)ceil(c->lo) : INT64_MIN;
-  int64_t hi = c->has_hi ? (int64_t)floor(c->hi) : INT64_MAX;
+  int64_t lo = c->has_lo ? mg_f2i64(ceil(c->lo)) : INT64_MIN;
+  int64_t hi = c->has_hi ? mg_f2i64(floor(c->hi)) : INT64_MAX;
   for (int64_t i = 0; i < n; i++) {
     int64_t x = a[i * s[1]];
     o[i * s[0]] = x < lo ? lo : x > hi ? hi : x;
@@ -926,7 +926,7 @@ static void masked_fill_run(char **p, const int64_t *s, int64_t n,
     switch (m->out) {
     case MG_F32: ((float *)p[0])[i * s[0]] = (float)m->value; break;
     case MG_F64: ((double *)p[0])[i * s[0]] = m->value; break;
-    default: ((int64_t *)p[0])[i * s[0]] = (int64_t)m->value; break;
+    default: ((int64_t *)p[0])[i * s[0]] = mg_f2i64(m->value); break;
     }
   }
 }

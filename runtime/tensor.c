@@ -50,13 +50,19 @@ static mg_Tensor *tensor_struct(mg_Context *ctx) {
   return spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors, sizeof(mg_Tensor));
 }
 
+/* The data of every empty storage: kernels compute addresses from a
+ * tensor's data even when they then touch no element, and NULL + 0 is
+ * undefined in C (UBSan's pointer-overflow check stops there). Never
+ * written (there is nothing to write) and never freed. */
+static max_align_t empty_buffer;
+
 static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
   mg_Storage *s = spare_pop(&ctx->spare_storages, &ctx->n_spare_storages, sizeof *s);
   if (!s) {
     mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
     return NULL;
   }
-  s->data = NULL;
+  s->data = &empty_buffer;
   if (nbytes > 0 && !(s->data = mg_buffer_alloc(ctx, nbytes))) {
     spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
     return NULL;
@@ -77,7 +83,8 @@ static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
 static void storage_decref(mg_Storage *s) {
   if (--s->refcount > 0) return;
   mg_Context *ctx = s->ctx;
-  if (!s->borrowed) mg_buffer_free(ctx, s->data, s->nbytes);
+  if (!s->borrowed && s->data != &empty_buffer)
+    mg_buffer_free(ctx, s->data, s->nbytes);
   else if (s->release) s->release(s->data, s->release_ud);
   spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
   mg_context_decref(ctx);
@@ -110,12 +117,16 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
   if (ndim < 0 || ndim > MG_MAXDIM)
     return mg_error(ctx, MG_ESHAPE, "%s%s%d dimensions requested, at most %d "
                     "are supported", op, sep, ndim, MG_MAXDIM);
+  /* n is the product of the nonzero sizes, not numel: a zero-size tensor's
+   * strides (mg_contiguous_strides) still multiply the other sizes, so
+   * [0, 2^32, 2^32, 2^32] must be refused before they overflow. */
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0)
       return mg_error(ctx, MG_ESHAPE, "%s%ssize %lld of dimension %d is "
                       "negative", op, sep, (long long)shape[d], d + 1);
-    if (shape[d] > 0 && n > INT64_MAX / 16 / shape[d]) {
+    if (shape[d] == 0) continue;
+    if (n > INT64_MAX / 16 / shape[d]) {
       char b[MG_SHAPE_BUFSZ];
       return mg_error(ctx, MG_ENOMEM, "%s%snot enough memory: a tensor of "
                       "shape %s is too large", op, sep,
@@ -267,11 +278,11 @@ static void convert_run(char **p, const int64_t *s, int64_t n,
   } break;
   case MG_I64 * MG_NDTYPES + MG_F32: {
     int64_t *o = (int64_t *)p[0]; const float *x = (const float *)p[1];
-    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2i64(x[i * s1]);
   } break;
   case MG_I64 * MG_NDTYPES + MG_F64: {
     int64_t *o = (int64_t *)p[0]; const double *x = (const double *)p[1];
-    for (int64_t i = 0; i < n; i++) o[i * s0] = (int64_t)x[i * s1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2i64(x[i * s1]);
   } break;
   default: {
     int64_t *o = (int64_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
@@ -365,7 +376,7 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
     for (int64_t i = 0; i < n; i++) o[i * s0] = v;
   } break;
   default: {
-    int64_t *o = (int64_t *)p[0], f = (int64_t)v;
+    int64_t *o = (int64_t *)p[0], f = mg_f2i64(v);
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
   } break;
   }
@@ -405,7 +416,7 @@ static void put(mg_Tensor *t, int64_t i, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[i] = (float)v; break;
   case MG_F64: ((double *)d)[i] = v; break;
-  default: ((int64_t *)d)[i] = (int64_t)v; break;
+  default: ((int64_t *)d)[i] = mg_f2i64(v); break;
   }
 }
 
@@ -504,7 +515,8 @@ static int infer_shape(mg_Context *ctx, const char *op, const mg_Tensor *t,
                     mg_shape_str(bb, sizeof bb, t->ndim, t->shape),
                     (long long)numel);
   }
-  return MG_OK;
+  /* A zero-size result still gets strides from its other sizes. */
+  return mg_check_shape(ctx, op, ndim, shape);
 }
 
 /* Strides for viewing t as shape without a copy, if the layout allows it.
@@ -997,8 +1009,8 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
   if (st) return st;
   const void *d = t->storage->data;
   switch (t->dtype) {
-  case MG_F32: *out = (int64_t)((const float *)d)[o]; break;
-  case MG_F64: *out = (int64_t)((const double *)d)[o]; break;
+  case MG_F32: *out = mg_f2i64(((const float *)d)[o]); break;
+  case MG_F64: *out = mg_f2i64(((const double *)d)[o]); break;
   default: *out = ((const int64_t *)d)[o]; break;
   }
   return MG_OK;
@@ -1013,7 +1025,7 @@ int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[o] = (float)v; break;
   case MG_F64: ((double *)d)[o] = v; break;
-  default: ((int64_t *)d)[o] = (int64_t)v; break;
+  default: ((int64_t *)d)[o] = mg_f2i64(v); break;
   }
   return MG_OK;
 }
@@ -1052,8 +1064,8 @@ int64_t mg_read_i64(const mg_Tensor *t, int64_t i) {
   int64_t o = linear_offset(t, i);
   const void *d = t->storage->data;
   switch (t->dtype) {
-  case MG_F32: return (int64_t)((const float *)d)[o];
-  case MG_F64: return (int64_t)((const double *)d)[o];
+  case MG_F32: return mg_f2i64(((const float *)d)[o]);
+  case MG_F64: return mg_f2i64(((const double *)d)[o]);
   default: return ((const int64_t *)d)[o];
   }
 }
