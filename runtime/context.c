@@ -81,6 +81,12 @@ int mg_set_reference_kernels(mg_Context *ctx, int on) {
   return was;
 }
 
+int mg_set_deterministic(mg_Context *ctx, int on) {
+  int was = ctx->deterministic;
+  ctx->deterministic = on != 0;
+  return was;
+}
+
 int mg_threads_for(const mg_Context *ctx, int64_t n) {
   if (ctx->nthreads <= 1 || n < MG_PARALLEL_GRAIN || omp_in_parallel())
     return 1;
@@ -97,7 +103,9 @@ void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
                          int64_t k) {
   double flops = 2.0 * (double)m * (double)n * (double)k;
   int want = ctx->nthreads;
-  if (flops < 4e6 || k < 32) want = 1;
+  /* Deterministic mode: LAPACK, trsm and gemv run on one thread (their
+   * threaded splits depend on the count); mg_gemm spreads its own blocks. */
+  if (flops < 4e6 || k < 32 || ctx->deterministic) want = 1;
   if (!omp_in_parallel() && omp_get_max_threads() != want)
     omp_set_num_threads(want);
 }
@@ -145,16 +153,64 @@ int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
   return 0;
 }
 
-void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
-             int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
-             int64_t ldb, double beta, void *c, int64_t ldc) {
-  int locked = mg_blas_begin();
+static void gemm_call(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                      int64_t M, int64_t N, int64_t K, const void *a,
+                      int64_t lda, const void *b, int64_t ldb, double beta,
+                      void *c, int64_t ldc) {
   if (dt == MG_F32)
     cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, a,
                 (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
   else
     cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, a,
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Deterministic mode's blocks of rows of c. Threaded OpenBLAS splits K
+ * differently from single-threaded OpenBLAS (0.3.21 halves a K between
+ * GEMM_Q and 2·GEMM_Q in its threaded driver and rounds it to the unroll
+ * in the serial one: a 128x784 · 784x512 product differs in the last bits
+ * between 1 and 2 threads), so each block goes to single-threaded
+ * OpenBLAS, and the blocks, fixed by M alone, are shared among threads. */
+#define MG_DET_GEMM_ROWS 64
+
+static void gemm_deterministic(const mg_Context *ctx, mg_DType dt,
+                               CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                               int64_t M, int64_t N, int64_t K, const void *a,
+                               int64_t lda, const void *b, int64_t ldb,
+                               double beta, void *c, int64_t ldc) {
+  size_t es = mg_dtype_size(dt);
+  int64_t nb = (M + MG_DET_GEMM_ROWS - 1) / MG_DET_GEMM_ROWS;
+  int nt = 1;
+  if (!omp_in_parallel() && 2.0 * (double)M * (double)N * (double)K >= 4e6)
+    nt = ctx->nthreads < nb ? ctx->nthreads : (int)nb;
+  int locked = 0;
+  if (nt <= 1 && !omp_in_parallel()) { /* serial OpenBLAS, under the lock */
+    pthread_mutex_lock(&blas_lock);
+    locked = 1;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  }
+  /* Inside a team of more than one, OpenBLAS runs single-threaded. */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t blk = 0; blk < nb; blk++) {
+    int64_t r0 = blk * MG_DET_GEMM_ROWS;
+    int64_t m = M - r0 < MG_DET_GEMM_ROWS ? M - r0 : MG_DET_GEMM_ROWS;
+    const char *ab = (const char *)a + (size_t)(ta == CblasNoTrans ? r0 * lda : r0) * es;
+    gemm_call(dt, ta, tb, m, N, K, ab, lda, b, ldb, beta,
+              (char *)c + (size_t)(r0 * ldc) * es, ldc);
+  }
+  if (locked) pthread_mutex_unlock(&blas_lock);
+}
+
+void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
+             CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+             const void *a, int64_t lda, const void *b, int64_t ldb,
+             double beta, void *c, int64_t ldc) {
+  if (ctx->deterministic) {
+    gemm_deterministic(ctx, dt, ta, tb, M, N, K, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  int locked = mg_blas_begin();
+  gemm_call(dt, ta, tb, M, N, K, a, lda, b, ldb, beta, c, ldc);
   mg_blas_end(locked);
 }
 

@@ -106,6 +106,7 @@ extern const luaL_Reg mgl_join_methods[];     /* lua_join.c: tril, triu */
 extern const luaL_Reg mgl_join_functions[];   /* lua_join.c: mg.cat, mg.stack */
 extern const luaL_Reg mgl_linalg_functions[];  /* lua_linalg.c: mg.linalg.* */
 extern const luaL_Reg mgl_linalg_module_functions[]; /* mg.cholesky_solve */
+extern const luaL_Reg mgl_signal_functions[];  /* lua_signal.c: mg._signals_* */
 extern const luaL_Reg mgl_rnn_functions[];     /* lua_rnn.c: mg._rnn_layer */
 extern const luaL_Reg mgl_proc_functions[];    /* lua_proc.c: mg._proc_spawn, ... */
 extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */

@@ -389,6 +389,21 @@ static int f_clock(lua_State *L) {
   return 1;
 }
 
+/* mg.use_deterministic_algorithms(on): PyTorch's name for the mode in
+ * which results do not depend on the thread count (mg_set_deterministic). */
+static int f_use_deterministic(lua_State *L) {
+  luaL_checkany(L, 1);
+  mg_set_deterministic(mgl_ctx(L), lua_toboolean(L, 1));
+  return 0;
+}
+
+static int f_are_deterministic(lua_State *L) {
+  int on = mg_set_deterministic(mgl_ctx(L), 0);
+  mg_set_deterministic(mgl_ctx(L), on);
+  lua_pushboolean(L, on);
+  return 1;
+}
+
 /* mg._set_reference_kernels(on) --> the previous setting. With it on, ops
  * that have a fast special-case kernel run the plain general one instead,
  * so that specs can check the two against each other. */
@@ -500,4 +515,6 @@ const luaL_Reg mgl_create_functions[] = {
     {"is_tensor", f_is_tensor},
     {"_philox", f_philox},
     {"_set_reference_kernels", f_set_reference_kernels},
+    {"use_deterministic_algorithms", f_use_deterministic},
+    {"are_deterministic_algorithms_enabled", f_are_deterministic},
     {NULL, NULL}};

@@ -43,6 +43,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_rnn_functions,
     mgl_proc_functions,
     mgl_linalg_module_functions,
+    mgl_signal_functions,
     NULL};
 
 /* [-0, +1, m] The module table of the C core. Every function gets the

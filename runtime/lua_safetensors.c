@@ -5,8 +5,9 @@
  *   local tensors, metadata = mg.load(path)   -- metadata is {} when none
  *
  * and one testing hook, mg._safetensors_fail_after(nbytes): the next save
- * in this Lua state fails with an "injected failure" once nbytes are
- * written (then the hook clears itself; nil clears it too). Specs use it to
+ * in this Lua state fails with ENOSPC once nbytes are written, or at its
+ * fsync when the file is shorter (then the hook clears itself; nil clears
+ * it too). Specs use it to
  * show that a failed save leaves the previous file intact.
  */
 #include <string.h>

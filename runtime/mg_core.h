@@ -84,6 +84,13 @@ int mg_error(mg_Context *ctx, int status, const char *fmt, ...)
 
 void mg_set_num_threads(mg_Context *ctx, int n); /* n >= 1 */
 int mg_get_num_threads(const mg_Context *ctx);
+/* Deterministic mode on (1) or off (0); returns the previous setting. On,
+ * every op gives the same bits for any thread count (mg_set_num_threads):
+ * BLAS products go in fixed row blocks to single-threaded OpenBLAS and
+ * LAPACK runs on one thread. Off, results are reproducible for a given
+ * thread count only. Every loop of moongrad's own already splits its work
+ * by shape, never by thread count. */
+int mg_set_deterministic(mg_Context *ctx, int on);
 /* With reference kernels on, ops that have fast special-case kernels (2×2
  * max pooling, ...) run their general kernels instead; specs compare the
  * two. Returns the previous setting. */

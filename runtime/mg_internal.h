@@ -53,6 +53,8 @@ struct mg_Context {
                                limit (a host state's Lua heap), or NULL */
   int reference_kernels;    /* use the plain kernels the fast ones are checked
                                against (mg._set_reference_kernels, specs) */
+  int deterministic;        /* results independent of the thread count
+                               (mg.use_deterministic_algorithms) */
 };
 
 /* Frees the spare tensor and storage structs (context teardown). */
@@ -123,8 +125,10 @@ int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
 int mg_blas_begin(void);
 void mg_blas_end(int locked);
 /* c (M x N, row stride ldc) = op(a) · op(b) + beta · c, row-major, in
- * float32 or float64 through OpenBLAS (context.c). */
-void mg_gemm(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+ * float32 or float64 through OpenBLAS (context.c). In deterministic mode
+ * (ctx->deterministic) the rows of c go in fixed blocks to single-threaded
+ * OpenBLAS, so the bits do not depend on the thread count. */
+void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc);
 

@@ -65,9 +65,9 @@ void mg_safetensors_free(mg_SafeTensors *st);
  * the directory is synced. On any failure the temporary file is removed
  * and the file at path, if any, is left as it was.
  *
- * fail_after is a testing hook: when >= 0 the write fails with an
- * "injected failure" after that many bytes, as a full disk would; pass -1
- * normally. */
+ * fail_after is a testing hook: when >= 0 the write fails with ENOSPC
+ * after that many bytes (or, when the file is shorter, its fsync does), as
+ * a full disk would, through the same error path; pass -1 normally. */
 int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
                         const char *const *names, mg_Tensor *const *tensors,
                         int nmeta, const char *const *meta_keys,

@@ -409,6 +409,7 @@ typedef struct {
   const char *X, *Wt, *Gd;
   char *GX, *P, *WS;
   double *PB;
+  const mg_Context *ctx;
 } BwJob;
 
 /* PB[s, :] = the sums over L of sample s's gradient, per output channel. */
@@ -434,12 +435,12 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
       const char *wg = j->Wt + gi * q->Og * q->K * es;
       if (pc) {
         const void *B = columns(q, dt, xs, cols);
-        mg_gemm(dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
+        mg_gemm(j->ctx, dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
              1.0, pc + gi * q->Og * q->K * es, q->K);
       }
       if (j->GX) {
         char *gxs = j->GX + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
-        mg_gemm(dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
+        mg_gemm(j->ctx, dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
              0.0, cols, q->L);
         col2im(q, dt, cols, gxs);
       }
@@ -486,7 +487,7 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
     BwJob job = {&q, dt, es, nc, wn, mg_data(x), mg_data(w), mg_data(gc),
                  gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws),
-                 pb ? mg_data(pb) : NULL};
+                 pb ? mg_data(pb) : NULL, ctx};
     char *P = job.P;
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -546,6 +547,7 @@ typedef struct {
   size_t es;
   const char *X, *Wt, *B;
   char *R, *WS;
+  const mg_Context *ctx;
 } FwJob;
 
 static void fw_sample(const FwJob *j, int64_t s, int tid) {
@@ -568,7 +570,7 @@ static void fw_sample(const FwJob *j, int64_t s, int tid) {
     if (q->K == 0) continue;
     const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
     const void *cm = columns(q, dt, xs, cols);
-    mg_gemm(dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
+    mg_gemm(j->ctx, dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
          j->Wt + gi * q->Og * q->K * es, q->K, cm, q->L, 1.0, y, q->L);
   }
 }
@@ -596,7 +598,7 @@ int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   size_t es = mg_dtype_size(dt);
   if (ws) {
     FwJob job = {&q, dt, es, mg_data(xc), mg_data(wc), bc ? mg_data(bc) : NULL,
-                 mg_data(r), mg_data(ws)};
+                 mg_data(r), mg_data(ws), ctx};
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (int64_t s = 0; s < q.N; s++) fw_sample(&job, s, omp_get_thread_num());

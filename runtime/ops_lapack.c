@@ -137,7 +137,7 @@ static void trsm(mg_DType dt, CBLAS_SIDE side, CBLAS_UPLO uplo,
 }
 
 /* c (M×N) = op(a) · op(b) in float64, zeros when K == 0. */
-static void gemm64(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+static void gemm64(const mg_Context *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
                    int64_t N, int64_t K, const double *a, int64_t lda,
                    const double *b, int64_t ldb, double *c) {
   if (M == 0 || N == 0) return;
@@ -145,7 +145,7 @@ static void gemm64(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
     memset(c, 0, sizeof *c * (size_t)(M * N));
     return;
   }
-  mg_gemm(MG_F64, ta, tb, M, N, K, a, MAX1(lda), b, MAX1(ldb), 0.0, c, MAX1(N));
+  mg_gemm(ctx, MG_F64, ta, tb, M, N, K, a, MAX1(lda), b, MAX1(ldb), 0.0, c, MAX1(N));
 }
 
 /* A saved tensor or gradient as a contiguous float64 tensor held by b,
@@ -249,7 +249,7 @@ static int cholesky_backward(mg_Context *ctx, mg_Node *nd, mg_Tensor *g,
       const double *l = (const double *)mg_data(L) + m * n * n;
       const double *gl = (const double *)mg_data(gL) + m * n * n;
       double *p = (double *)mg_data(gA) + m * n * n;
-      gemm64(CblasTrans, CblasNoTrans, n, n, n, l, n, gl, n, p);
+      gemm64(ctx, CblasTrans, CblasNoTrans, n, n, n, l, n, gl, n, p);
       for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < i; j++) p[j * n + i] = p[i * n + j] *= 0.5;
         p[i * n + i] *= 0.5;
@@ -327,9 +327,9 @@ static int solve_triangular_backward(mg_Context *ctx, mg_Node *nd,
       const double *x = (const double *)mg_data(X) + m * R * C;
       double *ga = (double *)mg_data(gA) + m * n * n;
       if (left)
-        gemm64(CblasNoTrans, CblasTrans, n, n, C, gb, C, x, C, ga);
+        gemm64(ctx, CblasNoTrans, CblasTrans, n, n, C, gb, C, x, C, ga);
       else
-        gemm64(CblasTrans, CblasNoTrans, n, n, R, x, C, gb, C, ga);
+        gemm64(ctx, CblasTrans, CblasNoTrans, n, n, R, x, C, gb, C, ga);
       for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < n; j++) {
           int keep = upper ? j - i >= unit : i - j >= unit;
@@ -413,14 +413,14 @@ static int cholesky_solve_backward(mg_Context *ctx, mg_Node *nd, mg_Tensor *g,
       const double *x = (const double *)mg_data(X) + m * n * K;
       double *c = (double *)mg_data(C) + m * n * n;
       double *gl = (double *)mg_data(gL) + m * n * n;
-      gemm64(CblasNoTrans, CblasTrans, n, n, K, gb, K, x, K, c);
+      gemm64(ctx, CblasNoTrans, CblasTrans, n, n, K, gb, K, x, K, c);
       for (int64_t i = 0; i < n; i++) /* C += Cᵀ */
         for (int64_t j = 0; j <= i; j++)
           c[i * n + j] = c[j * n + i] = c[i * n + j] + c[j * n + i];
       if (upper)
-        gemm64(CblasNoTrans, CblasNoTrans, n, n, n, l, n, c, n, gl);
+        gemm64(ctx, CblasNoTrans, CblasNoTrans, n, n, n, l, n, c, n, gl);
       else
-        gemm64(CblasNoTrans, CblasNoTrans, n, n, n, c, n, l, n, gl);
+        gemm64(ctx, CblasNoTrans, CblasNoTrans, n, n, n, c, n, l, n, gl);
       for (int64_t i = 0; i < n * n; i++) gl[i] = -gl[i];
     }
   }

@@ -26,11 +26,11 @@ static int blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
 }
 
 /* c (M x N, contiguous rows of ldc) = a (M x K) · b (K x N). */
-static void gemm(mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
+static void gemm(const mg_Context *ctx, mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
                  BlasMat ma, const void *b, BlasMat mb, void *c,
                  const int64_t *a_st, const int64_t *b_st) {
   if (dt != MG_I64) {
-    mg_gemm(dt, ma.trans, mb.trans, M, N, K, a, ma.ld, b, mb.ld, 0.0, c, N);
+    mg_gemm(ctx, dt, ma.trans, mb.trans, M, N, K, a, ma.ld, b, mb.ld, 0.0, c, N);
   } else { /* int64: i-k-j order keeps the inner loop contiguous in c */
     const int64_t *A = a, *B = b;
     int64_t *C = c;
@@ -56,6 +56,7 @@ typedef struct {
   BlasMat ma, mb;
   int64_t M, N, K;
   const int64_t *ast, *bst;
+  const mg_Context *ctx;
 } Batch;
 
 static void batch_gemm(const Batch *j, int64_t i) {
@@ -67,7 +68,7 @@ static void batch_gemm(const Batch *j, int64_t i) {
     oa += idx * j->sa[d];
     ob += idx * j->sb[d];
   }
-  gemm(j->dt, j->M, j->N, j->K, j->pa + oa * (int64_t)es, j->ma,
+  gemm(j->ctx, j->dt, j->M, j->N, j->K, j->pa + oa * (int64_t)es, j->ma,
        j->pb + ob * (int64_t)es, j->mb, j->pc + i * j->M * j->N * (int64_t)es,
        j->ast, j->bst);
 }
@@ -145,7 +146,7 @@ static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
   int64_t bst[2] = {b->stride[nb - 2], b->stride[nb - 1]};
   /* Many small products: one thread each (OpenBLAS stays single-threaded
    * inside a parallel region); otherwise BLAS threads inside each gemm. */
-  Batch job = {a->dtype, nbatch, bshape, sa, sb, pa, pb, pc, ma, mb, M, N, K, ast, bst};
+  Batch job = {a->dtype, nbatch, bshape, sa, sb, pa, pb, pc, ma, mb, M, N, K, ast, bst, ctx};
   int nt = (count >= 2 && M * N * K < 64 * 64 * 64) ? mg_threads_for(ctx, count * M * N * K) : 1;
   if (nt <= 1) {
     /* Outside any OpenMP construct (even an if(0) one): OpenBLAS would

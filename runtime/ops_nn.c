@@ -434,7 +434,7 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, M, in, out);
-      mg_gemm(dt, CblasNoTrans, wt, M, in, out, G, out, mg_data(w), ldw, 0,
+      mg_gemm(ctx, dt, CblasNoTrans, wt, M, in, out, G, out, mg_data(w), ldw, 0,
               mg_data(gx), in);
     }
   }
@@ -444,7 +444,7 @@ static int linear_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
     if (M && in && out) {
       mg_blas_threads_for(ctx, out, in, M);
-      mg_gemm(dt, CblasTrans, CblasNoTrans, out, in, M, G, out, mg_data(x),
+      mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, out, in, M, G, out, mg_data(x),
               in, 0, mg_data(gw), in);
     }
   }
@@ -513,7 +513,7 @@ int mg_linear(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
     memset(R, 0, (size_t)(M * nout) * es);
   if (M && nout && in) {
     mg_blas_threads_for(ctx, M, nout, in);
-    mg_gemm(dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
+    mg_gemm(ctx, dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
             mg_data(wc), ldw, bc ? 1.0 : 0.0, R, nout);
   }
   if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {

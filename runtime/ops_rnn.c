@@ -339,9 +339,9 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
     }
     /* dW_hh += daᵀ h_{t-1}; then the carry: dh_{t-1} = da W_hh (+ GRU's
      * direct part, already in the carry). */
-    mg_gemm(dt, CblasTrans, CblasNoTrans, G * H, H, N, da, lda, s.pp, s.sp, 1.0,
+    mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, G * H, H, N, da, lda, s.pp, s.sp, 1.0,
          mg_data(dw), H);
-    mg_gemm(dt, CblasNoTrans, CblasNoTrans, N, H, G * H, da, lda, wd, H,
+    mg_gemm(ctx, dt, CblasNoTrans, CblasNoTrans, N, H, G * H, da, lda, wd, H,
          cell == MG_RNN_GRU ? 1.0 : 0.0, hdst, H);
   }
   /* Row 0 of the trajectory is (h0, c0) itself. */
@@ -408,17 +408,17 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
     case MG_RNN_TANH: case MG_RNN_RELU: /* A_t = xp_t + h W_hhᵀ, in P_t */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.p, es, n * s.sp), at(s.x, es, n * s.sx), (size_t)H * es);
-      mg_gemm(dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
+      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
       simple_fw(&s);
       break;
     case MG_RNN_LSTM: /* A_t in Z_t */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.z, es, n * s.sz), at(s.x, es, n * s.sx), (size_t)GH * es);
-      mg_gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 1.0, s.z, s.sz);
+      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 1.0, s.z, s.sz);
       lstm_fw(&s);
       break;
     default: /* GRU: the hidden side apart, r multiplies its n part */
-      mg_gemm(dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
+      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
       gru_fw(&s);
       break;
     }

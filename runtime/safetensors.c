@@ -480,7 +480,8 @@ typedef struct {
   int64_t fail_after;  /* -1: never */
 } Writer;
 
-/* Writes all of buf; returns 0, or -1 with errno set (EIO for the hook). */
+/* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for the hook,
+ * which writes what fits first, as a filling disk does). */
 static int write_all(Writer *w, const void *buf, size_t n) {
   const char *p = buf;
   int injected = 0;
@@ -499,7 +500,7 @@ static int write_all(Writer *w, const void *buf, size_t n) {
     w->written += k;
   }
   if (injected) {
-    errno = 0;
+    errno = ENOSPC;
     return -1;
   }
   return 0;
@@ -673,15 +674,18 @@ int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
     goto fail;
   }
   if (r) {
-    st = errno ? mg_error(ctx, MG_EIO, "save: %s: writing %s failed after %lld "
-                          "bytes: %s", path, tmp, (long long)w.written,
-                          strerror(errno))
-               : mg_error(ctx, MG_EIO, "save: %s: injected failure after %lld "
-                          "bytes (testing hook _safetensors_fail_after)", path,
-                          (long long)w.written);
+    st = mg_error(ctx, MG_EIO, "save: %s: writing %s failed after %lld bytes: %s",
+                  path, tmp, (long long)w.written, strerror(errno));
     goto fail;
   }
-  if (fsync(fd) != 0) {
+  /* A hook past the file's end fails the fsync instead: with delayed
+   * allocation a full disk often shows only there. */
+  int synced = fsync(fd);
+  if (synced == 0 && w.fail_after >= 0) {
+    synced = -1;
+    errno = ENOSPC;
+  }
+  if (synced != 0) {
     st = mg_error(ctx, MG_EIO, "save: %s: fsync of %s failed: %s", path, tmp,
                   strerror(errno));
     goto fail;

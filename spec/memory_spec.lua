@@ -103,4 +103,17 @@ print(start, peak)
     assert.matches("not enough memory for a tensor of 4194304 bytes: the memory limit is 1048576 bytes", err)
     assert.are.equal(4, mg.ones(2, 2):sum():item())
   end)
+
+  it("raises a clear error for a tensor too large for the machine and stays usable", function()
+    for _, make in ipairs({function() return mg.zeros(1e12) end,
+                           function() return mg.empty(1e6, 1e6) end,
+                           function() return mg.randn(4e11) end}) do
+      local ok, err = pcall(make)
+      assert.is_false(ok)
+      assert.matches("not enough memory for a tensor of %d+ bytes", err)
+    end
+    local x = mg.ones(3, 3)
+    assert.are.equal(9, (x + x):sum():item() / 2)
+    assert.are.equal(0, mg.memory().limit_bytes)
+  end)
 end)

@@ -268,6 +268,33 @@ describe("the REPL", function()
     repl:wait_for("> 1%+1\n2\n>$")
   end)
 
+  it("interrupts a loop of long C calls (big matmuls) on Ctrl-C", function()
+    repl:line("a = mg.randn(600, 600); n = 0; while true do a = a:matmul(a):tanh(); n = n + 1 end")
+    sleep(0.5)
+    repl:key("C-c")
+    repl:wait_for("interrupted!", true)
+    repl:line("a:size(1)")
+    repl:wait_for("> a:size%(1%)\n600\n>$")
+  end)
+
+  it("stops train.fit after its step on Ctrl-C, then Ctrl-C interrupts the REPL's chunks again", function()
+    repl:line("nn, optim, data, train = require 'moongrad.nn', require 'moongrad.optim', " ..
+              "require 'moongrad.data', require 'moongrad.train'")
+    repl:line("m = nn.Linear(4, 2); ld = data.DataLoader(data.TensorDataset(mg.randn(32, 4), " ..
+              "mg.randint(1, 2, {32})), {batch_size = 8})")
+    repl:line("train.fit(m, {train = ld, optimizer = optim.SGD(m, {lr = 0.1}), epochs = 1e9, " ..
+              "progress = 'quiet'})")
+    sleep(0.5)
+    repl:key("C-c")
+    repl:wait_for("fit: interrupted by SIGINT at ", true)
+    repl:line("while true do end")
+    sleep(0.3)
+    repl:key("C-c")
+    repl:wait_for("interrupted!", true)
+    repl:line("1+1")
+    repl:wait_for("> 1%+1\n2\n>$")
+  end)
+
   it("clears the line on Ctrl-C at the prompt", function()
     repl:type("abc")
     repl:wait_for("> abc", true)

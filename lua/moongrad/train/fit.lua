@@ -6,10 +6,13 @@ local metrics = require "moongrad.train.metrics"
 local progress = require "moongrad.train.progress"
 local resume = require "moongrad.train.resume"
 
-local type, ipairs, pairs, tostring, error = type, ipairs, pairs, tostring, error
-local getmetatable = getmetatable
+local type, ipairs, pairs, tostring, error, pcall = type, ipairs, pairs, tostring, error, pcall
+local getmetatable, setmetatable = getmetatable, setmetatable
 local huge = math.huge
 local fmt, concat, sort = string.format, table.concat, table.sort
+local signals_catch, signals_pending = mg._signals_catch, mg._signals_pending
+-- Closing it puts back the signal handlers fit replaced, on return or error.
+local RESTORE = setmetatable({}, {__close = function() mg._signals_restore() end})
 
 local OPTIONS = {train = 1, val = 1, loss = 1, optimizer = 1, scheduler = 1,
   scheduler_step = 1, epochs = 1, metrics = 1, clip_grad_norm = 1, callbacks = 1,
@@ -109,6 +112,31 @@ end
 
 local function is_plateau(s) return s ~= nil and s.__name == "ReduceLROnPlateau" end
 
+-- The checkpoint of fit's `checkpoint` option, written once per step.
+local function save_checkpoint(ctx, o, mid_epoch)
+  if ctx.saved_step == ctx.step and ctx.saved_mid == mid_epoch then return end
+  if mid_epoch then resume.save_mid_epoch(o.checkpoint.path, ctx)
+  else resume.save_epoch_end(o.checkpoint.path, ctx) end
+  ctx.saved_step, ctx.saved_mid = ctx.step, mid_epoch
+end
+
+-- SIGINT or SIGTERM came during the step just finished (see
+-- runtime/lua_signal.c): write the checkpoint, then raise.
+local function stop_for_signal(ctx, o, sig, mid_epoch)
+  mg._signals_clear()
+  ctx.progress:abort()
+  local where = mid_epoch and fmt("epoch %d, batch %d", ctx.epoch, ctx.batch)
+    or fmt("the end of epoch %d", ctx.epoch)
+  local msg = fmt("fit: interrupted by %s at %s", sig, where)
+  if not o.checkpoint then
+    error(msg .. " (no checkpoint: fit's checkpoint option is off)", 0)
+  end
+  local saved, err = pcall(save_checkpoint, ctx, o, mid_epoch)
+  if not saved then error(fmt("%s; writing the checkpoint failed: %s", msg, tostring(err)), 0) end
+  local path = o.checkpoint.path
+  error(fmt("%s; checkpoint written to %s: resume with resume = %s", msg, path, path), 0)
+end
+
 -- One pass over the training loader. skip: batches of this epoch already
 -- done before a resume (the loader itself continues where it stopped).
 local function train_epoch(ctx, o, skip)
@@ -146,9 +174,10 @@ local function train_epoch(ctx, o, skip)
     ctx.step_lrs, ctx.logs = step_lrs, {batch = b, loss = value, size = n, lr = lr}
     call(ctx, "on_batch_end")
     bar:batch(b, acc.loss_sum / acc.n, n, skip + 1)
-    if every and ctx.step % every == 0 and b ~= n_batches then
-      resume.save_mid_epoch(o.checkpoint.path, ctx)
-    end
+    if every and ctx.step % every == 0 and b ~= n_batches then save_checkpoint(ctx, o, true) end
+    local sig = signals_pending()
+    -- after an epoch's last batch, fit stops once the epoch has ended
+    if sig and b ~= n_batches then stop_for_signal(ctx, o, sig, true) end
     if ctx.job then ctx.job:_tick(ctx, "train", value) end
   end
   return acc:result()
@@ -157,8 +186,15 @@ end
 -- train.fit(model, opts) --> history. See moongrad.train for the options.
 -- job: a moongrad.train.job running this fit in slices (it pauses after
 -- every batch through job:_tick), or nil.
+--
+-- SIGINT or SIGTERM stops fit after the step it is in: it writes the
+-- checkpoint (when the checkpoint option is on) and raises "fit:
+-- interrupted by SIGINT at epoch e, batch b; checkpoint written to P:
+-- resume with resume = P". A second signal meanwhile is handled by the
+-- handler fit replaced. A job catches signals only while a slice runs.
 local function fit(model, o, job)
   check_options(model, o)
+  local restore <close> = not job and signals_catch() and RESTORE or nil
   local names = metrics.Accumulator(o.metrics or {}):names()
   local history = {epochs = {}, lr = {}, batch_loss = {}, columns = columns(names, o.val ~= nil)}
   local ctx = {
@@ -209,9 +245,11 @@ local function fit(model, o, job)
     call(ctx, "on_epoch_end")
     ctx.progress:epoch_end(record, history.columns)
     if o.checkpoint and (o.checkpoint.every == "epoch" or o.checkpoint.every_n_batches) then
-      resume.save_epoch_end(o.checkpoint.path, ctx)
+      save_checkpoint(ctx, o, false)
     end
     if ctx.stop then break end
+    local sig = signals_pending()
+    if sig and epoch < ctx.epochs then stop_for_signal(ctx, o, sig, false) end
   end
   call(ctx, "on_train_end")
   return history

@@ -89,7 +89,11 @@ function Job:run(budget)
   if self.grad ~= nil then mg.set_grad_enabled(self.grad) end
   if self.training ~= nil and model.train then model:train(self.training) end
 
+  -- SIGINT/SIGTERM stop the slice's fit after its step (see fit); between
+  -- slices the host's handlers are in place
+  local caught = mg._signals_catch()
   local ok, res = resume(self.co)
+  if caught then mg._signals_restore() end
 
   self.rng, self.grad, self.training = mg.get_rng_state(), mg.is_grad_enabled(), model.training
   mg.set_rng_state(host_rng)
