@@ -4,6 +4,8 @@
 -- and luarocks all use what was installed. Specs run from the repository
 -- root after `make all`.
 
+local BUILD = require "support.build"
+
 local shell = require "support.shell"
 local quote, read_file, write_file, run = shell.quote, shell.read_file, shell.write_file, shell.run
 
@@ -211,7 +213,7 @@ describe("make install PREFIX=...", function()
     it("that documents every option of the usage text and the environment", function()
       local text = check("groff -man -Tascii -P-cbou " .. quote(man))
       local options = assert(text:match("\nOPTIONS(\n.-)\nENVIRONMENT\n"))
-      local usage = check("build/moongrad -h"):match("\nOptions:\n(.-)\n%S")
+      local usage = check(BUILD .. "/moongrad -h"):match("\nOptions:\n(.-)\n%S")
       local flags = {}
       for line in usage:gmatch("[^\n]+") do
         local first, rest = line:match("^  (%-%S*)(.*)")
