@@ -170,6 +170,51 @@ uninstall:
 .PHONY: install install-lua uninstall
 # ---- end of installation
 
+# ---- sanitizers ---------------------------------------------------------------
+# make test-sanitize: the whole spec suite against a second tree, build-san/,
+# compiled with AddressSanitizer (LeakSanitizer included) and
+# UndefinedBehaviorSanitizer, float-to-int overflow too. No finding is
+# recovered from: the first one ends the process with an error, so it fails
+# the run. The specs read MOONGRAD_BUILD for the tree whose executable,
+# example host and C test programs they run.
+#
+# The runner is the sanitized executable, build-san/moongrad, which takes
+# lua5.4's command line; build-san/bin/lua5.4 execs it and goes first on
+# PATH, so busted and every `lua5.4` a spec starts run instrumented, with the
+# ASan runtime linked in. The other way, stock lua5.4 with libasan in
+# LD_PRELOAD, hands the preload down to every child the specs start (make,
+# gcc, mktemp, tmux, luarocks), and LeakSanitizer then fails them on their
+# own leaks. Busted exits through os.exit(code, true), which closes the Lua
+# state, so every tensor has been freed when LeakSanitizer looks.
+SAN_B := build-san
+SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+  -fno-omit-frame-pointer
+SAN_CFLAGS := -O1 $(if $(filter 1,$(PORTABLE)),,-march=native) -g
+SAN_ENV := PATH="$(CURDIR)/$(SAN_B)/bin:$$PATH" MOONGRAD_BUILD=$(SAN_B) \
+  ASAN_OPTIONS=detect_leaks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+  LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(SAN_B)/lua/?.so;;"
+
+# The sanitizers ride in CC, so the same rules compile and link both trees.
+sanitize-build: deps-sanitize
+	$(MAKE) B=$(SAN_B) CC="$(CC) $(SAN_FLAGS)" CFLAGS="$(SAN_CFLAGS)" all
+	@mkdir -p $(SAN_B)/bin
+	printf '#!/bin/sh\nexec "%s" "$$@"\n' "$(CURDIR)/$(SAN_B)/moongrad" > $(SAN_B)/bin/lua5.4
+	chmod +x $(SAN_B)/bin/lua5.4
+
+deps-sanitize:
+	@sh tools/deps.sh sanitize
+
+test-sanitize: sanitize-build
+	@$(SAN_ENV) sh tools/run-specs.sh spec
+
+clean-sanitize:
+	rm -rf $(SAN_B)
+
+.PHONY: sanitize-build deps-sanitize test-sanitize clean-sanitize
+# ---- end of sanitizers ---------------------------------------------------------
+
 clean:
 	rm -rf $(B)
 

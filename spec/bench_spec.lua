@@ -2,7 +2,9 @@
 -- short form) and reports its figure, and bench/run.lua prints the lines
 -- and the Markdown table the README quotes. Timings themselves are never
 -- asserted. Specs run from the repository root, after `make`.
-local EXE = "build/moongrad"
+
+local BUILD = require "support.build"
+local EXE = BUILD .. "/moongrad"
 
 local function run(cmd)
   local p = io.popen(cmd .. " 2>&1 </dev/null")

@@ -3,13 +3,15 @@
 -- warm-up comparison is drawn. (How well the models learn shows in a full
 -- run; a spec cannot wait for one.) Specs run from the repository root,
 -- after `make`.
+
+local BUILD = require "support.build"
 describe("scripts/char_lm.lua", function()
   local out_dir = os.tmpname()
   local out, code
 
   setup(function()
     os.remove(out_dir)
-    local p = io.popen(("build/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --compare-steps 10 --val-words 300 --samples 3 "
+    local p = io.popen((BUILD .. "/moongrad scripts/char_lm.lua --steps 20 --eval-every 10 --compare-steps 10 --val-words 300 --samples 3 "
       .. "--out %s 2>&1 </dev/null"):format(out_dir))
     out = p:read("a")
     local _

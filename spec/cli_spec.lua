@@ -2,7 +2,9 @@
 -- -e, -i, -l, -v, -h, stdin, errors and exit codes, and finding the Lua
 -- library with no environment variable. Specs run from the repository root.
 
-local EXE = "build/moongrad"
+local BUILD = require "support.build"
+
+local EXE = BUILD .. "/moongrad"
 
 local shell = require "support.shell"
 local quote, run = shell.quote, shell.run

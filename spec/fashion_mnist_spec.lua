@@ -1,6 +1,8 @@
 -- The main job, end to end on the real data (one short epoch here; `make
 -- demo` runs the full one): it trains, reports test accuracy in the agreed
 -- format and leaves a checkpoint, a history and a chart behind.
+
+local BUILD = require "support.build"
 local mg = require "moongrad"
 
 local function run(cmd)
@@ -17,7 +19,7 @@ describe("scripts/fashion_mnist_mlp.lua", function()
   teardown(function() os.execute("rm -rf '" .. out_dir .. "'") end)
 
   it("trains, reports test accuracy on its last line and writes checkpoint, history and chart", function()
-    local out, code = run(("build/moongrad scripts/fashion_mnist_mlp.lua --epochs 1 --out '%s'"):format(out_dir))
+    local out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_mlp.lua --epochs 1 --out '%s'"):format(out_dir))
     assert.are.equal(0, code, out)
     local last = out:match("([^\n]+)\n?$")
     local acc = tonumber(last:match("^test accuracy: (%d+%.%d%d)%%$"))
@@ -33,7 +35,7 @@ describe("scripts/fashion_mnist_mlp.lua", function()
   end)
 
   it("rejects an unknown flag with the list of flags", function()
-    local out, code = run("build/moongrad scripts/fashion_mnist_mlp.lua --epoch 3")
+    local out, code = run(BUILD .. "/moongrad scripts/fashion_mnist_mlp.lua --epoch 3")
     assert.are_not.equal(0, code)
     assert.matches('unknown argument "%-%-epoch"', out)
   end)
@@ -45,7 +47,7 @@ describe("the comparisons on Fashion-MNIST", function()
   teardown(function() os.execute("rm -rf '" .. out_dir .. "'") end)
 
   it("trains five optimizers from the same start and draws their curves in one SVG", function()
-    local out, code = run(("build/moongrad scripts/fashion_mnist_optimizers.lua 1 '%s'"):format(out_dir))
+    local out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_optimizers.lua 1 '%s'"):format(out_dir))
     assert.are.equal(0, code, out)
     for _, name in ipairs { "SGD", "momentum", "Adam", "RMSprop", "Adagrad" } do
       local acc = tonumber(out:match("\n" .. name .. "%s+(%d+%.%d+)%%"))
@@ -58,7 +60,7 @@ describe("the comparisons on Fashion-MNIST", function()
   end)
 
   it("compares full-batch, stochastic and mini-batch descent on the same budget", function()
-    local out, code = run(("build/moongrad scripts/fashion_mnist_gd_variants.lua 0.1 '%s'"):format(out_dir))
+    local out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_gd_variants.lua 0.1 '%s'"):format(out_dir))
     assert.are.equal(0, code, out)
     local loss = {}
     for name, l in out:gmatch("\n?(%a[%a%- ]+) %(.-validation loss (%d+%.%d+)") do loss[name] = tonumber(l) end
@@ -77,7 +79,7 @@ describe("scripts/fashion_mnist_cnn.lua", function()
   teardown(function() os.execute("rm -rf '" .. out_dir .. "'") end)
 
   it("trains the CNN with augmentation and reports test accuracy on its last line", function()
-    local out, code = run(("build/moongrad scripts/fashion_mnist_cnn.lua --epochs 1 --out '%s'"):format(out_dir))
+    local out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_cnn.lua --epochs 1 --out '%s'"):format(out_dir))
     assert.are.equal(0, code, out)
     local acc = tonumber(out:match("test accuracy: (%d+%.%d%d)%%\n?$"))
     assert.is_true(acc ~= nil and acc > 80, out:sub(-300))   -- one epoch; the full run is longer

@@ -2,7 +2,9 @@
 -- report what they are there to show. Their seeds are fixed, so the
 -- comparisons asserted here hold every run; only wide margins are checked.
 -- Specs run from the repository root, after `make`.
-local EXE = "build/moongrad"
+
+local BUILD = require "support.build"
+local EXE = BUILD .. "/moongrad"
 
 -- Runs a script with arguments; returns stdout, stderr and the exit code.
 local function run(script, args)

@@ -4,12 +4,23 @@
 -- and luarocks all use what was installed. Specs run from the repository
 -- root after `make all`.
 
+local BUILD = require "support.build"
+
 local shell = require "support.shell"
 local quote, read_file, write_file, run = shell.quote, shell.read_file, shell.write_file, shell.run
 
+-- These specs are about stock lua5.4, luarocks and the default tree's
+-- installation, so under `make test-sanitize` they take the sanitized
+-- tree's lua5.4 shim (<MOONGRAD_BUILD>/bin, see the Makefile) off PATH.
+local STOCK_PATH = {}
+for dir in os.getenv("PATH"):gmatch("[^:]+") do
+  if dir:sub(-#BUILD - 5) ~= "/" .. BUILD .. "/bin" then STOCK_PATH[#STOCK_PATH + 1] = dir end
+end
+STOCK_PATH = "export PATH=" .. quote(table.concat(STOCK_PATH, ":")) .. "; "
+
 -- Runs a command that must succeed; returns its stdout.
 local function check(cmdline)
-  local out, err, code = run(cmdline)
+  local out, err, code = run(STOCK_PATH .. cmdline)
   assert(code == 0, ("%s\nexited %s:\n%s%s"):format(cmdline, tostring(code), out, err))
   return out
 end
@@ -211,7 +222,7 @@ describe("make install PREFIX=...", function()
     it("that documents every option of the usage text and the environment", function()
       local text = check("groff -man -Tascii -P-cbou " .. quote(man))
       local options = assert(text:match("\nOPTIONS(\n.-)\nENVIRONMENT\n"))
-      local usage = check("build/moongrad -h"):match("\nOptions:\n(.-)\n%S")
+      local usage = check(BUILD .. "/moongrad -h"):match("\nOptions:\n(.-)\n%S")
       local flags = {}
       for line in usage:gmatch("[^\n]+") do
         local first, rest = line:match("^  (%-%S*)(.*)")

@@ -2,6 +2,8 @@
 -- printing), the layers and containers, nn.init's statistics, and the XOR
 -- example script. Reference values are computed here with plain Lua loops
 -- over totable().
+
+local BUILD = require "support.build"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local approx = require "support.approx"
@@ -719,7 +721,7 @@ end)
 
 describe("scripts/xor_mlp.lua", function()
   it("learns XOR with a hand-written loop, the loss falling", function()
-    local p = io.popen("build/moongrad scripts/xor_mlp.lua 2>&1")
+    local p = io.popen(BUILD .. "/moongrad scripts/xor_mlp.lua 2>&1")
     local out = p:read("a")
     local ok = p:close()
     assert.is_true(ok, out)

@@ -4,7 +4,9 @@
 -- send-keys and reads the screen with capture-pane until the expected text
 -- shows or a few seconds pass.
 
-local EXE = "build/moongrad"
+local BUILD = require "support.build"
+
+local EXE = BUILD .. "/moongrad"
 local TIMEOUT = 5 -- seconds to wait for any one screen
 
 local function quote(s)

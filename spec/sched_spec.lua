@@ -5,6 +5,8 @@
 -- for moongrad.optim (param_groups is all a scheduler touches); a last
 -- block drives real moongrad.optim optimizers (SGD, Adam, AdamW, RMSprop)
 -- under schedulers and follows torch's parameter trajectories.
+
+local BUILD = require "support.build"
 local sched = require "moongrad.sched"
 local ref = dofile("spec/fixtures/sched_ref.lua")
 
@@ -592,7 +594,7 @@ end)
 
 describe("scripts/schedules.lua", function()
   it("draws every schedule as a 100-step sparkline", function()
-    local p = io.popen("build/moongrad scripts/schedules.lua 2>&1")
+    local p = io.popen(BUILD .. "/moongrad scripts/schedules.lua 2>&1")
     local out = p:read("a")
     assert.is_true(p:close(), out)
     local lines, moms = 0, 0

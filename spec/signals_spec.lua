@@ -6,6 +6,7 @@ local optim = require "moongrad.optim"
 local data = require "moongrad.data"
 local train = require "moongrad.train"
 local shell = require "support.shell"
+local BUILD = require "support.build"
 
 local function tmp(name)
   local dir = os.tmpname()
@@ -146,12 +147,12 @@ describe("scripts/fashion_mnist_mlp.lua interrupted with SIGINT", function()
   end
 
   it("continues exactly where it stopped when resumed", function()
-    local out, code = run(("build/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s'"):format(flags, a))
+    local out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s'"):format(flags, a))
     assert.are.equal(0, code, out)
 
     -- SIGINT once the first checkpoint (batch 100 of 516) exists
     out, code = run(([[
-      build/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s' & pid=$!
+      ]] .. BUILD .. [[/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s' & pid=$!
       while [ ! -e '%s/last.safetensors' ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done
       kill -INT $pid; wait $pid]]):format(flags, b, b))
     assert.are_not.equal(0, code, out)
@@ -159,7 +160,7 @@ describe("scripts/fashion_mnist_mlp.lua interrupted with SIGINT", function()
     assert.matches("fit: interrupted by SIGINT at [%w ,]+; checkpoint written to ", out)
     assert.is_truthy(out:find(("written to %s: resume with resume = %s"):format(ck, ck), 1, true), out)
 
-    out, code = run(("build/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s' --resume '%s'")
+    out, code = run((BUILD .. "/moongrad scripts/fashion_mnist_mlp.lua %s --out '%s' --resume '%s'")
                     :format(flags, b, ck))
     assert.are.equal(0, code, out)
     assert.are.equal(history(a), history(b))

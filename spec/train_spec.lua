@@ -1,5 +1,7 @@
 -- moongrad.train: metrics, the fit loop, its callbacks, progress output and
 -- exact resume. Specs run from the repository root.
+
+local BUILD = require "support.build"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -393,7 +395,7 @@ train.fit(net, {train = setmetatable({}, L), optimizer = optim.SGD(net, {lr = 0.
     local f = assert(io.open(path, "w"))
     f:write(script:format(mode))
     f:close()
-    local p = io.popen("build/moongrad " .. path .. " 2>&1")
+    local p = io.popen(BUILD .. "/moongrad " .. path .. " 2>&1")
     local out = p:read("a")
     p:close()
     os.remove(path)

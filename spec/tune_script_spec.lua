@@ -3,13 +3,15 @@
 -- configuration and its test accuracy, draws the chart, and resumes when
 -- run again on the same directory. (How good the search is shows in a
 -- full run.) Specs run from the repository root, after `make`.
+
+local BUILD = require "support.build"
 describe("scripts/tune_fashion_mnist.lua", function()
   local out_dir = os.tmpname()
   local flags = "--trials 4 --epochs 2 --train 2000 --val 1000 --workers 2 --sampler %s --out %s"
   local first, second, code1, code2
 
   local function run(trials, sampler)
-    local cmd = ("build/moongrad scripts/tune_fashion_mnist.lua " .. flags .. " 2>&1 </dev/null")
+    local cmd = (BUILD .. "/moongrad scripts/tune_fashion_mnist.lua " .. flags .. " 2>&1 </dev/null")
       :format(sampler, out_dir):gsub("%-%-trials 4", "--trials " .. trials)
     local p = io.popen(cmd)
     local text = p:read("a")

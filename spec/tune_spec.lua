@@ -1,5 +1,7 @@
 -- moongrad.tune: spaces, grid and random search, studies that persist and
 -- resume, trials in worker processes, failures and pruning.
+
+local BUILD = require "support.build"
 local mg = require "moongrad"
 local tune = require "moongrad.tune"
 local space = require "moongrad.tune.space"
@@ -505,7 +507,7 @@ describe("tune studies stopped with Ctrl-C", function()
     ]]):format(p))
     fh:close()
     -- its own process group, as a terminal's foreground job is
-    local pid = io.popen(("setsid sh -c 'echo $$; exec build/moongrad %s 200 >%s 2>&1' &")
+    local pid = io.popen(("setsid sh -c 'echo $$; exec " .. BUILD .. "/moongrad %s 200 >%s 2>&1' &")
                          :format(script, log)):read("l")
     pid = assert(tonumber(pid))
     local lines = 0
@@ -584,7 +586,7 @@ describe("tune workers", function()
       end, {trials = 2, workers = 2})
     ]]):format(pids))
     fh:close()
-    local pid = assert(tonumber(io.popen(("sh -c 'echo $$; exec build/moongrad %s >/dev/null 2>&1' &")
+    local pid = assert(tonumber(io.popen(("sh -c 'echo $$; exec " .. BUILD .. "/moongrad %s >/dev/null 2>&1' &")
                                          :format(script)):read("l")))
     local workers = {}
     for _ = 1, 300 do

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages moongrad needs, if any are missing.
-# Usage: tools/deps.sh [build|test|bench]   (default: test)
+# Usage: tools/deps.sh [build|test|sanitize|bench]   (default: test)
 # As root it runs apt-get; otherwise it names the packages to install.
 set -eu
 
@@ -13,14 +13,19 @@ build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadli
 # with pkg-config's flags (pkgconf) and renders the man page (groff-base,
 # man-db): the tools a user of the installed files reaches for.
 test="$build lua-busted tmux luarocks pkgconf groff-base man-db"
+# make test-sanitize builds with gcc's AddressSanitizer and UBSan runtimes
+# (libasan8, libubsan1: gcc pulls them in, named here to be plain); the
+# fuzzing targets need clang and its runtime (libFuzzer, clang's ASan).
+sanitize="$test libasan8 libubsan1 clang-14 libclang-rt-14-dev"
 # The benchmark's peer, PyTorch: never a dependency of moongrad itself.
 bench="$test python3-torch"
 
 case "${1:-test}" in
   build) want=$build ;;
   test) want=$test ;;
+  sanitize) want=$sanitize ;;
   bench) want=$bench ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|sanitize|bench]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -62,7 +62,12 @@ static int predict(lua_State *L, float *x, float *out, int *releases) {
 
 int main(int argc, char **argv) {
   const char *script = argc > 1 ? argv[1] : "examples/host/model.lua";
-  const char *ckpt = "build/examples/host_model.safetensors";
+  /* The checkpoint goes beside the executable (build/examples/ for
+   * build/examples/host), so each build tree keeps its own. */
+  char ckpt[4096];
+  const char *slash = strrchr(argv[0], '/');
+  snprintf(ckpt, sizeof ckpt, "%.*shost_model.safetensors",
+           slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
   float x[N_TRAIN], y[N_TRAIN];
   float x_test[N_TEST] = {-2.5f, -1, 0, 1, 2.5f}, before[N_TEST], after[N_TEST];
   int64_t shape[2] = {N_TRAIN, 1};
