@@ -186,12 +186,15 @@ uninstall:
 # gcc, mktemp, tmux, luarocks), and LeakSanitizer then fails them on their
 # own leaks. Busted exits through os.exit(code, true), which closes the Lua
 # state, so every tensor has been freed when LeakSanitizer looks.
+# allocator_may_return_null: a tensor too large for the machine must come
+# back from malloc as NULL, as it does without ASan, so the specs see
+# moongrad's "not enough memory" error rather than ASan's abort.
 SAN_B := build-san
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
 SAN_CFLAGS := -O1 $(if $(filter 1,$(PORTABLE)),,-march=native) -g
 SAN_ENV := PATH="$(CURDIR)/$(SAN_B)/bin:$$PATH" MOONGRAD_BUILD=$(SAN_B) \
-  ASAN_OPTIONS=detect_leaks=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
   LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(SAN_B)/lua/?.so;;"
