@@ -5,30 +5,8 @@ local space = require "moongrad.tune.space"
 local rng = require "moongrad.tune.rng"
 local BayesSampler = require("moongrad.tune.bayes").BayesSampler
 
-local cos, exp, pi, huge, min = math.cos, math.exp, math.pi, math.huge, math.min
-
--- Branin-Hoo on [-5, 10] x [0, 15]: three global minima of 0.397887.
-local function branin(v)
-  local x1, x2 = v.x1, v.x2
-  return (x2 - 5.1 / (4 * pi * pi) * x1 * x1 + 5 / pi * x1 - 6) ^ 2
-    + 10 * (1 - 1 / (8 * pi)) * cos(x1) + 10
-end
-
--- Hartmann-6 on [0, 1]^6: minimum -3.32237.
-local H_A = { { 10, 3, 17, 3.5, 1.7, 8 }, { 0.05, 10, 17, 0.1, 8, 14 }, { 3, 3.5, 1.7, 10, 17, 8 },
-              { 17, 8, 0.05, 10, 0.1, 14 } }
-local H_P = { { 1312, 1696, 5569, 124, 8283, 5886 }, { 2329, 4135, 8307, 3736, 1004, 9991 },
-              { 2348, 1451, 3522, 2883, 3047, 6650 }, { 4047, 8828, 8732, 5743, 1091, 381 } }
-local H_ALPHA = { 1.0, 1.2, 3.0, 3.2 }
-local function hartmann6(v)
-  local s = 0
-  for i = 1, 4 do
-    local inner = 0
-    for j = 1, 6 do inner = inner + H_A[i][j] * (v["x" .. j] - H_P[i][j] * 1e-4) ^ 2 end
-    s = s - H_ALPHA[i] * exp(-inner)
-  end
-  return s
-end
+local fns = require "support.test_functions"
+local branin, hartmann6 = fns.branin, fns.hartmann6
 
 local function unit_space(d)
   local t = {}
@@ -36,19 +14,13 @@ local function unit_space(d)
   return space.new(t)
 end
 
--- The study's side of the interface, in a loop: trial k gets the context
--- a study with this seed would give it, and every trial completes.
+-- The study's side of the interface, in a loop (support.test_functions),
+-- checking that every suggestion fits the space.
 local function minimise(sampler, sp, f, trials, seed)
-  local history, best = {}, huge
-  for k = 1, trials do
-    local ctx = { number = k, seed = seed, rng = rng.new(seed, k) }
-    local values = sampler:suggest(sp, history, ctx)
+  return fns.drive(sp, function(values)
     assert.is_nil(sp:mismatch(values))
-    local loss = f(values)
-    history[k] = { number = k, state = "complete", values = values, loss = loss, intermediate = {} }
-    best = min(best, loss)
-  end
-  return best, history
+    return f(values)
+  end, trials, seed, sampler)
 end
 
 -- What tune's RandomSampler does: space:sample with the trial's stream.

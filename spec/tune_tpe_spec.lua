@@ -10,40 +10,8 @@ local tpe = require "moongrad.tune.tpe"
 local TPESampler = tpe.TPESampler
 local log10 = function(x) return math.log(x, 10) end
 
--- Runs `budget` trials of f over sp and returns the best loss and the
--- history; sampler nil means random sampling from the same rng streams.
-local function drive(sp, f, budget, seed, sampler)
-  local history, best = {}, math.huge
-  for n = 1, budget do
-    local ctx = {number = n, seed = seed, rng = rng.new(seed, n)}
-    local v = sampler and sampler:suggest(sp, history, ctx) or sp:sample(ctx.rng)
-    local loss = f(v)
-    history[n] = {number = n, state = "complete", values = v, loss = loss, intermediate = {}}
-    best = math.min(best, loss)
-  end
-  return best, history
-end
-
-local function branin(c)
-  local x1, x2 = c.x1, c.x2
-  local b, cc, t = 5.1 / (4 * math.pi ^ 2), 5 / math.pi, 1 / (8 * math.pi)
-  return (x2 - b * x1 ^ 2 + cc * x1 - 6) ^ 2 + 10 * (1 - t) * math.cos(x1) + 10
-end
-
-local H_A = {{10, 3, 17, 3.5, 1.7, 8}, {0.05, 10, 17, 0.1, 8, 14},
-             {3, 3.5, 1.7, 10, 17, 8}, {17, 8, 0.05, 10, 0.1, 14}}
-local H_P = {{1312, 1696, 5569, 124, 8283, 5886}, {2329, 4135, 8307, 3736, 1004, 9991},
-             {2348, 1451, 3522, 2883, 3047, 6650}, {4047, 8828, 8732, 5743, 1091, 381}}
-local H_ALPHA = {1.0, 1.2, 3.0, 3.2}
-local function hartmann6(c)
-  local s = 0
-  for i = 1, 4 do
-    local inner = 0
-    for j = 1, 6 do inner = inner + H_A[i][j] * (c["x" .. j] - H_P[i][j] * 1e-4) ^ 2 end
-    s = s + H_ALPHA[i] * math.exp(-inner)
-  end
-  return -s
-end
+local fns = require "support.test_functions"
+local drive, branin, hartmann6 = fns.drive, fns.branin, fns.hartmann6
 
 local BRANIN = space.new{x1 = space.uniform(-5, 10), x2 = space.uniform(0, 15)}
 local HARTMANN = space.new{x1 = space.uniform(0, 1), x2 = space.uniform(0, 1),
