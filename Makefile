@@ -75,6 +75,21 @@ $(B)/tests/%: spec/support/%.c runtime/moongrad.h $(B)/libmoongrad.a
 	$(CC) $(CPPFLAGS) -Iruntime $(ALL_CFLAGS) -o $@ $< $(EMBED_LIBS)
 # ---- end of embedding ------------------------------------------------------------
 
+# ---- distributed (MPI) ----------------------------------------------------------
+# moongrad.dist's C half, lua/moongrad/dist_mpi.so, is a separate module built
+# only where Open MPI's compiler wrapper (libopenmpi-dev) is installed, so
+# the rest builds and runs without MPI; it reaches the core through the
+# registry (runtime/mg_capi.h), never by linking it.
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+ifneq ($(MPI_LIBS),)
+all: $(B)/lua/moongrad/dist_mpi.so
+endif
+
+$(B)/lua/moongrad/dist_mpi.so: runtime/mpi/dist.c runtime/mg_capi.h runtime/mg_core.h | $(B)/obj
+	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(ALL_CFLAGS) -shared -o $@ $< $(MPI_LIBS)
+# ---- end of distributed ----------------------------------------------------------
+
 deps:
 	@sh tools/deps.sh test
 

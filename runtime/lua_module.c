@@ -2,7 +2,15 @@
  * lua_module.c — luaopen_moongrad_core: one context per Lua state, the
  * tensor metatable, and the function families registered into the module.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <unistd.h>
+
 #include "lua_bind.h"
+#include "mg_capi.h"
 
 #define MGL_CONTEXT "moongrad.Context"
 
@@ -15,6 +23,10 @@ static int context_gc(lua_State *L) {
 
 /* The registry key (its address) of the state's context userdata. */
 static const char state_ctx_key = 0;
+
+/* For separately built modules (mg_capi.h). */
+static const mgl_CAPI capi = {MGL_CAPI_VERSION, mgl_test, mg_data, mg_numel,
+                              mg_is_contiguous, mg_dtype_name};
 
 mg_Context *mgl_state_ctx(lua_State *L) {
   if (!lua_checkstack(L, 1)) return NULL;
@@ -46,6 +58,26 @@ static const luaL_Reg *const function_families[] = {
     mgl_signal_functions,
     NULL};
 
+/* mg._core_file() --> the file the running core's code is in: core.so,
+ * libmoongrad.so, or the executable it is linked into. moongrad.dist looks
+ * for the MPI module it was built with beside it. */
+static int core_file(lua_State *L) {
+  char path[PATH_MAX];
+  Dl_info info;
+  struct link_map *map = NULL;
+  /* The executable's own link map has an empty name. */
+  if (dladdr1((void *)core_file, &info, (void **)&map, RTLD_DL_LINKMAP) && map &&
+      map->l_name && map->l_name[0] && realpath(map->l_name, path)) {
+    lua_pushstring(L, path);
+    return 1;
+  }
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return 0;
+  path[n] = '\0';
+  lua_pushstring(L, path);
+  return 1;
+}
+
 /* [-0, +1, m] The module table of the C core. Every function gets the
  * state's context as upvalue 1; the metamethods also get the methods table
  * as upvalue 2 (for __index). */
@@ -61,6 +93,8 @@ int luaopen_moongrad_core(lua_State *L) {
   int ctx = lua_gettop(L);
   lua_pushvalue(L, ctx); /* for mgl_state_ctx (the embedding API) */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_ctx_key);
+  lua_pushlightuserdata(L, (void *)&capi);
+  lua_setfield(L, LUA_REGISTRYINDEX, MGL_CAPI_KEY);
 
   lua_newtable(L); /* methods */
   int methods = lua_gettop(L);
@@ -85,6 +119,8 @@ int luaopen_moongrad_core(lua_State *L) {
   lua_setfield(L, mod, "linalg");
   lua_pushvalue(L, methods);
   lua_setfield(L, mod, "Tensor");
+  lua_pushcfunction(L, core_file);
+  lua_setfield(L, mod, "_core_file");
   lua_pushliteral(L, MG_VERSION);
   lua_setfield(L, mod, "version");
 

@@ -12,7 +12,9 @@ build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadli
 # The installation spec builds the rock with luarocks, builds C programs
 # with pkg-config's flags (pkgconf) and renders the man page (groff-base,
 # man-db): the tools a user of the installed files reaches for.
-test="$build lua-busted tmux luarocks pkgconf groff-base man-db"
+# Open MPI (its compiler wrapper and mpirun) builds moongrad.dist and runs
+# its two-rank specs.
+test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin"
 # make test-sanitize builds with gcc's AddressSanitizer and UBSan runtimes
 # (libasan8, libubsan1: gcc pulls them in, named here to be plain); the
 # fuzzing targets need clang and its runtime (libFuzzer, clang's ASan).

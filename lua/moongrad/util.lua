@@ -26,7 +26,8 @@ function util.check_options(opts, name, known, level)
 end
 
 -- Parses a script's "--name value" flags into a copy of `defaults`; a
--- number default makes the value a number. Unknown flags and missing or
+-- number default makes the value a number; a flag whose default is false
+-- may stand alone (--dist: true). Unknown flags and missing or
 -- malformed values print a message listing the flags and exit with 2.
 function util.parse_flags(args, defaults)
   local opts, names = {}, {}
@@ -41,6 +42,10 @@ function util.parse_flags(args, defaults)
     local name = args[i]:match("^%-%-([%w-]+)$")
     if not name or defaults[name] == nil then fail(fmt("unknown argument %q", args[i])) end
     local value = args[i + 1]
+    -- a flag whose default is false is a switch when no value follows (--dist)
+    if defaults[name] == false and (value == nil or value:match("^%-%-")) then
+      value, i = true, i - 1
+    end
     if value == nil then fail("--" .. name .. " needs a value") end
     if type(defaults[name]) == "number" then
       value = tonumber(value)

@@ -19,9 +19,21 @@
 -- nil, position = <batches already yielded this epoch>}; after
 -- loader:load_state_dict(sd) the next iter() yields the rest of that epoch
 -- (batch position + 1 on, same order) and later epochs shuffle as usual.
+--
+-- Sharding (data-parallel training, moongrad.dist): loader:shard(rank, size)
+-- is a copy of the loader for rank `rank` of `size`. Each epoch's order is
+-- the unsharded loader's; global batch k is positions k*size*B+1 .. of it
+-- (B the batch size), and rank r takes every size-th of those from the
+-- r-th on, as PyTorch's DistributedSampler does. So `size` ranks with batch
+-- B see together exactly what one loader with batch size*B sees, and
+-- #loader is that loader's length. When the last global batch has fewer
+-- samples than ranks, some ranks get an empty batch; loader.last_rows and
+-- loader.last_global_rows say how many samples the last batch had here and
+-- over all ranks. sync(perm), when given, makes every rank's shuffled
+-- order the same (moongrad.dist broadcasts rank 1's).
 local mg = require "moongrad"
 
-local type, error, setmetatable = type, error, setmetatable
+local type, error, setmetatable, pairs = type, error, setmetatable, pairs
 local math_type, table_unpack = math.type, table.unpack
 
 local DataLoader = {}
@@ -74,12 +86,34 @@ local function new(ds, opts)
     _perm = nil,       -- this epoch's order (int64), nil when not shuffling
     _position = 0,     -- batches yielded this epoch
     _resume = false,   -- the next iter() continues the current epoch
+    shard_rank = 1, shard_size = 1, _sync = nil,
+    last_rows = 0, last_global_rows = 0,
   }, DataLoader)
 end
 
--- Batches per epoch.
+-- loader:shard(rank, size [, sync]) --> the loader of rank `rank` (1-based)
+-- of `size` ranks (see the top of this file).
+function DataLoader:shard(rank, size, sync)
+  if math_type(size) ~= "integer" or size < 1 then
+    error(("DataLoader:shard: size must be an integer >= 1, got %s"):format(tostring(size)), 2)
+  end
+  if math_type(rank) ~= "integer" or rank < 1 or rank > size then
+    error(("DataLoader:shard: rank must be an integer in 1..%d, got %s"):format(size, tostring(rank)), 2)
+  end
+  if sync ~= nil and not is_callable(sync) then
+    error("DataLoader:shard: sync must be a function sync(perm)", 2)
+  end
+  local copy = {}
+  for k, v in pairs(self) do copy[k] = v end
+  copy.shard_rank, copy.shard_size, copy._sync = rank, size, sync
+  copy._perm, copy._position, copy._resume = nil, 0, false
+  return setmetatable(copy, DataLoader)
+end
+
+-- Batches per epoch (global batches of shard_size * batch_size samples when
+-- sharded: every rank has as many).
 function DataLoader:len()
-  local n, bs = self.dataset:len(), self.batch_size
+  local n, bs = self.dataset:len(), self.batch_size * self.shard_size
   if self.drop_last then return n // bs end
   return (n + bs - 1) // bs
 end
@@ -141,31 +175,42 @@ end
 
 -- ---- iteration ----------------------------------------------------------------
 
--- The batch at positions [start, start + len) of the epoch's order.
+-- The batch at positions [start, start + len) of the epoch's order, or this
+-- rank's share of it (every shard_size-th position from the rank's own).
 function DataLoader:_batch(start, len)
-  local ds = self.dataset
-  local ids = self._perm and self._perm:narrow(1, start, len)
-              or mg.arange(start, start + len)
+  local ds, size = self.dataset, self.shard_size
+  local ids
+  if size == 1 then
+    ids = self._perm and self._perm:narrow(1, start, len) or mg.arange(start, start + len)
+  else
+    local pos = mg.arange(start + self.shard_rank - 1, start + len, size, "int64")
+    ids = self._perm and self._perm:index_select(1, pos) or pos
+  end
+  local rows = ids:numel()
+  self.last_rows, self.last_global_rows = rows, len
   if ds.get_batch and not self.collate then return ds:get_batch(ids) end
+  -- an empty share (see the top of this file) has nothing to collate
+  if rows == 0 then return {} end
   local list = ids:totable()
   local samples = {}
-  for i = 1, len do samples[i] = table.pack(ds:get(list[i])) end
+  for i = 1, rows do samples[i] = table.pack(ds:get(list[i])) end
   return (self.collate or collate)(samples)
 end
 
 local function finish(self, ...)
-  if self.transform then return self.transform(...) end
+  if self.transform and self.last_rows > 0 then return self.transform(...) end
   return ...
 end
 
 -- for xb, yb, ... in loader:iter() do ... end: one epoch.
 function DataLoader:iter()
   local n = self.dataset:len()
-  local nb, bs = self:len(), self.batch_size
+  local nb, bs = self:len(), self.batch_size * self.shard_size
   if self._resume then
     self._resume = false
   else
     self._perm = self.shuffle and n > 0 and mg.randperm(n) or nil
+    if self._perm and self._sync then self._sync(self._perm) end
     self._position = 0
   end
   return function()

@@ -186,6 +186,8 @@ function callbacks.ModelCheckpoint(opts)
 
   function self.on_epoch_end(ctx)
     local save = require("moongrad.train.resume").save_epoch_end
+    -- distributed: every rank tracks the best (the same on all), rank 1 writes
+    if ctx.is_main == false then save = function() end end
     if self.save_best then
       local v = monitored("ModelCheckpoint", ctx.logs, self.monitor)
       if improved(self.mode, v, self.best, self.min_delta) then
@@ -277,6 +279,7 @@ function callbacks.HistoryLogger(opts)
   end
   local self = {csv = o.csv, json = o.json}
   function self.on_epoch_end(ctx)
+    if ctx.is_main == false then return end -- distributed: rank 1 writes
     if self.csv then write_file(self.csv, callbacks.history_csv(ctx.history), "HistoryLogger") end
     if self.json then write_file(self.json, callbacks.history_json(ctx.history), "HistoryLogger") end
   end

@@ -5,6 +5,7 @@ local optim = require "moongrad.optim"
 local metrics = require "moongrad.train.metrics"
 local progress = require "moongrad.train.progress"
 local resume = require "moongrad.train.resume"
+local distributed = require "moongrad.train.distributed"
 
 local type, ipairs, pairs, tostring, error, pcall = type, ipairs, pairs, tostring, error, pcall
 local getmetatable, setmetatable = getmetatable, setmetatable
@@ -16,7 +17,7 @@ local RESTORE = setmetatable({}, {__close = function() mg._signals_restore() end
 
 local OPTIONS = {train = 1, val = 1, loss = 1, optimizer = 1, scheduler = 1,
   scheduler_step = 1, epochs = 1, metrics = 1, clip_grad_norm = 1, callbacks = 1,
-  progress = 1, resume = 1, checkpoint = 1, monitor = 1}
+  progress = 1, resume = 1, checkpoint = 1, monitor = 1, distributed = 1}
 
 -- A function, or a table or userdata with __call.
 local function callable(f)
@@ -112,11 +113,20 @@ end
 
 local function is_plateau(s) return s ~= nil and s.__name == "ReduceLROnPlateau" end
 
--- The checkpoint of fit's `checkpoint` option, written once per step.
+-- The checkpoint of fit's `checkpoint` option, written once per step (by
+-- rank 1 alone when distributed, with every rank's partial sums).
 local function save_checkpoint(ctx, o, mid_epoch)
   if ctx.saved_step == ctx.step and ctx.saved_mid == mid_epoch then return end
-  if mid_epoch then resume.save_mid_epoch(o.checkpoint.path, ctx)
-  else resume.save_epoch_end(o.checkpoint.path, ctx) end
+  local run, acc, mine = ctx.run, ctx.train_metrics, nil
+  if run and mid_epoch then
+    mine = acc:state_dict()
+    acc:reduce(function(v) return run:sum_list(v) end)
+  end
+  if ctx.is_main ~= false then
+    if mid_epoch then resume.save_mid_epoch(o.checkpoint.path, ctx)
+    else resume.save_epoch_end(o.checkpoint.path, ctx) end
+  end
+  if mine then acc:load_state_dict(mine) end
   ctx.saved_step, ctx.saved_mid = ctx.step, mid_epoch
 end
 
@@ -144,25 +154,37 @@ local function train_epoch(ctx, o, skip)
   local per_batch = sched and o.scheduler_step ~= "epoch" and not is_plateau(sched)
   local clip, params = o.clip_grad_norm, o.clip_grad_norm and model:parameters()
   local every = o.checkpoint and o.checkpoint.every_n_batches
-  local n_batches = ctx.n_batches
+  local n_batches, run, loader = ctx.n_batches, ctx.run, ctx.train_loader
   local history, acc, bar = ctx.history, ctx.train_metrics, ctx.progress
   if model.train then model:train() end
   local b = skip
-  for xb, yb in ctx.train_loader:iter() do
+  for xb, yb in loader:iter() do
     b = b + 1
     ctx.batch, ctx.step = b, ctx.step + 1
     local lr = opt.param_groups[1].lr
     opt:zero_grad()
-    local out = model(xb)
-    local loss = loss_fn(out, yb)
-    local value = loss:item()
+    -- distributed: this rank's share of the batch may be empty
+    local empty = run and loader.last_rows == 0
+    local out, loss, value, sig
+    if not empty then
+      out = model(xb)
+      loss = loss_fn(out, yb)
+      value = loss:item()
+    end
+    local local_value = value
+    if run then -- the global batch's gradients, loss and stop signal
+      if not empty then loss:backward() end
+      local any
+      value, any = run:sync(loader, value, signals_pending() ~= nil)
+      sig = any and (signals_pending() or "a signal on another rank") or nil
+    end
     local bad = non_finite(value)
     if bad then
       bar:abort()
       error(fmt("fit: loss is %s at epoch %d, batch %d; lower the learning rate or " ..
                 "check the data", bad, ctx.epoch, b), 0)
     end
-    loss:backward()
+    if not run then loss:backward() end
     if clip then optim.clip_grad_norm(params, clip) end
     opt:step()
     if per_batch then sched:step() end
@@ -170,16 +192,17 @@ local function train_epoch(ctx, o, skip)
     local step_lrs = {}
     for g, group in ipairs(opt.param_groups) do step_lrs[g] = group.lr end
     history.lr[ctx.step], history.batch_loss[ctx.step] = lr, value
-    local n = acc:add(out:detach(), yb, value)
+    local n = empty and 0 or acc:add(out:detach(), yb, local_value)
     ctx.step_lrs, ctx.logs = step_lrs, {batch = b, loss = value, size = n, lr = lr}
     call(ctx, "on_batch_end")
-    bar:batch(b, acc.loss_sum / acc.n, n, skip + 1)
+    if acc.n > 0 then bar:batch(b, acc.loss_sum / acc.n, n, skip + 1) end
     if every and ctx.step % every == 0 and b ~= n_batches then save_checkpoint(ctx, o, true) end
-    local sig = signals_pending()
+    if not run then sig = signals_pending() end
     -- after an epoch's last batch, fit stops once the epoch has ended
     if sig and b ~= n_batches then stop_for_signal(ctx, o, sig, true) end
     if ctx.job then ctx.job:_tick(ctx, "train", value) end
   end
+  if run then acc:reduce(function(v) return run:sum_list(v) end) end
   return acc:result()
 end
 
@@ -202,16 +225,21 @@ local function fit(model, o, job)
     train_loader = o.train, val_loader = o.val, loss = o.loss or require("moongrad.functional").cross_entropy,
     epochs = o.epochs or 1, epoch = 0, step = 0, batch = 0,
     history = history, callbacks = o.callbacks or {}, stop = false,
-    n_batches = length(o.train),
     progress = progress.new(o.progress),
     job = job,
   }
+  ctx.run = distributed.setup(ctx, o)
+  if ctx.run and not ctx.is_main then ctx.progress = progress.new("quiet") end
+  ctx.n_batches = length(ctx.train_loader)
   local monitor = o.monitor or (o.val and "val_loss" or "train_loss")
   local first_epoch, skip, sums = 1, 0, nil
   if o.resume then
     first_epoch, skip, sums = resume.load(o.resume, ctx)
     ctx.resumed = true
+    -- the saved partial sums are all ranks': rank 1 carries them on
+    if ctx.run and not ctx.is_main then sums = nil end
   end
+  if ctx.run then ctx.run:start(model) end
 
   call(ctx, "on_train_begin")
   for epoch = first_epoch, ctx.epochs do
@@ -225,9 +253,12 @@ local function fit(model, o, job)
     for k, v in pairs(train_epoch(ctx, o, skip)) do record["train_" .. k] = v end
     if #history.lr > 0 then record.lr = history.lr[#history.lr] end
     skip, sums = 0, nil
-    if o.val then
-      local r = metrics.evaluate(model, o.val, {loss = ctx.loss, metrics = o.metrics,
-        on_batch = job and function() job:_tick(ctx, "val") end})
+    if ctx.val_loader then
+      local run = ctx.run
+      if run then run:sync_buffers() end
+      local r = metrics.evaluate(model, ctx.val_loader, {loss = ctx.loss, metrics = o.metrics,
+        on_batch = job and function() job:_tick(ctx, "val") end,
+        reduce = run and function(acc) acc:reduce(function(v) return run:sum_list(v) end) end})
       for k, v in pairs(r) do record["val_" .. k] = v end
     end
     record.time = progress.now() - t0
@@ -249,6 +280,7 @@ local function fit(model, o, job)
     end
     if ctx.stop then break end
     local sig = signals_pending()
+    if ctx.run and ctx.run:any(sig ~= nil) then sig = sig or "a signal on another rank" end
     if sig and epoch < ctx.epochs then stop_for_signal(ctx, o, sig, false) end
   end
   call(ctx, "on_train_end")

@@ -155,6 +155,16 @@ function Accumulator:load_state_dict(sd)
   end
 end
 
+-- Replaces the count and sums by sum_list{n, loss_sum, sums...}: fit's
+-- distributed mode sums them over the ranks this way.
+function Accumulator:reduce(sum_list)
+  local vals = {self.n, self.loss_sum}
+  for _, spec in ipairs(self.specs) do vals[#vals + 1] = self.sums[spec.name] end
+  local out = sum_list(vals)
+  self.n, self.loss_sum = math.floor(out[1] + 0.5), out[2]
+  for i, spec in ipairs(self.specs) do self.sums[spec.name] = out[i + 2] end
+end
+
 -- The metric names an Accumulator reports, in order ("loss" first).
 function Accumulator:names()
   local out = {"loss"}
@@ -165,7 +175,10 @@ end
 -- evaluate(model, loader, {loss = F.cross_entropy, metrics = {...}}) runs the
 -- model in eval mode under no_grad over one pass of loader and returns the
 -- metrics {loss = ..., accuracy = ..., ...}. The model's training flag is
--- restored afterwards. opts.on_batch, a function, is called after each batch.
+-- restored afterwards. opts.on_batch, a function, is called after each batch;
+-- opts.reduce(accumulator), when given, combines the sums before the means
+-- (fit's distributed mode: over ranks, each evaluating its shard). An empty
+-- batch (a rank's share of a short last batch) is skipped.
 function metrics.evaluate(model, loader, opts)
   opts = opts or {}
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
@@ -187,14 +200,17 @@ function metrics.evaluate(model, loader, opts)
   local was_grad = mg.set_grad_enabled(false)
   local ok, err = pcall(function()
     for xb, yb in loader:iter() do
-      local out = model(xb)
-      acc:add(out, yb, loss_fn(out, yb):item())
+      if loader.last_rows ~= 0 then
+        local out = model(xb)
+        acc:add(out, yb, loss_fn(out, yb):item())
+      end
       if on_batch then on_batch() end
     end
   end)
   mg.set_grad_enabled(was_grad)
   if model.train and was_training ~= nil then model:train(was_training) end
   if not ok then error(err, 0) end
+  if opts.reduce then opts.reduce(acc) end
   return acc:result()
 end
 

@@ -1,0 +1,306 @@
+-- moongrad.dist: data-parallel training over MPI (Open MPI), launched with
+-- mpirun on one machine or many.
+--
+--   mpirun -np 4 moongrad train.lua          (add --oversubscribe for more
+--                                              ranks than cores; as root,
+--                                              --allow-run-as-root)
+--   local dist = require "moongrad.dist"
+--   dist.init()                       --> rank, size (ranks are 1..size)
+--   dist.rank()  dist.size()  dist.is_main()      (rank 1 logs and saves)
+--   dist.local_rank()  dist.local_size()           (ranks on this machine)
+--   dist.barrier()
+--   dist.broadcast(t [, root = 1])    root's values into every rank's t
+--   dist.allreduce(t, "sum" | "mean" | "max" | "min")  in place, returns t;
+--                                     a number instead of t returns a number
+--   dist.allgather(t)                 --> tensor {size, ...t's shape}
+--   dist.shard(loader)                --> this rank's share of each batch
+--   dist.DistributedDataParallel(model [, {bucket_mb = 25}])
+--   dist.stats()                      --> {seconds, bytes, calls} in MPI
+--
+-- Tensors are float32, float64 or int64 and contiguous; every rank must
+-- call each collective in the same order with tensors of the same size and
+-- dtype (checked: a mismatch is the same error on every rank). train.fit's
+-- `distributed = true` does all of this for a training loop: see
+-- moongrad.train.
+--
+-- dist.init() gives each rank cpus / (ranks on the machine) threads unless
+-- OMP_NUM_THREADS is set, so ranks do not fight over cores.
+local mg = require "moongrad"
+
+local type, error, pcall, ipairs, tostring, setmetatable = type, error, pcall, ipairs,
+  tostring, setmetatable
+local fmt = string.format
+
+local ok, C = pcall(require, "moongrad.dist_mpi")
+if not ok then
+  -- The module is built beside the core when Open MPI is installed; look
+  -- there first, since it must match the running core.
+  local core = mg._core_file() or ""
+  local dir = core:match("^(.*)/[^/]*$") or "."
+  local found
+  for _, cand in ipairs{dir .. "/dist_mpi.so", dir .. "/lua/moongrad/dist_mpi.so",
+                        dir .. "/../lib/lua/5.4/moongrad/dist_mpi.so",
+                        dir .. "/lua/5.4/moongrad/dist_mpi.so"} do
+    local f = io.open(cand, "rb")
+    if f then
+      f:close()
+      found = cand
+      break
+    end
+  end
+  local loader, err = nil, C
+  if found then loader, err = package.loadlib(found, "luaopen_moongrad_dist_mpi") end
+  if not loader then
+    error(fmt("moongrad.dist needs MPI: this moongrad was built without it or cannot load " ..
+              "it (%s). Install Open MPI (apt-get install libopenmpi-dev openmpi-bin) and " ..
+              "rebuild (make), then launch with mpirun -np N", tostring(err)), 2)
+  end
+  C = loader()
+end
+
+local dist = {mpi_version = C.mpi_version}
+
+local rank0, size = nil, nil -- MPI's 0-based rank and the size, after init
+
+local function need(fn)
+  if not rank0 then error(fmt("dist.%s: call dist.init() first", fn), 3) end
+end
+
+-- dist.init() --> rank (1-based), size. Calling it again is harmless.
+function dist.init()
+  if not rank0 then
+    rank0, size = C.init()
+    local _, local_size = C.local_rank_size()
+    local env = os.getenv("OMP_NUM_THREADS")
+    if not (env and env ~= "") then
+      mg.set_num_threads(math.max(1, mg._cpu_count() // local_size))
+    end
+  end
+  return rank0 + 1, size
+end
+
+function dist.is_initialized() return rank0 ~= nil and C.initialized() end
+function dist.rank() need("rank") return rank0 + 1 end
+function dist.size() need("size") return size end
+-- True on rank 1, and in a process that never called dist.init().
+function dist.is_main() return not rank0 or rank0 == 0 end
+
+function dist.local_rank()
+  need("local_rank")
+  local r = C.local_rank_size()
+  return r + 1
+end
+
+function dist.local_size()
+  need("local_size")
+  local _, s = C.local_rank_size()
+  return s
+end
+
+-- Ends MPI; later collectives raise. A process that exits without calling
+-- it finalises at exit.
+function dist.finalize()
+  if rank0 then C.finalize() end
+end
+
+function dist.barrier() need("barrier") C.barrier() end
+
+local function check_tensor(fn, t)
+  if not mg.is_tensor(t) then
+    error(fmt("dist.%s: expects a tensor as argument #1, got %s", fn, type(t)), 3)
+  end
+end
+
+function dist.broadcast(t, root)
+  need("broadcast")
+  check_tensor("broadcast", t)
+  root = root or 1
+  if math.type(root) ~= "integer" or root < 1 or root > size then
+    error(fmt("dist.broadcast: root must be a rank in 1..%d, got %s", size, tostring(root)), 2)
+  end
+  return C.broadcast(t, root - 1)
+end
+
+local OPS = {sum = true, mean = true, max = true, min = true}
+
+function dist.allreduce(t, op)
+  need("allreduce")
+  op = op or "sum"
+  if not OPS[op] then
+    error(fmt("dist.allreduce: op must be \"sum\", \"mean\", \"max\" or \"min\", got %s",
+              tostring(op)), 2)
+  end
+  if type(t) == "number" then
+    local v = C.allreduce(mg.tensor({t}, "float64"), op == "mean" and "sum" or op):item()
+    return op == "mean" and v / size or v
+  end
+  check_tensor("allreduce", t)
+  if op == "mean" and t:dtype() == "int64" then
+    error("dist.allreduce: \"mean\" needs a float tensor, got int64 (use \"sum\")", 2)
+  end
+  C.allreduce(t, op == "mean" and "sum" or op)
+  if op == "mean" and size > 1 then mg.no_grad(function() t:mul_(1 / size) end) end
+  return t
+end
+
+function dist.allgather(t)
+  need("allgather")
+  check_tensor("allgather", t)
+  local shape = t:shape()
+  table.insert(shape, 1, size)
+  local out = mg.empty(shape, t:dtype())
+  C.allgather(t:contiguous(), out)
+  return out
+end
+
+function dist.stats() return C.stats() end
+function dist.reset_stats() C.reset_stats() end
+
+-- dist.shard(loader) --> loader:shard(rank, size) whose shuffled order is
+-- rank 1's on every rank.
+function dist.shard(loader)
+  need("shard")
+  if type(loader) ~= "table" or type(loader.shard) ~= "function" then
+    error(fmt("dist.shard: expects a DataLoader, got %s", type(loader)), 2)
+  end
+  return loader:shard(rank0 + 1, size, function(perm) C.broadcast(perm, 0) end)
+end
+
+-- ---- DistributedDataParallel ---------------------------------------------------
+
+local DDP = {}
+DDP.__index = DDP
+DDP.__name = "DistributedDataParallel"
+
+-- Forwards to the model, so ddp(x) works where model(x) did.
+function DDP.__call(self, ...) return self.module(...) end
+
+local function list_of(iter_or_list)
+  if type(iter_or_list) == "table" then return iter_or_list end
+  local out = {}
+  for t in iter_or_list do out[#out + 1] = t end
+  return out
+end
+
+-- dist.DistributedDataParallel(model, {bucket_mb = 25}): checks that every
+-- rank holds the same parameter shapes and copies rank 1's parameters and
+-- buffers to all ranks. After each backward, ddp:sync_gradients() makes
+-- every rank's gradients the average over ranks (gradients packed into
+-- buckets of bucket_mb MiB, one allreduce each).
+function dist.DistributedDataParallel(model, opts)
+  need("DistributedDataParallel")
+  opts = opts or {}
+  if type(model) ~= "table" or type(model.parameters) ~= "function" then
+    error("dist.DistributedDataParallel: expects a module (with :parameters())", 2)
+  end
+  if type(opts) ~= "table" then
+    error("dist.DistributedDataParallel: options must be a table", 2)
+  end
+  for k in pairs(opts) do
+    if k ~= "bucket_mb" then
+      error(fmt("dist.DistributedDataParallel: unknown option '%s' (known: bucket_mb)",
+                tostring(k)), 2)
+    end
+  end
+  local mb = opts.bucket_mb or 25
+  if type(mb) ~= "number" or not (mb > 0) or mb == math.huge then
+    error(fmt("dist.DistributedDataParallel: bucket_mb must be a number > 0, got %s",
+              tostring(mb)), 2)
+  end
+  local self = setmetatable({module = model, bucket_bytes = math.floor(mb * 1048576),
+                             params = list_of(model:parameters())}, DDP)
+  self.buffers = model.buffers and list_of(model:buffers()) or {}
+  self:_check_same_model()
+  self:broadcast_parameters()
+  return self
+end
+
+-- Every rank's parameters must match in number, dtype and shape.
+function DDP:_check_same_model()
+  local ps = self.params
+  local numels = mg.zeros({#ps + 1}, "int64")
+  numels[1] = #ps
+  for i, p in ipairs(ps) do numels[i + 1] = p:numel() end
+  local hi, lo = numels:clone(), -numels
+  C.allreduce(hi, "max")
+  C.allreduce(lo, "max")
+  local same, his, los = true, hi:totable(), lo:totable()
+  for i = 1, #his do same = same and his[i] == -los[i] end
+  if not same then
+    local shapes = {}
+    for i, p in ipairs(ps) do shapes[i] = "[" .. table.concat(p:shape(), ",") .. "]" end
+    error(fmt("dist.DistributedDataParallel: ranks hold different models (rank %d: %d " ..
+              "parameters %s)", rank0 + 1, #ps, table.concat(shapes, " ")), 3)
+  end
+end
+
+-- Rank 1's parameters and buffers into every rank's.
+function DDP:broadcast_parameters()
+  mg.no_grad(function()
+    for _, p in ipairs(self.params) do C.broadcast(p, 0) end
+    self:broadcast_buffers()
+  end)
+end
+
+-- Rank 1's buffers (batch norm's running statistics) into every rank's.
+function DDP:broadcast_buffers()
+  for _, b in ipairs(self.buffers) do
+    if b:is_contiguous() then C.broadcast(b, 0)
+    else b:copy_(C.broadcast(b:contiguous(), 0)) end
+  end
+end
+
+-- ddp:sync_gradients([weight [, extra]]): every parameter's gradient
+-- becomes the sum over ranks of weight * gradient (weight defaults to
+-- 1 / size: the mean; fit passes local rows / global rows, exact for a
+-- mean loss with uneven shares). A parameter no rank has a gradient for
+-- keeps none; one that has a gradient on some ranks gets the sum, zeros
+-- standing in for the others. extra, a list of numbers, is summed over
+-- ranks as it is, in the same messages, and returned (fit's loss, signal).
+function DDP:sync_gradients(weight, extra)
+  weight = weight or 1 / size
+  extra = extra or {}
+  -- one call per dtype (float32 parameters, float64 ones); the flags that
+  -- say which ranks had a gradient and the extras ride, unweighted, at the
+  -- end of the first group
+  local groups, order, missing = {}, {}, {}
+  for i, p in ipairs(self.params) do
+    local g = p.grad
+    if g == nil then
+      missing[i] = true
+      g = mg.zeros(p:shape(), p:dtype())
+      p.grad = g
+    elseif not g:is_contiguous() then
+      g = g:contiguous()
+      p.grad = g
+    end
+    local dt = g:dtype()
+    if not groups[dt] then
+      groups[dt] = {}
+      order[#order + 1] = dt
+    end
+    local list = groups[dt]
+    list[#list + 1] = g
+  end
+  local n = #self.params
+  local first = order[1] or "float32"
+  local meta = mg.zeros({n + #extra}, first)
+  for i = 1, n do meta[i] = missing[i] and 0 or 1 end
+  for j, v in ipairs(extra) do meta[n + j] = v end
+  groups[first] = groups[first] or {}
+  order[1] = first
+  local list = groups[first]
+  list[#list + 1] = meta
+  for k, dt in ipairs(order) do
+    C.allreduce_buckets(groups[dt], weight, self.bucket_bytes, k == 1 and 1 or 0)
+  end
+  local vals = meta:totable()
+  for i = 1, n do
+    if missing[i] and vals[i] == 0 then self.params[i].grad = nil end
+  end
+  local out = {}
+  for j = 1, #extra do out[j] = vals[n + j] end
+  return out
+end
+
+return dist

@@ -1,0 +1,438 @@
+/*
+ * mpi/dist.c — moongrad.dist_mpi: tensors over MPI (Open MPI), the C half of
+ * moongrad.dist. Built only when mpicc is found (Makefile, "distributed").
+ *
+ * Every collective works in place on contiguous tensors of the state's
+ * core (reached through mg_capi.h, not linked). Ranks here are MPI's,
+ * 0-based; moongrad.dist turns them into Lua's 1-based ones and checks
+ * arguments that need no communication. What needs every rank to agree
+ * (the tensors' sizes and dtypes) is checked with one small collective
+ * first, so a mismatch is the same clear error on every rank instead of a
+ * hang or a corrupted buffer.
+ *
+ * MPI calls come from one thread at a time (MPI_THREAD_SERIALIZED): the
+ * thread of the Lua state. MPI errors return (MPI_ERRORS_RETURN) and become
+ * Lua errors naming the function.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../mg_capi.h"
+
+static const mgl_CAPI *capi;
+
+/* Time and bytes spent in collectives, for dist.stats(). */
+static struct {
+  double seconds;
+  double bytes;
+  long long calls;
+} stats;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* A Lua error with the message alone: the op names itself, and a position
+ * in moongrad's own Lua files would only mislead. */
+static int raise(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
+}
+
+static int mpi_error(lua_State *L, const char *fn, int code) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) len = 0;
+  msg[len] = '\0';
+  return raise(L, "dist.%s: MPI failed: %s", fn, len ? msg : "unknown error");
+}
+
+#define CHECK_MPI(L, fn, call)                    \
+  do {                                            \
+    int rc_ = (call);                             \
+    if (rc_ != MPI_SUCCESS) mpi_error(L, fn, rc_); \
+  } while (0)
+
+static int is_initialized(void) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  return init && !fin;
+}
+
+static void need_init(lua_State *L, const char *fn) {
+  if (!is_initialized())
+    raise(L, "dist.%s: MPI is not initialised (call dist.init() first)", fn);
+}
+
+static MPI_Datatype mpi_type(mg_DType dt) {
+  switch (dt) {
+    case MG_F32: return MPI_FLOAT;
+    case MG_F64: return MPI_DOUBLE;
+    default: return MPI_INT64_T;
+  }
+}
+
+static size_t elem_size(mg_DType dt) { return dt == MG_F32 ? 4 : 8; }
+
+/* "float32 [3,4]" for messages. */
+static const char *describe(lua_State *L, const mg_Tensor *t) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, capi->dtype_name(t->dtype));
+  luaL_addstring(&b, " [");
+  for (int d = 0; d < t->ndim; d++) {
+    if (d) luaL_addchar(&b, ',');
+    lua_pushfstring(L, "%I", (lua_Integer)t->shape[d]);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ']');
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* The contiguous tensor at arg, which the collective will read or write. */
+static mg_Tensor *check_tensor(lua_State *L, int arg, const char *fn) {
+  mg_Tensor *t = capi->test(L, arg);
+  if (!t) raise(L, "dist.%s: expects a tensor as argument #%d, got %s", fn, arg,
+                     luaL_typename(L, arg));
+  if (!capi->is_contiguous(t))
+    raise(L, "dist.%s: the tensor must be contiguous (got a strided view of %s); "
+               "pass t:contiguous() and copy back", fn, describe(L, t));
+  return t;
+}
+
+/* MPI counts are ints. */
+static void check_count(lua_State *L, const char *fn, int64_t n) {
+  if (n > 2147483647)
+    raise(L, "dist.%s: %I elements is more than one MPI call carries (2^31 - 1); "
+               "split the tensor", fn, (lua_Integer)n);
+}
+
+/* Every rank must pass the same number of elements of the same dtype:
+ * one allreduce of (n, -n, dtype, -dtype) with MAX tells each rank the
+ * largest and smallest of both. */
+static void check_agree(lua_State *L, const char *fn, int64_t n, int dtype,
+                        const mg_Tensor *t, const char *what) {
+  int64_t mine[4] = {n, -n, dtype, -dtype}, all[4];
+  CHECK_MPI(L, fn, MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
+  if (all[0] == -all[1] && all[2] == -all[3]) return;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (all[2] != -all[3])
+    raise(L, "dist.%s: ranks passed %s of different dtypes (rank %d: %s)", fn, what,
+               rank + 1, describe(L, t));
+  raise(L, "dist.%s: ranks passed %s of different sizes: from %I to %I elements "
+             "(rank %d: %s)", fn, what, (lua_Integer)-all[1], (lua_Integer)all[0], rank + 1,
+             t ? describe(L, t) : "");
+}
+
+static void count(double t0, double bytes) {
+  stats.seconds += now() - t0;
+  stats.bytes += bytes;
+  stats.calls++;
+}
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static void finalize(void) {
+  if (is_initialized()) MPI_Finalize();
+}
+
+/* init() --> rank (0-based), size. Idempotent. */
+static int f_init(lua_State *L) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (fin) return raise(L, "dist.init: MPI was finalised already; it cannot start again");
+  if (!init) {
+    /* Open MPI loads its components with dlopen and they expect libmpi's
+     * symbols to be global; Lua's require loaded us (and libmpi) locally. */
+    dlopen("libmpi.so.40", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    int provided = 0;
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+    if (rc != MPI_SUCCESS) return mpi_error(L, "init", rc);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    /* A script that ends with os.exit or an error never closes its state;
+     * mpirun reports a rank that exits without MPI_Finalize as failed. */
+    atexit(finalize);
+  }
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  lua_pushinteger(L, rank);
+  lua_pushinteger(L, size);
+  return 2;
+}
+
+static int f_initialized(lua_State *L) {
+  lua_pushboolean(L, is_initialized());
+  return 1;
+}
+
+static int f_finalize(lua_State *L) {
+  finalize();
+  return 0;
+}
+
+/* local_rank_size() --> this rank's place among the ranks on its machine
+ * (0-based) and how many run there. */
+static int f_local(lua_State *L) {
+  need_init(L, "local_rank");
+  MPI_Comm node;
+  CHECK_MPI(L, "local_rank",
+            MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  int r, s;
+  MPI_Comm_rank(node, &r);
+  MPI_Comm_size(node, &s);
+  MPI_Comm_free(&node);
+  lua_pushinteger(L, r);
+  lua_pushinteger(L, s);
+  return 2;
+}
+
+static int f_rank(lua_State *L) {
+  int r;
+  need_init(L, "rank");
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  lua_pushinteger(L, r);
+  return 1;
+}
+
+static int f_size(lua_State *L) {
+  int s;
+  need_init(L, "size");
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  lua_pushinteger(L, s);
+  return 1;
+}
+
+static int f_barrier(lua_State *L) {
+  need_init(L, "barrier");
+  double t0 = now();
+  CHECK_MPI(L, "barrier", MPI_Barrier(MPI_COMM_WORLD));
+  count(t0, 0);
+  return 0;
+}
+
+/* ---- collectives on one tensor -------------------------------------------------- */
+
+static void bump(mg_Tensor *t) { t->storage->version++; }
+
+/* broadcast(t, root): root's values into every rank's t. */
+static int f_broadcast(lua_State *L) {
+  need_init(L, "broadcast");
+  mg_Tensor *t = check_tensor(L, 1, "broadcast");
+  int root = (int)luaL_checkinteger(L, 2);
+  int64_t n = capi->numel(t);
+  check_count(L, "broadcast", n);
+  check_agree(L, "broadcast", n, t->dtype, t, "tensors");
+  double t0 = now();
+  if (n > 0)
+    CHECK_MPI(L, "broadcast", MPI_Bcast(capi->data(t), (int)n, mpi_type(t->dtype), root,
+                                        MPI_COMM_WORLD));
+  count(t0, (double)n * elem_size(t->dtype));
+  bump(t);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* allreduce(t, op): op is "sum", "max" or "min"; t holds the result. */
+static int f_allreduce(lua_State *L) {
+  static const char *const names[] = {"sum", "max", "min", NULL};
+  MPI_Op ops[] = {MPI_SUM, MPI_MAX, MPI_MIN};
+  need_init(L, "allreduce");
+  mg_Tensor *t = check_tensor(L, 1, "allreduce");
+  int op = luaL_checkoption(L, 2, NULL, names);
+  int64_t n = capi->numel(t);
+  check_count(L, "allreduce", n);
+  check_agree(L, "allreduce", n, t->dtype, t, "tensors");
+  double t0 = now();
+  if (n > 0)
+    CHECK_MPI(L, "allreduce", MPI_Allreduce(MPI_IN_PLACE, capi->data(t), (int)n,
+                                            mpi_type(t->dtype), ops[op], MPI_COMM_WORLD));
+  count(t0, (double)n * elem_size(t->dtype));
+  bump(t);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* allgather(t, out): out (size * numel(t) elements, same dtype) gets every
+ * rank's t in rank order. */
+static int f_allgather(lua_State *L) {
+  need_init(L, "allgather");
+  mg_Tensor *t = check_tensor(L, 1, "allgather");
+  mg_Tensor *out = check_tensor(L, 2, "allgather");
+  int64_t n = capi->numel(t);
+  check_count(L, "allgather", n);
+  check_agree(L, "allgather", n, t->dtype, t, "tensors");
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (out->dtype != t->dtype || capi->numel(out) != n * size)
+    raise(L, "dist.allgather: the output must be %s with %I elements, got %s",
+               capi->dtype_name(t->dtype), (lua_Integer)(n * size), describe(L, out));
+  double t0 = now();
+  if (n > 0)
+    CHECK_MPI(L, "allgather", MPI_Allgather(capi->data(t), (int)n, mpi_type(t->dtype),
+                                            capi->data(out), (int)n, mpi_type(t->dtype),
+                                            MPI_COMM_WORLD));
+  count(t0, (double)n * elem_size(t->dtype) * 2);
+  bump(out);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* ---- gradients in buckets ---------------------------------------------------------- */
+
+/* allreduce_buckets(list, weight, bucket_bytes [, plain]): sums weight * t
+ * over the ranks for every tensor in list but the last `plain` ones (summed
+ * as they are) (all float32 or float64, contiguous),
+ * packed into buffers of about bucket_bytes, so a model's hundred small
+ * gradients cost a few large messages instead of a hundred latencies.
+ * Every rank must pass tensors of the same sizes in the same order
+ * (checked once per call, with the total). */
+static int f_allreduce_buckets(lua_State *L) {
+  need_init(L, "allreduce_buckets");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  double w = luaL_checknumber(L, 2);
+  lua_Integer bucket_bytes = luaL_checkinteger(L, 3);
+  int nt = (int)luaL_len(L, 1);
+  int plain_from = nt - (int)luaL_optinteger(L, 4, 0);
+  if (nt == 0) return 0;
+  mg_Tensor **ts = lua_newuserdatauv(L, sizeof *ts * nt, 0);
+  int64_t total = 0;
+  mg_DType dt = MG_F32;
+  for (int i = 0; i < nt; i++) {
+    lua_geti(L, 1, i + 1);
+    ts[i] = check_tensor(L, -1, "allreduce_buckets");
+    if (i == 0) dt = ts[i]->dtype;
+    if (ts[i]->dtype != dt || dt == MG_I64)
+      raise(L, "dist.allreduce_buckets: tensors must all be float32 or all float64 "
+                 "(tensor %d is %s)", i + 1, describe(L, ts[i]));
+    total += capi->numel(ts[i]);
+    lua_pop(L, 1);
+  }
+  check_agree(L, "allreduce_buckets", total, dt, ts[0], "gradient lists");
+  size_t es = elem_size(dt);
+  int64_t cap = bucket_bytes / (lua_Integer)es;
+  if (cap < 1) cap = 1;
+  if (cap > total) cap = total;
+  char *buf = lua_newuserdatauv(L, (size_t)cap * es, 0);
+  double t0 = now();
+  /* Tensors are packed whole when they fit; a tensor larger than a bucket
+   * is reduced in place, in slices of the bucket's size. */
+  int i = 0;
+  while (i < nt) {
+    int64_t n0 = capi->numel(ts[i]);
+    if (n0 >= cap) {
+      char *p = capi->data(ts[i]);
+      if (w != 1 && i < plain_from) {
+        if (dt == MG_F32) for (int64_t k = 0; k < n0; k++) ((float *)p)[k] *= (float)w;
+        else for (int64_t k = 0; k < n0; k++) ((double *)p)[k] *= w;
+      }
+      for (int64_t off = 0; off < n0; off += cap) {
+        int64_t len = n0 - off < cap ? n0 - off : cap;
+        CHECK_MPI(L, "allreduce_buckets",
+                  MPI_Allreduce(MPI_IN_PLACE, p + off * es, (int)len, mpi_type(dt), MPI_SUM,
+                                MPI_COMM_WORLD));
+      }
+      bump(ts[i]);
+      i++;
+      continue;
+    }
+    int first = i;
+    int64_t used = 0;
+    while (i < nt && used + capi->numel(ts[i]) <= cap && capi->numel(ts[i]) < cap) {
+      int64_t n = capi->numel(ts[i]);
+      const char *src = capi->data(ts[i]);
+      double wi = i < plain_from ? w : 1;
+      if (dt == MG_F32) {
+        float *d = (float *)buf + used;
+        for (int64_t k = 0; k < n; k++) d[k] = (float)wi * ((const float *)src)[k];
+      } else {
+        double *d = (double *)buf + used;
+        for (int64_t k = 0; k < n; k++) d[k] = wi * ((const double *)src)[k];
+      }
+      used += n;
+      i++;
+    }
+    if (used > 0)
+      CHECK_MPI(L, "allreduce_buckets",
+                MPI_Allreduce(MPI_IN_PLACE, buf, (int)used, mpi_type(dt), MPI_SUM,
+                              MPI_COMM_WORLD));
+    used = 0;
+    for (int j = first; j < i; j++) {
+      int64_t n = capi->numel(ts[j]);
+      memcpy(capi->data(ts[j]), buf + used * es, (size_t)n * es);
+      used += n;
+      bump(ts[j]);
+    }
+  }
+  count(t0, (double)total * es);
+  return 0;
+}
+
+/* stats() --> {seconds, bytes, calls} spent in collectives so far. */
+static int f_stats(lua_State *L) {
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, stats.seconds);
+  lua_setfield(L, -2, "seconds");
+  lua_pushnumber(L, stats.bytes);
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, stats.calls);
+  lua_setfield(L, -2, "calls");
+  return 1;
+}
+
+static int f_reset_stats(lua_State *L) {
+  memset(&stats, 0, sizeof stats);
+  return 0;
+}
+
+/* abort(code): ends every rank (MPI_Abort), for an error on one rank that
+ * the others would wait for in vain. */
+static int f_abort(lua_State *L) {
+  int code = (int)luaL_optinteger(L, 1, 1);
+  if (is_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
+  return 0;
+}
+
+static const luaL_Reg functions[] = {
+    {"init", f_init},           {"initialized", f_initialized},
+    {"finalize", f_finalize},   {"local_rank_size", f_local},
+    {"rank", f_rank},           {"size", f_size},
+    {"barrier", f_barrier},     {"broadcast", f_broadcast},
+    {"allreduce", f_allreduce}, {"allgather", f_allgather},
+    {"allreduce_buckets", f_allreduce_buckets},
+    {"stats", f_stats},         {"reset_stats", f_reset_stats},
+    {"abort", f_abort},         {NULL, NULL}};
+
+int luaopen_moongrad_dist_mpi(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, MGL_CAPI_KEY) != LUA_TLIGHTUSERDATA)
+    return raise(L, "moongrad.dist_mpi: load moongrad first (require \"moongrad\")");
+  const mgl_CAPI *c = lua_touserdata(L, -1);
+  if (c->version != MGL_CAPI_VERSION)
+    return raise(L, "moongrad.dist_mpi: built for another moongrad core "
+                      "(interface %d, the core has %d)", MGL_CAPI_VERSION, c->version);
+  capi = c;
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  int major, minor;
+  MPI_Get_version(&major, &minor);
+  lua_pushfstring(L, "MPI %d.%d", major, minor);
+  lua_setfield(L, -2, "mpi_version");
+  return 1;
+}
