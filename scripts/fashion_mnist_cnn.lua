@@ -5,7 +5,10 @@
 --
 --   build/moongrad scripts/fashion_mnist_cnn.lua [--epochs 15] [--lr 3e-3]
 --       [--batch-size 128] [--seed 1] [--out runs/fashion_mnist_cnn]
---       [--resume runs/fashion_mnist_cnn/last.safetensors]
+--       [--resume runs/fashion_mnist_cnn/last.safetensors] [--dist]
+--
+-- --dist under `mpirun -np N`: data-parallel over N ranks, each taking
+-- batch-size / N of every batch; rank 1 prints and writes.
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -18,8 +21,16 @@ local plot = require "moongrad.plot"
 
 -- ---- flags -------------------------------------------------------------------
 local defaults = { epochs = 15, lr = 3e-3, ["batch-size"] = 128, seed = 1,
-                   out = "runs/fashion_mnist_cnn", resume = false }
+                   out = "runs/fashion_mnist_cnn", resume = false, dist = false }
 local opts = require("moongrad.util").parse_flags(arg, defaults)
+-- --dist: one rank of `mpirun -np N`; --batch-size stays the global batch
+-- (N ranks of batch-size / N), so the training is the single process's.
+local dist, rank, ranks = nil, 1, 1
+if opts.dist then
+  dist = require "moongrad.dist"
+  rank, ranks = dist.init()
+end
+local function say(...) if rank == 1 then print(...) end end
 os.execute(("mkdir -p '%s'"):format(opts.out))
 
 -- ---- data ---------------------------------------------------------------------
@@ -33,7 +44,12 @@ local augment = T.Compose { T.RandomCrop { size = 28, padding = 2 }, T.RandomHor
 local full = data.TensorDataset(x_train, y_train)
 local train_set, val_set = table.unpack(data.random_split(full, { 55000, 5000 }, { seed = opts.seed }))
 local bs = math.floor(opts["batch-size"])
-local train_loader = data.DataLoader(train_set, { batch_size = bs, shuffle = true, transform = augment })
+if bs % ranks ~= 0 then
+  io.stderr:write(("--batch-size %d does not split over %d ranks\n"):format(bs, ranks))
+  os.exit(2)
+end
+local train_loader = data.DataLoader(train_set, { batch_size = bs // ranks, shuffle = true, transform = augment })
+if dist then train_loader = dist.shard(train_loader) end -- fit would shard it too
 local val_loader = data.DataLoader(val_set, { batch_size = 1000, transform = normalize })
 local test_loader = data.DataLoader(data.TensorDataset(x_test, y_test), { batch_size = 1000, transform = normalize })
 
@@ -47,7 +63,7 @@ local model = nn.Sequential(
 local opt = optim.Adam(model, { lr = opts.lr })
 local epochs = math.floor(opts.epochs)
 local schedule = sched.OneCycleLR(opt, { max_lr = opts.lr, total_steps = #train_loader * epochs })
-print(model)
+say(model)
 
 -- ---- training -------------------------------------------------------------------
 local out = opts.out
@@ -67,10 +83,11 @@ local history = train.fit(model, {
   },
   checkpoint = { path = out .. "/last.safetensors", every_n_batches = 100 },
   resume = opts.resume or nil,
+  distributed = opts.dist,
 })
-plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST CNN" })
+if rank == 1 then plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST CNN" }) end
 
 local test = train.evaluate(model, test_loader, { loss = F.cross_entropy, metrics = { "accuracy" } })
-print(("wrote %s/best.safetensors, %s/history.csv and %s/curves.svg"):format(out, out, out))
-print(("test loss: %.4f"):format(test.loss))
-print(("test accuracy: %.2f%%"):format(100 * test.accuracy))
+say(("wrote %s/best.safetensors, %s/history.csv and %s/curves.svg"):format(out, out, out))
+say(("test loss: %.4f"):format(test.loss))
+say(("test accuracy: %.2f%%"):format(100 * test.accuracy))

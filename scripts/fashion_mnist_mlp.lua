@@ -8,7 +8,11 @@
 --   build/moongrad scripts/fashion_mnist_mlp.lua [--epochs 20] [--lr 1e-3]
 --       [--batch-size 128] [--seed 1] [--out runs/fashion_mnist_mlp]
 --       [--resume runs/fashion_mnist_mlp/last.safetensors] [--train-subset n]
---       [--threads n] [--deterministic 1]
+--       [--threads n] [--deterministic 1] [--dist]
+--
+--   mpirun -np 2 build/moongrad scripts/fashion_mnist_mlp.lua --dist
+--       the same training data-parallel over 2 ranks (moongrad.dist): each
+--       rank takes batch-size / 2 of every batch; rank 1 prints and writes.
 --
 -- --train-subset n trains and validates on the first n training images
 -- (11/12 train, 1/12 validation; 0, the default, is all 60,000). Ctrl-C
@@ -26,8 +30,16 @@ local plot = require "moongrad.plot"
 -- ---- flags -------------------------------------------------------------------
 local defaults = { epochs = 20, lr = 1e-3, ["batch-size"] = 128, seed = 1,
                    out = "runs/fashion_mnist_mlp", resume = false, patience = 5,
-                   ["train-subset"] = 0, threads = 0, deterministic = 0 }
+                   ["train-subset"] = 0, threads = 0, deterministic = 0, dist = false }
 local opts = require("moongrad.util").parse_flags(arg, defaults)
+-- --dist: one rank of `mpirun -np N`; --batch-size stays the global batch
+-- (N ranks of batch-size / N), so the training is the single process's.
+local dist, rank, ranks = nil, 1, 1
+if opts.dist then
+  dist = require "moongrad.dist"
+  rank, ranks = dist.init()
+end
+local function say(...) if rank == 1 then print(...) end end
 os.execute(("mkdir -p '%s'"):format(opts.out))
 
 if opts.threads > 0 then mg.set_num_threads(math.floor(opts.threads)) end
@@ -51,7 +63,12 @@ local full = data.TensorDataset(x_train, y_train)
 local train_set, val_set = table.unpack(data.random_split(full, { n_train - n_train // 12, n_train // 12 },
                                                               { seed = opts.seed }))
 local bs = math.floor(opts["batch-size"])
-local train_loader = data.DataLoader(train_set, { batch_size = bs, shuffle = true })
+if bs % ranks ~= 0 then
+  io.stderr:write(("--batch-size %d does not split over %d ranks\n"):format(bs, ranks))
+  os.exit(2)
+end
+local train_loader = data.DataLoader(train_set, { batch_size = bs // ranks, shuffle = true })
+if dist then train_loader = dist.shard(train_loader) end -- fit would shard it too
 local val_loader = data.DataLoader(val_set, { batch_size = 1000 })
 local test_loader = data.DataLoader(data.TensorDataset(x_test, y_test), { batch_size = 1000 })
 
@@ -70,7 +87,7 @@ local schedule = sched.SequentialLR(opt, {
   },
   milestones = { warmup },
 })
-print(model)
+say(model)
 
 -- ---- training -------------------------------------------------------------------
 local out = opts.out
@@ -95,10 +112,11 @@ local history = train.fit(model, {
   },
   checkpoint = { path = out .. "/last.safetensors", every_n_batches = 100 },
   resume = opts.resume or nil,
+  distributed = opts.dist,
 })
-plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST MLP" })
+if rank == 1 then plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST MLP" }) end
 
 local test = train.evaluate(model, test_loader, { loss = F.cross_entropy, metrics = { "accuracy" } })
-print(("wrote %s/best.safetensors, %s/history.csv and %s/curves.svg"):format(out, out, out))
-print(("test loss: %.4f"):format(test.loss))
-print(("test accuracy: %.2f%%"):format(100 * test.accuracy))
+say(("wrote %s/best.safetensors, %s/history.csv and %s/curves.svg"):format(out, out, out))
+say(("test loss: %.4f"):format(test.loss))
+say(("test accuracy: %.2f%%"):format(100 * test.accuracy))

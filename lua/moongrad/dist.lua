@@ -56,6 +56,7 @@ if not ok then
               "rebuild (make), then launch with mpirun -np N", tostring(err)), 2)
   end
   C = loader()
+  package.loaded["moongrad.dist_mpi"] = C
 end
 
 local dist = {mpi_version = C.mpi_version}
