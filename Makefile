@@ -79,7 +79,8 @@ $(B)/tests/%: spec/support/%.c runtime/moongrad.h $(B)/libmoongrad.a
 # moongrad.dist's C half, lua/moongrad/dist_mpi.so, is a separate module built
 # only where Open MPI's compiler wrapper (libopenmpi-dev) is installed, so
 # the rest builds and runs without MPI; it reaches the core through the
-# registry (runtime/mg_capi.h), never by linking it.
+# registry (runtime/mg_capi.h), never by linking it. -z nodelete, as for
+# core.so: Open MPI must stay mapped until its atexit finalisation ran.
 MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
 MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
 ifneq ($(MPI_LIBS),)
@@ -87,7 +88,7 @@ all: $(B)/lua/moongrad/dist_mpi.so
 endif
 
 $(B)/lua/moongrad/dist_mpi.so: runtime/mpi/dist.c runtime/mg_capi.h runtime/mg_core.h | $(B)/obj
-	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(ALL_CFLAGS) -shared -o $@ $< $(MPI_LIBS)
+	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(ALL_CFLAGS) -shared -Wl,-z,nodelete -o $@ $< $(MPI_LIBS)
 # ---- end of distributed ----------------------------------------------------------
 
 deps:
@@ -171,13 +172,15 @@ install: all install-lua
 install-lua: $(B)/lua/moongrad/core.so
 	for m in $(LUA_MODULES); do install -D -m 644 lua/$$m $(DESTDIR)$(luadir)/$$m || exit 1; done
 	install -D -m 755 $(B)/lua/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/core.so
+	[ ! -f $(B)/lua/moongrad/dist_mpi.so ] || \
+	  install -D -m 755 $(B)/lua/moongrad/dist_mpi.so $(DESTDIR)$(luacdir)/moongrad/dist_mpi.so
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/moongrad $(DESTDIR)$(libdir)/libmoongrad.a \
 	  $(DESTDIR)$(libdir)/$(SHLIB) $(DESTDIR)$(libdir)/$(SONAME) $(DESTDIR)$(libdir)/libmoongrad.so \
 	  $(addprefix $(DESTDIR)$(includedir)/moongrad/,$(sort $(notdir $(PUBLIC_HEADERS)) moongrad.h)) \
 	  $(DESTDIR)$(pkgconfigdir)/moongrad.pc $(DESTDIR)$(mandir)/man1/moongrad.1 \
-	  $(DESTDIR)$(luacdir)/moongrad/core.so
+	  $(DESTDIR)$(luacdir)/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/dist_mpi.so
 	[ ! -d $(DESTDIR)$(luadir) ] || (cd $(DESTDIR)$(luadir) && rm -f $(LUA_MODULES))
 	for d in $(DESTDIR)$(includedir)/moongrad $(DESTDIR)$(luacdir)/moongrad $(DESTDIR)$(luadir)/moongrad; do \
 	  [ ! -d $$d ] || find $$d -depth -type d -empty -delete; done

@@ -28,6 +28,8 @@ end
 local ROOT = check("pwd"):match("[^\n]+")
 local TMP = check("mktemp -d"):match("[^\n]+")
 local VERSION = read_file("runtime/mg_core.h"):match('#define MG_VERSION "([^"]+)"')
+-- moongrad.dist's module exists where Open MPI was found at build time.
+local HAVE_MPI = io.open(BUILD .. "/lua/moongrad/dist_mpi.so") ~= nil
 
 local function make(target, vars)
   return check("make -s -C " .. quote(ROOT) .. " " .. target .. " " .. vars)
@@ -55,6 +57,7 @@ local function expected_files()
     "share/man/man1/moongrad.1",
   }
   if io.open("runtime/moongrad.h") then files[#files + 1] = "include/moongrad/moongrad.h" end
+  if HAVE_MPI then files[#files + 1] = "lib/lua/5.4/moongrad/dist_mpi.so" end
   for path in check("cd lua && find moongrad -name '*.lua'"):gmatch("[^\n]+") do
     files[#files + 1] = "share/lua/5.4/" .. path
   end
@@ -137,6 +140,17 @@ describe("make install PREFIX=...", function()
                       .. " -e " .. quote(WHICH_CORE))
     assert.are.equal(("18.0\t4\t%s/share/lua/5.4/moongrad/init.lua\n%s/lib/lua/5.4/moongrad/core.so\n")
                      :format(P, P), out)
+  end)
+
+  it("installs moongrad.dist's MPI module where the installed executable and lua5.4 find it", function()
+    if not HAVE_MPI then pending("moongrad was built without MPI") return end
+    local code = quote("print(require('moongrad.dist').mpi_version, " ..
+                       "package.loaded['moongrad.dist_mpi'] ~= nil)")
+    local out = check("cd / && env -u LUA_PATH -u LUA_CPATH " .. quote(P .. "/bin/moongrad")
+                      .. " -e " .. code)
+    assert.matches("^MPI %d%.%d\ttrue\n$", out)
+    out = check("cd / && " .. lua_env(P) .. " lua5.4 -e " .. code)
+    assert.matches("^MPI %d%.%d\ttrue\n$", out)
   end)
 
   it("runs the installed executable from another directory, with its own Lua library", function()
