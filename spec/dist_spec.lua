@@ -192,6 +192,21 @@ describe("moongrad.dist collectives on two ranks", function()
   end)
 end)
 
+describe("examples/dist_loop.lua, a loop of one's own", function()
+  if absent then pending("Open MPI is absent: " .. absent) return end
+
+  it("trains on two ranks to the same weights on both, rank 1 printing", function()
+    local out, err, rc = shell.run(("%s -np 2 %s examples/dist_loop.lua"):format(MPIRUN, EXE))
+    assert.equal(0, rc, err)
+    local losses = {}
+    for v in out:gmatch("epoch %d  loss (%S+)") do losses[#losses + 1] = tonumber(v) end
+    assert.equal(5, #losses)
+    assert.is_true(losses[5] < losses[1] / 4)
+    assert.matches("rank 1 of 2: weights sum %S+, ranks agree", out)
+    assert.matches("rank 2 of 2: weights sum %S+, ranks agree", out)
+  end)
+end)
+
 describe("fit{distributed = true}", function()
   if absent then pending("Open MPI is absent: " .. absent) return end
   local dir

@@ -48,7 +48,7 @@ if not ok then
       break
     end
   end
-  local loader, err = nil, C
+  local loader, err = nil, "no moongrad/dist_mpi.so beside " .. core .. " or on package.cpath"
   if found then loader, err = package.loadlib(found, "luaopen_moongrad_dist_mpi") end
   if not loader then
     error(fmt("moongrad.dist needs MPI: this moongrad was built without it or cannot load " ..

@@ -37,6 +37,10 @@
 --   resume          a path written by fit (checkpoint option or
 --                   ModelCheckpoint): continues that run exactly — the same
 --                   batches, random draws and losses as if never stopped
+--   distributed     true (or {bucket_mb = 25}) under mpirun: data-parallel
+--                   over the ranks (moongrad.train.distributed): the
+--                   loaders are sharded, gradients averaged, metrics and
+--                   decisions global, and only rank 1 logs and writes files
 -- A non-finite loss stops training with "fit: loss is nan at epoch 3,
 -- batch 17; lower the learning rate or check the data".
 --
@@ -54,6 +58,7 @@
 -- on_batch_end, on_epoch_end, on_train_end, each called with ctx:
 --   ctx.model, ctx.optimizer, ctx.scheduler, ctx.train_loader, ctx.val_loader,
 --   ctx.epoch, ctx.epochs, ctx.batch (in the epoch), ctx.step (global),
+--   ctx.rank, ctx.world_size, ctx.is_main (distributed only),
 --   ctx.history, ctx.logs (on_batch_end: {batch, loss, size, lr};
 --   on_epoch_end: the epoch's record), ctx.step_lrs (each group's lr after the
 --   step), and ctx.stop: set it to end training after this epoch.
