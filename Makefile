@@ -118,6 +118,14 @@ bench:
 	$(MAKE) all
 	$(B)/moongrad bench/run.lua
 
+# Data-parallel scaling of moongrad.dist (bench/dist_scaling.lua): 1 rank
+# with 2 threads against 2 MPI ranks with 1 each, the compute/communication
+# split, a projection to 8 and 64 ranks on 10 Gbit/s; writes
+# build/dist_scaling.md. Needs Open MPI (mpirun and the dist_mpi module).
+bench-dist: deps
+	$(MAKE) all
+	$(B)/moongrad bench/dist_scaling.lua
+
 # ---- installation
 # make install PREFIX=/usr/local [DESTDIR=/staging]: the executable, the
 # static and shared libraries, the public headers, the Lua library (source
@@ -239,7 +247,7 @@ clean-sanitize:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-build test demo bench clean
+.PHONY: all deps deps-build test demo bench bench-dist clean
 
 # ---- fuzzing -----------------------------------------------------------------
 # libFuzzer harnesses (fuzz/*_fuzz.c) for the file readers and the tensor API,
