@@ -29,6 +29,11 @@
 
 static const mgl_CAPI *capi;
 
+/* The packing buffer of allreduce_buckets, kept between calls (a step's
+ * buckets are the same size every time) and freed with MPI. */
+static char *bucket_buf;
+static size_t bucket_bytes_held;
+
 /* Time and bytes spent in collectives, for dist.stats(). */
 static struct {
   double seconds;
@@ -150,6 +155,9 @@ static void count(double t0, double bytes) {
 
 static void finalize(void) {
   if (is_initialized()) MPI_Finalize();
+  free(bucket_buf);
+  bucket_buf = NULL;
+  bucket_bytes_held = 0;
 }
 
 /* init() --> rank (0-based), size. Idempotent. */
@@ -330,7 +338,15 @@ static int f_allreduce_buckets(lua_State *L) {
   int64_t cap = bucket_bytes / (lua_Integer)es;
   if (cap < 1) cap = 1;
   if (cap > total) cap = total;
-  char *buf = lua_newuserdatauv(L, (size_t)cap * es, 0);
+  if ((size_t)cap * es > bucket_bytes_held) {
+    char *grown = realloc(bucket_buf, (size_t)cap * es);
+    if (!grown)
+      return raise(L, "dist.allreduce_buckets: not enough memory for a bucket of %I bytes",
+                   (lua_Integer)(cap * (int64_t)es));
+    bucket_buf = grown;
+    bucket_bytes_held = (size_t)cap * es;
+  }
+  char *buf = bucket_buf;
   double t0 = now();
   /* Tensors are packed whole when they fit; a tensor larger than a bucket
    * is reduced in place, in slices of the bucket's size. */
