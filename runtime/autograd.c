@@ -289,6 +289,34 @@ static int push(mg_Context *ctx, NodeList *l, mg_Node *n) {
   return MG_OK;
 }
 
+void mg_set_grad_hook(mg_Context *ctx, mg_GradHook hook, void *ud) {
+  ctx->grad_hook = hook;
+  ctx->grad_hook_ud = ud;
+}
+
+/* With a grad hook: counts, for each leaf, the edges of this backward that
+ * lead to it, so the engine knows when its gradient is complete. */
+static void count_leaf_edges(mg_Context *ctx, mg_Node *n, uint64_t mark) {
+  for (int i = 0; i < n->ninputs; i++) {
+    mg_Tensor *leaf = n->next[i].leaf;
+    mg_Autograd *m = leaf ? leaf->autograd : NULL;
+    if (!m) continue;
+    if (m->hook_mark != mark) {
+      m->hook_mark = mark;
+      m->hook_pending = 0;
+    }
+    m->hook_pending++;
+  }
+}
+
+/* An edge into leaf has delivered (or had nothing to deliver): when it was
+ * the last, the hook gets the complete gradient. */
+static void leaf_edge_done(mg_Context *ctx, mg_Tensor *leaf) {
+  mg_Autograd *m = leaf->autograd;
+  if (!ctx->grad_hook || !m || m->hook_mark != ctx->backward_mark) return;
+  if (--m->hook_pending == 0 && m->grad) ctx->grad_hook(ctx->grad_hook_ud, leaf, m->grad);
+}
+
 /* Every node reachable from root, each once, with pending = the number of
  * edges into it from other reachable nodes. */
 static int collect(mg_Context *ctx, mg_Node *root, NodeList *all) {
@@ -300,6 +328,7 @@ static int collect(mg_Context *ctx, mg_Node *root, NodeList *all) {
   while (!st && stack.n > 0) {
     mg_Node *n = stack.v[--stack.n];
     if ((st = push(ctx, all, n))) break;
+    if (ctx->grad_hook) count_leaf_edges(ctx, n, mark);
     for (int i = 0; i < n->ninputs && !st; i++) {
       mg_Node *p = n->next[i].node;
       if (!p) continue;
@@ -367,6 +396,7 @@ static int run_node(mg_Context *ctx, mg_Node *n, NodeList *ready,
       }
     }
     mg_tensor_decref(g);
+    if (e.leaf && !st) leaf_edge_done(ctx, e.leaf);
     if (e.node && --e.node->pending == 0 && !st) st = push(ctx, ready, e.node);
   }
   if (!retain_graph) {
@@ -410,6 +440,7 @@ int mg_backward(mg_Context *ctx, mg_Tensor *root, mg_Tensor *grad,
     st = accumulate_leaf(ctx, root, g);
     mg_tensor_decref(g);
     mg_set_grad_enabled(ctx, mode);
+    if (!st && ctx->grad_hook) ctx->grad_hook(ctx->grad_hook_ud, root, mg_grad(root));
     return st;
   }
   NodeList all = {0}, ready = {0};

@@ -26,7 +26,8 @@ static const char state_ctx_key = 0;
 
 /* For separately built modules (mg_capi.h). */
 static const mgl_CAPI capi = {MGL_CAPI_VERSION, mgl_test, mg_data, mg_numel,
-                              mg_is_contiguous, mg_dtype_name};
+                              mg_is_contiguous, mg_dtype_name, mgl_state_ctx,
+                              mg_set_grad_hook};
 
 mg_Context *mgl_state_ctx(lua_State *L) {
   if (!lua_checkstack(L, 1)) return NULL;

@@ -15,7 +15,7 @@
 #include "mg_core.h"
 
 #define MGL_CAPI_KEY "moongrad.capi"
-#define MGL_CAPI_VERSION 1
+#define MGL_CAPI_VERSION 2
 
 typedef struct mgl_CAPI {
   int version;                                  /* MGL_CAPI_VERSION */
@@ -24,6 +24,8 @@ typedef struct mgl_CAPI {
   int64_t (*numel)(const mg_Tensor *t);         /* mg_numel */
   int (*is_contiguous)(const mg_Tensor *t);     /* mg_is_contiguous */
   const char *(*dtype_name)(mg_DType dt);       /* mg_dtype_name */
+  mg_Context *(*state_ctx)(lua_State *L);       /* mgl_state_ctx */
+  void (*set_grad_hook)(mg_Context *ctx, mg_GradHook hook, void *ud);
 } mgl_CAPI;
 
 #endif

@@ -559,6 +559,8 @@ typedef struct mg_Autograd {
   int requires_grad;   /* leaves: set by the user; results: grad_fn != NULL */
   mg_Node *grad_fn;    /* the node that made this tensor; NULL for leaves */
   mg_Tensor *grad;     /* accumulated gradient of a leaf, or NULL */
+  int hook_pending;    /* engine, with a grad hook: gradients still to come */
+  uint64_t hook_mark;  /* engine: the backward hook_pending counts for */
 } mg_Autograd;
 
 typedef struct {
@@ -624,6 +626,15 @@ void mg_bump_version(mg_Tensor *t);
  * node is used, and a second backward through it is an error. */
 int mg_backward(mg_Context *ctx, mg_Tensor *root, mg_Tensor *grad,
                 int retain_graph);
+
+/* A function the engine calls, during a backward, as soon as a leaf's
+ * gradient for it is complete (every path from the root to the leaf has
+ * added its part), with the leaf and its .grad; the backward goes on
+ * afterwards. Data-parallel training starts sending a gradient while the
+ * rest are still being computed. One hook per context; NULL removes it.
+ * The hook must not run ops on ctx that record or fail. */
+typedef void (*mg_GradHook)(void *ud, mg_Tensor *leaf, mg_Tensor *grad);
+void mg_set_grad_hook(mg_Context *ctx, mg_GradHook hook, void *ud);
 
 /* grad summed over the broadcast dims down to shape (ndim, shape): the
  * gradient of a broadcast input. A new reference to grad if nothing to do. */

@@ -55,6 +55,8 @@ struct mg_Context {
                                against (mg._set_reference_kernels, specs) */
   int deterministic;        /* results independent of the thread count
                                (mg.use_deterministic_algorithms) */
+  mg_GradHook grad_hook;    /* mg_set_grad_hook, or NULL */
+  void *grad_hook_ud;
 };
 
 /* Frees the spare tensor and storage structs (context teardown). */

@@ -207,6 +207,50 @@ describe("examples/dist_loop.lua, a loop of one's own", function()
   end)
 end)
 
+describe("DistributedDataParallel's overlap with backward", function()
+  if absent then pending("Open MPI is absent: " .. absent) return end
+
+  local function run(mode, overlap)
+    local out, err, rc = shell.run(("%s -np 2 %s spec/support/dist_overlap.lua mode=%s overlap=%d")
+      :format(MPIRUN, EXE, mode, overlap))
+    assert.equal(0, rc, err)
+    local r = {}
+    for rank, key, value in out:gmatch("rank (%d) (%a+) ([^\n]*)") do
+      r[key .. rank] = value
+    end
+    return r
+  end
+
+  it("gives the blocking sync's gradients and weights bit for bit, buckets starting during backward", function()
+    local on, off = run("steps", 1), run("steps", 0)
+    for rank = 1, 2 do
+      assert.equal(off["weights" .. rank], on["weights" .. rank])
+      assert.equal(off["grads" .. rank], on["grads" .. rank])
+    end
+    assert.equal(on.grads1, on.grads2)
+    -- 4 buckets over 3 steps, every one started before sync_gradients
+    assert.equal("4 early 12", on.buckets1)
+    assert.equal("0 early 0", off.buckets1)
+  end)
+
+  it("accumulates over backward passes run inside ddp:no_sync(fn)", function()
+    local on, off = run("accum", 1), run("accum", 0)
+    assert.equal(off.grads1, on.grads1)
+    assert.equal(on.grads1, on.grads2)
+    assert.is_nil(on.error1)
+  end)
+
+  it("raises on every rank when a second backward ran before the sync", function()
+    local on = run("twice", 1)
+    for rank = 1, 2 do
+      assert.matches("ddp:sync_gradients: gradient %d changed after backward had sent it %(a " ..
+                     "second backward, or .grad edited before the sync%); accumulate over " ..
+                     "several backward passes inside ddp:no_sync%(fn%), then sync once",
+                     on["error" .. rank])
+    end
+  end)
+end)
+
 describe("fit{distributed = true}", function()
   if absent then pending("Open MPI is absent: " .. absent) return end
   local dir
@@ -244,6 +288,10 @@ describe("fit{distributed = true}", function()
 
   it("gives the same weights with AdamW and weight decay on a convolutional net", function()
     equivalent("adamw-conv", "batch=32 opt=adam model=conv", "batch=16 opt=adam model=conv", 1e-5)
+  end)
+
+  it("gives the same weights with the gradients sent after backward (overlap = false)", function()
+    equivalent("no-overlap", "batch=32", "batch=16 overlap=0", 1e-5)
   end)
 
   it("stays exact when a rank's share of the last batch is empty", function()
@@ -300,7 +348,7 @@ describe("fit{distributed = true}", function()
       print(select(2, pcall(train.fit, m, {train = l, optimizer = optim.SGD(m, {lr = 0.1}),
         distributed = "yes"})))
     ]])
-    assert.matches("fit: unknown distributed option 'buckets' %(known: bucket_mb%)", out)
-    assert.matches("fit: distributed must be true, false or {bucket_mb = n}, got yes", out)
+    assert.matches("fit: unknown distributed option 'buckets' %(known: bucket_mb, overlap%)", out)
+    assert.matches("fit: distributed must be true, false or {bucket_mb = n, overlap = bool}, got yes", out)
   end)
 end)

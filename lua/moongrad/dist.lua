@@ -15,7 +15,7 @@
 --   dist.allgather(t)                 --> tensor {size, ...t's shape}
 --   dist.shard(loader)                --> this rank's share of each batch
 --   dist.DistributedDataParallel(model [, {bucket_mb = 25}])
---   dist.stats()                      --> {seconds, bytes, calls} in MPI
+--   dist.stats()                      --> {seconds, bytes, calls, early_buckets}
 --
 -- Tensors are float32, float64 or int64 and contiguous; every rank must
 -- call each collective in the same order with tensors of the same size and
@@ -183,11 +183,18 @@ local function list_of(iter_or_list)
   return out
 end
 
--- dist.DistributedDataParallel(model, {bucket_mb = 25}): checks that every
--- rank holds the same parameter shapes and copies rank 1's parameters and
--- buffers to all ranks. After each backward, ddp:sync_gradients() makes
--- every rank's gradients the average over ranks (gradients packed into
--- buckets of bucket_mb MiB, one allreduce each).
+-- dist.DistributedDataParallel(model, {bucket_mb = 25, overlap = true}):
+-- checks that every rank holds the same parameter shapes and copies rank
+-- 1's parameters and buffers to all ranks. After each backward,
+-- ddp:sync_gradients() makes every rank's gradients the average over ranks
+-- (gradients packed into buckets of bucket_mb MiB, one allreduce each).
+--
+-- overlap (the default): each bucket starts its allreduce during backward,
+-- as soon as its gradients are complete, and sync_gradients waits for the
+-- rest. So a backward must be followed by sync_gradients before the next;
+-- to accumulate gradients over several backward passes, run all but the
+-- last inside ddp:no_sync(fn). A weight other than 1 / size goes to
+-- ddp:prepare(weight) before the backward (fit does this).
 function dist.DistributedDataParallel(model, opts)
   need("DistributedDataParallel")
   opts = opts or {}
@@ -198,8 +205,8 @@ function dist.DistributedDataParallel(model, opts)
     error("dist.DistributedDataParallel: options must be a table", 2)
   end
   for k in pairs(opts) do
-    if k ~= "bucket_mb" then
-      error(fmt("dist.DistributedDataParallel: unknown option '%s' (known: bucket_mb)",
+    if k ~= "bucket_mb" and k ~= "overlap" then
+      error(fmt("dist.DistributedDataParallel: unknown option '%s' (known: bucket_mb, overlap)",
                 tostring(k)), 2)
     end
   end
@@ -210,10 +217,40 @@ function dist.DistributedDataParallel(model, opts)
   end
   local self = setmetatable({module = model, bucket_bytes = math.floor(mb * 1048576),
                              params = list_of(model:parameters())}, DDP)
+  if opts.overlap ~= nil and type(opts.overlap) ~= "boolean" then
+    error(fmt("dist.DistributedDataParallel: overlap must be true or false, got %s",
+              tostring(opts.overlap)), 2)
+  end
   self.buffers = model.buffers and list_of(model:buffers()) or {}
   self:_check_same_model()
   self:broadcast_parameters()
+  -- nil when the parameters mix dtypes: then sync_gradients does it all
+  self._overlap = opts.overlap ~= false and C.overlap_new(self.params, self.bucket_bytes) or nil
+  self:prepare()
   return self
+end
+
+-- ddp:prepare([weight]): the weight (default 1 / size) the next backward's
+-- gradients are summed with, when overlapping.
+function DDP:prepare(weight)
+  self._weight = weight or 1 / size
+  if self._overlap then C.overlap_arm(self._overlap, self._weight) end
+end
+
+-- ddp:no_sync(fn, ...): runs fn (backward passes that accumulate) without
+-- sending gradients; the next backward outside sends the sums.
+function DDP:no_sync(fn, ...)
+  if not self._overlap then return fn(...) end
+  C.overlap_arm(self._overlap, nil)
+  local res = table.pack(pcall(fn, ...))
+  C.overlap_arm(self._overlap, self._weight)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- How many buckets overlap with backward (0 without overlap).
+function DDP:buckets()
+  return self._overlap and C.overlap_buckets(self._overlap) or 0
 end
 
 -- Every rank's parameters must match in number, dtype and shape.
@@ -259,8 +296,9 @@ end
 -- standing in for the others. extra, a list of numbers, is summed over
 -- ranks as it is, in the same messages, and returned (fit's loss, signal).
 function DDP:sync_gradients(weight, extra)
-  weight = weight or 1 / size
+  weight = weight or self._weight
   extra = extra or {}
+  if self._overlap then return self:_finish_overlap(weight, extra) end
   -- one call per dtype (float32 parameters, float64 ones); the flags that
   -- say which ranks had a gradient and the extras ride, unweighted, at the
   -- end of the first group
@@ -295,6 +333,43 @@ function DDP:sync_gradients(weight, extra)
   for k, dt in ipairs(order) do
     C.allreduce_buckets(groups[dt], weight, self.bucket_bytes, k == 1 and 1 or 0)
   end
+  local vals = meta:totable()
+  for i = 1, n do
+    if missing[i] and vals[i] == 0 then self.params[i].grad = nil end
+  end
+  local out = {}
+  for j = 1, #extra do out[j] = vals[n + j] end
+  return out
+end
+
+-- The gradients went (or go now) in the overlap's buckets; the presence
+-- flags and extras follow in one small message.
+function DDP:_finish_overlap(weight, extra)
+  if weight ~= self._weight then
+    error(fmt("ddp:sync_gradients: weight %s differs from the %s the backward's gradients " ..
+              "were sent with; pass it to ddp:prepare(weight) before backward",
+              tostring(weight), tostring(self._weight)), 3)
+  end
+  local n, grads, missing = #self.params, {}, {}
+  for i, p in ipairs(self.params) do
+    local g = p.grad
+    if g == nil then
+      missing[i] = true
+      g = mg.zeros(p:shape(), p:dtype())
+      p.grad = g
+    elseif not g:is_contiguous() then
+      g = g:contiguous()
+      p.grad = g
+    end
+    grads[i] = g
+  end
+  local ok, err = pcall(C.overlap_finish, self._overlap, grads)
+  self:prepare()
+  if not ok then error(err, 0) end
+  local meta = mg.zeros({n + #extra}, "float64")
+  for i = 1, n do meta[i] = missing[i] and 0 or 1 end
+  for j, v in ipairs(extra) do meta[n + j] = v end
+  C.allreduce_buckets({meta}, 1, 8 * (n + #extra), 1)
   local vals = meta:totable()
   for i = 1, n do
     if missing[i] and vals[i] == 0 then self.params[i].grad = nil end

@@ -39,6 +39,7 @@ static struct {
   double seconds;
   double bytes;
   long long calls;
+  long long early; /* buckets started during a backward (overlap) */
 } stats;
 
 static double now(void) {
@@ -401,7 +402,249 @@ static int f_allreduce_buckets(lua_State *L) {
   return 0;
 }
 
-/* stats() --> {seconds, bytes, calls} spent in collectives so far. */
+/* ---- gradients overlapped with backward -------------------------------------------- */
+
+/* The parameters in buckets, filled from the end of the list (backward
+ * produces the last layers' gradients first). During a backward the
+ * core's grad hook (mg_set_grad_hook) packs each parameter's gradient,
+ * times the weight, as soon as it is complete, and a bucket whose
+ * gradients are all in starts its MPI_Iallreduce while backward computes
+ * the rest. Buckets start strictly in order, so every rank issues the
+ * same collectives in the same order even when its backward differs
+ * (a rank with an empty share runs none: its buckets all start in
+ * overlap_finish). */
+#define MGL_OVERLAP "moongrad.dist.Overlap"
+
+typedef struct {
+  int first, count;     /* parameters [first, first + count) of the list */
+  int64_t offset;       /* of each bucket's first element in buf */
+  int64_t numel;
+  int ready;            /* parameters packed so far */
+  MPI_Request req;
+} Bucket;
+
+typedef struct {
+  mg_Context *ctx;
+  int nparams, nbuckets, next_post, armed;
+  mg_DType dtype;
+  double weight;
+  mg_Tensor **params;   /* borrowed: the DDP object holds the parameters */
+  int64_t *offset;      /* each parameter's place in buf */
+  uint64_t *version;    /* of each packed gradient's storage, when packed */
+  int *bucket_of, *packed, npacked;
+  Bucket *buckets;
+  char *buf;
+} Overlap;
+
+static void overlap_free(Overlap *ov) {
+  if (ov->ctx && ov->armed) capi->set_grad_hook(ov->ctx, NULL, NULL);
+  ov->armed = 0;
+  free(ov->params);
+  free(ov->offset);
+  free(ov->version);
+  free(ov->bucket_of);
+  free(ov->packed);
+  free(ov->buckets);
+  free(ov->buf);
+  memset(ov, 0, sizeof *ov);
+}
+
+static int overlap_gc(lua_State *L) {
+  Overlap *ov = luaL_checkudata(L, 1, MGL_OVERLAP);
+  /* Requests still in flight would write into freed memory. */
+  for (int b = 0; b < ov->next_post && is_initialized(); b++)
+    MPI_Wait(&ov->buckets[b].req, MPI_STATUS_IGNORE);
+  overlap_free(ov);
+  return 0;
+}
+
+static void pack(Overlap *ov, int i, const mg_Tensor *g) {
+  int64_t n = capi->numel(ov->params[i]);
+  size_t es = elem_size(ov->dtype);
+  char *dst = ov->buf + ov->offset[i] * es;
+  if (!g) {
+    memset(dst, 0, (size_t)n * es);
+  } else if (ov->dtype == MG_F32) {
+    const float *src = capi->data(g);
+    float w = (float)ov->weight;
+    for (int64_t k = 0; k < n; k++) ((float *)dst)[k] = w * src[k];
+  } else {
+    const double *src = capi->data(g);
+    for (int64_t k = 0; k < n; k++) ((double *)dst)[k] = ov->weight * src[k];
+  }
+  ov->packed[i] = 1;
+  ov->npacked++;
+  ov->version[i] = g ? g->storage->version : 0;
+  ov->buckets[ov->bucket_of[i]].ready++;
+}
+
+/* Starts every bucket, in order, from next_post on that is complete. */
+static int post_ready(Overlap *ov) {
+  int rc = MPI_SUCCESS;
+  double t0 = now();
+  while (rc == MPI_SUCCESS && ov->next_post < ov->nbuckets) {
+    Bucket *b = &ov->buckets[ov->next_post];
+    if (b->ready < b->count) break;
+    rc = MPI_Iallreduce(MPI_IN_PLACE, ov->buf + b->offset * elem_size(ov->dtype), (int)b->numel,
+                        mpi_type(ov->dtype), MPI_SUM, MPI_COMM_WORLD, &b->req);
+    ov->next_post++;
+  }
+  /* Open MPI moves messages along only inside MPI calls: a test now and
+   * then, from the hook, is what lets the sends overlap backward. */
+  if (rc == MPI_SUCCESS && ov->next_post > 0) {
+    int done;
+    Bucket *last = &ov->buckets[ov->next_post - 1];
+    rc = MPI_Test(&last->req, &done, MPI_STATUS_IGNORE);
+  }
+  stats.seconds += now() - t0;
+  return rc;
+}
+
+static void grad_ready(void *ud, mg_Tensor *leaf, mg_Tensor *grad) {
+  Overlap *ov = ud;
+  if (!ov->armed) return;
+  for (int i = 0; i < ov->nparams; i++) {
+    if (ov->params[i] != leaf) continue;
+    if (!ov->packed[i] && grad && grad->dtype == ov->dtype && capi->is_contiguous(grad)) {
+      int before = ov->next_post;
+      pack(ov, i, grad);
+      /* an MPI failure here surfaces in overlap_finish's wait */
+      post_ready(ov);
+      stats.early += ov->next_post - before;
+    }
+    return;
+  }
+}
+
+/* overlap_new(params, bucket_bytes) --> the state, or nil when the
+ * parameters are not all of one float dtype (then no overlap). */
+static int f_overlap_new(lua_State *L) {
+  need_init(L, "DistributedDataParallel");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer bucket_bytes = luaL_checkinteger(L, 2);
+  int n = (int)luaL_len(L, 1);
+  Overlap *ov = lua_newuserdatauv(L, sizeof *ov, 0);
+  memset(ov, 0, sizeof *ov);
+  luaL_setmetatable(L, MGL_OVERLAP);
+  if (n == 0) return 0;
+  ov->ctx = capi->state_ctx(L);
+  ov->nparams = n;
+  ov->params = calloc((size_t)n, sizeof *ov->params);
+  ov->offset = calloc((size_t)n, sizeof *ov->offset);
+  ov->version = calloc((size_t)n, sizeof *ov->version);
+  ov->bucket_of = calloc((size_t)n, sizeof *ov->bucket_of);
+  ov->packed = calloc((size_t)n, sizeof *ov->packed);
+  ov->buckets = calloc((size_t)n, sizeof *ov->buckets);
+  if (!ov->ctx || !ov->params || !ov->offset || !ov->version || !ov->bucket_of || !ov->packed || !ov->buckets)
+    return raise(L, "dist.DistributedDataParallel: not enough memory");
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 1, i + 1);
+    ov->params[i] = check_tensor(L, -1, "DistributedDataParallel");
+    lua_pop(L, 1);
+    if (i == 0) ov->dtype = ov->params[0]->dtype;
+    if (ov->params[i]->dtype != ov->dtype || ov->dtype == MG_I64) {
+      overlap_free(ov);
+      return 0;
+    }
+  }
+  size_t es = elem_size(ov->dtype);
+  int64_t cap = bucket_bytes / (lua_Integer)es, total = 0;
+  /* Buckets from the last parameter back: bucket 0 fills first. */
+  for (int i = n - 1; i >= 0; i--) {
+    int64_t m = capi->numel(ov->params[i]);
+    check_count(L, "DistributedDataParallel", m);
+    Bucket *b = &ov->buckets[ov->nbuckets ? ov->nbuckets - 1 : 0];
+    if (ov->nbuckets == 0 || (b->numel > 0 && b->numel + m > cap)) {
+      b = &ov->buckets[ov->nbuckets++];
+      b->offset = total;
+    }
+    b->first = i;
+    b->count++;
+    ov->offset[i] = total;
+    ov->bucket_of[i] = (int)(b - ov->buckets);
+    b->numel += m;
+    total += m;
+  }
+  ov->buf = malloc((size_t)(total > 0 ? total : 1) * es);
+  if (!ov->buf) return raise(L, "dist.DistributedDataParallel: not enough memory for "
+                                "%I bytes of gradient buckets", (lua_Integer)(total * (int64_t)es));
+  for (int b = 0; b < ov->nbuckets; b++) ov->buckets[b].req = MPI_REQUEST_NULL;
+  return 1;
+}
+
+/* overlap_arm(state, weight): the next backward's gradients, times weight,
+ * start on their way as they complete; weight nil: they do not (no_sync). */
+static int f_overlap_arm(lua_State *L) {
+  Overlap *ov = luaL_checkudata(L, 1, MGL_OVERLAP);
+  if (!ov->params) return raise(L, "dist.DistributedDataParallel: the overlap state is gone");
+  if (ov->npacked > 0)
+    return raise(L, "ddp: a backward ran since the last ddp:sync_gradients() and its "
+                 "gradients are on their way; call ddp:sync_gradients() after each backward "
+                 "(or run the backward passes to accumulate inside ddp:no_sync(fn))");
+  for (int i = 0; i < ov->nparams; i++) ov->packed[i] = 0;
+  for (int b = 0; b < ov->nbuckets; b++) ov->buckets[b].ready = 0;
+  ov->armed = !lua_isnoneornil(L, 2);
+  ov->weight = ov->armed ? luaL_checknumber(L, 2) : 0;
+  capi->set_grad_hook(ov->ctx, ov->armed ? grad_ready : NULL, ov->armed ? ov : NULL);
+  return 0;
+}
+
+/* overlap_finish(state, grads): packs what the hook did not see (grads[i],
+ * zeros standing in for missing ones), starts the remaining buckets, waits
+ * for all and writes the sums into grads. */
+static int f_overlap_finish(lua_State *L) {
+  Overlap *ov = luaL_checkudata(L, 1, MGL_OVERLAP);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!ov->params) return raise(L, "dist.DistributedDataParallel: the overlap state is gone");
+  capi->set_grad_hook(ov->ctx, NULL, NULL);
+  ov->armed = 0;
+  double t0 = now();
+  mg_Tensor **gs = lua_newuserdatauv(L, sizeof *gs * (size_t)ov->nparams, 0);
+  for (int i = 0; i < ov->nparams; i++) {
+    lua_geti(L, 2, i + 1);
+    gs[i] = check_tensor(L, -1, "sync_gradients");
+    lua_pop(L, 1);
+    if (gs[i]->dtype != ov->dtype || capi->numel(gs[i]) != capi->numel(ov->params[i]))
+      return raise(L, "dist.sync_gradients: gradient %d is %s, its parameter %s", i + 1,
+                   describe(L, gs[i]), describe(L, ov->params[i]));
+  }
+  int stale = 0;
+  for (int i = 0; i < ov->nparams; i++) {
+    if (!ov->packed[i]) pack(ov, i, gs[i]);
+    else if (gs[i]->storage->version != ov->version[i]) stale = i + 1;
+  }
+  int rc = post_ready(ov);
+  for (int b = 0; b < ov->next_post && rc == MPI_SUCCESS; b++)
+    rc = MPI_Wait(&ov->buckets[b].req, MPI_STATUS_IGNORE);
+  ov->next_post = 0;
+  ov->npacked = 0;
+  if (rc != MPI_SUCCESS) return mpi_error(L, "sync_gradients", rc);
+  /* Sent, then changed: a second backward (accumulation) or an edit of
+   * .grad between backward and sync. The sums would silently miss it. */
+  if (stale)
+    return raise(L, "ddp:sync_gradients: gradient %d changed after backward had sent it (a "
+                 "second backward, or .grad edited before the sync); accumulate over several "
+                 "backward passes inside ddp:no_sync(fn), then sync once", stale);
+  size_t es = elem_size(ov->dtype);
+  for (int i = 0; i < ov->nparams; i++) {
+    memcpy(capi->data(gs[i]), ov->buf + ov->offset[i] * es,
+           (size_t)capi->numel(gs[i]) * es);
+    bump(gs[i]);
+  }
+  stats.seconds += now() - t0;
+  stats.calls += ov->nbuckets;
+  for (int b = 0; b < ov->nbuckets; b++) stats.bytes += (double)ov->buckets[b].numel * es;
+  return 0;
+}
+
+static int f_overlap_buckets(lua_State *L) {
+  Overlap *ov = luaL_checkudata(L, 1, MGL_OVERLAP);
+  lua_pushinteger(L, ov->nbuckets);
+  return 1;
+}
+
+/* stats() --> {seconds, bytes, calls} spent in collectives so far, and
+ * early_buckets: gradient buckets started while backward was running. */
 static int f_stats(lua_State *L) {
   lua_createtable(L, 0, 3);
   lua_pushnumber(L, stats.seconds);
@@ -410,6 +653,8 @@ static int f_stats(lua_State *L) {
   lua_setfield(L, -2, "bytes");
   lua_pushinteger(L, stats.calls);
   lua_setfield(L, -2, "calls");
+  lua_pushinteger(L, stats.early);
+  lua_setfield(L, -2, "early_buckets");
   return 1;
 }
 
@@ -434,7 +679,10 @@ static const luaL_Reg functions[] = {
     {"allreduce", f_allreduce}, {"allgather", f_allgather},
     {"allreduce_buckets", f_allreduce_buckets},
     {"stats", f_stats},         {"reset_stats", f_reset_stats},
-    {"abort", f_abort},         {NULL, NULL}};
+    {"abort", f_abort},
+    {"overlap_new", f_overlap_new}, {"overlap_arm", f_overlap_arm},
+    {"overlap_finish", f_overlap_finish}, {"overlap_buckets", f_overlap_buckets},
+    {NULL, NULL}};
 
 int luaopen_moongrad_dist_mpi(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, MGL_CAPI_KEY) != LUA_TLIGHTUSERDATA)
@@ -444,6 +692,11 @@ int luaopen_moongrad_dist_mpi(lua_State *L) {
     return raise(L, "moongrad.dist_mpi: built for another moongrad core "
                       "(interface %d, the core has %d)", MGL_CAPI_VERSION, c->version);
   capi = c;
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, MGL_OVERLAP)) {
+    lua_pushcfunction(L, overlap_gc);
+    lua_setfield(L, -2, "__gc");
+  }
   lua_pop(L, 1);
   luaL_newlib(L, functions);
   int major, minor;

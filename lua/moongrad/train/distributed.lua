@@ -3,15 +3,16 @@
 --
 -- Every rank runs the same fit. The loaders are sharded (rank r takes every
 -- size-th sample of each global batch, the order rank 1's), rank 1's
--- parameters are copied to all at the start, and after each backward the
--- gradients become the global batch's: the sum over ranks of
--- (local rows / global rows) * local gradient, in a few bucketed
--- allreduces. With a mean loss that is exactly the gradient one process
--- gets from the whole global batch, short last batches included. The
--- batch's loss and the stop signal travel in the same messages, and the
--- epoch's metrics are summed over ranks, so every rank sees the same
--- history and takes the same decisions (early stopping, plateau
--- schedules, Ctrl-C); only rank 1 writes checkpoints and logs.
+-- parameters are copied to all at the start, and the gradients become the
+-- global batch's: the sum over ranks of (local rows / global rows) * local
+-- gradient, in a few bucketed allreduces that start during backward as
+-- buckets fill (DistributedDataParallel's overlap). With a mean loss that
+-- is exactly the gradient one process gets from the whole global batch,
+-- short last batches included. The batch's loss and the stop signal
+-- follow in one small message, and the epoch's metrics are summed over
+-- ranks, so every rank sees the same history and takes the same decisions
+-- (early stopping, plateau schedules, Ctrl-C); only rank 1 writes
+-- checkpoints and logs.
 local fmt, tostring, type, pairs, setmetatable = string.format, tostring, type, pairs,
   setmetatable
 local mg = require "moongrad"
@@ -21,17 +22,20 @@ local distributed = {}
 local Run = {}
 Run.__index = Run
 
+-- The DistributedDataParallel options of fit's distributed option.
 local function check_option(v)
-  if v == true then return 25 end
+  if v == true then return {} end
   if type(v) == "table" then
     for k in pairs(v) do
-      if k ~= "bucket_mb" then
-        error(fmt("fit: unknown distributed option '%s' (known: bucket_mb)", tostring(k)), 0)
+      if k ~= "bucket_mb" and k ~= "overlap" then
+        error(fmt("fit: unknown distributed option '%s' (known: bucket_mb, overlap)",
+                  tostring(k)), 0)
       end
     end
-    return v.bucket_mb or 25
+    return {bucket_mb = v.bucket_mb, overlap = v.overlap}
   end
-  error(fmt("fit: distributed must be true, false or {bucket_mb = n}, got %s", tostring(v)), 0)
+  error(fmt("fit: distributed must be true, false or {bucket_mb = n, overlap = bool}, got %s",
+            tostring(v)), 0)
 end
 
 local function shard(dist, loader, name)
@@ -48,18 +52,25 @@ end
 -- distributed.
 function distributed.setup(ctx, o)
   if not o.distributed then return nil end
-  local bucket_mb = check_option(o.distributed)
+  local ddp_opts = check_option(o.distributed)
   local dist = require "moongrad.dist"
   local rank, size = dist.init()
   ctx.rank, ctx.world_size, ctx.is_main = rank, size, rank == 1
   ctx.train_loader = shard(dist, ctx.train_loader, "train")
   if ctx.val_loader then ctx.val_loader = shard(dist, ctx.val_loader, "val") end
-  return setmetatable({dist = dist, bucket_mb = bucket_mb, rank = rank, size = size}, Run)
+  return setmetatable({dist = dist, ddp_opts = ddp_opts, rank = rank, size = size}, Run)
 end
 
 -- After a resume (every rank read the same file): rank 1's weights to all.
 function Run:start(model)
-  self.ddp = self.dist.DistributedDataParallel(model, {bucket_mb = self.bucket_mb})
+  self.ddp = self.dist.DistributedDataParallel(model, self.ddp_opts)
+end
+
+-- Before this rank's backward (or in its place, for an empty share): the
+-- weight its gradients are summed with, so that they can start on their
+-- way during backward.
+function Run:prepare(loader)
+  self.ddp:prepare(loader.last_rows / loader.last_global_rows)
 end
 
 -- After loss:backward() on this rank's share (value: its mean loss, nil

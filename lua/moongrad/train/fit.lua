@@ -173,6 +173,7 @@ local function train_epoch(ctx, o, skip)
     end
     local local_value = value
     if run then -- the global batch's gradients, loss and stop signal
+      run:prepare(loader)
       if not empty then loss:backward() end
       local any
       value, any = run:sync(loader, value, signals_pending() ~= nil)
