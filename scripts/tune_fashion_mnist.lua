@@ -13,6 +13,9 @@
 --   build/moongrad scripts/tune_fashion_mnist.lua [--trials 40] [--workers N]
 --       [--sampler bayes|tpe|random] [--epochs 8] [--train 20000] [--val 5000]
 --       [--seed 1] [--out runs/tune_fashion_mnist]
+--   mpirun -np N build/moongrad scripts/tune_fashion_mnist.lua --mpi [...]
+--       rank 1 runs the study, ranks 2..N train the trials (--out on a
+--       file system every rank sees: ranks save their trials' models there)
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -24,7 +27,9 @@ local tune = require "moongrad.tune"
 
 local opts = require("moongrad.util").parse_flags(arg, {
   trials = 40, workers = tune.cpu_count(), sampler = "bayes", epochs = 8, train = 20000,
-  val = 5000, seed = 1, out = "runs/tune_fashion_mnist", ["batch-size"] = 128})
+  val = 5000, seed = 1, out = "runs/tune_fashion_mnist", ["batch-size"] = 128, mpi = false})
+local rank, ranks = 1, 1
+if opts.mpi then rank, ranks = require("moongrad.dist").init() end
 local out = opts.out
 os.execute(("mkdir -p '%s/models'"):format(out))
 
@@ -89,12 +94,16 @@ local study = tune.Study {
   seed = math.floor(opts.seed),
 }
 local before = #study:trials()
-if before > 0 then print(("resuming %s: %d trials already finished"):format(study.path, before)) end
-local workers = math.floor(opts.workers)
-print(("searching with %s on %d training / %d validation images, %d trials, %d workers")
-      :format(opts.sampler, n_train, n_val, math.floor(opts.trials), workers))
-study:optimize(objective, { trials = math.floor(opts.trials), workers = workers,
-                            logs = out .. "/logs" })
+local workers = opts.mpi and ranks - 1 or math.floor(opts.workers)
+if rank == 1 then
+  if before > 0 then print(("resuming %s: %d trials already finished"):format(study.path, before)) end
+  print(("searching with %s on %d training / %d validation images, %d trials, %d %s")
+        :format(opts.sampler, n_train, n_val, math.floor(opts.trials), workers,
+                opts.mpi and "worker ranks" or "workers"))
+end
+study:optimize(objective, { trials = math.floor(opts.trials), workers = opts.mpi and "mpi" or workers,
+                            logs = not opts.mpi and out .. "/logs" or nil })
+if rank > 1 then return end   -- the results are rank 1's to show
 
 print()
 print(study:leaderboard { top = 10 })

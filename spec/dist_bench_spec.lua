@@ -15,14 +15,6 @@ local function run(cmd)
   return out, code
 end
 
-local function missing_mpi()
-  local f = io.open(BUILD .. "/lua/moongrad/dist_mpi.so")
-  if not f then return BUILD .. "/lua/moongrad/dist_mpi.so is not built (make, with Open MPI installed)" end
-  f:close()
-  local _, code = run("command -v mpirun")
-  if code ~= 0 then return "mpirun is not installed (apt-get install openmpi-bin)" end
-end
-
 -- The fields of the `dist <model> ...` line that starts with `prefix`.
 local function fields(out, prefix)
   local line = out:match("\n" .. prefix:gsub("%p", "%%%0") .. " ([^\n]*)")
@@ -33,7 +25,7 @@ local function fields(out, prefix)
 end
 
 describe("bench/dist_scaling.lua --quick", function()
-  local why = missing_mpi()
+  local why = require("support.mpi").absent()
   if why then
     print("dist_bench_spec: skipped: " .. why)
     pending("skipped: " .. why)

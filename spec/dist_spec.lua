@@ -3,10 +3,10 @@
 -- (tools/deps.sh installs it for make test).
 local mg = require "moongrad"
 local shell = require "support.shell"
-local BUILD = require "support.build"
 
-local EXE = (BUILD:sub(1, 1) == "/" and "" or os.getenv("PWD") .. "/") .. BUILD .. "/moongrad"
-local MPI_MODULE = BUILD .. "/lua/moongrad/dist_mpi.so"
+local mpi = require "support.mpi"
+
+local EXE, MPIRUN = mpi.EXE, mpi.MPIRUN
 
 local function have(path)
   local f = io.open(path, "rb")
@@ -14,22 +14,8 @@ local function have(path)
   return f ~= nil
 end
 
-local absent
-if not have(MPI_MODULE) then
-  absent = MPI_MODULE .. " was not built (no mpicc: install libopenmpi-dev)"
-elseif select(3, shell.run("command -v mpirun")) ~= 0 then
-  absent = "no mpirun (install openmpi-bin)"
-end
+local absent = mpi.absent()
 if absent then print("\ndist_spec: skipping the mpirun specs: " .. absent) end
-
--- Two ranks (more than the machine's cores is fine), as root too. Under
--- make test-sanitize the ranks unwind allocations fully, so that Open
--- MPI's own leaks are seen inside its libraries (tools/lsan.supp).
-local MPIRUN = "mpirun --allow-run-as-root --oversubscribe"
-local asan = os.getenv("ASAN_OPTIONS")
-if asan then
-  MPIRUN = "ASAN_OPTIONS=" .. shell.quote(asan .. ":fast_unwind_on_malloc=0") .. " " .. MPIRUN
-end
 
 local function tmpdir()
   local dir = os.tmpname()

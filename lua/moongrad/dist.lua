@@ -16,6 +16,7 @@
 --   dist.shard(loader)                --> this rank's share of each batch
 --   dist.DistributedDataParallel(model [, {bucket_mb = 25}])
 --   dist.stats()                      --> {seconds, bytes, calls, early_buckets}
+--   dist.send(dest, s)  dist.probe()  dist.recv([source])   strings between ranks
 --
 -- Tensors are float32, float64 or int64 and contiguous; every rank must
 -- call each collective in the same order with tensors of the same size and
@@ -377,6 +378,49 @@ function DDP:_finish_overlap(weight, extra)
   local out = {}
   for j = 1, #extra do out[j] = vals[n + j] end
   return out
+end
+
+-- ---- messages (moongrad.tune over ranks) ----------------------------------------
+--
+-- Strings from one rank to another, outside the collectives (a study on
+-- rank 1 handing trials to the other ranks: moongrad.tune, workers = "mpi"):
+--   dist.send(dest, s [, tag = 0])   s to rank dest; returns at once for a
+--                                    short s, when dest receives a long one
+--   dist.probe()                     --> source, tag of a waiting message, or
+--                                    nil; never waits
+--   dist.recv([source])              --> s, source, tag: the next message from
+--                                    source (any rank when nil); waits
+-- Messages from one rank with one tag arrive in the order they were sent.
+
+local function check_rank(fn, what, r, optional)
+  if optional and r == nil then return end
+  if math.type(r) ~= "integer" or r < 1 or r > size then
+    error(fmt("dist.%s: %s must be a rank in 1..%d%s, got %s", fn, what, size,
+              optional and " or nil" or "", tostring(r)), 3)
+  end
+end
+
+function dist.send(dest, s, tag)
+  need("send")
+  check_rank("send", "dest", dest)
+  if type(s) ~= "string" then
+    error(fmt("dist.send: the message must be a string, got %s", type(s)), 2)
+  end
+  C.send(dest - 1, s, tag or 0)
+end
+
+function dist.probe()
+  need("probe")
+  local source, tag = C.probe()
+  if source == nil then return nil end
+  return source + 1, tag
+end
+
+function dist.recv(source)
+  need("recv")
+  check_rank("recv", "source", source, true)
+  local s, from, tag = C.recv(source and source - 1)
+  return s, from + 1, tag
 end
 
 return dist

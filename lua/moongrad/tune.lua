@@ -33,6 +33,8 @@
 -- that raises an error or crashes is recorded as failed with its message
 -- and the study goes on. With a path, each trial is appended to the study
 -- file as it ends, and opening the same path again resumes the study.
+-- Under mpirun, workers = "mpi" runs the study on rank 1 and its trials on
+-- ranks 2..N instead (moongrad.tune.mpi_runner).
 local space = require "moongrad.tune.space"
 local samplers = require "moongrad.tune.samplers"
 local pruners = require "moongrad.tune.pruners"

@@ -671,6 +671,88 @@ static int f_abort(lua_State *L) {
   return 0;
 }
 
+/* ---- messages (moongrad.tune over ranks) ---------------------------------------- */
+
+/* Strings between two ranks, for a study on rank 1 that hands trials to
+ * the others (moongrad.tune, workers = "mpi"). Point to point, unlike the
+ * collectives above: no other rank takes part, and nothing is counted in
+ * stats() (that is the training's communication). */
+
+/* A tag in 0..MPI_TAG_UB (at least 32767 everywhere). */
+static int check_tag(lua_State *L, const char *fn, int arg) {
+  lua_Integer tag = luaL_checkinteger(L, arg);
+  int *ub = NULL, flag = 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &flag);
+  lua_Integer hi = flag && ub ? *ub : 32767;
+  if (tag < 0 || tag > hi)
+    raise(L, "dist.%s: the tag must be in 0..%I, got %I", fn, hi, tag);
+  return (int)tag;
+}
+
+/* send(dest, s, tag): the bytes of s to rank dest (0-based). Returns once s
+ * may be reused: at once for a short string, when dest receives it for a
+ * long one. */
+static int f_send(lua_State *L) {
+  need_init(L, "send");
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  lua_Integer dest = luaL_checkinteger(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  int tag = check_tag(L, "send", 3);
+  if (dest < 0 || dest >= size)
+    return raise(L, "dist.send: dest must be a rank in 0..%d, got %I", size - 1, dest);
+  if (len > 2147483647)
+    return raise(L, "dist.send: a string of %I bytes is more than one message carries "
+                    "(2^31 - 1)", (lua_Integer)len);
+  CHECK_MPI(L, "send", MPI_Send(s, (int)len, MPI_CHAR, (int)dest, tag, MPI_COMM_WORLD));
+  return 0;
+}
+
+/* probe() --> source, tag of a message waiting from any rank, or nil; never
+ * waits (a caller with nothing else to do sleeps between probes, rather
+ * than spin in a blocking receive on a core a trial could use). */
+static int f_probe(lua_State *L) {
+  need_init(L, "probe");
+  int flag = 0;
+  MPI_Status st;
+  CHECK_MPI(L, "probe", MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
+  if (!flag) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, st.MPI_SOURCE);
+  lua_pushinteger(L, st.MPI_TAG);
+  return 2;
+}
+
+/* recv([source]) --> s, source, tag: the next message from source
+ * (0-based), or from any rank when source is nil; waits for it. */
+static int f_recv(lua_State *L) {
+  need_init(L, "recv");
+  int size, from = MPI_ANY_SOURCE;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer src = luaL_checkinteger(L, 1);
+    if (src < 0 || src >= size)
+      return raise(L, "dist.recv: source must be a rank in 0..%d or nil, got %I", size - 1, src);
+    from = (int)src;
+  }
+  /* the size first, then exactly the probed message: its source and tag */
+  MPI_Status st;
+  CHECK_MPI(L, "recv", MPI_Probe(from, MPI_ANY_TAG, MPI_COMM_WORLD, &st));
+  int n = 0;
+  CHECK_MPI(L, "recv", MPI_Get_count(&st, MPI_CHAR, &n));
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, (size_t)n);
+  CHECK_MPI(L, "recv", MPI_Recv(p, n, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
+                                MPI_STATUS_IGNORE));
+  luaL_pushresultsize(&b, (size_t)n);
+  lua_pushinteger(L, st.MPI_SOURCE);
+  lua_pushinteger(L, st.MPI_TAG);
+  return 3;
+}
+
 static const luaL_Reg functions[] = {
     {"init", f_init},           {"initialized", f_initialized},
     {"finalize", f_finalize},   {"local_rank_size", f_local},
@@ -682,6 +764,8 @@ static const luaL_Reg functions[] = {
     {"abort", f_abort},
     {"overlap_new", f_overlap_new}, {"overlap_arm", f_overlap_arm},
     {"overlap_finish", f_overlap_finish}, {"overlap_buckets", f_overlap_buckets},
+    {"send", f_send},           {"probe", f_probe},
+    {"recv", f_recv},
     {NULL, NULL}};
 
 int luaopen_moongrad_dist_mpi(lua_State *L) {

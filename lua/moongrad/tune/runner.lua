@@ -17,6 +17,8 @@
 -- so should_prune compares against trials finished a moment ago on another
 -- worker. workers = 0 runs trials in the calling process instead (handy in
 -- the REPL or a debugger; an error is still recorded, a crash is not).
+-- workers = "mpi" runs them on the other ranks of an mpirun job, with the
+-- same messages (moongrad.tune.mpi_runner).
 local mg = require "moongrad"
 local json = require "moongrad.checkpoint.json"
 local type, pairs, ipairs, error, tostring, pcall, xpcall = type, pairs, ipairs, error,
@@ -85,6 +87,25 @@ local function call_objective(objective, trial)
   return {value = res + 0.0}
 end
 
+-- A trial run away from the study (a forked worker, another MPI rank): the
+-- objective's calls become messages through send(msg); answer() waits for
+-- the study's reply to a prune question. The outcome is sent too, and
+-- returned.
+local function run_remote(objective, number, config, seed, send, answer)
+  local chan = {
+    report = function(step, value) send {t = "report", step = step, value = value} end,
+    attr = function(k, v) send {t = "attr", key = k, value = v} end,
+    prune = function()
+      send {t = "prune?"}
+      return answer().prune == true
+    end,
+  }
+  local out = call_objective(objective, new_trial(number, config, seed, chan))
+  if out.error then send {t = "error", message = out.error}
+  else send {t = "done", value = out.value, pruned = out.pruned} end
+  return out
+end
+
 -- The study side ------------------------------------------------------------------
 --
 -- `study` supplies: study:_next() --> number, values, config, seed or nil;
@@ -117,29 +138,19 @@ local function worker_main(fd, rec, objective, o)
       local okk, e = mg._proc_send(fd, json.encode(msg) .. "\n")
       if not okk then error("tune worker: lost the study (" .. tostring(e) .. ")", 0) end
     end
-    local chan = {
-      report = function(step, value) send {t = "report", step = step, value = value} end,
-      attr = function(k, v) send {t = "attr", key = k, value = v} end,
-      prune = function()
-        send {t = "prune?"}
-        while not inbuf:find("\n") do
-          local data = mg._proc_recv(fd)
-          if not data or data == "" then error("tune worker: lost the study", 0) end
-          inbuf = inbuf .. data
-        end
-        local line
-        line, inbuf = inbuf:match("^([^\n]*)\n(.*)$")
-        return json.decode(line).prune == true
-      end,
-    }
-    local out = call_objective(objective, new_trial(rec.number, rec.config, rec.seed, chan))
-    if out.error then
-      -- the study prints the message; the log file gets the traceback
-      if o.log_path then io.stderr:write(out.trace or out.error, "\n") end
-      send {t = "error", message = out.error}
-    else
-      send {t = "done", value = out.value, pruned = out.pruned}
+    local function answer()
+      while not inbuf:find("\n") do
+        local data = mg._proc_recv(fd)
+        if not data or data == "" then error("tune worker: lost the study", 0) end
+        inbuf = inbuf .. data
+      end
+      local line
+      line, inbuf = inbuf:match("^([^\n]*)\n(.*)$")
+      return json.decode(line)
     end
+    local out = run_remote(objective, rec.number, rec.config, rec.seed, send, answer)
+    -- the study prints the message; the log file gets the traceback
+    if out.error and o.log_path then io.stderr:write(out.trace or out.error, "\n") end
   end)
   if not ok then
     pcall(io.stderr.write, io.stderr, tostring(err), "\n")
@@ -151,6 +162,27 @@ end
 local function describe_end(how, code, name)
   if how == "exit" then return fmt("the worker exited with code %d before finishing", code) end
   return fmt("the worker died: signal %d (%s)", code, tostring(name))
+end
+
+-- One message line from where rec runs; reply(msg) answers a prune
+-- question. --> the trial's outcome ({value, pruned} or {error}) once it
+-- has one, else nil.
+function runner.handle(study, rec, line, reply)
+  local okd, msg = pcall(json.decode, line)
+  if not okd or type(msg) ~= "table" then
+    return {error = "the worker sent something unreadable: " .. line:sub(1, 80)}
+  end
+  if msg.t == "report" then
+    rec.intermediate[#rec.intermediate + 1] = {msg.step, msg.value}
+  elseif msg.t == "attr" then
+    rec.attrs[msg.key] = msg.value
+  elseif msg.t == "prune?" then
+    reply {prune = study:_pruner_says(rec)}
+  elseif msg.t == "done" then
+    return {value = msg.value, pruned = msg.pruned}
+  elseif msg.t == "error" then
+    return {error = msg.message}
+  end
 end
 
 local function run_forked(study, objective, o)
@@ -186,23 +218,9 @@ local function run_forked(study, objective, o)
   end
 
   local function handle(w, line)
-    local okd, msg = pcall(json.decode, line)
-    if not okd or type(msg) ~= "table" then
-      return {error = "the worker sent something unreadable: " .. line:sub(1, 80)}
-    end
-    local rec = w.rec
-    if msg.t == "report" then
-      rec.intermediate[#rec.intermediate + 1] = {msg.step, msg.value}
-    elseif msg.t == "attr" then
-      rec.attrs[msg.key] = msg.value
-    elseif msg.t == "prune?" then
-      local yes = study:_pruner_says(rec)
-      mg._proc_send(w.fd, json.encode {prune = yes} .. "\n")
-    elseif msg.t == "done" then
-      return {value = msg.value, pruned = msg.pruned}
-    elseif msg.t == "error" then
-      return {error = msg.message}
-    end
+    return runner.handle(study, w.rec, line, function(msg)
+      mg._proc_send(w.fd, json.encode(msg) .. "\n")
+    end)
   end
 
   local function kill_all()
@@ -254,8 +272,11 @@ local function run_forked(study, objective, o)
   end
 end
 
+runner.run_remote = run_remote
+
 function runner.run(study, objective, o)
   if o.workers == 0 then return run_inline(study, objective) end
+  if o.workers == "mpi" then return require("moongrad.tune.mpi_runner").run(study, objective, o) end
   return run_forked(study, objective, o)
 end
 

@@ -3,8 +3,9 @@
 -- The first line describes the study (direction, the space as text, the
 -- fixed values); every later line is one finished trial, appended and
 -- flushed as the trial ends, so a study killed at any moment keeps every
--- trial it finished. A last line cut short by such a kill is dropped (and
--- the file rewritten without it) when the study is opened again.
+-- trial it finished. A last line cut short by such a kill is dropped when
+-- the study is opened again, and the file rewritten without it when the
+-- study next runs (opening a study never writes).
 local json = require "moongrad.checkpoint.json"
 local type, ipairs, pairs, error, tostring = type, ipairs, pairs, error, tostring
 local fmt, concat = string.format, table.concat
@@ -32,20 +33,21 @@ local function rewrite(path, lines)
   if not ok then error(fmt("tune: cannot replace %s: %s", path, tostring(rerr)), 0) end
 end
 
--- store.load(path) --> header, {trial records} (nil, {} when there is no file)
-function store.load(path)
+-- Reads the file: header, records, and what a cut-short write left (its
+-- lines without the cut tail, true; or nil, true when the last record only
+-- lacks its newline). Never writes: a study is opened on every rank of an
+-- MPI search, and only rank 1 may touch the file (store.write_header).
+local function scan(path)
   local lines, ends_clean = read_lines(path)
   if not lines or #lines == 0 then return nil, {} end
-  local records, header, dropped = {}, nil, false
+  local records, header = {}, nil
   for i, line in ipairs(lines) do
     local ok, v = pcall(json.decode, line)
     if not ok or type(v) ~= "table" then
       if i == #lines and i > 1 then
         -- the tail of a write cut short by a kill: drop it
         lines[i] = nil
-        rewrite(path, lines)
-        dropped = true
-        break
+        return header, records, lines, true
       end
       error(fmt("tune: %s line %d is not a study record (%s)", path, i,
                 ok and "not an object" or tostring(v)), 0)
@@ -60,11 +62,12 @@ function store.load(path)
       records[#records + 1] = v
     end
   end
-  if not ends_clean and not dropped then
-    -- a complete last record without its newline: add it before appending
-    local f = io_open(path, "ab")
-    if f then f:write("\n"); f:close() end
-  end
+  return header, records, nil, not ends_clean
+end
+
+-- store.load(path) --> header, {trial records} (nil, {} when there is no file)
+function store.load(path)
+  local header, records = scan(path)
   return header, records
 end
 
@@ -77,14 +80,20 @@ local function append(path, line)
   if not ok then error(fmt("tune: cannot write the study file %s: %s", path, tostring(werr)), 0) end
 end
 
+-- Before a run's first record: the file made whole (a tail cut short by a
+-- kill dropped, a missing last newline added), or started with the header.
 function store.write_header(path, header)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then os.execute(fmt("mkdir -p '%s'", dir:gsub("'", "'\\''"))) end
-  local f = io_open(path, "rb")
-  if f then
-    local any = f:read(1)
-    f:close()
-    if any then return end
+  local found, _, whole, broken = scan(path)
+  if found then
+    if whole then
+      rewrite(path, whole)
+    elseif broken then
+      local f = io_open(path, "ab")
+      if f then f:write("\n"); f:close() end
+    end
+    return
   end
   append(path, json.encode(header, "study header"))
 end

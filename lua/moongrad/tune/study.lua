@@ -225,6 +225,14 @@ end
 -- study:optimize(objective, {trials = n, workers = 1, threads = auto,
 --                            timeout = seconds, trial_timeout = seconds,
 --                            logs = dir, verbose = true}) --> study:best()
+--
+-- workers = "mpi" (under mpirun -np N, N >= 2, the same script on every
+-- rank): rank 1 runs the study as here, ranks 2..N run its trials
+-- (moongrad.tune.mpi_runner). On ranks 2..N optimize returns rank 1's
+-- study:best() once the whole study is done; the study object there stays
+-- as it was opened and never writes its file. threads applies to ranks
+-- 2..N (default: what dist.init() gives each rank); trial_timeout and logs
+-- are refused.
 function Study:optimize(objective, opts)
   if type(objective) ~= "function" then
     error("study:optimize: the objective must be a function(config, trial) returning a number", 2)
@@ -241,12 +249,18 @@ function Study:optimize(objective, opts)
   end
   trials = check_integer("study:optimize", "trials", trials, 1)
   if budget then trials = min(trials, budget) end
-  local workers = o.workers == nil and 1 or check_integer("study:optimize", "workers", o.workers, 0)
+  local mpi = o.workers == "mpi"
+  if type(o.workers) == "string" and not mpi then
+    error(fmt("study:optimize: workers must be an integer >= 0 or \"mpi\", got %s", o.workers), 2)
+  end
+  local workers = mpi and "mpi" or o.workers == nil and 1
+                  or check_integer("study:optimize", "workers", o.workers, 0)
   local threads = o.threads
-  if threads == nil then
+  if threads == nil and not mpi then
     threads = workers == 0 and mg.get_num_threads() or max(1, mg._cpu_count() // workers)
   end
-  threads = check_integer("study:optimize", "threads", threads, 1)
+  -- under mpi a rank keeps what dist.init() gave it unless threads is set
+  if threads ~= nil then threads = check_integer("study:optimize", "threads", threads, 1) end
   for _, key in ipairs {"timeout", "trial_timeout"} do
     if o[key] ~= nil and (type(o[key]) ~= "number" or not (o[key] > 0)) then
       error(fmt("study:optimize: %s must be a number of seconds > 0, got %s", key,
@@ -256,6 +270,26 @@ function Study:optimize(objective, opts)
   if o.trial_timeout and workers == 0 then
     error("study:optimize: trial_timeout needs workers >= 1 (a trial in this process cannot be "
           .. "stopped from outside)", 2)
+  end
+  if mpi and o.trial_timeout then
+    error("study:optimize: trial_timeout is not supported with workers = \"mpi\" (rank 1 cannot "
+          .. "stop a trial running on another rank); use timeout, or watch the time in the "
+          .. "objective", 2)
+  end
+  if mpi and o.logs ~= nil then
+    error("study:optimize: logs is not supported with workers = \"mpi\" (a rank's output goes "
+          .. "to mpirun's); use mpirun --output-filename dir", 2)
+  end
+  if mpi then
+    local rank, size = require("moongrad.tune.mpi_runner").start()
+    if size < 2 then
+      error("study:optimize: workers = \"mpi\" needs at least 2 ranks (rank 1 runs the study): "
+            .. "launch with mpirun -np N", 2)
+    end
+    -- ranks 2..N run trials; the study, its file and its records are rank 1's
+    if rank > 1 then
+      return require("moongrad.tune.mpi_runner").work(objective, {threads = threads})
+    end
   end
   if o.logs ~= nil then
     if type(o.logs) ~= "string" then error("study:optimize: logs must be a directory path", 2) end

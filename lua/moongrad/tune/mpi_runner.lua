@@ -1,0 +1,136 @@
+-- moongrad.tune.mpi_runner: a study's trials spread over the ranks of an
+-- mpirun job (study:optimize{workers = "mpi"}).
+--
+-- Every rank runs the same script. Rank 1 is the study, exactly as with
+-- forked workers: sampler, pruner, study file, printing. Ranks 2..N run
+-- trials in their own process, one after another (as workers = 0 does),
+-- each trial's messages going to rank 1 with dist.send, one JSON object
+-- each, with the forked workers' vocabulary (moongrad.tune.runner):
+--
+--   worker -> study   {"t":"ready"}                        once, at the start
+--                     {"t":"report"} {"t":"prune?"} {"t":"attr"}
+--                     {"t":"done"} | {"t":"error"}         the trial's outcome
+--   study -> worker   {"prune":true|false}                  at once
+--                     {"t":"trial","number","config","seed"} after ready/outcome
+--                     {"t":"stop","best"} | {"t":"stop","error"}
+--
+-- Rank 1 answers prune questions at once with every trial in view. A rank
+-- that gets no trial (the budget is used) waits for the stop, which comes
+-- when the last trial has finished and carries rank 1's study:best(), so
+-- optimize() returns the same best on every rank. A rank that dies takes
+-- the mpirun job down: there is no recovery.
+local mg = require "moongrad"
+local json = require "moongrad.checkpoint.json"
+local runner = require "moongrad.tune.runner"
+local pcall, error, tostring = pcall, error, tostring
+local fmt, min = string.format, math.min
+
+local mpi_runner = {}
+
+-- Ours among the tags of the job's messages.
+local TAG = 4242
+
+local dist
+
+-- mpi_runner.start() --> this rank, the number of ranks (MPI started).
+function mpi_runner.start()
+  dist = dist or require "moongrad.dist"
+  return dist.init()
+end
+
+local function send(rank, msg)
+  dist.send(rank, json.encode(msg), TAG)
+end
+
+-- The next message (from `from`, or from any rank), decoded, and its sender.
+-- Waits by probing and sleeping a little: MPI's blocking receive spins, and
+-- would take a core from the trial of a rank on the same machine.
+local function receive(from)
+  local idle = 0
+  while true do
+    local source = dist.probe()
+    if source and (not from or source == from) then
+      local text, _, t = dist.recv(source)
+      if t ~= TAG then
+        error(fmt("tune: rank %d sent a message with tag %d during the search (moongrad.tune's "
+                  .. "messages use tag %d; send nothing else while optimize runs)", source, t, TAG), 0)
+      end
+      return text, source
+    end
+    mg._proc_poll({}, min(10, 1 + idle // 50))
+    idle = idle + 1
+  end
+end
+
+-- Ranks 2..N: ask for trials until rank 1 says stop. --> rank 1's best.
+function mpi_runner.work(objective, o)
+  local threads = mg.get_num_threads()
+  if o.threads then mg.set_num_threads(o.threads) end
+  local stop
+  local function answer()
+    local msg = json.decode((receive(1)))
+    if msg.t == "stop" then
+      stop = msg
+      error("study:optimize: the study on rank 1 stopped", 0)
+    end
+    return msg
+  end
+  local function to_study(msg) send(1, msg) end
+  local ok, err = pcall(function()
+    to_study {t = "ready"}
+    local msg = answer()
+    while msg.t == "trial" do
+      runner.run_remote(objective, msg.number, msg.config, msg.seed, to_study, answer)
+      if stop then break end
+      msg = answer()
+    end
+  end)
+  mg.set_num_threads(threads)
+  if stop and stop.error then
+    error(fmt("study:optimize: the study on rank 1 stopped with an error: %s", stop.error), 0)
+  end
+  if not ok and not stop then error(err, 0) end
+  return stop.best
+end
+
+-- Rank 1: hand out trials and take in what they report, until every other
+-- rank waits for one and none is left.
+function mpi_runner.run(study, objective, o)
+  local size = dist.size()
+  local running = {}            -- rank -> its trial's record
+  local waiting, nwaiting = {}, 0  -- ranks with no trial left to run
+
+  local function assign(rank)
+    local rec = study:_next()
+    if rec then
+      running[rank] = rec
+      send(rank, {t = "trial", number = rec.number, config = rec.config, seed = rec.seed})
+    elseif not waiting[rank] then
+      waiting[rank], nwaiting = true, nwaiting + 1
+    end
+  end
+
+  local ok, err = pcall(function()
+    while nwaiting < size - 1 do
+      local line, rank = receive()
+      local rec = running[rank]
+      if not rec then
+        assign(rank)   -- its "ready"
+      else
+        local out = runner.handle(study, rec, line, function(msg) send(rank, msg) end)
+        if out then
+          running[rank] = nil
+          study:_finish(rec, out)
+          assign(rank)
+        end
+      end
+    end
+  end)
+  -- every other rank is told, whatever happened: none may wait for ever
+  local stop = ok and {t = "stop", best = study:best()}
+               or {t = "stop", error = tostring(err)}
+  for rank = 2, size do pcall(send, rank, stop) end
+  if not ok then error(err, 0) end
+end
+
+return mpi_runner
