@@ -36,7 +36,7 @@ describe("bench/dist_scaling.lua --quick", function()
   local out, code
   setup(function()
     -- --md elsewhere, so that the specs leave a full run's build/dist_scaling.md alone
-    out, code = run(("%s bench/dist_scaling.lua --quick --md %s"):format(EXE, md))
+    out, code = run(("%s%s bench/dist_scaling.lua --quick --md %s"):format(require("support.mpi").ENV, EXE, md))
   end)
   teardown(function() os.remove(md) end)
 

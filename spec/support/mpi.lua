@@ -20,10 +20,9 @@ end
 -- More ranks than cores is fine, as root too. Under make test-sanitize the
 -- ranks unwind allocations fully, so that Open MPI's own leaks are seen
 -- inside its libraries (tools/lsan.supp).
-mpi.MPIRUN = "mpirun --allow-run-as-root --oversubscribe"
+-- mpi.ENV goes before a command that starts mpirun itself.
 local asan = os.getenv("ASAN_OPTIONS")
-if asan then
-  mpi.MPIRUN = "ASAN_OPTIONS=" .. shell.quote(asan .. ":fast_unwind_on_malloc=0") .. " " .. mpi.MPIRUN
-end
+mpi.ENV = asan and "ASAN_OPTIONS=" .. shell.quote(asan .. ":fast_unwind_on_malloc=0") .. " " or ""
+mpi.MPIRUN = mpi.ENV .. "mpirun --allow-run-as-root --oversubscribe"
 
 return mpi
