@@ -33,6 +33,8 @@ local util = require "moongrad.util"
 local opts = util.parse_flags(arg, { steps = 500, pairs = 5, quick = false, md = "build/dist_scaling.md" })
 if opts.quick then opts.steps, opts.pairs = 10, 1 end
 local here = arg[0]:match("^(.*/)") or "./"
+local harness = dofile(here .. "harness.lua")
+local sh_quote, median = harness.sh_quote, harness.median
 local exe = arg[-1] or "build/moongrad"
 
 local NET_BPS, NET_NAME, ALPHA = 1.25e9, "10Gbit", 25e-6
@@ -47,25 +49,9 @@ local CONFIGS = { -- ranks, threads per rank, mpirun's extra flags
   { key = "1x1", ranks = 1, threads = 1, flags = "--bind-to none" },
 }
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function median(xs)
-  local s = { table.unpack(xs) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
--- Runs a shell command; returns its output, or raises with it.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1 </dev/null"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  if not ok then
-    error(("dist_scaling: command failed (exit %s):\n  %s\n%s"):format(tostring(code), cmd, out), 0)
-  end
-  return out
-end
+local function run(cmd) return harness.run(cmd, "dist_scaling") end
 
 if os.execute("command -v mpirun >/dev/null 2>&1") ~= true then
   error("dist_scaling: mpirun not found (apt-get install openmpi-bin)", 0)

@@ -25,10 +25,11 @@ local util = require "moongrad.util"
 local opts = util.parse_flags(arg, { pairs = 3, only = "", threads = "1,2", md = "build/bench.md",
                                      python = "/usr/bin/python3" })
 local here = arg[0]:match("^(.*/)") or "./"
+local harness = dofile(here .. "harness.lua")
+local sh_quote, median = harness.sh_quote, harness.median
 local exe = arg[-1] or "build/moongrad"
 local python = opts.python
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function list(s)
   local t = {}
@@ -36,23 +37,8 @@ local function list(s)
   return t
 end
 
-local function median(xs)
-  local s = { table.unpack(xs) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
--- Runs a shell command; returns its output, or raises with it.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  if not ok then
-    error(("bench: command failed (exit %s):\n  %s\n%s"):format(tostring(code), cmd, out), 0)
-  end
-  return out
-end
+local function run(cmd) return harness.run(cmd, "bench") end
 
 local function field(out, key, cmd)
   local v = tonumber(out:match("\n?" .. key .. " ([^\n]+)"))

@@ -17,12 +17,7 @@ end
 local absent = mpi.absent()
 if absent then print("\ndist_spec: skipping the mpirun specs: " .. absent) end
 
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. shell.quote(dir)))
-  return dir
-end
+local tmpdir = shell.tmpdir
 
 -- Runs code (a Lua chunk) on np ranks; returns stdout, stderr, exit code.
 local function on_ranks(np, code)

@@ -40,12 +40,7 @@ end, {trials = trials, workers = "mpi", threads = 1, verbose = rank == 1})
 print(("rank %d best %s opened %d"):format(rank, best and best.number or "nil", opened))
 ]]
 
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. shell.quote(dir)))
-  return dir
-end
+local tmpdir = shell.tmpdir
 
 local function run(np, dir, trials)
   return shell.run(("%s -np %d %s %s %s %d"):format(MPIRUN, np, EXE, shell.quote(dir .. "/job.lua"),

@@ -289,6 +289,45 @@ function DDP:broadcast_buffers()
   end
 end
 
+-- Every parameter's gradient, contiguous; where a parameter has none,
+-- zeros stand in (set as its .grad) and missing[i] says so.
+local function gradients(params)
+  local grads, missing = {}, {}
+  for i, p in ipairs(params) do
+    local g = p.grad
+    if g == nil then
+      missing[i] = true
+      g = mg.zeros(p:shape(), p:dtype())
+      p.grad = g
+    elseif not g:is_contiguous() then
+      g = g:contiguous()
+      p.grad = g
+    end
+    grads[i] = g
+  end
+  return grads, missing
+end
+
+-- After the sums: meta holds, per parameter, how many ranks had its
+-- gradient, then the extras. A gradient no rank had goes back to nil.
+-- Returns the summed extras.
+local function settle(params, missing, meta, nextra)
+  local vals, n = meta:totable(), #params
+  for i = 1, n do
+    if missing[i] and vals[i] == 0 then params[i].grad = nil end
+  end
+  local out = {}
+  for j = 1, nextra do out[j] = vals[n + j] end
+  return out
+end
+
+local function new_meta(n, missing, extra, dtype)
+  local meta = mg.zeros({n + #extra}, dtype)
+  for i = 1, n do meta[i] = missing[i] and 0 or 1 end
+  for j, v in ipairs(extra) do meta[n + j] = v end
+  return meta
+end
+
 -- ddp:sync_gradients([weight [, extra]]): every parameter's gradient
 -- becomes the sum over ranks of weight * gradient (weight defaults to
 -- 1 / size: the mean; fit passes local rows / global rows, exact for a
@@ -303,17 +342,9 @@ function DDP:sync_gradients(weight, extra)
   -- one call per dtype (float32 parameters, float64 ones); the flags that
   -- say which ranks had a gradient and the extras ride, unweighted, at the
   -- end of the first group
-  local groups, order, missing = {}, {}, {}
-  for i, p in ipairs(self.params) do
-    local g = p.grad
-    if g == nil then
-      missing[i] = true
-      g = mg.zeros(p:shape(), p:dtype())
-      p.grad = g
-    elseif not g:is_contiguous() then
-      g = g:contiguous()
-      p.grad = g
-    end
+  local grads, missing = gradients(self.params)
+  local groups, order = {}, {}
+  for _, g in ipairs(grads) do
     local dt = g:dtype()
     if not groups[dt] then
       groups[dt] = {}
@@ -322,11 +353,8 @@ function DDP:sync_gradients(weight, extra)
     local list = groups[dt]
     list[#list + 1] = g
   end
-  local n = #self.params
   local first = order[1] or "float32"
-  local meta = mg.zeros({n + #extra}, first)
-  for i = 1, n do meta[i] = missing[i] and 0 or 1 end
-  for j, v in ipairs(extra) do meta[n + j] = v end
+  local meta = new_meta(#self.params, missing, extra, first)
   groups[first] = groups[first] or {}
   order[1] = first
   local list = groups[first]
@@ -334,13 +362,7 @@ function DDP:sync_gradients(weight, extra)
   for k, dt in ipairs(order) do
     C.allreduce_buckets(groups[dt], weight, self.bucket_bytes, k == 1 and 1 or 0)
   end
-  local vals = meta:totable()
-  for i = 1, n do
-    if missing[i] and vals[i] == 0 then self.params[i].grad = nil end
-  end
-  local out = {}
-  for j = 1, #extra do out[j] = vals[n + j] end
-  return out
+  return settle(self.params, missing, meta, #extra)
 end
 
 -- The gradients went (or go now) in the overlap's buckets; the presence
@@ -351,33 +373,13 @@ function DDP:_finish_overlap(weight, extra)
               "were sent with; pass it to ddp:prepare(weight) before backward",
               tostring(weight), tostring(self._weight)), 3)
   end
-  local n, grads, missing = #self.params, {}, {}
-  for i, p in ipairs(self.params) do
-    local g = p.grad
-    if g == nil then
-      missing[i] = true
-      g = mg.zeros(p:shape(), p:dtype())
-      p.grad = g
-    elseif not g:is_contiguous() then
-      g = g:contiguous()
-      p.grad = g
-    end
-    grads[i] = g
-  end
+  local grads, missing = gradients(self.params)
   local ok, err = pcall(C.overlap_finish, self._overlap, grads)
   self:prepare()
   if not ok then error(err, 0) end
-  local meta = mg.zeros({n + #extra}, "float64")
-  for i = 1, n do meta[i] = missing[i] and 0 or 1 end
-  for j, v in ipairs(extra) do meta[n + j] = v end
-  C.allreduce_buckets({meta}, 1, 8 * (n + #extra), 1)
-  local vals = meta:totable()
-  for i = 1, n do
-    if missing[i] and vals[i] == 0 then self.params[i].grad = nil end
-  end
-  local out = {}
-  for j = 1, #extra do out[j] = vals[n + j] end
-  return out
+  local meta = new_meta(#self.params, missing, extra, "float64")
+  C.allreduce_buckets({meta}, 1, 8 * meta:numel(), 1)
+  return settle(self.params, missing, meta, #extra)
 end
 
 -- ---- messages (moongrad.tune over ranks) ----------------------------------------

@@ -20,6 +20,14 @@ function shell.write_file(path, text)
   f:close()
 end
 
+-- A new empty directory under /tmp; returns its path.
+function shell.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. shell.quote(dir)))
+  return dir
+end
+
 -- Runs a shell command line; stdin comes from the given text (or
 -- /dev/null). Returns stdout, stderr and the exit code.
 function shell.run(cmdline, stdin)
