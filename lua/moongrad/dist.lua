@@ -184,15 +184,20 @@ local function list_of(iter_or_list)
   return out
 end
 
--- dist.DistributedDataParallel(model, {bucket_mb = 25, overlap = true}):
+-- dist.DistributedDataParallel(model, {bucket_mb = 25, overlap = false}):
 -- checks that every rank holds the same parameter shapes and copies rank
 -- 1's parameters and buffers to all ranks. After each backward,
 -- ddp:sync_gradients() makes every rank's gradients the average over ranks
 -- (gradients packed into buckets of bucket_mb MiB, one allreduce each).
 --
--- overlap (the default): each bucket starts its allreduce during backward,
--- as soon as its gradients are complete, and sync_gradients waits for the
--- rest. So a backward must be followed by sync_gradients before the next;
+-- overlap = true: each bucket starts its allreduce during backward, as
+-- soon as its gradients are complete (the first bucket holds at most 1 MiB,
+-- so the last layers' start early), and sync_gradients waits for the rest.
+-- Worth it where the transfer is network time; on one machine it costs
+-- (Open MPI's non-blocking allreduce is slower than its blocking one over
+-- shared memory, and its copies compete with backward for the cores), so
+-- it is off by default. With it, a backward must be followed by
+-- sync_gradients before the next;
 -- to accumulate gradients over several backward passes, run all but the
 -- last inside ddp:no_sync(fn). A weight other than 1 / size goes to
 -- ddp:prepare(weight) before the backward (fit does this).
@@ -226,7 +231,7 @@ function dist.DistributedDataParallel(model, opts)
   self:_check_same_model()
   self:broadcast_parameters()
   -- nil when the parameters mix dtypes: then sync_gradients does it all
-  self._overlap = opts.overlap ~= false and C.overlap_new(self.params, self.bucket_bytes) or nil
+  self._overlap = opts.overlap and C.overlap_new(self.params, self.bucket_bytes) or nil
   self:prepare()
   return self
 end

@@ -549,12 +549,19 @@ static int f_overlap_new(lua_State *L) {
   }
   size_t es = elem_size(ov->dtype);
   int64_t cap = bucket_bytes / (lua_Integer)es, total = 0;
+  /* The first bucket holds at most 1 MiB (as PyTorch's DDP does), so that
+   * the last layers' gradients leave early, before the big early layers'
+   * are done; with one model-sized bucket nothing could start before the
+   * end of backward. */
+  int64_t first_cap = ((int64_t)1 << 20) / (int64_t)es;
+  if (first_cap > cap) first_cap = cap;
   /* Buckets from the last parameter back: bucket 0 fills first. */
   for (int i = n - 1; i >= 0; i--) {
     int64_t m = capi->numel(ov->params[i]);
     check_count(L, "DistributedDataParallel", m);
     Bucket *b = &ov->buckets[ov->nbuckets ? ov->nbuckets - 1 : 0];
-    if (ov->nbuckets == 0 || (b->numel > 0 && b->numel + m > cap)) {
+    int64_t limit = ov->nbuckets <= 1 ? first_cap : cap;
+    if (ov->nbuckets == 0 || (b->numel > 0 && b->numel + m > limit)) {
       b = &ov->buckets[ov->nbuckets++];
       b->offset = total;
     }

@@ -11,7 +11,7 @@
 --     signal_at=S   rank `signal_rank` (default 2) raises SIGINT after step S
 --     log=PATH      a HistoryLogger CSV
 --     unused=1      the model has a parameter no forward uses
---     overlap=0     distributed without DistributedDataParallel's overlap
+--     overlap=1     distributed with DistributedDataParallel's overlap
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local optim = require "moongrad.optim"
@@ -76,7 +76,7 @@ if o.log then callbacks[#callbacks + 1] = train.HistoryLogger{csv = o.log} end
 local ok, err = pcall(train.fit, model, {
   train = loader, val = val, optimizer = opt, epochs = tonumber(o.epochs),
   metrics = {"accuracy"}, progress = false,
-  distributed = o.dist and {overlap = o.overlap ~= "0"} or nil,
+  distributed = o.dist and {overlap = o.overlap == "1"} or nil,
   callbacks = callbacks,
   checkpoint = o.ckpt and {path = o.ckpt, every_n_batches = 2} or nil,
   resume = o.resume,

@@ -5,8 +5,8 @@
 -- size-th sample of each global batch, the order rank 1's), rank 1's
 -- parameters are copied to all at the start, and the gradients become the
 -- global batch's: the sum over ranks of (local rows / global rows) * local
--- gradient, in a few bucketed allreduces that start during backward as
--- buckets fill (DistributedDataParallel's overlap). With a mean loss that
+-- gradient, in a few bucketed allreduces (which start during backward as
+-- buckets fill with {overlap = true}). With a mean loss that
 -- is exactly the gradient one process gets from the whole global batch,
 -- short last batches included. The batch's loss and the stop signal
 -- follow in one small message, and the epoch's metrics are summed over
