@@ -22,7 +22,7 @@
 --   dist mlp projected ranks=8 net=10Gbit samples_per_s=... efficiency=...
 --
 -- The projection: N ranks of one thread each on a 10 Gbit/s network, a ring
--- allreduce after backward (moongrad's sync does not overlap with it):
+-- allreduce after backward (DistributedDataParallel's default; no overlap):
 --   t_comm(N) = 2(N-1)/N * bytes / 1.25e9 B/s + 2(N-1) * alpha * buckets
 -- with alpha = 25 us per message (a typical 10 GbE TCP latency, assumed, not
 -- measured), bytes = parameters * 4, t_c = the 1x1 step time, and
