@@ -173,6 +173,31 @@ describe("moongrad.dist collectives on two ranks", function()
   end)
 end)
 
+describe("scripts/fashion_mnist_mlp.lua --dist", function()
+  if absent then pending("Open MPI is absent: " .. absent) return end
+
+  it("trains on two ranks to the one-process run's accuracy, rank 1 alone printing and writing", function()
+    local dir = tmpdir()
+    local args = " --train-subset 6000 --epochs 3 --seed 2 --out "
+    local one, err1, rc1 = shell.run(EXE .. " scripts/fashion_mnist_mlp.lua" .. args ..
+                                     shell.quote(dir .. "/one"))
+    assert.equal(0, rc1, err1)
+    local two, err2, rc2 = shell.run(MPIRUN .. " -np 2 " .. EXE .. " scripts/fashion_mnist_mlp.lua --dist" ..
+                                     args .. shell.quote(dir .. "/two"))
+    assert.equal(0, rc2, err2)
+    local a1 = tonumber(one:match("test accuracy: ([%d.]+)%%"))
+    local a2 = tonumber(two:match("test accuracy: ([%d.]+)%%"))
+    assert.is_number(a1)
+    assert.is_number(a2)
+    -- the same training but for the dropout masks (drawn per half batch)
+    assert.is_true(a1 > 80 and math.abs(a1 - a2) < 2, ("one process %.2f%%, two ranks %.2f%%"):format(a1, a2))
+    local _, printed = two:gsub("test accuracy:", "")
+    assert.equal(1, printed)
+    assert.is_true(have(dir .. "/two/history.csv") and have(dir .. "/two/curves.svg"))
+    os.execute("rm -rf " .. shell.quote(dir))
+  end)
+end)
+
 describe("examples/dist_loop.lua, a loop of one's own", function()
   if absent then pending("Open MPI is absent: " .. absent) return end
 
