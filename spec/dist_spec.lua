@@ -115,6 +115,22 @@ describe("moongrad.dist collectives on two ranks", function()
     return out:match("\n?" .. rank .. " " .. name .. " ([^\n]*)")
   end
 
+  it("ends the job, rather than hanging, when one rank fails while the others wait for it", function()
+    local out, err, rc = on_ranks(2, [[
+      local mg = require "moongrad"
+      local dist = require "moongrad.dist"
+      local r = dist.init()
+      if r == 2 then error("rank 2 fails") end
+      dist.allreduce(mg.ones(3), "sum")  -- rank 1 waits here for rank 2
+      print("rank 1 went on")
+    ]])
+    assert.are_not.equal(0, rc)
+    assert.matches("rank 2 fails", err)
+    assert.matches("moongrad.dist: rank 2 is exiting with status 1 while other ranks wait " ..
+                   "for it; ending the job %(MPI_Abort%)", err)
+    assert.not_matches("rank 1 went on", out)
+  end)
+
   it("runs both ranks to the end", function()
     assert.equal(0, rc, err)
     assert.equal("2.0,2.0", line(1, "after"))

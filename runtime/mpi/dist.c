@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,46 @@ static void finalize(void) {
   bucket_bytes_held = 0;
 }
 
+/* The ranks' way out, apart from the collectives' communicator: a rank
+ * that exits meets the others here, while they may be blocked in a
+ * collective on MPI_COMM_WORLD. */
+static MPI_Comm exit_comm = MPI_COMM_NULL;
+#define EXIT_WAIT_SECONDS 5
+
+/* At exit (on_exit sees the status). A clean exit finalises. A failing
+ * one finalises too when every rank is failing together (fit stops all
+ * ranks at the same step for a signal or a non-finite loss, and they
+ * meet here within moments); a rank failing alone would wait in
+ * MPI_Finalize for ranks that wait in a collective for it, for ever, so
+ * after a few seconds it ends the whole job with MPI_Abort instead. */
+static void at_exit(int status, void *unused) {
+  (void)unused;
+  if (!is_initialized()) return;
+  if (status != 0 && exit_comm != MPI_COMM_NULL) {
+    MPI_Request req;
+    int done = 0;
+    double t0 = now();
+    if (MPI_Ibarrier(exit_comm, &req) == MPI_SUCCESS) {
+      while (!done && now() - t0 < EXIT_WAIT_SECONDS) {
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+        if (!done) {
+          struct timespec ms = {0, 1000000};
+          nanosleep(&ms, NULL);
+        }
+      }
+    }
+    if (!done) {
+      int rank = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      fprintf(stderr, "moongrad.dist: rank %d is exiting with status %d while other ranks "
+              "wait for it; ending the job (MPI_Abort)\n", rank + 1, status);
+      fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, status);
+    }
+  }
+  finalize();
+}
+
 /* init() --> rank (0-based), size. Idempotent. */
 static int f_init(lua_State *L) {
   int init = 0, fin = 0;
@@ -175,9 +216,10 @@ static int f_init(lua_State *L) {
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
     if (rc != MPI_SUCCESS) return mpi_error(L, "init", rc);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_dup(MPI_COMM_WORLD, &exit_comm);
     /* A script that ends with os.exit or an error never closes its state;
      * mpirun reports a rank that exits without MPI_Finalize as failed. */
-    atexit(finalize);
+    on_exit(at_exit, NULL);
   }
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

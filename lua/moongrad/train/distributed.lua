@@ -90,6 +90,8 @@ function Run:sum_list(vals)
   return t:totable()
 end
 
+function Run:barrier() self.dist.barrier() end
+
 -- True on every rank when flag is true on any.
 function Run:any(flag)
   return self.dist.allreduce(flag and 1 or 0, "max") > 0

@@ -142,6 +142,8 @@ local function stop_for_signal(ctx, o, sig, mid_epoch)
     error(msg .. " (no checkpoint: fit's checkpoint option is off)", 0)
   end
   local saved, err = pcall(save_checkpoint, ctx, o, mid_epoch)
+  -- distributed: the other ranks leave once rank 1's checkpoint is written
+  if ctx.run then ctx.run:barrier() end
   if not saved then error(fmt("%s; writing the checkpoint failed: %s", msg, tostring(err)), 0) end
   local path = o.checkpoint.path
   error(fmt("%s; checkpoint written to %s: resume with resume = %s", msg, path, path), 0)
