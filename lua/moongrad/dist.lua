@@ -14,7 +14,7 @@
 --                                     a number instead of t returns a number
 --   dist.allgather(t)                 --> tensor {size, ...t's shape}
 --   dist.shard(loader)                --> this rank's share of each batch
---   dist.DistributedDataParallel(model [, {bucket_mb = 25}])
+--   dist.DistributedDataParallel(model [, {bucket_mb = 25, overlap = false}])
 --   dist.stats()                      --> {seconds, bytes, calls, early_buckets}
 --   dist.send(dest, s)  dist.probe()  dist.recv([source])   strings between ranks
 --
@@ -63,6 +63,7 @@ end
 local dist = {mpi_version = C.mpi_version}
 
 local rank0, size = nil, nil -- MPI's 0-based rank and the size, after init
+local local_rank0, local_size   -- the same among the ranks on this machine
 
 local function need(fn)
   if not rank0 then error(fmt("dist.%s: call dist.init() first", fn), 3) end
@@ -72,7 +73,8 @@ end
 function dist.init()
   if not rank0 then
     rank0, size = C.init()
-    local _, local_size = C.local_rank_size()
+    -- a collective: asked once, here, where every rank calls it
+    local_rank0, local_size = C.local_rank_size()
     local env = os.getenv("OMP_NUM_THREADS")
     if not (env and env ~= "") then
       mg.set_num_threads(math.max(1, mg._cpu_count() // local_size))
@@ -87,17 +89,8 @@ function dist.size() need("size") return size end
 -- True on rank 1, and in a process that never called dist.init().
 function dist.is_main() return not rank0 or rank0 == 0 end
 
-function dist.local_rank()
-  need("local_rank")
-  local r = C.local_rank_size()
-  return r + 1
-end
-
-function dist.local_size()
-  need("local_size")
-  local _, s = C.local_rank_size()
-  return s
-end
+function dist.local_rank() need("local_rank") return local_rank0 + 1 end
+function dist.local_size() need("local_size") return local_size end
 
 -- Ends MPI; later collectives raise. A process that exits without calling
 -- it finalises at exit.
@@ -197,10 +190,10 @@ end
 -- (Open MPI's non-blocking allreduce is slower than its blocking one over
 -- shared memory, and its copies compete with backward for the cores), so
 -- it is off by default. With it, a backward must be followed by
--- sync_gradients before the next;
--- to accumulate gradients over several backward passes, run all but the
--- last inside ddp:no_sync(fn). A weight other than 1 / size goes to
--- ddp:prepare(weight) before the backward (fit does this).
+-- sync_gradients before the next; to accumulate gradients over several
+-- backward passes, run all but the last inside ddp:no_sync(fn). A weight
+-- other than 1 / size goes to ddp:prepare(weight) before the backward
+-- (fit does this).
 function dist.DistributedDataParallel(model, opts)
   need("DistributedDataParallel")
   opts = opts or {}
