@@ -189,6 +189,55 @@ describe("moongrad.dist collectives on two ranks", function()
   end)
 end)
 
+describe("dist.split and dist.with_group", function()
+  if absent then pending("Open MPI is absent: " .. absent) return end
+
+  it("run a function with a group of ranks as the whole job, the world back after", function()
+    -- rank 1 joins no group; ranks 2 and 3 form one
+    local out, err, rc = on_ranks(3, [[
+      local mg = require "moongrad"
+      local dist = require "moongrad.dist"
+      local w = dist.init()
+      local function show(name, v) print(("%d %s %s"):format(w, name, v)) end
+      local g = dist.split(w > 1 and 7 or nil)
+      show("group", tostring(g))
+      if g then
+        dist.with_group(g, function()
+          show("inside", ("%d/%d main=%s local=%d/%d"):format(dist.rank(), dist.size(),
+               tostring(dist.is_main()), dist.local_rank(), dist.local_size()))
+          show("sum", dist.allreduce(w, "sum"))
+          show("string", dist.broadcast(w == 3 and "from world rank 3" or "", 2))
+          local ddp = dist.DistributedDataParallel(require("moongrad.nn").Linear(2, 1),
+                                                   {overlap = true})
+          show("ddp", ddp:buckets())
+        end)
+        show("raised", select(2, pcall(dist.with_group, g, function() error("in the group") end)))
+      end
+      show("after", ("%d/%d sum=%g"):format(dist.rank(), dist.size(), dist.allreduce(w, "sum")))
+      show("bad", select(2, pcall(dist.with_group, {}, print)))
+      show("bad color", select(2, pcall(dist.split, -1)))
+    ]])
+    assert.equal(0, rc, err)
+    assert.matches("1 group nil\n", out)
+    for w = 2, 3 do
+      assert.matches(w .. " group dist group %(rank " .. (w - 1) .. " of 2%)", out)
+      assert.matches(w .. " inside " .. (w - 1) .. "/2 main=" .. tostring(w == 2) .. " local=" ..
+                     (w - 1) .. "/2", out)
+      assert.matches(w .. " sum 5%.0\n", out)
+      assert.matches(w .. " string from world rank 3\n", out)
+      assert.matches(w .. " ddp 1\n", out)
+      assert.matches(w .. " raised [^\n]*in the group\n", out)
+    end
+    for w = 1, 3 do
+      assert.matches(w .. " after " .. w .. "/3 sum=6\n", out)
+      assert.matches(w .. " bad dist.with_group: expects a group from dist.split as argument #1, " ..
+                     "got table", out)
+      assert.matches(w .. " bad color dist.split: color must be an integer >= 0 or nil, got %-1",
+                     out)
+    end
+  end)
+end)
+
 describe("scripts/fashion_mnist_mlp.lua --dist", function()
   if absent then pending("Open MPI is absent: " .. absent) return end
 

@@ -1,7 +1,6 @@
 -- moongrad.tune with workers = "mpi": rank 1 runs the study, ranks 2..N its
 -- trials, under mpirun on this machine. Skipped, with the reason printed,
 -- only where Open MPI is absent (tools/deps.sh installs it for make test).
-local json = require "moongrad.checkpoint.json"
 local shell = require "support.shell"
 
 local mpi = require "support.mpi"
@@ -47,22 +46,7 @@ local function run(np, dir, trials)
                                                    shell.quote(dir), trials))
 end
 
-local function lines_of(p)
-  local out = {}
-  for line in io.lines(p) do out[#out + 1] = line end
-  return out
-end
-
--- The study file's trials by number; fails on a number recorded twice.
-local function recorded(dir)
-  local lines, by = lines_of(dir .. "/study.jsonl"), {}
-  for i = 2, #lines do
-    local r = json.decode(lines[i])
-    assert(not by[r.number], "trial " .. r.number .. " recorded twice")
-    by[r.number] = r
-  end
-  return by
-end
+local lines_of, recorded = mpi.lines_of, mpi.recorded
 
 local function ran(dir)
   local out = {}

@@ -9,7 +9,8 @@
 --   dist.rank()  dist.size()  dist.is_main()      (rank 1 logs and saves)
 --   dist.local_rank()  dist.local_size()           (ranks on this machine)
 --   dist.barrier()
---   dist.broadcast(t [, root = 1])    root's values into every rank's t
+--   dist.broadcast(t [, root = 1])    root's values into every rank's t;
+--                                     a string instead of t returns root's
 --   dist.allreduce(t, "sum" | "mean" | "max" | "min")  in place, returns t;
 --                                     a number instead of t returns a number
 --   dist.allgather(t)                 --> tensor {size, ...t's shape}
@@ -17,6 +18,20 @@
 --   dist.DistributedDataParallel(model [, {bucket_mb = 25, overlap = false}])
 --   dist.stats()                      --> {seconds, bytes, calls, early_buckets}
 --   dist.send(dest, s)  dist.probe()  dist.recv([source])   strings between ranks
+--   dist.split(color)                 --> group (nil for a nil color)
+--   dist.with_group(group, fn, ...)   --> fn(...), run with group as the job
+--
+-- Groups of ranks: dist.split(color), called by every rank, puts the
+-- ranks passing the same color into one group (in rank order; a rank
+-- passing nil joins none). Inside dist.with_group(group, fn, ...) the
+-- group is the whole job: dist.rank() is 1..group.size, dist.size() the
+-- group's size, is_main() true on its first rank, and the collectives,
+-- shard, DistributedDataParallel and train.fit{distributed = true} run
+-- over the group alone (a DistributedDataParallel belongs to the group it
+-- was made in). The world comes back when fn returns or raises. send,
+-- probe and recv always use the world's ranks. moongrad.tune runs one
+-- trial per group this way (study:optimize{workers = "mpi",
+-- ranks_per_trial = k}).
 --
 -- Tensors are float32, float64 or int64 and contiguous; every rank must
 -- call each collective in the same order with tensors of the same size and
@@ -64,6 +79,9 @@ local dist = {mpi_version = C.mpi_version}
 
 local rank0, size = nil, nil -- MPI's 0-based rank and the size, after init
 local local_rank0, local_size   -- the same among the ranks on this machine
+-- (all four the current group's inside with_group)
+local world_size                -- the world's, for send and recv
+local current                   -- the group of with_group, nil for the world
 
 local function need(fn)
   if not rank0 then error(fmt("dist.%s: call dist.init() first", fn), 3) end
@@ -73,6 +91,7 @@ end
 function dist.init()
   if not rank0 then
     rank0, size = C.init()
+    world_size = size
     -- a collective: asked once, here, where every rank calls it
     local_rank0, local_size = C.local_rank_size()
     local env = os.getenv("OMP_NUM_THREADS")
@@ -108,11 +127,12 @@ end
 
 function dist.broadcast(t, root)
   need("broadcast")
-  check_tensor("broadcast", t)
+  if type(t) ~= "string" then check_tensor("broadcast", t) end
   root = root or 1
   if math.type(root) ~= "integer" or root < 1 or root > size then
     error(fmt("dist.broadcast: root must be a rank in 1..%d, got %s", size, tostring(root)), 2)
   end
+  if type(t) == "string" then return C.broadcast_string(t, root - 1) end
   return C.broadcast(t, root - 1)
 end
 
@@ -394,8 +414,8 @@ end
 
 local function check_rank(fn, what, r, optional)
   if optional and r == nil then return end
-  if math.type(r) ~= "integer" or r < 1 or r > size then
-    error(fmt("dist.%s: %s must be a rank in 1..%d%s, got %s", fn, what, size,
+  if math.type(r) ~= "integer" or r < 1 or r > world_size then
+    error(fmt("dist.%s: %s must be a rank in 1..%d%s, got %s", fn, what, world_size,
               optional and " or nil" or "", tostring(r)), 3)
   end
 end
@@ -421,6 +441,50 @@ function dist.recv(source)
   check_rank("recv", "source", source, true)
   local s, from, tag = C.recv(source and source - 1)
   return s, from + 1, tag
+end
+
+-- ---- groups of ranks -------------------------------------------------------------
+
+local Group = {}
+Group.__index = Group
+Group.__name = "moongrad.dist.Group"
+
+function Group.__tostring(g) return fmt("dist group (rank %d of %d)", g.rank, g.size) end
+
+-- dist.split(color) --> group ({rank, size}: this rank's place in it), or
+-- nil where color is nil. A collective: every rank of the current job
+-- (the world, or the group of an enclosing with_group) calls it.
+function dist.split(color)
+  need("split")
+  if color ~= nil and (math.type(color) ~= "integer" or color < 0) then
+    error(fmt("dist.split: color must be an integer >= 0 or nil, got %s", tostring(color)), 2)
+  end
+  local c, r, s, lr, ls = C.split(color)
+  if not c then return nil end
+  return setmetatable({rank = r + 1, size = s, _c = c, _local = {lr, ls}}, Group)
+end
+
+-- dist.with_group(group, fn, ...) --> fn(...)'s results, run with group
+-- as the whole job; what was current before (the world) comes back after,
+-- also when fn raises.
+function dist.with_group(group, fn, ...)
+  need("with_group")
+  if getmetatable(group) ~= Group then
+    error(fmt("dist.with_group: expects a group from dist.split as argument #1, got %s",
+              type(group)), 2)
+  end
+  if type(fn) ~= "function" then
+    error(fmt("dist.with_group: expects a function as argument #2, got %s", type(fn)), 2)
+  end
+  local saved = {rank0, size, local_rank0, local_size, current}
+  C.use(group._c)
+  rank0, size, current = group.rank - 1, group.size, group
+  local_rank0, local_size = group._local[1], group._local[2]
+  local res = table.pack(pcall(fn, ...))
+  rank0, size, local_rank0, local_size, current = table.unpack(saved, 1, 5)
+  C.use(current and current._c)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
 end
 
 return dist

@@ -10,6 +10,13 @@
  * first, so a mismatch is the same clear error on every rank instead of a
  * hang or a corrupted buffer.
  *
+ * The collectives (and DDP's overlapped buckets, fixed when made) run over
+ * the current communicator: MPI_COMM_WORLD, or a group of ranks made with
+ * split() and made current with use() (moongrad.dist's with_group: one
+ * hyperparameter trial per group of ranks). The messages (send, probe,
+ * recv), abort and the meeting at exit always use the world, with its
+ * ranks.
+ *
  * MPI calls come from one thread at a time (MPI_THREAD_SERIALIZED): the
  * thread of the Lua state. MPI errors return (MPI_ERRORS_RETURN) and become
  * Lua errors naming the function.
@@ -29,6 +36,9 @@
 #include "../mg_capi.h"
 
 static const mgl_CAPI *capi;
+
+/* The collectives' communicator: the world, or the group use() chose. */
+static MPI_Comm comm = MPI_COMM_WORLD;
 
 /* The packing buffer of allreduce_buckets, kept between calls (a step's
  * buckets are the same size every time) and freed with MPI. */
@@ -135,10 +145,10 @@ static void check_count(lua_State *L, const char *fn, int64_t n) {
 static void check_agree(lua_State *L, const char *fn, int64_t n, int dtype,
                         const mg_Tensor *t, const char *what) {
   int64_t mine[4] = {n, -n, dtype, -dtype}, all[4];
-  CHECK_MPI(L, fn, MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
+  CHECK_MPI(L, fn, MPI_Allreduce(mine, all, 4, MPI_INT64_T, MPI_MAX, comm));
   if (all[0] == -all[1] && all[2] == -all[3]) return;
   int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_rank(comm, &rank);
   if (all[2] != -all[3])
     raise(L, "dist.%s: ranks passed %s of different dtypes (rank %d: %s)", fn, what,
                rank + 1, describe(L, t));
@@ -157,6 +167,7 @@ static void count(double t0, double bytes) {
 
 static void finalize(void) {
   if (is_initialized()) MPI_Finalize();
+  comm = MPI_COMM_WORLD; /* the groups' handles died with MPI */
   free(bucket_buf);
   bucket_buf = NULL;
   bucket_bytes_held = 0;
@@ -164,7 +175,7 @@ static void finalize(void) {
 
 /* The ranks' way out, apart from the collectives' communicator: a rank
  * that exits meets the others here, while they may be blocked in a
- * collective on MPI_COMM_WORLD. */
+ * collective (on the world or a group of ranks). */
 static MPI_Comm exit_comm = MPI_COMM_NULL;
 #define EXIT_WAIT_SECONDS 5
 
@@ -239,13 +250,11 @@ static int f_finalize(lua_State *L) {
   return 0;
 }
 
-/* local_rank_size() --> this rank's place among the ranks on its machine
- * (0-based) and how many run there. */
-static int f_local(lua_State *L) {
-  need_init(L, "local_rank");
+/* Pushes this rank's place among the ranks of c on its machine (0-based)
+ * and how many run there. A collective over c. */
+static int push_local(lua_State *L, const char *fn, MPI_Comm c) {
   MPI_Comm node;
-  CHECK_MPI(L, "local_rank",
-            MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  CHECK_MPI(L, fn, MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   int r, s;
   MPI_Comm_rank(node, &r);
   MPI_Comm_size(node, &s);
@@ -255,10 +264,80 @@ static int f_local(lua_State *L) {
   return 2;
 }
 
+/* local_rank_size() --> push_local's, for the current communicator. */
+static int f_local(lua_State *L) {
+  need_init(L, "local_rank");
+  return push_local(L, "local_rank", comm);
+}
+
+/* ---- groups of ranks ------------------------------------------------------------- */
+
+/* A communicator of split()'s, freed when Lua collects it (after MPI's
+ * finalisation there is nothing left to free). */
+#define MGL_GROUP "moongrad.dist.Group"
+
+typedef struct {
+  MPI_Comm comm;
+} Group;
+
+static int group_gc(lua_State *L) {
+  Group *g = luaL_checkudata(L, 1, MGL_GROUP);
+  if (g->comm == MPI_COMM_NULL) return 0;
+  if (comm == g->comm) comm = MPI_COMM_WORLD;
+  if (is_initialized()) MPI_Comm_free(&g->comm);
+  g->comm = MPI_COMM_NULL;
+  return 0;
+}
+
+/* split(color) --> group, rank, size, local rank, local size (0-based
+ * ranks in the group), or nil for a nil color. A collective over the
+ * current communicator: the ranks passing one color form a group, in
+ * their current order; a rank passing nil joins none. */
+static int f_split(lua_State *L) {
+  need_init(L, "split");
+  int color = MPI_UNDEFINED, rank;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer c = luaL_checkinteger(L, 1);
+    if (c < 0 || c > 2147483647)
+      return raise(L, "dist.split: color must be an integer in 0..2^31 - 1 or nil, got %I", c);
+    color = (int)c;
+  }
+  MPI_Comm_rank(comm, &rank);
+  Group *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->comm = MPI_COMM_NULL;
+  luaL_setmetatable(L, MGL_GROUP);
+  CHECK_MPI(L, "split", MPI_Comm_split(comm, color, rank, &g->comm));
+  if (g->comm == MPI_COMM_NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int r, s;
+  MPI_Comm_rank(g->comm, &r);
+  MPI_Comm_size(g->comm, &s);
+  lua_pushinteger(L, r);
+  lua_pushinteger(L, s);
+  push_local(L, "split", g->comm);
+  return 5;
+}
+
+/* use(group | nil): the collectives run over group from now on; nil: over
+ * the world again. */
+static int f_use(lua_State *L) {
+  need_init(L, "with_group");
+  if (lua_isnoneornil(L, 1)) {
+    comm = MPI_COMM_WORLD;
+    return 0;
+  }
+  Group *g = luaL_checkudata(L, 1, MGL_GROUP);
+  if (g->comm == MPI_COMM_NULL) return raise(L, "dist.with_group: the group was freed");
+  comm = g->comm;
+  return 0;
+}
+
 static int f_rank(lua_State *L) {
   int r;
   need_init(L, "rank");
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  MPI_Comm_rank(comm, &r);
   lua_pushinteger(L, r);
   return 1;
 }
@@ -266,7 +345,7 @@ static int f_rank(lua_State *L) {
 static int f_size(lua_State *L) {
   int s;
   need_init(L, "size");
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  MPI_Comm_size(comm, &s);
   lua_pushinteger(L, s);
   return 1;
 }
@@ -274,12 +353,56 @@ static int f_size(lua_State *L) {
 static int f_barrier(lua_State *L) {
   need_init(L, "barrier");
   double t0 = now();
-  CHECK_MPI(L, "barrier", MPI_Barrier(MPI_COMM_WORLD));
+  CHECK_MPI(L, "barrier", MPI_Barrier(comm));
   count(t0, 0);
   return 0;
 }
 
 /* ---- collectives on one tensor -------------------------------------------------- */
+
+/* Waits for req without holding a core for long: MPI_Wait spins, and a
+ * rank waiting for its group's leader (who may wait for the study on rank
+ * 1 for a whole trial) would take a core from the trials on its machine. */
+static int wait_idle(MPI_Request *req) {
+  int done = 0, rc;
+  long tests = 0;
+  while ((rc = MPI_Test(req, &done, MPI_STATUS_IGNORE)) == MPI_SUCCESS && !done) {
+    if (++tests > 1000) {
+      struct timespec ms = {0, 1000000};
+      nanosleep(&ms, NULL);
+    }
+  }
+  return rc;
+}
+
+/* broadcast_string(s, root) --> root's s on every rank (the others' s is
+ * ignored): its length first, then its bytes. */
+static int f_broadcast_string(lua_State *L) {
+  need_init(L, "broadcast");
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int root = (int)luaL_checkinteger(L, 2), me;
+  MPI_Comm_rank(comm, &me);
+  int64_t n = (int64_t)len;
+  double t0 = now();
+  MPI_Request req;
+  CHECK_MPI(L, "broadcast", MPI_Ibcast(&n, 1, MPI_INT64_T, root, comm, &req));
+  CHECK_MPI(L, "broadcast", wait_idle(&req));
+  /* every rank has root's length: all raise together */
+  if (n > 2147483647)
+    return raise(L, "dist.broadcast: a string of %I bytes is more than one message carries "
+                    "(2^31 - 1)", (lua_Integer)n);
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, (size_t)n);
+  if (me == root) memcpy(p, s, (size_t)n);
+  if (n > 0) {
+    CHECK_MPI(L, "broadcast", MPI_Ibcast(p, (int)n, MPI_CHAR, root, comm, &req));
+    CHECK_MPI(L, "broadcast", wait_idle(&req));
+  }
+  luaL_pushresultsize(&b, (size_t)n);
+  count(t0, (double)n);
+  return 1;
+}
 
 static void bump(mg_Tensor *t) { t->storage->version++; }
 
@@ -294,7 +417,7 @@ static int f_broadcast(lua_State *L) {
   double t0 = now();
   if (n > 0)
     CHECK_MPI(L, "broadcast", MPI_Bcast(capi->data(t), (int)n, mpi_type(t->dtype), root,
-                                        MPI_COMM_WORLD));
+                                        comm));
   count(t0, (double)n * elem_size(t->dtype));
   bump(t);
   lua_settop(L, 1);
@@ -314,7 +437,7 @@ static int f_allreduce(lua_State *L) {
   double t0 = now();
   if (n > 0)
     CHECK_MPI(L, "allreduce", MPI_Allreduce(MPI_IN_PLACE, capi->data(t), (int)n,
-                                            mpi_type(t->dtype), ops[op], MPI_COMM_WORLD));
+                                            mpi_type(t->dtype), ops[op], comm));
   count(t0, (double)n * elem_size(t->dtype));
   bump(t);
   lua_settop(L, 1);
@@ -331,7 +454,7 @@ static int f_allgather(lua_State *L) {
   check_count(L, "allgather", n);
   check_agree(L, "allgather", n, t->dtype, t, "tensors");
   int size;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_size(comm, &size);
   if (out->dtype != t->dtype || capi->numel(out) != n * size)
     raise(L, "dist.allgather: the output must be %s with %I elements, got %s",
                capi->dtype_name(t->dtype), (lua_Integer)(n * size), describe(L, out));
@@ -339,7 +462,7 @@ static int f_allgather(lua_State *L) {
   if (n > 0)
     CHECK_MPI(L, "allgather", MPI_Allgather(capi->data(t), (int)n, mpi_type(t->dtype),
                                             capi->data(out), (int)n, mpi_type(t->dtype),
-                                            MPI_COMM_WORLD));
+                                            comm));
   count(t0, (double)n * elem_size(t->dtype) * 2);
   bump(out);
   lua_settop(L, 2);
@@ -406,7 +529,7 @@ static int f_allreduce_buckets(lua_State *L) {
         int64_t len = n0 - off < cap ? n0 - off : cap;
         CHECK_MPI(L, "allreduce_buckets",
                   MPI_Allreduce(MPI_IN_PLACE, p + off * es, (int)len, mpi_type(dt), MPI_SUM,
-                                MPI_COMM_WORLD));
+                                comm));
       }
       bump(ts[i]);
       i++;
@@ -431,7 +554,7 @@ static int f_allreduce_buckets(lua_State *L) {
     if (used > 0)
       CHECK_MPI(L, "allreduce_buckets",
                 MPI_Allreduce(MPI_IN_PLACE, buf, (int)used, mpi_type(dt), MPI_SUM,
-                              MPI_COMM_WORLD));
+                              comm));
     used = 0;
     for (int j = first; j < i; j++) {
       int64_t n = capi->numel(ts[j]);
@@ -467,6 +590,7 @@ typedef struct {
 
 typedef struct {
   mg_Context *ctx;
+  MPI_Comm comm;        /* the current communicator when made */
   int nparams, nbuckets, next_post, armed;
   mg_DType dtype;
   double weight;
@@ -528,7 +652,7 @@ static int post_ready(Overlap *ov) {
     Bucket *b = &ov->buckets[ov->next_post];
     if (b->ready < b->count) break;
     rc = MPI_Iallreduce(MPI_IN_PLACE, ov->buf + b->offset * elem_size(ov->dtype), (int)b->numel,
-                        mpi_type(ov->dtype), MPI_SUM, MPI_COMM_WORLD, &b->req);
+                        mpi_type(ov->dtype), MPI_SUM, ov->comm, &b->req);
     ov->next_post++;
   }
   /* Open MPI moves messages along only inside MPI calls: a test now and
@@ -570,6 +694,7 @@ static int f_overlap_new(lua_State *L) {
   luaL_setmetatable(L, MGL_OVERLAP);
   if (n == 0) return 0;
   ov->ctx = capi->state_ctx(L);
+  ov->comm = comm;
   ov->nparams = n;
   ov->params = calloc((size_t)n, sizeof *ov->params);
   ov->offset = calloc((size_t)n, sizeof *ov->offset);
@@ -815,6 +940,8 @@ static const luaL_Reg functions[] = {
     {"overlap_finish", f_overlap_finish}, {"overlap_buckets", f_overlap_buckets},
     {"send", f_send},           {"probe", f_probe},
     {"recv", f_recv},
+    {"split", f_split},         {"use", f_use},
+    {"broadcast_string", f_broadcast_string},
     {NULL, NULL}};
 
 int luaopen_moongrad_dist_mpi(lua_State *L) {
@@ -828,6 +955,11 @@ int luaopen_moongrad_dist_mpi(lua_State *L) {
   lua_pop(L, 1);
   if (luaL_newmetatable(L, MGL_OVERLAP)) {
     lua_pushcfunction(L, overlap_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, MGL_GROUP)) {
+    lua_pushcfunction(L, group_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

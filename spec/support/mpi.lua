@@ -1,5 +1,6 @@
 -- What the mpirun specs share: the executable, whether Open MPI is there,
--- and the mpirun command line.
+-- the mpirun command line, and reading what a study over ranks wrote.
+local json = require "moongrad.checkpoint.json"
 local shell = require "support.shell"
 local BUILD = require "support.build"
 
@@ -24,5 +25,22 @@ end
 local asan = os.getenv("ASAN_OPTIONS")
 mpi.ENV = asan and "ASAN_OPTIONS=" .. shell.quote(asan .. ":fast_unwind_on_malloc=0") .. " " or ""
 mpi.MPIRUN = mpi.ENV .. "mpirun --allow-run-as-root --oversubscribe"
+
+function mpi.lines_of(p)
+  local out = {}
+  for line in io.lines(p) do out[#out + 1] = line end
+  return out
+end
+
+-- The trials of dir/study.jsonl by number; fails on a number recorded twice.
+function mpi.recorded(dir)
+  local lines, by = mpi.lines_of(dir .. "/study.jsonl"), {}
+  for i = 2, #lines do
+    local r = json.decode(lines[i])
+    assert(not by[r.number], "trial " .. r.number .. " recorded twice")
+    by[r.number] = r
+  end
+  return by
+end
 
 return mpi

@@ -19,6 +19,16 @@
 -- when the last trial has finished and carries rank 1's study:best(), so
 -- optimize() returns the same best on every rank. A rank that dies takes
 -- the mpirun job down: there is no recovery.
+--
+-- With ranks_per_trial = k > 1, ranks 2..N form groups of k consecutive
+-- ranks (dist.split), each running one trial at a time with the group as
+-- its whole job (dist.with_group), so the objective can train data-parallel
+-- over the group. The group's first rank, its leader, is the only one that
+-- talks to rank 1, with the messages above; it passes every message it gets
+-- (trial, prune answer, stop) to the rest of its group (dist.broadcast), so
+-- the group's ranks run the same trials and stop together. What the other
+-- ranks report or set is dropped, and the leader's value is the trial's.
+-- Messages go by world rank (dist.send and dist.recv always use those).
 local mg = require "moongrad"
 local json = require "moongrad.checkpoint.json"
 local runner = require "moongrad.tune.runner"
@@ -36,6 +46,14 @@ local dist
 function mpi_runner.start()
   dist = dist or require "moongrad.dist"
   return dist.init()
+end
+
+-- mpi_runner.group(rank, k) --> this rank's group of k trial ranks (ranks
+-- 2..k+1, k+2..2k+1, ...), nil on rank 1 and when k is 1. A collective:
+-- every rank calls it.
+function mpi_runner.group(rank, k)
+  if k == 1 then return nil end
+  return dist.split(rank > 1 and (rank - 2) // k or nil)
 end
 
 local function send(rank, msg)
@@ -63,20 +81,28 @@ local function receive(from)
 end
 
 -- Ranks 2..N: ask for trials until rank 1 says stop. --> rank 1's best.
+-- o.group: this rank's group (ranks_per_trial > 1), nil for a rank alone.
 function mpi_runner.work(objective, o)
   local threads = mg.get_num_threads()
   if o.threads then mg.set_num_threads(o.threads) end
+  local group = o.group
+  local leader = not group or group.rank == 1
   local stop
+  -- rank 1's next message, the same on every rank of the group
   local function answer()
-    local msg = json.decode((receive(1)))
+    local text = leader and (receive(1)) or ""
+    if group then text = dist.broadcast(text, 1) end
+    local msg = json.decode(text)
     if msg.t == "stop" then
       stop = msg
       error("study:optimize: the study on rank 1 stopped", 0)
     end
     return msg
   end
-  local function to_study(msg) send(1, msg) end
-  local ok, err = pcall(function()
+  local function to_study(msg)
+    if leader then send(1, msg) end
+  end
+  local function trials()
     to_study {t = "ready"}
     local msg = answer()
     while msg.t == "trial" do
@@ -84,6 +110,9 @@ function mpi_runner.work(objective, o)
       if stop then break end
       msg = answer()
     end
+  end
+  local ok, err = pcall(function()
+    if group then dist.with_group(group, trials) else trials() end
   end)
   mg.set_num_threads(threads)
   if stop and stop.error then
@@ -93,12 +122,12 @@ function mpi_runner.work(objective, o)
   return stop.best
 end
 
--- Rank 1: hand out trials and take in what they report, until every other
--- rank waits for one and none is left.
+-- Rank 1: hand out trials and take in what they report, until every
+-- trial rank (every group's leader) waits for one and none is left.
 function mpi_runner.run(study, objective, o)
-  local size = dist.size()
-  local running = {}            -- rank -> its trial's record
-  local waiting, nwaiting = {}, 0  -- ranks with no trial left to run
+  local size, k = dist.size(), o.ranks_per_trial or 1
+  local running = {}            -- leader's world rank -> its trial's record
+  local waiting, nwaiting = {}, 0  -- leaders with no trial left to run
 
   local function assign(rank)
     local rec = study:_next()
@@ -111,7 +140,7 @@ function mpi_runner.run(study, objective, o)
   end
 
   local ok, err = pcall(function()
-    while nwaiting < size - 1 do
+    while nwaiting < (size - 1) // k do
       local line, rank = receive()
       local rec = running[rank]
       if not rec then
@@ -129,7 +158,7 @@ function mpi_runner.run(study, objective, o)
   -- every other rank is told, whatever happened: none may wait for ever
   local stop = ok and {t = "stop", best = study:best()}
                or {t = "stop", error = tostring(err)}
-  for rank = 2, size do pcall(send, rank, stop) end
+  for rank = 2, size, k do pcall(send, rank, stop) end
   if not ok then error(err, 0) end
 end
 

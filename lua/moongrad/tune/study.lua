@@ -224,7 +224,8 @@ end
 
 -- study:optimize(objective, {trials = n, workers = 1, threads = auto,
 --                            timeout = seconds, trial_timeout = seconds,
---                            logs = dir, verbose = true}) --> study:best()
+--                            logs = dir, verbose = true,
+--                            ranks_per_trial = 1}) --> study:best()
 --
 -- workers = "mpi" (under mpirun -np N, N >= 2, the same script on every
 -- rank): rank 1 runs the study as here, ranks 2..N run its trials
@@ -232,13 +233,18 @@ end
 -- study:best() once the whole study is done; the study object there stays
 -- as it was opened and never writes its file. threads applies to ranks
 -- 2..N (default: what dist.init() gives each rank); trial_timeout and logs
--- are refused.
+-- are refused. ranks_per_trial = k runs each trial on a group of k ranks
+-- (N - 1 must be a multiple of k) that is, inside the objective, the
+-- whole dist job: data-parallel training (fit{distributed = true}) over
+-- the group. Every rank of a group must make the same calls (reports,
+-- prune questions); the group's first rank speaks for it.
 function Study:optimize(objective, opts)
   if type(objective) ~= "function" then
     error("study:optimize: the objective must be a function(config, trial) returning a number", 2)
   end
   local o = util.check_options(opts, "study:optimize", {trials = true, workers = true,
-    threads = true, timeout = true, trial_timeout = true, logs = true, verbose = true}, 2)
+    threads = true, timeout = true, trial_timeout = true, logs = true, verbose = true,
+    ranks_per_trial = true}, 2)
   local budget = self.sampler.budget and self.sampler:budget(self.space)
   local trials = o.trials
   if trials == nil then
@@ -276,6 +282,14 @@ function Study:optimize(objective, opts)
           .. "stop a trial running on another rank); use timeout, or watch the time in the "
           .. "objective", 2)
   end
+  local k = 1
+  if o.ranks_per_trial ~= nil then
+    k = check_integer("study:optimize", "ranks_per_trial", o.ranks_per_trial, 1)
+    if not mpi and k ~= 1 then
+      error(fmt("study:optimize: ranks_per_trial = %d needs workers = \"mpi\" (a trial runs " ..
+                "on a group of MPI ranks)", k), 2)
+    end
+  end
   if mpi and o.logs ~= nil then
     error("study:optimize: logs is not supported with workers = \"mpi\" (a rank's output goes "
           .. "to mpirun's); use mpirun --output-filename dir", 2)
@@ -286,9 +300,18 @@ function Study:optimize(objective, opts)
       error("study:optimize: workers = \"mpi\" needs at least 2 ranks (rank 1 runs the study): "
             .. "launch with mpirun -np N", 2)
     end
+    if (size - 1) % k ~= 0 then
+      error(fmt("study:optimize: ranks_per_trial = %d does not divide the %d trial ranks of " ..
+                "mpirun -np %d (rank 1 runs the study, ranks 2..%d the trials in groups of " ..
+                "%d); launch with -np N where N - 1 is a multiple of %d, e.g. -np %d", k,
+                size - 1, size, size, k, k, 1 + k * ((size - 2) // k + 1)), 2)
+    end
+    -- every rank takes part in forming the groups
+    local group = require("moongrad.tune.mpi_runner").group(rank, k)
     -- ranks 2..N run trials; the study, its file and its records are rank 1's
     if rank > 1 then
-      return require("moongrad.tune.mpi_runner").work(objective, {threads = threads})
+      return require("moongrad.tune.mpi_runner").work(objective, {threads = threads,
+                                                                  group = group})
     end
   end
   if o.logs ~= nil then
@@ -300,7 +323,7 @@ function Study:optimize(objective, opts)
                deadline = o.timeout and mg.clock() + o.timeout or nil}
   local ok, err = pcall(runner.run, self, objective,
                         {workers = workers, threads = threads, logs = o.logs,
-                         trial_timeout = o.trial_timeout})
+                         trial_timeout = o.trial_timeout, ranks_per_trial = k})
   -- trials still marked running were interrupted: not part of the study
   for n, r in pairs(self.records) do
     if r.state == "running" then self.records[n] = nil end
