@@ -6,7 +6,7 @@ local shell = require "support.shell"
 
 local mpi = require "support.mpi"
 
-local EXE, MPIRUN = mpi.EXE, mpi.MPIRUN
+local EXE = mpi.EXE
 local absent = mpi.absent()
 if absent then print("\ntune_mpi_groups_spec: skipping the mpirun specs: " .. absent) end
 
@@ -67,7 +67,7 @@ print(("rank %d best %s size %d"):format(world, best and best.number or "nil", d
 ]]
 
 local function run(np, dir, trials, k)
-  return shell.run(("timeout 120 %s -np %d %s %s %s %d %d"):format(MPIRUN, np, EXE,
+  return shell.run(("%s -np %d %s %s %s %d %d"):format(mpi.mpirun_within(120), np, EXE,
     shell.quote(dir .. "/job.lua"), shell.quote(dir), trials, k))
 end
 

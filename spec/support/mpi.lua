@@ -25,6 +25,10 @@ end
 local asan = os.getenv("ASAN_OPTIONS")
 mpi.ENV = asan and "ASAN_OPTIONS=" .. shell.quote(asan .. ":fast_unwind_on_malloc=0") .. " " or ""
 mpi.MPIRUN = mpi.ENV .. "mpirun --allow-run-as-root --oversubscribe"
+-- The same under a time limit (a hung job fails its spec instead of CI).
+function mpi.mpirun_within(seconds)
+  return ("%stimeout %d mpirun --allow-run-as-root --oversubscribe"):format(mpi.ENV, seconds)
+end
 
 function mpi.lines_of(p)
   local out = {}
