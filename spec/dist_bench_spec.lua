@@ -8,12 +8,7 @@
 local BUILD = require "support.build"
 local EXE = BUILD .. "/moongrad"
 
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1 </dev/null")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local run = require("support.shell").run_merged
 
 -- The fields of the `dist <model> ...` line that starts with `prefix`.
 local function fields(out, prefix)

@@ -6,13 +6,7 @@
 
 local HARNESSES = {"safetensors", "idx", "csv", "lua"}
 
--- Runs a command line; returns its output (stderr included) and exit code.
-local function run(cmdline)
-  local p = io.popen(cmdline .. " 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local run = require("support.shell").run_merged
 
 local function have_libfuzzer()
   local out, code = run("command -v clang-14")

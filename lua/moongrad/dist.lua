@@ -274,16 +274,15 @@ end
 
 -- Every rank's parameters must match in number, dtype and shape.
 function DDP:_check_same_model()
-  local ps = self.params
-  local numels = mg.zeros({#ps + 1}, "int64")
-  numels[1] = #ps
-  for i, p in ipairs(ps) do numels[i + 1] = p:numel() end
-  local hi, lo = numels:clone(), -numels
-  C.allreduce(hi, "max")
-  C.allreduce(lo, "max")
-  local same, his, los = true, hi:totable(), lo:totable()
-  for i = 1, #his do same = same and his[i] == -los[i] end
-  if not same then
+  -- a fingerprint of fixed size (so that it reaches every rank whatever
+  -- the models), and its negation: one max gives each rank both extremes
+  local ps, total, positional = self.params, 0, 0
+  for i, p in ipairs(ps) do
+    total, positional = total + p:numel(), positional + i * p:numel()
+  end
+  local print_ = mg.tensor({#ps, total, positional, -#ps, -total, -positional}, "int64")
+  local v = C.allreduce(print_, "max"):totable()
+  if v[1] ~= -v[4] or v[2] ~= -v[5] or v[3] ~= -v[6] then
     local shapes = {}
     for i, p in ipairs(ps) do shapes[i] = "[" .. table.concat(p:shape(), ",") .. "]" end
     error(fmt("dist.DistributedDataParallel: ranks hold different models (rank %d: %d " ..

@@ -471,13 +471,23 @@ static int f_allgather(lua_State *L) {
 
 /* ---- gradients in buckets ---------------------------------------------------------- */
 
+/* dst[k] = w * src[k] for n float32 or float64 elements (dst may be src). */
+static void scaled_copy(void *dst, const void *src, int64_t n, mg_DType dt, double w) {
+  if (dt == MG_F32) {
+    float wf = (float)w;
+    for (int64_t k = 0; k < n; k++) ((float *)dst)[k] = wf * ((const float *)src)[k];
+  } else {
+    for (int64_t k = 0; k < n; k++) ((double *)dst)[k] = w * ((const double *)src)[k];
+  }
+}
+
 /* allreduce_buckets(list, weight, bucket_bytes [, plain]): sums weight * t
- * over the ranks for every tensor in list but the last `plain` ones (summed
- * as they are) (all float32 or float64, contiguous),
- * packed into buffers of about bucket_bytes, so a model's hundred small
- * gradients cost a few large messages instead of a hundred latencies.
- * Every rank must pass tensors of the same sizes in the same order
- * (checked once per call, with the total). */
+ * over the ranks for every tensor in list (all float32 or all float64,
+ * contiguous), except the last `plain` ones, which are summed as they are.
+ * The tensors are packed into buffers of about bucket_bytes, so a model's
+ * hundred small gradients cost a few large messages instead of a hundred
+ * latencies. Every rank must pass tensors of the same sizes in the same
+ * order (checked once per call, with the total). */
 static int f_allreduce_buckets(lua_State *L) {
   need_init(L, "allreduce_buckets");
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -521,10 +531,7 @@ static int f_allreduce_buckets(lua_State *L) {
     int64_t n0 = capi->numel(ts[i]);
     if (n0 >= cap) {
       char *p = capi->data(ts[i]);
-      if (w != 1 && i < plain_from) {
-        if (dt == MG_F32) for (int64_t k = 0; k < n0; k++) ((float *)p)[k] *= (float)w;
-        else for (int64_t k = 0; k < n0; k++) ((double *)p)[k] *= w;
-      }
+      if (w != 1 && i < plain_from) scaled_copy(p, p, n0, dt, w);
       for (int64_t off = 0; off < n0; off += cap) {
         int64_t len = n0 - off < cap ? n0 - off : cap;
         CHECK_MPI(L, "allreduce_buckets",
@@ -539,15 +546,7 @@ static int f_allreduce_buckets(lua_State *L) {
     int64_t used = 0;
     while (i < nt && used + capi->numel(ts[i]) <= cap && capi->numel(ts[i]) < cap) {
       int64_t n = capi->numel(ts[i]);
-      const char *src = capi->data(ts[i]);
-      double wi = i < plain_from ? w : 1;
-      if (dt == MG_F32) {
-        float *d = (float *)buf + used;
-        for (int64_t k = 0; k < n; k++) d[k] = (float)wi * ((const float *)src)[k];
-      } else {
-        double *d = (double *)buf + used;
-        for (int64_t k = 0; k < n; k++) d[k] = wi * ((const double *)src)[k];
-      }
+      scaled_copy(buf + used * es, capi->data(ts[i]), n, dt, i < plain_from ? w : 1);
       used += n;
       i++;
     }
@@ -628,16 +627,8 @@ static void pack(Overlap *ov, int i, const mg_Tensor *g) {
   int64_t n = capi->numel(ov->params[i]);
   size_t es = elem_size(ov->dtype);
   char *dst = ov->buf + ov->offset[i] * es;
-  if (!g) {
-    memset(dst, 0, (size_t)n * es);
-  } else if (ov->dtype == MG_F32) {
-    const float *src = capi->data(g);
-    float w = (float)ov->weight;
-    for (int64_t k = 0; k < n; k++) ((float *)dst)[k] = w * src[k];
-  } else {
-    const double *src = capi->data(g);
-    for (int64_t k = 0; k < n; k++) ((double *)dst)[k] = ov->weight * src[k];
-  }
+  if (g) scaled_copy(dst, capi->data(g), n, ov->dtype, ov->weight);
+  else memset(dst, 0, (size_t)n * es);
   ov->packed[i] = 1;
   ov->npacked++;
   ov->version[i] = g ? g->storage->version : 0;

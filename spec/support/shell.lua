@@ -20,6 +20,15 @@ function shell.write_file(path, text)
   f:close()
 end
 
+-- Runs a command line with stdin from /dev/null; returns its output with
+-- stderr mixed in, as a terminal would show it, and the exit code.
+function shell.run_merged(cmdline)
+  local p = io.popen("(" .. cmdline .. ") 2>&1 </dev/null")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
 -- A new empty directory under /tmp; returns its path.
 function shell.tmpdir()
   local dir = os.tmpname()

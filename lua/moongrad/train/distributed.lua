@@ -70,16 +70,16 @@ end
 -- weight its gradients are summed with, so that they can start on their
 -- way during backward.
 function Run:prepare(loader)
-  self.ddp:prepare(loader.last_rows / loader.last_global_rows)
+  self.weight = loader.last_rows / loader.last_global_rows
+  self.ddp:prepare(self.weight)
 end
 
 -- After loss:backward() on this rank's share (value: its mean loss, nil
 -- for an empty share). Makes the gradients the global batch's and returns
 -- the global batch's loss and whether any rank caught a signal.
-function Run:sync(loader, value, signalled)
-  local rows, total = loader.last_rows, loader.last_global_rows
-  local w = rows / total
-  local sums = self.ddp:sync_gradients(w, {rows > 0 and w * value or 0, signalled and 1 or 0})
+function Run:sync(value, signalled)
+  local w = self.weight
+  local sums = self.ddp:sync_gradients(w, {value and w * value or 0, signalled and 1 or 0})
   return sums[1], sums[2] > 0
 end
 

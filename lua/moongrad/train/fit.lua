@@ -178,7 +178,7 @@ local function train_epoch(ctx, o, skip)
       run:prepare(loader)
       if not empty then loss:backward() end
       local any
-      value, any = run:sync(loader, value, signals_pending() ~= nil)
+      value, any = run:sync(value, signals_pending() ~= nil)
       sig = any and (signals_pending() or "a signal on another rank") or nil
     end
     local bad = non_finite(value)

@@ -295,7 +295,8 @@ function Study:optimize(objective, opts)
           .. "to mpirun's); use mpirun --output-filename dir", 2)
   end
   if mpi then
-    local rank, size = require("moongrad.tune.mpi_runner").start()
+    local mpi_runner = require "moongrad.tune.mpi_runner"
+    local rank, size = mpi_runner.start()
     if size < 2 then
       error("study:optimize: workers = \"mpi\" needs at least 2 ranks (rank 1 runs the study): "
             .. "launch with mpirun -np N", 2)
@@ -307,11 +308,10 @@ function Study:optimize(objective, opts)
                 size - 1, size, size, k, k, 1 + k * ((size - 2) // k + 1)), 2)
     end
     -- every rank takes part in forming the groups
-    local group = require("moongrad.tune.mpi_runner").group(rank, k)
+    local group = mpi_runner.group(rank, k)
     -- ranks 2..N run trials; the study, its file and its records are rank 1's
     if rank > 1 then
-      return require("moongrad.tune.mpi_runner").work(objective, {threads = threads,
-                                                                  group = group})
+      return mpi_runner.work(objective, {threads = threads, group = group})
     end
   end
   if o.logs ~= nil then
