@@ -115,9 +115,13 @@ int mgl_raise(lua_State *L, mg_Context *ctx) {
   return luaL_error(L, "%s", msg);
 }
 
-void mgl_reclaim(lua_State *L, mg_Context *ctx) {
-  lua_gc(L, LUA_GCCOLLECT);
-  mg_empty_cache(ctx);
+/* Inside a core call, between its own steps: the collector may run any
+ * finalizer, and each tensor the call uses is held by a reference of its
+ * own (an argument on L's stack, a graph edge, a slot), never only by
+ * garbage. The allocator empties the cache afterwards. */
+void mgl_reclaim(mg_Context *ctx, void *L) {
+  (void)ctx;
+  lua_gc((lua_State *)L, LUA_GCCOLLECT);
 }
 
 void mgl_account(lua_State *L, mg_Context *ctx) {

@@ -99,17 +99,20 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
 /* ---- memory -------------------------------------------------------------
  * Tensor buffers come from a size-bucketed cache of freed buffers; a buffer
  * freed into a full cache goes back to the system. live_bytes counts what
- * tensors hold; limit_bytes (0 = none) is a budget past which allocations
- * fail with MG_ENOMEM. gc_debt counts bytes handed out since the binding
+ * tensors hold, as asked for (a size class's slack is the allocator's);
+ * limit_bytes (0 = none) is a budget for it past which allocations fail
+ * with MG_ENOMEM. gc_debt counts bytes handed out since the binding
  * last told Lua's collector (mg_take_gc_debt). */
 typedef struct {
-  size_t live_bytes;     /* held by storages that are alive */
+  size_t live_bytes;     /* asked for by storages that are alive */
   size_t peak_bytes;     /* highest live_bytes seen */
   size_t cached_bytes;   /* freed buffers kept for reuse */
   size_t cache_limit;    /* most bytes the cache keeps */
   size_t limit_bytes;    /* budget for live_bytes, 0 = unlimited */
   uint64_t allocs;       /* buffers handed out */
   uint64_t cache_hits;   /* of those, how many came from the cache */
+  uint64_t reclaims;     /* failed allocations that asked to reclaim and
+                            tried again (mg_set_reclaim) */
 } mg_MemoryStats;
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out);
@@ -121,6 +124,21 @@ void mg_set_memory_limit(mg_Context *ctx, size_t bytes);  /* 0 = none */
 void mg_share_memory_limit(mg_Context *ctx, const size_t *other_bytes);
 void mg_set_cache_limit(mg_Context *ctx, size_t bytes);
 void mg_empty_cache(mg_Context *ctx);   /* returns cached buffers to libc */
+/* Reclaiming memory. An allocation that fails (past the limit, or libc
+ * out of memory) calls the context's reclaim function once with the
+ * argument set for the call running now, empties the cache, and tries
+ * again, inside the allocation: the caller never sees the first failure,
+ * and no operation is ever run twice to retry it (an op that has already
+ * accumulated into gradients or updated parameters goes on from where it
+ * was). The Lua binding's function runs a full collection of the state
+ * whose tensor finalizers free what is unreachable; its argument is the
+ * running lua_State, set around each core call (mg_swap_reclaim_arg sets
+ * one and returns the previous one, so calls nest). With no argument set,
+ * a failed allocation fails at once. The function may free tensors and run
+ * other moongrad calls, but gets no reclaim of its own while it runs. */
+typedef void (*mg_ReclaimFn)(mg_Context *ctx, void *arg);
+void mg_set_reclaim(mg_Context *ctx, mg_ReclaimFn fn);
+void *mg_swap_reclaim_arg(mg_Context *ctx, void *arg);
 /* The bytes handed out since the last call, if at least min (then reset to
  * zero); 0 otherwise. */
 size_t mg_take_gc_debt(mg_Context *ctx, size_t min);

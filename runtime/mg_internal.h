@@ -55,6 +55,9 @@ struct mg_Context {
                                against (mg._set_reference_kernels, specs) */
   int deterministic;        /* results independent of the thread count
                                (mg.use_deterministic_algorithms) */
+  mg_ReclaimFn reclaim;     /* mg_set_reclaim, or NULL */
+  void *reclaim_arg;        /* its argument for the call running now, or NULL */
+  int reclaiming;           /* inside reclaim: no nested reclaim */
   mg_GradHook grad_hook;    /* mg_set_grad_hook, or NULL */
   void *grad_hook_ud;
 };
