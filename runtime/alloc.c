@@ -40,7 +40,8 @@ static void *alloc_once(mg_Context *ctx, size_t nbytes, int *hopeless) {
     return NULL;
   }
   size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
-  if (m->limit_bytes && m->live_bytes + other + nbytes > m->limit_bytes) {
+  if (m->limit_bytes &&
+      m->live_bytes + m->header_bytes + other + nbytes > m->limit_bytes) {
     *hopeless = nbytes > m->limit_bytes;
     if (ctx->other_bytes)
       mg_error(ctx, MG_ENOMEM,
@@ -88,17 +89,43 @@ static void *alloc_once(mg_Context *ctx, size_t nbytes, int *hopeless) {
  * whose finalizers free unreachable tensors) and tries once more, here,
  * inside the allocation: the call that needed the memory goes on from
  * where it was, so nothing it did before is ever done twice. */
-void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
-  int hopeless;
-  void *p = alloc_once(ctx, nbytes, &hopeless);
-  if (p || hopeless || !ctx->reclaim || !ctx->reclaim_arg || ctx->reclaiming)
-    return p;
+static int reclaim(mg_Context *ctx) {
+  if (!ctx->reclaim || !ctx->reclaim_arg || ctx->reclaiming) return 0;
   ctx->mem.reclaims++;
   ctx->reclaiming = 1; /* finalizers may allocate: they get no reclaim */
   ctx->reclaim(ctx, ctx->reclaim_arg);
   ctx->reclaiming = 0;
   mg_empty_cache(ctx);
+  return 1;
+}
+
+void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
+  int hopeless;
+  void *p = alloc_once(ctx, nbytes, &hopeless);
+  if (p || hopeless || !reclaim(ctx)) return p;
   return alloc_once(ctx, nbytes, &hopeless);
+}
+
+/* A header is small, but a loop of views (t:chunk(2^31) on an empty t)
+ * makes nothing else: without this charge it ran for ever under a limit
+ * that counted buffers only. */
+int mg_charge_header(mg_Context *ctx, size_t bytes) {
+  mg_MemoryStats *m = &ctx->mem;
+  for (int attempt = 0; m->limit_bytes; attempt++) {
+    size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
+    if (m->live_bytes + m->header_bytes + other + bytes <= m->limit_bytes) break;
+    if (attempt == 1 || !reclaim(ctx))
+      return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header: "
+                      "the memory limit is %zu bytes and %zu are in use "
+                      "(%zu by tensor headers)", m->limit_bytes,
+                      m->live_bytes + m->header_bytes + other, m->header_bytes);
+  }
+  m->header_bytes += bytes;
+  return MG_OK;
+}
+
+void mg_uncharge_header(mg_Context *ctx, size_t bytes) {
+  ctx->mem.header_bytes -= bytes;
 }
 
 void mg_set_reclaim(mg_Context *ctx, mg_ReclaimFn fn) { ctx->reclaim = fn; }

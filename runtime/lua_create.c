@@ -417,9 +417,11 @@ static int f_set_reference_kernels(lua_State *L) {
 static int f_memory(lua_State *L) {
   mg_MemoryStats m;
   mg_memory_stats(mgl_ctx(L), &m);
-  lua_createtable(L, 0, 9);
+  lua_createtable(L, 0, 10);
   lua_pushinteger(L, (lua_Integer)m.live_bytes);
   lua_setfield(L, -2, "tensor_bytes");
+  lua_pushinteger(L, (lua_Integer)m.header_bytes);
+  lua_setfield(L, -2, "header_bytes");
   lua_pushinteger(L, (lua_Integer)m.peak_bytes);
   lua_setfield(L, -2, "peak_bytes");
   lua_pushinteger(L, (lua_Integer)m.cached_bytes);

@@ -105,6 +105,8 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
  * last told Lua's collector (mg_take_gc_debt). */
 typedef struct {
   size_t live_bytes;     /* asked for by storages that are alive */
+  size_t header_bytes;   /* tensor structs alive (views included); counts
+                            against limit_bytes with live_bytes */
   size_t peak_bytes;     /* highest live_bytes seen */
   size_t cached_bytes;   /* freed buffers kept for reuse */
   size_t cache_limit;    /* most bytes the cache keeps */
@@ -207,6 +209,30 @@ void *mg_data(const mg_Tensor *t);
 char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 #define MG_SHAPE_BUFSZ 256
 
+/* The most elements a tensor or a view may have, counting only its nonzero
+ * sizes (so that strides and byte offsets of any dtype stay within
+ * int64): 2^59 - 1. Every shape is checked against it where it is made
+ * (mg_check_shape for new tensors, mg_make_view for views, expanded ones
+ * included), so no later product of sizes can overflow. */
+#define MG_MAX_NUMEL (INT64_MAX / 16)
+
+/* Sliding-window geometry (conv2d, pooling, padded crops), checked where
+ * the options arrive so that no later arithmetic overflows: stride,
+ * padding and dilation (and pooling's kernel size) may be at most
+ * MG_MAX_WINDOW (conv's graph keeps them in 32 bits), and the padded
+ * image (h + 2 pad_h) x (w + 2 pad_w) must have at most MG_MAX_NUMEL
+ * elements. mg_check_window_param fails (MG_EARG, naming op and what)
+ * for a value below min or past MG_MAX_WINDOW; mg_padded_size sets the
+ * padded sizes or fails naming op and the padding. */
+#define MG_MAX_WINDOW INT32_MAX
+int mg_check_window_param(mg_Context *ctx, const char *op, const char *what,
+                          int64_t v, int64_t min);
+int mg_padded_size(mg_Context *ctx, const char *op, int64_t h, int64_t w,
+                   int64_t pad_h, int64_t pad_w, int64_t *ph, int64_t *pw);
+/* A kernel's extent with dilation, d·(k-1)+1, or INT64_MAX when that does
+ * not fit in int64 (larger than any padded size: callers refuse it). */
+int64_t mg_dilated_extent(int64_t k, int64_t d);
+
 /* Checks a requested shape (sizes >= 0, ndim <= MG_MAXDIM, a size that
  * fits in memory at all); names op in the error (no op when op is NULL). */
 int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
@@ -280,6 +306,7 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt);
 /* dst[...] = src, src broadcast to dst's shape, converting dtype. */
 int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src);
 int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value);
+int mg_zero_(mg_Context *ctx, mg_Tensor *t); /* fill_ with 0, named zero_ */
 
 /* Element access with 0-based indices, one per dim (bounds checked). */
 int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
@@ -632,8 +659,11 @@ int mg_record(mg_Context *ctx, mg_Tensor *out, const char *name,
 int mg_save(mg_Context *ctx, mg_Node *node, int k, const mg_Tensor *t);
 /* Does input i of node need a gradient? */
 int mg_node_needs(const mg_Node *node, int i);
-/* In-place ops call this first: writing into a tensor that requires grad
- * while recording would silently break the graph, so it is refused. */
+/* Every in-place write calls this first (ops, copy_, fill_, t[i] = v,
+ * random fills, scatter_): writing into a tensor that requires grad while
+ * recording would silently break the graph, and writing into an expanded
+ * tensor (stride 0 along a dim of size > 1) would land several times in one
+ * element; both are refused, naming op. */
 int mg_check_inplace(mg_Context *ctx, const char *op, mg_Tensor *t);
 /* Marks an in-place write (bumps the storage's version). */
 void mg_bump_version(mg_Tensor *t);

@@ -64,6 +64,10 @@ struct mg_Context {
 
 /* Frees the spare tensor and storage structs (context teardown). */
 void mg_free_spare_structs(mg_Context *ctx);
+/* Tensor headers count against the memory limit (header_bytes): charge
+ * reclaims once when past it and fails with an MG_ENOMEM message. */
+int mg_charge_header(mg_Context *ctx, size_t bytes);
+void mg_uncharge_header(mg_Context *ctx, size_t bytes);
 
 /* ---- the strided iterator ------------------------------------------------
  * Walks up to MG_ITER_MAXOPS same-shaped operands (broadcast ones have

@@ -115,6 +115,39 @@ local rows = {
    {"permute", "1"}},
   {"an element index of nan", function() return mg.ones(3)[nan] end, {"index", "nan"}},
   {"arange with step 0", function() return mg.arange(1, 5, 0) end, {"arange", "step 0"}},
+  -- issue 18: one bound on element counts where shapes are made
+  {"an expand to 2^64 elements", function() return mg.ones(1, 1):expand(2 ^ 32, 2 ^ 32) end,
+   {"expand", "[4294967296,4294967296]", "576460752303423487"}},
+  {"an expand to 2^63 elements", function() return mg.zeros(1, 2):expand(2 ^ 62, 2) end,
+   {"expand", "[4611686018427387904,2]"}},
+  {"totable of a 2^41-element expanded view", function()
+    return mg.zeros(1, 2):expand(2 ^ 40, 2):totable()
+  end, {"totable", "[1099511627776,2]", "2199023255552 elements"}},
+  -- issue 18: writes into expanded (overlapping) views
+  {"copy_ into an expanded view", function() return mg.zeros(1):expand(3):copy_(mg.tensor({1, 2, 3})) end,
+   {"copy_", "[3]", "expanded"}},
+  {"fill_ of an expanded view", function() return mg.zeros(1):expand(3):fill_(1) end,
+   {"fill_", "[3]", "expanded"}},
+  {"zero_ of an expanded view", function() return mg.ones(1, 2):expand(3, 2):zero_() end,
+   {"zero_", "[3,2]", "expanded"}},
+  {"masked_fill_ of an expanded view", function()
+    return mg.zeros(1):expand(3):masked_fill_(mg.tensor({1, 0, 1}):gt(0), 2)
+  end, {"masked_fill_", "[3]", "expanded"}},
+  {"an element assigned into an expanded view", function() local e = mg.zeros(1):expand(3); e[2] = 5 end,
+   {"set", "[3]", "expanded"}},
+  {"uniform_ of an expanded view", function() return mg.zeros(1):expand(3):uniform_() end,
+   {"uniform_", "[3]", "expanded"}},
+  {"normal_ of an expanded view", function() return mg.zeros(1):expand(3):normal_() end,
+   {"normal_", "[3]", "expanded"}},
+  {"scatter_ into an expanded view", function()
+    return mg.zeros(1, 3):expand(2, 3):scatter_(1, I{{1}}, 1)
+  end, {"scatter_", "[2,3]", "expanded"}},
+  {"chunk(2^31) of an empty tensor under a memory limit", function()
+    mg.set_memory_limit(64 * 2 ^ 20)
+    local ok, err = pcall(function() return mg.tensor({}):chunk(2 ^ 31) end)
+    mg.set_memory_limit(0)
+    if not ok then error(err, 0) end
+  end, {"narrow", "not enough memory for a tensor header", "67108864"}},
 
   -- nn and functional ---------------------------------------------------
   "nn",
@@ -162,6 +195,26 @@ local rows = {
   {"conv2d with stride 0", function()
     return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {stride = 0})
   end, {"conv2d", "stride", "0"}},
+  -- issue 18: window geometry past int64 (UBSan stopped at these before)
+  {"conv2d with padding 2^62", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = 2 ^ 62})
+  end, {"conv2d", "padding", "4611686018427387904"}},
+  {"conv2d with dilation 2^62", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {dilation = 2 ^ 62})
+  end, {"conv2d", "dilation", "4611686018427387904"}},
+  {"conv2d with padding whose padded image passes the element bound", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = 2 ^ 30})
+  end, {"conv2d", "padding", "2147483652x2147483652"}},
+  {"conv2d with a huge expanded kernel and dilation", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 1, 1):expand(1, 1, 1, 2 ^ 40), nil,
+                    {dilation = 2 ^ 30})
+  end, {"conv2d", "larger than the padded input"}},
+  {"avg_pool2d with kernel 2^62 and padding 2^61", function()
+    return F.avg_pool2d(mg.ones(1, 1, 4, 4), 2 ^ 62, {padding = 2 ^ 61})
+  end, {"avg_pool2d", "kernel size", "4611686018427387904"}},
+  {"max_pool2d with stride 2^40", function()
+    return F.max_pool2d(mg.ones(1, 1, 4, 4), 2, {stride = 2 ^ 40})
+  end, {"max_pool2d", "stride", "1099511627776"}},
   {"layer_norm with eps = nan", function()
     return F.layer_norm(mg.ones(2, 4), {4}, nil, nil, {eps = nan})
   end, {"layer_norm", "eps", "nan"}},
@@ -378,6 +431,11 @@ local rows = {
   {"RandomCrop of size 0", function() return T.RandomCrop {size = 0} end, {"RandomCrop", "size"}},
   {"RandomCrop larger than the image", function() return T.RandomCrop {size = 40}(images()) end,
    {"RandomCrop", "40"}},
+  {"RandomCrop with padding 2^62", function() return T.RandomCrop {size = 8, padding = 2 ^ 62} end,
+   {"RandomCrop", "padding", "4611686018427387904"}},
+  {"crop_with_padding with padding 2^62", function()
+    return T.crop_with_padding(images(), I{1, 1}, I{1, 1}, 8, 2 ^ 62)
+  end, {"crop_with_padding", "padding", "4611686018427387904"}},
   {"RandomCrop on a 2-D tensor", function() return T.RandomCrop {size = 4}(mg.ones(4, 4)) end,
    {"RandomCrop", "[4,4]"}},
   {"RandomHorizontalFlip on a vector", function() return T.RandomHorizontalFlip {}(mg.ones(3)) end,
