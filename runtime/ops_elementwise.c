@@ -339,9 +339,24 @@ static void scalar_tensor(ScalarTensor *st, mg_DType dt, double value) {
   st->t.refcount = 1;
 }
 
+/* An int64 tensor to a negative integer power has no integer answer (0^-1
+ * least of all); PyTorch refuses it rather than truncate. */
+static int check_int_pow(mg_Context *ctx, const char *op, mg_DType dt,
+                         double s) {
+  if (dt == MG_I64 && s < 0)
+    return mg_error(ctx, MG_EARG, "%s: integers to negative integer powers "
+                    "are not allowed (int64 tensor to the power %.17g); "
+                    "convert it to float first", op, s);
+  return MG_OK;
+}
+
 static int binary_scalar_forward(mg_Context *ctx, mg_Tensor **out,
                                  mg_BinaryOp op, const mg_Tensor *a, double s,
                                  int s_is_int, int reversed) {
+  if (op == MG_OP_POW && !reversed && s_is_int) {
+    int st = check_int_pow(ctx, "pow", a->dtype, s);
+    if (st) return st;
+  }
   mg_DType dt = a->dtype;
   if (dt == MG_I64 && !s_is_int) dt = MG_F32;
   dt = compute_dtype(op, dt);
@@ -451,6 +466,10 @@ int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
                       double s) {
   ScalarTensor sc;
   int is_int = s == floor(s) && fabs(s) < 9.2e18;
+  if (op == MG_OP_POW && is_int) {
+    int st = check_int_pow(ctx, "pow_", a->dtype, s);
+    if (st) return st;
+  }
   mg_DType dt = a->dtype == MG_I64 && !is_int ? MG_F32 : a->dtype;
   scalar_tensor(&sc, compute_dtype(op, dt), s);
   return mg_binary_(ctx, op, a, &sc.t);

@@ -115,6 +115,12 @@ local rows = {
    {"permute", "1"}},
   {"an element index of nan", function() return mg.ones(3)[nan] end, {"index", "nan"}},
   {"arange with step 0", function() return mg.arange(1, 5, 0) end, {"arange", "step 0"}},
+  {"an int64 tensor to the power -1", function() return I{0, 2} ^ -1 end,
+   {"pow", "negative integer powers", "-1"}},
+  {"an int64 tensor raised in place to the power -2", function() return I{0, 2}:pow_(-2) end,
+   {"pow_", "negative integer powers", "-2"}},
+  {"Cholesky of a NaN matrix", function() return mg.linalg.cholesky(mg.tensor({{4, 1}, {1, nan}})) end,
+   {"linalg.cholesky", "order 2", "NaN"}},
   -- issue 18: one bound on element counts where shapes are made
   {"an expand to 2^64 elements", function() return mg.ones(1, 1):expand(2 ^ 32, 2 ^ 32) end,
    {"expand", "[4294967296,4294967296]", "576460752303423487"}},
