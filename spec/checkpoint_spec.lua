@@ -530,6 +530,21 @@ describe("moongrad.checkpoint.json", function()
     assert.matches("not valid UTF%-8", err({s = "\xff"}))
   end)
 
+  it("hands tensors to on_tensor and gets them back by name; a __tensor__ key stays data", function()
+    local t = mg.tensor({1.5, 2.5}, "float64")
+    local stored = {}
+    local text = codec.encode({h = {lr = t}, user = {__tensor__ = "x"}}, "state", function(u, where)
+      stored[where] = u
+      return "T1"
+    end)
+    assert.are.same({["state.h.lr"] = t}, stored)
+    local back = codec.decode(text, {T1 = t})
+    assert.are.equal(t, back.h.lr)
+    assert.are.same({__tensor__ = "x"}, back.user)
+    assert.matches("names no tensor", select(2, codec.decode(text, {})))
+    assert.matches("state.h.lr is a tensor", select(2, pcall(codec.encode, {h = {lr = t}}, "state")))
+  end)
+
   it("reports malformed JSON instead of raising", function()
     local v, e = codec.decode("{epoch = os.exit(1)}")
     assert.is_nil(v)
@@ -802,8 +817,11 @@ end
 local function tampered(src, name, mutate)
   local tensors, state = checkpoint.read(src)
   mutate(tensors, state)
+  local names = {}          -- tensors left in extra keep their names
+  for k, t in pairs(tensors) do names[t] = k end
   local path = tmp(name)
-  mg.save(path, tensors, {["moongrad.checkpoint"] = codec.encode(state)})
+  mg.save(path, tensors, {["moongrad.checkpoint"] =
+    codec.encode(state, "state", function(t) return names[t] end)})
   return path
 end
 
@@ -1075,6 +1093,113 @@ describe("loader:load_state_dict and model:load_state_dict, all or nothing", fun
     sd.bias = m.bias:detach()
     m:load_state_dict(sd)
     assert.is_true(same_tensor(before, m.weight:detach()))
+  end)
+end)
+
+-- fit's checkpoints: the header stays small ----------------------------------------
+
+describe("fit's checkpoints", function()
+  local train = require "moongrad.train"
+
+  local function fit_run(n, seed, extra)
+    mg.manual_seed(7)                   -- the same data in every run
+    local x = mg.randn(n * 4, 3)
+    local y = (x:sum(2):gt(0):long() + 1)
+    mg.manual_seed(seed or 1)           -- the resumed run starts elsewhere
+    local net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    local opt = optim.SGD(net, {lr = 1, momentum = 0.5})
+    local o = {train = data.DataLoader(data.TensorDataset(x, y), {batch_size = 4, shuffle = true}),
+               optimizer = opt, epochs = 2, progress = "quiet",
+               scheduler = sched.StepLR(opt, {step_size = 3, gamma = 0.5}),
+               callbacks = {train.LRLogger()}}
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return net, o
+  end
+
+  -- fit_run(6) with a checkpoint every 4 steps, killed at step 9 (epoch 2,
+  -- batch 3): the checkpoint holds step 8.
+  local function crashed_run(path)
+    local net, o = fit_run(6, 1, {checkpoint = {path = path, every_n_batches = 4}})
+    table.insert(o.callbacks, {on_batch_end = function(ctx)
+      if ctx.step == 9 then error("crash", 0) end
+    end})
+    assert.is_false(pcall(train.fit, net, o))
+  end
+
+  local threads   -- one thread: the same sums in every run
+  before_each(function() threads = mg.get_num_threads() mg.set_num_threads(1) end)
+  after_each(function() mg.set_num_threads(threads) end)
+
+  local function header_bytes(path)
+    local s = read_bytes(path)
+    return string.unpack("<I8", s)
+  end
+
+  it("keep the JSON header the same size however many steps the run made", function()
+    local sizes = {}
+    for _, n in ipairs({5, 400}) do
+      local path = tmp("fit" .. n .. ".safetensors")
+      local net, o = fit_run(n, 1, {checkpoint = {path = path, every = "epoch"}})
+      train.fit(net, o)
+      sizes[#sizes + 1] = header_bytes(path)
+      local t = mg.load(path)
+      assert.are.same({2 * n}, t["extra.fit.history.lr"]:shape())
+      assert.are.same({2 * n}, t["extra.fit.history.batch_loss"]:shape())
+      assert.are.same({2 * n}, t["extra.fit.history.lr_groups[1]"]:shape())
+    end
+    -- 790 more steps: a few more digits in offsets and counters, no per-step bytes
+    assert.is_true(sizes[2] - sizes[1] < 300, ("%d then %d bytes"):format(sizes[1], sizes[2]))
+  end)
+
+  it("resume to the very history of an uninterrupted run, lr_groups and float types included",
+     function()
+    local full = train.fit(fit_run(6))
+    local path = tmp("fit_resume.safetensors")
+    crashed_run(path)
+    local resumed = train.fit(fit_run(6, 5, {resume = path}))   -- other initial weights
+    for _, k in ipairs({"lr", "batch_loss"}) do
+      assert.are.equal(#full[k], #resumed[k])
+      for i = 1, #full[k] do
+        assert.are.equal(full[k][i], resumed[k][i])
+        assert.are.equal(math.type(full[k][i]), math.type(resumed[k][i]))
+      end
+    end
+    assert.is_true(same_value(full.lr_groups, resumed.lr_groups))
+    for e = 1, 2 do assert.are.equal(full.epochs[e].train_loss, resumed.epochs[e].train_loss) end
+  end)
+
+  it("still resume from a checkpoint that kept the history in its header (the old layout)",
+     function()
+    local full = train.fit(fit_run(6))
+    local path = tmp("fit_old.safetensors")
+    crashed_run(path)
+    local old = tampered(path, "fit_old2.safetensors", function(t, s)
+      local h = s.extra.fit.history
+      h.lr, h.batch_loss = h.lr:totable(), h.batch_loss:totable()
+      h.lr_groups = {h.lr_groups[1]:totable()}
+      for name in pairs(t) do
+        if name:sub(1, 6) == "extra." then t[name] = nil end
+      end
+    end)
+    assert.is_nil(mg.load(old)["extra.fit.history.lr"])
+    local resumed = train.fit(fit_run(6, 5, {resume = old}))
+    assert.is_true(same_value(full.batch_loss, resumed.batch_loss))
+    assert.is_true(same_value(full.lr, resumed.lr))
+  end)
+
+  it("refuse a checkpoint whose training state is corrupt, changing nothing", function()
+    local path = tmp("fit_bad.safetensors")
+    local net, o = fit_run(5, 1, {checkpoint = {path = path, every = "epoch"}})
+    train.fit(net, o)
+    local bad = tampered(path, "fit_bad2.safetensors", function(_, s)
+      s.extra.fit.history.batch_loss = {1, "x"}
+    end)
+    net, o = fit_run(5, 3, {resume = bad})
+    local before = deep(net:state_dict())
+    local ok, err = pcall(train.fit, net, o)
+    assert.is_false(ok)
+    assert.is_truthy(err:find("fit: " .. bad .. ": history.batch_loss: entry 2", 1, true), err)
+    assert.is_true(same_deep(before, net:state_dict()))
   end)
 end)
 

@@ -21,10 +21,14 @@
 --   model.<name>                 the model's state_dict (parameters, buffers)
 --   optimizer.state.<id>.<slot>  optimizer state tensors (exp_avg, ...)
 --   loader.<key>                 the loader's tensors (its epoch's perm)
+--   extra.<path>                 tensors found in extra (fit keeps its
+--                                per-step history here, so that the header
+--                                stays small however long the run)
 --   __metadata__["moongrad.checkpoint"]   JSON (moongrad.checkpoint.json) of
 --     everything else: optimizer param_groups and scalar state, the
 --     scheduler's state_dict, the RNG state (seed and offset as decimal
---     strings, all 64 bits), the loader's position, epoch, step, extra.
+--     strings, all 64 bits), the loader's position, epoch, step, extra
+--     (a tensor in it as {"__tensor__": "extra.<path>"}).
 -- Numbers come back with their math.type and exact value, inf/nan included.
 -- The file is written atomically by mg.save; loading parses data only and
 -- never executes anything from the file.
@@ -149,6 +153,24 @@ local function build(opts)
   return tensors, state
 end
 
+local STATE_WHERE = "checkpoint.save: state"
+
+-- The codec's on_tensor: a tensor in extra goes into the file's body under
+-- extra.<path>; anywhere else it is refused.
+local function extra_tensors(tensors)
+  return function(t, where)
+    local path = where:sub(#STATE_WHERE + 2)
+    if not is_tensor(t) or path:sub(1, 5) ~= "extra" then return nil end
+    local name, n = path, 1
+    while tensors[name] ~= nil do
+      n = n + 1
+      name = path .. "#" .. n
+    end
+    tensors[name] = t
+    return name
+  end
+end
+
 -- A counter given to save: nil, or an integer >= 0 (2.0 is 2).
 local function counter(v)
   if v == nil then return true, nil end
@@ -159,8 +181,9 @@ end
 
 -- checkpoint.save(path, {model =, optimizer =, scheduler =, loader =, epoch =,
 -- step =, extra =}): every part is optional. epoch and step are integers
--- >= 0; extra is any table of numbers, strings, booleans and tables.
--- Atomic: a failure leaves the previous file.
+-- >= 0; extra is any table of numbers, strings, booleans, tables and tensors
+-- (tensors are stored in the file's body). Atomic: a failure leaves the
+-- previous file.
 function checkpoint.save(path, opts)
   if type(path) ~= "string" then
     error(fmt("checkpoint.save: path must be a string, got %s", type(path)), 2)
@@ -188,7 +211,7 @@ function checkpoint.save(path, opts)
   built.epoch, built.step = counters.epoch, counters.step
   local ok, tensors, state = pcall(build, built)
   if not ok then error(tostring(tensors), 2) end
-  local encoded, text = pcall(codec.encode, state, "checkpoint.save: state")
+  local encoded, text = pcall(codec.encode, state, STATE_WHERE, extra_tensors(tensors))
   if not encoded then error(text, 2) end
   local saved, err = pcall(mg_save, path, tensors, {[META_KEY] = text})
   if not saved then error("checkpoint." .. tostring(err), 2) end
@@ -211,7 +234,7 @@ local function read(path, level, who)
     error(fmt("checkpoint.%s: %s: not a moongrad checkpoint (no '%s' metadata); " ..
               "mg.load reads its tensors", who, path, META_KEY), level + 1)
   end
-  local state, err = codec.decode(text)
+  local state, err = codec.decode(text, tensors)
   if type(state) ~= "table" or state.format ~= "moongrad.checkpoint" then
     error(fmt("checkpoint.%s: %s: the checkpoint metadata is corrupt (%s)", who, path,
               err or "not a checkpoint record"), level + 1)

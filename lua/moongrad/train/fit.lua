@@ -163,7 +163,9 @@ local function train_epoch(ctx, o, skip)
   for xb, yb in loader:iter() do
     b = b + 1
     ctx.batch, ctx.step = b, ctx.step + 1
-    local lr = opt.param_groups[1].lr
+    -- the history holds floats (an lr given as 1 is 1.0), so that its
+    -- per-step lists go through a checkpoint's float64 tensors unchanged
+    local lr = opt.param_groups[1].lr + 0.0
     opt:zero_grad()
     -- distributed: this rank's share of the batch may be empty
     local empty = run and loader.last_rows == 0
@@ -193,7 +195,7 @@ local function train_epoch(ctx, o, skip)
     if per_batch then sched:step() end
 
     local step_lrs = {}
-    for g, group in ipairs(opt.param_groups) do step_lrs[g] = group.lr end
+    for g, group in ipairs(opt.param_groups) do step_lrs[g] = group.lr + 0.0 end
     history.lr[ctx.step], history.batch_loss[ctx.step] = lr, value
     local n = empty and 0 or acc:add(out:detach(), yb, local_value)
     ctx.step_lrs, ctx.logs = step_lrs, {batch = b, loss = value, size = n, lr = lr}
