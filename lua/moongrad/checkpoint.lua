@@ -8,6 +8,8 @@
 --   local info = checkpoint.load("run.safetensors", {model = net,
 --     optimizer = opt, scheduler = s, loader = train_loader})
 --   -- info.epoch, info.step, info.extra
+--   local apply = checkpoint.prepare("run.safetensors", {model = net, ...})
+--   apply()   -- the same as load, in two steps: check, then install
 --
 -- Loading is all or nothing: every part asked for is checked against its
 -- object first (model names, shapes and dtypes; optimizer options, step

@@ -19,6 +19,9 @@
 -- nil, position = <batches already yielded this epoch>}; after
 -- loader:load_state_dict(sd) the next iter() yields the rest of that epoch
 -- (batch position + 1 on, same order) and later epochs shuffle as usual.
+-- load_state_dict checks first (position in 0..#loader, perm a permutation
+-- of 1..n) and changes nothing on failure; prepare_load_state_dict(sd)
+-- checks and returns the apply step, for moongrad.checkpoint.
 --
 -- Sharding (data-parallel training, moongrad.dist): loader:shard(rank, size)
 -- is a copy of the loader for rank `rank` of `size`. Each epoch's order is
