@@ -60,6 +60,16 @@ local function truncated_file()
   return tmp(whole:sub(1, #whole - 20))
 end
 
+-- An Adam optimizer over m (a fresh net by default) after one step: it has
+-- state for every parameter.
+local function stepped_adam(m)
+  m = m or net()
+  local opt = adam(m)
+  F.mse_loss(m(mg.ones(2, 4)), mg.zeros(2, 2)):backward()
+  opt:step()
+  return opt, m
+end
+
 -- A string row starts the rows of one module.
 local rows = {
   -- tensors -------------------------------------------------------------
@@ -308,6 +318,18 @@ local rows = {
     sd.param_groups[2] = sd.param_groups[1]
     return adam():load_state_dict(sd)
   end, {"load_state_dict", "2", "1"}},
+  {"an optimizer state_dict with step 0", function()
+    local opt, m = stepped_adam()
+    local sd = opt:state_dict()
+    sd.state[1].step = 0
+    return adam(m):load_state_dict(sd)
+  end, {"Adam", "load_state_dict", "parameter 1", "'step'", "got 0"}},
+  {"an optimizer state_dict with a negative exp_avg_sq", function()
+    local opt, m = stepped_adam()
+    local sd = opt:state_dict()
+    sd.state[2].exp_avg_sq:fill_(-1)
+    return adam(m):load_state_dict(sd)
+  end, {"Adam", "load_state_dict", "parameter 2", "'exp_avg_sq'", ">= 0", "-1"}},
 
   -- sched ---------------------------------------------------------------
   "sched",
@@ -376,6 +398,12 @@ local rows = {
   {"a scheduler state_dict that is a number",
    function() return sched.StepLR(adam(), {step_size = 1}):load_state_dict(5) end,
    {"StepLR", "load_state_dict", "number"}},
+  {"a scheduler state_dict setting its step method", function()
+    local s = sched.StepLR(adam(), {step_size = 1})
+    local sd = s:state_dict()
+    sd.step = 4
+    return s:load_state_dict(sd)
+  end, {"StepLR", "load_state_dict", '"step"', "not part of the scheduler's state"}},
 
   -- data ----------------------------------------------------------------
   "data",
@@ -406,6 +434,9 @@ local rows = {
    {"random_split", "-1"}},
   {"a loader state_dict that is a string", function() return loader():load_state_dict("x") end,
    {"load_state_dict", "table"}},
+  {"a loader state_dict whose perm holds 1 twice", function()
+    return loader():load_state_dict({perm = I{1, 1, 2, 3, 4, 5, 6, 7}, position = 1})
+  end, {"DataLoader:load_state_dict", "perm", "1..8", "1 twice"}},
   {"a DataLoader with drop_last 'yes'",
    function() return data.DataLoader(dataset(), {batch_size = 2, drop_last = "yes"}) end,
    {"DataLoader", "drop_last", "yes"}},
@@ -675,6 +706,32 @@ local rows = {
   {"checkpoint.load with an unknown option", function()
     return checkpoint.load(saved_model(), {modle = net()})
   end, {"checkpoint.load", "modle"}},
+  {"checkpoint.load of an Adam state with step -1", function()
+    local path = tmp()
+    local opt, m = stepped_adam()
+    opt.state[m:parameters()[1]].step = -1
+    checkpoint.save(path, {model = m, optimizer = opt})
+    return checkpoint.load(path, {model = m, optimizer = adam(m)})
+  end, {"checkpoint.load", "optimizer", "parameter 1", "'step'", "-1"}},
+  {"checkpoint.load of a loader perm with an index twice", function()
+    local path, ld = tmp(), loader()
+    ld._perm, ld._position = I{1, 2, 3, 4, 5, 6, 7, 7}, 1
+    checkpoint.save(path, {loader = ld})
+    return checkpoint.load(path, {loader = loader()})
+  end, {"checkpoint.load", "loader", "perm", "7 twice"}},
+  {"checkpoint.load of scheduler state mapping get_last_lr to data", function()
+    local path, opt = tmp(), adam()
+    local s = sched.StepLR(opt, {step_size = 1})
+    s.get_last_lr = 0.5
+    checkpoint.save(path, {optimizer = opt, scheduler = s})
+    return checkpoint.load(path, {optimizer = opt, scheduler = sched.StepLR(opt, {step_size = 1})})
+  end, {"checkpoint.load", "scheduler", "StepLR", '"get_last_lr"'}},
+  {"checkpoint.load of a negative epoch", function()
+    local path = tmp()
+    mg.save(path, {}, {["moongrad.checkpoint"] = '{"format":"moongrad.checkpoint","version":1,' ..
+                                                 '"epoch":-1,"rng":{"seed":"1","offset":"0"}}'})
+    return checkpoint.load(path)
+  end, {"checkpoint.load", "epoch", "-1"}},
   {"checkpoint.read of a file that is not safetensors", function()
     return checkpoint.read(tmp("\1\0\0\0\0\0\0\0{"))
   end, {"checkpoint.read", "not a safetensors file"}},
