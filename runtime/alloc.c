@@ -6,6 +6,7 @@
  * step malloc-free. Classes are four per power of two (at most 25% slack);
  * a cache past its limit returns buffers to libc instead.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "mg_internal.h"
@@ -25,6 +26,37 @@ static int size_class(size_t nbytes, size_t *class_bytes) {
   return (e - 6) * 4 + (int)q;
 }
 
+/* MG_OK when bytes more fit in the state's budget; otherwise MG_ENOMEM
+ * with a message saying what they were for: a tensor of nbytes (tensor =
+ * 1) or nbytes more bytes. Formats nothing on success (the hot path). */
+static int within_limit(mg_Context *ctx, size_t bytes, size_t nbytes,
+                        int tensor) {
+  mg_MemoryStats *m = &ctx->mem;
+  size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
+  if (!m->limit_bytes || m->live_bytes + other + bytes <= m->limit_bytes)
+    return MG_OK;
+  char what[48];
+  snprintf(what, sizeof what, tensor ? "a tensor of %zu bytes"
+                                     : "%zu more bytes", nbytes);
+  if (ctx->other_bytes)
+    return mg_error(ctx, MG_ENOMEM,
+                    "not enough memory for %s: it would pass the state's "
+                    "budget of %zu bytes (tensors hold %zu, Lua %zu)",
+                    what, m->limit_bytes, m->live_bytes, other);
+  return mg_error(ctx, MG_ENOMEM,
+                  "not enough memory for %s: the memory limit is %zu bytes "
+                  "and %zu are in use", what, m->limit_bytes, m->live_bytes);
+}
+
+/* Under a shared budget the cache counts as the process's memory: bytes
+ * that cannot come from it free it first. */
+static void make_room(mg_Context *ctx, size_t bytes) {
+  mg_MemoryStats *m = &ctx->mem;
+  if (ctx->other_bytes && m->limit_bytes &&
+      m->live_bytes + *ctx->other_bytes + m->cached_bytes + bytes > m->limit_bytes)
+    mg_empty_cache(ctx);
+}
+
 void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
   mg_MemoryStats *m = &ctx->mem;
   size_t bytes;
@@ -34,26 +66,9 @@ void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
              nbytes);
     return NULL;
   }
-  size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
-  if (m->limit_bytes && m->live_bytes + other + bytes > m->limit_bytes) {
-    if (ctx->other_bytes)
-      mg_error(ctx, MG_ENOMEM,
-               "not enough memory for a tensor of %zu bytes: it would pass "
-               "the state's budget of %zu bytes (tensors hold %zu, Lua %zu)",
-               nbytes, m->limit_bytes, m->live_bytes, other);
-    else
-      mg_error(ctx, MG_ENOMEM,
-               "not enough memory for a tensor of %zu bytes: the memory "
-               "limit is %zu bytes and %zu are in use",
-               nbytes, m->limit_bytes, m->live_bytes);
-    return NULL;
-  }
+  if (within_limit(ctx, bytes, nbytes, 1)) return NULL;
   void *p = NULL;
-  /* Under a shared budget the cache counts as the process's memory: a
-   * buffer that cannot come from it frees it first. */
-  if (ctx->other_bytes && m->limit_bytes && !ctx->cache[c] &&
-      m->live_bytes + other + m->cached_bytes + bytes > m->limit_bytes)
-    mg_empty_cache(ctx);
+  if (!ctx->cache[c]) make_room(ctx, bytes);
   if (ctx->cache[c]) {
     mg_FreeBuf *b = ctx->cache[c];
     ctx->cache[c] = b->next;
@@ -101,6 +116,19 @@ void mg_empty_cache(mg_Context *ctx) {
   }
   ctx->mem.cached_bytes = 0;
   mg_free_spare_structs(ctx);
+}
+
+int mg_charge(mg_Context *ctx, size_t bytes) {
+  if (within_limit(ctx, bytes, bytes, 0)) return MG_ENOMEM;
+  make_room(ctx, bytes);
+  ctx->mem.live_bytes += bytes;
+  if (ctx->mem.live_bytes > ctx->mem.peak_bytes)
+    ctx->mem.peak_bytes = ctx->mem.live_bytes;
+  return MG_OK;
+}
+
+void mg_uncharge(mg_Context *ctx, size_t bytes) {
+  ctx->mem.live_bytes -= bytes;
 }
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out) {

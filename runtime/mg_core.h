@@ -103,7 +103,8 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
  * fail with MG_ENOMEM. gc_debt counts bytes handed out since the binding
  * last told Lua's collector (mg_take_gc_debt). */
 typedef struct {
-  size_t live_bytes;     /* held by storages that are alive */
+  size_t live_bytes;     /* held by storages that are alive (and by a
+                            file reader's buffers while it reads) */
   size_t peak_bytes;     /* highest live_bytes seen */
   size_t cached_bytes;   /* freed buffers kept for reuse */
   size_t cache_limit;    /* most bytes the cache keeps */
