@@ -150,6 +150,9 @@ describe("read_idx", function()
     local path = write_file(tmp_path(), idx_bytes(0x08, {2, 2}, {1, 2, 3, 4, 5, 6}))
     assert.matches(plain(path) .. ": 2 trailing bytes after the 4 bytes of data that dims %[2,2%] describe",
                    error_of(data.read_idx, path))
+    local long = write_file(tmp_path(), idx_bytes(0x08, {2}, {1, 2}) .. ("\0"):rep(1e6))
+    assert.matches(plain(long) .. ": at least 65536 trailing bytes after the 2 bytes of data",
+                   error_of(data.read_idx, long))  -- not inflated to the end
   end)
 
   it("reports a gzip stream cut short or corrupted, naming the file", function()
@@ -163,6 +166,20 @@ describe("read_idx", function()
     local bad = write_file(tmp_path(".gz"), flipped)  -- a wrong CRC
     assert.matches("read_idx: " .. plain(bad) .. ": corrupt gzip data %(incorrect data check%)",
                    error_of(data.read_idx, bad))
+  end)
+
+  it("refuses a gzip file whose CRC and length trailer is cut or missing", function()
+    local values = {}
+    for i = 1, 4000 do values[i] = (i * 7919) % 256 end
+    local bytes = read_file(gzip_of(write_file(tmp_path(), idx_bytes(0x08, {4000}, values))))
+    for cut = 1, 8 do  -- the trailer is the last 8 bytes: CRC-32, then the length
+      local path = write_file(tmp_path(".gz"), bytes:sub(1, #bytes - cut))
+      assert.matches("read_idx: " .. plain(path) .. ": truncated", error_of(data.read_idx, path))
+    end
+    local n = #bytes  -- the length field off by one: the data is right, the file is not
+    local wrong = write_file(tmp_path(".gz"), bytes:sub(1, n - 4) .. string.pack("<I4", 4000 + 8 + 1))
+    assert.matches("read_idx: " .. plain(wrong) .. ": corrupt gzip data %(incorrect length check%)",
+                   error_of(data.read_idx, wrong))
   end)
 
   it("rejects unknown options and dtypes", function()
