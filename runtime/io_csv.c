@@ -30,6 +30,8 @@ typedef struct {
   mg_GzFile gz;     /* the file */
   mg_ReadBuf buf;   /* text read and not yet taken: [pos, len) */
   size_t pos, len;
+  size_t lf;        /* the next LF at or after pos (len: none), SIZE_MAX:
+                       not looked for since the last fill */
   int eof;          /* the file has been read to its end */
   int64_t line;     /* the number of the line last taken */
 } Lines;
@@ -42,6 +44,7 @@ static int lines_fill(Lines *r) {
   memmove(r->buf.p, r->buf.p + r->pos, r->len - r->pos);
   r->len -= r->pos;
   r->pos = 0;
+  r->lf = SIZE_MAX;
   if (r->buf.cap - r->len - 1 < r->buf.cap / 2 &&
       mg_readbuf_reserve(ctx, &r->buf, r->buf.cap + 1))
     return MG_ENOMEM;
@@ -80,8 +83,15 @@ static void lines_close(Lines *r) {
  * (there is always a byte there). *have is 0 at the end of the file. */
 static int line_next(Lines *r, char **s, char **e, int *have) {
   for (;;) {
-    char *p = r->buf.p + r->pos, *end = r->buf.p + r->len, *q = p;
-    while (q < end && *q != '\n' && *q != '\r') q++;
+    char *p = r->buf.p + r->pos, *end = r->buf.p + r->len;
+    /* The first CR or LF; the search for a CR stops at the next LF, which
+     * is remembered, so that a file of CR or of LF lines is scanned once. */
+    if (r->lf == SIZE_MAX || r->lf < r->pos) {
+      char *lf = memchr(p, '\n', (size_t)(end - p));
+      r->lf = lf ? (size_t)(lf - r->buf.p) : r->len;
+    }
+    char *q = memchr(p, '\r', r->lf - r->pos);
+    if (!q) q = r->buf.p + r->lf;
     /* A CR last in the buffer may be the first half of a CRLF. */
     if (q < end && (*q == '\n' || q + 1 < end || r->eof)) {
       size_t skip = *q == '\r' && q + 1 < end && q[1] == '\n' ? 2 : 1;
@@ -150,7 +160,8 @@ static int64_t split(mg_Context *ctx, char *p, char *end, char delim,
       e = p;
       while (e > s && is_blank(e[-1], delim)) e--;
     }
-    if (mg_readbuf_reserve(ctx, cells, (size_t)(n + 1) * sizeof(Cell)))
+    if ((size_t)(n + 1) * sizeof(Cell) > cells->cap &&
+        mg_readbuf_reserve(ctx, cells, (size_t)(n + 1) * sizeof(Cell)))
       return SPLIT_NOMEM;
     char *next = p; /* at the delimiter or the end */
     ((Cell *)cells->p)[n++] = (Cell){s, (size_t)(e - s)};
@@ -163,15 +174,17 @@ static int64_t split(mg_Context *ctx, char *p, char *end, char delim,
 
 static int digit(char c) { return c >= '0' && c <= '9'; }
 
+/* s (length n) is word (lower case, length n) in any case. */
+static int is_word(const char *s, size_t n, const char *word) {
+  for (size_t i = 0; i < n; i++)
+    if ((s[i] | 0x20) != word[i]) return 0;
+  return 1;
+}
+
 /* s (length n) is "inf", "infinity" or "nan" in any case. */
 static int is_special(const char *s, size_t n) {
-  static const char *const words[] = {"inf", "infinity", "nan"};
-  for (int w = 0; w < 3; w++) {
-    size_t k = strlen(words[w]), i = 0;
-    while (i < k && i < n && (s[i] | 0x20) == words[w][i]) i++;
-    if (i == k && k == n) return 1;
-  }
-  return 0;
+  return n == 3 ? is_word(s, 3, "inf") || is_word(s, 3, "nan")
+                : n == 8 && is_word(s, 8, "infinity");
 }
 
 /* A decimal number: [+-] digits [. digits] [e [+-] digits] (a digit on at
@@ -182,7 +195,7 @@ static int is_special(const char *s, size_t n) {
 static int is_decimal(const char *s, size_t n) {
   const char *p = s, *end = s + n;
   if (p < end && (*p == '+' || *p == '-')) p++;
-  if (is_special(p, (size_t)(end - p))) return 1;
+  if (p < end && !digit(*p) && *p != '.') return is_special(p, (size_t)(end - p));
   const char *d = p;
   while (p < end && digit(*p)) p++;
   int digits = p > d;
@@ -308,6 +321,7 @@ static int read_rows(Reader *r, int64_t *ncols, int64_t *rows) {
     char *q = p;
     while (q < eol && (*q == ' ' || *q == '\t')) q++;
     if (q == eol) continue; /* a blank line */
+    int nul = memchr(q, '\0', (size_t)(eol - q)) != NULL;
     int64_t bad = 0, nc = split(ctx, p, eol, delim, &r->cells, &bad);
     const Cell *cells = (const Cell *)r->cells.p;
     if (nc == SPLIT_NOMEM) return MG_ENOMEM;
@@ -318,7 +332,7 @@ static int read_rows(Reader *r, int64_t *ncols, int64_t *rows) {
       return mg_error(ctx, MG_EARG, "%s: %s:%lld: column %lld%s: text after "
                       "the closing quote", OP, path, line, (long long)bad + 1,
                       column_name(r, bad, col, sizeof col));
-    for (int64_t j = 0; j < nc; j++)
+    for (int64_t j = 0; nul && j < nc; j++)
       if (memchr(cells[j].s, '\0', cells[j].len))
         return mg_error(ctx, MG_EARG, "%s: %s:%lld: column %lld%s: a NUL byte "
                         "in the cell (a binary file?)", OP, path, line,
