@@ -134,11 +134,11 @@ write("csv", "nul-in-cell", "\0" .. "a,b\n1,2\n3\0009,4\n")
 write("csv", "after-quote", "\2" .. "a,b\n\"1\"5,2\n")
 local csv_gz = gzip(("1,2\n"):rep(100))
 write("csv", "gzip-trailer-cut", "\1" .. csv_gz:sub(1, -4))
--- Bombs past the harness's 32 MiB limit: 8 MiB of short lines in 8 gzip
--- members (zlib reads them as one stream; as float64 their numbers take 32
--- MiB), and one 8 MiB line (its cells alone take 64 MiB).
-write("csv", "gzip-bomb-lines", "\17" .. gzip(("0,0,0,0,0,0,0,0\n"):rep(1 << 16)):rep(8))
-write("csv", "gzip-bomb-one-line", "\1" .. gzip(("0,"):rep(1 << 22)))
+-- Bombs past the CSV harness's 1 MiB limit: 512 KiB of short lines in 2
+-- gzip members (zlib reads them as one stream; as float64 their numbers
+-- take 2 MiB), and one 256 KiB line (its cells alone take 2 MiB).
+write("csv", "gzip-bomb-lines", "\17" .. gzip(("0,0,0,0,0,0,0,0\n"):rep(1 << 14)):rep(2))
+write("csv", "gzip-bomb-one-line", "\1" .. gzip(("0,"):rep(1 << 17)))
 
 -- ---- lua: bytes the harness decodes into calls -------------------------------
 -- A fixed generator, so the seeds are the same on every run.
