@@ -83,15 +83,29 @@ write("idx", "trailing", idx(0, 0x08, {1}, "\1\2"))
 write("idx", "bad-type", idx(0, 0x07, {1}, "\1"))
 write("idx", "huge-dims", idx(0, 0x08, {65536, 65536, 65536}, "\1"))
 write("idx", "too-many-dims", idx(0, 0x08, {1, 1, 1, 1, 1, 1, 1, 1, 1}, "\1"))
--- A gzip member of the 2x3 ubyte file (gzip -9n: no name, no time stamp).
-local plain = os.tmpname()
-local f = assert(io.open(plain, "wb"))
-f:write(idx(0, 0x08, {2, 3}, "\0\1\2\3\4\255"):sub(2))
-f:close()
-local gz = assert(io.popen("gzip -9nc " .. plain, "r"))
-write("idx", "ubyte-gzip", "\0" .. gz:read("a"))
-gz:close()
-os.remove(plain)
+-- bytes as one gzip member (gzip -9n: no name, no time stamp).
+local function gzip(bytes)
+  local plain = os.tmpname()
+  local f = assert(io.open(plain, "wb"))
+  f:write(bytes)
+  f:close()
+  local gz = assert(io.popen("gzip -9nc " .. plain, "r"))
+  local out = gz:read("a")
+  gz:close()
+  os.remove(plain)
+  return out
+end
+local ubyte_gz = gzip(idx(0, 0x08, {2, 3}, "\0\1\2\3\4\255"):sub(2))
+write("idx", "ubyte-gzip", "\0" .. ubyte_gz)
+-- The trailer (CRC-32, then the length) cut or wrong: each must fail.
+write("idx", "gzip-trailer-cut", "\0" .. ubyte_gz:sub(1, -4))
+write("idx", "gzip-no-trailer", "\0" .. ubyte_gz:sub(1, -9))
+write("idx", "gzip-wrong-length", "\0" .. ubyte_gz:sub(1, -5) .. string.pack("<I4", 2 * 3 + 12 + 1))
+-- Bombs of about 16 KB: dims of 16 Mi elements (64 MiB as float32, past
+-- the harness's 32 MiB limit) with their zeros; a 2-element file followed
+-- by 16 MiB of trailing zeros (one chunk of them is enough to refuse it).
+write("idx", "gzip-bomb-dims", "\0" .. gzip(idx(0, 0x08, {4096, 4096}, ("\0"):rep(1 << 24)):sub(2)))
+write("idx", "gzip-bomb-trailing", "\0" .. gzip(idx(0, 0x08, {2}, ("\0"):rep(1 << 24)):sub(2)))
 
 -- ---- CSV: byte 0 is the options (header, delimiter, dtype), then the file ---
 -- bits 0-1: header guess/0/1; bits 2-3: ',' ';' tab space; bit 4: float64.
@@ -108,6 +122,23 @@ write("csv", "header-only", "\2" .. '"only","names"\n')
 write("csv", "unterminated-quote", "\2" .. '"a,b\n1,2\n')
 write("csv", "empty", "\0")
 write("csv", "hex-and-signs", "\1" .. "0x10,+1,-.5e-3,1e400\n")
+-- What strtod reads but a CSV of decimal numbers only holds by mistake.
+write("csv", "not-decimal", "\1" .. "-0X1p3,nan(1),1e,1e+,.,-,1.2.3,infinit,\v1\n")
+write("csv", "specials", "\17" .. "inf,-Infinity,+NaN,nan, 12 ,\"7\"\n")
+write("csv", "bom-numeric", "\1" .. "\239\187\191" .. "1,2\n3,4\n")
+write("csv", "bom-header", "\0" .. "\239\187\191" .. "x,y\n1,2\n")
+write("csv", "utf16", "\0" .. "\255\254a\0,\0b\0\n\0")
+write("csv", "cr-only", "\0" .. "a,b\r1,2\r3,4\r")
+write("csv", "mixed-line-ends", "\1" .. "1,2\r\n3,4\r5,6\n\r7,8")
+write("csv", "nul-in-cell", "\0" .. "a,b\n1,2\n3\0009,4\n")
+write("csv", "after-quote", "\2" .. "a,b\n\"1\"5,2\n")
+local csv_gz = gzip(("1,2\n"):rep(100))
+write("csv", "gzip-trailer-cut", "\1" .. csv_gz:sub(1, -4))
+-- Bombs past the CSV harness's 1 MiB limit: 512 KiB of short lines in 2
+-- gzip members (zlib reads them as one stream; as float64 their numbers
+-- take 2 MiB), and one 256 KiB line (its cells alone take 2 MiB).
+write("csv", "gzip-bomb-lines", "\17" .. gzip(("0,0,0,0,0,0,0,0\n"):rep(1 << 14)):rep(2))
+write("csv", "gzip-bomb-one-line", "\1" .. gzip(("0,"):rep(1 << 17)))
 
 -- ---- lua: bytes the harness decodes into calls -------------------------------
 -- A fixed generator, so the seeds are the same on every run.

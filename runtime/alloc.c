@@ -6,6 +6,7 @@
  * step malloc-free. Classes are four per power of two (at most 25% slack);
  * a cache past its limit returns buffers to libc instead.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "mg_internal.h"
@@ -25,6 +26,57 @@ static int size_class(size_t nbytes, size_t *class_bytes) {
   return (e - 6) * 4 + (int)q;
 }
 
+/* What counts against the limit besides a new request: tensors' bytes,
+ * their headers, charged buffers (in live_bytes) and the host's Lua heap
+ * under a shared budget. */
+static size_t in_use(const mg_Context *ctx) {
+  const mg_MemoryStats *m = &ctx->mem;
+  return m->live_bytes + m->header_bytes +
+         (ctx->other_bytes ? *ctx->other_bytes : 0);
+}
+
+/* MG_OK when bytes more fit in the state's limit; otherwise MG_ENOMEM with
+ * a message saying what they were for (what: "a tensor of 4096 bytes").
+ * Formats nothing on success (the hot path). */
+static int within_limit(mg_Context *ctx, size_t bytes, const char *what_fmt,
+                        size_t what_n) {
+  mg_MemoryStats *m = &ctx->mem;
+  if (!m->limit_bytes || in_use(ctx) + bytes <= m->limit_bytes) return MG_OK;
+  char what[64];
+  snprintf(what, sizeof what, what_fmt, what_n);
+  if (ctx->other_bytes)
+    return mg_error(ctx, MG_ENOMEM,
+                    "not enough memory for %s: it would pass the state's "
+                    "budget of %zu bytes (tensors hold %zu, Lua %zu)", what,
+                    m->limit_bytes, m->live_bytes + m->header_bytes,
+                    *ctx->other_bytes);
+  return mg_error(ctx, MG_ENOMEM,
+                  "not enough memory for %s: the memory limit is %zu bytes "
+                  "and %zu are in use", what, m->limit_bytes, in_use(ctx));
+}
+
+/* Under a shared budget the cache counts as the process's memory: bytes
+ * that cannot come from it free it first. */
+static void make_room(mg_Context *ctx, size_t bytes) {
+  mg_MemoryStats *m = &ctx->mem;
+  if (ctx->other_bytes && m->limit_bytes &&
+      in_use(ctx) + m->cached_bytes + bytes > m->limit_bytes)
+    mg_empty_cache(ctx);
+}
+
+/* Asks the embedder to reclaim (a full Lua collection, whose finalizers
+ * free unreachable tensors), once, and empties the cache; 0 when no
+ * reclaim is armed (mg_swap_reclaim_arg) or one is already running. */
+static int reclaim(mg_Context *ctx) {
+  if (!ctx->reclaim || !ctx->reclaim_arg || ctx->reclaiming) return 0;
+  ctx->mem.reclaims++;
+  ctx->reclaiming = 1; /* finalizers may allocate: they get no reclaim */
+  ctx->reclaim(ctx, ctx->reclaim_arg);
+  ctx->reclaiming = 0;
+  mg_empty_cache(ctx);
+  return 1;
+}
+
 /* One attempt: from the cache or libc, within the limit. On failure the
  * message is in ctx; *hopeless says that no reclaim can help (the request
  * alone is past the limit or past any size class). */
@@ -39,28 +91,14 @@ static void *alloc_once(mg_Context *ctx, size_t nbytes, int *hopeless) {
              nbytes);
     return NULL;
   }
-  size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
-  if (m->limit_bytes &&
-      m->live_bytes + m->header_bytes + other + nbytes > m->limit_bytes) {
+  /* The limit counts what was asked for: the class's slack (up to a
+   * quarter) is the allocator's, like the cache. */
+  if (within_limit(ctx, nbytes, "a tensor of %zu bytes", nbytes)) {
     *hopeless = nbytes > m->limit_bytes;
-    if (ctx->other_bytes)
-      mg_error(ctx, MG_ENOMEM,
-               "not enough memory for a tensor of %zu bytes: it would pass "
-               "the state's budget of %zu bytes (tensors hold %zu, Lua %zu)",
-               nbytes, m->limit_bytes, m->live_bytes, other);
-    else
-      mg_error(ctx, MG_ENOMEM,
-               "not enough memory for a tensor of %zu bytes: the memory "
-               "limit is %zu bytes and %zu are in use",
-               nbytes, m->limit_bytes, m->live_bytes);
     return NULL;
   }
   void *p = NULL;
-  /* Under a shared budget the cache counts as the process's memory: a
-   * buffer that cannot come from it frees it first. */
-  if (ctx->other_bytes && m->limit_bytes && !ctx->cache[c] &&
-      m->live_bytes + other + m->cached_bytes + bytes > m->limit_bytes)
-    mg_empty_cache(ctx);
+  if (!ctx->cache[c]) make_room(ctx, bytes);
   if (ctx->cache[c]) {
     mg_FreeBuf *b = ctx->cache[c];
     ctx->cache[c] = b->next;
@@ -77,28 +115,15 @@ static void *alloc_once(mg_Context *ctx, size_t nbytes, int *hopeless) {
     }
   }
   m->allocs++;
-  /* The budget and live_bytes count what was asked for: the class's slack
-   * (up to a quarter) is the allocator's, like the cache. */
   m->live_bytes += nbytes;
   if (m->live_bytes > m->peak_bytes) m->peak_bytes = m->live_bytes;
   ctx->gc_debt += bytes;
   return p;
 }
 
-/* A failed attempt asks the embedder to reclaim (a full Lua collection,
- * whose finalizers free unreachable tensors) and tries once more, here,
- * inside the allocation: the call that needed the memory goes on from
- * where it was, so nothing it did before is ever done twice. */
-static int reclaim(mg_Context *ctx) {
-  if (!ctx->reclaim || !ctx->reclaim_arg || ctx->reclaiming) return 0;
-  ctx->mem.reclaims++;
-  ctx->reclaiming = 1; /* finalizers may allocate: they get no reclaim */
-  ctx->reclaim(ctx, ctx->reclaim_arg);
-  ctx->reclaiming = 0;
-  mg_empty_cache(ctx);
-  return 1;
-}
-
+/* A failed attempt reclaims and tries once more, here, inside the
+ * allocation: the call that needed the memory goes on from where it was,
+ * so nothing it did before is ever done twice. */
 void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
   int hopeless;
   void *p = alloc_once(ctx, nbytes, &hopeless);
@@ -106,22 +131,38 @@ void *mg_buffer_alloc(mg_Context *ctx, size_t nbytes) {
   return alloc_once(ctx, nbytes, &hopeless);
 }
 
+/* Charges bytes to *counter (live_bytes or header_bytes) within the limit,
+ * reclaiming once when past it. */
+static int charge(mg_Context *ctx, size_t bytes, size_t *counter,
+                  const char *what_fmt) {
+  if (within_limit(ctx, bytes, what_fmt, bytes) &&
+      (!reclaim(ctx) || within_limit(ctx, bytes, what_fmt, bytes)))
+    return MG_ENOMEM;
+  make_room(ctx, bytes);
+  *counter += bytes;
+  if (ctx->mem.live_bytes > ctx->mem.peak_bytes)
+    ctx->mem.peak_bytes = ctx->mem.live_bytes;
+  return MG_OK;
+}
+
+int mg_charge(mg_Context *ctx, size_t bytes) {
+  return charge(ctx, bytes, &ctx->mem.live_bytes, "%zu more bytes");
+}
+
+void mg_uncharge(mg_Context *ctx, size_t bytes) {
+  ctx->mem.live_bytes -= bytes;
+}
+
 /* A header is small, but a loop of views (t:chunk(2^31) on an empty t)
  * makes nothing else: without this charge it ran for ever under a limit
  * that counted buffers only. */
 int mg_charge_header(mg_Context *ctx, size_t bytes) {
-  mg_MemoryStats *m = &ctx->mem;
-  for (int attempt = 0; m->limit_bytes; attempt++) {
-    size_t other = ctx->other_bytes ? *ctx->other_bytes : 0;
-    if (m->live_bytes + m->header_bytes + other + bytes <= m->limit_bytes) break;
-    if (attempt == 1 || !reclaim(ctx))
-      return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header: "
-                      "the memory limit is %zu bytes and %zu are in use "
-                      "(%zu by tensor headers)", m->limit_bytes,
-                      m->live_bytes + m->header_bytes + other, m->header_bytes);
+  if (!ctx->mem.limit_bytes) { /* the hot path: one branch */
+    ctx->mem.header_bytes += bytes;
+    return MG_OK;
   }
-  m->header_bytes += bytes;
-  return MG_OK;
+  return charge(ctx, bytes, &ctx->mem.header_bytes,
+                "a tensor header of %zu bytes");
 }
 
 void mg_uncharge_header(mg_Context *ctx, size_t bytes) {

@@ -1,21 +1,18 @@
 /*
  * io_idx.c — the IDX reader (MNIST, Fashion-MNIST) through zlib.
  *
- * gzopen/gzread read a gzip-compressed file and a plain one alike, so
+ * zlib reads a gzip-compressed file and a plain one alike (io_read.c), so
  * "train-images-idx3-ubyte.gz" and its gunzipped twin both work. The data
  * is decoded chunk by chunk straight into the result tensor (big-endian
  * source -> double -> the result's dtype, scaled), so a 47 MB file never
  * needs a second 47 MB buffer, and the whole read is one pass of inflate
- * plus one of conversion.
+ * plus one of conversion. The file is read to its end, which makes zlib
+ * check the gzip trailer and shows data the dims do not account for.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <limits.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
-#include <zlib.h>
 
-#include "mg_internal.h"
+#include "io_read.h"
 #include "mg_io.h"
 
 #define OP "read_idx"
@@ -41,45 +38,6 @@ static const IdxType *idx_type(int code) {
   for (int i = 0; i < NTYPES; i++)
     if (idx_types[i].code == code) return &idx_types[i];
   return NULL;
-}
-
-/* ---- reading through zlib ------------------------------------------------------ */
-
-/* zlib's message without the "path: " it may start with. */
-static const char *gz_message(gzFile f, const char *path, int *code) {
-  const char *m = gzerror(f, code);
-  size_t n = strlen(path);
-  if (!strncmp(m, path, n) && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
-  return *code == Z_ERRNO ? strerror(errno) : m;
-}
-
-/* Reads up to n bytes; returns how many. A short count means the end of
- * the data or an error: err then holds a message for a read or gzip
- * error, and is empty at the end of the data,
- * including a gzip stream that ends early (zlib's Z_BUF_ERROR), which the
- * caller reports as truncated data. */
-#define ERRSZ 160
-
-static int64_t read_some(gzFile f, const char *path, void *buf, int64_t n,
-                         char *err /* [ERRSZ] */) {
-  int64_t got = 0;
-  err[0] = '\0';
-  while (got < n) {
-    int64_t want = n - got;
-    int r = gzread(f, (char *)buf + got,
-                   (unsigned)(want > INT_MAX / 2 ? INT_MAX / 2 : want));
-    if (r <= 0) {
-      int code;
-      const char *m = gz_message(f, path, &code);
-      if (code == Z_DATA_ERROR)
-        snprintf(err, ERRSZ, "corrupt gzip data (%s)", m);
-      else if (code != Z_OK && code != Z_BUF_ERROR)
-        snprintf(err, ERRSZ, "%s", m);
-      return got;
-    }
-    got += r;
-  }
-  return got;
 }
 
 static uint32_t be32(const unsigned char *p) {
@@ -152,15 +110,17 @@ static void store(void *out, mg_DType dt, const double *src, int64_t n,
 
 /* ---- the reader ---------------------------------------------------------------- */
 
-static int read_header(mg_Context *ctx, gzFile f, const char *path,
-                       const IdxType **type, int *ndim, int64_t *shape) {
+static int read_header(mg_GzFile *g, const IdxType **type, int *ndim,
+                       int64_t *shape) {
+  mg_Context *ctx = g->ctx;
+  const char *path = g->path;
   unsigned char h[4 * MG_MAXDIM];
-  char err[ERRSZ];
-  int64_t got = read_some(f, path, h, 4, err);
+  size_t got;
+  int st = mg_gz_read(g, h, 4, &got);
+  if (st) return st;
   if (got < 4)
-    return err[0] ? mg_error(ctx, MG_EIO, "%s: %s: %s", OP, path, err)
-               : mg_error(ctx, MG_EARG, "%s: %s: truncated header: %lld of "
-                          "4 magic bytes", OP, path, (long long)got);
+    return mg_error(ctx, MG_EARG, "%s: %s: truncated header: %zu of 4 magic "
+                    "bytes", OP, path, got);
   *type = idx_type(h[2]);
   if (h[0] || h[1] || !*type)
     return mg_error(ctx, MG_EARG, "%s: %s: bad magic number 0x%08x (an IDX "
@@ -170,10 +130,10 @@ static int read_header(mg_Context *ctx, gzFile f, const char *path,
   if (*ndim < 1 || *ndim > MG_MAXDIM)
     return mg_error(ctx, MG_EARG, "%s: %s: %d dimensions in the header "
                     "(1 to %d supported)", OP, path, *ndim, MG_MAXDIM);
-  got = read_some(f, path, h, 4 * (int64_t)*ndim, err);
-  if (got < 4 * *ndim)
-    return mg_error(ctx, MG_EARG, "%s: %s: truncated header: %lld of %d bytes "
-                    "of dimensions", OP, path, (long long)got, 4 * *ndim);
+  if ((st = mg_gz_read(g, h, 4 * (size_t)*ndim, &got))) return st;
+  if (got < 4 * (size_t)*ndim)
+    return mg_error(ctx, MG_EARG, "%s: %s: truncated header: %zu of %d bytes "
+                    "of dimensions", OP, path, got, 4 * *ndim);
   int64_t total = (*type)->size;
   for (int d = 0; d < *ndim; d++) {
     shape[d] = be32(h + 4 * d);
@@ -187,61 +147,53 @@ static int read_header(mg_Context *ctx, gzFile f, const char *path,
   return MG_OK;
 }
 
-/* Decodes the data section into r (numel elements of type t). */
-static int read_data(mg_Context *ctx, gzFile f, const char *path,
-                     const IdxType *t, mg_Tensor *r, double scale) {
+/* Decodes the data section into r (numel elements of type t), then reads
+ * on to the end of the file, which must come right after. */
+static int read_data(mg_GzFile *g, const IdxType *t, mg_Tensor *r,
+                     double scale) {
+  mg_Context *ctx = g->ctx;
   int64_t n = mg_numel(r), done = 0;
-  size_t es = mg_dtype_size(r->dtype);
-  unsigned char *raw = malloc((size_t)CHUNK * t->size);
-  double *tmp = malloc(CHUNK * sizeof *tmp);
-  int st = MG_OK;
-  if (!raw || !tmp) {
-    st = mg_error(ctx, MG_ENOMEM, "%s: not enough memory for a read buffer", OP);
+  size_t es = mg_dtype_size(r->dtype), chunk = (size_t)CHUNK * t->size;
+  mg_ReadBuf raw = {0}, tmp = {0};
+  int st;
+  if ((st = mg_readbuf_reserve(ctx, &raw, chunk)) ||
+      (st = mg_readbuf_reserve(ctx, &tmp, CHUNK * sizeof(double)))) {
+    st = mg_read_nomem(ctx, OP, g->path);
     goto done;
   }
   while (done < n) {
     int64_t k = n - done < CHUNK ? n - done : CHUNK;
-    char err[ERRSZ];
-    int64_t got = read_some(f, path, raw, k * t->size, err);
-    int64_t whole = got / t->size;
-    decode(tmp, raw, whole, t->code);
-    store((char *)mg_data(r) + done * es, r->dtype, tmp, whole, scale);
-    if (got < k * t->size) {
-      long long have = (long long)(done * t->size + got);
-      long long want = (long long)(n * t->size);
-      if (err[0])
-        st = mg_error(ctx, MG_EIO, "%s: %s: %s after %lld of %lld bytes of "
-                      "data", OP, path, err, have, want);
-      else
-        st = mg_error(ctx, MG_EARG, "%s: %s: truncated: expected %lld bytes "
-                      "of data, got %lld", OP, path, want, have);
+    size_t got;
+    if ((st = mg_gz_read(g, raw.p, (size_t)k * t->size, &got))) goto done;
+    int64_t whole = (int64_t)got / t->size;
+    decode((double *)tmp.p, (unsigned char *)raw.p, whole, t->code);
+    store((char *)mg_data(r) + done * es, r->dtype, (double *)tmp.p, whole,
+          scale);
+    if (got < (size_t)k * t->size) {
+      st = mg_error(ctx, MG_EARG, "%s: %s: truncated: expected %lld bytes "
+                    "of data, got %lld", OP, g->path,
+                    (long long)(n * t->size),
+                    (long long)(done * t->size + (int64_t)got));
       goto done;
     }
     done += k;
   }
-  /* Anything after the data means the dims are not the data's. Reading on
-   * to the end also makes zlib check the gzip trailer (CRC and length). */
-  long long extra = 0;
-  for (;;) {
-    char err[ERRSZ];
-    int64_t got = read_some(f, path, raw, (int64_t)CHUNK * t->size, err);
-    extra += got;
-    if (err[0]) {
-      st = mg_error(ctx, MG_EIO, "%s: %s: %s", OP, path, err);
-      goto done;
-    }
-    if (got < (int64_t)CHUNK * t->size) break;
-  }
+  /* Anything after the data means the dims are not the data's; one chunk
+   * of it is enough to say so (a gzip bomb of trailing zeros is not
+   * inflated to the end). */
+  size_t extra;
+  if ((st = mg_gz_read(g, raw.p, chunk, &extra))) goto done;
   if (extra) {
     char s[MG_SHAPE_BUFSZ];
-    st = mg_error(ctx, MG_EARG, "%s: %s: %lld trailing bytes after the %lld "
+    st = mg_error(ctx, MG_EARG, "%s: %s: %s%zu trailing bytes after the %lld "
                   "bytes of data that dims %s describe (wrong dims?)", OP,
-                  path, extra, (long long)(n * t->size),
+                  g->path, extra == chunk ? "at least " : "", extra,
+                  (long long)(n * t->size),
                   mg_shape_str(s, sizeof s, r->ndim, r->shape));
   }
 done:
-  free(raw);
-  free(tmp);
+  mg_readbuf_free(ctx, &raw);
+  mg_readbuf_free(ctx, &tmp);
   return st;
 }
 
@@ -250,30 +202,29 @@ int mg_read_idx(mg_Context *ctx, mg_Tensor **out, const char *path,
   mg_IdxOptions o = opt ? *opt : (mg_IdxOptions){.dtype = -1, .scale = 1};
   if (o.dtype >= MG_NDTYPES)
     return mg_error(ctx, MG_EARG, "%s: unknown dtype %d", OP, o.dtype);
-  errno = 0;
-  gzFile f = gzopen(path, "rb");
-  if (!f)
-    return mg_error(ctx, MG_EIO, "%s: cannot open %s (%s)", OP, path,
-                    errno ? strerror(errno) : "not enough memory");
-  gzbuffer(f, 1 << 18);
+  mg_GzFile g;
+  int st = mg_gz_open(ctx, &g, OP, path, 1 << 18);
+  if (st) return st;
   const IdxType *type = NULL;
-  int ndim = 0, st;
+  int ndim = 0;
   int64_t shape[MG_MAXDIM];
   mg_Tensor *r = NULL;
-  if ((st = read_header(ctx, f, path, &type, &ndim, shape))) goto done;
+  if ((st = read_header(&g, &type, &ndim, shape))) goto done;
   mg_DType dt = o.dtype < 0 ? type->def : (mg_DType)o.dtype;
   if (dt == MG_I64 && o.scale != 1) {
     st = mg_error(ctx, MG_EARG, "%s: %s: a scale of %g needs a float dtype, "
                   "not int64", OP, path, o.scale);
     goto done;
   }
-  if ((st = mg_empty(ctx, &r, dt, ndim, shape)) ||
-      (st = read_data(ctx, f, path, type, r, o.scale)))
+  if ((st = mg_empty(ctx, &r, dt, ndim, shape))) {
+    if (st == MG_ENOMEM) st = mg_read_nomem(ctx, OP, path);
     goto done;
+  }
+  if ((st = read_data(&g, type, r, o.scale))) goto done;
   *out = r;
   r = NULL;
 done:
   mg_tensor_decref(r);
-  gzclose(f);
+  mg_gz_close(&g);
   return st;
 }

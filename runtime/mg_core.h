@@ -104,13 +104,15 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
  * with MG_ENOMEM. gc_debt counts bytes handed out since the binding
  * last told Lua's collector (mg_take_gc_debt). */
 typedef struct {
-  size_t live_bytes;     /* asked for by storages that are alive */
-  size_t header_bytes;   /* tensor structs alive (views included); counts
-                            against limit_bytes with live_bytes */
+  size_t live_bytes;     /* asked for by storages that are alive (and
+                            charged by a file reader's buffers while it
+                            reads, mg_charge) */
+  size_t header_bytes;   /* tensor structs alive (views included) */
   size_t peak_bytes;     /* highest live_bytes seen */
   size_t cached_bytes;   /* freed buffers kept for reuse */
   size_t cache_limit;    /* most bytes the cache keeps */
-  size_t limit_bytes;    /* budget for live_bytes, 0 = unlimited */
+  size_t limit_bytes;    /* budget for live_bytes + header_bytes, 0 =
+                            unlimited */
   uint64_t allocs;       /* buffers handed out */
   uint64_t cache_hits;   /* of those, how many came from the cache */
   uint64_t reclaims;     /* failed allocations that asked to reclaim and

@@ -62,6 +62,18 @@ struct mg_Context {
   void *grad_hook_ud;
 };
 
+/* Memory a core function holds outside tensors while it works (a file
+ * reader's line buffer and parsed numbers), counted against the state's
+ * limit as if a tensor held it, so that a small file that inflates to
+ * gigabytes meets the limit instead of the machine's memory. mg_charge
+ * reclaims once, like a tensor allocation, when the bytes would pass the
+ * limit, then fails with MG_ENOMEM and the allocator's message ("not
+ * enough memory for N more bytes: the memory limit is ..."); otherwise it
+ * counts them in live_bytes until mg_uncharge gives the same count back. The caller allocates the memory itself (realloc
+ * lets a growing buffer be remapped rather than copied). */
+int mg_charge(mg_Context *ctx, size_t bytes);
+void mg_uncharge(mg_Context *ctx, size_t bytes);
+
 /* Frees the spare tensor and storage structs (context teardown). */
 void mg_free_spare_structs(mg_Context *ctx);
 /* Tensor headers count against the memory limit (header_bytes): charge

@@ -12,7 +12,14 @@
  * the context; every message names the reader and the file ("read_idx:
  * /d/x.gz: bad magic number 0x00000000 (an IDX file starts with 0x0000 then
  * its type byte and dimension count)"). Nothing is read into *out unless
- * the whole file was valid.
+ * the whole file was valid, the CRC-32 and length trailer of a gzip file
+ * included (a file cut anywhere fails with MG_EIO, "truncated").
+ *
+ * The memory a reader holds while it reads (zlib's buffers, a line, the
+ * numbers parsed so far) counts against the context's memory limit as
+ * tensors do, so a small .gz that inflates to gigabytes fails with
+ * MG_ENOMEM at the limit ("read_csv: not enough memory reading /d/x.csv.gz:
+ * for 8388608 more bytes: the memory limit is ...").
  */
 #ifndef MG_IO_H
 #define MG_IO_H
@@ -34,17 +41,26 @@ typedef struct {
 
 /* Reads the IDX file at path (gzip-compressed or not) into a new
  * contiguous tensor. Fails with MG_EIO when the file cannot be opened or
- * read, with MG_EARG for a bad magic number, a dimension count of 0 or
- * more than MG_MAXDIM, data shorter than the dims say ("truncated") or
- * longer ("trailing bytes"). opt may be NULL (defaults). */
+ * read or its gzip data is corrupt or cut short, with MG_EARG for a bad
+ * magic number, a dimension count of 0 or more than MG_MAXDIM, data shorter
+ * than the dims say ("truncated") or longer ("trailing bytes"), with
+ * MG_ENOMEM naming the file past the memory limit. opt may be NULL
+ * (defaults). */
 int mg_read_idx(mg_Context *ctx, mg_Tensor **out, const char *path,
                 const mg_IdxOptions *opt);
 
 /* ---- CSV (io_csv.c) -------------------------------------------------------
- * A table of numbers, one row per line. Cells are separated by one
- * delimiter character and may be surrounded by blanks; a cell is anything
- * strtod reads whole (so "nan" and "inf" too). Blank lines are skipped;
- * "\r\n" line ends are fine. Header cells may be quoted ("name"). */
+ * A table of numbers, one row per line. Lines end with "\n", "\r\n" or a
+ * lone "\r" (old Mac files); blank lines are skipped; a UTF-8 byte order
+ * mark at the start is skipped (a UTF-16 one is an error). Cells are
+ * separated by one delimiter character and may be surrounded by blanks
+ * (space, tab) or quoted ("name", with "" for a quote). A data cell is a
+ * decimal number, [+-]digits[.digits][e[+-]digits] with a digit on at
+ * least one side of the point, or inf, infinity or nan in any case with an
+ * optional sign (what Python's float() and pandas read). Other forms
+ * strtod would take ("0x10", "0x1p3", "nan(1)", other whitespace) and
+ * partial numbers ("1e", "1.2.3") are errors, as are a NUL byte in a cell
+ * and text after a closing quote. */
 typedef struct {
   int header;      /* 1: the first line names the columns; 0: it is data;
                       -1: it names them when any of its cells is not a
@@ -60,7 +76,8 @@ typedef struct {
  * a file with no rows). A cell that is not a number, or a row with another
  * number of cells than the first, fails with MG_EARG naming the file, the
  * line and the column ("read_csv: d.csv:3: column 2 (\"y\"): \"abc\" is not
- * a number"). */
+ * a number"), a read or gzip error with MG_EIO, the memory limit with
+ * MG_ENOMEM, each naming the file. */
 int mg_read_csv(mg_Context *ctx, mg_Tensor **out, char ***names,
                 int64_t *ncols, const char *path, const mg_CsvOptions *opt);
 

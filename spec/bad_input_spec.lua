@@ -452,6 +452,32 @@ local rows = {
    {"read_csv", "/nonexistent/moongrad.csv"}},
   {"read_idx of a missing file", function() return data.read_idx("/nonexistent/moongrad.idx") end,
    {"read_idx", "/nonexistent/moongrad.idx"}},
+  {"read_csv of a cell holding a NUL byte", function() return data.read_csv(tmp("a,b\n1,2\n3\0,4\n")) end,
+   {"read_csv", ":3: column 1 (\"a\")", "NUL byte"}},
+  {"read_csv of a hexadecimal cell", function() return data.read_csv(tmp("1,2\n0x10,4\n")) end,
+   {"read_csv", ":2: column 1", "\"0x10\" is not a number", "hexadecimal"}},
+  {"read_csv of a cell cut after its exponent", function() return data.read_csv(tmp("1,2\n3,1e\n")) end,
+   {"read_csv", ":2: column 2", "\"1e\" is not a number"}},
+  {"read_csv of text after a closing quote", function() return data.read_csv(tmp("a\n\"1\"5\n")) end,
+   {"read_csv", ":2: column 1 (\"a\")", "after the closing quote"}},
+  {"read_csv of a UTF-16 file", function() return data.read_csv(tmp("\255\254a\0,\0b\0\n\0")) end,
+   {"read_csv", "UTF-16"}},
+  {"read_idx of a gzip file whose CRC trailer is cut", function()
+    local plain, gz = tmp(string.char(0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3)), tmp()
+    assert(os.execute(("gzip -nc %s > %s"):format(plain, gz)))
+    local f = assert(io.open(gz, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    return data.read_idx(tmp(bytes:sub(1, #bytes - 3)))
+  end, {"read_idx", "truncated", "gzip"}},
+  {"read_csv past the memory limit", function()
+    local path = tmp(("1,2,3,4\n"):rep(50000))
+    mg.set_memory_limit(mg.memory().tensor_bytes + 512 * 1024)
+    local ok, err = pcall(data.read_csv, path)
+    mg.set_memory_limit(0)
+    assert(not ok, "read_csv read 800 KB of numbers under a 512 KiB limit")
+    error(err, 0)
+  end, {"read_csv", "not enough memory reading /"}},
 
   -- transforms ----------------------------------------------------------
   "transforms",

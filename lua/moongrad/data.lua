@@ -20,8 +20,15 @@
 --   data.read_csv(path [, {header = nil|true|false, delimiter = ",",
 --     dtype = "float32"}]) --> tensor [rows, cols], column names (or nil).
 --     header = nil: the first line is a header when any cell of it is not
---     a number.
--- Every error names the file (and for CSV the line and column).
+--     a number. Lines end with LF, CRLF or a lone CR; a UTF-8 byte order
+--     mark is skipped. A cell is a decimal number (1, -2.5, .5, 1e-3) or
+--     inf, infinity or nan, blanks around it allowed; anything else
+--     ("0x10", "1e", a NUL byte, text after a closing quote) is an error.
+-- Every error names the file (and for CSV the line and column). A gzip
+-- file must be whole (its CRC trailer is checked), and what a reader holds
+-- while it reads counts against mg.set_memory_limit, so a small .gz that
+-- inflates to gigabytes stops at the limit: "not enough memory reading
+-- <file>".
 local mg = require "moongrad"
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
