@@ -12,17 +12,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "embed_check.h"
 #include "moongrad.h"
-
-static int failures;
-
-static void check(int ok, const char *name, const char *why) {
-  if (ok) printf("ok %s\n", name);
-  else {
-    printf("FAIL %s: %s\n", name, why);
-    failures++;
-  }
-}
 
 /* Runs code that must succeed; returns whether it did. */
 static int run(lua_State *L, const char *code) {
