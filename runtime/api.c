@@ -48,14 +48,15 @@ typedef struct {
  * when an allocation fails) does not call: garbage tensors that fill the
  * budget would make every allocation fail, collectgarbage() included. So
  * once a call that met the budget has unwound -- an API call, or pcall and
- * xpcall in the state -- a full collection runs (reclaim), with the budget
- * widened by HEAP_RESERVE for the calls of the finalizers themselves. */
+ * xpcall in the state -- a full collection runs (reclaim), during which
+ * Lua's heap may grow by HEAP_RESERVE whatever the budget says, for the
+ * calls of the finalizers themselves. */
 typedef struct {
   size_t bytes;      /* Lua's heap */
   size_t budget;     /* used until ctx is attached; then ctx's limit */
   mg_Context *ctx;   /* the state's moongrad context (a reference), or NULL */
   int refused;       /* an allocation was refused for the budget */
-  int reclaiming;    /* reclaim is running: HEAP_RESERVE may be used */
+  size_t reserve_to; /* while reclaim runs: Lua's heap may grow to this */
 } Heap;
 
 /* What a reclaiming collection may take past the budget: a finalizer
@@ -77,7 +78,7 @@ static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t cached = h->ctx ? h->ctx->mem.cached_bytes : 0;
     size_t want = h->bytes - old + nsize + tensors;
     if (limit && want + cached > limit && cached) mg_empty_cache(h->ctx);
-    if (limit && want > limit && !(h->reclaiming && want - limit <= HEAP_RESERVE)) {
+    if (limit && want > limit && h->bytes - old + nsize > h->reserve_to) {
       h->refused = 1;
       return NULL;
     }
@@ -97,9 +98,12 @@ static Heap *state_heap(lua_State *L) {
  * empty buffer cache; h and ctx may be NULL. Raises nothing: lua_gc runs
  * finalizers protected. */
 static void reclaim(lua_State *L, Heap *h, mg_Context *ctx) {
-  if (h) h->reclaiming = 1;
+  if (h) h->reserve_to = h->bytes + HEAP_RESERVE;
   lua_gc(L, LUA_GCCOLLECT);
-  if (h) h->reclaiming = h->refused = 0;
+  if (h) {
+    h->reserve_to = 0;
+    h->refused = 0;
+  }
   if (ctx) mg_empty_cache(ctx);
 }
 

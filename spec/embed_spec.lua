@@ -157,6 +157,7 @@ describe("the C API", function()
       assert_ok(out, "budget: lowered by the host below garbage, the state goes on")
       assert_ok(out, "budget: lowered from Lua below garbage, the next call works")
       assert_ok(out, "budget: lowered from Lua below garbage, the script goes on after a pcall")
+      assert_ok(out, "budget: the collection that recovers runs finalizers that allocate")
     end)
   end)
 
