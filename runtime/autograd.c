@@ -206,6 +206,18 @@ int mg_check_inplace(mg_Context *ctx, const char *op, mg_Tensor *t) {
                     "requires grad%s; use the out-of-place form, or run it "
                     "inside mg.no_grad", op,
                     mg_is_leaf(t) ? " (a leaf)" : "");
+  /* An expanded tensor (stride 0 along a dim of size > 1) has several
+   * elements in one memory location: a write would land once per alias
+   * (x:expand(4, 3):add_(1) adds 4; copy_ keeps the last row), so refuse
+   * it, as PyTorch does. */
+  for (int d = 0; d < t->ndim; d++)
+    if (t->stride[d] == 0 && t->shape[d] > 1) {
+      char b[MG_SHAPE_BUFSZ];
+      return mg_error(ctx, MG_EARG, "%s: the destination of shape %s is "
+                      "expanded (several of its elements share one memory "
+                      "location); clone it first", op,
+                      mg_shape_str(b, sizeof b, t->ndim, t->shape));
+    }
   return MG_OK;
 }
 

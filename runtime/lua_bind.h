@@ -43,24 +43,34 @@ mg_Tensor *mgl_test(lua_State *L, int arg);
  * that names no op (an allocation failure deep in the core) is prefixed
  * with the name the Lua function was called by. */
 int mgl_raise(lua_State *L, mg_Context *ctx);
-/* After an allocation failure: a full collection and an empty cache. */
-void mgl_reclaim(lua_State *L, mg_Context *ctx);
+/* The context's reclaim function (set when the module opens): a full
+ * collection of the state the argument is a thread of. */
+void mgl_reclaim(mg_Context *ctx, void *L);
 /* Tells Lua's collector about tensor bytes handed out, once per MiB. */
 void mgl_account(lua_State *L, mg_Context *ctx);
 
-/* Runs a core call; on MG_ENOMEM collects garbage and retries once; on
- * failure raises; on success accounts the bytes. The call must have no
- * effect when it fails (every core op allocates before it writes). */
+/* Runs a core call with L as the allocator's reclaim argument: an
+ * allocation that fails collects garbage and tries again inside the call
+ * (mg_set_reclaim), so the call itself is never repeated and may have any
+ * side effects. On failure raises; on success accounts the bytes. Every
+ * binding's core call that can allocate goes through it (or MGL_ARM). */
 #define MGL_TRY(L, ctx, call)                                              \
   do {                                                                     \
+    void *mgl_prev_ = mg_swap_reclaim_arg((ctx), (L));                     \
     int mgl_st_ = (call);                                                  \
-    if (mgl_st_ == MG_ENOMEM) {                                            \
-      mgl_reclaim((L), (ctx));                                             \
-      mgl_st_ = (call);                                                    \
-    }                                                                      \
+    mg_swap_reclaim_arg((ctx), mgl_prev_);                                 \
     if (mgl_st_ != MG_OK) mgl_raise((L), (ctx));                           \
     mgl_account((L), (ctx));                                               \
   } while (0)
+
+/* MGL_TRY's reclaim argument for calls that need their status first:
+ * `int st = MGL_ARM(L, ctx, call);` then raise or not. */
+#define MGL_ARM(L, ctx, call)                                              \
+  mgl_arm_end_((ctx), mg_swap_reclaim_arg((ctx), (L)), (call))
+static inline int mgl_arm_end_(mg_Context *ctx, void *prev, int st) {
+  mg_swap_reclaim_arg(ctx, prev);
+  return st;
+}
 
 /* A dim argument (1-based, or negative from the end) as a 0-based dim of a
  * tensor with ndim dims; raises naming op. ndim_extra allows one past the

@@ -84,8 +84,8 @@ static int f_tensor(lua_State *L) {
   if (src) { /* always a copy and a new leaf, like torch.tensor(t); grad
                * mode is restored before any error is raised */
     int mode = mg_set_grad_enabled(ctx, 0);
-    int st = dt == src->dtype ? mg_clone(ctx, out, src)
-                              : mg_to_dtype(ctx, out, src, dt);
+    int st = MGL_ARM(L, ctx, dt == src->dtype ? mg_clone(ctx, out, src)
+                                              : mg_to_dtype(ctx, out, src, dt));
     mg_set_grad_enabled(ctx, mode);
     if (st) mgl_raise(L, ctx);
     mgl_account(L, ctx);
@@ -417,9 +417,11 @@ static int f_set_reference_kernels(lua_State *L) {
 static int f_memory(lua_State *L) {
   mg_MemoryStats m;
   mg_memory_stats(mgl_ctx(L), &m);
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 10);
   lua_pushinteger(L, (lua_Integer)m.live_bytes);
   lua_setfield(L, -2, "tensor_bytes");
+  lua_pushinteger(L, (lua_Integer)m.header_bytes);
+  lua_setfield(L, -2, "header_bytes");
   lua_pushinteger(L, (lua_Integer)m.peak_bytes);
   lua_setfield(L, -2, "peak_bytes");
   lua_pushinteger(L, (lua_Integer)m.cached_bytes);
@@ -432,6 +434,8 @@ static int f_memory(lua_State *L) {
   lua_setfield(L, -2, "allocs");
   lua_pushinteger(L, (lua_Integer)m.cache_hits);
   lua_setfield(L, -2, "cache_hits");
+  lua_pushinteger(L, (lua_Integer)m.reclaims);
+  lua_setfield(L, -2, "reclaims");
   lua_pushinteger(L, (lua_Integer)lua_gc(L, LUA_GCCOUNT) * 1024 +
                          lua_gc(L, LUA_GCCOUNTB));
   lua_setfield(L, -2, "lua_bytes");

@@ -91,6 +91,7 @@ int luaopen_moongrad_core(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   if (!(*slot = mg_context_new())) return luaL_error(L, "moongrad: not enough memory");
+  mg_set_reclaim(*slot, mgl_reclaim);
   int ctx = lua_gettop(L);
   lua_pushvalue(L, ctx); /* for mgl_state_ctx (the embedding API) */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_ctx_key);

@@ -156,7 +156,7 @@ static int f_optim_step(lua_State *L) {
   }
 
   int mode = mg_set_grad_enabled(ctx, 0);
-  int status = mg_optim_step(ctx, kind, &cfg, param, grad, &st);
+  int status = MGL_ARM(L, ctx, mg_optim_step(ctx, kind, &cfg, param, grad, &st));
   mg_set_grad_enabled(ctx, mode);
   if (status != MG_OK) return mgl_raise(L, ctx);
 
@@ -181,7 +181,7 @@ static int f_grad_norm(lua_State *L) {
   mg_Tensor *t = mgl_check(L, 1);
   double p = lua_isnoneornil(L, 2) ? 2 : mgl_checknum(L, 2, "clip_grad_norm", "norm_type");
   double out = 0;
-  if (mg_grad_norm(ctx, &out, t, p) != MG_OK) return mgl_raise(L, ctx);
+  if (MGL_ARM(L, ctx, mg_grad_norm(ctx, &out, t, p)) != MG_OK) return mgl_raise(L, ctx);
   lua_pushnumber(L, out);
   return 1;
 }

@@ -2,6 +2,7 @@
  * lua_tensor.c — the tensor userdata: lifetime, argument helpers, metadata,
  * views, conversions and element access from Lua.
  */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -109,15 +110,22 @@ int mgl_raise(lua_State *L, mg_Context *ctx) {
   const char *msg = mg_last_error(ctx);
   if (!names_op(msg)) {
     push_function_name(L);
-    if (lua_isstring(L, -1))
-      return luaL_error(L, "%s: %s", lua_tostring(L, -1), msg);
+    /* mg._conv2d is F.conv2d's binding: the user called conv2d. */
+    if (lua_isstring(L, -1)) {
+      const char *fn = lua_tostring(L, -1);
+      return luaL_error(L, "%s: %s", fn + (fn[0] == '_' && fn[1]), msg);
+    }
   }
   return luaL_error(L, "%s", msg);
 }
 
-void mgl_reclaim(lua_State *L, mg_Context *ctx) {
-  lua_gc(L, LUA_GCCOLLECT);
-  mg_empty_cache(ctx);
+/* Inside a core call, between its own steps: the collector may run any
+ * finalizer, and each tensor the call uses is held by a reference of its
+ * own (an argument on L's stack, a graph edge, a slot), never only by
+ * garbage. The allocator empties the cache afterwards. */
+void mgl_reclaim(mg_Context *ctx, void *L) {
+  (void)ctx;
+  lua_gc((lua_State *)L, LUA_GCCOLLECT);
 }
 
 void mgl_account(lua_State *L, mg_Context *ctx) {
@@ -366,6 +374,15 @@ static void push_table(lua_State *L, const mg_Tensor *t, int d, int64_t *pos) {
 static int t_totable(lua_State *L) {
   mg_Tensor *t = mgl_check(L, 1);
   int64_t pos = 0;
+  /* A Lua table holds at most INT_MAX entries: past that (a large
+   * expanded view) the answer is an error now, not one after minutes. */
+  if (mg_numel(t) > INT_MAX) {
+    char b[MG_SHAPE_BUFSZ];
+    return luaL_error(L, "totable: a tensor of shape %s has %I elements, more "
+                      "than the %d numbers Lua tables can hold",
+                      mg_shape_str(b, sizeof b, t->ndim, t->shape),
+                      (lua_Integer)mg_numel(t), INT_MAX);
+  }
   if (t->ndim == 0)
     push_number(L, t, 0);
   else
@@ -608,7 +625,7 @@ static int t_fill_(lua_State *L) {
 static int t_zero_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check(L, 1);
-  MGL_TRY(L, ctx, mg_fill_(ctx, t, 0));
+  MGL_TRY(L, ctx, mg_zero_(ctx, t));
   lua_settop(L, 1);
   return 1;
 }

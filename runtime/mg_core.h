@@ -99,17 +99,22 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
 /* ---- memory -------------------------------------------------------------
  * Tensor buffers come from a size-bucketed cache of freed buffers; a buffer
  * freed into a full cache goes back to the system. live_bytes counts what
- * tensors hold; limit_bytes (0 = none) is a budget past which allocations
- * fail with MG_ENOMEM. gc_debt counts bytes handed out since the binding
+ * tensors hold, as asked for (a size class's slack is the allocator's);
+ * limit_bytes (0 = none) is a budget for it past which allocations fail
+ * with MG_ENOMEM. gc_debt counts bytes handed out since the binding
  * last told Lua's collector (mg_take_gc_debt). */
 typedef struct {
-  size_t live_bytes;     /* held by storages that are alive */
+  size_t live_bytes;     /* asked for by storages that are alive */
+  size_t header_bytes;   /* tensor structs alive (views included); counts
+                            against limit_bytes with live_bytes */
   size_t peak_bytes;     /* highest live_bytes seen */
   size_t cached_bytes;   /* freed buffers kept for reuse */
   size_t cache_limit;    /* most bytes the cache keeps */
   size_t limit_bytes;    /* budget for live_bytes, 0 = unlimited */
   uint64_t allocs;       /* buffers handed out */
   uint64_t cache_hits;   /* of those, how many came from the cache */
+  uint64_t reclaims;     /* failed allocations that asked to reclaim and
+                            tried again (mg_set_reclaim) */
 } mg_MemoryStats;
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out);
@@ -121,6 +126,21 @@ void mg_set_memory_limit(mg_Context *ctx, size_t bytes);  /* 0 = none */
 void mg_share_memory_limit(mg_Context *ctx, const size_t *other_bytes);
 void mg_set_cache_limit(mg_Context *ctx, size_t bytes);
 void mg_empty_cache(mg_Context *ctx);   /* returns cached buffers to libc */
+/* Reclaiming memory. An allocation that fails (past the limit, or libc
+ * out of memory) calls the context's reclaim function once with the
+ * argument set for the call running now, empties the cache, and tries
+ * again, inside the allocation: the caller never sees the first failure,
+ * and no operation is ever run twice to retry it (an op that has already
+ * accumulated into gradients or updated parameters goes on from where it
+ * was). The Lua binding's function runs a full collection of the state
+ * whose tensor finalizers free what is unreachable; its argument is the
+ * running lua_State, set around each core call (mg_swap_reclaim_arg sets
+ * one and returns the previous one, so calls nest). With no argument set,
+ * a failed allocation fails at once. The function may free tensors and run
+ * other moongrad calls, but gets no reclaim of its own while it runs. */
+typedef void (*mg_ReclaimFn)(mg_Context *ctx, void *arg);
+void mg_set_reclaim(mg_Context *ctx, mg_ReclaimFn fn);
+void *mg_swap_reclaim_arg(mg_Context *ctx, void *arg);
 /* The bytes handed out since the last call, if at least min (then reset to
  * zero); 0 otherwise. */
 size_t mg_take_gc_debt(mg_Context *ctx, size_t min);
@@ -188,6 +208,30 @@ void *mg_data(const mg_Tensor *t);
 /* "[2,3]" into buf (for messages); returns buf. */
 char *mg_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 #define MG_SHAPE_BUFSZ 256
+
+/* The most elements a tensor or a view may have, counting only its nonzero
+ * sizes (so that strides and byte offsets of any dtype stay within
+ * int64): 2^59 - 1. Every shape is checked against it where it is made
+ * (mg_check_shape for new tensors, mg_make_view for views, expanded ones
+ * included), so no later product of sizes can overflow. */
+#define MG_MAX_NUMEL (INT64_MAX / 16)
+
+/* Sliding-window geometry (conv2d, pooling, padded crops), checked where
+ * the options arrive so that no later arithmetic overflows: stride,
+ * padding and dilation (and pooling's kernel size) may be at most
+ * MG_MAX_WINDOW (conv's graph keeps them in 32 bits), and the padded
+ * image (h + 2 pad_h) x (w + 2 pad_w) must have at most MG_MAX_NUMEL
+ * elements. mg_check_window_param fails (MG_EARG, naming op and what)
+ * for a value below min or past MG_MAX_WINDOW; mg_padded_size sets the
+ * padded sizes or fails naming op and the padding. */
+#define MG_MAX_WINDOW INT32_MAX
+int mg_check_window_param(mg_Context *ctx, const char *op, const char *what,
+                          int64_t v, int64_t min);
+int mg_padded_size(mg_Context *ctx, const char *op, int64_t h, int64_t w,
+                   int64_t pad_h, int64_t pad_w, int64_t *ph, int64_t *pw);
+/* A kernel's extent with dilation, d·(k-1)+1, or INT64_MAX when that does
+ * not fit in int64 (larger than any padded size: callers refuse it). */
+int64_t mg_dilated_extent(int64_t k, int64_t d);
 
 /* Checks a requested shape (sizes >= 0, ndim <= MG_MAXDIM, a size that
  * fits in memory at all); names op in the error (no op when op is NULL). */
@@ -262,6 +306,7 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt);
 /* dst[...] = src, src broadcast to dst's shape, converting dtype. */
 int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src);
 int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value);
+int mg_zero_(mg_Context *ctx, mg_Tensor *t); /* fill_ with 0, named zero_ */
 
 /* Element access with 0-based indices, one per dim (bounds checked). */
 int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
@@ -614,8 +659,11 @@ int mg_record(mg_Context *ctx, mg_Tensor *out, const char *name,
 int mg_save(mg_Context *ctx, mg_Node *node, int k, const mg_Tensor *t);
 /* Does input i of node need a gradient? */
 int mg_node_needs(const mg_Node *node, int i);
-/* In-place ops call this first: writing into a tensor that requires grad
- * while recording would silently break the graph, so it is refused. */
+/* Every in-place write calls this first (ops, copy_, fill_, t[i] = v,
+ * random fills, scatter_): writing into a tensor that requires grad while
+ * recording would silently break the graph, and writing into an expanded
+ * tensor (stride 0 along a dim of size > 1) would land several times in one
+ * element; both are refused, naming op. */
 int mg_check_inplace(mg_Context *ctx, const char *op, mg_Tensor *t);
 /* Marks an in-place write (bumps the storage's version). */
 void mg_bump_version(mg_Tensor *t);

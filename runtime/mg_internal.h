@@ -55,12 +55,19 @@ struct mg_Context {
                                against (mg._set_reference_kernels, specs) */
   int deterministic;        /* results independent of the thread count
                                (mg.use_deterministic_algorithms) */
+  mg_ReclaimFn reclaim;     /* mg_set_reclaim, or NULL */
+  void *reclaim_arg;        /* its argument for the call running now, or NULL */
+  int reclaiming;           /* inside reclaim: no nested reclaim */
   mg_GradHook grad_hook;    /* mg_set_grad_hook, or NULL */
   void *grad_hook_ud;
 };
 
 /* Frees the spare tensor and storage structs (context teardown). */
 void mg_free_spare_structs(mg_Context *ctx);
+/* Tensor headers count against the memory limit (header_bytes): charge
+ * reclaims once when past it and fails with an MG_ENOMEM message. */
+int mg_charge_header(mg_Context *ctx, size_t bytes);
+void mg_uncharge_header(mg_Context *ctx, size_t bytes);
 
 /* ---- the strided iterator ------------------------------------------------
  * Walks up to MG_ITER_MAXOPS same-shaped operands (broadcast ones have

@@ -152,12 +152,8 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   int st = prep_batch(ctx, op, x, &xc);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-  int64_t PH = H + 2 * pad_h, PW = W + 2 * pad_w;
-  if (pad_h < 0 || pad_w < 0) {
-    st = mg_error(ctx, MG_EARG, "%s: padding must be non-negative, got %lld "
-                  "and %lld", op, (long long)pad_h, (long long)pad_w);
-    goto done;
-  }
+  int64_t PH, PW;
+  if ((st = mg_padded_size(ctx, op, H, W, pad_h, pad_w, &PH, &PW))) goto done;
   if (out_h < 1 || out_w < 1 || out_h > PH || out_w > PW) {
     st = mg_error(ctx, MG_EARG, "%s: crop size %lldx%lld does not fit in the "
                   "padded %lldx%lld image", op, (long long)out_h,

@@ -289,9 +289,11 @@ static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols
 }
 
 /* Threads for a loop over `items` independent pieces of `cost` flops each. */
-static int batch_threads(const mg_Context *ctx, int64_t items, int64_t cost) {
+/* cost in double: a product of sizes the allocation has not bounded yet. */
+static int batch_threads(const mg_Context *ctx, int64_t items, double cost) {
   if (items < 2) return 1;
-  int nt = mg_threads_for(ctx, items * cost);
+  double work = (double)items * cost;
+  int nt = mg_threads_for(ctx, work < 0x1p62 ? (int64_t)work : INT64_MAX);
   return nt > items ? (int)items : nt;
 }
 
@@ -302,17 +304,12 @@ static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
   char sx[MG_SHAPE_BUFSZ], sw[MG_SHAPE_BUFSZ], sb[MG_SHAPE_BUFSZ];
   mg_shape_str(sx, sizeof sx, x->ndim, x->shape);
   mg_shape_str(sw, sizeof sw, w->ndim, w->shape);
-  for (int d = 0; d < 2; d++) {
-    if (o->stride[d] <= 0)
-      return mg_error(ctx, MG_EARG, "conv2d: stride must be positive, got %lld",
-                      (long long)o->stride[d]);
-    if (o->dilation[d] <= 0)
-      return mg_error(ctx, MG_EARG, "conv2d: dilation must be positive, got %lld",
-                      (long long)o->dilation[d]);
-    if (o->padding[d] < 0)
-      return mg_error(ctx, MG_EARG, "conv2d: padding must be non-negative, got %lld",
-                      (long long)o->padding[d]);
-  }
+  int st;
+  for (int d = 0; d < 2; d++)
+    if ((st = mg_check_window_param(ctx, "conv2d", "stride", o->stride[d], 1)) ||
+        (st = mg_check_window_param(ctx, "conv2d", "dilation", o->dilation[d], 1)) ||
+        (st = mg_check_window_param(ctx, "conv2d", "padding", o->padding[d], 0)))
+      return st;
   if (o->groups <= 0)
     return mg_error(ctx, MG_EARG, "conv2d: groups must be positive, got %lld",
                     (long long)o->groups);
@@ -340,9 +337,12 @@ static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
                     "weight of shape %s (expected [%lld])",
                     mg_shape_str(sb, sizeof sb, b->ndim, b->shape), sw,
                     (long long)O);
-  int64_t ekH = o->dilation[0] * (w->shape[2] - 1) + 1;
-  int64_t ekW = o->dilation[1] * (w->shape[3] - 1) + 1;
-  int64_t pH = x->shape[2] + 2 * o->padding[0], pW = x->shape[3] + 2 * o->padding[1];
+  int64_t ekH = mg_dilated_extent(w->shape[2], o->dilation[0]);
+  int64_t ekW = mg_dilated_extent(w->shape[3], o->dilation[1]);
+  int64_t pH, pW;
+  if ((st = mg_padded_size(ctx, "conv2d", x->shape[2], x->shape[3],
+                           o->padding[0], o->padding[1], &pH, &pW)))
+    return st;
   if (w->shape[2] == 0 || w->shape[3] == 0 || ekH > pH || ekW > pW)
     return mg_error(ctx, MG_ESHAPE, "conv2d: kernel %lldx%lld (dilated "
                     "%lldx%lld) is larger than the padded input %lldx%lld",
@@ -465,7 +465,7 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   size_t es = mg_dtype_size(dt);
   int64_t nc = q.N < CONV_MAX_CHUNKS ? q.N : CONV_MAX_CHUNKS;
   int64_t wn = q.O * q.K;
-  int nt = batch_threads(ctx, nc, 4 * q.O * q.K * q.L * (q.N / (nc ? nc : 1)));
+  int nt = batch_threads(ctx, nc, 4.0 * q.O * q.K * q.L * (double)(q.N / (nc ? nc : 1)));
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
   if (need_x && (st = mg_full(ctx, &gx, dt, 4, x->shape, 0))) goto fail;
   if (need_w) {
@@ -483,8 +483,9 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   int ran = 0; /* the chunks took the bias sums */
   if ((need_x || need_w) && q.N > 0 && q.K > 0 && q.L > 0) {
     ran = 1;
-    int64_t wsz = (int64_t)nt * q.K * q.L;
-    if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
+    /* [nt, K, L], not its product: the shape check bounds the size. */
+    int64_t wsz[3] = {nt, q.K, q.L};
+    if ((st = mg_alloc_tensor(ctx, &ws, dt, 3, wsz))) goto fail;
     BwJob job = {&q, dt, es, nc, wn, mg_data(x), mg_data(w), mg_data(gc),
                  gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws),
                  pb ? mg_data(pb) : NULL, ctx};
@@ -584,15 +585,15 @@ int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   mg_Tensor *xc = NULL, *wc = NULL, *bc = NULL, *r = NULL, *ws = NULL;
   mg_Tensor *ins[3] = {x, w, b};
   int64_t oshape[4] = {q.N, q.O, q.Ho, q.Wo};
-  int nt = batch_threads(ctx, q.N, 2 * q.O * q.K * q.L);
+  int nt = batch_threads(ctx, q.N, 2.0 * q.O * q.K * q.L);
   int mode = mg_set_grad_enabled(ctx, 0);
   if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_nn_prep(ctx, &wc, w, dt)) ||
       (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
       (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
     goto fail;
   if (q.N > 0 && q.O > 0 && q.L > 0) {
-    int64_t wsz = (int64_t)nt * q.K * q.L;
-    if ((st = mg_alloc_tensor(ctx, &ws, dt, 1, &wsz))) goto fail;
+    int64_t wsz[3] = {nt, q.K, q.L}; /* the shape check bounds the size */
+    if ((st = mg_alloc_tensor(ctx, &ws, dt, 3, wsz))) goto fail;
   }
   mg_set_grad_enabled(ctx, mode);
   size_t es = mg_dtype_size(dt);

@@ -339,9 +339,24 @@ static void scalar_tensor(ScalarTensor *st, mg_DType dt, double value) {
   st->t.refcount = 1;
 }
 
+/* An int64 tensor to a negative integer power has no integer answer (0^-1
+ * least of all); PyTorch refuses it rather than truncate. */
+static int check_int_pow(mg_Context *ctx, const char *op, mg_DType dt,
+                         double s) {
+  if (dt == MG_I64 && s < 0)
+    return mg_error(ctx, MG_EARG, "%s: integers to negative integer powers "
+                    "are not allowed (int64 tensor to the power %.17g); "
+                    "convert it to float first", op, s);
+  return MG_OK;
+}
+
 static int binary_scalar_forward(mg_Context *ctx, mg_Tensor **out,
                                  mg_BinaryOp op, const mg_Tensor *a, double s,
                                  int s_is_int, int reversed) {
+  if (op == MG_OP_POW && !reversed && s_is_int) {
+    int st = check_int_pow(ctx, "pow", a->dtype, s);
+    if (st) return st;
+  }
   mg_DType dt = a->dtype;
   if (dt == MG_I64 && !s_is_int) dt = MG_F32;
   dt = compute_dtype(op, dt);
@@ -394,25 +409,8 @@ int mg_binary_scalar(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
 }
 
 
-/* An expanded destination (stride 0 along a dim of size > 1) has several
- * elements in one memory location: an in-place op would apply to it once
- * per alias (x:expand(4, 3):add_(1) adds 4), so refuse it, as PyTorch does. */
-static int check_no_alias(mg_Context *ctx, const char *op, const mg_Tensor *a) {
-  for (int d = 0; d < a->ndim; d++)
-    if (a->stride[d] == 0 && a->shape[d] > 1) {
-      char b[MG_SHAPE_BUFSZ];
-      return mg_error(ctx, MG_EARG, "%s_: the destination of shape %s is "
-                      "expanded (several of its elements share one memory "
-                      "location); clone it first", op,
-                      mg_shape_str(b, sizeof b, a->ndim, a->shape));
-    }
-  return MG_OK;
-}
-
 static int check_inplace(mg_Context *ctx, mg_BinaryOp op, const mg_Tensor *a,
                          mg_DType result) {
-  int st = check_no_alias(ctx, binary_names[op], a);
-  if (st) return st;
   if (result != a->dtype)
     return mg_error(ctx, MG_EARG, "%s_: the result would be %s, which cannot "
                     "be stored in place in a tensor of dtype %s", binary_names[op],
@@ -468,6 +466,10 @@ int mg_binary_scalar_(mg_Context *ctx, mg_BinaryOp op, mg_Tensor *a,
                       double s) {
   ScalarTensor sc;
   int is_int = s == floor(s) && fabs(s) < 9.2e18;
+  if (op == MG_OP_POW && is_int) {
+    int st = check_int_pow(ctx, "pow_", a->dtype, s);
+    if (st) return st;
+  }
   mg_DType dt = a->dtype == MG_I64 && !is_int ? MG_F32 : a->dtype;
   scalar_tensor(&sc, compute_dtype(op, dt), s);
   return mg_binary_(ctx, op, a, &sc.t);
@@ -718,9 +720,7 @@ int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a) {
   char name[32];
   snprintf(name, sizeof name, "%s_", unary_names[op]);
   int st;
-  if ((st = mg_check_inplace(ctx, name, a)) ||
-      (st = check_no_alias(ctx, unary_names[op], a)))
-    return st;
+  if ((st = mg_check_inplace(ctx, name, a))) return st;
   if (unary_dtype(op, a->dtype) != a->dtype)
     return mg_error(ctx, MG_EARG, "%s_: the result would be float32, which "
                     "cannot be stored in place in an int64 tensor",

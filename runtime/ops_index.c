@@ -384,20 +384,6 @@ static void scatter_i64(char **p, const int64_t *s, int64_t n,
 static const mg_LoopFn scatter_kernels[MG_NDTYPES] = {scatter_f32, scatter_f64,
                                                       scatter_i64};
 
-/* Writing through a view with a stride-0 dim (an expanded tensor) would
- * store several results in one element. */
-static int check_writable(mg_Context *ctx, const char *op, const mg_Tensor *t) {
-  for (int d = 0; d < t->ndim; d++)
-    if (t->stride[d] == 0 && t->shape[d] > 1) {
-      char b[MG_SHAPE_BUFSZ];
-      return mg_error(ctx, MG_EARG, "%s: cannot write in place into an "
-                      "expanded tensor of shape %s (its elements overlap; "
-                      "clone it first)", op,
-                      mg_shape_str(b, sizeof b, t->ndim, t->shape));
-    }
-  return MG_OK;
-}
-
 /* src as the dtype of t, in storage that t does not share (so that reading
  * src while writing t is safe): a new reference or a copy. */
 static int src_for(mg_Context *ctx, const char *op, mg_Tensor **out,
@@ -423,7 +409,6 @@ int mg_scatter_(mg_Context *ctx, mg_Tensor *t, int dim, const mg_Tensor *idx,
   if ((st = check_dim(ctx, op, t->ndim, dim)) ||
       (st = check_dtype(ctx, op, idx)) ||
       (st = check_index_shape(ctx, op, &g, dim, &gi, src_shape)) ||
-      (st = check_writable(ctx, op, t)) ||
       (st = mg_check_inplace(ctx, add ? "scatter_add_" : "scatter_", t)))
     return st;
   mg_bump_version(t);

@@ -19,6 +19,7 @@
  * its factor is a full matrix. Backward computes in float64 whatever the
  * dtype (the engine casts each gradient to its input's dtype).
  */
+#include <math.h>
 #include <limits.h>
 #include <string.h>
 
@@ -190,6 +191,17 @@ static int record(mg_Context *ctx, mg_Tensor *r, const char *name,
 
 /* ---- Cholesky ---------------------------------------------------------------- */
 
+/* The 1-based position of the first NaN on the diagonal of the n x n
+ * matrix at p, or 0. */
+static int nan_pivot(const char *p, mg_DType dt, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    double v = dt == MG_F32 ? ((const float *)p)[i * (n + 1)]
+                            : ((const double *)p)[i * (n + 1)];
+    if (isnan(v)) return (int)i + 1;
+  }
+  return 0;
+}
+
 /* A (..., n, n) -> L (..., n, n) with A = L Lᵀ (or U with A = Uᵀ U).
  * Reads only the triangle it returns. */
 static int cholesky_forward(mg_Context *ctx, mg_Tensor **out,
@@ -214,6 +226,10 @@ static int cholesky_forward(mg_Context *ctx, mg_Tensor **out,
     else
       dpotrf_(uplo, &ni, (double *)p, &lda, &info);
     mg_blas_end(locked);
+    /* OpenBLAS's potrf takes a NaN pivot for a positive one (reference
+     * LAPACK refuses it): the first NaN on the factor's diagonal is the
+     * order of the minor that failed. */
+    int nan = info == 0 && (info = nan_pivot(p, r->dtype, n)) != 0;
     if (info != 0) {
       mg_tensor_decref(r);
       if (info < 0)
@@ -221,10 +237,11 @@ static int cholesky_forward(mg_Context *ctx, mg_Tensor **out,
                         op, -info);
       if (nmat > 1 || a->ndim > 2)
         return mg_error(ctx, MG_EARG, "%s: batch element %lld: the leading "
-                        "minor of order %d is not positive-definite", op,
-                        (long long)m + 1, info);
+                        "minor of order %d is not positive-definite%s", op,
+                        (long long)m + 1, info, nan ? " (it is NaN)" : "");
       return mg_error(ctx, MG_EARG, "%s: the leading minor of order %d is "
-                      "not positive-definite", op, info);
+                      "not positive-definite%s", op, info,
+                      nan ? " (it is NaN)" : "");
     }
   }
   mg_zero_triangle(r, 0, upper); /* potrf leaves the other triangle as is */

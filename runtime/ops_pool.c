@@ -59,10 +59,18 @@ static int geometry(mg_Context *ctx, const char *op, const mg_Tensor *x,
                         "padding %lld, dilation %lld along %s", op,
                         (long long)p->kernel[i], (long long)p->stride[i],
                         (long long)p->padding[i], (long long)p->dilation[i], dim);
+      int st;
+      if ((st = mg_check_window_param(ctx, op, "kernel size", p->kernel[i], 1)) ||
+          (st = mg_check_window_param(ctx, op, "stride", p->stride[i], 1)) ||
+          (st = mg_check_window_param(ctx, op, "dilation", p->dilation[i], 1)))
+        return st;
       if (p->padding[i] * 2 > p->kernel[i])
         return mg_error(ctx, MG_EARG, "%s: padding %lld must be at most half of kernel "
                         "size %lld", op, (long long)p->padding[i], (long long)p->kernel[i]);
     }
+    int64_t ph, pw, st;
+    if ((st = mg_padded_size(ctx, op, g->H, g->W, p->padding[0], p->padding[1], &ph, &pw)))
+      return (int)st;
     g->OH = out_size(g->H, p->kernel[0], p->stride[0], p->padding[0], p->dilation[0], p->ceil_mode);
     g->OW = out_size(g->W, p->kernel[1], p->stride[1], p->padding[1], p->dilation[1], p->ceil_mode);
   } else {

@@ -46,8 +46,22 @@ void mg_free_spare_structs(mg_Context *ctx) {
   ctx->n_spare_tensors = ctx->n_spare_storages = 0;
 }
 
+/* NULL with the message in ctx when past the memory limit or out of
+ * memory. */
 static mg_Tensor *tensor_struct(mg_Context *ctx) {
-  return spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors, sizeof(mg_Tensor));
+  if (mg_charge_header(ctx, sizeof(mg_Tensor)) != MG_OK) return NULL;
+  mg_Tensor *t = spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors,
+                           sizeof(mg_Tensor));
+  if (!t) {
+    mg_uncharge_header(ctx, sizeof(mg_Tensor));
+    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  }
+  return t;
+}
+
+static void tensor_struct_free(mg_Context *ctx, mg_Tensor *t) {
+  mg_uncharge_header(ctx, sizeof(mg_Tensor));
+  spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
 }
 
 /* The data of every empty storage: kernels compute addresses from a
@@ -96,7 +110,7 @@ void mg_tensor_decref(mg_Tensor *t) {
   if (!t || --t->refcount > 0) return;
   if (t->autograd) mg_autograd_free(t);
   mg_Storage *s = t->storage;
-  spare_push(&s->ctx->spare_tensors, &s->ctx->n_spare_tensors, t);
+  tensor_struct_free(s->ctx, t);
   storage_decref(s);
 }
 
@@ -126,7 +140,7 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
       return mg_error(ctx, MG_ESHAPE, "%s%ssize %lld of dimension %d is "
                       "negative", op, sep, (long long)shape[d], d + 1);
     if (shape[d] == 0) continue;
-    if (n > INT64_MAX / 16 / shape[d]) {
+    if (n > MG_MAX_NUMEL / shape[d]) {
       char b[MG_SHAPE_BUFSZ];
       return mg_error(ctx, MG_ENOMEM, "%s%snot enough memory: a tensor of "
                       "shape %s is too large", op, sep,
@@ -135,6 +149,42 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
     n *= shape[d];
   }
   return MG_OK;
+}
+
+int mg_check_window_param(mg_Context *ctx, const char *op, const char *what,
+                          int64_t v, int64_t min) {
+  if (v < min)
+    return mg_error(ctx, MG_EARG, "%s: %s must be %s, got %lld", op, what,
+                    min > 0 ? "positive" : "non-negative", (long long)v);
+  if (v > MG_MAX_WINDOW)
+    return mg_error(ctx, MG_EARG, "%s: %s %lld is too large (at most %d)", op,
+                    what, (long long)v, MG_MAX_WINDOW);
+  return MG_OK;
+}
+
+int mg_padded_size(mg_Context *ctx, const char *op, int64_t h, int64_t w,
+                   int64_t pad_h, int64_t pad_w, int64_t *ph, int64_t *pw) {
+  int st;
+  if ((st = mg_check_window_param(ctx, op, "padding", pad_h, 0)) ||
+      (st = mg_check_window_param(ctx, op, "padding", pad_w, 0)))
+    return st;
+  /* h, w are tensor sizes (at most MG_MAX_NUMEL), pads at most 2^31: the
+   * sums fit; their product is checked without forming it. */
+  *ph = h + 2 * pad_h;
+  *pw = w + 2 * pad_w;
+  if (*ph > 0 && *pw > MG_MAX_NUMEL / *ph)
+    return mg_error(ctx, MG_EARG, "%s: padding %lldx%lld makes the padded "
+                    "image %lldx%lld, more than the %lld elements a tensor may "
+                    "have", op, (long long)pad_h, (long long)pad_w,
+                    (long long)*ph, (long long)*pw, (long long)MG_MAX_NUMEL);
+  return MG_OK;
+}
+
+int64_t mg_dilated_extent(int64_t k, int64_t d) {
+  int64_t e;
+  if (k < 1) return k;
+  if (__builtin_mul_overflow(d, k - 1, &e) || e == INT64_MAX) return INT64_MAX;
+  return e + 1;
 }
 
 /* Makes t a contiguous tensor over s from its start. */
@@ -155,12 +205,12 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
   int st = mg_check_shape(ctx, NULL, ndim, shape);
   if (st) return st;
   mg_Tensor *t = tensor_struct(ctx);
-  if (!t) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  if (!t) return MG_ENOMEM;
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   t->storage = storage_new(ctx, (size_t)n * mg_dtype_size(dt));
   if (!t->storage) {
-    spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
+    tensor_struct_free(ctx, t);
     return MG_ENOMEM;
   }
   contiguous_init(t, t->storage, dt, ndim, shape);
@@ -180,8 +230,8 @@ int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                   "aligned to %zu bytes (%s)", mg_dtype_size(dt),
                   mg_dtype_name(dt));
   if (st == MG_OK && (!(t = tensor_struct(ctx)) || !(s = storage_new(ctx, 0)))) {
-    if (t) spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
-    st = mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+    if (t) tensor_struct_free(ctx, t);
+    st = MG_ENOMEM; /* the message is in ctx */
   }
   if (st != MG_OK) {
     if (release) release(data, ud);
@@ -202,8 +252,21 @@ int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
 int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                  int ndim, const int64_t *shape, const int64_t *stride,
                  int64_t offset) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] == 0) continue;
+    if (n > MG_MAX_NUMEL / shape[d]) {
+      char b[MG_SHAPE_BUFSZ];
+      /* No op named: the binding prefixes the function (expand: ...). */
+      return mg_error(ctx, MG_ESHAPE, "a view of shape %s would have more "
+                      "than %lld elements, the most a tensor may have",
+                      mg_shape_str(b, sizeof b, ndim, shape),
+                      (long long)MG_MAX_NUMEL);
+    }
+    n *= shape[d];
+  }
   mg_Tensor *v = tensor_struct(t->storage->ctx);
-  if (!v) return mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  if (!v) return MG_ENOMEM;
   v->storage = t->storage;
   v->storage->refcount++;
   v->offset = offset;
@@ -382,8 +445,9 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
-int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
-  int st = mg_check_inplace(ctx, "fill_", t);
+static int fill_named(mg_Context *ctx, const char *op, mg_Tensor *t,
+                      double value) {
+  int st = mg_check_inplace(ctx, op, t);
   if (st) return st;
   mg_bump_version(t);
   FillArg arg = {t->dtype, value};
@@ -391,6 +455,14 @@ int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
   mg_iter_init(&it, 1, &t, t->ndim, t->shape);
   mg_iter_run(ctx, &it, fill_run, &arg);
   return MG_OK;
+}
+
+int mg_fill_(mg_Context *ctx, mg_Tensor *t, double value) {
+  return fill_named(ctx, "fill_", t, value);
+}
+
+int mg_zero_(mg_Context *ctx, mg_Tensor *t) {
+  return fill_named(ctx, "zero_", t, 0);
 }
 
 /* ---- creation ------------------------------------------------------------ */

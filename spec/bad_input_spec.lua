@@ -60,6 +60,16 @@ local function truncated_file()
   return tmp(whole:sub(1, #whole - 20))
 end
 
+-- An Adam optimizer over m (a fresh net by default) after one step: it has
+-- state for every parameter.
+local function stepped_adam(m)
+  m = m or net()
+  local opt = adam(m)
+  F.mse_loss(m(mg.ones(2, 4)), mg.zeros(2, 2)):backward()
+  opt:step()
+  return opt, m
+end
+
 -- A string row starts the rows of one module.
 local rows = {
   -- tensors -------------------------------------------------------------
@@ -115,6 +125,45 @@ local rows = {
    {"permute", "1"}},
   {"an element index of nan", function() return mg.ones(3)[nan] end, {"index", "nan"}},
   {"arange with step 0", function() return mg.arange(1, 5, 0) end, {"arange", "step 0"}},
+  {"an int64 tensor to the power -1", function() return I{0, 2} ^ -1 end,
+   {"pow", "negative integer powers", "-1"}},
+  {"an int64 tensor raised in place to the power -2", function() return I{0, 2}:pow_(-2) end,
+   {"pow_", "negative integer powers", "-2"}},
+  {"Cholesky of a NaN matrix", function() return mg.linalg.cholesky(mg.tensor({{4, 1}, {1, nan}})) end,
+   {"linalg.cholesky", "order 2", "NaN"}},
+  -- issue 18: one bound on element counts where shapes are made
+  {"an expand to 2^64 elements", function() return mg.ones(1, 1):expand(2 ^ 32, 2 ^ 32) end,
+   {"expand", "[4294967296,4294967296]", "576460752303423487"}},
+  {"an expand to 2^63 elements", function() return mg.zeros(1, 2):expand(2 ^ 62, 2) end,
+   {"expand", "[4611686018427387904,2]"}},
+  {"totable of a 2^41-element expanded view", function()
+    return mg.zeros(1, 2):expand(2 ^ 40, 2):totable()
+  end, {"totable", "[1099511627776,2]", "2199023255552 elements"}},
+  -- issue 18: writes into expanded (overlapping) views
+  {"copy_ into an expanded view", function() return mg.zeros(1):expand(3):copy_(mg.tensor({1, 2, 3})) end,
+   {"copy_", "[3]", "expanded"}},
+  {"fill_ of an expanded view", function() return mg.zeros(1):expand(3):fill_(1) end,
+   {"fill_", "[3]", "expanded"}},
+  {"zero_ of an expanded view", function() return mg.ones(1, 2):expand(3, 2):zero_() end,
+   {"zero_", "[3,2]", "expanded"}},
+  {"masked_fill_ of an expanded view", function()
+    return mg.zeros(1):expand(3):masked_fill_(mg.tensor({1, 0, 1}):gt(0), 2)
+  end, {"masked_fill_", "[3]", "expanded"}},
+  {"an element assigned into an expanded view", function() local e = mg.zeros(1):expand(3); e[2] = 5 end,
+   {"set", "[3]", "expanded"}},
+  {"uniform_ of an expanded view", function() return mg.zeros(1):expand(3):uniform_() end,
+   {"uniform_", "[3]", "expanded"}},
+  {"normal_ of an expanded view", function() return mg.zeros(1):expand(3):normal_() end,
+   {"normal_", "[3]", "expanded"}},
+  {"scatter_ into an expanded view", function()
+    return mg.zeros(1, 3):expand(2, 3):scatter_(1, I{{1}}, 1)
+  end, {"scatter_", "[2,3]", "expanded"}},
+  {"chunk(2^31) of an empty tensor under a memory limit", function()
+    mg.set_memory_limit(64 * 2 ^ 20)
+    local ok, err = pcall(function() return mg.tensor({}):chunk(2 ^ 31) end)
+    mg.set_memory_limit(0)
+    if not ok then error(err, 0) end
+  end, {"narrow", "not enough memory for a tensor header", "67108864"}},
 
   -- nn and functional ---------------------------------------------------
   "nn",
@@ -162,6 +211,26 @@ local rows = {
   {"conv2d with stride 0", function()
     return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {stride = 0})
   end, {"conv2d", "stride", "0"}},
+  -- issue 18: window geometry past int64 (UBSan stopped at these before)
+  {"conv2d with padding 2^62", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = 2 ^ 62})
+  end, {"conv2d", "padding", "4611686018427387904"}},
+  {"conv2d with dilation 2^62", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {dilation = 2 ^ 62})
+  end, {"conv2d", "dilation", "4611686018427387904"}},
+  {"conv2d with padding whose padded image passes the element bound", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = 2 ^ 30})
+  end, {"conv2d", "padding", "2147483652x2147483652"}},
+  {"conv2d with a huge expanded kernel and dilation", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 1, 1):expand(1, 1, 1, 2 ^ 40), nil,
+                    {dilation = 2 ^ 30})
+  end, {"conv2d", "larger than the padded input"}},
+  {"avg_pool2d with kernel 2^62 and padding 2^61", function()
+    return F.avg_pool2d(mg.ones(1, 1, 4, 4), 2 ^ 62, {padding = 2 ^ 61})
+  end, {"avg_pool2d", "kernel size", "4611686018427387904"}},
+  {"max_pool2d with stride 2^40", function()
+    return F.max_pool2d(mg.ones(1, 1, 4, 4), 2, {stride = 2 ^ 40})
+  end, {"max_pool2d", "stride", "1099511627776"}},
   {"layer_norm with eps = nan", function()
     return F.layer_norm(mg.ones(2, 4), {4}, nil, nil, {eps = nan})
   end, {"layer_norm", "eps", "nan"}},
@@ -249,6 +318,18 @@ local rows = {
     sd.param_groups[2] = sd.param_groups[1]
     return adam():load_state_dict(sd)
   end, {"load_state_dict", "2", "1"}},
+  {"an optimizer state_dict with step 0", function()
+    local opt, m = stepped_adam()
+    local sd = opt:state_dict()
+    sd.state[1].step = 0
+    return adam(m):load_state_dict(sd)
+  end, {"Adam", "load_state_dict", "parameter 1", "'step'", "got 0"}},
+  {"an optimizer state_dict with a negative exp_avg_sq", function()
+    local opt, m = stepped_adam()
+    local sd = opt:state_dict()
+    sd.state[2].exp_avg_sq:fill_(-1)
+    return adam(m):load_state_dict(sd)
+  end, {"Adam", "load_state_dict", "parameter 2", "'exp_avg_sq'", ">= 0", "-1"}},
 
   -- sched ---------------------------------------------------------------
   "sched",
@@ -317,6 +398,12 @@ local rows = {
   {"a scheduler state_dict that is a number",
    function() return sched.StepLR(adam(), {step_size = 1}):load_state_dict(5) end,
    {"StepLR", "load_state_dict", "number"}},
+  {"a scheduler state_dict setting its step method", function()
+    local s = sched.StepLR(adam(), {step_size = 1})
+    local sd = s:state_dict()
+    sd.step = 4
+    return s:load_state_dict(sd)
+  end, {"StepLR", "load_state_dict", '"step"', "not part of the scheduler's state"}},
 
   -- data ----------------------------------------------------------------
   "data",
@@ -347,6 +434,9 @@ local rows = {
    {"random_split", "-1"}},
   {"a loader state_dict that is a string", function() return loader():load_state_dict("x") end,
    {"load_state_dict", "table"}},
+  {"a loader state_dict whose perm holds 1 twice", function()
+    return loader():load_state_dict({perm = I{1, 1, 2, 3, 4, 5, 6, 7}, position = 1})
+  end, {"DataLoader:load_state_dict", "perm", "1..8", "1 twice"}},
   {"a DataLoader with drop_last 'yes'",
    function() return data.DataLoader(dataset(), {batch_size = 2, drop_last = "yes"}) end,
    {"DataLoader", "drop_last", "yes"}},
@@ -378,6 +468,11 @@ local rows = {
   {"RandomCrop of size 0", function() return T.RandomCrop {size = 0} end, {"RandomCrop", "size"}},
   {"RandomCrop larger than the image", function() return T.RandomCrop {size = 40}(images()) end,
    {"RandomCrop", "40"}},
+  {"RandomCrop with padding 2^62", function() return T.RandomCrop {size = 8, padding = 2 ^ 62} end,
+   {"RandomCrop", "padding", "4611686018427387904"}},
+  {"crop_with_padding with padding 2^62", function()
+    return T.crop_with_padding(images(), I{1, 1}, I{1, 1}, 8, 2 ^ 62)
+  end, {"crop_with_padding", "padding", "4611686018427387904"}},
   {"RandomCrop on a 2-D tensor", function() return T.RandomCrop {size = 4}(mg.ones(4, 4)) end,
    {"RandomCrop", "[4,4]"}},
   {"RandomHorizontalFlip on a vector", function() return T.RandomHorizontalFlip {}(mg.ones(3)) end,
@@ -611,6 +706,32 @@ local rows = {
   {"checkpoint.load with an unknown option", function()
     return checkpoint.load(saved_model(), {modle = net()})
   end, {"checkpoint.load", "modle"}},
+  {"checkpoint.load of an Adam state with step -1", function()
+    local path = tmp()
+    local opt, m = stepped_adam()
+    opt.state[m:parameters()[1]].step = -1
+    checkpoint.save(path, {model = m, optimizer = opt})
+    return checkpoint.load(path, {model = m, optimizer = adam(m)})
+  end, {"checkpoint.load", "optimizer", "parameter 1", "'step'", "-1"}},
+  {"checkpoint.load of a loader perm with an index twice", function()
+    local path, ld = tmp(), loader()
+    ld._perm, ld._position = I{1, 2, 3, 4, 5, 6, 7, 7}, 1
+    checkpoint.save(path, {loader = ld})
+    return checkpoint.load(path, {loader = loader()})
+  end, {"checkpoint.load", "loader", "perm", "7 twice"}},
+  {"checkpoint.load of scheduler state mapping get_last_lr to data", function()
+    local path, opt = tmp(), adam()
+    local s = sched.StepLR(opt, {step_size = 1})
+    s.get_last_lr = 0.5
+    checkpoint.save(path, {optimizer = opt, scheduler = s})
+    return checkpoint.load(path, {optimizer = opt, scheduler = sched.StepLR(opt, {step_size = 1})})
+  end, {"checkpoint.load", "scheduler", "StepLR", '"get_last_lr"'}},
+  {"checkpoint.load of a negative epoch", function()
+    local path = tmp()
+    mg.save(path, {}, {["moongrad.checkpoint"] = '{"format":"moongrad.checkpoint","version":1,' ..
+                                                 '"epoch":-1,"rng":{"seed":"1","offset":"0"}}'})
+    return checkpoint.load(path)
+  end, {"checkpoint.load", "epoch", "-1"}},
   {"checkpoint.read of a file that is not safetensors", function()
     return checkpoint.read(tmp("\1\0\0\0\0\0\0\0{"))
   end, {"checkpoint.read", "not a safetensors file"}},

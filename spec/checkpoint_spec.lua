@@ -530,6 +530,21 @@ describe("moongrad.checkpoint.json", function()
     assert.matches("not valid UTF%-8", err({s = "\xff"}))
   end)
 
+  it("hands tensors to on_tensor and gets them back by name; a __tensor__ key stays data", function()
+    local t = mg.tensor({1.5, 2.5}, "float64")
+    local stored = {}
+    local text = codec.encode({h = {lr = t}, user = {__tensor__ = "x"}}, "state", function(u, where)
+      stored[where] = u
+      return "T1"
+    end)
+    assert.are.same({["state.h.lr"] = t}, stored)
+    local back = codec.decode(text, {T1 = t})
+    assert.are.equal(t, back.h.lr)
+    assert.are.same({__tensor__ = "x"}, back.user)
+    assert.matches("names no tensor", select(2, codec.decode(text, {})))
+    assert.matches("state.h.lr is a tensor", select(2, pcall(codec.encode, {h = {lr = t}}, "state")))
+  end)
+
   it("reports malformed JSON instead of raising", function()
     local v, e = codec.decode("{epoch = os.exit(1)}")
     assert.is_nil(v)
@@ -691,7 +706,7 @@ describe("moongrad.checkpoint", function()
     checkpoint.save(path, {model = net, optimizer = optim.SGD(net, {lr = 1})})
     assert.matches("holds SGD optimizer state, the optimizer is Adam",
                    err(checkpoint.load, path, {optimizer = optim.Adam(net)}))
-    assert.matches("restoring the model failed",
+    assert.matches("cannot restore the model: Linear: load_state_dict",
                    err(checkpoint.load, path, {model = nn.Linear(3, 2)}))
     local before = read_bytes(path)
     assert.matches("extra.cb is a function", err(checkpoint.save, path, {extra = {cb = print}}))
@@ -706,6 +721,485 @@ describe("moongrad.checkpoint", function()
     checkpoint.save(path, {extra = {code = "os.exit(3)", more = "]]..error('x')..[["}})
     assert.are.same({code = "os.exit(3)", more = "]]..error('x')..[["},
                     checkpoint.load(path).extra)
+  end)
+end)
+
+-- all or nothing -------------------------------------------------------------------
+
+-- A copy of v where tensors are cloned and tables copied (params lists keep
+-- their tensors: a group must hold the very same parameters).
+local function deep(v, keep_tensors)
+  if mg.is_tensor(v) then return keep_tensors and v or v:clone() end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = deep(x, keep_tensors or k == "params") end
+  return out
+end
+
+-- deep() equality: tensors by value (bits), params by identity.
+local function same_deep(a, b, by_identity)
+  if mg.is_tensor(a) or mg.is_tensor(b) then
+    if by_identity then return rawequal(a, b) end
+    return mg.is_tensor(a) and mg.is_tensor(b) and same_tensor(a, b)
+  end
+  if type(a) ~= "table" or type(b) ~= "table" then return same_value(a, b) end
+  for k, v in pairs(a) do
+    if not same_deep(v, b[k], by_identity or k == "params") then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- A scheduler's fields (its sub-schedulers' too), without the optimizer.
+local function sched_fields(s)
+  local out = {}
+  for k, v in pairs(s) do
+    if k == "_schedulers" then
+      out[k] = {}
+      for i, sub in ipairs(v) do out[k][i] = sched_fields(sub) end
+    elseif k ~= "optimizer" and type(v) ~= "function" then
+      out[k] = deep(v)
+    end
+  end
+  return out
+end
+
+-- Everything checkpoint.load may change in objs, by value and identity.
+local function snapshot(objs)
+  local opt, loader = objs.optimizer, objs.loader
+  local snap = {rng = mg.get_rng_state(), model = deep(objs.model:state_dict()),
+                group_tables = {}, groups = deep(opt.param_groups), state_table = opt.state,
+                state = {}, sched = sched_fields(objs.scheduler),
+                loader = {perm = loader._perm and loader._perm:clone(),
+                          position = loader._position, resume = loader._resume}}
+  for i, g in ipairs(opt.param_groups) do snap.group_tables[i] = g end
+  for p, st in pairs(opt.state) do snap.state[p] = deep(st) end
+  return snap
+end
+
+local function assert_unchanged(objs, snap, what)
+  local now = snapshot(objs)
+  assert.are.same(snap.rng, now.rng, what .. ": the RNG state changed")
+  assert.is_true(same_deep(snap.model, now.model), what .. ": the model changed")
+  assert.is_true(same_deep(snap.groups, now.groups), what .. ": the param groups changed")
+  for i, g in ipairs(snap.group_tables) do
+    assert.are.equal(g, objs.optimizer.param_groups[i], what .. ": a group table was replaced")
+  end
+  assert.are.equal(snap.state_table, objs.optimizer.state, what .. ": the state was replaced")
+  for p, st in pairs(snap.state) do
+    assert.is_true(same_deep(st, now.state[p]), what .. ": the optimizer state changed")
+  end
+  for p in pairs(now.state) do assert.is_truthy(snap.state[p], what .. ": new optimizer state") end
+  assert.is_true(same_deep(snap.sched, now.sched), what .. ": the scheduler changed")
+  assert.is_true(same_deep(snap.loader, now.loader), what .. ": the loader changed")
+end
+
+-- Model, Adam (amsgrad), SequentialLR of LinearLR and CosineAnnealingLR and a
+-- shuffling loader, after `steps` steps, the loader two batches into an epoch.
+local function training_state(seed, steps)
+  local net, opt, s = make_run(seed)
+  train_steps(net, opt, s, steps)
+  local ds = data.TensorDataset(mg.arange(1, 21, 1, "int64"))
+  local loader = data.DataLoader(ds, {batch_size = 3, shuffle = true})
+  local it = loader:iter()
+  it() it()
+  return {model = net, optimizer = opt, scheduler = s, loader = loader}
+end
+
+local function save_state(path, objs, extra)
+  checkpoint.save(path, {model = objs.model, optimizer = objs.optimizer,
+    scheduler = objs.scheduler, loader = objs.loader, epoch = 3, step = 17, extra = extra})
+end
+
+-- A copy of checkpoint src changed by mutate(tensors, state).
+local function tampered(src, name, mutate)
+  local tensors, state = checkpoint.read(src)
+  mutate(tensors, state)
+  local names = {}          -- tensors left in extra keep their names
+  for k, t in pairs(tensors) do names[t] = k end
+  local path = tmp(name)
+  mg.save(path, tensors, {["moongrad.checkpoint"] =
+    codec.encode(state, "state", function(t) return names[t] end)})
+  return path
+end
+
+-- objs hold what want holds (the loader continues its epoch where want's
+-- iteration is).
+local function assert_restored(objs, want)
+  local a, b = snapshot(want), snapshot(objs)
+  assert.is_true(same_deep(a.model, b.model), "model")
+  for i, g in ipairs(a.groups) do
+    g.params, b.groups[i].params = nil, nil
+    assert.is_true(same_deep(g, b.groups[i]), "param group " .. i)
+  end
+  for i, p in ipairs(want.model:parameters()) do
+    local q = objs.model:parameters()[i]
+    assert.is_true(same_deep(want.optimizer.state[p], objs.optimizer.state[q]), "state " .. i)
+  end
+  assert.is_true(same_deep(a.sched, b.sched), "scheduler")
+  assert.is_true(same_tensor(a.loader.perm, b.loader.perm), "perm")
+  assert.are.equal(a.loader.position, b.loader.position)
+  assert.are.same(a.rng, b.rng)
+end
+
+local function ones_like(t, v) return mg.full(t:shape(), v, t:dtype()) end
+
+describe("checkpoint.load, all or nothing", function()
+  local good = tmp("good.safetensors")
+  save_state(good, training_state(7, 3))
+
+  -- {what, mutate(tensors, state), needles}: each file must be refused
+  -- with a message naming the file, the part and the offending entry, and
+  -- leave every object exactly as it was.
+  local cases = {
+    {"Adam step 0", function(_, s) s.optimizer.state[1].step = 0 end,
+     {"optimizer", "parameter 1", "'step'", "positive integer", "got 0"}},
+    {"Adam step -1", function(_, s) s.optimizer.state[2].step = -1 end,
+     {"optimizer", "parameter 2", "'step'", "got -1"}},
+    {"Adam step 1.5", function(_, s) s.optimizer.state[1].step = 1.5 end,
+     {"optimizer", "'step'", "got 1.5"}},
+    {"Adam step 'x'", function(_, s) s.optimizer.state[1].step = "x" end,
+     {"optimizer", "'step'", "\"x\""}},
+    {"a negative exp_avg_sq", function(t)
+      local k = "optimizer.state.3.exp_avg_sq"
+      t[k] = ones_like(t[k], -1)
+    end, {"optimizer", "parameter 3", "'exp_avg_sq'", ">= 0", "-1"}},
+    {"a negative max_exp_avg_sq", function(t)
+      local k = "optimizer.state.6.max_exp_avg_sq"
+      t[k] = ones_like(t[k], -0.5)
+    end, {"optimizer", "parameter 6", "'max_exp_avg_sq'", "-0.5"}},
+    {"NaN in exp_avg", function(t)
+      local k = "optimizer.state.1.exp_avg"
+      t[k] = ones_like(t[k], 0 / 0)
+    end, {"optimizer", "parameter 1", "'exp_avg'", "NaN"}},
+    {"inf in exp_avg_sq", function(t)
+      local k = "optimizer.state.2.exp_avg_sq"
+      t[k] = ones_like(t[k], math.huge)
+    end, {"optimizer", "parameter 2", "'exp_avg_sq'", "infinite"}},
+    {"a state tensor of the wrong shape", function(t)
+      t["optimizer.state.1.exp_avg"] = mg.zeros(3)
+    end, {"optimizer", "parameter 1", "'exp_avg'", "[3]", "[8,4]"}},
+    {"an int64 state tensor", function(t)
+      local k = "optimizer.state.2.exp_avg"
+      t[k] = t[k]:to("int64")
+    end, {"optimizer", "parameter 2", "'exp_avg'", "int64"}},
+    {"an unknown state entry", function(t) t["optimizer.state.1.velocity"] = mg.zeros(8, 4) end,
+     {"optimizer", "parameter 1", "unknown entry \"velocity\"", "exp_avg_sq"}},
+    {"state for a parameter no group has", function(_, s) s.optimizer.state[7] = {step = 1} end,
+     {"optimizer", "parameter 7"}},
+    {"a negative lr", function(_, s) s.optimizer.param_groups[1].lr = -1 end,
+     {"optimizer", "parameter group 1", "lr", "-1"}},
+    {"betas out of range", function(_, s) s.optimizer.param_groups[1].betas = {1.5, 0.9} end,
+     {"optimizer", "betas[1]", "1.5"}},
+    {"amsgrad 'yes'", function(_, s) s.optimizer.param_groups[1].amsgrad = "yes" end,
+     {"optimizer", "amsgrad", "yes"}},
+    {"a parameter number twice", function(_, s) s.optimizer.param_groups[1].params[2] = 1 end,
+     {"optimizer", "params[2]", "1"}},
+    {"a group entry that is not data", function(_, s)
+      s.optimizer.param_groups[1].params = {1, 2, 3, 4, 5, 6.5}
+    end, {"optimizer", "params[6]", "6.5"}},
+    {"a model tensor of the wrong shape after a valid optimizer part", function(t)
+      t["model.5.bias"] = mg.zeros(4)
+    end, {"model", "5.bias", "[4]", "[3]"}},
+    {"a float tensor for an int64 buffer", function(t)
+      t["model.2.num_batches_tracked"] = mg.tensor(3.5, "float64")
+    end, {"model", "2.num_batches_tracked", "float64", "int64"}},
+    {"a missing model tensor", function(t) t["model.1.weight"] = nil end,
+     {"model", "missing", "1.weight"}},
+    {"a scheduler state setting the method step", function(_, s) s.scheduler.step = 5 end,
+     {"scheduler", "SequentialLR", "\"step\"", "not part of the scheduler's state"}},
+    {"a sub-scheduler state setting get_last_lr", function(_, s)
+      s.scheduler._schedulers[2].get_last_lr = {0.1}
+    end, {"scheduler", "schedulers[2]", "CosineAnnealingLR", "\"get_last_lr\""}},
+    {"a scheduler state setting the optimizer", function(_, s) s.scheduler.optimizer = {} end,
+     {"scheduler", "\"optimizer\""}},
+    {"a scheduler T_max of 0", function(_, s) s.scheduler._schedulers[2].T_max = 0 end,
+     {"scheduler", "T_max", "positive integer", "0"}},
+    {"a fractional last_epoch", function(_, s) s.scheduler.last_epoch = 1.5 end,
+     {"scheduler", "last_epoch", "1.5"}},
+    {"base_lrs for two groups", function(_, s) s.scheduler._schedulers[1].base_lrs = {0.1, 0.2} end,
+     {"scheduler", "schedulers[1]", "base_lrs must have 1 entries, got {0.1, 0.2}"}},
+    {"a NaN rate", function(_, s) s.scheduler._last_lr = {0 / 0} end,
+     {"scheduler", "_last_lr[1]", "finite", "nan"}},
+    {"a perm holding an index twice", function(t)
+      local p = t["loader.perm"]:totable()
+      p[1] = p[2]
+      t["loader.perm"] = mg.tensor(p, "int64")
+    end, {"loader", "perm", "each of 1..20 once", "twice"}},
+    {"a perm missing an index (0 instead)", function(t)
+      local p = t["loader.perm"]:totable()
+      p[5] = 0
+      t["loader.perm"] = mg.tensor(p, "int64")
+    end, {"loader", "perm", "holds 0"}},
+    {"a perm of the wrong length", function(t) t["loader.perm"] = mg.randperm(19) end,
+     {"loader", "perm", "20 positions", "[19]"}},
+    {"a float perm", function(t) t["loader.perm"] = t["loader.perm"]:to("float64") end,
+     {"loader", "perm", "1-D int64 tensor", "a tensor of float64"}},
+    {"a loader position past the epoch", function(_, s) s.loader.position = 8 end,
+     {"loader", "position", "0..7", "8"}},
+    {"a negative loader position", function(_, s) s.loader.position = -1 end,
+     {"loader", "position", "-1"}},
+    {"a corrupt RNG seed", function(_, s) s.rng.seed = "12x" end, {"RNG", "seed", "\"12x\""}},
+    {"an RNG offset past 2^64", function(_, s) s.rng.offset = "18446744073709551616" end,
+     {"RNG", "offset", "18446744073709551616"}},
+    {"a negative epoch", function(_, s) s.epoch = -1 end, {"epoch", "-1"}},
+    {"a fractional step", function(_, s) s.step = 2.5 end, {"step", "2.5"}},
+  }
+
+  for _, case in ipairs(cases) do
+    local what, mutate, needles = case[1], case[2], case[3]
+    it("refuses " .. what .. " and changes nothing", function()
+      local path = tampered(good, "bad.safetensors", mutate)
+      local objs = training_state(99, 1)
+      local snap = snapshot(objs)
+      local ok, err = pcall(checkpoint.load, path, objs)
+      assert.is_false(ok, what .. ": loaded")
+      err = tostring(err)
+      assert.is_truthy(err:find("checkpoint.load: " .. path .. ": ", 1, true), err)
+      for _, needle in ipairs(needles) do
+        assert.is_truthy(err:find(needle, 1, true), ("%q does not mention %q"):format(err, needle))
+      end
+      assert_unchanged(objs, snap, what)
+    end)
+  end
+
+  it("restores every part when nothing is wrong (the same file, untouched)", function()
+    local objs = training_state(99, 1)
+    local info = checkpoint.load(tampered(good, "same.safetensors", function() end), objs)
+    assert.are.same({3, 17}, {info.epoch, info.step})
+    assert_restored(objs, training_state(7, 3))
+  end)
+
+  it("installs a prepared checkpoint without allocating, so it cannot fail part-way", function()
+    local objs = training_state(99, 1)
+    local apply = checkpoint.prepare(good, objs)
+    collectgarbage()
+    mg.set_memory_limit(1)               -- any tensor allocation now fails
+    local ok, info = pcall(apply)
+    mg.set_memory_limit(0)
+    assert.is_true(ok, tostring(info))
+    assert.are.same({3, 17}, {info.epoch, info.step})
+    assert_restored(objs, training_state(7, 3))
+  end)
+
+  it("changes nothing when memory runs out while the checkpoint is prepared", function()
+    local contents = {checkpoint.read(good)}
+    for _, room in ipairs({0, 256, 512, 1024}) do   -- out of memory at different points
+      local objs = training_state(99, 1)
+      local snap = snapshot(objs)
+      collectgarbage()
+      mg.set_memory_limit(mg.memory().tensor_bytes + room)
+      local ok, err = pcall(function() checkpoint.prepare(good, objs, contents)() end)
+      mg.set_memory_limit(0)
+      assert.is_false(ok)
+      assert.is_truthy(err:find("checkpoint.load: " .. good .. ": ", 1, true), err)
+      assert.matches("cannot restore the %a+: %a+: not enough memory", err)
+      assert_unchanged(objs, snap, "out of memory")
+    end
+  end)
+
+  it("puts back an object of the user's own when a later one fails", function()
+    local net = nn.Linear(2, 2)
+    checkpoint.save(good, {model = net, optimizer = optim.SGD(net, {lr = 0.1}), epoch = 1})
+    local log = {}
+    local function own(name, fail)
+      local obj = {value = name .. " before"}
+      function obj.state_dict() return {value = obj.value} end
+      function obj.load_state_dict(_, sd)
+        if fail then error(name .. " refuses", 0) end
+        obj.value = sd.value or (name .. " loaded")
+        log[#log + 1] = name .. ": " .. obj.value
+      end
+      return obj
+    end
+    local model, opt = own("model"), own("optimizer", true)
+    local ok, err = pcall(checkpoint.load, good, {model = model, optimizer = opt})
+    assert.is_false(ok)
+    assert.matches("cannot restore the optimizer: optimizer refuses", err)
+    assert.are.equal("model before", model.value)
+    assert.are.same({"model: model loaded", "model: model before"}, log)
+  end)
+end)
+
+-- The loader and the model on their own -------------------------------------
+
+describe("loader:load_state_dict and model:load_state_dict, all or nothing", function()
+  local function loader_at(pos)
+    local ds = data.TensorDataset(mg.arange(1, 11, 1, "int64"))
+    local loader = data.DataLoader(ds, {batch_size = 2, shuffle = true})
+    local it = loader:iter()
+    for _ = 1, pos do it() end
+    return loader
+  end
+
+  it("refuses a perm that is not a permutation of 1..n and keeps its own", function()
+    local bad = {
+      {{1, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "holds 1 twice and misses 10"},
+      {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "holds 0"},
+      {{1, 2, 3, 4, 5, 6, 7, 8, 9, 11}, "holds 11"},
+      {{1, 2, 3}, "10 positions"},
+    }
+    for _, case in ipairs(bad) do
+      local loader = loader_at(2)
+      local perm, pos = loader._perm:clone(), loader._position
+      local ok, err = pcall(loader.load_state_dict, loader,
+                            {perm = mg.tensor(case[1], "int64"), position = 1})
+      assert.is_false(ok)
+      assert.is_truthy(err:find("DataLoader:load_state_dict: perm", 1, true), err)
+      assert.is_truthy(err:find(case[2], 1, true), err)
+      assert.is_true(same_tensor(perm, loader._perm))
+      assert.are.equal(pos, loader._position)
+    end
+  end)
+
+  it("refuses a position past the epoch and an unknown entry", function()
+    local loader = loader_at(1)
+    assert.has_error(function() loader:load_state_dict({position = 6}) end,
+      "DataLoader:load_state_dict: position must be an integer in 0..5 (the batches of an " ..
+      "epoch), got 6")
+    assert.has_error(function() loader:load_state_dict({position = 0, order = {}}) end,
+      "DataLoader:load_state_dict: unknown entry 'order' (known: perm, position)")
+    assert.are.equal(1, loader._position)
+  end)
+
+  it("keeps a copy of the perm it is given", function()
+    local loader, src = loader_at(0), loader_at(2)
+    local sd = src:state_dict()
+    loader:load_state_dict(sd)
+    local want = sd.perm:clone()
+    sd.perm:fill_(1)
+    assert.is_true(same_tensor(want, loader._perm))
+  end)
+
+  it("refuses a float tensor for an integer buffer and copies nothing", function()
+    local bn = nn.BatchNorm1d(3)
+    local sd = nn.BatchNorm1d(3):state_dict()
+    sd.weight = mg.full({3}, 5)
+    sd.num_batches_tracked = mg.tensor(2.5, "float64")
+    local ok, err = pcall(bn.load_state_dict, bn, sd)
+    assert.is_false(ok)
+    assert.is_truthy(err:find("wrong dtype (1): num_batches_tracked is float64 in the state " ..
+                              "dict, int64 in the model", 1, true), err)
+    assert.are.same({1, 1, 1}, bn.weight:totable())
+  end)
+
+  it("loads its own state dict back (a source sharing the destination's storage)", function()
+    local m = nn.Linear(3, 2)
+    local before = m.weight:clone()
+    local sd = m:state_dict()
+    sd.weight = m.weight:detach():t():contiguous():t()   -- a copy, then a view of it
+    sd.bias = m.bias:detach()
+    m:load_state_dict(sd)
+    assert.is_true(same_tensor(before, m.weight:detach()))
+  end)
+end)
+
+-- fit's checkpoints: the header stays small ----------------------------------------
+
+describe("fit's checkpoints", function()
+  local train = require "moongrad.train"
+
+  local function fit_run(n, seed, extra)
+    mg.manual_seed(7)                   -- the same data in every run
+    local x = mg.randn(n * 4, 3)
+    local y = (x:sum(2):gt(0):long() + 1)
+    mg.manual_seed(seed or 1)           -- the resumed run starts elsewhere
+    local net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    local opt = optim.SGD(net, {lr = 1, momentum = 0.5})
+    local o = {train = data.DataLoader(data.TensorDataset(x, y), {batch_size = 4, shuffle = true}),
+               optimizer = opt, epochs = 2, progress = "quiet",
+               scheduler = sched.StepLR(opt, {step_size = 3, gamma = 0.5}),
+               callbacks = {train.LRLogger()}}
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return net, o
+  end
+
+  -- fit_run(6) with a checkpoint every 4 steps, killed at step 9 (epoch 2,
+  -- batch 3): the checkpoint holds step 8.
+  local function crashed_run(path)
+    local net, o = fit_run(6, 1, {checkpoint = {path = path, every_n_batches = 4}})
+    table.insert(o.callbacks, {on_batch_end = function(ctx)
+      if ctx.step == 9 then error("crash", 0) end
+    end})
+    assert.is_false(pcall(train.fit, net, o))
+  end
+
+  local threads   -- one thread: the same sums in every run
+  before_each(function() threads = mg.get_num_threads() mg.set_num_threads(1) end)
+  after_each(function() mg.set_num_threads(threads) end)
+
+  local function header_bytes(path)
+    local s = read_bytes(path)
+    return string.unpack("<I8", s)
+  end
+
+  it("keep the JSON header the same size however many steps the run made", function()
+    local sizes = {}
+    for _, n in ipairs({5, 400}) do
+      local path = tmp("fit" .. n .. ".safetensors")
+      local net, o = fit_run(n, 1, {checkpoint = {path = path, every = "epoch"}})
+      train.fit(net, o)
+      sizes[#sizes + 1] = header_bytes(path)
+      local t = mg.load(path)
+      assert.are.same({2 * n}, t["extra.fit.history.lr"]:shape())
+      assert.are.same({2 * n}, t["extra.fit.history.batch_loss"]:shape())
+      assert.are.same({2 * n}, t["extra.fit.history.lr_groups[1]"]:shape())
+    end
+    -- 790 more steps: a few more digits in offsets and counters, no per-step bytes
+    assert.is_true(sizes[2] - sizes[1] < 300, ("%d then %d bytes"):format(sizes[1], sizes[2]))
+  end)
+
+  it("resume to the very history of an uninterrupted run, lr_groups and float types included",
+     function()
+    local full = train.fit(fit_run(6))
+    local path = tmp("fit_resume.safetensors")
+    crashed_run(path)
+    local resumed = train.fit(fit_run(6, 5, {resume = path}))   -- other initial weights
+    for _, k in ipairs({"lr", "batch_loss"}) do
+      assert.are.equal(#full[k], #resumed[k])
+      for i = 1, #full[k] do
+        assert.are.equal(full[k][i], resumed[k][i])
+        assert.are.equal(math.type(full[k][i]), math.type(resumed[k][i]))
+      end
+    end
+    assert.is_true(same_value(full.lr_groups, resumed.lr_groups))
+    for e = 1, 2 do assert.are.equal(full.epochs[e].train_loss, resumed.epochs[e].train_loss) end
+  end)
+
+  it("still resume from a checkpoint that kept the history in its header (the old layout)",
+     function()
+    local full = train.fit(fit_run(6))
+    local path = tmp("fit_old.safetensors")
+    crashed_run(path)
+    local old = tampered(path, "fit_old2.safetensors", function(t, s)
+      local h = s.extra.fit.history
+      h.lr, h.batch_loss = h.lr:totable(), h.batch_loss:totable()
+      h.lr_groups = {h.lr_groups[1]:totable()}
+      for name in pairs(t) do
+        if name:sub(1, 6) == "extra." then t[name] = nil end
+      end
+    end)
+    assert.is_nil(mg.load(old)["extra.fit.history.lr"])
+    local resumed = train.fit(fit_run(6, 5, {resume = old}))
+    assert.is_true(same_value(full.batch_loss, resumed.batch_loss))
+    assert.is_true(same_value(full.lr, resumed.lr))
+  end)
+
+  it("refuse a checkpoint whose training state is corrupt, changing nothing", function()
+    local path = tmp("fit_bad.safetensors")
+    local net, o = fit_run(5, 1, {checkpoint = {path = path, every = "epoch"}})
+    train.fit(net, o)
+    local bad = tampered(path, "fit_bad2.safetensors", function(_, s)
+      s.extra.fit.history.batch_loss = {1, "x"}
+    end)
+    net, o = fit_run(5, 3, {resume = bad})
+    local before = deep(net:state_dict())
+    local ok, err = pcall(train.fit, net, o)
+    assert.is_false(ok)
+    assert.is_truthy(err:find("fit: " .. bad .. ": history.batch_loss: entry 2", 1, true), err)
+    assert.is_true(same_deep(before, net:state_dict()))
   end)
 end)
 

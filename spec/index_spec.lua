@@ -397,7 +397,8 @@ describe("index op errors", function()
 
   it("refuse to write into an expanded tensor", function()
     local e = mg.zeros(1, 3):expand(2, 3)
-    fails("scatter: cannot write in place into an expanded tensor of shape [2,3]",
+    fails("scatter_: the destination of shape [2,3] is expanded (several of its elements " ..
+          "share one memory location); clone it first",
       e.scatter_, e, 1, long {{1}}, 1)
   end)
 

@@ -354,7 +354,165 @@ describe("state_dict", function()
     local swapped = optim.Adam({q, p})
     local ok, err = pcall(swapped.load_state_dict, swapped, sd)
     assert.is_false(ok)
-    assert.truthy(tostring(err):find("state 'exp_avg' of parameter 1 has shape [2], the parameter [3]", 1, true))
+    assert.truthy(tostring(err):find("state of parameter 1: 'exp_avg' has shape [2], the parameter [3]", 1, true))
+  end)
+
+  -- An optimizer of kind with every state slot in use, after two steps on
+  -- two parameters, and its state dict.
+  local FULL = {
+    SGD = {lr = 0.1, momentum = 0.9}, Adam = {amsgrad = true}, AdamW = {amsgrad = true},
+    RMSprop = {momentum = 0.9, centered = true}, Adagrad = {}, Adamax = {}, NAdam = {},
+    RAdam = {},
+  }
+  local function stepped(kind)
+    local params = {mg.tensor({1, -2, 3}, "float64"):requires_grad(),
+                    mg.tensor({{0.5, 1}, {2, -1}}, "float64"):requires_grad()}
+    local opt = optim[kind](params, FULL[kind])
+    for _ = 1, 2 do
+      for i, p in ipairs(params) do p.grad = p:detach() * i end
+      opt:step()
+    end
+    return opt, params
+  end
+
+  -- Everything load_state_dict may change, to compare before and after.
+  local function contents(opt)
+    local out = {groups = {}, state = {}, state_table = opt.state}
+    for i, g in ipairs(opt.param_groups) do
+      local copy = {table = g}
+      for k, v in pairs(g) do
+        if k == "params" then copy[k] = {table.unpack(v)}
+        elseif type(v) == "table" then copy[k] = {table.unpack(v)}
+        else copy[k] = v end
+      end
+      out.groups[i] = copy
+    end
+    for p, st in pairs(opt.state) do
+      local copy = {}
+      for k, v in pairs(st) do copy[k] = mg.is_tensor(v) and v:totable() or v end
+      out.state[p] = copy
+    end
+    return out
+  end
+
+  it("knows every state entry the kernels keep (its checks cover them all)", function()
+    local slots = require("moongrad.optim.options").state_slots
+    for kind in pairs(FULL) do
+      local opt = stepped(kind)
+      for _, st in pairs(opt.state) do
+        for k in pairs(st) do
+          assert.is_truthy(k == "step" or (kind == "NAdam" and k == "mu_product") or slots[kind][k],
+                           kind .. " keeps " .. k)
+        end
+      end
+    end
+  end)
+
+  -- {kind, what, change(sd), message}: each refused, the optimizer as it was.
+  local tamperings = {
+    {"Adam", "step 0", function(sd) sd.state[1].step = 0 end,
+     "Adam: load_state_dict: state of parameter 1: 'step' must be a positive integer " ..
+     "(the updates made), got 0"},
+    {"Adam", "step -1", function(sd) sd.state[2].step = -1 end, "parameter 2: 'step' must be a positive integer"},
+    {"Adam", "step 1.5", function(sd) sd.state[1].step = 1.5 end, "got 1.5"},
+    {"SGD", "a missing step", function(sd) sd.state[1].step = nil end,
+     "SGD: load_state_dict: state of parameter 1: 'step' is missing"},
+    {"Adam", "a negative exp_avg_sq", function(sd) sd.state[2].exp_avg_sq:fill_(-1) end,
+     "Adam: load_state_dict: state of parameter 2: 'exp_avg_sq' must be >= 0, holds -1.0"},
+    {"AdamW", "a negative max_exp_avg_sq", function(sd) sd.state[1].max_exp_avg_sq[2] = -3 end,
+     "'max_exp_avg_sq' must be >= 0, holds -3.0"},
+    {"Adagrad", "a negative sum", function(sd) sd.state[1].sum[1] = -0.25 end,
+     "Adagrad: load_state_dict: state of parameter 1: 'sum' must be >= 0, holds -0.25"},
+    {"RMSprop", "a negative square_avg", function(sd) sd.state[2].square_avg:fill_(-2) end,
+     "RMSprop: load_state_dict: state of parameter 2: 'square_avg' must be >= 0"},
+    {"Adamax", "a negative exp_inf", function(sd) sd.state[1].exp_inf[3] = -1 end,
+     "'exp_inf' must be >= 0"},
+    {"RAdam", "NaN in exp_avg_sq", function(sd) sd.state[1].exp_avg_sq[1] = 0 / 0 end,
+     "RAdam: load_state_dict: state of parameter 1: 'exp_avg_sq' holds NaN"},
+    {"SGD", "inf in momentum_buffer", function(sd) sd.state[2].momentum_buffer:fill_(-math.huge) end,
+     "SGD: load_state_dict: state of parameter 2: 'momentum_buffer' holds an infinite value"},
+    {"RMSprop", "NaN in grad_avg", function(sd) sd.state[1].grad_avg[2] = 0 / 0 end,
+     "'grad_avg' holds NaN"},
+    {"NAdam", "mu_product 0", function(sd) sd.state[1].mu_product = 0 end,
+     "NAdam: load_state_dict: state of parameter 1: 'mu_product' must be a number in (0, 1], got 0"},
+    {"Adam", "a state tensor of another shape", function(sd) sd.state[2].exp_avg = mg.zeros(4) end,
+     "'exp_avg' has shape [4], the parameter [2,2]"},
+    {"Adam", "an int64 state tensor", function(sd) sd.state[1].exp_avg = mg.zeros(3, "int64") end,
+     "'exp_avg' is int64"},
+    {"Adam", "a number where a tensor belongs", function(sd) sd.state[1].exp_avg = 0 end,
+     "'exp_avg' must be a tensor, got number"},
+    {"Adam", "an entry Adam does not keep", function(sd) sd.state[1].momentum_buffer = mg.zeros(3) end,
+     "state of parameter 1: unknown entry \"momentum_buffer\" (Adam keeps exp_avg, exp_avg_sq, " ..
+     "max_exp_avg_sq, step)"},
+    {"Adam", "state for a parameter no group has", function(sd) sd.state[3] = {step = 1} end,
+     "Adam: load_state_dict: state for parameter 3, which no group has"},
+    {"Adam", "a parameter number twice", function(sd) sd.param_groups[1].params = {1, 1} end,
+     "Adam: load_state_dict: parameter group 1: params[2] must be a parameter number >= 1 " ..
+     "that no other entry has, got 1"},
+    {"Adam", "lr -1 in a group", function(sd) sd.param_groups[1].lr = -1 end,
+     "Adam: load_state_dict: parameter group 1: lr must be a number >= 0, got -1"},
+    {"SGD", "nesterov without momentum", function(sd)
+      sd.param_groups[1].nesterov, sd.param_groups[1].momentum = true, 0
+    end, "SGD: load_state_dict: parameter group 1: nesterov requires momentum > 0"},
+    {"Adam", "a function in a group", function(sd) sd.param_groups[1].hook = print end,
+     "Adam: load_state_dict: parameter group 1: entry \"hook\" must be plain data under a " ..
+     "string key, got function"},
+  }
+  for _, case in ipairs(tamperings) do
+    local kind, what, change, msg = case[1], case[2], case[3], case[4]
+    it(("%s: refuses a state dict with %s and changes nothing"):format(kind, what), function()
+      local source = stepped(kind)
+      local sd = source:state_dict()
+      change(sd)
+      local opt = stepped(kind)
+      opt.param_groups[1].lr = 0.0625          -- different from sd's
+      local before = contents(opt)
+      local ok, err = pcall(opt.load_state_dict, opt, sd)
+      assert.is_false(ok, "loaded")
+      assert.truthy(tostring(err):find(msg, 1, true), "got: " .. tostring(err))
+      assert.same(before, contents(opt))
+      assert.equal(before.state_table, opt.state)
+      for i, g in ipairs(before.groups) do assert.equal(g.table, opt.param_groups[i]) end
+    end)
+  end
+
+  it("prepares a load without changing anything, then installs it without allocating", function()
+    local source = stepped("Adam")
+    local sd = source:state_dict()
+    local opt = stepped("Adam")
+    opt.param_groups[1].lr = 0.5
+    local before = contents(opt)
+    local apply = opt:prepare_load_state_dict(sd)
+    assert.same(before, contents(opt))
+    collectgarbage()
+    mg.set_memory_limit(1)                  -- any tensor allocation fails from here
+    local ok, err = pcall(apply)
+    mg.set_memory_limit(0)
+    assert.is_true(ok, tostring(err))
+    assert.same(contents(source).groups[1].lr, opt.param_groups[1].lr)
+    for i, p in ipairs(opt.param_groups[1].params) do
+      local q = source.param_groups[1].params[i]
+      assert.same(source.state[q].exp_avg_sq:totable(), opt.state[p].exp_avg_sq:totable())
+    end
+  end)
+
+  it("changes nothing when memory runs out part-way through the state", function()
+    local params, opt = {}, nil
+    for i = 1, 4 do params[i] = mg.randn(64, 64):double():requires_grad() end
+    opt = optim.Adam(params)
+    for _, p in ipairs(params) do p.grad = mg.randn(64, 64):double() end
+    opt:step()
+    local sd = opt:state_dict()
+    opt.param_groups[1].lr = 0.25
+    local before = contents(opt)
+    collectgarbage()
+    -- room for three of the eight state tensors (32 KiB each)
+    mg.set_memory_limit(mg.memory().tensor_bytes + 3 * 32768 + 16384)
+    local ok, err = pcall(opt.load_state_dict, opt, sd)
+    mg.set_memory_limit(0)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("not enough memory", 1, true), tostring(err))
+    assert.same(before, contents(opt))
   end)
 end)
 

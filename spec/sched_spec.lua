@@ -227,7 +227,113 @@ describe("moongrad.sched", function()
       local sd = s:state_dict()
       sd.mode = "lowest"
       assert.has_error(function() s:load_state_dict(sd) end,
-                       'ReduceLROnPlateau: mode must be one of "min", "max" (got "lowest")')
+                       'ReduceLROnPlateau: load_state_dict: mode must be one of "min", "max" (got "lowest")')
+    end)
+
+    -- Everything a scheduler keeps (sub-schedulers included), by value.
+    local function fields(s)
+      local out = {}
+      for k, v in pairs(s) do
+        if k == "_schedulers" then
+          out[k] = {}
+          for i, sub in ipairs(v) do out[k][i] = fields(sub) end
+        elseif k ~= "optimizer" then
+          out[k] = type(v) == "function" and v or deep_copy(v)
+        end
+      end
+      return out
+    end
+
+    local function one_group() return make_optimizer({{lr = 0.1, momentum = 0.9}}) end
+    local function warm_cos(opt)
+      local warm = sched.LinearLR(opt, {start_factor = 0.1, total_iters = 3})
+      local cos = sched.CosineAnnealingLR(opt, {T_max = 10})
+      return sched.SequentialLR(opt, {schedulers = {warm, cos}, milestones = {3}})
+    end
+
+    -- {what, make(opt), change(sd), message}: refused, the scheduler as it was.
+    local tamperings = {
+      {"a key naming the method step", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.step = 3 end,
+       'StepLR: load_state_dict: "step" is not part of the scheduler\'s state (not one of its data fields)'},
+      {"get_lr mapped to data", function(o) return sched.ExponentialLR(o, {gamma = 0.9}) end,
+       function(sd) sd.get_last_lr = {0.1} end, '"get_last_lr" is not part of the scheduler\'s state'},
+      {"the optimizer", function(o) return sched.ExponentialLR(o, {gamma = 0.9}) end,
+       function(sd) sd.optimizer = {param_groups = {}} end, '"optimizer" is not part of'},
+      {"an unknown field", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.warmup = 5 end, '"warmup" is not part of'},
+      {"a fractional last_epoch", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.last_epoch = 2.5 end,
+       "StepLR: load_state_dict: last_epoch must be an integer >= -1 (got 2.5)"},
+      {"a negative step count", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd._step_count = -1 end, "_step_count must be an integer >= 0 (got -1)"},
+      {"step_size 0", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.step_size = 0 end, "StepLR: load_state_dict: step_size must be a positive integer (got 0)"},
+      {"a NaN in base_lrs", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.base_lrs = {0 / 0} end, "base_lrs[1] must be a finite number, got nan"},
+      {"base_lrs for three groups", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd.base_lrs = {0.1, 0.1, 0.1} end, "base_lrs must have 1 entries, got {0.1, 0.1, 0.1}"},
+      {"a string where a list belongs", function(o) return sched.StepLR(o, {step_size = 2}) end,
+       function(sd) sd._last_lr = "0.1" end, '_last_lr must be a table, got "0.1"'},
+      {"an unknown anneal strategy", function(o)
+        return sched.OneCycleLR(o, {max_lr = 0.1, total_steps = 20})
+      end, function(sd) sd.anneal_strategy = "sine" end,
+       'OneCycleLR: load_state_dict: anneal_strategy must be one of "cos", "linear" (got "sine")'},
+      {"a phase that names another group key", function(o)
+        return sched.OneCycleLR(o, {max_lr = 0.1, total_steps = 20})
+      end, function(sd) sd._schedule_phases[1].end_lr = "lr" end,
+       '_schedule_phases[1].end_lr must be "max_lr" (set when the scheduler was built), got "lr"'},
+      {"an unknown mode", function(o) return sched.ReduceLROnPlateau(o) end,
+       function(sd) sd.mode = "lowest" end, 'ReduceLROnPlateau: load_state_dict: mode must be one of "min", "max"'},
+      {"a NaN best", function(o) return sched.ReduceLROnPlateau(o) end,
+       function(sd) sd.best = 0 / 0 end, "best must be a number (not nan) (got nan)"},
+      {"a bad sub-scheduler state", warm_cos,
+       function(sd) sd._schedulers[2].T_max = 0 end,
+       "SequentialLR: load_state_dict: schedulers[2]: CosineAnnealingLR: load_state_dict: " ..
+       "T_max must be a positive integer (got 0)"},
+      {"a sub-scheduler state setting a method", warm_cos,
+       function(sd) sd._schedulers[1].step = 1 end, 'schedulers[1]: LinearLR: load_state_dict: "step"'},
+      {"too few sub-scheduler states", warm_cos,
+       function(sd) sd._schedulers[2] = nil end, "SequentialLR: load_state_dict expects states for 2 schedulers"},
+      {"a lambda field of another type", function(o)
+        return sched.LambdaLR(o, {lr_lambda = setmetatable({rate = 0.9},
+          {__call = function(self, e) return self.rate ^ e end})})
+      end, function(sd) sd.lr_lambdas[1].rate = "fast" end,
+       'LambdaLR: load_state_dict: lr_lambdas[1].rate must be a number, got "fast"'},
+      {"a field the lambda has not", function(o)
+        return sched.LambdaLR(o, {lr_lambda = setmetatable({rate = 0.9},
+          {__call = function(self, e) return self.rate ^ e end})})
+      end, function(sd) sd.lr_lambdas[1].__call = 1 end,
+       'LambdaLR: load_state_dict: lr_lambdas[1] has no field "__call"'},
+    }
+    for _, case in ipairs(tamperings) do
+      local what, make, change, msg = case[1], case[2], case[3], case[4]
+      it("refuses a state dict with " .. what .. " and changes nothing", function()
+        local source = make(one_group())
+        for _ = 1, 4 do source:step(source.mode and 1.0 or nil) end
+        local sd = source:state_dict()
+        change(sd)
+        local s = make(one_group())
+        s:step(s.mode and 2.0 or nil)
+        local before = fields(s)
+        local ok, err = pcall(s.load_state_dict, s, sd)
+        assert.is_false(ok, "loaded")
+        assert.truthy(tostring(err):find(msg, 1, true), "got: " .. tostring(err))
+        assert.same(before, fields(s))
+        assert.equal("function", type(s.step))
+        s:step(s.mode and 2.0 or nil)             -- still a working scheduler
+      end)
+    end
+
+    it("prepares a load without changing anything; apply installs it", function()
+      local source = warm_cos(one_group())
+      for _ = 1, 5 do source:step() end
+      local s = warm_cos(one_group())
+      local before = fields(s)
+      local apply = s:prepare_load_state_dict(source:state_dict())
+      assert.same(before, fields(s))
+      apply()
+      assert.same(fields(source), fields(s))
     end)
   end)
 

@@ -8,15 +8,29 @@
 --   local info = checkpoint.load("run.safetensors", {model = net,
 --     optimizer = opt, scheduler = s, loader = train_loader})
 --   -- info.epoch, info.step, info.extra
+--   local apply = checkpoint.prepare("run.safetensors", {model = net, ...})
+--   apply()   -- the same as load, in two steps: check, then install
+--
+-- Loading is all or nothing: every part asked for is checked against its
+-- object first (model names, shapes and dtypes; optimizer options, step
+-- counts and state values; scheduler fields; the loader's position and
+-- permutation; the RNG state; epoch and step), and only then is each part
+-- installed, by steps that allocate nothing and cannot fail. A file that
+-- does not fit raises an error naming it, the part and the offending entry,
+-- and leaves every object as it was.
 --
 -- What goes where in the file (any safetensors reader sees the tensors):
 --   model.<name>                 the model's state_dict (parameters, buffers)
 --   optimizer.state.<id>.<slot>  optimizer state tensors (exp_avg, ...)
 --   loader.<key>                 the loader's tensors (its epoch's perm)
+--   extra.<path>                 tensors found in extra (fit keeps its
+--                                per-step history here, so that the header
+--                                stays small however long the run)
 --   __metadata__["moongrad.checkpoint"]   JSON (moongrad.checkpoint.json) of
 --     everything else: optimizer param_groups and scalar state, the
 --     scheduler's state_dict, the RNG state (seed and offset as decimal
---     strings, all 64 bits), the loader's position, epoch, step, extra.
+--     strings, all 64 bits), the loader's position, epoch, step, extra
+--     (a tensor in it as {"__tensor__": "extra.<path>"}).
 -- Numbers come back with their math.type and exact value, inf/nan included.
 -- The file is written atomically by mg.save; loading parses data only and
 -- never executes anything from the file.
@@ -25,8 +39,9 @@ local codec = require "moongrad.checkpoint.json"
 
 local is_tensor, get_rng_state, set_rng_state = mg.is_tensor, mg.get_rng_state, mg.set_rng_state
 local mg_save, mg_load = mg.save, mg.load
-local type, pairs, tostring, tonumber, error, pcall = type, pairs, tostring, tonumber, error, pcall
-local math_type, ult = math.type, math.ult
+local type, pairs, ipairs, tostring, tonumber, error, pcall = type, pairs, ipairs, tostring,
+  tonumber, error, pcall
+local math_type, tointeger, ult = math.type, math.tointeger, math.ult
 local fmt, sort = string.format, table.sort
 
 local checkpoint = {}
@@ -140,9 +155,37 @@ local function build(opts)
   return tensors, state
 end
 
+local STATE_WHERE = "checkpoint.save: state"
+
+-- The codec's on_tensor: a tensor in extra goes into the file's body under
+-- extra.<path>; anywhere else it is refused.
+local function extra_tensors(tensors)
+  return function(t, where)
+    local path = where:sub(#STATE_WHERE + 2)
+    if not is_tensor(t) or path:sub(1, 5) ~= "extra" then return nil end
+    local name, n = path, 1
+    while tensors[name] ~= nil do
+      n = n + 1
+      name = path .. "#" .. n
+    end
+    tensors[name] = t
+    return name
+  end
+end
+
+-- A counter given to save: nil, or an integer >= 0 (2.0 is 2).
+local function counter(v)
+  if v == nil then return true, nil end
+  local i = math_type(v) == "integer" and v or (type(v) == "number" and tointeger(v))
+  if not i or i < 0 then return false end
+  return true, i
+end
+
 -- checkpoint.save(path, {model =, optimizer =, scheduler =, loader =, epoch =,
--- step =, extra =}): every part is optional. extra is any table of numbers,
--- strings, booleans and tables. Atomic: a failure leaves the previous file.
+-- step =, extra =}): every part is optional. epoch and step are integers
+-- >= 0; extra is any table of numbers, strings, booleans, tables and tensors
+-- (tensors are stored in the file's body). Atomic: a failure leaves the
+-- previous file.
 function checkpoint.save(path, opts)
   if type(path) ~= "string" then
     error(fmt("checkpoint.save: path must be a string, got %s", type(path)), 2)
@@ -156,14 +199,21 @@ function checkpoint.save(path, opts)
     check_object("save", "scheduler", opts.scheduler, {"state_dict"}, 2)
   end
   if opts.loader ~= nil then check_object("save", "loader", opts.loader, {"state_dict"}, 2) end
-  for _, k in pairs({"epoch", "step"}) do
-    if opts[k] ~= nil and type(opts[k]) ~= "number" then
-      error(fmt("checkpoint.save: %s must be a number, got %s", k, type(opts[k])), 2)
+  local counters = {}
+  for _, k in ipairs({"epoch", "step"}) do
+    local ok, v = counter(opts[k])
+    if not ok then
+      error(fmt("checkpoint.save: %s must be an integer >= 0, got %s", k,
+                type(opts[k]) == "number" and tostring(opts[k]) or type(opts[k])), 2)
     end
+    counters[k] = v
   end
-  local ok, tensors, state = pcall(build, opts)
+  local built = {}
+  for k, v in pairs(opts) do built[k] = v end
+  built.epoch, built.step = counters.epoch, counters.step
+  local ok, tensors, state = pcall(build, built)
   if not ok then error(tostring(tensors), 2) end
-  local encoded, text = pcall(codec.encode, state, "checkpoint.save: state")
+  local encoded, text = pcall(codec.encode, state, STATE_WHERE, extra_tensors(tensors))
   if not encoded then error(text, 2) end
   local saved, err = pcall(mg_save, path, tensors, {[META_KEY] = text})
   if not saved then error("checkpoint." .. tostring(err), 2) end
@@ -186,7 +236,7 @@ local function read(path, level, who)
     error(fmt("checkpoint.%s: %s: not a moongrad checkpoint (no '%s' metadata); " ..
               "mg.load reads its tensors", who, path, META_KEY), level + 1)
   end
-  local state, err = codec.decode(text)
+  local state, err = codec.decode(text, tensors)
   if type(state) ~= "table" or state.format ~= "moongrad.checkpoint" then
     error(fmt("checkpoint.%s: %s: the checkpoint metadata is corrupt (%s)", who, path,
               err or "not a checkpoint record"), level + 1)
@@ -198,10 +248,6 @@ local function read(path, level, who)
   return tensors, state
 end
 
-local function missing(path, what, level)
-  error(fmt("checkpoint.load: %s: the checkpoint holds no %s state", path, what), level + 1)
-end
-
 -- The tensors named prefix.<key>, keyed by <key>.
 local function with_prefix(tensors, prefix)
   local out, n = {}, #prefix
@@ -211,12 +257,13 @@ local function with_prefix(tensors, prefix)
   return out
 end
 
-local function optimizer_state_dict(path, tensors, saved, level)
+-- The optimizer's state dict from the file's record and tensors, or nil
+-- and a message.
+local function optimizer_state_dict(tensors, saved)
   local state = {}
   for id, scalars in pairs(saved.state or {}) do
     if type(scalars) ~= "table" then
-      error(fmt("checkpoint.load: %s: optimizer state %s is corrupt", path, tostring(id)),
-            level + 1)
+      return nil, fmt("the state of parameter %s is not a table", tostring(id))
     end
     local st = {}
     for k, v in pairs(scalars) do st[k] = v end
@@ -225,87 +272,182 @@ local function optimizer_state_dict(path, tensors, saved, level)
   for name, t in pairs(with_prefix(tensors, "optimizer.state.")) do
     local id, slot = name:match("^(%d+)%.(.+)$")
     id = id and math.tointeger(tonumber(id))
-    if not id then
-      error(fmt("checkpoint.load: %s: unexpected tensor 'optimizer.state.%s'", path, name),
-            level + 1)
-    end
+    if not id then return nil, fmt("unexpected tensor 'optimizer.state.%s'", name) end
     state[id] = state[id] or {}
     state[id][slot] = t
   end
   return {state = state, param_groups = saved.param_groups}
 end
 
--- checkpoint.load(path, {model =, optimizer =, scheduler =, loader =,
--- restore_rng = true, strict = true}) restores each object given (strict
--- is passed to model:load_state_dict) and the RNG state; returns
--- {epoch =, step =, extra =}. Asking for a part the file lacks is an error.
-function checkpoint.load(path, opts)
-  if type(path) ~= "string" then
-    error(fmt("checkpoint.load: path must be a string, got %s", type(path)), 2)
-  end
-  opts = opts or {}
-  check_keys("load", opts, LOAD_KEYS, 2)
-  local roles = {model = "load_state_dict", optimizer = "load_state_dict",
-                 scheduler = "load_state_dict", loader = "load_state_dict"}
-  for role, m in pairs(roles) do
-    if opts[role] ~= nil then check_object("load", role, opts[role], {m}, 2) end
-  end
-  local tensors, state = read(path, 2, "load")
-  -- Gather every part first, so that a missing one fails before anything changes.
-  local model_sd, opt_sd, rng
+-- Each part of the file asked for by opts, as {role, object, state dict,
+-- extra argument}, in the order they are installed; or nil and a message.
+local function gather(tensors, state, opts)
+  local parts = {}
   if opts.model ~= nil then
-    if state.model == nil then missing(path, "model", 2) end
-    model_sd = with_prefix(tensors, "model.")
+    if state.model == nil then return nil, "the checkpoint holds no model state" end
+    parts[#parts + 1] = {"model", opts.model, with_prefix(tensors, "model."),
+                         opts.strict ~= nil and {strict = opts.strict} or nil}
   end
   if opts.optimizer ~= nil then
     local saved = state.optimizer
     if type(saved) ~= "table" or type(saved.param_groups) ~= "table" then
-      missing(path, "optimizer", 2)
+      return nil, "the checkpoint holds no optimizer state"
     end
     local kind = opts.optimizer.kind
     if saved.kind ~= nil and kind ~= nil and saved.kind ~= kind then
-      error(fmt("checkpoint.load: %s: the checkpoint holds %s optimizer state, the " ..
-                "optimizer is %s", path, tostring(saved.kind), tostring(kind)), 2)
+      return nil, fmt("the checkpoint holds %s optimizer state, the optimizer is %s",
+                      tostring(saved.kind), tostring(kind))
     end
-    opt_sd = optimizer_state_dict(path, tensors, saved, 2)
+    local sd, problem = optimizer_state_dict(tensors, saved)
+    if not sd then return nil, "optimizer state: " .. problem end
+    parts[#parts + 1] = {"optimizer", opts.optimizer, sd}
   end
-  if opts.scheduler ~= nil and type(state.scheduler) ~= "table" then
-    missing(path, "scheduler", 2)
-  end
-  if opts.loader ~= nil and type(state.loader) ~= "table" then missing(path, "loader", 2) end
-  if opts.restore_rng ~= false then
-    local r = state.rng
-    local seed = type(r) == "table" and parse_u64(r.seed)
-    local offset = type(r) == "table" and parse_u64(r.offset)
-    if not seed or not offset then
-      error(fmt("checkpoint.load: %s: the RNG state is missing or corrupt", path), 2)
-    end
-    rng = {seed = seed, offset = offset}
-  end
-
-  local function apply(what, f, ...)
-    local ok, err = pcall(f, ...)
-    if not ok then
-      error(fmt("checkpoint.load: %s: restoring the %s failed: %s", path, what,
-                tostring(err)), 3)
-    end
-  end
-  if model_sd then
-    local lopts = opts.strict ~= nil and {strict = opts.strict} or nil
-    apply("model", opts.model.load_state_dict, opts.model, model_sd, lopts)
-  end
-  if opt_sd then apply("optimizer", opts.optimizer.load_state_dict, opts.optimizer, opt_sd) end
   if opts.scheduler ~= nil then
-    apply("scheduler", opts.scheduler.load_state_dict, opts.scheduler, state.scheduler)
+    if type(state.scheduler) ~= "table" then
+      return nil, "the checkpoint holds no scheduler state"
+    end
+    parts[#parts + 1] = {"scheduler", opts.scheduler, state.scheduler}
   end
   if opts.loader ~= nil then
+    if type(state.loader) ~= "table" then return nil, "the checkpoint holds no loader state" end
     local sd = {}
     for k, v in pairs(state.loader) do sd[k] = v end
     for k, t in pairs(with_prefix(tensors, "loader.")) do sd[k] = t end
-    apply("loader", opts.loader.load_state_dict, opts.loader, sd)
+    parts[#parts + 1] = {"loader", opts.loader, sd}
   end
-  if rng then set_rng_state(rng) end
-  return {epoch = state.epoch, step = state.step, extra = state.extra}
+  return parts
+end
+
+-- "cannot restore the optimizer: <why>", without the position in moongrad's
+-- code that an error from inside a tensor op carries.
+local function cannot(role, err)
+  return fmt("cannot restore the %s: %s", role, (tostring(err):gsub("^[^:\n]+%.lua:%d+: ", "")))
+end
+
+-- Restores the objects without prepare_load_state_dict (a user's own
+-- model, say) through their load_state_dict, in order; if one fails, those
+-- restored before it get back the state_dict they had. Returns nil, or the
+-- message of the failure.
+local function restore_foreign(foreign)
+  local before = {}
+  for i, part in ipairs(foreign) do
+    local obj = part[2]
+    before[i] = has_method(obj, "state_dict") and obj:state_dict() or nil
+  end
+  for i, part in ipairs(foreign) do
+    local ok, err = pcall(part[2].load_state_dict, part[2], part[3], part[4])
+    if not ok then
+      for j = i - 1, 1, -1 do
+        if before[j] ~= nil then pcall(foreign[j][2].load_state_dict, foreign[j][2], before[j]) end
+      end
+      return cannot(part[1], err)
+    end
+  end
+end
+
+-- Checks everything the file holds for opts and makes it ready; returns the
+-- function that installs it and returns info, or nil and a message (without
+-- the "checkpoint.load: path: " that the caller adds). Changes nothing.
+local function prepare(tensors, state, opts)
+  local parts, problem = gather(tensors, state, opts)
+  if not parts then return nil, problem end
+  local info = {}
+  for _, k in ipairs({"epoch", "step"}) do
+    local ok, v = counter(state[k])
+    if not ok then
+      return nil, fmt("%s must be an integer >= 0, got %s", k, tostring(state[k]))
+    end
+    info[k] = v
+  end
+  info.extra = state.extra
+  local rng
+  if opts.restore_rng ~= false then
+    local r = state.rng
+    if type(r) ~= "table" then return nil, "the RNG state is missing" end
+    rng = {}
+    for _, k in ipairs({"seed", "offset"}) do
+      rng[k] = parse_u64(r[k])
+      if not rng[k] then
+        return nil, fmt("the RNG state is corrupt: %s must be an unsigned 64-bit integer " ..
+                        "in decimal, got %s", k, type(r[k]) == "string" and fmt("%q", r[k])
+                        or tostring(r[k]))
+      end
+    end
+  end
+  local applies, foreign = {}, {}
+  for _, part in ipairs(parts) do
+    local role, obj = part[1], part[2]
+    if has_method(obj, "prepare_load_state_dict") then
+      local ok, apply = pcall(obj.prepare_load_state_dict, obj, part[3], part[4])
+      if not ok then return nil, cannot(role, apply) end
+      applies[#applies + 1] = apply
+    else
+      foreign[#foreign + 1] = part
+    end
+  end
+  return function()
+    local failed = restore_foreign(foreign)
+    if failed then return nil, failed end
+    for _, apply in ipairs(applies) do apply() end
+    if rng then set_rng_state(rng) end
+    return info
+  end
+end
+
+local function check_load_args(who, path, opts, level)
+  if type(path) ~= "string" then
+    error(fmt("checkpoint.%s: path must be a string, got %s", who, type(path)), level + 1)
+  end
+  check_keys(who, opts, LOAD_KEYS, level + 1)
+  for _, role in ipairs({"model", "optimizer", "scheduler", "loader"}) do
+    if opts[role] ~= nil then
+      check_object(who, role, opts[role], {"load_state_dict"}, level + 1)
+    end
+  end
+end
+
+-- checkpoint.prepare(path, opts [, contents]) --> apply: everything
+-- checkpoint.load(path, opts) does except changing anything: the file is
+-- read and checked against the objects, and the restored state is made
+-- ready. apply() installs it (without allocating: it cannot fail, except in
+-- an object of your own that has load_state_dict but no
+-- prepare_load_state_dict) and returns what load returns. contents, the
+-- two values of checkpoint.read(path), saves reading the file again.
+function checkpoint.prepare(path, opts, contents)
+  opts = opts or {}
+  check_load_args("prepare", path, opts, 2)
+  local tensors, state
+  if contents ~= nil then
+    tensors, state = contents[1], contents[2]
+    if type(tensors) ~= "table" or type(state) ~= "table" then
+      error("checkpoint.prepare: contents must be {tensors, state} from checkpoint.read", 2)
+    end
+  else
+    tensors, state = read(path, 2, "load")
+  end
+  local apply, problem = prepare(tensors, state, opts)
+  if not apply then error(fmt("checkpoint.load: %s: %s", path, problem), 2) end
+  return function()
+    local info, failed = apply()
+    if not info then error(fmt("checkpoint.load: %s: %s", path, failed), 2) end
+    return info
+  end
+end
+
+-- checkpoint.load(path, {model =, optimizer =, scheduler =, loader =,
+-- restore_rng = true, strict = true}) restores each object given (strict
+-- is passed to model:load_state_dict) and the RNG state; returns
+-- {epoch =, step =, extra =}. Asking for a part the file lacks is an error.
+-- All or nothing: see the top of this file.
+function checkpoint.load(path, opts)
+  opts = opts or {}
+  check_load_args("load", path, opts, 2)
+  local tensors, state = read(path, 2, "load")
+  local apply, problem = prepare(tensors, state, opts)
+  if not apply then error(fmt("checkpoint.load: %s: %s", path, problem), 2) end
+  local info, failed = apply()
+  if not info then error(fmt("checkpoint.load: %s: %s", path, failed), 2) end
+  return info
 end
 
 -- checkpoint.read(path) --> tensors, state: the raw contents (tensors by

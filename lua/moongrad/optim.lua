@@ -62,7 +62,13 @@
 --                         param_groups = {{lr = ..., ..., params = {1, 2, ...}}}}
 --                        parameters numbered from 1 across the groups in
 --                        order, state tensors cloned
---   opt:load_state_dict(sd)  restores it: training resumes bit for bit
+--   opt:load_state_dict(sd)  restores it: training resumes bit for bit; all or
+--                        nothing: options checked as the constructor checks
+--                        them, step counts positive integers, state tensors
+--                        of their parameter's shape, finite, and >= 0 where
+--                        the update takes their square root
+--   opt:prepare_load_state_dict(sd) --> apply: the same checks, nothing
+--                        changed; apply() installs sd and cannot fail
 --   tostring(opt)        the groups and their options
 --
 -- optim.clip_grad_norm(params, max_norm, {norm_type = 2, error_if_nonfinite = false})

@@ -44,7 +44,10 @@
 -- Saving: s:state_dict() is a plain table (numbers, strings, booleans and
 -- nested tables; functions such as LambdaLR's lambdas are not saved, as in
 -- torch); s:load_state_dict(sd) on a scheduler built the same way, with the
--- optimizer's own state restored too, continues the schedule exactly.
+-- optimizer's own state restored too, continues the schedule exactly. It
+-- sets only the scheduler's own data fields, each checked, and changes
+-- nothing unless all pass; s:prepare_load_state_dict(sd) checks and returns
+-- the apply step (which cannot fail), for moongrad.checkpoint.
 -- ReduceLROnPlateau's `best` starts as math.huge (-math.huge in "max" mode).
 --
 -- Files: sched/base.lua (the Scheduler class, options, state dicts),

@@ -193,6 +193,11 @@ function T.RandomCrop(opts)
     error("RandomCrop: option 'size' must be a positive integer or {h, w} of them", 2)
   end
   local padding = get("padding", "int", 0)
+  -- The C core's bound on window geometry (MG_MAX_WINDOW), so that the
+  -- padded size below cannot wrap around.
+  if padding < 0 or padding > 0x7fffffff then
+    error(format("RandomCrop: option 'padding' must be in [0, 2147483647], got %d", padding), 2)
+  end
   local fill = get("fill", "number", 0)
   return transform(name, {size = size, padding = padding, fill = fill}, function(_, x, y)
     local N, _, H, W = check_batch(name, x)

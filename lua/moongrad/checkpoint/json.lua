@@ -13,8 +13,12 @@
 --     other table (integer ids with gaps, mixed keys) becomes
 --     {"__map__": [[key, value], ...]}, as does an object whose own keys
 --     would read as one of these tags.
+--   * a tensor, when the caller stores tensors elsewhere (encode's
+--     on_tensor), becomes {"__tensor__": name}; decode resolves it from
+--     the tensors it is given.
 -- Strings must be valid UTF-8 (JSON's alphabet). Functions, userdata
--- (tensors) and cycles are refused with a message naming where they are.
+-- (tensors, unless stored elsewhere) and cycles are refused with a message
+-- naming where they are.
 -- Decoding runs dkjson's parser: text is data, never code.
 local json = require "dkjson"
 
@@ -58,7 +62,7 @@ local function encode_table(t, where, visiting)
   for k in pairs(t) do
     count = count + 1
     if type(k) ~= "string" then all_strings = false
-    elseif k == "__float__" or k == "__map__" then tagged = true end
+    elseif k == "__float__" or k == "__map__" or k == "__tensor__" then tagged = true end
   end
   local out
   if count > 0 and #t == count and t[count] ~= nil and t[1] ~= nil then
@@ -110,15 +114,21 @@ function encode_value(v, where, visiting)
     return setmetatable({text = float_text(v)}, FLOAT)
   elseif tv == "table" then
     return encode_table(v, where, visiting)
+  elseif tv == "userdata" and visiting.on_tensor then  -- (the context rides along)
+    local name = visiting.on_tensor(v, where)
+    if name then return {__tensor__ = name} end
   end
   fail(where, fmt("is a %s, which a checkpoint cannot hold (only numbers, strings, " ..
                   "booleans and tables of them)", tv == "userdata" and "tensor or userdata" or tv))
 end
 
--- encode(v [, where]) --> JSON text. Raises "where ... is a function, ..."
--- (where names the value for the message, default "value").
-function M.encode(v, where)
-  local tree = encode_value(v, where or "value", {})
+-- encode(v [, where [, on_tensor]]) --> JSON text. Raises "where ... is a
+-- function, ..." (where names the value for the message, default "value").
+-- on_tensor(u, path), when given, is asked about each userdata u found at
+-- path (where's notation, "state.extra.x[2]"): it stores a tensor it takes
+-- and returns the name decode will find it under, or returns nil to refuse.
+function M.encode(v, where, on_tensor)
+  local tree = encode_value(v, where or "value", {on_tensor = on_tensor})
   local text, err = json.encode(tree)
   if not text then error((where or "value") .. ": " .. tostring(err), 0) end
   return text
@@ -126,8 +136,14 @@ end
 
 local FLOATS = {inf = huge, ["-inf"] = -huge, nan = 0 / 0}
 
-local function decode_tree(v)
+local function decode_tree(v, tensors)
   if type(v) ~= "table" then return v end
+  local name = v.__tensor__
+  if tensors and name ~= nil and next(v, next(v)) == nil then
+    local t = tensors[name]
+    if t == nil then error(fmt("__tensor__ %s names no tensor of the file", tostring(name)), 0) end
+    return t
+  end
   local f = v.__float__
   if f ~= nil and next(v, next(v)) == nil then
     local x = FLOATS[f]
@@ -140,25 +156,26 @@ local function decode_tree(v)
     local out = {}
     for _, kv in ipairs(m) do
       if type(kv) ~= "table" or kv[1] == nil then error("__map__ must hold [key, value] pairs", 0) end
-      local k = decode_tree(kv[1])
+      local k = decode_tree(kv[1], tensors)
       if k ~= k then error("__map__ has a nan key", 0) end
-      out[k] = decode_tree(kv[2])
+      out[k] = decode_tree(kv[2], tensors)
     end
     return out
   end
   local out = {}
-  for k, x in pairs(v) do out[k] = decode_tree(x) end
+  for k, x in pairs(v) do out[k] = decode_tree(x, tensors) end
   return out
 end
 
--- decode(text) --> value, or nil and a message.
-function M.decode(text)
+-- decode(text [, tensors]) --> value, or nil and a message. tensors: the
+-- names {"__tensor__": name} stand for (without it they stay tables).
+function M.decode(text, tensors)
   if type(text) ~= "string" then return nil, "expected a string" end
   local ok, v, pos, err = pcall(json.decode, text, 1, nil)
   if not ok then return nil, tostring(v) end
   if err then return nil, err end
   if pos and text:find("%S", pos) then return nil, "unexpected text after the JSON value" end
-  local ok2, out = pcall(decode_tree, v)
+  local ok2, out = pcall(decode_tree, v, tensors)
   if not ok2 then return nil, out end
   return out
 end

@@ -19,6 +19,9 @@
 -- nil, position = <batches already yielded this epoch>}; after
 -- loader:load_state_dict(sd) the next iter() yields the rest of that epoch
 -- (batch position + 1 on, same order) and later epochs shuffle as usual.
+-- load_state_dict checks first (position in 0..#loader, perm a permutation
+-- of 1..n) and changes nothing on failure; prepare_load_state_dict(sd)
+-- checks and returns the apply step, for moongrad.checkpoint.
 --
 -- Sharding (data-parallel training, moongrad.dist): loader:shard(rank, size)
 -- is a copy of the loader for rank `rank` of `size`. Each epoch's order is
@@ -229,25 +232,70 @@ function DataLoader:state_dict()
   return {perm = self._perm, position = self._position}
 end
 
-function DataLoader:load_state_dict(sd)
-  if type(sd) ~= "table" then error("DataLoader:load_state_dict: expects a table", 2) end
-  local pos, perm = sd.position, sd.perm
-  if math_type(pos) ~= "integer" or pos < 0 then
-    error(("DataLoader:load_state_dict: position must be an integer >= 0, got %s"):format(tostring(pos)), 2)
+-- A problem with perm as the order of an epoch over n samples, or nil: it
+-- must be a 1-D int64 tensor holding each of 1..n exactly once.
+local function perm_problem(perm, n)
+  if not mg.is_tensor(perm) or perm:dtype() ~= "int64" or perm:dim() ~= 1 or perm:numel() ~= n then
+    local got = mg.is_tensor(perm) and ("a tensor of %s, shape [%s]"):format(perm:dtype(),
+      table.concat(perm:shape(), ",")) or type(perm)
+    return ("perm must be a 1-D int64 tensor of %d positions, got %s"):format(n, got)
   end
-  local n = self.dataset:len()
-  if perm ~= nil then
-    if not mg.is_tensor(perm) or perm:dtype() ~= "int64" or perm:dim() ~= 1 or perm:numel() ~= n then
-      error(("DataLoader:load_state_dict: perm must be a 1-D int64 tensor of %d positions"):format(n), 2)
+  if n == 0 then return nil end
+  local lo, hi = perm:min():item(), perm:max():item()
+  if lo < 1 or hi > n then
+    return ("perm must hold each of 1..%d once, it holds %d"):format(n, lo < 1 and lo or hi)
+  end
+  local counts = mg.zeros(n, "int64"):scatter_add(1, perm, mg.ones(n, "int64"))
+  if counts:max():item() > 1 then
+    local twice = counts:argmax():item()
+    return ("perm must hold each of 1..%d once, it holds %d twice and misses %d"):format(
+      n, twice, counts:argmin():item())
+  end
+end
+
+-- Checks sd and returns the function that installs it (plain assignments),
+-- or nil and a message; changes nothing.
+local function prepare(self, sd)
+  local who = "DataLoader:load_state_dict"
+  if type(sd) ~= "table" then return nil, who .. ": expects a table, got " .. type(sd) end
+  for k in pairs(sd) do
+    if k ~= "position" and k ~= "perm" then
+      return nil, ("%s: unknown entry '%s' (known: perm, position)"):format(who, tostring(k))
     end
-    perm = perm:contiguous()
-  elseif self.shuffle and pos > 0 and pos < self:len() then
-    error("DataLoader:load_state_dict: a shuffling loader needs the epoch's perm to resume mid-epoch", 2)
   end
-  self._perm = perm
-  self._position = pos
+  local pos, perm, nb = sd.position, sd.perm, self:len()
+  if math_type(pos) ~= "integer" or pos < 0 or pos > nb then
+    return nil, ("%s: position must be an integer in 0..%d (the batches of an epoch), got %s")
+                :format(who, nb, tostring(pos))
+  end
+  if perm ~= nil then
+    local problem = perm_problem(perm, self.dataset:len())
+    if problem then return nil, who .. ": " .. problem end
+    perm = perm:contiguous():clone()   -- the loader's own, whatever happens to sd
+  elseif self.shuffle and pos > 0 and pos < nb then
+    return nil, who .. ": a shuffling loader needs the epoch's perm to resume mid-epoch"
+  end
   -- A shuffling loader without a perm has not drawn this epoch's order yet.
-  self._resume = pos < self:len() and (perm ~= nil or not self.shuffle)
+  local resume = pos < nb and (perm ~= nil or not self.shuffle)
+  return function()
+    self._perm, self._position, self._resume = perm, pos, resume
+  end
+end
+
+-- loader:prepare_load_state_dict(sd) --> apply: checks sd as load_state_dict
+-- does, changing nothing; apply() installs it and cannot fail.
+function DataLoader:prepare_load_state_dict(sd)
+  local apply, problem = prepare(self, sd)
+  if not apply then error(problem, 2) end
+  return apply
+end
+
+-- loader:load_state_dict(sd): all or nothing; position must be 0..#loader
+-- and perm (when given) a permutation of 1..n for the dataset's n samples.
+function DataLoader:load_state_dict(sd)
+  local apply, problem = prepare(self, sd)
+  if not apply then error(problem, 2) end
+  apply()
 end
 
 return {DataLoader = new, collate = collate}

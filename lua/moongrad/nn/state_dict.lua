@@ -74,28 +74,40 @@ local function same_shape(a, b)
   return true
 end
 
--- load_state_dict(sd [, {strict = true}]) copies sd's tensors into the
--- module's parameters and buffers in place (under no_grad, converting the
--- dtype). Nothing is copied unless everything checks: every entry must be a
--- tensor of the right shape, and when strict, sd must hold exactly the
--- module's names. Returns {missing = {names}, unexpected = {names}}.
-function Module:load_state_dict(sd, opts)
+-- The source to copy into t from v (same shape): v itself when copy_ can
+-- take it as is, else a converted or detached copy made now, so that the
+-- copies into the module allocate nothing and cannot fail. A source sharing
+-- t's storage in another layout would make copy_ snapshot it.
+local function source_for(t, v)
+  if v:dtype() ~= t:dtype() then return v:to(t:dtype()) end
+  if v:shares_storage(t) and not (v:storage_offset() == t:storage_offset()
+      and same_shape(v:stride(), t:stride())) then
+    return v:clone()
+  end
+  return v
+end
+
+-- Checks sd against the module and makes every source tensor ready; returns
+-- the function that copies them in (and returns {missing, unexpected}), or
+-- nil and a message. Changes nothing.
+local function prepare(self, sd, opts)
   local cname = self:class_name()
   if type(sd) ~= "table" then
-    error(fmt("%s: load_state_dict expects a table of name = tensor, got %s",
-              cname, describe(sd)), 2)
+    return nil, fmt("%s: load_state_dict expects a table of name = tensor, got %s",
+                    cname, describe(sd))
   end
   if opts ~= nil and type(opts) ~= "table" then
-    error(fmt("%s: load_state_dict options must be a table, got %s", cname, describe(opts)), 2)
+    return nil, fmt("%s: load_state_dict options must be a table, got %s", cname, describe(opts))
   end
   for k in pairs(opts or {}) do
     if k ~= "strict" then
-      error(fmt("%s: load_state_dict: unknown option '%s' (known: strict)", cname, tostring(k)), 2)
+      return nil, fmt("%s: load_state_dict: unknown option '%s' (known: strict)", cname,
+                      tostring(k))
     end
   end
   local strict = not (opts and opts.strict == false)
   local own, known = state_entries(self, "", {}, {}), {}
-  local missing, mismatched, not_tensor, pairs_to_copy = {}, {}, {}, {}
+  local missing, mismatched, not_tensor, wrong_kind, checked = {}, {}, {}, {}, {}
   for _, e in ipairs(own) do
     local name, t = e[1], e[2]
     known[name] = true
@@ -107,8 +119,12 @@ function Module:load_state_dict(sd, opts)
     elseif not same_shape(v:shape(), t:shape()) then
       mismatched[#mismatched + 1] = fmt("%s is %s in the state dict, %s in the model",
                                         name, shape_str(v), shape_str(t))
+    elseif (v:dtype() == "int64") ~= (t:dtype() == "int64") then
+      -- float32 and float64 convert; integers and floats do not mix
+      wrong_kind[#wrong_kind + 1] = fmt("%s is %s in the state dict, %s in the model",
+                                        name, v:dtype(), t:dtype())
     else
-      pairs_to_copy[#pairs_to_copy + 1] = {t, v}
+      checked[#checked + 1] = {t, v}
     end
   end
   local unexpected = {}
@@ -127,24 +143,55 @@ function Module:load_state_dict(sd, opts)
   if #mismatched > 0 then
     problems[#problems + 1] = fmt("  wrong shape (%d): %s", #mismatched, concat(mismatched, "; "))
   end
+  if #wrong_kind > 0 then
+    problems[#problems + 1] = fmt("  wrong dtype (%d): %s", #wrong_kind, concat(wrong_kind, "; "))
+  end
   if #not_tensor > 0 then
     problems[#problems + 1] = fmt("  not a tensor (%d): %s", #not_tensor, concat(not_tensor, "; "))
   end
   if #problems > 0 then
     local hint = strict and (#missing > 0 or #unexpected > 0)
         and "\n  (pass {strict = false} to skip missing and unexpected entries)" or ""
-    error(fmt("%s: load_state_dict: the state dict does not fit the model\n%s%s",
-              cname, concat(problems, "\n"), hint), 2)
+    return nil, fmt("%s: load_state_dict: the state dict does not fit the model\n%s%s",
+                    cname, concat(problems, "\n"), hint)
   end
-  no_grad(function()
-    for _, pv in ipairs(pairs_to_copy) do pv[1]:copy_(pv[2]) end
-  end)
+  local copies = {}
+  for i, tv in ipairs(checked) do copies[i] = {tv[1], source_for(tv[1], tv[2])} end
   local names = function(list)
     local out = {}
     for i, e in ipairs(list) do out[i] = e[1] end
     return out
   end
-  return {missing = names(missing), unexpected = names(unexpected)}
+  local result = {missing = names(missing), unexpected = names(unexpected)}
+  return function()
+    no_grad(function()
+      for _, pv in ipairs(copies) do pv[1]:copy_(pv[2]) end
+    end)
+    return result
+  end
+end
+
+-- prepare_load_state_dict(sd [, opts]) --> apply: checks sd as
+-- load_state_dict does and makes every tensor to copy ready, changing
+-- nothing; apply() copies them in (it allocates nothing and cannot fail)
+-- and returns what load_state_dict returns. moongrad.checkpoint restores a
+-- whole training state this way: every part checked before any changes.
+function Module:prepare_load_state_dict(sd, opts)
+  local apply, problem = prepare(self, sd, opts)
+  if not apply then error(problem, 2) end
+  return apply
+end
+
+-- load_state_dict(sd [, {strict = true}]) copies sd's tensors into the
+-- module's parameters and buffers in place (under no_grad, converting
+-- between float32 and float64). Nothing is copied unless everything checks:
+-- every entry must be a tensor of the right shape (an integer tensor for an
+-- integer buffer, a float one for the rest), and when strict, sd must hold
+-- exactly the module's names. Returns {missing = {names}, unexpected = {names}}.
+function Module:load_state_dict(sd, opts)
+  local apply, problem = prepare(self, sd, opts)
+  if not apply then error(problem, 2) end
+  return apply()
 end
 
 -- to(dtype) converts floating parameters and buffers ("float32"/"float64");

@@ -7,12 +7,13 @@ local options = require "moongrad.optim.options"
 
 local optim_step, enable_grad, is_tensor = mg._optim_step, mg.enable_grad, mg.is_tensor
 local specs, show, check_options = options.specs, options.show, options.check_options
+local state_slots = options.state_slots
 local unknown_key, copy = options.unknown_key, options.copy
 local is_module, tensor_list = options.is_module, options.tensor_list
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local setmetatable, error = setmetatable, error
 local fmt, concat, sort = string.format, table.concat, table.sort
-local tointeger = math.tointeger
+local tointeger, math_type, huge = math.tointeger, math.type, math.huge
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -171,97 +172,195 @@ local function sorted_keys(t)
   return keys
 end
 
--- The state table for parameter p from a saved one: tensors cloned into p's
--- dtype (like torch) and checked against p's shape; step and mu_product
--- may come as numbers or one-element tensors.
+local function shape_text(t) return "[" .. concat(t:shape(), ",") .. "]" end
+
+-- A problem with the values of state tensor t, or nil: NaN and infinities
+-- (never produced by a step from finite data) are refused everywhere, and
+-- negative values where the update takes a square root of them.
+local function value_problem(t, rule)
+  if t:numel() == 0 then return nil end
+  local lo, hi = t:min():item(), t:max():item()
+  if lo ~= lo or hi ~= hi then return "holds NaN" end
+  if lo == -huge or hi == huge then return "holds an infinite value" end
+  if rule == "nonneg" and lo < 0 then
+    return fmt("must be >= 0, holds %s", show(lo))
+  end
+end
+
+-- A one-element tensor as its number (torch keeps step in a tensor).
+local function as_number(v)
+  if is_tensor(v) and v:numel() == 1 then return v:item() end
+  return v
+end
+
+-- Plain data a group may carry besides its options (schedulers add
+-- initial_lr, max_lr, ...): numbers, strings, booleans and tables of them.
+local function is_plain(v, depth)
+  local tv = type(v)
+  if tv == "number" or tv == "string" or tv == "boolean" then return true end
+  if tv ~= "table" or is_tensor(v) or depth > 8 then return false end
+  for k, x in pairs(v) do
+    if not (is_plain(k, depth + 1) and is_plain(x, depth + 1)) then return false end
+  end
+  return true
+end
+
+-- The state table for parameter p (number i) from a saved one, every value
+-- checked: step a positive integer, the kind's state tensors of p's shape
+-- and a float dtype (cloned into p's dtype, as torch does), finite, and >= 0
+-- where the update needs it; NAdam's mu_product in (0, 1]. Returns the
+-- table, or nil and a message.
 local function restore_state(kind, p, saved, i)
-  local st = {}
-  local shape = p:shape()
+  local function bad(f, ...)
+    return nil, fmt("%s: load_state_dict: state of parameter %d: " .. f, kind, i, ...)
+  end
+  if type(saved) ~= "table" or is_tensor(saved) then
+    return bad("must be a table, got %s", is_tensor(saved) and "a tensor" or type(saved))
+  end
+  local slots, st = state_slots[kind], {}
   for _, k in ipairs(sorted_keys(saved)) do
     local v = saved[k]
-    if is_tensor(v) and (k == "step" or k == "mu_product") then
-      v = v:item()
-    end
     if k == "step" then
-      local s = tointeger(v)
-      if not s then
-        return nil, fmt("%s: load_state_dict: state 'step' of parameter %d must " ..
-                        "be an integer, got %s", kind, i, show(v))
+      v = as_number(v)
+      local s = type(v) == "number" and tointeger(v)
+      if not s or s < 1 then
+        return bad("'step' must be a positive integer (the updates made), got %s",
+                   is_tensor(v) and "a tensor of " .. v:numel() .. " elements" or show(v))
       end
       v = s
-    elseif is_tensor(v) then
-      local vs = v:shape()
-      if concat(vs, ",") ~= concat(shape, ",") then
-        return nil, fmt("%s: load_state_dict: state '%s' of parameter %d has shape " ..
-                        "[%s], the parameter [%s]", kind, tostring(k), i,
-                        concat(vs, ","), concat(shape, ","))
+    elseif k == "mu_product" and kind == "NAdam" then
+      v = as_number(v)
+      if type(v) ~= "number" or not (v > 0 and v <= 1) then
+        return bad("'mu_product' must be a number in (0, 1], got %s",
+                   is_tensor(v) and "a tensor" or show(v))
+      end
+    elseif type(k) == "string" and slots[k] then
+      if not is_tensor(v) then return bad("'%s' must be a tensor, got %s", k, type(v)) end
+      if concat(v:shape(), ",") ~= concat(p:shape(), ",") then
+        return bad("'%s' has shape %s, the parameter %s", k, shape_text(v), shape_text(p))
+      end
+      if v:dtype() == "int64" then
+        return bad("'%s' is int64; optimizer state is float32 or float64", k)
       end
       v = v:dtype() == p:dtype() and v:clone() or v:to(p:dtype())
       if not v:is_contiguous() then v = v:contiguous() end
+      local problem = value_problem(v, slots[k])
+      if problem then return bad("'%s' %s", k, problem) end
     else
-      v = copy(v)
+      local names = sorted_keys(slots)
+      names[#names + 1] = "step"
+      if kind == "NAdam" then names[#names + 1] = "mu_product" end
+      return bad("unknown entry %s (%s keeps %s)", show(k), kind, concat(names, ", "))
     end
     st[k] = v
   end
+  if st.step == nil then return bad("'step' is missing") end
   return st
+end
+
+-- A group's options from a saved group: every option checked as the
+-- constructor checks it (missing ones from the defaults), other keys plain
+-- data. Returns the options (without params), or nil and a message.
+local function restore_options(self, saved, gi)
+  local kind, o = self.kind, {}
+  local where = fmt("load_state_dict: parameter group %d: ", gi)
+  for _, k in ipairs(sorted_keys(saved)) do
+    local v = saved[k]
+    if k ~= "params" then
+      if type(k) ~= "string" or not is_plain(v, 0) then
+        return nil, fmt("%s: %sentry %s must be plain data under a string key, got %s",
+                        kind, where, show(k), is_tensor(v) and "a tensor" or type(v))
+      end
+      o[k] = copy(v)
+    end
+  end
+  for _, name in ipairs(specs[kind].names) do
+    if o[name] == nil then o[name] = copy(self.defaults[name]) end
+  end
+  local problem = check_options(kind, o, where)
+  if problem then return nil, problem end
+  return o
+end
+
+-- Checks sd against self and builds everything loading it needs; returns
+-- the function that installs it (which allocates nothing and cannot fail),
+-- or nil and a message. Nothing of self changes here.
+local function prepare(self, sd)
+  local kind = self.kind
+  if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
+    return nil, fmt("%s: load_state_dict expects a table {state = ..., param_groups = ...}, got %s",
+                    kind, type(sd) == "table" and "a table without them" or type(sd))
+  end
+  local groups, saved = self.param_groups, sd.param_groups
+  if #groups ~= #saved then
+    return nil, fmt("%s: load_state_dict: the state dict has %d parameter groups, the " ..
+                    "optimizer %d", kind, #saved, #groups)
+  end
+  local id_map, new_options = {}, {}
+  for gi, g in ipairs(groups) do
+    local sg = saved[gi]
+    local ids = type(sg) == "table" and sg.params
+    if type(ids) ~= "table" or #ids ~= #g.params then
+      return nil, fmt("%s: load_state_dict: parameter group %d has %d parameters, the " ..
+                      "saved one %s", kind, gi, #g.params,
+                      type(ids) == "table" and tostring(#ids) or "none")
+    end
+    for i = 1, #ids do
+      local id = ids[i]
+      if math_type(id) ~= "integer" or id < 1 or id_map[id] then
+        return nil, fmt("%s: load_state_dict: parameter group %d: params[%d] must be a " ..
+                        "parameter number >= 1 that no other entry has, got %s", kind, gi, i,
+                        show(id))
+      end
+      id_map[id] = g.params[i]
+    end
+    local o, problem = restore_options(self, sg, gi)
+    if not o then return nil, problem end
+    new_options[gi] = o
+  end
+  local state = {}
+  for _, id in ipairs(sorted_keys(sd.state)) do
+    local p = id_map[id]
+    if not p then
+      return nil, fmt("%s: load_state_dict: state for parameter %s, which no group has",
+                      kind, show(id))
+    end
+    local restored, problem = restore_state(kind, p, sd.state[id], id)
+    if not restored then return nil, problem end
+    state[p] = restored
+  end
+  return function()
+    for gi, g in ipairs(groups) do
+      for k in pairs(g) do
+        if k ~= "params" then g[k] = nil end
+      end
+      for k, v in pairs(new_options[gi]) do g[k] = v end
+    end
+    self.state = state
+  end
+end
+
+-- opt:prepare_load_state_dict(sd) --> apply: checks sd (see load_state_dict)
+-- and makes everything loading it needs, changing nothing; apply() then
+-- installs it and cannot fail. moongrad.checkpoint restores a whole
+-- training state this way: every part checked before any part changes.
+function Optimizer:prepare_load_state_dict(sd)
+  local apply, problem = prepare(self, sd)
+  if not apply then error(problem, 2) end
+  return apply
 end
 
 -- opt:load_state_dict(sd): the state and options of sd (from state_dict,
 -- possibly of another optimizer object over the same parameters in the same
 -- order). The group tables stay the same objects; their options are replaced.
+-- All or nothing: every option is checked as the constructor checks it and
+-- every state entry as a step would have left it (step a positive integer;
+-- state tensors of the parameter's shape, finite, and >= 0 for averages of
+-- squares), before anything changes.
 function Optimizer:load_state_dict(sd)
-  local kind = self.kind
-  if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
-    error(fmt("%s: load_state_dict expects a table {state = ..., param_groups = ...}, got %s",
-              kind, type(sd) == "table" and "a table without them" or type(sd)), 2)
-  end
-  local groups, saved = self.param_groups, sd.param_groups
-  if #groups ~= #saved then
-    error(fmt("%s: load_state_dict: the state dict has %d parameter groups, the " ..
-              "optimizer %d", kind, #saved, #groups), 2)
-  end
-  local id_map = {}
-  for gi, g in ipairs(groups) do
-    local ids = saved[gi].params
-    if type(ids) ~= "table" or #ids ~= #g.params then
-      error(fmt("%s: load_state_dict: parameter group %d has %d parameters, the " ..
-                "saved one %s", kind, gi, #g.params,
-                type(ids) == "table" and tostring(#ids) or "none"), 2)
-    end
-    for i, id in ipairs(ids) do id_map[id] = g.params[i] end
-  end
-  local state = {}
-  for _, id in ipairs(sorted_keys(sd.state)) do
-    local st = sd.state[id]
-    local p = id_map[id]
-    if not p then
-      error(fmt("%s: load_state_dict: state for parameter %s, which no group has",
-                kind, tostring(id)), 2)
-    end
-    local restored, problem = restore_state(kind, p, st, id)
-    if not restored then error(problem, 2) end
-    state[p] = restored
-  end
-  local new_options = {}
-  for gi, g in ipairs(saved) do
-    local o = {}
-    for k, v in pairs(g) do
-      if k ~= "params" then o[k] = copy(v) end
-    end
-    for _, name in ipairs(specs[kind].names) do
-      if o[name] == nil then o[name] = copy(self.defaults[name]) end
-    end
-    local problem = check_options(kind, o, fmt("load_state_dict: parameter group %d: ", gi))
-    if problem then error(problem, 2) end
-    new_options[gi] = o
-  end
-  for gi, g in ipairs(groups) do
-    for k in pairs(g) do
-      if k ~= "params" then g[k] = nil end
-    end
-    for k, v in pairs(new_options[gi]) do g[k] = v end
-  end
-  self.state = state
+  local apply, problem = prepare(self, sd)
+  if not apply then error(problem, 2) end
+  apply()
 end
 
 function Optimizer:__tostring()

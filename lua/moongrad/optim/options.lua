@@ -29,6 +29,22 @@ local specs = {
   RAdam = {"lr", 1e-3, "betas", {0.9, 0.999}, "eps", 1e-8, "weight_decay", 0},
 }
 
+-- Each optimizer's per-parameter state tensors (torch's names, the slots of
+-- runtime/ops_optim.c) and what their values must be: "any" finite value,
+-- or "nonneg": finite and >= 0 (running averages of squares and sums of
+-- them, whose square root the update takes). Besides these a state holds
+-- `step` (the number of updates made, >= 1) and, for NAdam, `mu_product`.
+local state_slots = {
+  SGD = {momentum_buffer = "any"},
+  Adam = {exp_avg = "any", exp_avg_sq = "nonneg", max_exp_avg_sq = "nonneg"},
+  AdamW = {exp_avg = "any", exp_avg_sq = "nonneg", max_exp_avg_sq = "nonneg"},
+  RMSprop = {square_avg = "nonneg", momentum_buffer = "any", grad_avg = "any"},
+  Adagrad = {sum = "nonneg"},
+  Adamax = {exp_avg = "any", exp_inf = "nonneg"},
+  NAdam = {exp_avg = "any", exp_avg_sq = "nonneg"},
+  RAdam = {exp_avg = "any", exp_avg_sq = "nonneg"},
+}
+
 -- spec -> {names = {...} in order, default = {name = value}}
 for kind, list in pairs(specs) do
   local names, default = {}, {}
@@ -46,6 +62,7 @@ local function show(v)
     return "{" .. concat(parts, ", ") .. "}"
   end
   if type(v) == "string" then return fmt("%q", v) end
+  if v ~= v then return "nan" end           -- tostring gives "-nan" on some systems
   return tostring(v)
 end
 
@@ -159,6 +176,7 @@ end
 return {
   REQUIRED = REQUIRED,         -- the default of an option that must be given
   specs = specs,               -- kind -> {names = {...}, default = {...}}
+  state_slots = state_slots,   -- kind -> {state tensor name = "any" | "nonneg"}
   show = show,                 -- a value as messages and tostring print it
   check_options = check_options,
   unknown_key = unknown_key,

@@ -32,7 +32,8 @@ local function show(v)
   if type(v) == "string" then return fmt("%q", v) end
   if type(v) == "number" then
     if v == huge then return "inf" elseif v == -huge then return "-inf" end
-    if math_type(v) == "integer" or v ~= v then return tostring(v) end
+    if v ~= v then return "nan" end
+    if math_type(v) == "integer" then return tostring(v) end
     local s
     for digits = 15, 17 do   -- the shortest form that reads back as v
       s = fmt("%." .. digits .. "g", v)
@@ -335,20 +336,152 @@ function Scheduler:state_dict()
   return sd
 end
 
--- Restores state saved by state_dict() (on a scheduler of the same kind,
--- built on an optimizer with the same number of groups).
-function Scheduler:load_state_dict(sd)
+-- Loading a state dict --------------------------------------------------------
+--
+-- A state dict is data from a file: it may only set the data fields the
+-- scheduler already has (never a method such as step or get_lr, never the
+-- optimizer), each to a value that keeps the schedule working. A field with
+-- a check (the common ones below, or the class's `_state_checks`, mostly
+-- its constructor's option checks) must pass it; any other field must keep
+-- its form: a number stays a finite number, a string keeps its value (it
+-- names a choice made when the scheduler was built), a table keeps its keys
+-- (a list its length, one entry per param group), recursively.
+
+local function finite(v)
+  return type(v) == "number" and v == v and v > -huge and v < huge
+end
+
+function checks.finite_nonnegative(v)
+  return finite(v) and v >= 0, "must be a finite number >= 0"
+end
+function checks.not_nan(v) return type(v) == "number" and v == v, "must be a number (not nan)" end
+function checks.integer_list(v)
+  if type(v) ~= "table" then return false, "must be a list of integers" end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  for i = 1, n do
+    if as_integer(v[i]) == nil then return false, "must be a list of integers" end
+  end
+  return true
+end
+
+local COMMON_CHECKS = {
+  last_epoch = checks.last_epoch,
+  _step_count = checks.nonnegative_int,
+  verbose = checks.boolean,
+}
+
+local INTEGRAL = {[checks.positive_int] = true, [checks.nonnegative_int] = true,
+                  [checks.last_epoch] = true}
+
+-- The keys of t in a fixed order, so that the first problem reported is
+-- always the same one.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+local function path_of(path, k)
+  return math_type(k) == "integer" and fmt("%s[%d]", path, k) or path .. "." .. tostring(k)
+end
+
+-- Whether new has the form of cur (see above); strict: numbers finite and
+-- strings unchanged (the scheduler's own fields), else any number and
+-- string (fields of a user's callable lambda). Returns nil, or a message
+-- naming path.
+local function form_problem(cur, new, path, strict)
+  local tc, tn = type(cur), type(new)
+  if tc ~= "number" and tc ~= "string" and tc ~= "boolean" and tc ~= "table" then
+    return fmt("%s is not data (a %s)", path, tc)
+  end
+  if tn ~= tc then return fmt("%s must be a %s, got %s", path, tc, show(new)) end
+  if tn == "number" then
+    if strict and not finite(new) then
+      return fmt("%s must be a finite number, got %s", path, show(new))
+    end
+  elseif tn == "string" then
+    if strict and new ~= cur then
+      return fmt("%s must be %s (set when the scheduler was built), got %s", path,
+                 show(cur), show(new))
+    end
+  elseif tn == "table" then
+    local n = 0
+    for _ in pairs(cur) do n = n + 1 end
+    if n > 0 and #cur == n and #new ~= n then     -- a list: one entry per group, say
+      return fmt("%s must have %d entries, got %s", path, n, show(new))
+    end
+    for _, k in ipairs(sorted_keys(new)) do
+      if cur[k] == nil then return fmt("%s has an entry %s the scheduler has not", path, show(k)) end
+      local problem = form_problem(cur[k], new[k], path_of(path, k), strict)
+      if problem then return problem end
+    end
+    for _, k in ipairs(sorted_keys(cur)) do
+      if new[k] == nil and type(cur[k]) ~= "function" then
+        return fmt("%s lacks the entry %s", path, show(k))
+      end
+    end
+  end
+end
+base.form_problem = form_problem
+
+-- The checked value of field k of sd for self, or nil and a message.
+local function field_value(self, k, v)
+  local check = COMMON_CHECKS[k] or (self._state_checks and self._state_checks[k])
+  if check then
+    local ok, want = check(v)
+    if not ok then return nil, fmt("%s %s (got %s)", k, want, show(v)) end
+    return INTEGRAL[check] and as_integer(v) or copy(v)
+  end
+  local problem = form_problem(rawget(self, k), v, k, true)
+  if problem then return nil, problem end
+  return copy(v)
+end
+
+-- Checks sd and returns the function that installs it (plain assignments:
+-- it cannot fail), or nil and a message; changes nothing. handled: keys a
+-- subclass checks and installs itself (LambdaLR's lambdas, a composite's
+-- schedulers). Classes with more state override this method.
+function Scheduler:_prepare_state(sd, handled)
+  local name = self.__name
   if type(sd) ~= "table" then
-    error(fmt("%s: load_state_dict expects a table, got %s", self.__name, type(sd)), 2)
+    return nil, fmt("%s: load_state_dict expects a table, got %s", name, type(sd))
   end
-  -- a bad step count would only surface steps later, inside the schedule
-  if sd.last_epoch ~= nil and as_integer(sd.last_epoch) == nil then
-    error(fmt("%s: load_state_dict: last_epoch must be an integer, got %s", self.__name,
-              show(sd.last_epoch)), 2)
+  local values = {}
+  for _, k in ipairs(sorted_keys(sd)) do
+    if not (handled and handled[k]) then
+      local cur = type(k) == "string" and rawget(self, k)
+      if cur == nil or not is_state(self, k) or type(cur) == "function" then
+        return nil, fmt("%s: load_state_dict: %s is not part of the scheduler's state " ..
+                        "(not one of its data fields)", name, show(k))
+      end
+      local v, problem = field_value(self, k, sd[k])
+      if v == nil then return nil, fmt("%s: load_state_dict: %s", name, problem) end
+      values[k] = v
+    end
   end
-  for k, v in pairs(sd) do
-    if is_state(self, k) then self[k] = copy(v) end
+  return function()
+    for k, v in pairs(values) do self[k] = v end
   end
+end
+
+-- s:prepare_load_state_dict(sd) --> apply: checks sd as load_state_dict does
+-- and changes nothing; apply() installs it and cannot fail (how
+-- moongrad.checkpoint restores every part of a training state or none).
+function Scheduler:prepare_load_state_dict(sd)
+  local apply, problem = self:_prepare_state(sd)
+  if not apply then error(problem, 2) end
+  return apply
+end
+
+-- Restores state saved by state_dict() (on a scheduler of the same kind,
+-- built on an optimizer with the same number of groups). All or nothing:
+-- the whole state dict is checked (see above) before any field changes.
+function Scheduler:load_state_dict(sd)
+  local apply, problem = self:_prepare_state(sd)
+  if not apply then error(problem, 2) end
+  apply()
 end
 
 return base

@@ -51,14 +51,28 @@ local function composite_state_dict(self)
   return sd
 end
 
-local function composite_load_state_dict(self, sd)
-  Scheduler.load_state_dict(self, sd)
+-- The composite's own fields and every scheduler's state, all checked
+-- before any of them changes.
+local function composite_prepare_state(self, sd)
+  local apply_own, problem = Scheduler._prepare_state(self, sd, {_schedulers = true})
+  if not apply_own then return nil, problem end
   local subs = sd._schedulers
   if type(subs) ~= "table" or #subs ~= #self._schedulers then
-    error(fmt("%s: load_state_dict expects states for %d schedulers", self.__name,
-              #self._schedulers), 2)
+    return nil, fmt("%s: load_state_dict expects states for %d schedulers", self.__name,
+                    #self._schedulers)
   end
-  for i, s in ipairs(self._schedulers) do s:load_state_dict(subs[i]) end
+  local applies = {}
+  for i, s in ipairs(self._schedulers) do
+    local apply, sub_problem = s:_prepare_state(subs[i])
+    if not apply then
+      return nil, fmt("%s: load_state_dict: schedulers[%d]: %s", self.__name, i, sub_problem)
+    end
+    applies[i] = apply
+  end
+  return function()
+    apply_own()
+    for _, apply in ipairs(applies) do apply() end
+  end
 end
 
 -- SequentialLR ---------------------------------------------------------------------
@@ -66,7 +80,8 @@ end
 local SequentialLR = Scheduler:extend("SequentialLR")
 SequentialLR._not_state = {_schedulers = true}
 SequentialLR.state_dict = composite_state_dict
-SequentialLR.load_state_dict = composite_load_state_dict
+SequentialLR._prepare_state = composite_prepare_state
+SequentialLR._state_checks = {_milestones = checks.integer_list}
 
 -- sched.SequentialLR(opt, {schedulers = {warmup, decay}, milestones = {5}}):
 -- schedulers[i + 1] takes over at step milestones[i].
@@ -131,7 +146,7 @@ end
 local ChainedScheduler = Scheduler:extend("ChainedScheduler")
 ChainedScheduler._not_state = {_schedulers = true}
 ChainedScheduler.state_dict = composite_state_dict
-ChainedScheduler.load_state_dict = composite_load_state_dict
+ChainedScheduler._prepare_state = composite_prepare_state
 
 function ChainedScheduler.__tostring(self)
   local names = {}

@@ -26,6 +26,8 @@ end
 -- CosineAnnealingWarmRestarts --------------------------------------------------
 
 local CAWR = Scheduler:extend("CosineAnnealingWarmRestarts")
+CAWR._state_checks = {T_0 = checks.positive_int, T_i = checks.positive_int,
+  T_mult = checks.positive_int, T_cur = checks.finite_nonnegative, eta_min = checks.nonnegative}
 
 -- Cosine annealing from base_lr to eta_min over T_i steps, then a restart;
 -- T_i starts at T_0 and is multiplied by T_mult at each restart.
@@ -92,6 +94,11 @@ end
 -- CyclicLR ---------------------------------------------------------------------
 
 local CyclicLR = Scheduler:extend("CyclicLR")
+CyclicLR._state_checks = {
+  mode = checks.one_of("triangular", "triangular2", "exp_range"), gamma = checks.positive,
+  scale_mode = checks.one_of("cycle", "iterations"), total_size = checks.positive,
+  step_ratio = checks.unit_open,
+}
 
 -- The rate climbs from base_lr to max_lr over step_size_up steps and comes
 -- back over step_size_down (default: step_size_up); the height of each
@@ -192,6 +199,8 @@ end
 -- OneCycleLR ---------------------------------------------------------------------
 
 local OneCycleLR = Scheduler:extend("OneCycleLR")
+OneCycleLR._state_checks = {total_steps = checks.positive_int,
+  anneal_strategy = checks.one_of("cos", "linear")}
 
 -- The 1cycle policy: from max_lr / div_factor up to max_lr over the first
 -- pct_start of total_steps (or epochs * steps_per_epoch), then down to

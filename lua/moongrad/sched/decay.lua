@@ -8,7 +8,7 @@ local base = require "moongrad.sched.base"
 
 local Scheduler, parse, checks = base.Scheduler, base.parse, base.checks
 local check_optimizer, is_callable, show = base.check_optimizer, base.is_callable, base.show
-local type, pairs, ipairs, error = type, pairs, ipairs, error
+local type, pairs, ipairs, error, rawget, tostring = type, pairs, ipairs, error, rawget, tostring
 local cos, pi, min = math.cos, math.pi, math.min
 local sort = table.sort
 local fmt = string.format
@@ -82,19 +82,47 @@ local function lambda_state_dict(self)
   return sd
 end
 
-local function lambda_load_state_dict(self, sd)
-  Scheduler.load_state_dict(self, sd)
-  for i, fields in ipairs(sd.lr_lambdas or {}) do
-    local f = self.lr_lambdas[i]
-    if type(fields) == "table" and type(f) == "table" then
-      for k, v in pairs(fields) do f[k] = base.copy(v) end
+-- The saved fields of callable-table lambdas may only set fields those
+-- tables have, keeping their types (they are the user's objects: any
+-- number or string goes).
+local function lambda_prepare_state(self, sd)
+  local apply_own, problem = Scheduler._prepare_state(self, sd, {lr_lambdas = true})
+  if not apply_own then return nil, problem end
+  local saved, fields = sd.lr_lambdas, {}
+  if saved ~= nil then
+    if type(saved) ~= "table" or #saved ~= #self.lr_lambdas then
+      return nil, fmt("%s: load_state_dict: lr_lambdas must be a list of %d entries, got %s",
+                      self.__name, #self.lr_lambdas, show(saved))
+    end
+    for i, entry in ipairs(saved) do
+      local f = self.lr_lambdas[i]
+      if type(entry) == "table" and type(f) == "table" then
+        local values = {}
+        for k, v in pairs(entry) do
+          local cur = rawget(f, k)
+          local bad = cur == nil and fmt("lr_lambdas[%d] has no field %s", i, show(k))
+            or base.form_problem(cur, v, fmt("lr_lambdas[%d].%s", i, tostring(k)), false)
+          if bad then return nil, fmt("%s: load_state_dict: %s", self.__name, bad) end
+          values[k] = base.copy(v)
+        end
+        fields[f] = values
+      elseif entry ~= false and type(entry) ~= "table" then
+        return nil, fmt("%s: load_state_dict: lr_lambdas[%d] must be a table or false, got %s",
+                        self.__name, i, show(entry))
+      end
+    end
+  end
+  return function()
+    apply_own()
+    for f, values in pairs(fields) do
+      for k, v in pairs(values) do f[k] = v end
     end
   end
 end
 
 local LambdaLR = Scheduler:extend("LambdaLR")
 LambdaLR._not_state = {lr_lambdas = true}
-LambdaLR.state_dict, LambdaLR.load_state_dict = lambda_state_dict, lambda_load_state_dict
+LambdaLR.state_dict, LambdaLR._prepare_state = lambda_state_dict, lambda_prepare_state
 
 -- lr = base_lr * lr_lambda(epoch); lr_lambda is one function or one per group.
 function decay.LambdaLR(opt, opts)
@@ -116,7 +144,7 @@ end
 local MultiplicativeLR = Scheduler:extend("MultiplicativeLR")
 MultiplicativeLR._not_state = {lr_lambdas = true}
 MultiplicativeLR.state_dict = lambda_state_dict
-MultiplicativeLR.load_state_dict = lambda_load_state_dict
+MultiplicativeLR._prepare_state = lambda_prepare_state
 
 -- lr = lr * lr_lambda(epoch) at every step after the first.
 function decay.MultiplicativeLR(opt, opts)
@@ -141,6 +169,7 @@ end
 -- StepLR and MultiStepLR -----------------------------------------------------
 
 local StepLR = Scheduler:extend("StepLR")
+StepLR._state_checks = {step_size = checks.positive_int, gamma = checks.positive}
 
 -- lr = base_lr * gamma ^ floor(epoch / step_size).
 function decay.StepLR(opt, opts)
@@ -169,6 +198,7 @@ function StepLR:_closed_form_lr()
 end
 
 local MultiStepLR = Scheduler:extend("MultiStepLR")
+MultiStepLR._state_checks = {milestones = checks.integer_list, gamma = checks.positive}
 
 -- lr = base_lr * gamma ^ (number of milestones <= epoch). A milestone listed
 -- twice decays twice (torch keeps a Counter).
@@ -217,6 +247,7 @@ end
 -- ConstantLR and LinearLR ----------------------------------------------------
 
 local ConstantLR = Scheduler:extend("ConstantLR")
+ConstantLR._state_checks = {factor = checks.unit_open, total_iters = checks.nonnegative_int}
 
 -- lr = base_lr * factor for the first total_iters steps, then base_lr.
 function decay.ConstantLR(opt, opts)
@@ -248,6 +279,8 @@ function ConstantLR:_closed_form_lr()
 end
 
 local LinearLR = Scheduler:extend("LinearLR")
+LinearLR._state_checks = {start_factor = checks.unit_open, end_factor = checks.unit,
+                          total_iters = checks.positive_int}
 
 -- The factor on base_lr goes linearly from start_factor to end_factor over
 -- total_iters steps, then stays: a warm-up (or a linear decay).
@@ -281,6 +314,7 @@ end
 -- ExponentialLR and PolynomialLR ---------------------------------------------
 
 local ExponentialLR = Scheduler:extend("ExponentialLR")
+ExponentialLR._state_checks = {gamma = checks.positive}
 
 -- lr = base_lr * gamma ^ epoch.
 function decay.ExponentialLR(opt, opts)
@@ -304,6 +338,7 @@ function ExponentialLR:_closed_form_lr()
 end
 
 local PolynomialLR = Scheduler:extend("PolynomialLR")
+PolynomialLR._state_checks = {total_iters = checks.positive_int, power = checks.positive}
 
 -- lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ^ power.
 function decay.PolynomialLR(opt, opts)
@@ -335,6 +370,7 @@ end
 -- CosineAnnealingLR ----------------------------------------------------------
 
 local CosineAnnealingLR = Scheduler:extend("CosineAnnealingLR")
+CosineAnnealingLR._state_checks = {T_max = checks.positive_int, eta_min = checks.nonnegative}
 
 -- Half a cosine from base_lr down to eta_min over T_max steps, in torch's
 -- recursive form: past T_max the rate climbs back up (a period of 2*T_max),

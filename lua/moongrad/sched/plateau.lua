@@ -18,6 +18,9 @@ local ReduceLROnPlateau = Scheduler:extend("ReduceLROnPlateau")
 
 local MODES = checks.one_of("min", "max")
 local THRESHOLD_MODES = checks.one_of("rel", "abs")
+local function FACTOR(v)
+  return type(v) == "number" and v >= 0 and v < 1, "must be a number in [0, 1)"
+end
 
 -- Checks mode and threshold_mode and sets mode_worse (torch's _init_is_better).
 local function init_is_better(self, level)
@@ -38,9 +41,7 @@ function plateau.ReduceLROnPlateau(opt, opts)
   check_optimizer("ReduceLROnPlateau", opt)
   local o = parse("ReduceLROnPlateau", opts, {
     mode = {default = "min", check = MODES},
-    factor = {default = 0.1, check = function(v)
-      return type(v) == "number" and v >= 0 and v < 1, "must be a number in [0, 1)"
-    end},
+    factor = {default = 0.1, check = FACTOR},
     patience = {default = 10, check = checks.nonnegative_int},
     threshold = {default = 1e-4, check = checks.nonnegative},
     threshold_mode = {default = "rel", check = THRESHOLD_MODES},
@@ -142,9 +143,22 @@ function ReduceLROnPlateau:_reduce_lr(epoch)
   end
 end
 
-function ReduceLROnPlateau:load_state_dict(sd)
-  Scheduler.load_state_dict(self, sd)
-  init_is_better(self, 3)
+ReduceLROnPlateau._state_checks = {
+  mode = MODES, threshold_mode = THRESHOLD_MODES, factor = FACTOR,
+  patience = checks.nonnegative_int, cooldown = checks.nonnegative_int,
+  cooldown_counter = checks.nonnegative_int, num_bad_epochs = checks.nonnegative_int,
+  threshold = checks.nonnegative, eps = checks.nonnegative,
+  best = checks.not_nan, mode_worse = checks.not_nan,
+}
+
+-- mode_worse follows mode (torch's _init_is_better after loading).
+function ReduceLROnPlateau:_prepare_state(sd)
+  local apply, problem = Scheduler._prepare_state(self, sd)
+  if not apply then return nil, problem end
+  return function()
+    apply()
+    self.mode_worse = self.mode == "min" and huge or -huge
+  end
 end
 
 return plateau

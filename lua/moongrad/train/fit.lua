@@ -111,6 +111,13 @@ local function length(loader)
   if type(loader.len) == "function" then return loader:len() end
 end
 
+-- The history holds lrs as floats (an lr given as 1 is 1.0), so that its
+-- per-step lists go through a checkpoint's float64 tensors unchanged.
+local function float_lr(lr)
+  if math.type(lr) == "integer" then return lr + 0.0 end
+  return lr
+end
+
 local function is_plateau(s) return s ~= nil and s.__name == "ReduceLROnPlateau" end
 
 -- The checkpoint of fit's `checkpoint` option, written once per step (by
@@ -163,7 +170,7 @@ local function train_epoch(ctx, o, skip)
   for xb, yb in loader:iter() do
     b = b + 1
     ctx.batch, ctx.step = b, ctx.step + 1
-    local lr = opt.param_groups[1].lr
+    local lr = float_lr(opt.param_groups[1].lr)
     opt:zero_grad()
     -- distributed: this rank's share of the batch may be empty
     local empty = run and loader.last_rows == 0
@@ -193,7 +200,7 @@ local function train_epoch(ctx, o, skip)
     if per_batch then sched:step() end
 
     local step_lrs = {}
-    for g, group in ipairs(opt.param_groups) do step_lrs[g] = group.lr end
+    for g, group in ipairs(opt.param_groups) do step_lrs[g] = float_lr(group.lr) end
     history.lr[ctx.step], history.batch_loss[ctx.step] = lr, value
     local n = empty and 0 or acc:add(out:detach(), yb, local_value)
     ctx.step_lrs, ctx.logs = step_lrs, {batch = b, loss = value, size = n, lr = lr}
