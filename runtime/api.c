@@ -48,9 +48,10 @@ typedef struct {
  * when an allocation fails) does not call: garbage tensors that fill the
  * budget would make every allocation fail, collectgarbage() included. So
  * once a call that met the budget has unwound -- an API call, or pcall and
- * xpcall in the state -- a full collection runs (reclaim), during which
- * Lua's heap may grow by HEAP_RESERVE whatever the budget says, for the
- * calls of the finalizers themselves. */
+ * xpcall in the state -- a full collection runs (reclaim), as it does
+ * inside a tensor allocation that failed (heap_reclaim). During both, Lua's
+ * heap may grow by HEAP_RESERVE whatever the budget says, for the calls of
+ * the finalizers themselves. */
 typedef struct {
   size_t bytes;      /* Lua's heap */
   size_t budget;     /* used until ctx is attached; then ctx's limit */
@@ -94,14 +95,26 @@ static Heap *state_heap(lua_State *L) {
   return lua_getallocf(L, &ud) == heap_alloc ? ud : NULL;
 }
 
+/* The context's reclaim function in a state from moongrad_new: the
+ * binding's (a full collection inside a tensor allocation that failed),
+ * with the heap's reserve. */
+static void heap_reclaim(mg_Context *ctx, void *L) {
+  Heap *h = state_heap(L);
+  size_t was = h ? h->reserve_to : 0;
+  if (h && !was) h->reserve_to = h->bytes + HEAP_RESERVE;
+  mgl_reclaim(ctx, L);
+  if (h) h->reserve_to = was;
+}
+
 /* A full collection, finalizers included (they free the tensors), and an
  * empty buffer cache; h and ctx may be NULL. Raises nothing: lua_gc runs
  * finalizers protected. */
 static void reclaim(lua_State *L, Heap *h, mg_Context *ctx) {
-  if (h) h->reserve_to = h->bytes + HEAP_RESERVE;
+  size_t was = h ? h->reserve_to : 0; /* a finalizer's pcall may come here */
+  if (h && !was) h->reserve_to = h->bytes + HEAP_RESERVE;
   lua_gc(L, LUA_GCCOLLECT);
   if (h) {
-    h->reserve_to = 0;
+    h->reserve_to = was;
     h->refused = 0;
   }
   if (ctx) mg_empty_cache(ctx);
@@ -407,6 +420,7 @@ static int new_body(lua_State *L) {
   if (a->o && a->o->num_threads > 0) mg_set_num_threads(ctx, a->o->num_threads);
   mg_set_memory_limit(ctx, a->heap->budget);
   mg_share_memory_limit(ctx, &a->heap->bytes);
+  mg_set_reclaim(ctx, heap_reclaim);
   mg_context_incref(ctx); /* kept until after lua_close: the allocator reads it */
   a->heap->ctx = ctx;
   return 0;

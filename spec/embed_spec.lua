@@ -158,6 +158,7 @@ describe("the C API", function()
       assert_ok(out, "budget: lowered from Lua below garbage, the next call works")
       assert_ok(out, "budget: lowered from Lua below garbage, the script goes on after a pcall")
       assert_ok(out, "budget: the collection that recovers runs finalizers that allocate")
+      assert_ok(out, "budget: a collection inside a tensor allocation runs finalizers that allocate")
     end)
   end)
 

@@ -250,6 +250,19 @@ static void recovery(void) {
                      "caught = pcall(string.rep, 'x', 100000)\n" WORKS),
         "budget: lowered from Lua below garbage, the script goes on after a pcall",
         moongrad_last_error(L));
+  /* A tensor that only fits once garbage is collected: the collection runs
+   * inside its allocation, and there too a finalizer that allocates runs,
+   * though the garbage still fills the budget when it does. */
+  ok = moongrad_set_memory_budget(L, 0) == MOONGRAD_OK && run(L, GARBAGE) &&
+       run(L, "finalized = nil\n"
+              "setmetatable({}, {__gc = function() finalized = string.rep('x', 100000) end})\n"
+              "local m = mg.memory()\n"
+              "mg.set_memory_limit(m.tensor_bytes + m.lua_bytes + 50000)\n"
+              "local t = mg.zeros(2000000)\n"
+              "assert(mg.memory().reclaims > 0, 'no reclaim')\n"
+              "assert(finalized and #finalized == 100000, 'the finalizer did not run')");
+  check(ok, "budget: a collection inside a tensor allocation runs finalizers that allocate",
+        moongrad_last_error(L));
   moongrad_close(L);
 }
 
