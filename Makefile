@@ -62,17 +62,21 @@ $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
 # embedding specs run (spec/embed_spec.lua). A host links the static
 # library, Lua 5.4 and the core's own libraries.
 EMBED_LIBS := $(B)/libmoongrad.a -llua5.4 $(LIBS) -lpthread
-EMBED_TESTS := $(B)/tests/embed_api $(B)/tests/embed_threads
+EMBED_TESTS := $(B)/tests/embed_api $(B)/tests/embed_threads $(B)/tests/embed_signals
 
 all: $(B)/examples/host $(EMBED_TESTS)
+
+embed-tests: $(EMBED_TESTS)
 
 $(B)/examples/host: examples/host/host.c runtime/moongrad.h $(B)/libmoongrad.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Iruntime $(ALL_CFLAGS) -o $@ $< $(EMBED_LIBS)
 
-$(B)/tests/%: spec/support/%.c runtime/moongrad.h $(B)/libmoongrad.a
+$(B)/tests/%: spec/support/%.c spec/support/embed_check.h runtime/moongrad.h $(B)/libmoongrad.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Iruntime $(ALL_CFLAGS) -o $@ $< $(EMBED_LIBS)
+
+.PHONY: embed-tests
 # ---- end of embedding ------------------------------------------------------------
 
 # ---- distributed (MPI) ----------------------------------------------------------
@@ -238,10 +242,28 @@ deps-sanitize:
 test-sanitize: sanitize-build
 	@$(SAN_ENV) sh tools/run-specs.sh spec
 
-clean-sanitize:
-	rm -rf $(SAN_B)
+# make test-tsan: ThreadSanitizer over the embedding programs that run
+# several states on several threads at once (the specs of
+# spec/embed_spec.lua tagged #tsan), in a third tree, build-tsan/, which
+# holds only the static library and those programs. libgomp is not
+# instrumented, so ThreadSanitizer cannot see OpenMP's synchronisation:
+# built with -fsanitize=thread (__SANITIZE_THREAD__), the programs give each
+# state one thread for its loops, and nothing needs suppressing. A report
+# ends the program with status 66, which fails its spec.
+TSAN_B := build-tsan
+TSAN_ENV := MOONGRAD_BUILD=$(TSAN_B) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: sanitize-build deps-sanitize test-sanitize clean-sanitize
+tsan-build: deps-sanitize
+	$(MAKE) B=$(TSAN_B) CC="$(CC) -fsanitize=thread -fno-omit-frame-pointer" \
+	  CFLAGS="-O1 -g" embed-tests
+
+test-tsan: tsan-build
+	@$(TSAN_ENV) $(SPEC_ENV) sh tools/run-specs.sh --tags=tsan spec/embed_spec.lua
+
+clean-sanitize:
+	rm -rf $(SAN_B) $(TSAN_B)
+
+.PHONY: sanitize-build deps-sanitize test-sanitize clean-sanitize tsan-build test-tsan
 # ---- end of sanitizers ---------------------------------------------------------
 
 clean:

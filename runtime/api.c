@@ -42,13 +42,28 @@ typedef struct {
 } ApiState;
 
 /* The allocator of a state made by moongrad_new: counts Lua's heap and
- * refuses to grow it past the budget it shares with the tensors. */
+ * refuses to grow it past the budget it shares with the tensors.
+ *
+ * Tensors are freed by finalizers, which Lua's emergency collection (run
+ * when an allocation fails) does not call: garbage tensors that fill the
+ * budget would make every allocation fail, collectgarbage() included. So
+ * once a call that met the budget has unwound -- an API call, or pcall and
+ * xpcall in the state -- a full collection runs (reclaim), as it does
+ * inside a tensor allocation that failed (heap_reclaim). During both, Lua's
+ * heap may grow by HEAP_RESERVE whatever the budget says, for the calls of
+ * the finalizers themselves. */
 typedef struct {
   size_t bytes;      /* Lua's heap */
   size_t budget;     /* used until ctx is attached; then ctx's limit */
   mg_Context *ctx;   /* the state's moongrad context (a reference), or NULL */
   int refused;       /* an allocation was refused for the budget */
+  size_t reserve_to; /* while reclaim runs: Lua's heap may grow to this */
 } Heap;
+
+/* What a reclaiming collection may take past the budget: a finalizer
+ * runs as a Lua call (a call frame, stack room), and one that cannot run
+ * leaves its tensor counted until the state is closed. */
+#define HEAP_RESERVE ((size_t)1 << 20)
 
 static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   Heap *h = ud;
@@ -64,7 +79,7 @@ static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t cached = h->ctx ? h->ctx->mem.cached_bytes : 0;
     size_t want = h->bytes - old + nsize + tensors;
     if (limit && want + cached > limit && cached) mg_empty_cache(h->ctx);
-    if (limit && want > limit) {
+    if (limit && want > limit && h->bytes - old + nsize > h->reserve_to) {
       h->refused = 1;
       return NULL;
     }
@@ -78,6 +93,31 @@ static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static Heap *state_heap(lua_State *L) {
   void *ud;
   return lua_getallocf(L, &ud) == heap_alloc ? ud : NULL;
+}
+
+/* The context's reclaim function in a state from moongrad_new: the
+ * binding's (a full collection inside a tensor allocation that failed),
+ * with the heap's reserve. */
+static void heap_reclaim(mg_Context *ctx, void *L) {
+  Heap *h = state_heap(L);
+  size_t was = h ? h->reserve_to : 0;
+  if (h && !was) h->reserve_to = h->bytes + HEAP_RESERVE;
+  mgl_reclaim(ctx, L);
+  if (h) h->reserve_to = was;
+}
+
+/* A full collection, finalizers included (they free the tensors), and an
+ * empty buffer cache; h and ctx may be NULL. Raises nothing: lua_gc runs
+ * finalizers protected. */
+static void reclaim(lua_State *L, Heap *h, mg_Context *ctx) {
+  size_t was = h ? h->reserve_to : 0; /* a finalizer's pcall may come here */
+  if (h && !was) h->reserve_to = h->bytes + HEAP_RESERVE;
+  lua_gc(L, LUA_GCCOLLECT);
+  if (h) {
+    h->reserve_to = was;
+    h->refused = 0;
+  }
+  if (ctx) mg_empty_cache(ctx);
 }
 
 static ApiState *api_state(lua_State *L) {
@@ -115,7 +155,8 @@ static int to_status(int lua_status) {
 }
 
 /* Records a failure whose error object is on top of the stack, pops it and
- * returns the moongrad status for lua_status. Allocates nothing. */
+ * returns the moongrad status for lua_status. Allocates nothing, and
+ * reclaims memory if the budget was met. */
 static int record_error(lua_State *L, int lua_status) {
   ApiState *a = api_state(L);
   Heap *h = state_heap(L);
@@ -129,6 +170,7 @@ static int record_error(lua_State *L, int lua_status) {
                luaL_typename(L, -1));
   }
   lua_pop(L, 1);
+  if (h && h->refused) reclaim(L, h, h->ctx);
   return to_status(lua_status);
 }
 
@@ -147,10 +189,12 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-/* Gets a state ready for an API call: stack room and the ApiState. */
+/* Gets a state ready for an API call: stack room and the ApiState, and
+ * memory reclaimed if the budget was met since the last API call (in the
+ * host's own lua_pcall, say). */
 static int begin(lua_State *L) {
   Heap *h = state_heap(L);
-  if (h) h->refused = 0;
+  if (h && h->refused) reclaim(L, h, h->ctx);
   if (!lua_checkstack(L, 8)) return MOONGRAD_ENOMEM;
   if (api_state(L)) return MOONGRAD_OK;
   lua_pushcfunction(L, make_api_state);
@@ -306,13 +350,12 @@ static mg_Context *check_ctx(lua_State *L) {
 }
 
 /* pcall and xpcall of a budgeted state: as Lua's, except that a Lua
- * allocation the budget refused reports the budget. The message is made
- * after the failed call has unwound (its garbage can then be collected);
- * if even that fails, Lua's own "not enough memory" stays. */
-static int push_budget_message(lua_State *L) {
-  char buf[256];
-  budget_message(buf, sizeof buf, lua_touserdata(L, 1));
-  lua_pushstring(L, buf);
+ * allocation the budget refused reports the budget, and that the failed
+ * call's garbage is then reclaimed (see Heap), so the code after the pcall
+ * can go on. The message is pushed after that; if even that fails, Lua's
+ * own "not enough memory" stays. */
+static int push_cstring(lua_State *L) {
+  lua_pushstring(L, lua_touserdata(L, 1));
   return 1;
 }
 
@@ -322,12 +365,16 @@ static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
   lua_pushboolean(L, 0);
   lua_rotate(L, -2, 1); /* false, message */
   Heap *h = state_heap(L);
-  if (status == LUA_ERRMEM && h && h->refused) {
-    h->refused = 0;
-    lua_pushcfunction(L, push_budget_message);
-    lua_pushlightuserdata(L, h);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_replace(L, -2);
-    else lua_pop(L, 1);
+  if (h && h->refused) {
+    char buf[256];
+    budget_message(buf, sizeof buf, h); /* the numbers when it failed */
+    reclaim(L, h, h->ctx);
+    if (status == LUA_ERRMEM) {
+      lua_pushcfunction(L, push_cstring);
+      lua_pushlightuserdata(L, buf);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_replace(L, -2);
+      else lua_pop(L, 1);
+    }
   }
   return 2;
 }
@@ -373,6 +420,7 @@ static int new_body(lua_State *L) {
   if (a->o && a->o->num_threads > 0) mg_set_num_threads(ctx, a->o->num_threads);
   mg_set_memory_limit(ctx, a->heap->budget);
   mg_share_memory_limit(ctx, &a->heap->bytes);
+  mg_set_reclaim(ctx, heap_reclaim);
   mg_context_incref(ctx); /* kept until after lua_close: the allocator reads it */
   a->heap->ctx = ctx;
   return 0;
@@ -422,6 +470,11 @@ static int set_budget_body(lua_State *L) {
   mg_Context *ctx = check_ctx(L);
   size_t bytes = *(size_t *)lua_touserdata(L, 1);
   Heap *h = state_heap(L);
+  mg_MemoryStats m;
+  mg_memory_stats(ctx, &m);
+  /* Garbage tensors past a lower budget would fail the state's next
+   * allocations: they go first. */
+  if (bytes && (!m.limit_bytes || bytes < m.limit_bytes)) reclaim(L, h, ctx);
   if (h) h->budget = bytes;
   mg_set_memory_limit(ctx, bytes);
   return 0;
@@ -474,8 +527,6 @@ int moongrad_dostring(lua_State *L, const char *code, const char *chunkname) {
 }
 
 int moongrad_pcall(lua_State *L, int nargs, int nresults) {
-  Heap *h = state_heap(L);
-  if (h) h->refused = 0;
   if (nargs < 0 || lua_gettop(L) < nargs + 1 || !lua_checkstack(L, 8)) {
     ApiState *a = lua_checkstack(L, 1) ? api_state(L) : NULL;
     if (a) snprintf(a->err, sizeof a->err, "moongrad_pcall: %s",
@@ -519,16 +570,26 @@ static int push_copy_body(lua_State *L) {
   MGL_TRY(L, ctx, mg_empty(ctx, slot, (mg_DType)a->dtype, a->ndim, a->shape));
   size_t n = (size_t)mg_numel(*slot) * mg_dtype_size((mg_DType)a->dtype);
   if (n > 0) {
-    if (!a->data) luaL_error(L, "moongrad_push_tensor: data is NULL");
+    if (!a->data)
+      luaL_error(L, "moongrad_push_tensor: data is NULL for a tensor of %I "
+                 "elements", (lua_Integer)mg_numel(*slot));
     memcpy(mg_data(*slot), a->data, n);
   }
   return 1;
 }
 
 static int push_borrowed_body(lua_State *L) {
+  static const char fn[] = "moongrad_push_tensor_borrowed";
   PushArgs *a = lua_touserdata(L, 1);
   mg_Context *ctx = check_ctx(L);
-  check_dtype_ndim(L, "moongrad_push_tensor_borrowed", a);
+  check_dtype_ndim(L, fn, a);
+  if (!a->data) {
+    if (mg_check_shape(ctx, fn, a->ndim, a->shape) != MG_OK) mgl_raise(L, ctx);
+    int64_t n = 1;
+    for (int d = 0; d < a->ndim; d++) n *= a->shape[d];
+    if (n > 0)
+      luaL_error(L, "%s: data is NULL for a tensor of %I elements", fn, (lua_Integer)n);
+  }
   mg_Tensor **slot = mgl_slot(L);
   a->taken = 1; /* from here on mg_from_buffer releases it on failure */
   if (mg_from_buffer(ctx, slot, (mg_DType)a->dtype, a->ndim, a->shape,
@@ -579,6 +640,7 @@ static int info_body(lua_State *L) {
   InfoArgs *a = lua_touserdata(L, 1);
   mg_Tensor *t = check_tensor(L, "moongrad_tensor_info");
   moongrad_TensorInfo *info = a->info;
+  if (!info) luaL_error(L, "moongrad_tensor_info: info is NULL");
   info->dtype = (moongrad_DType)t->dtype;
   info->ndim = t->ndim;
   for (int d = 0; d < MOONGRAD_MAXDIM; d++)
@@ -595,6 +657,9 @@ static int copy_body(lua_State *L) {
   mg_Tensor *t = check_tensor(L, "moongrad_tensor_copy");
   mg_Context *ctx = check_ctx(L);
   size_t want = (size_t)mg_numel(t) * mg_dtype_size(t->dtype);
+  if (!a->dst && a->nbytes > 0)
+    luaL_error(L, "moongrad_tensor_copy: dst is NULL (for %I bytes)",
+               (lua_Integer)a->nbytes);
   if (a->nbytes != want)
     luaL_error(L, "moongrad_tensor_copy: the tensor has %I bytes, the "
                "buffer %I", (lua_Integer)want, (lua_Integer)a->nbytes);

@@ -52,6 +52,13 @@
  *   independent (each has its own random generator, thread setting, buffer
  *   cache, memory budget and error message) and may run at the same time
  *   on different threads.
+ * - Signals: while train.fit runs in any state, moongrad's own SIGINT and
+ *   SIGTERM handler is in place; a signal then stops every fit running,
+ *   in every state and thread, after its step (README: "Ctrl-C during
+ *   training"). The host's handlers are back once the last fit has
+ *   returned (or its state was closed), and a signal no fit takes -- a
+ *   second one before they act on the first -- goes to the host's
+ *   handler in the meantime.
  * - moongrad's Lua API is the one scripts use (README.md, DESIGN.md): 1-based
  *   indices, dtypes as strings ("float32", "float64", "int64").
  */
@@ -115,6 +122,11 @@ typedef struct {
  * the error the state is usable as before. In such a state pcall and xpcall
  * report a refused Lua allocation with that message rather than Lua's bare
  * "not enough memory" (coroutine.resume still gives the bare one).
+ * Tensors are freed by Lua's collector, which may not have run when the
+ * budget is met: garbage tensors can fill it. The state then recovers by
+ * itself: once a call that met the budget has failed -- a moongrad_ call,
+ * or a pcall or xpcall in Lua -- it runs a full collection, so the next
+ * call (or the code after the pcall) has the memory garbage held.
  * Returns NULL when the state cannot be made (no memory, or the Lua library
  * is not found: see moongrad_set_lua_dir); options->error says why. Close
  * it with moongrad_close. */
@@ -164,7 +176,8 @@ int moongrad_set_lua_dir(lua_State *L, const char *dir);
 /* [-0, +0] Sets the state's memory budget in bytes (0 = none). In a state
  * from moongrad_new it covers tensors and Lua's heap together; in a host's
  * own state, tensors only. mg.set_memory_limit(bytes) from Lua sets the same
- * budget. Allocations already made are kept even past a lower budget. */
+ * budget. Before a lower budget applies, a full collection frees what is
+ * garbage; allocations still in use are kept even past the budget. */
 int moongrad_set_memory_budget(lua_State *L, size_t bytes);
 
 /* ---- running Lua code ------------------------------------------------------- */
@@ -195,8 +208,8 @@ typedef enum {
 
 /* [-0, +1] Pushes a new contiguous tensor of dtype, shape shape[0..ndim-1]
  * (row-major), holding a copy of the numel elements at data (data may be
- * NULL only when numel is 0). The host keeps its buffer. Counts against
- * the memory budget. */
+ * NULL only when numel is 0; otherwise NULL is an error). The host keeps
+ * its buffer. Counts against the memory budget. */
 int moongrad_push_tensor(lua_State *L, moongrad_DType dtype, int ndim,
                          const int64_t *shape, const void *data);
 
@@ -205,7 +218,8 @@ typedef void (*moongrad_Release)(void *data, void *ud);
 
 /* [-0, +1] Pushes a tensor that uses the host's buffer in place, without
  * copying: data holds the numel elements, row-major, aligned to the element
- * size. moongrad may read it (and in-place ops such as add_ write into it)
+ * size (data may be NULL only when numel is 0; otherwise NULL is an error,
+ * and release has run when it returns). moongrad may read it (and in-place ops such as add_ write into it)
  * until it calls release(data, ud), which happens exactly once: when the
  * last tensor or view using the buffer is collected or closed (at
  * lua_close/moongrad_close at the latest), or before this function returns
@@ -229,17 +243,16 @@ typedef struct {
                                        else NULL: use moongrad_tensor_copy */
 } moongrad_TensorInfo;
 
-/* [-0, +0] Describes the tensor at stack index idx. data points into the
- * tensor's storage: it is valid while the tensor is alive (keep it on the
- * stack or in a Lua variable) and shows in-place changes. A value that is
- * not a tensor is an error. */
+/* [-0, +0] Describes the tensor at stack index idx in *info. data points
+ * into the tensor's storage: it is valid while the tensor is alive (keep it
+ * on the stack or in a Lua variable) and shows in-place changes. A value
+ * that is not a tensor, or a NULL info, is an error. */
 int moongrad_tensor_info(lua_State *L, int idx, moongrad_TensorInfo *info);
 
 /* [-0, +0] Copies the tensor at idx, in any layout, into dst as row-major
  * elements of its own dtype (dst aligned to the element size). nbytes must
- * be the tensor's size in bytes
- * (moongrad_TensorInfo.nbytes); anything else is an error and writes
- * nothing. */
+ * be the tensor's size in bytes (moongrad_TensorInfo.nbytes); anything else
+ * is an error and writes nothing, as is a NULL dst with nbytes above 0. */
 int moongrad_tensor_copy(lua_State *L, int idx, void *dst, size_t nbytes);
 
 #ifdef __cplusplus

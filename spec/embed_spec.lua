@@ -1,7 +1,9 @@
 -- Embedding moongrad in C (runtime/moongrad.h): the example host program,
--- four states trained on four threads at once, the memory budget, borrowed
--- buffers and errors through the C API. The C programs are built by `make`
--- (the Makefile's embedding section); specs run from the repository root.
+-- four states trained on four threads at once, SIGINT and SIGTERM with
+-- several states listening, the memory budget, borrowed buffers and errors
+-- through the C API. The C programs are built by `make` (the Makefile's
+-- embedding section); specs run from the repository root. `make test-tsan`
+-- runs the specs tagged #tsan against programs built with ThreadSanitizer.
 
 local BUILD = require "support.build"
 
@@ -60,7 +62,7 @@ describe("the example host program", function()
   end)
 end)
 
-describe("several states on several host threads", function()
+describe("several states on several host threads #tsan", function()
   it("train at once with the results of one after another", function()
     local out, code = run(BUILD .. "/tests/embed_threads")
     assert.equal(0, code, out)
@@ -72,6 +74,52 @@ describe("several states on several host threads", function()
     end
     assert.equal(4, n, out)
     assert.matches("\nsame\n", out)
+  end)
+end)
+
+describe("SIGINT and SIGTERM in a host running several states on several threads #tsan", function()
+  local out, code
+  setup(function() out, code = run(BUILD .. "/tests/embed_signals") end)
+
+  it("passes every check", function()
+    assert.equal(0, code, out)
+    assert.matches("all passed", out)
+  end)
+
+  it("stop every fit that listens, each after its step and with its checkpoint", function()
+    assert_ok(out, "two fits: one SIGTERM stops fit 1 after its step")
+    assert_ok(out, "two fits: one SIGTERM stops fit 2 after its step")
+    assert_ok(out, "two fits: the host's handler does not see the SIGTERM they took")
+  end)
+
+  it("still stop a fit when a fit in another state has returned", function()
+    assert_ok(out, "a fit that returns first: it finishes")
+    assert_ok(out, "a fit that returns first: the other fit still stops on SIGTERM")
+    assert_ok(out, "a fit that returns first: the host does not see the SIGTERM")
+  end)
+
+  it("reach the host's own handlers again once the last state stops listening", function()
+    assert_ok(out, "two fits: the host's handlers are back afterwards")
+    assert_ok(out, "two fits: a later SIGTERM reaches the host")
+    assert_ok(out, "a fit that returns first: the host's handlers are back")
+    assert_ok(out, "four states catching and restoring at once: each catches its own")
+    assert_ok(out, "four states catching and restoring at once: the host's handlers are back after the last")
+    assert_ok(out, "four states catching and restoring at once: a later SIGTERM reaches the host")
+  end)
+
+  it("are given back to the host by a state closed while it listens", function()
+    assert_ok(out, "a state closed while listening: the host's handlers are back")
+    assert_ok(out, "a state closed while listening: a later SIGTERM reaches the host")
+  end)
+
+  it("reach the host when no state takes them, as with a single fit", function()
+    assert_ok(out, "one state: a signal while nobody listens reaches the host")
+    assert_ok(out, "one state: a signal while it listens is noted, not the host's")
+    assert_ok(out, "one state: a second signal before it acts reaches the host")
+    assert_ok(out, "one state: a signal after it acted reaches the host")
+    assert_ok(out, "one state: a signal acted on is not raised again")
+    assert_ok(out, "one state: a signal noted but not acted on is raised again for the host")
+    assert_ok(out, "one state: the host's handlers are back")
   end)
 end)
 
@@ -105,6 +153,13 @@ describe("the C API", function()
     it("limits tensors in a state the host made itself", function()
       assert_ok(out, "host state: a tensor budget")
     end)
+    it("passed by garbage tensors, is recovered by the state itself, with no help from the host", function()
+      assert_ok(out, "budget: lowered by the host below garbage, the state goes on")
+      assert_ok(out, "budget: lowered from Lua below garbage, the next call works")
+      assert_ok(out, "budget: lowered from Lua below garbage, the script goes on after a pcall")
+      assert_ok(out, "budget: the collection that recovers runs finalizers that allocate")
+      assert_ok(out, "budget: a collection inside a tensor allocation runs finalizers that allocate")
+    end)
   end)
 
   describe("borrowed buffers", function()
@@ -117,6 +172,10 @@ describe("the C API", function()
       assert_ok(out, "borrowed: released once by moongrad_close")
       assert_ok(out, "borrowed: a failed push releases once")
       assert_ok(out, "borrowed: never released twice")
+    end)
+    it("refuse a NULL data pointer for a shape with elements, and allow it for an empty one", function()
+      assert_ok(out, "borrowed: NULL data for elements is refused")
+      assert_ok(out, "borrowed: NULL data for no elements is an empty tensor")
     end)
   end)
 
@@ -135,6 +194,10 @@ describe("the C API", function()
       assert_ok(out, "errors: the state is usable afterwards")
       assert_ok(out, "errors: tensor_copy checks the size")
       assert_ok(out, "errors: tensor_info of a number")
+    end)
+    it("refuse a NULL destination rather than write through it", function()
+      assert_ok(out, "errors: tensor_copy into NULL is refused")
+      assert_ok(out, "errors: tensor_info into NULL is refused")
     end)
   end)
 

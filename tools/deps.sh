@@ -16,9 +16,10 @@ build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadli
 # its two-rank specs.
 test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin"
 # make test-sanitize builds with gcc's AddressSanitizer and UBSan runtimes
-# (libasan8, libubsan1: gcc pulls them in, named here to be plain); the
-# fuzzing targets need clang and its runtime (libFuzzer, clang's ASan).
-sanitize="$test libasan8 libubsan1 clang-14 libclang-rt-14-dev"
+# (libasan8, libubsan1: gcc pulls them in, named here to be plain), make
+# test-tsan with its ThreadSanitizer runtime (libtsan2); the fuzzing targets
+# need clang and its runtime (libFuzzer, clang's ASan).
+sanitize="$test libasan8 libubsan1 libtsan2 clang-14 libclang-rt-14-dev"
 # The benchmark's peer, PyTorch: never a dependency of moongrad itself.
 bench="$test python3-torch"
 

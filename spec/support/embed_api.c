@@ -12,17 +12,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "embed_check.h"
 #include "moongrad.h"
-
-static int failures;
-
-static void check(int ok, const char *name, const char *why) {
-  if (ok) printf("ok %s\n", name);
-  else {
-    printf("FAIL %s: %s\n", name, why);
-    failures++;
-  }
-}
 
 /* Runs code that must succeed; returns whether it did. */
 static int run(lua_State *L, const char *code) {
@@ -80,6 +71,22 @@ static void borrowed(void) {
   check(st == MOONGRAD_ERROR && bad_released == 1 &&
             strstr(moongrad_last_error(L), "unknown dtype"),
         "borrowed: a failed push releases once", moongrad_last_error(L));
+  /* NULL data: refused when the shape has elements, an empty tensor when
+   * it has none. */
+  int64_t three[1] = {3}, none[2] = {2, 0};
+  int null_released = 0;
+  st = moongrad_push_tensor_borrowed(L, MOONGRAD_FLOAT32, 1, three, NULL,
+                                     count_release, &null_released);
+  check(st == MOONGRAD_ERROR && null_released == 1 &&
+            strstr(moongrad_last_error(L), "moongrad_push_tensor_borrowed: data "
+                   "is NULL for a tensor of 3 elements"),
+        "borrowed: NULL data for elements is refused", moongrad_last_error(L));
+  st = moongrad_push_tensor_borrowed(L, MOONGRAD_FLOAT32, 2, none, NULL, NULL, NULL);
+  if (st == MOONGRAD_OK) lua_setglobal(L, "empty");
+  check(st == MOONGRAD_OK &&
+            run(L, "assert(empty:numel() == 0 and empty:sum():item() == 0 and\n"
+                   "       (empty + 1):size(1) == 2)"),
+        "borrowed: NULL data for no elements is an empty tensor", moongrad_last_error(L));
   moongrad_close(L);
   check(ok && kept_released == 1, "borrowed: released once by moongrad_close",
         "release count is not 1");
@@ -149,6 +156,14 @@ static void errors(void) {
   st = moongrad_tensor_copy(L, -1, out, 4);
   check(st == MOONGRAD_ERROR && strstr(moongrad_last_error(L), "has 24 bytes, the buffer 4"),
         "errors: tensor_copy checks the size", moongrad_last_error(L));
+  st = moongrad_tensor_copy(L, -1, NULL, sizeof out);
+  check(st == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "moongrad_tensor_copy: dst is NULL"),
+        "errors: tensor_copy into NULL is refused", moongrad_last_error(L));
+  st = moongrad_tensor_info(L, -1, NULL);
+  check(st == MOONGRAD_ERROR &&
+            strstr(moongrad_last_error(L), "moongrad_tensor_info: info is NULL"),
+        "errors: tensor_info into NULL is refused", moongrad_last_error(L));
   lua_pop(L, 1);
   check(lua_gettop(L) == top, "errors: the stack is balanced", "stack changed");
   moongrad_close(L);
@@ -199,6 +214,58 @@ static void budget(void) {
   moongrad_close(L);
 }
 
+/* 60 MB of tensors that nothing can reach any more: the collector has not
+ * run yet, and only their finalizers free them. */
+#define GARBAGE "(function() local g = {} for i = 1, 3 do g[i] = mg.zeros(5000000) end end)()\n"
+/* A computation that needs Lua's heap to grow, and a look at the tensors. */
+#define WORKS "local t = {} for i = 1, 1000 do t[i] = {i} end\n" \
+  "assert(#t == 1000 and mg.memory().tensor_bytes < 32 * 2^20)\n"
+
+/* A budget passed by garbage tensors: the state collects them itself. */
+static void recovery(void) {
+  lua_State *L = moongrad_new(NULL);
+  check(L != NULL, "recovery: state", "moongrad_new failed");
+  if (!L) return;
+  run(L, "mg = require 'moongrad'");
+  int ok = run(L, GARBAGE) && moongrad_set_memory_budget(L, 32u << 20) == MOONGRAD_OK;
+  check(ok && run(L, "collectgarbage()\n" WORKS),
+        "budget: lowered by the host below garbage, the state goes on",
+        moongrad_last_error(L));
+  /* From Lua: the call that meets the budget may fail, the next one works.
+   * The finalizer made after the tensors runs before theirs, while they
+   * still fill the budget: the collection has room for it anyway. */
+  ok = moongrad_set_memory_budget(L, 0) == MOONGRAD_OK && run(L, GARBAGE) &&
+       run(L, "setmetatable({}, {__gc = function() finalized = {1, 2, 3} end})");
+  int st = moongrad_dostring(L, "mg.set_memory_limit(32 * 2^20)\n" WORKS, "=lower");
+  check(ok && (st == MOONGRAD_OK || st == MOONGRAD_ENOMEM) &&
+            run(L, "collectgarbage()\n" WORKS),
+        "budget: lowered from Lua below garbage, the next call works",
+        moongrad_last_error(L));
+  check(run(L, "assert(finalized and #finalized == 3)"),
+        "budget: the collection that recovers runs finalizers that allocate",
+        moongrad_last_error(L));
+  /* Within Lua: once pcall has caught the failure, the script goes on. */
+  ok = moongrad_set_memory_budget(L, 0) == MOONGRAD_OK && run(L, GARBAGE);
+  check(ok && run(L, "mg.set_memory_limit(32 * 2^20)\n"
+                     "caught = pcall(string.rep, 'x', 100000)\n" WORKS),
+        "budget: lowered from Lua below garbage, the script goes on after a pcall",
+        moongrad_last_error(L));
+  /* A tensor that only fits once garbage is collected: the collection runs
+   * inside its allocation, and there too a finalizer that allocates runs,
+   * though the garbage still fills the budget when it does. */
+  ok = moongrad_set_memory_budget(L, 0) == MOONGRAD_OK && run(L, GARBAGE) &&
+       run(L, "finalized = nil\n"
+              "setmetatable({}, {__gc = function() finalized = string.rep('x', 100000) end})\n"
+              "local m = mg.memory()\n"
+              "mg.set_memory_limit(m.tensor_bytes + m.lua_bytes + 50000)\n"
+              "local t = mg.zeros(2000000)\n"
+              "assert(mg.memory().reclaims > 0, 'no reclaim')\n"
+              "assert(finalized and #finalized == 100000, 'the finalizer did not run')");
+  check(ok, "budget: a collection inside a tensor allocation runs finalizers that allocate",
+        moongrad_last_error(L));
+  moongrad_close(L);
+}
+
 /* A state the host made: luaopen_moongrad through luaL_requiref. */
 static int open_in_host_state(lua_State *L) {
   luaL_openlibs(L);
@@ -233,6 +300,7 @@ int main(void) {
   borrowed();
   errors();
   budget();
+  recovery();
   host_state();
   printf("%s\n", failures ? "FAILED" : "all passed");
   return failures ? 1 : 0;
