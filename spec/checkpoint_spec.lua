@@ -335,6 +335,36 @@ describe("loading a corrupt or truncated file", function()
     end
   end)
 
+  -- Each key was compared with every earlier one: 100k keys took 32 s,
+  -- 400k minutes. In a child process, whose time limit is only a safety net.
+  it("loads 400,000 metadata keys (a 5 MB file) without a quadratic duplicate check", function()
+    local meta_path = tmp("many-keys.safetensors")
+    local keys = {}
+    for i = 1, 400000 do keys[i] = ('"k%d":"v%d"'):format(i, i) end
+    craft(meta_path, '{"__metadata__":{' .. table.concat(keys, ",") .. '}}')
+    keys = nil
+    local script = tmp("many-keys.lua")
+    write_bytes(script, ([[
+      local mg = require "moongrad"
+      local _, m = mg.load(%q, {metadata = true})
+      local n = 0
+      for _ in pairs(m) do n = n + 1 end
+      print(n, m.k1, m.k400000)
+    ]]):format(meta_path))
+    local p = io.popen("timeout 60 lua5.4 '" .. script .. "' 2>&1")
+    local out = p:read("a")
+    p:close()
+    assert.are.equal("400000\tv1\tv400000\n", out)
+  end)
+
+  it("finds a metadata key given twice among 20,000", function()
+    local keys = {}
+    for i = 1, 20000 do keys[i] = ('"k%d":"v"'):format(i) end
+    keys[#keys + 1] = '"k777":"again"'
+    craft(path, '{"__metadata__":{' .. table.concat(keys, ",") .. '}}')
+    assert.are.equal("load: " .. path .. ": __metadata__ has key 'k777' twice", load_error(path))
+  end)
+
   it("says which file is missing or is a directory", function()
     assert.are.equal("load: " .. tmp("nope") .. ": cannot open: No such file or directory",
                      load_error(tmp("nope")))
