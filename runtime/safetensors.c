@@ -4,8 +4,10 @@
  *
  * The reader distrusts the file: every number in the header is checked
  * before it sizes an allocation or a read, and the data region must be
- * tiled exactly by the tensors' spans. The writer is atomic: temporary file,
- * fsync, rename, fsync of the directory.
+ * tiled exactly by the tensors' spans. The writer goes through
+ * mg_file_begin/commit (io_file.c), which make it atomic and refuse what is
+ * not a regular file; the reader opens through mg_file_open_read, which
+ * never blocks on a FIFO.
  */
 #define _GNU_SOURCE 1 /* qsort_r */
 #include <cjson/cJSON.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mg_file.h"
 #include "mg_safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -414,16 +417,19 @@ done:
 int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
                         const char *path) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return mg_error(ctx, MG_EIO, "load: %s: cannot open: %s", path,
-                    strerror(errno));
+  int fd;
+  int st = mg_file_open_read(ctx, "load", path, &fd, NULL);
+  if (st) return st;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory opening it", path);
+  }
   struct stat sb;
   unsigned char lenbuf[8];
   char *hdr = NULL;
-  int st = MG_OK;
-  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    st = mg_error(ctx, MG_EIO, "load: %s: not a regular file", path);
+  if (fstat(fileno(f), &sb) != 0) {
+    st = mg_error(ctx, MG_EIO, "load: %s: cannot stat: %s", path, strerror(errno));
     goto done;
   }
   int64_t size = (int64_t)sb.st_size;
@@ -501,39 +507,6 @@ static int valid_utf8(const char *s) {
   return 1;
 }
 
-/* A file being written, counting bytes for the testing hook. */
-typedef struct {
-  int fd;
-  int64_t written;
-  int64_t fail_after;  /* -1: never */
-} Writer;
-
-/* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for the hook,
- * which writes what fits first, as a filling disk does). */
-static int write_all(Writer *w, const void *buf, size_t n) {
-  const char *p = buf;
-  int injected = 0;
-  if (w->fail_after >= 0 && w->written + (int64_t)n > w->fail_after) {
-    n = (size_t)(w->fail_after - w->written);
-    injected = 1;
-  }
-  while (n > 0) {
-    ssize_t k = write(w->fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += k;
-    n -= (size_t)k;
-    w->written += k;
-  }
-  if (injected) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return 0;
-}
-
 static int cmp_index_name(const void *a, const void *b, void *names) {
   const char *const *nm = names;
   return strcmp(nm[*(const int *)a], nm[*(const int *)b]);
@@ -592,25 +565,6 @@ static int build_header(mg_Context *ctx, const char *path, int n,
   return MG_OK;
 }
 
-/* fsync of the directory holding path, so that the rename is durable.
- * File systems that cannot sync a directory (EINVAL) are not an error. */
-static int sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[PATH_MAX];
-  if (!slash) strcpy(dir, ".");
-  else if (slash == path) strcpy(dir, "/");
-  else if ((size_t)(slash - path) < sizeof dir) {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-  } else return 0;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  int r = fsync(fd);
-  int e = errno;
-  close(fd);
-  return r == 0 || e == EINVAL || e == EROFS ? 0 : -1;
-}
-
 static int check_names(mg_Context *ctx, const char *path, int n,
                        const char *const *names, const int *order,
                        mg_Tensor *const *tensors, int nmeta,
@@ -647,33 +601,31 @@ static int check_names(mg_Context *ctx, const char *path, int n,
 }
 
 /* Writes tensor t's elements in row-major order. */
-static int write_tensor(mg_Context *ctx, Writer *w, mg_Tensor *t) {
+static int write_tensor(mg_Context *ctx, mg_FileWriter *w, const char *name,
+                        mg_Tensor *t) {
   size_t nbytes = (size_t)mg_numel(t) * mg_dtype_size(t->dtype);
-  if (nbytes == 0) return 0;
-  if (mg_is_contiguous(t)) return write_all(w, mg_data(t), nbytes);
+  if (nbytes == 0) return MG_OK;
+  if (mg_is_contiguous(t)) return mg_file_write(ctx, w, mg_data(t), nbytes);
   mg_Tensor *c = NULL;
   int was = mg_set_grad_enabled(ctx, 0); /* a copy for writing, not a graph op */
   int st = mg_contiguous(ctx, &c, t);
   mg_set_grad_enabled(ctx, was);
-  if (st) return -2;
-  int r = write_all(w, mg_data(c), nbytes);
-  int e = errno;
+  if (st) return st;
+  st = mg_file_write(ctx, w, mg_data(c), nbytes);
   mg_tensor_decref(c);
-  errno = e;
-  return r;
+  return st;
 }
 
 int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
                         const char *const *names, mg_Tensor *const *tensors,
                         int nmeta, const char *const *meta_keys,
-                        const char *const *meta_values, int64_t fail_after) {
+                        const char *const *meta_values,
+                        const mg_FileHooks *hooks) {
   int *order = malloc(((size_t)n + 1) * sizeof *order);
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
   char *hdr = NULL;
   size_t hlen = 0;
-  int st = MG_OK, fd = -1;
-  if (!order || !tmp) {
+  int st = MG_OK;
+  if (!order) {
     st = mg_error(ctx, MG_ENOMEM, "save: %s: out of memory", path);
     goto done;
   }
@@ -685,63 +637,18 @@ int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
                          meta_values, &hdr, &hlen)))
     goto done;
 
-  snprintf(tmp, plen + 32, "%s.tmp-%ld", path, (long)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: cannot create the temporary file "
-                  "%s: %s", path, tmp, strerror(errno));
-    goto done;
-  }
-  Writer w = {fd, 0, fail_after};
+  mg_FileWriter w;
+  if ((st = mg_file_begin(ctx, &w, "save", path, hooks))) goto done;
   unsigned char lenbuf[8];
   for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  int r = write_all(&w, lenbuf, 8);
-  if (!r) r = write_all(&w, hdr, hlen);
-  for (int j = 0; !r && j < n; j++) r = write_tensor(ctx, &w, tensors[order[j]]);
-  if (r == -2) {
-    st = MG_ENOMEM; /* the message is already in ctx */
-    goto fail;
-  }
-  if (r) {
-    st = mg_error(ctx, MG_EIO, "save: %s: writing %s failed after %lld bytes: %s",
-                  path, tmp, (long long)w.written, strerror(errno));
-    goto fail;
-  }
-  /* A hook past the file's end fails the fsync instead: with delayed
-   * allocation a full disk often shows only there. */
-  int synced = fsync(fd);
-  if (synced == 0 && w.fail_after >= 0) {
-    synced = -1;
-    errno = ENOSPC;
-  }
-  if (synced != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: fsync of %s failed: %s", path, tmp,
-                  strerror(errno));
-    goto fail;
-  }
-  r = close(fd);
-  fd = -1;
-  if (r != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: closing %s failed: %s", path, tmp,
-                  strerror(errno));
-    goto fail;
-  }
-  if (rename(tmp, path) != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: cannot rename %s over it: %s", path,
-                  tmp, strerror(errno));
-    goto fail;
-  }
-  if (sync_dir(path) != 0)
-    st = mg_error(ctx, MG_EIO, "save: %s: written, but syncing its directory "
-                  "failed: %s", path, strerror(errno));
-  goto done;
-fail:
-  if (fd >= 0) close(fd);
-  fd = -1;
-  unlink(tmp);
+  st = mg_file_write(ctx, &w, lenbuf, 8);
+  if (!st) st = mg_file_write(ctx, &w, hdr, hlen);
+  for (int j = 0; !st && j < n; j++)
+    st = write_tensor(ctx, &w, names[order[j]], tensors[order[j]]);
+  if (st) mg_file_abort(&w);
+  else st = mg_file_commit(ctx, &w);
 done:
   free(order);
-  free(tmp);
   free(hdr);
   return st;
 }
