@@ -51,6 +51,13 @@ local writers = {
   {"checkpoint.save", "checkpoint.save", function(p)
     checkpoint.save(p, {model = require("moongrad.nn").Linear(2, 1)})
   end},
+  {"HistoryLogger", "HistoryLogger", function(p)
+    train.HistoryLogger{csv = p}.on_epoch_end({history = history()})
+  end},
+  {"plot.lines", "lines", function(p) plot.lines{series = {{y = {1, 2}}}, path = p} end},
+  {"study:write_csv", "study:write_csv", function(p)
+    tune.Study{space = {x = tune.uniform(0, 1)}}:write_csv(p)
+  end},
 }
 
 describe("writing onto a symbolic link", function()
@@ -135,6 +142,24 @@ describe("writing onto a path that is not a regular file", function()
                                .. "regular file"):format(dir, sh("realpath " .. q(dir)):gsub("\n", "")),
                               1, true), err)
     assert.are.same({}, listing(dir .. "/d"))
+    sh("rm -rf " .. q(dir))
+  end)
+
+  it("a tune study refuses a FIFO as its file at once, without blocking", function()
+    local dir = shell.tmpdir()
+    sh("mkfifo " .. q(dir .. "/study.jsonl"))
+    -- in a child: before the fix, reading the FIFO blocked for ever
+    local script = dir .. "/child.lua"
+    shell.write_file(script, ([[
+      local tune = require "moongrad.tune"
+      local ok, err = pcall(tune.Study, {space = {x = tune.uniform(0, 1)}, path = %q})
+      print(ok, err)
+    ]]):format(dir .. "/study.jsonl"))
+    local out, err, code = shell.run("timeout 60 lua5.4 " .. q(script))
+    assert.are.equal(0, code, out .. err)
+    assert.is_truthy(out:find("false\ttune: " .. dir .. "/study.jsonl: is a FIFO (named pipe), "
+                              .. "not a regular file", 1, true), out .. err)
+    assert.are.equal("fifo", kind(dir .. "/study.jsonl"))
     sh("rm -rf " .. q(dir))
   end)
 end)

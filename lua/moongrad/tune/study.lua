@@ -448,10 +448,7 @@ function Study:write_csv(path)
     error(fmt("study:write_csv: path must be a file name (a string), got %s", type(path)), 2)
   end
   local text = store.csv(self:trials(), self.space.names)
-  local f, err = io.open(path, "wb")
-  if not f then error(fmt("study:write_csv: cannot write %s: %s", tostring(path), tostring(err)), 2) end
-  f:write(text)
-  f:close()
+  store.write_file(path, text, "study:write_csv", 2)
   return text
 end
 
