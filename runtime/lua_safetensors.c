@@ -32,6 +32,19 @@
 #define HOOKS_KEY "moongrad.file_hooks" /* registry: the testing hooks */
 #define MGL_TEXTBOX "moongrad.FileText"  /* owns a text read by _read_file */
 
+/* Argument arg as a path: a string with no NUL byte, which C would cut
+ * the path at (mg.save("d/x\0y") wrote d/x). Returns NULL and pushes the
+ * message when raise is 0; raises it otherwise. */
+static const char *check_path(lua_State *L, int arg, const char *who,
+                              int raise) {
+  size_t len;
+  const char *path = luaL_checklstring(L, arg, &len);
+  if (strlen(path) == len) return path;
+  lua_pushfstring(L, "%s: the path contains a NUL byte (after '%s')", who, path);
+  if (raise) lua_error(L);
+  return NULL;
+}
+
 /* The hooks set for the next write, cleared as they are taken. */
 static void take_hooks(lua_State *L, mg_FileHooks *h) {
   h->fail_after = h->stop_after = -1;
@@ -99,7 +112,7 @@ static int collect(lua_State *L, int arg, const char *what, int want_tensors,
 
 static int f_save(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, "save", 1);
   if (!lua_istable(L, 2))
     return luaL_error(L, "save: expects a table of name = tensor as argument 2, "
                       "got %s", luaL_typename(L, 2));
@@ -152,13 +165,21 @@ static int file_result(lua_State *L, mg_Context *ctx, int st) {
   return 2;
 }
 
+/* nil, then the message on top of the stack. */
+static int nil_and_message(lua_State *L) {
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
 /* _write_file and _append_file: (path, text [, who]). */
 static int write_or_append(lua_State *L, int append) {
   mg_Context *ctx = mgl_ctx(L);
   const char *who = luaL_optstring(L, 3, append ? "append_file" : "write_file");
   size_t len;
   const char *text = luaL_checklstring(L, 2, &len);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, who, 0);
+  if (!path) return nil_and_message(L);
   if (append) return file_result(L, ctx, mg_file_append(ctx, who, path, text, len));
   mg_FileHooks hooks;
   take_hooks(L, &hooks);
@@ -179,7 +200,8 @@ static int textbox_gc(lua_State *L) {
 static int f_read_file(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   const char *who = luaL_optstring(L, 2, "read_file");
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, who, 0);
+  if (!path) return nil_and_message(L);
   /* Handle before resource: pushing the text may raise (memory). */
   char **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
@@ -213,7 +235,7 @@ static int loadbox_gc(lua_State *L) {
  * works for every file, including ones with metadata. */
 static int f_load(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, "load", 1);
   static const char *const known[] = {"metadata", NULL};
   mgl_check_options(L, 2, known, "load");
   int want_meta = mgl_optbool_field(L, 2, "metadata", 0, "load");

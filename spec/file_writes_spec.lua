@@ -291,3 +291,44 @@ describe("reading a path that is not a regular file", function()
   end)
 end)
 
+describe("a path with a NUL byte", function()
+  local cases = {
+    {"mg.save", "save", function(p) mg.save(p, {w = mg.ones(1)}) end},
+    {"mg.load", "load", function(p) mg.load(p) end},
+    {"checkpoint.save", "save", function(p)
+      checkpoint.save(p, {model = require("moongrad.nn").Linear(2, 1)})
+    end},
+    {"checkpoint.load", "load", function(p)
+      checkpoint.load(p, {model = require("moongrad.nn").Linear(2, 1)})
+    end},
+    {"HistoryLogger", "HistoryLogger", function(p) train.HistoryLogger{json = p} end},
+    {"plot.lines", "lines", function(p) plot.lines{series = {{y = {1, 2}}}, path = p} end},
+    {"plot.training_curves", "training_curves", function(p)
+      plot.training_curves({epochs = {{epoch = 1, train_loss = 1}}}, p)
+    end},
+    {"study:write_csv", "study:write_csv", function(p)
+      tune.Study{space = {x = tune.uniform(0, 1)}}:write_csv(p)
+    end},
+    {"tune.Study", "tune.Study", function(p) tune.Study{space = {x = tune.uniform(0, 1)}, path = p} end},
+  }
+  for _, c in ipairs(cases) do
+    it(c[1] .. " refuses it instead of using the path cut at the NUL", function()
+      local dir = shell.tmpdir()
+      local ok, err = pcall(c[3], dir .. "/x\0y")
+      assert.is_false(ok)
+      assert.is_truthy(err:find(c[2], 1, true), err)
+      assert.is_truthy(err:find("NUL byte", 1, true), err)
+      assert.are.same({}, listing(dir))
+      sh("rm -rf " .. q(dir))
+    end)
+  end
+
+  it("mg.load of such a path does not read the file the cut path names", function()
+    local dir = shell.tmpdir()
+    mg.save(dir .. "/x", {w = mg.ones(1)})
+    local ok, err = pcall(mg.load, dir .. "/x\0y")
+    assert.is_false(ok)
+    assert.are.equal("load: the path contains a NUL byte (after '" .. dir .. "/x')", err)
+    sh("rm -rf " .. q(dir))
+  end)
+end)

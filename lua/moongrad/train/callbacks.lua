@@ -273,6 +273,9 @@ function callbacks.HistoryLogger(opts)
     if o[k] ~= nil and type(o[k]) ~= "string" then
       error(fmt("HistoryLogger: %s must be a file path, got %s", k, type(o[k])), 2)
     end
+    if o[k] and o[k]:find("\0", 1, true) then
+      error(fmt("HistoryLogger: the %s path contains a NUL byte", k), 2)
+    end
   end
   local self = {csv = o.csv, json = o.json}
   function self.on_epoch_end(ctx)

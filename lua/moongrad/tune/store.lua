@@ -89,6 +89,9 @@ end
 -- Before a run's first record: the file made whole (a tail cut short by a
 -- kill dropped, a missing last newline added), or started with the header.
 function store.write_header(path, header)
+  if path:find("\0", 1, true) then -- os.execute would cut the path there
+    error("tune: the study file's path contains a NUL byte", 0)
+  end
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then os.execute(fmt("mkdir -p '%s'", dir:gsub("'", "'\\''"))) end
   local found, _, whole, broken = scan(path)
