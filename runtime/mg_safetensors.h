@@ -61,7 +61,9 @@ void mg_safetensors_free(mg_SafeTensors *st);
  * written as its contiguous elements) under names, plus nmeta metadata
  * pairs, to path. Tensors are stored sorted by name. Names must be
  * distinct, non-empty, valid UTF-8 and not "__metadata__"; metadata keys
- * distinct and valid UTF-8, and so are values.
+ * distinct and valid UTF-8, and so are values. A header that would pass
+ * MG_SAFETENSORS_MAX_HEADER is refused before anything is written (the
+ * file could not be read back).
  *
  * The write goes through mg_file_begin/commit (mg_file.h): atomic (a
  * unique temporary in path's directory, fsync, rename, fsync of the

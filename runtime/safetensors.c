@@ -512,6 +512,38 @@ static int cmp_index_name(const void *a, const void *b, void *names) {
   return strcmp(nm[*(const int *)a], nm[*(const int *)b]);
 }
 
+/* A header past the reader's limit is refused: a file saved with one
+ * could not be loaded back. The names' and metadata's text alone is a
+ * lower bound, checked before the header is built (which for 100 MB of
+ * metadata costs several times that in memory); build_header checks the
+ * exact size. */
+static size_t metadata_bytes(int nmeta, const char *const *keys,
+                             const char *const *values) {
+  size_t meta = 0;
+  for (int i = 0; i < nmeta; i++) meta += strlen(keys[i]) + strlen(values[i]);
+  return meta;
+}
+
+static int header_too_big(mg_Context *ctx, const char *path, size_t bytes,
+                          int exact, size_t meta) {
+  return mg_error(ctx, MG_EARG, "save: %s: the header would be %s%zu bytes "
+                  "(its metadata's keys and values: %zu bytes), more than the "
+                  "%d bytes a safetensors reader accepts; nothing was written",
+                  path, exact ? "" : "at least ", bytes, meta,
+                  MG_SAFETENSORS_MAX_HEADER);
+}
+
+static int check_header_size(mg_Context *ctx, const char *path, int n,
+                             const char *const *names, int nmeta,
+                             const char *const *keys,
+                             const char *const *values) {
+  size_t meta = metadata_bytes(nmeta, keys, values), total = meta;
+  for (int j = 0; j < n; j++) total += strlen(names[j]);
+  return total > MG_SAFETENSORS_MAX_HEADER
+             ? header_too_big(ctx, path, total, 0, meta)
+             : MG_OK;
+}
+
 /* Builds the padded header; *out is malloc'd, *len its length (a multiple
  * of 8, so that the data starts 8-aligned). */
 static int build_header(mg_Context *ctx, const char *path, int n,
@@ -552,6 +584,11 @@ static int build_header(mg_Context *ctx, const char *path, int n,
     return mg_error(ctx, MG_ENOMEM, "save: %s: out of memory building the "
                     "header", path);
   size_t tl = strlen(text), padded = (tl + 7) / 8 * 8;
+  if (padded > MG_SAFETENSORS_MAX_HEADER) {
+    cJSON_free(text);
+    return header_too_big(ctx, path, padded, 1,
+                          metadata_bytes(nmeta, keys, values));
+  }
   char *h = malloc(padded);
   if (!h) {
     cJSON_free(text);
@@ -633,6 +670,8 @@ int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
   qsort_r(order, (size_t)n, sizeof *order, cmp_index_name, (void *)names);
   if ((st = check_names(ctx, path, n, names, order, tensors, nmeta, meta_keys,
                         meta_values)) ||
+      (st = check_header_size(ctx, path, n, names, nmeta, meta_keys,
+                              meta_values)) ||
       (st = build_header(ctx, path, n, names, tensors, order, nmeta, meta_keys,
                          meta_values, &hdr, &hlen)))
     goto done;

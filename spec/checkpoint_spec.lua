@@ -227,6 +227,29 @@ describe("mg.save and mg.load", function()
     assert.matches("expects a table", err(path, nil))
     assert.is_false(exists(path))
   end)
+
+  -- A header the loader refuses (MG_SAFETENSORS_MAX_HEADER) must be refused
+  -- by the save: a fit checkpoint with a long history saved, then could not
+  -- be loaded back.
+  it("refuse metadata past the loaders' 100 MB header limit, naming the file and the sizes", function()
+    local path = tmp("big-meta.safetensors")
+    mg.save(path, {w = mg.ones(2)}, {version = "old"})
+    local ok, e = pcall(mg.save, path, {w = mg.ones(2)}, {history = string.rep("x", 100000000)})
+    assert.is_false(ok)
+    assert.are.equal(("save: %s: the header would be at least 100000008 bytes (its metadata's keys "
+                      .. "and values: 100000007 bytes), more than the 100000000 bytes a safetensors "
+                      .. "reader accepts; nothing was written"):format(path), e)
+    -- under the limit as text, over it once JSON escapes each quote as \"
+    ok, e = pcall(mg.save, path, {w = mg.ones(2)}, {history = string.rep('"', 50000000)})
+    collectgarbage()
+    assert.is_false(ok)
+    assert.is_truthy(e:find(("save: %s: the header would be 1000000"):format(path), 1, true), e)
+    assert.is_truthy(e:find("(its metadata's keys and values: 50000007 bytes), more than the "
+                            .. "100000000 bytes", 1, true), e)
+    local _, m = mg.load(path, {metadata = true})
+    assert.are.same({version = "old"}, m)
+    assert.are.same({}, leftovers(".tmp-"))
+  end)
 end)
 
 -- interop -----------------------------------------------------------------------
