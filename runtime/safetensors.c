@@ -290,7 +290,11 @@ static int read_tensor(mg_Context *ctx, const char *path, FILE *f,
                        int64_t data_start, const Entry *e, mg_Tensor **out) {
   mg_Tensor *t = NULL;
   int st = mg_empty(ctx, &t, e->fd->dtype, e->ndim, e->shape);
-  if (st) return st;
+  if (st) { /* the allocator's message names no file */
+    char why[256];
+    snprintf(why, sizeof why, "%s", mg_last_error(ctx));
+    return mg_error(ctx, st, "load: %s: tensor '%s': %s", path, e->name, why);
+  }
   int64_t nbytes = e->end - e->begin, numel = mg_numel(t);
   unsigned char *buf = e->fd->conv == CONV_NONE ? mg_data(t) : NULL;
   if (nbytes > 0 && !buf && !(buf = malloc((size_t)nbytes))) {
@@ -647,7 +651,11 @@ static int write_tensor(mg_Context *ctx, mg_FileWriter *w, const char *name,
   int was = mg_set_grad_enabled(ctx, 0); /* a copy for writing, not a graph op */
   int st = mg_contiguous(ctx, &c, t);
   mg_set_grad_enabled(ctx, was);
-  if (st) return st;
+  if (st) { /* the allocator's message names no file */
+    char why[256];
+    snprintf(why, sizeof why, "%s", mg_last_error(ctx));
+    return mg_error(ctx, st, "save: %s: tensor '%s': %s", w->path, name, why);
+  }
   st = mg_file_write(ctx, w, mg_data(c), nbytes);
   mg_tensor_decref(c);
   return st;
