@@ -62,7 +62,8 @@ $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
 # embedding specs run (spec/embed_spec.lua). A host links the static
 # library, Lua 5.4 and the core's own libraries.
 EMBED_LIBS := $(B)/libmoongrad.a -llua5.4 $(LIBS) -lpthread
-EMBED_TESTS := $(B)/tests/embed_api $(B)/tests/embed_threads $(B)/tests/embed_signals
+EMBED_TESTS := $(B)/tests/embed_api $(B)/tests/embed_threads $(B)/tests/embed_signals \
+  $(B)/tests/file_threads
 
 all: $(B)/examples/host $(EMBED_TESTS)
 

@@ -62,6 +62,16 @@ write("safetensors", "f8", st(
   '{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}', "\0"))
 write("safetensors", "length-past-file", string.pack("<I8", 1 << 40) .. "{}")
 write("safetensors", "padded", st('{}        '))
+-- Many metadata keys (400, a 3 KB seed: libFuzzer sizes its inputs from the
+-- corpus): the duplicate-key check once compared each key with every
+-- earlier one (100k keys took 32 s); and one key given twice among many.
+-- (A FIFO, the other small input that hung mg.load, cannot be a corpus
+-- file: spec/file_writes_spec.lua covers it.)
+local keys = {}
+for i = 1, 400 do keys[i] = ('"%x":""'):format(i) end
+write("safetensors", "metadata-400-keys", st('{"__metadata__":{' .. table.concat(keys, ",") .. '}}'))
+write("safetensors", "metadata-duplicate-key", st(
+  '{"__metadata__":{"a":"1","b":"2","c":"3","d":"4","b":"5","e":"6"}}'))
 
 -- ---- IDX: byte 0 is the harness's options, then the file -------------------
 local function idx(opts, code, dims, data)

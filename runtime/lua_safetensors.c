@@ -1,22 +1,67 @@
 /*
- * lua_safetensors.c — mg.save and mg.load (safetensors.c) from Lua.
+ * lua_safetensors.c — mg.save and mg.load (safetensors.c) from Lua, and
+ * the file routine of io_file.c for moongrad's Lua modules.
  *
  *   mg.save(path, {name = tensor, ...} [, {key = "value", ...}])
  *   local tensors, metadata = mg.load(path)   -- metadata is {} when none
  *
- * and one testing hook, mg._safetensors_fail_after(nbytes): the next save
- * in this Lua state fails with ENOSPC once nbytes are written, or at its
- * fsync when the file is shorter (then the hook clears itself; nil clears
- * it too). Specs use it to
- * show that a failed save leaves the previous file intact.
+ * For the Lua writers (HistoryLogger, plot, the tune study files), each
+ * returning true, or nil and a message naming who and the path:
+ *   mg._write_file(path, text, who)    -- whole, atomic (mg_file_write_whole)
+ *   mg._append_file(path, text, who)   -- one append (mg_file_append)
+ *   mg._read_file(path, who)           -- text, or nil when there is no file
+ *
+ * Testing hooks, for the next whole-file write (mg.save or _write_file) in
+ * this Lua state only, then cleared (nil clears them too):
+ *   mg._safetensors_fail_after(nbytes)  ENOSPC once nbytes are written, or
+ *                                       at the fsync when the file is shorter
+ *   mg._file_hooks{fail_after = n, stop_after = n, named = true}
+ *                                       the same, a SIGSTOP after n bytes, a
+ *                                       named temporary (see mg_FileHooks)
+ * Specs use them to show that a failed or killed save leaves the previous
+ * file intact and nothing behind.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua_bind.h"
+#include "mg_file.h"
 #include "mg_safetensors.h"
 
 #define MGL_LOADBOX "moongrad.SafeTensorsLoad"
-#define FAIL_KEY "moongrad.safetensors_fail_after" /* registry: the hook */
+#define HOOKS_KEY "moongrad.file_hooks" /* registry: the testing hooks */
+#define MGL_TEXTBOX "moongrad.FileText"  /* owns a text read by _read_file */
+
+/* Argument arg as a path: a string with no NUL byte, which C would cut
+ * the path at (mg.save("d/x\0y") wrote d/x). Returns NULL and pushes the
+ * message when raise is 0; raises it otherwise. */
+static const char *check_path(lua_State *L, int arg, const char *who,
+                              int raise) {
+  size_t len;
+  const char *path = luaL_checklstring(L, arg, &len);
+  if (strlen(path) == len) return path;
+  lua_pushfstring(L, "%s: the path contains a NUL byte (after '%s')", who, path);
+  if (raise) lua_error(L);
+  return NULL;
+}
+
+/* The hooks set for the next write, cleared as they are taken. */
+static void take_hooks(lua_State *L, mg_FileHooks *h) {
+  h->fail_after = h->stop_after = -1;
+  h->named = 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HOOKS_KEY) == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "fail_after") == LUA_TNUMBER)
+      h->fail_after = (int64_t)lua_tointeger(L, -1);
+    if (lua_getfield(L, -2, "stop_after") == LUA_TNUMBER)
+      h->stop_after = (int64_t)lua_tointeger(L, -1);
+    lua_getfield(L, -3, "named");
+    h->named = lua_toboolean(L, -1);
+    lua_pop(L, 3);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, HOOKS_KEY);
+  }
+  lua_pop(L, 1);
+}
 
 /* ---- mg.save ---------------------------------------------------------------- */
 
@@ -67,7 +112,7 @@ static int collect(lua_State *L, int arg, const char *what, int want_tensors,
 
 static int f_save(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, "save", 1);
   if (!lua_istable(L, 2))
     return luaL_error(L, "save: expects a table of name = tensor as argument 2, "
                       "got %s", luaL_typename(L, 2));
@@ -78,16 +123,11 @@ static int f_save(lua_State *L) {
   void **tensors, **values = NULL;
   int n = collect(L, 2, "tensor", 1, &names, &tensors);
   int nmeta = lua_istable(L, 3) ? collect(L, 3, "metadata", 0, &keys, &values) : 0;
-  lua_getfield(L, LUA_REGISTRYINDEX, FAIL_KEY);
-  int64_t fail_after = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
-  lua_pop(L, 1);
-  if (fail_after >= 0) { /* one save only */
-    lua_pushnil(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, FAIL_KEY);
-  }
+  mg_FileHooks hooks;
+  take_hooks(L, &hooks);
   MGL_TRY(L, ctx, mg_safetensors_save(ctx, path, n, names,
                                       (mg_Tensor *const *)tensors, nmeta, keys,
-                                      (const char *const *)values, fail_after));
+                                      (const char *const *)values, &hooks));
   return 0;
 }
 
@@ -96,10 +136,91 @@ static int f_fail_after(lua_State *L) {
   else {
     int64_t n = mgl_checkint(L, 1, "_safetensors_fail_after", "nbytes");
     if (n < 0) return luaL_error(L, "_safetensors_fail_after: nbytes must be >= 0");
+    lua_createtable(L, 0, 1);
     lua_pushinteger(L, (lua_Integer)n);
+    lua_setfield(L, -2, "fail_after");
   }
-  lua_setfield(L, LUA_REGISTRYINDEX, FAIL_KEY);
+  lua_setfield(L, LUA_REGISTRYINDEX, HOOKS_KEY);
   return 0;
+}
+
+static int f_file_hooks(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, HOOKS_KEY);
+  return 0;
+}
+
+/* ---- the Lua writers' file routine ------------------------------------------------ */
+
+/* true, or nil and the message. */
+static int file_result(lua_State *L, mg_Context *ctx, int st) {
+  mgl_account(L, ctx);
+  if (st == MG_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, mg_last_error(ctx));
+  return 2;
+}
+
+/* nil, then the message on top of the stack. */
+static int nil_and_message(lua_State *L) {
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* _write_file and _append_file: (path, text [, who]). */
+static int write_or_append(lua_State *L, int append) {
+  mg_Context *ctx = mgl_ctx(L);
+  const char *who = luaL_optstring(L, 3, append ? "append_file" : "write_file");
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  const char *path = check_path(L, 1, who, 0);
+  if (!path) return nil_and_message(L);
+  if (append) return file_result(L, ctx, mg_file_append(ctx, who, path, text, len));
+  mg_FileHooks hooks;
+  take_hooks(L, &hooks);
+  return file_result(L, ctx, mg_file_write_whole(ctx, who, path, text, len, &hooks));
+}
+
+static int f_write_file(lua_State *L) { return write_or_append(L, 0); }
+static int f_append_file(lua_State *L) { return write_or_append(L, 1); }
+
+static int textbox_gc(lua_State *L) {
+  char **box = luaL_checkudata(L, 1, MGL_TEXTBOX);
+  free(*box);
+  *box = NULL;
+  return 0;
+}
+
+/* text; nil when there is no file; nil and a message on failure. */
+static int f_read_file(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  const char *who = luaL_optstring(L, 2, "read_file");
+  const char *path = check_path(L, 1, who, 0);
+  if (!path) return nil_and_message(L);
+  /* Handle before resource: pushing the text may raise (memory). */
+  char **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  if (luaL_newmetatable(L, MGL_TEXTBOX)) {
+    lua_pushcfunction(L, textbox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  size_t len;
+  int st = mg_file_read_whole(ctx, who, path, box, &len);
+  if (st) return file_result(L, ctx, st);
+  if (!*box) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, *box, len);
+  free(*box);
+  *box = NULL;
+  return 1;
 }
 
 /* ---- mg.load ---------------------------------------------------------------- */
@@ -114,7 +235,7 @@ static int loadbox_gc(lua_State *L) {
  * works for every file, including ones with metadata. */
 static int f_load(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1, "load", 1);
   static const char *const known[] = {"metadata", NULL};
   mgl_check_options(L, 2, known, "load");
   int want_meta = mgl_optbool_field(L, 2, "metadata", 0, "load");
@@ -149,4 +270,8 @@ const luaL_Reg mgl_safetensors_functions[] = {
     {"save", f_save},
     {"load", f_load},
     {"_safetensors_fail_after", f_fail_after},
+    {"_file_hooks", f_file_hooks},
+    {"_write_file", f_write_file},
+    {"_append_file", f_append_file},
+    {"_read_file", f_read_file},
     {NULL, NULL}};

@@ -25,6 +25,7 @@
 #define MG_SAFETENSORS_H
 
 #include "mg_core.h"
+#include "mg_file.h"
 
 /* Largest header accepted by the reader (the reference implementation's
  * limit), so that a corrupt length never makes it allocate gigabytes. */
@@ -46,8 +47,10 @@ typedef struct {
  * BOOL) as int64 and F16/BF16 as float32; F8 kinds are an "unsupported
  * dtype" error. Checks everything before trusting it: the header length
  * against the file's size, the JSON, every dtype, shape and offset
- * pair, holes, overlaps and duplicate names. On failure *out is empty
- * (nothing to free) and the message says what is wrong where. */
+ * pair, holes, overlaps and duplicate names and metadata keys. A path
+ * that is not a regular file (a directory, a FIFO, a device) is refused
+ * without blocking (mg_file_open_read). On failure *out is empty (nothing
+ * to free) and the message says what is wrong where, naming the file. */
 int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
                         const char *path);
 /* Frees what a load left in st (tensors not taken, names, metadata) and
@@ -58,19 +61,22 @@ void mg_safetensors_free(mg_SafeTensors *st);
  * written as its contiguous elements) under names, plus nmeta metadata
  * pairs, to path. Tensors are stored sorted by name. Names must be
  * distinct, non-empty, valid UTF-8 and not "__metadata__"; metadata keys
- * and values valid UTF-8.
+ * distinct and valid UTF-8, and so are values. A header that would pass
+ * MG_SAFETENSORS_MAX_HEADER is refused before anything is written (the
+ * file could not be read back).
  *
- * The write is atomic: the bytes go to "<path>.tmp-<pid>" in the same
- * directory, which is flushed to disk (fsync) and renamed over path; then
- * the directory is synced. On any failure the temporary file is removed
- * and the file at path, if any, is left as it was.
+ * The write goes through mg_file_begin/commit (mg_file.h): atomic (a
+ * unique temporary in path's directory, fsync, rename, fsync of the
+ * directory), through a symbolic link to its target, and refused for a
+ * path that is a directory, FIFO, socket, device or dangling link. On any
+ * failure the file at path, if any, is left as it was.
  *
- * fail_after is a testing hook: when >= 0 the write fails with ENOSPC
- * after that many bytes (or, when the file is shorter, its fsync does), as
- * a full disk would, through the same error path; pass -1 normally. */
+ * hooks are testing hooks (mg_FileHooks: a full disk after n bytes, a stop
+ * mid-write, a named temporary); pass NULL normally. */
 int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
                         const char *const *names, mg_Tensor *const *tensors,
                         int nmeta, const char *const *meta_keys,
-                        const char *const *meta_values, int64_t fail_after);
+                        const char *const *meta_values,
+                        const mg_FileHooks *hooks);
 
 #endif

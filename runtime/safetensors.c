@@ -4,8 +4,10 @@
  *
  * The reader distrusts the file: every number in the header is checked
  * before it sizes an allocation or a read, and the data region must be
- * tiled exactly by the tensors' spans. The writer is atomic: temporary file,
- * fsync, rename, fsync of the directory.
+ * tiled exactly by the tensors' spans. The writer goes through
+ * mg_file_begin/commit (io_file.c), which make it atomic and refuse what is
+ * not a regular file; the reader opens through mg_file_open_read, which
+ * never blocks on a FIFO.
  */
 #define _GNU_SOURCE 1 /* qsort_r */
 #include <cjson/cJSON.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mg_file.h"
 #include "mg_safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -222,6 +225,30 @@ static char *dup_string(const char *s) {
   return d;
 }
 
+static int cmp_string_ptr(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first of n strings that appears twice, or NULL: sorts a copy of the
+ * pointers, so that 100k keys take milliseconds (comparing each with all
+ * the earlier ones took 32 s). *nomem is set when the copy cannot be made. */
+static const char *find_duplicate(char *const *strs, int n, int *nomem) {
+  *nomem = 0;
+  if (n < 2) return NULL;
+  char **sorted = malloc((size_t)n * sizeof *sorted);
+  if (!sorted) {
+    *nomem = 1;
+    return NULL;
+  }
+  memcpy(sorted, strs, (size_t)n * sizeof *sorted);
+  qsort(sorted, (size_t)n, sizeof *sorted, cmp_string_ptr);
+  const char *dup = NULL;
+  for (int i = 1; i < n && !dup; i++)
+    if (strcmp(sorted[i - 1], sorted[i]) == 0) dup = sorted[i];
+  free(sorted);
+  return dup;
+}
+
 /* Copies __metadata__ (an object of strings) into out. */
 static int read_metadata(mg_Context *ctx, const char *path, const cJSON *meta,
                          mg_SafeTensors *out) {
@@ -238,10 +265,6 @@ static int read_metadata(mg_Context *ctx, const char *path, const cJSON *meta,
     if (!cJSON_IsString(m))
       return mg_error(ctx, MG_EIO, "load: %s: __metadata__ entry '%s' is not a "
                       "string", path, m->string);
-    for (int i = 0; i < out->nmeta; i++)
-      if (strcmp(out->meta_keys[i], m->string) == 0)
-        return mg_error(ctx, MG_EIO, "load: %s: __metadata__ has key '%s' twice",
-                        path, m->string);
     int i = out->nmeta;
     out->meta_keys[i] = dup_string(m->string);
     out->meta_values[i] = dup_string(m->valuestring);
@@ -250,6 +273,14 @@ static int read_metadata(mg_Context *ctx, const char *path, const cJSON *meta,
       return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading the "
                       "metadata", path);
   }
+  int nomem;
+  const char *dup = find_duplicate(out->meta_keys, out->nmeta, &nomem);
+  if (nomem)
+    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading the "
+                    "metadata", path);
+  if (dup)
+    return mg_error(ctx, MG_EIO, "load: %s: __metadata__ has key '%s' twice",
+                    path, dup);
   return MG_OK;
 }
 
@@ -259,7 +290,11 @@ static int read_tensor(mg_Context *ctx, const char *path, FILE *f,
                        int64_t data_start, const Entry *e, mg_Tensor **out) {
   mg_Tensor *t = NULL;
   int st = mg_empty(ctx, &t, e->fd->dtype, e->ndim, e->shape);
-  if (st) return st;
+  if (st) { /* the allocator's message names no file */
+    char why[256];
+    snprintf(why, sizeof why, "%s", mg_last_error(ctx));
+    return mg_error(ctx, st, "load: %s: tensor '%s': %s", path, e->name, why);
+  }
   int64_t nbytes = e->end - e->begin, numel = mg_numel(t);
   unsigned char *buf = e->fd->conv == CONV_NONE ? mg_data(t) : NULL;
   if (nbytes > 0 && !buf && !(buf = malloc((size_t)nbytes))) {
@@ -386,16 +421,19 @@ done:
 int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
                         const char *path) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return mg_error(ctx, MG_EIO, "load: %s: cannot open: %s", path,
-                    strerror(errno));
+  int fd;
+  int st = mg_file_open_read(ctx, "load", path, &fd, NULL);
+  if (st) return st;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory opening it", path);
+  }
   struct stat sb;
   unsigned char lenbuf[8];
   char *hdr = NULL;
-  int st = MG_OK;
-  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    st = mg_error(ctx, MG_EIO, "load: %s: not a regular file", path);
+  if (fstat(fileno(f), &sb) != 0) {
+    st = mg_error(ctx, MG_EIO, "load: %s: cannot stat: %s", path, strerror(errno));
     goto done;
   }
   int64_t size = (int64_t)sb.st_size;
@@ -473,42 +511,41 @@ static int valid_utf8(const char *s) {
   return 1;
 }
 
-/* A file being written, counting bytes for the testing hook. */
-typedef struct {
-  int fd;
-  int64_t written;
-  int64_t fail_after;  /* -1: never */
-} Writer;
-
-/* Writes all of buf; returns 0, or -1 with errno set (ENOSPC for the hook,
- * which writes what fits first, as a filling disk does). */
-static int write_all(Writer *w, const void *buf, size_t n) {
-  const char *p = buf;
-  int injected = 0;
-  if (w->fail_after >= 0 && w->written + (int64_t)n > w->fail_after) {
-    n = (size_t)(w->fail_after - w->written);
-    injected = 1;
-  }
-  while (n > 0) {
-    ssize_t k = write(w->fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += k;
-    n -= (size_t)k;
-    w->written += k;
-  }
-  if (injected) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return 0;
-}
-
 static int cmp_index_name(const void *a, const void *b, void *names) {
   const char *const *nm = names;
   return strcmp(nm[*(const int *)a], nm[*(const int *)b]);
+}
+
+/* A header past the reader's limit is refused: a file saved with one
+ * could not be loaded back. The names' and metadata's text alone is a
+ * lower bound, checked before the header is built (which for 100 MB of
+ * metadata costs several times that in memory); build_header checks the
+ * exact size. */
+static size_t metadata_bytes(int nmeta, const char *const *keys,
+                             const char *const *values) {
+  size_t meta = 0;
+  for (int i = 0; i < nmeta; i++) meta += strlen(keys[i]) + strlen(values[i]);
+  return meta;
+}
+
+static int header_too_big(mg_Context *ctx, const char *path, size_t bytes,
+                          int exact, size_t meta) {
+  return mg_error(ctx, MG_EARG, "save: %s: the header would be %s%zu bytes "
+                  "(its metadata's keys and values: %zu bytes), more than the "
+                  "%d bytes a safetensors reader accepts; nothing was written",
+                  path, exact ? "" : "at least ", bytes, meta,
+                  MG_SAFETENSORS_MAX_HEADER);
+}
+
+static int check_header_size(mg_Context *ctx, const char *path, int n,
+                             const char *const *names, int nmeta,
+                             const char *const *keys,
+                             const char *const *values) {
+  size_t meta = metadata_bytes(nmeta, keys, values), total = meta;
+  for (int j = 0; j < n; j++) total += strlen(names[j]);
+  return total > MG_SAFETENSORS_MAX_HEADER
+             ? header_too_big(ctx, path, total, 0, meta)
+             : MG_OK;
 }
 
 /* Builds the padded header; *out is malloc'd, *len its length (a multiple
@@ -551,6 +588,11 @@ static int build_header(mg_Context *ctx, const char *path, int n,
     return mg_error(ctx, MG_ENOMEM, "save: %s: out of memory building the "
                     "header", path);
   size_t tl = strlen(text), padded = (tl + 7) / 8 * 8;
+  if (padded > MG_SAFETENSORS_MAX_HEADER) {
+    cJSON_free(text);
+    return header_too_big(ctx, path, padded, 1,
+                          metadata_bytes(nmeta, keys, values));
+  }
   char *h = malloc(padded);
   if (!h) {
     cJSON_free(text);
@@ -562,25 +604,6 @@ static int build_header(mg_Context *ctx, const char *path, int n,
   *out = h;
   *len = padded;
   return MG_OK;
-}
-
-/* fsync of the directory holding path, so that the rename is durable.
- * File systems that cannot sync a directory (EINVAL) are not an error. */
-static int sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[PATH_MAX];
-  if (!slash) strcpy(dir, ".");
-  else if (slash == path) strcpy(dir, "/");
-  else if ((size_t)(slash - path) < sizeof dir) {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-  } else return 0;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  int r = fsync(fd);
-  int e = errno;
-  close(fd);
-  return r == 0 || e == EINVAL || e == EROFS ? 0 : -1;
 }
 
 static int check_names(mg_Context *ctx, const char *path, int n,
@@ -605,46 +628,49 @@ static int check_names(mg_Context *ctx, const char *path, int n,
       return mg_error(ctx, MG_EARG, "save: %s: tensor '%s' has an unsupported "
                       "dtype", path, nm);
   }
-  for (int i = 0; i < nmeta; i++) {
+  for (int i = 0; i < nmeta; i++)
     if (!valid_utf8(keys[i]) || !valid_utf8(values[i]))
       return mg_error(ctx, MG_EARG, "save: %s: metadata entry '%s' is not valid "
                       "UTF-8", path, keys[i]);
-    for (int k = 0; k < i; k++)
-      if (strcmp(keys[k], keys[i]) == 0)
-        return mg_error(ctx, MG_EARG, "save: %s: metadata key '%s' given twice",
-                        path, keys[i]);
-  }
+  int nomem;
+  const char *dup = find_duplicate((char *const *)keys, nmeta, &nomem);
+  if (nomem) return mg_error(ctx, MG_ENOMEM, "save: %s: out of memory", path);
+  if (dup)
+    return mg_error(ctx, MG_EARG, "save: %s: metadata key '%s' given twice",
+                    path, dup);
   return MG_OK;
 }
 
 /* Writes tensor t's elements in row-major order. */
-static int write_tensor(mg_Context *ctx, Writer *w, mg_Tensor *t) {
+static int write_tensor(mg_Context *ctx, mg_FileWriter *w, const char *name,
+                        mg_Tensor *t) {
   size_t nbytes = (size_t)mg_numel(t) * mg_dtype_size(t->dtype);
-  if (nbytes == 0) return 0;
-  if (mg_is_contiguous(t)) return write_all(w, mg_data(t), nbytes);
+  if (nbytes == 0) return MG_OK;
+  if (mg_is_contiguous(t)) return mg_file_write(ctx, w, mg_data(t), nbytes);
   mg_Tensor *c = NULL;
   int was = mg_set_grad_enabled(ctx, 0); /* a copy for writing, not a graph op */
   int st = mg_contiguous(ctx, &c, t);
   mg_set_grad_enabled(ctx, was);
-  if (st) return -2;
-  int r = write_all(w, mg_data(c), nbytes);
-  int e = errno;
+  if (st) { /* the allocator's message names no file */
+    char why[256];
+    snprintf(why, sizeof why, "%s", mg_last_error(ctx));
+    return mg_error(ctx, st, "save: %s: tensor '%s': %s", w->path, name, why);
+  }
+  st = mg_file_write(ctx, w, mg_data(c), nbytes);
   mg_tensor_decref(c);
-  errno = e;
-  return r;
+  return st;
 }
 
 int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
                         const char *const *names, mg_Tensor *const *tensors,
                         int nmeta, const char *const *meta_keys,
-                        const char *const *meta_values, int64_t fail_after) {
+                        const char *const *meta_values,
+                        const mg_FileHooks *hooks) {
   int *order = malloc(((size_t)n + 1) * sizeof *order);
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
   char *hdr = NULL;
   size_t hlen = 0;
-  int st = MG_OK, fd = -1;
-  if (!order || !tmp) {
+  int st = MG_OK;
+  if (!order) {
     st = mg_error(ctx, MG_ENOMEM, "save: %s: out of memory", path);
     goto done;
   }
@@ -652,67 +678,24 @@ int mg_safetensors_save(mg_Context *ctx, const char *path, int n,
   qsort_r(order, (size_t)n, sizeof *order, cmp_index_name, (void *)names);
   if ((st = check_names(ctx, path, n, names, order, tensors, nmeta, meta_keys,
                         meta_values)) ||
+      (st = check_header_size(ctx, path, n, names, nmeta, meta_keys,
+                              meta_values)) ||
       (st = build_header(ctx, path, n, names, tensors, order, nmeta, meta_keys,
                          meta_values, &hdr, &hlen)))
     goto done;
 
-  snprintf(tmp, plen + 32, "%s.tmp-%ld", path, (long)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: cannot create the temporary file "
-                  "%s: %s", path, tmp, strerror(errno));
-    goto done;
-  }
-  Writer w = {fd, 0, fail_after};
+  mg_FileWriter w;
+  if ((st = mg_file_begin(ctx, &w, "save", path, hooks))) goto done;
   unsigned char lenbuf[8];
   for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  int r = write_all(&w, lenbuf, 8);
-  if (!r) r = write_all(&w, hdr, hlen);
-  for (int j = 0; !r && j < n; j++) r = write_tensor(ctx, &w, tensors[order[j]]);
-  if (r == -2) {
-    st = MG_ENOMEM; /* the message is already in ctx */
-    goto fail;
-  }
-  if (r) {
-    st = mg_error(ctx, MG_EIO, "save: %s: writing %s failed after %lld bytes: %s",
-                  path, tmp, (long long)w.written, strerror(errno));
-    goto fail;
-  }
-  /* A hook past the file's end fails the fsync instead: with delayed
-   * allocation a full disk often shows only there. */
-  int synced = fsync(fd);
-  if (synced == 0 && w.fail_after >= 0) {
-    synced = -1;
-    errno = ENOSPC;
-  }
-  if (synced != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: fsync of %s failed: %s", path, tmp,
-                  strerror(errno));
-    goto fail;
-  }
-  r = close(fd);
-  fd = -1;
-  if (r != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: closing %s failed: %s", path, tmp,
-                  strerror(errno));
-    goto fail;
-  }
-  if (rename(tmp, path) != 0) {
-    st = mg_error(ctx, MG_EIO, "save: %s: cannot rename %s over it: %s", path,
-                  tmp, strerror(errno));
-    goto fail;
-  }
-  if (sync_dir(path) != 0)
-    st = mg_error(ctx, MG_EIO, "save: %s: written, but syncing its directory "
-                  "failed: %s", path, strerror(errno));
-  goto done;
-fail:
-  if (fd >= 0) close(fd);
-  fd = -1;
-  unlink(tmp);
+  st = mg_file_write(ctx, &w, lenbuf, 8);
+  if (!st) st = mg_file_write(ctx, &w, hdr, hlen);
+  for (int j = 0; !st && j < n; j++)
+    st = write_tensor(ctx, &w, names[order[j]], tensors[order[j]]);
+  if (st) mg_file_abort(&w);
+  else st = mg_file_commit(ctx, &w);
 done:
   free(order);
-  free(tmp);
   free(hdr);
   return st;
 }

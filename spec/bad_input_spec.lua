@@ -47,6 +47,24 @@ local function tmp(contents)
   end
   return path
 end
+-- A FIFO, and a symbolic link to nothing, among the temporaries. The FIFO
+-- is held open for reading and writing, so that a writer or reader that
+-- wrongly opens it does not block (opening a FIFO blocks until its other
+-- end is open).
+local held = {}
+local function fifo()
+  local path = tmp()
+  os.remove(path)
+  assert(os.execute("mkfifo '" .. path .. "'"))
+  held[#held + 1] = assert(io.open(path, "r+"))
+  return path
+end
+local function dangling_link()
+  local path = tmp()
+  os.remove(path)
+  assert(os.execute("ln -s '" .. path .. ".nowhere' '" .. path .. "'"))
+  return path
+end
 local function saved_model(m)
   local path = tmp()
   mg.save(path, (m or net()):state_dict())
@@ -601,6 +619,9 @@ local rows = {
    {"ModelCheckpoint", "mode", "up"}},
   {"a HistoryLogger with a number as csv path", function() return train.HistoryLogger {csv = 3} end,
    {"HistoryLogger", "csv", "number"}},
+  {"a HistoryLogger with a NUL byte in its json path", function()
+    return train.HistoryLogger {json = "run/h\0.json"}
+  end, {"HistoryLogger", "json", "NUL byte"}},
   {"history_json of a number", function() return train.history_json(3) end, {"history_json", "number"}},
   {"EarlyStopping in mode 'sideways'", function() return train.EarlyStopping {mode = "sideways"} end,
    {"EarlyStopping", "mode", "sideways"}},
@@ -662,6 +683,13 @@ local rows = {
    {"study:plot", "path", "number"}},
   {"a study CSV written to a table", function() return tune.Study {space = space()}:write_csv({}) end,
    {"study:write_csv", "path", "table"}},
+  {"a study CSV written onto a FIFO", function() return tune.Study {space = space()}:write_csv(fifo()) end,
+   {"study:write_csv", "FIFO", "not a regular file"}},
+  {"a study plot written onto a directory", function() return tune.Study {space = space()}:plot("/tmp") end,
+   {"lines", "/tmp", "is a directory"}},
+  {"a Study whose path has a NUL byte", function()
+    return tune.Study {space = space(), path = "s\0.jsonl"}
+  end, {"tune.Study", "NUL byte"}},
   {"a MedianPruner with warmup_steps -1", function() return tune.MedianPruner {warmup_steps = -1} end,
    {"tune.MedianPruner", "warmup_steps", "-1"}},
   {"a TPESampler with gamma 2", function() return tune.TPESampler {gamma = 2} end,
@@ -685,6 +713,19 @@ local rows = {
   {"mg.save with a tensor under a number key", function() return mg.save(tmp(), {mg.ones(2)}) end,
    {"save", "names must be strings", "number"}},
   {"mg.load of a directory", function() return mg.load("/tmp") end, {"load", "/tmp", "not a regular file"}},
+  {"mg.load of a FIFO", function() return mg.load(fifo()) end, {"load", "FIFO", "not a regular file"}},
+  {"mg.load of a path with a NUL byte", function() return mg.load("model\0.safetensors") end,
+   {"load", "NUL byte", "model"}},
+  {"mg.save onto a directory", function() return mg.save("/tmp", {w = mg.ones(2)}) end,
+   {"save", "/tmp", "is a directory", "nothing was written"}},
+  {"mg.save onto a FIFO", function() return mg.save(fifo(), {w = mg.ones(2)}) end,
+   {"save", "FIFO", "not a regular file"}},
+  {"mg.save through a dangling symbolic link", function()
+    return mg.save(dangling_link(), {w = mg.ones(2)})
+  end, {"save", "symbolic link", "does not exist"}},
+  {"mg.save to a path with a NUL byte", function()
+    return mg.save("model\0.safetensors", {w = mg.ones(2)})
+  end, {"save", "NUL byte", "model"}},
   {"mg.load with options 3", function() return mg.load(saved_model(), 3) end, {"load", "options", "number"}},
   {"checkpoint.save of a function in extra", function()
     return checkpoint.save(tmp(), {model = net(), extra = {f = print}})
@@ -824,6 +865,7 @@ describe("bad input across the public API", function()
 
   it("leaves the state working after the whole table", function()
     still_works()
+    for _, f in ipairs(held) do f:close() end
     for _, path in ipairs(temps) do os.remove(path) end
   end)
 end)

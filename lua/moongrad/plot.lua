@@ -20,7 +20,7 @@ local type, ipairs, tostring, error, select = type, ipairs, tostring, error, sel
 local floor, ceil, log, max, min, abs, huge = math.floor, math.ceil, math.log, math.max,
   math.min, math.abs, math.huge
 local fmt, concat = string.format, table.concat
-local io_open = io.open
+local require = require
 
 local plot = {}
 
@@ -294,13 +294,12 @@ end
 
 local function write(path, text, who)
   if path == nil then return end
-  if type(path) ~= "string" then -- io.open would take 3 as the file "3"
+  if type(path) ~= "string" then -- a number would become the file "3"
     error(fmt("%s: path must be a file name (a string), got %s", who, type(path)), 3)
   end
-  local f, err = io_open(path, "wb")
-  if not f then error(fmt("%s: cannot write %s: %s", who, tostring(path), tostring(err)), 3) end
-  f:write(text)
-  f:close()
+  -- whole and atomic, a FIFO or directory refused (runtime/io_file.c)
+  local ok, err = require("moongrad.core")._write_file(path, text, who)
+  if not ok then error(err, 3) end
 end
 
 local function check_series(who, series)

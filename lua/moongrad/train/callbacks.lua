@@ -18,7 +18,7 @@
 -- mode "auto" is "max" for accuracy and topK metrics, "min" for the rest.
 local type, ipairs, pairs, tostring, error, setmetatable = type, ipairs, pairs, tostring,
   error, setmetatable
-local require, io_open, os_rename = require, io.open, os.rename
+local require = require
 local huge = math.huge
 local fmt, concat, sort = string.format, table.concat, table.sort
 
@@ -205,15 +205,12 @@ end
 
 -- HistoryLogger ---------------------------------------------------------------
 
--- Writes a file atomically enough for logs: a temporary file, then rename.
+-- Writes a file whole and atomically through the core's file routine
+-- (runtime/io_file.c: a unique temporary, fsync, rename; a symlink's target
+-- replaced, a FIFO or directory refused).
 local function write_file(path, text, who)
-  local tmp = path .. ".tmp"
-  local f, err = io_open(tmp, "wb")
-  if not f then error(fmt("%s: cannot write %s: %s", who, path, err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os_rename(tmp, path)
-  if not ok then error(fmt("%s: cannot write %s: %s", who, path, rerr), 0) end
+  local ok, err = require("moongrad.core")._write_file(path, text, who)
+  if not ok then error(err, 0) end
 end
 
 local function csv_number(v)
@@ -275,6 +272,9 @@ function callbacks.HistoryLogger(opts)
   for _, k in ipairs{"csv", "json"} do
     if o[k] ~= nil and type(o[k]) ~= "string" then
       error(fmt("HistoryLogger: %s must be a file path, got %s", k, type(o[k])), 2)
+    end
+    if o[k] and o[k]:find("\0", 1, true) then
+      error(fmt("HistoryLogger: the %s path contains a NUL byte", k), 2)
     end
   end
   local self = {csv = o.csv, json = o.json}

@@ -6,31 +6,40 @@
 -- trial it finished. A last line cut short by such a kill is dropped when
 -- the study is opened again, and the file rewritten without it when the
 -- study next runs (opening a study never writes).
+--
+-- Every read, rewrite and append goes through the core's file routine
+-- (runtime/io_file.c): a rewrite is atomic (a unique temporary, fsync,
+-- rename), a symlinked study file keeps its link, and a FIFO, directory or
+-- device at the path is refused at once instead of blocking or being
+-- replaced.
 local json = require "moongrad.checkpoint.json"
+local core = require "moongrad.core"
 local type, ipairs, pairs, error, tostring = type, ipairs, pairs, error, tostring
 local fmt, concat = string.format, table.concat
-local io_open = io.open
+local read_file, write_file, append_file = core._read_file, core._write_file, core._append_file
 
 local store = {}
 
+-- store.write_file(path, text, who, level): path replaced whole by text,
+-- atomically; raises "who: path: ..." at level (0: no position).
+function store.write_file(path, text, who, level)
+  local ok, err = write_file(path, text, who)
+  if not ok then error(err, level and level + 1 or 0) end
+end
+
 local function read_lines(path)
-  local f = io_open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text, err = read_file(path, "tune")
+  if not text then
+    if err then error(err, 0) end
+    return nil
+  end
   local lines = {}
   for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
   return lines, text:sub(-1) == "\n"
 end
 
 local function rewrite(path, lines)
-  local tmp = path .. ".tmp"
-  local f, err = io_open(tmp, "wb")
-  if not f then error(fmt("tune: cannot write %s: %s", tmp, tostring(err)), 0) end
-  f:write(concat(lines, "\n"), "\n")
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error(fmt("tune: cannot replace %s: %s", path, tostring(rerr)), 0) end
+  store.write_file(path, concat(lines, "\n") .. "\n", "tune")
 end
 
 -- Reads the file: header, records, and what a cut-short write left (its
@@ -71,18 +80,18 @@ function store.load(path)
   return header, records
 end
 
+-- One record, in one write(2) on an O_APPEND descriptor.
 local function append(path, line)
-  local f, err = io_open(path, "ab")
-  if not f then error(fmt("tune: cannot write the study file %s: %s", path, tostring(err)), 0) end
-  f:setvbuf("no")
-  local ok, werr = f:write(line .. "\n")
-  f:close()
-  if not ok then error(fmt("tune: cannot write the study file %s: %s", path, tostring(werr)), 0) end
+  local ok, err = append_file(path, line .. "\n", "tune")
+  if not ok then error(err, 0) end
 end
 
 -- Before a run's first record: the file made whole (a tail cut short by a
 -- kill dropped, a missing last newline added), or started with the header.
 function store.write_header(path, header)
+  if path:find("\0", 1, true) then -- os.execute would cut the path there
+    error("tune: the study file's path contains a NUL byte", 0)
+  end
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then os.execute(fmt("mkdir -p '%s'", dir:gsub("'", "'\\''"))) end
   local found, _, whole, broken = scan(path)
@@ -90,8 +99,7 @@ function store.write_header(path, header)
     if whole then
       rewrite(path, whole)
     elseif broken then
-      local f = io_open(path, "ab")
-      if f then f:write("\n"); f:close() end
+      append(path, "")
     end
     return
   end

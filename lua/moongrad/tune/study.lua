@@ -70,6 +70,9 @@ local function new(opts)
   if o.path ~= nil and type(o.path) ~= "string" then
     error("tune.Study: path must be a string (the study file)", 3)
   end
+  if o.path and o.path:find("\0", 1, true) then
+    error("tune.Study: the path contains a NUL byte", 3)
+  end
   s.path, s.name = o.path, o.name
   s.records = {}       -- number -> record (finished or running)
   if s.path then s:_load() end
@@ -316,6 +319,9 @@ function Study:optimize(objective, opts)
   end
   if o.logs ~= nil then
     if type(o.logs) ~= "string" then error("study:optimize: logs must be a directory path", 2) end
+    if o.logs:find("\0", 1, true) then -- os.execute would cut the path there
+      error("study:optimize: the logs path contains a NUL byte", 2)
+    end
     os.execute(fmt("mkdir -p '%s'", o.logs:gsub("'", "'\\''")))
   end
   if self.path then store.write_header(self.path, self:_header()) end
@@ -448,10 +454,7 @@ function Study:write_csv(path)
     error(fmt("study:write_csv: path must be a file name (a string), got %s", type(path)), 2)
   end
   local text = store.csv(self:trials(), self.space.names)
-  local f, err = io.open(path, "wb")
-  if not f then error(fmt("study:write_csv: cannot write %s: %s", tostring(path), tostring(err)), 2) end
-  f:write(text)
-  f:close()
+  store.write_file(path, text, "study:write_csv", 2)
   return text
 end
 
