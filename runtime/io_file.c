@@ -351,21 +351,25 @@ int mg_file_write_whole(mg_Context *ctx, const char *who, const char *path,
 
 /* ---- appending ------------------------------------------------------------------ */
 
-int mg_file_append(mg_Context *ctx, const char *who, const char *path,
-                   const void *buf, size_t n) {
+/* Opens the resolved target of path for writing (O_WRONLY | extra),
+ * creating it when absent, and makes sure it is a regular file before
+ * anything is written: *fd is then a blocking descriptor. */
+static int open_regular(mg_Context *ctx, const char *who, const char *path,
+                        int extra, const char *doing, int *fd_out) {
   char *target = NULL;
   struct stat sb;
   int exists;
+  *fd_out = -1;
   int st = resolve(ctx, who, path, &target, &sb, &exists);
   if (st) return st;
   /* O_NOFOLLOW: the target is resolved, so a link there now is planted;
    * O_NONBLOCK: a FIFO put there since fails or opens at once. */
-  int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-                O_CLOEXEC, 0666);
+  int fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                O_CLOEXEC | extra, 0666);
   free(target);
   if (fd < 0)
-    return mg_error(ctx, MG_EIO, "%s: %s: cannot open it for appending: %s", who,
-                    path, strerror(errno));
+    return mg_error(ctx, MG_EIO, "%s: %s: cannot open it for %s: %s", who,
+                    path, doing, strerror(errno));
   if (fstat(fd, &sb) != 0) {
     st = mg_error(ctx, MG_EIO, "%s: %s: cannot stat it: %s", who, path,
                   strerror(errno));
@@ -377,6 +381,31 @@ int mg_file_append(mg_Context *ctx, const char *who, const char *path,
     return mg_error(ctx, MG_EIO, "%s: %s: is %s, not a regular file; nothing "
                     "was written", who, path, kind_of(sb.st_mode));
   }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  *fd_out = fd;
+  return MG_OK;
+}
+
+int mg_file_open_log(mg_Context *ctx, const char *who, const char *path,
+                     int *fd) {
+  int st = open_regular(ctx, who, path, 0, "writing", fd);
+  if (st) return st;
+  /* Truncated only now that it is known to be a regular file. */
+  if (ftruncate(*fd, 0) != 0) {
+    st = mg_error(ctx, MG_EIO, "%s: %s: cannot truncate it: %s", who, path,
+                  strerror(errno));
+    close(*fd);
+    *fd = -1;
+  }
+  return st;
+}
+
+int mg_file_append(mg_Context *ctx, const char *who, const char *path,
+                   const void *buf, size_t n) {
+  int fd;
+  int st = open_regular(ctx, who, path, O_APPEND, "appending", &fd);
+  if (st) return st;
   const char *p = buf;
   while (n > 0) {
     ssize_t k = write(fd, p, n);

@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io_read.h"
+#include "mg_file.h"
 
 /* gzopen's in and out buffers (3 x bufsize), inflate's state and its
  * 32 KiB window, rounded up. */
@@ -28,11 +30,20 @@ int mg_gz_open(mg_Context *ctx, mg_GzFile *g, const char *op,
   *g = (mg_GzFile){.ctx = ctx, .op = op, .path = path};
   if (mg_charge(ctx, ZLIB_BYTES(bufsize))) return mg_read_nomem(ctx, op, path);
   g->charged = ZLIB_BYTES(bufsize);
-  errno = 0;
-  if (!(g->f = gzopen(path, "rb"))) {
+  /* Opened by the file routine, without blocking: a FIFO or a device is
+   * refused at once, where gzopen waited for a writer for ever. */
+  int fd = -1, st = mg_file_open_read(ctx, op, path, &fd, NULL);
+  if (st) {
     mg_uncharge(ctx, g->charged);
-    return mg_error(ctx, MG_EIO, "%s: cannot open %s (%s)", op, path,
-                    errno ? strerror(errno) : "not enough memory");
+    return st;
+  }
+  errno = 0;
+  if (!(g->f = gzdopen(fd, "rb"))) {
+    int e = errno;
+    close(fd);
+    mg_uncharge(ctx, g->charged);
+    return mg_error(ctx, MG_EIO, "%s: %s: cannot open: %s", op, path,
+                    e ? strerror(e) : "not enough memory");
   }
   gzbuffer(g->f, bufsize);
   return MG_OK;
@@ -42,7 +53,10 @@ int mg_gz_open(mg_Context *ctx, mg_GzFile *g, const char *op,
 static int gz_failure(mg_GzFile *g, int code) {
   int z;
   const char *m = gzerror(g->f, &z);
-  size_t pl = strlen(g->path); /* zlib's message may start with "path: " */
+  /* zlib's message starts with the name it knows the file by: "<fd:3>: "
+   * (gzdopen) or "path: " (gzopen). */
+  if (m[0] == '<' && strstr(m, ">: ")) m = strstr(m, ">: ") + 3;
+  size_t pl = strlen(g->path);
   if (!strncmp(m, g->path, pl) && m[pl] == ':' && m[pl + 1] == ' ') m += pl + 2;
   switch (code) {
   case Z_BUF_ERROR:

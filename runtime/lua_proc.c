@@ -27,6 +27,7 @@
 #include <omp.h>
 
 #include "lua_bind.h"
+#include "mg_file.h"
 
 static int fail(lua_State *L, const char *what) {
   lua_pushnil(L);
@@ -184,12 +185,21 @@ static int f_exit(lua_State *L) {
   return 0;
 }
 
-/* mg._proc_redirect(path): the worker's stdout and stderr go to path. */
+/* mg._proc_redirect(path): the worker's stdout and stderr go to path, a
+ * regular file (a FIFO or a device there is refused, never written). */
 static int f_redirect(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  mg_Context *ctx = mgl_ctx(L);
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (strlen(path) != len)
+    return luaL_error(L, "tune: the log path contains a NUL byte");
   fflush(NULL);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(L, path);
+  int fd;
+  if (mg_file_open_log(ctx, "tune: trial log", path, &fd) != MG_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, mg_last_error(ctx));
+    return 2;
+  }
   dup2(fd, 1);
   dup2(fd, 2);
   close(fd);

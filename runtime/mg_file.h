@@ -112,6 +112,14 @@ int mg_file_write_whole(mg_Context *ctx, const char *who, const char *path,
 int mg_file_append(mg_Context *ctx, const char *who, const char *path,
                    const void *buf, size_t n);
 
+/* Opens the file at path for writing from its start, as a log that grows
+ * while it is written (not atomic): resolved and checked like an append
+ * (a FIFO, a device or a directory is refused at once, naming it, and
+ * nothing is truncated), created when absent (0666 less the umask), then
+ * truncated. *fd receives a blocking descriptor (O_CLOEXEC), which the
+ * caller closes. */
+int mg_file_open_log(mg_Context *ctx, const char *who, const char *path,
+                     int *fd);
 /* Opens path for reading without blocking (O_NONBLOCK, then fstat), so a
  * FIFO or a device is refused at once, naming what it is; *fd receives a
  * blocking descriptor of a regular file (O_CLOEXEC), which the caller

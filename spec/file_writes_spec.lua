@@ -162,6 +162,28 @@ describe("writing onto a path that is not a regular file", function()
     assert.are.equal("fifo", kind(dir .. "/study.jsonl"))
     sh("rm -rf " .. q(dir))
   end)
+
+  it("a trial whose log path is a FIFO fails with a clear error instead of blocking", function()
+    local dir = shell.tmpdir()
+    sh("mkdir " .. q(dir .. "/logs") .. " && mkfifo " .. q(dir .. "/logs/trial-0001.log"))
+    -- in a child: before, the worker's open of its log waited for a reader
+    local script = dir .. "/child.lua"
+    shell.write_file(script, ([[
+      local tune = require "moongrad.tune"
+      local study = tune.Study{space = {x = tune.uniform(0, 1)}, seed = 1}
+      study:optimize(function(c) return c.x end,
+                     {trials = 2, workers = 1, logs = %q, verbose = false})
+      for _, r in ipairs(study:trials()) do print(r.number, r.state, r.error) end
+    ]]):format(dir .. "/logs"))
+    local out, err, code = shell.run("timeout 60 lua5.4 " .. q(script))
+    assert.are.equal(0, code, out .. err)
+    assert.is_truthy(out:find(("1\tfailed\t[^\n]*tune: trial log: %s/logs/trial%%-0001%%.log: is a FIFO "
+                               .. "%%(named pipe%%), not a regular file; nothing was written"):format(dir:gsub("%%-", "%%%%-"))),
+                     out .. err)
+    assert.is_truthy(out:find("2\tcomplete", 1, true), out .. err)
+    assert.are.equal("fifo", kind(dir .. "/logs/trial-0001.log"))
+    sh("rm -rf " .. q(dir))
+  end)
 end)
 
 describe("the temporary file", function()
@@ -278,6 +300,25 @@ describe("reading a path that is not a regular file", function()
     sh("rm -rf " .. q(dir))
     assert.are.equal(0, code, out .. err)
     assert.are.equal(("false\tload: %s: is a FIFO (named pipe), not a regular file\n"):format(fifo),
+                     out)
+  end)
+
+  it("read_csv and read_idx refuse a FIFO at once instead of blocking", function()
+    local dir = shell.tmpdir()
+    local csv, idx = dir .. "/d.csv", dir .. "/l-idx1-ubyte.gz"
+    sh("mkfifo " .. q(csv) .. " " .. q(idx))
+    local script = dir .. "/child.lua"
+    -- in a child: before, gzopen waited for a writer for ever
+    shell.write_file(script, ([[
+      local mg = require "moongrad"
+      print(pcall(mg._read_csv, %q))
+      print(pcall(mg._read_idx, %q))
+    ]]):format(csv, idx))
+    local out, err, code = shell.run("timeout 60 lua5.4 " .. q(script))
+    sh("rm -rf " .. q(dir))
+    assert.are.equal(0, code, out .. err)
+    assert.are.equal(("false\tread_csv: %s: is a FIFO (named pipe), not a regular file\n" ..
+                      "false\tread_idx: %s: is a FIFO (named pipe), not a regular file\n"):format(csv, idx),
                      out)
   end)
 

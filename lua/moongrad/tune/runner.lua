@@ -129,15 +129,19 @@ end
 local function worker_main(fd, rec, objective, o)
   local code = 0
   local ok, err = pcall(function()
-    if o.log_path then
-      assert(mg._proc_redirect(o.log_path))
-    end
-    mg.set_num_threads(o.threads)
     local inbuf = ""
     local function send(msg)
       local okk, e = mg._proc_send(fd, json.encode(msg) .. "\n")
       if not okk then error("tune worker: lost the study (" .. tostring(e) .. ")", 0) end
     end
+    if o.log_path then
+      local redirected, why = mg._proc_redirect(o.log_path)
+      if not redirected then -- the trial fails, and the study says why
+        send {t = "error", message = why}
+        return
+      end
+    end
+    mg.set_num_threads(o.threads)
     local function answer()
       while not inbuf:find("\n") do
         local data = mg._proc_recv(fd)
