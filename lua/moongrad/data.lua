@@ -60,16 +60,15 @@ local FASHION_FILES = {
 local FASHION_KNOWN = {split = true, root = true, normalize = true}
 
 local function fashion_read(path, opts, level)
-  local f, msg = io.open(path, "rb")
-  if not f then
-    msg = msg:gsub("^" .. path:gsub("%p", "%%%0") .. ": ", "")
-    error(("fashion_mnist: cannot open %s (%s); install the Debian package dataset-fashion-mnist")
-      :format(path, msg), level + 1)
-  end
-  f:close()
   local ok, t = pcall(mg._read_idx, path, opts)
-  if not ok then error("fashion_mnist: " .. tostring(t):gsub("^read_idx: ", ""), level + 1) end
-  return t
+  if ok then return t end
+  local msg = tostring(t)
+  local why = msg:match("^read_idx: .-: cannot open: (.*)$")
+  if why then -- missing or unreadable: the package is what to install
+    error(("fashion_mnist: cannot open %s (%s); install the Debian package dataset-fashion-mnist")
+      :format(path, why), level + 1)
+  end
+  error("fashion_mnist: " .. msg:gsub("^read_idx: ", ""), level + 1)
 end
 
 -- data.fashion_mnist{split = "train" | "test", root = <dir>, normalize = true}
