@@ -244,8 +244,9 @@ test-sanitize: sanitize-build
 	@$(SAN_ENV) sh tools/run-specs.sh spec
 
 # make test-tsan: ThreadSanitizer over the embedding programs that run
-# several states on several threads at once (the specs of
-# spec/embed_spec.lua tagged #tsan), in a third tree, build-tsan/, which
+# several states on several threads at once (the specs tagged #tsan in
+# spec/embed_spec.lua and spec/file_writes_spec.lua: training, signals,
+# saving and loading one path), in a third tree, build-tsan/, which
 # holds only the static library and those programs. libgomp is not
 # instrumented, so ThreadSanitizer cannot see OpenMP's synchronisation:
 # built with -fsanitize=thread (__SANITIZE_THREAD__), the programs give each
@@ -259,7 +260,8 @@ tsan-build: deps-sanitize
 	  CFLAGS="-O1 -g" embed-tests
 
 test-tsan: tsan-build
-	@$(TSAN_ENV) $(SPEC_ENV) sh tools/run-specs.sh --tags=tsan spec/embed_spec.lua
+	@$(TSAN_ENV) $(SPEC_ENV) sh tools/run-specs.sh --tags=tsan spec/embed_spec.lua \
+	  spec/file_writes_spec.lua
 
 clean-sanitize:
 	rm -rf $(SAN_B) $(TSAN_B)

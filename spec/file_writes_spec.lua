@@ -277,7 +277,7 @@ describe("the temporary file", function()
     assert.matches("^m%.safetensors%.tmp%-%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x$", left[2])
   end)
 
-  it("lets two states on two threads save one path while two more load it: all whole", function()
+  it("lets two states on two threads save one path while two more load it: all whole #tsan", function()
     local dir = shell.tmpdir()
     local out, code = shell.run_merged("timeout 300 " .. BUILD .. "/tests/file_threads " .. q(dir))
     sh("rm -rf " .. q(dir))
