@@ -32,16 +32,18 @@ int mg_gz_open(mg_Context *ctx, mg_GzFile *g, const char *op,
   g->charged = ZLIB_BYTES(bufsize);
   /* Opened by the file routine, without blocking: a FIFO or a device is
    * refused at once, where gzopen waited for a writer for ever. */
+  /* On failure g is closed here (its charge given back once: callers
+   * close it again, harmlessly). */
   int fd = -1, st = mg_file_open_read(ctx, op, path, &fd, NULL);
   if (st) {
-    mg_uncharge(ctx, g->charged);
+    mg_gz_close(g);
     return st;
   }
   errno = 0;
   if (!(g->f = gzdopen(fd, "rb"))) {
     int e = errno;
     close(fd);
-    mg_uncharge(ctx, g->charged);
+    mg_gz_close(g);
     return mg_error(ctx, MG_EIO, "%s: %s: cannot open: %s", op, path,
                     e ? strerror(e) : "not enough memory");
   }

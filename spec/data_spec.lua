@@ -340,8 +340,13 @@ describe("read_csv", function()
   end)
 
   it("names a file it cannot open and rejects bad options", function()
+    local before = mg.memory().tensor_bytes
     assert.matches("read_csv: /nonexistent/h.csv: cannot open: No such file or directory",
                    error_of(data.read_csv, "/nonexistent/h.csv"))
+    assert.matches("read_idx: /nonexistent/h.gz: cannot open: No such file or directory",
+                   error_of(data.read_idx, "/nonexistent/h.gz"))
+    -- the readers' charge for zlib's buffers is given back exactly once
+    assert.equal(before, mg.memory().tensor_bytes)
     local path = write_file(tmp_path(), "1\n")
     assert.matches("one character", error_of(data.read_csv, path, {delimiter = ";;"}))
     assert.matches("float32", error_of(data.read_csv, path, {dtype = "int64"}))
