@@ -109,6 +109,18 @@ print(start, peak)
     assert.are.equal(4, mg.ones(2, 2):sum():item())
   end)
 
+  it("charges the limit with the bytes a tensor asks for, not its size class", function()
+    collectgarbage()
+    collectgarbage()
+    -- 4 MiB + 4 bytes sits in the allocator's 5 MiB class
+    local n = 1024 * 1024 + 1
+    mg.set_memory_limit(mg.memory().tensor_bytes + mg.memory().header_bytes + 4 * n + 4096)
+    local ok, t = pcall(mg.zeros, n)
+    mg.set_memory_limit(0)
+    assert.is_true(ok, t)
+    assert.equal(n, t:numel())
+  end)
+
   it("raises a clear error for a tensor too large for the machine and stays usable", function()
     for _, make in ipairs({function() return mg.zeros(1e12) end,
                            function() return mg.empty(1e6, 1e6) end,
