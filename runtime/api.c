@@ -29,7 +29,8 @@
 #endif
 
 _Static_assert(MOONGRAD_FLOAT32 == (int)MG_F32 && MOONGRAD_FLOAT64 == (int)MG_F64 &&
-               MOONGRAD_INT64 == (int)MG_I64, "moongrad_DType mirrors mg_DType");
+               MOONGRAD_INT64 == (int)MG_I64 && MOONGRAD_UINT8 == (int)MG_U8,
+               "moongrad_DType mirrors mg_DType");
 _Static_assert(MOONGRAD_MAXDIM == MG_MAXDIM, "MOONGRAD_MAXDIM mirrors MG_MAXDIM");
 
 /* Registry keys (their addresses). */
@@ -630,7 +631,7 @@ typedef struct {
 } InfoArgs;
 
 static mg_Tensor *check_tensor(lua_State *L, const char *fn) {
-  mg_Tensor *t = mgl_test(L, 2);
+  mg_Tensor *t = mgl_test_any(L, 2); /* uint8 images go out as they came in */
   if (!t)
     luaL_error(L, "%s: expected a tensor, got a %s", fn, luaL_typename(L, 2));
   return t;

@@ -21,11 +21,12 @@ const char *mg_status_string(int status) {
 }
 
 static const char *const dtype_names[MG_NDTYPES] = {"float32", "float64",
-                                                    "int64"};
-static const size_t dtype_sizes[MG_NDTYPES] = {4, 8, 8};
+                                                    "int64", "uint8"};
+static const size_t dtype_sizes[MG_NDTYPES] = {4, 8, 8, 1};
 
 const char *mg_dtype_name(mg_DType dt) { return dtype_names[dt]; }
 size_t mg_dtype_size(mg_DType dt) { return dtype_sizes[dt]; }
+int mg_dtype_is_int(mg_DType dt) { return dt == MG_I64 || dt == MG_U8; }
 
 int mg_dtype_from_name(const char *name) {
   for (int i = 0; i < MG_NDTYPES; i++)
@@ -36,7 +37,8 @@ int mg_dtype_from_name(const char *name) {
 mg_DType mg_promote(mg_DType a, mg_DType b) {
   if (a == MG_F64 || b == MG_F64) return MG_F64;
   if (a == MG_F32 || b == MG_F32) return MG_F32;
-  return MG_I64;
+  if (a == MG_I64 || b == MG_I64) return MG_I64;
+  return MG_U8;
 }
 
 mg_Context *mg_context_new(void) {

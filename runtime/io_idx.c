@@ -98,6 +98,11 @@ static void store(void *out, mg_DType dt, const double *src, int64_t n,
     for (int64_t i = 0; i < n; i++) o[i] = src[i] * scale;
     break;
   }
+  case MG_U8: { /* ubyte files only (read_idx checks): exact */
+    uint8_t *o = out;
+    for (int64_t i = 0; i < n; i++) o[i] = (uint8_t)src[i];
+    break;
+  }
   default: { /* int64: integer sources are exact; floats truncate */
     int64_t *o = out;
     for (int64_t i = 0; i < n; i++)
@@ -211,9 +216,15 @@ int mg_read_idx(mg_Context *ctx, mg_Tensor **out, const char *path,
   mg_Tensor *r = NULL;
   if ((st = read_header(&g, &type, &ndim, shape))) goto done;
   mg_DType dt = o.dtype < 0 ? type->def : (mg_DType)o.dtype;
-  if (dt == MG_I64 && o.scale != 1) {
+  if (mg_dtype_is_int(dt) && o.scale != 1) {
     st = mg_error(ctx, MG_EARG, "%s: %s: a scale of %g needs a float dtype, "
-                  "not int64", OP, path, o.scale);
+                  "not %s", OP, path, o.scale, mg_dtype_name(dt));
+    goto done;
+  }
+  if (dt == MG_U8 && type->code != 0x08) {
+    st = mg_error(ctx, MG_EARG, "%s: %s: uint8 holds ubyte data as it is; "
+                  "this file's %s data needs float32, float64 or int64", OP,
+                  path, type->name);
     goto done;
   }
   if ((st = mg_empty(ctx, &r, dt, ndim, shape))) {

@@ -67,6 +67,12 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
       switch (t->dtype) {
       case MG_F32: ((float *)mg_data(t))[*pos] = (float)v; break;
       case MG_F64: ((double *)mg_data(t))[*pos] = v; break;
+      case MG_U8: /* a value, not a conversion: it must fit (as in PyTorch) */
+        if (!(v >= 0 && v <= 255 && v == (double)(int)v))
+          luaL_error(L, "tensor: %f does not fit in uint8 (an integer from 0 "
+                     "to 255)", v);
+        ((uint8_t *)mg_data(t))[*pos] = (uint8_t)v;
+        break;
       default: ((int64_t *)mg_data(t))[*pos] = mg_f2i64(v); break; /* inf, 1e300 */
       }
       (*pos)++;
@@ -77,8 +83,8 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
 
 static int f_tensor(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *src = mgl_test(L, 1);
-  mg_DType dt = mgl_optdtype(L, 2, src ? src->dtype : MG_F32, "tensor");
+  mg_Tensor *src = mgl_test_any(L, 1);
+  mg_DType dt = mgl_optdtype_any(L, 2, src ? src->dtype : MG_F32, "tensor");
   lua_settop(L, 2); /* the slot goes to 3, not to an absent argument 1 */
   mg_Tensor **out = mgl_slot(L);
   if (src) { /* always a copy and a new leaf, like torch.tensor(t); grad
@@ -118,9 +124,10 @@ static int f_tensor(lua_State *L) {
 
 /* ---- shaped constructors ------------------------------------------------- */
 
-/* Reads "shape..., [dtype]" from arg on. */
+/* Reads "shape..., [dtype]" from arg on; u8: uint8 is allowed (zeros,
+ * ones and empty make data; rand and randn compute). */
 static int shape_and_dtype(lua_State *L, int arg, int64_t *shape,
-                           mg_DType *dt, const char *op) {
+                           mg_DType *dt, const char *op, int u8) {
   int n = mgl_checkshape(L, arg, shape, op);
   int next = lua_istable(L, arg) ? arg + 1 : arg + n;
   if (lua_isnil(L, next) && !lua_isnone(L, next + 1)) /* zeros(nil, 3) */
@@ -146,7 +153,8 @@ static int shape_and_dtype(lua_State *L, int arg, int64_t *shape,
   if (!lua_isnoneornil(L, next) && lua_type(L, next) != LUA_TSTRING)
     luaL_error(L, "%s: sizes must be integers, got %s", op,
                luaL_typename(L, next));
-  *dt = mgl_optdtype(L, next, MG_F32, op);
+  *dt = u8 ? mgl_optdtype_any(L, next, MG_F32, op)
+          : mgl_optdtype(L, next, MG_F32, op);
   return n;
 }
 
@@ -154,7 +162,7 @@ static int filled(lua_State *L, double v, const char *op) {
   mg_Context *ctx = mgl_ctx(L);
   int64_t shape[MG_MAXDIM];
   mg_DType dt;
-  int n = shape_and_dtype(L, 1, shape, &dt, op);
+  int n = shape_and_dtype(L, 1, shape, &dt, op, 1);
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_check_shape(ctx, op, n, shape));
   MGL_TRY(L, ctx, mg_full(ctx, out, dt, n, shape, v));
@@ -168,7 +176,7 @@ static int f_empty(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   int64_t shape[MG_MAXDIM];
   mg_DType dt;
-  int n = shape_and_dtype(L, 1, shape, &dt, "empty");
+  int n = shape_and_dtype(L, 1, shape, &dt, "empty", 1);
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_check_shape(ctx, "empty", n, shape));
   MGL_TRY(L, ctx, mg_empty(ctx, out, dt, n, shape));
@@ -184,7 +192,7 @@ static int f_full(lua_State *L) {
   int64_t shape[MG_MAXDIM];
   int n = mgl_checkshape(L, 1, shape, "full");
   double v = mgl_checknum(L, 2, "full", "value");
-  mg_DType dt = mgl_optdtype(L, 3, MG_F32, "full");
+  mg_DType dt = mgl_optdtype_any(L, 3, MG_F32, "full");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_check_shape(ctx, "full", n, shape));
   MGL_TRY(L, ctx, mg_full(ctx, out, dt, n, shape, v));
@@ -195,7 +203,7 @@ static int random_shaped(lua_State *L, int kind, const char *op) {
   mg_Context *ctx = mgl_ctx(L);
   int64_t shape[MG_MAXDIM];
   mg_DType dt;
-  int n = shape_and_dtype(L, 1, shape, &dt, op);
+  int n = shape_and_dtype(L, 1, shape, &dt, op, 0);
   mg_Tensor **out = mgl_slot(L);
   if (kind == 0)
     MGL_TRY(L, ctx, mg_rand(ctx, out, dt, n, shape));
@@ -294,10 +302,12 @@ static int f_eye(lua_State *L) {
 
 static int like(lua_State *L, int kind, const char *op) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  int data = kind <= 3; /* zeros, ones and full make data; rand computes */
+  mg_Tensor *t = data ? mgl_check_any(L, 1) : mgl_check(L, 1);
   int darg = kind == 3 ? 3 : 2;
   double v = kind == 3 ? mgl_checknum(L, 2, op, "value") : kind;
-  mg_DType dt = mgl_optdtype(L, darg, t->dtype, op);
+  mg_DType dt = data ? mgl_optdtype_any(L, darg, t->dtype, op)
+                     : mgl_optdtype(L, darg, t->dtype, op);
   mg_Tensor **out = mgl_slot(L);
   if (kind == 4)
     MGL_TRY(L, ctx, mg_rand(ctx, out, dt, t->ndim, t->shape));

@@ -31,7 +31,7 @@ static int shown(const Fmt *f, int d, int64_t i) {
 
 static void format_value(const Fmt *f, double v, int64_t iv, char *buf,
                          size_t n) {
-  if (f->t->dtype == MG_I64)
+  if (mg_dtype_is_int(f->t->dtype))
     snprintf(buf, n, "%lld", (long long)iv);
   else if (isnan(v))
     snprintf(buf, n, "nan");
@@ -68,7 +68,7 @@ static void measure(Fmt *f, int d, int64_t base, double *lo, double *hi,
       if (a > 0 && a < *lo) *lo = a;
     } else {
       char buf[64];
-      format_value(f, v, t->dtype == MG_I64 ? mg_read_i64(t, pos) : 0, buf,
+      format_value(f, v, mg_dtype_is_int(t->dtype) ? mg_read_i64(t, pos) : 0, buf,
                    sizeof buf);
       int w = (int)strlen(buf);
       if (w > f->width) f->width = w;
@@ -98,7 +98,7 @@ static void emit(Fmt *f, luaL_Buffer *b, int d, int64_t base, int indent) {
     } else {
       char buf[64];
       format_value(f, mg_read(t, pos),
-                   t->dtype == MG_I64 ? mg_read_i64(t, pos) : 0, buf,
+                   mg_dtype_is_int(t->dtype) ? mg_read_i64(t, pos) : 0, buf,
                    sizeof buf);
       if (col + f->width + 2 > LINE_WIDTH && i > 0) {
         luaL_addchar(b, '\n');
@@ -141,7 +141,7 @@ void mgl_push_tostring(lua_State *L, const mg_Tensor *t) {
   if (t->ndim > 0) {
     double lo = INFINITY, hi = 0;
     measure(&f, 0, 0, &lo, &hi, 0);
-    f.sci = t->dtype != MG_I64 && !f.integral &&
+    f.sci = !mg_dtype_is_int(t->dtype) && !f.integral &&
             (hi >= 1e8 || (lo < 1e-4 && lo > 0));
     if (f.integral && hi >= 1e8) f.sci = 1, f.integral = 0;
     measure(&f, 0, 0, &lo, &hi, 1);
@@ -152,7 +152,7 @@ void mgl_push_tostring(lua_State *L, const mg_Tensor *t) {
     f.sci = !f.integral && isfinite(v) && v != 0 &&
             (fabs(v) >= 1e8 || fabs(v) < 1e-4);
     char buf[64];
-    format_value(&f, v, t->dtype == MG_I64 ? mg_read_i64(t, 0) : 0, buf,
+    format_value(&f, v, mg_dtype_is_int(t->dtype) ? mg_read_i64(t, 0) : 0, buf,
                  sizeof buf);
     luaL_addstring(&b, buf);
   }

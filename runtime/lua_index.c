@@ -64,7 +64,7 @@ static mg_Tensor *src_arg(lua_State *L, mg_Context *ctx, int arg, mg_DType dt,
 /* t:index_select(dim, ids): the slices of t along dim at ids, in order. */
 static int o_index_select(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1); /* uint8 too: batches of images */
   int dim = mgl_checkdim(L, 2, t->ndim, 0, "index_select");
   mg_Tensor *ids = ids_arg(L, ctx, 3, "index_select");
   mg_Tensor **out = mgl_slot(L);

@@ -46,8 +46,8 @@ static int f_read_idx(lua_State *L) {
   mg_IdxOptions o = {.dtype = -1, .scale = 1};
   const char *dt = str_opt(L, 2, "dtype", NULL, "read_idx");
   if (dt && (o.dtype = mg_dtype_from_name(dt)) < 0)
-    return luaL_error(L, "read_idx: unknown dtype '%s' (float32, float64 or "
-                      "int64)", dt);
+    return luaL_error(L, "read_idx: unknown dtype '%s' (float32, float64, "
+                      "int64 or uint8)", dt);
   if (!lua_isnoneornil(L, 2)) {
     int t = lua_getfield(L, 2, "scale");
     if (t == LUA_TNUMBER) o.scale = lua_tonumber(L, -1);

@@ -14,9 +14,9 @@
  * (so a Lua error raised while reading them frees it); they stay alive
  * through the list. Returns the array and sets *n. */
 static mg_Tensor **list_arg(lua_State *L, int arg, int *n, const char *op) {
-  if (!lua_istable(L, arg) || mgl_test(L, arg))
+  if (!lua_istable(L, arg) || mgl_test_any(L, arg))
     luaL_error(L, "%s: expected a list of tensors, got %s", op,
-               mgl_test(L, arg) ? "a tensor" : luaL_typename(L, arg));
+               mgl_test_any(L, arg) ? "a tensor" : luaL_typename(L, arg));
   lua_Integer len = luaL_len(L, arg);
   if (len < 1)
     luaL_error(L, "%s: expected a non-empty list of tensors", op);
@@ -25,7 +25,7 @@ static mg_Tensor **list_arg(lua_State *L, int arg, int *n, const char *op) {
   mg_Tensor **ts = lua_newuserdatauv(L, (size_t)len * sizeof *ts, 0);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_geti(L, arg, i);
-    if (!(ts[i - 1] = mgl_test(L, -1)))
+    if (!(ts[i - 1] = mgl_test_any(L, -1))) /* uint8 too: data */
       luaL_error(L, "%s: element %I of the list is a %s, not a tensor", op,
                  i, luaL_typename(L, -1));
     lua_pop(L, 1);

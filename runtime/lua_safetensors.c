@@ -90,7 +90,7 @@ static int collect(lua_State *L, int arg, const char *what, int want_tensors,
     if (strlen(k) != len)
       luaL_error(L, "save: %s name '%s...' contains a NUL byte", what, k);
     if (want_tensors) {
-      mg_Tensor *t = mgl_test(L, -1);
+      mg_Tensor *t = mgl_test_any(L, -1);
       if (!t)
         luaL_error(L, "save: '%s' must be a tensor, got %s", k,
                    luaL_typename(L, -1));

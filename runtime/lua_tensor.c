@@ -49,17 +49,42 @@ static mg_Tensor **tensor_slot(lua_State *L, int arg) {
   return same ? slot : NULL;
 }
 
-mg_Tensor *mgl_test(lua_State *L, int arg) {
+static void push_function_name(lua_State *L);
+
+mg_Tensor *mgl_test_any(lua_State *L, int arg) {
   mg_Tensor **slot = tensor_slot(L, arg);
   if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
   return slot ? *slot : NULL;
 }
 
-mg_Tensor *mgl_check(lua_State *L, int arg) {
+mg_Tensor *mgl_check_any(lua_State *L, int arg) {
   mg_Tensor **slot = tensor_slot(L, arg);
   if (!slot) luaL_checkudata(L, arg, MGL_TENSOR); /* raises the usual error */
   if (!*slot) luaL_argerror(L, arg, "tensor was already closed");
   return *slot;
+}
+
+/* uint8 is refused here, once, for every binding that computes: its
+ * kernels know float32, float64 and int64 only. */
+static mg_Tensor *refuse_u8(lua_State *L, mg_Tensor *t) {
+  if (t && t->dtype == MG_U8) {
+    static const char msg[] = "uint8 tensors hold data (pixels, bytes) and "
+                              "are not computed on; convert with :float() (or "
+                              ":long()) first";
+    push_function_name(L);
+    if (!lua_isstring(L, -1)) luaL_error(L, "%s", msg);
+    const char *fn = lua_tostring(L, -1);
+    luaL_error(L, "%s: %s", fn + (fn[0] == '_' && fn[1]), msg);
+  }
+  return t;
+}
+
+mg_Tensor *mgl_test(lua_State *L, int arg) {
+  return refuse_u8(L, mgl_test_any(L, arg));
+}
+
+mg_Tensor *mgl_check(lua_State *L, int arg) {
+  return refuse_u8(L, mgl_check_any(L, arg));
 }
 
 /* Does message m start with an op's name ("matmul: ...")? */
@@ -190,7 +215,7 @@ static int64_t size_at(lua_State *L, int idx, const char *op) {
 
 int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op) {
   int n = 0;
-  if (lua_istable(L, arg) && !mgl_test(L, arg)) {
+  if (lua_istable(L, arg) && !mgl_test_any(L, arg)) {
     n = (int)luaL_len(L, arg);
     if (n > MG_MAXDIM)
       luaL_error(L, "%s: %d dimensions requested, at most %d are supported",
@@ -211,16 +236,25 @@ int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op) {
   return n;
 }
 
-mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op) {
+mg_DType mgl_optdtype_any(lua_State *L, int arg, mg_DType def,
+                          const char *op) {
   if (lua_isnoneornil(L, arg)) return def;
   if (lua_type(L, arg) != LUA_TSTRING)
-    luaL_error(L, "%s: dtype must be a string (\"float32\", \"float64\" or "
-               "\"int64\"), got %s", op, luaL_typename(L, arg));
+    luaL_error(L, "%s: dtype must be a string (\"float32\", \"float64\", "
+               "\"int64\" or \"uint8\"), got %s", op, luaL_typename(L, arg));
   int dt = mg_dtype_from_name(lua_tostring(L, arg));
   if (dt < 0)
-    luaL_error(L, "%s: unknown dtype '%s' (expected \"float32\", \"float64\" "
-               "or \"int64\")", op, lua_tostring(L, arg));
+    luaL_error(L, "%s: unknown dtype '%s' (expected \"float32\", \"float64\", "
+               "\"int64\" or \"uint8\")", op, lua_tostring(L, arg));
   return (mg_DType)dt;
+}
+
+mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op) {
+  mg_DType dt = mgl_optdtype_any(L, arg, def, op);
+  if (dt == MG_U8)
+    luaL_error(L, "%s: dtype uint8 holds data and is not computed on; make a "
+               "float32 or int64 tensor and convert it with :to(\"uint8\")", op);
+  return dt;
 }
 
 int mgl_optbool_field(lua_State *L, int arg, const char *name, int def,
@@ -266,12 +300,12 @@ static void push_shape(lua_State *L, const mg_Tensor *t) {
 }
 
 static int t_shape(lua_State *L) {
-  push_shape(L, mgl_check(L, 1));
+  push_shape(L, mgl_check_any(L, 1));
   return 1;
 }
 
 static int t_size(lua_State *L) {
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (lua_isnoneornil(L, 2)) {
     push_shape(L, t);
     return 1;
@@ -284,7 +318,7 @@ static int t_size(lua_State *L) {
 }
 
 static int t_stride(lua_State *L) {
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (!lua_isnoneornil(L, 2)) {
     if (t->ndim == 0)
       return luaL_error(L, "stride: a 0-d tensor has no dimensions "
@@ -301,52 +335,52 @@ static int t_stride(lua_State *L) {
 }
 
 static int t_dim(lua_State *L) {
-  lua_pushinteger(L, mgl_check(L, 1)->ndim);
+  lua_pushinteger(L, mgl_check_any(L, 1)->ndim);
   return 1;
 }
 
 static int t_numel(lua_State *L) {
-  lua_pushinteger(L, mg_numel(mgl_check(L, 1)));
+  lua_pushinteger(L, mg_numel(mgl_check_any(L, 1)));
   return 1;
 }
 
 static int t_dtype(lua_State *L) {
-  lua_pushstring(L, mg_dtype_name(mgl_check(L, 1)->dtype));
+  lua_pushstring(L, mg_dtype_name(mgl_check_any(L, 1)->dtype));
   return 1;
 }
 
 static int t_is_contiguous(lua_State *L) {
-  lua_pushboolean(L, mg_is_contiguous(mgl_check(L, 1)));
+  lua_pushboolean(L, mg_is_contiguous(mgl_check_any(L, 1)));
   return 1;
 }
 
 static int t_storage_offset(lua_State *L) {
-  lua_pushinteger(L, mgl_check(L, 1)->offset + 1);
+  lua_pushinteger(L, mgl_check_any(L, 1)->offset + 1);
   return 1;
 }
 
 /* Do two tensors share storage? (Views of one another do.) */
 static int t_shares_storage(lua_State *L) {
-  lua_pushboolean(L, mgl_check(L, 1)->storage == mgl_check(L, 2)->storage);
+  lua_pushboolean(L, mgl_check_any(L, 1)->storage == mgl_check_any(L, 2)->storage);
   return 1;
 }
 
 static int t_len(lua_State *L) {
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->ndim == 0) return luaL_error(L, "#: a 0-d tensor has no length");
   lua_pushinteger(L, t->shape[0]);
   return 1;
 }
 
 static void push_number(lua_State *L, const mg_Tensor *t, int64_t i) {
-  if (t->dtype == MG_I64)
+  if (mg_dtype_is_int(t->dtype))
     lua_pushinteger(L, mg_read_i64(t, i));
   else
     lua_pushnumber(L, mg_read(t, i));
 }
 
 static int t_item(lua_State *L) {
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (mg_numel(t) != 1) {
     char b[MG_SHAPE_BUFSZ];
     return luaL_error(L, "item: a tensor with one element is needed, got "
@@ -372,7 +406,7 @@ static void push_table(lua_State *L, const mg_Tensor *t, int d, int64_t *pos) {
 }
 
 static int t_totable(lua_State *L) {
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t pos = 0;
   /* A Lua table holds at most INT_MAX entries: past that (a large
    * expanded view) the answer is an error now, not one after minutes. */
@@ -406,7 +440,7 @@ static int shape_only(lua_State *L, int arg, int64_t *shape, const char *op) {
 static int t_view_like(lua_State *L, int copy_ok) {
   const char *op = copy_ok ? "reshape" : "view";
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t shape[MG_MAXDIM];
   int n = shape_only(L, 2, shape, op);
   mg_Tensor **out = mgl_slot(L);
@@ -422,7 +456,7 @@ static int t_view(lua_State *L) { return t_view_like(L, 0); }
 
 static int t_flatten(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->ndim == 0) {
     int64_t one = 1;
     mg_Tensor **out = mgl_slot(L);
@@ -450,7 +484,7 @@ static int t_flatten(lua_State *L) {
 
 static int t_transpose(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int d0 = mgl_checkdim(L, 2, t->ndim, 0, "transpose");
   int d1 = mgl_checkdim(L, 3, t->ndim, 0, "transpose");
   mg_Tensor **out = mgl_slot(L);
@@ -461,7 +495,7 @@ static int t_transpose(lua_State *L) {
 /* t:t() — the transpose of a matrix (a vector stays as it is). */
 static int t_t(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->ndim > 2)
     return luaL_error(L, "t: expects a tensor with at most 2 dimensions, got "
                       "%d (use transpose)", t->ndim);
@@ -475,7 +509,7 @@ static int t_t(lua_State *L) {
 
 static int t_permute(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t raw[MG_MAXDIM];
   int n = shape_only(L, 2, raw, "permute");
   if (n != t->ndim)
@@ -494,7 +528,7 @@ static int t_permute(lua_State *L) {
 
 static int t_narrow(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->ndim == 0) /* checkdim lets -1 through: shape[-1] below */
     return luaL_error(L, "narrow: a 0-d tensor has no dimensions");
   int d = mgl_checkdim(L, 2, t->ndim, 0, "narrow");
@@ -511,7 +545,7 @@ static int64_t position(int64_t i, int64_t n) { return i < 0 ? n + i : i - 1; }
 
 static int t_select(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->ndim == 0) /* checkdim lets -1 through: shape[-1] below */
     return luaL_error(L, "select: a 0-d tensor has no dimensions");
   int d = mgl_checkdim(L, 2, t->ndim, 0, "select");
@@ -523,7 +557,7 @@ static int t_select(lua_State *L) {
 
 static int t_squeeze(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int d = lua_isnoneornil(L, 2) ? -1 : mgl_checkdim(L, 2, t->ndim, 0, "squeeze");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_squeeze(ctx, out, t, d));
@@ -532,7 +566,7 @@ static int t_squeeze(lua_State *L) {
 
 static int t_unsqueeze(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int d = mgl_checkdim(L, 2, t->ndim, 1, "unsqueeze");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_unsqueeze(ctx, out, t, d));
@@ -541,10 +575,10 @@ static int t_unsqueeze(lua_State *L) {
 
 static int t_expand(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t shape[MG_MAXDIM];
   int n;
-  mg_Tensor *like = mgl_test(L, 2);
+  mg_Tensor *like = mgl_test_any(L, 2);
   if (like) {
     n = like->ndim;
     memcpy(shape, like->shape, sizeof shape);
@@ -558,7 +592,7 @@ static int t_expand(lua_State *L) {
 
 static int t_contiguous(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (mg_is_contiguous(t)) {
     lua_settop(L, 1);
     return 1;
@@ -570,7 +604,7 @@ static int t_contiguous(lua_State *L) {
 
 static int t_clone(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_clone(ctx, out, t));
   return 1;
@@ -580,7 +614,7 @@ static int t_clone(lua_State *L) {
 
 static int convert(lua_State *L, mg_DType dt) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (t->dtype == dt) {
     lua_settop(L, 1);
     return 1;
@@ -591,23 +625,24 @@ static int convert(lua_State *L, mg_DType dt) {
 }
 
 static int t_to(lua_State *L) {
-  mgl_check(L, 1);
+  mgl_check_any(L, 1);
   if (lua_istable(L, 2)) { /* t:to{dtype = "float64"} */
     lua_getfield(L, 2, "dtype");
     lua_replace(L, 2);
   }
   if (lua_isnoneornil(L, 2))
-    return luaL_error(L, "to: a dtype is needed (\"float32\", \"float64\" or "
-                      "\"int64\")");
-  return convert(L, mgl_optdtype(L, 2, MG_F32, "to"));
+    return luaL_error(L, "to: a dtype is needed (\"float32\", \"float64\", "
+                      "\"int64\" or \"uint8\")");
+  return convert(L, mgl_optdtype_any(L, 2, MG_F32, "to"));
 }
 static int t_float(lua_State *L) { return convert(L, MG_F32); }
 static int t_double(lua_State *L) { return convert(L, MG_F64); }
 static int t_long(lua_State *L) { return convert(L, MG_I64); }
+static int t_byte(lua_State *L) { return convert(L, MG_U8); }
 
 static int t_copy_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1), *src = mgl_check(L, 2);
+  mg_Tensor *t = mgl_check_any(L, 1), *src = mgl_check_any(L, 2);
   MGL_TRY(L, ctx, mg_copy_(ctx, t, src));
   lua_settop(L, 1);
   return 1;
@@ -615,7 +650,7 @@ static int t_copy_(lua_State *L) {
 
 static int t_fill_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   double v = mgl_checknum(L, 2, "fill_", "value");
   MGL_TRY(L, ctx, mg_fill_(ctx, t, v));
   lua_settop(L, 1);
@@ -624,7 +659,7 @@ static int t_fill_(lua_State *L) {
 
 static int t_zero_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   MGL_TRY(L, ctx, mg_zero_(ctx, t));
   lua_settop(L, 1);
   return 1;
@@ -663,7 +698,7 @@ static int64_t checkpos(lua_State *L, int arg, const mg_Tensor *t, int d,
 
 static void push_element(lua_State *L, mg_Context *ctx, const mg_Tensor *t,
                          const int64_t *idx) {
-  if (t->dtype == MG_I64) {
+  if (mg_dtype_is_int(t->dtype)) {
     int64_t v;
     MGL_TRY(L, ctx, mg_get_i64(ctx, &v, t, idx));
     lua_pushinteger(L, v);
@@ -676,7 +711,7 @@ static void push_element(lua_State *L, mg_Context *ctx, const mg_Tensor *t,
 
 static int t_get(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t idx[MG_MAXDIM];
   int tab = lua_istable(L, 2);
   element_index(L, t, 2, tab, tab ? (int)luaL_len(L, 2) : lua_gettop(L) - 1,
@@ -687,7 +722,7 @@ static int t_get(lua_State *L) {
 
 static int t_set(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t idx[MG_MAXDIM];
   int top = lua_gettop(L), tab = lua_istable(L, 2);
   int n = tab ? (int)luaL_len(L, 2) : top - 2;
@@ -729,11 +764,11 @@ static int t_index(lua_State *L) {
       return 1;
     const char *k = lua_tostring(L, 2);
     if (k[0] == 'g' && strcmp(k, "grad") == 0)
-      return push_grad(L, mgl_ctx(L), mgl_check(L, 1));
+      return push_grad(L, mgl_ctx(L), mgl_check_any(L, 1));
     return 1; /* nil */
   }
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   int64_t idx[MG_MAXDIM];
   if (lua_type(L, 2) == LUA_TNUMBER) {
     if (t->ndim == 0) return luaL_error(L, "index: a 0-d tensor cannot be indexed");
@@ -781,12 +816,12 @@ static int t_index(lua_State *L) {
 /* t[i] = v / t[{i, j}] = v: v is a number (fills) or a tensor (copies). */
 static int t_newindex(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1);
   if (lua_type(L, 2) == LUA_TSTRING) {
     if (strcmp(lua_tostring(L, 2), "grad") != 0)
       return luaL_error(L, "tensor: cannot set field '%s' (only grad can be "
                         "assigned)", lua_tostring(L, 2));
-    mg_Tensor *g = lua_isnil(L, 3) ? NULL : mgl_test(L, 3);
+    mg_Tensor *g = lua_isnil(L, 3) ? NULL : mgl_test_any(L, 3);
     if (!g && !lua_isnil(L, 3))
       return luaL_error(L, "grad: can be set to nil or a tensor, got %s",
                         luaL_typename(L, 3));
@@ -818,7 +853,7 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "index: cannot index a tensor with a %s",
                       luaL_typename(L, 2));
   }
-  mg_Tensor *src = mgl_test(L, 3);
+  mg_Tensor *src = mgl_test_any(L, 3);
   if (!src && lua_type(L, 3) != LUA_TNUMBER)
     return luaL_error(L, "index: can assign a number or a tensor, got %s",
                       luaL_typename(L, 3));
@@ -871,6 +906,7 @@ const luaL_Reg mgl_tensor_methods[] = {
     {"clone", t_clone},         {"to", t_to},
     {"type", t_to},             {"float", t_float},
     {"double", t_double},       {"long", t_long},
+    {"byte", t_byte},
     {"copy_", t_copy_},         {"fill_", t_fill_},
     {"zero_", t_zero_},         {"get", t_get},
     {"set", t_set},             {NULL, NULL}};

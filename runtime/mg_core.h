@@ -59,12 +59,20 @@ const char *mg_status_string(int status);
 
 /* ---- dtypes ------------------------------------------------------------ */
 
-typedef enum { MG_F32 = 0, MG_F64 = 1, MG_I64 = 2, MG_NDTYPES } mg_DType;
+/* uint8 is a storage dtype: pixels and bytes, a quarter of float32's
+ * memory. It is created, converted (to any dtype, from any: floats
+ * truncate toward zero and wrap modulo 256, as in PyTorch), viewed,
+ * copied, filled, indexed (get/set, index_select), joined (cat, stack),
+ * printed and saved; the Lua binding refuses it to every op that computes
+ * (convert with :float() first), so kernels need not know it. */
+typedef enum { MG_F32 = 0, MG_F64 = 1, MG_I64 = 2, MG_U8 = 3, MG_NDTYPES } mg_DType;
 
 const char *mg_dtype_name(mg_DType dt);       /* "float32", ... */
 int mg_dtype_from_name(const char *name);     /* -1 when unknown */
 size_t mg_dtype_size(mg_DType dt);            /* bytes per element */
-/* The dtype two operands are computed in: float64 > float32 > int64. */
+int mg_dtype_is_int(mg_DType dt);             /* int64 or uint8 */
+/* The dtype two operands are computed in: float64 > float32 > int64 >
+ * uint8. */
 mg_DType mg_promote(mg_DType a, mg_DType b);
 
 /* ---- context ------------------------------------------------------------ */

@@ -27,6 +27,10 @@ static inline int64_t mg_f2i64(double d) {
   return d == d ? (int64_t)d : 0;
 }
 
+/* A number stored as uint8: truncated toward zero and wrapped modulo 256
+ * (PyTorch's conversion on x86); NaN gives 0. */
+static inline uint8_t mg_f2u8(double d) { return (uint8_t)mg_f2i64(d); }
+
 /* Size classes of the buffer cache: four per power of two, from 64 bytes
  * up to 2^47 bytes (a class's buffers are all the same size). */
 #define MG_NCLASSES (4 * 42)

@@ -201,7 +201,9 @@ int moongrad_pcall(lua_State *L, int nargs, int nresults);
 typedef enum {
   MOONGRAD_FLOAT32 = 0, /* float */
   MOONGRAD_FLOAT64 = 1, /* double */
-  MOONGRAD_INT64 = 2    /* int64_t (class labels and ids are 1-based) */
+  MOONGRAD_INT64 = 2,   /* int64_t (class labels and ids are 1-based) */
+  MOONGRAD_UINT8 = 3    /* uint8_t: pixels and bytes, for data only (Lua
+                           converts it with :float() before computing) */
 } moongrad_DType;
 
 #define MOONGRAD_MAXDIM 16 /* most dimensions a tensor may have */

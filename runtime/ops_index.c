@@ -121,6 +121,9 @@ static void gather_4(char **p, const int64_t *s, int64_t n, const void *arg) {
 static void gather_8(char **p, const int64_t *s, int64_t n, const void *arg) {
   gather_run(p, s, n, ((const GatherArg *)arg)->sdim, 8);
 }
+static void gather_1(char **p, const int64_t *s, int64_t n, const void *arg) {
+  gather_run(p, s, n, ((const GatherArg *)arg)->sdim, 1);
+}
 
 /* out (shape of idx) = t at idx along dim, every operand a view of the same
  * shape; t's view has stride 0 along dim (see the file's comment). */
@@ -133,8 +136,8 @@ static void run_gather(mg_Context *ctx, mg_Tensor *out, const mg_Tensor *t,
   mg_Iter it;
   mg_Tensor *ops[3] = {out, (mg_Tensor *)idx, &src};
   mg_iter_init(&it, 3, ops, out->ndim, out->shape);
-  mg_iter_run(ctx, &it, mg_dtype_size(t->dtype) == 4 ? gather_4 : gather_8,
-              &a);
+  size_t es = mg_dtype_size(t->dtype);
+  mg_iter_run(ctx, &it, es == 4 ? gather_4 : es == 8 ? gather_8 : gather_1, &a);
 }
 
 /* ---- index_select ----------------------------------------------------------- */
@@ -163,7 +166,8 @@ static void index_select_contiguous(mg_Context *ctx, mg_Tensor *out,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t o = 0; o < outer; o++) {
       if (es == 4) select_run(dst + o * k * 4, src + o * n * 4, ids, k, 4);
-      else select_run(dst + o * k * 8, src + o * n * 8, ids, k, 8);
+      else if (es == 8) select_run(dst + o * k * 8, src + o * n * 8, ids, k, 8);
+      else select_run(dst + o * k, src + o * n, ids, k, 1);
     }
     return;
   }

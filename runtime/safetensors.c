@@ -53,7 +53,7 @@ static const FileDType file_dtypes[] = {
     {"I64", 8, MG_I64, CONV_NONE},  {"I32", 4, MG_I64, CONV_SINT},
     {"I16", 2, MG_I64, CONV_SINT},  {"I8", 1, MG_I64, CONV_SINT},
     {"U64", 8, MG_I64, CONV_UINT},  {"U32", 4, MG_I64, CONV_UINT},
-    {"U16", 2, MG_I64, CONV_UINT},  {"U8", 1, MG_I64, CONV_UINT},
+    {"U16", 2, MG_I64, CONV_UINT},  {"U8", 1, MG_U8, CONV_NONE},
     {"BOOL", 1, MG_I64, CONV_UINT}, {"F16", 2, MG_F32, CONV_F16},
     {"BF16", 2, MG_F32, CONV_BF16},
 };
@@ -66,7 +66,8 @@ static const FileDType *file_dtype(const char *name) {
 }
 
 static const char *dtype_tag(mg_DType dt) {
-  return dt == MG_F32 ? "F32" : dt == MG_F64 ? "F64" : "I64";
+  return dt == MG_F32 ? "F32" : dt == MG_F64 ? "F64" : dt == MG_U8 ? "U8"
+                                                                     : "I64";
 }
 
 static float half_to_float(uint16_t h) {
@@ -624,7 +625,7 @@ static int check_names(mg_Context *ctx, const char *path, int n,
       return mg_error(ctx, MG_EARG, "save: %s: tensor name '%s' given twice",
                       path, nm);
     mg_DType dt = tensors[order[j]]->dtype;
-    if (dt != MG_F32 && dt != MG_F64 && dt != MG_I64)
+    if (dt != MG_F32 && dt != MG_F64 && dt != MG_I64 && dt != MG_U8)
       return mg_error(ctx, MG_EARG, "save: %s: tensor '%s' has an unsupported "
                       "dtype", path, nm);
   }

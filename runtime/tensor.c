@@ -347,9 +347,38 @@ static void convert_run(char **p, const int64_t *s, int64_t n,
     int64_t *o = (int64_t *)p[0]; const double *x = (const double *)p[1];
     for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2i64(x[i * s1]);
   } break;
-  default: {
+  case MG_I64 * MG_NDTYPES + MG_I64: {
     int64_t *o = (int64_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
     for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  /* uint8 to and from everything: pixels in, numbers out */
+  case MG_F32 * MG_NDTYPES + MG_U8: {
+    float *o = (float *)p[0]; const uint8_t *x = (const uint8_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_F64 * MG_NDTYPES + MG_U8: {
+    double *o = (double *)p[0]; const uint8_t *x = (const uint8_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_I64 * MG_NDTYPES + MG_U8: {
+    int64_t *o = (int64_t *)p[0]; const uint8_t *x = (const uint8_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_U8 * MG_NDTYPES + MG_U8: {
+    uint8_t *o = (uint8_t *)p[0]; const uint8_t *x = (const uint8_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = x[i * s1];
+  } break;
+  case MG_U8 * MG_NDTYPES + MG_F32: {
+    uint8_t *o = (uint8_t *)p[0]; const float *x = (const float *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2u8(x[i * s1]);
+  } break;
+  case MG_U8 * MG_NDTYPES + MG_F64: {
+    uint8_t *o = (uint8_t *)p[0]; const double *x = (const double *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = mg_f2u8(x[i * s1]);
+  } break;
+  case MG_U8 * MG_NDTYPES + MG_I64: {
+    uint8_t *o = (uint8_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
+    for (int64_t i = 0; i < n; i++) o[i * s0] = (uint8_t)x[i * s1];
   } break;
   }
 }
@@ -438,6 +467,10 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
     double *o = (double *)p[0];
     for (int64_t i = 0; i < n; i++) o[i * s0] = v;
   } break;
+  case MG_U8: {
+    uint8_t *o = (uint8_t *)p[0], f = mg_f2u8(v);
+    for (int64_t i = 0; i < n; i++) o[i * s0] = f;
+  } break;
   default: {
     int64_t *o = (int64_t *)p[0], f = mg_f2i64(v);
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
@@ -445,9 +478,20 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
+/* A number written into a uint8 tensor must be one of its values (a
+ * tensor converted to uint8 wraps instead, as PyTorch does). */
+static int check_u8_value(mg_Context *ctx, const char *op, mg_DType dt,
+                          double v) {
+  if (dt == MG_U8 && !(v >= 0 && v <= 255 && v == floor(v)))
+    return mg_error(ctx, MG_EARG, "%s: %.17g does not fit in uint8 (an "
+                    "integer from 0 to 255)", op, v);
+  return MG_OK;
+}
+
 static int fill_named(mg_Context *ctx, const char *op, mg_Tensor *t,
                       double value) {
-  int st = mg_check_inplace(ctx, op, t);
+  int st = check_u8_value(ctx, op, t->dtype, value);
+  if (!st) st = mg_check_inplace(ctx, op, t);
   if (st) return st;
   mg_bump_version(t);
   FillArg arg = {t->dtype, value};
@@ -475,8 +519,8 @@ int mg_empty(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
 int mg_full(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
             const int64_t *shape, double value) {
   mg_Tensor *t = NULL;
-  int st = mg_alloc_tensor(ctx, &t, dt, ndim, shape);
-  if (st) return st;
+  int st = check_u8_value(ctx, "full", dt, value);
+  if (st || (st = mg_alloc_tensor(ctx, &t, dt, ndim, shape))) return st;
   mg_fill_(ctx, t, value);
   *out = t;
   return MG_OK;
@@ -488,6 +532,7 @@ static void put(mg_Tensor *t, int64_t i, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[i] = (float)v; break;
   case MG_F64: ((double *)d)[i] = v; break;
+  case MG_U8: ((uint8_t *)d)[i] = mg_f2u8(v); break;
   default: ((int64_t *)d)[i] = mg_f2i64(v); break;
   }
 }
@@ -1037,7 +1082,7 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
   mg_Tensor *r = NULL;
   int st = to_dtype_fwd(ctx, &r, t, dt);
   if (st) return st;
-  if (dt == MG_I64 || r == t) {
+  if (mg_dtype_is_int(dt) || r == t) {
     *out = r;
     return MG_OK;
   }
@@ -1069,6 +1114,7 @@ int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
   switch (t->dtype) {
   case MG_F32: *out = ((const float *)d)[o]; break;
   case MG_F64: *out = ((const double *)d)[o]; break;
+  case MG_U8: *out = ((const uint8_t *)d)[o]; break;
   default: *out = (double)((const int64_t *)d)[o]; break;
   }
   return MG_OK;
@@ -1083,6 +1129,7 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
   switch (t->dtype) {
   case MG_F32: *out = mg_f2i64(((const float *)d)[o]); break;
   case MG_F64: *out = mg_f2i64(((const double *)d)[o]); break;
+  case MG_U8: *out = ((const uint8_t *)d)[o]; break;
   default: *out = ((const int64_t *)d)[o]; break;
   }
   return MG_OK;
@@ -1091,12 +1138,14 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
 int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   int64_t o = 0;
   int st = element_offset(ctx, "set", t, idx, &o);
+  if (!st) st = check_u8_value(ctx, "set", t->dtype, v);
   if (st || (st = mg_check_inplace(ctx, "set", t))) return st;
   mg_bump_version(t);
   void *d = t->storage->data;
   switch (t->dtype) {
   case MG_F32: ((float *)d)[o] = (float)v; break;
   case MG_F64: ((double *)d)[o] = v; break;
+  case MG_U8: ((uint8_t *)d)[o] = mg_f2u8(v); break;
   default: ((int64_t *)d)[o] = mg_f2i64(v); break;
   }
   return MG_OK;
@@ -1128,6 +1177,7 @@ double mg_read(const mg_Tensor *t, int64_t i) {
   switch (t->dtype) {
   case MG_F32: return ((const float *)d)[o];
   case MG_F64: return ((const double *)d)[o];
+  case MG_U8: return ((const uint8_t *)d)[o];
   default: return (double)((const int64_t *)d)[o];
   }
 }
@@ -1138,6 +1188,7 @@ int64_t mg_read_i64(const mg_Tensor *t, int64_t i) {
   switch (t->dtype) {
   case MG_F32: return mg_f2i64(((const float *)d)[o]);
   case MG_F64: return mg_f2i64(((const double *)d)[o]);
+  case MG_U8: return ((const uint8_t *)d)[o];
   default: return ((const int64_t *)d)[o];
   }
 }

@@ -166,9 +166,9 @@ local cases = {
 
   -- bad dtypes --------------------------------------------------------------
   {"the dtype \"float16\"", function() return mg.zeros(2, "float16") end,
-   "zeros: unknown dtype 'float16' %(expected \"float32\", \"float64\" or \"int64\"%)"},
+   "zeros: unknown dtype 'float16' %(expected \"float32\", \"float64\", \"int64\" or \"uint8\"%)"},
   {"42 as a dtype", function() return mg.tensor({1}, 42) end,
-   "tensor: dtype must be a string %(\"float32\", \"float64\" or \"int64\"%), got number"},
+   "tensor: dtype must be a string %(\"float32\", \"float64\", \"int64\" or \"uint8\"%), got number"},
   {"to(\"float16\")", function() return mg.ones(2):to("float16") end,
    "to: unknown dtype 'float16'"},
   {"rand with an integer dtype", function() return mg.rand(2, "int64") end,

@@ -90,7 +90,7 @@ describe("mg.tensor", function()
 
   it("rejects an unknown dtype", function()
     assert.has_error(function() mg.tensor({1}, "float16") end,
-      "tensor: unknown dtype 'float16' (expected \"float32\", \"float64\" or \"int64\")")
+      "tensor: unknown dtype 'float16' (expected \"float32\", \"float64\", \"int64\" or \"uint8\")")
   end)
 end)
 
