@@ -1,0 +1,222 @@
+/*
+ * ops_image_warp.c — affine warps of images (mg_image_warp,
+ * mg_imageops.h), the sampler under F.affine, F.rotate, RandomAffine and
+ * RandomRotation.
+ *
+ * torchvision builds an affine grid (_gen_affine_grid) and calls
+ * grid_sample (zeros padding, align_corners=False), adding a channel of
+ * ones whose sampled value, the weight that fell inside the image, blends
+ * in the fill color. This file computes the same per output pixel,
+ * without the grid: the normalized coordinate
+ *   g = x (t0 / (W/2)) + y (t1 / (W/2)) + t2 / (W/2)
+ * (x, y the output pixel's offset from the output's centre), then
+ * grid_sample's unnormalization (g + 1) W/2 - 1/2 and its bilinear
+ * weights, in float32 for float32 and uint8 images (float64 for
+ * float64), operation by operation as PyTorch's CPU kernels order them,
+ * so that results agree to rounding.
+ */
+#pragma GCC optimize("fp-contract=off")
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_imageops.h"
+#include "mg_internal.h"
+
+/* a b + c, fused where the machine fuses it: PyTorch's vectorized grid
+ * sampler, built for such machines, fuses the unnormalization and the
+ * bilinear sum (and nothing else this file computes). */
+static inline float madd(float a, float b, float c) {
+#ifdef __FMA__
+  return fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/* One image's map in float32, as torchvision's grid: the rows of the
+ * normalized-grid matrix (theta divided by W/2 and H/2) and grid_sample's
+ * unnormalization scales W/2, H/2. */
+typedef struct {
+  float a[3], b[3];  /* g_x = a0 x + a1 y + a2, g_y = b0 x + b1 y + b2 */
+  float sx, sy;      /* W / 2, H / 2 */
+} Map;
+
+static void make_map(Map *m, const double *t, int64_t H, int64_t W) {
+  for (int k = 0; k < 3; k++) {
+    m->a[k] = (float)t[k] / (float)(0.5 * (double)W);
+    m->b[k] = (float)t[3 + k] / (float)(0.5 * (double)H);
+  }
+  m->sx = (float)W / 2;
+  m->sy = (float)H / 2;
+}
+
+/* The four neighbours of a sample point and their weights; a neighbour
+ * outside the image has off -1 (its value counts as zero). */
+typedef struct {
+  int64_t off[4];  /* nw, ne, sw, se: row * sh + column, or -1 */
+  double w[4];     /* their bilinear weights (float32-rounded for f32) */
+  int64_t near;    /* nearest: row * sh + column, or -1 */
+} Tap;
+
+static inline int64_t inside(double x, double y, int64_t W, int64_t H, int64_t sh) {
+  return x >= 0 && x < (double)W && y >= 0 && y < (double)H
+             ? (int64_t)y * sh + (int64_t)x : -1;
+}
+
+/* The offsets of the four pixels around (xw, yn), the top-left one. */
+static void corners(Tap *tp, double xw, double yn, int64_t H, int64_t W, int64_t sh) {
+  tp->off[0] = inside(xw, yn, W, H, sh);
+  tp->off[1] = inside(xw + 1, yn, W, H, sh);
+  tp->off[2] = inside(xw, yn + 1, W, H, sh);
+  tp->off[3] = inside(xw + 1, yn + 1, W, H, sh);
+}
+
+/* The taps of output pixel (i, j) of an oh x ow output, in float32 as
+ * torchvision computes them (float32 and uint8 images). */
+static void tap_f(Tap *tp, const Map *m, int64_t i, int64_t j, int64_t oh,
+                  int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
+  float x = (float)((double)j - (double)ow * 0.5 + 0.5);
+  float y = (float)((double)i - (double)oh * 0.5 + 0.5);
+  float gx = x * m->a[0] + y * m->a[1] + m->a[2];
+  float gy = x * m->b[0] + y * m->b[1] + m->b[2];
+  float ix = madd(gx + 1.0f, m->sx, -0.5f), iy = madd(gy + 1.0f, m->sy, -0.5f);
+  if (mode == MG_INTERP_NEAREST) {
+    tp->near = inside(nearbyintf(ix), nearbyintf(iy), W, H, sh);
+    return;
+  }
+  float xw = floorf(ix), yn = floorf(iy);
+  float w = ix - xw, e = 1.0f - w, n = iy - yn, s = 1.0f - n;
+  tp->w[0] = s * e, tp->w[1] = s * w, tp->w[2] = n * e, tp->w[3] = n * w;
+  corners(tp, xw, yn, H, W, sh);
+}
+
+/* The same in float64, in pixel coordinates directly (torchvision's
+ * detour through the normalized grid only adds rounding): the identity
+ * map then reads every pixel exactly. */
+static void tap_d(Tap *tp, const double *t, int64_t i, int64_t j, int64_t oh,
+                  int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
+  double u = (double)j - (double)(ow - 1) / 2, v = (double)i - (double)(oh - 1) / 2;
+  double ix = t[0] * u + t[1] * v + t[2] + (double)(W - 1) / 2;
+  double iy = t[3] * u + t[4] * v + t[5] + (double)(H - 1) / 2;
+  if (mode == MG_INTERP_NEAREST) {
+    tp->near = inside(nearbyint(ix), nearbyint(iy), W, H, sh);
+    return;
+  }
+  double xw = floor(ix), yn = floor(iy);
+  double w = ix - xw, e = 1.0 - w, n = iy - yn, s = 1.0 - n;
+  tp->w[0] = s * e, tp->w[1] = s * w, tp->w[2] = n * e, tp->w[3] = n * w;
+  corners(tp, xw, yn, H, W, sh);
+}
+
+/* Element off of a plane of dtype dt as a number (0 when off is -1). */
+static inline double at(const char *p, mg_DType dt, int64_t off) {
+  if (off < 0) return 0;
+  if (dt == MG_U8) return ((const uint8_t *)p)[off];
+  if (dt == MG_F32) return ((const float *)p)[off];
+  return ((const double *)p)[off];
+}
+
+/* The sampled value of one plane at tap tp, blended with fill (when
+ * has_fill) as torchvision does, in float32 (f32) or float64. */
+static double sample_f(const Tap *tp, const char *p, mg_DType dt, mg_Interp mode,
+                       int has_fill, float fill) {
+  if (mode == MG_INTERP_NEAREST)
+    return tp->near < 0 && has_fill ? fill : (float)at(p, dt, tp->near);
+  float w0 = (float)tp->w[0], w1 = (float)tp->w[1], w2 = (float)tp->w[2],
+        w3 = (float)tp->w[3];
+  float v = (float)at(p, dt, tp->off[0]) * w0;
+  v = madd((float)at(p, dt, tp->off[1]), w1, v);
+  v = madd((float)at(p, dt, tp->off[2]), w2, v);
+  v = madd((float)at(p, dt, tp->off[3]), w3, v);
+  if (!has_fill) return v;
+  float m = (tp->off[0] < 0 ? 0.0f : w0) + (tp->off[1] < 0 ? 0.0f : w1) +
+            (tp->off[2] < 0 ? 0.0f : w2) + (tp->off[3] < 0 ? 0.0f : w3);
+  return v * m + (1.0f - m) * fill;
+}
+
+static double sample_d(const Tap *tp, const char *p, mg_Interp mode, int has_fill,
+                       double fill) {
+  if (mode == MG_INTERP_NEAREST)
+    return tp->near < 0 && has_fill ? fill : at(p, MG_F64, tp->near);
+  double v = at(p, MG_F64, tp->off[0]) * tp->w[0] + at(p, MG_F64, tp->off[1]) * tp->w[1] +
+             at(p, MG_F64, tp->off[2]) * tp->w[2] + at(p, MG_F64, tp->off[3]) * tp->w[3];
+  if (!has_fill) return v;
+  double m = (tp->off[0] < 0 ? 0.0 : tp->w[0]) + (tp->off[1] < 0 ? 0.0 : tp->w[1]) +
+             (tp->off[2] < 0 ? 0.0 : tp->w[2]) + (tp->off[3] < 0 ? 0.0 : tp->w[3]);
+  return v * m + (1.0 - m) * fill;
+}
+
+int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
+                  const double *theta, int64_t ntheta, int64_t out_h,
+                  int64_t out_w, mg_Interp mode, const double *fill,
+                  int64_t nfill) {
+  const char *op = "warp";
+  mg_ImageIn in;
+  mg_Tensor *r = NULL;
+  int st = mg_image_in(ctx, op, x, &in);
+  if (st) goto done;
+  if (mode != MG_INTERP_NEAREST && mode != MG_INTERP_BILINEAR) {
+    st = mg_error(ctx, MG_EARG, "%s: interpolation must be nearest or bilinear", op);
+    goto done;
+  }
+  if (ntheta != 1 && ntheta != in.N) {
+    st = mg_error(ctx, MG_ESHAPE, "%s: %lld maps for %lld images", op,
+                  (long long)ntheta, (long long)in.N);
+    goto done;
+  }
+  for (int64_t k = 0; k < 6 * ntheta; k++)
+    if (!isfinite(theta[k])) {
+      st = mg_error(ctx, MG_EARG, "%s: the map of image %lld is not finite", op,
+                    (long long)(k / 6) + 1);
+      goto done;
+    }
+  if (fill && nfill != 1 && nfill != in.C) {
+    st = mg_error(ctx, MG_ESHAPE, "%s: %lld fill values for an image of %lld "
+                  "channels", op, (long long)nfill, (long long)in.C);
+    goto done;
+  }
+  for (int64_t k = 0; fill && k < nfill; k++)
+    if (!isfinite(fill[k])) {
+      st = mg_error(ctx, MG_EARG, "%s: fill[%lld] is not finite", op, (long long)k + 1);
+      goto done;
+    }
+  if ((st = mg_image_check_size(ctx, op, out_h, out_w))) goto done;
+  if ((st = mg_image_out(ctx, &r, &in, in.dt, in.C, out_h, out_w))) goto done;
+  mg_DType dt = in.dt;
+  int f32 = dt != MG_F64;
+  size_t es = mg_dtype_size(dt);
+  int64_t plane = out_h * out_w;
+  char *dst = mg_data(r);
+  int nt = mg_image_threads(ctx, in.N, in.N * in.C * plane * 8);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < in.N; n++) {
+    const double *t = theta + 6 * (ntheta == 1 ? 0 : n);
+    Map m;
+    make_map(&m, t, in.H, in.W);
+    char *d = dst + (size_t)(n * in.C * plane) * es;
+    for (int64_t i = 0; i < out_h; i++)
+      for (int64_t j = 0; j < out_w; j++) {
+        Tap tp = {.near = -1};
+        if (f32) tap_f(&tp, &m, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
+        else tap_d(&tp, t, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
+        int64_t o = i * out_w + j;
+        for (int64_t c = 0; c < in.C; c++) {
+          const char *p = mg_image_plane(&in, n, c);
+          double fv = fill ? fill[nfill == 1 ? 0 : c] : 0;
+          if (dt == MG_F64) {
+            ((double *)d)[c * plane + o] = sample_d(&tp, p, mode, fill != NULL, fv);
+          } else {
+            float v = (float)sample_f(&tp, p, dt, mode, fill != NULL, (float)fv);
+            if (dt == MG_F32) ((float *)d)[c * plane + o] = v;
+            else ((uint8_t *)d)[c * plane + o] = mg_f2u8(rintf(v));
+          }
+        }
+      }
+  }
+  *out = r, r = NULL;
+done:
+  mg_image_in_free(&in);
+  mg_tensor_decref(r);
+  return st;
+}
