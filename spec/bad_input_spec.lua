@@ -552,8 +552,8 @@ local rows = {
    {"RandomErasing", "scale", "{0.5, 0.1}"}},
   {"RandomAffine with string degrees", function() return T.RandomAffine {degrees = "x"} end,
    {"RandomAffine", "degrees"}},
-  {"RandomAffine on a 3-D tensor", function() return T.RandomAffine {degrees = 10}(mg.ones(1, 8, 8)) end,
-   {"RandomAffine", "[1,8,8]"}},
+  {"RandomAffine on a 2-D tensor", function() return T.RandomAffine {degrees = 10}(mg.ones(8, 8)) end,
+   {"RandomAffine", "[8,8]"}},
 
   -- train ---------------------------------------------------------------
   "train",
