@@ -162,8 +162,8 @@ int mg_image_check_rgb(mg_Context *ctx, const char *op, const mg_ImageIn *in);
 /* Fails naming op unless h x w is an output size from 1x1 to
  * MG_MAX_WINDOW x MG_MAX_WINDOW. */
 int mg_image_check_size(mg_Context *ctx, const char *op, int64_t h, int64_t w);
-/* Threads for work spread over nplanes planes: one unless the work is
- * large (a single small image never starts threads). */
-int mg_image_threads(const mg_Context *ctx, int64_t nplanes, int64_t work);
+/* Threads for an output of out_elems elements in nplanes planes: one
+ * unless the output is large (a single small image never starts threads). */
+int mg_image_threads(const mg_Context *ctx, int64_t nplanes, int64_t out_elems);
 
 #endif

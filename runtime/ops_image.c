@@ -95,12 +95,12 @@ int mg_image_check_size(mg_Context *ctx, const char *op, int64_t h, int64_t w) {
                   (long long)w);
 }
 
-/* Work below MG_PARALLEL_GRAIN * 32 (about a million output elements)
- * stays on the calling thread: a 224 x 224 sample transformed inside a
- * data loader's worker must not start a thread team per call. */
-int mg_image_threads(const mg_Context *ctx, int64_t nplanes, int64_t work) {
+/* Outputs below MG_PARALLEL_GRAIN * 32 elements (about a million) stay on
+ * the calling thread: a 224 x 224 sample transformed inside a data
+ * loader's worker must not start a thread team per call. */
+int mg_image_threads(const mg_Context *ctx, int64_t nplanes, int64_t out_elems) {
   if (nplanes < 2) return 1;
-  int nt = mg_threads_for(ctx, work / 32);
+  int nt = mg_threads_for(ctx, out_elems / 32);
   return nt < nplanes ? nt : (int)nplanes;
 }
 
@@ -218,20 +218,16 @@ done:
 /* ---- dtype conversion -----------------------------------------------------------
  * x is (N,C,H,W), out the same in dt; one row at a time. */
 
-/* v / 255 as float32 for every byte: what float(v) / 255 gives, exactly,
- * without a division per pixel. */
-static void u8_to_f32_table(float lut[256]) {
-  for (int v = 0; v < 256; v++) lut[v] = (float)v / 255.0f;
-}
-
-/* Converts n elements of row s (dtype from) into d (dtype to). */
+/* Converts n elements of row s (dtype from) into d (dtype to). uint8 to
+ * float32 is torchvision's float(v) / 255 (a division, which vectorises;
+ * a table lookup does not). */
 static void convert_row(char *d, mg_DType to, const char *s, mg_DType from,
-                        int64_t n, const float *lut) {
+                        int64_t n) {
   if (from == MG_U8) {
     const uint8_t *a = (const uint8_t *)s;
     if (to == MG_F32) {
       float *o = (float *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = lut[a[i]];
+      for (int64_t i = 0; i < n; i++) o[i] = (float)a[i] / 255.0f;
     } else if (to == MG_F64) {
       double *o = (double *)d;
       for (int64_t i = 0; i < n; i++) o[i] = (double)a[i] / 255.0;
@@ -277,8 +273,6 @@ int mg_image_convert(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     goto done;
   }
   if ((st = mg_image_out(ctx, &r, &in, dt, in.C, in.H, in.W))) goto done;
-  float lut[256];
-  u8_to_f32_table(lut);
   size_t es = mg_dtype_size(in.dt), eo = mg_dtype_size(dt);
   char *dst = mg_data(r);
   for (int64_t n = 0; n < in.N; n++)
@@ -287,7 +281,7 @@ int mg_image_convert(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       char *d = dst + (size_t)((n * in.C + c) * in.H * in.W) * eo;
       for (int64_t i = 0; i < in.H; i++)
         convert_row(d + (size_t)(i * in.W) * eo, dt,
-                    plane + (size_t)(i * in.sh) * es, in.dt, in.W, lut);
+                    plane + (size_t)(i * in.sh) * es, in.dt, in.W);
     }
   *out = r, r = NULL;
 done:
@@ -322,8 +316,6 @@ int mg_image_normalize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       goto done;
     }
   if ((st = mg_image_out(ctx, &r, &in, odt, in.C, in.H, in.W))) goto done;
-  float lut[256];
-  u8_to_f32_table(lut);
   size_t es = mg_dtype_size(in.dt), eo = mg_dtype_size(odt);
   int64_t HW = in.H * in.W;
   char *dst = mg_data(r);
@@ -342,7 +334,7 @@ int mg_image_normalize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
           float *o = (float *)d + i * in.W, m = (float)mean[k], sd = (float)std[k];
           if (in.dt == MG_U8) {
             const uint8_t *a = (const uint8_t *)s;
-            for (int64_t j = 0; j < in.W; j++) o[j] = (lut[a[j]] - m) / sd;
+            for (int64_t j = 0; j < in.W; j++) o[j] = ((float)a[j] / 255.0f - m) / sd;
           } else {
             const float *a = (const float *)s;
             for (int64_t j = 0; j < in.W; j++) o[j] = (a[j] - m) / sd;

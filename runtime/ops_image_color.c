@@ -47,38 +47,63 @@ static void blend_f(float *v, int n, float f, float k, const float *gray,
   }
 }
 
+/* c ? a : b on the bits of floats: the hue loop's many selects written
+ * as ternaries defeat GCC's if-conversion (the loop then runs a pixel at
+ * a time, ten times slower); masks vectorise. Exactly the ternary. */
+static inline uint32_t fbits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+static inline float sel(int c, float a, float b) {
+  uint32_t m = -(uint32_t)c, u = (fbits(a) & m) | (fbits(b) & ~m);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline float clamp01(float v) { return sel(v > 1.0f, 1.0f, sel(v < 0.0f, 0.0f, v)); }
+
 /* rgb -> hsv, h += factor (mod 1), hsv -> rgb: torchvision's _rgb2hsv and
- * _hsv2rgb op by op. */
-static void hue_f(float *R, float *G, float *B, int n, float factor, int u8) {
+ * _hsv2rgb op by op, without branches: the sector of the hue wheel
+ * (torchvision's one-hot mask) selects among p, q, t, v, and fmod(x, 1)
+ * is x - trunc(x), which is exact. */
+static void hue_f(float *restrict R, float *restrict G, float *restrict B, int n,
+                  float factor, int u8) {
+  float scale = u8 ? 255.0f : 1.0f; /* dividing by 1 changes nothing */
   for (int i = 0; i < n; i++) {
-    float r = R[i], g = G[i], b = B[i];
-    if (u8) r = r / 255.0f, g = g / 255.0f, b = b / 255.0f;
-    float maxc = fmaxf(r, fmaxf(g, b)), minc = fminf(r, fminf(g, b));
+    float r = R[i] / scale, g = G[i] / scale, b = B[i] / scale;
+    float maxc = sel(r > g, r, g), minc = sel(r < g, r, g);
+    maxc = sel(maxc > b, maxc, b), minc = sel(minc < b, minc, b);
     int eqc = maxc == minc;
     float cr = maxc - minc;
-    float s = cr / (eqc ? 1.0f : maxc);
-    float crd = eqc ? 1.0f : cr;
+    float s = cr / sel(eqc, 1.0f, maxc);
+    float crd = sel(eqc, 1.0f, cr);
     float rc = (maxc - r) / crd, gc = (maxc - g) / crd, bc = (maxc - b) / crd;
-    float hr = maxc == r ? bc - gc : 0.0f;
-    float hg = maxc == g && maxc != r ? 2.0f + rc - bc : 0.0f;
-    float hb = maxc != g && maxc != r ? 4.0f + gc - rc : 0.0f;
-    float h = fmodf((hr + hg + hb) / 6.0f + 1.0f, 1.0f);
-    h = fmodf(h + factor, 1.0f);   /* torch.remainder: the sign of 1 */
-    if (h < 0) h += 1.0f;
-    float h6 = h * 6.0f, fl = floorf(h6), f = h6 - fl, v = maxc;
-    float p = clampf(v * (1.0f - s), 1.0f);
-    float q = clampf(v * (1.0f - s * f), 1.0f);
-    float t = clampf(v * (1.0f - s * (1.0f - f)), 1.0f);
-    switch ((int)fl % 6) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
-    }
-    if (u8) r = truncf(r * 255.0f), g = truncf(g * 255.0f), b = truncf(b * 255.0f);
-    R[i] = r, G[i] = g, B[i] = b;
+    float hr = sel(maxc == r, bc - gc, 0.0f);
+    float hg = sel((maxc == g) & (maxc != r), 2.0f + rc - bc, 0.0f);
+    float hb = sel((maxc != g) & (maxc != r), 4.0f + gc - rc, 0.0f);
+    float h = (hr + hg + hb) / 6.0f + 1.0f;
+    h = h - truncf(h);
+    h = h + factor;
+    h = h - truncf(h);
+    h = sel(h < 0, h + 1.0f, h);   /* torch.remainder: the sign of 1 */
+    float h6 = h * 6.0f, sector = floorf(h6), f = h6 - sector, v = maxc;
+    float p = clamp01(v * (1.0f - s));
+    float q = clamp01(v * (1.0f - s * f));
+    float t = clamp01(v * (1.0f - s * (1.0f - f)));
+    sector = sel(sector == 6.0f, 0.0f, sector);
+    /* sectors 0..5: r = v q p p t v, g = t v v q p p, b = p p t v v q */
+    r = sel(sector == 4.0f, t, p);
+    r = sel(sector == 1.0f, q, r);
+    r = sel((sector == 0.0f) | (sector == 5.0f), v, r);
+    g = sel(sector == 0.0f, t, p);
+    g = sel(sector == 3.0f, q, g);
+    g = sel((sector == 1.0f) | (sector == 2.0f), v, g);
+    b = sel(sector == 2.0f, t, p);
+    b = sel(sector == 5.0f, q, b);
+    b = sel((sector == 3.0f) | (sector == 4.0f), v, b);
+    float r8 = truncf(r * 255.0f), g8 = truncf(g * 255.0f), b8 = truncf(b * 255.0f);
+    R[i] = sel(u8, r8, r), G[i] = sel(u8, g8, g), B[i] = sel(u8, b8, b);
   }
 }
 
@@ -308,7 +333,7 @@ int mg_image_color(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   size_t es = mg_dtype_size(in.dt);
   int64_t image = in.C * in.H * in.W;
   char *dst = mg_data(r);
-  int nt = mg_image_threads(ctx, in.N, in.N * image * (nk + 1));
+  int nt = mg_image_threads(ctx, in.N, in.N * image);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t n = 0; n < in.N; n++) {
     Planes p = {mg_image_plane(&in, n, 0), in.dt, in.C, in.H, in.W, in.sc, in.sh};

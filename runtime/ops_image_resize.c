@@ -27,11 +27,14 @@
 typedef struct {
   int64_t in, out;   /* sizes along the axis */
   int identity;      /* out == in and the pass can be skipped */
-  int K;             /* most taps of an output */
+  int K;             /* most taps of an output (room in the arrays) */
+  int kmax;          /* most taps any output uses */
   int *n;            /* [out] taps of each output */
   int64_t *idx;      /* [out * K] input index of each tap */
   double *wd;        /* [out * K] weights (float64 images) */
   float *wf;         /* [out * K] the same as float (float32, uint8) */
+  int32_t *ti;       /* [kmax * out] idx by tap then output (the float row */
+  float *tw;         /* pass's layout); unused taps weigh 0 */
 } Axis;
 
 static void axis_free(Axis *a) {
@@ -39,6 +42,8 @@ static void axis_free(Axis *a) {
   free(a->idx);
   free(a->wd);
   free(a->wf);
+  free(a->ti);
+  free(a->tw);
 }
 
 /* x rounded to float32 when f32 (a float32 intermediate of PyTorch's), else
@@ -175,6 +180,20 @@ static int axis_plan(Axis *a, int64_t in, int64_t out, mg_Interp mode, int aa,
   else if (aa) plan_aa(a, mode, f32);
   else plan_interp(a, mode, f32);
   for (int64_t m = 0; m < out * (int64_t)K; m++) a->wf[m] = (float)a->wd[m];
+  a->kmax = 1;
+  for (int64_t o = 0; o < out; o++)
+    if (a->n[o] > a->kmax) a->kmax = a->n[o];
+  /* the transposed copy: a row pass then walks the outputs in the inner
+   * loop, which vectorises (a gather per tap) */
+  size_t m = (size_t)a->kmax * (size_t)out;
+  if (!(a->ti = malloc(m * sizeof *a->ti)) || !(a->tw = malloc(m * sizeof *a->tw)))
+    return MG_ENOMEM;
+  for (int k = 0; k < a->kmax; k++)
+    for (int64_t o = 0; o < out; o++) {
+      int used = k < a->n[o];
+      a->ti[k * out + o] = (int32_t)a->idx[o * K + (used ? k : 0)];
+      a->tw[k * out + o] = used ? a->wf[o * K + k] : 0.0f;
+    }
   return MG_OK;
 }
 
@@ -183,23 +202,16 @@ static int axis_plan(Axis *a, int64_t in, int64_t out, mg_Interp mode, int aa,
  * one row. Along columns: d[j] = sum_k rows[idx[k]][j] w[k], for one
  * output row (the loop over j vectorises). */
 
-static void row_pass_u8(float *d, const uint8_t *s, const Axis *a) {
-  for (int64_t o = 0; o < a->out; o++) {
-    const int64_t *ix = a->idx + o * a->K;
-    const float *w = a->wf + o * a->K;
-    float acc = (float)s[ix[0]] * w[0];
-    for (int k = 1; k < a->n[o]; k++) acc += (float)s[ix[k]] * w[k];
-    d[o] = acc;
-  }
-}
-
-static void row_pass_f32(float *d, const float *s, const Axis *a) {
-  for (int64_t o = 0; o < a->out; o++) {
-    const int64_t *ix = a->idx + o * a->K;
-    const float *w = a->wf + o * a->K;
-    float acc = s[ix[0]] * w[0];
-    for (int k = 1; k < a->n[o]; k++) acc += s[ix[k]] * w[k];
-    d[o] = acc;
+/* Taps an output does not use weigh 0: adding s * 0 leaves the sum as it
+ * is, so every output runs kmax taps and the loop over outputs is
+ * uniform. */
+static void row_pass_f32(float *restrict d, const float *restrict s, const Axis *a) {
+  int64_t n = a->out;
+  for (int64_t o = 0; o < n; o++) d[o] = s[a->ti[o]] * a->tw[o];
+  for (int k = 1; k < a->kmax; k++) {
+    const int32_t *ix = a->ti + k * n;
+    const float *w = a->tw + k * n;
+    for (int64_t o = 0; o < n; o++) d[o] += s[ix[o]] * w[o];
   }
 }
 
@@ -255,12 +267,14 @@ static void store_u8(uint8_t *d, const float *s, int64_t n) {
 /* ---- one plane ---------------------------------------------------------------------
  * Scratch for a thread: tmp holds the rows the column pass needs, as
  * input rows by output columns; rows[y] points at row y of the input (in
- * compute precision) after the row pass; acc is one output row. */
+ * compute precision) after the row pass; acc is one output row, and line
+ * one uint8 input row as float. */
 
 typedef struct {
   char *tmp;        /* in.H x out_w elements of the compute dtype */
   const void **rows; /* [in.H] */
   char *acc;        /* out_w elements of the compute dtype */
+  float *line;      /* in.W floats */
 } Scratch;
 
 static void resize_plane(const mg_ImageIn *in, const char *src, char *dst,
@@ -285,11 +299,11 @@ static void resize_plane(const mg_ImageIn *in, const char *src, char *dst,
       } else if (dt == MG_F32) {
         row_pass_f32(t, (const float *)s, ax);
         sc->rows[y] = t;
-      } else if (ax->identity) {
-        for (int64_t j = 0; j < ow; j++) t[j] = ((const uint8_t *)s)[j];
-        sc->rows[y] = t;
       } else {
-        row_pass_u8(t, (const uint8_t *)s, ax);
+        /* each input pixel feeds several taps: converted once */
+        float *line = ax->identity ? t : sc->line;
+        for (int64_t j = 0; j < in->W; j++) line[j] = ((const uint8_t *)s)[j];
+        if (!ax->identity) row_pass_f32(t, line, ax);
         sc->rows[y] = t;
       }
     }
@@ -363,13 +377,13 @@ int mg_image_resize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   }
   if ((st = mg_image_out(ctx, &r, &in, in.dt, in.C, out_h, out_w))) goto done;
   int64_t planes = in.N * in.C;
-  int64_t work = planes * (in.H * out_w * ax.K + out_h * out_w * ay.K);
-  int nt = mg_image_threads(ctx, planes, work);
+  int nt = mg_image_threads(ctx, planes, planes * out_h * out_w);
   size_t cs = in.dt == MG_F64 ? sizeof(double) : sizeof(float);
   size_t tmp_bytes = round_up((size_t)(in.H * out_w) * cs);
   size_t rows_bytes = round_up((size_t)in.H * sizeof(void *));
   size_t acc_bytes = round_up((size_t)out_w * cs);
-  size_t per = tmp_bytes + rows_bytes + acc_bytes;
+  size_t line_bytes = round_up((size_t)in.W * sizeof(float));
+  size_t per = tmp_bytes + rows_bytes + acc_bytes + line_bytes;
   need = calloc((size_t)in.H, 1);
   if (mode != MG_INTERP_NEAREST &&
       (!need || !(scratch = malloc(per * (size_t)nt)))) {
@@ -391,7 +405,8 @@ int mg_image_resize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       continue;
     }
     char *base = scratch + per * (size_t)omp_get_thread_num();
-    Scratch sc = {base, (const void **)(base + tmp_bytes), base + tmp_bytes + rows_bytes};
+    Scratch sc = {base, (const void **)(base + tmp_bytes), base + tmp_bytes + rows_bytes,
+                  (float *)(base + tmp_bytes + rows_bytes + acc_bytes)};
     resize_plane(&in, src, d, &ax, &ay, need, &sc);
   }
   *out = r, r = NULL;

@@ -188,7 +188,7 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   size_t es = mg_dtype_size(dt);
   int64_t plane = out_h * out_w;
   char *dst = mg_data(r);
-  int nt = mg_image_threads(ctx, in.N, in.N * in.C * plane * 8);
+  int nt = mg_image_threads(ctx, in.N, in.N * in.C * plane);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t n = 0; n < in.N; n++) {
     const double *t = theta + 6 * (ntheta == 1 ? 0 : n);
