@@ -21,7 +21,9 @@ static mg_Tensor *image_arg(lua_State *L, const char *op) {
 
 /* The list of numbers at arg (a number counts as a list of one) in a
  * userdata pushed on the stack (freed by the collector, so an error later
- * leaks nothing); *n receives its length. NULL when arg is nil. */
+ * leaks nothing); *n receives its length. NULL when arg is nil. The
+ * caller fixes the stack's size first (lua_settop), so that a pushed
+ * userdata never stands in for an argument that was not given. */
 static double *numbers_arg(lua_State *L, int arg, int64_t *n, const char *op,
                            const char *what) {
   *n = 0;
@@ -124,6 +126,7 @@ static int f_grayscale(lua_State *L) {
  * fill is nil, a number or a list. */
 static int f_warp(lua_State *L) {
   const char *op = "warp";
+  lua_settop(L, 6);
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *x = image_arg(L, op);
   int64_t nt = 0, nfill = 0;
@@ -179,6 +182,7 @@ static int f_convert(lua_State *L) {
 /* mg._image_normalize(x, mean, std) */
 static int f_normalize(lua_State *L) {
   const char *op = "normalize";
+  lua_settop(L, 3);
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *x = image_arg(L, op);
   int64_t nm = 0, ns = 0;
