@@ -132,6 +132,19 @@ int mg_image_normalize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
 
 /* ---- shared by the ops_image*.c files ----------------------------------- */
 
+/* a b + c in float32, fused where the machine fuses it: PyTorch's kernels,
+ * built for such machines, sum the taps of a resize or a warp with fused
+ * multiply-adds, and agreeing with them to the bit (uint8 results
+ * included) needs the same. Explicit, so that it never depends on the
+ * compiler's optimization level; the files compile with fp-contract off. */
+static inline float mg_image_madd(float a, float b, float c) {
+#ifdef __FMA__
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 /* An image or batch as the kernels read it: N planes groups of C planes of
  * H rows of W elements; rows are contiguous, the other strides are free. */
 typedef struct {

@@ -8,12 +8,14 @@
  * per pixel); one pass along rows fills a temporary plane of input rows
  * by output columns, one pass along columns sums its rows into the
  * output. PyTorch sums in the same order (along the width first, each
- * output as w0 x0 + w1 x1 + ... from its first tap), in float32 for
- * float32 and uint8 images and in float64 for float64 ones, so this code
- * does too: the weights are computed in double with every intermediate
- * rounded to float32 where PyTorch's float code rounds (round_to), and
- * the sums run in float or double.
+ * output as w0 x0 + w1 x1 + ... from its first tap, with fused
+ * multiply-adds), in float32 for float32 and uint8 images and in float64
+ * for float64 ones, so this code does too: the weights are computed in
+ * double with every intermediate rounded to float32 where PyTorch's float
+ * code rounds (round_to), and the sums run in float (mg_image_madd) or
+ * double.
  */
+#pragma GCC optimize("fp-contract=off")
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -211,7 +213,7 @@ static void row_pass_f32(float *restrict d, const float *restrict s, const Axis 
   for (int k = 1; k < a->kmax; k++) {
     const int32_t *ix = a->ti + k * n;
     const float *w = a->tw + k * n;
-    for (int64_t o = 0; o < n; o++) d[o] += s[ix[o]] * w[o];
+    for (int64_t o = 0; o < n; o++) d[o] = mg_image_madd(s[ix[o]], w[o], d[o]);
   }
 }
 
@@ -235,7 +237,7 @@ static void col_pass_f32(float *d, const float *const *rows, const Axis *a,
   for (int k = 1; k < a->n[o]; k++) {
     const float *r = rows[ix[k]];
     float wk = w[k];
-    for (int64_t j = 0; j < n; j++) d[j] += r[j] * wk;
+    for (int64_t j = 0; j < n; j++) d[j] = mg_image_madd(r[j], wk, d[j]);
   }
 }
 

@@ -23,17 +23,6 @@
 #include "mg_imageops.h"
 #include "mg_internal.h"
 
-/* a b + c, fused where the machine fuses it: PyTorch's vectorized grid
- * sampler, built for such machines, fuses the unnormalization and the
- * bilinear sum (and nothing else this file computes). */
-static inline float madd(float a, float b, float c) {
-#ifdef __FMA__
-  return fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
 /* One image's map in float32, as torchvision's grid: the rows of the
  * normalized-grid matrix (theta divided by W/2 and H/2) and grid_sample's
  * unnormalization scales W/2, H/2. */
@@ -80,7 +69,8 @@ static void tap_f(Tap *tp, const Map *m, int64_t i, int64_t j, int64_t oh,
   float y = (float)((double)i - (double)oh * 0.5 + 0.5);
   float gx = x * m->a[0] + y * m->a[1] + m->a[2];
   float gy = x * m->b[0] + y * m->b[1] + m->b[2];
-  float ix = madd(gx + 1.0f, m->sx, -0.5f), iy = madd(gy + 1.0f, m->sy, -0.5f);
+  float ix = mg_image_madd(gx + 1.0f, m->sx, -0.5f);
+  float iy = mg_image_madd(gy + 1.0f, m->sy, -0.5f);
   if (mode == MG_INTERP_NEAREST) {
     tp->near = inside(nearbyintf(ix), nearbyintf(iy), W, H, sh);
     return;
@@ -126,9 +116,9 @@ static double sample_f(const Tap *tp, const char *p, mg_DType dt, mg_Interp mode
   float w0 = (float)tp->w[0], w1 = (float)tp->w[1], w2 = (float)tp->w[2],
         w3 = (float)tp->w[3];
   float v = (float)at(p, dt, tp->off[0]) * w0;
-  v = madd((float)at(p, dt, tp->off[1]), w1, v);
-  v = madd((float)at(p, dt, tp->off[2]), w2, v);
-  v = madd((float)at(p, dt, tp->off[3]), w3, v);
+  v = mg_image_madd((float)at(p, dt, tp->off[1]), w1, v);
+  v = mg_image_madd((float)at(p, dt, tp->off[2]), w2, v);
+  v = mg_image_madd((float)at(p, dt, tp->off[3]), w3, v);
   if (!has_fill) return v;
   float m = (tp->off[0] < 0 ? 0.0f : w0) + (tp->off[1] < 0 ? 0.0f : w1) +
             (tp->off[2] < 0 ? 0.0f : w2) + (tp->off[3] < 0 ? 0.0f : w3);

@@ -5,10 +5,13 @@
 -- logic with the state's RNG, the single-image and batch forms, uint8
 -- through the older batch transforms, and bad input.
 --
--- Tolerances: uint8 results must equal torchvision's exactly (measured:
--- every uint8 case agrees to the last bit, resize, warps and color alike);
--- float32 results within 1e-5 (measured worst: 8e-7, bicubic resizing,
--- where PyTorch's vectorized sums round in another order).
+-- Tolerances: uint8 results within 1 of torchvision's, on at most 1% of
+-- the pixels (a value near .5 rounds either way with the float order of
+-- the machine: PyTorch's kernels sum with fused multiply-adds where the
+-- CPU has them, and so does moongrad; measured on this machine, built
+-- with -march=native: every uint8 case agrees to the last bit, resize,
+-- warps and color alike); float32 results within 1e-5 (measured worst:
+-- 8e-7, bicubic resizing, whose weights PyTorch rounds in another order).
 local mg = require "moongrad"
 local T = require "moongrad.transforms"
 local approx = require "support.approx"
@@ -71,7 +74,13 @@ local function check(case, out)
   assert.equal(case.dtype, out:dtype())
   if case.dtype == "uint8" then
     assert.same(approx.shape_of(case.out), out:shape())
-    assert.same(case.out, out:totable())
+    local got, want, off = approx.flat(out), approx.flat(case.out), 0
+    for k = 1, #want do
+      local d = math.abs(got[k] - want[k])
+      assert(d <= 1, ("element %d: got %d, expected %d"):format(k, got[k], want[k]))
+      off = off + d
+    end
+    assert(off <= #want / 100, ("%d of %d pixels are off by one"):format(off, #want))
   else
     close(out, case.out, 1e-5)
   end
