@@ -88,9 +88,9 @@ int mg_image_grayscale(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
  * even) or bilinear. theta holds 6 numbers per map: one map for every
  * image (ntheta 1) or one per image of a batch (ntheta N). With fill NULL,
  * pixels outside the input count as zero; with fill (one value per
- * channel, or one for all when nfill is 1), the result is torchvision's
- * blend out = v m + (1 - m) fill, m the weight that fell inside the image
- * (nearest: fill where the pixel is outside). */
+ * channel, or one for all when nfill is 1; from 0 to 255 for uint8), the
+ * result is torchvision's blend out = v m + (1 - m) fill, m the weight
+ * that fell inside the image (nearest: fill where the pixel is outside). */
 int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                   const double *theta, int64_t ntheta, int64_t out_h,
                   int64_t out_w, mg_Interp mode, const double *fill,

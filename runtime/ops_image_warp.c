@@ -17,6 +17,7 @@
  */
 #pragma GCC optimize("fp-contract=off")
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,7 +55,7 @@ static inline int64_t inside(double x, double y, int64_t W, int64_t H, int64_t s
 }
 
 /* The offsets of the four pixels around (xw, yn), the top-left one. */
-static void corners(Tap *tp, double xw, double yn, int64_t H, int64_t W, int64_t sh) {
+static inline void corners(Tap *tp, double xw, double yn, int64_t H, int64_t W, int64_t sh) {
   tp->off[0] = inside(xw, yn, W, H, sh);
   tp->off[1] = inside(xw + 1, yn, W, H, sh);
   tp->off[2] = inside(xw, yn + 1, W, H, sh);
@@ -99,42 +100,79 @@ static void tap_d(Tap *tp, const double *t, int64_t i, int64_t j, int64_t oh,
   corners(tp, xw, yn, H, W, sh);
 }
 
-/* Element off of a plane of dtype dt as a number (0 when off is -1). */
-static inline double at(const char *p, mg_DType dt, int64_t off) {
-  if (off < 0) return 0;
-  if (dt == MG_U8) return ((const uint8_t *)p)[off];
-  if (dt == MG_F32) return ((const float *)p)[off];
-  return ((const double *)p)[off];
-}
-
-/* The sampled value of one plane at tap tp, blended with fill (when
- * has_fill) as torchvision does, in float32 (f32) or float64. */
-static double sample_f(const Tap *tp, const char *p, mg_DType dt, mg_Interp mode,
-                       int has_fill, float fill) {
-  if (mode == MG_INTERP_NEAREST)
-    return tp->near < 0 && has_fill ? fill : (float)at(p, dt, tp->near);
+/* torchvision's value at tap tp from its neighbours' values v (zero
+ * outside the image), blended with fill when has_fill, in float32. */
+static inline float bilinear_f(const Tap *tp, const float v[4], int has_fill,
+                               float fill) {
   float w0 = (float)tp->w[0], w1 = (float)tp->w[1], w2 = (float)tp->w[2],
         w3 = (float)tp->w[3];
-  float v = (float)at(p, dt, tp->off[0]) * w0;
-  v = mg_image_madd((float)at(p, dt, tp->off[1]), w1, v);
-  v = mg_image_madd((float)at(p, dt, tp->off[2]), w2, v);
-  v = mg_image_madd((float)at(p, dt, tp->off[3]), w3, v);
-  if (!has_fill) return v;
+  float s = v[0] * w0;
+  s = mg_image_madd(v[1], w1, s);
+  s = mg_image_madd(v[2], w2, s);
+  s = mg_image_madd(v[3], w3, s);
+  if (!has_fill) return s;
   float m = (tp->off[0] < 0 ? 0.0f : w0) + (tp->off[1] < 0 ? 0.0f : w1) +
             (tp->off[2] < 0 ? 0.0f : w2) + (tp->off[3] < 0 ? 0.0f : w3);
-  return v * m + (1.0f - m) * fill;
+  return s * m + (1.0f - m) * fill;
 }
 
-static double sample_d(const Tap *tp, const char *p, mg_Interp mode, int has_fill,
-                       double fill) {
-  if (mode == MG_INTERP_NEAREST)
-    return tp->near < 0 && has_fill ? fill : at(p, MG_F64, tp->near);
-  double v = at(p, MG_F64, tp->off[0]) * tp->w[0] + at(p, MG_F64, tp->off[1]) * tp->w[1] +
-             at(p, MG_F64, tp->off[2]) * tp->w[2] + at(p, MG_F64, tp->off[3]) * tp->w[3];
-  if (!has_fill) return v;
+static inline double bilinear_d(const Tap *tp, const double v[4], int has_fill,
+                                double fill) {
+  double s = v[0] * tp->w[0] + v[1] * tp->w[1] + v[2] * tp->w[2] + v[3] * tp->w[3];
+  if (!has_fill) return s;
   double m = (tp->off[0] < 0 ? 0.0 : tp->w[0]) + (tp->off[1] < 0 ? 0.0 : tp->w[1]) +
              (tp->off[2] < 0 ? 0.0 : tp->w[2]) + (tp->off[3] < 0 ? 0.0 : tp->w[3]);
-  return v * m + (1.0 - m) * fill;
+  return s * m + (1.0 - m) * fill;
+}
+
+/* One output row of one plane p from its taps, per dtype (the dtype and
+ * mode tests stay out of the loop over pixels). Outside the image, the
+ * nearest pixel is fill (with has_fill) or zero. */
+static void row_u8(uint8_t *o, const Tap *tp, int64_t n, const uint8_t *p,
+                   mg_Interp mode, int has_fill, float fill) {
+  float none = has_fill ? fill : 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    const Tap *t = tp + j;
+    float v;
+    if (mode == MG_INTERP_NEAREST) {
+      v = t->near < 0 ? none : p[t->near];
+    } else {
+      float nb[4];
+      for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0f : p[t->off[k]];
+      v = bilinear_f(t, nb, has_fill, fill);
+    }
+    o[j] = (uint8_t)(int)rintf(v); /* v is in [0, 255]: fill is checked */
+  }
+}
+
+static void row_f32(float *o, const Tap *tp, int64_t n, const float *p,
+                    mg_Interp mode, int has_fill, float fill) {
+  float none = has_fill ? fill : 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    const Tap *t = tp + j;
+    if (mode == MG_INTERP_NEAREST) {
+      o[j] = t->near < 0 ? none : p[t->near];
+    } else {
+      float nb[4];
+      for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0f : p[t->off[k]];
+      o[j] = bilinear_f(t, nb, has_fill, fill);
+    }
+  }
+}
+
+static void row_f64(double *o, const Tap *tp, int64_t n, const double *p,
+                    mg_Interp mode, int has_fill, double fill) {
+  double none = has_fill ? fill : 0.0;
+  for (int64_t j = 0; j < n; j++) {
+    const Tap *t = tp + j;
+    if (mode == MG_INTERP_NEAREST) {
+      o[j] = t->near < 0 ? none : p[t->near];
+    } else {
+      double nb[4];
+      for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0 : p[t->off[k]];
+      o[j] = bilinear_d(t, nb, has_fill, fill);
+    }
+  }
 }
 
 int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
@@ -144,6 +182,7 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *op = "warp";
   mg_ImageIn in;
   mg_Tensor *r = NULL;
+  Tap *taps = NULL;
   int st = mg_image_in(ctx, op, x, &in);
   if (st) goto done;
   if (mode != MG_INTERP_NEAREST && mode != MG_INTERP_BILINEAR) {
@@ -167,8 +206,9 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     goto done;
   }
   for (int64_t k = 0; fill && k < nfill; k++)
-    if (!isfinite(fill[k])) {
-      st = mg_error(ctx, MG_EARG, "%s: fill[%lld] is not finite", op, (long long)k + 1);
+    if (!isfinite(fill[k]) || (in.dt == MG_U8 && !(fill[k] >= 0 && fill[k] <= 255))) {
+      st = mg_error(ctx, MG_EARG, "%s: fill[%lld] = %g is not %s", op, (long long)k + 1,
+                    fill[k], in.dt == MG_U8 ? "from 0 to 255 (the image is uint8)" : "finite");
       goto done;
     }
   if ((st = mg_image_check_size(ctx, op, out_h, out_w))) goto done;
@@ -179,33 +219,42 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   int64_t plane = out_h * out_w;
   char *dst = mg_data(r);
   int nt = mg_image_threads(ctx, in.N, in.N * in.C * plane);
+  /* a row of taps per thread, shared by the channels */
+  taps = malloc((size_t)nt * (size_t)out_w * sizeof *taps);
+  if (!taps) {
+    st = mg_error(ctx, MG_ENOMEM, "%s: not enough memory for %lld taps", op,
+                  (long long)(nt * out_w));
+    goto done;
+  }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t n = 0; n < in.N; n++) {
     const double *t = theta + 6 * (ntheta == 1 ? 0 : n);
+    Tap *row = taps + (size_t)omp_get_thread_num() * (size_t)out_w;
     Map m;
     make_map(&m, t, in.H, in.W);
     char *d = dst + (size_t)(n * in.C * plane) * es;
-    for (int64_t i = 0; i < out_h; i++)
+    for (int64_t i = 0; i < out_h; i++) {
       for (int64_t j = 0; j < out_w; j++) {
-        Tap tp = {.near = -1};
-        if (f32) tap_f(&tp, &m, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
-        else tap_d(&tp, t, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
-        int64_t o = i * out_w + j;
-        for (int64_t c = 0; c < in.C; c++) {
-          const char *p = mg_image_plane(&in, n, c);
-          double fv = fill ? fill[nfill == 1 ? 0 : c] : 0;
-          if (dt == MG_F64) {
-            ((double *)d)[c * plane + o] = sample_d(&tp, p, mode, fill != NULL, fv);
-          } else {
-            float v = (float)sample_f(&tp, p, dt, mode, fill != NULL, (float)fv);
-            if (dt == MG_F32) ((float *)d)[c * plane + o] = v;
-            else ((uint8_t *)d)[c * plane + o] = mg_f2u8(rintf(v));
-          }
-        }
+        row[j].near = -1;
+        if (f32) tap_f(row + j, &m, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
+        else tap_d(row + j, t, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
       }
+      for (int64_t c = 0; c < in.C; c++) {
+        const char *p = mg_image_plane(&in, n, c);
+        double fv = fill ? fill[nfill == 1 ? 0 : c] : 0;
+        char *o = d + (size_t)(c * plane + i * out_w) * es;
+        if (dt == MG_U8)
+          row_u8((uint8_t *)o, row, out_w, (const uint8_t *)p, mode, fill != NULL, (float)fv);
+        else if (dt == MG_F32)
+          row_f32((float *)o, row, out_w, (const float *)p, mode, fill != NULL, (float)fv);
+        else
+          row_f64((double *)o, row, out_w, (const double *)p, mode, fill != NULL, fv);
+      }
+    }
   }
   *out = r, r = NULL;
 done:
+  free(taps);
   mg_image_in_free(&in);
   mg_tensor_decref(r);
   return st;

@@ -32,7 +32,8 @@
 -- differentiable: an image that requires grad is refused.
 --
 -- Batch transforms (options in one table; an unknown option is an error)
---   Compose{t1, t2, ...}                  applies them in order
+--   Compose{t1, t2, ...}                  applies them in order (ToTensor then
+--                                         Normalize on uint8: one fused pass)
 --   Lambda(fn)                            fn(xb, yb) -> xb[, yb] (yb kept when
 --                                         fn returns one value)
 --   Normalize{mean = {...}, std = {...}}  per channel: (x - mean) / std; float

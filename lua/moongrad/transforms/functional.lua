@@ -104,10 +104,10 @@ local function check_channels(name, C)
   end
 end
 
-local function check_fill(name, fill, C)
+local function check_fill(name, fill, C, dtype)
   if fill == nil then return nil end
   util.fill_option(name, fill)
-  util.check_fill(name, fill, C)
+  util.check_fill(name, fill, C, dtype)
   return fill
 end
 
@@ -390,7 +390,7 @@ function F.rotate(img, angle, opts)
   check_number(name, "angle", angle)
   local get = util.options(name, opts, {"interpolation", "expand", "center", "fill"})
   local mode = util.interpolation_option(name, get("interpolation", "any", "nearest"), WARP_MODES)
-  local fill = check_fill(name, get("fill", "any", nil), C)
+  local fill = check_fill(name, get("fill", "any", nil), C, img:dtype())
   local center = center_offset(name, get("center", "any", nil), H, W)
   local m, h, w = rotation(angle, center, get("expand", "any", false), H, W)
   return mg._image_warp(img, m, h, w, mode, fill)
@@ -415,7 +415,7 @@ function F.affine(img, angle, translate, scale, shear, opts)
   end
   local get = util.options(name, opts, {"interpolation", "fill", "center"})
   local mode = util.interpolation_option(name, get("interpolation", "any", "nearest"), WARP_MODES)
-  local fill = check_fill(name, get("fill", "any", nil), C)
+  local fill = check_fill(name, get("fill", "any", nil), C, img:dtype())
   local center = center_offset(name, get("center", "any", nil), H, W)
   local m = inverse_affine_matrix(center, angle, translate, scale, shear)
   return mg._image_warp(img, m, H, W, mode, fill)

@@ -57,7 +57,7 @@ return function(T)
                      interpolation = interpolation}
     return transform(name, options, function(_, x, y)
       local N, C, H, W = check_image(name, x)
-      util.check_fill(name, fill, C)
+      util.check_fill(name, fill, C, x:dtype())
       N = N or 1
       local a = uniform(N, degrees[1] * pi / 180, degrees[2] * pi / 180)
       local c, s = a:cos(), a:sin()

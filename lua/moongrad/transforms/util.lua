@@ -136,10 +136,17 @@ function M.fill_option(name, v)
   return v
 end
 
--- A list fill must have one value per channel (or one for all).
-function M.check_fill(name, fill, C)
-  if type(fill) == "table" and #fill ~= 1 and #fill ~= C then
-    raise(format("%s: %d fill values for an image of %d channels", name, #fill, C))
+-- A list fill must have one value per channel (or one for all), and a
+-- uint8 image's fill values from 0 to 255.
+function M.check_fill(name, fill, C, dtype)
+  local list = type(fill) == "table" and fill or {fill}
+  if #list ~= 1 and #list ~= C then
+    raise(format("%s: %d fill values for an image of %d channels", name, #list, C))
+  end
+  for _, v in ipairs(list) do
+    if dtype == "uint8" and not (v >= 0 and v <= 255) then
+      raise(format("%s: fill %s is not from 0 to 255 (the image is uint8)", name, tostring(v)))
+    end
   end
 end
 
