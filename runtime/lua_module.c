@@ -48,6 +48,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_index_functions, mgl_autograd_functions, mgl_nn_functions,
     mgl_optim_functions,
     mgl_augment_functions,
+    mgl_imageops_functions,
     mgl_io_functions,
     mgl_safetensors_functions,
     mgl_conv_functions,
