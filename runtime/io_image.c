@@ -190,18 +190,18 @@ static void put_row(uint8_t *out, int64_t plane, const uint8_t *row,
     }
     return;
   }
-  uint8_t *o0 = out, *o1 = out + plane, *o2 = out + 2 * plane,
-          *o3 = out + 3 * plane;
   if (dc == 1) {
     if (sc == 2) /* LA -> L: the gray */
-      for (int64_t x = 0; x < w; x++) o0[x] = row[2 * x];
+      for (int64_t x = 0; x < w; x++) out[x] = row[2 * x];
     else /* RGB(A) -> L */
       for (int64_t x = 0; x < w; x++) {
         const uint8_t *p = row + x * sc;
-        o0[x] = luma(p[0], p[1], p[2]);
+        out[x] = luma(p[0], p[1], p[2]);
       }
     return;
   }
+  uint8_t *o0 = out, *o1 = out + plane, *o2 = out + 2 * plane;
+  uint8_t *o3 = dc == 4 ? out + 3 * plane : NULL;
   for (int64_t x = 0; x < w; x++) {
     const uint8_t *p = row + x * sc;
     uint8_t r, g, b, a;
@@ -302,9 +302,12 @@ static int png_setup(Dec *d, mg_ImageMode mode) {
   d->passes = png_set_interlace_handling(png);
   png_read_update_info(png, d->info);
   d->row_ch = png_get_channels(png, d->info);
-  if (png_get_rowbytes(png, d->info) != (size_t)d->w * (size_t)d->row_ch)
-    return fail(d, MG_EIO, "unexpected PNG layout (%zu bytes a row)",
-                (size_t)png_get_rowbytes(png, d->info));
+  /* The tensor is shaped from the header's channels: the rows must agree. */
+  if (d->row_ch < 1 || d->row_ch > 4 ||
+      (mode == MG_IMAGE_AUTO && d->row_ch != d->channels) ||
+      png_get_rowbytes(png, d->info) != (size_t)d->w * (size_t)d->row_ch)
+    return fail(d, MG_EIO, "unexpected PNG layout (%d samples a pixel, %zu "
+                "bytes a row)", d->row_ch, (size_t)png_get_rowbytes(png, d->info));
   return MG_OK;
 }
 

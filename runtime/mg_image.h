@@ -13,7 +13,10 @@
  * fancy upsampling), mode conversions with Pillow's formulas. One
  * deliberate difference: a 16-bit gray PNG becomes its high bytes, where
  * Pillow's convert("L") clips the 16-bit values to 255 (a white image);
- * every other 16-bit PNG is its high bytes in Pillow too.
+ * every other 16-bit PNG is its high bytes in Pillow too. And a stricter
+ * one: a PNG must be whole through its IEND chunk, every CRC right (Pillow
+ * decodes a file cut in its last CRC or its IEND); a JPEG must be whole
+ * through its EOI marker, as in Pillow ("image file is truncated").
  *
  * The format is told from the first bytes, never from the file's name. The
  * width and height are checked against max_pixels before any pixel memory
