@@ -50,6 +50,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_augment_functions,
     mgl_imageops_functions,
     mgl_io_functions,
+    mgl_image_functions,
     mgl_safetensors_functions,
     mgl_conv_functions,
     mgl_pool_functions,

@@ -496,6 +496,41 @@ local rows = {
     assert(not ok, "read_csv read 800 KB of numbers under a 512 KiB limit")
     error(err, 0)
   end, {"read_csv", "not enough memory reading /"}},
+  -- images and image folders (issue 19)
+  {"image.load of a text file", function() return mg.image.load(tmp("hello, world\n")) end,
+   {"image.load", "not a PNG or JPEG image", "68 65 6c 6c 6f"}},
+  {"image.load of a FIFO", function() return mg.image.load(fifo()) end, {"image.load", "a FIFO"}},
+  {"image.load of a directory", function() return mg.image.load("spec/fixtures/images") end,
+   {"image.load", "spec/fixtures/images", "is a directory"}},
+  {"image.load of a PNG cut after 100 bytes", function()
+    local f = assert(io.open("spec/fixtures/images/rgb8.png", "rb"))
+    local bytes = f:read(100)
+    f:close()
+    return mg.image.load(tmp(bytes))
+  end, {"image.load", "truncated", "after 100 bytes", "PNG"}},
+  {"image.load of a 100000 x 100000 PNG header", function()
+    return mg.image.load("spec/fixtures/images/bad/bomb_100000_100000.png")
+  end, {"image.load", "bomb_100000_100000.png", "100000 x 100000", "178956970"}},
+  {"image.load with mode 'rgb'", function() return mg.image.load("spec/fixtures/images/rgb8.png", {mode = "rgb"}) end,
+   {"image.load", "mode", "\"rgb\""}},
+  {"image.decode of a number", function() return mg.image.decode(42) end, {"image.decode", "number"}},
+  {"image.save of an int64 tensor", function() return mg.image.save(tmp(), mg.zeros({3, 2, 2}, "int64")) end,
+   {"image.save", "int64"}},
+  {"image.save of a [5,2,2] tensor", function() return mg.image.save(tmp(), mg.zeros({5, 2, 2}, "uint8")) end,
+   {"image.save", "[5,2,2]"}},
+  {"image.set_max_pixels(-1)", function() return mg.image.set_max_pixels(-1) end,
+   {"image.set_max_pixels", "-1"}},
+  {"an ImageFolder over a missing folder", function() return data.ImageFolder("/nonexistent/images") end,
+   {"ImageFolder", "/nonexistent/images", "cannot read the directory"}},
+  {"an ImageFolder over a folder without class folders", function()
+    local dir = tmp()
+    os.remove(dir)
+    assert(os.execute("mkdir '" .. dir .. "'"))
+    return data.ImageFolder(dir)
+  end, {"ImageFolder", "Couldn't find any class folder"}},
+  {"an ImageFolder with verify = 'yes'", function()
+    return data.ImageFolder("spec/fixtures", {verify = "yes"})
+  end, {"ImageFolder", "verify", "yes"}},
 
   -- transforms ----------------------------------------------------------
   "transforms",
