@@ -55,6 +55,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_join_functions,
     mgl_rnn_functions,
     mgl_proc_functions,
+    mgl_shm_functions,
     mgl_linalg_module_functions,
     mgl_signal_functions,
     NULL};
