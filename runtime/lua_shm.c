@@ -1,8 +1,9 @@
 /*
  * lua_shm.c — shared-memory slots that carry batches from the DataLoader's
- * worker processes to the training process. POSIX (Linux memfd) only.
+ * worker processes to the training process. POSIX.
  *
- * A slot is an anonymous memory file (memfd_create) that the loader makes
+ * A slot is an anonymous memory file (memfd_create; elsewhere a POSIX
+ * shared memory object unlinked as soon as it exists) that the loader makes
  * before it forks its workers, so both sides hold its descriptor and
  * nothing is ever named in /dev/shm: the kernel frees the memory once the
  * last descriptor and mapping are gone, however the processes end (an
@@ -21,7 +22,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -164,6 +167,28 @@ static int slot_read_tensor(lua_State *L) {
   return 1;
 }
 
+/* A new empty memory file that no name leads to, or -1 (errno set). */
+static int anonymous_file(void) {
+#ifdef __linux__
+  return memfd_create("moongrad-batch", MFD_CLOEXEC);
+#else
+  /* POSIX shared memory, unlinked at once: as anonymous as a memfd. */
+  static unsigned counter;
+  char name[64];
+  for (int tries = 0; tries < 100; tries++) {
+    snprintf(name, sizeof name, "/moongrad-%ld-%u", (long)getpid(), counter++);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0) {
+      shm_unlink(name);
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+      return fd;
+    }
+    if (errno != EEXIST) return -1;
+  }
+  return -1;
+#endif
+}
+
 /* mg._shm_slot() --> a slot (an empty memory file, not mapped yet), or
  * nil, message. */
 static int f_shm_slot(lua_State *L) {
@@ -187,7 +212,7 @@ static int f_shm_slot(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
-  s->fd = memfd_create("moongrad-batch", MFD_CLOEXEC);
+  s->fd = anonymous_file();
   if (s->fd < 0) {
     lua_pushnil(L);
     lua_pushfstring(L, "memfd_create: %s", strerror(errno));
