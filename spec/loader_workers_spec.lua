@@ -401,6 +401,28 @@ local function run_job(args)
 end
 
 describe("DataLoader workers in a training process", function()
+  it("shard through moongrad.dist: ranks seeded apart draw what one loader draws, with or without workers", function()
+    local mpi = require "support.mpi"
+    local why = mpi.absent()
+    if why then pending(why) return end
+    local function sorted(text)
+      local lines = {}
+      for line in text:gmatch("[^\n]+") do
+        if line:match("^epoch") then lines[#lines + 1] = line end
+      end
+      table.sort(lines)
+      return lines
+    end
+    local whole = sorted(run_job("whole"))
+    assert.equal(20, #whole)
+    for _, nw in ipairs{0, 2} do
+      local out, code = shell.run_merged(("%s -np 2 %s %s shard %d"):format(mpi.mpirun_within(120),
+                                                                            mpi.EXE, JOB, nw))
+      assert.equal(0, code, out)
+      assert.same(whole, sorted(out))
+    end
+  end)
+
   it("keep the training process's resident memory flat from epoch to epoch", function()
     local out, code = run_job("rss")
     assert.equal(0, code, out)

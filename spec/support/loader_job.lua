@@ -8,6 +8,11 @@
 --   loader_job.lua loop DIR     a plain for loop over a loader with workers;
 --                               after batch 3 writes DIR/ready and goes on
 --                               until Ctrl-C stops it
+--   loader_job.lua shard W      (under mpirun) two epochs of dist.shard'ed
+--                               random samples through W workers, each rank
+--                               seeded apart; prints each sample's draws
+--   loader_job.lua whole        the same from one unsharded loader with rank
+--                               1's seed
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local optim = require "moongrad.optim"
@@ -81,6 +86,28 @@ elseif mode == "loop" then
       sleep_ms(10)
     end
   end
+elseif mode == "shard" or mode == "whole" then
+  local ds = {len = function() return 10 end, get = function(_, i) return mg.rand(2), i end}
+  local loader
+  if mode == "shard" then
+    local dist = require "moongrad.dist"
+    dist.init()
+    mg.manual_seed(100 + dist.rank())
+    loader = dist.shard(data.DataLoader(ds, {batch_size = 2, shuffle = true,
+                                             num_workers = tonumber(arg[2])}))
+  else
+    mg.manual_seed(101)
+    loader = data.DataLoader(ds, {batch_size = 4, shuffle = true})
+  end
+  for e = 1, 2 do
+    for x, y in loader:iter() do
+      for r, i in ipairs(y:totable()) do
+        local v = x[r]:totable()
+        print(("epoch %d sample %d: %.9g %.9g"):format(e, i, v[1], v[2]))
+      end
+    end
+  end
+  if mode == "shard" then require("moongrad.dist").finalize() end
 else
-  error("loader_job.lua: mode must be rss, signal or loop")
+  error("loader_job.lua: mode must be rss, signal, loop, shard or whole")
 end
