@@ -436,6 +436,16 @@ describe("DataLoader workers in a training process", function()
     assert.is_truthy(out:find("workers_left=0", 1, true), out)
   end)
 
+  it("let the collector free the batches under stock lua5.4, whose collector starts generational", function()
+    local out, code = shell.run_merged("lua5.4 " .. JOB .. " memory")
+    assert.equal(0, code, out)
+    local mib = {}
+    for e, v in out:gmatch("tensor_mib_after_(%d+)=([%d.]+)") do mib[tonumber(e)] = tonumber(v) end
+    assert.equal(4, #mib, out)
+    -- an epoch is 16 batches of 3 MiB: what lives at its end is a batch or two
+    assert.is_true(mib[4] < 8 and mib[4] - mib[2] < 3, out)
+  end)
+
   for _, sig in ipairs{"INT", "TERM"} do
     it("stop cleanly when SIG" .. sig .. " reaches the process group during fit", function()
       local dir = shell.tmpdir()

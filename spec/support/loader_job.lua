@@ -8,6 +8,8 @@
 --   loader_job.lua loop DIR     a plain for loop over a loader with workers;
 --                               after batch 3 writes DIR/ready and goes on
 --                               until Ctrl-C stops it
+--   loader_job.lua memory       4 epochs of 3 MiB batches through 2 workers;
+--                               prints tensor_mib_after_<epoch>=<MiB>
 --   loader_job.lua shard W      (under mpirun) two epochs of dist.shard'ed
 --                               random samples through W workers, each rank
 --                               seeded apart; prints each sample's draws
@@ -86,6 +88,14 @@ elseif mode == "loop" then
       sleep_ms(10)
     end
   end
+elseif mode == "memory" then
+  local image = mg.rand(3, 64, 64)
+  local ds = {len = function() return 16 * 64 end, get = function(_, i) return image, i end}
+  local loader = data.DataLoader(ds, {batch_size = 64, num_workers = 2})
+  for epoch = 1, 4 do
+    for _ in loader:iter() do end
+    print(("tensor_mib_after_%d=%.1f"):format(epoch, mg.memory().tensor_bytes / 2^20))
+  end
 elseif mode == "shard" or mode == "whole" then
   local ds = {len = function() return 10 end, get = function(_, i) return mg.rand(2), i end}
   local loader
@@ -109,5 +119,5 @@ elseif mode == "shard" or mode == "whole" then
   end
   if mode == "shard" then require("moongrad.dist").finalize() end
 else
-  error("loader_job.lua: mode must be rss, signal, loop, shard or whole")
+  error("loader_job.lua: mode must be rss, signal, loop, memory, shard or whole")
 end
