@@ -28,7 +28,7 @@ local mg = require "moongrad"
 local type, pairs, ipairs, error, tostring, setmetatable = type, pairs, ipairs, error,
   tostring, setmetatable
 local getmetatable, pcall, xpcall = getmetatable, pcall, xpcall
-local math_type, fmt, concat = math.type, string.format, table.concat
+local math_type, min, fmt, concat = math.type, math.min, string.format, table.concat
 local pack, unpack, spack, sunpack = table.pack, table.unpack, string.pack, string.unpack
 local is_tensor = mg.is_tensor
 local proc_send, proc_recv, proc_close = mg._proc_send, mg._proc_recv, mg._proc_close
@@ -213,7 +213,7 @@ end
 -- M.start(loader, first, last) --> a pool making batches first..last of the
 -- loader's current epoch (loader:_produce(k)).
 function M.start(loader, first, last)
-  local nw = math.min(loader.num_workers, last - first + 1)
+  local nw = min(loader.num_workers, last - first + 1)
   local pf = loader.prefetch_factor
   local pool = setmetatable({nw = nw, pf = pf, procs = {}, slots = {}, owner = getpid(),
                              next_request = first, next_take = first, last = last},
@@ -247,7 +247,7 @@ end
 
 -- Asks for batches until prefetch_factor per worker are on their way.
 function Pool:_ask()
-  local limit = math.min(self.last, self.next_take + self.pf * self.nw - 1)
+  local limit = min(self.last, self.next_take + self.pf * self.nw - 1)
   while self.next_request <= limit do
     local k = self.next_request
     local p = self.procs[(k - 1) % self.nw + 1]
