@@ -24,7 +24,8 @@ ALL_CFLAGS := -std=gnu11 -fPIC -fopenmp -fno-math-errno -fno-trapping-math $(WAR
 # OpenBLAS's OpenMP build shares moongrad's OpenMP thread pool; the rpath
 # picks it even when Debian's alternatives point elsewhere.
 BLAS_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
-LIBS := $(BLAS_LIBS) -fopenmp -lcjson -lz -lm
+# libpng and libjpeg-turbo decode and encode images (io_image.c).
+LIBS := $(BLAS_LIBS) -fopenmp -lcjson -lpng16 -ljpeg -lz -lm
 
 B := build
 EXE_SRC := runtime/main.c runtime/repl.c
@@ -284,7 +285,7 @@ clean:
 FUZZ_CC := clang-14
 FB := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZERS := safetensors idx csv lua
+FUZZERS := safetensors idx csv lua image
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # No OpenMP pragmas (a single thread, as the harnesses set): ASan and
 # libFuzzer's coverage then see one deterministic loop per op.
@@ -294,7 +295,7 @@ FUZZ_OBJ := $(LIB_SRC:runtime/%.c=$(FB)/obj/%.o)
 FUZZ_BINS := $(FUZZERS:%=$(FB)/%_fuzz)
 # The core calls omp_* itself, so it still links an OpenMP runtime: gcc's
 # libgomp, the one OpenBLAS uses, rather than clang's libomp beside it.
-FUZZ_LIBS := $(BLAS_LIBS) -lgomp -llua5.4 -lcjson -lz -lm
+FUZZ_LIBS := $(BLAS_LIBS) -lgomp -llua5.4 -lcjson -lpng16 -ljpeg -lz -lm
 
 fuzz-build: fuzz-deps fuzz-harnesses
 

@@ -166,3 +166,32 @@ for i = 1, 8 do write("lua", ("random-%d"):format(i), bytes(64 * i)) end
 -- from a nested table, view it and write through the view.
 write("lua", "tensor-view-write",
   "\0\1\0\5\9\1\1\1" .. "\1\1\3\2\2\0\3\3" .. "\1\1\5\2\0\3\2\3\3" .. "\1\1\12\2\1\3")
+
+-- ---- image: the PNG and JPEG fixtures (spec/fixtures/images) -----------------
+-- Byte 0 as image_fuzz.c reads it: the mode in bits 0-1, 4 for a file, 8
+-- for the header only. Each valid file once (its byte 0 cycling through
+-- the choices), then broken ones: cut, a flipped CRC or data byte, a header
+-- that asks for too many pixels or none.
+local images = "spec/fixtures/images/"
+local index = dofile(images .. "index.lua")
+local kept = {}
+for i, v in ipairs(index) do
+  local bytes_ = read(images .. v[1])
+  if #bytes_ <= 6000 then
+    write("image", v[1], string.char((i - 1) % 8) .. bytes_)
+    kept[v[1]] = bytes_
+  end
+end
+for _, f in ipairs {"bomb_100000_100000.png", "zero_width.png", "bomb_60000_60000.jpg", "cmyk.jpg"} do
+  write("image", "bad-" .. f, "\0" .. read(images .. "bad/" .. f))
+end
+local function flip(s, at) return s:sub(1, at - 1) .. string.char(s:byte(at) ~ 0x55) .. s:sub(at + 1) end
+for _, f in ipairs {"rgb8_adam7.png", "pal4_trns_adam7.png", "prog420.jpg", "rgb422.jpg", "gray.jpg"} do
+  local s = kept[f]
+  write("image", "cut-half-" .. f, "\2" .. s:sub(1, #s // 2))
+  write("image", "cut-end-" .. f, "\6" .. s:sub(1, #s - 3))
+  write("image", "flipped-" .. f, "\3" .. flip(s, #s * 2 // 3))
+end
+local png = kept["gray8.png"]
+local idat = png:find("IDAT", 1, true)
+write("image", "bad-crc-IDAT-gray8.png", "\1" .. flip(png, idat + 4 + string.unpack(">I4", png, idat - 4)))

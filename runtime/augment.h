@@ -4,8 +4,9 @@
  *
  * Each primitive applies per-sample parameters, drawn beforehand by the
  * caller (moongrad.transforms draws them from the state's RNG as tensors),
- * to a whole batch x [N, C, H, W] of float32 or float64 in one pass, and
- * returns a new contiguous tensor of x's dtype; x is never written. They
+ * to a whole batch x [N, C, H, W] of float32 or float64 (flips and crops,
+ * which only move pixels, take uint8 too) in one pass, and returns a new
+ * contiguous tensor of x's dtype; x is never written. They
  * are not differentiable: an input that requires grad (while grad mode is
  * on) is refused rather than silently cut from the graph. Large batches are
  * split across threads by sample; every output element is a function of
@@ -29,7 +30,8 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
  * and below and pad_w columns left and right (padding = fill), whose first
  * row and column are top[n] and left[n] (1-based, in the padded image:
  * 1 <= top[n] <= H + 2 pad_h - out_h + 1, likewise left). The padded batch
- * is never materialised. top, left are [N]. */
+ * is never materialised. top, left are [N]. For a uint8 batch, fill must
+ * be an integer from 0 to 255. */
 int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                          const mg_Tensor *top, const mg_Tensor *left,
                          int64_t out_h, int64_t out_w, int64_t pad_h,

@@ -10,14 +10,21 @@
 #include "augment.h"
 #include "lua_bind.h"
 
-/* The tensor at arg; raises "op: what must be a tensor, got T" otherwise. */
-static mg_Tensor *tensor_arg(lua_State *L, int arg, const char *op,
-                             const char *what) {
-  mg_Tensor *t = mgl_test(L, arg);
+/* The tensor at arg; raises "op: what must be a tensor, got T" otherwise.
+ * The images of flip and crop_with_padding may be uint8 (tensor_arg_any):
+ * those only move pixels. */
+static mg_Tensor *tensor_arg_of(lua_State *L, int arg, const char *op,
+                                const char *what, int any) {
+  mg_Tensor *t = any ? mgl_test_any(L, arg) : mgl_test(L, arg);
   if (!t)
     luaL_error(L, "%s: %s must be a tensor, got %s", op, what,
                lua_isnone(L, arg) ? "nil" : luaL_typename(L, arg));
   return t;
+}
+
+static mg_Tensor *tensor_arg(lua_State *L, int arg, const char *op,
+                             const char *what) {
+  return tensor_arg_of(L, arg, op, what, 0);
 }
 
 /* mg._flip(x, mask, vertical) */
@@ -25,7 +32,7 @@ static int f_flip(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   int vertical = lua_toboolean(L, 3);
   const char *op = vertical ? "flip_vertical" : "flip_horizontal";
-  mg_Tensor *x = tensor_arg(L, 1, op, "x"), *m = tensor_arg(L, 2, op, "mask");
+  mg_Tensor *x = tensor_arg_of(L, 1, op, "x", 1), *m = tensor_arg(L, 2, op, "mask");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_flip(ctx, out, x, m, vertical));
   return 1;
@@ -35,7 +42,7 @@ static int f_flip(lua_State *L) {
 static int f_crop_with_padding(lua_State *L) {
   const char *op = "crop_with_padding";
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *x = tensor_arg(L, 1, op, "x"), *top = tensor_arg(L, 2, op, "top"),
+  mg_Tensor *x = tensor_arg_of(L, 1, op, "x", 1), *top = tensor_arg(L, 2, op, "top"),
             *left = tensor_arg(L, 3, op, "left");
   int64_t oh = mgl_checkint(L, 4, op, "height"), ow = mgl_checkint(L, 5, op, "width");
   int64_t ph = mgl_checkint(L, 6, op, "padding"), pw = mgl_checkint(L, 7, op, "padding");

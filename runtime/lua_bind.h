@@ -117,7 +117,9 @@ extern const luaL_Reg mgl_autograd_functions[];
 extern const luaL_Reg mgl_nn_functions[];      /* lua_nn.c: F.*, as mg._* */
 extern const luaL_Reg mgl_optim_functions[];   /* lua_optim.c: mg._optim_step, ... */
 extern const luaL_Reg mgl_augment_functions[]; /* lua_augment.c: mg._flip, ... */
+extern const luaL_Reg mgl_imageops_functions[]; /* lua_imageops.c: mg._image_resize, ... */
 extern const luaL_Reg mgl_io_functions[];      /* lua_io.c: mg._read_idx, mg._read_csv */
+extern const luaL_Reg mgl_image_functions[];   /* lua_image.c: mg._image_load, mg._listdir, ... */
 extern const luaL_Reg mgl_safetensors_functions[]; /* lua_safetensors.c: mg.save, mg.load */
 extern const luaL_Reg mgl_conv_functions[];    /* lua_conv.c: mg._conv2d */
 extern const luaL_Reg mgl_pool_functions[];    /* lua_pool.c: mg._max_pool2d, ... */

@@ -87,10 +87,10 @@ mg_Tensor *mgl_check(lua_State *L, int arg) {
   return refuse_u8(L, mgl_check_any(L, arg));
 }
 
-/* Does message m start with an op's name ("matmul: ...")? */
+/* Does message m start with an op's name ("matmul: ...", "image.load: ...")? */
 static int names_op(const char *m) {
   size_t k = strspn(m, "abcdefghijklmnopqrstuvwxyz"
-                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_#");
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_#.");
   return k > 0 && m[k] == ':';
 }
 

@@ -18,9 +18,11 @@
 
 /* ---- shared helpers ----------------------------------------------------- */
 
-/* Sets n contiguous elements at p (float32 or float64) to v. */
+/* Sets n contiguous elements at p (float32, float64 or uint8) to v. */
 static void fill_run(void *p, mg_DType dt, int64_t n, double v) {
-  if (dt == MG_F32) {
+  if (dt == MG_U8) {
+    memset(p, (uint8_t)v, (size_t)n);
+  } else if (dt == MG_F32) {
     float *f = p, fv = (float)v;
     for (int64_t i = 0; i < n; i++) f[i] = fv;
   } else {
@@ -29,16 +31,17 @@ static void fill_run(void *p, mg_DType dt, int64_t n, double v) {
   }
 }
 
-/* Checks the batch x and makes *xc a contiguous alias or copy of it. */
+/* Checks the batch x and makes *xc a contiguous alias or copy of it. The
+ * primitives that only move pixels (u8) take uint8 images too. */
 static int prep_batch(mg_Context *ctx, const char *op, mg_Tensor *x,
-                      mg_Tensor **xc) {
+                      mg_Tensor **xc, int u8) {
   char buf[MG_SHAPE_BUFSZ];
   if (x->ndim != 4)
     return mg_error(ctx, MG_ESHAPE, "%s: expected a batch [N, C, H, W], got "
                     "shape %s", op, mg_shape_str(buf, sizeof buf, x->ndim, x->shape));
-  if (x->dtype != MG_F32 && x->dtype != MG_F64)
-    return mg_error(ctx, MG_EARG, "%s: expected a float32 or float64 batch, "
-                    "got %s", op, mg_dtype_name(x->dtype));
+  if (x->dtype != MG_F32 && x->dtype != MG_F64 && !(u8 && x->dtype == MG_U8))
+    return mg_error(ctx, MG_EARG, "%s: expected a %sfloat32 or float64 batch, "
+                    "got %s", op, u8 ? "uint8, " : "", mg_dtype_name(x->dtype));
   if (mg_grad_enabled(ctx) && mg_requires_grad(x))
     return mg_error(ctx, MG_EARG, "%s: the batch requires grad, but "
                     "augmentation is not differentiable (pass x:detach())", op);
@@ -98,7 +101,7 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *op = vertical ? "flip_vertical" : "flip_horizontal";
   mg_Tensor *xc = NULL, *r = NULL;
   double *m = NULL;
-  int st = prep_batch(ctx, op, x, &xc);
+  int st = prep_batch(ctx, op, x, &xc, 1);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   if ((st = read_params(ctx, &m, op, "mask", mask, 1, &N)) ||
@@ -107,7 +110,8 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
   int64_t plane = H * W;
-  int nt = mg_threads_for(ctx, mg_numel(x));
+  /* one image (a data loader's sample) stays on the calling thread */
+  int nt = N > 1 ? mg_threads_for(ctx, mg_numel(x)) : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t nc = 0; nc < N * C; nc++) {
     const char *s = src + (size_t)(nc * plane) * es;
@@ -120,6 +124,11 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     } else if (x->dtype == MG_F32) {
       const float *a = (const float *)s;
       float *b = (float *)d;
+      for (int64_t i = 0; i < H; i++, a += W, b += W)
+        for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
+    } else if (x->dtype == MG_U8) {
+      const uint8_t *a = (const uint8_t *)s;
+      uint8_t *b = (uint8_t *)d;
       for (int64_t i = 0; i < H; i++, a += W, b += W)
         for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
     } else {
@@ -149,7 +158,7 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *op = "crop_with_padding";
   mg_Tensor *xc = NULL, *r = NULL;
   double *ty = NULL, *tx = NULL;
-  int st = prep_batch(ctx, op, x, &xc);
+  int st = prep_batch(ctx, op, x, &xc, 1);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   int64_t PH, PW;
@@ -158,6 +167,11 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     st = mg_error(ctx, MG_EARG, "%s: crop size %lldx%lld does not fit in the "
                   "padded %lldx%lld image", op, (long long)out_h,
                   (long long)out_w, (long long)PH, (long long)PW);
+    goto done;
+  }
+  if (x->dtype == MG_U8 && !(fill >= 0 && fill <= 255 && fill == floor(fill))) {
+    st = mg_error(ctx, MG_EARG, "%s: fill %g is not a uint8 value (an integer "
+                  "from 0 to 255)", op, fill);
     goto done;
   }
   if ((st = read_params(ctx, &ty, op, "top", top, 1, &N)) ||
@@ -178,7 +192,7 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   size_t es = mg_dtype_size(dt);
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
-  int nt = mg_threads_for(ctx, mg_numel(r));
+  int nt = N > 1 ? mg_threads_for(ctx, mg_numel(r)) : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t nc = 0; nc < N * C; nc++) {
     int64_t n = nc / C, y0 = (int64_t)ty[n] - 1 - pad_h,
@@ -228,7 +242,7 @@ int mg_affine(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *op = "affine";
   mg_Tensor *xc = NULL, *r = NULL;
   double *th = NULL;
-  int st = prep_batch(ctx, op, x, &xc);
+  int st = prep_batch(ctx, op, x, &xc, 0);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   int64_t tshape[3] = {N, 2, 3};
@@ -303,7 +317,7 @@ int mg_erase(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *op = "erase";
   mg_Tensor *xc = NULL, *r = NULL;
   double *bx = NULL;
-  int st = prep_batch(ctx, op, x, &xc);
+  int st = prep_batch(ctx, op, x, &xc, 0);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   int64_t bshape[2] = {N, 4};
@@ -343,7 +357,7 @@ int mg_paste(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   mg_Tensor *xc = NULL, *sc = NULL, *sc0 = NULL, *r = NULL;
   double *bx = NULL, *pm = NULL;
   char b1[MG_SHAPE_BUFSZ], b2[MG_SHAPE_BUFSZ];
-  int st = prep_batch(ctx, op, x, &xc);
+  int st = prep_batch(ctx, op, x, &xc, 0);
   if (st) return st;
   int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   if (src->ndim != 4 || src->shape[1] != C || src->shape[2] != H ||

@@ -513,6 +513,41 @@ local rows = {
     assert(not ok, "read_csv read 800 KB of numbers under a 512 KiB limit")
     error(err, 0)
   end, {"read_csv", "not enough memory reading /"}},
+  -- images and image folders (issue 19)
+  {"image.load of a text file", function() return mg.image.load(tmp("hello, world\n")) end,
+   {"image.load", "not a PNG or JPEG image", "68 65 6c 6c 6f"}},
+  {"image.load of a FIFO", function() return mg.image.load(fifo()) end, {"image.load", "a FIFO"}},
+  {"image.load of a directory", function() return mg.image.load("spec/fixtures/images") end,
+   {"image.load", "spec/fixtures/images", "is a directory"}},
+  {"image.load of a PNG cut after 100 bytes", function()
+    local f = assert(io.open("spec/fixtures/images/rgb8.png", "rb"))
+    local bytes = f:read(100)
+    f:close()
+    return mg.image.load(tmp(bytes))
+  end, {"image.load", "truncated", "after 100 bytes", "PNG"}},
+  {"image.load of a 100000 x 100000 PNG header", function()
+    return mg.image.load("spec/fixtures/images/bad/bomb_100000_100000.png")
+  end, {"image.load", "bomb_100000_100000.png", "100000 x 100000", "178956970"}},
+  {"image.load with mode 'rgb'", function() return mg.image.load("spec/fixtures/images/rgb8.png", {mode = "rgb"}) end,
+   {"image.load", "mode", "\"rgb\""}},
+  {"image.decode of a number", function() return mg.image.decode(42) end, {"image.decode", "number"}},
+  {"image.save of an int64 tensor", function() return mg.image.save(tmp(), mg.zeros({3, 2, 2}, "int64")) end,
+   {"image.save", "int64"}},
+  {"image.save of a [5,2,2] tensor", function() return mg.image.save(tmp(), mg.zeros({5, 2, 2}, "uint8")) end,
+   {"image.save", "[5,2,2]"}},
+  {"image.set_max_pixels(-1)", function() return mg.image.set_max_pixels(-1) end,
+   {"image.set_max_pixels", "-1"}},
+  {"an ImageFolder over a missing folder", function() return data.ImageFolder("/nonexistent/images") end,
+   {"ImageFolder", "/nonexistent/images", "cannot read the directory"}},
+  {"an ImageFolder over a folder without class folders", function()
+    local dir = tmp()
+    os.remove(dir)
+    assert(os.execute("mkdir '" .. dir .. "'"))
+    return data.ImageFolder(dir)
+  end, {"ImageFolder", "Couldn't find any class folder"}},
+  {"an ImageFolder with verify = 'yes'", function()
+    return data.ImageFolder("spec/fixtures", {verify = "yes"})
+  end, {"ImageFolder", "verify", "yes"}},
 
   -- transforms ----------------------------------------------------------
   "transforms",
@@ -569,8 +604,57 @@ local rows = {
    {"RandomErasing", "scale", "{0.5, 0.1}"}},
   {"RandomAffine with string degrees", function() return T.RandomAffine {degrees = "x"} end,
    {"RandomAffine", "degrees"}},
-  {"RandomAffine on a 3-D tensor", function() return T.RandomAffine {degrees = 10}(mg.ones(1, 8, 8)) end,
-   {"RandomAffine", "[1,8,8]"}},
+  {"RandomAffine on a 2-D tensor", function() return T.RandomAffine {degrees = 10}(mg.ones(8, 8)) end,
+   {"RandomAffine", "[8,8]"}},
+  -- the image transforms (issue 19): images [C, H, W] or batches, uint8 or float
+  {"Resize of size 0", function() return T.Resize(0) end, {"Resize", "size", "0"}},
+  {"Resize of an empty image", function() return T.Resize(4)(mg.zeros(3, 0, 5, "uint8")) end,
+   {"Resize", "empty", "[3,0,5]"}},
+  {"Resize on a 2-D tensor", function() return T.Resize(4)(mg.ones(5, 5)) end, {"Resize", "[5,5]"}},
+  {"Resize with interpolation 'area'", function() return T.Resize(4, {interpolation = "area"}) end,
+   {"Resize", "interpolation", "area"}},
+  {"resize with max_size below the size", function() return T.F.resize(mg.ones(3, 5, 6), 10, {max_size = 8}) end,
+   {"resize", "max_size", "8"}},
+  {"RandomResizedCrop with scale low > high", function() return T.RandomResizedCrop(8, {scale = {0.9, 0.1}}) end,
+   {"RandomResizedCrop", "scale", "{0.9, 0.1}"}},
+  {"RandomResizedCrop with a negative ratio", function() return T.RandomResizedCrop(8, {ratio = {-1, 2}}) end,
+   {"RandomResizedCrop", "ratio", "-1"}},
+  {"CenterCrop of size {0, 4}", function() return T.CenterCrop {0, 4} end, {"CenterCrop", "size", "0"}},
+  {"crop of height 0", function() return T.F.crop(mg.ones(3, 5, 5), 1, 1, 0, 3) end, {"crop", "height", "0"}},
+  {"pad with reflect past the image", function()
+    return T.F.pad(mg.ones(3, 4, 4), 4, {padding_mode = "reflect"})
+  end, {"pad", "reflect", "4x4"}},
+  {"ColorJitter with brightness = -0.5", function() return T.ColorJitter {brightness = -0.5} end,
+   {"ColorJitter", "brightness", "-0.5"}},
+  {"ColorJitter with hue = 0.7", function() return T.ColorJitter {hue = 0.7} end, {"ColorJitter", "hue", "0.7"}},
+  {"adjust_hue with factor 0.6", function() return T.F.adjust_hue(mg.rand(3, 4, 4), 0.6) end,
+   {"adjust_hue", "0.6", "[-0.5, 0.5]"}},
+  {"adjust_brightness with factor -1", function() return T.F.adjust_brightness(mg.rand(3, 4, 4), -1) end,
+   {"adjust_brightness", "-1"}},
+  {"adjust_saturation of a 4-channel image", function()
+    return T.F.adjust_saturation(mg.rand(4, 5, 5), 1.2)
+  end, {"adjust_saturation", "1 or 3 channels", "4"}},
+  {"Normalize on a uint8 image", function()
+    return T.Normalize {mean = {0.5}, std = {0.5}}(mg.zeros(1, 4, 4, "uint8"))
+  end, {"Normalize", "uint8", "ToTensor"}},
+  {"Grayscale with 2 output channels", function() return T.Grayscale {num_output_channels = 2} end,
+   {"Grayscale", "num_output_channels", "2"}},
+  {"RandomRotation with degrees = -5", function() return T.RandomRotation(-5) end,
+   {"RandomRotation", "degrees", "-5"}},
+  {"RandomRotation with expand on a batch", function()
+    mg.manual_seed(1)
+    return T.RandomRotation({10, 80}, {expand = true})(mg.ones(4, 3, 9, 13, "uint8"))
+  end, {"RandomRotation", "different sizes"}},
+  {"rotate with a fill for 2 channels of 3", function()
+    return T.F.rotate(mg.rand(3, 4, 4), 10, {fill = {1, 2}})
+  end, {"rotate", "2 fill values", "3 channels"}},
+  {"RandomCrop of a uint8 image with fill 300", function()
+    return T.RandomCrop {size = 4, padding = 1, fill = 300}(mg.zeros(3, 4, 4, "uint8"))
+  end, {"RandomCrop", "fill 300", "uint8"}},
+  {"ToTensor of an int64 tensor", function() return T.ToTensor()(mg.zeros(3, 4, 4, "int64")) end,
+   {"ToTensor", "int64"}},
+  {"ConvertImageDtype to int64", function() return T.ConvertImageDtype("int64") end,
+   {"ConvertImageDtype", "int64"}},
 
   -- train ---------------------------------------------------------------
   "train",

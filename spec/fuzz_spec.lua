@@ -4,7 +4,7 @@
 -- No fuzzing happens in the specs (`make fuzz` does that); they need
 -- clang-14 with libFuzzer and are skipped, saying why, without it.
 
-local HARNESSES = {"safetensors", "idx", "csv", "lua"}
+local HARNESSES = {"safetensors", "idx", "csv", "lua", "image"}
 
 local run = require("support.shell").run_merged
 

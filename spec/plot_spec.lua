@@ -123,3 +123,39 @@ describe("plot axes", function()
     assert.are.same({"0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5"}, v)
   end)
 end)
+
+describe("plot.confusion_matrix", function()
+  local mg = require "moongrad"
+
+  it("writes each count, each class's accuracy and the overall accuracy", function()
+    local path = os.tmpname()
+    local svg = plot.confusion_matrix({{8, 2, 0}, {1, 9, 0}, {0, 5, 5}}, {"cat", "dog", "a<b"}, path,
+                                      {title = "pets"})
+    local f = assert(io.open(path))
+    assert.equal(svg, f:read("a"))
+    f:close()
+    os.remove(path)
+    -- 22 of 30 right; rows: 8/10, 9/10, 5/10
+    assert.is_truthy(svg:find("accuracy 73.33%% %(22 of 30%)"))
+    for _, s in ipairs{">80.0%<", ">90.0%<", ">50.0%<", ">8<", ">9<", ">5<", ">2<", ">1<"} do
+      assert.is_truthy(svg:find(s, 1, true), s)
+    end
+    assert.is_truthy(svg:find("a&lt;b", 1, true))   -- names are escaped
+    assert.is_falsy(svg:find(">0<", 1, true))        -- empty cells stay blank
+    assert.is_truthy(svg:find("<title>", 1, true) == nil and svg:find("pets", 1, true))
+  end)
+
+  it("takes a [K, K] tensor of counts", function()
+    local svg = plot.confusion_matrix(mg.tensor({{3, 1}, {0, 4}}, "int64"), {"a", "b"})
+    assert.is_truthy(svg:find("accuracy 87.50%% %(7 of 8%)"))
+  end)
+
+  it("refuses counts that do not match the classes", function()
+    assert.has_error(function() plot.confusion_matrix({{1, 2}}, {"a", "b"}) end,
+      "confusion_matrix: expects K rows of K counts and K class names")
+    assert.has_error(function() plot.confusion_matrix({{1, 2}, {3}}, {"a", "b"}) end,
+      "confusion_matrix: row 2 must hold 2 counts")
+    assert.has_error(function() plot.confusion_matrix({{1, -2}, {3, 4}}, {"a", "b"}) end,
+      "confusion_matrix: count [1][2] must be a number >= 0, got -2")
+  end)
+end)

@@ -414,9 +414,10 @@ describe("transforms", function()
 
   describe("errors", function()
     it("name the transform for a batch of the wrong rank or dtype", function()
-      assert.matches("RandomHorizontalFlip: expected a batch %[N, C, H, W%], got shape %[3,4,4%]",
-                     error_of(T.RandomHorizontalFlip{}, mg.rand(3, 4, 4)))
-      assert.matches("RandomCrop: expected a float32 or float64 batch, got int64",
+      assert.matches("RandomHorizontalFlip: expected a batch %[N, C, H, W%] or an image " ..
+                     "%[C, H, W%], got shape %[4,4%]",
+                     error_of(T.RandomHorizontalFlip{}, mg.rand(4, 4)))
+      assert.matches("RandomCrop: expected a uint8, float32 or float64 image, got int64",
                      error_of(T.RandomCrop{size = 2}, mg.zeros(1, 1, 2, 2, "int64")))
       assert.matches("Normalize: expected a batch tensor", error_of(T.Normalize{mean = {0}, std = {1}}, {1, 2}))
       assert.matches("Normalize: 2 mean/std values for a batch of 3 channels",

@@ -10,7 +10,9 @@
 -- Datasets (moongrad/data/datasets.lua): any table with ds:len() and
 -- ds:get(i) (1-based) is one; data.TensorDataset(x, y, ...),
 -- data.Subset(ds, ids), data.random_split(ds, lengths, {seed = n}).
--- The DataLoader is in moongrad/data/loader.lua.
+-- The DataLoader is in moongrad/data/loader.lua; data.ImageFolder(root,
+-- {...}), a folder of images with one subfolder per class, in
+-- moongrad/data/image_folder.lua.
 --
 -- Readers (C, through zlib: .gz and plain files alike):
 --   data.read_idx(path [, {dtype = ..., scale = 1}]) --> tensor shaped as
@@ -32,6 +34,7 @@
 local mg = require "moongrad"
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
+local image_folder = require "moongrad.data.image_folder"
 
 local type, error, pcall, tostring = type, error, pcall, tostring
 
@@ -40,6 +43,7 @@ local data = {
   Subset = datasets.Subset,
   random_split = datasets.random_split,
   DataLoader = loader.DataLoader,
+  ImageFolder = image_folder.ImageFolder,
   collate = loader.collate,
   read_idx = mg._read_idx,
   read_csv = mg._read_csv,

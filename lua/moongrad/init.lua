@@ -6,6 +6,7 @@ local Tensor = mg.Tensor
 local is_tensor, math_type, tointeger, min = mg.is_tensor, math.type, math.tointeger, math.min
 
 mg.gradcheck = require("moongrad.gradcheck").gradcheck
+mg.image = require "moongrad.image"
 
 -- ---- splitting: the inverses of mg.cat and mg.stack -------------------------
 -- Each piece is a view (narrow or select), so it shares t's storage and its

@@ -9,8 +9,10 @@
 -- training_curves draws a history from train.fit (or any table of the same
 -- shape) as side-by-side panels: loss per epoch (train and val), accuracy
 -- per epoch (when the history has it) and the learning rate per step (when
--- recorded). lines draws any series on one panel. Both return the SVG text
--- and write it to path when one is given.
+-- recorded). lines draws any series on one panel. confusion_matrix draws a
+-- classifier's counts (true class per row, predicted per column) as a
+-- heatmap with each class's accuracy. All return the SVG text and write it
+-- to path when one is given.
 --
 -- Axes get "nice" ticks (1, 2 or 5 times a power of ten, or powers of ten
 -- on a log axis), a light grid and labels; each series a color from the
@@ -379,6 +381,97 @@ function plot.training_curves(history, path, opts)
   end
   local svg = document(opts.width or 400 * #panels, opts.height or 400, opts.title, panels)
   write(path, svg, "training_curves")
+  return svg
+end
+
+-- plot.confusion_matrix(counts, classes, path, {title =, size =}) --> svg.
+-- counts[i][j]: samples of true class i predicted as j (a table of rows or
+-- a [K, K] tensor); classes: K names. A cell's shade is its share of its
+-- row (so every class reads on the same scale whatever its size), with the
+-- count written in it; the right margin gives each class's accuracy
+-- (diagonal / row) and the title the overall accuracy.
+function plot.confusion_matrix(counts, classes, path, opts)
+  local who = "confusion_matrix"
+  if type(counts) == "userdata" and counts.totable then counts = counts:totable() end
+  if type(counts) ~= "table" or type(classes) ~= "table" or #classes == 0 or
+     #counts ~= #classes then
+    error(who .. ": expects K rows of K counts and K class names", 2)
+  end
+  opts = opts or {}
+  local k = #classes
+  local total, right = 0, 0
+  for i = 1, k do
+    local row = counts[i]
+    if type(row) ~= "table" or #row ~= k then
+      error(fmt("%s: row %d must hold %d counts", who, i, k), 2)
+    end
+    for j = 1, k do
+      local v = row[j]
+      if type(v) ~= "number" or v < 0 or v ~= v then
+        error(fmt("%s: count [%d][%d] must be a number >= 0, got %s", who, i, j, tostring(v)), 2)
+      end
+      total = total + v
+      if i == j then right = right + v end
+    end
+  end
+  local cell = opts.size or max(28, min(56, floor(560 / k)))
+  local longest = 0
+  for i = 1, k do longest = max(longest, #tostring(classes[i])) end
+  -- about 7 px a character at 12 px; the column labels are turned 60 degrees
+  local label_w = 7 * longest + 10
+  local left, top = label_w + 30, 80
+  local bottom = floor(label_w * 0.87) + 40
+  local width, height = max(480, left + k * cell + 90), top + k * cell + bottom
+  local title = opts.title or "Confusion matrix"
+  local out = {
+    fmt('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">',
+        width, height, width, height),
+    fmt('<rect width="%d" height="%d" fill="white"/>', width, height),
+    fmt('<text x="%s" y="26" font-size="18" font-weight="bold" text-anchor="middle" %s>%s</text>',
+        c(width / 2), FONT, esc(title)),
+    fmt('<text x="%s" y="48" font-size="13" text-anchor="middle" %s>accuracy %s (%d of %d); '
+        .. 'shade = share of the true class</text>', c(width / 2), FONT,
+        total > 0 and fmt("%.2f%%", 100 * right / total) or "-", floor(right), floor(total)),
+    fmt('<text x="%s" y="%s" font-size="13" text-anchor="middle" %s>predicted</text>',
+        c(left + k * cell / 2), c(top + k * cell + bottom - 12), FONT),
+    fmt('<text x="14" y="%s" font-size="13" text-anchor="middle" transform="rotate(-90 14 %s)" %s>'
+        .. 'true class</text>', c(top + k * cell / 2), c(top + k * cell / 2), FONT),
+    fmt('<text x="%s" y="%s" font-size="12" text-anchor="start" %s>accuracy</text>',
+        c(left + k * cell + 8), c(top - 8), FONT),
+  }
+  for i = 1, k do
+    local row, n = counts[i], 0
+    for j = 1, k do n = n + row[j] end
+    local y = top + (i - 1) * cell
+    out[#out + 1] = fmt('<text x="%s" y="%s" font-size="12" text-anchor="end" %s>%s</text>',
+                        c(left - 6), c(y + cell / 2 + 4), FONT, esc(classes[i]))
+    for j = 1, k do
+      local share = n > 0 and row[j] / n or 0
+      -- white to the palette's blue; the text turns white on dark cells
+      local r, g, b = 255 - share * (255 - 31), 255 - share * (255 - 119), 255 - share * (255 - 180)
+      local x = left + (j - 1) * cell
+      out[#out + 1] = fmt('<rect x="%s" y="%s" width="%d" height="%d" fill="rgb(%d,%d,%d)" '
+                          .. 'stroke="#dddddd"/>', c(x), c(y), cell, cell, floor(r), floor(g), floor(b))
+      if row[j] > 0 then
+        out[#out + 1] = fmt('<text x="%s" y="%s" font-size="%d" text-anchor="middle" fill="%s" %s>%s</text>',
+                            c(x + cell / 2), c(y + cell / 2 + 4), cell >= 40 and 11 or 9,
+                            share > 0.5 and "white" or "black", FONT, tostring(floor(row[j])))
+      end
+    end
+    out[#out + 1] = fmt('<text x="%s" y="%s" font-size="12" %s>%s</text>',
+                        c(left + k * cell + 8), c(y + cell / 2 + 4), FONT,
+                        n > 0 and fmt("%.1f%%", 100 * row[i] / n) or "-")
+  end
+  for j = 1, k do
+    local x = left + (j - 1) * cell + cell / 2
+    local y = top + k * cell + 8
+    out[#out + 1] = fmt('<text x="%s" y="%s" font-size="12" text-anchor="end" '
+                        .. 'transform="rotate(-60 %s %s)" %s>%s</text>', c(x), c(y), c(x), c(y),
+                        FONT, esc(classes[j]))
+  end
+  out[#out + 1] = "</svg>"
+  local svg = concat(out, "\n") .. "\n"
+  write(path, svg, who)
   return svg
 end
 

@@ -55,4 +55,13 @@ function shell.run(cmdline, stdin)
   return out, errtext, code
 end
 
+-- Runs `lua5.4 -e code` as the user nobody, for checks that root's
+-- permissions would hide (chmod 000 does not stop root). Returns its
+-- stdout and stderr, or nil and why it cannot run (no setpriv).
+function shell.run_lua_as_nobody(code)
+  local _, _, found = shell.run("command -v setpriv")
+  if found ~= 0 then return nil, "setpriv is not installed" end
+  return shell.run("setpriv --reuid=65534 --regid=65534 --clear-groups lua5.4 -e " .. shell.quote(code))
+end
+
 return shell

@@ -1,13 +1,13 @@
 -- moongrad.transforms.geometry: RandomAffine and RandomErasing, added to
 -- the moongrad.transforms table (see there for the API). Per-sample
 -- parameters are computed with tensor ops over the batch, never a Lua loop
--- over samples or pixels.
+-- over samples or pixels; a single image [C, H, W] is a batch of one.
 local mg = require "moongrad"
 local util = require "moongrad.transforms.util"
 
 local type, ipairs, tostring, format = type, ipairs, tostring, string.format
 local pi, log = math.pi, math.log
-local transform, check_batch, uniform = util.transform, util.check_batch, util.uniform
+local transform, check_image, uniform = util.transform, util.check_image, util.uniform
 
 -- [N] tensors as the columns of a float64 [N, k] tensor
 local function columns(N, cols)
@@ -28,10 +28,13 @@ return function(T)
   -- t = round(U(-fx W, fx W)), round(U(-fy H, fy H)). The forward map about
   -- the centre (x right, y down) is out = s R(a) in + t with
   -- R(a) = [[cos a, sin a], [-sin a, cos a]] (counter-clockwise on screen);
-  -- the sampler wants its inverse, in = R(-a) (out - t) / s.
+  -- the sampler wants its inverse, in = R(-a) (out - t) / s. The warp is
+  -- torchvision's (mg._image_warp): bilinear or nearest, and a fill color
+  -- blended in where the map reads outside the image.
   function T.RandomAffine(opts)
     local name = "RandomAffine"
-    local get = util.options(name, opts, {"degrees", "translate", "scale", "fill"})
+    local get = util.options(name, opts, {"degrees", "translate", "scale", "fill",
+                                          "interpolation"})
     local degrees = get("degrees", "any", 0)
     if type(degrees) == "number" then
       if degrees < 0 then error("RandomAffine: option 'degrees' must be non-negative", 2) end
@@ -47,10 +50,15 @@ return function(T)
     if scale and scale[1] <= 0 then
       error("RandomAffine: option 'scale' must be positive", 2)
     end
-    local fill = get("fill", "number", 0)
-    local options = {degrees = degrees, translate = translate, scale = scale, fill = fill}
+    local fill = util.fill_option(name, get("fill", "any", 0))
+    local interpolation = util.interpolation_option(name, get("interpolation", "any", "bilinear"),
+                                                    {nearest = true, bilinear = true})
+    local options = {degrees = degrees, translate = translate, scale = scale, fill = fill,
+                     interpolation = interpolation}
     return transform(name, options, function(_, x, y)
-      local N, _, H, W = check_batch(name, x)
+      local N, C, H, W = check_image(name, x)
+      util.check_fill(name, fill, C, x:dtype())
+      N = N or 1
       local a = uniform(N, degrees[1] * pi / 180, degrees[2] * pi / 180)
       local c, s = a:cos(), a:sin()
       local inv = scale and 1 / uniform(N, scale[1], scale[2]) or nil
@@ -64,7 +72,7 @@ return function(T)
       else
         cols = {c, -s, 0, s, c, 0}
       end
-      return mg._affine(x, columns(N, cols):view(N, 2, 3), fill), y
+      return mg._image_warp(x, columns(N, cols):view(N, 2, 3), H, W, interpolation, fill), y
     end)
   end
 
@@ -92,7 +100,10 @@ return function(T)
     end
     local options = {p = p, scale = scale, ratio = ratio, value = value}
     return transform(name, options, function(_, x, y)
-      local N, _, H, W = check_batch(name, x)
+      local N, _, H, W = check_image(name, x, util.FLOAT_DTYPES)
+      local single
+      x, single = util.as_batch(x, N)
+      N = N or 1
       local area = H * W
       local target = uniform(N * TRIES, scale[1] * area, scale[2] * area):view(N, TRIES)
       local aspect = uniform(N * TRIES, log(ratio[1]), log(ratio[2])):exp():view(N, TRIES)
@@ -107,9 +118,9 @@ return function(T)
       local left = (mg.rand(N, "float64") * (W - bw + 1)):floor() + 1
       local boxes = columns(N, {top, left, bh, bw})
       if value == "random" then
-        return mg._paste(x, mg.randn_like(x), nil, boxes), y
+        return util.unbatch(mg._paste(x, mg.randn_like(x), nil, boxes), single), y
       end
-      return mg._erase(x, boxes, value), y
+      return util.unbatch(mg._erase(x, boxes, value), single), y
     end)
   end
 end
