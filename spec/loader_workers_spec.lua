@@ -34,6 +34,14 @@ local function children()
   return out
 end
 
+-- The pids of a children() table, sorted.
+local function pids_of(t)
+  local list = {}
+  for pid in pairs(t) do list[#list + 1] = pid end
+  table.sort(list)
+  return list
+end
+
 local function count(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end
@@ -158,6 +166,53 @@ describe("DataLoader workers", function()
     mg.manual_seed(42)
     assert.same(ref, run(images_loader(2, {prefetch_factor = 1})))
     assert.same({}, children())
+  end)
+
+  it("persistent ones stay from epoch to epoch and give the same batches", function()
+    mg.manual_seed(42)
+    local ref = run(images_loader(0), 3)
+    mg.manual_seed(42)
+    local loader = images_loader(2, {persistent_workers = true})()
+    local out, pids = {}, {}
+    for e = 1, 3 do
+      for x, y, names in loader:iter() do out[#out + 1] = {x:totable(), y:totable(), names} end
+      pids[e] = pids_of(children())
+    end
+    out[#out + 1] = mg.rand(3, "float64"):totable()
+    assert.same(ref, out)
+    assert.equal(2, #pids[1])
+    assert.same(pids[1], pids[3])
+    -- a break stops them (what they were asked for is not wanted); the next epoch forks anew
+    for _ in loader:iter() do break end
+    assert.same({}, children())
+    loader:iter()()
+    local again = children()
+    assert.equal(2, count(again))
+    for _, pid in ipairs(pids[1]) do assert.is_nil(again[pid]) end
+    loader:close()
+    assert.same({}, children())
+  end)
+
+  it("persistent ones take a loaded state's order and seed", function()
+    mg.manual_seed(6)
+    local a = images_loader(0)()
+    for _ in a:iter() do end
+    local it = a:iter()
+    it()
+    local sd, rng = a:state_dict(), mg.get_rng_state()
+    local rest = {}
+    for x in it do rest[#rest + 1] = x:totable() end
+
+    local b = images_loader(2, {persistent_workers = true})()
+    for _ in b:iter() do end                 -- the workers exist and are idle
+    local before = pids_of(children())
+    b:load_state_dict({perm = sd.perm:clone(), position = sd.position, epoch_seed = sd.epoch_seed})
+    mg.set_rng_state(rng)
+    local got = {}
+    for x in b:iter() do got[#got + 1] = x:totable() end
+    assert.same(rest, got)
+    assert.same(before, pids_of(children()))
+    b:close()
   end)
 
   it("resume mid-epoch from a state_dict with another worker count and yield the same batches", function()
@@ -423,18 +478,21 @@ describe("DataLoader workers in a training process", function()
     end
   end)
 
-  it("keep the training process's resident memory flat from epoch to epoch", function()
-    local out, code = run_job("rss")
-    assert.equal(0, code, out)
-    local rss = {}
-    for e, kib in out:gmatch("rss_after_(%d+)=(%d+)") do rss[tonumber(e)] = tonumber(kib) end
-    assert.equal(8, #rss, out)
-    -- 8 epochs of 32 batches of 64 x 3 x 32 x 32 floats (768 KiB each): a
-    -- batch kept per epoch, or a slot mapping left behind, would be 1.5 MiB
-    -- an epoch at least
-    assert.is_true(rss[8] - rss[3] < 4 * 1024, out)
-    assert.is_truthy(out:find("workers_left=0", 1, true), out)
-  end)
+  for _, kind in ipairs{"", "persistent"} do
+    it("keep the training process's resident memory flat from epoch to epoch " ..
+       (kind == "" and "(workers per epoch)" or "(persistent workers)"), function()
+      local out, code = run_job("rss " .. kind)
+      assert.equal(0, code, out)
+      local rss = {}
+      for e, kib in out:gmatch("rss_after_(%d+)=(%d+)") do rss[tonumber(e)] = tonumber(kib) end
+      assert.equal(8, #rss, out)
+      -- 8 epochs of 32 batches of 64 x 3 x 32 x 32 floats (768 KiB each): a
+      -- batch kept per epoch, or a slot mapping left behind, would be 1.5 MiB
+      -- an epoch at least
+      assert.is_true(rss[8] - rss[3] < 4 * 1024, out)
+      assert.is_truthy(out:find("workers_left=0", 1, true), out)
+    end)
+  end
 
   it("let the collector free the batches under stock lua5.4, whose collector starts generational", function()
     local out, code = shell.run_merged("lua5.4 " .. JOB .. " memory")

@@ -1,6 +1,8 @@
 -- A training process with DataLoader workers, for spec/loader_workers_spec.lua:
 --
---   loader_job.lua rss          8 epochs through 2 workers; prints
+--   loader_job.lua rss [persistent]
+--                               8 epochs through 2 workers (persistent ones
+--                               with the argument); prints
 --                               rss_after_<epoch>=<KiB> and workers_left=<n>
 --   loader_job.lua signal DIR   fit with 2 workers and a checkpoint in DIR;
 --                               after batch 3 writes the workers' pids to
@@ -50,13 +52,15 @@ end
 
 mg.manual_seed(1)
 if mode == "rss" then
-  local loader = data.DataLoader(noisy(2048), {batch_size = 64, shuffle = true, num_workers = 2})
+  local loader = data.DataLoader(noisy(2048), {batch_size = 64, shuffle = true, num_workers = 2,
+                                               persistent_workers = dir == "persistent"})
   for epoch = 1, 8 do
     local sum = 0
     for x in loader:iter() do sum = sum + x:narrow(1, 1, 1):sum():item() end
     collectgarbage()
     print(("rss_after_%d=%d"):format(epoch, rss_kib()))
   end
+  loader:close()
   print("workers_left=" .. #children())
 elseif mode == "signal" then
   local net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))

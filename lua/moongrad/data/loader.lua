@@ -2,7 +2,8 @@
 --
 --   local loader = data.DataLoader(ds, {batch_size = 128, shuffle = true,
 --                                       drop_last = false, transform = fn,
---                                       num_workers = 0, prefetch_factor = 2})
+--                                       num_workers = 0, prefetch_factor = 2,
+--                                       persistent_workers = false})
 --   #loader                                -- batches per epoch
 --   for xb, yb in loader:iter() do ... end -- one epoch
 --
@@ -33,9 +34,13 @@
 -- in order, bit for bit the batches of num_workers = 0. The workers end
 -- with the iteration: after its last batch, when the for loop is left
 -- (break, an error, Ctrl-C through fit), or when the collector finds an
--- unfinished iterator dropped. An error in a worker is raised at its batch
--- as "DataLoader: worker w, batch k: <its message>"; a worker that dies is
--- reported with its exit code or signal.
+-- unfinished iterator dropped. persistent_workers = true keeps them from
+-- epoch to epoch instead (each epoch sends them its order and seed; the
+-- dataset and transform stay as they were at the fork) until an iteration
+-- is left early or fails, loader:close() or the loader's collection. An
+-- error in a worker is raised at its batch as "DataLoader: worker w, batch
+-- k: <its message>"; a worker that dies is reported with its exit code or
+-- signal.
 --
 -- Resume: loader:state_dict() is {perm = <this epoch's order, int64> or
 -- nil, position = <batches already yielded this epoch>, epoch_seed = <the
@@ -65,15 +70,16 @@ local mg = require "moongrad"
 local workers = require "moongrad.data.workers"
 
 local type, error, setmetatable, pairs = type, error, setmetatable, pairs
-local math_type, table_unpack, table_pack = math.type, table.unpack, table.pack
+local math_type, min, table_unpack, table_pack = math.type, math.min, table.unpack, table.pack
 local with_rng_stream = mg.with_rng_stream
 
 local DataLoader = {}
 DataLoader.__index = DataLoader
 DataLoader.__name = "DataLoader"
 
-local KNOWN = {batch_size = true, shuffle = true, drop_last = true,
-               transform = true, collate = true, num_workers = true, prefetch_factor = true}
+local KNOWN = {batch_size = true, shuffle = true, drop_last = true, transform = true,
+               collate = true, num_workers = true, prefetch_factor = true,
+               persistent_workers = true}
 
 local WEAK = {__mode = "v"}
 
@@ -84,9 +90,9 @@ local function is_callable(f)
 end
 
 -- data.DataLoader(ds, {batch_size = 1, shuffle = false, drop_last = false,
--- transform = nil, collate = nil, num_workers = 0, prefetch_factor = 2});
--- collate(samples) replaces the default collation (samples: a list of
--- table.pack'ed samples).
+-- transform = nil, collate = nil, num_workers = 0, prefetch_factor = 2,
+-- persistent_workers = false}); collate(samples) replaces the default
+-- collation (samples: a list of table.pack'ed samples).
 local function new(ds, opts)
   if type(ds) ~= "table" or type(ds.len) ~= "function" or type(ds.get) ~= "function" then
     error("DataLoader: dataset must have len and get methods", 2)
@@ -113,7 +119,7 @@ local function new(ds, opts)
   if math_type(pf) ~= "integer" or pf < 1 then
     error(("DataLoader: prefetch_factor must be an integer >= 1, got %s"):format(tostring(pf)), 2)
   end
-  for _, k in ipairs{"shuffle", "drop_last"} do  -- shuffle = 1 is a typo, not a yes
+  for _, k in ipairs{"shuffle", "drop_last", "persistent_workers"} do  -- 1 is a typo, not a yes
     if opts[k] ~= nil and type(opts[k]) ~= "boolean" then
       error(("DataLoader: %s must be true or false, got %s"):format(k, tostring(opts[k])), 2)
     end
@@ -126,11 +132,13 @@ local function new(ds, opts)
     transform = opts.transform,
     collate = opts.collate,
     num_workers = nw, prefetch_factor = pf,
+    persistent_workers = opts.persistent_workers and true or false,
     _perm = nil,       -- this epoch's order (int64), nil when not shuffling
     _position = 0,     -- batches yielded this epoch
     _seed = nil,       -- this epoch's seed of per-sample streams, nil when not needed
     _resume = false,   -- the next iter() continues the current epoch
     _pool = nil,       -- {workers of the running iteration}, held weakly
+    _persistent = nil, -- the persistent workers (persistent_workers = true)
     _iteration = nil,  -- the running iteration's token: older iterators refuse to go on
     shard_rank = 1, shard_size = 1, _sync = nil,
     last_rows = 0, last_global_rows = 0,
@@ -153,7 +161,7 @@ function DataLoader:shard(rank, size, sync)
   for k, v in pairs(self) do copy[k] = v end
   copy.shard_rank, copy.shard_size, copy._sync = rank, size, sync
   copy._perm, copy._position, copy._seed, copy._resume = nil, 0, nil, false
-  copy._pool, copy._iteration = nil, nil
+  copy._pool, copy._persistent, copy._iteration = nil, nil, nil
   return setmetatable(copy, DataLoader)
 end
 
@@ -299,11 +307,42 @@ local function draw_seed(self)
 end
 
 -- Stops the workers of an iteration still running (left by a break, or
--- before a new iter()).
+-- before a new iter()); idle persistent workers stay.
 function DataLoader:_stop_workers()
   local pool = self._pool and self._pool[1]
   self._pool = nil
   if pool then pool:close() end
+  local kept = self._persistent
+  if kept and (kept.running or kept.nw ~= self.num_workers or not self.persistent_workers) then
+    kept:close()
+    self._persistent = nil
+  end
+end
+
+-- loader:close(): stops the loader's workers now, persistent ones too,
+-- rather than when the loader is collected. The next iter() starts anew.
+function DataLoader:close()
+  self:_stop_workers()
+  if self._persistent then self._persistent:close() end
+  self._persistent, self._iteration = nil, nil
+end
+DataLoader.__close = DataLoader.close
+
+-- The workers for batches first..last of this epoch: the persistent ones
+-- when they are kept, else forked now.
+local function workers_for(self, first, last)
+  if self.persistent_workers then
+    local kept = self._persistent
+    if not (kept and not kept.closed) then
+      kept = workers.start(self, self.num_workers, true)
+      self._persistent = kept
+    end
+    return kept
+  end
+  local pool = workers.start(self, min(self.num_workers, last - first + 1), false)
+  -- weak: an iterator dropped unfinished lets the collector stop its workers
+  self._pool = setmetatable({pool}, WEAK)
+  return pool
 end
 
 -- for xb, yb, ... in loader:iter() do ... end: one epoch. With workers the
@@ -323,9 +362,8 @@ function DataLoader:iter()
   if self._seed == nil and self:_seeded() then self._seed = draw_seed(self) end
   local pool
   if self.num_workers > 0 and self._position < nb then
-    pool = workers.start(self, self._position + 1, nb)
-    -- weak: an iterator dropped unfinished lets the collector stop its workers
-    self._pool = setmetatable({pool}, WEAK)
+    pool = workers_for(self, self._position + 1, nb)
+    pool:begin(self, self._position + 1, nb)
   end
   local token = {}
   self._iteration = token

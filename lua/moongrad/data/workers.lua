@@ -1,28 +1,36 @@
 -- moongrad.data.workers: the DataLoader's worker processes (num_workers > 0).
 --
--- One iteration (an epoch, or what is left of one) gets its own workers,
--- forked from the training process when iter() begins, so each starts with
--- the loader as it is then: the dataset, this epoch's order and seed. They
--- end with the iteration (its last batch, a break out of the for loop, an
--- error, or the collector finding the iteration abandoned), so nothing a
--- worker accumulates outlives an epoch and the training process holds no
--- workers between epochs (PyTorch's default, persistent_workers = False).
+-- Workers are forked from the training process, so each starts with the
+-- loader as it is then (the dataset, the transform) shared copy-on-write.
+-- By default an iteration (an epoch, or what is left of one) gets workers
+-- of its own, forked when iter() begins: they end with it (its last batch,
+-- a break out of the for loop, an error, or the collector finding the
+-- iteration dropped), nothing a worker accumulates outlives an epoch and
+-- the training process holds no workers between epochs (PyTorch's default,
+-- persistent_workers = False). With persistent_workers = true the workers
+-- stay from epoch to epoch (what the loader held when they were forked
+-- stays theirs, as in PyTorch), which spares each epoch the forks and the
+-- workers' first touches of their memory; an iteration left early or
+-- failed still stops them, and the next iter() forks new ones.
 --
--- Batch k goes to worker (k - 1) % W + 1; at most prefetch_factor batches
--- per worker are asked for ahead of the one being taken, and batches are
--- taken in order. A worker makes a batch with the loader's own code (the
--- same streams of random numbers, one thread) and writes it into one of its
+-- Each epoch begins with its order and seed, sent to every worker; batch k
+-- goes to worker (k - 1) % W + 1; at most prefetch_factor batches per
+-- worker are asked for ahead of the one being taken, and batches are taken
+-- in order. A worker makes a batch with the loader's own code (the same
+-- streams of random numbers, one thread) and writes it into one of its
 -- prefetch_factor shared-memory slots (runtime/lua_shm.c); the training
 -- process copies the tensors out into tensors of its own and only then asks
 -- that worker for another batch, which is what frees the slot.
 --
--- On the socket (runtime/lua_proc.c) the training process sends a batch
--- number (string.pack "<j") and a worker answers each with one frame
--- (string.pack "<s4"): "B" slot, offset, length (where the batch's encoding
--- lies in the slot) or "E" and the error message. The encoding is exact for
--- what a batch holds besides tensors (integers stay integers, floats keep
--- every bit, strings any byte): nil, booleans, numbers, strings and plain
--- tables, with tensors as (dtype, shape, offset) into the slot.
+-- On the socket (runtime/lua_proc.c) every message is a frame (string.pack
+-- "<s4"). The training process sends "P" has_seed, seed, n (an epoch: its
+-- seed, and its order of n positions in the epoch slot, none when n = 0)
+-- and "K" k (make batch k); a worker answers each K with "B" slot, offset,
+-- length (where the batch's encoding lies in the slot) or "E" and the
+-- error message. The encoding is exact for what a batch holds besides
+-- tensors (integers stay integers, floats keep every bit, strings any
+-- byte): nil, booleans, numbers, strings and plain tables, with tensors as
+-- (dtype, shape, offset) into the slot.
 local mg = require "moongrad"
 
 local type, pairs, ipairs, error, tostring, setmetatable = type, pairs, ipairs, error,
@@ -176,8 +184,21 @@ local function make(loader, k, slot, slot_index)
   return "B" .. spack("<I4 j j", slot_index, size, #header)
 end
 
--- The life of worker w in the forked process: batches on request until the
--- training process closes the socket; never returns.
+-- Takes an epoch message: the loader's order and seed as the training
+-- process drew them.
+local function begin_epoch(loader, frame, epoch_slot)
+  local has_seed, seed, n = sunpack("<B j j", frame, 2)
+  loader._seed = has_seed == 1 and seed or nil
+  if n > 0 then
+    epoch_slot:attach(n * 8)
+    loader._perm = epoch_slot:read_tensor(0, "int64", {n})
+  else
+    loader._perm = nil
+  end
+end
+
+-- The life of worker w in the forked process: epochs and batches on
+-- request until the training process closes the socket; never returns.
 local function worker_main(loader, pool, w, fd)
   local ok, err = pcall(function()
     -- what belongs to the training process or to other workers is let go
@@ -193,14 +214,18 @@ local function worker_main(loader, pool, w, fd)
     mg.set_num_threads(1)
     local parent, slots, jobs = {fd = fd, buf = ""}, pool.slots[w], 0
     while true do
-      local req = read_exact(parent, 8)
-      if not req then return end
-      local k = sunpack("<j", req)
-      local index = jobs % pool.pf + 1
-      jobs = jobs + 1
-      local made, frame = xpcall(make, message_of, loader, k, slots[index], index)
-      if not made then frame = "E" .. frame end
-      if not proc_send(fd, spack("<s4", frame)) then return end
+      local msg = read_frame(parent)
+      if not msg then return end
+      if msg:sub(1, 1) == "P" then
+        begin_epoch(loader, msg, pool.epoch_slot)
+      else
+        local k = sunpack("<j", msg, 2)
+        local index = jobs % pool.pf + 1
+        jobs = jobs + 1
+        local made, frame = xpcall(make, message_of, loader, k, slots[index], index)
+        if not made then frame = "E" .. frame end
+        if not proc_send(fd, spack("<s4", frame)) then return end
+      end
     end
   end)
   -- the training process raises this at the batch it waits for
@@ -210,39 +235,55 @@ end
 
 -- ---- the training process's side ---------------------------------------------
 
--- M.start(loader, first, last) --> a pool making batches first..last of the
--- loader's current epoch (loader:_produce(k)).
-function M.start(loader, first, last)
-  local nw = min(loader.num_workers, last - first + 1)
+-- Closes what was made so far and raises.
+local function give_up(pool, what, err)
+  pool:close()
+  error(fmt("DataLoader: cannot %s: %s", what, tostring(err)), 0)
+end
+
+-- M.start(loader, nw, persistent) --> a pool of nw workers forked now, idle
+-- until pool:begin starts an epoch. A pool that is not persistent closes
+-- after its first epoch's last batch.
+function M.start(loader, nw, persistent)
   local pf = loader.prefetch_factor
   local pool = setmetatable({nw = nw, pf = pf, procs = {}, slots = {}, owner = getpid(),
-                             next_request = first, next_take = first, last = last},
-                            Pool)
+                             persistent = persistent, running = false}, Pool)
   live[pool] = true
   -- the slots exist before the forks, so each worker inherits its own
+  local slot, err = mg._shm_slot()
+  if not slot then give_up(pool, "make shared memory for the workers", err) end
+  pool.epoch_slot = slot
   for w = 1, nw do
     local list = {}
     for j = 1, pf do
-      local s, err = mg._shm_slot()
-      if not s then
-        pool:close()
-        error("DataLoader: cannot make shared memory for the workers: " .. err, 0)
-      end
-      list[j] = s
+      list[j], err = mg._shm_slot()
+      if not list[j] then give_up(pool, "make shared memory for the workers", err) end
     end
     pool.slots[w] = list
   end
   for w = 1, nw do
     local pid, fd = mg._proc_spawn{quiet_signals = true}
-    if not pid then
-      pool:close()
-      error("DataLoader: cannot start a worker: " .. tostring(fd), 0)
-    end
+    if not pid then give_up(pool, "start a worker", fd) end
     if pid == 0 then worker_main(loader, pool, w, fd) end
     pool.procs[w] = {pid = pid, fd = fd, buf = ""}
   end
-  pool:_ask()
   return pool
+end
+
+-- pool:begin(loader, first, last): an epoch of the loader (its order and
+-- seed as they are now), of which the pool makes batches first..last.
+function Pool:begin(loader, first, last)
+  local perm, seed = loader._perm, loader._seed
+  local n = perm and perm:numel() or 0
+  if n > 0 then
+    -- every worker has read the last epoch's order: all its batches were taken
+    self.epoch_slot:reserve(n * 8)
+    self.epoch_slot:write(0, perm:contiguous())
+  end
+  local msg = spack("<s4", "P" .. spack("<B j j", seed and 1 or 0, seed or 0, n))
+  for _, p in ipairs(self.procs) do proc_send(p.fd, msg) end
+  self.next_request, self.next_take, self.last, self.running = first, first, last, true
+  self:_ask()
 end
 
 -- Asks for batches until prefetch_factor per worker are on their way.
@@ -252,7 +293,7 @@ function Pool:_ask()
     local k = self.next_request
     local p = self.procs[(k - 1) % self.nw + 1]
     -- a worker that died is found out when its batch is taken
-    proc_send(p.fd, spack("<j", k))
+    proc_send(p.fd, spack("<s4", "K" .. spack("<j", k)))
     self.next_request = k + 1
   end
 end
@@ -267,8 +308,9 @@ local function ending(p)
   return "ended (" .. tostring(code) .. ")"
 end
 
--- pool:take(k) --> batch k's values (k must be the next one). The pool
--- closes after the last batch, and on any error before raising it.
+-- pool:take(k) --> batch k's values (k must be the next one). After the
+-- epoch's last batch the pool is idle (persistent) or closed; on any error
+-- it closes before raising.
 function Pool:take(k)
   if self.closed then
     error("DataLoader: this iteration's workers have stopped after an error", 0)
@@ -302,7 +344,12 @@ function Pool:take(k)
     error(problem, 0)
   end
   self.next_take = k + 1
-  if k == self.last then self:close() else self:_ask() end
+  if k < self.last then
+    self:_ask()
+  else
+    self.running = false
+    if not self.persistent then self:close() end
+  end
   return unpack(values, 1, values.n)
 end
 
@@ -311,7 +358,7 @@ end
 -- call again; in a process forked from the owner it only lets go.
 function Pool:close()
   if self.closed then return end
-  self.closed = true
+  self.closed, self.running = true, false
   live[self] = nil
   local mine = getpid() == self.owner
   for _, p in pairs(self.procs) do
@@ -325,6 +372,7 @@ function Pool:close()
   for _, list in pairs(self.slots) do
     for _, s in ipairs(list) do s:close() end
   end
+  if self.epoch_slot then self.epoch_slot:close() end
 end
 
 -- In a worker forked while another pool runs: that pool is the training
@@ -334,15 +382,13 @@ function Pool:_forget()
   self:close()
 end
 
-Pool.__close = Pool.close
-Pool.__gc = Pool.close
-
--- The pids of the pool's workers (specs).
-function Pool:pids()
-  local list = {}
-  for w, p in ipairs(self.procs) do list[w] = p.pid end
-  return list
+-- The for loop's closing value: an epoch left before its end (a break, an
+-- error in the loop) stops the workers, persistent ones too (what they
+-- were asked to make is not wanted any more).
+function Pool:__close()
+  if self.running then self:close() end
 end
+Pool.__gc = Pool.close
 
 M.encode, M.decode = encode, decode
 return M
