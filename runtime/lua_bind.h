@@ -130,6 +130,7 @@ extern const luaL_Reg mgl_linalg_module_functions[]; /* mg.cholesky_solve */
 extern const luaL_Reg mgl_signal_functions[];  /* lua_signal.c: mg._signals_* */
 extern const luaL_Reg mgl_rnn_functions[];     /* lua_rnn.c: mg._rnn_layer */
 extern const luaL_Reg mgl_proc_functions[];    /* lua_proc.c: mg._proc_spawn, ... */
+extern const luaL_Reg mgl_shm_functions[];     /* lua_shm.c: mg._shm_slot */
 extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */
 extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
 

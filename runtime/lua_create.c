@@ -353,15 +353,22 @@ static int f_manual_seed(lua_State *L) {
   return 0;
 }
 
-/* The generator's state as {seed = s, offset = n}; set_rng_state takes it
- * back, so a run resumes with exactly the same random numbers. */
+/* The generator's state as {seed = s, offset = n}, with stream = k as well
+ * inside mg.with_rng_stream (stream 0, the main one, is left out: the
+ * state looks as it did before streams existed). set_rng_state takes it
+ * back, stream 0 when the table has none, so a run resumes with exactly
+ * the same random numbers. */
 static int f_get_rng_state(lua_State *L) {
   mg_RngState st = mg_get_rng_state(mgl_ctx(L));
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)st.seed);
   lua_setfield(L, -2, "seed");
   lua_pushinteger(L, (lua_Integer)st.offset);
   lua_setfield(L, -2, "offset");
+  if (st.stream != 0) {
+    lua_pushinteger(L, (lua_Integer)st.stream);
+    lua_setfield(L, -2, "stream");
+  }
   return 1;
 }
 
@@ -372,8 +379,66 @@ static int f_set_rng_state(lua_State *L) {
   st.seed = (uint64_t)mgl_checkint(L, -1, "set_rng_state", "seed");
   lua_getfield(L, 1, "offset");
   st.offset = (uint64_t)mgl_checkint(L, -1, "set_rng_state", "offset");
+  st.stream = 0;
+  if (lua_getfield(L, 1, "stream") != LUA_TNIL)
+    st.stream = (uint64_t)mgl_checkint(L, -1, "set_rng_state", "stream");
   mg_set_rng_state(mgl_ctx(L), st);
   return 0;
+}
+
+/* What a with_rng_stream call puts back when it ends. */
+typedef struct {
+  mg_Context *ctx;   /* the state's (__close runs without the upvalue) */
+  mg_RngState saved; /* the generator's state before the call */
+  int armed;         /* saved is still to be put back */
+} RngGuard;
+
+#define MGL_RNG_GUARD "moongrad.RngGuard"
+
+static int rng_guard_close(lua_State *L) {
+  RngGuard *g = luaL_checkudata(L, 1, MGL_RNG_GUARD);
+  if (g->armed) {
+    g->armed = 0;
+    mg_set_rng_state(g->ctx, g->saved);
+  }
+  return 0;
+}
+
+/* mg.with_rng_stream(seed, stream, fn, ...) --> fn(...)'s results. fn runs
+ * with the generator at (seed, stream, offset 0); the state from before is
+ * back once fn returns or raises, so draws inside are a pure function of
+ * (seed, stream) and the calls fn makes, and the outer stream goes on as if
+ * fn had not run. The guard is a to-be-closed slot rather than a pcall: an
+ * error keeps its traceback, and a yield inside fn is refused (the outer
+ * code would otherwise draw from fn's stream while fn is suspended). */
+static int f_with_rng_stream(lua_State *L) {
+  uint64_t seed = (uint64_t)mgl_checkint(L, 1, "with_rng_stream", "seed");
+  uint64_t stream = (uint64_t)mgl_checkint(L, 2, "with_rng_stream", "stream");
+  if (lua_type(L, 3) != LUA_TFUNCTION) {
+    if (luaL_getmetafield(L, 3, "__call") == LUA_TNIL)
+      return luaL_error(L, "with_rng_stream: expects a function as argument "
+                        "#3, got %s", luaL_typename(L, 3));
+    lua_pop(L, 1);
+  }
+  int top = lua_gettop(L);
+  mg_Context *ctx = mgl_ctx(L);
+  luaL_checkstack(L, top, "with_rng_stream: too many arguments");
+  RngGuard *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->armed = 0;
+  if (luaL_newmetatable(L, MGL_RNG_GUARD)) {
+    lua_pushcfunction(L, rng_guard_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  g->ctx = ctx;
+  g->saved = mg_get_rng_state(ctx);
+  g->armed = 1;
+  lua_toclose(L, top + 1);
+  mg_RngState st = {seed, 0, stream};
+  mg_set_rng_state(ctx, st);
+  for (int i = 3; i <= top; i++) lua_pushvalue(L, i);
+  lua_call(L, top - 3, LUA_MULTRET);
+  return lua_gettop(L) - (top + 1);
 }
 
 static int f_set_num_threads(lua_State *L) {
@@ -519,6 +584,7 @@ const luaL_Reg mgl_create_functions[] = {
     {"manual_seed", f_manual_seed},
     {"get_rng_state", f_get_rng_state},
     {"set_rng_state", f_set_rng_state},
+    {"with_rng_stream", f_with_rng_stream},
     {"set_num_threads", f_set_num_threads},
     {"get_num_threads", f_get_num_threads},
     {"clock", f_clock},

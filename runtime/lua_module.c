@@ -57,6 +57,7 @@ static const luaL_Reg *const function_families[] = {
     mgl_join_functions,
     mgl_rnn_functions,
     mgl_proc_functions,
+    mgl_shm_functions,
     mgl_linalg_module_functions,
     mgl_signal_functions,
     NULL};
@@ -85,6 +86,12 @@ static int core_file(lua_State *L) {
  * state's context as upvalue 1; the metamethods also get the methods table
  * as upvalue 2 (for __index). */
 int luaopen_moongrad_core(lua_State *L) {
+  /* Tensor bytes reach the collector as debt (mgl_account), which only the
+   * incremental collector acts on: the generational one (stock lua5.4's
+   * default) makes a step a minor collection, and a dead tensor that has
+   * grown old (survived two) stays until the Lua heap itself doubles --
+   * gigabytes of batches, for a heap that hardly grows. */
+  lua_gc(L, LUA_GCINC, 0, 0, 0);
   /* Handle before resource: the userdata exists before the context. */
   mg_Context **slot = lua_newuserdatauv(L, sizeof *slot, 0);
   *slot = NULL;

@@ -1,18 +1,21 @@
 /*
- * lua_proc.c — worker processes for moongrad.tune: fork, a socket to talk
- * over, waiting and signals. POSIX only; nothing here touches tensors.
+ * lua_proc.c — worker processes for moongrad.tune and the DataLoader: fork,
+ * a socket to talk over, waiting and signals. POSIX only; nothing here
+ * touches tensors (a loader's batches travel through lua_shm.c's slots).
  *
  * Registered with a leading underscore (mg._proc_spawn, ...): the public
- * surface is moongrad.tune's `workers` option. A worker is forked from the
- * running Lua state, so it starts with everything the parent had loaded
- * (a data set is shared copy-on-write) and talks to the parent over one
- * AF_UNIX stream socket pair. Sends use MSG_NOSIGNAL: a worker that died
- * makes send return an error instead of killing the parent with SIGPIPE.
+ * surface is moongrad.tune's `workers` option and the DataLoader's
+ * `num_workers`. A worker is forked from the running Lua state, so it
+ * starts with everything the parent had loaded (a data set is shared
+ * copy-on-write) and talks to the parent over one AF_UNIX stream socket
+ * pair. Sends use MSG_NOSIGNAL: a worker that died makes send return an
+ * error instead of killing the parent with SIGPIPE.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,9 +44,27 @@ static int check_fd(lua_State *L, int arg) {
   return (int)fd;
 }
 
-/* mg._proc_spawn() --> pid, fd in the parent; 0, fd in the child;
- * nil, message when fork or socketpair fails. */
+/* SIGINT and SIGTERM as a set. */
+static void stop_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+}
+
+/* mg._proc_spawn([{quiet_signals = true}]) --> pid, fd in the parent; 0,
+ * fd in the child; nil, message when fork or socketpair fails.
+ * quiet_signals: the child ignores SIGINT and SIGTERM. A DataLoader worker
+ * wants that: Ctrl-C reaches the whole process group, and the parent (fit
+ * finishing its step and writing its checkpoint) decides when its workers
+ * end. The two are blocked across the fork, so none reaches the child
+ * before it ignores them (one that came meanwhile is the parent's). */
 static int f_spawn(lua_State *L) {
+  int quiet = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    static const char *const known[] = {"quiet_signals", NULL};
+    mgl_check_options(L, 1, known, "_proc_spawn");
+    quiet = mgl_optbool_field(L, 1, "quiet_signals", 0, "_proc_spawn");
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return fail(L, "socketpair");
@@ -53,10 +74,14 @@ static int f_spawn(lua_State *L) {
    * parent. Pausing releases the pool (joins its threads); each process
    * builds a fresh one on its next parallel region. */
   omp_pause_resource_all(omp_pause_hard);
+  sigset_t stops, old;
+  stop_signals(&stops);
+  if (quiet) pthread_sigmask(SIG_BLOCK, &stops, &old);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
+    if (quiet) pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sv[0]);
     close(sv[1]);
     errno = e;
@@ -64,15 +89,25 @@ static int f_spawn(lua_State *L) {
   }
   if (pid == 0) {
     close(sv[0]);
+    if (quiet) {
+      struct sigaction ign;
+      memset(&ign, 0, sizeof ign);
+      ign.sa_handler = SIG_IGN;
+      sigemptyset(&ign.sa_mask);
+      sigaction(SIGINT, &ign, NULL);
+      sigaction(SIGTERM, &ign, NULL);
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
 #ifdef __linux__
-    /* A study killed outright (SIGKILL, SIGTERM) takes its workers with it
-     * instead of leaving them to finish trials nobody will record. */
+    /* A study or a training run killed outright (SIGKILL, SIGTERM) takes
+     * its workers with it instead of leaving them to work for nobody. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1); /* the parent died before prctl */
 #endif
     lua_pushinteger(L, 0);
     lua_pushinteger(L, sv[1]);
   } else {
+    if (quiet) pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
     lua_pushinteger(L, pid);
     lua_pushinteger(L, sv[0]);

@@ -162,14 +162,18 @@ void mg_buffer_free(mg_Context *ctx, void *p, size_t nbytes);
 
 /* ---- random numbers -------------------------------------------------------
  * Philox4x32-10, a counter-based generator: the numbers drawn depend only on
- * (seed, offset), never on the thread count, and the state is two integers
- * that save and restore exactly. Each draw advances offset by the number of
- * 128-bit blocks it used. */
+ * (seed, stream, offset), never on the thread count, and the state is three
+ * integers that save and restore exactly. Each draw advances offset by the
+ * number of 128-bit blocks it used. Block b of a stream is Philox's block
+ * for key seed and counter (b, stream): streams of one seed are
+ * independent sequences, and stream 0 is the main one. */
 typedef struct {
   uint64_t seed;    /* the key */
-  uint64_t offset;  /* blocks used so far */
+  uint64_t offset;  /* blocks used so far: the counter's low 64 bits */
+  uint64_t stream;  /* the counter's high 64 bits; 0 for the main stream */
 } mg_RngState;
 
+/* Seeds the main stream: (seed, offset 0, stream 0). */
 void mg_manual_seed(mg_Context *ctx, uint64_t seed);
 mg_RngState mg_get_rng_state(const mg_Context *ctx);
 void mg_set_rng_state(mg_Context *ctx, mg_RngState st);

@@ -552,14 +552,14 @@ static void dropout_fill(mg_Context *ctx, mg_Tensor *y, mg_Tensor *mask,
   int64_t n = mg_numel(x);
   int f32 = x->dtype == MG_F32, pb = f32 ? 4 : 2;
   int64_t nblocks = (n + pb - 1) / pb;
-  uint64_t key = ctx->rng.seed, base = ctx->rng.offset;
+  uint64_t key = ctx->rng.seed, base = ctx->rng.offset, stream = ctx->rng.stream;
   double keep = 1.0 - p, scale = p < 1 ? 1.0 / keep : 0.0;
   float keepf = (float)keep;
   int nt = mg_threads_for(ctx, n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t blk = 0; blk < nblocks; blk++) {
     uint32_t r[4];
-    mg_philox(r, key, base + (uint64_t)blk, 0);
+    mg_philox(r, key, base + (uint64_t)blk, stream);
     int64_t first = blk * pb;
     int count = n - first < pb ? (int)(n - first) : pb;
     for (int k = 0; k < count; k++) {

@@ -6,7 +6,11 @@
  * (seed, c). A draw of n values takes the next ceil(n / per_block) blocks
  * and value i always comes from block offset + i / per_block, so results do
  * not depend on how many threads fill the tensor, and the whole state is
- * (seed, offset): two integers that save and restore exactly.
+ * (seed, offset, stream): three integers that save and restore exactly.
+ * The stream is the counter's high word, so streams of one seed never
+ * share a block: the main stream is 0, and mg.with_rng_stream gives a
+ * data loader's samples streams of their own (the sample's index), whose
+ * draws depend on nothing but (seed, stream) and the calls made in it.
  */
 #include <math.h>
 #include <string.h>
@@ -40,6 +44,7 @@ void mg_philox(uint32_t out[4], uint64_t key, uint64_t ctr_lo,
 void mg_manual_seed(mg_Context *ctx, uint64_t seed) {
   ctx->rng.seed = seed;
   ctx->rng.offset = 0;
+  ctx->rng.stream = 0;
 }
 
 mg_RngState mg_get_rng_state(const mg_Context *ctx) { return ctx->rng; }
@@ -52,7 +57,7 @@ static inline double u53(uint32_t a, uint32_t b) {
 
 double mg_rng_uniform(mg_Context *ctx) {
   uint32_t r[4];
-  mg_philox(r, ctx->rng.seed, ctx->rng.offset++, 0);
+  mg_philox(r, ctx->rng.seed, ctx->rng.offset++, ctx->rng.stream);
   return u53(r[0], r[1]);
 }
 
@@ -75,9 +80,10 @@ static int per_block(DrawKind kind, mg_DType dt) {
 
 /* Values [first, first + count) of block blk into the contiguous out. */
 static void fill_block(void *out, mg_DType dt, const Draw *d, uint64_t key,
-                       uint64_t blk, int64_t first, int count) {
+                       uint64_t stream, uint64_t blk, int64_t first,
+                       int count) {
   uint32_t r[4];
-  mg_philox(r, key, blk, 0);
+  mg_philox(r, key, blk, stream);
   double v[4];
   int64_t iv[2] = {0, 0};
   int nv;
@@ -127,13 +133,13 @@ static void fill_draw(mg_Context *ctx, void *out, mg_DType dt, int64_t n,
                       const Draw *d) {
   int pb = per_block(d->kind, dt);
   int64_t nblocks = (n + pb - 1) / pb;
-  uint64_t key = ctx->rng.seed, base = ctx->rng.offset;
+  uint64_t key = ctx->rng.seed, base = ctx->rng.offset, stream = ctx->rng.stream;
   int nt = mg_threads_for(ctx, n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t b = 0; b < nblocks; b++) {
     int64_t first = b * pb;
     int count = n - first < pb ? (int)(n - first) : pb;
-    fill_block(out, dt, d, key, base + (uint64_t)b, first, count);
+    fill_block(out, dt, d, key, stream, base + (uint64_t)b, first, count);
   }
   ctx->rng.offset = base + (uint64_t)nblocks;
 }
@@ -216,12 +222,12 @@ int mg_randperm(mg_Context *ctx, mg_Tensor **out, int64_t n) {
   int64_t *p = mg_data(t);
   for (int64_t i = 0; i < n; i++) p[i] = i + 1;
   /* Fisher-Yates, two 64-bit draws per block. */
-  uint64_t key = ctx->rng.seed, blk = ctx->rng.offset;
+  uint64_t key = ctx->rng.seed, blk = ctx->rng.offset, stream = ctx->rng.stream;
   uint32_t r[4];
   int used = 2;
   for (int64_t i = n - 1; i > 0; i--) {
     if (used == 2) {
-      mg_philox(r, key, blk++, 0);
+      mg_philox(r, key, blk++, stream);
       used = 0;
     }
     uint64_t x = ((uint64_t)r[2 * used] << 32) | r[2 * used + 1];

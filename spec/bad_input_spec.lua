@@ -129,6 +129,13 @@ local rows = {
   {"a gradient of the wrong shape", function() local x = mg.ones(2); x.grad = mg.ones(3) end,
    {"grad", "[3]"}},
   {"randperm of a negative count", function() return mg.randperm(-3) end, {"randperm", "-3"}},
+  {"with_rng_stream of a number", function() return mg.with_rng_stream(1, 2, 3) end,
+   {"with_rng_stream", "function", "number"}},
+  {"with_rng_stream with a float seed", function() return mg.with_rng_stream(0.5, 2, print) end,
+   {"with_rng_stream", "seed", "0.5"}},
+  {"set_rng_state with a string stream", function()
+    return mg.set_rng_state({seed = 1, offset = 0, stream = "x"})
+  end, {"set_rng_state", "stream"}},
   {"zero threads", function() return mg.set_num_threads(0) end, {"set_num_threads", "0"}},
   {"no_grad of a string", function() return mg.no_grad("f") end, {"no_grad", "string"}},
   {"a cast to an unknown dtype", function() return mg.ones(2):to("float8") end,
@@ -460,6 +467,19 @@ local rows = {
    {"DataLoader", "drop_last", "yes"}},
   {"a DataLoader with shuffle = 1", function() return data.DataLoader(dataset(), {batch_size = 2, shuffle = 1}) end,
    {"DataLoader", "shuffle", "1"}},
+  {"a DataLoader with num_workers -1", function() return data.DataLoader(dataset(), {num_workers = -1}) end,
+   {"DataLoader", "num_workers", "-1"}},
+  {"a DataLoader with num_workers '2'", function() return data.DataLoader(dataset(), {num_workers = "2"}) end,
+   {"DataLoader", "num_workers", "2"}},
+  {"a DataLoader with persistent_workers 1",
+   function() return data.DataLoader(dataset(), {num_workers = 2, persistent_workers = 1}) end,
+   {"DataLoader", "persistent_workers", "1"}},
+  {"a DataLoader with prefetch_factor 0",
+   function() return data.DataLoader(dataset(), {num_workers = 2, prefetch_factor = 0}) end,
+   {"DataLoader", "prefetch_factor", "0"}},
+  {"a loader state_dict whose epoch_seed is a string", function()
+    return loader():load_state_dict({position = 0, epoch_seed = "42"})
+  end, {"DataLoader:load_state_dict", "epoch_seed", "42"}},
   {"random_split with a nan length", function() return data.random_split(dataset(), {nan, 8}) end,
    {"random_split", "lengths[1]", "nan"}},
   {"collate of samples with different shapes", function()

@@ -1131,7 +1131,7 @@ describe("loader:load_state_dict and model:load_state_dict, all or nothing", fun
       "DataLoader:load_state_dict: position must be an integer in 0..5 (the batches of an " ..
       "epoch), got 6")
     assert.has_error(function() loader:load_state_dict({position = 0, order = {}}) end,
-      "DataLoader:load_state_dict: unknown entry 'order' (known: perm, position)")
+      "DataLoader:load_state_dict: unknown entry 'order' (known: perm, position, epoch_seed)")
     assert.are.equal(1, loader._position)
   end)
 

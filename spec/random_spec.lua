@@ -296,3 +296,146 @@ describe("uniform_ and normal_", function()
                      "normal_: std must be non-negative, got -1")
   end)
 end)
+
+describe("streams (mg.with_rng_stream)", function()
+  -- Expected values come from the block function alone (checked above
+  -- against Random123's vectors) and the documented conversions: a float32
+  -- is word >> 8 times 2^-24, a float64 is (a >> 5, b >> 6) as 53 bits.
+  local function f32_blocks(seed, stream, first, nblocks)
+    local out = {}
+    for blk = first, first + nblocks - 1 do
+      local w = {mg._philox(seed, blk, stream)}
+      for k = 1, 4 do out[#out + 1] = (w[k] >> 8) * 2.0 ^ -24 end
+    end
+    return out
+  end
+
+  it("draw Philox blocks whose counter's high word is the stream, from offset 0", function()
+    local seed, stream = 0x1234abcd5678, 77
+    mg.manual_seed(3)
+    mg.rand(10)
+    local got = mg.with_rng_stream(seed, stream, function() return mg.rand(6):totable() end)
+    local want = f32_blocks(seed, stream, 0, 2)
+    for i = 1, 6 do assert.equal(want[i], got[i]) end
+    -- a negative stream is its two's complement: the loader's batch streams
+    local w = {mg._philox(seed, 0, -5)}
+    local d = mg.with_rng_stream(seed, -5, function() return mg.rand(1, "float64"):item() end)
+    assert.equal(((w[1] >> 5) * 67108864.0 + (w[2] >> 6)) * 2.0 ^ -53, d)
+  end)
+
+  it("leave the outer stream to go on as if nothing had run", function()
+    mg.manual_seed(11)
+    mg.rand(5)
+    local expected = mg.rand(7):totable()
+    local after = mg.get_rng_state()
+    mg.manual_seed(11)
+    mg.rand(5)
+    mg.with_rng_stream(1, 2, function()
+      mg.rand(1000)
+      mg.randperm(9)
+      mg.randint(1, 5, {3})
+    end)
+    assert.same(expected, mg.rand(7):totable())
+    assert.same(after, mg.get_rng_state())
+  end)
+
+  it("put the state back when fn raises, with the error as it was raised", function()
+    mg.manual_seed(4)
+    local before = mg.get_rng_state()
+    local ok, trace = xpcall(mg.with_rng_stream, debug.traceback, 9, 9, function()
+      mg.rand(100)
+      error("cannot decode img_7.png", 0)
+    end)
+    assert.is_false(ok)
+    assert.matches("^cannot decode img_7.png\nstack traceback:", trace)
+    assert.same(before, mg.get_rng_state())
+  end)
+
+  it("draw what depends on (seed, stream) and the calls alone, not on what ran before or the thread count", function()
+    local threads = mg.get_num_threads()
+    local function inside()
+      return mg.with_rng_stream(21, 1000, function()
+        return {mg.rand(50001):sum():item(), mg.randn(7):totable(), mg.randperm(6):totable()}
+      end)
+    end
+    local ok, err = pcall(function()
+      mg.set_num_threads(1)
+      mg.manual_seed(1)
+      local a = inside()
+      mg.set_num_threads(2)
+      mg.manual_seed(2)
+      mg.rand(333)
+      assert.same(a, inside())
+      assert.are_not.same(a, mg.with_rng_stream(21, 1001, function()
+        return {mg.rand(50001):sum():item(), mg.randn(7):totable(), mg.randperm(6):totable()}
+      end))
+    end)
+    mg.set_num_threads(threads)
+    assert(ok, err)
+  end)
+
+  it("nest, and show the stream in get_rng_state only inside one", function()
+    mg.manual_seed(6)
+    assert.is_nil(mg.get_rng_state().stream)
+    mg.with_rng_stream(5, 1, function()
+      mg.rand(4)
+      local outer = mg.get_rng_state()
+      assert.same({seed = 5, offset = 1, stream = 1}, outer)
+      local inner = mg.with_rng_stream(5, 2, mg.get_rng_state)
+      assert.same({seed = 5, offset = 0, stream = 2}, inner)
+      assert.same(outer, mg.get_rng_state())
+    end)
+    assert.same({seed = 6, offset = 0}, mg.get_rng_state())
+  end)
+
+  it("have states that set_rng_state takes back, through a checkpoint too", function()
+    local checkpoint = require "moongrad.checkpoint"
+    local path = os.tmpname()
+    local st, want = mg.with_rng_stream(8, -3, function()
+      mg.rand(9)
+      local s = mg.get_rng_state()
+      checkpoint.save(path, {})
+      return s, mg.rand(5):totable()
+    end)
+    mg.manual_seed(0)
+    mg.set_rng_state(st)
+    assert.same(want, mg.rand(5):totable())
+    mg.manual_seed(0)
+    checkpoint.load(path)
+    os.remove(path)
+    assert.same(st, mg.get_rng_state())
+    assert.same(want, mg.rand(5):totable())
+    mg.manual_seed(0)
+  end)
+
+  it("pass fn its arguments and return all its results, nils included", function()
+    local n, a, b, c = (function(...) return select("#", ...), ... end)(
+      mg.with_rng_stream(1, 1, function(x, y, z) return x, y, z end, "a", nil, 3))
+    assert.same({3, "a", nil, 3}, {n, a, b, c})
+    local callable = setmetatable({}, {__call = function(_, v) return v * 2 end})
+    assert.equal(8, mg.with_rng_stream(1, 1, callable, 4))
+  end)
+
+  it("refuse what is not a function and a yield across them, leaving the state alone", function()
+    mg.manual_seed(12)
+    local before = mg.get_rng_state()
+    assert.has_error(function() mg.with_rng_stream(1, 2, 3) end,
+                     "with_rng_stream: expects a function as argument #3, got number")
+    assert.has_error(function() mg.with_rng_stream(1.5, 2, print) end)
+    local co = coroutine.wrap(function()
+      return mg.with_rng_stream(1, 2, function() coroutine.yield(1) end)
+    end)
+    assert.has_error(co, "attempt to yield across a C-call boundary")
+    assert.same(before, mg.get_rng_state())
+  end)
+
+  it("drive dropout as every other draw", function()
+    local F = require "moongrad.functional"
+    local x = mg.ones(64)
+    local function mask(stream)
+      return mg.with_rng_stream(3, stream, function() return F.dropout(x, 0.5, true):totable() end)
+    end
+    assert.same(mask(1), mask(1))
+    assert.are_not.same(mask(1), mask(2))
+  end)
+end)

@@ -129,7 +129,8 @@ local function build(opts)
   local rng = get_rng_state()
   local state = {format = "moongrad.checkpoint", version = FORMAT_VERSION,
                  epoch = opts.epoch, step = opts.step, extra = opts.extra,
-                 rng = {seed = u64_string(rng.seed), offset = u64_string(rng.offset)}}
+                 rng = {seed = u64_string(rng.seed), offset = u64_string(rng.offset),
+                        stream = rng.stream and u64_string(rng.stream)}}
   if opts.model ~= nil then
     local names = {}
     for name, t in pairs(opts.model:state_dict()) do
@@ -365,9 +366,10 @@ local function prepare(tensors, state, opts)
     local r = state.rng
     if type(r) ~= "table" then return nil, "the RNG state is missing" end
     rng = {}
-    for _, k in ipairs({"seed", "offset"}) do
+    for _, k in ipairs({"seed", "offset", "stream"}) do
       rng[k] = parse_u64(r[k])
-      if not rng[k] then
+      -- stream: saved only inside mg.with_rng_stream (0, the main one, is left out)
+      if not rng[k] and not (k == "stream" and r[k] == nil) then
         return nil, fmt("the RNG state is corrupt: %s must be an unsigned 64-bit integer " ..
                         "in decimal, got %s", k, type(r[k]) == "string" and fmt("%q", r[k])
                         or tostring(r[k]))

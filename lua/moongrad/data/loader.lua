@@ -1,7 +1,9 @@
 -- moongrad.data's DataLoader: batches of a dataset, one epoch per iter().
 --
 --   local loader = data.DataLoader(ds, {batch_size = 128, shuffle = true,
---                                       drop_last = false, transform = fn})
+--                                       drop_last = false, transform = fn,
+--                                       num_workers = 0, prefetch_factor = 2,
+--                                       persistent_workers = false})
 --   #loader                                -- batches per epoch
 --   for xb, yb in loader:iter() do ... end -- one epoch
 --
@@ -15,13 +17,41 @@
 -- Lua list. transform(xb, yb, ...) runs once per batch and returns the
 -- batch to yield.
 --
+-- Per-sample random streams: when the loader runs code that may draw
+-- random numbers (ds:get, a collate or a transform), each epoch also draws
+-- one epoch seed from the state's RNG (after the order), and ds:get(i) runs
+-- inside mg.with_rng_stream(seed, i, ...) and the batch's collate and
+-- transform inside stream -k for batch k (-((k-1)*size + rank) when
+-- sharded). So a sample's random crop or noise depends on the seed, the
+-- epoch and the sample alone -- not on the batch size, the worker count,
+-- the thread count or what ran before -- and the main stream moves by the
+-- order and the seed only. A TensorDataset gathered by get_batch without a
+-- transform draws no seed: its epochs are what they were before seeds.
+--
+-- Workers: with num_workers = W > 0 the batches are made in W processes
+-- forked when iter() begins (moongrad/data/workers.lua): batch k by worker
+-- (k - 1) % W + 1, up to prefetch_factor batches per worker ahead, yielded
+-- in order, bit for bit the batches of num_workers = 0. The workers end
+-- with the iteration: after its last batch, when the for loop is left
+-- (break, an error, Ctrl-C through fit), or when the collector finds an
+-- unfinished iterator dropped. persistent_workers = true keeps them from
+-- epoch to epoch instead (each epoch sends them its order and seed; the
+-- dataset and transform stay as they were at the fork) until an iteration
+-- is left early or fails, loader:close() or the loader's collection. An
+-- error in a worker is raised at its batch as "DataLoader: worker w, batch
+-- k: <its message>"; a worker that dies is reported with its exit code or
+-- signal.
+--
 -- Resume: loader:state_dict() is {perm = <this epoch's order, int64> or
--- nil, position = <batches already yielded this epoch>}; after
--- loader:load_state_dict(sd) the next iter() yields the rest of that epoch
--- (batch position + 1 on, same order) and later epochs shuffle as usual.
+-- nil, position = <batches already yielded this epoch>, epoch_seed = <the
+-- epoch's seed> or nil}; after loader:load_state_dict(sd) the next iter()
+-- yields the rest of that epoch (batch position + 1 on, same order, same
+-- draws, whatever num_workers is now) and later epochs shuffle as usual.
 -- load_state_dict checks first (position in 0..#loader, perm a permutation
--- of 1..n) and changes nothing on failure; prepare_load_state_dict(sd)
--- checks and returns the apply step, for moongrad.checkpoint.
+-- of 1..n, epoch_seed an integer) and changes nothing on failure;
+-- prepare_load_state_dict(sd) checks and returns the apply step, for
+-- moongrad.checkpoint. A state without epoch_seed (saved before seeds
+-- existed) resumes with a fresh one.
 --
 -- Sharding (data-parallel training, moongrad.dist): loader:shard(rank, size)
 -- is a copy of the loader for rank `rank` of `size`. Each epoch's order is
@@ -32,19 +62,26 @@
 -- #loader is that loader's length. When the last global batch has fewer
 -- samples than ranks, some ranks get an empty batch; loader.last_rows and
 -- loader.last_global_rows say how many samples the last batch had here and
--- over all ranks. sync(perm), when given, makes every rank's shuffled
--- order the same (moongrad.dist broadcasts rank 1's).
+-- over all ranks. sync(t), when given, makes every rank's t rank 1's: it
+-- is called with each epoch's shuffled order and with its seed (a 1-element
+-- int64 tensor), so every rank draws the same numbers for a sample
+-- (moongrad.dist broadcasts rank 1's).
 local mg = require "moongrad"
+local workers = require "moongrad.data.workers"
 
 local type, error, setmetatable, pairs = type, error, setmetatable, pairs
-local math_type, table_unpack = math.type, table.unpack
+local math_type, min, table_unpack, table_pack = math.type, math.min, table.unpack, table.pack
+local with_rng_stream = mg.with_rng_stream
 
 local DataLoader = {}
 DataLoader.__index = DataLoader
 DataLoader.__name = "DataLoader"
 
-local KNOWN = {batch_size = true, shuffle = true, drop_last = true,
-               transform = true, collate = true}
+local KNOWN = {batch_size = true, shuffle = true, drop_last = true, transform = true,
+               collate = true, num_workers = true, prefetch_factor = true,
+               persistent_workers = true}
+
+local WEAK = {__mode = "v"}
 
 local function is_callable(f)
   if type(f) == "function" then return true end
@@ -53,7 +90,8 @@ local function is_callable(f)
 end
 
 -- data.DataLoader(ds, {batch_size = 1, shuffle = false, drop_last = false,
--- transform = nil, collate = nil}); collate(samples) replaces the default
+-- transform = nil, collate = nil, num_workers = 0, prefetch_factor = 2,
+-- persistent_workers = false}); collate(samples) replaces the default
 -- collation (samples: a list of table.pack'ed samples).
 local function new(ds, opts)
   if type(ds) ~= "table" or type(ds.len) ~= "function" or type(ds.get) ~= "function" then
@@ -74,7 +112,14 @@ local function new(ds, opts)
   if opts.collate ~= nil and not is_callable(opts.collate) then
     error("DataLoader: collate must be callable", 2)
   end
-  for _, k in ipairs{"shuffle", "drop_last"} do  -- shuffle = 1 is a typo, not a yes
+  local nw, pf = opts.num_workers or 0, opts.prefetch_factor or 2
+  if math_type(nw) ~= "integer" or nw < 0 then
+    error(("DataLoader: num_workers must be an integer >= 0, got %s"):format(tostring(nw)), 2)
+  end
+  if math_type(pf) ~= "integer" or pf < 1 then
+    error(("DataLoader: prefetch_factor must be an integer >= 1, got %s"):format(tostring(pf)), 2)
+  end
+  for _, k in ipairs{"shuffle", "drop_last", "persistent_workers"} do  -- 1 is a typo, not a yes
     if opts[k] ~= nil and type(opts[k]) ~= "boolean" then
       error(("DataLoader: %s must be true or false, got %s"):format(k, tostring(opts[k])), 2)
     end
@@ -86,9 +131,15 @@ local function new(ds, opts)
     drop_last = opts.drop_last and true or false,
     transform = opts.transform,
     collate = opts.collate,
+    num_workers = nw, prefetch_factor = pf,
+    persistent_workers = opts.persistent_workers and true or false,
     _perm = nil,       -- this epoch's order (int64), nil when not shuffling
     _position = 0,     -- batches yielded this epoch
+    _seed = nil,       -- this epoch's seed of per-sample streams, nil when not needed
     _resume = false,   -- the next iter() continues the current epoch
+    _pool = nil,       -- {workers of the running iteration}, held weakly
+    _persistent = nil, -- the persistent workers (persistent_workers = true)
+    _iteration = nil,  -- the running iteration's token: older iterators refuse to go on
     shard_rank = 1, shard_size = 1, _sync = nil,
     last_rows = 0, last_global_rows = 0,
   }, DataLoader)
@@ -109,7 +160,8 @@ function DataLoader:shard(rank, size, sync)
   local copy = {}
   for k, v in pairs(self) do copy[k] = v end
   copy.shard_rank, copy.shard_size, copy._sync = rank, size, sync
-  copy._perm, copy._position, copy._resume = nil, 0, false
+  copy._perm, copy._position, copy._seed, copy._resume = nil, 0, nil, false
+  copy._pool, copy._persistent, copy._iteration = nil, nil, nil
   return setmetatable(copy, DataLoader)
 end
 
@@ -178,10 +230,62 @@ end
 
 -- ---- iteration ----------------------------------------------------------------
 
--- The batch at positions [start, start + len) of the epoch's order, or this
--- rank's share of it (every shard_size-th position from the rank's own).
-function DataLoader:_batch(start, len)
-  local ds, size = self.dataset, self.shard_size
+-- Does the loader run code of the user's for a batch (get, collate or a
+-- transform), which may draw random numbers? Only then does an epoch draw
+-- a seed: a TensorDataset gathered by get_batch, untransformed, draws
+-- nothing, and its epochs stay as they were before seeds existed.
+function DataLoader:_seeded()
+  local ds = self.dataset
+  return not (ds.get_batch and not self.collate) or self.transform ~= nil
+end
+
+-- Batch k of the epoch: its first position in the epoch's order and its
+-- length (the global batch's, when sharded).
+function DataLoader:_span(k)
+  local n, bs = self.dataset:len(), self.batch_size * self.shard_size
+  local start = (k - 1) * bs + 1
+  return start, start + bs - 1 <= n and bs or n - start + 1
+end
+
+-- The rows of this rank's share of a batch of len samples.
+function DataLoader:_rows(len)
+  local rank, size = self.shard_rank, self.shard_size
+  if size == 1 then return len end
+  return len < rank and 0 or (len - rank) // size + 1
+end
+
+local function read_sample(ds, i) return table_pack(ds:get(i)) end
+
+local function finish(self, rows, ...)
+  if self.transform and rows > 0 then return self.transform(...) end
+  return ...
+end
+
+-- The batch, inside its stream when the epoch has a seed: each sample read
+-- in its own stream (its index), then collate and the transform.
+local function make_batch(self, ids, rows)
+  local ds = self.dataset
+  if ds.get_batch and not self.collate then return finish(self, rows, ds:get_batch(ids)) end
+  -- an empty share (see the top of this file) has nothing to collate
+  if rows == 0 then return {} end
+  local list, seed = ids:totable(), self._seed
+  local samples = {}
+  for i = 1, rows do
+    local id = list[i]
+    samples[i] = seed and with_rng_stream(seed, id, read_sample, ds, id) or read_sample(ds, id)
+  end
+  return finish(self, rows, (self.collate or collate)(samples))
+end
+
+-- loader:_produce(k) --> batch k of the epoch (this rank's share of it):
+-- what one iteration step yields, made in this process or in a worker.
+-- Sample i's draws come from stream i of the epoch's seed and the batch's
+-- (collate, transform) from stream -k (-((k-1)*size + rank) when sharded),
+-- so they depend on the seed and the sample alone: not on the worker
+-- count, the batch size, the thread count or what ran before.
+function DataLoader:_produce(k)
+  local start, len = self:_span(k)
+  local size = self.shard_size
   local ids
   if size == 1 then
     ids = self._perm and self._perm:narrow(1, start, len) or mg.arange(start, start + len)
@@ -190,46 +294,97 @@ function DataLoader:_batch(start, len)
     ids = self._perm and self._perm:index_select(1, pos) or pos
   end
   local rows = ids:numel()
-  self.last_rows, self.last_global_rows = rows, len
-  if ds.get_batch and not self.collate then return ds:get_batch(ids) end
-  -- an empty share (see the top of this file) has nothing to collate
-  if rows == 0 then return {} end
-  local list = ids:totable()
-  local samples = {}
-  for i = 1, rows do samples[i] = table.pack(ds:get(list[i])) end
-  return (self.collate or collate)(samples)
+  if not self._seed then return make_batch(self, ids, rows) end
+  return with_rng_stream(self._seed, -((k - 1) * size + self.shard_rank), make_batch, self, ids, rows)
 end
 
-local function finish(self, ...)
-  if self.transform and self.last_rows > 0 then return self.transform(...) end
-  return ...
+-- A seed for the epoch's streams from the main stream; every rank takes
+-- rank 1's when sharded with sync.
+local function draw_seed(self)
+  local t = mg.randint(0, math.maxinteger, {1})
+  if self._sync then self._sync(t) end
+  return t:item()
 end
 
--- for xb, yb, ... in loader:iter() do ... end: one epoch.
+-- Stops the workers of an iteration still running (left by a break, or
+-- before a new iter()); idle persistent workers stay.
+function DataLoader:_stop_workers()
+  local pool = self._pool and self._pool[1]
+  self._pool = nil
+  if pool then pool:close() end
+  local kept = self._persistent
+  if kept and (kept.running or kept.nw ~= self.num_workers or not self.persistent_workers) then
+    kept:close()
+    self._persistent = nil
+  end
+end
+
+-- loader:close(): stops the loader's workers now, persistent ones too,
+-- rather than when the loader is collected. The next iter() starts anew.
+function DataLoader:close()
+  self:_stop_workers()
+  if self._persistent then self._persistent:close() end
+  self._persistent, self._iteration = nil, nil
+end
+DataLoader.__close = DataLoader.close
+
+-- The workers for batches first..last of this epoch: the persistent ones
+-- when they are kept, else forked now.
+local function workers_for(self, first, last)
+  if self.persistent_workers then
+    local kept = self._persistent
+    if not (kept and not kept.closed) then
+      kept = workers.start(self, self.num_workers, true)
+      self._persistent = kept
+    end
+    return kept
+  end
+  local pool = workers.start(self, min(self.num_workers, last - first + 1), false)
+  -- weak: an iterator dropped unfinished lets the collector stop its workers
+  self._pool = setmetatable({pool}, WEAK)
+  return pool
+end
+
+-- for xb, yb, ... in loader:iter() do ... end: one epoch. With workers the
+-- for loop's closing value stops them when the loop is left early.
 function DataLoader:iter()
+  self:_stop_workers()
   local n = self.dataset:len()
-  local nb, bs = self:len(), self.batch_size * self.shard_size
+  local nb = self:len()
   if self._resume then
     self._resume = false
   else
     self._perm = self.shuffle and n > 0 and mg.randperm(n) or nil
     if self._perm and self._sync then self._sync(self._perm) end
-    self._position = 0
+    self._position, self._seed = 0, nil
   end
+  -- a state saved before epochs had seeds resumes with a fresh one
+  if self._seed == nil and self:_seeded() then self._seed = draw_seed(self) end
+  local pool
+  if self.num_workers > 0 and self._position < nb then
+    pool = workers_for(self, self._position + 1, nb)
+    pool:begin(self, self._position + 1, nb)
+  end
+  local token = {}
+  self._iteration = token
   return function()
-    local k = self._position
-    if k >= nb then return nil end
-    local start = k * bs + 1
-    local len = start + bs - 1 <= n and bs or n - start + 1
-    self._position = k + 1
-    return finish(self, self:_batch(start, len))
-  end
+    if self._iteration ~= token then
+      error("DataLoader: this iteration has ended: a newer iter() or load_state_dict replaced it", 2)
+    end
+    local k = self._position + 1
+    if k > nb then return nil end
+    local _, len = self:_span(k)
+    self._position = k
+    self.last_rows, self.last_global_rows = self:_rows(len), len
+    if pool then return pool:take(k) end
+    return self:_produce(k)
+  end, nil, nil, pool
 end
 
 -- ---- resume ---------------------------------------------------------------------
 
 function DataLoader:state_dict()
-  return {perm = self._perm, position = self._position}
+  return {perm = self._perm, position = self._position, epoch_seed = self._seed}
 end
 
 -- A problem with perm as the order of an epoch over n samples, or nil: it
@@ -259,11 +414,14 @@ local function prepare(self, sd)
   local who = "DataLoader:load_state_dict"
   if type(sd) ~= "table" then return nil, who .. ": expects a table, got " .. type(sd) end
   for k in pairs(sd) do
-    if k ~= "position" and k ~= "perm" then
-      return nil, ("%s: unknown entry '%s' (known: perm, position)"):format(who, tostring(k))
+    if k ~= "position" and k ~= "perm" and k ~= "epoch_seed" then
+      return nil, ("%s: unknown entry '%s' (known: perm, position, epoch_seed)"):format(who, tostring(k))
     end
   end
-  local pos, perm, nb = sd.position, sd.perm, self:len()
+  local pos, perm, seed, nb = sd.position, sd.perm, sd.epoch_seed, self:len()
+  if seed ~= nil and math_type(seed) ~= "integer" then
+    return nil, ("%s: epoch_seed must be an integer, got %s"):format(who, tostring(seed))
+  end
   if math_type(pos) ~= "integer" or pos < 0 or pos > nb then
     return nil, ("%s: position must be an integer in 0..%d (the batches of an epoch), got %s")
                 :format(who, nb, tostring(pos))
@@ -278,7 +436,9 @@ local function prepare(self, sd)
   -- A shuffling loader without a perm has not drawn this epoch's order yet.
   local resume = pos < nb and (perm ~= nil or not self.shuffle)
   return function()
-    self._perm, self._position, self._resume = perm, pos, resume
+    self:_stop_workers()
+    self._perm, self._position, self._seed, self._resume = perm, pos, seed, resume
+    self._iteration = nil
   end
 end
 
