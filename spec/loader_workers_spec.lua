@@ -369,6 +369,9 @@ describe("DataLoader workers", function()
     it()
     local first = children()
     assert.equal(2, count(first))
+    local pids = loader:worker_pids()      -- the ones alive now, in worker order
+    assert.equal(2, #pids)
+    for _, pid in ipairs(pids) do assert.is_truthy(first[pid], pid) end
     local it2 = loader:iter()   -- a new epoch stops the old one's workers
     it2()
     for pid in pairs(first) do assert.is_nil(children()[pid]) end
@@ -377,6 +380,7 @@ describe("DataLoader workers", function()
                    error_of(it))
     for _ in it2 do end        -- the last batch stops them
     assert.same({}, children())
+    assert.same({}, loader:worker_pids())
     collectgarbage()
     assert.equal(fds, open_fds())
     assert.equal(shm, entries("/dev/shm"))

@@ -319,6 +319,19 @@ function DataLoader:_stop_workers()
   end
 end
 
+-- loader:worker_pids() --> the process ids of the workers alive now, in
+-- worker order ({} without any): for watching their memory or CPU.
+function DataLoader:worker_pids()
+  local pool = (self._pool and self._pool[1]) or self._persistent
+  local pids = {}
+  if pool then
+    for w = 1, pool.nw do
+      if pool.procs[w] then pids[#pids + 1] = pool.procs[w].pid end
+    end
+  end
+  return pids
+end
+
 -- loader:close(): stops the loader's workers now, persistent ones too,
 -- rather than when the loader is collected. The next iter() starts anew.
 function DataLoader:close()
