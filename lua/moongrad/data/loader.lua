@@ -324,7 +324,7 @@ end
 function DataLoader:worker_pids()
   local pool = (self._pool and self._pool[1]) or self._persistent
   local pids = {}
-  if pool then
+  if pool and not pool.closed then
     for w = 1, pool.nw do
       if pool.procs[w] then pids[#pids + 1] = pool.procs[w].pid end
     end
