@@ -24,6 +24,7 @@ local data = require "moongrad.data"
 local T = require "moongrad.transforms"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
+local checkpoint = require "moongrad.checkpoint"
 local argparse = require "argparse"
 
 local function integer(lo)
@@ -61,10 +62,7 @@ parser:option("--out", "Folder for checkpoints, history and charts.", "runs/trai
 parser:option("--resume", "Checkpoint to resume from (last.safetensors of a stopped run).")
 local args = parser:parse(arg)
 
-local function is_dir(path)
-  local ok, kinds = pcall(mg._listdir, path)
-  return ok and kinds ~= nil
-end
+local function is_dir(path) return mg._listdir(path) ~= nil end
 
 -- ---- the folders ---------------------------------------------------------------
 local train_dir, test_dir = args.dir, nil
@@ -121,7 +119,7 @@ local test_set = test_dir and data.ImageFolder(test_dir, {loader = loader, trans
 
 local function loader_of(ds, shuffle)
   return data.DataLoader(ds, {batch_size = args.batch_size, shuffle = shuffle,
-                              num_workers = args.workers})
+                              num_workers = args.workers, persistent_workers = args.workers > 0})
 end
 local train_loader = loader_of(train_set, true)
 local val_loader = loader_of(val_set, false)
@@ -145,10 +143,10 @@ end
 
 local Net = nn.Module:extend("ResNetSmall")
 function Net:init(c_in, k)
-  self.stem = nn.Sequential(nn.Conv2d(c_in, 32, 3, {padding = 1, bias = false}),
-                            nn.BatchNorm2d(32), nn.ReLU())
-  self.stages = nn.Sequential(Block(32, 32, 1), Block(32, 64, 2), Block(64, 128, 2))
-  self.head = nn.Linear(128, k)
+  self.stem = nn.Sequential(nn.Conv2d(c_in, 16, 3, {padding = 1, bias = false}),
+                            nn.BatchNorm2d(16), nn.ReLU())
+  self.stages = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+  self.head = nn.Linear(64, k)
 end
 function Net:forward(x)
   local y = self.stages(self.stem(x))
@@ -185,7 +183,7 @@ local history = train.fit(model, {
 plot.training_curves(history, out .. "/curves.svg", {title = "Residual CNN on " .. args.dir})
 
 -- ---- per-class accuracy and the confusion matrix of the best model -----------------
-model:load_state_dict(mg.load(out .. "/best.safetensors"))
+checkpoint.load(out .. "/best.safetensors", {model = model})
 model:eval()
 local eval_set = test_set or val_set
 local k = #classes

@@ -7,8 +7,9 @@ set -eu
 # cJSON parses safetensors headers in C; dkjson encodes checkpoint metadata
 # in Lua; the Fashion-MNIST package is the main job's data and wamerican's
 # word list (/usr/share/dict/words) the character-level models'. libpng
-# and libjpeg-turbo decode and encode images (mg.image).
-build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson dataset-fashion-mnist wamerican"
+# and libjpeg-turbo decode and encode images (mg.image); lua-argparse reads
+# the image scripts' command lines (their --help).
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson lua-argparse dataset-fashion-mnist wamerican"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
 # The installation spec builds the rock with luarocks, builds C programs
 # with pkg-config's flags (pkgconf) and renders the man page (groff-base,
@@ -21,8 +22,10 @@ test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev o
 # test-tsan with its ThreadSanitizer runtime (libtsan2); the fuzzing targets
 # need clang and its runtime (libFuzzer, clang's ASan).
 sanitize="$test libasan8 libubsan1 libtsan2 clang-14 libclang-rt-14-dev"
-# The benchmark's peer, PyTorch: never a dependency of moongrad itself.
-bench="$test python3-torch"
+# The benchmark's peers, PyTorch and torchvision (with Pillow, which also
+# makes the image benchmark's photo folder from python3-skimage's
+# photographs): never dependencies of moongrad itself.
+bench="$test python3-torch python3-torchvision python3-pil python3-skimage"
 
 case "${1:-test}" in
   build) want=$build ;;
