@@ -91,6 +91,9 @@ local WORKLOADS = {
   { name = "matmul_100", script = "ops", mode = "matmul_100", unit = "us" },
   { name = "startup", unit = "ms", single = true, target = { min = 50 },
     lua = exe .. " -e ''", py = python .. " -c 'import torch'" },
+  -- images: "threads" is the number of worker processes (1 thread each)
+  { name = "images_load", unit = "images/s", higher = true, target = { min = 2 } },
+  { name = "peak_rss_images", unit = "MiB", single = true, target = { min = 2 } },
 }
 
 local only = {}
@@ -141,8 +144,66 @@ local function pairs_of(lua, py, key)
   return median(a), have_torch and median(b) or nil
 end
 
+-- The image benchmarks' folders, made once into build/: 1000 photographs
+-- (JPEG, made by Pillow from python3-skimage's photographs) and the
+-- Fashion-MNIST training set as PNG files (scripts/export_images.lua).
+local PHOTOS, FASHION_PNG = "build/bench_images", "build/fashion_mnist_png"
+local function image_folders()
+  if not os.execute("test -d " .. PHOTOS) then
+    run(("%s %s %s.tmp 1000 && mv %s.tmp %s"):format(python, sh_quote(here .. "image_folder.py"), PHOTOS,
+                                                     PHOTOS, PHOTOS))
+  end
+  if not os.execute("test -d " .. FASHION_PNG) then
+    run(("rm -rf %s.tmp && %s scripts/export_images.lua %s.tmp --split train && mv %s.tmp %s")
+        :format(FASHION_PNG, sh_quote(exe), FASHION_PNG, FASHION_PNG, FASHION_PNG))
+  end
+end
+
+-- images_load: moongrad against the faster of PyTorch's two idioms (PIL
+-- images, or torchvision.io decoding with tensor transforms), each
+-- workload's runs alternating.
+local function images_load(w, workers)
+  local lcmd = ("%s %s throughput %d %s"):format(sh_quote(exe), sh_quote(here .. "images.lua"), workers, PHOTOS)
+  local pcmd = function(idiom)
+    return ("env %s %s %s throughput %d %s %s"):format(torch_env(1), python, sh_quote(here .. "images.py"),
+                                                       workers, PHOTOS, idiom)
+  end
+  local a, pil, ten = {}, {}, {}
+  for i = 1, npairs do
+    a[i] = field(run(lcmd), "result", lcmd)
+    if have_torch then
+      pil[i] = field(run(pcmd("pil")), "result", pcmd("pil"))
+      ten[i] = field(run(pcmd("tensor")), "result", pcmd("tensor"))
+    end
+  end
+  local best, idiom
+  if have_torch then
+    best, idiom = median(pil), "pil"
+    if median(ten) > best then best, idiom = median(ten), "tensor" end
+  end
+  report(w, workers, median(a), best, idiom and ("pytorch_idiom=%s"):format(idiom))
+end
+
+local function peak_rss_images(w)
+  local lcmd = ("%s %s rss 2 %s"):format(sh_quote(exe), sh_quote(here .. "images.lua"), FASHION_PNG)
+  local pcmd = ("env %s %s %s rss 2 %s"):format(torch_env(1), python, sh_quote(here .. "images.py"), FASHION_PNG)
+  local a, b = {}, {}
+  for i = 1, npairs do
+    a[i] = field(run(lcmd), "rss_mib", lcmd)
+    if have_torch then b[i] = field(run(pcmd), "rss_mib", pcmd) end
+  end
+  report(w, 2, median(a), have_torch and median(b) or nil, "workers=2")
+end
+
 for _, w in ipairs(WORKLOADS) do
-  if next(only) == nil or only[w.name] or (w.name == "mlp_epoch" and only.peak_rss_mlp) then
+  if (w.name == "images_load" or w.name == "peak_rss_images") and (next(only) == nil or only[w.name]) then
+    image_folders()
+    if w.name == "images_load" then
+      for _, workers in ipairs(thread_counts) do images_load(w, workers) end
+    else
+      peak_rss_images(w)
+    end
+  elseif next(only) == nil or only[w.name] or (w.name == "mlp_epoch" and only.peak_rss_mlp) then
     for _, threads in ipairs(w.single and { 1 } or thread_counts) do
       if w.name == "startup" then
         local a, b = {}, {}

@@ -183,6 +183,17 @@ static inline uint8_t luma(unsigned r, unsigned g, unsigned b) {
 static void put_row(uint8_t *out, int64_t plane, const uint8_t *row,
                     int64_t w, int sc, mg_ImageMode mode) {
   int dc = mode_channels(mode, sc);
+  if (dc == sc && sc == 3) { /* RGB, the common case: one pass, three planes
+                              * (a loop per channel strides through the row
+                              * three times and took 40% of a JPEG's decode) */
+    uint8_t *restrict o0 = out, *restrict o1 = out + plane, *restrict o2 = out + 2 * plane;
+    for (int64_t x = 0; x < w; x++) {
+      o0[x] = row[3 * x];
+      o1[x] = row[3 * x + 1];
+      o2[x] = row[3 * x + 2];
+    }
+    return;
+  }
   if (dc == sc) { /* the file's channels: deinterleave */
     for (int c = 0; c < sc; c++) {
       uint8_t *o = out + c * plane;
