@@ -148,8 +148,13 @@ end
 -- (JPEG, made by Pillow from python3-skimage's photographs) and the
 -- Fashion-MNIST training set as PNG files (scripts/export_images.lua).
 local PHOTOS, FASHION_PNG = "build/bench_images", "build/fashion_mnist_png"
+local have_pil = python ~= "none" and os.execute(python .. " -c 'import PIL' >/dev/null 2>&1") == true
 local function image_folders()
   if not os.execute("test -d " .. PHOTOS) then
+    if not have_pil then
+      error("bench: images_load needs Pillow to make its photo folder (sh tools/deps.sh bench installs "
+            .. "python3-pil)", 0)
+    end
     run(("%s %s %s.tmp 1000 && mv %s.tmp %s"):format(python, sh_quote(here .. "image_folder.py"), PHOTOS,
                                                      PHOTOS, PHOTOS))
   end
@@ -197,8 +202,10 @@ end
 
 for _, w in ipairs(WORKLOADS) do
   if (w.name == "images_load" or w.name == "peak_rss_images") and (next(only) == nil or only[w.name]) then
-    image_folders()
-    if w.name == "images_load" then
+    local made, why = pcall(image_folders)
+    if not made then
+      print(("bench: %s skipped: %s"):format(w.name, tostring(why)))
+    elseif w.name == "images_load" then
       for _, workers in ipairs(thread_counts) do images_load(w, workers) end
     else
       peak_rss_images(w)

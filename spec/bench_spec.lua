@@ -40,6 +40,23 @@ describe("the bench workloads", function()
     assert.is_true(result(out) > 0, out)
   end)
 
+  it("load a folder of images with workers and report images/s, then the loader's peak memory", function()
+    local mg = require "moongrad"
+    local shell = require "support.shell"
+    local dir = shell.tmpdir()
+    for k = 1, 2 do
+      os.execute(("mkdir -p %s/c%d"):format(dir, k))
+      for i = 1, 10 do mg.image.save(("%s/c%d/%d.png"):format(dir, k, i), mg.rand(3, 40, 50)) end
+    end
+    local out, code = run(EXE .. " bench/images.lua throughput 1 " .. dir)
+    assert.equal(0, code, out)
+    assert.is_true(result(out) > 0, out)
+    out, code = run(EXE .. " bench/images.lua rss 1 " .. dir)
+    assert.equal(0, code, out)
+    assert.is_true(tonumber(out:match("rss_mib (%S+)")) > 0, out)
+    shell.run("rm -rf " .. shell.quote(dir))
+  end)
+
   it("refuse an unknown mode with a usage line", function()
     local out, code = run(EXE .. " bench/mlp.lua sideways 1")
     assert.are_not.equal(0, code)
