@@ -190,8 +190,9 @@ local function images_load(w, workers)
 end
 
 local function peak_rss_images(w)
-  local lcmd = ("%s %s rss 2 %s"):format(sh_quote(exe), sh_quote(here .. "images.lua"), FASHION_PNG)
-  local pcmd = ("env %s %s %s rss 2 %s"):format(torch_env(1), python, sh_quote(here .. "images.py"), FASHION_PNG)
+  local lcmd = ("%s %s rss 2 %s/train"):format(sh_quote(exe), sh_quote(here .. "images.lua"), FASHION_PNG)
+  local pcmd = ("env %s %s %s rss 2 %s/train"):format(torch_env(1), python, sh_quote(here .. "images.py"),
+                       FASHION_PNG)
   local a, b = {}, {}
   for i = 1, npairs do
     a[i] = field(run(lcmd), "rss_mib", lcmd)
