@@ -952,11 +952,11 @@ describe("bad input across the public API", function()
                         "checkpoints"} do
       assert.is_true((per_module[m] or 0) >= 8, m .. ": " .. tostring(per_module[m]) .. " rows")
     end
-    local f = assert(io.open("README.md"))
-    local readme = f:read("a")
+    local f = assert(io.open("docs/reliability.md"))
+    local doc = f:read("a")
     f:close()
-    assert.is_truthy(readme:find("a table of " .. #cases .. " bad calls", 1, true),
-                     "README.md should say the table has " .. #cases .. " rows")
+    assert.is_truthy(doc:find("a table of " .. #cases .. " bad calls", 1, true),
+                     "docs/reliability.md should say the table has " .. #cases .. " rows")
   end)
 
   for i, case in ipairs(cases) do
