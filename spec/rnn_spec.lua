@@ -268,10 +268,12 @@ describe("recurrent layers", function()
 
   it("give the same bits with 1 and 2 threads", function()
     local saved = mg.get_num_threads()
-    local function pass(kind, dt, threads)
+    local function pass(kind, dt, threads, opts)
       mg.set_num_threads(threads)
       mg.manual_seed(11)
-      local m = nn[kind](16, 32, {num_layers = 2, dtype = dt})
+      local o = {num_layers = 2, dtype = dt}
+      for k, v in pairs(opts or {}) do o[k] = v end
+      local m = nn[kind](16, 32, o)
       local x = mg.randn({8, 12, 16}, dt):requires_grad()
       local y, hn = m(x)
       local loss = (y * y):sum() + hn:sum()
@@ -287,6 +289,10 @@ describe("recurrent layers", function()
         for k = 1, #one do assert.are.same(approx.flat(one[k]), approx.flat(two[k])) end
       end
     end
+    local opts = {bidirectional = true, proj_size = 8}
+    local one, two = pass("LSTM", "float32", 1, opts), pass("LSTM", "float32", 2, opts)
+    mg.set_num_threads(saved)
+    for k = 1, #one do assert.are.same(approx.flat(one[k]), approx.flat(two[k])) end
   end)
 
   describe("refuse", function()
