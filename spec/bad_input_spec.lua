@@ -221,6 +221,15 @@ local rows = {
    {"LayerNorm", "[4]", "[2,5]"}},
   {"a MaxPool2d of size 0", function() return nn.MaxPool2d(0) end, {"MaxPool2d", "0"}},
   {"an LSTM with input size 0", function() return nn.LSTM(0, 4) end, {"LSTM", "0"}},
+  {"an LSTM with proj_size equal to hidden_size", function() return nn.LSTM(3, 4, {proj_size = 4}) end,
+   {"LSTM", "proj_size = 4", "hidden_size = 4"}},
+  {"a GRU with a projection", function() return nn.GRU(3, 4, {proj_size = 2}) end,
+   {"GRU", "proj_size = 2", "only", "LSTM"}},
+  {"an RNN with bidirectional = \"yes\"", function() return nn.RNN(3, 4, {bidirectional = "yes"}) end,
+   {"RNN", "bidirectional", "yes"}},
+  {"a bidirectional GRU given one direction's h0", function()
+    return nn.GRU(3, 4, {bidirectional = true})(mg.ones(2, 5, 3), mg.zeros(1, 2, 4))
+  end, {"GRU", "h0", "[1,2,4]", "[2,2,4]"}},
   {"attention heads that do not divide the width", function() return nn.MultiheadAttention(10, 3) end,
    {"MultiheadAttention", "10", "3"}},
   {"cross_entropy with float targets", function() return F.cross_entropy(mg.ones(2, 3), mg.ones(2)) end,
