@@ -26,6 +26,37 @@ end
 
 local function leaf(t, dt) return mg.tensor(t, dt):requires_grad() end
 
+-- Output and gradients (flat lists) of f(inputs..., opts) for seeded
+-- random inputs of the given shapes in dtype dt.
+local function run_random(f, shapes, opts, dt)
+  mg.manual_seed(23)
+  local ins = {}
+  for i, shape in ipairs(shapes) do ins[i] = mg.randn(shape, dt):requires_grad() end
+  ins[#ins + 1] = opts
+  local y = f(table.unpack(ins, 1, #shapes + 1))
+  y:backward(mg.randn(y:shape(), dt))
+  local out = {approx.flat(y:detach())}
+  for i = 1, #shapes do out[i + 1] = approx.flat(ins[i].grad) end
+  return out
+end
+
+-- Asserts that run_random(...) gives the same bits under settings a and b;
+-- set(v) applies a setting and returns the previous one.
+local function same_bits(set, a, b, ...)
+  local saved = set(a)
+  local one = run_random(...)
+  set(b)
+  local two = run_random(...)
+  set(saved)
+  assert.are.same(one, two)
+end
+
+local function set_threads(n)
+  local old = mg.get_num_threads()
+  mg.set_num_threads(n)
+  return old
+end
+
 -- A fixture case of a function of (x, w, b) run in dtype dt and checked.
 local function check_conv(f, c, dt, tol)
   local x, w = leaf(c.x, dt), leaf(c.w, dt)
@@ -57,6 +88,35 @@ local function check_module(M, c, dt, tol)
   check(x.grad, c.gx, tol, "input gradient")
   check(m.weight.grad, c.gw, tol, "weight gradient")
   if c.gb then check(m.bias.grad, c.gb, tol, "bias gradient") end
+end
+
+-- Each family of fixture cases: how to run one, and which also run in
+-- float32.
+local families = {
+  {"conv2d with padding \"same\" or \"valid\"", ref.conv2d,
+   function(c, dt, tol) check_conv(F.conv2d, c, dt, tol) end, {2}},
+  {"nn.Conv2d with each padding_mode, loading PyTorch's state dict", ref.conv2d_module,
+   function(c, dt, tol) check_module(nn.Conv2d, c, dt, tol) end, {2, 6}},
+  {"conv_transpose2d", ref.transpose,
+   function(c, dt, tol) check_conv(F.conv_transpose2d, c, dt, tol) end, {1, 12, 20}},
+  {"nn.ConvTranspose2d, loading PyTorch's state dict", ref.transpose_module,
+   function(c, dt, tol) check_module(nn.ConvTranspose2d, c, dt, tol) end, {2, 4}},
+}
+
+for _, fam in ipairs(families) do
+  local name, cases, run, f32 = fam[1], fam[2], fam[3], fam[4]
+  describe(name, function()
+    describe("matches PyTorch in float64", function()
+      for _, c in ipairs(cases) do
+        it("with " .. c.name, function() run(c, "float64", TOL) end)
+      end
+    end)
+    describe("matches PyTorch in float32", function()
+      for _, i in ipairs(f32) do
+        it("with " .. cases[i].name, function() run(cases[i], "float32", TOL32) end)
+      end
+    end)
+  end)
 end
 
 describe("F.pad", function()
@@ -116,19 +176,8 @@ describe("F.pad", function()
   end)
 
   it("gives the same bits with 1 and 2 threads", function()
-    local saved = mg.get_num_threads()
-    local function pass(threads)
-      mg.set_num_threads(threads)
-      mg.manual_seed(5)
-      local x = mg.randn({8, 16, 40, 40}):requires_grad()
-      local y = F.pad(x, {3, 2, 3, 1}, {mode = "reflect"})
-      y:backward(mg.randn(y:shape()))
-      return {y:totable(), x.grad:totable()}
-    end
-    local one, two = pass(1), pass(2)
-    mg.set_num_threads(saved)
-    assert.are.same(approx.flat(one[1]), approx.flat(two[1]))
-    assert.are.same(approx.flat(one[2]), approx.flat(two[2]))
+    same_bits(set_threads, 1, 2, function(x, o) return F.pad(x, {3, 2, 3, 1}, o) end,
+              {{8, 16, 40, 40}}, {mode = "reflect"}, "float32")
   end)
 
   describe("refuses", function()
@@ -166,16 +215,6 @@ describe("F.pad", function()
 end)
 
 describe("conv2d with padding \"same\" or \"valid\"", function()
-  describe("matches PyTorch in float64", function()
-    for _, c in ipairs(ref.conv2d) do
-      it("with " .. c.name, function() check_conv(F.conv2d, c, "float64", TOL) end)
-    end
-  end)
-
-  it("matches PyTorch in float32 with an even kernel", function()
-    check_conv(F.conv2d, ref.conv2d[2], "float32", TOL32)
-  end)
-
   it("keeps H and W with \"same\" and pads nothing with \"valid\"", function()
     local x, w = mg.randn(1, 2, 5, 6), mg.randn(3, 2, 4, 3)
     assert.are.same({1, 3, 5, 6}, F.conv2d(x, w, nil, {padding = "same", dilation = 2}):shape())
@@ -191,17 +230,9 @@ describe("conv2d with padding \"same\" or \"valid\"", function()
   end)
 
   it("agrees with the general kernels with an even kernel", function()
-    local function go(reference)
-      local was = mg._set_reference_kernels(reference)
-      mg.manual_seed(13)
-      local x, w = mg.randn({2, 3, 5, 7}, "float64"):requires_grad(), mg.randn({2, 3, 4, 2}, "float64"):requires_grad()
-      local y = F.conv2d(x, w, nil, {padding = "same"})
-      y:backward(mg.randn(y:shape(), "float64"))
-      mg._set_reference_kernels(was)
-      return {y:detach():totable(), x.grad:totable(), w.grad:totable()}
-    end
-    local fast, general = go(false), go(true)
-    for k = 1, 3 do assert.are.same(approx.flat(general[k]), approx.flat(fast[k])) end
+    same_bits(mg._set_reference_kernels, false, true,
+              function(x, w, o) return F.conv2d(x, w, nil, o) end, {{2, 3, 5, 7}, {2, 3, 4, 2}},
+              {padding = "same"}, "float64")
   end)
 
   it("refuses \"same\" with a stride, and other strings", function()
@@ -214,17 +245,6 @@ describe("conv2d with padding \"same\" or \"valid\"", function()
 end)
 
 describe("nn.Conv2d's padding_mode", function()
-  describe("matches PyTorch in float64, loading its state dict", function()
-    for _, c in ipairs(ref.conv2d_module) do
-      it("with " .. c.name, function() check_module(nn.Conv2d, c, "float64", TOL) end)
-    end
-  end)
-
-  it("matches PyTorch in float32 with reflect and circular padding", function()
-    check_module(nn.Conv2d, ref.conv2d_module[2], "float32", TOL32)
-    check_module(nn.Conv2d, ref.conv2d_module[6], "float32", TOL32)
-  end)
-
   it("shows padding \"same\" and the padding mode", function()
     local m = nn.Conv2d(2, 4, 3, {padding = "same", padding_mode = "circular", bias = false})
     assert.are.equal("2, 4, kernel_size={3, 3}, stride={1, 1}, padding=same, " ..
@@ -246,20 +266,6 @@ describe("nn.Conv2d's padding_mode", function()
 end)
 
 describe("conv_transpose2d", function()
-  describe("matches PyTorch in float64", function()
-    for _, c in ipairs(ref.transpose) do
-      it("with " .. c.name, function() check_conv(F.conv_transpose2d, c, "float64", TOL) end)
-    end
-  end)
-
-  it("matches PyTorch in float32 with stride, groups and output_padding", function()
-    for _, c in ipairs(ref.transpose) do
-      if c.opts.groups == 2 and c.opts.output_padding == 1 then
-        check_conv(F.conv_transpose2d, c, "float32", TOL32)
-      end
-    end
-  end)
-
   it("is the input gradient of conv2d", function()
     mg.manual_seed(17)
     local x = mg.randn({2, 4, 7, 6}, "float64"):requires_grad()
@@ -299,37 +305,15 @@ describe("conv_transpose2d", function()
   end)
 
   it("gives the same bits with 1 and 2 threads", function()
-    local saved = mg.get_num_threads()
-    local function pass(dt, threads)
-      mg.set_num_threads(threads)
-      mg.manual_seed(23)
-      local x = mg.randn({16, 8, 10, 10}, dt):requires_grad()
-      local w = mg.randn({8, 6, 4, 4}, dt):requires_grad()
-      local b = mg.randn({6}, dt):requires_grad()
-      local y = F.conv_transpose2d(x, w, b, {stride = 2, padding = 1})
-      y:backward(mg.randn(y:shape(), dt))
-      return {y:totable(), x.grad:totable(), w.grad:totable(), b.grad:totable()}
-    end
     for _, dt in ipairs({"float32", "float64"}) do
-      local one, two = pass(dt, 1), pass(dt, 2)
-      mg.set_num_threads(saved)
-      for k = 1, 4 do assert.are.same(approx.flat(one[k]), approx.flat(two[k])) end
+      same_bits(set_threads, 1, 2, F.conv_transpose2d, {{16, 8, 10, 10}, {8, 6, 4, 4}, {6}},
+                {stride = 2, padding = 1}, dt)
     end
   end)
 
   it("agrees with the general kernels where output rows are as long as input rows", function()
-    local function go(reference)
-      local was = mg._set_reference_kernels(reference)
-      mg.manual_seed(29)
-      local x = mg.randn({2, 4, 5, 6}, "float64"):requires_grad()
-      local w = mg.randn({4, 3, 3, 3}, "float64"):requires_grad()
-      local y = F.conv_transpose2d(x, w, nil, {padding = 1, groups = 2})
-      y:backward(mg.randn(y:shape(), "float64"))
-      mg._set_reference_kernels(was)
-      return {y:detach():totable(), x.grad:totable(), w.grad:totable()}
-    end
-    local fast, general = go(false), go(true)
-    for k = 1, 3 do assert.are.same(approx.flat(general[k]), approx.flat(fast[k])) end
+    same_bits(mg._set_reference_kernels, false, true, F.conv_transpose2d,
+              {{2, 4, 5, 6}, {4, 3, 3, 3}, {6}}, {padding = 1, groups = 2}, "float64")
   end)
 
   describe("refuses", function()
@@ -370,16 +354,6 @@ describe("conv_transpose2d", function()
 end)
 
 describe("nn.ConvTranspose2d", function()
-  describe("matches PyTorch in float64, loading its state dict", function()
-    for _, c in ipairs(ref.transpose_module) do
-      it("with " .. c.name, function() check_module(nn.ConvTranspose2d, c, "float64", TOL) end)
-    end
-  end)
-
-  it("matches PyTorch in float32 with output_size", function()
-    check_module(nn.ConvTranspose2d, ref.transpose_module[2], "float32", TOL32)
-  end)
-
   it("has PyTorch's parameter shapes and draws them from U(±1/sqrt(out/groups·kH·kW))", function()
     mg.manual_seed(31)
     local m = nn.ConvTranspose2d(8, 4, 3, {groups = 2})
