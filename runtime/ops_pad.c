@@ -255,10 +255,19 @@ int mg_pad(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int npad,
   for (int d = 0; d < p.k; d++) shape[x->ndim - p.k + d] = p.m[d];
   mg_Tensor *xc = NULL, *r = NULL, *maps = NULL, *pads = NULL;
   int mode_was = mg_set_grad_enabled(ctx, 0);
-  if ((st = mg_contiguous(ctx, &xc, x)) || (st = make_maps(ctx, &p, mode, &maps)) ||
-      (st = mode == MG_PAD_CONSTANT ? mg_full(ctx, &r, x->dtype, x->ndim, shape, value)
-                                    : mg_alloc_tensor(ctx, &r, x->dtype, x->ndim, shape)))
+  if ((st = mg_contiguous(ctx, &xc, x)) || (st = make_maps(ctx, &p, mode, &maps)))
     goto fail;
+  if (mode != MG_PAD_CONSTANT) {
+    if ((st = mg_alloc_tensor(ctx, &r, x->dtype, x->ndim, shape))) goto fail;
+  } else if ((st = mg_full(ctx, &r, x->dtype, x->ndim, shape, value))) {
+    if (st == MG_EARG) { /* a value the dtype cannot hold: say it is pad's */
+      char msg[256];
+      const char *m = mg_last_error(ctx), *colon = strstr(m, ": ");
+      snprintf(msg, sizeof msg, "%s", colon ? colon + 2 : m);
+      st = mg_error(ctx, st, "pad: value %s", msg);
+    }
+    goto fail;
+  }
   mg_set_grad_enabled(ctx, mode_was);
   if (p.out_plane > 0 && p.in_plane > 0) {
     size_t es = mg_dtype_size(x->dtype);

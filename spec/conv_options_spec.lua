@@ -153,6 +153,14 @@ describe("F.pad", function()
     assert.are.same({{0, 1, 2, 0}}, F.pad(mg.tensor({{1, 2}}), {1, 1}):totable())
   end)
 
+  it("moves uint8 data too, and refuses a value uint8 cannot hold", function()
+    local u = mg.tensor({{1, 2, 3}, {4, 5, 6}}, "uint8")
+    local y = F.pad(u, {1, 1}, {mode = "reflect"})
+    assert.are.equal("uint8", y:dtype())
+    assert.are.same({{2, 1, 2, 3, 2}, {5, 4, 5, 6, 5}}, y:totable())
+    fails("pad: value 300 does not fit in uint8", F.pad, u, {1, 1}, {value = 300})
+  end)
+
   it("records a pad node only when the input requires grad", function()
     assert.is_nil(F.pad(mg.ones(1, 1, 2, 2), {1, 1, 1, 1}):grad_fn())
     assert.are.equal("pad", F.pad(mg.ones(1, 1, 2, 2):requires_grad(), {1, 1}):grad_fn())
@@ -327,6 +335,8 @@ describe("conv_transpose2d", function()
       fails("conv_transpose2d: input of shape [1,4,3,3] with weight of shape [4,1,2,2], stride {1, 1}, " ..
             "padding {2, 2}, dilation {1, 1} and output_padding {0, 0} gives an output of 0x0, which is too small",
             F.conv_transpose2d, x, mg.zeros(4, 1, 2, 2), nil, {padding = 2})
+      fails("gives an output of -1x1, which is too small",
+            F.conv_transpose2d, mg.zeros(1, 1, 2, 2), mg.zeros(1, 1, 2, 2), nil, {padding = {2, 1}})
     end)
     it("channels not divisible by groups and weights that do not fit", function()
       fails("conv_transpose2d: 4 input channels are not divisible by groups 3",
