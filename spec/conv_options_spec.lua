@@ -398,3 +398,83 @@ describe("nn.ConvTranspose2d", function()
     fails("ConvTranspose2d: expected 4-D [N, 1, H, W] input, got shape [1,2,3,3]", m, mg.zeros(1, 2, 3, 3))
   end)
 end)
+
+-- The other way round: PyTorch loads moongrad's state dicts (strict) into
+-- its own modules and gets moongrad's outputs. Checked where Debian's
+-- python3-torch is installed (the fixtures' generator needs it); values go
+-- over as Python literals, since that torch reads no safetensors.
+describe("PyTorch", function()
+  local shell = require "support.shell"
+
+  -- v as a Python literal: nested lists of numbers, dicts, strings, bools.
+  local function py(v)
+    if mg.is_tensor(v) then return py(v:totable()) end
+    if type(v) == "table" then
+      if #v > 0 or next(v) == nil then
+        local parts = {}
+        for i = 1, #v do parts[i] = py(v[i]) end
+        return "[" .. table.concat(parts, ", ") .. "]"
+      end
+      local parts, keys = {}, {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do parts[#parts + 1] = py(k) .. ": " .. py(v[k]) end
+      return "{" .. table.concat(parts, ", ") .. "}"
+    end
+    if type(v) == "string" then return string.format("%q", v) end
+    if type(v) == "boolean" then return v and "True" or "False" end
+    return string.format("%.17g", v)
+  end
+
+  it("loads moongrad's Conv2d and ConvTranspose2d state dicts and gets the same outputs", function()
+    local _, code = shell.run_merged("/usr/bin/python3 -c 'import torch'")
+    if code ~= 0 then
+      pending("python3-torch is not installed: PyTorch's loading of moongrad's state dicts is not checked")
+      return
+    end
+    mg.manual_seed(37)
+    local cases = {
+      {"Conv2d", {2, 3, {2, 3}}, {padding = "same", padding_mode = "reflect"}, {2, 2, 5, 4}},
+      {"Conv2d", {4, 2, 3}, {padding = 2, padding_mode = "circular", groups = 2, stride = 2}, {1, 4, 4, 5}},
+      {"ConvTranspose2d", {4, 2, 3}, {stride = 2, padding = 1, groups = 2, dilation = 2}, {2, 4, 3, 3},
+       {8, 7}},
+    }
+    local items = {}
+    for i, c in ipairs(cases) do
+      local opts = {dtype = "float64"}
+      for k, v in pairs(c[3]) do opts[k] = v end
+      local m = nn[c[1]](c[2][1], c[2][2], c[2][3], opts)
+      local x = mg.randn(c[4], "float64")
+      local sd = {}
+      for k, t in pairs(m:state_dict()) do sd[k] = t end
+      items[i] = {cls = c[1], args = c[2], kwargs = c[3], x = x, y = m(x, c[5]), sd = sd,
+                  output_size = c[5] or false}
+    end
+    local dir = shell.tmpdir()
+    shell.write_file(dir .. "/cases.py", "cases = " .. py(items) .. "\n")
+    local script = table.concat({
+      "import sys, torch",
+      "torch.set_default_dtype(torch.float64)",
+      "sys.path.insert(0, sys.argv[1])",
+      "from cases import cases",
+      "for c in cases:",
+      "    m = getattr(torch.nn, c['cls'])(*c['args'], **c['kwargs'])",
+      "    m.load_state_dict({k: torch.tensor(v) for k, v in c['sd'].items()}, strict=True)",
+      "    x = torch.tensor(c['x'])",
+      "    y = m(x, output_size=c['output_size']) if c['output_size'] else m(x)",
+      "    print((y - torch.tensor(c['y'])).abs().max().item())",
+    }, "\n")
+    local out, rc = shell.run_merged("/usr/bin/python3 -c " .. shell.quote(script) .. " " .. shell.quote(dir))
+    os.execute("rm -rf " .. shell.quote(dir))
+    assert.are.equal(0, rc, out)
+    local k = 0
+    for line in out:gmatch("[^\n]+") do
+      local err = tonumber(line)
+      if err then
+        k = k + 1
+        assert.is_true(err < 1e-12, cases[k][1] .. " differs by " .. line)
+      end
+    end
+    assert.are.equal(#cases, k, out)
+  end)
+end)
