@@ -29,7 +29,11 @@
 #endif
 
 _Static_assert(MOONGRAD_FLOAT32 == (int)MG_F32 && MOONGRAD_FLOAT64 == (int)MG_F64 &&
-               MOONGRAD_INT64 == (int)MG_I64 && MOONGRAD_UINT8 == (int)MG_U8,
+               MOONGRAD_INT64 == (int)MG_I64 && MOONGRAD_UINT8 == (int)MG_U8 &&
+               MOONGRAD_FLOAT16 == (int)MG_F16 && MOONGRAD_BFLOAT16 == (int)MG_BF16 &&
+               MOONGRAD_INT32 == (int)MG_I32 && MOONGRAD_INT16 == (int)MG_I16 &&
+               MOONGRAD_INT8 == (int)MG_I8 && MOONGRAD_BOOL == (int)MG_BOOL &&
+               MG_NDTYPES == 10,
                "moongrad_DType mirrors mg_DType");
 _Static_assert(MOONGRAD_MAXDIM == MG_MAXDIM, "MOONGRAD_MAXDIM mirrors MG_MAXDIM");
 
@@ -631,7 +635,7 @@ typedef struct {
 } InfoArgs;
 
 static mg_Tensor *check_tensor(lua_State *L, const char *fn) {
-  mg_Tensor *t = mgl_test_any(L, 2); /* uint8 images go out as they came in */
+  mg_Tensor *t = mgl_test_any(L, 2); /* storage dtypes go out as they came in */
   if (!t)
     luaL_error(L, "%s: expected a tensor, got a %s", fn, luaL_typename(L, 2));
   return t;

@@ -51,7 +51,7 @@ int mg_set_requires_grad(mg_Context *ctx, mg_Tensor *t, int on) {
     return mg_error(ctx, MG_EARG, "requires_grad: only a leaf tensor's flag "
                     "can be changed; this one was computed by %s (use "
                     "detach() for a new leaf)", mg_grad_fn_name(t));
-  if (on && mg_dtype_is_int(t->dtype))
+  if (on && t->dtype != MG_F32 && t->dtype != MG_F64)
     return mg_error(ctx, MG_EARG, "requires_grad: only float32 and float64 "
                     "tensors can require grad, got %s", mg_dtype_name(t->dtype));
   if (!on && !t->autograd) return MG_OK;

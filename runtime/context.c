@@ -1,5 +1,6 @@
 /*
- * context.c — the per-state context: errors, thread settings, dtypes.
+ * context.c — the per-state context: errors and thread settings (dtypes
+ * are in dtype.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,27 +19,6 @@ static const char *const status_names[MG_NSTATUS] = {
 const char *mg_status_string(int status) {
   if (status < 0 || status >= MG_NSTATUS) return "unknown status";
   return status_names[status];
-}
-
-static const char *const dtype_names[MG_NDTYPES] = {"float32", "float64",
-                                                    "int64", "uint8"};
-static const size_t dtype_sizes[MG_NDTYPES] = {4, 8, 8, 1};
-
-const char *mg_dtype_name(mg_DType dt) { return dtype_names[dt]; }
-size_t mg_dtype_size(mg_DType dt) { return dtype_sizes[dt]; }
-int mg_dtype_is_int(mg_DType dt) { return dt == MG_I64 || dt == MG_U8; }
-
-int mg_dtype_from_name(const char *name) {
-  for (int i = 0; i < MG_NDTYPES; i++)
-    if (strcmp(name, dtype_names[i]) == 0) return i;
-  return -1;
-}
-
-mg_DType mg_promote(mg_DType a, mg_DType b) {
-  if (a == MG_F64 || b == MG_F64) return MG_F64;
-  if (a == MG_F32 || b == MG_F32) return MG_F32;
-  if (a == MG_I64 || b == MG_I64) return MG_I64;
-  return MG_U8;
 }
 
 mg_Context *mg_context_new(void) {

@@ -207,6 +207,10 @@ int mg_read_idx(mg_Context *ctx, mg_Tensor **out, const char *path,
   mg_IdxOptions o = opt ? *opt : (mg_IdxOptions){.dtype = -1, .scale = 1};
   if (o.dtype >= MG_NDTYPES)
     return mg_error(ctx, MG_EARG, "%s: unknown dtype %d", OP, o.dtype);
+  if (o.dtype >= 0 && o.dtype != MG_U8 && !mg_dtype_computes((mg_DType)o.dtype))
+    return mg_error(ctx, MG_EARG, "%s: dtype %s is not read directly (float32, "
+                    "float64, int64 or uint8; convert the tensor with :to())", OP,
+                    mg_dtype_name((mg_DType)o.dtype));
   mg_GzFile g;
   int st = mg_gz_open(ctx, &g, OP, path, 1 << 18);
   if (st) return st;

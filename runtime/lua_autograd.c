@@ -37,18 +37,18 @@ static int t_requires_grad(lua_State *L) {
 
 /* t:is_requires_grad() — whether t takes part in autograd. */
 static int t_is_requires_grad(lua_State *L) {
-  lua_pushboolean(L, mg_requires_grad(mgl_check(L, 1)));
+  lua_pushboolean(L, mg_requires_grad(mgl_check_any(L, 1))); /* a query */
   return 1;
 }
 
 static int t_is_leaf(lua_State *L) {
-  lua_pushboolean(L, mg_is_leaf(mgl_check(L, 1)));
+  lua_pushboolean(L, mg_is_leaf(mgl_check_any(L, 1)));
   return 1;
 }
 
 /* The name of the op that made t, or nil for a leaf. */
 static int t_grad_fn(lua_State *L) {
-  const char *name = mg_grad_fn_name(mgl_check(L, 1));
+  const char *name = mg_grad_fn_name(mgl_check_any(L, 1));
   if (name) lua_pushstring(L, name);
   else lua_pushnil(L);
   return 1;
@@ -56,7 +56,7 @@ static int t_grad_fn(lua_State *L) {
 
 static int t_detach(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1);
+  mg_Tensor *t = mgl_check_any(L, 1); /* an alias: data */
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_detach(ctx, out, t));
   return 1;

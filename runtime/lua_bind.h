@@ -38,10 +38,11 @@ mg_Tensor *mgl_check(lua_State *L, int arg);  /* raises if not a tensor */
 /* NULL if not a tensor; raises "tensor was already closed" for a tensor
  * released by <close> (never mistake it for a non-tensor argument). */
 mg_Tensor *mgl_test(lua_State *L, int arg);
-/* mgl_check and mgl_test refuse a uint8 tensor, naming the function: it is
- * a storage dtype that no computing kernel knows. The _any forms take it:
- * for the bindings that only move, convert, join, index, print or save
- * data (mg_core.h lists what uint8 supports). */
+/* mgl_check and mgl_test refuse a tensor of a storage dtype (uint8,
+ * float16, bfloat16, int32, int16, int8, bool), naming the function: no
+ * computing kernel knows them. The _any forms take them: for the bindings
+ * that only move, convert, join, index, print or save data (mg_core.h
+ * lists what the storage dtypes support). */
 mg_Tensor *mgl_check_any(lua_State *L, int arg);
 mg_Tensor *mgl_test_any(lua_State *L, int arg);
 
@@ -87,12 +88,15 @@ int mgl_checkdim(lua_State *L, int arg, int ndim, int ndim_extra,
  * ndim. */
 int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op);
 /* A dtype string at arg (or the default when none/nil); mgl_optdtype
- * refuses "uint8", mgl_optdtype_any takes it (creators of data). */
+ * refuses the storage dtypes, mgl_optdtype_any takes them (creators of
+ * data). */
 mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op);
 mg_DType mgl_optdtype_any(lua_State *L, int arg, mg_DType def,
                           const char *op);
 /* An integer argument, with an error naming op when it is not one. */
 int64_t mgl_checkint(lua_State *L, int arg, const char *op, const char *what);
+/* A value to write into a tensor: a number, or a boolean as 1 or 0. */
+double mgl_checkvalue(lua_State *L, int arg, const char *op);
 /* A number argument, with an error naming op when it is not one. */
 double mgl_checknum(lua_State *L, int arg, const char *op, const char *what);
 /* Reads an optional boolean field of an options table at arg. */

@@ -10,10 +10,12 @@
 
 /* ---- mg.tensor(data [, dtype]) ------------------------------------------- */
 
-/* Infers the shape of nested tables by following first elements. */
-static int infer_shape(lua_State *L, int idx, int64_t *shape) {
+/* Infers the shape of nested tables by following first elements; *leaf
+ * gets the Lua type of the first element (LUA_TNIL when there is none). */
+static int infer_shape(lua_State *L, int idx, int64_t *shape, int *leaf) {
   int n = 0;
   lua_pushvalue(L, idx);
+  *leaf = LUA_TNIL;
   while (lua_type(L, -1) == LUA_TTABLE) {
     if (n >= MG_MAXDIM)
       luaL_error(L, "tensor: nested tables deeper than %d", MG_MAXDIM);
@@ -21,14 +23,17 @@ static int infer_shape(lua_State *L, int idx, int64_t *shape) {
     if (shape[n - 1] == 0) break;
     lua_geti(L, -1, 1);
     lua_remove(L, -2);
+    *leaf = lua_type(L, -1);
   }
   lua_pop(L, 1);
   return n;
 }
 
-/* Writes the nested table at the top of the stack into t's data. */
+/* Writes the nested table at the top of the stack into t's data. only_bool:
+ * the dtype was inferred as bool from the first element, so every element
+ * must be a boolean (PyTorch would pick a number dtype for a mix). */
 static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
-                        int *path) {
+                        int *path, int only_bool) {
   luaL_checkstack(L, 3, "tensor: nesting too deep");
   int64_t len = (int64_t)luaL_len(L, -1);
   if (len != t->shape[d]) {
@@ -47,10 +52,16 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
       if (ty != LUA_TTABLE)
         luaL_error(L, "tensor: ragged nested table: expected a table at depth "
                    "%d, got %s", d + 2, luaL_typename(L, -1));
-      fill_nested(L, t, d + 1, pos, path);
+      fill_nested(L, t, d + 1, pos, path, only_bool);
     } else {
       double v;
       if (ty == LUA_TNUMBER) {
+        if (only_bool) {
+          luaL_error(L, "tensor: a table of booleans holds a number at element "
+                     "%I; give a dtype (\"float32\", \"int64\", ...) to mix "
+                     "them", (lua_Integer)*pos + 1);
+          return;
+        }
         if (t->dtype == MG_I64 && lua_isinteger(L, -1)) {
           ((int64_t *)mg_data(t))[(*pos)++] = (int64_t)lua_tointeger(L, -1);
           lua_pop(L, 1);
@@ -67,13 +78,14 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
       switch (t->dtype) {
       case MG_F32: ((float *)mg_data(t))[*pos] = (float)v; break;
       case MG_F64: ((double *)mg_data(t))[*pos] = v; break;
-      case MG_U8: /* a value, not a conversion: it must fit (as in PyTorch) */
-        if (!(v >= 0 && v <= 255 && v == (double)(int)v))
-          luaL_error(L, "tensor: %f does not fit in uint8 (an integer from 0 "
-                     "to 255)", v);
-        ((uint8_t *)mg_data(t))[*pos] = (uint8_t)v;
+      case MG_I64: ((int64_t *)mg_data(t))[*pos] = mg_f2i64(v); break; /* inf, 1e300 */
+      default: /* a value, not a conversion: it must fit (as in PyTorch) */
+        if (!mg_value_fits(t->dtype, v))
+          luaL_error(L, "tensor: %f does not fit in %s (%s)", v,
+                     mg_dtype_name(t->dtype), mg_dtype_range(t->dtype));
+        mg_store_f64((char *)mg_data(t) + *pos * (int64_t)mg_dtype_size(t->dtype),
+                     t->dtype, v);
         break;
-      default: ((int64_t *)mg_data(t))[*pos] = mg_f2i64(v); break; /* inf, 1e300 */
       }
       (*pos)++;
     }
@@ -84,7 +96,13 @@ static void fill_nested(lua_State *L, mg_Tensor *t, int d, int64_t *pos,
 static int f_tensor(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *src = mgl_test_any(L, 1);
-  mg_DType dt = mgl_optdtype_any(L, 2, src ? src->dtype : MG_F32, "tensor");
+  int64_t shape[MG_MAXDIM];
+  int leaf = lua_type(L, 1), n = 0;
+  if (!src && leaf == LUA_TTABLE) n = infer_shape(L, 1, shape, &leaf);
+  /* booleans make a bool tensor, as in PyTorch */
+  int only_bool = !src && leaf == LUA_TBOOLEAN && lua_isnoneornil(L, 2);
+  mg_DType dt = mgl_optdtype_any(L, 2, src ? src->dtype
+                                           : only_bool ? MG_BOOL : MG_F32, "tensor");
   lua_settop(L, 2); /* the slot goes to 3, not to an absent argument 1 */
   mg_Tensor **out = mgl_slot(L);
   if (src) { /* always a copy and a new leaf, like torch.tensor(t); grad
@@ -109,15 +127,13 @@ static int f_tensor(lua_State *L) {
   if (ty != LUA_TTABLE)
     return luaL_error(L, "tensor: data must be a number, a (nested) table of "
                       "numbers or a tensor, got %s", luaL_typename(L, 1));
-  int64_t shape[MG_MAXDIM];
-  int n = infer_shape(L, 1, shape);
   MGL_TRY(L, ctx, mg_empty(ctx, out, dt, n, shape));
   int64_t pos = 0;
   int path[MG_MAXDIM];
   lua_pushvalue(L, 1);
   /* Walk the tables even when there are no elements: {{}, {1}} is ragged
    * although its inferred shape [2,0] holds nothing. */
-  fill_nested(L, *out, 0, &pos, path);
+  fill_nested(L, *out, 0, &pos, path, only_bool);
   lua_pop(L, 1);
   return 1;
 }
@@ -191,7 +207,7 @@ static int f_full(lua_State *L) {
                       "mg.full({2, 3}, 7)");
   int64_t shape[MG_MAXDIM];
   int n = mgl_checkshape(L, 1, shape, "full");
-  double v = mgl_checknum(L, 2, "full", "value");
+  double v = mgl_checkvalue(L, 2, "full");
   mg_DType dt = mgl_optdtype_any(L, 3, MG_F32, "full");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_check_shape(ctx, "full", n, shape));
@@ -305,7 +321,7 @@ static int like(lua_State *L, int kind, const char *op) {
   int data = kind <= 3; /* zeros, ones and full make data; rand computes */
   mg_Tensor *t = data ? mgl_check_any(L, 1) : mgl_check(L, 1);
   int darg = kind == 3 ? 3 : 2;
-  double v = kind == 3 ? mgl_checknum(L, 2, op, "value") : kind;
+  double v = kind == 3 ? mgl_checkvalue(L, 2, op) : kind;
   mg_DType dt = data ? mgl_optdtype_any(L, darg, t->dtype, op)
                      : mgl_optdtype(L, darg, t->dtype, op);
   mg_Tensor **out = mgl_slot(L);

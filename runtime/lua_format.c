@@ -31,7 +31,9 @@ static int shown(const Fmt *f, int d, int64_t i) {
 
 static void format_value(const Fmt *f, double v, int64_t iv, char *buf,
                          size_t n) {
-  if (mg_dtype_is_int(f->t->dtype))
+  if (f->t->dtype == MG_BOOL) /* a literal mg.tensor reads back as bool */
+    snprintf(buf, n, "%s", v != 0 ? "true" : "false");
+  else if (mg_dtype_is_int(f->t->dtype))
     snprintf(buf, n, "%lld", (long long)iv);
   else if (isnan(v))
     snprintf(buf, n, "nan");

@@ -64,27 +64,44 @@ mg_Tensor *mgl_check_any(lua_State *L, int arg) {
   return *slot;
 }
 
-/* uint8 is refused here, once, for every binding that computes: its
- * kernels know float32, float64 and int64 only. */
-static mg_Tensor *refuse_u8(lua_State *L, mg_Tensor *t) {
-  if (t && t->dtype == MG_U8) {
-    static const char msg[] = "uint8 tensors hold data (pixels, bytes) and "
-                              "are not computed on; convert with :float() (or "
-                              ":long()) first";
+/* Why a storage dtype is not computed on, and how to convert it. */
+static const char *storage_reason(mg_DType dt) {
+  switch (dt) {
+  case MG_U8:
+    return "uint8 tensors hold data (pixels, bytes) and are not computed on; "
+           "convert with :float() (or :long()) first";
+  case MG_F16:
+  case MG_BF16:
+    return "tensors are stored, not computed on; convert with :float() (or "
+           ":double()) first";
+  default: /* int32, int16, int8, bool */
+    return "tensors are stored, not computed on; convert with :long() (or "
+           ":float()) first";
+  }
+}
+
+/* The storage dtypes are refused here, once, for every binding that
+ * computes: its kernels know float32, float64 and int64 only. */
+static mg_Tensor *refuse_storage(lua_State *L, mg_Tensor *t) {
+  if (t && !mg_dtype_computes(t->dtype)) {
+    const char *dn = t->dtype == MG_U8 ? "" : mg_dtype_name(t->dtype);
+    const char *sp = t->dtype == MG_U8 ? "" : " ";
     push_function_name(L);
-    if (!lua_isstring(L, -1)) luaL_error(L, "%s", msg);
+    if (!lua_isstring(L, -1))
+      luaL_error(L, "%s%s%s", dn, sp, storage_reason(t->dtype));
     const char *fn = lua_tostring(L, -1);
-    luaL_error(L, "%s: %s", fn + (fn[0] == '_' && fn[1]), msg);
+    luaL_error(L, "%s: %s%s%s", fn + (fn[0] == '_' && fn[1]), dn, sp,
+               storage_reason(t->dtype));
   }
   return t;
 }
 
 mg_Tensor *mgl_test(lua_State *L, int arg) {
-  return refuse_u8(L, mgl_test_any(L, arg));
+  return refuse_storage(L, mgl_test_any(L, arg));
 }
 
 mg_Tensor *mgl_check(lua_State *L, int arg) {
-  return refuse_u8(L, mgl_check_any(L, arg));
+  return refuse_storage(L, mgl_check_any(L, arg));
 }
 
 /* Does message m start with an op's name ("matmul: ...", "image.load: ...")? */
@@ -236,25 +253,35 @@ int mgl_checkshape(lua_State *L, int arg, int64_t *shape, const char *op) {
   return n;
 }
 
+#define DTYPE_LIST "\"float32\", \"float64\", \"int64\", \"uint8\", " \
+  "\"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\""
+
 mg_DType mgl_optdtype_any(lua_State *L, int arg, mg_DType def,
                           const char *op) {
   if (lua_isnoneornil(L, arg)) return def;
   if (lua_type(L, arg) != LUA_TSTRING)
-    luaL_error(L, "%s: dtype must be a string (\"float32\", \"float64\", "
-               "\"int64\" or \"uint8\"), got %s", op, luaL_typename(L, arg));
+    luaL_error(L, "%s: dtype must be a string (" DTYPE_LIST "), got %s", op,
+               luaL_typename(L, arg));
   int dt = mg_dtype_from_name(lua_tostring(L, arg));
   if (dt < 0)
-    luaL_error(L, "%s: unknown dtype '%s' (expected \"float32\", \"float64\", "
-               "\"int64\" or \"uint8\")", op, lua_tostring(L, arg));
+    luaL_error(L, "%s: unknown dtype '%s' (expected " DTYPE_LIST ")", op,
+               lua_tostring(L, arg));
   return (mg_DType)dt;
 }
 
 mg_DType mgl_optdtype(lua_State *L, int arg, mg_DType def, const char *op) {
   mg_DType dt = mgl_optdtype_any(L, arg, def, op);
-  if (dt == MG_U8)
-    luaL_error(L, "%s: dtype uint8 holds data and is not computed on; make a "
-               "float32 or int64 tensor and convert it with :to(\"uint8\")", op);
+  if (!mg_dtype_computes(dt))
+    luaL_error(L, "%s: dtype %s %s and is not computed on; make a float32 or "
+               "int64 tensor and convert it with :to(\"%s\")", op,
+               mg_dtype_name(dt), dt == MG_U8 ? "holds data" : "is for storage",
+               mg_dtype_name(dt));
   return dt;
+}
+
+double mgl_checkvalue(lua_State *L, int arg, const char *op) {
+  if (lua_type(L, arg) == LUA_TBOOLEAN) return lua_toboolean(L, arg);
+  return mgl_checknum(L, arg, op, "value");
 }
 
 int mgl_optbool_field(lua_State *L, int arg, const char *name, int def,
@@ -373,7 +400,9 @@ static int t_len(lua_State *L) {
 }
 
 static void push_number(lua_State *L, const mg_Tensor *t, int64_t i) {
-  if (mg_dtype_is_int(t->dtype))
+  if (t->dtype == MG_BOOL)
+    lua_pushboolean(L, mg_read_i64(t, i) != 0);
+  else if (mg_dtype_is_int(t->dtype))
     lua_pushinteger(L, mg_read_i64(t, i));
   else
     lua_pushnumber(L, mg_read(t, i));
@@ -631,14 +660,19 @@ static int t_to(lua_State *L) {
     lua_replace(L, 2);
   }
   if (lua_isnoneornil(L, 2))
-    return luaL_error(L, "to: a dtype is needed (\"float32\", \"float64\", "
-                      "\"int64\" or \"uint8\")");
+    return luaL_error(L, "to: a dtype is needed (" DTYPE_LIST ")");
   return convert(L, mgl_optdtype_any(L, 2, MG_F32, "to"));
 }
 static int t_float(lua_State *L) { return convert(L, MG_F32); }
 static int t_double(lua_State *L) { return convert(L, MG_F64); }
 static int t_long(lua_State *L) { return convert(L, MG_I64); }
 static int t_byte(lua_State *L) { return convert(L, MG_U8); }
+static int t_half(lua_State *L) { return convert(L, MG_F16); }
+static int t_bfloat16(lua_State *L) { return convert(L, MG_BF16); }
+static int t_int(lua_State *L) { return convert(L, MG_I32); }
+static int t_short(lua_State *L) { return convert(L, MG_I16); }
+static int t_char(lua_State *L) { return convert(L, MG_I8); }
+static int t_bool(lua_State *L) { return convert(L, MG_BOOL); }
 
 static int t_copy_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
@@ -651,7 +685,7 @@ static int t_copy_(lua_State *L) {
 static int t_fill_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check_any(L, 1);
-  double v = mgl_checknum(L, 2, "fill_", "value");
+  double v = mgl_checkvalue(L, 2, "fill_");
   MGL_TRY(L, ctx, mg_fill_(ctx, t, v));
   lua_settop(L, 1);
   return 1;
@@ -698,10 +732,11 @@ static int64_t checkpos(lua_State *L, int arg, const mg_Tensor *t, int d,
 
 static void push_element(lua_State *L, mg_Context *ctx, const mg_Tensor *t,
                          const int64_t *idx) {
-  if (mg_dtype_is_int(t->dtype)) {
+  if (t->dtype == MG_BOOL || mg_dtype_is_int(t->dtype)) {
     int64_t v;
     MGL_TRY(L, ctx, mg_get_i64(ctx, &v, t, idx));
-    lua_pushinteger(L, v);
+    if (t->dtype == MG_BOOL) lua_pushboolean(L, v != 0);
+    else lua_pushinteger(L, v);
   } else {
     double v;
     MGL_TRY(L, ctx, mg_get(ctx, &v, t, idx));
@@ -730,7 +765,7 @@ static int t_set(lua_State *L) {
     return luaL_error(L, "set: %d indices given for a %d-dimensional tensor "
                       "(t:set(i1, ..., i%d, value) or t:set({i1, ...}, value))",
                       n < 0 ? 0 : n, t->ndim, t->ndim);
-  double v = mgl_checknum(L, top, "set", "value");
+  double v = mgl_checkvalue(L, top, "set");
   element_index(L, t, 2, tab, tab ? (int)luaL_len(L, 2) : top - 2, idx, "set");
   if (lua_isinteger(L, top)) /* exact in int64 past 2^53 */
     MGL_TRY(L, ctx, mg_set_i64(ctx, t, idx, (int64_t)lua_tointeger(L, top)));
@@ -854,14 +889,16 @@ static int t_newindex(lua_State *L) {
                       luaL_typename(L, 2));
   }
   mg_Tensor *src = mgl_test_any(L, 3);
-  if (!src && lua_type(L, 3) != LUA_TNUMBER)
-    return luaL_error(L, "index: can assign a number or a tensor, got %s",
-                      luaL_typename(L, 3));
+  int ty = lua_type(L, 3);
+  if (!src && ty != LUA_TNUMBER && ty != LUA_TBOOLEAN)
+    return luaL_error(L, "index: can assign a number, a boolean or a tensor, "
+                      "got %s", luaL_typename(L, 3));
+  double v = ty == LUA_TBOOLEAN ? lua_toboolean(L, 3) : lua_tonumber(L, 3);
   if (n == t->ndim && !src) {
     if (lua_isinteger(L, 3)) /* exact in int64 past 2^53 */
       MGL_TRY(L, ctx, mg_set_i64(ctx, t, idx, (int64_t)lua_tointeger(L, 3)));
     else
-      MGL_TRY(L, ctx, mg_set(ctx, t, idx, lua_tonumber(L, 3)));
+      MGL_TRY(L, ctx, mg_set(ctx, t, idx, v));
     return 0;
   }
   /* Build the target view, then fill or copy into it. */
@@ -876,7 +913,7 @@ static int t_newindex(lua_State *L) {
   if (src)
     MGL_TRY(L, ctx, mg_copy_(ctx, *view, src));
   else
-    MGL_TRY(L, ctx, mg_fill_(ctx, *view, lua_tonumber(L, 3)));
+    MGL_TRY(L, ctx, mg_fill_(ctx, *view, v));
   return 0;
 }
 
@@ -906,7 +943,10 @@ const luaL_Reg mgl_tensor_methods[] = {
     {"clone", t_clone},         {"to", t_to},
     {"type", t_to},             {"float", t_float},
     {"double", t_double},       {"long", t_long},
-    {"byte", t_byte},
+    {"byte", t_byte},           {"half", t_half},
+    {"bfloat16", t_bfloat16},   {"int", t_int},
+    {"short", t_short},         {"char", t_char},
+    {"bool", t_bool},
     {"copy_", t_copy_},         {"fill_", t_fill_},
     {"zero_", t_zero_},         {"get", t_get},
     {"set", t_set},             {NULL, NULL}};

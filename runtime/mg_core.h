@@ -59,21 +59,38 @@ const char *mg_status_string(int status);
 
 /* ---- dtypes ------------------------------------------------------------ */
 
-/* uint8 is a storage dtype: pixels and bytes, a quarter of float32's
- * memory. It is created, converted (to any dtype, from any: floats
- * truncate toward zero and wrap modulo 256, as in PyTorch), viewed,
- * copied, filled, indexed (get/set, index_select), joined (cat, stack),
- * printed and saved; the Lua binding refuses it to every op that computes
- * (convert with :float() first), so kernels need not know it. */
-typedef enum { MG_F32 = 0, MG_F64 = 1, MG_I64 = 2, MG_U8 = 3, MG_NDTYPES } mg_DType;
+/* float32, float64 and int64 are computed on. The others are storage
+ * dtypes, so that a file's tensors come back as themselves: uint8 (pixels
+ * and bytes), float16, bfloat16, int32, int16, int8 and bool. They are
+ * created, converted (to any dtype, from any, as PyTorch converts on x86:
+ * halves round to nearest even, floats truncate toward zero into integers,
+ * anything is true as bool when it is not 0), viewed, copied, filled,
+ * indexed (get/set, index_select), joined (cat, stack, with PyTorch's type
+ * promotion), printed and saved; the Lua binding refuses them to every op
+ * that computes (convert with :float() first), so kernels need not know
+ * them. */
+typedef enum {
+  MG_F32 = 0, MG_F64 = 1, MG_I64 = 2, MG_U8 = 3, MG_F16 = 4, MG_BF16 = 5,
+  MG_I32 = 6, MG_I16 = 7, MG_I8 = 8, MG_BOOL = 9, MG_NDTYPES
+} mg_DType;
 
 const char *mg_dtype_name(mg_DType dt);       /* "float32", ... */
 int mg_dtype_from_name(const char *name);     /* -1 when unknown */
 size_t mg_dtype_size(mg_DType dt);            /* bytes per element */
-int mg_dtype_is_int(mg_DType dt);             /* int64 or uint8 */
-/* The dtype two operands are computed in: float64 > float32 > int64 >
- * uint8. */
+int mg_dtype_is_int(mg_DType dt);             /* an integer dtype (not bool) */
+int mg_dtype_is_float(mg_DType dt);           /* float16 ... float64 */
+int mg_dtype_computes(mg_DType dt);           /* float32, float64, int64 */
+/* The dtype two operands are joined or computed in: PyTorch's
+ * promote_types (bool < integers < floats; within a kind the wider type,
+ * uint8 with a signed type the next signed type that holds both, float16
+ * with bfloat16 float32). */
 mg_DType mg_promote(mg_DType a, mg_DType b);
+/* Can v be written into a tensor of dtype dt as a value (not a
+ * conversion)? Integers must be whole and in range, halves must not
+ * overflow (inf and NaN go in as they are); bool and the computing dtypes
+ * take any number. mg_dtype_range says what fits, for messages. */
+int mg_value_fits(mg_DType dt, double v);
+const char *mg_dtype_range(mg_DType dt);
 
 /* ---- context ------------------------------------------------------------ */
 

@@ -7,6 +7,7 @@
 #define MG_INTERNAL_H
 
 #include <cblas.h>
+#include <string.h>
 
 #include "mg_core.h"
 
@@ -27,9 +28,83 @@ static inline int64_t mg_f2i64(double d) {
   return d == d ? (int64_t)d : 0;
 }
 
-/* A number stored as uint8: truncated toward zero and wrapped modulo 256
- * (PyTorch's conversion on x86); NaN gives 0. */
-static inline uint8_t mg_f2u8(double d) { return (uint8_t)mg_f2i64(d); }
+/* A number stored as uint8: truncated toward zero and wrapped modulo 256,
+ * through int64 as PyTorch's conversion on x86 goes (cvttsd2si: NaN, inf
+ * and anything past int64's range give INT64_MIN, whose low byte is 0). */
+static inline uint8_t mg_f2u8(double d) {
+  return d >= -0x1p63 && d < 0x1p63 ? (uint8_t)(int64_t)d : 0;
+}
+
+/* float32 -> IEEE half, rounded to nearest even: subnormals, overflow to
+ * inf from 65520 on, NaN as the quiet NaN 0x7e00 with its sign (c10's
+ * fp16_ieee_from_fp32_value, without its float tricks). */
+static inline uint16_t mg_f2h(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+  uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return sign | 0x7e00;     /* NaN */
+  if (ax >= 0x477ff000u) return sign | 0x7c00;    /* >= 65520: inf */
+  if (ax < 0x38800000u) {                         /* below 2^-14: subnormal */
+    if (ax < 0x33000000u) return sign;            /* <= 2^-25: zero (a tie to even) */
+    uint32_t e = ax >> 23, m = (ax & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - e;                     /* 14..24: m >> shift units of 2^-24 */
+    uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;
+    return sign | (uint16_t)q;
+  }
+  uint32_t h = ax - 0x38000000u;                  /* rebias 127 -> 15 */
+  uint32_t q = h >> 13, rem = h & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++; /* may carry into inf */
+  return sign | (uint16_t)q;
+}
+
+/* IEEE half -> float32 (exact). */
+static inline float mg_h2f(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
+           mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  /* inf, NaN */
+  } else if (exp == 0) {
+    float f = (float)mant * 0x1p-24f;          /* zero, subnormal: exact */
+    return sign ? -f : f;
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* float32 -> bfloat16 (its top 16 bits), rounded to nearest even; NaN
+ * gives 0x7fc0 (c10's round_to_nearest_even). */
+static inline uint16_t mg_f2bf(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+/* bfloat16 -> float32 (exact). */
+static inline float mg_bf2f(uint16_t b) {
+  uint32_t x = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+
+/* One element at p, of dtype dt, read as a number: mg_load_f64 exactly for
+ * every dtype but int64's largest; mg_load_i64 exactly for integers (floats
+ * through mg_f2i64). mg_store_f64/_i64 write v converted into dt as
+ * PyTorch converts on x86: halves through float32 rounded to nearest even;
+ * floats into integers truncated toward zero (int32, int16 and int8
+ * through int32, uint8 through int64, keeping the low bits; int64
+ * saturates); integers into narrower ones keep their low bits; bool is
+ * v != 0. dtype.c. */
+double mg_load_f64(const void *p, mg_DType dt);
+int64_t mg_load_i64(const void *p, mg_DType dt);
+void mg_store_f64(void *p, mg_DType dt, double v);
+void mg_store_i64(void *p, mg_DType dt, int64_t v);
 
 /* Size classes of the buffer cache: four per power of two, from 64 bytes
  * up to 2^47 bytes (a class's buffers are all the same size). */

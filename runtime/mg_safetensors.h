@@ -36,16 +36,17 @@
 typedef struct {
   int n;               /* tensors */
   char **names;        /* their names, in the file's data order */
-  mg_Tensor **tensors; /* float32, float64 or int64; NULL once taken */
+  mg_Tensor **tensors; /* of the file's dtypes; NULL once taken */
   int nmeta;           /* entries of __metadata__ */
   char **meta_keys;    /* nmeta keys, in the header's order */
   char **meta_values;  /* and their values */
 } mg_SafeTensors;
 
-/* Reads path into *out (which it overwrites). F32, F64 and I64 come back
- * as they are; the other integer dtypes (I8, I16, I32, U8, U16, U32, U64,
- * BOOL) as int64 and F16/BF16 as float32; F8 kinds are an "unsupported
- * dtype" error. Checks everything before trusting it: the header length
+/* Reads path into *out (which it overwrites). F64, F32, F16, BF16, I64,
+ * I32, I16, I8, U8 and BOOL come back as themselves, byte for byte (so a
+ * re-save writes the same file's data); U16, U32, U64 and the F8 kinds,
+ * which moongrad cannot hold, are an "unsupported dtype" error naming the
+ * file and the tensor. Checks everything before trusting it: the header length
  * against the file's size, the JSON, every dtype, shape and offset
  * pair, holes, overlaps and duplicate names and metadata keys. A path
  * that is not a regular file (a directory, a FIFO, a device) is refused
@@ -57,7 +58,7 @@ int mg_safetensors_load(mg_Context *ctx, mg_SafeTensors *out,
  * empties it; an empty or zeroed struct is fine. */
 void mg_safetensors_free(mg_SafeTensors *st);
 
-/* Writes n tensors (float32, float64 or int64, any layout: a view is
+/* Writes n tensors (of any dtype, under its safetensors tag; any layout: a view is
  * written as its contiguous elements) under names, plus nmeta metadata
  * pairs, to path. Tensors are stored sorted by name. Names must be
  * distinct, non-empty, valid UTF-8 and not "__metadata__"; metadata keys

@@ -202,8 +202,15 @@ typedef enum {
   MOONGRAD_FLOAT32 = 0, /* float */
   MOONGRAD_FLOAT64 = 1, /* double */
   MOONGRAD_INT64 = 2,   /* int64_t (class labels and ids are 1-based) */
-  MOONGRAD_UINT8 = 3    /* uint8_t: pixels and bytes, for data only (Lua
+  MOONGRAD_UINT8 = 3,   /* uint8_t: pixels and bytes, for data only (Lua
                            converts it with :float() before computing) */
+  /* The other storage dtypes (data only, like uint8): */
+  MOONGRAD_FLOAT16 = 4, /* uint16_t bits of an IEEE half */
+  MOONGRAD_BFLOAT16 = 5,/* uint16_t: the top half of a float's bits */
+  MOONGRAD_INT32 = 6,   /* int32_t */
+  MOONGRAD_INT16 = 7,   /* int16_t */
+  MOONGRAD_INT8 = 8,    /* int8_t */
+  MOONGRAD_BOOL = 9     /* one byte, 0 or 1 */
 } moongrad_DType;
 
 #define MOONGRAD_MAXDIM 16 /* most dimensions a tensor may have */

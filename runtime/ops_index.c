@@ -124,6 +124,9 @@ static void gather_8(char **p, const int64_t *s, int64_t n, const void *arg) {
 static void gather_1(char **p, const int64_t *s, int64_t n, const void *arg) {
   gather_run(p, s, n, ((const GatherArg *)arg)->sdim, 1);
 }
+static void gather_2(char **p, const int64_t *s, int64_t n, const void *arg) {
+  gather_run(p, s, n, ((const GatherArg *)arg)->sdim, 2);
+}
 
 /* out (shape of idx) = t at idx along dim, every operand a view of the same
  * shape; t's view has stride 0 along dim (see the file's comment). */
@@ -137,7 +140,8 @@ static void run_gather(mg_Context *ctx, mg_Tensor *out, const mg_Tensor *t,
   mg_Tensor *ops[3] = {out, (mg_Tensor *)idx, &src};
   mg_iter_init(&it, 3, ops, out->ndim, out->shape);
   size_t es = mg_dtype_size(t->dtype);
-  mg_iter_run(ctx, &it, es == 4 ? gather_4 : es == 8 ? gather_8 : gather_1, &a);
+  mg_iter_run(ctx, &it, es == 4 ? gather_4 : es == 8 ? gather_8
+                        : es == 2 ? gather_2 : gather_1, &a);
 }
 
 /* ---- index_select ----------------------------------------------------------- */
@@ -167,6 +171,7 @@ static void index_select_contiguous(mg_Context *ctx, mg_Tensor *out,
     for (int64_t o = 0; o < outer; o++) {
       if (es == 4) select_run(dst + o * k * 4, src + o * n * 4, ids, k, 4);
       else if (es == 8) select_run(dst + o * k * 8, src + o * n * 8, ids, k, 8);
+      else if (es == 2) select_run(dst + o * k * 2, src + o * n * 2, ids, k, 2);
       else select_run(dst + o * k, src + o * n, ids, k, 1);
     }
     return;

@@ -32,30 +32,19 @@
 
 /* ---- dtypes of the format ---------------------------------------------------- */
 
-/* How a file's dtype becomes one of ours. */
-typedef enum {
-  CONV_NONE,  /* same bytes */
-  CONV_SINT,  /* signed integer of `size` bytes -> int64 */
-  CONV_UINT,  /* unsigned integer (or BOOL) of `size` bytes -> int64 */
-  CONV_F16,   /* IEEE half -> float32 */
-  CONV_BF16   /* bfloat16 -> float32 */
-} Conversion;
-
+/* Every dtype of the format that moongrad holds, byte for byte: a loaded
+ * tensor keeps its dtype and its bytes, and saves back the same. */
 typedef struct {
   const char *name;  /* as written in the header */
-  int size;          /* bytes per element in the file */
+  int size;          /* bytes per element */
   mg_DType dtype;    /* what it loads as */
-  Conversion conv;
 } FileDType;
 
 static const FileDType file_dtypes[] = {
-    {"F32", 4, MG_F32, CONV_NONE},  {"F64", 8, MG_F64, CONV_NONE},
-    {"I64", 8, MG_I64, CONV_NONE},  {"I32", 4, MG_I64, CONV_SINT},
-    {"I16", 2, MG_I64, CONV_SINT},  {"I8", 1, MG_I64, CONV_SINT},
-    {"U64", 8, MG_I64, CONV_UINT},  {"U32", 4, MG_I64, CONV_UINT},
-    {"U16", 2, MG_I64, CONV_UINT},  {"U8", 1, MG_U8, CONV_NONE},
-    {"BOOL", 1, MG_I64, CONV_UINT}, {"F16", 2, MG_F32, CONV_F16},
-    {"BF16", 2, MG_F32, CONV_BF16},
+    {"F32", 4, MG_F32},  {"F64", 8, MG_F64},   {"I64", 8, MG_I64},
+    {"I32", 4, MG_I32},  {"I16", 2, MG_I16},   {"I8", 1, MG_I8},
+    {"U8", 1, MG_U8},    {"BOOL", 1, MG_BOOL}, {"F16", 2, MG_F16},
+    {"BF16", 2, MG_BF16},
 };
 #define N_FILE_DTYPES (sizeof file_dtypes / sizeof file_dtypes[0])
 
@@ -66,70 +55,9 @@ static const FileDType *file_dtype(const char *name) {
 }
 
 static const char *dtype_tag(mg_DType dt) {
-  return dt == MG_F32 ? "F32" : dt == MG_F64 ? "F64" : dt == MG_U8 ? "U8"
-                                                                     : "I64";
-}
-
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f,
-           mant = h & 0x3ff, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);          /* inf, nan */
-  } else if (exp == 0) {
-    float f = ldexpf((float)mant, -24);                /* zero, subnormal */
-    return sign ? -f : f;
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-/* Converts n elements of src (file dtype fd) into dst (fd->dtype).
- * Returns the index of a U64 element past INT64_MAX, or -1. */
-static int64_t convert(void *dst, const unsigned char *src, int64_t n,
-                       const FileDType *fd) {
-  int64_t *di = dst;
-  float *df = dst;
-  for (int64_t i = 0; i < n; i++) {
-    const unsigned char *p = src + i * fd->size;
-    switch (fd->conv) {
-    case CONV_SINT: {
-      int64_t v = 0;
-      if (fd->size == 1) { int8_t x; memcpy(&x, p, 1); v = x; }
-      else if (fd->size == 2) { int16_t x; memcpy(&x, p, 2); v = x; }
-      else { int32_t x; memcpy(&x, p, 4); v = x; }
-      di[i] = v;
-      break;
-    }
-    case CONV_UINT: {
-      uint64_t v = 0;
-      if (fd->size == 1) v = p[0];
-      else if (fd->size == 2) { uint16_t x; memcpy(&x, p, 2); v = x; }
-      else if (fd->size == 4) { uint32_t x; memcpy(&x, p, 4); v = x; }
-      else memcpy(&v, p, 8);
-      if (v > (uint64_t)INT64_MAX) return i;
-      di[i] = (int64_t)v;
-      break;
-    }
-    case CONV_F16: {
-      uint16_t h;
-      memcpy(&h, p, 2);
-      df[i] = half_to_float(h);
-      break;
-    }
-    case CONV_BF16: {
-      uint16_t h;
-      memcpy(&h, p, 2);
-      uint32_t bits = (uint32_t)h << 16;
-      memcpy(&df[i], &bits, 4);
-      break;
-    }
-    case CONV_NONE: break;
-    }
-  }
-  return -1;
+  for (size_t i = 0; i < N_FILE_DTYPES; i++)
+    if (file_dtypes[i].dtype == dt) return file_dtypes[i].name;
+  return NULL;
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -166,8 +94,8 @@ static int parse_entry(mg_Context *ctx, const char *path, const cJSON *item,
                     "dtype", path, name);
   if (!(e->fd = file_dtype(dt->valuestring)))
     return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': unsupported dtype '%.32s' "
-                    "(moongrad reads F32, F64, I64, I32, I16, I8, U64, U32, "
-                    "U16, U8, BOOL, F16, BF16)", path, name, dt->valuestring);
+                    "(moongrad holds F64, F32, F16, BF16, I64, I32, I16, I8, U8 "
+                    "and BOOL)", path, name, dt->valuestring);
   if (!cJSON_IsArray(shape))
     return mg_error(ctx, MG_EIO, "load: %s: tensor '%s': missing or non-array "
                     "shape", path, name);
@@ -296,26 +224,15 @@ static int read_tensor(mg_Context *ctx, const char *path, FILE *f,
     snprintf(why, sizeof why, "%s", mg_last_error(ctx));
     return mg_error(ctx, st, "load: %s: tensor '%s': %s", path, e->name, why);
   }
-  int64_t nbytes = e->end - e->begin, numel = mg_numel(t);
-  unsigned char *buf = e->fd->conv == CONV_NONE ? mg_data(t) : NULL;
-  if (nbytes > 0 && !buf && !(buf = malloc((size_t)nbytes))) {
-    mg_tensor_decref(t);
-    return mg_error(ctx, MG_ENOMEM, "load: %s: out of memory reading tensor "
-                    "'%s' (%lld bytes)", path, e->name, (long long)nbytes);
-  }
+  int64_t nbytes = e->end - e->begin;
+  unsigned char *buf = mg_data(t);
   if (nbytes > 0 &&
       (fseeko(f, (off_t)(data_start + e->begin), SEEK_SET) != 0 ||
        fread(buf, 1, (size_t)nbytes, f) != (size_t)nbytes)) {
     st = mg_error(ctx, MG_EIO, "load: %s: truncated or unreadable data of "
                   "tensor '%s' (%s)", path, e->name,
                   ferror(f) ? strerror(errno) : "end of file");
-  } else if (e->fd->conv != CONV_NONE && nbytes > 0) {
-    int64_t bad = convert(mg_data(t), buf, numel, e->fd);
-    if (bad >= 0)
-      st = mg_error(ctx, MG_EIO, "load: %s: tensor '%s': U64 element %lld does "
-                    "not fit in int64", path, e->name, (long long)bad + 1);
   }
-  if (e->fd->conv != CONV_NONE) free(buf);
   if (st) {
     mg_tensor_decref(t);
     return st;
@@ -625,7 +542,7 @@ static int check_names(mg_Context *ctx, const char *path, int n,
       return mg_error(ctx, MG_EARG, "save: %s: tensor name '%s' given twice",
                       path, nm);
     mg_DType dt = tensors[order[j]]->dtype;
-    if (dt != MG_F32 && dt != MG_F64 && dt != MG_I64 && dt != MG_U8)
+    if (!dtype_tag(dt))
       return mg_error(ctx, MG_EARG, "save: %s: tensor '%s' has an unsupported "
                       "dtype", path, nm);
   }

@@ -309,6 +309,22 @@ typedef struct {
   mg_DType to, from;
 } ConvertArg;
 
+/* n elements of dtype from (stride s[1] elements) into dtype to (s[0]). */
+static void convert_any(char **p, const int64_t *s, int64_t n, mg_DType to,
+                        mg_DType from) {
+  int64_t bo = s[0] * (int64_t)mg_dtype_size(to);
+  int64_t bi = s[1] * (int64_t)mg_dtype_size(from);
+  char *o = p[0];
+  const char *x = p[1];
+  if (mg_dtype_is_float(from)) {
+    for (int64_t i = 0; i < n; i++)
+      mg_store_f64(o + i * bo, to, mg_load_f64(x + i * bi, from));
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      mg_store_i64(o + i * bo, to, mg_load_i64(x + i * bi, from));
+  }
+}
+
 /* ptrs[0] = destination, ptrs[1] = source. */
 static void convert_run(char **p, const int64_t *s, int64_t n,
                         const void *arg) {
@@ -380,6 +396,10 @@ static void convert_run(char **p, const int64_t *s, int64_t n,
     uint8_t *o = (uint8_t *)p[0]; const int64_t *x = (const int64_t *)p[1];
     for (int64_t i = 0; i < n; i++) o[i * s0] = (uint8_t)x[i * s1];
   } break;
+  default: /* the other storage dtypes: one element at a time, through a
+            * double (floats) or an int64 (integers), both exact */
+    convert_any(p, s, n, a->to, a->from);
+    break;
   }
 }
 
@@ -471,26 +491,35 @@ static void fill_run(char **p, const int64_t *s, int64_t n, const void *arg) {
     uint8_t *o = (uint8_t *)p[0], f = mg_f2u8(v);
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
   } break;
-  default: {
+  case MG_I64: {
     int64_t *o = (int64_t *)p[0], f = mg_f2i64(v);
     for (int64_t i = 0; i < n; i++) o[i * s0] = f;
+  } break;
+  default: { /* the other storage dtypes: the element's bytes, repeated */
+    size_t es = mg_dtype_size(fa->dt);
+    char f[8], *o = p[0];
+    mg_store_f64(f, fa->dt, v);
+    for (int64_t i = 0; i < n; i++) memcpy(o + i * s0 * (int64_t)es, f, es);
   } break;
   }
 }
 
-/* A number written into a uint8 tensor must be one of its values (a
- * tensor converted to uint8 wraps instead, as PyTorch does). */
-static int check_u8_value(mg_Context *ctx, const char *op, mg_DType dt,
-                          double v) {
-  if (dt == MG_U8 && !(v >= 0 && v <= 255 && v == floor(v)))
-    return mg_error(ctx, MG_EARG, "%s: %.17g does not fit in uint8 (an "
-                    "integer from 0 to 255)", op, v);
-  return MG_OK;
+/* A number written into an integer or half tensor must be one of its
+ * values (a tensor converted to one wraps or overflows instead, as
+ * PyTorch's fill_ checks and its to() does not). */
+static int check_value(mg_Context *ctx, const char *op, mg_DType dt,
+                       double v) {
+  if (mg_value_fits(dt, v)) return MG_OK;
+  char num[32]; /* the shortest of 15 or 17 digits that reads back as v */
+  snprintf(num, sizeof num, "%.15g", v);
+  if (strtod(num, NULL) != v) snprintf(num, sizeof num, "%.17g", v);
+  return mg_error(ctx, MG_EARG, "%s: %s does not fit in %s (%s)", op, num,
+                  mg_dtype_name(dt), mg_dtype_range(dt));
 }
 
 static int fill_named(mg_Context *ctx, const char *op, mg_Tensor *t,
                       double value) {
-  int st = check_u8_value(ctx, op, t->dtype, value);
+  int st = check_value(ctx, op, t->dtype, value);
   if (!st) st = mg_check_inplace(ctx, op, t);
   if (st) return st;
   mg_bump_version(t);
@@ -519,7 +548,7 @@ int mg_empty(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
 int mg_full(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
             const int64_t *shape, double value) {
   mg_Tensor *t = NULL;
-  int st = check_u8_value(ctx, "full", dt, value);
+  int st = check_value(ctx, "full", dt, value);
   if (st || (st = mg_alloc_tensor(ctx, &t, dt, ndim, shape))) return st;
   mg_fill_(ctx, t, value);
   *out = t;
@@ -532,8 +561,8 @@ static void put(mg_Tensor *t, int64_t i, double v) {
   switch (t->dtype) {
   case MG_F32: ((float *)d)[i] = (float)v; break;
   case MG_F64: ((double *)d)[i] = v; break;
-  case MG_U8: ((uint8_t *)d)[i] = mg_f2u8(v); break;
-  default: ((int64_t *)d)[i] = mg_f2i64(v); break;
+  default:
+    mg_store_f64((char *)d + i * (int64_t)mg_dtype_size(t->dtype), t->dtype, v);
   }
 }
 
@@ -1082,7 +1111,7 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
   mg_Tensor *r = NULL;
   int st = to_dtype_fwd(ctx, &r, t, dt);
   if (st) return st;
-  if (mg_dtype_is_int(dt) || r == t) {
+  if ((dt != MG_F32 && dt != MG_F64) || r == t) { /* no gradient into others */
     *out = r;
     return MG_OK;
   }
@@ -1090,6 +1119,11 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
 }
 
 /* ---- elements ------------------------------------------------------------ */
+
+/* The address of the element at storage offset o (in elements). */
+static char *element_at(const mg_Tensor *t, int64_t o) {
+  return (char *)t->storage->data + o * (int64_t)mg_dtype_size(t->dtype);
+}
 
 static int element_offset(mg_Context *ctx, const char *op, const mg_Tensor *t,
                           const int64_t *idx, int64_t *off) {
@@ -1110,13 +1144,7 @@ int mg_get(mg_Context *ctx, double *out, const mg_Tensor *t,
   int64_t o = 0;
   int st = element_offset(ctx, "get", t, idx, &o);
   if (st) return st;
-  const void *d = t->storage->data;
-  switch (t->dtype) {
-  case MG_F32: *out = ((const float *)d)[o]; break;
-  case MG_F64: *out = ((const double *)d)[o]; break;
-  case MG_U8: *out = ((const uint8_t *)d)[o]; break;
-  default: *out = (double)((const int64_t *)d)[o]; break;
-  }
+  *out = mg_load_f64(element_at(t, o), t->dtype);
   return MG_OK;
 }
 
@@ -1125,29 +1153,17 @@ int mg_get_i64(mg_Context *ctx, int64_t *out, const mg_Tensor *t,
   int64_t o = 0;
   int st = element_offset(ctx, "get", t, idx, &o);
   if (st) return st;
-  const void *d = t->storage->data;
-  switch (t->dtype) {
-  case MG_F32: *out = mg_f2i64(((const float *)d)[o]); break;
-  case MG_F64: *out = mg_f2i64(((const double *)d)[o]); break;
-  case MG_U8: *out = ((const uint8_t *)d)[o]; break;
-  default: *out = ((const int64_t *)d)[o]; break;
-  }
+  *out = mg_load_i64(element_at(t, o), t->dtype);
   return MG_OK;
 }
 
 int mg_set(mg_Context *ctx, mg_Tensor *t, const int64_t *idx, double v) {
   int64_t o = 0;
   int st = element_offset(ctx, "set", t, idx, &o);
-  if (!st) st = check_u8_value(ctx, "set", t->dtype, v);
+  if (!st) st = check_value(ctx, "set", t->dtype, v);
   if (st || (st = mg_check_inplace(ctx, "set", t))) return st;
   mg_bump_version(t);
-  void *d = t->storage->data;
-  switch (t->dtype) {
-  case MG_F32: ((float *)d)[o] = (float)v; break;
-  case MG_F64: ((double *)d)[o] = v; break;
-  case MG_U8: ((uint8_t *)d)[o] = mg_f2u8(v); break;
-  default: ((int64_t *)d)[o] = mg_f2i64(v); break;
-  }
+  mg_store_f64(element_at(t, o), t->dtype, v);
   return MG_OK;
 }
 
@@ -1173,22 +1189,10 @@ static int64_t linear_offset(const mg_Tensor *t, int64_t i) {
 
 double mg_read(const mg_Tensor *t, int64_t i) {
   int64_t o = linear_offset(t, i);
-  const void *d = t->storage->data;
-  switch (t->dtype) {
-  case MG_F32: return ((const float *)d)[o];
-  case MG_F64: return ((const double *)d)[o];
-  case MG_U8: return ((const uint8_t *)d)[o];
-  default: return (double)((const int64_t *)d)[o];
-  }
+  return mg_load_f64(element_at(t, o), t->dtype);
 }
 
 int64_t mg_read_i64(const mg_Tensor *t, int64_t i) {
   int64_t o = linear_offset(t, i);
-  const void *d = t->storage->data;
-  switch (t->dtype) {
-  case MG_F32: return mg_f2i64(((const float *)d)[o]);
-  case MG_F64: return mg_f2i64(((const double *)d)[o]);
-  case MG_U8: return ((const uint8_t *)d)[o];
-  default: return ((const int64_t *)d)[o];
-  }
+  return mg_load_i64(element_at(t, o), t->dtype);
 }

@@ -96,8 +96,23 @@ local rows = {
    {"tensor", "string"}},
   {"ragged nested tables as tensor data", function() return mg.tensor({{1, 2}, {3}}) end,
    {"tensor", "ragged"}},
-  {"an unknown dtype", function() return mg.tensor({1, 2}, "float16") end,
-   {"tensor", "float16"}},
+  {"an unknown dtype", function() return mg.tensor({1, 2}, "complex64") end,
+   {"tensor", "complex64"}},
+  -- the storage dtypes (float16, bfloat16, int32, int16, int8, bool; uint8's are with images)
+  {"arithmetic on a float16 tensor", function() return mg.ones(2, "float16") * 2 end,
+   {"mul", "float16", ":float()"}},
+  {"a sum of a bool tensor", function() return mg.ones(2, "bool"):sum() end,
+   {"sum", "bool", ":long()"}},
+  {"a matmul of int32 matrices", function() return mg.ones(2, 2, "int32"):matmul(mg.ones(2, 2)) end,
+   {"matmul", "int32", ":long()"}},
+  {"randn asked for bfloat16", function() return mg.randn(2, "bfloat16") end,
+   {"randn", "bfloat16", ":to(\"bfloat16\")"}},
+  {"200 written into an int8 tensor", function() return mg.full({2}, 200, "int8") end,
+   {"full", "200", "int8", "-128 to 127"}},
+  {"1e6 written into a float16 tensor", function() return mg.zeros(2, "float16"):fill_(1e6) end,
+   {"fill_", "1000000", "float16", "65504"}},
+  {"a table mixing booleans and numbers", function() return mg.tensor({true, 1}) end,
+   {"tensor", "booleans", "element 2", "dtype"}},
   {"a negative size", function() return mg.zeros(-1, 2) end, {"zeros", "-1"}},
   {"a NaN size", function() return mg.randn(nan) end, {"randn", "nan"}},
   {"a table where a size belongs", function() return mg.ones(2, {3}) end, {"ones", "table"}},
@@ -358,6 +373,11 @@ local rows = {
   end, {"nn.to_torch", "0.weight", "index 0"}},
   {"nn.from_torch of a file name", function() return nn.from_torch("model.safetensors") end,
    {"nn.from_torch", "string"}},
+  {"load_state_dict of an int32 weight", function()
+    local sd = net():state_dict(); sd["1.weight"] = mg.zeros(3, 4, "int32")
+    return net():load_state_dict(sd)
+  end, {"load_state_dict", "wrong dtype", "1.weight", "int32", "float32"}},
+  {"Module:to(\"int8\")", function() return net():to("int8") end, {"to", "int8", "float16"}},
 
   -- optim ---------------------------------------------------------------
   "optim",
@@ -880,6 +900,11 @@ local rows = {
   {"mg.load of a file that is not safetensors", function() return mg.load(tmp("garbage, not a header")) end,
    {"load"}},
   {"mg.load of an empty file", function() return mg.load(tmp("")) end, {"load"}},
+  {"mg.load of a U32 tensor", function()
+    local h = '{"ids":{"dtype":"U32","shape":[1],"data_offsets":[0,4]}}'
+    local path = tmp(string.pack("<I8", #h) .. h .. "\1\0\0\0")
+    return mg.load(path)
+  end, {"load", "tensor 'ids'", "unsupported dtype 'U32'", "I32"}},
   {"mg.save of a string", function() return mg.save(tmp(), "weights") end, {"save", "string"}},
   {"mg.save of a table holding a string", function() return mg.save(tmp(), {w = "x"}) end,
    {"save", "w", "string"}},

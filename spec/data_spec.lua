@@ -187,7 +187,9 @@ describe("read_idx", function()
   it("rejects unknown options and dtypes", function()
     local path = write_file(tmp_path(), idx_bytes(0x08, {1}, {1}))
     assert.matches("read_idx: unknown option 'sclae'", error_of(data.read_idx, path, {sclae = 2}))
-    assert.matches("read_idx: unknown dtype 'float16'", error_of(data.read_idx, path, {dtype = "float16"}))
+    assert.matches("read_idx: unknown dtype 'complex64'", error_of(data.read_idx, path, {dtype = "complex64"}))
+    assert.matches("read_idx: dtype float16 is not read directly %(float32, float64, int64 or uint8",
+                   error_of(data.read_idx, path, {dtype = "float16"}))
   end)
 end)
 

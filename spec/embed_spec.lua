@@ -162,6 +162,12 @@ describe("the C API", function()
     end)
   end)
 
+  it("passes the storage dtypes (float16, int32, bool) in and out as their bytes", function()
+    assert_ok(out, "storage dtypes: a float16 tensor goes in as its bits")
+    assert_ok(out, "storage dtypes: an int32 view comes out as int32_t")
+    assert_ok(out, "storage dtypes: a bool tensor is one byte an element")
+  end)
+
   describe("borrowed buffers", function()
     it("are read and written in place by ops and views", function()
       assert_ok(out, "borrowed: ops and views read the buffer")

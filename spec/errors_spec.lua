@@ -72,7 +72,7 @@ local cases = {
   {"a string value for set", function() return mg.ones(2):set(1, "x") end,
    "set: value must be a number, got string"},
   {"a string assigned to an element", function() local t = mg.ones(3); t[1] = "x" end,
-   "index: can assign a number or a tensor, got string"},
+   "index: can assign a number, a boolean or a tensor, got string"},
   {"a boolean index", function() return mg.ones(3)[true] end,
    "index: cannot index a tensor with a boolean"},
   {"a new field on a tensor", function() local t = mg.ones(3); t.foo = 1 end,
@@ -165,12 +165,12 @@ local cases = {
    "flatten: start dimension 3 comes after end dimension 1"},
 
   -- bad dtypes --------------------------------------------------------------
-  {"the dtype \"float16\"", function() return mg.zeros(2, "float16") end,
-   "zeros: unknown dtype 'float16' %(expected \"float32\", \"float64\", \"int64\" or \"uint8\"%)"},
+  {"the dtype \"complex64\"", function() return mg.zeros(2, "complex64") end,
+   "zeros: unknown dtype 'complex64' %(expected \"float32\", \"float64\", \"int64\", \"uint8\", \"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\"%)"},
   {"42 as a dtype", function() return mg.tensor({1}, 42) end,
-   "tensor: dtype must be a string %(\"float32\", \"float64\", \"int64\" or \"uint8\"%), got number"},
-  {"to(\"float16\")", function() return mg.ones(2):to("float16") end,
-   "to: unknown dtype 'float16'"},
+   "tensor: dtype must be a string %(\"float32\", \"float64\", \"int64\", \"uint8\", \"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\"%), got number"},
+  {"to(\"complex64\")", function() return mg.ones(2):to("complex64") end,
+   "to: unknown dtype 'complex64'"},
   {"rand with an integer dtype", function() return mg.rand(2, "int64") end,
    "rand: dtype must be float32 or float64, got int64"},
 

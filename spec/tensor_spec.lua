@@ -89,8 +89,8 @@ describe("mg.tensor", function()
   end)
 
   it("rejects an unknown dtype", function()
-    assert.has_error(function() mg.tensor({1}, "float16") end,
-      "tensor: unknown dtype 'float16' (expected \"float32\", \"float64\", \"int64\" or \"uint8\")")
+    assert.has_error(function() mg.tensor({1}, "complex64") end,
+      "tensor: unknown dtype 'complex64' (expected \"float32\", \"float64\", \"int64\", \"uint8\", \"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\")")
   end)
 end)
 

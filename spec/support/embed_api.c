@@ -66,7 +66,7 @@ static void borrowed(void) {
   lua_setglobal(L, "kept");
   ok = kept_released == 0;
   /* A push that fails releases before it returns. */
-  st = moongrad_push_tensor_borrowed(L, (moongrad_DType)7, 1, shape2, kept,
+  st = moongrad_push_tensor_borrowed(L, (moongrad_DType)99, 1, shape2, kept,
                                      count_release, &bad_released);
   check(st == MOONGRAD_ERROR && bad_released == 1 &&
             strstr(moongrad_last_error(L), "unknown dtype"),
@@ -91,6 +91,43 @@ static void borrowed(void) {
   check(ok && kept_released == 1, "borrowed: released once by moongrad_close",
         "release count is not 1");
   check(released == 1, "borrowed: never released twice", "released again");
+}
+
+/* The storage dtypes cross the API as their bytes: a float16 tensor in,
+ * an int32 view and a bool tensor out. */
+static void storage_dtypes(void) {
+  lua_State *L = moongrad_new(NULL);
+  check(L != NULL, "storage dtypes: state", "moongrad_new failed");
+  if (!L) return;
+  uint16_t half[3] = {0x3c00, 0xc100, 0x7c00}; /* 1, -2.5, inf */
+  int64_t shape[1] = {3};
+  int st = moongrad_push_tensor(L, MOONGRAD_FLOAT16, 1, shape, half);
+  if (st == MOONGRAD_OK) lua_setglobal(L, "h");
+  check(st == MOONGRAD_OK &&
+            run(L, "assert(h:dtype() == 'float16')\n"
+                   "local v = h:float():totable()\n"
+                   "assert(v[1] == 1 and v[2] == -2.5 and v[3] == math.huge)\n"
+                   "i = require('moongrad').tensor({{7, -8}, {9, 10}}, 'int32'):t()\n"
+                   "b = h:bool()"),
+        "storage dtypes: a float16 tensor goes in as its bits", moongrad_last_error(L));
+  moongrad_TensorInfo info;
+  int32_t ints[4] = {0};
+  lua_getglobal(L, "i");
+  st = moongrad_tensor_info(L, -1, &info);
+  int ok = st == MOONGRAD_OK && info.dtype == MOONGRAD_INT32 && info.nbytes == 16 &&
+           !info.contiguous &&
+           moongrad_tensor_copy(L, -1, ints, sizeof ints) == MOONGRAD_OK &&
+           ints[0] == 7 && ints[1] == 9 && ints[2] == -8 && ints[3] == 10;
+  lua_pop(L, 1);
+  check(ok, "storage dtypes: an int32 view comes out as int32_t", moongrad_last_error(L));
+  lua_getglobal(L, "b");
+  st = moongrad_tensor_info(L, -1, &info);
+  const unsigned char *bytes = info.data;
+  ok = st == MOONGRAD_OK && info.dtype == MOONGRAD_BOOL && info.nbytes == 3 &&
+       bytes && bytes[0] == 1 && bytes[1] == 1 && bytes[2] == 1;
+  lua_pop(L, 1);
+  check(ok, "storage dtypes: a bool tensor is one byte an element", moongrad_last_error(L));
+  moongrad_close(L);
 }
 
 static int raise_table(lua_State *L) {
@@ -298,6 +335,7 @@ static void host_state(void) {
 
 int main(void) {
   borrowed();
+  storage_dtypes();
   errors();
   budget();
   recovery();

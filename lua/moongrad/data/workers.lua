@@ -43,7 +43,8 @@ local proc_send, proc_recv, proc_close = mg._proc_send, mg._proc_recv, mg._proc_
 local proc_kill, proc_wait, getpid = mg._proc_kill, mg._proc_wait, mg._getpid
 
 local ALIGN = 64 -- where tensors start in a slot
-local DTYPE_SIZE = {float32 = 4, float64 = 8, int64 = 8, uint8 = 1}
+local DTYPE_SIZE = {float32 = 4, float64 = 8, int64 = 8, uint8 = 1, float16 = 2, bfloat16 = 2,
+                    int32 = 4, int16 = 2, int8 = 1, bool = 1}
 
 local M = {}
 

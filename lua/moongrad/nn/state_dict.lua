@@ -1,5 +1,6 @@
 -- moongrad.nn.state_dict: a module's saved state — state_dict(),
--- load_state_dict() — and dtype conversion (to, double, float). These are
+-- load_state_dict() — and dtype conversion (to, double, float, half,
+-- bfloat16). These are
 -- nn.Module methods; module.lua copies them onto the class.
 --
 -- PyTorch names the children of Sequential and ModuleList 0, 1, ...;
@@ -34,6 +35,13 @@ local VARIANTS_KEY = "moongrad.state.variants"
 local Module = {}   -- the methods, gathered here for module.lua
 
 local function describe(v) return is_tensor(v) and "tensor" or type(v) end
+
+-- The kind of a dtype for loading: entries convert within a kind (as
+-- PyTorch's copy_ does), never across (a float weight into an integer
+-- buffer is a mistake, not a conversion).
+local KIND = {float16 = "float", bfloat16 = "float", float32 = "float", float64 = "float",
+              int8 = "integer", int16 = "integer", int32 = "integer", int64 = "integer",
+              uint8 = "integer", bool = "bool"}
 
 local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
 
@@ -243,8 +251,7 @@ local function prepare(self, sd, opts)
     elseif not same_shape(v:shape(), t:shape()) then
       mismatched[#mismatched + 1] = fmt("%s is %s in the state dict, %s in the model",
                                         name, shape_str(v), shape_str(t))
-    elseif (v:dtype() == "int64") ~= (t:dtype() == "int64") then
-      -- float32 and float64 convert; integers and floats do not mix
+    elseif KIND[v:dtype()] ~= KIND[t:dtype()] then
       wrong_kind[#wrong_kind + 1] = fmt("%s is %s in the state dict, %s in the model",
                                         name, v:dtype(), t:dtype())
     else
@@ -312,9 +319,10 @@ end
 
 -- load_state_dict(sd [, {strict = true, torch = false}]) copies sd's
 -- tensors into the module's parameters and buffers in place (under
--- no_grad, converting between float32 and float64). Nothing is copied
--- unless everything checks: every entry must be a tensor of the right shape
--- (an integer tensor for an integer buffer, a float one for the rest), a
+-- no_grad, converting between the float dtypes, and between the integer
+-- ones). Nothing is copied unless everything checks: every entry must be a
+-- tensor of the right shape and kind (an integer tensor for an integer
+-- buffer, a bool one for a bool buffer, a float one for the rest), a
 -- state dict that records the variants it was saved from must match the
 -- model's, and when strict, sd must hold exactly the module's names.
 -- torch = true reads PyTorch's names (container children from 0). Returns
@@ -325,19 +333,30 @@ function Module:load_state_dict(sd, opts)
   return apply()
 end
 
--- to(dtype) converts floating parameters and buffers ("float32"/"float64");
--- parameters become new leaves (give the optimizer the new parameters()).
+-- Parameters converted to a half dtype cannot require grad (nothing
+-- computes on them); whether they did comes back with :float().
+local wanted_grad = setmetatable({}, {__mode = "k"})
+
+-- to(dtype) converts floating parameters and buffers ("float32",
+-- "float64", or "float16"/"bfloat16" to store a half checkpoint: a forward
+-- on a half model is refused until :float()); parameters become new leaves
+-- (give the optimizer the new parameters()).
 function Module:to(dtype)
-  if dtype ~= "float32" and dtype ~= "float64" then
-    error(fmt("to: expects \"float32\" or \"float64\", got %s", tostring(dtype)), 2)
+  if KIND[dtype] ~= "float" then
+    error(fmt("to: expects \"float32\", \"float64\", \"float16\" or \"bfloat16\", got %s",
+              tostring(dtype)), 2)
   end
+  local half = dtype == "float16" or dtype == "bfloat16"
   for _, m in ipairs(self:modules()) do
     for _, reg in ipairs({m._parameters, m._buffers}) do
       for _, name in ipairs(reg.names) do
         local t = reg.map[name]
-        if t:dtype() ~= "int64" and t:dtype() ~= dtype then
+        if KIND[t:dtype()] == "float" and t:dtype() ~= dtype then
           local c = t:detach():to(dtype)
-          if reg == m._parameters then c:requires_grad(t:is_requires_grad()) end
+          if reg == m._parameters then
+            local wants = t:is_requires_grad() or wanted_grad[t] or false
+            if half then wanted_grad[c] = wants else c:requires_grad(wants) end
+          end
           reg.map[name] = c
         end
       end
@@ -348,5 +367,7 @@ end
 
 function Module:double() return self:to("float64") end
 function Module:float() return self:to("float32") end
+function Module:half() return self:to("float16") end
+function Module:bfloat16() return self:to("bfloat16") end
 
 return Module
