@@ -60,7 +60,9 @@
  *   second one before they act on the first -- goes to the host's
  *   handler in the meantime.
  * - moongrad's Lua API is the one scripts use (docs/, DESIGN.md): 1-based
- *   indices, dtypes as strings ("float32", "float64", "int64").
+ *   indices, dtypes as strings ("float32", "float64", "int64", and the
+ *   storage dtypes "float16", "bfloat16", "int32", "int16", "int8",
+ *   "uint8", "bool").
  */
 #ifndef MOONGRAD_H
 #define MOONGRAD_H

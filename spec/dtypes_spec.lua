@@ -330,7 +330,7 @@ describe("ops that compute", function()
       sum = {function(t) return t:sum() end}, exp = {function(t) return t:exp() end},
       eq = {function(t) return t:eq(1) end}, matmul = {function(t) return t:matmul(t) end},
       requires_grad = {function(t) return t:requires_grad() end},
-      where = {function(t) return mg.where(t, mg.ones(2), mg.zeros(2)) end},
+      where = {function(t) return mg.where(mg.ones(2), t, mg.zeros(2)) end},
       rand_like = {mg.rand_like},
     }
     for _, dt in ipairs(STORAGE) do
@@ -352,6 +352,18 @@ describe("ops that compute", function()
     assert.equal("float32", m:dtype())
     assert.same({0.0, 1.0, 1.0}, m:totable())
     assert.equal("int64", (mg.tensor({1}, "int64") + mg.tensor({2}, "int64")):dtype())
+  end)
+
+  it("take bool and the stored integer dtypes as masks in where and masked_fill, as PyTorch does", function()
+    local x = mg.tensor({1, 2, 3})
+    for _, dt in ipairs({"bool", "uint8", "int8", "int32"}) do
+      local m = mg.tensor({1, 0, 1}):to(dt)
+      assert.same({1.0, 0.0, 3.0}, mg.where(m, x, 0):totable(), dt)
+      assert.same({0.0, 2.0, 0.0}, x:masked_fill(m, 0):totable(), dt)
+      assert.same({7.0, 2.0, 7.0}, x:clone():masked_fill_(m, 7):totable(), dt)
+    end
+    assert.matches("where: float16 tensors are stored, not computed on",
+                   select(2, pcall(mg.where, mg.ones(3):half(), x, 0)), 1, true)
   end)
 end)
 
