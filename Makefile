@@ -233,7 +233,7 @@ uninstall:
 SAN_B := build-san
 SAN_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
-SAN_CFLAGS := -O1 $(if $(filter 1,$(PORTABLE)),,-march=native) -g
+SAN_CFLAGS := -O1 $(if $(filter 1,$(PORTABLE)),,-march=native) -g -DMG_CHECK_OP_LIST
 SAN_ENV := PATH="$(CURDIR)/$(SAN_B)/bin:$$PATH" MOONGRAD_BUILD=$(SAN_B) \
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1 \

@@ -145,6 +145,13 @@ int mg_record(mg_Context *ctx, mg_Tensor *out, const char *name,
               mg_BackwardFn backward, int n, mg_Tensor *const *inputs,
               mg_Node **node) {
   *node = NULL;
+#ifndef MG_CHECK_OP_LIST
+  if (ctx->op_seen)
+#endif
+  {
+    int st = mg_note_op(ctx, name);
+    if (st) return st;
+  }
   /* An op that handed back one of its inputs (contiguous() of a contiguous
    * tensor) is the identity: the input's own history is the right one. */
   for (int i = 0; i < n; i++)

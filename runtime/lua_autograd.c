@@ -101,7 +101,42 @@ const luaL_Reg mgl_autograd_methods[] = {
     {"detach", t_detach},
     {NULL, NULL}};
 
+/* mg._grad_ops() -> the names ops record a backward under (grad_ops.c). */
+static int f_grad_ops(lua_State *L) {
+  int n = mg_grad_op_count();
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, mg_grad_op_name(i));
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* mg._audit_ops(true) starts noting the ops that record; mg._audit_ops(false)
+ * stops and returns the listed names seen and the first unlisted one (or
+ * nil). For spec/gradients_spec.lua. */
+static int f_audit_ops(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  if (lua_toboolean(L, 1)) {
+    MGL_TRY(L, ctx, mg_audit_ops(ctx, 1));
+    return 0;
+  }
+  lua_newtable(L);
+  int k = 0;
+  for (int i = 0; i < mg_grad_op_count(); i++)
+    if (mg_audited_op(ctx, i)) {
+      lua_pushstring(L, mg_grad_op_name(i));
+      lua_rawseti(L, -2, ++k);
+    }
+  lua_pushstring(L, mg_audit_unlisted(ctx)); /* nil when NULL */
+  mg_audit_ops(ctx, 0);
+  return 2;
+}
+
 const luaL_Reg mgl_autograd_functions[] = {
+    {"_grad_ops", f_grad_ops},
+    {"_audit_ops", f_audit_ops},
     {"no_grad", f_no_grad},
     {"enable_grad", f_enable_grad},
     {"is_grad_enabled", f_is_grad_enabled},

@@ -627,7 +627,7 @@ static int t_contiguous(lua_State *L) {
     return 1;
   }
   mg_Tensor **out = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_clone(ctx, out, t));
+  MGL_TRY(L, ctx, mg_contiguous(ctx, out, t));
   return 1;
 }
 

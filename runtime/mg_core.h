@@ -685,6 +685,20 @@ int mg_needs_grad(const mg_Context *ctx, int n, mg_Tensor *const *inputs);
 int mg_record(mg_Context *ctx, mg_Tensor *out, const char *name,
               mg_BackwardFn backward, int n, mg_Tensor *const *inputs,
               mg_Node **node);
+
+/* ---- the ops that record a backward (grad_ops.c) ---------------------------- */
+
+int mg_grad_op_count(void);                /* how many names the list has */
+const char *mg_grad_op_name(int i);        /* name i (0-based), or NULL */
+int mg_grad_op_index(const char *name);    /* its index, or -1 when unlisted */
+/* Starts (on) or stops auditing in ctx; starting clears what was seen. */
+int mg_audit_ops(mg_Context *ctx, int on);
+/* Whether op i recorded since the audit started. */
+int mg_audited_op(const mg_Context *ctx, int i);
+/* The first name recorded since the audit started that the list lacks,
+ * or NULL. */
+const char *mg_audit_unlisted(const mg_Context *ctx);
+
 /* Saves t in slot k of node (a detached alias; its version is checked at
  * backward time, so an in-place change in between is an error). */
 int mg_save(mg_Context *ctx, mg_Node *node, int k, const mg_Tensor *t);

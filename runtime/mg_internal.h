@@ -139,7 +139,15 @@ struct mg_Context {
   int reclaiming;           /* inside reclaim: no nested reclaim */
   mg_GradHook grad_hook;    /* mg_set_grad_hook, or NULL */
   void *grad_hook_ud;
+  unsigned char *op_seen;   /* while auditing (mg_audit_ops): a flag per op
+                               of grad_ops.c's list, set when it records */
+  const char *op_unlisted;  /* while auditing: the first name recorded that
+                               the list lacks, or NULL */
 };
+
+/* mg_record's note of each name it records under (grad_ops.c): marks it
+ * while auditing; with MG_CHECK_OP_LIST an unlisted name is an error. */
+int mg_note_op(mg_Context *ctx, const char *name);
 
 /* Memory a core function holds outside tensors while it works (a file
  * reader's line buffer and parsed numbers), counted against the state's

@@ -21,74 +21,18 @@ local function close(expected, t, tol)
   walk(expected, got, "")
 end
 
-local function err_of(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local err_of = require("support.check").err_of
 
 -- ---- the checker -------------------------------------------------------------
--- For a random weight v of y's shape, L = sum(fn(inputs) * v) has gradient
--- backward(v); each element of each input that requires grad is moved by
--- ±eps through a detached alias (so inputs may be strided views or 0-d) and
--- (L(x + eps) - L(x - eps)) / 2eps must match the analytic value within
--- tol · (1 + |numeric|).
-local EPS, TOL = 1e-6, 1e-6
-
--- Every index tuple of a tensor of this shape, in row-major order.
-local function index_tuples(shape)
-  local out, ix = {}, {}
-  local function rec(d)
-    if d > #shape then
-      out[#out + 1] = { table.unpack(ix) }
-      return
-    end
-    for i = 1, shape[d] do
-      ix[d] = i
-      rec(d + 1)
-    end
-  end
-  rec(1)
-  return out
-end
-
-local function get(t, ix) if #ix == 0 then return t:item() end return t[ix] end
-local function set(t, ix, v) if #ix == 0 then t:fill_(v) else t[ix] = v end end
+-- mg.gradcheck: for a random weight v of y's shape, L = sum(fn(inputs) * v)
+-- has gradient backward(v); each element of each input that requires grad
+-- is moved by ±eps through a detached alias (so inputs may be strided views
+-- or 0-d), and (L(x + eps) - L(x - eps)) / 2eps must match the analytic
+-- value within tol · (1 + |numeric|).
+local TOL = 1e-6
 
 local function check_grad(fn, inputs)
-  if mg.is_tensor(inputs) then inputs = { inputs } end
-  local y = fn(table.unpack(inputs))
-  assert.is_true(y:is_requires_grad(), "the result does not require grad")
-  local v = mg.randn(y:shape(), "float64"):to(y:dtype())
-  local function objective()
-    return mg.no_grad(function() return (fn(table.unpack(inputs)) * v):sum():item() end)
-  end
-  for _, x in ipairs(inputs) do x.grad = nil end
-  y:backward(v)
-  local checked = 0
-  for k, x in ipairs(inputs) do
-    if x:is_requires_grad() then
-      assert.are.equal("float64", x:dtype())
-      local g, d = x.grad, x:detach()
-      if g then assert.are.same(x:shape(), g:shape()) end
-      for _, ix in ipairs(index_tuples(x:shape())) do
-        local orig = get(d, ix)
-        set(d, ix, orig + EPS)
-        local hi = objective()
-        set(d, ix, orig - EPS)
-        local lo = objective()
-        set(d, ix, orig)
-        local numeric = (hi - lo) / (2 * EPS)
-        local analytic = g and get(g, ix) or 0
-        assert(math.abs(analytic - numeric) <= TOL * (1 + math.abs(numeric)),
-               ("input %d at {%s}: analytic %.12g vs numerical %.12g")
-                 :format(k, table.concat(ix, ","), analytic, numeric))
-        checked = checked + 1
-      end
-    end
-  end
-  assert(checked > 0, "no element was checked")
-  return true
+  return mg.gradcheck(fn, inputs, {atol = TOL, rtol = TOL})
 end
 
 -- Inputs with well-separated values, so that no max/min is near a tie.
@@ -101,7 +45,7 @@ end
 
 mg.manual_seed(20240607)
 
-describe("the spec's gradient checker", function()
+describe("mg.gradcheck", function()
   it("catches a wrong gradient", function()
     -- autograd sees only the recorded factor of x:detach() * x, so it
     -- reports x where the function's derivative is 2x

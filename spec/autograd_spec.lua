@@ -17,11 +17,7 @@ local function close(expected, t, tol)
   walk(expected, got, "")
 end
 
-local function err_of(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local err_of = require("support.check").err_of
 
 describe("autograd", function()
   describe("leaves", function()
@@ -297,6 +293,17 @@ describe("gradcheck", function()
     local a = mg.randn(3, 4, "float64"):requires_grad()
     local b = mg.randn(4, 2, "float64"):requires_grad()
     assert.is_true(mg.gradcheck(function(p, q) return (p:matmul(q):tanh() * 2):exp() end, { a, b }))
+  end)
+
+  it("checks strided and 0-d inputs through their own elements", function()
+    mg.manual_seed(4)
+    local base = mg.randn(4, 3, "float64"):requires_grad()
+    local strided = base:detach():t():requires_grad()   -- a transposed leaf
+    local s = mg.tensor(0.4, "float64"):requires_grad()  -- 0-d
+    assert.is_true(mg.gradcheck(function(a, c) return (a * c):exp() end, {strided, s}))
+    local ok, msg = mg.gradcheck(function(a) return a * a:detach() end, strided, {raise = false})
+    assert.is_false(ok)
+    assert.matches("(at {1,1})", msg, 1, true)
   end)
 
   it("catches a gradient that is wrong", function()

@@ -62,11 +62,7 @@ local function flat(t)
   return out
 end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 local function plain(s) return (s:gsub("%p", "%%%0")) end
 

@@ -17,11 +17,7 @@ local STORAGE = {"float16", "bfloat16", "int32", "int16", "int8", "bool"}
 local SIZE = {float32 = 4, float64 = 8, int64 = 8, uint8 = 1, float16 = 2, bfloat16 = 2,
               int32 = 4, int16 = 2, int8 = 1, bool = 1}
 
-local function err_of(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(e)
-end
+local err_of = require("support.check").err_of
 
 -- A reference value: a hex-float string, or "nan", "inf", "-inf".
 local function ref_number(s)

@@ -11,11 +11,8 @@ local shell = require "support.shell"
 local IMAGES = "spec/fixtures/images/"
 local q = shell.quote
 
-local error_of = require("support.fixture").error_of
-local function err_of(fn, ...)
-  local args = table.pack(...)
-  return error_of(function() return fn(table.unpack(args, 1, args.n)) end)
-end
+local error_of = require("support.check").err_of
+local err_of = require("support.check").err_of
 
 local function plain(s) return (s:gsub("%p", "%%%0")) end
 

@@ -14,11 +14,8 @@ local MODES = {{nil, 0}, {"L", 4}, {"RGB", 5}, {"RGBA", 8}} -- plane offsets in 
 local CH = {L = 1, RGB = 3, RGBA = 4}
 local q = shell.quote
 
-local error_of = require("support.fixture").error_of
-local function err_of(fn, ...)
-  local args = table.pack(...)
-  return error_of(function() return fn(table.unpack(args, 1, args.n)) end)
-end
+local error_of = require("support.check").err_of
+local err_of = require("support.check").err_of
 
 local function plain(s) return (s:gsub("%p", "%%%0")) end
 

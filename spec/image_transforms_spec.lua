@@ -24,11 +24,7 @@ local ref = dofile("spec/fixtures/image_transforms_ref.lua")
 local inputs = {}
 for name, v in pairs(ref.inputs) do inputs[name] = mg.tensor(v.data, v.dtype) end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- ColorJitter's adjustments by their 1-based ids.
 local JITTER = {"brightness", "contrast", "saturation", "hue"}

@@ -6,7 +6,7 @@ local mg = require "moongrad"
 local fixture = require "support.fixture"
 local ref = dofile("spec/fixtures/join_ref.lua")
 
-local from_ref, error_of = fixture.tensor, fixture.error_of
+local from_ref, error_of = fixture.tensor, require("support.check").err_of
 
 describe("cat, stack, split and tril", function()
   for _, t in ipairs(fixture.tests(ref, { { "float64", 1e-12 }, { "float32", 1e-5 } })) do

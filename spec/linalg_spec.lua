@@ -6,7 +6,7 @@ local approx = require "support.approx"
 local fixture = require "support.fixture"
 local ref = dofile("spec/fixtures/linalg_ref.lua")
 
-local error_of = fixture.error_of
+local error_of = require("support.check").err_of
 
 -- A float64 tensor of the given shape that requires grad.
 local function rand(...)

@@ -12,11 +12,7 @@ local train = require "moongrad.train"
 local shell = require "support.shell"
 local BUILD = require "support.build"
 
-local function error_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- This process's children, as {pid = state} (state Z: a zombie).
 local function children()

@@ -37,11 +37,7 @@ local function sorted_keys(t)
 end
 
 -- The message of the error fn raises (fn must raise).
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- A small custom model: a nested Sequential, a head, a free parameter, a buffer.
 local Net = nn.Module:extend("Net")

@@ -11,11 +11,7 @@ local ref = dofile("spec/fixtures/pool_ref.lua")
 
 local function f64(t) return mg.tensor(t, "float64") end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- Runs fn(x, opts-like args) on the case in dtype dt; returns output, grad
 -- of x, and whatever else fn returned.

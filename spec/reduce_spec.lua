@@ -61,11 +61,7 @@ local function make(input, view)
   return t
 end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- ---- every op against PyTorch ---------------------------------------------------
 

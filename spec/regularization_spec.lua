@@ -8,11 +8,7 @@ local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
 local approx = require "support.approx"
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- A small float64 regression problem: an MLP, inputs and targets, all
 -- drawn from a fixed seed, so that every test starts from the same place.

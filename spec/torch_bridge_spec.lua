@@ -12,11 +12,7 @@ local shell = require "support.shell"
 
 local DIR = "spec/fixtures/torch_bridge/"
 
-local function error_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 local function sorted(list)
   table.sort(list)

@@ -10,11 +10,7 @@ local approx = require "support.approx"
 local close, values = approx.assert_close, approx.assert_values
 
 -- The message of the error fn raises (fn must raise).
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("support.check").err_of
 
 -- A batch [N, C, H, W] whose element (n, c, i, j) is f(n, c, i, j) (1-based).
 local function batch(N, C, H, W, f, dtype)

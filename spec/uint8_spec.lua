@@ -9,11 +9,7 @@ local data = require "moongrad.data"
 local F = require "moongrad.functional"
 
 local function u8(t) return mg.tensor(t, "uint8") end
-local function err_of(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(e)
-end
+local err_of = require("support.check").err_of
 
 describe("uint8 tensors", function()
   it("are made from tables, numbers and shapes, one byte an element", function()

@@ -1,5 +1,6 @@
 -- mg.gradcheck(fn, inputs, opts): compares the gradients autograd computes
--- for fn with central finite differences, in float64.
+-- for fn with central finite differences, in float64. Inputs may be of any
+-- layout (strided views, 0-d).
 --
 -- fn takes the inputs and returns a tensor y. With a random weight v (drawn
 -- from a generator state of its own, so the caller's stream is untouched)
@@ -21,6 +22,26 @@ local function check_inputs(inputs)
     end
   end
 end
+
+-- Every index tuple of a tensor of this shape, row-major ({{}} for 0-d).
+local function index_tuples(shape)
+  local out, ix = {}, {}
+  local function rec(d)
+    if d > #shape then
+      out[#out + 1] = {table.unpack(ix)}
+      return
+    end
+    for i = 1, shape[d] do
+      ix[d] = i
+      rec(d + 1)
+    end
+  end
+  rec(1)
+  return out
+end
+
+local function get(t, ix) if #ix == 0 then return t:item() end return t[ix] end
+local function set(t, ix, v) if #ix == 0 then t:fill_(v) else t[ix] = v end end
 
 -- L(inputs) = sum(fn(inputs) * v), without recording.
 local function objective(fn, inputs, v)
@@ -56,23 +77,21 @@ function M.gradcheck(fn, inputs, opts)
   local failure
   for i, x in ipairs(inputs) do
     if x:is_requires_grad() then
-      local analytic = x.grad and x.grad:reshape(-1):totable() or {}
-      local flat = x:detach():reshape(-1)
-      if not flat:shares_storage(x) then
-        error(("gradcheck: input %d must be contiguous"):format(i), 2)
-      end
-      for k = 1, flat:numel() do
-        local orig = flat[k]
-        flat[k] = orig + eps
+      -- a detached alias: moving its elements moves x's, whatever x's
+      -- layout (a strided view, a 0-d tensor)
+      local d, g = x:detach(), x.grad
+      for k, ix in ipairs(index_tuples(x:shape())) do
+        local orig = get(d, ix)
+        set(d, ix, orig + eps)
         local hi = objective(fn, inputs, v)
-        flat[k] = orig - eps
+        set(d, ix, orig - eps)
         local lo = objective(fn, inputs, v)
-        flat[k] = orig
+        set(d, ix, orig)
         local numeric = (hi - lo) / (2 * eps)
-        local a = analytic[k] or 0
+        local a = g and get(g, ix) or 0
         if math.abs(a - numeric) > atol + rtol * math.abs(numeric) then
-          failure = ("gradcheck: input %d, element %d: analytic %.10g vs numerical %.10g")
-            :format(i, k, a, numeric)
+          failure = ("gradcheck: input %d, element %d: analytic %.10g vs numerical %.10g (at {%s})")
+            :format(i, k, a, numeric, table.concat(ix, ","))
           break
         end
       end

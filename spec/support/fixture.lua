@@ -59,11 +59,4 @@ function fixture.tests(ref, dtypes)
   return tests
 end
 
--- The message of the error f raises (fails when it raises none).
-function fixture.error_of(f)
-  local ok, err = pcall(f)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
-
 return fixture
