@@ -152,7 +152,9 @@ VERSION := $(shell sed -n 's/^\#define MG_VERSION "\(.*\)"/\1/p' runtime/mg_core
 SONAME := libmoongrad.so.$(firstword $(subst ., ,$(VERSION)))
 SHLIB := libmoongrad.so.$(VERSION)
 # moongrad.h, the embedding API, joins mg_core.h once it exists.
-PUBLIC_HEADERS := runtime/mg_core.h $(wildcard runtime/moongrad.h)
+# The C manual: the core and the op families' headers (mg_core.h lists them).
+PUBLIC_HEADERS := $(addprefix runtime/,mg_core.h mg_conv.h mg_pool.h mg_rnn.h mg_augment.h \
+  mg_imageops.h mg_image.h mg_io.h mg_file.h mg_safetensors.h) $(wildcard runtime/moongrad.h)
 # Every Lua module, as a path below lua/ (moongrad/nn/conv.lua).
 LUA_MODULES := $(patsubst lua/%,%,$(sort $(shell find lua/moongrad -name '*.lua')))
 

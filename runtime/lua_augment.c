@@ -7,7 +7,7 @@
  * options and draws the per-sample parameters; these only translate
  * positional arguments.
  */
-#include "augment.h"
+#include "mg_augment.h"
 #include "lua_bind.h"
 
 /* The tensor at arg; raises "op: what must be a tensor, got T" otherwise.

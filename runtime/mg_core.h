@@ -34,6 +34,21 @@
  * - Tensors are refcounted and views share a refcounted storage.
  * - Nothing is global: RNG, thread count, the buffer cache and memory
  *   accounting all hang off an mg_Context, one per Lua state.
+ *
+ * The rest of the manual
+ * ----------------------
+ * The op families with options of their own have a header each, installed
+ * beside this one (include/moongrad/) and read the same way:
+ *   mg_conv.h         conv2d, conv_transpose2d, pad
+ *   mg_pool.h         max, average and adaptive pooling
+ *   mg_rnn.h          the recurrence of RNN, LSTM and GRU layers
+ *   mg_augment.h      batch augmentation (crops, flips, affine, erasing)
+ *   mg_imageops.h     image resizing, color, warps, dtype conversion
+ *   mg_image.h        PNG and JPEG decoding and encoding
+ *   mg_io.h           IDX and CSV readers
+ *   mg_file.h         atomic whole-file writes and safe reads
+ *   mg_safetensors.h  safetensors files
+ * moongrad.h is the embedding API (Lua states running scripts).
  */
 #ifndef MG_CORE_H
 #define MG_CORE_H

@@ -1,6 +1,6 @@
 /*
  * ops_augment.c — batch-level augmentation primitives: flips, padded crops,
- * affine resampling, erasing and pasting (augment.h is their manual).
+ * affine resampling, erasing and pasting (mg_augment.h is their manual).
  *
  * Every primitive has the same shape: check the batch and the parameter
  * tensors, read the per-sample parameters into a plain C array (they are
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment.h"
+#include "mg_augment.h"
 #include "mg_internal.h"
 
 /* ---- shared helpers ----------------------------------------------------- */

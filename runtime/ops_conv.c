@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "mg_conv.h"
-#include "nn_internal.h"
+#include "mg_nn_internal.h"
 
 /* The geometry of one call, shared by the kernels. */
 typedef struct {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "mg_internal.h"
-#include "vmath.h"
+#include "mg_vmath.h"
 
 static const char *const binary_names[MG_OP_NBINARY] = {
     "add", "sub", "mul", "div", "pow", "floor_divide", "remainder",

@@ -7,15 +7,15 @@
  * summed weight of the targets that count, not by their number), label
  * smoothing with class weights, and BCE's log clamped at -100. Losses are
  * computed in double whatever the data's dtype; sums across rows go
- * through fixed chunks (nn_internal.h), so they never depend on the thread
+ * through fixed chunks (mg_nn_internal.h), so they never depend on the thread
  * count.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_internal.h"
-#include "vmath.h"
+#include "mg_nn_internal.h"
+#include "mg_vmath.h"
 
 static const char *const loss_names[MG_NLOSS] = {
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",

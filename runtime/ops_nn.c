@@ -12,8 +12,8 @@
 #include <omp.h>
 #include <string.h>
 
-#include "nn_internal.h"
-#include "vmath.h"
+#include "mg_nn_internal.h"
+#include "mg_vmath.h"
 
 static const char *const act_names[MG_NACT] = {"leaky_relu", "elu", "gelu",
                                                "gelu", "silu"};
@@ -26,7 +26,7 @@ const char *mg_activation_name(mg_Activation act) { return act_names[act]; }
  * Forward kernels: ptrs[0] = y, ptrs[1] = x. Backward kernels: ptrs[0] = gx,
  * ptrs[1] = g, ptrs[2] = x. ALOOP(expr) runs expr over the run; AVLOOP
  * adds a loop of its own for contiguous runs, which GCC vectorises when
- * expr calls only vmath.h (float32 only: float64 keeps libm). */
+ * expr calls only mg_vmath.h (float32 only: float64 keeps libm). */
 
 typedef struct {
   mg_Activation act;
@@ -101,7 +101,7 @@ static inline double act_slope(mg_Activation act, double x, double c) {
   }
 }
 
-/* The float32 slopes, through vmath.h; with act a constant the switch
+/* The float32 slopes, through mg_vmath.h; with act a constant the switch
  * folds away (act_grad_f32). */
 static inline float act_slope_f32(mg_Activation act, float x, float c) {
   switch (act) {

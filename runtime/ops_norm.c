@@ -5,13 +5,13 @@
  * in a second pass over (x - mean) rather than as E[x²] - E[x]², and the
  * per-row (layer_norm) or per-channel (batch_norm) mean and 1/std are kept
  * as float64 tensors for the backward. Sums across rows go through fixed
- * chunks (nn_internal.h), so results never depend on the thread count.
+ * chunks (mg_nn_internal.h), so results never depend on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_internal.h"
+#include "mg_nn_internal.h"
 
 /* Element i of a 1-D float tensor of any stride, as double. */
 static inline double at(const mg_Tensor *t, int64_t i) {

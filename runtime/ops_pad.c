@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "mg_conv.h"
-#include "nn_internal.h"
+#include "mg_nn_internal.h"
 
 static const char *const mode_names[] = {"constant", "reflect", "replicate",
                                          "circular"};

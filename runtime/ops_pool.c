@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mg_pool.h"
-#include "nn_internal.h"
+#include "mg_nn_internal.h"
 
 /* One pooling call's sizes: planes of H×W in, OH×OW out. */
 typedef struct {

@@ -31,7 +31,7 @@
  *
  * The fused passes compute in double for both dtypes and round once on
  * store: one kernel per cell instead of one per (cell, dtype), and the
- * gemms dominate the time. float32 activations use vmath.h's tanh and
+ * gemms dominate the time. float32 activations use mg_vmath.h's tanh and
  * sigmoid, float64 libm's, as elsewhere.
  */
 #include <cblas.h>
@@ -39,8 +39,8 @@
 #include <string.h>
 
 #include "mg_rnn.h"
-#include "nn_internal.h"
-#include "vmath.h"
+#include "mg_nn_internal.h"
+#include "mg_vmath.h"
 
 static const char *const cell_names[MG_NRNN] = {"rnn_tanh", "rnn_relu",
                                                 "lstm", "gru"};

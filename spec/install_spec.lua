@@ -47,7 +47,16 @@ end
 local function expected_files()
   local files = {
     "bin/moongrad",
+    "include/moongrad/mg_augment.h",
+    "include/moongrad/mg_conv.h",
     "include/moongrad/mg_core.h",
+    "include/moongrad/mg_file.h",
+    "include/moongrad/mg_image.h",
+    "include/moongrad/mg_imageops.h",
+    "include/moongrad/mg_io.h",
+    "include/moongrad/mg_pool.h",
+    "include/moongrad/mg_rnn.h",
+    "include/moongrad/mg_safetensors.h",
     "lib/libmoongrad.a",
     "lib/libmoongrad.so",
     "lib/libmoongrad.so.0",
@@ -84,26 +93,36 @@ print(mg.ones(2, 3):matmul(mg.full({3, 2}, 1.5)):sum():item(), y:shape()[1],
 -- Where stock lua5.4 found the C module.
 local WHICH_CORE = 'print(package.searchpath("moongrad.core", package.cpath))'
 
+-- A matrix product through mg_core.h and a convolution through mg_conv.h:
+-- ones [1,1,3,3] convolved with ones [1,1,2,2] gives 4 in each of 2x2.
 local C_PROGRAM = [[
 #include <stdio.h>
 #include <mg_core.h>
+#include <mg_conv.h>
 
 int main(void) {
   mg_Context *ctx = mg_context_new();
-  int64_t sa[2] = {2, 3}, sb[2] = {3, 2};
-  mg_Tensor *a = NULL, *b = NULL, *c = NULL;
-  const float *p;
+  int64_t sa[2] = {2, 3}, sb[2] = {3, 2}, sx[4] = {1, 1, 3, 3}, sw[4] = {1, 1, 2, 2};
+  mg_Tensor *a = NULL, *b = NULL, *c = NULL, *x = NULL, *w = NULL, *y = NULL;
+  mg_Conv2dOpts o = {{1, 1}, {0, 0}, {1, 1}, 1, 0, {0, 0}};
+  const float *p, *q;
   if (ctx == NULL) return 1;
   if (mg_full(ctx, &a, MG_F32, 2, sa, 2.0) || mg_full(ctx, &b, MG_F32, 2, sb, 1.5) ||
-      mg_matmul(ctx, &c, a, b)) {
+      mg_matmul(ctx, &c, a, b) || mg_full(ctx, &x, MG_F32, 4, sx, 1.0) ||
+      mg_full(ctx, &w, MG_F32, 4, sw, 1.0) || mg_conv2d(ctx, &y, x, w, NULL, &o)) {
     fprintf(stderr, "%s\n", mg_last_error(ctx));
     return 1;
   }
   p = mg_data(c);
-  printf("%s %s %g %g %g %g\n", mg_dtype_name(c->dtype), MG_VERSION, p[0], p[1], p[2], p[3]);
+  q = mg_data(y);
+  printf("%s %s %g %g %g %g conv %g %g %g %g\n", mg_dtype_name(c->dtype), MG_VERSION,
+         p[0], p[1], p[2], p[3], q[0], q[1], q[2], q[3]);
   mg_tensor_decref(a);
   mg_tensor_decref(b);
   mg_tensor_decref(c);
+  mg_tensor_decref(x);
+  mg_tensor_decref(w);
+  mg_tensor_decref(y);
   mg_context_decref(ctx);
   return 0;
 }
@@ -181,7 +200,7 @@ describe("make install PREFIX=...", function()
       local exe = TMP .. "/prog_shared"
       check(("cc -o %s %s $(%s --cflags --libs moongrad) -Wl,-rpath,%s")
             :format(quote(exe), quote(src), pkg, quote(P .. "/lib")))
-      assert.are.equal("float32 " .. VERSION .. " 9 9 9 9\n", check(quote(exe)))
+      assert.are.equal("float32 " .. VERSION .. " 9 9 9 9 conv 4 4 4 4\n", check(quote(exe)))
       local ldd = check("ldd " .. quote(exe))
       assert.truthy(ldd:find("libmoongrad.so.0 => " .. P .. "/lib/libmoongrad.so.0", 1, true))
       assert.truthy(ldd:find("openblas-openmp/libopenblas.so.0", 1, true))
@@ -191,7 +210,7 @@ describe("make install PREFIX=...", function()
       local exe = TMP .. "/prog_static"
       check(("cc -o %s %s $(%s --cflags --libs --static moongrad | sed 's/-lmoongrad\\b/-l:libmoongrad.a/')")
             :format(quote(exe), quote(src), pkg))
-      assert.are.equal("float32 " .. VERSION .. " 9 9 9 9\n", check(quote(exe)))
+      assert.are.equal("float32 " .. VERSION .. " 9 9 9 9 conv 4 4 4 4\n", check(quote(exe)))
       local ldd = check("ldd " .. quote(exe))
       assert.is_nil(ldd:find("libmoongrad", 1, true))
       assert.truthy(ldd:find("openblas-openmp/libopenblas.so.0", 1, true))

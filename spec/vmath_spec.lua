@@ -1,4 +1,4 @@
--- The float32 transcendental kernels (runtime/vmath.h): exp, expm1, tanh,
+-- The float32 transcendental kernels (runtime/mg_vmath.h): exp, expm1, tanh,
 -- sigmoid, and the activations and softmax built on them, measured in ulps
 -- against references computed in Lua in double (math.exp is libm's) and
 -- rounded to float32. Their errors are 0 but for rare double-rounding

@@ -1,5 +1,5 @@
 /*
- * vmath.h — exp, expm1, tanh and sigmoid that GCC can vectorise.
+ * mg_vmath.h — exp, expm1, tanh and sigmoid that GCC can vectorise.
  *
  * Why: libm's expf, tanhf and expm1f are calls, and a loop that makes a
  * call is not vectorised: a float32 tensor went through them one element

@@ -1,5 +1,5 @@
 /*
- * augment.h — batch-level augmentation primitives (ops_augment.c), the
+ * mg_augment.h — batch-level augmentation primitives (ops_augment.c), the
  * mechanism under moongrad.transforms.
  *
  * Each primitive applies per-sample parameters, drawn beforehand by the

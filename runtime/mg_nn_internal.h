@@ -1,5 +1,5 @@
 /*
- * nn_internal.h — what the nn op files (ops_nn.c, ops_norm.c, ops_loss.c)
+ * mg_nn_internal.h — what the nn op files (ops_nn.c, ops_norm.c, ops_loss.c)
  * share: preparing inputs, and sums that do not depend on the thread count.
  */
 #ifndef MG_NN_INTERNAL_H
