@@ -14,7 +14,8 @@
 --
 -- The pieces live in moongrad/nn/: module.lua (the base class), layers.lua,
 -- conv.lua (Conv2d, the 2-D pools, BatchNorm2d), attention.lua
--- (MultiheadAttention, TransformerBlock), recurrent.lua (RNN, LSTM, GRU),
+-- (MultiheadAttention), transformer.lua (TransformerEncoderLayer,
+-- TransformerEncoder, TransformerBlock), recurrent.lua (RNN, LSTM, GRU),
 -- containers.lua, losses.lua, weight_init.lua (nn.init) and utils.lua
 -- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled).
 local Module = require "moongrad.nn.module"
@@ -29,7 +30,9 @@ local nn = {
 }
 nn.l2_penalty = nn.utils.l2_penalty
 
-for _, family in ipairs({"layers", "conv", "attention", "recurrent", "containers", "losses"}) do
+local families = {"layers", "conv", "attention", "transformer", "recurrent", "containers",
+                  "losses"}
+for _, family in ipairs(families) do
   for name, cls in pairs(require("moongrad.nn." .. family)) do nn[name] = cls end
 end
 
