@@ -116,6 +116,15 @@ demo: deps-build
 	$(MAKE) all
 	$(B)/moongrad scripts/fashion_mnist_mlp.lua
 
+# The specs that check moongrad's files in the peers themselves — state
+# dicts loading into PyTorch with strict=True, PNGs read back by Pillow —
+# with the peers installed (they are pending without them in make test).
+test-peers:
+	@sh tools/deps.sh bench
+	$(MAKE) all
+	@MOONGRAD_REQUIRE_PEERS=1 $(SPEC_ENV) sh tools/run-specs.sh spec/torch_bridge_spec.lua \
+	  spec/image_spec.lua
+
 # moongrad against PyTorch on the same workloads (bench/run.lua): installs
 # Debian's python3-torch as the peer, prints one line per workload and
 # writes build/bench.md.
@@ -273,7 +282,7 @@ clean-sanitize:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-build test demo bench bench-dist clean
+.PHONY: all deps deps-build test test-peers demo bench bench-dist clean
 
 # ---- fuzzing -----------------------------------------------------------------
 # libFuzzer harnesses (fuzz/*_fuzz.c) for the file readers and the tensor API,

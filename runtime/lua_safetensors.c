@@ -5,6 +5,13 @@
  *   mg.save(path, {name = tensor, ...} [, {key = "value", ...}])
  *   local tensors, metadata = mg.load(path)   -- metadata is {} when none
  *
+ * A table of tensors may carry metadata in its metatable's __metadata
+ * (strings): nn's state_dict() records there which variant of a module
+ * saved it. mg.save writes it (argument 3 wins on a clash), and mg.load
+ * puts the keys beginning "moongrad.state." back the same way, so
+ * mg.save(p, net:state_dict()) and net:load_state_dict(mg.load(p)) keep
+ * them without the user seeing them.
+ *
  * For the Lua writers (HistoryLogger, plot, the tune study files), each
  * returning true, or nil and a message naming who and the path:
  *   mg._write_file(path, text, who)    -- whole, atomic (mg_file_write_whole)
@@ -110,6 +117,34 @@ static int collect(lua_State *L, int arg, const char *what, int want_tensors,
   return n;
 }
 
+#define CARRIED_PREFIX "moongrad.state."
+
+/* Argument 3 becomes a new table: the tensors' carried __metadata, then
+ * argument 3's own entries over it. Nothing changes without a carried
+ * table. */
+static void merge_carried_metadata(lua_State *L) {
+  lua_settop(L, 3);
+  if (!lua_getmetatable(L, 2)) return;
+  int carried = lua_getfield(L, -1, "__metadata") == LUA_TTABLE;
+  lua_remove(L, -2);
+  if (!carried) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_newtable(L);
+  for (int from = 4; from >= 3; from--) {  /* the carried table, then arg 3 */
+    if (from == 3 && !lua_istable(L, 3)) break;
+    lua_pushnil(L);
+    while (lua_next(L, from)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, 5);
+    }
+  }
+  lua_replace(L, 3);
+  lua_settop(L, 3);
+}
+
 static int f_save(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   const char *path = check_path(L, 1, "save", 1);
@@ -119,6 +154,7 @@ static int f_save(lua_State *L) {
   if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
     return luaL_error(L, "save: metadata (argument 3) must be a table of "
                       "strings, got %s", luaL_typename(L, 3));
+  merge_carried_metadata(L);
   const char **names, **keys = NULL;
   void **tensors, **values = NULL;
   int n = collect(L, 2, "tensor", 1, &names, &tensors);
@@ -257,9 +293,21 @@ static int f_load(lua_State *L) {
     lua_setfield(L, -2, box->names[i]);
   }
   lua_createtable(L, 0, box->nmeta);
+  int meta = lua_gettop(L), carried = 0;
   for (int i = 0; i < box->nmeta; i++) {
     lua_pushstring(L, box->meta_values[i]);
-    lua_setfield(L, -2, box->meta_keys[i]);
+    lua_setfield(L, meta, box->meta_keys[i]);
+    if (strncmp(box->meta_keys[i], CARRIED_PREFIX, sizeof CARRIED_PREFIX - 1) == 0) {
+      if (!carried++) lua_newtable(L);
+      lua_pushstring(L, box->meta_values[i]);
+      lua_setfield(L, meta + 1, box->meta_keys[i]);
+    }
+  }
+  if (carried) {  /* tensors, metadata, carried -> {__metadata = carried} */
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "__metadata");
+    lua_setmetatable(L, meta - 1);
   }
   mg_safetensors_free(box);
   if (!want_meta) lua_pop(L, 1);

@@ -310,6 +310,14 @@ local rows = {
   end, {"load_state_dict", "1.weight", "[3,5]"}},
   {"load_state_dict of a string", function() return net():load_state_dict("model.safetensors") end,
    {"load_state_dict", "string"}},
+  {"load_state_dict of PyTorch's names without {torch = true}", function()
+    return net():load_state_dict(net():state_dict({torch = true}), {strict = false})
+  end, {"load_state_dict", "PyTorch's", "torch = true"}},
+  {"nn.to_torch of a name with index 0", function()
+    return nn.to_torch({["0.weight"] = mg.ones(1)})
+  end, {"nn.to_torch", "0.weight", "index 0"}},
+  {"nn.from_torch of a file name", function() return nn.from_torch("model.safetensors") end,
+   {"nn.from_torch", "string"}},
 
   -- optim ---------------------------------------------------------------
   "optim",

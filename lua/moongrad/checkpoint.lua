@@ -41,6 +41,7 @@ local is_tensor, get_rng_state, set_rng_state = mg.is_tensor, mg.get_rng_state, 
 local mg_save, mg_load = mg.save, mg.load
 local type, pairs, ipairs, tostring, tonumber, error, pcall = type, pairs, ipairs, tostring,
   tonumber, error, pcall
+local getmetatable, setmetatable = getmetatable, setmetatable
 local math_type, tointeger, ult = math.type, math.tointeger, math.ult
 local fmt, sort = string.format, table.sort
 
@@ -132,13 +133,15 @@ local function build(opts)
                  rng = {seed = u64_string(rng.seed), offset = u64_string(rng.offset),
                         stream = rng.stream and u64_string(rng.stream)}}
   if opts.model ~= nil then
-    local names = {}
-    for name, t in pairs(opts.model:state_dict()) do
+    local names, sd = {}, opts.model:state_dict()
+    for name, t in pairs(sd) do
       tensors["model." .. name] = t
       names[#names + 1] = name
     end
     sort(names)
-    state.model = {names = names}
+    -- the module variants the state dict records (nn/state_dict.lua)
+    local mt = getmetatable(sd)
+    state.model = {names = names, metadata = type(mt) == "table" and mt.__metadata or nil}
   end
   if opts.optimizer ~= nil then
     local sd = opts.optimizer:state_dict()
@@ -286,7 +289,11 @@ local function gather(tensors, state, opts)
   local parts = {}
   if opts.model ~= nil then
     if state.model == nil then return nil, "the checkpoint holds no model state" end
-    parts[#parts + 1] = {"model", opts.model, with_prefix(tensors, "model."),
+    local sd = with_prefix(tensors, "model.")
+    if type(state.model.metadata) == "table" then
+      setmetatable(sd, {__metadata = state.model.metadata})
+    end
+    parts[#parts + 1] = {"model", opts.model, sd,
                          opts.strict ~= nil and {strict = opts.strict} or nil}
   end
   if opts.optimizer ~= nil then

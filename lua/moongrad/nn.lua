@@ -16,8 +16,9 @@
 -- conv.lua (Conv2d, the 2-D pools, BatchNorm2d), attention.lua
 -- (MultiheadAttention), transformer.lua (TransformerEncoderLayer,
 -- TransformerEncoder, TransformerBlock), recurrent.lua (RNN, LSTM, GRU),
--- containers.lua, losses.lua, weight_init.lua (nn.init) and utils.lua
--- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled).
+-- containers.lua, losses.lua, weight_init.lua (nn.init), utils.lua
+-- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled) and
+-- bridge.lua (nn.from_torch, nn.to_torch: PyTorch's state-dict names).
 local Module = require "moongrad.nn.module"
 
 local pairs, ipairs = pairs, ipairs
@@ -29,6 +30,9 @@ local nn = {
   utils = require "moongrad.nn.utils",
 }
 nn.l2_penalty = nn.utils.l2_penalty
+
+local bridge = require "moongrad.nn.bridge"
+nn.from_torch, nn.to_torch = bridge.from_torch, bridge.to_torch
 
 local families = {"layers", "conv", "attention", "transformer", "recurrent", "containers",
                   "losses"}

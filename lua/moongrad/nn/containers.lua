@@ -40,6 +40,8 @@ end
 local Sequential = Module:extend("Sequential")
 containers.Sequential = Sequential
 Sequential.__len = list_len
+-- children are numbered: PyTorch's names count them from 0 (state_dict.lua)
+Sequential._indexed_children = true
 
 function Sequential:init(...)
   local n, mods = select("#", ...), {...}
@@ -68,6 +70,7 @@ function Sequential:append(m) return list_append(self, m, 2) end
 local ModuleList = Module:extend("ModuleList")
 containers.ModuleList = ModuleList
 ModuleList.__len = list_len
+ModuleList._indexed_children = true
 
 function ModuleList:init(mods)
   if mods == nil then return end
