@@ -8,6 +8,7 @@ local mg = require "moongrad"
 local F = require "moongrad.functional"
 local nn = require "moongrad.nn"
 local approx = require "support.approx"
+local shell = require "support.shell"
 local ref = dofile("spec/fixtures/attention_ref.lua")
 
 local TOL = 1e-10  -- float64 against PyTorch's float64
@@ -38,20 +39,16 @@ local function mask_of(values, kind, dt)
   return mg.tensor(values, "int64")
 end
 
--- PyTorch's list indices (layers.0.x) as moongrad's (layers.1.x).
-local function one_based(name)
-  return (name:gsub("%.(%d+)%.", function(i) return "." .. (tonumber(i) + 1) .. "." end, 1))
-end
-
-local function load(m, c, dt, rename)
+-- Loads the case's state dict, strictly; torch = true: under PyTorch's
+-- names (layers.0.…), through load_state_dict's {torch = true}.
+local function load(m, c, dt, torch)
   local sd = {}
-  for name, v in pairs(c.params) do sd[(rename or tostring)(name)] = mg.tensor(v, dt) end
-  m:load_state_dict(sd)
+  for name, v in pairs(c.params) do sd[name] = mg.tensor(v, dt) end
+  m:load_state_dict(sd, {torch = torch})
 end
 
-local function check_grads(m, c, tol, rename)
-  local grads = {}
-  for name, g in pairs(c.grads) do grads[(rename or tostring)(name)] = g end
+local function check_grads(m, c, tol, torch)
+  local grads = torch and nn.from_torch(c.grads) or c.grads
   local n = 0
   for name, p in m:named_parameters() do
     check(p.grad, grads[name], tol, name .. " gradient")
@@ -613,18 +610,18 @@ end)
 
 -- Runs a TransformerEncoderLayer or TransformerEncoder case: load the
 -- state dict (strict), forward with the case's masks, backward with g.
-local function run_encoder(m, c, dt, call, rename)
-  load(m, c, dt, rename)
+local function run_encoder(m, c, dt, call, torch)
+  load(m, c, dt, torch)
   local x = mg.tensor(c.x, dt):requires_grad()
   local y = call(m, x)
   y:backward(mg.tensor(c.g, dt))
   return y, x
 end
 
-local function check_encoder(m, c, y, x, tol, rename)
+local function check_encoder(m, c, y, x, tol, torch)
   check(y, c.y, tol, "output")
   check(x.grad, c.gx, tol, "input gradient")
-  check_grads(m, c, tol, rename)
+  check_grads(m, c, tol, torch)
 end
 
 describe("TransformerEncoderLayer", function()
@@ -700,7 +697,7 @@ describe("TransformerEncoderLayer", function()
                      nn.TransformerBlock(8, 2, {causal = true}):state_variant())
   end)
 
-  it("computes a TransformerBlock's maths with norm_first and gelu, and other maths without",
+  it("takes a TransformerBlock's state dict with norm_first and gelu, and refuses it without",
      function()
     mg.manual_seed(41)
     local block = nn.TransformerBlock(6, 2, {dim_feedforward = 12, dtype = "float64"})
@@ -710,9 +707,17 @@ describe("TransformerEncoderLayer", function()
     local post = nn.TransformerEncoderLayer(6, 2, {dim_feedforward = 12, dropout = 0,
                                                    dtype = "float64"})
     pre:load_state_dict(block:state_dict())
-    post:load_state_dict(block:state_dict())   -- loads: the names are the same
     local x = mg.randn(2, 4, 6, "float64")
     check(pre(x), block(x), 1e-12, "pre-norm GELU")
+    -- The names are the same, the maths not: moongrad's state dict says so.
+    local ok, err = pcall(post.load_state_dict, post, block:state_dict())
+    assert.is_false(ok)
+    assert.matches("wrong variant", err, 1, true)
+    assert.matches("TransformerEncoderLayer(norm_first=false, activation=relu)", err, 1, true)
+    -- A foreign state dict records nothing: it loads, and computes other maths.
+    local foreign = {}
+    for name, t in pairs(block:state_dict()) do foreign[name] = t end
+    post:load_state_dict(foreign)
     assert.is_false(pcall(approx.assert_close, post(x), block(x), 1e-3, 1e-3))
   end)
 
@@ -792,7 +797,7 @@ describe("TransformerEncoder", function()
       return enc(x, {mask = mask_of(c.mask, c.mask_kind, dt),
                      src_key_padding_mask = mask_of(c.src_key_padding_mask,
                                                     c.src_key_padding_mask_kind, dt)})
-    end, one_based)
+    end, true)
     return m, y, x
   end
 
@@ -800,7 +805,7 @@ describe("TransformerEncoder", function()
     for _, c in ipairs(ref.encoder) do
       it("with " .. c.name, function()
         local m, y, x = run(c, "float64")
-        check_encoder(m, c, y, x, TOL, one_based)
+        check_encoder(m, c, y, x, TOL, true)
       end)
     end
   end)
@@ -808,7 +813,7 @@ describe("TransformerEncoder", function()
   it("matches it in float32", function()
     local c = ref.encoder[2]
     local m, y, x = run(c, "float32")
-    check_encoder(m, c, y, x, TOL32_LAYER, one_based)
+    check_encoder(m, c, y, x, TOL32_LAYER, true)
   end)
 
   it("stacks deep copies that start equal and train apart, leaving the layer given out", function()
@@ -829,6 +834,80 @@ describe("TransformerEncoder", function()
     assert.are.equal("layers.1.self_attn.in_proj_weight", names[1])
     assert.are.equal("layers.3.norm2.bias", names[#names])
     assert.is_nil(enc.norm)
+  end)
+
+  it("names its state dict as PyTorch's with {torch = true}, and records each layer's variant",
+     function()
+    local c = ref.encoder[1]
+    local m = build(c, "float64")
+    local ours, theirs = {}, {}
+    for name in pairs(m:state_dict({torch = true})) do ours[#ours + 1] = name end
+    for name in pairs(c.params) do theirs[#theirs + 1] = name end
+    table.sort(ours)
+    table.sort(theirs)
+    assert.are.same(theirs, ours)
+    -- A pre-norm encoder has the same names; a post-norm one's state dict
+    -- says which layers it was saved from.
+    local pre = build({d_model = c.d_model, nhead = c.nhead, dim_feedforward = c.dim_feedforward,
+                       activation = c.activation, batch_first = true, norm_first = true,
+                       num_layers = c.num_layers}, "float64")
+    local ok, err = pcall(pre.load_state_dict, pre, m:state_dict())
+    assert.is_false(ok)
+    assert.matches("'layers.1' was saved from TransformerEncoderLayer(norm_first=false", err,
+                   1, true)
+  end)
+
+  it("writes a file with {torch = true} that PyTorch loads strictly and computes alike",
+     function()
+    local _, code = shell.run_merged("/usr/bin/python3 -c 'import torch'")
+    if code ~= 0 then
+      assert(not os.getenv("MOONGRAD_REQUIRE_PEERS"), "python3-torch is not installed")
+      pending("python3-torch is not installed: PyTorch's side is not checked")
+      return
+    end
+    local dir = shell.tmpdir()
+    local configs = {
+      {d_model = 8, nhead = 2, dim_feedforward = 16, activation = "relu", norm_first = false,
+       batch_first = true, num_layers = 2, norm = true, dtype = "float64", L = 5},
+      {d_model = 6, nhead = 3, dim_feedforward = 12, activation = "gelu", norm_first = true,
+       batch_first = false, num_layers = 3, norm = false, dtype = "float32", L = 4},
+    }
+    for i, cfg in ipairs(configs) do
+      mg.manual_seed(60 + i)
+      local dt = cfg.dtype
+      local layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.nhead, {
+        dim_feedforward = cfg.dim_feedforward, dropout = 0, activation = cfg.activation,
+        norm_first = cfg.norm_first, batch_first = cfg.batch_first, dtype = dt})
+      local norm = cfg.norm and nn.LayerNorm(cfg.d_model, {dtype = dt}) or nil
+      local enc = nn.TransformerEncoder(layer, cfg.num_layers, {norm = norm})
+      for _, p in ipairs(enc:parameters()) do   -- every layer different
+        mg.no_grad(function() p:copy_(mg.randn(p:shape(), dt) * 0.5) end)
+      end
+      local n, l = 2, cfg.L
+      local x = mg.randn(cfg.batch_first and {n, l, cfg.d_model} or {l, n, cfg.d_model}, dt)
+      local io = {x = x, g = mg.randn(x:shape(), dt),
+                  src_key_padding_mask = mg.tensor({{0, 0, 0, 1, 1}, {0, 0, 0, 0, 1}}, "int64")
+                                          :narrow(2, 1, l)}
+      if i == 1 then io.mask = mg.ones(l, l):triu(1):long() end
+      local xr = x:clone():requires_grad()
+      local y = enc(xr, {mask = io.mask, src_key_padding_mask = io.src_key_padding_mask})
+      y:backward(io.g)
+      io.y, io["grad.x"] = y:detach(), xr.grad
+      local state = ("%s/state%d.safetensors"):format(dir, i)
+      local io_path = ("%s/io%d.safetensors"):format(dir, i)
+      mg.save(state, enc:state_dict({torch = true}))
+      mg.save(io_path, io)
+      local json = ('{"d_model": %d, "nhead": %d, "dim_feedforward": %d, "activation": "%s", ' ..
+                    '"norm_first": %s, "batch_first": %s, "num_layers": %d, "norm": %s}')
+                   :format(cfg.d_model, cfg.nhead, cfg.dim_feedforward, cfg.activation,
+                           tostring(cfg.norm_first), tostring(cfg.batch_first), cfg.num_layers,
+                           tostring(cfg.norm))
+      local out, rc = shell.run_merged(
+        "cd spec/fixtures && /usr/bin/python3 gen_attention_check.py " .. shell.quote(json) ..
+        " " .. shell.quote(state) .. " " .. shell.quote(io_path))
+      assert.equal(0, rc, out)
+    end
+    os.execute("rm -rf " .. shell.quote(dir))
   end)
 
   it("passes each layer the mask, the padding mask and is_causal", function()
@@ -854,7 +933,7 @@ describe("TransformerEncoder", function()
       dim_feedforward = c.dim_feedforward, dtype = "float64"})
     local enc = nn.TransformerEncoder(layer, 2,
                                       {norm = nn.LayerNorm(c.d_model, {dtype = "float64"})})
-    load(enc, c, "float64", one_based)
+    load(enc, c, "float64", true)
     enc:eval()
     local pad = mg.tensor(c.src_key_padding_mask, "int64")
     local y = enc(mg.tensor(c.x, "float64"), {src_key_padding_mask = pad})
