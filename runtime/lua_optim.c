@@ -11,25 +11,6 @@
 
 #include "lua_bind.h"
 
-/* The group options each kind reads (bits of `reads`). */
-enum {
-  R_LR = 1 << 0, R_WD = 1 << 1, R_MOMENTUM = 1 << 2, R_DAMPENING = 1 << 3,
-  R_ALPHA = 1 << 4, R_BETAS = 1 << 5, R_EPS = 1 << 6, R_LR_DECAY = 1 << 7,
-  R_INITIAL = 1 << 8, R_MOMENTUM_DECAY = 1 << 9, R_NESTEROV = 1 << 10,
-  R_AMSGRAD = 1 << 11, R_CENTERED = 1 << 12, R_MAXIMIZE = 1 << 13
-};
-
-static const int reads[MG_NOPTIM] = {
-    [MG_OPTIM_SGD] = R_LR | R_MOMENTUM | R_DAMPENING | R_WD | R_NESTEROV | R_MAXIMIZE,
-    [MG_OPTIM_ADAM] = R_LR | R_BETAS | R_EPS | R_WD | R_AMSGRAD | R_MAXIMIZE,
-    [MG_OPTIM_ADAMW] = R_LR | R_BETAS | R_EPS | R_WD | R_AMSGRAD | R_MAXIMIZE,
-    [MG_OPTIM_RMSPROP] = R_LR | R_ALPHA | R_EPS | R_WD | R_MOMENTUM | R_CENTERED | R_MAXIMIZE,
-    [MG_OPTIM_ADAGRAD] = R_LR | R_LR_DECAY | R_WD | R_INITIAL | R_EPS | R_MAXIMIZE,
-    [MG_OPTIM_ADAMAX] = R_LR | R_BETAS | R_EPS | R_WD | R_MAXIMIZE,
-    [MG_OPTIM_NADAM] = R_LR | R_BETAS | R_EPS | R_WD | R_MOMENTUM_DECAY,
-    [MG_OPTIM_RADAM] = R_LR | R_BETAS | R_EPS | R_WD,
-};
-
 /* A number field of the group table at arg, which must be there. */
 static double group_num(lua_State *L, int arg, const char *name, const char *op) {
   if (lua_getfield(L, arg, name) != LUA_TNUMBER)
@@ -38,6 +19,14 @@ static double group_num(lua_State *L, int arg, const char *name, const char *op)
   double v = lua_tonumber(L, -1);
   lua_pop(L, 1);
   return v;
+}
+
+/* The number field name of the group at arg into *dst, when it is there. */
+static void group_opt_num(lua_State *L, int arg, const char *name, const char *op,
+                          double *dst) {
+  int t = lua_getfield(L, arg, name);
+  lua_pop(L, 1);
+  if (t != LUA_TNIL) *dst = group_num(L, arg, name, op);
 }
 
 static int group_bool(lua_State *L, int arg, const char *name, const char *op) {
@@ -61,33 +50,33 @@ static double beta(lua_State *L, int arg, int i, const char *op) {
   return v;
 }
 
-/* The group's options that kind reads, into cfg. */
-static void read_config(lua_State *L, int arg, mg_Optim kind, mg_OptimConfig *cfg,
-                        const char *op) {
-  int r = reads[kind];
+/* The group's options into cfg. Which options a kind has is said once, in
+ * lua/moongrad/optim/options.lua, whose groups hold exactly those (defaults
+ * filled in); an option a kind does not have is absent here and keeps
+ * cfg's zero. */
+static void read_config(lua_State *L, int arg, mg_OptimConfig *cfg, const char *op) {
   cfg->lr = group_num(L, arg, "lr", op);
   cfg->weight_decay = group_num(L, arg, "weight_decay", op);
-  if (r & R_MOMENTUM) cfg->momentum = group_num(L, arg, "momentum", op);
-  if (r & R_DAMPENING) cfg->dampening = group_num(L, arg, "dampening", op);
-  if (r & R_ALPHA) cfg->alpha = group_num(L, arg, "alpha", op);
-  if (r & R_EPS) cfg->eps = group_num(L, arg, "eps", op);
-  if (r & R_LR_DECAY) cfg->lr_decay = group_num(L, arg, "lr_decay", op);
-  if (r & R_INITIAL)
-    cfg->initial_accumulator_value = group_num(L, arg, "initial_accumulator_value", op);
-  if (r & R_MOMENTUM_DECAY) cfg->momentum_decay = group_num(L, arg, "momentum_decay", op);
-  if (r & R_NESTEROV) cfg->nesterov = group_bool(L, arg, "nesterov", op);
-  if (r & R_AMSGRAD) cfg->amsgrad = group_bool(L, arg, "amsgrad", op);
-  if (r & R_CENTERED) cfg->centered = group_bool(L, arg, "centered", op);
-  if (r & R_MAXIMIZE) cfg->maximize = group_bool(L, arg, "maximize", op);
-  if (r & R_BETAS) {
-    if (lua_getfield(L, arg, "betas") != LUA_TTABLE)
+  group_opt_num(L, arg, "momentum", op, &cfg->momentum);
+  group_opt_num(L, arg, "dampening", op, &cfg->dampening);
+  group_opt_num(L, arg, "alpha", op, &cfg->alpha);
+  group_opt_num(L, arg, "eps", op, &cfg->eps);
+  group_opt_num(L, arg, "lr_decay", op, &cfg->lr_decay);
+  group_opt_num(L, arg, "initial_accumulator_value", op, &cfg->initial_accumulator_value);
+  group_opt_num(L, arg, "momentum_decay", op, &cfg->momentum_decay);
+  cfg->nesterov = group_bool(L, arg, "nesterov", op);
+  cfg->amsgrad = group_bool(L, arg, "amsgrad", op);
+  cfg->centered = group_bool(L, arg, "centered", op);
+  cfg->maximize = group_bool(L, arg, "maximize", op);
+  if (lua_getfield(L, arg, "betas") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
       luaL_error(L, "%s: option 'betas' of a parameter group must be a table "
                  "of two numbers, got %s", op, luaL_typename(L, -1));
     int betas = lua_gettop(L);
     cfg->beta1 = beta(L, betas, 1, op);
     cfg->beta2 = beta(L, betas, 2, op);
-    lua_pop(L, 1);
   }
+  lua_pop(L, 1);
 }
 
 /* mg._optim_step(kind, param, grad, group, state): one update of param from
@@ -111,7 +100,7 @@ static int f_optim_step(lua_State *L) {
   lua_settop(L, 5);
 
   mg_OptimConfig cfg = {0};
-  read_config(L, 4, kind, &cfg, op);
+  read_config(L, 4, &cfg, op);
 
   mg_OptimState st = {0};
   int isnum = 0;

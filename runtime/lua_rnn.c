@@ -14,9 +14,11 @@ static mg_Tensor *tensor_arg(lua_State *L, int arg, const char *what, int opt) {
   return t;
 }
 
-/* mg._rnn_layer(cell, xp, h0, c0, w_hh, b_hh) --> the trajectory
- * [N, T+1, S·H]; cell is "rnn_tanh", "rnn_relu", "lstm" or "gru"; c0 (lstm)
- * and b_hh (gru) may be nil. See mg_rnn.h for the layout. */
+/* mg._rnn_layer(cell, xp, h0, c0, w_hh, b_hh [, w_hr [, reverse]]) --> the
+ * trajectory [N, T+1, W]; cell is "rnn_tanh", "rnn_relu", "lstm" or "gru";
+ * c0 (lstm), b_hh (gru) and w_hr (lstm, projected) may be nil; reverse a
+ * boolean (default false) running time backwards. See mg_rnn.h for the
+ * layout. */
 static int f_rnn_layer(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   const char *name = luaL_checkstring(L, 1);
@@ -29,8 +31,14 @@ static int f_rnn_layer(lua_State *L) {
   mg_Tensor *c0 = tensor_arg(L, 4, "c0", 1);
   mg_Tensor *w = tensor_arg(L, 5, "w_hh", 0);
   mg_Tensor *b = tensor_arg(L, 6, "b_hh", 1);
+  mg_Tensor *r = tensor_arg(L, 7, "w_hr", 1);
+  if (!lua_isnoneornil(L, 8) && !lua_isboolean(L, 8))
+    return luaL_error(L, "rnn_layer: reverse must be a boolean or nil, got %s",
+                      luaL_typename(L, 8));
+  int reverse = lua_toboolean(L, 8);
   mg_Tensor **out = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_rnn_layer(ctx, out, (mg_RnnCell)cell, xp, h0, c0, w, b));
+  MGL_TRY(L, ctx, mg_rnn_layer(ctx, out, (mg_RnnCell)cell, xp, h0, c0, w, b, r,
+                               reverse));
   return 1;
 }
 

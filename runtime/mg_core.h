@@ -607,7 +607,7 @@ int mg_loss(mg_Context *ctx, mg_Tensor **out, mg_LossKind kind,
  * each input i whose edge needs it (mg_node_needs(node, i)), with that
  * input's shape; the engine casts to the input's dtype and accumulates. */
 
-#define MG_NODE_MAXIN 4    /* differentiable inputs of one op */
+#define MG_NODE_MAXIN 5    /* differentiable inputs of one op */
 #define MG_NODE_MAXSAVED 4 /* tensors one op saves for backward */
 
 typedef struct mg_Node mg_Node;

@@ -54,12 +54,12 @@
  *   on different threads.
  * - Signals: while train.fit runs in any state, moongrad's own SIGINT and
  *   SIGTERM handler is in place; a signal then stops every fit running,
- *   in every state and thread, after its step (README: "Ctrl-C during
- *   training"). The host's handlers are back once the last fit has
+ *   in every state and thread, after its step (docs/checkpoints.md:
+ *   "Ctrl-C during training"). The host's handlers are back once the last fit has
  *   returned (or its state was closed), and a signal no fit takes -- a
  *   second one before they act on the first -- goes to the host's
  *   handler in the meantime.
- * - moongrad's Lua API is the one scripts use (README.md, DESIGN.md): 1-based
+ * - moongrad's Lua API is the one scripts use (docs/, DESIGN.md): 1-based
  *   indices, dtypes as strings ("float32", "float64", "int64").
  */
 #ifndef MOONGRAD_H

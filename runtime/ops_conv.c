@@ -1,5 +1,5 @@
 /*
- * ops_conv.c — conv2d, forward followed by its backward.
+ * ops_conv.c — conv2d and conv_transpose2d, forward followed by backward.
  *
  * x [N, C, H, W], w [O, Cg, kH, kW] with Cg = C / groups, y [N, O, Ho, Wo].
  * With K = Cg·kH·kW and L = Ho·Wo, each (sample n, group g) is one gemm
@@ -13,6 +13,14 @@
  * threaded inside the parallel region; a lone sample gets BLAS threads.
  * The weight gradient sums per-chunk partials in chunk order, the chunks
  * fixed by N alone, so its bits do not depend on the thread count.
+ *
+ * conv_transpose2d(x, w) is the input gradient of the conv2d with weight w
+ * whose output has x's shape, taken as a forward: y[n,g] = col2im(w[g]ᵀ ·
+ * x[n,g]), b pre-filled. Its backward is that conv2d's forward and weight
+ * gradient over the columns of g: gx[n,g] = w[g] · cols(g[n,g]) and
+ * gw[g] += x[n,g] · cols(g[n,g])ᵀ, the columns made once for both. The
+ * kernels below run both ops over the one conv geometry (Geom), the
+ * transposed op's result being the conv's input side.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -213,6 +221,7 @@ static void col2im_f64(const Geom *q, const double *cols, double *gx) {
 static void same_range(const Geom *q, int64_t di, int64_t dj, int64_t *a,
                        int64_t *b, int64_t *k0, int64_t *k1) {
   *a = di < 0 ? -di : 0;
+  if (*a > q->Ho) *a = q->Ho; /* zeroing a·W elements must stay in the row */
   *b = q->H - di < q->Ho ? q->H - di : q->Ho;
   if (*b < *a) *b = *a;
   *k0 = *a * q->W + (dj < 0 ? -dj : 0);
@@ -272,10 +281,11 @@ static void col2im(const Geom *q, mg_DType dt, void *cols, void *gx) {
 }
 
 /* x[n, g] as columns: written into cols, or x itself for a 1x1 kernel with
- * stride 1 and no padding (already the [K, L] matrix). */
+ * stride 1 and no padding that keeps the plane's size (already the [K, L]
+ * matrix; a transposed convolution's output padding can make H > Ho). */
 static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols) {
   if (q->kH == 1 && q->kW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
-      q->pw == 0)
+      q->pw == 0 && q->Ho == q->H && q->Wo == q->W)
     return x;
   if (q->same_rows) {
     if (dt == MG_F32) im2col_same_f32(q, x, cols);
@@ -299,26 +309,71 @@ static int batch_threads(const mg_Context *ctx, int64_t items, double cost) {
 
 /* ---- checks ---------------------------------------------------------------- */
 
+/* What both ops check first: stride, dilation, padding (and output_padding
+ * when transposed) and groups in range, x and w 4-D; errors name op and
+ * the layouts. sx and sw receive the shapes as text, for later messages. */
+static int check_common(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
+                        const mg_Conv2dOpts *o, int transposed, char *sx, char *sw) {
+  const char *op = transposed ? "conv_transpose2d" : "conv2d";
+  mg_shape_str(sx, MG_SHAPE_BUFSZ, x->ndim, x->shape);
+  mg_shape_str(sw, MG_SHAPE_BUFSZ, w->ndim, w->shape);
+  int st;
+  for (int d = 0; d < 2; d++)
+    if ((st = mg_check_window_param(ctx, op, "stride", o->stride[d], 1)) ||
+        (st = mg_check_window_param(ctx, op, "dilation", o->dilation[d], 1)) ||
+        (st = mg_check_window_param(ctx, op, "padding", o->padding[d], 0)) ||
+        (transposed && (st = mg_check_window_param(ctx, op, "output_padding",
+                                                   o->output_padding[d], 0))))
+      return st;
+  if (o->groups <= 0)
+    return mg_error(ctx, MG_EARG, "%s: groups must be positive, got %lld", op,
+                    (long long)o->groups);
+  if (x->ndim != 4)
+    return mg_error(ctx, MG_ESHAPE, "%s: input must be 4-D %s, got shape %s", op,
+                    transposed ? "[N, C_in, H, W]" : "[N, C, H, W]", sx);
+  if (w->ndim != 4)
+    return mg_error(ctx, MG_ESHAPE, "%s: weight must be 4-D %s, got shape %s", op,
+                    transposed ? "[C_in, C_out/groups, kH, kW]" : "[O, C/groups, kH, kW]",
+                    sw);
+  return MG_OK;
+}
+
+/* Padding "same": the total d·(k-1) per dim, half before (rounded down) and
+ * the rest after, as PyTorch (which pads the odd zero at the bottom and
+ * right). Sets the padding before in *pad and the one extra after in *extra. */
+static int same_padding(mg_Context *ctx, const mg_Conv2dOpts *o, int64_t ekH,
+                        int64_t ekW, int64_t *pad, int64_t *extra) {
+  if (o->stride[0] != 1 || o->stride[1] != 1)
+    return mg_error(ctx, MG_EARG, "conv2d: padding \"same\" needs stride 1 "
+                    "(as in PyTorch), got stride {%lld, %lld}",
+                    (long long)o->stride[0], (long long)o->stride[1]);
+  int64_t ek[2] = {ekH, ekW};
+  for (int d = 0; d < 2; d++) {
+    int st;
+    /* a huge extent is refused as padding past MG_MAX_WINDOW */
+    int64_t total = ek[d] == INT64_MAX ? INT64_MAX : ek[d] - 1;
+    if ((st = mg_check_window_param(ctx, "conv2d", "padding", total / 2, 0)))
+      return st;
+    pad[d] = total / 2;
+    extra[d] = total % 2;
+  }
+  return MG_OK;
+}
+
+/* The sizes derived from the rest of a geometry, and the kernel choice. */
+static int finish_geom(const mg_Context *ctx, Geom *q) {
+  q->K = q->Cg * q->kH * q->kW;
+  q->L = q->Ho * q->Wo;
+  q->same_rows = !ctx->reference_kernels && q->sh == 1 && q->sw == 1 &&
+                 q->dh == 1 && q->dw == 1 && q->Wo == q->W;
+  return MG_OK;
+}
+
 static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
                  const mg_Tensor *b, const mg_Conv2dOpts *o, Geom *q) {
   char sx[MG_SHAPE_BUFSZ], sw[MG_SHAPE_BUFSZ], sb[MG_SHAPE_BUFSZ];
-  mg_shape_str(sx, sizeof sx, x->ndim, x->shape);
-  mg_shape_str(sw, sizeof sw, w->ndim, w->shape);
-  int st;
-  for (int d = 0; d < 2; d++)
-    if ((st = mg_check_window_param(ctx, "conv2d", "stride", o->stride[d], 1)) ||
-        (st = mg_check_window_param(ctx, "conv2d", "dilation", o->dilation[d], 1)) ||
-        (st = mg_check_window_param(ctx, "conv2d", "padding", o->padding[d], 0)))
-      return st;
-  if (o->groups <= 0)
-    return mg_error(ctx, MG_EARG, "conv2d: groups must be positive, got %lld",
-                    (long long)o->groups);
-  if (x->ndim != 4)
-    return mg_error(ctx, MG_ESHAPE, "conv2d: input must be 4-D [N, C, H, W], "
-                    "got shape %s", sx);
-  if (w->ndim != 4)
-    return mg_error(ctx, MG_ESHAPE, "conv2d: weight must be 4-D [O, C/groups, "
-                    "kH, kW], got shape %s", sw);
+  int st = check_common(ctx, x, w, o, 0, sx, sw);
+  if (st) return st;
   int64_t G = o->groups, C = x->shape[1], O = w->shape[0];
   if (C % G)
     return mg_error(ctx, MG_ESHAPE, "conv2d: %lld input channels are not "
@@ -339,10 +394,14 @@ static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
                     (long long)O);
   int64_t ekH = mg_dilated_extent(w->shape[2], o->dilation[0]);
   int64_t ekW = mg_dilated_extent(w->shape[3], o->dilation[1]);
+  int64_t pad[2] = {o->padding[0], o->padding[1]}, extra[2] = {0, 0};
+  if (o->same && (st = same_padding(ctx, o, ekH, ekW, pad, extra))) return st;
   int64_t pH, pW;
-  if ((st = mg_padded_size(ctx, "conv2d", x->shape[2], x->shape[3],
-                           o->padding[0], o->padding[1], &pH, &pW)))
+  if ((st = mg_padded_size(ctx, "conv2d", x->shape[2], x->shape[3], pad[0],
+                           pad[1], &pH, &pW)))
     return st;
+  pH += extra[0];
+  pW += extra[1];
   if (w->shape[2] == 0 || w->shape[3] == 0 || ekH > pH || ekW > pW)
     return mg_error(ctx, MG_ESHAPE, "conv2d: kernel %lldx%lld (dilated "
                     "%lldx%lld) is larger than the padded input %lldx%lld",
@@ -353,21 +412,112 @@ static int check(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
               .Ho = (pH - ekH) / o->stride[0] + 1,
               .Wo = (pW - ekW) / o->stride[1] + 1,
               .sh = o->stride[0], .sw = o->stride[1],
-              .ph = o->padding[0], .pw = o->padding[1],
+              .ph = pad[0], .pw = pad[1],
               .dh = o->dilation[0], .dw = o->dilation[1], .G = G,
               .Cg = C / G, .Og = O / G};
-  q->K = q->Cg * q->kH * q->kW;
-  q->L = q->Ho * q->Wo;
-  q->same_rows = !ctx->reference_kernels && q->sh == 1 && q->sw == 1 &&
-                 q->dh == 1 && q->dw == 1 && q->Wo == q->W;
-  return MG_OK;
+  return finish_geom(ctx, q);
 }
 
-/* Node parameters: (stride, padding, dilation) pairs packed two per int64. */
+/* A transposed convolution's output size along one dim:
+ * (n - 1)·s - 2p + d·(k - 1) + op + 1 (maybe negative), or INT64_MAX past
+ * MG_MAX_NUMEL. */
+static int64_t transposed_size(int64_t n, int64_t k, int64_t s, int64_t p,
+                               int64_t d, int64_t op) {
+  __int128 v = (__int128)(n - 1) * s - 2 * (__int128)p +
+               (__int128)d * (k - 1) + op + 1;
+  return v > MG_MAX_NUMEL ? INT64_MAX : (int64_t)v;
+}
+
+/* The geometry of conv_transpose2d(x, w) as that of the conv2d whose input
+ * gradient it is: the conv's input is the result y [N, C_out, H_out, W_out]
+ * (q->C, q->H, q->W), its output is x [N, C_in, H, W] (q->O, q->Ho, q->Wo),
+ * its weight is w [C_in, C_out/groups, kH, kW] as it stands. */
+static int check_transposed(mg_Context *ctx, const mg_Tensor *x, const mg_Tensor *w,
+                            const mg_Tensor *b, const mg_Conv2dOpts *o, Geom *q) {
+  char sx[MG_SHAPE_BUFSZ], sw[MG_SHAPE_BUFSZ], sb[MG_SHAPE_BUFSZ];
+  int st = check_common(ctx, x, w, o, 1, sx, sw);
+  if (st) return st;
+  int64_t G = o->groups, Cin = x->shape[1], Cg = w->shape[1];
+  if (w->shape[0] != Cin)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: weight of shape %s "
+                    "expects %lld input channels, but input of shape %s has %lld",
+                    sw, (long long)w->shape[0], sx, (long long)Cin);
+  if (Cin % G)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: %lld input channels "
+                    "are not divisible by groups %lld", (long long)Cin,
+                    (long long)G);
+  if (Cg > MG_MAX_NUMEL / G)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: weight of shape %s "
+                    "with groups %lld makes too many output channels", sw,
+                    (long long)G);
+  int64_t Cout = Cg * G;
+  if (b && (b->ndim != 1 || b->shape[0] != Cout))
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: bias of shape %s does "
+                    "not fit weight of shape %s with groups %lld (expected [%lld])",
+                    mg_shape_str(sb, sizeof sb, b->ndim, b->shape), sw,
+                    (long long)G, (long long)Cout);
+  const int64_t *s = o->stride, *p = o->padding, *d = o->dilation,
+                *op = o->output_padding;
+  for (int k = 0; k < 2; k++)
+    if (op[k] >= s[k] && op[k] >= d[k])
+      return mg_error(ctx, MG_EARG, "conv_transpose2d: output_padding "
+                      "{%lld, %lld} must be smaller than either stride "
+                      "{%lld, %lld} or dilation {%lld, %lld} in each dim",
+                      (long long)op[0], (long long)op[1], (long long)s[0],
+                      (long long)s[1], (long long)d[0], (long long)d[1]);
+  if (w->shape[2] == 0 || w->shape[3] == 0)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: kernel of weight of "
+                    "shape %s is empty", sw);
+  int64_t Ho = transposed_size(x->shape[2], w->shape[2], s[0], p[0], d[0], op[0]);
+  int64_t Wo = transposed_size(x->shape[3], w->shape[3], s[1], p[1], d[1], op[1]);
+  if (Ho > MG_MAX_NUMEL || Wo > MG_MAX_NUMEL ||
+      (Ho > 0 && Wo > 0 && (double)Ho * (double)Wo > (double)MG_MAX_NUMEL) ||
+      (double)Cg * (double)w->shape[2] * (double)w->shape[3] > (double)MG_MAX_NUMEL)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: input of shape %s with "
+                    "weight of shape %s, stride {%lld, %lld}, padding {%lld, %lld} "
+                    "and dilation {%lld, %lld} gives an output too large",
+                    sx, sw, (long long)s[0], (long long)s[1], (long long)p[0],
+                    (long long)p[1], (long long)d[0], (long long)d[1]);
+  if (Ho < 1 || Wo < 1)
+    return mg_error(ctx, MG_ESHAPE, "conv_transpose2d: input of shape %s with "
+                    "weight of shape %s, stride {%lld, %lld}, padding {%lld, %lld}, "
+                    "dilation {%lld, %lld} and output_padding {%lld, %lld} gives "
+                    "an output of %lldx%lld, which is too small", sx, sw,
+                    (long long)s[0], (long long)s[1], (long long)p[0],
+                    (long long)p[1], (long long)d[0], (long long)d[1],
+                    (long long)op[0], (long long)op[1], (long long)Ho, (long long)Wo);
+  *q = (Geom){.N = x->shape[0], .C = Cout, .H = Ho, .W = Wo,
+              .O = Cin, .kH = w->shape[2], .kW = w->shape[3],
+              .Ho = x->shape[2], .Wo = x->shape[3],
+              .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1],
+              .dh = d[0], .dw = d[1], .G = G, .Cg = Cg, .Og = Cin / G};
+  return finish_geom(ctx, q);
+}
+
+/* Node parameters: (stride, padding, dilation, output_padding) pairs packed
+ * two per int64 (each at most MG_MAX_WINDOW, checked above). */
 static int64_t pack(const int64_t *p) { return (p[0] << 32) | p[1]; }
 static void unpack(int64_t v, int64_t *p) {
   p[0] = v >> 32;
   p[1] = v & 0xffffffff;
+}
+
+static void save_opts(mg_Node *n, const mg_Conv2dOpts *o, int transposed) {
+  n->i[0] = pack(o->stride);
+  n->i[1] = pack(o->padding);
+  n->i[2] = pack(o->dilation);
+  n->i[3] = o->groups;
+  n->i[4] = transposed ? pack(o->output_padding) : o->same;
+}
+
+static mg_Conv2dOpts node_opts(const mg_Node *n, int transposed) {
+  mg_Conv2dOpts o = {.groups = n->i[3]};
+  unpack(n->i[0], o.stride);
+  unpack(n->i[1], o.padding);
+  unpack(n->i[2], o.dilation);
+  if (transposed) unpack(n->i[4], o.output_padding);
+  else o.same = (int)n->i[4];
+  return o;
 }
 
 /* ---- backward ------------------------------------------------------------- */
@@ -397,28 +547,42 @@ static double sum_f64(const double *p, int64_t n) {
 /* Chunks of the batch for the weight gradient's partial sums: fixed by N. */
 #define CONV_MAX_CHUNKS 16
 
-/* One chunk of the batch in backward: the weight gradient's partial sum
- * for the chunk (into P), each sample's input gradient (into GX) and each
- * sample's per-channel gradient sums for the bias (into PB, [N, O]), taken
- * while the sample's gradient is in cache for the gemms. */
+/* One chunk of the batch in backward, in the conv view of the geometry
+ * (see check_transposed): Xin is the conv's input side [N, C, H, W], Gout
+ * its output side [N, O, Ho, Wo]. For conv2d Xin is x and Gout the
+ * gradient; for conv_transpose2d Xin is the gradient and Gout is x. The
+ * weight gradient of both is Gout · columns(Xin)ᵀ, a partial sum per chunk
+ * (into P); the input gradient (into GX) is col2im(wᵀ · Gout) for conv2d,
+ * w · columns(Xin) for conv_transpose2d; PB [N, nb] takes each sample's
+ * per-channel gradient sums for the bias, while the gradient is in cache. */
 typedef struct {
   const Geom *q;
   mg_DType dt;
   size_t es;
+  int transposed;
   int64_t nc, wn;
-  const char *X, *Wt, *Gd;
+  const char *Xin, *Wt, *Gout;
   char *GX, *P, *WS;
   double *PB;
   const mg_Context *ctx;
 } BwJob;
 
-/* PB[s, :] = the sums over L of sample s's gradient, per output channel. */
-static void bias_sums(const Geom *q, mg_DType dt, const char *Gd, int64_t s, double *PB) {
-  for (int64_t oc = 0; oc < q->O; oc++) {
-    int64_t base = (s * q->O + oc) * q->L;
-    PB[s * q->O + oc] = dt == MG_F32 ? sum_f32((const float *)Gd + base, q->L)
-                                     : sum_f64((const double *)Gd + base, q->L);
+/* PB[s, :] = the sums over len of sample s of D [N, nb, len], per channel. */
+static void bias_sums(mg_DType dt, const char *D, int64_t s, int64_t nb,
+                      int64_t len, double *PB) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    PB[s * nb + c] = dt == MG_F32 ? sum_f32((const float *)D + base, len)
+                                  : sum_f64((const double *)D + base, len);
   }
+}
+
+/* The bias gradient's data, channels and plane size of a job. */
+static void bias_src(const BwJob *j, const char **D, int64_t *nb, int64_t *len) {
+  const Geom *q = j->q;
+  *D = j->transposed ? j->Xin : j->Gout;
+  *nb = j->transposed ? q->C : q->O;
+  *len = j->transposed ? q->H * q->W : q->L;
 }
 
 static void bw_chunk(const BwJob *j, int64_t c, int tid) {
@@ -427,44 +591,49 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
   int64_t es = (int64_t)j->es;
   char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
   char *pc = j->P ? j->P + c * j->wn * es : NULL;
+  const char *D;
+  int64_t nb, len;
+  bias_src(j, &D, &nb, &len);
   for (int64_t s = q->N * c / j->nc; s < q->N * (c + 1) / j->nc; s++) {
-    if (j->PB) bias_sums(q, dt, j->Gd, s, j->PB);
+    if (j->PB) bias_sums(dt, D, s, nb, len, j->PB);
     for (int64_t gi = 0; gi < q->G; gi++) {
-      const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
-      const char *gs = j->Gd + ((s * q->O + gi * q->Og) * q->L) * es;
+      int64_t in_off = ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+      int64_t out_off = ((s * q->O + gi * q->Og) * q->L) * es;
+      const char *xs = j->Xin + in_off, *gs = j->Gout + out_off;
       const char *wg = j->Wt + gi * q->Og * q->K * es;
-      if (pc) {
-        const void *B = columns(q, dt, xs, cols);
+      const void *B = NULL;
+      if (pc || (j->GX && j->transposed)) B = columns(q, dt, xs, cols);
+      if (pc)
         mg_gemm(j->ctx, dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
              1.0, pc + gi * q->Og * q->K * es, q->K);
-      }
-      if (j->GX) {
-        char *gxs = j->GX + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+      if (!j->GX) continue;
+      if (j->transposed) {
+        mg_gemm(j->ctx, dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K, wg, q->K, B,
+             q->L, 0.0, j->GX + out_off, q->L);
+      } else {
         mg_gemm(j->ctx, dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
              0.0, cols, q->L);
-        col2im(q, dt, cols, gxs);
+        col2im(q, dt, cols, j->GX + in_off);
       }
     }
   }
 }
 
-static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
-                           mg_Tensor **grads) {
+static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads,
+                    int transposed) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *gc = NULL, *ws = NULL;
   mg_Tensor *gx = NULL, *gw = NULL, *gb = NULL, *part = NULL, *pb = NULL;
   mg_DType dt = x->dtype;
-  mg_Conv2dOpts o = {.groups = n->i[3]};
-  unpack(n->i[0], o.stride);
-  unpack(n->i[1], o.padding);
-  unpack(n->i[2], o.dilation);
+  mg_Conv2dOpts o = node_opts(n, transposed);
   Geom q;
-  int st = check(ctx, x, w, NULL, &o, &q);
+  int st = transposed ? check_transposed(ctx, x, w, NULL, &o, &q)
+                      : check(ctx, x, w, NULL, &o, &q);
   if (st) return st;
   int need_x = mg_node_needs(n, 0), need_w = mg_node_needs(n, 1);
   int need_b = n->ninputs > 2 && mg_node_needs(n, 2);
   size_t es = mg_dtype_size(dt);
   int64_t nc = q.N < CONV_MAX_CHUNKS ? q.N : CONV_MAX_CHUNKS;
-  int64_t wn = q.O * q.K;
+  int64_t wn = q.O * q.K, nb = transposed ? q.C : q.O;
   int nt = batch_threads(ctx, nc, 4.0 * q.O * q.K * q.L * (double)(q.N / (nc ? nc : 1)));
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
   if (need_x && (st = mg_full(ctx, &gx, dt, 4, x->shape, 0))) goto fail;
@@ -475,20 +644,23 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       goto fail;
   }
   if (need_b) {
-    int64_t pbn = q.N * q.O;
-    if ((st = mg_full(ctx, &gb, dt, 1, &q.O, 0)) ||
+    int64_t pbn = q.N * nb;
+    if ((st = mg_full(ctx, &gb, dt, 1, &nb, 0)) ||
         (st = mg_alloc_tensor(ctx, &pb, MG_F64, 1, &pbn)))
       goto fail;
   }
+  BwJob job = {&q, dt, es, transposed, nc, wn,
+               transposed ? mg_data(gc) : mg_data(x), mg_data(w),
+               transposed ? mg_data(x) : mg_data(gc),
+               gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, NULL,
+               pb ? mg_data(pb) : NULL, ctx};
   int ran = 0; /* the chunks took the bias sums */
   if ((need_x || need_w) && q.N > 0 && q.K > 0 && q.L > 0) {
     ran = 1;
     /* [nt, K, L], not its product: the shape check bounds the size. */
     int64_t wsz[3] = {nt, q.K, q.L};
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 3, wsz))) goto fail;
-    BwJob job = {&q, dt, es, nc, wn, mg_data(x), mg_data(w), mg_data(gc),
-                 gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, mg_data(ws),
-                 pb ? mg_data(pb) : NULL, ctx};
+    job.WS = mg_data(ws);
     char *P = job.P;
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -511,11 +683,14 @@ static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   }
   if (gb) { /* per-sample sums added in sample order, in double */
     double *PB = mg_data(pb);
+    const char *D;
+    int64_t len;
+    bias_src(&job, &D, &nb, &len);
     if (!ran)
-      for (int64_t s = 0; s < q.N; s++) bias_sums(&q, dt, mg_data(gc), s, PB);
-    for (int64_t oc = 0; oc < q.O; oc++) {
+      for (int64_t s = 0; s < q.N; s++) bias_sums(dt, D, s, nb, len, PB);
+    for (int64_t oc = 0; oc < nb; oc++) {
       double acc = 0;
-      for (int64_t s = 0; s < q.N; s++) acc += PB[s * q.O + oc];
+      for (int64_t s = 0; s < q.N; s++) acc += PB[s * nb + oc];
       if (dt == MG_F32) ((float *)mg_data(gb))[oc] = (float)acc;
       else ((double *)mg_data(gb))[oc] = acc;
     }
@@ -539,67 +714,101 @@ fail:
   return st;
 }
 
+static int conv2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                           mg_Tensor **grads) {
+  return backward(ctx, n, g, grads, 0);
+}
+
+static int conv_transpose2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
+                                     mg_Tensor **grads) {
+  return backward(ctx, n, g, grads, 1);
+}
+
 /* ---- forward -------------------------------------------------------------- */
 
-/* One sample: the output filled with the bias, then += W · columns. */
+/* One sample, the result filled with the bias first: conv2d's output
+ * += w · columns(x); conv_transpose2d's output (the conv view's input)
+ * += col2im(wᵀ · x). */
 typedef struct {
   const Geom *q;
   mg_DType dt;
   size_t es;
+  int transposed;
   const char *X, *Wt, *B;
   char *R, *WS;
   const mg_Context *ctx;
 } FwJob;
+
+/* The nb channels of len elements of sample s of R, each set to its bias
+ * (or 0). */
+static void fill_bias(mg_DType dt, char *R, const char *B, int64_t s, int64_t nb,
+                      int64_t len) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    if (dt == MG_F32) {
+      float v = B ? ((const float *)B)[c] : 0.0f, *p = (float *)R + base;
+      for (int64_t i = 0; i < len; i++) p[i] = v;
+    } else {
+      double v = B ? ((const double *)B)[c] : 0.0, *p = (double *)R + base;
+      for (int64_t i = 0; i < len; i++) p[i] = v;
+    }
+  }
+}
 
 static void fw_sample(const FwJob *j, int64_t s, int tid) {
   const Geom *q = j->q;
   mg_DType dt = j->dt;
   int64_t es = (int64_t)j->es;
   char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
+  if (j->transposed) fill_bias(dt, j->R, j->B, s, q->C, q->H * q->W);
+  else fill_bias(dt, j->R, j->B, s, q->O, q->L);
+  if (q->K == 0 || q->L == 0 || q->Og == 0) return; /* the bias alone */
   for (int64_t gi = 0; gi < q->G; gi++) {
-    char *y = j->R + ((s * q->O + gi * q->Og) * q->L) * es;
-    for (int64_t oc = 0; oc < q->Og; oc++) {
-      int64_t ob = gi * q->Og + oc;
-      if (dt == MG_F32) {
-        float v = j->B ? ((const float *)j->B)[ob] : 0.0f, *p = (float *)y + oc * q->L;
-        for (int64_t i = 0; i < q->L; i++) p[i] = v;
-      } else {
-        double v = j->B ? ((const double *)j->B)[ob] : 0.0, *p = (double *)y + oc * q->L;
-        for (int64_t i = 0; i < q->L; i++) p[i] = v;
-      }
+    int64_t in_off = ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
+    int64_t out_off = ((s * q->O + gi * q->Og) * q->L) * es;
+    const char *wg = j->Wt + gi * q->Og * q->K * es;
+    if (j->transposed) {
+      mg_gemm(j->ctx, dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K,
+           j->X + out_off, q->L, 0.0, cols, q->L);
+      col2im(q, dt, cols, j->R + in_off);
+    } else {
+      const void *cm = columns(q, dt, j->X + in_off, cols);
+      mg_gemm(j->ctx, dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K, wg, q->K,
+           cm, q->L, 1.0, j->R + out_off, q->L);
     }
-    if (q->K == 0) continue;
-    const char *xs = j->X + ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
-    const void *cm = columns(q, dt, xs, cols);
-    mg_gemm(j->ctx, dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K,
-         j->Wt + gi * q->Og * q->K * es, q->K, cm, q->L, 1.0, y, q->L);
   }
 }
 
-int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
-              mg_Tensor *b, const mg_Conv2dOpts *o) {
+static int forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
+                   mg_Tensor *b, const mg_Conv2dOpts *o, int transposed) {
   Geom q;
-  int st = check(ctx, x, w, b, o, &q);
+  int st = transposed ? check_transposed(ctx, x, w, b, o, &q)
+                      : check(ctx, x, w, b, o, &q);
   if (st) return st;
   mg_DType dt = mg_nn_dtype(mg_nn_dtype(x->dtype, w->dtype), b ? b->dtype : x->dtype);
   mg_Tensor *xc = NULL, *wc = NULL, *bc = NULL, *r = NULL, *ws = NULL;
   mg_Tensor *ins[3] = {x, w, b};
   int64_t oshape[4] = {q.N, q.O, q.Ho, q.Wo};
+  if (transposed) {
+    oshape[1] = q.C;
+    oshape[2] = q.H;
+    oshape[3] = q.W;
+  }
   int nt = batch_threads(ctx, q.N, 2.0 * q.O * q.K * q.L);
   int mode = mg_set_grad_enabled(ctx, 0);
   if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_nn_prep(ctx, &wc, w, dt)) ||
       (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
       (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
     goto fail;
-  if (q.N > 0 && q.O > 0 && q.L > 0) {
+  if (q.N > 0 && oshape[1] > 0 && oshape[2] * oshape[3] > 0) {
     int64_t wsz[3] = {nt, q.K, q.L}; /* the shape check bounds the size */
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 3, wsz))) goto fail;
   }
   mg_set_grad_enabled(ctx, mode);
   size_t es = mg_dtype_size(dt);
   if (ws) {
-    FwJob job = {&q, dt, es, mg_data(xc), mg_data(wc), bc ? mg_data(bc) : NULL,
-                 mg_data(r), mg_data(ws), ctx};
+    FwJob job = {&q, dt, es, transposed, mg_data(xc), mg_data(wc),
+                 bc ? mg_data(bc) : NULL, mg_data(r), mg_data(ws), ctx};
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (int64_t s = 0; s < q.N; s++) fw_sample(&job, s, omp_get_thread_num());
@@ -610,13 +819,12 @@ int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   }
   if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {
     mg_Node *n;
-    if ((st = mg_record(ctx, r, "conv2d", conv2d_backward, b ? 3 : 2, ins, &n)) ||
+    if ((st = mg_record(ctx, r, transposed ? "conv_transpose2d" : "conv2d",
+                        transposed ? conv_transpose2d_backward : conv2d_backward,
+                        b ? 3 : 2, ins, &n)) ||
         (st = mg_save(ctx, n, 0, xc)) || (st = mg_save(ctx, n, 1, wc)))
       goto fail;
-    n->i[0] = pack(o->stride);
-    n->i[1] = pack(o->padding);
-    n->i[2] = pack(o->dilation);
-    n->i[3] = o->groups;
+    save_opts(n, o, transposed);
   }
   mg_tensor_decref(xc);
   mg_tensor_decref(wc);
@@ -632,4 +840,14 @@ fail:
   mg_tensor_decref(ws);
   mg_tensor_decref(r);
   return st;
+}
+
+int mg_conv2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
+              mg_Tensor *b, const mg_Conv2dOpts *o) {
+  return forward(ctx, out, x, w, b, o, 0);
+}
+
+int mg_conv_transpose2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
+                        mg_Tensor *w, mg_Tensor *b, const mg_Conv2dOpts *o) {
+  return forward(ctx, out, x, w, b, o, 1);
 }

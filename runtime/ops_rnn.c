@@ -3,18 +3,29 @@
  * and backpropagation through time, side by side per cell.
  *
  * Layout (see mg_rnn.h): xp [N, T, G·H] the input projection, P [N, T+1,
- * S·H] the state trajectory (the op's output; h in slot 0, c in slot 1 for
- * LSTM), Z [N, T, 4H] what backward needs besides P, per step:
- *   LSTM  i, f, g, o        (activated gates)
+ * W] the state trajectory (the op's output; a row holds h, R wide, then
+ * for LSTM c, H wide: W = R + H; R = H but for a projected LSTM, where R
+ * is the projection size), Z [N, T, ZW] what backward needs besides P, per
+ * time position:
+ *   LSTM  i, f, g, o        (activated gates), and m = o tanh(c) when
+ *                           projected (h = m W_hrᵀ)
  *   GRU   r, z, n, W_hn h + b_hn
  *   tanh / relu: nothing (h_t itself gives the derivative)
  *
- * Per step t (1..T), with A the step's pre-activations:
- *   forward   A_t  = xp_t + h_{t-1} W_hhᵀ   one gemm for all gates
- *             fused pass: gates, c_t, h_t into Z_t and P_t
- *   backward  fused pass: dA_t from dh_t (+ dc_t) and Z_t, P_t, P_{t-1}
- *             dh_{t-1}  = dA_t W_hh          (N x GH)(GH x H)
- *             dW_hh    += dA_tᵀ h_{t-1}      (GH x N)(N x H)
+ * Step k (1..T) of a forward layer reads time position k-1 of xp and state
+ * row k-1 of P and writes row k; a reverse layer's step k reads position
+ * T-k and row T-k+1 and writes row T-k. Either way row r of P after its
+ * initial state is the output at time position r (forward: r-1), so the
+ * caller's output view is rows 1..T (forward) or 0..T-1 (reverse).
+ *
+ * Per step, with A the step's pre-activations:
+ *   forward   A  = xp + h_prev W_hhᵀ        one gemm for all gates
+ *             fused pass: gates, c, h into Z and P
+ *             (projected LSTM: h = m W_hrᵀ, one more gemm)
+ *   backward  (projected: dW_hr += dhᵀ m, dm = dh W_hr)
+ *             fused pass: dA from dh (+ dc) and Z, P
+ *             dh_prev  = dA W_hh             (N x GH)(GH x R)
+ *             dW_hh   += dAᵀ h_prev          (GH x N)(N x R)
  * dA over all steps is the gradient of xp, so dW_ih and dx come from the
  * caller's one linear over the whole sequence.
  *
@@ -49,10 +60,34 @@ typedef struct {
   mg_RnnCell cell;
   mg_DType dt;
   int64_t N, T, H;
-  int64_t G;   /* gates: 1, 4 or 3 */
-  int64_t S;   /* state slots in a row of P: 2 for LSTM, else 1 */
-  int64_t ZW;  /* width of a row of Z: 4H, or 0 */
+  int64_t R;    /* width of h: the projection size, else H */
+  int64_t G;    /* gates: 1, 4 or 3 */
+  int64_t W;    /* width of a row of P: R, or R + H for LSTM */
+  int64_t ZW;   /* width of a row of Z: 4H (5H projected), or 0 */
+  int proj;     /* LSTM with weight_hr */
+  int reverse;  /* runs from the last time position to the first */
 } Dims;
+
+static void fill_dims(Dims *d, mg_RnnCell cell, int64_t N, int64_t T, int64_t H,
+                      int64_t R, int proj, int reverse) {
+  int lstm = cell == MG_RNN_LSTM;
+  *d = (Dims){.cell = cell, .N = N, .T = T, .H = H, .R = R,
+              .G = lstm ? 4 : cell == MG_RNN_GRU ? 3 : 1,
+              .W = lstm ? R + H : R,
+              .ZW = lstm ? (proj ? 5 : 4) * H : cell == MG_RNN_GRU ? 4 * H : 0,
+              .proj = proj, .reverse = reverse};
+}
+
+/* Step k's time position (of xp and Z), the row it reads and the row it
+ * writes. */
+static inline void step_rows(const Dims *d, int64_t k, int64_t *tp, int64_t *rp,
+                             int64_t *rc) {
+  if (d->reverse) { *tp = d->T - k; *rp = d->T - k + 1; *rc = d->T - k; }
+  else { *tp = k - 1; *rp = k - 1; *rc = k; }
+}
+
+/* The row of P holding the initial state. */
+static inline int64_t initial_row(const Dims *d) { return d->reverse ? d->T : 0; }
 
 /* ---- scalar helpers ------------------------------------------------------- */
 
@@ -85,19 +120,49 @@ static int check_2d(mg_Context *ctx, const char *op, const char *what,
   return MG_OK;
 }
 
+/* The sizes of the hidden side: H and R from weight_hr [R, H] when given,
+ * else from weight_hh [G·H, H]; weight_hh must then be [G·H, R]. */
+static int check_weights(mg_Context *ctx, const char *op, int64_t G,
+                         const mg_Tensor *w_hh, const mg_Tensor *w_hr,
+                         int64_t *H, int64_t *R) {
+  char sw[MG_SHAPE_BUFSZ], sr[MG_SHAPE_BUFSZ];
+  if (!w_hr) {
+    if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1])
+      return mg_error(ctx, MG_ESHAPE, "%s: weight_hh of shape %s must be "
+                      "[%lld*H, H] with H >= 1", op,
+                      mg_shape_str(sw, sizeof sw, w_hh->ndim, w_hh->shape),
+                      (long long)G);
+    *H = *R = w_hh->shape[1];
+    return MG_OK;
+  }
+  mg_shape_str(sr, sizeof sr, w_hr->ndim, w_hr->shape);
+  if (w_hr->ndim != 2 || w_hr->shape[0] < 1 || w_hr->shape[1] < 1)
+    return mg_error(ctx, MG_ESHAPE, "%s: weight_hr of shape %s must be [P, H] "
+                    "with P, H >= 1", op, sr);
+  *R = w_hr->shape[0];
+  *H = w_hr->shape[1];
+  if (w_hh->ndim != 2 || w_hh->shape[0] != G * *H || w_hh->shape[1] != *R)
+    return mg_error(ctx, MG_ESHAPE, "%s: weight_hh of shape %s does not fit "
+                    "weight_hr of shape %s (expected [%lld, %lld])", op,
+                    mg_shape_str(sw, sizeof sw, w_hh->ndim, w_hh->shape), sr,
+                    (long long)(G * *H), (long long)*R);
+  return MG_OK;
+}
+
 static int check(mg_Context *ctx, mg_RnnCell cell, const mg_Tensor *xp,
                  const mg_Tensor *h0, const mg_Tensor *c0,
-                 const mg_Tensor *w_hh, const mg_Tensor *b_hh, Dims *d) {
+                 const mg_Tensor *w_hh, const mg_Tensor *b_hh,
+                 const mg_Tensor *w_hr, int reverse, Dims *d) {
   if ((unsigned)cell >= MG_NRNN)
     return mg_error(ctx, MG_EARG, "rnn_layer: unknown cell %d", (int)cell);
   const char *op = cell_names[cell];
   char sx[MG_SHAPE_BUFSZ], sw[MG_SHAPE_BUFSZ];
-  int64_t G = cell == MG_RNN_LSTM ? 4 : cell == MG_RNN_GRU ? 3 : 1;
-  if (w_hh->ndim != 2 || w_hh->shape[1] < 1 || w_hh->shape[0] != G * w_hh->shape[1])
-    return mg_error(ctx, MG_ESHAPE, "%s: weight_hh of shape %s must be [%lld*H, "
-                    "H] with H >= 1", op,
-                    mg_shape_str(sw, sizeof sw, w_hh->ndim, w_hh->shape), (long long)G);
-  int64_t H = w_hh->shape[1];
+  int64_t G = cell == MG_RNN_LSTM ? 4 : cell == MG_RNN_GRU ? 3 : 1, H = 0, R = 0;
+  if (cell != MG_RNN_LSTM && w_hr)
+    return mg_error(ctx, MG_EARG, "%s: takes no weight_hr (only lstm has a "
+                    "projection)", op);
+  int st = check_weights(ctx, op, G, w_hh, w_hr, &H, &R);
+  if (st) return st;
   if (xp->ndim != 3 || xp->shape[0] < 1 || xp->shape[1] < 1 || xp->shape[2] != G * H)
     return mg_error(ctx, MG_ESHAPE, "%s: projected input of shape %s does not "
                     "fit weight_hh of shape %s (expected [N, T, %lld] with N, "
@@ -105,8 +170,7 @@ static int check(mg_Context *ctx, mg_RnnCell cell, const mg_Tensor *xp,
                     mg_shape_str(sw, sizeof sw, w_hh->ndim, w_hh->shape),
                     (long long)(G * H));
   int64_t N = xp->shape[0];
-  int st;
-  if ((st = check_2d(ctx, op, "h0", h0, N, H))) return st;
+  if ((st = check_2d(ctx, op, "h0", h0, N, R))) return st;
   if (cell == MG_RNN_LSTM && !c0)
     return mg_error(ctx, MG_EARG, "%s: needs c0", op);
   if (cell != MG_RNN_LSTM && c0)
@@ -120,29 +184,27 @@ static int check(mg_Context *ctx, mg_RnnCell cell, const mg_Tensor *xp,
                     "(expected [%lld])", op,
                     mg_shape_str(sx, sizeof sx, b_hh->ndim, b_hh->shape),
                     (long long)(G * H));
-  *d = (Dims){.cell = cell, .N = N, .T = xp->shape[1], .H = H, .G = G,
-              .S = cell == MG_RNN_LSTM ? 2 : 1,
-              .ZW = (cell == MG_RNN_LSTM || cell == MG_RNN_GRU) ? 4 * H : 0};
+  fill_dims(d, cell, N, xp->shape[1], H, R, w_hr != NULL, reverse);
   return MG_OK;
 }
 
 /* ---- the cells: one fused forward and backward pass per step ---------------
- * Each runs over the N rows of one step t (1-based). Pointers are to the
- * first element of row (n = 0) of the step's slice; the row strides are
- * P: (T+1)·S·H, Z and xp/dXP: T·ZW and T·G·H. */
+ * Each runs over the N rows of one step. Pointers are to the first element
+ * of row (n = 0) of the step's slice; the row strides are P: (T+1)·W, Z
+ * and xp/dXP: T·ZW and T·G·H. */
 
-/* Pointers and row strides for step t. */
+/* Pointers and row strides for one step. */
 typedef struct {
   const Dims *d;
   size_t es;
   int64_t sp, sz, sx;   /* row strides of P, Z, xp/dXP */
-  void *p, *pp;         /* P row t and t-1 (h slot) */
-  void *z;              /* Z step t */
-  void *x;              /* xp (forward) or dXP (backward) step t */
-  const void *gp;       /* forward: P row t gets A (tanh, relu); backward:
-                           dP row t (h slot) */
-  void *hc;             /* backward: dh carry [N, H]; GRU forward: gh [N, 3H] */
+  void *p, *pp;         /* the P row written and the row read (h slot) */
+  void *z;              /* Z at the step's time position */
+  void *x;              /* xp (forward) or dXP (backward) at that position */
+  const void *gp;       /* backward: dP at the row written (h slot) */
+  void *hc;             /* backward: dh carry [N, R]; GRU forward: gh [N, 3H] */
   void *cc;             /* backward, LSTM: dc carry [N, H] */
+  const void *dm;       /* backward, projected LSTM: dm [N, H], else NULL */
   const void *bh;       /* GRU: b_hh [3H] or NULL */
   void *dg;             /* GRU backward: dgh [N, 3H] */
 } Step;
@@ -171,46 +233,49 @@ static void simple_bw(const Step *s) {
     }
 }
 
-/* LSTM forward: Z_t holds A_t = [a_i, a_f, a_g, a_o];
- * c_t = f c_{t-1} + i g, h_t = o tanh(c_t). */
+/* LSTM forward: Z holds A = [a_i, a_f, a_g, a_o];
+ * c_t = f c_{t-1} + i g, h_t = o tanh(c_t) (projected: m = o tanh(c_t) into
+ * Z, for the caller's h = m W_hrᵀ). */
 static void lstm_fw(const Step *s) {
   const Dims *d = s->d;
   mg_DType dt = d->dt;
-  int64_t H = d->H;
+  int64_t H = d->H, R = d->R;
   for (int64_t n = 0; n < d->N; n++) {
     void *z = at(s->z, s->es, n * s->sz);
     for (int64_t j = 0; j < H; j++) {
       double i = act_sigmoid(dt, get(z, dt, j)), f = act_sigmoid(dt, get(z, dt, H + j));
       double g = act_tanh(dt, get(z, dt, 2 * H + j)), o = act_sigmoid(dt, get(z, dt, 3 * H + j));
-      double c = f * get(s->pp, dt, n * s->sp + H + j) + i * g;
+      double c = f * get(s->pp, dt, n * s->sp + R + j) + i * g;
       if (dt == MG_F32) c = (float)c; /* h uses the c that is stored */
       put(z, dt, j, i);
       put(z, dt, H + j, f);
       put(z, dt, 2 * H + j, g);
       put(z, dt, 3 * H + j, o);
-      put(s->p, dt, n * s->sp + H + j, c);
-      put(s->p, dt, n * s->sp + j, o * act_tanh(dt, c));
+      put(s->p, dt, n * s->sp + R + j, c);
+      if (d->proj) put(z, dt, 4 * H + j, o * act_tanh(dt, c));
+      else put(s->p, dt, n * s->sp + j, o * act_tanh(dt, c));
     }
   }
 }
 
-/* LSTM backward: dh = dP_h + carry, dc = dP_c + carry + dh o tanh'(c);
- * dA = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g²), dh tanh(c) o(1-o)],
- * and the new c carry dc f. */
+/* LSTM backward: dh = dP_h + carry (projected: dm, given), dc = dP_c +
+ * carry + dh o tanh'(c); dA = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g²),
+ * dh tanh(c) o(1-o)], and the new c carry dc f. */
 static void lstm_bw(const Step *s) {
   const Dims *d = s->d;
   mg_DType dt = d->dt;
-  int64_t H = d->H;
+  int64_t H = d->H, R = d->R;
   for (int64_t n = 0; n < d->N; n++) {
     const void *z = at(s->z, s->es, n * s->sz);
     void *dx = at(s->x, s->es, n * s->sx);
     for (int64_t j = 0; j < H; j++) {
-      int64_t kp = n * s->sp + j, kc = n * H + j;
+      int64_t kp = n * s->sp + R + j, kc = n * H + j;
       double i = get(z, dt, j), f = get(z, dt, H + j);
       double g = get(z, dt, 2 * H + j), o = get(z, dt, 3 * H + j);
-      double tc = act_tanh(dt, get(s->p, dt, kp + H)), cp = get(s->pp, dt, kp + H);
-      double dh = get(s->gp, dt, kp) + get(s->hc, dt, kc);
-      double dc = get(s->gp, dt, kp + H) + get(s->cc, dt, kc) + dh * o * (1 - tc * tc);
+      double tc = act_tanh(dt, get(s->p, dt, kp)), cp = get(s->pp, dt, kp);
+      double dh = s->dm ? get(s->dm, dt, kc)
+                        : get(s->gp, dt, n * s->sp + j) + get(s->hc, dt, kc);
+      double dc = get(s->gp, dt, kp) + get(s->cc, dt, kc) + dh * o * (1 - tc * tc);
       put(dx, dt, j, dc * g * i * (1 - i));
       put(dx, dt, H + j, dc * cp * f * (1 - f));
       put(dx, dt, 2 * H + j, dc * i * (1 - g * g));
@@ -282,50 +347,78 @@ static void gru_bw(const Step *s) {
 
 /* ---- backward ------------------------------------------------------------- */
 
-/* Inputs of the node: xp, h0, w_hh, and c0 (LSTM) or b_hh (GRU) or none.
- * Saved: P (the output), Z, w_hh, b_hh. */
+/* A projected LSTM's step, before lstm_bw: dh = dP_h + carry (into the
+ * carry), dW_hr += dhᵀ m, and dm = dh W_hr for lstm_bw. */
+static void proj_bw(mg_Context *ctx, const Step *s, const void *w_hr, void *dwr,
+                    void *dm) {
+  const Dims *d = s->d;
+  mg_DType dt = d->dt;
+  int64_t N = d->N, H = d->H, R = d->R;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < R; j++)
+      put(s->hc, dt, n * R + j, get(s->hc, dt, n * R + j) + get(s->gp, dt, n * s->sp + j));
+  mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, R, H, N, s->hc, R,
+          at(s->z, s->es, 4 * H), s->sz, 1.0, dwr, H);
+  mg_gemm(ctx, dt, CblasNoTrans, CblasNoTrans, N, H, R, s->hc, R, w_hr, H, 0.0, dm, H);
+}
+
+/* Inputs of the node: xp, h0, w_hh, c0 (LSTM) or b_hh (GRU) or none, then
+ * w_hr for a projected LSTM. Saved: P (the output), Z, w_hh, and b_hh (GRU)
+ * or w_hr (projected LSTM). */
 static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
                         mg_Tensor **grads) {
   mg_Tensor *P = node->saved[0], *Z = node->saved[1], *W = node->saved[2];
   mg_Tensor *B = node->saved[3];
   mg_RnnCell cell = (mg_RnnCell)node->i[0];
-  int64_t N = P->shape[0], T = P->shape[1] - 1, H = W->shape[1];
-  int64_t G = W->shape[0] / H, S = cell == MG_RNN_LSTM ? 2 : 1;
-  Dims d = {.cell = cell, .dt = P->dtype, .N = N, .T = T, .H = H, .G = G,
-            .S = S, .ZW = Z ? 4 * H : 0};
+  int proj = (int)node->i[2];
+  mg_Tensor *WR = proj ? B : NULL;
+  if (proj) B = NULL;
+  int64_t H = WR ? WR->shape[1] : W->shape[1], R = W->shape[1];
+  Dims d;
+  fill_dims(&d, cell, P->shape[0], P->shape[1] - 1, H, R, proj, (int)node->i[1]);
+  d.dt = P->dtype;
   mg_DType dt = d.dt;
+  int64_t N = d.N, T = d.T, G = d.G, GH = G * H;
   size_t es = mg_dtype_size(dt);
-  int64_t nh[2] = {N, H}, xs[3] = {N, T, G * H}, gs[2] = {N, 3 * H};
+  int64_t nh[2] = {N, H}, nr[2] = {N, R}, xs[3] = {N, T, GH}, gs[2] = {N, 3 * H};
   mg_Tensor *gc = NULL, *dxp = NULL, *dhc = NULL, *dcc = NULL, *dw = NULL;
   mg_Tensor *dgh = NULL, *dbacc = NULL, *db = NULL, *dh0 = NULL, *dc0 = NULL;
+  mg_Tensor *dwr = NULL, *dm = NULL;
   int st;
   int need_b = cell == MG_RNN_GRU && B && mg_node_needs(node, 3);
   if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
       (st = mg_alloc_tensor(ctx, &dxp, dt, 3, xs)) ||
-      (st = mg_full(ctx, &dhc, dt, 2, nh, 0)) ||
+      (st = mg_full(ctx, &dhc, dt, 2, nr, 0)) ||
       (cell == MG_RNN_LSTM && (st = mg_full(ctx, &dcc, dt, 2, nh, 0))) ||
       (st = mg_full(ctx, &dw, dt, 2, W->shape, 0)) ||
       (cell == MG_RNN_GRU && (st = mg_alloc_tensor(ctx, &dgh, dt, 2, gs))) ||
-      (need_b && (st = mg_full(ctx, &dbacc, MG_F64, 1, &W->shape[0], 0))))
+      (need_b && (st = mg_full(ctx, &dbacc, MG_F64, 1, &W->shape[0], 0))) ||
+      (WR && (st = mg_full(ctx, &dwr, dt, 2, WR->shape, 0))) ||
+      (WR && (st = mg_alloc_tensor(ctx, &dm, dt, 2, nh))))
     goto done;
-  Step s = {.d = &d, .es = es, .sp = (T + 1) * S * H, .sz = T * d.ZW,
-            .sx = T * G * H, .hc = mg_data(dhc), .cc = dcc ? mg_data(dcc) : NULL,
-            .dg = dgh ? mg_data(dgh) : NULL};
+  Step s = {.d = &d, .es = es, .sp = (T + 1) * d.W, .sz = T * d.ZW,
+            .sx = T * GH, .hc = mg_data(dhc), .cc = dcc ? mg_data(dcc) : NULL,
+            .dm = dm ? mg_data(dm) : NULL, .dg = dgh ? mg_data(dgh) : NULL};
   void *pd = mg_data(P), *zd = Z ? mg_data(Z) : NULL, *xd = mg_data(dxp);
   void *gd = mg_data(gc), *wd = mg_data(W), *hdst = mg_data(dhc);
-  mg_blas_threads_for(ctx, N, G * H, H);
-  for (int64_t t = T; t >= 1; t--) {
-    s.p = at(pd, es, t * S * H);
-    s.pp = at(pd, es, (t - 1) * S * H);
-    s.gp = at(gd, es, t * S * H);
-    s.z = zd ? at(zd, es, (t - 1) * d.ZW) : NULL;
-    s.x = at(xd, es, (t - 1) * G * H);
+  mg_blas_threads_for(ctx, N, GH, R);
+  for (int64_t k = T; k >= 1; k--) {
+    int64_t tp, rp, rc;
+    step_rows(&d, k, &tp, &rp, &rc);
+    s.p = at(pd, es, rc * d.W);
+    s.pp = at(pd, es, rp * d.W);
+    s.gp = at(gd, es, rc * d.W);
+    s.z = zd ? at(zd, es, tp * d.ZW) : NULL;
+    s.x = at(xd, es, tp * GH);
     /* The hidden side's pre-activation gradient: dA itself, or dgh. */
     const void *da = s.x;
     int64_t lda = s.sx;
     switch (cell) {
     case MG_RNN_TANH: case MG_RNN_RELU: simple_bw(&s); break;
-    case MG_RNN_LSTM: lstm_bw(&s); break;
+    case MG_RNN_LSTM:
+      if (WR) proj_bw(ctx, &s, mg_data(WR), mg_data(dwr), mg_data(dm));
+      lstm_bw(&s);
+      break;
     default:
       gru_bw(&s);
       da = s.dg;
@@ -333,35 +426,36 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
       if (dbacc) { /* bias gradient summed over the batch, in step order */
         double *acc = mg_data(dbacc);
         for (int64_t n = 0; n < N; n++)
-          for (int64_t k = 0; k < 3 * H; k++) acc[k] += get(s.dg, dt, n * 3 * H + k);
+          for (int64_t j = 0; j < 3 * H; j++) acc[j] += get(s.dg, dt, n * 3 * H + j);
       }
       break;
     }
-    /* dW_hh += daᵀ h_{t-1}; then the carry: dh_{t-1} = da W_hh (+ GRU's
+    /* dW_hh += daᵀ h_prev; then the carry: dh_prev = da W_hh (+ GRU's
      * direct part, already in the carry). */
-    mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, G * H, H, N, da, lda, s.pp, s.sp, 1.0,
-         mg_data(dw), H);
-    mg_gemm(ctx, dt, CblasNoTrans, CblasNoTrans, N, H, G * H, da, lda, wd, H,
-         cell == MG_RNN_GRU ? 1.0 : 0.0, hdst, H);
+    mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, GH, R, N, da, lda, s.pp, s.sp, 1.0,
+            mg_data(dw), R);
+    mg_gemm(ctx, dt, CblasNoTrans, CblasNoTrans, N, R, GH, da, lda, wd, R,
+            cell == MG_RNN_GRU ? 1.0 : 0.0, hdst, R);
   }
-  /* Row 0 of the trajectory is (h0, c0) itself. */
+  /* The initial row of the trajectory is (h0, c0) itself. */
+  const void *g0 = at(gd, es, initial_row(&d) * d.W);
   if (mg_node_needs(node, 1)) {
-    if ((st = mg_alloc_tensor(ctx, &dh0, dt, 2, nh))) goto done;
+    if ((st = mg_alloc_tensor(ctx, &dh0, dt, 2, nr))) goto done;
     for (int64_t n = 0; n < N; n++)
-      for (int64_t j = 0; j < H; j++)
-        put(mg_data(dh0), dt, n * H + j, get(hdst, dt, n * H + j) + get(gd, dt, n * s.sp + j));
+      for (int64_t j = 0; j < R; j++)
+        put(mg_data(dh0), dt, n * R + j, get(hdst, dt, n * R + j) + get(g0, dt, n * s.sp + j));
   }
   if (cell == MG_RNN_LSTM && mg_node_needs(node, 3)) {
     if ((st = mg_alloc_tensor(ctx, &dc0, dt, 2, nh))) goto done;
     for (int64_t n = 0; n < N; n++)
       for (int64_t j = 0; j < H; j++)
         put(mg_data(dc0), dt, n * H + j,
-           get(s.cc, dt, n * H + j) + get(gd, dt, n * s.sp + H + j));
+            get(s.cc, dt, n * H + j) + get(g0, dt, n * s.sp + R + j));
   }
   if (dbacc) {
     if ((st = mg_alloc_tensor(ctx, &db, dt, 1, &W->shape[0]))) goto done;
     const double *acc = mg_data(dbacc);
-    for (int64_t k = 0; k < 3 * H; k++) put(mg_data(db), dt, k, acc[k]);
+    for (int64_t j = 0; j < 3 * H; j++) put(mg_data(db), dt, j, acc[j]);
   }
   if (mg_node_needs(node, 0)) { grads[0] = dxp; dxp = NULL; }
   grads[1] = dh0;
@@ -369,6 +463,7 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
   if (mg_node_needs(node, 2)) { grads[2] = dw; dw = NULL; }
   if (cell == MG_RNN_LSTM) { grads[3] = dc0; dc0 = NULL; }
   if (cell == MG_RNN_GRU) { grads[3] = db; db = NULL; }
+  if (WR && mg_node_needs(node, 4)) { grads[4] = dwr; dwr = NULL; }
 done:
   mg_tensor_decref(gc);
   mg_tensor_decref(dxp);
@@ -380,42 +475,52 @@ done:
   mg_tensor_decref(db);
   mg_tensor_decref(dh0);
   mg_tensor_decref(dc0);
+  mg_tensor_decref(dwr);
+  mg_tensor_decref(dm);
   return st;
 }
 
 /* ---- forward -------------------------------------------------------------- */
 
-/* P = the trajectory, Z = the saved gates (NULL for tanh/relu). */
+/* P = the trajectory, Z = the saved gates (NULL for tanh/relu); rd is
+ * w_hr's data for a projected LSTM. */
 static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
                         const void *h0, const void *c0, const void *wd,
-                        const void *bd, void *pd, void *zd, void *ghd) {
+                        const void *bd, const void *rd, void *pd, void *zd,
+                        void *ghd) {
   mg_DType dt = d->dt;
   size_t es = mg_dtype_size(dt);
-  int64_t N = d->N, T = d->T, H = d->H, S = d->S, GH = d->G * H;
-  Step s = {.d = d, .es = es, .sp = (T + 1) * S * H, .sz = T * d->ZW,
+  int64_t N = d->N, T = d->T, H = d->H, R = d->R, GH = d->G * H;
+  Step s = {.d = d, .es = es, .sp = (T + 1) * d->W, .sz = T * d->ZW,
             .sx = T * GH, .hc = ghd, .bh = bd};
+  void *row0 = at(pd, es, initial_row(d) * d->W);
   for (int64_t n = 0; n < N; n++) {
-    memcpy(at(pd, es, n * s.sp), at((void *)h0, es, n * H), (size_t)H * es);
-    if (c0) memcpy(at(pd, es, n * s.sp + H), at((void *)c0, es, n * H), (size_t)H * es);
+    memcpy(at(row0, es, n * s.sp), at((void *)h0, es, n * R), (size_t)R * es);
+    if (c0) memcpy(at(row0, es, n * s.sp + R), at((void *)c0, es, n * H), (size_t)H * es);
   }
-  mg_blas_threads_for(ctx, N, GH, H);
-  for (int64_t t = 1; t <= T; t++) {
-    s.p = at(pd, es, t * S * H);
-    s.pp = at(pd, es, (t - 1) * S * H);
-    s.z = zd ? at(zd, es, (t - 1) * d->ZW) : NULL;
-    s.x = at((void *)xd, es, (t - 1) * GH);
+  mg_blas_threads_for(ctx, N, GH, R);
+  for (int64_t k = 1; k <= T; k++) {
+    int64_t tp, rp, rc;
+    step_rows(d, k, &tp, &rp, &rc);
+    s.p = at(pd, es, rc * d->W);
+    s.pp = at(pd, es, rp * d->W);
+    s.z = zd ? at(zd, es, tp * d->ZW) : NULL;
+    s.x = at((void *)xd, es, tp * GH);
     switch (d->cell) {
-    case MG_RNN_TANH: case MG_RNN_RELU: /* A_t = xp_t + h W_hhᵀ, in P_t */
+    case MG_RNN_TANH: case MG_RNN_RELU: /* A = xp + h W_hhᵀ, in P */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.p, es, n * s.sp), at(s.x, es, n * s.sx), (size_t)H * es);
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
       simple_fw(&s);
       break;
-    case MG_RNN_LSTM: /* A_t in Z_t */
+    case MG_RNN_LSTM: /* A in Z */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.z, es, n * s.sz), at(s.x, es, n * s.sx), (size_t)GH * es);
-      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 1.0, s.z, s.sz);
+      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, R, s.pp, s.sp, wd, R, 1.0, s.z, s.sz);
       lstm_fw(&s);
+      if (d->proj) /* h = m W_hrᵀ */
+        mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, R, H, at(s.z, es, 4 * H), s.sz,
+                rd, H, 0.0, s.p, s.sp);
       break;
     default: /* GRU: the hidden side apart, r multiplies its n part */
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
@@ -427,39 +532,45 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
 
 int mg_rnn_layer(mg_Context *ctx, mg_Tensor **out, mg_RnnCell cell,
                  mg_Tensor *xp, mg_Tensor *h0, mg_Tensor *c0, mg_Tensor *w_hh,
-                 mg_Tensor *b_hh) {
+                 mg_Tensor *b_hh, mg_Tensor *w_hr, int reverse) {
   Dims d = {0};
-  int st = check(ctx, cell, xp, h0, c0, w_hh, b_hh, &d);
+  int st = check(ctx, cell, xp, h0, c0, w_hh, b_hh, w_hr, reverse != 0, &d);
   if (st) return st;
   mg_DType dt = mg_nn_dtype(mg_nn_dtype(xp->dtype, h0->dtype), w_hh->dtype);
   if (c0) dt = mg_nn_dtype(dt, c0->dtype);
   if (b_hh) dt = mg_nn_dtype(dt, b_hh->dtype);
+  if (w_hr) dt = mg_nn_dtype(dt, w_hr->dtype);
   d.dt = dt;
-  mg_Tensor *xc = NULL, *hc = NULL, *cc = NULL, *wc = NULL, *bc = NULL;
+  mg_Tensor *xc = NULL, *hc = NULL, *cc = NULL, *wc = NULL, *bc = NULL, *rc = NULL;
   mg_Tensor *P = NULL, *Z = NULL, *gh = NULL;
-  int64_t ps[3] = {d.N, d.T + 1, d.S * d.H}, zs[3] = {d.N, d.T, d.ZW};
+  int64_t ps[3] = {d.N, d.T + 1, d.W}, zs[3] = {d.N, d.T, d.ZW};
   int64_t gs[2] = {d.N, d.G * d.H};
   int mode = mg_set_grad_enabled(ctx, 0);
   if ((st = mg_nn_prep(ctx, &xc, xp, dt)) || (st = mg_nn_prep(ctx, &hc, h0, dt)) ||
       (c0 && (st = mg_nn_prep(ctx, &cc, c0, dt))) ||
       (st = mg_nn_prep(ctx, &wc, w_hh, dt)) ||
       (b_hh && (st = mg_nn_prep(ctx, &bc, b_hh, dt))) ||
+      (w_hr && (st = mg_nn_prep(ctx, &rc, w_hr, dt))) ||
       (st = mg_alloc_tensor(ctx, &P, dt, 3, ps)) ||
       (d.ZW && (st = mg_alloc_tensor(ctx, &Z, dt, 3, zs))) ||
       (cell == MG_RNN_GRU && (st = mg_alloc_tensor(ctx, &gh, dt, 2, gs))))
     goto done;
   run_forward(ctx, &d, mg_data(xc), mg_data(hc), cc ? mg_data(cc) : NULL,
-              mg_data(wc), bc ? mg_data(bc) : NULL, mg_data(P),
-              Z ? mg_data(Z) : NULL, gh ? mg_data(gh) : NULL);
+              mg_data(wc), bc ? mg_data(bc) : NULL, rc ? mg_data(rc) : NULL,
+              mg_data(P), Z ? mg_data(Z) : NULL, gh ? mg_data(gh) : NULL);
   mg_set_grad_enabled(ctx, mode);
-  mg_Tensor *ins[4] = {xp, h0, w_hh, cell == MG_RNN_LSTM ? c0 : b_hh};
-  if (mg_needs_grad(ctx, 4, ins)) {
+  mg_Tensor *ins[5] = {xp, h0, w_hh, cell == MG_RNN_LSTM ? c0 : b_hh, w_hr};
+  int nin = w_hr ? 5 : 4;
+  if (mg_needs_grad(ctx, nin, ins)) {
     mg_Node *n;
-    if ((st = mg_record(ctx, P, cell_names[cell], rnn_backward, 4, ins, &n)) ||
+    if ((st = mg_record(ctx, P, cell_names[cell], rnn_backward, nin, ins, &n)) ||
         (st = mg_save(ctx, n, 0, P)) || (Z && (st = mg_save(ctx, n, 1, Z))) ||
-        (st = mg_save(ctx, n, 2, wc)) || (bc && (st = mg_save(ctx, n, 3, bc))))
+        (st = mg_save(ctx, n, 2, wc)) || (bc && (st = mg_save(ctx, n, 3, bc))) ||
+        (rc && (st = mg_save(ctx, n, 3, rc))))
       goto done;
     n->i[0] = cell;
+    n->i[1] = d.reverse;
+    n->i[2] = d.proj;
   }
   *out = P;
   P = NULL;
@@ -470,6 +581,7 @@ done:
   mg_tensor_decref(cc);
   mg_tensor_decref(wc);
   mg_tensor_decref(bc);
+  mg_tensor_decref(rc);
   mg_tensor_decref(P);
   mg_tensor_decref(Z);
   mg_tensor_decref(gh);

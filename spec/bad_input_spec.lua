@@ -209,6 +209,17 @@ local rows = {
    {"Conv2d", "[2,3,8]"}},
   {"a Conv2d on the wrong channel count", function() return nn.Conv2d(3, 8, 3)(mg.ones(1, 4, 8, 8)) end,
    {"Conv2d", "[1,4,8,8]"}},
+  {"a Conv2d with padding_mode \"mirror\"", function() return nn.Conv2d(3, 8, 3, {padding_mode = "mirror"}) end,
+   {"Conv2d", "padding_mode", "mirror"}},
+  {"a reflect-padded Conv2d on an input smaller than its padding", function()
+    return nn.Conv2d(1, 1, 3, {padding = 4, padding_mode = "reflect"})(mg.ones(1, 1, 8, 4))
+  end, {"Conv2d", "reflect", "{4, 4}", "[1,1,8,4]"}},
+  {"a ConvTranspose2d with padding_mode \"circular\"", function()
+    return nn.ConvTranspose2d(3, 8, 3, {padding_mode = "circular"})
+  end, {"ConvTranspose2d", "padding_mode", "circular"}},
+  {"a ConvTranspose2d asked for an output size out of reach", function()
+    return nn.ConvTranspose2d(1, 1, 3, {stride = 2})(mg.ones(1, 1, 3, 3), {20, 7})
+  end, {"ConvTranspose2d", "{20, 7}", "{7, 7}", "{8, 8}"}},
   {"an Embedding id past the table", function() return nn.Embedding(10, 4)(I{11}) end,
    {"embedding", "11"}},
   {"an Embedding given float ids", function() return nn.Embedding(10, 4)(mg.ones(2)) end,
@@ -221,6 +232,15 @@ local rows = {
    {"LayerNorm", "[4]", "[2,5]"}},
   {"a MaxPool2d of size 0", function() return nn.MaxPool2d(0) end, {"MaxPool2d", "0"}},
   {"an LSTM with input size 0", function() return nn.LSTM(0, 4) end, {"LSTM", "0"}},
+  {"an LSTM with proj_size equal to hidden_size", function() return nn.LSTM(3, 4, {proj_size = 4}) end,
+   {"LSTM", "proj_size = 4", "hidden_size = 4"}},
+  {"a GRU with a projection", function() return nn.GRU(3, 4, {proj_size = 2}) end,
+   {"GRU", "proj_size = 2", "only", "LSTM"}},
+  {"an RNN with bidirectional = \"yes\"", function() return nn.RNN(3, 4, {bidirectional = "yes"}) end,
+   {"RNN", "bidirectional", "yes"}},
+  {"a bidirectional GRU given one direction's h0", function()
+    return nn.GRU(3, 4, {bidirectional = true})(mg.ones(2, 5, 3), mg.zeros(1, 2, 4))
+  end, {"GRU", "h0", "[1,2,4]", "[2,2,4]"}},
   {"attention heads that do not divide the width", function() return nn.MultiheadAttention(10, 3) end,
    {"MultiheadAttention", "10", "3"}},
   {"a key padding mask of the wrong shape", function()
@@ -271,6 +291,47 @@ local rows = {
     return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 1, 1):expand(1, 1, 1, 2 ^ 40), nil,
                     {dilation = 2 ^ 30})
   end, {"conv2d", "larger than the padded input"}},
+  -- issue 20: padding "same"/"valid", padding modes, transposed convolutions
+  {"conv2d with padding \"same\" and stride 2", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = "same", stride = 2})
+  end, {"conv2d", "same", "stride {2, 2}"}},
+  {"conv2d with padding \"full\"", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 3, 3), nil, {padding = "full"})
+  end, {"conv2d", "padding", "full"}},
+  {"conv2d with padding \"same\" and a dilated kernel past the window bound", function()
+    return F.conv2d(mg.ones(1, 1, 4, 4), mg.ones(1, 1, 1, 1):expand(1, 1, 1, 2 ^ 40), nil,
+                    {padding = "same", dilation = 2 ^ 30})
+  end, {"conv2d", "padding"}},
+  {"conv_transpose2d with output_padding as large as the stride", function()
+    return F.conv_transpose2d(mg.ones(1, 1, 3, 3), mg.ones(1, 1, 3, 3), nil,
+                              {stride = 2, output_padding = 2})
+  end, {"conv_transpose2d", "output_padding {2, 2}", "stride {2, 2}"}},
+  {"conv_transpose2d with padding that leaves no output", function()
+    return F.conv_transpose2d(mg.ones(1, 1, 2, 2), mg.ones(1, 1, 2, 2), nil, {padding = 2})
+  end, {"conv_transpose2d", "[1,1,2,2]", "too small"}},
+  {"conv_transpose2d with channels not divisible by groups", function()
+    return F.conv_transpose2d(mg.ones(1, 3, 2, 2), mg.ones(3, 1, 2, 2), nil, {groups = 2})
+  end, {"conv_transpose2d", "3 input channels", "groups 2"}},
+  {"conv_transpose2d with a weight for other channels", function()
+    return F.conv_transpose2d(mg.ones(1, 3, 2, 2), mg.ones(2, 1, 2, 2))
+  end, {"conv_transpose2d", "[2,1,2,2]", "[1,3,2,2]"}},
+  {"conv_transpose2d with stride 2^40 and a huge input", function()
+    return F.conv_transpose2d(mg.ones(1, 1, 1, 1):expand(1, 1, 2 ^ 40, 1), mg.ones(1, 1, 1, 1), nil,
+                              {stride = 2 ^ 30})
+  end, {"conv_transpose2d", "too large"}},
+  {"pad with reflect padding as large as the input", function()
+    return F.pad(mg.ones(1, 1, 3, 3), {3, 3, 0, 0}, {mode = "reflect"})
+  end, {"pad", "reflect", "{3, 3}", "[1,1,3,3]"}},
+  {"pad with circular padding that wraps twice", function()
+    return F.pad(mg.ones(1, 1, 3, 3), {0, 0, 4, 0}, {mode = "circular"})
+  end, {"pad", "circular", "{4, 0}", "[1,1,3,3]"}},
+  {"pad with padding 2^62", function()
+    return F.pad(mg.ones(1, 1, 3, 3), {2 ^ 62, 0})
+  end, {"pad", "4611686018427387904"}},
+  {"pad with three values", function() return F.pad(mg.ones(2, 2), {1, 1, 1}) end, {"pad", "3 values"}},
+  {"pad in reflect mode over a 1-D input", function()
+    return F.pad(mg.ones(4), {1, 1}, {mode = "reflect"})
+  end, {"pad", "reflect", "[4]"}},
   {"avg_pool2d with kernel 2^62 and padding 2^61", function()
     return F.avg_pool2d(mg.ones(1, 1, 4, 4), 2 ^ 62, {padding = 2 ^ 61})
   end, {"avg_pool2d", "kernel size", "4611686018427387904"}},
@@ -973,11 +1034,11 @@ describe("bad input across the public API", function()
                         "checkpoints"} do
       assert.is_true((per_module[m] or 0) >= 8, m .. ": " .. tostring(per_module[m]) .. " rows")
     end
-    local f = assert(io.open("README.md"))
-    local readme = f:read("a")
+    local f = assert(io.open("docs/reliability.md"))
+    local doc = f:read("a")
     f:close()
-    assert.is_truthy(readme:find("a table of " .. #cases .. " bad calls", 1, true),
-                     "README.md should say the table has " .. #cases .. " rows")
+    assert.is_truthy(doc:find("a table of " .. #cases .. " bad calls", 1, true),
+                     "docs/reliability.md should say the table has " .. #cases .. " rows")
   end)
 
   for i, case in ipairs(cases) do

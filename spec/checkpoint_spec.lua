@@ -11,7 +11,7 @@ local optim = require "moongrad.optim"
 local sched = require "moongrad.sched"
 local data = require "moongrad.data"
 local checkpoint = require "moongrad.checkpoint"
-local codec = require "moongrad.checkpoint.json"
+local codec = require "moongrad.json"
 local json = require "dkjson"
 
 local FIXTURE = "spec/fixtures/interop.safetensors"
@@ -562,7 +562,7 @@ end)
 
 -- the JSON codec ----------------------------------------------------------------
 
-describe("moongrad.checkpoint.json", function()
+describe("moongrad.json", function()
   it("round trips numbers exactly, keeping integers and floats apart", function()
     local v = {1, 1.0, -0.0, 0.1, 1 / 3, 1e300, 5e-324, -2.5e-8, math.maxinteger,
                math.mininteger, 2 ^ 53 + 0.0, math.huge, -math.huge, 0 / 0, 123456789012}

@@ -57,7 +57,7 @@ local function entries(dir)
   return n
 end
 
-local function open_fds() return entries("/proc/" .. mg._getpid() .. "/fd") end
+local function open_fds() return mg._open_fd_count() end
 
 -- Every value of every batch of `epochs` epochs, as plain Lua data, then
 -- the main stream's next draw.

@@ -26,7 +26,7 @@
 --   extra.<path>                 tensors found in extra (fit keeps its
 --                                per-step history here, so that the header
 --                                stays small however long the run)
---   __metadata__["moongrad.checkpoint"]   JSON (moongrad.checkpoint.json) of
+--   __metadata__["moongrad.checkpoint"]   JSON (moongrad.json) of
 --     everything else: optimizer param_groups and scalar state, the
 --     scheduler's state_dict, the RNG state (seed and offset as decimal
 --     strings, all 64 bits), the loader's position, epoch, step, extra
@@ -35,7 +35,7 @@
 -- The file is written atomically by mg.save; loading parses data only and
 -- never executes anything from the file.
 local mg = require "moongrad"
-local codec = require "moongrad.checkpoint.json"
+local codec = require "moongrad.json"
 
 local is_tensor, get_rng_state, set_rng_state = mg.is_tensor, mg.get_rng_state, mg.set_rng_state
 local mg_save, mg_load = mg.save, mg.load

@@ -37,8 +37,25 @@
 --   F.conv2d(x, w, b, {stride = 1, padding = 0, dilation = 1, groups = 1})
 --                            x [N, C, H, W], w [O, C/groups, kH, kW], b [O] or
 --                            nil -> [N, O, Ho, Wo]; stride, padding, dilation
---                            are a number or a pair {h, w}; im2col + gemm
+--                            are a number or a pair {h, w}; padding may also
+--                            be "valid" (0) or "same" (stride 1 only; an odd
+--                            total d·(k-1) puts the extra zero at the bottom
+--                            and right, as PyTorch); im2col + gemm
 --                            (runtime/ops_conv.c, bound in lua_conv.c)
+--   F.conv_transpose2d(x, w, b, {stride = 1, padding = 0, output_padding = 0,
+--                groups = 1, dilation = 1})
+--                            x [N, C_in, H, W], w [C_in, C_out/groups, kH, kW],
+--                            b [C_out] or nil -> [N, C_out, Ho, Wo] with
+--                            Ho = (H-1)·stride - 2·padding + dilation·(kH-1)
+--                            + output_padding + 1; output_padding < stride or
+--                            dilation; conv2d's input gradient as a forward
+--   F.pad(x, pad, {mode = "constant", value = 0})
+--                            pad in PyTorch's order, last dim first: {left,
+--                            right, top, bottom, ...}; a negative amount crops;
+--                            mode "constant" (any dims), "reflect",
+--                            "replicate" or "circular" (the last 1-3 dims of a
+--                            2-D to 5-D x, as PyTorch); differentiable
+--                            (runtime/ops_pad.c)
 --   F.max_pool2d(x, kernel, {stride = kernel, padding = 0, dilation = 1,
 --                ceil_mode = false, return_indices = false})
 --                            x [N, C, H, W] or [C, H, W]; sizes are a number
@@ -85,7 +102,7 @@ local names = {
   "linear", "dropout", "embedding", "layer_norm", "batch_norm",
   "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss",
   "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-  "conv2d",
+  "conv2d", "conv_transpose2d", "pad",
   "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
 }
 for _, name in ipairs(names) do F[name] = mg["_" .. name] end

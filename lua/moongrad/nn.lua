@@ -13,9 +13,10 @@
 --   local net = Net(4)
 --
 -- The pieces live in moongrad/nn/: module.lua (the base class), layers.lua,
--- conv.lua (Conv2d, the 2-D pools, BatchNorm2d), attention.lua
--- (MultiheadAttention), transformer.lua (TransformerEncoderLayer,
--- TransformerEncoder, TransformerBlock), recurrent.lua (RNN, LSTM, GRU),
+-- conv.lua (Conv2d, ConvTranspose2d, the 2-D pools, BatchNorm2d),
+-- attention.lua (MultiheadAttention), transformer.lua
+-- (TransformerEncoderLayer, TransformerEncoder, TransformerBlock),
+-- recurrent.lua (RNN, LSTM, GRU),
 -- containers.lua, losses.lua, weight_init.lua (nn.init), utils.lua
 -- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled) and
 -- bridge.lua (nn.from_torch, nn.to_torch: PyTorch's state-dict names).

@@ -1,6 +1,6 @@
 -- What the mpirun specs share: the executable, whether Open MPI is there,
 -- the mpirun command line, and reading what a study over ranks wrote.
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 local shell = require "support.shell"
 local BUILD = require "support.build"
 

@@ -17,7 +17,7 @@
 -- load_state_dict refuses a state dict saved from a different variant. A
 -- foreign file (PyTorch's) carries none: the model's class decides.
 local mg = require "moongrad"
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 
 local is_tensor, no_grad = mg.is_tensor, mg.no_grad
 local type, error, tostring, pairs, ipairs = type, error, tostring, pairs, ipairs

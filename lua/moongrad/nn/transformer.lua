@@ -33,14 +33,15 @@ local CTOR = 3
 
 local function shape_str(t) return "[" .. concat(t:shape(), ",") .. "]" end
 
--- The checks below are called by a constructor (init), directly.
+-- A boolean option or nil; level as error() takes it, from the caller.
 local function check_flag(v, name, what, level)
   if v ~= nil and type(v) ~= "boolean" then
     error(fmt("%s: %s must be a boolean, got %s", name, what, checks.show(v)), level + 1)
   end
 end
 
--- What every layer's options must satisfy; returns the dtype.
+-- What every layer's options must satisfy; returns the dtype. Called by a
+-- constructor (init), directly.
 local function check_layer(name, d_model, nhead, nhead_name, ff, p, eps, eps_name, dtype)
   checks.size(d_model, name, "d_model", CTOR + 1)
   checks.size(nhead, name, nhead_name, CTOR + 1)

@@ -250,16 +250,16 @@ end
 -- nan and inf become null.
 function callbacks.history_json(history)
   check_history(history, "history_json")
-  local json = require "dkjson"
+  local json = require "moongrad.json"
   local order, seen = {}, {}
   for _, list in ipairs{{"epochs", "lr", "batch_loss", "lr_groups"}, history.columns} do
     for _, c in ipairs(list) do
       if not seen[c] then order[#order + 1], seen[c] = c, true end
     end
   end
-  return json.encode({epochs = history.epochs, lr = history.lr,
-                      batch_loss = history.batch_loss, lr_groups = history.lr_groups},
-                     {indent = true, keyorder = order}) .. "\n"
+  return json.encode_plain({epochs = history.epochs, lr = history.lr,
+                            batch_loss = history.batch_loss, lr_groups = history.lr_groups},
+                           {indent = true, keyorder = order}) .. "\n"
 end
 
 -- Rewrites the CSV and/or JSON file after every epoch, so that a killed run

@@ -30,7 +30,7 @@
 -- ranks report or set is dropped, and the leader's value is the trial's.
 -- Messages go by world rank (dist.send and dist.recv always use those).
 local mg = require "moongrad"
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 local runner = require "moongrad.tune.runner"
 local pcall, error, tostring = pcall, error, tostring
 local fmt, min = string.format, math.min

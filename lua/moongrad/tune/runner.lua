@@ -20,7 +20,7 @@
 -- workers = "mpi" runs them on the other ranks of an mpirun job, with the
 -- same messages (moongrad.tune.mpi_runner).
 local mg = require "moongrad"
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 local type, pairs, ipairs, error, tostring, pcall, xpcall = type, pairs, ipairs, error,
   tostring, pcall, xpcall
 local fmt, floor, huge = string.format, math.floor, math.huge

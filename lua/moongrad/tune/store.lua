@@ -12,7 +12,7 @@
 -- rename), a symlinked study file keeps its link, and a FIFO, directory or
 -- device at the path is refused at once instead of blocking or being
 -- replaced.
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 local core = require "moongrad.core"
 local type, ipairs, pairs, error, tostring = type, ipairs, pairs, error, tostring
 local fmt, concat = string.format, table.concat

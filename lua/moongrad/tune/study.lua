@@ -14,7 +14,7 @@ local pruners = require "moongrad.tune.pruners"
 local store = require "moongrad.tune.store"
 local runner = require "moongrad.tune.runner"
 local rng = require "moongrad.tune.rng"
-local json = require "moongrad.checkpoint.json"
+local json = require "moongrad.json"
 local type, ipairs, pairs, error, tostring, print = type, ipairs, pairs, error, tostring, print
 local fmt, concat, sort, floor, huge, max, min = string.format, table.concat, table.sort,
   math.floor, math.huge, math.max, math.min

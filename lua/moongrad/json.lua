@@ -1,4 +1,6 @@
--- moongrad.checkpoint.json: plain Lua data <-> JSON text, exactly.
+-- moongrad.json: the project's one JSON codec. encode/decode carry plain
+-- Lua data exactly (checkpoint metadata, study files, state-dict variants);
+-- encode_plain writes JSON for other programs to read (history logs).
 --
 -- dkjson alone loses what a training state needs: it writes floats with 14
 -- significant digits, turns inf and nan into null, and cannot tell 1 from
@@ -178,6 +180,14 @@ function M.decode(text, tensors)
   local ok2, out = pcall(decode_tree, v, tensors)
   if not ok2 then return nil, out end
   return out
+end
+
+-- encode_plain(v [, {indent = false, keyorder = {keys}}]) --> JSON text
+-- for other programs: numbers as they are, nan and inf as null, objects'
+-- keys in keyorder's order first. Not for reading back exactly (use encode).
+function M.encode_plain(v, opts)
+  opts = opts or {}
+  return json.encode(v, {indent = opts.indent, keyorder = opts.keyorder})
 end
 
 M.float_text = float_text
