@@ -258,6 +258,27 @@ local rows = {
   end, {"GRU", "h0", "[1,2,4]", "[2,2,4]"}},
   {"attention heads that do not divide the width", function() return nn.MultiheadAttention(10, 3) end,
    {"MultiheadAttention", "10", "3"}},
+  {"a key padding mask of the wrong shape", function()
+    local x = mg.ones(2, 3, 8)
+    return nn.MultiheadAttention(8, 2)(x, x, x, {key_padding_mask = I{{0, 0, 1}}})
+  end, {"MultiheadAttention", "key_padding_mask", "[1,3]"}},
+  {"keys narrower than kdim", function()
+    local x = mg.ones(2, 3, 8)
+    return nn.MultiheadAttention(8, 2, {kdim = 5})(x, x, x)
+  end, {"MultiheadAttention", "key", "5", "[2,3,8]"}},
+  {"an encoder layer with an unknown activation",
+   function() return nn.TransformerEncoderLayer(8, 2, {activation = "tanh"}) end,
+   {"TransformerEncoderLayer", "activation", "tanh"}},
+  {"an encoder layer on the wrong width",
+   function() return nn.TransformerEncoderLayer(8, 2, {dim_feedforward = 8})(mg.ones(2, 3, 6)) end,
+   {"TransformerEncoderLayer", "[2,3,6]"}},
+  {"a TransformerEncoder of 0 layers",
+   function() return nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 0) end,
+   {"TransformerEncoder", "num_layers", "0"}},
+  {"a TransformerEncoder padding mask of the wrong length", function()
+    local enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, {dim_feedforward = 8}), 2)
+    return enc(mg.ones(2, 3, 8), {src_key_padding_mask = I{{0, 0, 0, 1}, {0, 0, 1, 1}}})
+  end, {"TransformerEncoder", "src_key_padding_mask", "[2,4]"}},
   {"cross_entropy with float targets", function() return F.cross_entropy(mg.ones(2, 3), mg.ones(2)) end,
    {"cross_entropy", "[2]", "int64"}},
   {"cross_entropy with a 0 class (labels are 1-based)",

@@ -128,9 +128,15 @@ local function check_batch(fn, a, an, b, bn, level)
   end
 end
 
+-- Masks of these dtypes hold numbers to add to the scores; any other
+-- (int64; bool, uint8, int32 where they exist) holds flags.
+local FLOATING = {float32 = true, float64 = true, float16 = true, bfloat16 = true}
+local function is_flags(mask) return not FLOATING[mask:dtype()] end
+F._is_flags = is_flags   -- for nn.MultiheadAttention's masks
+
 -- attend(q, k, v, mask, causal, p, training, scale) --> out, weights.
 -- The arithmetic behind F.scaled_dot_product_attention and
--- nn.MultiheadAttention, arguments already checked. mask is nil, an int64
+-- nn.MultiheadAttention, arguments already checked. mask is nil, a flag
 -- keep-mask (nonzero = may attend) or a float mask added to the scores;
 -- causal may come with a mask (MultiheadAttention allows both, and then
 -- applies both). Masks broadcast into the scores: nothing the size of the
@@ -141,7 +147,7 @@ local function attend(q, k, v, mask, causal, p, training, scale)
   -- (PyTorch's MultiheadAttention does the same).
   local scores = (q * scale):matmul(k:transpose(-2, -1))      -- [..., Lq, Lk]
   if mask ~= nil then
-    if mask:dtype() == "int64" then
+    if is_flags(mask) then
       scores = scores:masked_fill(mask:eq(0), -huge)
     else
       -- In the scores' dtype, so a float64 mask leaves float32 scores float32.
@@ -174,9 +180,9 @@ local sdpa_options = {attn_mask = true, is_causal = true, dropout_p = true,
 -- attention weights [..., Lq, Lk] (after dropout) as a second result,
 -- which a caller taking one result never sees.
 --
--- opts.attn_mask: moongrad has no bool dtype, so the mask's dtype says
--- what it is, as bool vs float does in PyTorch: an int64 mask is a
--- keep-mask (nonzero = may attend, PyTorch's True), a float mask is added
+-- opts.attn_mask: the mask's dtype says what it is, as bool vs float does
+-- in PyTorch: an integer (int64, or bool) mask is a keep-mask (nonzero =
+-- may attend, PyTorch's True), a float mask is added
 -- to the scores (0 to keep, -inf to block). Either broadcasts to
 -- [..., Lq, Lk]; a [Lq, Lk] mask is never copied per batch or head. A 0/1
 -- mask from a comparison is float: `m:long()` makes it a keep-mask.

@@ -13,8 +13,10 @@
 --   local net = Net(4)
 --
 -- The pieces live in moongrad/nn/: module.lua (the base class), layers.lua,
--- conv.lua (Conv2d, ConvTranspose2d, the 2-D pools, BatchNorm2d), attention.lua
--- (MultiheadAttention, TransformerBlock), recurrent.lua (RNN, LSTM, GRU),
+-- conv.lua (Conv2d, ConvTranspose2d, the 2-D pools, BatchNorm2d),
+-- attention.lua (MultiheadAttention), transformer.lua
+-- (TransformerEncoderLayer, TransformerEncoder, TransformerBlock),
+-- recurrent.lua (RNN, LSTM, GRU),
 -- containers.lua, losses.lua, weight_init.lua (nn.init), utils.lua
 -- (nn.utils: nn.l2_penalty, and weight decay coupled vs decoupled) and
 -- bridge.lua (nn.from_torch, nn.to_torch: PyTorch's state-dict names).
@@ -33,7 +35,9 @@ nn.l2_penalty = nn.utils.l2_penalty
 local bridge = require "moongrad.nn.bridge"
 nn.from_torch, nn.to_torch = bridge.from_torch, bridge.to_torch
 
-for _, family in ipairs({"layers", "conv", "attention", "recurrent", "containers", "losses"}) do
+local families = {"layers", "conv", "attention", "transformer", "recurrent", "containers",
+                  "losses"}
+for _, family in ipairs(families) do
   for name, cls in pairs(require("moongrad.nn." .. family)) do nn[name] = cls end
 end
 

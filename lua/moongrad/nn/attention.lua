@@ -1,10 +1,11 @@
--- moongrad.nn.attention: MultiheadAttention and TransformerBlock, thin
--- modules over F.scaled_dot_product_attention's arithmetic. Both keep
--- PyTorch's parameter names and initialisation, so a state dict from
--- torch.nn.MultiheadAttention or torch.nn.TransformerEncoderLayer
--- (batch_first=True, norm_first=True, activation="gelu") loads as it is.
+-- moongrad.nn.attention: MultiheadAttention, a thin module over
+-- F.scaled_dot_product_attention's arithmetic with PyTorch's parameter
+-- names, initialisation and masks, so a state dict from
+-- torch.nn.MultiheadAttention loads as it is. The transformer layers built
+-- on it are in nn/transformer.lua.
 --
--- Sequences are batch first: [N, L, E] (batch, length, embedding).
+-- Sequences are batch first by default: [N, L, E] (batch, length,
+-- embedding); PyTorch's default, [L, N, E], is batch_first = false.
 local mg = require "moongrad"
 local util = require "moongrad.util"
 local F = require "moongrad.functional"
@@ -15,7 +16,7 @@ local layers = require "moongrad.nn.layers"
 
 local is_tensor = mg.is_tensor
 local type, error, tostring, rawequal = type, error, tostring, rawequal
-local sqrt, math_type, tointeger = math.sqrt, math.type, math.tointeger
+local sqrt, huge = math.sqrt, math.huge
 local fmt, concat = string.format, table.concat
 
 local attention = {}
@@ -37,15 +38,28 @@ end
 
 local function param(t) return t:requires_grad() end
 
+local function check_flag(v, name, what)
+  if v ~= nil and type(v) ~= "boolean" then
+    error(fmt("%s: %s must be a boolean, got %s", name, what, checks.show(v)), CTOR + 1)
+  end
+end
+
 ---------------------------------------------------------------------------
 -- MultiheadAttention(embed_dim, num_heads [, {dropout = 0, bias = true,
--- batch_first = true, dtype}])
+-- batch_first = true, kdim = embed_dim, vdim = embed_dim, dtype}])
 --
 -- Parameters as in PyTorch: in_proj_weight [3E, E] (xavier_uniform; rows
 -- 1..E project the query, E+1..2E the key, 2E+1..3E the value),
 -- in_proj_bias [3E] (zeros), out_proj a Linear(E, E) whose bias starts at
--- zero. bias = false drops both biases. Only batch-first inputs exist here,
--- so batch_first = false is an error rather than a silent transpose.
+-- zero. bias = false drops both biases. A kdim or vdim other than E (keys
+-- or values of another width) makes three weights instead of
+-- in_proj_weight, under PyTorch's names: q_proj_weight [E, E],
+-- k_proj_weight [E, kdim], v_proj_weight [E, vdim], each xavier_uniform;
+-- in_proj_bias stays [3E].
+--
+-- batch_first = true (moongrad's default; PyTorch's is false) takes and
+-- returns [N, L, E]; batch_first = false takes and returns [L, N, E], as
+-- PyTorch's default does. The weights are [N, L, S] either way.
 local MultiheadAttention = Module:extend("MultiheadAttention")
 attention.MultiheadAttention = MultiheadAttention
 
@@ -54,20 +68,28 @@ function MultiheadAttention:init(embed_dim, num_heads, opts)
   check_size(embed_dim, name, "embed_dim")
   check_size(num_heads, name, "num_heads")
   opts = util.check_options(opts, name, {dropout = true, bias = true, batch_first = true,
-                                         dtype = true}, CTOR + 1)
+                                         kdim = true, vdim = true, dtype = true}, CTOR + 1)
   if embed_dim % num_heads ~= 0 then
     error(fmt("%s: embed_dim (%d) must be divisible by num_heads (%d)",
               name, embed_dim, num_heads), CTOR)
   end
-  if opts.batch_first == false then
-    error(name .. ": only batch_first = true is supported (inputs [N, L, E])", CTOR)
-  end
+  check_flag(opts.batch_first, name, "batch_first")
+  local kdim, vdim = opts.kdim or embed_dim, opts.vdim or embed_dim
+  check_size(kdim, name, "kdim")
+  check_size(vdim, name, "vdim")
   local p = opts.dropout or 0
   check_p(p, name)
   local dtype = check_dtype(opts.dtype, name)
   self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-  self.dropout, self.batch_first = p, true
-  self.in_proj_weight = param(mg.empty({3 * embed_dim, embed_dim}, dtype))
+  self.kdim, self.vdim = kdim, vdim
+  self.dropout, self.batch_first = p, opts.batch_first ~= false
+  if kdim == embed_dim and vdim == embed_dim then
+    self.in_proj_weight = param(mg.empty({3 * embed_dim, embed_dim}, dtype))
+  else
+    self.q_proj_weight = param(mg.empty({embed_dim, embed_dim}, dtype))
+    self.k_proj_weight = param(mg.empty({embed_dim, kdim}, dtype))
+    self.v_proj_weight = param(mg.empty({embed_dim, vdim}, dtype))
+  end
   if opts.bias ~= false then
     self.in_proj_bias = param(mg.empty({3 * embed_dim}, dtype))
   end
@@ -77,7 +99,13 @@ end
 
 -- PyTorch's _reset_parameters: out_proj.weight keeps Linear's own init.
 function MultiheadAttention:reset_parameters()
-  init.xavier_uniform_(self.in_proj_weight)
+  if self.in_proj_weight then
+    init.xavier_uniform_(self.in_proj_weight)
+  else
+    init.xavier_uniform_(self.q_proj_weight)
+    init.xavier_uniform_(self.k_proj_weight)
+    init.xavier_uniform_(self.v_proj_weight)
+  end
   if self.in_proj_bias then
     init.zeros_(self.in_proj_bias)
     init.zeros_(self.out_proj.bias)
@@ -90,58 +118,114 @@ local function split_heads(x, h, d)
   return x:reshape(n, l, h, d):transpose(2, 3)
 end
 
--- The attention mask as F's attend() takes it: MultiheadAttention follows
--- PyTorch's nn.MultiheadAttention, where a boolean mask marks the pairs
--- that may NOT attend (the opposite of scaled_dot_product_attention), so an
--- int64 mask is flipped into a keep-mask; a float mask is added as it is.
--- [L, S] broadcasts over batch and heads, [N·H, L, S] is one per head.
-local function prepare_mask(mask, n, h, l, s)
+-- Whether a mask holds flags (nonzero = may not attend, PyTorch's True)
+-- rather than numbers to add: any dtype but a floating one.
+local is_flags = F._is_flags
+
+local function check_mask(mask, what, level)
   if not is_tensor(mask) then
-    error(fmt("MultiheadAttention: attn_mask must be a tensor, got %s", type(mask)), 3)
+    error(fmt("MultiheadAttention: %s must be a tensor, got %s", what, type(mask)), level + 1)
   end
+end
+
+-- The attention mask shaped to broadcast over the scores [N, H, L, S]:
+-- [L, S] as it is, [N·H, L, S] one per head.
+local function shape_attn_mask(mask, n, h, l, s)
+  check_mask(mask, "attn_mask", 3)
   local shape = mask:shape()
-  if #shape == 2 and shape[1] == l and shape[2] == s then
-    -- broadcasts as it is
-  elseif #shape == 3 and shape[1] == n * h and shape[2] == l and shape[3] == s then
-    mask = mask:reshape(n, h, l, s)
-  else
-    error(fmt("MultiheadAttention: attn_mask must be [L, S] = [%d, %d] or [N*H, L, S] = " ..
-              "[%d, %d, %d], got %s", l, s, n * h, l, s, shape_str(mask)), 3)
+  if #shape == 2 and shape[1] == l and shape[2] == s then return mask end
+  if #shape == 3 and shape[1] == n * h and shape[2] == l and shape[3] == s then
+    return mask:reshape(n, h, l, s)
   end
-  if mask:dtype() == "int64" then mask = mask:eq(0) end
+  error(fmt("MultiheadAttention: attn_mask must be [L, S] = [%d, %d] or [N*H, L, S] = " ..
+            "[%d, %d, %d], got %s", l, s, n * h, l, s, shape_str(mask)), 3)
+end
+
+-- The key padding mask [N, S] as [N, 1, 1, S]: one row per batch entry.
+local function shape_padding_mask(mask, n, s)
+  check_mask(mask, "key_padding_mask", 3)
+  if mask:dim() ~= 2 or mask:size(1) ~= n or mask:size(2) ~= s then
+    error(fmt("MultiheadAttention: key_padding_mask must be [N, S] = [%d, %d], got %s",
+              n, s, shape_str(mask)), 3)
+  end
+  return mask:reshape(n, 1, 1, s)
+end
+
+-- A mask as numbers to add to the scores: flags become 0 or -inf.
+local function additive(mask, dtype)
+  if is_flags(mask) then return mg.zeros(mask:shape(), dtype):masked_fill(mask, -huge) end
+  return mask:dtype() == dtype and mask or mask:to(dtype)
+end
+
+-- The one mask F's attend() takes, from PyTorch's two: attend reads flags
+-- as a keep-mask (nonzero = may attend), so blocked-flags are flipped; a
+-- float mask is added as it is. Both masks together are summed as numbers
+-- (PyTorch 2's rule; 1.13's wherever it runs: two flag masks block the
+-- union, a float attn_mask gets -inf where the padding flags are set).
+-- The sum is [N, 1 or H, L, S], never larger than the scores.
+local function merge_masks(attn_mask, padding_mask, dtype)
+  if padding_mask == nil and attn_mask == nil then return nil end
+  if padding_mask ~= nil and attn_mask ~= nil then
+    return additive(attn_mask, dtype) + additive(padding_mask, dtype)
+  end
+  local mask = attn_mask or padding_mask
+  if is_flags(mask) then return mask:eq(0) end
   return mask
 end
 
-local function check_input(x, what, e)
+local function check_input(x, what, e, batch_first)
   if not is_tensor(x) then
     error(fmt("MultiheadAttention: %s must be a tensor, got %s", what, type(x)), 3)
   end
   if x:dim() ~= 3 or x:size(3) ~= e then
-    error(fmt("MultiheadAttention: %s must be [N, L, %d] (batch first), got %s",
-              what, e, shape_str(x)), 3)
+    error(fmt("MultiheadAttention: %s must be %s, got %s", what,
+              batch_first and fmt("[N, L, %d] (batch first)", e)
+                          or fmt("[L, N, %d] (batch_first = false)", e), shape_str(x)), 3)
   end
 end
 
-local forward_options = {attn_mask = true, is_causal = true, need_weights = true,
-                         average_attn_weights = true}
+local forward_options = {attn_mask = true, key_padding_mask = true, is_causal = true,
+                         need_weights = true, average_attn_weights = true}
 
--- forward(query, key, value [, {attn_mask, is_causal = false,
--- need_weights = true, average_attn_weights = true}]) --> out, weights
+-- forward(query, key, value [, {attn_mask, key_padding_mask,
+-- is_causal = false, need_weights = true, average_attn_weights = true}])
+-- --> out, weights
 --
--- query [N, L, E], key and value [N, S, E] give out [N, L, E] and, when
--- need_weights, the attention weights (after dropout, as PyTorch returns
--- them): [N, L, S] averaged over the heads, or [N, H, L, S] with
--- average_attn_weights = false; nil otherwise. attn_mask as above.
+-- Batch first, query [N, L, E], key [N, S, kdim] and value [N, S, vdim]
+-- give out [N, L, E] (with batch_first = false: [L, N, ...] in and out)
+-- and, when need_weights, the attention weights (after dropout, as
+-- PyTorch returns them): [N, L, S] averaged over the heads, or
+-- [N, H, L, S] with average_attn_weights = false; nil otherwise.
+--
+-- Masks follow PyTorch's nn.MultiheadAttention, where a flag marks what
+-- may NOT be attended (the opposite of scaled_dot_product_attention): an
+-- integer (or bool) mask's nonzero entries block, a float mask is added
+-- to the scores. attn_mask is [L, S] (every batch entry and head) or
+-- [N*H, L, S] (entry n's head h at row (n-1)*H + h); key_padding_mask
+-- [N, S] blocks keys per batch entry (padding). Given both, they are
+-- summed as numbers (flags as -inf), as PyTorch 2 does. A query that may
+-- attend to no key gets NaN, as in PyTorch.
 -- is_causal masks key j > i. PyTorch takes it as a hint that attn_mask
 -- already is that mask (and needs one); here it builds the mask itself,
 -- and applies both when both are given, which agrees with PyTorch
 -- whenever the hint is true.
 function MultiheadAttention:forward(query, key, value, opts)
   opts = util.check_options(opts, "MultiheadAttention", forward_options, 2)
-  local e, h, d = self.embed_dim, self.num_heads, self.head_dim
-  check_input(query, "query", e)
-  check_input(key, "key", e)
-  check_input(value, "value", e)
+  if opts.is_causal ~= nil and type(opts.is_causal) ~= "boolean" then
+    error(fmt("MultiheadAttention: is_causal must be a boolean, got %s",
+              checks.show(opts.is_causal)), 2)
+  end
+  local e, h, d, bf = self.embed_dim, self.num_heads, self.head_dim, self.batch_first
+  check_input(query, "query", e, bf)
+  check_input(key, "key", self.kdim, bf)
+  check_input(value, "value", self.vdim, bf)
+  local self_attn = rawequal(query, key) and rawequal(key, value)
+  if not bf then
+    -- [L, N, E] -> [N, L, E]: views, so nothing is copied here.
+    query = query:transpose(1, 2)
+    key = self_attn and query or key:transpose(1, 2)
+    value = self_attn and query or value:transpose(1, 2)
+  end
   local n, l, s = query:size(1), query:size(2), key:size(2)
   if key:size(1) ~= n or value:size(1) ~= n then
     error(fmt("MultiheadAttention: query, key and value must share the batch size, got %s, %s, %s",
@@ -151,107 +235,42 @@ function MultiheadAttention:forward(query, key, value, opts)
     error(fmt("MultiheadAttention: key and value must have the same length, got %s and %s",
               shape_str(key), shape_str(value)), 2)
   end
-  local mask = opts.attn_mask
-  if mask ~= nil then mask = prepare_mask(mask, n, h, l, s) end
+  local attn_mask, padding_mask = opts.attn_mask, opts.key_padding_mask
+  if attn_mask ~= nil then attn_mask = shape_attn_mask(attn_mask, n, h, l, s) end
+  if padding_mask ~= nil then padding_mask = shape_padding_mask(padding_mask, n, s) end
+  local mask = merge_masks(attn_mask, padding_mask, query:dtype())
 
   local w, b = self.in_proj_weight, self.in_proj_bias
+  local function bias(i) return b and b:narrow(1, i * e + 1, e) end
   local q, k, v
-  if rawequal(query, key) and rawequal(key, value) then
+  if w == nil then
+    q = F.linear(query, self.q_proj_weight, bias(0))
+    k = F.linear(key, self.k_proj_weight, bias(1))
+    v = F.linear(value, self.v_proj_weight, bias(2))
+  elseif self_attn then
     -- Self-attention: one gemm for all three, then views of its columns.
     local qkv = F.linear(query, w, b)
     q, k, v = qkv:narrow(-1, 1, e), qkv:narrow(-1, e + 1, e), qkv:narrow(-1, 2 * e + 1, e)
   else
-    local function proj(x, i)
-      return F.linear(x, w:narrow(1, i * e + 1, e), b and b:narrow(1, i * e + 1, e))
-    end
+    local function proj(x, i) return F.linear(x, w:narrow(1, i * e + 1, e), bias(i)) end
     q, k, v = proj(query, 0), proj(key, 1), proj(value, 2)
   end
   q, k, v = split_heads(q, h, d), split_heads(k, h, d), split_heads(v, h, d)
   local out, weights = F._attend(q, k, v, mask, opts.is_causal == true, self.dropout,
                                  self.training, 1 / sqrt(d))
   out = self.out_proj(out:transpose(2, 3):reshape(n, l, e))   -- [N, L, E]
+  if not bf then out = out:transpose(1, 2) end                -- [L, N, E]
   if opts.need_weights == false then return out, nil end
   if opts.average_attn_weights ~= false then weights = weights:mean(2) end
   return out, weights
 end
 
 function MultiheadAttention:extra_repr()
-  return fmt("embed_dim=%d, num_heads=%d, dropout=%g, bias=%s", self.embed_dim,
-             self.num_heads, self.dropout, tostring(self.in_proj_bias ~= nil))
-end
-
----------------------------------------------------------------------------
--- TransformerBlock(d_model, num_heads [, {dim_feedforward = 4·d_model
--- (or mlp_ratio = 4), dropout = 0, causal = false, eps = 1e-5, dtype}])
---
--- A pre-norm transformer encoder layer:
---   x = x + dropout1(self_attn(norm1(x)))
---   x = x + dropout2(linear2(dropout(gelu(linear1(norm2(x))))))
--- the math of torch.nn.TransformerEncoderLayer(d_model, nhead,
--- dim_feedforward, dropout, activation="gelu", batch_first=True,
--- norm_first=True), with its submodule names, so its state dict loads.
--- causal = true makes every forward causal (a language model's block).
-local TransformerBlock = Module:extend("TransformerBlock")
-attention.TransformerBlock = TransformerBlock
-
-function TransformerBlock:init(d_model, num_heads, opts)
-  local name = "TransformerBlock"
-  check_size(d_model, name, "d_model")
-  check_size(num_heads, name, "num_heads")
-  opts = util.check_options(opts, name, {dim_feedforward = true, mlp_ratio = true, dropout = true,
-                                         causal = true, eps = true, dtype = true}, CTOR + 1)
-  if d_model % num_heads ~= 0 then
-    error(fmt("%s: d_model (%d) must be divisible by num_heads (%d)", name, d_model, num_heads),
-          CTOR)
-  end
-  if opts.dim_feedforward ~= nil and opts.mlp_ratio ~= nil then
-    error(name .. ": give dim_feedforward or mlp_ratio, not both", CTOR)
-  end
-  local ff = opts.dim_feedforward
-  if ff == nil then
-    local ratio = opts.mlp_ratio or 4
-    if type(ratio) ~= "number" or ratio <= 0 or (ratio * d_model) % 1 ~= 0 then
-      error(fmt("%s: mlp_ratio must be a positive number making mlp_ratio * d_model whole, got %s",
-                name, tostring(ratio)), CTOR)
-    end
-    ff = tointeger(ratio * d_model)
-  end
-  check_size(ff, name, "dim_feedforward")
-  local p = opts.dropout or 0
-  check_p(p, name)
-  local dtype = check_dtype(opts.dtype, name)
-  local eps = opts.eps or 1e-5
-  self.d_model, self.dim_feedforward, self.causal = d_model, ff, opts.causal == true
-  -- Registered in TransformerEncoderLayer's order, so state dicts list alike.
-  self.self_attn = MultiheadAttention(d_model, num_heads, {dropout = p, dtype = dtype})
-  self.linear1 = layers.Linear(d_model, ff, {dtype = dtype})
-  self.dropout = layers.Dropout(p)
-  self.linear2 = layers.Linear(ff, d_model, {dtype = dtype})
-  self.norm1 = layers.LayerNorm(d_model, {eps = eps, dtype = dtype})
-  self.norm2 = layers.LayerNorm(d_model, {eps = eps, dtype = dtype})
-  self.dropout1 = layers.Dropout(p)
-  self.dropout2 = layers.Dropout(p)
-end
-
--- forward(x [, {attn_mask}]) --> [N, L, d_model]; attn_mask as for
--- MultiheadAttention (int64 nonzero = may not attend, float added).
-function TransformerBlock:forward(x, opts)
-  opts = util.check_options(opts, "TransformerBlock", {attn_mask = true}, 2)
-  if not is_tensor(x) or x:dim() ~= 3 or x:size(3) ~= self.d_model then
-    error(fmt("TransformerBlock: expects x [N, L, %d], got %s", self.d_model,
-              is_tensor(x) and shape_str(x) or type(x)), 2)
-  end
-  local h = self.norm1(x)
-  local a = self.self_attn(h, h, h, {attn_mask = opts.attn_mask, is_causal = self.causal,
-                                     need_weights = false})
-  x = x + self.dropout1(a)
-  local f = self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x)))))
-  return x + self.dropout2(f)
-end
-
-function TransformerBlock:extra_repr()
-  return fmt("d_model=%d, dim_feedforward=%d, causal=%s", self.d_model, self.dim_feedforward,
-             tostring(self.causal))
+  local extra = ""
+  if self.in_proj_weight == nil then extra = fmt(", kdim=%d, vdim=%d", self.kdim, self.vdim) end
+  if not self.batch_first then extra = extra .. ", batch_first=false" end
+  return fmt("embed_dim=%d, num_heads=%d, dropout=%g, bias=%s%s", self.embed_dim,
+             self.num_heads, self.dropout, tostring(self.in_proj_bias ~= nil), extra)
 end
 
 return attention

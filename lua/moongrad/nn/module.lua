@@ -429,6 +429,73 @@ function Module:num_parameters(opts)
   return n
 end
 
+-- Deep copies for clone(). memo maps each table, tensor and module already
+-- copied to its copy, so whatever is shared (a tied weight, a module under
+-- two names, a cycle) is shared, once, in the copy.
+local copy_module
+
+local function copy_value(v, memo)
+  local t = type(v)
+  if t ~= "table" and t ~= "userdata" then return v end
+  local done = memo[v]
+  if done ~= nil then return done end
+  if is_tensor(v) then
+    local c = v:detach():clone()
+    memo[v] = c
+    if v:is_leaf() and v:is_requires_grad() then
+      c:requires_grad()
+      local g = v.grad
+      if g ~= nil then c.grad = copy_value(g, memo) end
+    end
+    return c
+  end
+  if is_module(v) then return copy_module(v, memo) end
+  -- Only plain tables are data to copy; a table with a metatable (a class,
+  -- a library object) and other userdata are shared, as Python's deepcopy
+  -- shares classes and functions.
+  if t ~= "table" or getmetatable(v) ~= nil then return v end
+  local c = {}
+  memo[v] = c
+  for k, e in next, v do c[copy_value(k, memo)] = copy_value(e, memo) end
+  return c
+end
+
+local function copy_registry(from, to, memo)
+  for i, name in ipairs(from.names) do
+    to.names[i] = name
+    to.map[name] = copy_value(from.map[name], memo)
+  end
+end
+
+copy_module = function(m, memo)
+  -- Built by hand, not by the class's init: init may take arguments clone
+  -- cannot know, and would draw fresh random weights.
+  local c = {_parameters = registry(), _buffers = registry(), _modules = registry(),
+             _attributes = {}, _non_persistent = {}}
+  memo[m] = setmetatable(c, getmetatable(m))
+  for _, r in ipairs({"_parameters", "_buffers", "_modules"}) do
+    copy_registry(rawget(m, r), rawget(c, r), memo)
+  end
+  local attributes = rawget(c, "_attributes")
+  for k, v in pairs(rawget(m, "_attributes")) do attributes[k] = copy_value(v, memo) end
+  for k, v in pairs(rawget(m, "_non_persistent")) do rawget(c, "_non_persistent")[k] = v end
+  return c
+end
+
+-- clone() --> a deep copy of the module, as Python's copy.deepcopy makes
+-- one: parameters and buffers become new tensors with the same values
+-- (parameters new leaves that require grad as the originals do, with a
+-- copy of any gradient), submodules are copied recursively, plain fields
+-- (numbers, strings, plain tables) are copied, and a tensor, table or
+-- module shared within the original is shared within the copy. Functions,
+-- userdata and tables with a metatable are shared with the original. The
+-- copy is in the original's mode (training or not) and starts with the
+-- same weights; nothing of it is tied to the original. Two tensors that
+-- are distinct views of one storage become separate copies.
+function Module:clone()
+  return copy_module(self, {})
+end
+
 -- The text between a layer's parentheses when printed ("in=2, out=8").
 function Module:extra_repr() return "" end
 
