@@ -123,7 +123,7 @@ test-peers:
 	@sh tools/deps.sh bench
 	$(MAKE) all
 	@MOONGRAD_REQUIRE_PEERS=1 $(SPEC_ENV) sh tools/run-specs.sh spec/torch_bridge_spec.lua \
-	  spec/image_spec.lua
+	  spec/attention_spec.lua spec/conv_options_spec.lua spec/image_spec.lua
 
 # moongrad against PyTorch on the same workloads (bench/run.lua): installs
 # Debian's python3-torch as the peer, prints one line per workload and

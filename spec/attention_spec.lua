@@ -9,6 +9,7 @@ local F = require "moongrad.functional"
 local nn = require "moongrad.nn"
 local approx = require "support.approx"
 local shell = require "support.shell"
+local peers = require "support.peers"
 local ref = dofile("spec/fixtures/attention_ref.lua")
 
 local TOL = 1e-10  -- float64 against PyTorch's float64
@@ -859,12 +860,7 @@ describe("TransformerEncoder", function()
 
   it("writes a file with {torch = true} that PyTorch loads strictly and computes alike",
      function()
-    local _, code = shell.run_merged("/usr/bin/python3 -c 'import torch'")
-    if code ~= 0 then
-      assert(not os.getenv("MOONGRAD_REQUIRE_PEERS"), "python3-torch is not installed")
-      pending("python3-torch is not installed: PyTorch's side is not checked")
-      return
-    end
+    if not peers.have("torch", "python3-torch", "PyTorch's side") then return end
     local dir = shell.tmpdir()
     local configs = {
       {d_model = 8, nhead = 2, dim_feedforward = 16, activation = "relu", norm_first = false,
@@ -978,5 +974,26 @@ describe("TransformerEncoder", function()
        "unknown option 'src_mask'"},
     }
     it_raises("TransformerEncoder: ", cases)
+  end)
+end)
+
+describe("bool masks, PyTorch's kind", function()
+  it("mean what int64 flags mean, in every function that takes a mask", function()
+    mg.manual_seed(21)
+    local x = mg.randn(2, 5, 8)
+    local pad = mg.tensor({{false, false, false, true, true}, {false, false, false, false, false}})
+    local causal = mg.ones(5, 5):triu(1):long():to("bool")
+    local mha = nn.MultiheadAttention(8, 2)
+    local function same(a, b) assert.equal(0, (a - b):abs():max():item()) end
+    same(mha(x, x, x, {key_padding_mask = pad}), mha(x, x, x, {key_padding_mask = pad:long()}))
+    same(mha(x, x, x, {attn_mask = causal}), mha(x, x, x, {attn_mask = causal:long()}))
+    same(mha(x, x, x, {attn_mask = causal, key_padding_mask = pad}),
+         mha(x, x, x, {attn_mask = causal:long(), key_padding_mask = pad:long()}))
+    local layer = nn.TransformerEncoderLayer(8, 2, {dim_feedforward = 16, dropout = 0})
+    same(layer(x, {src_key_padding_mask = pad}), layer(x, {src_key_padding_mask = pad:long()}))
+    -- scaled_dot_product_attention's flags mean "may attend"
+    local keep = causal:long():eq(0):long():to("bool")
+    same(F.scaled_dot_product_attention(x, x, x, {attn_mask = keep}),
+         F.scaled_dot_product_attention(x, x, x, {attn_mask = keep:long()}))
   end)
 end)

@@ -405,6 +405,7 @@ end)
 -- over as Python literals, since that torch reads no safetensors.
 describe("PyTorch", function()
   local shell = require "support.shell"
+  local peers = require "support.peers"
 
   -- v as a Python literal: nested lists of numbers, dicts, strings, bools.
   local function py(v)
@@ -427,9 +428,7 @@ describe("PyTorch", function()
   end
 
   it("loads moongrad's Conv2d and ConvTranspose2d state dicts and gets the same outputs", function()
-    local _, code = shell.run_merged("/usr/bin/python3 -c 'import torch'")
-    if code ~= 0 then
-      pending("python3-torch is not installed: PyTorch's loading of moongrad's state dicts is not checked")
+    if not peers.have("torch", "python3-torch", "PyTorch's loading of moongrad's state dicts") then
       return
     end
     mg.manual_seed(37)

@@ -134,6 +134,14 @@ local FLOATING = {float32 = true, float64 = true, float16 = true, bfloat16 = tru
 local function is_flags(mask) return not FLOATING[mask:dtype()] end
 F._is_flags = is_flags   -- for nn.MultiheadAttention's masks
 
+-- A flag mask flipped: 1 where it is 0. Stored dtypes (bool, uint8, ...)
+-- compare as int64.
+local function flipped(mask)
+  if mask:dtype() ~= "int64" then mask = mask:long() end
+  return mask:eq(0)
+end
+F._flipped = flipped
+
 -- attend(q, k, v, mask, causal, p, training, scale) --> out, weights.
 -- The arithmetic behind F.scaled_dot_product_attention and
 -- nn.MultiheadAttention, arguments already checked. mask is nil, a flag
@@ -148,7 +156,7 @@ local function attend(q, k, v, mask, causal, p, training, scale)
   local scores = (q * scale):matmul(k:transpose(-2, -1))      -- [..., Lq, Lk]
   if mask ~= nil then
     if is_flags(mask) then
-      scores = scores:masked_fill(mask:eq(0), -huge)
+      scores = scores:masked_fill(flipped(mask), -huge)
     else
       -- In the scores' dtype, so a float64 mask leaves float32 scores float32.
       if mask:dtype() ~= scores:dtype() then mask = mask:to(scores:dtype()) end

@@ -169,7 +169,7 @@ local function merge_masks(attn_mask, padding_mask, dtype)
     return additive(attn_mask, dtype) + additive(padding_mask, dtype)
   end
   local mask = attn_mask or padding_mask
-  if is_flags(mask) then return mask:eq(0) end
+  if is_flags(mask) then return F._flipped(mask) end
   return mask
 end
 
