@@ -38,7 +38,7 @@ void mg_context_incref(mg_Context *ctx) { ctx->refcount++; }
 void mg_context_decref(mg_Context *ctx) {
   if (!ctx || --ctx->refcount > 0) return;
   mg_empty_cache(ctx);
-  mg_audit_ops(ctx, 0);
+  free(ctx->op_seen); /* an audit left running (grad_ops.c) */
   free(ctx);
 }
 
