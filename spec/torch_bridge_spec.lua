@@ -1,7 +1,8 @@
 -- PyTorch's state-dict names and moongrad's: containers counted from 0 or
 -- from 1 (state_dict/load_state_dict {torch = true}, nn.from_torch,
 -- nn.to_torch), files PyTorch wrote loading strictly and computing what
--- PyTorch computed (spec/fixtures/torch_bridge.py), files moongrad wrote
+-- PyTorch computed (spec/fixtures/torch_bridge.py: an MLP, a CNN with batch
+-- norm, a bidirectional projected LSTM, a bidirectional GRU), files moongrad wrote
 -- loading into PyTorch (spec/fixtures/torch_check.py, where python3-torch
 -- is installed), and the module variants a state dict records.
 local mg = require "moongrad"
@@ -41,6 +42,23 @@ local MODELS = {
       nn.Flatten(), nn.Linear(4 * 2 * 2, 3, {dtype = dtype}))
   end,
 }
+
+-- A recurrent layer's output sequence through a linear head.
+local Recurrent = nn.Module:extend("Recurrent")
+function Recurrent:init(rnn, width, dtype)
+  self.rnn = rnn
+  self.head = nn.Linear(width, 2, {dtype = dtype})
+end
+function Recurrent:forward(x) return self.head((self.rnn(x))) end
+
+MODELS.lstm = function(dtype)
+  return Recurrent(nn.LSTM(3, 5, {num_layers = 2, bidirectional = true, proj_size = 4,
+                                  dtype = dtype}), 8, dtype)
+end
+MODELS.gru = function(dtype)
+  return Recurrent(nn.GRU(3, 4, {bidirectional = true, dtype = dtype}), 8, dtype)
+end
+local CASES = {"mlp", "cnn", "lstm", "gru"}
 
 local function no_dropout(net)
   for _, m in ipairs(net:modules()) do
@@ -159,7 +177,7 @@ describe("state-dict names", function()
 end)
 
 describe("a PyTorch file", function()
-  for _, case in ipairs({"mlp", "cnn"}) do
+  for _, case in ipairs(CASES) do
     for _, dtype in ipairs({"float64", "float32"}) do
       it(("(%s) loads strictly and computes what PyTorch did in %s"):format(case, dtype), function()
         local tol = dtype == "float64" and 1e-10 or 1e-5
@@ -190,7 +208,7 @@ describe("a file moongrad writes with {torch = true}", function()
   it("loads into PyTorch with strict=True and PyTorch computes the same", function()
     if not peers.have("torch", "python3-torch", "PyTorch's side") then return end
     local dir, args = shell.tmpdir(), {}
-    for _, case in ipairs({"mlp", "cnn"}) do
+    for _, case in ipairs(CASES) do
       for _, dtype in ipairs({"float64", "float32"}) do
         mg.manual_seed(7)
         local net = MODELS[case](dtype)
