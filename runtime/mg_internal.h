@@ -161,8 +161,21 @@ int mg_note_op(mg_Context *ctx, const char *name);
 int mg_charge(mg_Context *ctx, size_t bytes);
 void mg_uncharge(mg_Context *ctx, size_t bytes);
 
-/* Frees the spare tensor and storage structs (context teardown). */
-void mg_free_spare_structs(mg_Context *ctx);
+/* A Philox word as a float in [0, 1) with 24 random bits, and two words
+ * as a double with 53 (philox.c, rng.c). */
+static inline float mg_u24(uint32_t x) { return (float)(x >> 8) * 0x1p-24f; }
+static inline double mg_u53(uint32_t a, uint32_t b) {
+  return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * 0x1p-53;
+}
+
+/* Tensor and storage structs, kept on the context's spare lists when freed
+ * (mg_empty_cache frees the lists). mg_tensor_struct charges the header
+ * against the memory limit; both return NULL with the message in ctx when
+ * past the limit or out of memory. The structs come back uninitialised. */
+mg_Tensor *mg_tensor_struct(mg_Context *ctx);
+void mg_tensor_struct_free(mg_Context *ctx, mg_Tensor *t);
+mg_Storage *mg_storage_struct(mg_Context *ctx);
+void mg_storage_struct_free(mg_Context *ctx, mg_Storage *s);
 /* Tensor headers count against the memory limit (header_bytes): charge
  * reclaims once when past it and fails with an MG_ENOMEM message. */
 int mg_charge_header(mg_Context *ctx, size_t bytes);

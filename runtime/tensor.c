@@ -9,60 +9,6 @@
 
 /* ---- storage and tensor structs ----------------------------------------- */
 
-/* Each context keeps up to MG_SPARE freed structs of each kind on a list
- * linked through their first word (mg_empty_cache frees them). The
- * collector frees small tensors some ten thousand at a time, so the list
- * must hold that many to serve the next cycle's allocations: with 4096,
- * 40% of a 2x2 add's structs still came from malloc and it took 0.46 µs
- * instead of 0.32. At ~340 bytes a pair, the lists stay under 11 MiB. */
-#define MG_SPARE 32768
-
-static void *spare_pop(void **list, int *n, size_t size) {
-  void *p = *list;
-  if (!p) return malloc(size);
-  memcpy(list, p, sizeof(void *));
-  (*n)--;
-  return p;
-}
-
-static void spare_push(void **list, int *n, void *p) {
-  if (*n >= MG_SPARE) {
-    free(p);
-    return;
-  }
-  memcpy(p, list, sizeof(void *));
-  *list = p;
-  (*n)++;
-}
-
-void mg_free_spare_structs(mg_Context *ctx) {
-  void **lists[2] = {&ctx->spare_tensors, &ctx->spare_storages};
-  for (int i = 0; i < 2; i++)
-    while (*lists[i]) {
-      void *p = *lists[i];
-      memcpy(lists[i], p, sizeof(void *));
-      free(p);
-    }
-  ctx->n_spare_tensors = ctx->n_spare_storages = 0;
-}
-
-/* NULL with the message in ctx when past the memory limit or out of
- * memory. */
-static mg_Tensor *tensor_struct(mg_Context *ctx) {
-  if (mg_charge_header(ctx, sizeof(mg_Tensor)) != MG_OK) return NULL;
-  mg_Tensor *t = spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors,
-                           sizeof(mg_Tensor));
-  if (!t) {
-    mg_uncharge_header(ctx, sizeof(mg_Tensor));
-    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
-  }
-  return t;
-}
-
-static void tensor_struct_free(mg_Context *ctx, mg_Tensor *t) {
-  mg_uncharge_header(ctx, sizeof(mg_Tensor));
-  spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
-}
 
 /* The data of every empty storage: kernels compute addresses from a
  * tensor's data even when they then touch no element, and NULL + 0 is
@@ -71,14 +17,11 @@ static void tensor_struct_free(mg_Context *ctx, mg_Tensor *t) {
 static max_align_t empty_buffer;
 
 static mg_Storage *storage_new(mg_Context *ctx, size_t nbytes) {
-  mg_Storage *s = spare_pop(&ctx->spare_storages, &ctx->n_spare_storages, sizeof *s);
-  if (!s) {
-    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
-    return NULL;
-  }
+  mg_Storage *s = mg_storage_struct(ctx);
+  if (!s) return NULL;
   s->data = &empty_buffer;
   if (nbytes > 0 && !(s->data = mg_buffer_alloc(ctx, nbytes))) {
-    spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
+    mg_storage_struct_free(ctx, s);
     return NULL;
   }
   s->nbytes = nbytes;
@@ -100,7 +43,7 @@ static void storage_decref(mg_Storage *s) {
   if (!s->borrowed && s->data != &empty_buffer)
     mg_buffer_free(ctx, s->data, s->nbytes);
   else if (s->release) s->release(s->data, s->release_ud);
-  spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
+  mg_storage_struct_free(ctx, s);
   mg_context_decref(ctx);
 }
 
@@ -110,7 +53,7 @@ void mg_tensor_decref(mg_Tensor *t) {
   if (!t || --t->refcount > 0) return;
   if (t->autograd) mg_autograd_free(t);
   mg_Storage *s = t->storage;
-  tensor_struct_free(s->ctx, t);
+  mg_tensor_struct_free(s->ctx, t);
   storage_decref(s);
 }
 
@@ -204,13 +147,13 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape) {
   int st = mg_check_shape(ctx, NULL, ndim, shape);
   if (st) return st;
-  mg_Tensor *t = tensor_struct(ctx);
+  mg_Tensor *t = mg_tensor_struct(ctx);
   if (!t) return MG_ENOMEM;
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   t->storage = storage_new(ctx, (size_t)n * mg_dtype_size(dt));
   if (!t->storage) {
-    tensor_struct_free(ctx, t);
+    mg_tensor_struct_free(ctx, t);
     return MG_ENOMEM;
   }
   contiguous_init(t, t->storage, dt, ndim, shape);
@@ -229,8 +172,8 @@ int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
     st = mg_error(ctx, MG_EARG, "from_buffer: the data pointer is not "
                   "aligned to %zu bytes (%s)", mg_dtype_size(dt),
                   mg_dtype_name(dt));
-  if (st == MG_OK && (!(t = tensor_struct(ctx)) || !(s = storage_new(ctx, 0)))) {
-    if (t) tensor_struct_free(ctx, t);
+  if (st == MG_OK && (!(t = mg_tensor_struct(ctx)) || !(s = storage_new(ctx, 0)))) {
+    if (t) mg_tensor_struct_free(ctx, t);
     st = MG_ENOMEM; /* the message is in ctx */
   }
   if (st != MG_OK) {
@@ -265,7 +208,7 @@ int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
     }
     n *= shape[d];
   }
-  mg_Tensor *v = tensor_struct(t->storage->ctx);
+  mg_Tensor *v = mg_tensor_struct(t->storage->ctx);
   if (!v) return MG_ENOMEM;
   v->storage = t->storage;
   v->storage->refcount++;
