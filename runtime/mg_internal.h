@@ -257,7 +257,9 @@ void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANS
  * triu (upper = 1) with diagonal k drops (ops_tri.c). */
 void mg_zero_triangle(mg_Tensor *x, int64_t k, int upper);
 
-/* ---- writing backward formulas (autograd.c) -------------------------------
+/* ---- writing backward formulas (autograd.c; the op forms mg_bw_binary,
+ * _scalar, _rscalar and _unary beside their ops in ops_elementwise.c,
+ * mg_bw_sum_to beside mg_reduce in ops_reduce.c) ---------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:
  * each helper returns a new tensor held by b (released by mg_bw_end), or
  * NULL once any step failed (later steps then do nothing), and mg_bw_end
@@ -291,8 +293,19 @@ mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape);
 void mg_bw_out(mg_Bw *b, mg_Tensor **slot, mg_Tensor *x);
 int mg_bw_end(mg_Bw *b);
 
-/* Frees a tensor's autograd metadata (its .grad and grad_fn). */
+/* Frees a tensor's autograd metadata (its .grad and grad_fn) (tensor.c). */
 void mg_autograd_free(mg_Tensor *t);
+/* Drops a reference to a node, releasing it and the producers only it held
+ * (tensor.c: a node's release releases tensors and the reverse). */
+void mg_node_decref(mg_Node *n);
+/* t's autograd metadata, made on first use; NULL with the message in ctx
+ * when out of memory. */
+mg_Autograd *mg_autograd_meta(mg_Context *ctx, mg_Tensor *t);
+/* Are the two shapes equal? */
+int mg_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
+/* A new contiguous tensor with t's dtype, shape and values; records
+ * nothing (tensor_data.c; mg_clone is its differentiable form). */
+int mg_clone_data(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
 
 /* Do a and b see the same elements in the same positions? */
 int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);

@@ -886,3 +886,53 @@ int mg_reduce(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
     mg_tensor_decref(ix);
   return MG_OK;
 }
+
+/* ---- gradients of broadcast inputs ----------------------------------------
+ * Summing a gradient back to an input's shape is a sum reduction, so it
+ * lives beside mg_reduce. */
+
+int mg_sum_to(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
+              const int64_t *shape) {
+  if (mg_same_shape(grad->ndim, grad->shape, ndim, shape)) {
+    mg_tensor_incref(grad);
+    *out = grad;
+    return MG_OK;
+  }
+  mg_Tensor *cur = grad, *next = NULL;
+  mg_tensor_incref(cur);
+  int st = MG_OK, lead = grad->ndim - ndim;
+  /* Leading dims the input did not have: fold them into one and sum it. */
+  if (lead > 0) {
+    int64_t shp[MG_MAXDIM], n = 1;
+    for (int d = 0; d < lead; d++) n *= cur->shape[d];
+    shp[0] = n;
+    for (int d = 0; d < ndim; d++) shp[d + 1] = cur->shape[lead + d];
+    mg_Tensor *flat = NULL;
+    if ((st = mg_reshape(ctx, &flat, cur, ndim + 1, shp))) goto done;
+    st = mg_reduce(ctx, &next, NULL, MG_RED_SUM, flat, 0, 0, 0);
+    mg_tensor_decref(flat);
+    if (st) goto done;
+    mg_tensor_decref(cur);
+    cur = next;
+    next = NULL;
+  }
+  /* Dims the input had as size 1. */
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] != 1 || cur->shape[d] == 1) continue;
+    if ((st = mg_reduce(ctx, &next, NULL, MG_RED_SUM, cur, d, 1, 0))) goto done;
+    mg_tensor_decref(cur);
+    cur = next;
+    next = NULL;
+  }
+  *out = cur;
+  return MG_OK;
+done:
+  mg_tensor_decref(cur);
+  return st;
+}
+
+mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x) return NULL;
+  return mg_bw_hold(b, mg_sum_to(b->ctx, &t, x, ndim, shape), &t);
+}
