@@ -259,7 +259,7 @@ void mg_zero_triangle(mg_Tensor *x, int64_t k, int upper);
 
 /* ---- writing backward formulas (autograd.c; the op forms mg_bw_binary,
  * _scalar, _rscalar and _unary beside their ops in ops_elementwise.c,
- * mg_bw_sum_to beside mg_reduce in ops_reduce.c) ---------------------------
+ * mg_bw_sum_to beside expand in views.c) ----------------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:
  * each helper returns a new tensor held by b (released by mg_bw_end), or
  * NULL once any step failed (later steps then do nothing), and mg_bw_end
@@ -306,6 +306,21 @@ int mg_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
 /* A new contiguous tensor with t's dtype, shape and values; records
  * nothing (tensor_data.c; mg_clone is its differentiable form). */
 int mg_clone_data(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
+/* t itself (a new reference) when contiguous, else mg_clone_data's copy;
+ * records nothing (mg_contiguous is its differentiable form). */
+int mg_contiguous_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t);
+/* mg_reduce without the graph (reduce_kernels.c): the same result and
+ * messages, computed with grad mode off, recording nothing. */
+int mg_reduce_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
+                   mg_ReduceOp op, mg_Tensor *t, int dim, int keepdim,
+                   double correction);
+/* mg_sum_to with the sum over one dim (or every element, dim < 0) passed
+ * in (views.c): mg_sum_to passes the recorded mg_reduce, mg_bw_sum_to the
+ * unrecorded mg_reduce_data. */
+typedef int (*mg_SumDimFn)(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
+                           int dim, int keepdim);
+int mg_sum_to_by(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
+                 const int64_t *shape, mg_SumDimFn sum);
 
 /* Do a and b see the same elements in the same positions? */
 int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);

@@ -122,6 +122,15 @@ int mg_clone_data(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t) {
   return MG_OK;
 }
 
+int mg_contiguous_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
+  if (mg_is_contiguous(t)) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  return mg_clone_data(ctx, out, t);
+}
+
 int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   int n;
   int64_t shape[MG_MAXDIM];

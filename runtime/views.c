@@ -497,3 +497,60 @@ int mg_to_dtype(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt) {
   }
   return view_record(ctx, out, r, t, "to", identity_backward, 0, 0, 0);
 }
+
+/* ---- gradients of broadcast inputs -----------------------------------------
+ * Summing a gradient back to an input's shape undoes a broadcast (expand's
+ * backward, and every broadcasting op's): it lives beside expand, with the
+ * sum passed in so that backward formulas (grad mode off) sum with
+ * mg_reduce_data and mg_sum_to (ops_reduce.c) with the recorded mg_reduce. */
+
+int mg_sum_to_by(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
+                 const int64_t *shape, mg_SumDimFn sum) {
+  if (mg_same_shape(grad->ndim, grad->shape, ndim, shape)) {
+    mg_tensor_incref(grad);
+    *out = grad;
+    return MG_OK;
+  }
+  mg_Tensor *cur = grad, *next = NULL;
+  mg_tensor_incref(cur);
+  int st = MG_OK, lead = grad->ndim - ndim;
+  /* Leading dims the input did not have: fold them into one and sum it. */
+  if (lead > 0) {
+    int64_t shp[MG_MAXDIM], n = 1;
+    for (int d = 0; d < lead; d++) n *= cur->shape[d];
+    shp[0] = n;
+    for (int d = 0; d < ndim; d++) shp[d + 1] = cur->shape[lead + d];
+    mg_Tensor *flat = NULL;
+    if ((st = mg_reshape(ctx, &flat, cur, ndim + 1, shp))) goto done;
+    st = sum(ctx, &next, flat, 0, 0);
+    mg_tensor_decref(flat);
+    if (st) goto done;
+    mg_tensor_decref(cur);
+    cur = next;
+    next = NULL;
+  }
+  /* Dims the input had as size 1. */
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] != 1 || cur->shape[d] == 1) continue;
+    if ((st = sum(ctx, &next, cur, d, 1))) goto done;
+    mg_tensor_decref(cur);
+    cur = next;
+    next = NULL;
+  }
+  *out = cur;
+  return MG_OK;
+done:
+  mg_tensor_decref(cur);
+  return st;
+}
+
+static int sum_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int dim,
+                    int keepdim) {
+  return mg_reduce_data(ctx, out, NULL, MG_RED_SUM, x, dim, keepdim, 0);
+}
+
+mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x) return NULL;
+  return mg_bw_hold(b, mg_sum_to_by(b->ctx, &t, x, ndim, shape, sum_data), &t);
+}
