@@ -2,6 +2,23 @@
  * mg_internal.h — what the core's own files share and nobody else needs:
  * the context's layout and the strided iterator every elementwise loop
  * runs on.
+ *
+ * The core's files call only downward, never back up and never in a loop;
+ * from the top:
+ *   ops_*.c, rng.c, io_*.c, api.c; backward.c (the engine) above the ops
+ *   ops_elementwise.c, ops_index.c; ops_reduce.c above them
+ *   views.c           differentiable views, mg_sum_to's algorithm
+ *   reduce_kernels.c  reductions that record nothing (mg_reduce_data)
+ *   tensor_data.c     copy_, fill_, creation, one element
+ *   autograd.c        grad mode, recording, mg_Bw (grad_ops.c: op list)
+ *   iter.c            the strided iterator
+ *   tensor.c          storages, tensors and their release, raw views
+ *   context_life.c    creating and releasing a context
+ *   alloc.c, philox.c buffers and structs; the generator's state
+ *   context.c, dtype.c  errors, threads, BLAS; dtypes
+ * Backward formulas run with grad mode off, so they may use the forms that
+ * record nothing (mg_reduce_data, mg_bw_sum_to) where a recorded op would
+ * mean calling up.
  */
 #ifndef MG_INTERNAL_H
 #define MG_INTERNAL_H
