@@ -4,10 +4,12 @@
  * A training step allocates the same sizes every time; keeping freed
  * buffers by size class and handing them out again makes a steady-state
  * step malloc-free. Classes are four per power of two (at most 25% slack);
- * a cache past its limit returns buffers to libc instead.
+ * a cache past its limit returns buffers to libc instead. The tensor and
+ * storage structs come from here too, off per-context spare lists.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mg_internal.h"
 
@@ -192,6 +194,71 @@ void mg_buffer_free(mg_Context *ctx, void *p, size_t nbytes) {
   ctx->mem.cached_bytes += bytes;
 }
 
+/* ---- tensor and storage structs ----------------------------------------- */
+
+/* Each context keeps up to MG_SPARE freed structs of each kind on a list
+ * linked through their first word (mg_empty_cache frees them). The
+ * collector frees small tensors some ten thousand at a time, so the list
+ * must hold that many to serve the next cycle's allocations: with 4096,
+ * 40% of a 2x2 add's structs still came from malloc and it took 0.46 µs
+ * instead of 0.32. At ~340 bytes a pair, the lists stay under 11 MiB. */
+#define MG_SPARE 32768
+
+static void *spare_pop(void **list, int *n, size_t size) {
+  void *p = *list;
+  if (!p) return malloc(size);
+  memcpy(list, p, sizeof(void *));
+  (*n)--;
+  return p;
+}
+
+static void spare_push(void **list, int *n, void *p) {
+  if (*n >= MG_SPARE) {
+    free(p);
+    return;
+  }
+  memcpy(p, list, sizeof(void *));
+  *list = p;
+  (*n)++;
+}
+
+static void free_spare_structs(mg_Context *ctx) {
+  void **lists[2] = {&ctx->spare_tensors, &ctx->spare_storages};
+  for (int i = 0; i < 2; i++)
+    while (*lists[i]) {
+      void *p = *lists[i];
+      memcpy(lists[i], p, sizeof(void *));
+      free(p);
+    }
+  ctx->n_spare_tensors = ctx->n_spare_storages = 0;
+}
+
+mg_Tensor *mg_tensor_struct(mg_Context *ctx) {
+  if (mg_charge_header(ctx, sizeof(mg_Tensor)) != MG_OK) return NULL;
+  mg_Tensor *t = spare_pop(&ctx->spare_tensors, &ctx->n_spare_tensors,
+                           sizeof(mg_Tensor));
+  if (!t) {
+    mg_uncharge_header(ctx, sizeof(mg_Tensor));
+    mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor");
+  }
+  return t;
+}
+
+void mg_tensor_struct_free(mg_Context *ctx, mg_Tensor *t) {
+  mg_uncharge_header(ctx, sizeof(mg_Tensor));
+  spare_push(&ctx->spare_tensors, &ctx->n_spare_tensors, t);
+}
+
+mg_Storage *mg_storage_struct(mg_Context *ctx) {
+  mg_Storage *s = spare_pop(&ctx->spare_storages, &ctx->n_spare_storages, sizeof *s);
+  if (!s) mg_error(ctx, MG_ENOMEM, "not enough memory for a tensor header");
+  return s;
+}
+
+void mg_storage_struct_free(mg_Context *ctx, mg_Storage *s) {
+  spare_push(&ctx->spare_storages, &ctx->n_spare_storages, s);
+}
+
 void mg_empty_cache(mg_Context *ctx) {
   for (int c = 0; c < MG_NCLASSES; c++) {
     while (ctx->cache[c]) {
@@ -201,7 +268,7 @@ void mg_empty_cache(mg_Context *ctx) {
     }
   }
   ctx->mem.cached_bytes = 0;
-  mg_free_spare_structs(ctx);
+  free_spare_structs(ctx);
 }
 
 void mg_memory_stats(const mg_Context *ctx, mg_MemoryStats *out) {

@@ -1,5 +1,8 @@
 /*
- * context.c — the per-state context: errors and thread settings (dtypes
+ * context.c — the bottom of the core, which every file may call: status
+ * names, error messages, shape strings, thread settings and the BLAS
+ * lock. It calls nothing of the core; creating and releasing a context,
+ * which needs the allocator and the generator, is context_life.c (dtypes
  * are in dtype.c).
  */
 #include <stdarg.h>
@@ -19,27 +22,6 @@ static const char *const status_names[MG_NSTATUS] = {
 const char *mg_status_string(int status) {
   if (status < 0 || status >= MG_NSTATUS) return "unknown status";
   return status_names[status];
-}
-
-mg_Context *mg_context_new(void) {
-  mg_Context *ctx = calloc(1, sizeof *ctx);
-  if (!ctx) return NULL;
-  ctx->refcount = 1;
-  ctx->nthreads = omp_get_num_procs();
-  if (ctx->nthreads < 1) ctx->nthreads = 1;
-  ctx->mem.cache_limit = (size_t)1 << 30;
-  ctx->grad_enabled = 1;
-  mg_manual_seed(ctx, 0);
-  return ctx;
-}
-
-void mg_context_incref(mg_Context *ctx) { ctx->refcount++; }
-
-void mg_context_decref(mg_Context *ctx) {
-  if (!ctx || --ctx->refcount > 0) return;
-  mg_empty_cache(ctx);
-  free(ctx->op_seen); /* an audit left running (grad_ops.c) */
-  free(ctx);
 }
 
 const char *mg_last_error(const mg_Context *ctx) { return ctx->err; }

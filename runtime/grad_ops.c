@@ -22,7 +22,7 @@ static const char *const names[] = {
     "where", "masked_fill",
     /* reductions (ops_reduce.c) */
     "sum", "mean", "prod", "max", "min", "var", "std",
-    /* views and copies (tensor.c) */
+    /* views and copies (views.c) */
     "view", "reshape", "squeeze", "unsqueeze", "transpose", "permute", "narrow", "select",
     "expand", "clone", "contiguous", "to",
     /* indexing, joining, triangles (ops_index.c, ops_join.c, ops_tri.c) */

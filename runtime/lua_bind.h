@@ -24,6 +24,9 @@
 #include "mg_core.h"
 
 #define MGL_TENSOR "moongrad.Tensor" /* the metatable's __name */
+/* The dtype names, for messages that list them. */
+#define MGL_DTYPE_LIST "\"float32\", \"float64\", \"int64\", \"uint8\", " \
+  "\"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\""
 
 mg_Context *mgl_ctx(lua_State *L);
 /* Pops the tensor metatable into the registry slot mgl_slot, mgl_push,
@@ -45,6 +48,10 @@ mg_Tensor *mgl_test(lua_State *L, int arg);
  * lists what the storage dtypes support). */
 mg_Tensor *mgl_check_any(lua_State *L, int arg);
 mg_Tensor *mgl_test_any(lua_State *L, int arg);
+/* The userdata's __gc and __close: drops its reference and empties the
+ * slot (lua_args.c, like everything above it here down to mgl_check_options;
+ * the method tables are the families' own). */
+int mgl_tensor_gc(lua_State *L);
 
 /* Raises the context's last error as a Lua error (never returns). A message
  * that names no op (an allocation failure deep in the core) is prefixed

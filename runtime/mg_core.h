@@ -620,7 +620,8 @@ int mg_loss(mg_Context *ctx, mg_Tensor **out, mg_LossKind kind,
             mg_Tensor *input, mg_Tensor *target, mg_Tensor *weight,
             mg_Tensor *pos_weight, double param, mg_Reduction reduction);
 
-/* ---- autograd (autograd.c) ----------------------------------------------
+/* ---- autograd (autograd.c: the graph; backward.c: the engine; mg_sum_to
+ * is ops_reduce.c's) --------------------------------------------------------
  * A dynamic graph, recorded as differentiable ops run while grad mode is on
  * and an input requires grad. Each recorded op's output points at a node
  * (its grad_fn); a node holds edges to the producers of its inputs (another

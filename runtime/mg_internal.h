@@ -2,6 +2,23 @@
  * mg_internal.h — what the core's own files share and nobody else needs:
  * the context's layout and the strided iterator every elementwise loop
  * runs on.
+ *
+ * The core's files call only downward, never back up and never in a loop;
+ * from the top:
+ *   ops_*.c, rng.c, io_*.c, api.c; backward.c (the engine) above the ops
+ *   ops_elementwise.c, ops_index.c; ops_reduce.c above them
+ *   views.c           differentiable views, mg_sum_to's algorithm
+ *   reduce_kernels.c  reductions that record nothing (mg_reduce_data)
+ *   tensor_data.c     copy_, fill_, creation, one element
+ *   autograd.c        grad mode, recording, mg_Bw (grad_ops.c: op list)
+ *   iter.c            the strided iterator
+ *   tensor.c          storages, tensors and their release, raw views
+ *   context_life.c    creating and releasing a context
+ *   alloc.c, philox.c buffers and structs; the generator's state
+ *   context.c, dtype.c  errors, threads, BLAS; dtypes
+ * Backward formulas run with grad mode off, so they may use the forms that
+ * record nothing (mg_reduce_data, mg_bw_sum_to) where a recorded op would
+ * mean calling up.
  */
 #ifndef MG_INTERNAL_H
 #define MG_INTERNAL_H
@@ -161,8 +178,21 @@ int mg_note_op(mg_Context *ctx, const char *name);
 int mg_charge(mg_Context *ctx, size_t bytes);
 void mg_uncharge(mg_Context *ctx, size_t bytes);
 
-/* Frees the spare tensor and storage structs (context teardown). */
-void mg_free_spare_structs(mg_Context *ctx);
+/* A Philox word as a float in [0, 1) with 24 random bits, and two words
+ * as a double with 53 (philox.c, rng.c). */
+static inline float mg_u24(uint32_t x) { return (float)(x >> 8) * 0x1p-24f; }
+static inline double mg_u53(uint32_t a, uint32_t b) {
+  return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * 0x1p-53;
+}
+
+/* Tensor and storage structs, kept on the context's spare lists when freed
+ * (mg_empty_cache frees the lists). mg_tensor_struct charges the header
+ * against the memory limit; both return NULL with the message in ctx when
+ * past the limit or out of memory. The structs come back uninitialised. */
+mg_Tensor *mg_tensor_struct(mg_Context *ctx);
+void mg_tensor_struct_free(mg_Context *ctx, mg_Tensor *t);
+mg_Storage *mg_storage_struct(mg_Context *ctx);
+void mg_storage_struct_free(mg_Context *ctx, mg_Storage *s);
 /* Tensor headers count against the memory limit (header_bytes): charge
  * reclaims once when past it and fails with an MG_ENOMEM message. */
 int mg_charge_header(mg_Context *ctx, size_t bytes);
@@ -244,7 +274,9 @@ void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANS
  * triu (upper = 1) with diagonal k drops (ops_tri.c). */
 void mg_zero_triangle(mg_Tensor *x, int64_t k, int upper);
 
-/* ---- writing backward formulas (autograd.c) -------------------------------
+/* ---- writing backward formulas (autograd.c; the op forms mg_bw_binary,
+ * _scalar, _rscalar and _unary beside their ops in ops_elementwise.c,
+ * mg_bw_sum_to beside expand in views.c) ----------------------------------
  * A backward formula chains several core ops; mg_Bw keeps the chain short:
  * each helper returns a new tensor held by b (released by mg_bw_end), or
  * NULL once any step failed (later steps then do nothing), and mg_bw_end
@@ -278,8 +310,34 @@ mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape);
 void mg_bw_out(mg_Bw *b, mg_Tensor **slot, mg_Tensor *x);
 int mg_bw_end(mg_Bw *b);
 
-/* Frees a tensor's autograd metadata (its .grad and grad_fn). */
+/* Frees a tensor's autograd metadata (its .grad and grad_fn) (tensor.c). */
 void mg_autograd_free(mg_Tensor *t);
+/* Drops a reference to a node, releasing it and the producers only it held
+ * (tensor.c: a node's release releases tensors and the reverse). */
+void mg_node_decref(mg_Node *n);
+/* t's autograd metadata, made on first use; NULL with the message in ctx
+ * when out of memory. */
+mg_Autograd *mg_autograd_meta(mg_Context *ctx, mg_Tensor *t);
+/* Are the two shapes equal? */
+int mg_same_shape(int na, const int64_t *a, int nb, const int64_t *b);
+/* A new contiguous tensor with t's dtype, shape and values; records
+ * nothing (tensor_data.c; mg_clone is its differentiable form). */
+int mg_clone_data(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t);
+/* t itself (a new reference) when contiguous, else mg_clone_data's copy;
+ * records nothing (mg_contiguous is its differentiable form). */
+int mg_contiguous_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t);
+/* mg_reduce without the graph (reduce_kernels.c): the same result and
+ * messages, computed with grad mode off, recording nothing. */
+int mg_reduce_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
+                   mg_ReduceOp op, mg_Tensor *t, int dim, int keepdim,
+                   double correction);
+/* mg_sum_to with the sum over one dim (or every element, dim < 0) passed
+ * in (views.c): mg_sum_to passes the recorded mg_reduce, mg_bw_sum_to the
+ * unrecorded mg_reduce_data. */
+typedef int (*mg_SumDimFn)(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
+                           int dim, int keepdim);
+int mg_sum_to_by(mg_Context *ctx, mg_Tensor **out, mg_Tensor *grad, int ndim,
+                 const int64_t *shape, mg_SumDimFn sum);
 
 /* Do a and b see the same elements in the same positions? */
 int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);

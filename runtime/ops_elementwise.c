@@ -990,3 +990,31 @@ int mg_masked_fill(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   *out = r;
   return MG_OK;
 }
+
+/* ---- helpers for backward formulas (see mg_internal.h) ---------------------
+ * The mg_Bw forms of this file's ops, for every backward formula; they live
+ * beside the ops they call so that autograd.c calls none. */
+
+mg_Tensor *mg_bw_binary(mg_Bw *b, mg_BinaryOp op, mg_Tensor *x, mg_Tensor *y) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x || !y) return NULL;
+  return mg_bw_hold(b, mg_binary(b->ctx, &t, op, x, y), &t);
+}
+
+mg_Tensor *mg_bw_scalar(mg_Bw *b, mg_BinaryOp op, mg_Tensor *x, double s) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x) return NULL;
+  return mg_bw_hold(b, mg_binary_scalar(b->ctx, &t, op, x, s, 0, 0), &t);
+}
+
+mg_Tensor *mg_bw_rscalar(mg_Bw *b, mg_BinaryOp op, double s, mg_Tensor *x) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x) return NULL;
+  return mg_bw_hold(b, mg_binary_scalar(b->ctx, &t, op, x, s, 0, 1), &t);
+}
+
+mg_Tensor *mg_bw_unary(mg_Bw *b, mg_UnaryOp op, mg_Tensor *x) {
+  mg_Tensor *t = NULL;
+  if (b->st || !x) return NULL;
+  return mg_bw_hold(b, mg_unary(b->ctx, &t, op, x), &t);
+}

@@ -489,7 +489,7 @@ static int scatter_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
       mg_bw_out(&b, &grads[1], gs);
     } else if (nd == 0) {
       mg_Tensor *s = NULL;
-      s = mg_bw_hold(&b, mg_reduce(ctx, &s, NULL, MG_RED_SUM, gs, -1, 0, 0), &s);
+      s = mg_bw_hold(&b, mg_reduce_data(ctx, &s, NULL, MG_RED_SUM, gs, -1, 0, 0), &s);
       mg_bw_out(&b, &grads[1], s);
     } else {
       mg_Tensor *z = NULL, *w = NULL;

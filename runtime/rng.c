@@ -17,50 +17,6 @@
 
 #include "mg_internal.h"
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-void mg_philox(uint32_t out[4], uint64_t key, uint64_t ctr_lo,
-               uint64_t ctr_hi) {
-  uint32_t c0 = (uint32_t)ctr_lo, c1 = (uint32_t)(ctr_lo >> 32);
-  uint32_t c2 = (uint32_t)ctr_hi, c3 = (uint32_t)(ctr_hi >> 32);
-  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-  for (int round = 0; round < 10; round++) {
-    uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
-    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-    uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-    c1 = (uint32_t)p1;
-    c3 = (uint32_t)p0;
-    c0 = n0;
-    c2 = n2;
-    k0 += PHILOX_W0;
-    k1 += PHILOX_W1;
-  }
-  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
-}
-
-void mg_manual_seed(mg_Context *ctx, uint64_t seed) {
-  ctx->rng.seed = seed;
-  ctx->rng.offset = 0;
-  ctx->rng.stream = 0;
-}
-
-mg_RngState mg_get_rng_state(const mg_Context *ctx) { return ctx->rng; }
-void mg_set_rng_state(mg_Context *ctx, mg_RngState st) { ctx->rng = st; }
-
-static inline float u24(uint32_t x) { return (float)(x >> 8) * 0x1p-24f; }
-static inline double u53(uint32_t a, uint32_t b) {
-  return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * 0x1p-53;
-}
-
-double mg_rng_uniform(mg_Context *ctx) {
-  uint32_t r[4];
-  mg_philox(r, ctx->rng.seed, ctx->rng.offset++, ctx->rng.stream);
-  return u53(r[0], r[1]);
-}
-
 /* ---- block fills ---------------------------------------------------------
  * Each kind of draw turns one 128-bit block into per_block values. */
 
@@ -95,10 +51,10 @@ static void fill_block(void *out, mg_DType dt, const Draw *d, uint64_t key,
     nv = 2;
   } else if (d->kind == DRAW_UNIFORM) {
     if (dt == MG_F32) {
-      for (int k = 0; k < 4; k++) v[k] = u24(r[k]);
+      for (int k = 0; k < 4; k++) v[k] = mg_u24(r[k]);
       nv = 4;
     } else {
-      v[0] = u53(r[0], r[1]), v[1] = u53(r[2], r[3]);
+      v[0] = mg_u53(r[0], r[1]), v[1] = mg_u53(r[2], r[3]);
       nv = 2;
     }
     for (int k = 0; k < nv; k++) v[k] = d->a + v[k] * (d->b - d->a);
@@ -106,10 +62,10 @@ static void fill_block(void *out, mg_DType dt, const Draw *d, uint64_t key,
     /* Box-Muller; 1 - u lies in (0, 1], so the log is finite. */
     double u[4];
     if (dt == MG_F32) {
-      for (int k = 0; k < 4; k++) u[k] = u24(r[k]);
+      for (int k = 0; k < 4; k++) u[k] = mg_u24(r[k]);
       nv = 4;
     } else {
-      u[0] = u53(r[0], r[1]), u[1] = u53(r[2], r[3]);
+      u[0] = mg_u53(r[0], r[1]), u[1] = mg_u53(r[2], r[3]);
       nv = 2;
     }
     for (int k = 0; k < nv; k += 2) {

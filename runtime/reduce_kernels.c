@@ -1,0 +1,681 @@
+/*
+ * reduce_kernels.c — the kernels of the reductions: sum, mean, prod, max,
+ * min, argmax, argmin, var and std, over every element or over one
+ * dimension.
+ *
+ * Every reduction makes its input contiguous and views it as (outer, n,
+ * inner), reducing the middle axis:
+ *   - inner == 1 (the last dim, or everything): each output reduces a
+ *     contiguous row of n elements. Rows longer than MG_RED_CHUNK are split
+ *     into fixed chunks whose partial results are combined in order, so a
+ *     full reduction is parallel and yet gives the same bits for any thread
+ *     count.
+ *   - inner > 1: a block of columns accumulates the rows one after the
+ *     other into a buffer of accumulators (a contiguous sweep per row, no
+ *     strided gathers). Many rows are split into fixed chunks of rows whose
+ *     partial columns are combined in order, so even a reduction with one
+ *     outer slice (a mean over the batch) runs on every thread.
+ * Units of work depend only on the shape, so each output element is always
+ * computed by the same sequence of operations: results never depend on the
+ * thread count.
+ *
+ * Numbers: float32 and float64 data accumulate in double; int64 sum and
+ * prod accumulate exactly in int64 (wrapping on overflow, as PyTorch);
+ * int64 mean/var/std accumulate in double and give float32 (PyTorch refuses
+ * them; we promote). var/std are two-pass (the mean, then the squared
+ * deviations) and divide by n - correction, giving nan when that is <= 0
+ * (where PyTorch gives nan or inf). NaN propagates through sum, prod, max
+ * and min; argmax/argmin and max/min's indices point at the first NaN, else
+ * at the first occurrence of the extreme value, as PyTorch does. The sum of
+ * nothing is 0, the product 1, the mean nan; max/min/argmax/argmin of
+ * nothing are errors.
+ *
+ * This file records nothing: mg_reduce_data is a reduction without the
+ * graph, which ops_reduce.c makes differentiable (mg_reduce) and backward
+ * formulas call directly (they run with grad mode off).
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "mg_internal.h"
+
+static const char *const reduce_names[MG_NREDUCE] = {
+    "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std"};
+_Static_assert(sizeof reduce_names / sizeof *reduce_names == MG_NREDUCE,
+               "a reduction without a name");
+
+const char *mg_reduce_name(mg_ReduceOp op) { return reduce_names[op]; }
+
+/* Elements per chunk of a long row: fixed, so that the partials (and the
+ * order they are combined in) do not depend on the thread count. */
+#define MG_RED_CHUNK 65536
+/* Widest column block of an inner > 1 reduction, and about how many
+ * elements one unit of such a reduction sweeps (both fixed, as above). */
+#define MG_RED_BLOCK 4096
+#define MG_RED_COLS_CHUNK (1 << 18)
+/* Independent accumulators of a row sum: room for SIMD and pipelining. */
+#define LANES 16
+
+/* What a kernel accumulates. The int64 kernel reads K_SUM/K_SQDEV in
+ * double (for mean, var, std) and K_ISUM/K_IPROD in exact int64. */
+enum { K_SUM, K_PROD, K_ISUM, K_IPROD, K_SQDEV, K_MAX, K_MIN };
+
+/* One accumulated value: a sum or product (d, or i for the int64 kinds), or
+ * an extreme value (d for float data, i for int64) and its 0-based
+ * position. */
+typedef struct {
+  union {
+    double d;
+    int64_t i;
+  } v;
+  int64_t at;
+} Acc;
+
+/* A reduction in flight: the contiguous input viewed as (outer, n, inner)
+ * and the output, outer*inner elements in row-major order. */
+typedef struct {
+  mg_ReduceOp op;      /* decides how an accumulated value is finished */
+  int kop;             /* what the kernels accumulate (K_*) */
+  mg_DType dt;         /* input dtype */
+  const char *x;       /* first input element */
+  int64_t outer, n, inner;
+  const double *mean;  /* K_SQDEV: the mean of each output position */
+  double correction;   /* VAR/STD: subtracted from n in the divisor */
+  mg_DType odt;        /* output dtype */
+  char *out;           /* first output element */
+  int64_t *idx;        /* MAX/MIN: 1-based positions, or NULL */
+} Job;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- row kernels: one contiguous row of n elements -> one Acc -------------
+ * ROW_ACC(T, id, OP, expr, dst) folds expr (with v = x[i] as T) into LANES
+ * independent accumulators with OP (+= or *=) from the identity id, then
+ * folds the lanes as a fixed tree: vectorisable, and the same bits on
+ * every run. ROW_BEST(T, BETTER, RED, dst) finds the first extreme
+ * (BETTER is > or <, RED max or min) a block at a time: a SIMD pass finds
+ * the block's extreme (max and min are associative, so its lanes may meet
+ * in any order) and whether it holds a NaN; only a block that improves on
+ * the best so far is scanned again for the position. The first NaN wins
+ * outright. */
+#define BEST_BLOCK 1024
+
+#define ROW_ACC(T, id, OP, expr, dst)                                      \
+  do {                                                                     \
+    T l[LANES], tail = (id);                                               \
+    for (int k = 0; k < LANES; k++) l[k] = (id);                           \
+    int64_t i = 0;                                                         \
+    for (; i + LANES <= n; i += LANES)                                     \
+      for (int k = 0; k < LANES; k++) {                                    \
+        T v = (T)x[i + k];                                                 \
+        l[k] OP (expr);                                                    \
+      }                                                                    \
+    for (; i < n; i++) {                                                   \
+      T v = (T)x[i];                                                       \
+      tail OP (expr);                                                      \
+    }                                                                      \
+    for (int w = LANES / 2; w >= 1; w /= 2)                                \
+      for (int k = 0; k < w; k++) l[k] OP l[k + w];                        \
+    l[0] OP tail;                                                          \
+    dst = l[0];                                                            \
+  } while (0)
+
+#define PRAGMA_STR(x) #x
+#define PRAGMA(x) _Pragma(PRAGMA_STR(x))
+#define ROW_BEST(T, BETTER, RED, dst)                                      \
+  do {                                                                     \
+    T b = x[0];                                                            \
+    int64_t at = 0;                                                        \
+    for (int64_t s = 0; s < n; s += BEST_BLOCK) {                          \
+      const T *y = x + s;                                                  \
+      int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;            \
+      T m = y[0];                                                          \
+      int nan = 0;                                                         \
+      PRAGMA(omp simd reduction(RED : m) reduction(| : nan))               \
+      for (int64_t q = 0; q < len; q++) {                                  \
+        T v = y[q];                                                        \
+        m = v BETTER m ? v : m;                                            \
+        nan |= v != v;                                                     \
+      }                                                                    \
+      if (nan) { /* the first NaN is the answer */                         \
+        for (i = 0; y[i] == y[i]; i++) {}                                  \
+        b = y[i];                                                          \
+        at = s + i;                                                        \
+        break;                                                             \
+      }                                                                    \
+      if (m BETTER b) { /* where m first occurs: LANES at a time, then 1 */\
+        int64_t q = 0;                                                     \
+        for (; q + LANES <= len; q += LANES) {                             \
+          int hit = 0;                                                     \
+          for (int k = 0; k < LANES; k++) hit |= y[q + k] == m;            \
+          if (hit) break;                                                  \
+        }                                                                  \
+        while (y[q] != m) q++;                                             \
+        b = m;                                                             \
+        at = s + q;                                                        \
+      }                                                                    \
+    }                                                                      \
+    dst = b;                                                               \
+    a.at = at;                                                             \
+  } while (0)
+
+/* x is (n); m is the row's mean for K_SQDEV. */
+static Acc row_f32(int kop, const float *x, int64_t n, double m) {
+  Acc a = {{0}, 0};
+  switch (kop) {
+  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
+  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
+  case K_PROD: ROW_ACC(double, 1, *=, v, a.v.d); break;
+  case K_MAX: ROW_BEST(float, >, max, a.v.d); break;
+  case K_MIN: ROW_BEST(float, <, min, a.v.d); break;
+  default: break;
+  }
+  return a;
+}
+
+static Acc row_f64(int kop, const double *x, int64_t n, double m) {
+  Acc a = {{0}, 0};
+  switch (kop) {
+  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
+  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
+  case K_PROD: ROW_ACC(double, 1, *=, v, a.v.d); break;
+  case K_MAX: ROW_BEST(double, >, max, a.v.d); break;
+  case K_MIN: ROW_BEST(double, <, min, a.v.d); break;
+  default: break;
+  }
+  return a;
+}
+
+/* Integer sums and products wrap like C's unsigned arithmetic. */
+static Acc row_i64(int kop, const int64_t *x, int64_t n, double m) {
+  Acc a = {{0}, 0};
+  switch (kop) {
+  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
+  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
+  case K_ISUM: ROW_ACC(uint64_t, 0, +=, v, a.v.i); break;
+  case K_IPROD: ROW_ACC(uint64_t, 1, *=, v, a.v.i); break;
+  case K_MAX: ROW_BEST(int64_t, >, max, a.v.i); break;
+  case K_MIN: ROW_BEST(int64_t, <, min, a.v.i); break;
+  default: break;
+  }
+  return a;
+}
+#undef ROW_ACC
+#undef ROW_BEST
+#undef PRAGMA
+#undef PRAGMA_STR
+
+static Acc row(const Job *j, const char *x, int64_t n, double m) {
+  switch (j->dt) {
+  case MG_F32: return row_f32(j->kop, (const float *)x, n, m);
+  case MG_F64: return row_f64(j->kop, (const double *)x, n, m);
+  default: return row_i64(j->kop, (const int64_t *)x, n, m);
+  }
+}
+
+/* (va, aa) = (va, aa) followed by (vb, ab), w values each (laid out as the
+ * column kernels leave them), where ab are already positions in the whole
+ * reduced dim. A later extreme replaces the earlier only when strictly
+ * better (or the first NaN), keeping the first occurrence. */
+static void combine(int kop, int is_int, void *va, int64_t *aa,
+                    const void *vb, const int64_t *ab, int64_t w) {
+  double *da = va;
+  const double *db = vb;
+  uint64_t *ua = va;
+  const uint64_t *ub = vb;
+  int64_t *ia = va;
+  const int64_t *ib = vb;
+  for (int64_t c = 0; c < w; c++) {
+    int take = 0;
+    switch (kop) {
+    case K_SUM:
+    case K_SQDEV: da[c] += db[c]; break;
+    case K_PROD: da[c] *= db[c]; break;
+    case K_ISUM: ua[c] += ub[c]; break;
+    case K_IPROD: ua[c] *= ub[c]; break;
+    case K_MAX:
+      take = is_int ? ib[c] > ia[c]
+                    : da[c] == da[c] && (db[c] > da[c] || db[c] != db[c]);
+      break;
+    case K_MIN:
+      take = is_int ? ib[c] < ia[c]
+                    : da[c] == da[c] && (db[c] < da[c] || db[c] != db[c]);
+      break;
+    default: break;
+    }
+    if (take) {
+      ua[c] = ub[c]; /* the 8 bytes, whichever type they hold */
+      aa[c] = ab[c];
+    }
+  }
+}
+
+/* ---- column kernels: (rows, w) with row stride `stride` -> w values -------
+ * val holds w doubles (or w int64 for the int64 kinds and int64 extremes),
+ * at the w positions of the extremes; mean the w means for K_SQDEV.
+ * COLS(init, update) sets a[c] = init from row 0 (xr = x), then runs update
+ * for every later row with xr = that row and r its number. */
+#define COLS(T, init, update)                                              \
+  do {                                                                     \
+    T *a = (T *)val;                                                       \
+    const ET *xr = x;                                                      \
+    for (int64_t c = 0; c < w; c++) init;                                  \
+    for (int64_t r = 1; r < rows; r++) {                                   \
+      xr = x + r * stride;                                                 \
+      for (int64_t c = 0; c < w; c++) update;                              \
+    }                                                                      \
+  } while (0)
+
+/* The first row initialises the accumulators, so rows == 0 must start from
+ * the identity instead (sums and products only: extremes of nothing are
+ * rejected before any kernel runs). */
+#define COLS_EMPTY(T, identity)                                            \
+  if (rows == 0) {                                                         \
+    for (int64_t c = 0; c < w; c++) ((T *)val)[c] = (identity);            \
+    return;                                                                \
+  }
+
+#define ET float
+static void cols_f32(int kop, const float *x, int64_t rows, int64_t stride,
+                     int64_t w, void *val, int64_t *at, const double *mean) {
+  switch (kop) {
+  case K_SUM:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = xr[c], a[c] += xr[c]);
+    break;
+  case K_SQDEV:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]),
+         a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]));
+    break;
+  case K_PROD:
+    COLS_EMPTY(double, 1);
+    COLS(double, a[c] = xr[c], a[c] *= xr[c]);
+    break;
+  case K_MAX:
+    COLS(double, (a[c] = xr[c], at[c] = 0),
+         if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
+           a[c] = xr[c];
+           at[c] = r;
+         });
+    break;
+  case K_MIN:
+    COLS(double, (a[c] = xr[c], at[c] = 0),
+         if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
+           a[c] = xr[c];
+           at[c] = r;
+         });
+    break;
+  default: break;
+  }
+}
+#undef ET
+
+#define ET double
+static void cols_f64(int kop, const double *x, int64_t rows, int64_t stride,
+                     int64_t w, void *val, int64_t *at, const double *mean) {
+  switch (kop) {
+  case K_SUM:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = xr[c], a[c] += xr[c]);
+    break;
+  case K_SQDEV:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]),
+         a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]));
+    break;
+  case K_PROD:
+    COLS_EMPTY(double, 1);
+    COLS(double, a[c] = xr[c], a[c] *= xr[c]);
+    break;
+  case K_MAX:
+    COLS(double, (a[c] = xr[c], at[c] = 0),
+         if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
+           a[c] = xr[c];
+           at[c] = r;
+         });
+    break;
+  case K_MIN:
+    COLS(double, (a[c] = xr[c], at[c] = 0),
+         if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
+           a[c] = xr[c];
+           at[c] = r;
+         });
+    break;
+  default: break;
+  }
+}
+#undef ET
+
+#define ET int64_t
+static void cols_i64(int kop, const int64_t *x, int64_t rows, int64_t stride,
+                     int64_t w, void *val, int64_t *at, const double *mean) {
+  switch (kop) {
+  case K_SUM:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = (double)xr[c], a[c] += (double)xr[c]);
+    break;
+  case K_SQDEV:
+    COLS_EMPTY(double, 0);
+    COLS(double, a[c] = ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]),
+         a[c] += ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]));
+    break;
+  case K_ISUM:
+    COLS_EMPTY(uint64_t, 0);
+    COLS(uint64_t, a[c] = (uint64_t)xr[c], a[c] += (uint64_t)xr[c]);
+    break;
+  case K_IPROD:
+    COLS_EMPTY(uint64_t, 1);
+    COLS(uint64_t, a[c] = (uint64_t)xr[c], a[c] *= (uint64_t)xr[c]);
+    break;
+  case K_MAX:
+    COLS(int64_t, (a[c] = xr[c], at[c] = 0), if (xr[c] > a[c]) {
+      a[c] = xr[c];
+      at[c] = r;
+    });
+    break;
+  case K_MIN:
+    COLS(int64_t, (a[c] = xr[c], at[c] = 0), if (xr[c] < a[c]) {
+      a[c] = xr[c];
+      at[c] = r;
+    });
+    break;
+  default: break;
+  }
+}
+#undef ET
+#undef COLS
+#undef COLS_EMPTY
+
+/* x is (rows, w) with row stride inner. */
+static void cols(const Job *j, const char *x, int64_t rows, int64_t w,
+                 void *val, int64_t *at, const double *mean) {
+  switch (j->dt) {
+  case MG_F32:
+    cols_f32(j->kop, (const float *)x, rows, j->inner, w, val, at, mean);
+    break;
+  case MG_F64:
+    cols_f64(j->kop, (const double *)x, rows, j->inner, w, val, at, mean);
+    break;
+  default:
+    cols_i64(j->kop, (const int64_t *)x, rows, j->inner, w, val, at, mean);
+    break;
+  }
+}
+
+/* ---- finishing: accumulated values -> output elements k0 .. k0+w-1 ------- */
+
+static void store(mg_DType dt, char *out, int64_t k, double v) {
+  if (dt == MG_F32)
+    ((float *)out)[k] = (float)v;
+  else
+    ((double *)out)[k] = v;
+}
+
+static void finish(const Job *j, int64_t k0, int64_t w, const void *val,
+                   const int64_t *at) {
+  const double *d = val;
+  const int64_t *iv = val;
+  double n = (double)j->n, div = n - j->correction;
+  int64_t *o64 = (int64_t *)(void *)j->out; /* int64 outputs only */
+  switch (j->op) {
+  case MG_RED_SUM:
+  case MG_RED_PROD:
+    if (j->kop == K_ISUM || j->kop == K_IPROD)
+      memcpy(o64 + k0, iv, sizeof(int64_t) * (size_t)w);
+    else
+      for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c]);
+    break;
+  case MG_RED_MEAN:
+    for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c] / n);
+    break;
+  case MG_RED_VAR:
+  case MG_RED_STD:
+    for (int64_t c = 0; c < w; c++) {
+      double v = div > 0 ? d[c] / div : NAN;
+      store(j->odt, j->out, k0 + c, j->op == MG_RED_STD ? sqrt(v) : v);
+    }
+    break;
+  case MG_RED_MAX:
+  case MG_RED_MIN:
+    if (j->dt == MG_I64)
+      memcpy(o64 + k0, iv, sizeof(int64_t) * (size_t)w);
+    else
+      for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c]);
+    if (j->idx)
+      for (int64_t c = 0; c < w; c++) j->idx[k0 + c] = at[c] + 1;
+    break;
+  case MG_RED_ARGMAX:
+  case MG_RED_ARGMIN:
+    for (int64_t c = 0; c < w; c++) o64[k0 + c] = at[c] + 1;
+    break;
+  default: break;
+  }
+}
+
+/* ---- the two drivers -------------------------------------------------------
+ * Both split the work into units fixed by the shape alone, never by the
+ * thread count, and combine partial results in a fixed order. */
+
+/* inner == 1: x is (outer, n), out is (outer). A row of up to MG_RED_CHUNK
+ * elements is one unit; a longer row is split into chunks of MG_RED_CHUNK
+ * whose partials are combined in order. */
+static int run_rows(mg_Context *ctx, const Job *j) {
+  int64_t outer = j->outer, n = j->n;
+  size_t es = mg_dtype_size(j->dt);
+  int nt = mg_threads_for(ctx, outer * n);
+  if (n <= MG_RED_CHUNK) {
+    if (nt > outer) nt = (int)outer;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t o = 0; o < outer; o++) {
+      Acc a = row(j, j->x + (size_t)(o * n) * es, n, j->mean ? j->mean[o] : 0);
+      finish(j, o, 1, &a.v, &a.at);
+    }
+    return MG_OK;
+  }
+  int64_t per = ceil_div(n, MG_RED_CHUNK), units = outer * per;
+  size_t bytes = sizeof(Acc) * (size_t)units;
+  Acc *part = mg_buffer_alloc(ctx, bytes);
+  if (!part) return MG_ENOMEM;
+  if (nt > units) nt = (int)units;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t u = 0; u < units; u++) {
+    int64_t o = u / per, b = (u % per) * MG_RED_CHUNK;
+    int64_t len = n - b < MG_RED_CHUNK ? n - b : MG_RED_CHUNK;
+    part[u] = row(j, j->x + (size_t)(o * n + b) * es, len,
+                  j->mean ? j->mean[o] : 0);
+    part[u].at += b;
+  }
+  for (int64_t o = 0; o < outer; o++) {
+    Acc *a = &part[o * per];
+    for (int64_t c = 1; c < per; c++)
+      combine(j->kop, j->dt == MG_I64, &a->v, &a->at, &a[c].v, &a[c].at, 1);
+    finish(j, o, 1, &a->v, &a->at);
+  }
+  mg_buffer_free(ctx, part, bytes);
+  return MG_OK;
+}
+
+/* inner > 1: x is (outer, n, inner), out is (outer, inner). A unit is a
+ * block of up to MG_RED_BLOCK columns of one outer slice over a chunk of
+ * rows (about MG_RED_COLS_CHUNK elements), swept row by row into a buffer
+ * of accumulators. With one chunk per column block the buffer is the
+ * thread's own and the unit writes its results; otherwise every unit keeps
+ * its partials and a second pass combines a block's chunks in order. */
+static int run_cols(mg_Context *ctx, const Job *j) {
+  int64_t outer = j->outer, n = j->n, inner = j->inner;
+  size_t es = mg_dtype_size(j->dt);
+  int64_t bw = inner < MG_RED_BLOCK ? inner : MG_RED_BLOCK;
+  int64_t nb = ceil_div(inner, bw);
+  int64_t rows = MG_RED_COLS_CHUNK / bw > 0 ? MG_RED_COLS_CHUNK / bw : 1;
+  int64_t nc = n > rows ? ceil_div(n, rows) : 1;
+  int64_t units = outer * nb * nc;
+  int nt = mg_threads_for(ctx, outer * n * inner);
+  if (nt > units) nt = (int)units;
+  /* Accumulators: bw values (8 bytes each), then bw positions. */
+  size_t per = 2 * sizeof(double) * (size_t)bw;
+  size_t bytes = per * (size_t)(nc == 1 ? nt : units);
+  char *buf = mg_buffer_alloc(ctx, bytes);
+  if (!buf) return MG_ENOMEM;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t u = 0; u < units; u++) {
+    int64_t c = u % nc, blk = (u / nc) % nb, o = u / (nc * nb);
+    int64_t c0 = blk * bw, w = inner - c0 < bw ? inner - c0 : bw;
+    int64_t r0 = c * rows, nr = n - r0 < rows ? n - r0 : rows;
+    int64_t k0 = o * inner + c0;
+    char *mine = buf + per * (size_t)(nc == 1 ? omp_get_thread_num() : u);
+    int64_t *at = (int64_t *)(void *)(mine + sizeof(double) * (size_t)bw);
+    cols(j, j->x + (size_t)((o * n + r0) * inner + c0) * es, nr, w, mine, at,
+         j->mean ? j->mean + k0 : NULL);
+    if (nc == 1)
+      finish(j, k0, w, mine, at);
+    else if (j->kop == K_MAX || j->kop == K_MIN)
+      for (int64_t i = 0; i < w; i++) at[i] += r0;
+  }
+  if (nc > 1) {
+    int64_t blocks = outer * nb;
+    int nt2 = mg_threads_for(ctx, blocks * nc * bw);
+    if (nt2 > blocks) nt2 = (int)blocks;
+#pragma omp parallel for num_threads(nt2) if (nt2 > 1) schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+      int64_t o = b / nb, c0 = (b % nb) * bw;
+      int64_t w = inner - c0 < bw ? inner - c0 : bw;
+      char *first = buf + per * (size_t)(b * nc);
+      int64_t *at = (int64_t *)(void *)(first + sizeof(double) * (size_t)bw);
+      for (int64_t c = 1; c < nc; c++) {
+        char *p = first + per * (size_t)c;
+        combine(j->kop, j->dt == MG_I64, first, at, p,
+                (int64_t *)(void *)(p + sizeof(double) * (size_t)bw), w);
+      }
+      finish(j, o * inner + c0, w, first, at);
+    }
+  }
+  mg_buffer_free(ctx, buf, bytes);
+  return MG_OK;
+}
+
+static int run(mg_Context *ctx, const Job *j) {
+  if (j->outer * j->inner == 0) return MG_OK; /* nothing to write */
+  return j->inner == 1 ? run_rows(ctx, j) : run_cols(ctx, j);
+}
+
+/* ---- mg_reduce ------------------------------------------------------------- */
+
+static mg_DType result_dtype(mg_ReduceOp op, mg_DType dt) {
+  switch (op) {
+  case MG_RED_ARGMAX:
+  case MG_RED_ARGMIN: return MG_I64;
+  case MG_RED_MEAN:
+  case MG_RED_VAR:
+  case MG_RED_STD: return dt == MG_I64 ? MG_F32 : dt;
+  default: return dt;
+  }
+}
+
+static int kernel_op(mg_ReduceOp op, mg_DType dt) {
+  switch (op) {
+  case MG_RED_SUM: return dt == MG_I64 ? K_ISUM : K_SUM;
+  case MG_RED_PROD: return dt == MG_I64 ? K_IPROD : K_PROD;
+  case MG_RED_MAX:
+  case MG_RED_ARGMAX: return K_MAX;
+  case MG_RED_MIN:
+  case MG_RED_ARGMIN: return K_MIN;
+  default: return K_SUM; /* mean; var and std start with the mean */
+  }
+}
+
+/* Reduces over dim (0-based; < 0 = every element). A 0-d tensor has one
+ * dim of size 1 to reduce over. On success *out (and, for MAX/MIN when
+ * indices is non-NULL, *indices: 1-based int64 positions along dim, or the
+ * flat position when dim < 0) receive new references; on failure neither
+ * is touched. Records nothing (mg_reduce, in ops_reduce.c, does). */
+static int reduce_forward(mg_Context *ctx, mg_Tensor **out,
+                          mg_Tensor **indices, mg_ReduceOp op, mg_Tensor *t,
+                          int dim, int keepdim, double correction) {
+  if ((int)op < 0 || op >= MG_NREDUCE)
+    return mg_error(ctx, MG_EARG, "reduce: unknown reduction %d", (int)op);
+  const char *name = reduce_names[op];
+  int all = dim < 0;
+  int nd = t->ndim > 0 ? t->ndim : 1;
+  if (!all && dim >= nd)
+    return mg_error(ctx, MG_EINDEX, "%s: dimension %d out of range for a "
+                    "%d-dimensional tensor (expected 1..%d)", name, dim + 1,
+                    t->ndim, nd);
+
+  /* The (outer, n, inner) view and the result's shape. */
+  int64_t outer = 1, n = 1, inner = 1, oshape[MG_MAXDIM];
+  int ond = 0;
+  if (all) {
+    n = mg_numel(t);
+    if (keepdim)
+      for (ond = 0; ond < t->ndim; ond++) oshape[ond] = 1;
+  } else if (t->ndim > 0) {
+    for (int d = 0; d < t->ndim; d++) {
+      if (d < dim) outer *= t->shape[d];
+      if (d > dim) inner *= t->shape[d];
+      if (d != dim || keepdim) oshape[ond++] = d == dim ? 1 : t->shape[d];
+    }
+    n = t->shape[dim];
+  }
+
+  int best = op == MG_RED_MAX || op == MG_RED_MIN || op == MG_RED_ARGMAX ||
+             op == MG_RED_ARGMIN;
+  if (best && n == 0) {
+    char sb[MG_SHAPE_BUFSZ];
+    if (all)
+      return mg_error(ctx, MG_EARG, "%s: cannot reduce over an empty tensor "
+                      "(shape %s)", name,
+                      mg_shape_str(sb, sizeof sb, t->ndim, t->shape));
+    return mg_error(ctx, MG_EARG, "%s: cannot reduce over an empty dimension "
+                    "(size 0): dimension %d of shape %s", name, dim + 1,
+                    mg_shape_str(sb, sizeof sb, t->ndim, t->shape));
+  }
+
+  int want_idx = indices && (op == MG_RED_MAX || op == MG_RED_MIN);
+  mg_DType odt = result_dtype(op, t->dtype);
+  mg_Tensor *r = NULL, *ix = NULL, *c = NULL, *mean = NULL;
+  int st;
+  if ((st = mg_alloc_tensor(ctx, &r, odt, ond, oshape)) ||
+      (want_idx && (st = mg_alloc_tensor(ctx, &ix, MG_I64, ond, oshape))) ||
+      (st = mg_contiguous_data(ctx, &c, t)))
+    goto fail;
+
+  Job j = {op, kernel_op(op, t->dtype), t->dtype, mg_data(c), outer, n,
+           inner, NULL, correction, odt, mg_data(r),
+           ix ? (int64_t *)mg_data(ix) : NULL};
+  if (op == MG_RED_VAR || op == MG_RED_STD) {
+    /* Pass one: the means, in double whatever the data's dtype. */
+    int64_t m = outer * inner;
+    if ((st = mg_alloc_tensor(ctx, &mean, MG_F64, 1, &m))) goto fail;
+    Job jm = j;
+    jm.op = MG_RED_MEAN;
+    jm.odt = MG_F64;
+    jm.out = mg_data(mean);
+    if ((st = run(ctx, &jm))) goto fail;
+    j.kop = K_SQDEV;
+    j.mean = mg_data(mean);
+  }
+  if ((st = run(ctx, &j))) goto fail;
+
+  mg_tensor_decref(c);
+  mg_tensor_decref(mean);
+  *out = r;
+  if (want_idx) *indices = ix;
+  return MG_OK;
+fail:
+  mg_tensor_decref(r);
+  mg_tensor_decref(ix);
+  mg_tensor_decref(c);
+  mg_tensor_decref(mean);
+  return st;
+}
+
+int mg_reduce_data(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
+                   mg_ReduceOp op, mg_Tensor *t, int dim, int keepdim,
+                   double correction) {
+  int mode = mg_set_grad_enabled(ctx, 0);
+  int st = reduce_forward(ctx, out, indices, op, t, dim, keepdim, correction);
+  mg_set_grad_enabled(ctx, mode);
+  return st;
+}
