@@ -31,12 +31,7 @@ local function children()
 end
 
 -- The pids of a children() table, sorted.
-local function pids_of(t)
-  local list = {}
-  for pid in pairs(t) do list[#list + 1] = pid end
-  table.sort(list)
-  return list
-end
+local pids_of = require("support.check").sorted_keys
 
 local function count(t)
   local n = 0

@@ -29,12 +29,7 @@ local function names_of(iter)
   return out
 end
 
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local sorted_keys = require("support.check").sorted_keys
 
 -- The message of the error fn raises (fn must raise).
 local error_of = require("support.check").err_of

@@ -21,11 +21,7 @@ local function sorted(list)
   return list
 end
 
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  return sorted(out)
-end
+local keys = require("support.check").sorted_keys
 
 -- The models of torch_bridge.py, as a moongrad user writes them.
 local MODELS = {

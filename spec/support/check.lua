@@ -12,4 +12,12 @@ function check.err_of(fn, ...)
   return tostring(err)
 end
 
+-- sorted_keys(t) --> t's keys, sorted.
+function check.sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
 return check

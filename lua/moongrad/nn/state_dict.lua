@@ -60,7 +60,7 @@ local function child_name(m, name, torch)
   return name
 end
 
--- Every saved entry {name, tensor, module path} in order: parameters then
+-- Every saved entry {name, tensor} in order: parameters then
 -- persistent buffers of each module, modules depth first, names in
 -- PyTorch's spelling when torch. Unlike parameters(), a tensor shared by
 -- two modules appears under both names. variants (optional) collects
