@@ -471,6 +471,17 @@ static int f_get_num_threads(lua_State *L) {
   return 1;
 }
 
+/* mg.blas_core() --> the name of OpenBLAS's kernel set, and the set to
+ * name in OPENBLAS_CORETYPE when OpenBLAS fell back to generic kernels on
+ * a CPU it does not know (else nil): see blas_core.c. */
+static int f_blas_core(lua_State *L) {
+  const char *core = mg_blas_core(), *better = mg_blas_core_for_cpu();
+  lua_pushstring(L, core ? core : "unknown");
+  if (better) lua_pushstring(L, better);
+  else lua_pushnil(L);
+  return 2;
+}
+
 /* mg.clock() --> seconds on a monotonic wall clock, for timing code: unlike
  * os.clock it does not add up the CPU time of every thread. */
 static int f_clock(lua_State *L) {
@@ -603,6 +614,7 @@ const luaL_Reg mgl_create_functions[] = {
     {"with_rng_stream", f_with_rng_stream},
     {"set_num_threads", f_set_num_threads},
     {"get_num_threads", f_get_num_threads},
+    {"blas_core", f_blas_core},
     {"clock", f_clock},
     {"memory", f_memory},
     {"empty_cache", f_empty_cache},

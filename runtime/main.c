@@ -252,8 +252,21 @@ static int protected_main(lua_State *L) {
   return 1;
 }
 
+/* OpenBLAS chose its kernels when it loaded. If it fell back to generic
+ * ones on a CPU it does not know, start again with the right set named
+ * (blas_core.c). An OPENBLAS_CORETYPE the user set, even to "", stands; a
+ * failed exec carries on with the kernels there are. */
+static void restart_for_blas(char **argv) {
+  const char *core;
+  if (getenv("OPENBLAS_CORETYPE") || !(core = mg_blas_core_for_cpu())) return;
+  if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv) {
   int status, ok;
+  restart_for_blas(argv);
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     fputs(PROGNAME ": cannot create a Lua state: not enough memory\n", stderr);

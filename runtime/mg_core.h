@@ -826,6 +826,19 @@ int mg_optim_step(mg_Context *ctx, mg_Optim kind, const mg_OptimConfig *cfg,
 int mg_grad_norm(mg_Context *ctx, double *out, const mg_Tensor *t,
                  double norm_type);
 
+/* ---- OpenBLAS's kernel set (blas_core.c) ------------------------------- */
+
+/* The name of the kernel set OpenBLAS chose when it loaded ("Haswell",
+ * "SkylakeX", ...). */
+const char *mg_blas_core(void);
+/* When OpenBLAS fell back to a generic pre-AVX set (Prescott) on a CPU it
+ * does not know but that has AVX2 and FMA or AVX-512: the name to put in
+ * OPENBLAS_CORETYPE before OpenBLAS loads ("Haswell", "SkylakeX",
+ * "Cooperlake"); else NULL. The variable is read once, when the library
+ * loads, so taking the advice means starting the process again with it
+ * set (the moongrad executable does this itself). */
+const char *mg_blas_core_for_cpu(void);
+
 /* ---- threading helpers (context.c) ------------------------------------- */
 
 /* Elements below which an elementwise loop stays on one thread. */

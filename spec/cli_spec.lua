@@ -287,4 +287,27 @@ describe("the moongrad executable", function()
       assert.are.equal("found\n", out)
     end)
   end)
+
+  describe("OpenBLAS's kernels", function()
+    -- mg.blas_core() returns OpenBLAS's kernel set and, when OpenBLAS fell
+    -- back to generic kernels on a CPU it does not know, the set to ask for.
+    local probe = " -e 'print(require(\"moongrad\").blas_core())'"
+
+    it("are the CPU's own: nothing better is left to ask for", function()
+      local out, _, code = run("env -u OPENBLAS_CORETYPE " .. EXE .. probe)
+      assert.are.equal(0, code)
+      assert.matches("^%S+\tnil\n$", out)
+    end)
+
+    it("are the ones OPENBLAS_CORETYPE names when the user sets it", function()
+      local out = run("OPENBLAS_CORETYPE=Prescott " .. EXE .. probe)
+      assert.matches("^Prescott\t", out)
+    end)
+
+    it("are chosen without losing the script's arguments or stdin", function()
+      local script = temp_script("print(select('#', ...), table.concat({...}, '|'), io.read('a'))")
+      local out = run("env -u OPENBLAS_CORETYPE " .. EXE .. " " .. script .. " a 'b c' ''", "in")
+      assert.are.equal("3\ta|b c|\tin\n", out)
+    end)
+  end)
 end)
