@@ -6,8 +6,10 @@
  * tensors, read the per-sample parameters into a plain C array (they are
  * few: N or 6N numbers), allocate the output, then run one loop over the
  * samples, in parallel when the batch is large. Copies move whole rows
- * with memcpy whatever the dtype; only the fills and the bilinear sampler
- * look at element types, through the two small helpers below.
+ * with memcpy whatever the dtype; only the fills, the horizontal flip and
+ * the bilinear sampler look at element types, each a float32 function
+ * with its float64 (and, for the pixel movers, uint8) twin, which the
+ * primitive picks once before its loop.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,17 +20,25 @@
 
 /* ---- shared helpers ----------------------------------------------------- */
 
-/* Sets n contiguous elements at p (float32, float64 or uint8) to v. */
-static void fill_run(void *p, mg_DType dt, int64_t n, double v) {
-  if (dt == MG_U8) {
-    memset(p, (uint8_t)v, (size_t)n);
-  } else if (dt == MG_F32) {
-    float *f = p, fv = (float)v;
-    for (int64_t i = 0; i < n; i++) f[i] = fv;
-  } else {
-    double *d = p;
-    for (int64_t i = 0; i < n; i++) d[i] = v;
-  }
+/* Sets n contiguous elements at p to v. */
+typedef void FillRun(void *p, int64_t n, double v);
+
+static void fill_run_f32(void *p, int64_t n, double v) {
+  float *f = p, fv = (float)v;
+  for (int64_t i = 0; i < n; i++) f[i] = fv;
+}
+/* f64 twin of fill_run_f32 */
+static void fill_run_f64(void *p, int64_t n, double v) {
+  double *f = p, fv = (double)v;
+  for (int64_t i = 0; i < n; i++) f[i] = fv;
+}
+/* u8 twin of fill_run_f32 (v is checked to be a uint8 value) */
+static void fill_run_u8(void *p, int64_t n, double v) {
+  memset(p, (uint8_t)v, (size_t)n);
+}
+
+static FillRun *fill_run_for(mg_DType dt) {
+  return dt == MG_U8 ? fill_run_u8 : dt == MG_F32 ? fill_run_f32 : fill_run_f64;
 }
 
 /* Checks the batch x and makes *xc a contiguous alias or copy of it. The
@@ -96,6 +106,30 @@ static int check_boxes(mg_Context *ctx, const char *op, const double *b,
 /* ---- flips -----------------------------------------------------------------
  * x is (N,C,H,W), mask is (N): out[n] = mask[n] ? flip(x[n]) : x[n]. */
 
+/* d (H, W) = s (H, W) with each row reversed. */
+typedef void FlipRows(const void *s, void *d, int64_t H, int64_t W);
+
+static void flip_rows_f32(const void *s, void *d, int64_t H, int64_t W) {
+  const float *a = s;
+  float *b = d;
+  for (int64_t i = 0; i < H; i++, a += W, b += W)
+    for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
+}
+/* f64 twin of flip_rows_f32 */
+static void flip_rows_f64(const void *s, void *d, int64_t H, int64_t W) {
+  const double *a = s;
+  double *b = d;
+  for (int64_t i = 0; i < H; i++, a += W, b += W)
+    for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
+}
+/* u8 twin of flip_rows_f32 */
+static void flip_rows_u8(const void *s, void *d, int64_t H, int64_t W) {
+  const uint8_t *a = s;
+  uint8_t *b = d;
+  for (int64_t i = 0; i < H; i++, a += W, b += W)
+    for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
+}
+
 int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
             const mg_Tensor *mask, int vertical) {
   const char *op = vertical ? "flip_vertical" : "flip_horizontal";
@@ -110,6 +144,9 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
   int64_t plane = H * W;
+  FlipRows *flip_rows = x->dtype == MG_F32  ? flip_rows_f32
+                        : x->dtype == MG_U8 ? flip_rows_u8
+                                            : flip_rows_f64;
   /* one image (a data loader's sample) stays on the calling thread */
   int nt = N > 1 ? mg_threads_for(ctx, mg_numel(x)) : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -121,21 +158,8 @@ int mg_flip(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     } else if (vertical) {
       for (int64_t i = 0; i < H; i++)
         memcpy(d + (size_t)i * row, s + (size_t)(H - 1 - i) * row, row);
-    } else if (x->dtype == MG_F32) {
-      const float *a = (const float *)s;
-      float *b = (float *)d;
-      for (int64_t i = 0; i < H; i++, a += W, b += W)
-        for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
-    } else if (x->dtype == MG_U8) {
-      const uint8_t *a = (const uint8_t *)s;
-      uint8_t *b = (uint8_t *)d;
-      for (int64_t i = 0; i < H; i++, a += W, b += W)
-        for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
     } else {
-      const double *a = (const double *)s;
-      double *b = (double *)d;
-      for (int64_t i = 0; i < H; i++, a += W, b += W)
-        for (int64_t j = 0; j < W; j++) b[j] = a[W - 1 - j];
+      flip_rows(s, d, H, W);
     }
   }
   *out = r, r = NULL;
@@ -188,8 +212,8 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     }
   int64_t shape[4] = {N, C, out_h, out_w};
   if ((st = mg_alloc_tensor(ctx, &r, x->dtype, 4, shape))) goto done;
-  mg_DType dt = x->dtype;
-  size_t es = mg_dtype_size(dt);
+  size_t es = mg_dtype_size(x->dtype);
+  FillRun *fill_run = fill_run_for(x->dtype);
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
   int nt = N > 1 ? mg_threads_for(ctx, mg_numel(r)) : 1;
@@ -205,13 +229,13 @@ int mg_crop_with_padding(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     for (int64_t i = 0; i < out_h; i++, d += (size_t)out_w * es) {
       int64_t y = y0 + i;
       if (y < 0 || y >= H || j0 >= out_w) {
-        fill_run(d, dt, out_w, fill);
+        fill_run(d, out_w, fill);
         continue;
       }
-      fill_run(d, dt, j0, fill);
+      fill_run(d, j0, fill);
       memcpy(d + (size_t)j0 * es, s + (size_t)(y * W + x0 + j0) * es,
              (size_t)(j1 - j0) * es);
-      fill_run(d + (size_t)j1 * es, dt, out_w - j1, fill);
+      fill_run(d + (size_t)j1 * es, out_w - j1, fill);
     }
   }
   *out = r, r = NULL;
@@ -228,13 +252,88 @@ done:
  * position of every output pixel, fill outside. Coordinates are computed
  * once per pixel and shared by the C channels. */
 
-static inline double load(const void *p, mg_DType dt, int64_t i) {
-  return dt == MG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+/* One sample: d (C, H, W) = s (C, H, W) sampled at theta t (2, 3) about
+ * the centre (cx, cy). */
+static void affine_sample_f32(const double *t, const void *sv, void *dv, int64_t C,
+                              int64_t H, int64_t W, double cx, double cy, double fill) {
+  const float *s = sv;
+  float *d = dv;
+  int64_t plane = H * W;
+  for (int64_t i = 0; i < H; i++) {
+    double v = (double)i - cy;
+    for (int64_t j = 0; j < W; j++) {
+      double u = (double)j - cx;
+      double xs = t[0] * u + t[1] * v + t[2] + cx;
+      double ys = t[3] * u + t[4] * v + t[5] + cy;
+      double fx = floor(xs), fy = floor(ys);
+      double wx = xs - fx, wy = ys - fy;
+      /* far outside: every neighbour is fill */
+      if (fx < -1 || fy < -1 || fx > (double)W || fy > (double)H) {
+        for (int64_t c = 0; c < C; c++) d[c * plane + i * W + j] = (float)fill;
+        continue;
+      }
+      int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+      int in00 = x0 >= 0 && x0 < W && y0 >= 0 && y0 < H;
+      int in01 = x0 + 1 >= 0 && x0 + 1 < W && y0 >= 0 && y0 < H;
+      int in10 = x0 >= 0 && x0 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      int in11 = x0 + 1 >= 0 && x0 + 1 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      double w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy);
+      double w10 = (1 - wx) * wy, w11 = wx * wy;
+      int64_t p = y0 * W + x0;
+      for (int64_t c = 0; c < C; c++) {
+        int64_t b = c * plane;
+        double acc = 0;
+        /* a zero weight never reads memory, so exact positions on the
+         * last row/column stay in bounds */
+        if (w00 != 0) acc += w00 * (in00 ? (double)s[b + p] : fill);
+        if (w01 != 0) acc += w01 * (in01 ? (double)s[b + p + 1] : fill);
+        if (w10 != 0) acc += w10 * (in10 ? (double)s[b + p + W] : fill);
+        if (w11 != 0) acc += w11 * (in11 ? (double)s[b + p + W + 1] : fill);
+        d[b + i * W + j] = (float)acc;
+      }
+    }
+  }
 }
-
-static inline void store(void *p, mg_DType dt, int64_t i, double v) {
-  if (dt == MG_F32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
+/* f64 twin of affine_sample_f32 */
+static void affine_sample_f64(const double *t, const void *sv, void *dv, int64_t C,
+                              int64_t H, int64_t W, double cx, double cy, double fill) {
+  const double *s = sv;
+  double *d = dv;
+  int64_t plane = H * W;
+  for (int64_t i = 0; i < H; i++) {
+    double v = (double)i - cy;
+    for (int64_t j = 0; j < W; j++) {
+      double u = (double)j - cx;
+      double xs = t[0] * u + t[1] * v + t[2] + cx;
+      double ys = t[3] * u + t[4] * v + t[5] + cy;
+      double fx = floor(xs), fy = floor(ys);
+      double wx = xs - fx, wy = ys - fy;
+      /* far outside: every neighbour is fill */
+      if (fx < -1 || fy < -1 || fx > (double)W || fy > (double)H) {
+        for (int64_t c = 0; c < C; c++) d[c * plane + i * W + j] = (double)fill;
+        continue;
+      }
+      int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+      int in00 = x0 >= 0 && x0 < W && y0 >= 0 && y0 < H;
+      int in01 = x0 + 1 >= 0 && x0 + 1 < W && y0 >= 0 && y0 < H;
+      int in10 = x0 >= 0 && x0 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      int in11 = x0 + 1 >= 0 && x0 + 1 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      double w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy);
+      double w10 = (1 - wx) * wy, w11 = wx * wy;
+      int64_t p = y0 * W + x0;
+      for (int64_t c = 0; c < C; c++) {
+        int64_t b = c * plane;
+        double acc = 0;
+        /* a zero weight never reads memory, so exact positions on the
+         * last row/column stay in bounds */
+        if (w00 != 0) acc += w00 * (in00 ? (double)s[b + p] : fill);
+        if (w01 != 0) acc += w01 * (in01 ? (double)s[b + p + 1] : fill);
+        if (w10 != 0) acc += w10 * (in10 ? (double)s[b + p + W] : fill);
+        if (w11 != 0) acc += w11 * (in11 ? (double)s[b + p + W + 1] : fill);
+        d[b + i * W + j] = (double)acc;
+      }
+    }
+  }
 }
 
 int mg_affine(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
@@ -254,53 +353,19 @@ int mg_affine(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       goto done;
     }
   if ((st = mg_alloc_tensor(ctx, &r, x->dtype, 4, x->shape))) goto done;
-  mg_DType dt = x->dtype;
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
-  size_t es = mg_dtype_size(dt);
+  size_t es = mg_dtype_size(x->dtype);
+  void (*sample)(const double *, const void *, void *, int64_t, int64_t, int64_t,
+                 double, double, double) =
+      x->dtype == MG_F32 ? affine_sample_f32 : affine_sample_f64;
   double cx = (double)(W - 1) / 2, cy = (double)(H - 1) / 2;
   int64_t plane = H * W;
   int nt = mg_threads_for(ctx, 8 * mg_numel(r)); /* ~8 flops per element */
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++) {
-    const double *t = th + 6 * n;
-    const char *s = src + (size_t)(n * C * plane) * es;
-    char *d = dst + (size_t)(n * C * plane) * es;
-    for (int64_t i = 0; i < H; i++) {
-      double v = (double)i - cy;
-      for (int64_t j = 0; j < W; j++) {
-        double u = (double)j - cx;
-        double xs = t[0] * u + t[1] * v + t[2] + cx;
-        double ys = t[3] * u + t[4] * v + t[5] + cy;
-        double fx = floor(xs), fy = floor(ys);
-        double wx = xs - fx, wy = ys - fy;
-        /* far outside: every neighbour is fill */
-        if (fx < -1 || fy < -1 || fx > (double)W || fy > (double)H) {
-          for (int64_t c = 0; c < C; c++) store(d, dt, c * plane + i * W + j, fill);
-          continue;
-        }
-        int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
-        int in00 = x0 >= 0 && x0 < W && y0 >= 0 && y0 < H;
-        int in01 = x0 + 1 >= 0 && x0 + 1 < W && y0 >= 0 && y0 < H;
-        int in10 = x0 >= 0 && x0 < W && y0 + 1 >= 0 && y0 + 1 < H;
-        int in11 = x0 + 1 >= 0 && x0 + 1 < W && y0 + 1 >= 0 && y0 + 1 < H;
-        double w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy);
-        double w10 = (1 - wx) * wy, w11 = wx * wy;
-        int64_t p = y0 * W + x0;
-        for (int64_t c = 0; c < C; c++) {
-          int64_t b = c * plane;
-          double acc = 0;
-          /* a zero weight never reads memory, so exact positions on the
-           * last row/column stay in bounds */
-          if (w00 != 0) acc += w00 * (in00 ? load(s, dt, b + p) : fill);
-          if (w01 != 0) acc += w01 * (in01 ? load(s, dt, b + p + 1) : fill);
-          if (w10 != 0) acc += w10 * (in10 ? load(s, dt, b + p + W) : fill);
-          if (w11 != 0) acc += w11 * (in11 ? load(s, dt, b + p + W + 1) : fill);
-          store(d, dt, b + i * W + j, acc);
-        }
-      }
-    }
-  }
+  for (int64_t n = 0; n < N; n++)
+    sample(th + 6 * n, src + (size_t)(n * C * plane) * es,
+           dst + (size_t)(n * C * plane) * es, C, H, W, cx, cy, fill);
   *out = r, r = NULL;
 done:
   free(th);
@@ -325,8 +390,8 @@ int mg_erase(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       (st = check_boxes(ctx, op, bx, N, H, W)) ||
       (st = mg_alloc_tensor(ctx, &r, x->dtype, 4, x->shape)))
     goto done;
-  mg_DType dt = x->dtype;
-  size_t es = mg_dtype_size(dt);
+  size_t es = mg_dtype_size(x->dtype);
+  FillRun *fill_run = fill_run_for(x->dtype);
   const char *src = mg_data(xc);
   char *dst = mg_data(r);
   int64_t plane = H * W;
@@ -340,7 +405,7 @@ int mg_erase(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     int64_t h = (int64_t)b[2], w = (int64_t)b[3];
     if (h == 0 || w == 0) continue;
     for (int64_t i = y0; i < y0 + h; i++)
-      fill_run(d + (size_t)(i * W + x0) * es, dt, w, value);
+      fill_run(d + (size_t)(i * W + x0) * es, w, value);
   }
   *out = r, r = NULL;
 done:

@@ -75,6 +75,7 @@ static inline void copy_f32(float *d, const float *s, int64_t n) {
   for (; i + 8 <= n; i += 8) VSTORE(d + i, VLOAD(f32x8, s + i));
   if (i < n) VSTORE(d + n - 8, VLOAD(f32x8, s + n - 8)); /* overlaps: a copy may */
 }
+/* f64 twin of copy_f32 (4 lanes) */
 static inline void copy_f64(double *d, const double *s, int64_t n) {
   if (n < 4) {
     for (int64_t i = 0; i < n; i++) d[i] = s[i];
@@ -91,6 +92,7 @@ static inline void zero_f32(float *d, int64_t n) {
   for (; i + 8 <= n; i += 8) VSTORE(d + i, ((f32x8){0}));
   for (; i < n; i++) d[i] = 0;
 }
+/* f64 twin of zero_f32 (4 lanes) */
 static inline void zero_f64(double *d, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) VSTORE(d + i, ((f64x4){0}));
@@ -105,6 +107,7 @@ static inline void add_f32(float *d, const float *s, int64_t n) {
   }
   for (; i < n; i++) d[i] += s[i];
 }
+/* f64 twin of add_f32 (4 lanes, no 4-wide tail) */
 static inline void add_f64(double *d, const double *s, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) VSTORE(d + i, VLOAD(f64x4, d + i) + VLOAD(f64x4, s + i));
@@ -136,7 +139,7 @@ static void im2col_f32(const Geom *q, const float *x, float *cols) {
         }
       }
 }
-
+/* f64 twin of im2col_f32 */
 static void im2col_f64(const Geom *q, const double *x, double *cols) {
   for (int64_t c = 0; c < q->Cg; c++)
     for (int64_t i = 0; i < q->kH; i++)
@@ -184,7 +187,7 @@ static void col2im_f32(const Geom *q, const float *cols, float *gx) {
         }
       }
 }
-
+/* f64 twin of col2im_f32 */
 static void col2im_f64(const Geom *q, const double *cols, double *gx) {
   for (int64_t c = 0; c < q->Cg; c++)
     for (int64_t i = 0; i < q->kH; i++)
@@ -229,72 +232,219 @@ static void same_range(const Geom *q, int64_t di, int64_t dj, int64_t *a,
   if (*k1 < *k0) *k1 = *k0;
 }
 
-#define SAME_COLS(T, S)                                                       \
-  static void im2col_same_##S(const Geom *q, const T *x, T *cols) {           \
-    int64_t W = q->W, L = q->L;                                               \
-    for (int64_t c = 0; c < q->Cg; c++)                                       \
-      for (int64_t i = 0; i < q->kH; i++)                                     \
-        for (int64_t j = 0; j < q->kW; j++) {                                 \
-          T *row = cols + ((c * q->kH + i) * q->kW + j) * L;                  \
-          const T *xc = x + c * q->H * W;                                     \
-          int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;               \
-          same_range(q, di, dj, &a, &b, &k0, &k1);                            \
-          zero_##S(row, a * W);                                               \
-          zero_##S(row + b * W, L - b * W);                                   \
-          copy_##S(row + k0, xc + k0 + di * W + dj, k1 - k0);                 \
-          for (int64_t oh = a; oh < b; oh++) {                                \
-            for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;        \
-            for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;     \
-          }                                                                   \
-        }                                                                     \
-  }                                                                           \
-  static void col2im_same_##S(const Geom *q, T *cols, T *gx) {                \
-    int64_t W = q->W, L = q->L;                                               \
-    for (int64_t c = 0; c < q->Cg; c++)                                       \
-      for (int64_t i = 0; i < q->kH; i++)                                     \
-        for (int64_t j = 0; j < q->kW; j++) {                                 \
-          T *row = cols + ((c * q->kH + i) * q->kW + j) * L;                  \
-          T *gc = gx + c * q->H * W;                                          \
-          int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;               \
-          same_range(q, di, dj, &a, &b, &k0, &k1);                            \
-          for (int64_t oh = a; oh < b; oh++) {                                \
-            for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;        \
-            for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;     \
-          }                                                                   \
-          add_##S(gc + k0 + di * W + dj, row + k0, k1 - k0);                  \
-        }                                                                     \
-  }
-SAME_COLS(float, f32)
-SAME_COLS(double, f64)
-#undef SAME_COLS
+static void im2col_same_f32(const Geom *q, const float *x, float *cols) {
+  int64_t W = q->W, L = q->L;
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        float *row = cols + ((c * q->kH + i) * q->kW + j) * L;
+        const float *xc = x + c * q->H * W;
+        int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;
+        same_range(q, di, dj, &a, &b, &k0, &k1);
+        zero_f32(row, a * W);
+        zero_f32(row + b * W, L - b * W);
+        copy_f32(row + k0, xc + k0 + di * W + dj, k1 - k0);
+        for (int64_t oh = a; oh < b; oh++) {
+          for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;
+          for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;
+        }
+      }
+}
+/* f64 twin of im2col_same_f32 */
+static void im2col_same_f64(const Geom *q, const double *x, double *cols) {
+  int64_t W = q->W, L = q->L;
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        double *row = cols + ((c * q->kH + i) * q->kW + j) * L;
+        const double *xc = x + c * q->H * W;
+        int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;
+        same_range(q, di, dj, &a, &b, &k0, &k1);
+        zero_f64(row, a * W);
+        zero_f64(row + b * W, L - b * W);
+        copy_f64(row + k0, xc + k0 + di * W + dj, k1 - k0);
+        for (int64_t oh = a; oh < b; oh++) {
+          for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;
+          for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;
+        }
+      }
+}
+
+static void col2im_same_f32(const Geom *q, float *cols, float *gx) {
+  int64_t W = q->W, L = q->L;
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        float *row = cols + ((c * q->kH + i) * q->kW + j) * L;
+        float *gc = gx + c * q->H * W;
+        int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;
+        same_range(q, di, dj, &a, &b, &k0, &k1);
+        for (int64_t oh = a; oh < b; oh++) {
+          for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;
+          for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;
+        }
+        add_f32(gc + k0 + di * W + dj, row + k0, k1 - k0);
+      }
+}
+/* f64 twin of col2im_same_f32 */
+static void col2im_same_f64(const Geom *q, double *cols, double *gx) {
+  int64_t W = q->W, L = q->L;
+  for (int64_t c = 0; c < q->Cg; c++)
+    for (int64_t i = 0; i < q->kH; i++)
+      for (int64_t j = 0; j < q->kW; j++) {
+        double *row = cols + ((c * q->kH + i) * q->kW + j) * L;
+        double *gc = gx + c * q->H * W;
+        int64_t di = i - q->ph, dj = j - q->pw, a, b, k0, k1;
+        same_range(q, di, dj, &a, &b, &k0, &k1);
+        for (int64_t oh = a; oh < b; oh++) {
+          for (int64_t ow = 0; ow < -dj; ow++) row[oh * W + ow] = 0;
+          for (int64_t ow = W - dj; ow < W; ow++) row[oh * W + ow] = 0;
+        }
+        add_f64(gc + k0 + di * W + dj, row + k0, k1 - k0);
+      }
+}
+
+/* cols = x[n, g] as columns, by the kernel the geometry picked. */
+static void to_cols_f32(const Geom *q, const void *x, void *cols) {
+  if (q->same_rows) im2col_same_f32(q, x, cols);
+  else im2col_f32(q, x, cols);
+}
+/* f64 twin of to_cols_f32 */
+static void to_cols_f64(const Geom *q, const void *x, void *cols) {
+  if (q->same_rows) im2col_same_f64(q, x, cols);
+  else im2col_f64(q, x, cols);
+}
 
 /* gx [Cg, H, W] += cols scattered back; cols is scratch and may be changed. */
-static void col2im(const Geom *q, mg_DType dt, void *cols, void *gx) {
-  if (q->same_rows) {
-    if (dt == MG_F32) col2im_same_f32(q, cols, gx);
-    else col2im_same_f64(q, cols, gx);
-  } else if (dt == MG_F32) {
-    col2im_f32(q, cols, gx);
-  } else {
-    col2im_f64(q, cols, gx);
+static void from_cols_f32(const Geom *q, void *cols, void *gx) {
+  if (q->same_rows) col2im_same_f32(q, cols, gx);
+  else col2im_f32(q, cols, gx);
+}
+/* f64 twin of from_cols_f32 */
+static void from_cols_f64(const Geom *q, void *cols, void *gx) {
+  if (q->same_rows) col2im_same_f64(q, cols, gx);
+  else col2im_f64(q, cols, gx);
+}
+
+/* ---- the bias and the weight gradient's partials ---------------------------- */
+
+/* The nb channels of len elements of sample s of R, each set to its bias
+ * (or 0). */
+static void fill_bias_f32(void *R, const void *B, int64_t s, int64_t nb, int64_t len) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    float v = B ? ((const float *)B)[c] : 0.0f, *p = (float *)R + base;
+    for (int64_t i = 0; i < len; i++) p[i] = v;
   }
+}
+/* f64 twin of fill_bias_f32 */
+static void fill_bias_f64(void *R, const void *B, int64_t s, int64_t nb, int64_t len) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    double v = B ? ((const double *)B)[c] : 0.0, *p = (double *)R + base;
+    for (int64_t i = 0; i < len; i++) p[i] = v;
+  }
+}
+
+/* Sums in double over 8 interleaved lanes: independent additions vectorise
+ * (one running sum waits on each add's latency), and the order depends on
+ * n alone. */
+static double sum_f32(const float *p, int64_t n) {
+  double lane[8] = {0}, s = 0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) lane[k] += (double)p[i + k];
+  for (int k = 0; k < 8; k++) s += lane[k];
+  for (; i < n; i++) s += (double)p[i];
+  return s;
+}
+/* f64 twin of sum_f32 */
+static double sum_f64(const double *p, int64_t n) {
+  double lane[8] = {0}, s = 0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) lane[k] += p[i + k];
+  for (int k = 0; k < 8; k++) s += lane[k];
+  for (; i < n; i++) s += p[i];
+  return s;
+}
+
+/* PB[s, :] = the sums over len of sample s of D [N, nb, len], per channel. */
+static void bias_sums_f32(const void *D, int64_t s, int64_t nb, int64_t len, double *PB) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    PB[s * nb + c] = sum_f32((const float *)D + base, len);
+  }
+}
+/* f64 twin of bias_sums_f32 */
+static void bias_sums_f64(const void *D, int64_t s, int64_t nb, int64_t len, double *PB) {
+  for (int64_t c = 0; c < nb; c++) {
+    int64_t base = (s * nb + c) * len;
+    PB[s * nb + c] = sum_f64((const double *)D + base, len);
+  }
+}
+
+/* gb [nb] = PB [N, nb] summed over samples in sample order, in double. */
+static void bias_grad_f32(void *gb, const double *PB, int64_t N, int64_t nb) {
+  for (int64_t oc = 0; oc < nb; oc++) {
+    double acc = 0;
+    for (int64_t s = 0; s < N; s++) acc += PB[s * nb + oc];
+    ((float *)gb)[oc] = (float)acc;
+  }
+}
+/* f64 twin of bias_grad_f32 */
+static void bias_grad_f64(void *gb, const double *PB, int64_t N, int64_t nb) {
+  for (int64_t oc = 0; oc < nb; oc++) {
+    double acc = 0;
+    for (int64_t s = 0; s < N; s++) acc += PB[s * nb + oc];
+    ((double *)gb)[oc] = (double)acc;
+  }
+}
+
+/* GW [wn] += the nc partials P [nc, wn], in chunk order. */
+static void sum_partials_f32(void *GW, const void *P, int64_t nc, int64_t wn) {
+  for (int64_t c = 0; c < nc; c++) {
+    float *d = (float *)GW;
+    const float *p = (const float *)P + c * wn;
+    for (int64_t i = 0; i < wn; i++) d[i] += p[i];
+  }
+}
+/* f64 twin of sum_partials_f32 */
+static void sum_partials_f64(void *GW, const void *P, int64_t nc, int64_t wn) {
+  for (int64_t c = 0; c < nc; c++) {
+    double *d = (double *)GW;
+    const double *p = (const double *)P + c * wn;
+    for (int64_t i = 0; i < wn; i++) d[i] += p[i];
+  }
+}
+
+/* The per-dtype kernels of one call, picked once at its entry. */
+typedef struct {
+  void (*to_cols)(const Geom *q, const void *x, void *cols);
+  void (*from_cols)(const Geom *q, void *cols, void *gx);
+  void (*fill_bias)(void *R, const void *B, int64_t s, int64_t nb, int64_t len);
+  void (*bias_sums)(const void *D, int64_t s, int64_t nb, int64_t len, double *PB);
+  void (*bias_grad)(void *gb, const double *PB, int64_t N, int64_t nb);
+  void (*sum_partials)(void *GW, const void *P, int64_t nc, int64_t wn);
+} Kernels;
+
+static const Kernels KERNELS_F32 = {to_cols_f32, from_cols_f32, fill_bias_f32,
+                                    bias_sums_f32, bias_grad_f32, sum_partials_f32};
+static const Kernels KERNELS_F64 = {to_cols_f64, from_cols_f64, fill_bias_f64,
+                                    bias_sums_f64, bias_grad_f64, sum_partials_f64};
+
+static const Kernels *kernels_for(mg_DType dt) {
+  return dt == MG_F32 ? &KERNELS_F32 : &KERNELS_F64;
 }
 
 /* x[n, g] as columns: written into cols, or x itself for a 1x1 kernel with
  * stride 1 and no padding that keeps the plane's size (already the [K, L]
  * matrix; a transposed convolution's output padding can make H > Ho). */
-static const void *columns(const Geom *q, mg_DType dt, const void *x, void *cols) {
+static const void *columns(const Geom *q, const Kernels *k, const void *x, void *cols) {
   if (q->kH == 1 && q->kW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 &&
       q->pw == 0 && q->Ho == q->H && q->Wo == q->W)
     return x;
-  if (q->same_rows) {
-    if (dt == MG_F32) im2col_same_f32(q, x, cols);
-    else im2col_same_f64(q, x, cols);
-  } else if (dt == MG_F32) {
-    im2col_f32(q, x, cols);
-  } else {
-    im2col_f64(q, x, cols);
-  }
+  k->to_cols(q, x, cols);
   return cols;
 }
 
@@ -522,28 +672,6 @@ static mg_Conv2dOpts node_opts(const mg_Node *n, int transposed) {
 
 /* ---- backward ------------------------------------------------------------- */
 
-/* Sums in double over 8 interleaved lanes: independent additions vectorise
- * (one running sum waits on each add's latency), and the order depends on
- * n alone. */
-static double sum_f32(const float *p, int64_t n) {
-  double lane[8] = {0}, s = 0;
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; k++) lane[k] += (double)p[i + k];
-  for (int k = 0; k < 8; k++) s += lane[k];
-  for (; i < n; i++) s += (double)p[i];
-  return s;
-}
-static double sum_f64(const double *p, int64_t n) {
-  double lane[8] = {0}, s = 0;
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; k++) lane[k] += p[i + k];
-  for (int k = 0; k < 8; k++) s += lane[k];
-  for (; i < n; i++) s += p[i];
-  return s;
-}
-
 /* Chunks of the batch for the weight gradient's partial sums: fixed by N. */
 #define CONV_MAX_CHUNKS 16
 
@@ -557,7 +685,8 @@ static double sum_f64(const double *p, int64_t n) {
  * per-channel gradient sums for the bias, while the gradient is in cache. */
 typedef struct {
   const Geom *q;
-  mg_DType dt;
+  mg_DType dt;             /* for the gemms */
+  const Kernels *k;        /* the element kernels of dt */
   size_t es;
   int transposed;
   int64_t nc, wn;
@@ -566,16 +695,6 @@ typedef struct {
   double *PB;
   const mg_Context *ctx;
 } BwJob;
-
-/* PB[s, :] = the sums over len of sample s of D [N, nb, len], per channel. */
-static void bias_sums(mg_DType dt, const char *D, int64_t s, int64_t nb,
-                      int64_t len, double *PB) {
-  for (int64_t c = 0; c < nb; c++) {
-    int64_t base = (s * nb + c) * len;
-    PB[s * nb + c] = dt == MG_F32 ? sum_f32((const float *)D + base, len)
-                                  : sum_f64((const double *)D + base, len);
-  }
-}
 
 /* The bias gradient's data, channels and plane size of a job. */
 static void bias_src(const BwJob *j, const char **D, int64_t *nb, int64_t *len) {
@@ -595,14 +714,14 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
   int64_t nb, len;
   bias_src(j, &D, &nb, &len);
   for (int64_t s = q->N * c / j->nc; s < q->N * (c + 1) / j->nc; s++) {
-    if (j->PB) bias_sums(dt, D, s, nb, len, j->PB);
+    if (j->PB) j->k->bias_sums(D, s, nb, len, j->PB);
     for (int64_t gi = 0; gi < q->G; gi++) {
       int64_t in_off = ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
       int64_t out_off = ((s * q->O + gi * q->Og) * q->L) * es;
       const char *xs = j->Xin + in_off, *gs = j->Gout + out_off;
       const char *wg = j->Wt + gi * q->Og * q->K * es;
       const void *B = NULL;
-      if (pc || (j->GX && j->transposed)) B = columns(q, dt, xs, cols);
+      if (pc || (j->GX && j->transposed)) B = columns(q, j->k, xs, cols);
       if (pc)
         mg_gemm(j->ctx, dt, CblasNoTrans, CblasTrans, q->Og, q->K, q->L, gs, q->L, B, q->L,
              1.0, pc + gi * q->Og * q->K * es, q->K);
@@ -613,7 +732,7 @@ static void bw_chunk(const BwJob *j, int64_t c, int tid) {
       } else {
         mg_gemm(j->ctx, dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K, gs, q->L,
              0.0, cols, q->L);
-        col2im(q, dt, cols, j->GX + in_off);
+        j->k->from_cols(q, cols, j->GX + in_off);
       }
     }
   }
@@ -649,7 +768,7 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
         (st = mg_alloc_tensor(ctx, &pb, MG_F64, 1, &pbn)))
       goto fail;
   }
-  BwJob job = {&q, dt, es, transposed, nc, wn,
+  BwJob job = {&q, dt, kernels_for(dt), es, transposed, nc, wn,
                transposed ? mg_data(gc) : mg_data(x), mg_data(w),
                transposed ? mg_data(x) : mg_data(gc),
                gx ? mg_data(gx) : NULL, part ? mg_data(part) : NULL, NULL,
@@ -669,17 +788,7 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
       mg_blas_threads_for(ctx, q.Og, q.K, q.L);
       for (int64_t c = 0; c < nc; c++) bw_chunk(&job, c, 0);
     }
-    if (P) { /* partials summed in chunk order */
-      char *GW = mg_data(gw);
-      for (int64_t c = 0; c < nc; c++)
-        if (dt == MG_F32) {
-          float *d = (float *)GW, *p = (float *)P + c * wn;
-          for (int64_t i = 0; i < wn; i++) d[i] += p[i];
-        } else {
-          double *d = (double *)GW, *p = (double *)P + c * wn;
-          for (int64_t i = 0; i < wn; i++) d[i] += p[i];
-        }
-    }
+    if (P) job.k->sum_partials(mg_data(gw), P, nc, wn);
   }
   if (gb) { /* per-sample sums added in sample order, in double */
     double *PB = mg_data(pb);
@@ -687,13 +796,8 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
     int64_t len;
     bias_src(&job, &D, &nb, &len);
     if (!ran)
-      for (int64_t s = 0; s < q.N; s++) bias_sums(dt, D, s, nb, len, PB);
-    for (int64_t oc = 0; oc < nb; oc++) {
-      double acc = 0;
-      for (int64_t s = 0; s < q.N; s++) acc += PB[s * nb + oc];
-      if (dt == MG_F32) ((float *)mg_data(gb))[oc] = (float)acc;
-      else ((double *)mg_data(gb))[oc] = acc;
-    }
+      for (int64_t s = 0; s < q.N; s++) job.k->bias_sums(D, s, nb, len, PB);
+    job.k->bias_grad(mg_data(gb), PB, q.N, nb);
   }
   mg_tensor_decref(gc);
   mg_tensor_decref(ws);
@@ -731,7 +835,8 @@ static int conv_transpose2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
  * += col2im(wᵀ · x). */
 typedef struct {
   const Geom *q;
-  mg_DType dt;
+  mg_DType dt;             /* for the gemms */
+  const Kernels *k;        /* the element kernels of dt */
   size_t es;
   int transposed;
   const char *X, *Wt, *B;
@@ -739,29 +844,13 @@ typedef struct {
   const mg_Context *ctx;
 } FwJob;
 
-/* The nb channels of len elements of sample s of R, each set to its bias
- * (or 0). */
-static void fill_bias(mg_DType dt, char *R, const char *B, int64_t s, int64_t nb,
-                      int64_t len) {
-  for (int64_t c = 0; c < nb; c++) {
-    int64_t base = (s * nb + c) * len;
-    if (dt == MG_F32) {
-      float v = B ? ((const float *)B)[c] : 0.0f, *p = (float *)R + base;
-      for (int64_t i = 0; i < len; i++) p[i] = v;
-    } else {
-      double v = B ? ((const double *)B)[c] : 0.0, *p = (double *)R + base;
-      for (int64_t i = 0; i < len; i++) p[i] = v;
-    }
-  }
-}
-
 static void fw_sample(const FwJob *j, int64_t s, int tid) {
   const Geom *q = j->q;
   mg_DType dt = j->dt;
   int64_t es = (int64_t)j->es;
   char *cols = j->WS + (int64_t)tid * q->K * q->L * es;
-  if (j->transposed) fill_bias(dt, j->R, j->B, s, q->C, q->H * q->W);
-  else fill_bias(dt, j->R, j->B, s, q->O, q->L);
+  if (j->transposed) j->k->fill_bias(j->R, j->B, s, q->C, q->H * q->W);
+  else j->k->fill_bias(j->R, j->B, s, q->O, q->L);
   if (q->K == 0 || q->L == 0 || q->Og == 0) return; /* the bias alone */
   for (int64_t gi = 0; gi < q->G; gi++) {
     int64_t in_off = ((s * q->C + gi * q->Cg) * q->H * q->W) * es;
@@ -770,9 +859,9 @@ static void fw_sample(const FwJob *j, int64_t s, int tid) {
     if (j->transposed) {
       mg_gemm(j->ctx, dt, CblasTrans, CblasNoTrans, q->K, q->L, q->Og, wg, q->K,
            j->X + out_off, q->L, 0.0, cols, q->L);
-      col2im(q, dt, cols, j->R + in_off);
+      j->k->from_cols(q, cols, j->R + in_off);
     } else {
-      const void *cm = columns(q, dt, j->X + in_off, cols);
+      const void *cm = columns(q, j->k, j->X + in_off, cols);
       mg_gemm(j->ctx, dt, CblasNoTrans, CblasNoTrans, q->Og, q->L, q->K, wg, q->K,
            cm, q->L, 1.0, j->R + out_off, q->L);
     }
@@ -807,7 +896,7 @@ static int forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   mg_set_grad_enabled(ctx, mode);
   size_t es = mg_dtype_size(dt);
   if (ws) {
-    FwJob job = {&q, dt, es, transposed, mg_data(xc), mg_data(wc),
+    FwJob job = {&q, dt, kernels_for(dt), es, transposed, mg_data(xc), mg_data(wc),
                  bc ? mg_data(bc) : NULL, mg_data(r), mg_data(ws), ctx};
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)

@@ -74,6 +74,7 @@ static void binary_f32(char **p, const int64_t *s, int64_t n,
   }
 }
 
+/* f64 twin of binary_f32 */
 static void binary_f64(char **p, const int64_t *s, int64_t n,
                        const void *arg) {
   double *o = (double *)p[0];
@@ -124,8 +125,9 @@ static inline int64_t imod(int64_t x, int64_t y) {
   return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
 }
 
-/* Integer +, - and * wrap around like C's unsigned arithmetic (and like
- * PyTorch), rather than being undefined on overflow. */
+/* i64 sibling of binary_f32: integer +, - and * wrap around like C's
+ * unsigned arithmetic (and like PyTorch), rather than being undefined on
+ * overflow. */
 static void binary_i64(char **p, const int64_t *s, int64_t n,
                        const void *arg) {
   int64_t *o = (int64_t *)p[0];
@@ -510,6 +512,7 @@ static void unary_f32(char **p, const int64_t *s, int64_t n,
   }
 }
 
+/* f64 twin of unary_f32 */
 static void unary_f64(char **p, const int64_t *s, int64_t n,
                       const void *arg) {
   double *o = (double *)p[0];
@@ -540,6 +543,7 @@ static void unary_f64(char **p, const int64_t *s, int64_t n,
   }
 }
 
+/* i64 sibling of unary_f32 */
 static void unary_i64(char **p, const int64_t *s, int64_t n,
                       const void *arg) {
   int64_t *o = (int64_t *)p[0];
@@ -627,6 +631,7 @@ static void grad_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
+/* f64 twin of grad_f32 */
 static void grad_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   double *o = (double *)p[0];
   const double *G = (const double *)p[1], *Y = (const double *)p[2];
@@ -749,6 +754,7 @@ static void clamp_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
+/* f64 twin of clamp_f32 */
 static void clamp_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ClampArg *c = arg;
   double *o = (double *)p[0];
@@ -761,6 +767,7 @@ static void clamp_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
+/* i64 sibling of clamp_f32 */
 static void clamp_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ClampArg *c = arg;
   int64_t *o = (int64_t *)p[0];
@@ -827,27 +834,50 @@ int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
 
 /* ---- where and masked_fill ------------------------------------------------- */
 
-static inline int truth(const char *p, int64_t i, mg_DType dt) {
-  switch (dt) {
-  case MG_F32: return ((const float *)p)[i] != 0;
-  case MG_F64: return ((const double *)p)[i] != 0;
-  default: return ((const int64_t *)p)[i] != 0;
-  }
-}
-
 typedef struct {
   mg_DType out, cond;
 } WhereArg;
 
-/* ptrs: out, cond, a, b — a and b already in the out dtype. */
-static void where_run(char **p, const int64_t *s, int64_t n, const void *arg) {
+/* ptrs: out, cond, a, b — a and b already in the out dtype, whose elements
+ * are moved as bytes; one kernel per dtype of cond. */
+static void where_run_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   const WhereArg *w = arg;
   size_t es = mg_dtype_size(w->out);
+  const float *c = (const float *)p[1];
   for (int64_t i = 0; i < n; i++) {
-    const char *src = truth(p[1], i * s[1], w->cond) ? p[2] + i * s[2] * (int64_t)es
-                                                     : p[3] + i * s[3] * (int64_t)es;
+    const char *src = c[i * s[1]] != 0 ? p[2] + i * s[2] * (int64_t)es
+                                       : p[3] + i * s[3] * (int64_t)es;
     memcpy(p[0] + i * s[0] * (int64_t)es, src, es);
   }
+}
+/* f64 twin of where_run_f32 */
+static void where_run_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const WhereArg *w = arg;
+  size_t es = mg_dtype_size(w->out);
+  const double *c = (const double *)p[1];
+  for (int64_t i = 0; i < n; i++) {
+    const char *src = c[i * s[1]] != 0 ? p[2] + i * s[2] * (int64_t)es
+                                       : p[3] + i * s[3] * (int64_t)es;
+    memcpy(p[0] + i * s[0] * (int64_t)es, src, es);
+  }
+}
+/* i64 sibling of where_run_f32 */
+static void where_run_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const WhereArg *w = arg;
+  size_t es = mg_dtype_size(w->out);
+  const int64_t *c = (const int64_t *)p[1];
+  for (int64_t i = 0; i < n; i++) {
+    const char *src = c[i * s[1]] != 0 ? p[2] + i * s[2] * (int64_t)es
+                                       : p[3] + i * s[3] * (int64_t)es;
+    memcpy(p[0] + i * s[0] * (int64_t)es, src, es);
+  }
+}
+
+/* The kernel for a cond (or mask) of dtype dt: the bindings hand the core
+ * only the dtypes that compute (a stored one is converted to int64), and
+ * the int64 kernel serves any other. */
+static mg_LoopFn kernel_for(mg_DType dt, mg_LoopFn f32, mg_LoopFn f64, mg_LoopFn i64) {
+  return dt == MG_F32 ? f32 : dt == MG_F64 ? f64 : i64;
 }
 
 static int where_forward(mg_Context *ctx, mg_Tensor **out,
@@ -869,7 +899,8 @@ static int where_forward(mg_Context *ctx, mg_Tensor **out,
   mg_Iter it;
   mg_Tensor *ops[4] = {r, (mg_Tensor *)cond, ca, cb};
   mg_iter_init(&it, 4, ops, n, shape);
-  mg_iter_run(ctx, &it, where_run, &w);
+  mg_iter_run(ctx, &it, kernel_for(cond->dtype, where_run_f32, where_run_f64,
+                                   where_run_i64), &w);
   *out = r;
 done:
   mg_tensor_decref(ca);
@@ -914,22 +945,51 @@ int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
 }
 
 typedef struct {
-  mg_DType out, mask;
+  mg_DType mask;
   double value;
 } MaskArg;
 
-static void masked_fill_run(char **p, const int64_t *s, int64_t n,
-                            const void *arg) {
+/* The loop of a masked_fill run for a mask of element type MT: stmt on
+ * every element where the mask holds. */
+#define MASK_LOOP(MT, stmt)                                                \
+  do {                                                                     \
+    const MT *mk = (const MT *)p[1];                                       \
+    for (int64_t i = 0; i < n; i++)                                        \
+      if (mk[i * s[1]] != 0) stmt;                                         \
+  } while (0)
+
+/* ptrs: t, mask; one kernel per dtype of t, the mask's dtype picked per
+ * run, before its loop. */
+static void masked_fill_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   const MaskArg *m = arg;
-  for (int64_t i = 0; i < n; i++) {
-    if (!truth(p[1], i * s[1], m->mask)) continue;
-    switch (m->out) {
-    case MG_F32: ((float *)p[0])[i * s[0]] = (float)m->value; break;
-    case MG_F64: ((double *)p[0])[i * s[0]] = m->value; break;
-    default: ((int64_t *)p[0])[i * s[0]] = mg_f2i64(m->value); break;
-    }
+  float *o = (float *)p[0], v = (float)m->value;
+  switch (m->mask) {
+  case MG_F32: MASK_LOOP(float, o[i * s[0]] = v); break;
+  case MG_F64: MASK_LOOP(double, o[i * s[0]] = v); break;
+  default: MASK_LOOP(int64_t, o[i * s[0]] = v); break;
   }
 }
+/* f64 twin of masked_fill_f32 */
+static void masked_fill_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const MaskArg *m = arg;
+  double *o = (double *)p[0], v = (double)m->value;
+  switch (m->mask) {
+  case MG_F32: MASK_LOOP(float, o[i * s[0]] = v); break;
+  case MG_F64: MASK_LOOP(double, o[i * s[0]] = v); break;
+  default: MASK_LOOP(int64_t, o[i * s[0]] = v); break;
+  }
+}
+/* i64 sibling of masked_fill_f32 */
+static void masked_fill_i64(char **p, const int64_t *s, int64_t n, const void *arg) {
+  const MaskArg *m = arg;
+  int64_t *o = (int64_t *)p[0], v = mg_f2i64(m->value);
+  switch (m->mask) {
+  case MG_F32: MASK_LOOP(float, o[i * s[0]] = v); break;
+  case MG_F64: MASK_LOOP(double, o[i * s[0]] = v); break;
+  default: MASK_LOOP(int64_t, o[i * s[0]] = v); break;
+  }
+}
+#undef MASK_LOOP
 
 int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     double value) {
@@ -946,11 +1006,12 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     mg_shape_str(ba, sizeof ba, mask->ndim, mask->shape),
                     mg_shape_str(bb, sizeof bb, t->ndim, t->shape));
   }
-  MaskArg m = {t->dtype, mask->dtype, value};
+  MaskArg m = {mask->dtype, value};
   mg_Iter it;
   mg_Tensor *ops[2] = {t, (mg_Tensor *)mask};
   mg_iter_init(&it, 2, ops, t->ndim, t->shape);
-  mg_iter_run(ctx, &it, masked_fill_run, &m);
+  mg_iter_run(ctx, &it, kernel_for(t->dtype, masked_fill_f32, masked_fill_f64,
+                                   masked_fill_i64), &m);
   mg_bump_version(t);
   return MG_OK;
 }

@@ -115,6 +115,41 @@ static int fits_dtype(double v, mg_DType dt) {
  * and column has a source row or column, or -1 for fill; the rows are
  * then copied element by element (padding is not on the hot path). */
 
+/* Output row d (ow wide) of a padded image: d[j] = row[cols[j]], or fill
+ * where the row (NULL) or the column (< 0) falls in the padding. */
+typedef void PadRow(void *d, const void *row, const int64_t *cols, int64_t ow,
+                    double fill);
+
+static void pad_row_f32(void *dv, const void *rowv, const int64_t *cols, int64_t ow,
+                        double fill) {
+  float *d = dv, f = (float)fill;
+  const float *row = rowv;
+  for (int64_t j = 0; j < ow; j++) {
+    int64_t s = cols[j];
+    d[j] = row && s >= 0 ? row[s] : f;
+  }
+}
+/* f64 twin of pad_row_f32 */
+static void pad_row_f64(void *dv, const void *rowv, const int64_t *cols, int64_t ow,
+                        double fill) {
+  double *d = dv, f = (double)fill;
+  const double *row = rowv;
+  for (int64_t j = 0; j < ow; j++) {
+    int64_t s = cols[j];
+    d[j] = row && s >= 0 ? row[s] : f;
+  }
+}
+/* u8 twin of pad_row_f32 (fill is checked to be a uint8 value) */
+static void pad_row_u8(void *dv, const void *rowv, const int64_t *cols, int64_t ow,
+                       double fill) {
+  uint8_t *d = dv, f = (uint8_t)fill;
+  const uint8_t *row = rowv;
+  for (int64_t j = 0; j < ow; j++) {
+    int64_t s = cols[j];
+    d[j] = row && s >= 0 ? row[s] : f;
+  }
+}
+
 /* The source index of output index o for an axis of n inputs padded by lo
  * before: -1 means fill (constant mode). */
 static int64_t pad_source(int64_t o, int64_t n, int64_t lo, mg_PadMode mode) {
@@ -187,23 +222,14 @@ int mg_image_pad(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   for (int64_t j = 0; j < ow; j++) cols[j] = pad_source(j, W, left, mode);
   size_t es = mg_dtype_size(in.dt);
   char *dst = mg_data(r);
-  uint8_t fu = in.dt == MG_U8 ? (uint8_t)fill : 0;
-  float ff = (float)fill;
+  PadRow *pad_row = in.dt == MG_U8 ? pad_row_u8 : in.dt == MG_F32 ? pad_row_f32 : pad_row_f64;
   for (int64_t n = 0; n < in.N; n++)
     for (int64_t c = 0; c < in.C; c++) {
       const char *plane = mg_image_plane(&in, n, c);
       char *d = dst + (size_t)((n * in.C + c) * oh * ow) * es;
       for (int64_t i = 0; i < oh; i++, d += (size_t)ow * es) {
         const char *row = rows[i] < 0 ? NULL : plane + (size_t)(rows[i] * in.sh) * es;
-        for (int64_t j = 0; j < ow; j++) {
-          int64_t s = cols[j];
-          if (in.dt == MG_U8)
-            ((uint8_t *)d)[j] = row && s >= 0 ? ((const uint8_t *)row)[s] : fu;
-          else if (in.dt == MG_F32)
-            ((float *)d)[j] = row && s >= 0 ? ((const float *)row)[s] : ff;
-          else
-            ((double *)d)[j] = row && s >= 0 ? ((const double *)row)[s] : fill;
-        }
+        pad_row(d, row, cols, ow, fill);
       }
     }
   *out = r, r = NULL;
@@ -218,46 +244,54 @@ done:
 /* ---- dtype conversion -----------------------------------------------------------
  * x is (N,C,H,W), out the same in dt; one row at a time. */
 
-/* Converts n elements of row s (dtype from) into d (dtype to). uint8 to
- * float32 is torchvision's float(v) / 255 (a division, which vectorises;
- * a table lookup does not). */
-static void convert_row(char *d, mg_DType to, const char *s, mg_DType from,
-                        int64_t n) {
-  if (from == MG_U8) {
-    const uint8_t *a = (const uint8_t *)s;
-    if (to == MG_F32) {
-      float *o = (float *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = (float)a[i] / 255.0f;
-    } else if (to == MG_F64) {
-      double *o = (double *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = (double)a[i] / 255.0;
-    } else {
-      memcpy(d, s, (size_t)n);
-    }
-  } else if (from == MG_F32) {
-    const float *a = (const float *)s;
-    if (to == MG_U8) {
-      /* torchvision: image * (255 + 1 - 1e-3), then .to(uint8) */
-      uint8_t *o = (uint8_t *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = mg_f2u8((double)(a[i] * 255.999f));
-    } else if (to == MG_F64) {
-      double *o = (double *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = a[i];
-    } else {
-      memcpy(d, s, (size_t)n * sizeof(float));
-    }
-  } else {
-    const double *a = (const double *)s;
-    if (to == MG_U8) {
-      uint8_t *o = (uint8_t *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = mg_f2u8(a[i] * 255.999);
-    } else if (to == MG_F32) {
-      float *o = (float *)d;
-      for (int64_t i = 0; i < n; i++) o[i] = (float)a[i];
-    } else {
-      memcpy(d, s, (size_t)n * sizeof(double));
-    }
-  }
+/* Converts n elements of row s into d, from one dtype to another (the same
+ * dtype is a memcpy). uint8 to float32 is torchvision's float(v) / 255 (a
+ * division, which vectorises; a table lookup does not). */
+typedef void ConvertRow(void *d, const void *s, int64_t n);
+
+static void from_u8_f32(void *d, const void *s, int64_t n) {
+  const uint8_t *a = s;
+  float *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = (float)a[i] / 255.0f;
+}
+/* f64 twin of from_u8_f32 */
+static void from_u8_f64(void *d, const void *s, int64_t n) {
+  const uint8_t *a = s;
+  double *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = (double)a[i] / 255.0;
+}
+
+/* torchvision: image * (255 + 1 - 1e-3), then .to(uint8) */
+static void to_u8_f32(void *d, const void *s, int64_t n) {
+  const float *a = s;
+  uint8_t *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = mg_f2u8((double)(a[i] * 255.999f));
+}
+/* f64 twin of to_u8_f32 */
+static void to_u8_f64(void *d, const void *s, int64_t n) {
+  const double *a = s;
+  uint8_t *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = mg_f2u8((double)(a[i] * 255.999));
+}
+
+static void f32_to_f64(void *d, const void *s, int64_t n) {
+  const float *a = s;
+  double *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = a[i];
+}
+static void f64_to_f32(void *d, const void *s, int64_t n) {
+  const double *a = s;
+  float *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = (float)a[i];
+}
+
+/* The converter from one of uint8, float32, float64 to another, or NULL
+ * for the same dtype. */
+static ConvertRow *converter(mg_DType from, mg_DType to) {
+  if (from == to) return NULL;
+  if (from == MG_U8) return to == MG_F32 ? from_u8_f32 : from_u8_f64;
+  if (to == MG_U8) return from == MG_F32 ? to_u8_f32 : to_u8_f64;
+  return from == MG_F32 ? f32_to_f64 : f64_to_f32;
 }
 
 int mg_image_convert(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
@@ -275,13 +309,17 @@ int mg_image_convert(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   if ((st = mg_image_out(ctx, &r, &in, dt, in.C, in.H, in.W))) goto done;
   size_t es = mg_dtype_size(in.dt), eo = mg_dtype_size(dt);
   char *dst = mg_data(r);
+  ConvertRow *convert_row = converter(in.dt, dt);
   for (int64_t n = 0; n < in.N; n++)
     for (int64_t c = 0; c < in.C; c++) {
       const char *plane = mg_image_plane(&in, n, c);
       char *d = dst + (size_t)((n * in.C + c) * in.H * in.W) * eo;
-      for (int64_t i = 0; i < in.H; i++)
-        convert_row(d + (size_t)(i * in.W) * eo, dt,
-                    plane + (size_t)(i * in.sh) * es, in.dt, in.W);
+      for (int64_t i = 0; i < in.H; i++) {
+        char *o = d + (size_t)(i * in.W) * eo;
+        const char *a = plane + (size_t)(i * in.sh) * es;
+        if (convert_row) convert_row(o, a, in.W);
+        else memcpy(o, a, (size_t)in.W * es);
+      }
     }
   *out = r, r = NULL;
 done:
@@ -293,6 +331,31 @@ done:
 /* ---- normalization ----------------------------------------------------------------
  * x is (N,C,H,W): out = (x - mean[c]) / std[c], torchvision's sub_ then
  * div_, in x's float dtype (uint8: float32 after / 255). */
+
+/* Row o (n wide) = (row a - mean) / std, in the output's dtype: float32
+ * for float32 and uint8 input (after / 255), float64 for float64. */
+typedef void NormalizeRow(void *o, const void *a, int64_t n, double mean, double std);
+
+static void normalize_row_f32(void *ov, const void *av, int64_t n, double mean,
+                              double std) {
+  const float *a = av;
+  float *o = ov, m = (float)mean, sd = (float)std;
+  for (int64_t j = 0; j < n; j++) o[j] = (a[j] - m) / sd;
+}
+/* f64 twin of normalize_row_f32 */
+static void normalize_row_f64(void *ov, const void *av, int64_t n, double mean,
+                              double std) {
+  const double *a = av;
+  double *o = ov, m = (double)mean, sd = (double)std;
+  for (int64_t j = 0; j < n; j++) o[j] = (a[j] - m) / sd;
+}
+/* u8 twin of normalize_row_f32 (float32 out) */
+static void normalize_row_u8(void *ov, const void *av, int64_t n, double mean,
+                             double std) {
+  const uint8_t *a = av;
+  float *o = ov, m = (float)mean, sd = (float)std;
+  for (int64_t j = 0; j < n; j++) o[j] = ((float)a[j] / 255.0f - m) / sd;
+}
 
 int mg_image_normalize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                        const double *mean, const double *std, int64_t nvals) {
@@ -319,28 +382,17 @@ int mg_image_normalize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   size_t es = mg_dtype_size(in.dt), eo = mg_dtype_size(odt);
   int64_t HW = in.H * in.W;
   char *dst = mg_data(r);
+  NormalizeRow *normalize_row = in.dt == MG_F64  ? normalize_row_f64
+                                : in.dt == MG_U8 ? normalize_row_u8
+                                                 : normalize_row_f32;
   for (int64_t n = 0; n < in.N; n++)
     for (int64_t c = 0; c < in.C; c++) {
       const char *plane = mg_image_plane(&in, n, c);
       char *d = dst + (size_t)((n * in.C + c) * HW) * eo;
       int64_t k = nvals == 1 ? 0 : c;
-      for (int64_t i = 0; i < in.H; i++) {
-        const char *s = plane + (size_t)(i * in.sh) * es;
-        if (odt == MG_F64) {
-          const double *a = (const double *)s;
-          double *o = (double *)d + i * in.W, m = mean[k], sd = std[k];
-          for (int64_t j = 0; j < in.W; j++) o[j] = (a[j] - m) / sd;
-        } else {
-          float *o = (float *)d + i * in.W, m = (float)mean[k], sd = (float)std[k];
-          if (in.dt == MG_U8) {
-            const uint8_t *a = (const uint8_t *)s;
-            for (int64_t j = 0; j < in.W; j++) o[j] = ((float)a[j] / 255.0f - m) / sd;
-          } else {
-            const float *a = (const float *)s;
-            for (int64_t j = 0; j < in.W; j++) o[j] = (a[j] - m) / sd;
-          }
-        }
-      }
+      for (int64_t i = 0; i < in.H; i++)
+        normalize_row(d + (size_t)(i * in.W) * eo, plane + (size_t)(i * in.sh) * es,
+                      in.W, mean[k], std[k]);
     }
   *out = r, r = NULL;
 done:

@@ -216,7 +216,8 @@ static void row_pass_f32(float *restrict d, const float *restrict s, const Axis 
     for (int64_t o = 0; o < n; o++) d[o] = mg_image_madd(s[ix[o]], w[o], d[o]);
   }
 }
-
+/* f64 twin of row_pass_f32 (output by output, in the plan's own layout:
+ * float64 images are rare, and its sums stop at each output's taps) */
 static void row_pass_f64(double *d, const double *s, const Axis *a) {
   for (int64_t o = 0; o < a->out; o++) {
     const int64_t *ix = a->idx + o * a->K;
@@ -240,7 +241,7 @@ static void col_pass_f32(float *d, const float *const *rows, const Axis *a,
     for (int64_t j = 0; j < n; j++) d[j] = mg_image_madd(r[j], wk, d[j]);
   }
 }
-
+/* f64 twin of col_pass_f32 */
 static void col_pass_f64(double *d, const double *const *rows, const Axis *a,
                          int64_t o, int64_t n) {
   const int64_t *ix = a->idx + o * a->K;
@@ -279,51 +280,69 @@ typedef struct {
   float *line;      /* in.W floats */
 } Scratch;
 
-static void resize_plane(const mg_ImageIn *in, const char *src, char *dst,
-                         const Axis *ax, const Axis *ay, const char *need,
-                         Scratch *sc) {
+static void resize_plane_f32(const mg_ImageIn *in, const char *src, char *dst,
+                             const Axis *ax, const Axis *ay, const char *need,
+                             Scratch *sc) {
   int64_t ow = ax->out, oh = ay->out;
-  mg_DType dt = in->dt;
-  size_t es = mg_dtype_size(dt);
-  /* along rows, into tmp (or in place for a float32 or float64 row the
-   * width pass leaves alone) */
+  /* along rows, into tmp (or in place for a row the width pass leaves
+   * alone) */
   for (int64_t y = 0; y < in->H; y++) {
     if (!need[y]) continue;
-    const char *s = src + (size_t)(y * in->sh) * es;
-    if (dt == MG_F64) {
-      double *t = (double *)sc->tmp + y * ow;
-      if (ax->identity) sc->rows[y] = s;
-      else row_pass_f64(t, (const double *)s, ax), sc->rows[y] = t;
-    } else {
-      float *t = (float *)sc->tmp + y * ow;
-      if (dt == MG_F32 && ax->identity) {
-        sc->rows[y] = s;
-      } else if (dt == MG_F32) {
-        row_pass_f32(t, (const float *)s, ax);
-        sc->rows[y] = t;
-      } else {
-        /* each input pixel feeds several taps: converted once */
-        float *line = ax->identity ? t : sc->line;
-        for (int64_t j = 0; j < in->W; j++) line[j] = ((const uint8_t *)s)[j];
-        if (!ax->identity) row_pass_f32(t, line, ax);
-        sc->rows[y] = t;
-      }
-    }
+    const float *s = (const float *)src + y * in->sh;
+    float *t = (float *)sc->tmp + y * ow;
+    if (ax->identity) sc->rows[y] = s;
+    else row_pass_f32(t, s, ax), sc->rows[y] = t;
   }
   /* along columns, into the output */
   for (int64_t o = 0; o < oh; o++) {
-    if (dt == MG_F64) {
-      double *d = (double *)dst + o * ow;
-      if (ay->identity) memcpy(d, sc->rows[o], (size_t)ow * sizeof *d);
-      else col_pass_f64(d, (const double *const *)sc->rows, ay, o, ow);
-    } else {
-      float *d = dt == MG_F32 ? (float *)dst + o * ow : (float *)sc->acc;
-      const float *res = d;
-      if (ay->identity) res = sc->rows[o];
-      else col_pass_f32(d, (const float *const *)sc->rows, ay, o, ow);
-      if (dt == MG_U8) store_u8((uint8_t *)dst + o * ow, res, ow);
-      else if (res != d) memcpy(d, res, (size_t)ow * sizeof *d);
-    }
+    float *d = (float *)dst + o * ow;
+    if (ay->identity) memcpy(d, sc->rows[o], (size_t)ow * sizeof *d);
+    else col_pass_f32(d, (const float *const *)sc->rows, ay, o, ow);
+  }
+}
+/* f64 twin of resize_plane_f32 */
+static void resize_plane_f64(const mg_ImageIn *in, const char *src, char *dst,
+                             const Axis *ax, const Axis *ay, const char *need,
+                             Scratch *sc) {
+  int64_t ow = ax->out, oh = ay->out;
+  /* along rows, into tmp (or in place for a row the width pass leaves
+   * alone) */
+  for (int64_t y = 0; y < in->H; y++) {
+    if (!need[y]) continue;
+    const double *s = (const double *)src + y * in->sh;
+    double *t = (double *)sc->tmp + y * ow;
+    if (ax->identity) sc->rows[y] = s;
+    else row_pass_f64(t, s, ax), sc->rows[y] = t;
+  }
+  /* along columns, into the output */
+  for (int64_t o = 0; o < oh; o++) {
+    double *d = (double *)dst + o * ow;
+    if (ay->identity) memcpy(d, sc->rows[o], (size_t)ow * sizeof *d);
+    else col_pass_f64(d, (const double *const *)sc->rows, ay, o, ow);
+  }
+}
+/* u8 sibling of resize_plane_f32: computes in float32 as PyTorch does,
+ * each input row converted once (a pixel feeds several taps), each output
+ * row rounded back through acc. */
+static void resize_plane_u8(const mg_ImageIn *in, const char *src, char *dst,
+                            const Axis *ax, const Axis *ay, const char *need,
+                            Scratch *sc) {
+  int64_t ow = ax->out, oh = ay->out;
+  for (int64_t y = 0; y < in->H; y++) {
+    if (!need[y]) continue;
+    const uint8_t *s = (const uint8_t *)src + y * in->sh;
+    float *t = (float *)sc->tmp + y * ow;
+    float *line = ax->identity ? t : sc->line;
+    for (int64_t j = 0; j < in->W; j++) line[j] = s[j];
+    if (!ax->identity) row_pass_f32(t, line, ax);
+    sc->rows[y] = t;
+  }
+  for (int64_t o = 0; o < oh; o++) {
+    float *d = (float *)sc->acc;
+    const float *res = d;
+    if (ay->identity) res = sc->rows[o];
+    else col_pass_f32(d, (const float *const *)sc->rows, ay, o, ow);
+    store_u8((uint8_t *)dst + o * ow, res, ow);
   }
 }
 
@@ -332,24 +351,36 @@ static void resize_plane(const mg_ImageIn *in, const char *src, char *dst,
 static size_t round_up(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Nearest: a gather of one element per output pixel, in x's dtype. */
-static void nearest_plane(const mg_ImageIn *in, const char *src, char *dst,
-                          const Axis *ax, const Axis *ay) {
+static void nearest_plane_f32(const mg_ImageIn *in, const char *src, char *dst,
+                              const Axis *ax, const Axis *ay) {
   int64_t ow = ax->out, oh = ay->out;
   for (int64_t o = 0; o < oh; o++) {
     int64_t y = ay->idx[o];
-    if (in->dt == MG_U8) {
-      const uint8_t *s = (const uint8_t *)src + y * in->sh;
-      uint8_t *d = (uint8_t *)dst + o * ow;
-      for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
-    } else if (in->dt == MG_F32) {
-      const float *s = (const float *)src + y * in->sh;
-      float *d = (float *)dst + o * ow;
-      for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
-    } else {
-      const double *s = (const double *)src + y * in->sh;
-      double *d = (double *)dst + o * ow;
-      for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
-    }
+    const float *s = (const float *)src + y * in->sh;
+    float *d = (float *)dst + o * ow;
+    for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
+  }
+}
+/* f64 twin of nearest_plane_f32 */
+static void nearest_plane_f64(const mg_ImageIn *in, const char *src, char *dst,
+                              const Axis *ax, const Axis *ay) {
+  int64_t ow = ax->out, oh = ay->out;
+  for (int64_t o = 0; o < oh; o++) {
+    int64_t y = ay->idx[o];
+    const double *s = (const double *)src + y * in->sh;
+    double *d = (double *)dst + o * ow;
+    for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
+  }
+}
+/* u8 twin of nearest_plane_f32 */
+static void nearest_plane_u8(const mg_ImageIn *in, const char *src, char *dst,
+                             const Axis *ax, const Axis *ay) {
+  int64_t ow = ax->out, oh = ay->out;
+  for (int64_t o = 0; o < oh; o++) {
+    int64_t y = ay->idx[o];
+    const uint8_t *s = (const uint8_t *)src + y * in->sh;
+    uint8_t *d = (uint8_t *)dst + o * ow;
+    for (int64_t j = 0; j < ow; j++) d[j] = s[ax->idx[j]];
   }
 }
 
@@ -398,6 +429,12 @@ int mg_image_resize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     for (int k = 0; k < ay.n[o]; k++) need[ay.idx[o * ay.K + k]] = 1;
   size_t es = mg_dtype_size(in.dt);
   char *dst = mg_data(r);
+  void (*nearest_plane)(const mg_ImageIn *, const char *, char *, const Axis *,
+                        const Axis *) =
+      in.dt == MG_U8 ? nearest_plane_u8 : in.dt == MG_F32 ? nearest_plane_f32 : nearest_plane_f64;
+  void (*resize_plane)(const mg_ImageIn *, const char *, char *, const Axis *,
+                       const Axis *, const char *, Scratch *) =
+      in.dt == MG_U8 ? resize_plane_u8 : in.dt == MG_F32 ? resize_plane_f32 : resize_plane_f64;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t p = 0; p < planes; p++) {
     const char *src = mg_image_plane(&in, p / in.C, p % in.C);

@@ -64,7 +64,7 @@ static inline void corners(Tap *tp, double xw, double yn, int64_t H, int64_t W, 
 
 /* The taps of output pixel (i, j) of an oh x ow output, in float32 as
  * torchvision computes them (float32 and uint8 images). */
-static void tap_f(Tap *tp, const Map *m, int64_t i, int64_t j, int64_t oh,
+static void tap_f32(Tap *tp, const Map *m, int64_t i, int64_t j, int64_t oh,
                   int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
   float x = (float)((double)j - (double)ow * 0.5 + 0.5);
   float y = (float)((double)i - (double)oh * 0.5 + 0.5);
@@ -82,10 +82,10 @@ static void tap_f(Tap *tp, const Map *m, int64_t i, int64_t j, int64_t oh,
   corners(tp, xw, yn, H, W, sh);
 }
 
-/* The same in float64, in pixel coordinates directly (torchvision's
+/* f64 twin of tap_f32, in pixel coordinates directly (torchvision's
  * detour through the normalized grid only adds rounding): the identity
  * map then reads every pixel exactly. */
-static void tap_d(Tap *tp, const double *t, int64_t i, int64_t j, int64_t oh,
+static void tap_f64(Tap *tp, const double *t, int64_t i, int64_t j, int64_t oh,
                   int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
   double u = (double)j - (double)(ow - 1) / 2, v = (double)i - (double)(oh - 1) / 2;
   double ix = t[0] * u + t[1] * v + t[2] + (double)(W - 1) / 2;
@@ -100,9 +100,27 @@ static void tap_d(Tap *tp, const double *t, int64_t i, int64_t j, int64_t oh,
   corners(tp, xw, yn, H, W, sh);
 }
 
+/* The taps of output row i (ow of them) into row: float32's from the
+ * image's Map m, float64's from its theta t. */
+static void taps_row_f32(Tap *row, const Map *m, const double *t, int64_t i, int64_t oh,
+                         int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
+  for (int64_t j = 0; j < ow; j++) {
+    row[j].near = -1;
+    tap_f32(row + j, m, i, j, oh, ow, H, W, sh, mode);
+  }
+}
+/* f64 twin of taps_row_f32 */
+static void taps_row_f64(Tap *row, const Map *m, const double *t, int64_t i, int64_t oh,
+                         int64_t ow, int64_t H, int64_t W, int64_t sh, mg_Interp mode) {
+  for (int64_t j = 0; j < ow; j++) {
+    row[j].near = -1;
+    tap_f64(row + j, t, i, j, oh, ow, H, W, sh, mode);
+  }
+}
+
 /* torchvision's value at tap tp from its neighbours' values v (zero
  * outside the image), blended with fill when has_fill, in float32. */
-static inline float bilinear_f(const Tap *tp, const float v[4], int has_fill,
+static inline float bilinear_f32(const Tap *tp, const float v[4], int has_fill,
                                float fill) {
   float w0 = (float)tp->w[0], w1 = (float)tp->w[1], w2 = (float)tp->w[2],
         w3 = (float)tp->w[3];
@@ -115,8 +133,8 @@ static inline float bilinear_f(const Tap *tp, const float v[4], int has_fill,
             (tp->off[2] < 0 ? 0.0f : w2) + (tp->off[3] < 0 ? 0.0f : w3);
   return s * m + (1.0f - m) * fill;
 }
-
-static inline double bilinear_d(const Tap *tp, const double v[4], int has_fill,
+/* f64 twin of bilinear_f32 */
+static inline double bilinear_f64(const Tap *tp, const double v[4], int has_fill,
                                 double fill) {
   double s = v[0] * tp->w[0] + v[1] * tp->w[1] + v[2] * tp->w[2] + v[3] * tp->w[3];
   if (!has_fill) return s;
@@ -125,12 +143,17 @@ static inline double bilinear_d(const Tap *tp, const double v[4], int has_fill,
   return s * m + (1.0 - m) * fill;
 }
 
-/* One output row of one plane p from its taps, per dtype (the dtype and
- * mode tests stay out of the loop over pixels). Outside the image, the
+/* One output row of one plane p from its taps. Outside the image, the
  * nearest pixel is fill (with has_fill) or zero. */
-static void row_u8(uint8_t *o, const Tap *tp, int64_t n, const uint8_t *p,
-                   mg_Interp mode, int has_fill, float fill) {
-  float none = has_fill ? fill : 0.0f;
+typedef void WarpRow(void *o, const Tap *tp, int64_t n, const void *p,
+                     mg_Interp mode, int has_fill, double fill);
+
+/* u8 sibling of row_f32 (computing in float32, as torchvision) */
+static void row_u8(void *ov, const Tap *tp, int64_t n, const void *pv,
+                   mg_Interp mode, int has_fill, double fillv) {
+  uint8_t *o = ov;
+  const uint8_t *p = pv;
+  float fill = (float)fillv, none = has_fill ? fill : 0.0f;
   for (int64_t j = 0; j < n; j++) {
     const Tap *t = tp + j;
     float v;
@@ -139,15 +162,17 @@ static void row_u8(uint8_t *o, const Tap *tp, int64_t n, const uint8_t *p,
     } else {
       float nb[4];
       for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0f : p[t->off[k]];
-      v = bilinear_f(t, nb, has_fill, fill);
+      v = bilinear_f32(t, nb, has_fill, fill);
     }
     o[j] = (uint8_t)(int)rintf(v); /* v is in [0, 255]: fill is checked */
   }
 }
 
-static void row_f32(float *o, const Tap *tp, int64_t n, const float *p,
-                    mg_Interp mode, int has_fill, float fill) {
-  float none = has_fill ? fill : 0.0f;
+static void row_f32(void *ov, const Tap *tp, int64_t n, const void *pv,
+                    mg_Interp mode, int has_fill, double fillv) {
+  float *o = ov;
+  const float *p = pv;
+  float fill = (float)fillv, none = has_fill ? fill : 0.0f;
   for (int64_t j = 0; j < n; j++) {
     const Tap *t = tp + j;
     if (mode == MG_INTERP_NEAREST) {
@@ -155,14 +180,16 @@ static void row_f32(float *o, const Tap *tp, int64_t n, const float *p,
     } else {
       float nb[4];
       for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0f : p[t->off[k]];
-      o[j] = bilinear_f(t, nb, has_fill, fill);
+      o[j] = bilinear_f32(t, nb, has_fill, fill);
     }
   }
 }
-
-static void row_f64(double *o, const Tap *tp, int64_t n, const double *p,
-                    mg_Interp mode, int has_fill, double fill) {
-  double none = has_fill ? fill : 0.0;
+/* f64 twin of row_f32 */
+static void row_f64(void *ov, const Tap *tp, int64_t n, const void *pv,
+                    mg_Interp mode, int has_fill, double fillv) {
+  double *o = ov;
+  const double *p = pv;
+  double fill = (double)fillv, none = has_fill ? fill : 0.0;
   for (int64_t j = 0; j < n; j++) {
     const Tap *t = tp + j;
     if (mode == MG_INTERP_NEAREST) {
@@ -170,7 +197,7 @@ static void row_f64(double *o, const Tap *tp, int64_t n, const double *p,
     } else {
       double nb[4];
       for (int k = 0; k < 4; k++) nb[k] = t->off[k] < 0 ? 0.0 : p[t->off[k]];
-      o[j] = bilinear_d(t, nb, has_fill, fill);
+      o[j] = bilinear_f64(t, nb, has_fill, fill);
     }
   }
 }
@@ -214,8 +241,12 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   if ((st = mg_image_check_size(ctx, op, out_h, out_w))) goto done;
   if ((st = mg_image_out(ctx, &r, &in, in.dt, in.C, out_h, out_w))) goto done;
   mg_DType dt = in.dt;
-  int f32 = dt != MG_F64;
   size_t es = mg_dtype_size(dt);
+  /* float32 and uint8 images map in float32, as torchvision */
+  void (*taps_row)(Tap *, const Map *, const double *, int64_t, int64_t, int64_t,
+                   int64_t, int64_t, int64_t, mg_Interp) =
+      dt == MG_F64 ? taps_row_f64 : taps_row_f32;
+  WarpRow *warp_row = dt == MG_U8 ? row_u8 : dt == MG_F32 ? row_f32 : row_f64;
   int64_t plane = out_h * out_w;
   char *dst = mg_data(r);
   int nt = mg_image_threads(ctx, in.N, in.N * in.C * plane);
@@ -234,21 +265,12 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     make_map(&m, t, in.H, in.W);
     char *d = dst + (size_t)(n * in.C * plane) * es;
     for (int64_t i = 0; i < out_h; i++) {
-      for (int64_t j = 0; j < out_w; j++) {
-        row[j].near = -1;
-        if (f32) tap_f(row + j, &m, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
-        else tap_d(row + j, t, i, j, out_h, out_w, in.H, in.W, in.sh, mode);
-      }
+      taps_row(row, &m, t, i, out_h, out_w, in.H, in.W, in.sh, mode);
       for (int64_t c = 0; c < in.C; c++) {
         const char *p = mg_image_plane(&in, n, c);
         double fv = fill ? fill[nfill == 1 ? 0 : c] : 0;
         char *o = d + (size_t)(c * plane + i * out_w) * es;
-        if (dt == MG_U8)
-          row_u8((uint8_t *)o, row, out_w, (const uint8_t *)p, mode, fill != NULL, (float)fv);
-        else if (dt == MG_F32)
-          row_f32((float *)o, row, out_w, (const float *)p, mode, fill != NULL, (float)fv);
-        else
-          row_f64((double *)o, row, out_w, (const double *)p, mode, fill != NULL, fv);
+        warp_row(o, row, out_w, p, mode, fill != NULL, fv);
       }
     }
   }

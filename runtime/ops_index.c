@@ -369,7 +369,7 @@ static void scatter_f32(char **p, const int64_t *s, int64_t n,
   const float *src = (const float *)p[2];
   SCATTER_LOOP(float, *dst + x)
 }
-
+/* f64 twin of scatter_f32 */
 static void scatter_f64(char **p, const int64_t *s, int64_t n,
                         const void *arg) {
   const ScatterArg *a = arg;
@@ -379,7 +379,8 @@ static void scatter_f64(char **p, const int64_t *s, int64_t n,
   SCATTER_LOOP(double, *dst + x)
 }
 
-/* int64 sums wrap around like the elementwise add does. */
+/* i64 sibling of scatter_f32: int64 sums wrap around like the elementwise
+ * add does. */
 static void scatter_i64(char **p, const int64_t *s, int64_t n,
                         const void *arg) {
   const ScatterArg *a = arg;

@@ -191,15 +191,31 @@ static int record(mg_Context *ctx, mg_Tensor *r, const char *name,
 
 /* ---- Cholesky ---------------------------------------------------------------- */
 
-/* The 1-based position of the first NaN on the diagonal of the n x n
- * matrix at p, or 0. */
-static int nan_pivot(const char *p, mg_DType dt, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    double v = dt == MG_F32 ? ((const float *)p)[i * (n + 1)]
-                            : ((const double *)p)[i * (n + 1)];
-    if (isnan(v)) return (int)i + 1;
-  }
-  return 0;
+/* Factors the n x n matrix at p in place with LAPACK's potrf (uplo in its
+ * column-major terms), returning potrf's info. OpenBLAS's potrf takes a NaN
+ * pivot for a positive one (reference LAPACK refuses it): then the info is
+ * the first NaN on the factor's diagonal, the order of the minor that
+ * failed, and *nan is set. */
+static int potrf_f32(const char *uplo, int64_t n, void *pv, int *nan) {
+  float *p = pv;
+  int ni = (int)n, lda = (int)MAX1(n), info = 0, locked = mg_blas_begin();
+  spotrf_(uplo, &ni, p, &lda, &info);
+  mg_blas_end(locked);
+  *nan = 0;
+  for (int64_t i = 0; info == 0 && i < n; i++)
+    if (isnan(p[i * (n + 1)])) info = (int)i + 1, *nan = 1;
+  return info;
+}
+/* f64 twin of potrf_f32 */
+static int potrf_f64(const char *uplo, int64_t n, void *pv, int *nan) {
+  double *p = pv;
+  int ni = (int)n, lda = (int)MAX1(n), info = 0, locked = mg_blas_begin();
+  dpotrf_(uplo, &ni, p, &lda, &info);
+  mg_blas_end(locked);
+  *nan = 0;
+  for (int64_t i = 0; info == 0 && i < n; i++)
+    if (isnan(p[i * (n + 1)])) info = (int)i + 1, *nan = 1;
+  return info;
 }
 
 /* A (..., n, n) -> L (..., n, n) with A = L Lᵀ (or U with A = Uᵀ U).
@@ -216,20 +232,12 @@ static int cholesky_forward(mg_Context *ctx, mg_Tensor **out,
   mg_blas_threads_for(ctx, n, n, n);
   /* Column-major 'U' is row-major lower, and the other way round. */
   const char *uplo = upper ? "L" : "U";
-  int ni = (int)n, lda = (int)MAX1(n);
   size_t es = mg_dtype_size(r->dtype);
+  int (*potrf)(const char *, int64_t, void *, int *) =
+      r->dtype == MG_F32 ? potrf_f32 : potrf_f64;
   for (int64_t m = 0; m < nmat && n > 0; m++) {
     char *p = (char *)mg_data(r) + (size_t)(m * n * n) * es;
-    int info = 0, locked = mg_blas_begin();
-    if (r->dtype == MG_F32)
-      spotrf_(uplo, &ni, (float *)p, &lda, &info);
-    else
-      dpotrf_(uplo, &ni, (double *)p, &lda, &info);
-    mg_blas_end(locked);
-    /* OpenBLAS's potrf takes a NaN pivot for a positive one (reference
-     * LAPACK refuses it): the first NaN on the factor's diagonal is the
-     * order of the minor that failed. */
-    int nan = info == 0 && (info = nan_pivot(p, r->dtype, n)) != 0;
+    int nan, info = potrf(uplo, n, p, &nan);
     if (info != 0) {
       mg_tensor_decref(r);
       if (info < 0)

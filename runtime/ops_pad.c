@@ -174,25 +174,32 @@ static void gather_plane(const Pad *p, size_t es, const char *x, char *y, int64_
   }
 }
 
-/* gx's plane pl += g's plane scattered back (float or double). */
-static void scatter_plane(const Pad *p, mg_DType dt, const char *g, char *gx, int64_t pl) {
+/* gx's plane pl += g's plane scattered back. */
+static void scatter_plane_f32(const Pad *p, const char *g, char *gx, int64_t pl) {
   int64_t W = p->m[p->k - 1], nW = p->n[p->k - 1], rows = p->out_plane / (W ? W : 1);
   const int64_t *map = p->map[p->k - 1];
   for (int64_t r = 0; r < rows; r++) {
     int64_t sr = source_row(p, r);
     if (sr < 0) continue;
     int64_t src = pl * p->in_plane + sr * nW, dst = pl * p->out_plane + r * W;
-    if (dt == MG_F32) {
-      float *a = (float *)gx + src;
-      const float *b = (const float *)g + dst;
-      for (int64_t o = 0; o < W; o++)
-        if (map[o] >= 0) a[map[o]] += b[o];
-    } else {
-      double *a = (double *)gx + src;
-      const double *b = (const double *)g + dst;
-      for (int64_t o = 0; o < W; o++)
-        if (map[o] >= 0) a[map[o]] += b[o];
-    }
+    float *a = (float *)gx + src;
+    const float *b = (const float *)g + dst;
+    for (int64_t o = 0; o < W; o++)
+      if (map[o] >= 0) a[map[o]] += b[o];
+  }
+}
+/* f64 twin of scatter_plane_f32 */
+static void scatter_plane_f64(const Pad *p, const char *g, char *gx, int64_t pl) {
+  int64_t W = p->m[p->k - 1], nW = p->n[p->k - 1], rows = p->out_plane / (W ? W : 1);
+  const int64_t *map = p->map[p->k - 1];
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t sr = source_row(p, r);
+    if (sr < 0) continue;
+    int64_t src = pl * p->in_plane + sr * nW, dst = pl * p->out_plane + r * W;
+    double *a = (double *)gx + src;
+    const double *b = (const double *)g + dst;
+    for (int64_t o = 0; o < W; o++)
+      if (map[o] >= 0) a[map[o]] += b[o];
   }
 }
 
@@ -228,8 +235,10 @@ static int pad_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **g
     const char *G = mg_data(gc);
     char *GX = mg_data(gx);
     int nt = plane_threads(ctx, p.planes, p.out_plane);
+    void (*scatter)(const Pad *, const char *, char *, int64_t) =
+        dt == MG_F32 ? scatter_plane_f32 : scatter_plane_f64;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t pl = 0; pl < p.planes; pl++) scatter_plane(&p, dt, G, GX, pl);
+    for (int64_t pl = 0; pl < p.planes; pl++) scatter(&p, G, GX, pl);
   }
   grads[0] = gx;
   gx = NULL;

@@ -117,7 +117,7 @@ static int is_2x2(const Geo *g, const mg_Context *ctx) {
 /* Bitwise selects: on real data the comparisons are coin flips, and both
  * the vector loop and its scalar remainder (rows of 7 or 14 outputs are
  * mostly remainder) must stay free of branches. */
-static inline float sel_float(uint64_t m, float a, float b) { /* m ? a : b */
+static inline float sel_f32(uint64_t m, float a, float b) { /* m ? a : b */
   uint32_t ua, ub, k = (uint32_t)m;
   memcpy(&ua, &a, 4);
   memcpy(&ub, &b, 4);
@@ -125,7 +125,8 @@ static inline float sel_float(uint64_t m, float a, float b) { /* m ? a : b */
   memcpy(&a, &ua, 4);
   return a;
 }
-static inline double sel_double(uint64_t m, double a, double b) {
+/* f64 twin of sel_f32 */
+static inline double sel_f64(uint64_t m, double a, double b) {
   uint64_t ua, ub;
   memcpy(&ua, &a, 8);
   memcpy(&ub, &b, 8);
@@ -136,28 +137,43 @@ static inline double sel_double(uint64_t m, double a, double b) {
 
 /* One output row from input rows r0 and r1: the general loop's taps in its
  * order (a later one wins only when larger, or NaN). */
-#define MAX_2X2_ROW(T)                                                       \
-  static void max_2x2_row_##T(const T *restrict r0, const T *restrict r1,    \
-                              T *restrict yo, int64_t *restrict io,          \
-                              int64_t OW, int64_t base, int64_t W) {         \
-    for (int64_t ow = 0; ow < OW; ow++) {                                    \
-      T tap[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};               \
-      int64_t pos[3] = {base + 2 * ow + 1, base + W + 2 * ow,                \
-                        base + W + 2 * ow + 1};                              \
-      T m = r0[2 * ow];                                                      \
-      int64_t at = base + 2 * ow;                                            \
-      for (int t = 0; t < 3; t++) {                                          \
-        uint64_t k = 0 - (uint64_t)((tap[t] > m) | (tap[t] != tap[t]));      \
-        m = sel_##T(k, tap[t], m);                                           \
-        at = (int64_t)(((uint64_t)pos[t] & k) | ((uint64_t)at & ~k));        \
-      }                                                                      \
-      yo[ow] = m;                                                            \
-      io[ow] = at;                                                           \
-    }                                                                        \
+static void max_2x2_row_f32(const float *restrict r0, const float *restrict r1,
+                            float *restrict yo, int64_t *restrict io,
+                            int64_t OW, int64_t base, int64_t W) {
+  for (int64_t ow = 0; ow < OW; ow++) {
+    float tap[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+    int64_t pos[3] = {base + 2 * ow + 1, base + W + 2 * ow,
+                      base + W + 2 * ow + 1};
+    float m = r0[2 * ow];
+    int64_t at = base + 2 * ow;
+    for (int t = 0; t < 3; t++) {
+      uint64_t k = 0 - (uint64_t)((tap[t] > m) | (tap[t] != tap[t]));
+      m = sel_f32(k, tap[t], m);
+      at = (int64_t)(((uint64_t)pos[t] & k) | ((uint64_t)at & ~k));
+    }
+    yo[ow] = m;
+    io[ow] = at;
   }
-MAX_2X2_ROW(float)
-MAX_2X2_ROW(double)
-#undef MAX_2X2_ROW
+}
+/* f64 twin of max_2x2_row_f32 */
+static void max_2x2_row_f64(const double *restrict r0, const double *restrict r1,
+                            double *restrict yo, int64_t *restrict io,
+                            int64_t OW, int64_t base, int64_t W) {
+  for (int64_t ow = 0; ow < OW; ow++) {
+    double tap[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+    int64_t pos[3] = {base + 2 * ow + 1, base + W + 2 * ow,
+                      base + W + 2 * ow + 1};
+    double m = r0[2 * ow];
+    int64_t at = base + 2 * ow;
+    for (int t = 0; t < 3; t++) {
+      uint64_t k = 0 - (uint64_t)((tap[t] > m) | (tap[t] != tap[t]));
+      m = sel_f64(k, tap[t], m);
+      at = (int64_t)(((uint64_t)pos[t] & k) | ((uint64_t)at & ~k));
+    }
+    yo[ow] = m;
+    io[ow] = at;
+  }
+}
 
 /* Rows are 7 to 28 outputs, too short for the compiler's vector loop to
  * start: for float, 4 outputs at a time with 8-wide loads split into even
@@ -191,82 +207,124 @@ static inline void max_2x2_block4(const float *r0, const float *r1, float *yo,
   memcpy(io + ow, &at, sizeof at);
 }
 
-static void max_2x2_rows_float(const float *r0, const float *r1, float *yo,
-                               int64_t *io, int64_t OW, int64_t base, int64_t W) {
+static void max_2x2_rows_f32(const float *r0, const float *r1, float *yo,
+                             int64_t *io, int64_t OW, int64_t base, int64_t W) {
   if (OW < 4) {
-    max_2x2_row_float(r0, r1, yo, io, OW, base, W);
+    max_2x2_row_f32(r0, r1, yo, io, OW, base, W);
     return;
   }
   int64_t ow = 0;
   for (; ow + 4 <= OW; ow += 4) max_2x2_block4(r0, r1, yo, io, ow, base, W);
   if (ow < OW) max_2x2_block4(r0, r1, yo, io, OW - 4, base, W);
 }
-
-static void max_2x2_rows_double(const double *r0, const double *r1, double *yo,
-                                int64_t *io, int64_t OW, int64_t base, int64_t W) {
-  max_2x2_row_double(r0, r1, yo, io, OW, base, W);
+/* f64 twin of max_2x2_rows_f32 (no 4-wide block: the row loop alone) */
+static void max_2x2_rows_f64(const double *r0, const double *r1, double *yo,
+                             int64_t *io, int64_t OW, int64_t base, int64_t W) {
+  max_2x2_row_f64(r0, r1, yo, io, OW, base, W);
 }
 
-#define MAX_2X2(T)                                                           \
-  static void max_2x2_##T(const Geo *g, T *y, int64_t *idx, const T *x,      \
-                          int nt) {                                          \
-    int64_t W = g->W;                                                        \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)") \
-    for (int64_t pl = 0; pl < g->P; pl++)                                    \
-      for (int64_t oh = 0; oh < g->OH; oh++) {                               \
-        const T *r0 = x + (pl * g->H + 2 * oh) * W;                          \
-        int64_t o = (pl * g->OH + oh) * g->OW;                               \
-        max_2x2_rows_##T(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W); \
-      }                                                                      \
-  }
-MAX_2X2(float)
-MAX_2X2(double)
-#undef MAX_2X2
+static void max_2x2_f32(const Geo *g, float *y, int64_t *idx, const float *x,
+                        int nt) {
+  int64_t W = g->W;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+      const float *r0 = x + (pl * g->H + 2 * oh) * W;
+      int64_t o = (pl * g->OH + oh) * g->OW;
+      max_2x2_rows_f32(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W);
+    }
+}
+/* f64 twin of max_2x2_f32 */
+static void max_2x2_f64(const Geo *g, double *y, int64_t *idx, const double *x,
+                        int nt) {
+  int64_t W = g->W;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+      const double *r0 = x + (pl * g->H + 2 * oh) * W;
+      int64_t o = (pl * g->OH + oh) * g->OW;
+      max_2x2_rows_f64(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W);
+    }
+}
 
-#define MAX_FWD(T, S)                                                         \
-  static void max_fwd_##S(const Geo *g, T *y, int64_t *idx, const T *x, int nt) {\
-    const mg_Pool2d *p = &g->p;                                               \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")  \
-    for (int64_t pl = 0; pl < g->P; pl++) {                                   \
-      const T *xp = x + pl * g->H * g->W;                                     \
-      for (int64_t oh = 0; oh < g->OH; oh++)                                  \
-        for (int64_t ow = 0; ow < g->OW; ow++) {                              \
-          int64_t h0 = oh * p->stride[0] - p->padding[0];                     \
-          int64_t w0 = ow * p->stride[1] - p->padding[1];                     \
-          int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;          \
-          int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;          \
-          if (h1 > g->H) h1 = g->H;                                           \
-          if (w1 > g->W) w1 = g->W;                                           \
-          while (h0 < 0) h0 += p->dilation[0];                                \
-          while (w0 < 0) w0 += p->dilation[1];                                \
-          int64_t best = h0 * g->W + w0;                                      \
-          T m = -INFINITY;                                                    \
-          for (int64_t ih = h0; ih < h1; ih += p->dilation[0])                \
-            for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {            \
-              T v = xp[ih * g->W + iw];                                       \
-              if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }        \
-            }                                                                 \
-          int64_t o = (pl * g->OH + oh) * g->OW + ow;                         \
-          y[o] = m;                                                           \
-          idx[o] = best + 1;                                                  \
-        }                                                                     \
-    }                                                                         \
+static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    const float *xp = x + pl * g->H * g->W;
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0 = oh * p->stride[0] - p->padding[0];
+        int64_t w0 = ow * p->stride[1] - p->padding[1];
+        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+        if (h1 > g->H) h1 = g->H;
+        if (w1 > g->W) w1 = g->W;
+        while (h0 < 0) h0 += p->dilation[0];
+        while (w0 < 0) w0 += p->dilation[1];
+        int64_t best = h0 * g->W + w0;
+        float m = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            float v = xp[ih * g->W + iw];
+            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
+          }
+        int64_t o = (pl * g->OH + oh) * g->OW + ow;
+        y[o] = m;
+        idx[o] = best + 1;
+      }
   }
-MAX_FWD(float, f32)
-MAX_FWD(double, f64)
-#undef MAX_FWD
-
+}
+/* f64 twin of max_fwd_f32 */
+static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    const double *xp = x + pl * g->H * g->W;
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0 = oh * p->stride[0] - p->padding[0];
+        int64_t w0 = ow * p->stride[1] - p->padding[1];
+        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+        if (h1 > g->H) h1 = g->H;
+        if (w1 > g->W) w1 = g->W;
+        while (h0 < 0) h0 += p->dilation[0];
+        while (w0 < 0) w0 += p->dilation[1];
+        int64_t best = h0 * g->W + w0;
+        double m = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            double v = xp[ih * g->W + iw];
+            if (v > m || isnan(v)) { m = v; best = ih * g->W + iw; }
+          }
+        int64_t o = (pl * g->OH + oh) * g->OW + ow;
+        y[o] = m;
+        idx[o] = best + 1;
+      }
+  }
+}
 
 /* gx (P, H, W) zeroed, += gy (P, OH, OW) at each saved index. */
-static void max_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy,
-                    const int64_t *idx, int nt) {
+static void max_bwd_f32(const Geo *g, float *gx, const float *gy,
+                        const int64_t *idx, int nt) {
   int64_t hw = g->H * g->W, ohw = g->OH * g->OW;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t o = pl * ohw; o < (pl + 1) * ohw; o++) {
       int64_t i = pl * hw + idx[o] - 1;
-      if (dt == MG_F32) ((float *)gx)[i] += ((const float *)gy)[o];
-      else ((double *)gx)[i] += ((const double *)gy)[o];
+      gx[i] += gy[o];
+    }
+}
+/* f64 twin of max_bwd_f32 */
+static void max_bwd_f64(const Geo *g, double *gx, const double *gy,
+                        const int64_t *idx, int nt) {
+  int64_t hw = g->H * g->W, ohw = g->OH * g->OW;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t o = pl * ohw; o < (pl + 1) * ohw; o++) {
+      int64_t i = pl * hw + idx[o] - 1;
+      gx[i] += gy[o];
     }
 }
 
@@ -274,34 +332,55 @@ static void max_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy,
  * a last odd row or column, which gets zeros), so every element of gx is
  * written once, the window's maximum getting gy and the rest 0, instead of
  * zeroing gx and then scattering into it. */
-#define MAX_BWD_2X2(T)                                                        \
-  static void max_bwd_2x2_##T(const Geo *g, T *gx, const T *gy,               \
-                              const int64_t *idx, int nt) {                   \
-    int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;                       \
-    _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")  \
-    for (int64_t pl = 0; pl < g->P; pl++) {                                   \
-      T *gp = gx + pl * H * W;                                                \
-      for (int64_t oh = 0; oh < OH; oh++) {                                   \
-        T *r0 = gp + 2 * oh * W, *r1 = r0 + W;                                \
-        const T *go = gy + (pl * OH + oh) * OW;                               \
-        const int64_t *io = idx + (pl * OH + oh) * OW;                        \
-        for (int64_t ow = 0; ow < OW; ow++) {                                 \
-          int64_t at = io[ow] - 1 - 2 * oh * W - 2 * ow; /* 0, 1, W or W+1 */ \
-          T v = go[ow];                                                       \
-          /* masks, not branches: which tap won is a coin flip */             \
-          r0[2 * ow] = sel_##T(0 - (uint64_t)(at == 0), v, 0);                \
-          r0[2 * ow + 1] = sel_##T(0 - (uint64_t)(at == 1), v, 0);            \
-          r1[2 * ow] = sel_##T(0 - (uint64_t)(at == W), v, 0);                \
-          r1[2 * ow + 1] = sel_##T(0 - (uint64_t)(at == W + 1), v, 0);        \
-        }                                                                     \
-        for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;               \
-      }                                                                       \
-      for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;                 \
-    }                                                                         \
+static void max_bwd_2x2_f32(const Geo *g, float *gx, const float *gy,
+                            const int64_t *idx, int nt) {
+  int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    float *gp = gx + pl * H * W;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      float *r0 = gp + 2 * oh * W, *r1 = r0 + W;
+      const float *go = gy + (pl * OH + oh) * OW;
+      const int64_t *io = idx + (pl * OH + oh) * OW;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        int64_t at = io[ow] - 1 - 2 * oh * W - 2 * ow; /* 0, 1, W or W+1 */
+        float v = go[ow];
+        /* masks, not branches: which tap won is a coin flip */
+        r0[2 * ow] = sel_f32(0 - (uint64_t)(at == 0), v, 0);
+        r0[2 * ow + 1] = sel_f32(0 - (uint64_t)(at == 1), v, 0);
+        r1[2 * ow] = sel_f32(0 - (uint64_t)(at == W), v, 0);
+        r1[2 * ow + 1] = sel_f32(0 - (uint64_t)(at == W + 1), v, 0);
+      }
+      for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;
+    }
+    for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;
   }
-MAX_BWD_2X2(float)
-MAX_BWD_2X2(double)
-#undef MAX_BWD_2X2
+}
+/* f64 twin of max_bwd_2x2_f32 */
+static void max_bwd_2x2_f64(const Geo *g, double *gx, const double *gy,
+                            const int64_t *idx, int nt) {
+  int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++) {
+    double *gp = gx + pl * H * W;
+    for (int64_t oh = 0; oh < OH; oh++) {
+      double *r0 = gp + 2 * oh * W, *r1 = r0 + W;
+      const double *go = gy + (pl * OH + oh) * OW;
+      const int64_t *io = idx + (pl * OH + oh) * OW;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        int64_t at = io[ow] - 1 - 2 * oh * W - 2 * ow; /* 0, 1, W or W+1 */
+        double v = go[ow];
+        /* masks, not branches: which tap won is a coin flip */
+        r0[2 * ow] = sel_f64(0 - (uint64_t)(at == 0), v, 0);
+        r0[2 * ow + 1] = sel_f64(0 - (uint64_t)(at == 1), v, 0);
+        r1[2 * ow] = sel_f64(0 - (uint64_t)(at == W), v, 0);
+        r1[2 * ow + 1] = sel_f64(0 - (uint64_t)(at == W + 1), v, 0);
+      }
+      for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;
+    }
+    for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;
+  }
+}
 
 /* The geometry a pooling node keeps: planes from its input's shape, output
  * sizes from the gradient's; window options in i[] and f[] (see record). */
@@ -355,12 +434,15 @@ static int max_pool2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
   int fast = is_2x2(&g, ctx);
   int st = bwd_prep(ctx, n, gy, &gx, &gc, !fast);
   if (st) return st;
-  if (fast && gx->dtype == MG_F32)
-    max_bwd_2x2_float(&g, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
-  else if (fast)
-    max_bwd_2x2_double(&g, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
-  else
-    max_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), mg_data(n->saved[0]), threads(ctx, &g));
+  const int64_t *idx = mg_data(n->saved[0]);
+  int nt = threads(ctx, &g);
+  if (gx->dtype == MG_F32) {
+    if (fast) max_bwd_2x2_f32(&g, mg_data(gx), mg_data(gc), idx, nt);
+    else max_bwd_f32(&g, mg_data(gx), mg_data(gc), idx, nt);
+  } else {
+    if (fast) max_bwd_2x2_f64(&g, mg_data(gx), mg_data(gc), idx, nt);
+    else max_bwd_f64(&g, mg_data(gx), mg_data(gc), idx, nt);
+  }
   mg_tensor_decref(gc);
   grads[0] = gx;
   return MG_OK;
@@ -380,13 +462,13 @@ int mg_max_pool2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
   if (!st) st = mg_alloc_tensor(ctx, &idx, MG_I64, x->ndim, oshape);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
-  if (is_2x2(&g, ctx)) {
-    if (dt == MG_F32) max_2x2_float(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
-    else max_2x2_double(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
-  } else if (dt == MG_F32) {
-    max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+  int fast = is_2x2(&g, ctx), nt = threads(ctx, &g);
+  if (dt == MG_F32) {
+    if (fast) max_2x2_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
+    else max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
   } else {
-    max_fwd_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), threads(ctx, &g));
+    if (fast) max_2x2_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
+    else max_fwd_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
   }
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
@@ -433,7 +515,7 @@ static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
   *div = (double)(p->count_include_pad ? pool : (he - hs) * (we - ws));
 }
 
-static void avg_fwd(const Geo *g, mg_DType dt, void *y, const void *x, int nt) {
+static void avg_fwd_f32(const Geo *g, float *y, const float *x, int nt) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
@@ -441,22 +523,30 @@ static void avg_fwd(const Geo *g, mg_DType dt, void *y, const void *x, int nt) {
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
         double div, s = 0;
         avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
-        if (dt == MG_F32) {
-          const float *xp = (const float *)x + pl * g->H * g->W;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
-          ((float *)y)[o] = (float)(s / div);
-        } else {
-          const double *xp = (const double *)x + pl * g->H * g->W;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
-          ((double *)y)[o] = s / div;
-        }
+        const float *xp = x + pl * g->H * g->W;
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
+        y[o] = (float)(s / div);
+      }
+}
+/* f64 twin of avg_fwd_f32 */
+static void avg_fwd_f64(const Geo *g, double *y, const double *x, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
+        double div, s = 0;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        const double *xp = x + pl * g->H * g->W;
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
+        y[o] = (double)(s / div);
       }
 }
 
 /* gx (P, H, W) zeroed, += gy / divisor over each window. */
-static void avg_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy, int nt) {
+static void avg_bwd_f32(const Geo *g, float *gx, const float *gy, int nt) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
@@ -464,17 +554,25 @@ static void avg_bwd(const Geo *g, mg_DType dt, void *gx, const void *gy, int nt)
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
         double div;
         avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
-        if (dt == MG_F32) {
-          float v = (float)(((const float *)gy)[o] / div);
-          float *gp = (float *)gx + pl * g->H * g->W;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
-        } else {
-          double v = ((const double *)gy)[o] / div;
-          double *gp = (double *)gx + pl * g->H * g->W;
-          for (int64_t ih = h0; ih < h1; ih++)
-            for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
-        }
+        float v = (float)(gy[o] / div);
+        float *gp = gx + pl * g->H * g->W;
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
+      }
+}
+/* f64 twin of avg_bwd_f32 */
+static void avg_bwd_f64(const Geo *g, double *gx, const double *gy, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t pl = 0; pl < g->P; pl++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
+        double div;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        double v = (double)(gy[o] / div);
+        double *gp = gx + pl * g->H * g->W;
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
       }
 }
 
@@ -485,7 +583,8 @@ static int avg_pool_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
   int st = bwd_prep(ctx, n, gy, &gx, &gc, 1);
   if (st) return st;
   node_geo(n, gy, &g);
-  avg_bwd(&g, gx->dtype, mg_data(gx), mg_data(gc), threads(ctx, &g));
+  if (gx->dtype == MG_F32) avg_bwd_f32(&g, mg_data(gx), mg_data(gc), threads(ctx, &g));
+  else avg_bwd_f64(&g, mg_data(gx), mg_data(gc), threads(ctx, &g));
   mg_tensor_decref(gc);
   grads[0] = gx;
   return MG_OK;
@@ -504,7 +603,8 @@ static int avg_pool(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x,
   if (!st) st = mg_alloc_tensor(ctx, &y, dt, x->ndim, oshape);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
-  avg_fwd(&g, dt, mg_data(y), mg_data(xc), threads(ctx, &g));
+  if (dt == MG_F32) avg_fwd_f32(&g, mg_data(y), mg_data(xc), threads(ctx, &g));
+  else avg_fwd_f64(&g, mg_data(y), mg_data(xc), threads(ctx, &g));
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, y, op, avg_pool_backward, 1, ins, &n))) goto fail;

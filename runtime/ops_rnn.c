@@ -29,9 +29,10 @@
  * dA over all steps is the gradient of xp, so dW_ih and dx come from the
  * caller's one linear over the whole sequence.
  *
- * The fused passes compute in double for both dtypes and round once on
- * store: one kernel per cell instead of one per (cell, dtype), and the
- * gemms dominate the time. float32 activations use mg_vmath.h's tanh and
+ * Each cell's fused pass is a float32 function with its float64 twin,
+ * picked once per call (Kernels). Both compute in double and round once on
+ * store (the gemms dominate the time, and float32's results stay what the
+ * reference checks expect). float32 activations use mg_vmath.h's tanh and
  * sigmoid, float64 libm's, as elsewhere.
  */
 #include <cblas.h>
@@ -89,21 +90,18 @@ static inline void step_rows(const Dims *d, int64_t k, int64_t *tp, int64_t *rp,
 /* The row of P holding the initial state. */
 static inline int64_t initial_row(const Dims *d) { return d->reverse ? d->T : 0; }
 
-/* ---- scalar helpers ------------------------------------------------------- */
+/* ---- activations -----------------------------------------------------------
+ * Taking and giving double, as the fused passes compute; float32's are
+ * mg_vmath.h's, through float, float64's libm's. */
 
-static inline double get(const void *p, mg_DType dt, int64_t i) {
-  return dt == MG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
-}
-static inline void put(void *p, mg_DType dt, int64_t i, double v) {
-  if (dt == MG_F32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
-}
-static inline double act_sigmoid(mg_DType dt, double x) {
-  return dt == MG_F32 ? (double)mg_vsigmoidf((float)x) : 1.0 / (1.0 + exp(-x));
-}
-static inline double act_tanh(mg_DType dt, double x) {
-  return dt == MG_F32 ? (double)mg_vtanhf((float)x) : tanh(x);
-}
+static inline double sigmoid_f32(double x) { return (double)mg_vsigmoidf((float)x); }
+/* f64 twin of sigmoid_f32 */
+static inline double sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static inline double tanh_f32(double x) { return (double)mg_vtanhf((float)x); }
+/* f64 twin of tanh_f32 */
+static inline double tanh_f64(double x) { return tanh(x); }
+
 /* A pointer es-sized elements past p. */
 static inline void *at(void *p, size_t es, int64_t i) { return (char *)p + i * (int64_t)es; }
 
@@ -210,50 +208,99 @@ typedef struct {
 } Step;
 
 /* tanh / relu forward: P_t holds A_t; apply the activation in place. */
-static void simple_fw(const Step *s) {
+static void simple_fw_f32(const Step *s) {
   const Dims *d = s->d;
+  float *p = s->p;
   for (int64_t n = 0; n < d->N; n++)
     for (int64_t j = 0; j < d->H; j++) {
       int64_t k = n * s->sp + j;
-      double a = get(s->p, d->dt, k);
-      put(s->p, d->dt, k, d->cell == MG_RNN_TANH ? act_tanh(d->dt, a) : (a > 0 ? a : 0));
+      double a = (double)p[k];
+      p[k] = (float)(d->cell == MG_RNN_TANH ? tanh_f32(a) : (a > 0 ? a : 0));
+    }
+}
+/* f64 twin of simple_fw_f32 */
+static void simple_fw_f64(const Step *s) {
+  const Dims *d = s->d;
+  double *p = s->p;
+  for (int64_t n = 0; n < d->N; n++)
+    for (int64_t j = 0; j < d->H; j++) {
+      int64_t k = n * s->sp + j;
+      double a = (double)p[k];
+      p[k] = (double)(d->cell == MG_RNN_TANH ? tanh_f64(a) : (a > 0 ? a : 0));
     }
 }
 
 /* tanh / relu backward: dA = dh · act'(A), from h_t = act(A). */
-static void simple_bw(const Step *s) {
+static void simple_bw_f32(const Step *s) {
   const Dims *d = s->d;
-  mg_DType dt = d->dt;
+  const float *gp = s->gp, *hc = s->hc, *p = s->p;
+  float *x = s->x;
   for (int64_t n = 0; n < d->N; n++)
     for (int64_t j = 0; j < d->H; j++) {
       int64_t kp = n * s->sp + j, kc = n * d->H + j;
-      double dh = get(s->gp, dt, kp) + get(s->hc, dt, kc), h = get(s->p, dt, kp);
+      double dh = (double)gp[kp] + (double)hc[kc], h = (double)p[kp];
       double da = d->cell == MG_RNN_TANH ? dh * (1 - h * h) : (h > 0 ? dh : 0);
-      put(s->x, dt, n * s->sx + j, da);
+      x[n * s->sx + j] = (float)da;
+    }
+}
+/* f64 twin of simple_bw_f32 */
+static void simple_bw_f64(const Step *s) {
+  const Dims *d = s->d;
+  const double *gp = s->gp, *hc = s->hc, *p = s->p;
+  double *x = s->x;
+  for (int64_t n = 0; n < d->N; n++)
+    for (int64_t j = 0; j < d->H; j++) {
+      int64_t kp = n * s->sp + j, kc = n * d->H + j;
+      double dh = (double)gp[kp] + (double)hc[kc], h = (double)p[kp];
+      double da = d->cell == MG_RNN_TANH ? dh * (1 - h * h) : (h > 0 ? dh : 0);
+      x[n * s->sx + j] = (double)da;
     }
 }
 
 /* LSTM forward: Z holds A = [a_i, a_f, a_g, a_o];
  * c_t = f c_{t-1} + i g, h_t = o tanh(c_t) (projected: m = o tanh(c_t) into
  * Z, for the caller's h = m W_hrᵀ). */
-static void lstm_fw(const Step *s) {
+static void lstm_fw_f32(const Step *s) {
   const Dims *d = s->d;
-  mg_DType dt = d->dt;
   int64_t H = d->H, R = d->R;
+  float *p = s->p;
+  const float *pp = s->pp;
   for (int64_t n = 0; n < d->N; n++) {
-    void *z = at(s->z, s->es, n * s->sz);
+    float *z = (float *)s->z + n * s->sz;
     for (int64_t j = 0; j < H; j++) {
-      double i = act_sigmoid(dt, get(z, dt, j)), f = act_sigmoid(dt, get(z, dt, H + j));
-      double g = act_tanh(dt, get(z, dt, 2 * H + j)), o = act_sigmoid(dt, get(z, dt, 3 * H + j));
-      double c = f * get(s->pp, dt, n * s->sp + R + j) + i * g;
-      if (dt == MG_F32) c = (float)c; /* h uses the c that is stored */
-      put(z, dt, j, i);
-      put(z, dt, H + j, f);
-      put(z, dt, 2 * H + j, g);
-      put(z, dt, 3 * H + j, o);
-      put(s->p, dt, n * s->sp + R + j, c);
-      if (d->proj) put(z, dt, 4 * H + j, o * act_tanh(dt, c));
-      else put(s->p, dt, n * s->sp + j, o * act_tanh(dt, c));
+      double i = sigmoid_f32((double)z[j]), f = sigmoid_f32((double)z[H + j]);
+      double g = tanh_f32((double)z[2 * H + j]), o = sigmoid_f32((double)z[3 * H + j]);
+      double c = f * (double)pp[n * s->sp + R + j] + i * g;
+      c = (float)c; /* h uses the c that is stored */
+      z[j] = (float)i;
+      z[H + j] = (float)f;
+      z[2 * H + j] = (float)g;
+      z[3 * H + j] = (float)o;
+      p[n * s->sp + R + j] = (float)c;
+      if (d->proj) z[4 * H + j] = (float)(o * tanh_f32(c));
+      else p[n * s->sp + j] = (float)(o * tanh_f32(c));
+    }
+  }
+}
+/* f64 twin of lstm_fw_f32 */
+static void lstm_fw_f64(const Step *s) {
+  const Dims *d = s->d;
+  int64_t H = d->H, R = d->R;
+  double *p = s->p;
+  const double *pp = s->pp;
+  for (int64_t n = 0; n < d->N; n++) {
+    double *z = (double *)s->z + n * s->sz;
+    for (int64_t j = 0; j < H; j++) {
+      double i = sigmoid_f64((double)z[j]), f = sigmoid_f64((double)z[H + j]);
+      double g = tanh_f64((double)z[2 * H + j]), o = sigmoid_f64((double)z[3 * H + j]);
+      double c = f * (double)pp[n * s->sp + R + j] + i * g;
+      z[j] = (double)i;
+      z[H + j] = (double)f;
+      z[2 * H + j] = (double)g;
+      z[3 * H + j] = (double)o;
+      p[n * s->sp + R + j] = (double)c;
+      if (d->proj) z[4 * H + j] = (double)(o * tanh_f64(c));
+      else p[n * s->sp + j] = (double)(o * tanh_f64(c));
     }
   }
 }
@@ -261,56 +308,110 @@ static void lstm_fw(const Step *s) {
 /* LSTM backward: dh = dP_h + carry (projected: dm, given), dc = dP_c +
  * carry + dh o tanh'(c); dA = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g²),
  * dh tanh(c) o(1-o)], and the new c carry dc f. */
-static void lstm_bw(const Step *s) {
+static void lstm_bw_f32(const Step *s) {
   const Dims *d = s->d;
-  mg_DType dt = d->dt;
   int64_t H = d->H, R = d->R;
+  const float *p = s->p, *pp = s->pp, *gp = s->gp, *hc = s->hc, *dm = s->dm;
+  float *cc = s->cc;
   for (int64_t n = 0; n < d->N; n++) {
-    const void *z = at(s->z, s->es, n * s->sz);
-    void *dx = at(s->x, s->es, n * s->sx);
+    const float *z = (const float *)s->z + n * s->sz;
+    float *dx = (float *)s->x + n * s->sx;
     for (int64_t j = 0; j < H; j++) {
       int64_t kp = n * s->sp + R + j, kc = n * H + j;
-      double i = get(z, dt, j), f = get(z, dt, H + j);
-      double g = get(z, dt, 2 * H + j), o = get(z, dt, 3 * H + j);
-      double tc = act_tanh(dt, get(s->p, dt, kp)), cp = get(s->pp, dt, kp);
-      double dh = s->dm ? get(s->dm, dt, kc)
-                        : get(s->gp, dt, n * s->sp + j) + get(s->hc, dt, kc);
-      double dc = get(s->gp, dt, kp) + get(s->cc, dt, kc) + dh * o * (1 - tc * tc);
-      put(dx, dt, j, dc * g * i * (1 - i));
-      put(dx, dt, H + j, dc * cp * f * (1 - f));
-      put(dx, dt, 2 * H + j, dc * i * (1 - g * g));
-      put(dx, dt, 3 * H + j, dh * tc * o * (1 - o));
-      put(s->cc, dt, kc, dc * f);
+      double i = (double)z[j], f = (double)z[H + j];
+      double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
+      double tc = tanh_f32((double)p[kp]), cp = (double)pp[kp];
+      double dh = dm ? (double)dm[kc] : (double)gp[n * s->sp + j] + (double)hc[kc];
+      double dc = (double)gp[kp] + (double)cc[kc] + dh * o * (1 - tc * tc);
+      dx[j] = (float)(dc * g * i * (1 - i));
+      dx[H + j] = (float)(dc * cp * f * (1 - f));
+      dx[2 * H + j] = (float)(dc * i * (1 - g * g));
+      dx[3 * H + j] = (float)(dh * tc * o * (1 - o));
+      cc[kc] = (float)(dc * f);
+    }
+  }
+}
+/* f64 twin of lstm_bw_f32 */
+static void lstm_bw_f64(const Step *s) {
+  const Dims *d = s->d;
+  int64_t H = d->H, R = d->R;
+  const double *p = s->p, *pp = s->pp, *gp = s->gp, *hc = s->hc, *dm = s->dm;
+  double *cc = s->cc;
+  for (int64_t n = 0; n < d->N; n++) {
+    const double *z = (const double *)s->z + n * s->sz;
+    double *dx = (double *)s->x + n * s->sx;
+    for (int64_t j = 0; j < H; j++) {
+      int64_t kp = n * s->sp + R + j, kc = n * H + j;
+      double i = (double)z[j], f = (double)z[H + j];
+      double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
+      double tc = tanh_f64((double)p[kp]), cp = (double)pp[kp];
+      double dh = dm ? (double)dm[kc] : (double)gp[n * s->sp + j] + (double)hc[kc];
+      double dc = (double)gp[kp] + (double)cc[kc] + dh * o * (1 - tc * tc);
+      dx[j] = (double)(dc * g * i * (1 - i));
+      dx[H + j] = (double)(dc * cp * f * (1 - f));
+      dx[2 * H + j] = (double)(dc * i * (1 - g * g));
+      dx[3 * H + j] = (double)(dh * tc * o * (1 - o));
+      cc[kc] = (double)(dc * f);
     }
   }
 }
 
 /* GRU forward: gh = h_{t-1} W_hhᵀ (in s->hc) + b_hh; r = σ(x_r + gh_r),
  * z = σ(x_z + gh_z), n = tanh(x_n + r gh_n), h = (1 - z) n + z h_{t-1}. */
-static void gru_fw(const Step *s) {
+static void gru_fw_f32(const Step *s) {
   const Dims *d = s->d;
-  mg_DType dt = d->dt;
   int64_t H = d->H;
+  const float *bh = s->bh, *pp = s->pp;
+  float *p = s->p;
   for (int64_t n = 0; n < d->N; n++) {
-    const void *x = at(s->x, s->es, n * s->sx), *gh = at(s->hc, s->es, n * 3 * H);
-    void *z = at(s->z, s->es, n * s->sz);
+    const float *x = (const float *)s->x + n * s->sx, *gh = (const float *)s->hc + n * 3 * H;
+    float *z = (float *)s->z + n * s->sz;
     for (int64_t j = 0; j < H; j++) {
       double br = 0, bz = 0, bn = 0;
-      if (s->bh) {
-        br = get(s->bh, dt, j);
-        bz = get(s->bh, dt, H + j);
-        bn = get(s->bh, dt, 2 * H + j);
+      if (bh) {
+        br = (double)bh[j];
+        bz = (double)bh[H + j];
+        bn = (double)bh[2 * H + j];
       }
-      double r = act_sigmoid(dt, get(x, dt, j) + get(gh, dt, j) + br);
-      double u = act_sigmoid(dt, get(x, dt, H + j) + get(gh, dt, H + j) + bz);
-      double ghn = get(gh, dt, 2 * H + j) + bn;
-      double nn = act_tanh(dt, get(x, dt, 2 * H + j) + r * ghn);
-      double hp = get(s->pp, dt, n * s->sp + j);
-      put(z, dt, j, r);
-      put(z, dt, H + j, u);
-      put(z, dt, 2 * H + j, nn);
-      put(z, dt, 3 * H + j, ghn);
-      put(s->p, dt, n * s->sp + j, (1 - u) * nn + u * hp);
+      double r = sigmoid_f32((double)x[j] + (double)gh[j] + br);
+      double u = sigmoid_f32((double)x[H + j] + (double)gh[H + j] + bz);
+      double ghn = (double)gh[2 * H + j] + bn;
+      double nn = tanh_f32((double)x[2 * H + j] + r * ghn);
+      double hp = (double)pp[n * s->sp + j];
+      z[j] = (float)r;
+      z[H + j] = (float)u;
+      z[2 * H + j] = (float)nn;
+      z[3 * H + j] = (float)ghn;
+      p[n * s->sp + j] = (float)((1 - u) * nn + u * hp);
+    }
+  }
+}
+/* f64 twin of gru_fw_f32 */
+static void gru_fw_f64(const Step *s) {
+  const Dims *d = s->d;
+  int64_t H = d->H;
+  const double *bh = s->bh, *pp = s->pp;
+  double *p = s->p;
+  for (int64_t n = 0; n < d->N; n++) {
+    const double *x = (const double *)s->x + n * s->sx, *gh = (const double *)s->hc + n * 3 * H;
+    double *z = (double *)s->z + n * s->sz;
+    for (int64_t j = 0; j < H; j++) {
+      double br = 0, bz = 0, bn = 0;
+      if (bh) {
+        br = (double)bh[j];
+        bz = (double)bh[H + j];
+        bn = (double)bh[2 * H + j];
+      }
+      double r = sigmoid_f64((double)x[j] + (double)gh[j] + br);
+      double u = sigmoid_f64((double)x[H + j] + (double)gh[H + j] + bz);
+      double ghn = (double)gh[2 * H + j] + bn;
+      double nn = tanh_f64((double)x[2 * H + j] + r * ghn);
+      double hp = (double)pp[n * s->sp + j];
+      z[j] = (double)r;
+      z[H + j] = (double)u;
+      z[2 * H + j] = (double)nn;
+      z[3 * H + j] = (double)ghn;
+      p[n * s->sp + j] = (double)((1 - u) * nn + u * hp);
     }
   }
 }
@@ -319,44 +420,135 @@ static void gru_fw(const Step *s) {
  * the input side gets [dr r(1-r), dz z(1-z), da_n] (dr = da_n gh_n), the
  * hidden side (dgh) the same but da_n r, and h_{t-1} directly dh z (left
  * in the carry; the gemm adds dgh W_hh). */
-static void gru_bw(const Step *s) {
+static void gru_bw_f32(const Step *s) {
   const Dims *d = s->d;
-  mg_DType dt = d->dt;
   int64_t H = d->H;
+  const float *pp = s->pp, *gp = s->gp;
+  float *hc = s->hc;
   for (int64_t n = 0; n < d->N; n++) {
-    const void *z = at(s->z, s->es, n * s->sz);
-    void *dx = at(s->x, s->es, n * s->sx), *dg = at(s->dg, s->es, n * 3 * H);
+    const float *z = (const float *)s->z + n * s->sz;
+    float *dx = (float *)s->x + n * s->sx, *dg = (float *)s->dg + n * 3 * H;
     for (int64_t j = 0; j < H; j++) {
       int64_t kp = n * s->sp + j, kc = n * H + j;
-      double r = get(z, dt, j), u = get(z, dt, H + j);
-      double nn = get(z, dt, 2 * H + j), ghn = get(z, dt, 3 * H + j);
-      double hp = get(s->pp, dt, kp);
-      double dh = get(s->gp, dt, kp) + get(s->hc, dt, kc);
+      double r = (double)z[j], u = (double)z[H + j];
+      double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
+      double hp = (double)pp[kp];
+      double dh = (double)gp[kp] + (double)hc[kc];
       double dan = dh * (1 - u) * (1 - nn * nn);
       double dar = dan * ghn * r * (1 - r), dau = dh * (hp - nn) * u * (1 - u);
-      put(dx, dt, j, dar);
-      put(dx, dt, H + j, dau);
-      put(dx, dt, 2 * H + j, dan);
-      put(dg, dt, j, dar);
-      put(dg, dt, H + j, dau);
-      put(dg, dt, 2 * H + j, dan * r);
-      put(s->hc, dt, kc, dh * u);
+      dx[j] = (float)dar;
+      dx[H + j] = (float)dau;
+      dx[2 * H + j] = (float)dan;
+      dg[j] = (float)dar;
+      dg[H + j] = (float)dau;
+      dg[2 * H + j] = (float)(dan * r);
+      hc[kc] = (float)(dh * u);
     }
   }
 }
+/* f64 twin of gru_bw_f32 */
+static void gru_bw_f64(const Step *s) {
+  const Dims *d = s->d;
+  int64_t H = d->H;
+  const double *pp = s->pp, *gp = s->gp;
+  double *hc = s->hc;
+  for (int64_t n = 0; n < d->N; n++) {
+    const double *z = (const double *)s->z + n * s->sz;
+    double *dx = (double *)s->x + n * s->sx, *dg = (double *)s->dg + n * 3 * H;
+    for (int64_t j = 0; j < H; j++) {
+      int64_t kp = n * s->sp + j, kc = n * H + j;
+      double r = (double)z[j], u = (double)z[H + j];
+      double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
+      double hp = (double)pp[kp];
+      double dh = (double)gp[kp] + (double)hc[kc];
+      double dan = dh * (1 - u) * (1 - nn * nn);
+      double dar = dan * ghn * r * (1 - r), dau = dh * (hp - nn) * u * (1 - u);
+      dx[j] = (double)dar;
+      dx[H + j] = (double)dau;
+      dx[2 * H + j] = (double)dan;
+      dg[j] = (double)dar;
+      dg[H + j] = (double)dau;
+      dg[2 * H + j] = (double)(dan * r);
+      hc[kc] = (double)(dh * u);
+    }
+  }
+}
+
+/* dst [N, w] = a [N, w] + the first w of each ld-strided row of b, in
+ * double and rounded once (dst may be a). */
+static void add_rows_f32(void *dst, const void *a, const void *b, int64_t N,
+                         int64_t w, int64_t ld) {
+  float *y = dst;
+  const float *p = a, *q = b;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < w; j++)
+      y[n * w + j] = (float)((double)p[n * w + j] + (double)q[n * ld + j]);
+}
+/* f64 twin of add_rows_f32 */
+static void add_rows_f64(void *dst, const void *a, const void *b, int64_t N,
+                         int64_t w, int64_t ld) {
+  double *y = dst;
+  const double *p = a, *q = b;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < w; j++)
+      y[n * w + j] = (double)((double)p[n * w + j] + (double)q[n * ld + j]);
+}
+
+/* acc [w] += the N rows of x [N, w], in row order. */
+static void acc_rows_f32(double *acc, const void *x, int64_t N, int64_t w) {
+  const float *p = x;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < w; j++) acc[j] += (double)p[n * w + j];
+}
+/* f64 twin of acc_rows_f32 */
+static void acc_rows_f64(double *acc, const void *x, int64_t N, int64_t w) {
+  const double *p = x;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t j = 0; j < w; j++) acc[j] += (double)p[n * w + j];
+}
+
+/* dst [n] = src rounded to the dtype. */
+static void from_double_f32(void *dst, const double *src, int64_t n) {
+  float *y = dst;
+  for (int64_t j = 0; j < n; j++) y[j] = (float)src[j];
+}
+/* f64 twin of from_double_f32 */
+static void from_double_f64(void *dst, const double *src, int64_t n) {
+  double *y = dst;
+  for (int64_t j = 0; j < n; j++) y[j] = (double)src[j];
+}
+
+/* The per-dtype kernels of one call, picked once at its entry. */
+typedef struct {
+  void (*simple_fw)(const Step *s);
+  void (*simple_bw)(const Step *s);
+  void (*lstm_fw)(const Step *s);
+  void (*lstm_bw)(const Step *s);
+  void (*gru_fw)(const Step *s);
+  void (*gru_bw)(const Step *s);
+  void (*add_rows)(void *dst, const void *a, const void *b, int64_t N, int64_t w,
+                   int64_t ld);
+  void (*acc_rows)(double *acc, const void *x, int64_t N, int64_t w);
+  void (*from_double)(void *dst, const double *src, int64_t n);
+} Kernels;
+
+static const Kernels KERNELS_F32 = {simple_fw_f32, simple_bw_f32, lstm_fw_f32,
+                                    lstm_bw_f32, gru_fw_f32, gru_bw_f32,
+                                    add_rows_f32, acc_rows_f32, from_double_f32};
+static const Kernels KERNELS_F64 = {simple_fw_f64, simple_bw_f64, lstm_fw_f64,
+                                    lstm_bw_f64, gru_fw_f64, gru_bw_f64,
+                                    add_rows_f64, acc_rows_f64, from_double_f64};
 
 /* ---- backward ------------------------------------------------------------- */
 
 /* A projected LSTM's step, before lstm_bw: dh = dP_h + carry (into the
  * carry), dW_hr += dhᵀ m, and dm = dh W_hr for lstm_bw. */
-static void proj_bw(mg_Context *ctx, const Step *s, const void *w_hr, void *dwr,
-                    void *dm) {
+static void proj_bw(mg_Context *ctx, const Kernels *k, const Step *s,
+                    const void *w_hr, void *dwr, void *dm) {
   const Dims *d = s->d;
   mg_DType dt = d->dt;
   int64_t N = d->N, H = d->H, R = d->R;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t j = 0; j < R; j++)
-      put(s->hc, dt, n * R + j, get(s->hc, dt, n * R + j) + get(s->gp, dt, n * s->sp + j));
+  k->add_rows(s->hc, s->hc, s->gp, N, R, s->sp);
   mg_gemm(ctx, dt, CblasTrans, CblasNoTrans, R, H, N, s->hc, R,
           at(s->z, s->es, 4 * H), s->sz, 1.0, dwr, H);
   mg_gemm(ctx, dt, CblasNoTrans, CblasNoTrans, N, H, R, s->hc, R, w_hr, H, 0.0, dm, H);
@@ -378,6 +570,7 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
   fill_dims(&d, cell, P->shape[0], P->shape[1] - 1, H, R, proj, (int)node->i[1]);
   d.dt = P->dtype;
   mg_DType dt = d.dt;
+  const Kernels *kern = dt == MG_F32 ? &KERNELS_F32 : &KERNELS_F64;
   int64_t N = d.N, T = d.T, G = d.G, GH = G * H;
   size_t es = mg_dtype_size(dt);
   int64_t nh[2] = {N, H}, nr[2] = {N, R}, xs[3] = {N, T, GH}, gs[2] = {N, 3 * H};
@@ -414,20 +607,17 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
     const void *da = s.x;
     int64_t lda = s.sx;
     switch (cell) {
-    case MG_RNN_TANH: case MG_RNN_RELU: simple_bw(&s); break;
+    case MG_RNN_TANH: case MG_RNN_RELU: kern->simple_bw(&s); break;
     case MG_RNN_LSTM:
-      if (WR) proj_bw(ctx, &s, mg_data(WR), mg_data(dwr), mg_data(dm));
-      lstm_bw(&s);
+      if (WR) proj_bw(ctx, kern, &s, mg_data(WR), mg_data(dwr), mg_data(dm));
+      kern->lstm_bw(&s);
       break;
     default:
-      gru_bw(&s);
+      kern->gru_bw(&s);
       da = s.dg;
       lda = 3 * H;
-      if (dbacc) { /* bias gradient summed over the batch, in step order */
-        double *acc = mg_data(dbacc);
-        for (int64_t n = 0; n < N; n++)
-          for (int64_t j = 0; j < 3 * H; j++) acc[j] += get(s.dg, dt, n * 3 * H + j);
-      }
+      /* bias gradient summed over the batch, in step order */
+      if (dbacc) kern->acc_rows(mg_data(dbacc), s.dg, N, 3 * H);
       break;
     }
     /* dW_hh += daᵀ h_prev; then the carry: dh_prev = da W_hh (+ GRU's
@@ -441,21 +631,15 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
   const void *g0 = at(gd, es, initial_row(&d) * d.W);
   if (mg_node_needs(node, 1)) {
     if ((st = mg_alloc_tensor(ctx, &dh0, dt, 2, nr))) goto done;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t j = 0; j < R; j++)
-        put(mg_data(dh0), dt, n * R + j, get(hdst, dt, n * R + j) + get(g0, dt, n * s.sp + j));
+    kern->add_rows(mg_data(dh0), hdst, g0, N, R, s.sp);
   }
   if (cell == MG_RNN_LSTM && mg_node_needs(node, 3)) {
     if ((st = mg_alloc_tensor(ctx, &dc0, dt, 2, nh))) goto done;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t j = 0; j < H; j++)
-        put(mg_data(dc0), dt, n * H + j,
-            get(s.cc, dt, n * H + j) + get(g0, dt, n * s.sp + R + j));
+    kern->add_rows(mg_data(dc0), s.cc, at((void *)g0, es, R), N, H, s.sp);
   }
   if (dbacc) {
     if ((st = mg_alloc_tensor(ctx, &db, dt, 1, &W->shape[0]))) goto done;
-    const double *acc = mg_data(dbacc);
-    for (int64_t j = 0; j < 3 * H; j++) put(mg_data(db), dt, j, acc[j]);
+    kern->from_double(mg_data(db), mg_data(dbacc), 3 * H);
   }
   if (mg_node_needs(node, 0)) { grads[0] = dxp; dxp = NULL; }
   grads[1] = dh0;
@@ -489,6 +673,7 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
                         const void *bd, const void *rd, void *pd, void *zd,
                         void *ghd) {
   mg_DType dt = d->dt;
+  const Kernels *kern = dt == MG_F32 ? &KERNELS_F32 : &KERNELS_F64;
   size_t es = mg_dtype_size(dt);
   int64_t N = d->N, T = d->T, H = d->H, R = d->R, GH = d->G * H;
   Step s = {.d = d, .es = es, .sp = (T + 1) * d->W, .sz = T * d->ZW,
@@ -511,20 +696,20 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.p, es, n * s.sp), at(s.x, es, n * s.sx), (size_t)H * es);
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
-      simple_fw(&s);
+      kern->simple_fw(&s);
       break;
     case MG_RNN_LSTM: /* A in Z */
       for (int64_t n = 0; n < N; n++)
         memcpy(at(s.z, es, n * s.sz), at(s.x, es, n * s.sx), (size_t)GH * es);
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, R, s.pp, s.sp, wd, R, 1.0, s.z, s.sz);
-      lstm_fw(&s);
+      kern->lstm_fw(&s);
       if (d->proj) /* h = m W_hrᵀ */
         mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, R, H, at(s.z, es, 4 * H), s.sz,
                 rd, H, 0.0, s.p, s.sp);
       break;
     default: /* GRU: the hidden side apart, r multiplies its n part */
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, H, s.pp, s.sp, wd, H, 0.0, ghd, GH);
-      gru_fw(&s);
+      kern->gru_fw(&s);
       break;
     }
   }

@@ -250,15 +250,23 @@ int mg_full(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
   return MG_OK;
 }
 
-/* Writes value v at linear position i of a contiguous tensor. */
-static void put(mg_Tensor *t, int64_t i, double v) {
-  void *d = mg_data(t);
-  switch (t->dtype) {
-  case MG_F32: ((float *)d)[i] = (float)v; break;
-  case MG_F64: ((double *)d)[i] = v; break;
-  default:
-    mg_store_f64((char *)d + i * (int64_t)mg_dtype_size(t->dtype), t->dtype, v);
-  }
+/* d[i] = start + i·step for i < n, computed in double and rounded once. */
+static void arange_f32(void *d, int64_t n, double start, double step) {
+  float *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = (float)(start + (double)i * step);
+}
+/* f64 twin of arange_f32 */
+static void arange_f64(void *d, int64_t n, double start, double step) {
+  double *o = d;
+  for (int64_t i = 0; i < n; i++) o[i] = (double)(start + (double)i * step);
+}
+/* The other storage dtypes: one element at a time through a double, as
+ * convert_any. */
+static void arange_any(mg_Tensor *t, int64_t n, double start, double step) {
+  size_t es = mg_dtype_size(t->dtype);
+  char *o = mg_data(t);
+  for (int64_t i = 0; i < n; i++)
+    mg_store_f64(o + i * (int64_t)es, t->dtype, start + (double)i * step);
 }
 
 int mg_arange(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
@@ -278,9 +286,40 @@ int mg_arange(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
   mg_Tensor *t = NULL;
   int st = mg_alloc_tensor(ctx, &t, dt, 1, &n);
   if (st) return st;
-  for (int64_t i = 0; i < n; i++) put(t, i, start + (double)i * step);
+  switch (dt) {
+  case MG_F32: arange_f32(mg_data(t), n, start, step); break;
+  case MG_F64: arange_f64(mg_data(t), n, start, step); break;
+  default: arange_any(t, n, start, step); break;
+  }
   *out = t;
   return MG_OK;
+}
+
+/* Element i of linspace(start, end, steps) with step h: filled from both
+ * ends, as PyTorch does, so the last value is exactly end. A single step
+ * is start (steps / 2 == 0 would send it to the end half). */
+static inline double linspace_at(int64_t i, int64_t steps, double start,
+                                 double end, double h) {
+  return i < steps / 2 || steps == 1 ? start + h * (double)i
+                                     : end - h * (double)(steps - 1 - i);
+}
+
+static void linspace_f32(void *d, int64_t steps, double start, double end, double h) {
+  float *o = d;
+  for (int64_t i = 0; i < steps; i++) o[i] = (float)linspace_at(i, steps, start, end, h);
+}
+/* f64 twin of linspace_f32 */
+static void linspace_f64(void *d, int64_t steps, double start, double end, double h) {
+  double *o = d;
+  for (int64_t i = 0; i < steps; i++) o[i] = (double)linspace_at(i, steps, start, end, h);
+}
+/* The other storage dtypes, as arange_any. */
+static void linspace_any(mg_Tensor *t, int64_t steps, double start, double end,
+                         double h) {
+  size_t es = mg_dtype_size(t->dtype);
+  char *o = mg_data(t);
+  for (int64_t i = 0; i < steps; i++)
+    mg_store_f64(o + i * (int64_t)es, t->dtype, linspace_at(i, steps, start, end, h));
 }
 
 int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
@@ -292,11 +331,11 @@ int mg_linspace(mg_Context *ctx, mg_Tensor **out, mg_DType dt, double start,
   int st = mg_alloc_tensor(ctx, &t, dt, 1, &steps);
   if (st) return st;
   double h = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
-  /* Fill from both ends, as PyTorch does, so the last value is exactly end.
-   * A single step is start (steps / 2 == 0 would send it to the end half). */
-  for (int64_t i = 0; i < steps; i++)
-    put(t, i, i < steps / 2 || steps == 1 ? start + h * (double)i
-                                          : end - h * (double)(steps - 1 - i));
+  switch (dt) {
+  case MG_F32: linspace_f32(mg_data(t), steps, start, end, h); break;
+  case MG_F64: linspace_f64(mg_data(t), steps, start, end, h); break;
+  default: linspace_any(t, steps, start, end, h); break;
+  }
   *out = t;
   return MG_OK;
 }
@@ -307,7 +346,10 @@ int mg_eye(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int64_t n,
   mg_Tensor *t = NULL;
   int st = mg_full(ctx, &t, dt, 2, shape, 0);
   if (st) return st;
-  for (int64_t i = 0; i < n && i < m; i++) put(t, i * m + i, 1);
+  size_t es = mg_dtype_size(dt);
+  char one[8], *d = mg_data(t);
+  mg_store_f64(one, dt, 1); /* the element's bytes, converted once */
+  for (int64_t i = 0; i < n && i < m; i++) memcpy(d + (i * m + i) * (int64_t)es, one, es);
   *out = t;
   return MG_OK;
 }
