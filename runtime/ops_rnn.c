@@ -31,9 +31,11 @@
  *
  * Each cell's fused pass is a float32 function with its float64 twin,
  * picked once per call (Kernels). Both compute in double and round once on
- * store (the gemms dominate the time, and float32's results stay what the
- * reference checks expect). float32 activations use mg_vmath.h's tanh and
- * sigmoid, float64 libm's, as elsewhere.
+ * store, so float32's results stay what the reference checks expect.
+ * float32 activations use mg_vmath.h's tanh and sigmoid, which vectorise,
+ * float64 libm's, as elsewhere. The passes were a third of an LSTM step
+ * when they ran one element at a time on one thread: now each row is a
+ * branch-free vectorised loop and the rows are split among threads.
  */
 #include <cblas.h>
 #include <math.h>
@@ -205,214 +207,271 @@ typedef struct {
   const void *dm;       /* backward, projected LSTM: dm [N, H], else NULL */
   const void *bh;       /* GRU: b_hh [3H] or NULL */
   void *dg;             /* GRU backward: dgh [N, 3H] */
+  int nt;               /* threads for the cell passes */
 } Step;
+
+/* Threads for one step's cell pass: an element of it costs about as much
+ * as eight elementwise ops (three or four exponentials). */
+static int cell_threads(const mg_Context *ctx, const Dims *d) {
+  return mg_threads_for(ctx, d->N * d->H * 8);
+}
+
+/* Each pass below runs its rows on s->nt threads; a row's loop has no
+ * branch and restrict pointers, so that GCC vectorises it (the options
+ * that vary by call, projection and bias, are constant arguments of an
+ * always-inlined row function). */
+#define INLINE static inline __attribute__((always_inline))
 
 /* tanh / relu forward: P_t holds A_t; apply the activation in place. */
 static void simple_fw_f32(const Step *s) {
   const Dims *d = s->d;
-  float *p = s->p;
-  for (int64_t n = 0; n < d->N; n++)
-    for (int64_t j = 0; j < d->H; j++) {
-      int64_t k = n * s->sp + j;
-      double a = (double)p[k];
-      p[k] = (float)(d->cell == MG_RNN_TANH ? tanh_f32(a) : (a > 0 ? a : 0));
-    }
+  int tanh_cell = d->cell == MG_RNN_TANH;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++) {
+    float *restrict p = (float *)s->p + n * s->sp;
+    if (tanh_cell)
+      for (int64_t j = 0; j < d->H; j++) p[j] = (float)tanh_f32((double)p[j]);
+    else
+      for (int64_t j = 0; j < d->H; j++) p[j] = p[j] > 0 ? p[j] : 0;
+  }
 }
 /* f64 twin of simple_fw_f32 */
 static void simple_fw_f64(const Step *s) {
   const Dims *d = s->d;
-  double *p = s->p;
-  for (int64_t n = 0; n < d->N; n++)
-    for (int64_t j = 0; j < d->H; j++) {
-      int64_t k = n * s->sp + j;
-      double a = (double)p[k];
-      p[k] = (double)(d->cell == MG_RNN_TANH ? tanh_f64(a) : (a > 0 ? a : 0));
-    }
+  int tanh_cell = d->cell == MG_RNN_TANH;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++) {
+    double *restrict p = (double *)s->p + n * s->sp;
+    if (tanh_cell)
+      for (int64_t j = 0; j < d->H; j++) p[j] = tanh_f64(p[j]);
+    else
+      for (int64_t j = 0; j < d->H; j++) p[j] = p[j] > 0 ? p[j] : 0;
+  }
 }
 
 /* tanh / relu backward: dA = dh · act'(A), from h_t = act(A). */
 static void simple_bw_f32(const Step *s) {
   const Dims *d = s->d;
-  const float *gp = s->gp, *hc = s->hc, *p = s->p;
-  float *x = s->x;
-  for (int64_t n = 0; n < d->N; n++)
+  int tanh_cell = d->cell == MG_RNN_TANH;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++) {
+    const float *restrict gp = (const float *)s->gp + n * s->sp;
+    const float *restrict hc = (const float *)s->hc + n * d->H;
+    const float *restrict p = (const float *)s->p + n * s->sp;
+    float *restrict x = (float *)s->x + n * s->sx;
     for (int64_t j = 0; j < d->H; j++) {
-      int64_t kp = n * s->sp + j, kc = n * d->H + j;
-      double dh = (double)gp[kp] + (double)hc[kc], h = (double)p[kp];
-      double da = d->cell == MG_RNN_TANH ? dh * (1 - h * h) : (h > 0 ? dh : 0);
-      x[n * s->sx + j] = (float)da;
+      double dh = (double)gp[j] + (double)hc[j], h = (double)p[j];
+      x[j] = (float)(tanh_cell ? dh * (1 - h * h) : (h > 0 ? dh : 0));
     }
+  }
 }
 /* f64 twin of simple_bw_f32 */
 static void simple_bw_f64(const Step *s) {
   const Dims *d = s->d;
-  const double *gp = s->gp, *hc = s->hc, *p = s->p;
-  double *x = s->x;
-  for (int64_t n = 0; n < d->N; n++)
+  int tanh_cell = d->cell == MG_RNN_TANH;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++) {
+    const double *restrict gp = (const double *)s->gp + n * s->sp;
+    const double *restrict hc = (const double *)s->hc + n * d->H;
+    const double *restrict p = (const double *)s->p + n * s->sp;
+    double *restrict x = (double *)s->x + n * s->sx;
     for (int64_t j = 0; j < d->H; j++) {
-      int64_t kp = n * s->sp + j, kc = n * d->H + j;
-      double dh = (double)gp[kp] + (double)hc[kc], h = (double)p[kp];
-      double da = d->cell == MG_RNN_TANH ? dh * (1 - h * h) : (h > 0 ? dh : 0);
-      x[n * s->sx + j] = (double)da;
+      double dh = gp[j] + hc[j], h = p[j];
+      x[j] = tanh_cell ? dh * (1 - h * h) : (h > 0 ? dh : 0);
     }
+  }
 }
 
 /* LSTM forward: Z holds A = [a_i, a_f, a_g, a_o];
  * c_t = f c_{t-1} + i g, h_t = o tanh(c_t) (projected: m = o tanh(c_t) into
- * Z, for the caller's h = m W_hrᵀ). */
+ * Z, for the caller's h = m W_hrᵀ). One row: z the row of Z (gates in
+ * place), cp c_{t-1}, c c_t, h where h (or m) goes. */
+INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict cp,
+                            float *restrict c, float *restrict h, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = sigmoid_f32((double)z[j]), f = sigmoid_f32((double)z[H + j]);
+    double g = tanh_f32((double)z[2 * H + j]), o = sigmoid_f32((double)z[3 * H + j]);
+    float cj = (float)(f * (double)cp[j] + i * g); /* h uses the c that is stored */
+    z[j] = (float)i;
+    z[H + j] = (float)f;
+    z[2 * H + j] = (float)g;
+    z[3 * H + j] = (float)o;
+    c[j] = cj;
+    h[j] = (float)(o * tanh_f32((double)cj));
+  }
+}
+/* f64 twin of lstm_fw_row_f32 */
+INLINE void lstm_fw_row_f64(double *restrict z, const double *restrict cp,
+                            double *restrict c, double *restrict h, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = sigmoid_f64(z[j]), f = sigmoid_f64(z[H + j]);
+    double g = tanh_f64(z[2 * H + j]), o = sigmoid_f64(z[3 * H + j]);
+    double cj = f * cp[j] + i * g;
+    z[j] = i;
+    z[H + j] = f;
+    z[2 * H + j] = g;
+    z[3 * H + j] = o;
+    c[j] = cj;
+    h[j] = o * tanh_f64(cj);
+  }
+}
+
 static void lstm_fw_f32(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H, R = d->R;
-  float *p = s->p;
-  const float *pp = s->pp;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
-    float *z = (float *)s->z + n * s->sz;
-    for (int64_t j = 0; j < H; j++) {
-      double i = sigmoid_f32((double)z[j]), f = sigmoid_f32((double)z[H + j]);
-      double g = tanh_f32((double)z[2 * H + j]), o = sigmoid_f32((double)z[3 * H + j]);
-      double c = f * (double)pp[n * s->sp + R + j] + i * g;
-      c = (float)c; /* h uses the c that is stored */
-      z[j] = (float)i;
-      z[H + j] = (float)f;
-      z[2 * H + j] = (float)g;
-      z[3 * H + j] = (float)o;
-      p[n * s->sp + R + j] = (float)c;
-      if (d->proj) z[4 * H + j] = (float)(o * tanh_f32(c));
-      else p[n * s->sp + j] = (float)(o * tanh_f32(c));
-    }
+    float *z = (float *)s->z + n * s->sz, *p = (float *)s->p + n * s->sp;
+    lstm_fw_row_f32(z, (const float *)s->pp + n * s->sp + R, p + R,
+                    d->proj ? z + 4 * H : p, H);
   }
 }
 /* f64 twin of lstm_fw_f32 */
 static void lstm_fw_f64(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H, R = d->R;
-  double *p = s->p;
-  const double *pp = s->pp;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
-    double *z = (double *)s->z + n * s->sz;
-    for (int64_t j = 0; j < H; j++) {
-      double i = sigmoid_f64((double)z[j]), f = sigmoid_f64((double)z[H + j]);
-      double g = tanh_f64((double)z[2 * H + j]), o = sigmoid_f64((double)z[3 * H + j]);
-      double c = f * (double)pp[n * s->sp + R + j] + i * g;
-      z[j] = (double)i;
-      z[H + j] = (double)f;
-      z[2 * H + j] = (double)g;
-      z[3 * H + j] = (double)o;
-      p[n * s->sp + R + j] = (double)c;
-      if (d->proj) z[4 * H + j] = (double)(o * tanh_f64(c));
-      else p[n * s->sp + j] = (double)(o * tanh_f64(c));
-    }
+    double *z = (double *)s->z + n * s->sz, *p = (double *)s->p + n * s->sp;
+    lstm_fw_row_f64(z, (const double *)s->pp + n * s->sp + R, p + R,
+                    d->proj ? z + 4 * H : p, H);
   }
 }
 
 /* LSTM backward: dh = dP_h + carry (projected: dm, given), dc = dP_c +
  * carry + dh o tanh'(c); dA = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g²),
- * dh tanh(c) o(1-o)], and the new c carry dc f. */
+ * dh tanh(c) o(1-o)], and the new c carry dc f. One row: z the gates, c and
+ * cp c_t and c_{t-1}, gh and gc dP at h and c, hc the h carry (or dm when
+ * proj), cc the c carry, dx dA. */
+INLINE void lstm_bw_row_f32(const float *restrict z, const float *restrict c,
+                            const float *restrict cp, const float *restrict gh,
+                            const float *restrict gc, const float *restrict hc,
+                            float *restrict cc, float *restrict dx, int64_t H, int proj) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = (double)z[j], f = (double)z[H + j];
+    double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
+    double tc = tanh_f32((double)c[j]), cpj = (double)cp[j];
+    double dh = proj ? (double)hc[j] : (double)gh[j] + (double)hc[j];
+    double dc = (double)gc[j] + (double)cc[j] + dh * o * (1 - tc * tc);
+    dx[j] = (float)(dc * g * i * (1 - i));
+    dx[H + j] = (float)(dc * cpj * f * (1 - f));
+    dx[2 * H + j] = (float)(dc * i * (1 - g * g));
+    dx[3 * H + j] = (float)(dh * tc * o * (1 - o));
+    cc[j] = (float)(dc * f);
+  }
+}
+/* f64 twin of lstm_bw_row_f32 */
+INLINE void lstm_bw_row_f64(const double *restrict z, const double *restrict c,
+                            const double *restrict cp, const double *restrict gh,
+                            const double *restrict gc, const double *restrict hc,
+                            double *restrict cc, double *restrict dx, int64_t H, int proj) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = z[j], f = z[H + j];
+    double g = z[2 * H + j], o = z[3 * H + j];
+    double tc = tanh_f64(c[j]), cpj = cp[j];
+    double dh = proj ? hc[j] : gh[j] + hc[j];
+    double dc = gc[j] + cc[j] + dh * o * (1 - tc * tc);
+    dx[j] = dc * g * i * (1 - i);
+    dx[H + j] = dc * cpj * f * (1 - f);
+    dx[2 * H + j] = dc * i * (1 - g * g);
+    dx[3 * H + j] = dh * tc * o * (1 - o);
+    cc[j] = dc * f;
+  }
+}
+
 static void lstm_bw_f32(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H, R = d->R;
-  const float *p = s->p, *pp = s->pp, *gp = s->gp, *hc = s->hc, *dm = s->dm;
-  float *cc = s->cc;
+  const float *dm = s->dm;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
-    const float *z = (const float *)s->z + n * s->sz;
-    float *dx = (float *)s->x + n * s->sx;
-    for (int64_t j = 0; j < H; j++) {
-      int64_t kp = n * s->sp + R + j, kc = n * H + j;
-      double i = (double)z[j], f = (double)z[H + j];
-      double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
-      double tc = tanh_f32((double)p[kp]), cp = (double)pp[kp];
-      double dh = dm ? (double)dm[kc] : (double)gp[n * s->sp + j] + (double)hc[kc];
-      double dc = (double)gp[kp] + (double)cc[kc] + dh * o * (1 - tc * tc);
-      dx[j] = (float)(dc * g * i * (1 - i));
-      dx[H + j] = (float)(dc * cp * f * (1 - f));
-      dx[2 * H + j] = (float)(dc * i * (1 - g * g));
-      dx[3 * H + j] = (float)(dh * tc * o * (1 - o));
-      cc[kc] = (float)(dc * f);
-    }
+    const float *z = (const float *)s->z + n * s->sz, *gp = (const float *)s->gp + n * s->sp;
+    const float *c = (const float *)s->p + n * s->sp + R, *cp = (const float *)s->pp + n * s->sp + R;
+    float *cc = (float *)s->cc + n * H, *dx = (float *)s->x + n * s->sx;
+    if (dm) lstm_bw_row_f32(z, c, cp, gp, gp + R, dm + n * H, cc, dx, H, 1);
+    else lstm_bw_row_f32(z, c, cp, gp, gp + R, (const float *)s->hc + n * H, cc, dx, H, 0);
   }
 }
 /* f64 twin of lstm_bw_f32 */
 static void lstm_bw_f64(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H, R = d->R;
-  const double *p = s->p, *pp = s->pp, *gp = s->gp, *hc = s->hc, *dm = s->dm;
-  double *cc = s->cc;
+  const double *dm = s->dm;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
-    const double *z = (const double *)s->z + n * s->sz;
-    double *dx = (double *)s->x + n * s->sx;
-    for (int64_t j = 0; j < H; j++) {
-      int64_t kp = n * s->sp + R + j, kc = n * H + j;
-      double i = (double)z[j], f = (double)z[H + j];
-      double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
-      double tc = tanh_f64((double)p[kp]), cp = (double)pp[kp];
-      double dh = dm ? (double)dm[kc] : (double)gp[n * s->sp + j] + (double)hc[kc];
-      double dc = (double)gp[kp] + (double)cc[kc] + dh * o * (1 - tc * tc);
-      dx[j] = (double)(dc * g * i * (1 - i));
-      dx[H + j] = (double)(dc * cp * f * (1 - f));
-      dx[2 * H + j] = (double)(dc * i * (1 - g * g));
-      dx[3 * H + j] = (double)(dh * tc * o * (1 - o));
-      cc[kc] = (double)(dc * f);
-    }
+    const double *z = (const double *)s->z + n * s->sz, *gp = (const double *)s->gp + n * s->sp;
+    const double *c = (const double *)s->p + n * s->sp + R, *cp = (const double *)s->pp + n * s->sp + R;
+    double *cc = (double *)s->cc + n * H, *dx = (double *)s->x + n * s->sx;
+    if (dm) lstm_bw_row_f64(z, c, cp, gp, gp + R, dm + n * H, cc, dx, H, 1);
+    else lstm_bw_row_f64(z, c, cp, gp, gp + R, (const double *)s->hc + n * H, cc, dx, H, 0);
   }
 }
 
 /* GRU forward: gh = h_{t-1} W_hhᵀ (in s->hc) + b_hh; r = σ(x_r + gh_r),
- * z = σ(x_z + gh_z), n = tanh(x_n + r gh_n), h = (1 - z) n + z h_{t-1}. */
+ * z = σ(x_z + gh_z), n = tanh(x_n + r gh_n), h = (1 - z) n + z h_{t-1}.
+ * One row: x the input side, gh the hidden side, b b_hh (read when bias),
+ * hp h_{t-1}, z the saved [r, z, n, gh_n], h h_t. */
+INLINE void gru_fw_row_f32(const float *restrict x, const float *restrict gh,
+                           const float *restrict b, const float *restrict hp,
+                           float *restrict z, float *restrict h, int64_t H, int bias) {
+  for (int64_t j = 0; j < H; j++) {
+    double br = bias ? (double)b[j] : 0, bz = bias ? (double)b[H + j] : 0;
+    double bn = bias ? (double)b[2 * H + j] : 0;
+    double r = sigmoid_f32((double)x[j] + (double)gh[j] + br);
+    double u = sigmoid_f32((double)x[H + j] + (double)gh[H + j] + bz);
+    double ghn = (double)gh[2 * H + j] + bn;
+    double nn = tanh_f32((double)x[2 * H + j] + r * ghn);
+    z[j] = (float)r;
+    z[H + j] = (float)u;
+    z[2 * H + j] = (float)nn;
+    z[3 * H + j] = (float)ghn;
+    h[j] = (float)((1 - u) * nn + u * (double)hp[j]);
+  }
+}
+/* f64 twin of gru_fw_row_f32 */
+INLINE void gru_fw_row_f64(const double *restrict x, const double *restrict gh,
+                           const double *restrict b, const double *restrict hp,
+                           double *restrict z, double *restrict h, int64_t H, int bias) {
+  for (int64_t j = 0; j < H; j++) {
+    double br = bias ? b[j] : 0, bz = bias ? b[H + j] : 0;
+    double bn = bias ? b[2 * H + j] : 0;
+    double r = sigmoid_f64(x[j] + gh[j] + br);
+    double u = sigmoid_f64(x[H + j] + gh[H + j] + bz);
+    double ghn = gh[2 * H + j] + bn;
+    double nn = tanh_f64(x[2 * H + j] + r * ghn);
+    z[j] = r;
+    z[H + j] = u;
+    z[2 * H + j] = nn;
+    z[3 * H + j] = ghn;
+    h[j] = (1 - u) * nn + u * hp[j];
+  }
+}
+
 static void gru_fw_f32(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H;
-  const float *bh = s->bh, *pp = s->pp;
-  float *p = s->p;
+  const float *bh = s->bh;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
     const float *x = (const float *)s->x + n * s->sx, *gh = (const float *)s->hc + n * 3 * H;
-    float *z = (float *)s->z + n * s->sz;
-    for (int64_t j = 0; j < H; j++) {
-      double br = 0, bz = 0, bn = 0;
-      if (bh) {
-        br = (double)bh[j];
-        bz = (double)bh[H + j];
-        bn = (double)bh[2 * H + j];
-      }
-      double r = sigmoid_f32((double)x[j] + (double)gh[j] + br);
-      double u = sigmoid_f32((double)x[H + j] + (double)gh[H + j] + bz);
-      double ghn = (double)gh[2 * H + j] + bn;
-      double nn = tanh_f32((double)x[2 * H + j] + r * ghn);
-      double hp = (double)pp[n * s->sp + j];
-      z[j] = (float)r;
-      z[H + j] = (float)u;
-      z[2 * H + j] = (float)nn;
-      z[3 * H + j] = (float)ghn;
-      p[n * s->sp + j] = (float)((1 - u) * nn + u * hp);
-    }
+    const float *hp = (const float *)s->pp + n * s->sp;
+    float *z = (float *)s->z + n * s->sz, *h = (float *)s->p + n * s->sp;
+    if (bh) gru_fw_row_f32(x, gh, bh, hp, z, h, H, 1);
+    else gru_fw_row_f32(x, gh, bh, hp, z, h, H, 0);
   }
 }
 /* f64 twin of gru_fw_f32 */
 static void gru_fw_f64(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H;
-  const double *bh = s->bh, *pp = s->pp;
-  double *p = s->p;
+  const double *bh = s->bh;
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
     const double *x = (const double *)s->x + n * s->sx, *gh = (const double *)s->hc + n * 3 * H;
-    double *z = (double *)s->z + n * s->sz;
-    for (int64_t j = 0; j < H; j++) {
-      double br = 0, bz = 0, bn = 0;
-      if (bh) {
-        br = (double)bh[j];
-        bz = (double)bh[H + j];
-        bn = (double)bh[2 * H + j];
-      }
-      double r = sigmoid_f64((double)x[j] + (double)gh[j] + br);
-      double u = sigmoid_f64((double)x[H + j] + (double)gh[H + j] + bz);
-      double ghn = (double)gh[2 * H + j] + bn;
-      double nn = tanh_f64((double)x[2 * H + j] + r * ghn);
-      double hp = (double)pp[n * s->sp + j];
-      z[j] = (double)r;
-      z[H + j] = (double)u;
-      z[2 * H + j] = (double)nn;
-      z[3 * H + j] = (double)ghn;
-      p[n * s->sp + j] = (double)((1 - u) * nn + u * hp);
-    }
+    const double *hp = (const double *)s->pp + n * s->sp;
+    double *z = (double *)s->z + n * s->sz, *h = (double *)s->p + n * s->sp;
+    if (bh) gru_fw_row_f64(x, gh, bh, hp, z, h, H, 1);
+    else gru_fw_row_f64(x, gh, bh, hp, z, h, H, 0);
   }
 }
 
@@ -420,58 +479,62 @@ static void gru_fw_f64(const Step *s) {
  * the input side gets [dr r(1-r), dz z(1-z), da_n] (dr = da_n gh_n), the
  * hidden side (dgh) the same but da_n r, and h_{t-1} directly dh z (left
  * in the carry; the gemm adds dgh W_hh). */
+INLINE void gru_bw_row_f32(const float *restrict z, const float *restrict hp,
+                           const float *restrict gp, float *restrict hc,
+                           float *restrict dx, float *restrict dg, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    double r = (double)z[j], u = (double)z[H + j];
+    double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
+    double dh = (double)gp[j] + (double)hc[j];
+    double dan = dh * (1 - u) * (1 - nn * nn);
+    double dar = dan * ghn * r * (1 - r), dau = dh * ((double)hp[j] - nn) * u * (1 - u);
+    dx[j] = (float)dar;
+    dx[H + j] = (float)dau;
+    dx[2 * H + j] = (float)dan;
+    dg[j] = (float)dar;
+    dg[H + j] = (float)dau;
+    dg[2 * H + j] = (float)(dan * r);
+    hc[j] = (float)(dh * u);
+  }
+}
+/* f64 twin of gru_bw_row_f32 */
+INLINE void gru_bw_row_f64(const double *restrict z, const double *restrict hp,
+                           const double *restrict gp, double *restrict hc,
+                           double *restrict dx, double *restrict dg, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    double r = z[j], u = z[H + j];
+    double nn = z[2 * H + j], ghn = z[3 * H + j];
+    double dh = gp[j] + hc[j];
+    double dan = dh * (1 - u) * (1 - nn * nn);
+    double dar = dan * ghn * r * (1 - r), dau = dh * (hp[j] - nn) * u * (1 - u);
+    dx[j] = dar;
+    dx[H + j] = dau;
+    dx[2 * H + j] = dan;
+    dg[j] = dar;
+    dg[H + j] = dau;
+    dg[2 * H + j] = dan * r;
+    hc[j] = dh * u;
+  }
+}
+
 static void gru_bw_f32(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H;
-  const float *pp = s->pp, *gp = s->gp;
-  float *hc = s->hc;
-  for (int64_t n = 0; n < d->N; n++) {
-    const float *z = (const float *)s->z + n * s->sz;
-    float *dx = (float *)s->x + n * s->sx, *dg = (float *)s->dg + n * 3 * H;
-    for (int64_t j = 0; j < H; j++) {
-      int64_t kp = n * s->sp + j, kc = n * H + j;
-      double r = (double)z[j], u = (double)z[H + j];
-      double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
-      double hp = (double)pp[kp];
-      double dh = (double)gp[kp] + (double)hc[kc];
-      double dan = dh * (1 - u) * (1 - nn * nn);
-      double dar = dan * ghn * r * (1 - r), dau = dh * (hp - nn) * u * (1 - u);
-      dx[j] = (float)dar;
-      dx[H + j] = (float)dau;
-      dx[2 * H + j] = (float)dan;
-      dg[j] = (float)dar;
-      dg[H + j] = (float)dau;
-      dg[2 * H + j] = (float)(dan * r);
-      hc[kc] = (float)(dh * u);
-    }
-  }
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++)
+    gru_bw_row_f32((const float *)s->z + n * s->sz, (const float *)s->pp + n * s->sp,
+                   (const float *)s->gp + n * s->sp, (float *)s->hc + n * H,
+                   (float *)s->x + n * s->sx, (float *)s->dg + n * 3 * H, H);
 }
 /* f64 twin of gru_bw_f32 */
 static void gru_bw_f64(const Step *s) {
   const Dims *d = s->d;
   int64_t H = d->H;
-  const double *pp = s->pp, *gp = s->gp;
-  double *hc = s->hc;
-  for (int64_t n = 0; n < d->N; n++) {
-    const double *z = (const double *)s->z + n * s->sz;
-    double *dx = (double *)s->x + n * s->sx, *dg = (double *)s->dg + n * 3 * H;
-    for (int64_t j = 0; j < H; j++) {
-      int64_t kp = n * s->sp + j, kc = n * H + j;
-      double r = (double)z[j], u = (double)z[H + j];
-      double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
-      double hp = (double)pp[kp];
-      double dh = (double)gp[kp] + (double)hc[kc];
-      double dan = dh * (1 - u) * (1 - nn * nn);
-      double dar = dan * ghn * r * (1 - r), dau = dh * (hp - nn) * u * (1 - u);
-      dx[j] = (double)dar;
-      dx[H + j] = (double)dau;
-      dx[2 * H + j] = (double)dan;
-      dg[j] = (double)dar;
-      dg[H + j] = (double)dau;
-      dg[2 * H + j] = (double)(dan * r);
-      hc[kc] = (double)(dh * u);
-    }
-  }
+#pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
+  for (int64_t n = 0; n < d->N; n++)
+    gru_bw_row_f64((const double *)s->z + n * s->sz, (const double *)s->pp + n * s->sp,
+                   (const double *)s->gp + n * s->sp, (double *)s->hc + n * H,
+                   (double *)s->x + n * s->sx, (double *)s->dg + n * 3 * H, H);
 }
 
 /* dst [N, w] = a [N, w] + the first w of each ld-strided row of b, in
@@ -590,6 +653,7 @@ static int rnn_backward(mg_Context *ctx, mg_Node *node, mg_Tensor *g,
       (WR && (st = mg_alloc_tensor(ctx, &dm, dt, 2, nh))))
     goto done;
   Step s = {.d = &d, .es = es, .sp = (T + 1) * d.W, .sz = T * d.ZW,
+            .nt = cell_threads(ctx, &d),
             .sx = T * GH, .hc = mg_data(dhc), .cc = dcc ? mg_data(dcc) : NULL,
             .dm = dm ? mg_data(dm) : NULL, .dg = dgh ? mg_data(dgh) : NULL};
   void *pd = mg_data(P), *zd = Z ? mg_data(Z) : NULL, *xd = mg_data(dxp);
@@ -677,6 +741,7 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
   size_t es = mg_dtype_size(dt);
   int64_t N = d->N, T = d->T, H = d->H, R = d->R, GH = d->G * H;
   Step s = {.d = d, .es = es, .sp = (T + 1) * d->W, .sz = T * d->ZW,
+            .nt = cell_threads(ctx, d),
             .sx = T * GH, .hc = ghd, .bh = bd};
   void *row0 = at(pd, es, initial_row(d) * d->W);
   for (int64_t n = 0; n < N; n++) {
