@@ -144,22 +144,18 @@ static mg_Tensor *tensor_or_scalar(lua_State *L, mg_Context *ctx, int arg,
   return mgl_test(L, arg);
 }
 
-/* A mask at arg: any dtype, nonzero meaning true. A bool (or other stored
- * integer) mask, PyTorch's kind, is converted to int64 in its place, since
- * the mask kernels read the dtypes that compute. */
-static mg_Tensor *mask_arg(lua_State *L, mg_Context *ctx, int arg) {
+/* A mask at arg: any dtype, nonzero meaning true (the core reads a bool
+ * or other stored integer mask, PyTorch's kind, through an int64 copy).
+ * float16 and bfloat16 are refused here as everywhere in the binding. */
+static mg_Tensor *mask_arg(lua_State *L, int arg) {
   mg_Tensor *m = mgl_check_any(L, arg);
-  if (mg_dtype_computes(m->dtype) || mg_dtype_is_float(m->dtype)) return mgl_check(L, arg);
-  mg_Tensor **slot = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_to_dtype(ctx, slot, m, MG_I64));
-  lua_replace(L, arg);
-  return mgl_test(L, arg);
+  return mg_dtype_is_float(m->dtype) ? mgl_check(L, arg) : m;
 }
 
 /* mg.where(cond, a, b): a where cond is nonzero, else b. */
 static int f_where(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *cond = mask_arg(L, ctx, 1);
+  mg_Tensor *cond = mask_arg(L, 1);
   mg_Tensor *ta = mgl_test(L, 2), *tb = mgl_test(L, 3);
   mg_DType dt = ta ? ta->dtype : tb ? tb->dtype : MG_F32;
   mg_Tensor *a = tensor_or_scalar(L, ctx, 2, dt, "where");
@@ -180,7 +176,7 @@ static int o_where(lua_State *L) {
 
 static int o_masked_fill_(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1), *mask = mask_arg(L, ctx, 2);
+  mg_Tensor *t = mgl_check(L, 1), *mask = mask_arg(L, 2);
   double v = mgl_checknum(L, 3, "masked_fill", "value");
   MGL_TRY(L, ctx, mg_masked_fill_(ctx, t, mask, v));
   lua_settop(L, 1);
@@ -189,7 +185,7 @@ static int o_masked_fill_(lua_State *L) {
 
 static int o_masked_fill(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
-  mg_Tensor *t = mgl_check(L, 1), *mask = mask_arg(L, ctx, 2);
+  mg_Tensor *t = mgl_check(L, 1), *mask = mask_arg(L, 2);
   double v = mgl_checknum(L, 3, "masked_fill", "value");
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_masked_fill(ctx, out, t, mask, v));

@@ -415,10 +415,11 @@ int mg_unary_(mg_Context *ctx, mg_UnaryOp op, mg_Tensor *a);
 /* clamp to [lo, hi]; has_lo/has_hi say which bounds apply. */
 int mg_clamp(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a, int has_lo,
              double lo, int has_hi, double hi);
-/* out = cond ? a : b, all three broadcast; cond is nonzero-is-true. */
+/* out = cond ? a : b, all three broadcast; cond is nonzero-is-true and of
+ * any dtype (bool and uint8 masks included). */
 int mg_where(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *cond,
              const mg_Tensor *a, const mg_Tensor *b);
-/* t[mask != 0] = value, mask broadcast to t's shape. */
+/* t[mask != 0] = value, mask (of any dtype) broadcast to t's shape. */
 int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     double value);
 /* The same out of place: out = a copy of t, filled where mask holds.

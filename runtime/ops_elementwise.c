@@ -880,6 +880,19 @@ static mg_LoopFn kernel_for(mg_DType dt, mg_LoopFn f32, mg_LoopFn f64, mg_LoopFn
   return dt == MG_F32 ? f32 : dt == MG_F64 ? f64 : i64;
 }
 
+/* The kernels read a condition or mask as float32, float64 or int64; one
+ * of a storage dtype is read through a copy, float32 for float16 and
+ * bfloat16 (exact, so 0.5 stays true), int64 for bool, uint8, int32, ...;
+ * *tmp owns it (it stays NULL when none is needed). */
+static int mask_as_computing(mg_Context *ctx, const mg_Tensor **m, mg_Tensor **tmp) {
+  *tmp = NULL;
+  if (mg_dtype_computes((*m)->dtype)) return MG_OK;
+  mg_DType to = mg_dtype_is_float((*m)->dtype) ? MG_F32 : MG_I64;
+  int st = mg_to_dtype(ctx, tmp, (mg_Tensor *)*m, to);
+  if (!st) *m = *tmp;
+  return st;
+}
+
 static int where_forward(mg_Context *ctx, mg_Tensor **out,
                          const mg_Tensor *cond, const mg_Tensor *a,
                          const mg_Tensor *b) {
@@ -891,8 +904,9 @@ static int where_forward(mg_Context *ctx, mg_Tensor **out,
                                 &n, shape)))
     return st;
   mg_DType dt = mg_promote(a->dtype, b->dtype);
-  mg_Tensor *ca = NULL, *cb = NULL, *r = NULL;
+  mg_Tensor *ca = NULL, *cb = NULL, *cm = NULL, *r = NULL;
   if ((st = as_dtype(ctx, &ca, a, dt)) || (st = as_dtype(ctx, &cb, b, dt)) ||
+      (st = mask_as_computing(ctx, &cond, &cm)) ||
       (st = mg_alloc_tensor(ctx, &r, dt, n, shape)))
     goto done;
   WhereArg w = {dt, cond->dtype};
@@ -905,6 +919,7 @@ static int where_forward(mg_Context *ctx, mg_Tensor **out,
 done:
   mg_tensor_decref(ca);
   mg_tensor_decref(cb);
+  mg_tensor_decref(cm);
   return st;
 }
 
@@ -1006,12 +1021,15 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
                     mg_shape_str(ba, sizeof ba, mask->ndim, mask->shape),
                     mg_shape_str(bb, sizeof bb, t->ndim, t->shape));
   }
+  mg_Tensor *cm;
+  if ((st = mask_as_computing(ctx, &mask, &cm))) return st;
   MaskArg m = {mask->dtype, value};
   mg_Iter it;
   mg_Tensor *ops[2] = {t, (mg_Tensor *)mask};
   mg_iter_init(&it, 2, ops, t->ndim, t->shape);
   mg_iter_run(ctx, &it, kernel_for(t->dtype, masked_fill_f32, masked_fill_f64,
                                    masked_fill_i64), &m);
+  mg_tensor_decref(cm);
   mg_bump_version(t);
   return MG_OK;
 }
