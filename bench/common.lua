@@ -10,7 +10,7 @@
 -- Timing is steady state: untimed warm-up calls first (first-touch
 -- allocations, caches, lazily built plans), then several timed repetitions
 -- in the process, of which the median is the result. With
--- MOONGRAD_BENCH_QUICK set (and not "0") every count shrinks to one or two,
+-- MOONGRAD_BENCH_QUICK set (and not "0") every count shrinks to one,
 -- so that the specs can run each workload in a moment; such figures mean
 -- nothing.
 local mg = require "moongrad"
@@ -36,9 +36,9 @@ function common.args(arg, modes)
   return mode, threads
 end
 
--- The counts to time with: as given, or at most (1, 2, 2) in the quick form.
+-- The counts to time with: as given, or one of each in the quick form.
 function common.counts(warmup, reps, inner)
-  if common.QUICK then return math.min(warmup, 1), math.min(reps, 2), math.min(inner, 2) end
+  if common.QUICK then return 1, 1, 1 end
   return warmup, reps, inner
 end
 
