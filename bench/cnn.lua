@@ -7,7 +7,6 @@
 -- Prints seconds per epoch, extrapolated: after 5 warm-up steps, the
 -- median of 3 timed runs of 20 shuffled batches, per step, times the
 -- epoch's 469 batches.
-local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
