@@ -1,4 +1,4 @@
--- The character-level workload of `make bench` (peer: bench/charlm.py):
+-- The character-level workload of `make bench` (twin: bench/charlm.py):
 -- the next letter of a word from the 3 before it ('.' pads and ends words),
 -- over the lowercase words of /usr/share/dict/words (Debian's wamerican).
 -- Embedding(27, 64) over the 3-character context → linear(192, 256)-tanh-
@@ -6,17 +6,15 @@
 --
 --   build/moongrad bench/charlm.lua steps <threads>
 --
--- Prints training steps per second: 300 timed steps after 30 warm-up.
+-- Prints training steps per second: the median of 5 timed runs of 60 steps
+-- after 30 warm-up steps.
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
--- bench/common.lua sits beside this script.
-package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
-local common = require "common"
+local common = dofile((arg[0]:match("^(.*/)") or "./") .. "common.lua")
 
 common.args(arg, { steps = true })
-mg.manual_seed(0)
 
 -- Tokens: '.' is 1, a..z are 2..27. The Lua tables are dropped once the
 -- tensors hold the data: a live 600k-entry table would be traversed by
@@ -44,11 +42,6 @@ local model = nn.Sequential(nn.Embedding(27, 64), nn.Flatten(), nn.Linear(192, 2
 local opt = optim.Adam(model, { lr = 1e-3 })
 local function step()
   local idx = mg.randint(1, n, { 256 })
-  opt:zero_grad()
-  F.cross_entropy(model(X:index_select(1, idx)), Y:index_select(1, idx)):backward()
-  opt:step()
+  common.step(model, opt, F.cross_entropy, X:index_select(1, idx), Y:index_select(1, idx))
 end
-for _ = 1, 30 do step() end
-local t0 = mg.clock()
-for _ = 1, 300 do step() end
-common.result(300 / (mg.clock() - t0))
+common.result(1 / common.time_per_call(step, 60, 5, 30))

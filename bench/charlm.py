@@ -1,8 +1,8 @@
-# PyTorch peer of bench/charlm.lua: the same data, model, optimizer and
-# batch; training steps per second over 300 steps after 30 warm-up.
+# PyTorch twin of bench/charlm.lua: the same data, model, optimizer, batch
+# and timing (steps per second: the median of 5 runs of 60 steps after 30
+# warm-up steps).
 #   /usr/bin/python3 bench/charlm.py steps <threads>
 import re
-import time
 
 import torch
 import torch.nn as nn
@@ -11,7 +11,6 @@ import torch.nn.functional as F
 import common
 
 common.args({"steps"})
-torch.manual_seed(0)
 ctx, nxt = [], []
 with open("/usr/share/dict/words") as f:
     for word in f:
@@ -33,14 +32,7 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
 def step():
     idx = torch.randint(0, n, (256,))
-    opt.zero_grad()
-    F.cross_entropy(model(X[idx]), Y[idx]).backward()
-    opt.step()
+    common.step(model, opt, F.cross_entropy, X[idx], Y[idx])
 
 
-for _ in range(30):
-    step()
-t0 = time.perf_counter()
-for _ in range(300):
-    step()
-common.result(300 / (time.perf_counter() - t0))
+common.result(1 / common.time_per_call(step, 60, 5, 30))

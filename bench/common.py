@@ -1,10 +1,18 @@
-# Shared by the bench/*.py workloads, the PyTorch peers of bench/*.lua: the
-# thread setting, timing, and the lines bench/run.lua reads.
+# Shared by the bench/*.py workloads, the PyTorch twins of bench/*.lua: the
+# thread setting, steady-state timing, and the lines bench/run.lua reads
+# (the same as bench/common.lua's, which explains them, and the same
+# MOONGRAD_BENCH_QUICK short form).
 #
-# Threads: run.lua sets OPENBLAS_NUM_THREADS (and OMP_WAIT_POLICY=PASSIVE
-# for more than one thread) in the environment; here torch's own pool is
-# pinned to the same count.
+# Threads: run.lua sets OPENBLAS_NUM_THREADS and OMP_NUM_THREADS (and
+# OMP_WAIT_POLICY=PASSIVE above one thread) in the environment; here
+# torch's own pools are pinned to the count.
+#
+# The idiom is PyTorch's fastest for a training step on the CPU:
+# zero_grad(set_to_none=True) (1.13's default zeroes the gradients in
+# place, a pass over every parameter per step), no .item() or other sync
+# inside the timed loop, data made before timing.
 import gzip
+import os
 import statistics
 import sys
 import time
@@ -14,6 +22,7 @@ import torch
 
 
 FASHION = "/usr/share/datasets/fashion-mnist/"
+QUICK = os.environ.get("MOONGRAD_BENCH_QUICK", "") not in ("", "0")
 
 
 def fashion_mnist_train():
@@ -28,36 +37,64 @@ def fashion_mnist_train():
 
 
 def args(modes):
-    if len(sys.argv) < 2 or sys.argv[1] not in modes:
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else None
+    if len(sys.argv) < 2 or sys.argv[1] not in modes or threads == 0 or \
+            (len(sys.argv) > 2 and threads is None):
         sys.exit("usage: %s <%s> <threads>" % (sys.argv[0], "|".join(sorted(modes))))
-    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    threads = threads or 1
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
+    print("threads %d" % torch.get_num_threads())
+    torch.manual_seed(0)
     return sys.argv[1], threads
 
 
-def time_per_call(f, inner, reps, warmup=None):
-    for _ in range(inner if warmup is None else warmup):
-        f()
-    per = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            f()
-        per.append((time.perf_counter() - t0) / inner)
-    return statistics.median(per)
+def counts(warmup, reps, inner):
+    if QUICK:
+        return 1, 1, 1
+    return warmup, reps, inner
 
 
-def time_loop(loop, inner, reps):
+def time_loop(loop, inner, reps, warmup=None):
     """Median seconds per iteration of loop(n), which runs its body n times
-    (so that no extra function call per iteration is timed)."""
-    loop(inner)
+    (so that no extra function call per iteration is timed), over `reps`
+    timed calls of loop(inner) after loop(warmup) (default: inner)."""
+    warmup, reps, inner = counts(inner if warmup is None else warmup, reps, inner)
+    loop(warmup)
     per = []
     for _ in range(reps):
         t0 = time.perf_counter()
         loop(inner)
         per.append((time.perf_counter() - t0) / inner)
     return statistics.median(per)
+
+
+def time_per_call(f, inner, reps, warmup=None):
+    def loop(n):
+        for _ in range(n):
+            f()
+    return time_loop(loop, inner, reps, warmup)
+
+
+def batches(x, y, size):
+    """The next shuffled batch of (x, y) each call, a new permutation each
+    epoch (as moongrad's shuffled DataLoader). Indexing with a random
+    permutation is the fastest way to batch an in-memory dataset in PyTorch
+    (DataLoader's per-sample collation would be slower)."""
+    def gen():
+        while True:
+            perm = torch.randperm(x.shape[0])
+            for i in range(0, x.shape[0], size):
+                idx = perm[i:i + size]
+                yield x[idx], y[idx]
+    return gen().__next__
+
+
+def step(model, opt, loss_fn, x, y):
+    """One training step in the fastest idiom: gradients dropped, not zeroed."""
+    opt.zero_grad(set_to_none=True)
+    loss_fn(model(x), y).backward()
+    opt.step()
 
 
 def peak_rss_mib():

@@ -69,19 +69,7 @@ local loader = dist.shard(data.DataLoader(data.TensorDataset(x, y),
                                           { batch_size = spec.batch, shuffle = true, drop_last = true }))
 
 -- An endless stream of this rank's batches: a new shuffled epoch when one ends.
-local next_batch
-do
-  local it
-  next_batch = function()
-    local xb, yb
-    if it then xb, yb = it() end
-    if xb == nil then
-      it = loader:iter()
-      xb, yb = it()
-    end
-    return xb, yb
-  end
-end
+local next_batch = common.batches(loader)
 
 local model = spec.build()
 local opt = optim.Adam(model, { lr = 1e-3 })

@@ -6,12 +6,9 @@
 --
 --   build/moongrad bench/ops.lua add_2x2|chain_backward|matmul_100 <threads>
 local mg = require "moongrad"
--- bench/common.lua sits beside this script.
-package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
-local common = require "common"
+local common = dofile((arg[0]:match("^(.*/)") or "./") .. "common.lua")
 
 local mode = common.args(arg, { add_2x2 = true, chain_backward = true, matmul_100 = true })
-mg.manual_seed(0)
 -- Each loop runs its op n times inline: the time is the op's, not a call's.
 local loop, inner
 if mode == "add_2x2" then

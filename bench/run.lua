@@ -6,19 +6,29 @@
 -- --python none runs moongrad's side alone (as does a machine without
 -- Debian's python3-torch).
 --
--- Each workload runs as its own process, alternating moongrad and PyTorch
--- (A B A B ...) for --pairs pairs, and the medians are compared:
---   bench <name> threads=<n> moongrad=<v> pytorch=<v> unit=<u> speedup=<x>
+-- Each workload runs as its own process, which warms up and then times
+-- several repetitions, reporting their median (bench/common.lua,
+-- bench/common.py): steady state on both sides. The processes alternate,
+-- moongrad then PyTorch (A B A B ...), for --pairs pairs, and each side's
+-- median over its runs is compared, with the spread (smallest and largest
+-- run) beside it:
+--   bench <name> threads=<n> moongrad=<v> moongrad_spread=<min>..<max>
+--         pytorch=<v> pytorch_spread=<min>..<max> unit=<u>
+--         speedup=<x> speedup_spread=<min>..<max>
 -- speedup is pytorch/moongrad for times and sizes, moongrad/pytorch for
--- rates, so above 1 always means moongrad wins. A Markdown table with the
--- targets goes to --md.
+-- rates, so above 1 always means moongrad wins; its spread is that of the
+-- pairs' own ratios. A Markdown table with the targets goes to --md.
 --
--- Threads are pinned on both sides: moongrad by mg.set_num_threads(n) (its
--- loops and OpenBLAS share one OpenMP pool and it picks BLAS threads per
--- GEMM shape); PyTorch by torch.set_num_threads(n) plus
--- OPENBLAS_NUM_THREADS=n (its OpenBLAS would otherwise use every core) and,
+-- Threads are pinned on both sides, and every run reports the count it ran
+-- with, which must be the one asked for: moongrad by mg.set_num_threads(n)
+-- (its loops and OpenBLAS share one OpenMP pool and it picks BLAS threads
+-- per GEMM shape); PyTorch by torch.set_num_threads(n),
+-- torch.set_num_interop_threads(1), OPENBLAS_NUM_THREADS=n and
+-- OMP_NUM_THREADS=n (its OpenBLAS would otherwise use every core) and,
 -- above one thread, OMP_WAIT_POLICY=PASSIVE (without it PyTorch's spinning
--- OpenMP threads make it several times slower here).
+-- OpenMP threads make it several times slower here). The header prints
+-- that, the environment both sides inherit (OPENBLAS_CORETYPE, OMP_*), the
+-- CPU and the load average at the start and the end.
 local mg = require "moongrad"
 local util = require "moongrad.util"
 
@@ -37,12 +47,14 @@ local function list(s)
   return t
 end
 
+local function fail(msg) error("bench: " .. msg, 0) end
 
 local function run(cmd) return harness.run(cmd, "bench") end
 
+-- The value of a workload's `<key> <value>` line.
 local function field(out, key, cmd)
-  local v = tonumber(out:match("\n?" .. key .. " ([^\n]+)"))
-  if not v then error(("bench: no '%s' line from\n  %s\n%s"):format(key, cmd, out), 0) end
+  local v = tonumber(("\n" .. out):match("\n" .. key .. " ([^\n]+)"))
+  if not v then fail(("no '%s' line from\n  %s\n%s"):format(key, cmd, out)) end
   return v
 end
 
@@ -70,19 +82,25 @@ local function launch_ms(cmd, n)
     local t0 = mg.clock()
     local ok = os.execute(cmd .. " >/dev/null 2>&1")
     ts[i] = (mg.clock() - t0) * 1e3
-    if not ok then error("bench: command failed: " .. cmd, 0) end
+    if not ok then fail("command failed: " .. cmd) end
   end
   return median(ts)
 end
 
 -- The workloads, in the order they are run and printed. `higher` marks a
--- rate (more is better); `target` is what the benchmark must show: a
--- speedup at least `min`, or an absolute moongrad figure at most `max`.
+-- rate (more is better); `target` is what the benchmark must show (issue
+-- 22's targets): a speedup at least `min`, or an absolute moongrad figure
+-- at most `max`. `single`: run at one thread only.
 local WORKLOADS = {
-  { name = "mlp_epoch", script = "mlp", mode = "epoch", unit = "s", target = { min = 1.3 } },
+  { name = "mlp_epoch", script = "mlp", mode = "epoch", unit = "s", target = { min = 1.5 } },
   { name = "mlp_step_b1", script = "mlp", mode = "step_b1", unit = "us", target = { min = 3 } },
   { name = "mlp_step_b16", script = "mlp", mode = "step_b16", unit = "us" },
-  { name = "cnn_epoch", script = "cnn", mode = "epoch", unit = "s", target = { min = 1.5, threads = 1 } },
+  { name = "cnn_epoch", script = "cnn", mode = "epoch", unit = "s", target = { min = 1.5 } },
+  { name = "cnn_step", script = "cnn_step", mode = "step", unit = "ms", target = { min = 1.5 } },
+  { name = "lstm_step", script = "recurrent", mode = "lstm", unit = "ms", target = { min = 1.5 } },
+  { name = "gru_step", script = "recurrent", mode = "gru", unit = "ms", target = { min = 1.5 } },
+  { name = "transformer_step", script = "transformer", mode = "step", unit = "ms", target = { min = 1.5 } },
+  { name = "resnet20_step", script = "resnet", mode = "step", unit = "ms", target = { min = 1.5 } },
   { name = "charlm_steps", script = "charlm", mode = "steps", unit = "steps/s", higher = true,
     target = { min = 2 } },
   { name = "op_add_2x2", script = "ops", mode = "add_2x2", unit = "us", single = true, target = { max = 0.3 } },
@@ -96,24 +114,90 @@ local WORKLOADS = {
   { name = "peak_rss_images", unit = "MiB", single = true, target = { min = 2 } },
 }
 
-local only = {}
-for _, n in ipairs(list(opts.only)) do only[n] = true end
-local thread_counts = {}
-for _, t in ipairs(list(opts.threads)) do thread_counts[#thread_counts + 1] = math.tointeger(tonumber(t)) end
-local npairs = math.floor(opts.pairs)
-
-local cpu = run("grep -m1 'model name' /proc/cpuinfo"):match(":%s*([^\n]*)") or "unknown CPU"
-local cores = run("nproc"):match("%d+")
-local torch_version = have_torch and run(python .. " -c 'import torch; print(torch.__version__)'"):match("[^\n]+")
-print(("bench: %s, %s cores, %s; %d pairs per workload, alternating moongrad and PyTorch")
-  :format(cpu, cores, os.date("!%Y-%m-%d %H:%M UTC"), npairs))
-print("bench: moongrad: mg.set_num_threads(n)")
-if have_torch then
-  print(("bench: PyTorch %s: torch.set_num_threads(n), %s; above 1 thread also OMP_WAIT_POLICY=PASSIVE")
-    :format(torch_version, "OPENBLAS_NUM_THREADS=n OMP_NUM_THREADS=n"))
-else
-  print("bench: PyTorch not installed (sh tools/deps.sh bench installs python3-torch): moongrad only")
+local only, known = {}, { peak_rss_mlp = true }
+for _, w in ipairs(WORKLOADS) do known[w.name] = true end
+for _, n in ipairs(list(opts.only)) do
+  if not known[n] then
+    local names = {}
+    for k in pairs(known) do names[#names + 1] = k end
+    table.sort(names)
+    fail(("--only: no workload '%s' (workloads: %s)"):format(n, table.concat(names, ", ")))
+  end
+  only[n] = true
 end
+local thread_counts = {}
+for _, t in ipairs(list(opts.threads)) do
+  local n = math.tointeger(tonumber(t))
+  if not n or n < 1 then fail(("--threads: '%s' is not a positive integer"):format(t)) end
+  thread_counts[#thread_counts + 1] = n
+end
+local npairs = math.tointeger(opts.pairs)
+if not npairs or npairs < 1 then fail(("--pairs must be a positive integer, got %s"):format(opts.pairs)) end
+
+-- ---- the header: machine, settings, environment ------------------------------------
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local s = f and f:read("l") or ""
+  if f then f:close() end
+  return s:match("^(%S+ %S+ %S+)") or "unknown"
+end
+
+-- The variables of this environment both sides inherit that change how
+-- their BLAS and OpenMP run: "NAME=value, ..." or "none set".
+local function runtime_env()
+  local names = {}
+  for line in run("env"):gmatch("[^\n]+") do
+    local name = line:match("^([%w_]+)=") or ""
+    if name:match("^G?OMP_") or (name:match("^OPENBLAS_") and name ~= "OPENBLAS_CORETYPE") then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  for i, name in ipairs(names) do names[i] = name .. "=" .. os.getenv(name) end
+  return #names > 0 and table.concat(names, " ") or "none set"
+end
+
+local load_start = loadavg()
+local cpu = run("grep -m1 'model name' /proc/cpuinfo"):match(":%s*([^\n]*)") or "unknown CPU"
+-- The CPUs the workloads may run on (their affinity, which they inherit
+-- from this process: OMP_PROC_BIND, for one, pins it to a single CPU) next
+-- to the machine's; OMP_NUM_THREADS would change what nproc says.
+local cores = run("env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc"):match("%d+")
+local all_cores = run("nproc --all"):match("%d+")
+if all_cores ~= cores then cores = ("%s cores, of which %s usable here"):format(all_cores, cores)
+else cores = cores .. " cores" end
+local revision = run("git -C " .. sh_quote(here) .. " rev-parse --short HEAD 2>/dev/null || echo unknown")
+  :match("[^\n]+")
+local torch_version = have_torch and run(python .. " -c 'import torch; print(torch.__version__)'"):match("[^\n]+")
+local HEADER = {
+  machine = ("%s, %s, %s"):format(cpu, cores, os.date("!%Y-%m-%d %H:%M UTC")),
+  method = ("%d alternating pair%s of processes (moongrad, PyTorch) per figure, each process timing "
+            .. "several repetitions after warm-up (steady state)"):format(npairs, npairs == 1 and "" or "s"),
+  moongrad = ("moongrad %s (%s): mg.set_num_threads(n)"):format(mg.version, revision),
+  pytorch = have_torch and ("PyTorch %s: torch.set_num_threads(n), torch.set_num_interop_threads(1), "
+                            .. "OPENBLAS_NUM_THREADS=n OMP_NUM_THREADS=n; above 1 thread also "
+                            .. "OMP_WAIT_POLICY=PASSIVE"):format(torch_version)
+    or "PyTorch not installed (sh tools/deps.sh bench installs python3-torch): moongrad only",
+  idiom = "PyTorch idiom: zero_grad(set_to_none=True), no .item() or other sync in the timed loop, "
+          .. "data made or loaded before timing, batches by permutation indexing, torchvision's "
+          .. "BasicBlock (in-place add and ReLU); optimizers are torch's single-tensor defaults "
+          .. "(foreach=False), whose update rules moongrad's follow",
+  env = ("environment of both sides: OPENBLAS_CORETYPE=%s; OMP/OpenBLAS: %s")
+    :format(os.getenv("OPENBLAS_CORETYPE") or "unset", runtime_env()),
+}
+local quick = os.getenv("MOONGRAD_BENCH_QUICK")
+if quick and quick ~= "" and quick ~= "0" then
+  HEADER.method = HEADER.method .. ". MOONGRAD_BENCH_QUICK is set: one repetition of everything, "
+                  .. "the figures mean nothing"
+end
+for _, k in ipairs { "machine", "method", "moongrad", "pytorch", "idiom", "env" } do
+  print("bench: " .. HEADER[k])
+end
+print("bench: load average at start: " .. load_start)
+io.stdout:flush()
+
+-- ---- measuring ------------------------------------------------------------------
 
 local rows = {}
 
@@ -122,26 +206,97 @@ local function fmt(v)
   return (v >= 100 and "%.1f" or "%.3g"):format(v)
 end
 
-local function report(w, threads, lua_v, py_v, extra, bound)
-  local speedup
-  if py_v then speedup = w.higher and lua_v / py_v or py_v / lua_v end
-  local line = ("bench %s threads=%d moongrad=%s pytorch=%s unit=%s speedup=%s")
-    :format(w.name, threads, fmt(lua_v), fmt(py_v), w.unit, speedup and ("%.2f"):format(speedup) or "n/a")
+-- {median, min, max} of a list of numbers, or nil for an empty list.
+local function summary(xs)
+  if xs == nil or #xs == 0 then return nil end
+  return { median(xs), math.min(table.unpack(xs)), math.max(table.unpack(xs)) }
+end
+
+local function spread(s) return s and (fmt(s[2]) .. ".." .. fmt(s[3])) or "n/a" end
+
+-- lua_vs, py_vs: each run's figure, pair by pair (py_vs nil without PyTorch).
+local function report(w, threads, lua_vs, py_vs, extra, bound)
+  local a, b = summary(lua_vs), summary(py_vs)
+  local speedup, ratios
+  if b then
+    speedup = w.higher and a[1] / b[1] or b[1] / a[1]
+    local r = {}
+    for i = 1, math.min(#lua_vs, #py_vs) do
+      r[i] = w.higher and lua_vs[i] / py_vs[i] or py_vs[i] / lua_vs[i]
+    end
+    ratios = summary(r)
+  end
+  local line = ("bench %s threads=%d moongrad=%s moongrad_spread=%s pytorch=%s pytorch_spread=%s unit=%s "
+                .. "speedup=%s speedup_spread=%s")
+    :format(w.name, threads, fmt(a[1]), spread(a), fmt(b and b[1]), spread(b), w.unit,
+            speedup and ("%.2f"):format(speedup) or "n/a",
+            ratios and ("%.2f..%.2f"):format(ratios[2], ratios[3]) or "n/a")
   if extra then line = line .. " " .. extra end
   print(line)
   io.stdout:flush()
-  rows[#rows + 1] = { w = w, threads = threads, lua = lua_v, py = py_v, speedup = speedup, extra = extra,
-                      bound = bound }
+  rows[#rows + 1] = { w = w, threads = threads, lua = a, py = b, speedup = speedup, ratios = ratios,
+                      extra = extra, bound = bound }
 end
 
--- Alternates moongrad and PyTorch runs; returns the medians of `key`.
-local function pairs_of(lua, py, key)
+-- Runs the commands in turn (moongrad's, then PyTorch's, ...) for --pairs
+-- pairs; returns each command's outputs, run by run. A run that reports a
+-- thread count other than `threads` is an error: its figure would be
+-- mislabelled.
+local function alternate(cmds, threads)
+  local outs = {}
+  for j in ipairs(cmds) do outs[j] = {} end
+  for i = 1, npairs do
+    for j, cmd in ipairs(cmds) do
+      local out = run(cmd)
+      local got = ("\n" .. out):match("\nthreads (%d+)")
+      if threads and got and tonumber(got) ~= threads then
+        fail(("asked for %d threads, the run reports %s:\n  %s"):format(threads, got, cmd))
+      end
+      outs[j][i] = out
+    end
+  end
+  return outs
+end
+
+-- The `key` figures of a command's outputs.
+local function figures(outs, key, cmd)
+  if outs == nil then return nil end
+  local vs = {}
+  for i, out in ipairs(outs) do vs[i] = field(out, key, cmd) end
+  return vs
+end
+
+-- A workload with a moongrad and a PyTorch script printing `result`.
+local function scripted(w, threads)
+  local lcmd, pcmd = lua_cmd(w.script, w.mode, threads), py_cmd(w.script, w.mode, threads)
+  local outs = alternate(have_torch and { lcmd, pcmd } or { lcmd }, threads)
+  report(w, threads, figures(outs[1], "result", lcmd), figures(outs[2], "result", pcmd))
+end
+
+-- mlp_epoch, with the peak RSS of the same runs (peak_rss_mlp, at the first
+-- thread count) and the epoch's GEMMs alone for the bound.
+local function mlp_epoch(w, threads)
+  local lcmd, gcmd, pcmd = lua_cmd("mlp", "epoch", threads), lua_cmd("mlp", "gemm", threads),
+                           py_cmd("mlp", "epoch", threads)
+  local outs = alternate(have_torch and { lcmd, gcmd, pcmd } or { lcmd, gcmd }, threads)
+  local a = figures(outs[1], "result", lcmd)
+  if next(only) == nil or only.mlp_epoch then
+    local bound = median(a) / median(figures(outs[2], "result", gcmd))
+    report(w, threads, a, figures(outs[3], "result", pcmd), ("gemm_bound=%.3f"):format(bound), bound)
+  end
+  if threads == thread_counts[1] and (next(only) == nil or only.peak_rss_mlp) then
+    report({ name = "peak_rss_mlp", unit = "MiB", target = { min = 2 } }, threads,
+           figures(outs[1], "rss_mib", lcmd), figures(outs[3], "rss_mib", pcmd))
+  end
+end
+
+local function startup(w)
   local a, b = {}, {}
   for i = 1, npairs do
-    a[i] = field(run(lua), key, lua)
-    if have_torch then b[i] = field(run(py), key, py) end
+    a[i] = launch_ms(w.lua, 9)
+    if have_torch then b[i] = launch_ms(w.py, 3) end
   end
-  return median(a), have_torch and median(b) or nil
+  report(w, 1, a, have_torch and b or nil)
 end
 
 -- The image benchmarks' folders, made once into build/: 1000 photographs
@@ -152,8 +307,7 @@ local have_pil = python ~= "none" and os.execute(python .. " -c 'import PIL' >/d
 local function image_folders()
   if not os.execute("test -d " .. PHOTOS) then
     if not have_pil then
-      error("bench: images_load needs Pillow to make its photo folder (sh tools/deps.sh bench installs "
-            .. "python3-pil)", 0)
+      fail("images_load needs Pillow to make its photo folder (sh tools/deps.sh bench installs python3-pil)")
     end
     run(("%s %s %s.tmp 1000 && mv %s.tmp %s"):format(python, sh_quote(here .. "image_folder.py"), PHOTOS,
                                                      PHOTOS, PHOTOS))
@@ -164,41 +318,31 @@ local function image_folders()
   end
 end
 
--- images_load: moongrad against the faster of PyTorch's two idioms (PIL
--- images, or torchvision.io decoding with tensor transforms), each
--- workload's runs alternating.
+-- images_load: moongrad against the faster (by median) of PyTorch's two
+-- idioms (PIL images, or torchvision.io decoding with tensor transforms),
+-- the three runs alternating.
 local function images_load(w, workers)
   local lcmd = ("%s %s throughput %d %s"):format(sh_quote(exe), sh_quote(here .. "images.lua"), workers, PHOTOS)
-  local pcmd = function(idiom)
+  local function pcmd(idiom)
     return ("env %s %s %s throughput %d %s %s"):format(torch_env(1), python, sh_quote(here .. "images.py"),
                                                        workers, PHOTOS, idiom)
   end
-  local a, pil, ten = {}, {}, {}
-  for i = 1, npairs do
-    a[i] = field(run(lcmd), "result", lcmd)
-    if have_torch then
-      pil[i] = field(run(pcmd("pil")), "result", pcmd("pil"))
-      ten[i] = field(run(pcmd("tensor")), "result", pcmd("tensor"))
-    end
-  end
+  local outs = alternate(have_torch and { lcmd, pcmd("pil"), pcmd("tensor") } or { lcmd })
   local best, idiom
   if have_torch then
-    best, idiom = median(pil), "pil"
-    if median(ten) > best then best, idiom = median(ten), "tensor" end
+    local pil, ten = figures(outs[2], "result", pcmd("pil")), figures(outs[3], "result", pcmd("tensor"))
+    best, idiom = pil, "pil"
+    if median(ten) > median(pil) then best, idiom = ten, "tensor" end
   end
-  report(w, workers, median(a), best, idiom and ("pytorch_idiom=%s"):format(idiom))
+  report(w, workers, figures(outs[1], "result", lcmd), best, idiom and ("pytorch_idiom=%s"):format(idiom))
 end
 
 local function peak_rss_images(w)
   local lcmd = ("%s %s rss 2 %s/train"):format(sh_quote(exe), sh_quote(here .. "images.lua"), FASHION_PNG)
   local pcmd = ("env %s %s %s rss 2 %s/train"):format(torch_env(1), python, sh_quote(here .. "images.py"),
                        FASHION_PNG)
-  local a, b = {}, {}
-  for i = 1, npairs do
-    a[i] = field(run(lcmd), "rss_mib", lcmd)
-    if have_torch then b[i] = field(run(pcmd), "rss_mib", pcmd) end
-  end
-  report(w, 2, median(a), have_torch and median(b) or nil, "workers=2")
+  local outs = alternate(have_torch and { lcmd, pcmd } or { lcmd })
+  report(w, 2, figures(outs[1], "rss_mib", lcmd), figures(outs[2], "rss_mib", pcmd), "workers=2")
 end
 
 for _, w in ipairs(WORKLOADS) do
@@ -214,44 +358,18 @@ for _, w in ipairs(WORKLOADS) do
   elseif next(only) == nil or only[w.name] or (w.name == "mlp_epoch" and only.peak_rss_mlp) then
     for _, threads in ipairs(w.single and { 1 } or thread_counts) do
       if w.name == "startup" then
-        local a, b = {}, {}
-        for i = 1, npairs do
-          a[i] = launch_ms(w.lua, 9)
-          if have_torch then b[i] = launch_ms(w.py, 3) end
-        end
-        report(w, threads, median(a), have_torch and median(b) or nil)
+        startup(w)
       elseif w.name == "mlp_epoch" then
-        -- Peak RSS from the same runs, and the GEMMs alone for the bound.
-        local a, b, ra, rb, g = {}, {}, {}, {}, {}
-        for i = 1, npairs do
-          local cmd = lua_cmd("mlp", "epoch", threads)
-          local out = run(cmd)
-          a[i], ra[i] = field(out, "result", cmd), field(out, "rss_mib", cmd)
-          local gcmd = lua_cmd("mlp", "gemm", threads)
-          g[i] = field(run(gcmd), "result", gcmd)
-          if have_torch then
-            cmd = py_cmd("mlp", "epoch", threads)
-            out = run(cmd)
-            b[i], rb[i] = field(out, "result", cmd), field(out, "rss_mib", cmd)
-          end
-        end
-        local lua_v = median(a)
-        if next(only) == nil or only.mlp_epoch then
-          local bound = lua_v / median(g)
-          report(w, threads, lua_v, have_torch and median(b) or nil, ("gemm_bound=%.3f"):format(bound), bound)
-        end
-        if threads == thread_counts[1] then
-          report({ name = "peak_rss_mlp", unit = "MiB", target = { min = 2 } }, threads, median(ra),
-                 have_torch and median(rb) or nil)
-        end
+        -- peak_rss_mlp alone needs the first thread count only
+        if next(only) == nil or only.mlp_epoch or threads == thread_counts[1] then mlp_epoch(w, threads) end
       else
-        local lua_v, py_v = pairs_of(lua_cmd(w.script, w.mode, threads), py_cmd(w.script, w.mode, threads),
-                                     "result")
-        report(w, threads, lua_v, py_v)
+        scripted(w, threads)
       end
     end
   end
 end
+local load_end = loadavg()
+print("bench: load average at end: " .. load_end)
 
 -- ---- build/bench.md --------------------------------------------------------------
 
@@ -259,9 +377,9 @@ local GEMM_BOUND = 1.15 -- mlp_epoch within this factor of its GEMMs alone
 
 local function target_text(r)
   local t = r.w.target
-  if not t or (t.threads and t.threads ~= r.threads) then return "", "" end
+  if not t then return "", "" end
   if t.max then
-    return ("≤ %s %s"):format(fmt(t.max), r.w.unit), r.lua <= t.max and "yes" or "no"
+    return ("≤ %s %s"):format(fmt(t.max), r.w.unit), r.lua[1] <= t.max and "yes" or "no"
   end
   local met = r.speedup and (r.speedup >= t.min and "yes" or "no") or "n/a"
   local text = ("≥ %s×"):format(fmt(t.min))
@@ -272,24 +390,35 @@ local function target_text(r)
   return text, met
 end
 
+-- "median (min–max)"
+local function cell(s)
+  if not s then return "n/a" end
+  return ("%s (%s–%s)"):format(fmt(s[1]), fmt(s[2]), fmt(s[3]))
+end
+
 local md = {
   "# moongrad vs PyTorch",
   "",
-  ("%s, %s cores, %s. Medians of %d alternating pairs of runs (`make bench`)."):format(
-    cpu, cores, os.date("!%Y-%m-%d"), npairs),
-  ("moongrad: `mg.set_num_threads(n)`. PyTorch %s: `torch.set_num_threads(n)`, OPENBLAS_NUM_THREADS=n, "
-   .. "OMP_NUM_THREADS=n, and OMP_WAIT_POLICY=PASSIVE above one thread."):format(torch_version or "(not installed)"),
-  "Speedup above 1 means moongrad is faster (or smaller).",
+  ("%s. %s (`make bench`)."):format(HEADER.machine, HEADER.method),
+  "",
+  "- " .. HEADER.moongrad .. ".",
+  "- " .. HEADER.pytorch .. ".",
+  "- " .. HEADER.idiom .. ".",
+  "- " .. HEADER.env .. ".",
+  ("- Load average (1, 5, 15 min): %s at the start, %s at the end."):format(load_start, load_end),
+  "",
+  "Each figure is the median of the runs, in parentheses the smallest and largest run (for the "
+  .. "speedup: of the pairs' own ratios). Speedup above 1 means moongrad is faster (or smaller).",
   "",
   "| workload | threads | moongrad | PyTorch | unit | speedup | target | met |",
   "|---|---|---|---|---|---|---|---|",
 }
 for _, r in ipairs(rows) do
   local target, met = target_text(r)
-  local speed = r.speedup and ("%.2f×"):format(r.speedup) or "n/a"
+  local speed = r.speedup and ("%.2f× (%.2f–%.2f)"):format(r.speedup, r.ratios[2], r.ratios[3]) or "n/a"
   if r.extra then speed = speed .. " (" .. r.extra .. ")" end
-  md[#md + 1] = ("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(r.w.name, r.threads, fmt(r.lua),
-    fmt(r.py), r.w.unit, speed, target, met)
+  md[#md + 1] = ("| %s | %d | %s | %s | %s | %s | %s | %s |"):format(r.w.name, r.threads, cell(r.lua),
+    cell(r.py), r.w.unit, speed, target, met)
 end
 os.execute("mkdir -p " .. sh_quote(opts.md:match("^(.*)/") or "."))
 local f = assert(io.open(opts.md, "w"))
