@@ -8,7 +8,8 @@
  * smoothing with class weights, and BCE's log clamped at -100. Losses are
  * computed in double whatever the data's dtype; sums across rows go
  * through fixed chunks (mg_nn_internal.h), so they never depend on the thread
- * count.
+ * count. Each kernel is written for float32 and then, as its "f64 twin",
+ * for float64; the entry points pick one per call.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,14 +26,6 @@ _Static_assert(sizeof loss_names / sizeof *loss_names == MG_NLOSS,
 
 const char *mg_loss_name(mg_LossKind kind) { return loss_names[kind]; }
 
-static inline double ld(const void *x, int f32, int64_t i) {
-  return f32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
-}
-static inline void st_(void *x, int f32, int64_t i, double v) {
-  if (f32) ((float *)x)[i] = (float)v;
-  else ((double *)x)[i] = v;
-}
-
 /* The result of a reduction over nrows per-row losses: a 0-d tensor for
  * mean and sum, else shaped (ndim, shape). */
 static int alloc_result(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
@@ -41,11 +34,27 @@ static int alloc_result(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
   return mg_alloc_tensor(ctx, out, dt, 0, NULL);
 }
 
-/* The factor each row's gradient is scaled by: g itself for 'none', else
- * the one-element g over the mean's denominator. */
-static inline double row_scale(int red, const void *G, int f32, int64_t r,
-                               double gs, double denom) {
-  if (red == MG_REDUCTION_NONE) return ld(G, f32, r);
+/* A reduced loss's value into its 0-d result. */
+static void set_result(mg_Tensor *r, double v) {
+  switch (r->dtype) {
+  case MG_F32: *(float *)mg_data(r) = (float)v; break;
+  case MG_F64: *(double *)mg_data(r) = v; break;
+  default: break; /* losses compute in float32 or float64 */
+  }
+}
+
+/* The factor row r's gradient is scaled by: g[r] itself for 'none', else
+ * the one-element g (gs) over the mean's denominator. */
+static inline double row_scale_f32(int red, const float *G, int64_t r,
+                                   double gs, double denom) {
+  if (red == MG_REDUCTION_NONE) return G[r];
+  return red == MG_REDUCTION_MEAN ? gs / denom : gs;
+}
+
+/* f64 twin of row_scale_f32 */
+static inline double row_scale_f64(int red, const double *G, int64_t r,
+                                   double gs, double denom) {
+  if (red == MG_REDUCTION_NONE) return G[r];
   return red == MG_REDUCTION_MEAN ? gs / denom : gs;
 }
 
@@ -147,27 +156,29 @@ static int run_chunks(mg_Context *ctx, const char *op, int64_t R,
 }
 
 /* e[j] = exp(x[b + j sk] - sub) for j < m. A loop of its own, with the
- * dtype and the contiguous case spelled out, so that GCC vectorises it;
- * callers then sum or use e in index order, as they would have one exp at
- * a time. mg_vexp is within 1-2 ulp in double, plenty for these float32 or
- * float64 internals. */
+ * contiguous case spelled out, so that GCC vectorises it; callers then sum
+ * or use e in index order, as they would have one exp at a time. mg_vexp
+ * is within 1-2 ulp in double, plenty for these float32 or float64
+ * internals. */
 #define EXP_BLOCK 256
 
-static void exp_block(double *e, const void *x, int f32, int64_t b, int64_t m,
-                      int64_t sk, double sub) {
-  if (f32) {
-    const float *xf = (const float *)x + b;
-    if (sk == 1)
-      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xf[j] - sub);
-    else
-      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xf[j * sk] - sub);
-  } else {
-    const double *xd = (const double *)x + b;
-    if (sk == 1)
-      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xd[j] - sub);
-    else
-      for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xd[j * sk] - sub);
-  }
+static void exp_block_f32(double *e, const float *x, int64_t b, int64_t m,
+                          int64_t sk, double sub) {
+  const float *xb = x + b;
+  if (sk == 1)
+    for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xb[j] - sub);
+  else
+    for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xb[j * sk] - sub);
+}
+
+/* f64 twin of exp_block_f32 */
+static void exp_block_f64(double *e, const double *x, int64_t b, int64_t m,
+                          int64_t sk, double sub) {
+  const double *xb = x + b;
+  if (sk == 1)
+    for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xb[j] - sub);
+  else
+    for (int64_t j = 0; j < m; j++) e[j] = mg_vexp(xb[j * sk] - sub);
 }
 
 /* ---- cross_entropy ---------------------------------------------------------------
@@ -186,58 +197,223 @@ typedef struct {
   Layout L;
   const void *x, *t, *w; /* logits, targets (int64 or probabilities), weight */
   void *logp, *out;      /* out: per-row losses for 'none', else NULL */
-  int f32, soft, has_ignore;
+  int soft, has_ignore;
   int64_t ignore;
   double eps;
 } CEArg;
 
-static void ce_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
-                     double *wsum) {
+static void ce_chunk_f32(const void *arg, int64_t r0, int64_t r1, double *sum,
+                         double *wsum) {
   const CEArg *a = arg;
   Layout L = a->L;
-  int f32 = a->f32;
+  const float *X = a->x, *Q = a->t, *W = a->w;
+  const int64_t *T = a->t;
+  float *LP = a->logp, *O = a->out;
   double e = a->eps, s = 0, ws = 0;
   for (int64_t r = r0; r < r1; r++) {
     int64_t b = row_start(L, r), K = L.K, sk = L.S;
     double mx = -INFINITY, z = 0;
     for (int64_t k = 0; k < K; k++) {
-      double v = ld(a->x, f32, b + k * sk);
+      double v = X[b + k * sk];
       mx = v > mx ? v : mx;
     }
     if (isinf(mx) && mx < 0) mx = 0;
     double ex[EXP_BLOCK];
     for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
       int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
-      exp_block(ex, a->x, f32, b + k0 * sk, m, sk, mx);
+      exp_block_f32(ex, X, b + k0 * sk, m, sk, mx);
       for (int64_t j = 0; j < m; j++) z += ex[j];
     }
     double lse = mx + log(z), loss = 0, wt = 0;
-    for (int64_t k = 0; k < K; k++)
-      st_(a->logp, f32, b + k * sk, ld(a->x, f32, b + k * sk) - lse);
+    for (int64_t k = 0; k < K; k++) LP[b + k * sk] = X[b + k * sk] - lse;
     if (a->soft) {
       for (int64_t k = 0; k < K; k++) {
-        double q = ld(a->t, f32, b + k * sk) * (1 - e) + e / (double)K;
-        double wk = a->w ? ld(a->w, f32, k) : 1.0;
-        loss -= wk * q * ld(a->logp, f32, b + k * sk);
+        double q = Q[b + k * sk] * (1 - e) + e / (double)K;
+        double wk = W ? W[k] : 1.0;
+        loss -= wk * q * LP[b + k * sk];
       }
       wt = 1;
     } else {
-      int64_t t = ((const int64_t *)a->t)[r];
+      int64_t t = T[r];
       if (!(a->has_ignore && t == a->ignore)) {
-        wt = a->w ? ld(a->w, f32, t - 1) : 1.0;
-        loss = -(1 - e) * wt * ld(a->logp, f32, b + (t - 1) * sk);
+        wt = W ? W[t - 1] : 1.0;
+        loss = -(1 - e) * wt * LP[b + (t - 1) * sk];
         if (e > 0) {
           double sm = 0;
-          for (int64_t k = 0; k < K; k++)
-            sm -= (a->w ? ld(a->w, f32, k) : 1.0) * ld(a->logp, f32, b + k * sk);
+          for (int64_t k = 0; k < K; k++) sm -= (W ? W[k] : 1.0) * LP[b + k * sk];
           loss += e / (double)K * sm;
         }
       }
     }
-    if (a->out) st_(a->out, f32, r, loss);
+    if (O) O[r] = loss;
     s += loss, ws += wt;
   }
   *sum = s, *wsum = ws;
+}
+
+/* f64 twin of ce_chunk_f32 */
+static void ce_chunk_f64(const void *arg, int64_t r0, int64_t r1, double *sum,
+                         double *wsum) {
+  const CEArg *a = arg;
+  Layout L = a->L;
+  const double *X = a->x, *Q = a->t, *W = a->w;
+  const int64_t *T = a->t;
+  double *LP = a->logp, *O = a->out;
+  double e = a->eps, s = 0, ws = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t b = row_start(L, r), K = L.K, sk = L.S;
+    double mx = -INFINITY, z = 0;
+    for (int64_t k = 0; k < K; k++) {
+      double v = X[b + k * sk];
+      mx = v > mx ? v : mx;
+    }
+    if (isinf(mx) && mx < 0) mx = 0;
+    double ex[EXP_BLOCK];
+    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+      exp_block_f64(ex, X, b + k0 * sk, m, sk, mx);
+      for (int64_t j = 0; j < m; j++) z += ex[j];
+    }
+    double lse = mx + log(z), loss = 0, wt = 0;
+    for (int64_t k = 0; k < K; k++) LP[b + k * sk] = X[b + k * sk] - lse;
+    if (a->soft) {
+      for (int64_t k = 0; k < K; k++) {
+        double q = Q[b + k * sk] * (1 - e) + e / (double)K;
+        double wk = W ? W[k] : 1.0;
+        loss -= wk * q * LP[b + k * sk];
+      }
+      wt = 1;
+    } else {
+      int64_t t = T[r];
+      if (!(a->has_ignore && t == a->ignore)) {
+        wt = W ? W[t - 1] : 1.0;
+        loss = -(1 - e) * wt * LP[b + (t - 1) * sk];
+        if (e > 0) {
+          double sm = 0;
+          for (int64_t k = 0; k < K; k++) sm -= (W ? W[k] : 1.0) * LP[b + k * sk];
+          loss += e / (double)K * sm;
+        }
+      }
+    }
+    if (O) O[r] = loss;
+    s += loss, ws += wt;
+  }
+  *sum = s, *wsum = ws;
+}
+
+/* What cross_entropy's backward reads and writes. */
+typedef struct {
+  Layout L;
+  const void *logp, *t, *w, *g; /* saved log_softmax, targets, weight; upstream */
+  void *gx, *gt;                /* NULL when not needed */
+  int red, soft, has_ignore;
+  int64_t ignore;
+  double eps, denom, gs; /* gs: the one-element g of a reduced loss */
+} CEGradArg;
+
+static void ce_grad_f32(mg_Context *ctx, const CEGradArg *a) {
+  Layout L = a->L;
+  const float *LP = a->logp, *Q = a->t, *W = a->w, *G = a->g;
+  const int64_t *T = a->t;
+  float *GX = a->gx, *GT = a->gt;
+  int red = a->red, soft = a->soft, has_ignore = a->has_ignore;
+  int64_t ignore = a->ignore, R = L.N * L.S, K = L.K, sk = L.S;
+  double e = a->eps, denom = a->denom, gs = a->gs, wall = 0;
+  for (int64_t k = 0; k < K; k++) wall += W ? W[k] : 1.0;
+  int nt = mg_threads_for(ctx, R * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < R; r++) {
+    int64_t b = row_start(L, r);
+    double s = row_scale_f32(red, G, r, gs, denom);
+    double p[EXP_BLOCK]; /* exp(logp), a block at a time */
+    if (soft) {
+      double qsum = 0;
+      for (int64_t k = 0; k < K; k++)
+        qsum += (W ? W[k] : 1.0) * (Q[b + k * sk] * (1 - e) + e / (double)K);
+      for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+        int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+        if (GX) exp_block_f32(p, LP, b + k0 * sk, m, sk, 0);
+        for (int64_t j = 0; j < m; j++) {
+          int64_t k = k0 + j;
+          double wk = W ? W[k] : 1.0, lp = LP[b + k * sk];
+          double q = Q[b + k * sk] * (1 - e) + e / (double)K;
+          if (GX) GX[b + k * sk] = s * (qsum * p[j] - wk * q);
+          if (GT) GT[b + k * sk] = -s * (1 - e) * wk * lp;
+        }
+      }
+      continue;
+    }
+    if (!GX) continue;
+    int64_t tg = T[r];
+    if (has_ignore && tg == ignore) {
+      for (int64_t k = 0; k < K; k++) GX[b + k * sk] = 0;
+      continue;
+    }
+    double wt = W ? W[tg - 1] : 1.0;
+    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+      exp_block_f32(p, LP, b + k0 * sk, m, sk, 0);
+      for (int64_t j = 0; j < m; j++) {
+        int64_t k = k0 + j;
+        double v = (1 - e) * wt * (p[j] - (k == tg - 1));
+        if (e > 0) v += e / (double)K * (wall * p[j] - (W ? W[k] : 1.0));
+        GX[b + k * sk] = s * v;
+      }
+    }
+  }
+}
+
+/* f64 twin of ce_grad_f32 */
+static void ce_grad_f64(mg_Context *ctx, const CEGradArg *a) {
+  Layout L = a->L;
+  const double *LP = a->logp, *Q = a->t, *W = a->w, *G = a->g;
+  const int64_t *T = a->t;
+  double *GX = a->gx, *GT = a->gt;
+  int red = a->red, soft = a->soft, has_ignore = a->has_ignore;
+  int64_t ignore = a->ignore, R = L.N * L.S, K = L.K, sk = L.S;
+  double e = a->eps, denom = a->denom, gs = a->gs, wall = 0;
+  for (int64_t k = 0; k < K; k++) wall += W ? W[k] : 1.0;
+  int nt = mg_threads_for(ctx, R * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < R; r++) {
+    int64_t b = row_start(L, r);
+    double s = row_scale_f64(red, G, r, gs, denom);
+    double p[EXP_BLOCK]; /* exp(logp), a block at a time */
+    if (soft) {
+      double qsum = 0;
+      for (int64_t k = 0; k < K; k++)
+        qsum += (W ? W[k] : 1.0) * (Q[b + k * sk] * (1 - e) + e / (double)K);
+      for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+        int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+        if (GX) exp_block_f64(p, LP, b + k0 * sk, m, sk, 0);
+        for (int64_t j = 0; j < m; j++) {
+          int64_t k = k0 + j;
+          double wk = W ? W[k] : 1.0, lp = LP[b + k * sk];
+          double q = Q[b + k * sk] * (1 - e) + e / (double)K;
+          if (GX) GX[b + k * sk] = s * (qsum * p[j] - wk * q);
+          if (GT) GT[b + k * sk] = -s * (1 - e) * wk * lp;
+        }
+      }
+      continue;
+    }
+    if (!GX) continue;
+    int64_t tg = T[r];
+    if (has_ignore && tg == ignore) {
+      for (int64_t k = 0; k < K; k++) GX[b + k * sk] = 0;
+      continue;
+    }
+    double wt = W ? W[tg - 1] : 1.0;
+    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
+      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
+      exp_block_f64(p, LP, b + k0 * sk, m, sk, 0);
+      for (int64_t j = 0; j < m; j++) {
+        int64_t k = k0 + j;
+        double v = (1 - e) * wt * (p[j] - (k == tg - 1));
+        if (e > 0) v += e / (double)K * (wall * p[j] - (W ? W[k] : 1.0));
+        GX[b + k * sk] = s * v;
+      }
+    }
+  }
 }
 
 static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
@@ -245,12 +421,7 @@ static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   mg_Tensor *logp = n->saved[0], *t = n->saved[1], *w = n->saved[2];
   mg_Tensor *gc = NULL, *gx = NULL, *gt = NULL;
   mg_DType dt = logp->dtype;
-  int f32 = dt == MG_F32, red = (int)n->i[0], has_ignore = (int)n->i[1],
-      soft = (int)n->i[3], st;
-  int64_t ignore = n->i[2];
-  double e = n->f[0], denom = n->f[1];
-  Layout L = layout_of(logp);
-  int64_t R = L.N * L.S, K = L.K, sk = L.S;
+  int red = (int)n->i[0], soft = (int)n->i[3], st;
   int need_t = soft && mg_node_needs(n, 1);
   if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
       (mg_node_needs(n, 0) && (st = mg_alloc_tensor(ctx, &gx, dt, logp->ndim, logp->shape))) ||
@@ -259,51 +430,15 @@ static int cross_entropy_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     mg_tensor_decref(gx);
     return st;
   }
-  const void *LP = mg_data(logp), *T = mg_data(t), *W = w ? mg_data(w) : NULL,
-             *G = mg_data(gc);
-  void *GX = gx ? mg_data(gx) : NULL, *GT = gt ? mg_data(gt) : NULL;
-  double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc), wall = 0;
-  for (int64_t k = 0; k < K; k++) wall += W ? ld(W, f32, k) : 1.0;
-  int nt = mg_threads_for(ctx, R * K);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t r = 0; r < R; r++) {
-    int64_t b = row_start(L, r);
-    double s = row_scale(red, G, f32, r, gs, denom);
-    double p[EXP_BLOCK]; /* exp(logp), a block at a time */
-    if (soft) {
-      double qsum = 0;
-      for (int64_t k = 0; k < K; k++)
-        qsum += (W ? ld(W, f32, k) : 1.0) * (ld(T, f32, b + k * sk) * (1 - e) + e / (double)K);
-      for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
-        int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
-        if (GX) exp_block(p, LP, f32, b + k0 * sk, m, sk, 0);
-        for (int64_t j = 0; j < m; j++) {
-          int64_t k = k0 + j;
-          double wk = W ? ld(W, f32, k) : 1.0, lp = ld(LP, f32, b + k * sk);
-          double q = ld(T, f32, b + k * sk) * (1 - e) + e / (double)K;
-          if (GX) st_(GX, f32, b + k * sk, s * (qsum * p[j] - wk * q));
-          if (GT) st_(GT, f32, b + k * sk, -s * (1 - e) * wk * lp);
-        }
-      }
-      continue;
-    }
-    if (!GX) continue;
-    int64_t tg = ((const int64_t *)T)[r];
-    if (has_ignore && tg == ignore) {
-      for (int64_t k = 0; k < K; k++) st_(GX, f32, b + k * sk, 0);
-      continue;
-    }
-    double wt = W ? ld(W, f32, tg - 1) : 1.0;
-    for (int64_t k0 = 0; k0 < K; k0 += EXP_BLOCK) {
-      int64_t m = K - k0 < EXP_BLOCK ? K - k0 : EXP_BLOCK;
-      exp_block(p, LP, f32, b + k0 * sk, m, sk, 0);
-      for (int64_t j = 0; j < m; j++) {
-        int64_t k = k0 + j;
-        double v = (1 - e) * wt * (p[j] - (k == tg - 1));
-        if (e > 0) v += e / (double)K * (wall * p[j] - (W ? ld(W, f32, k) : 1.0));
-        st_(GX, f32, b + k * sk, s * v);
-      }
-    }
+  CEGradArg a = {layout_of(logp), mg_data(logp), mg_data(t),
+                 w ? mg_data(w) : NULL, mg_data(gc), gx ? mg_data(gx) : NULL,
+                 gt ? mg_data(gt) : NULL, red, soft, (int)n->i[1], n->i[2],
+                 n->f[0], n->f[1],
+                 red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc)};
+  switch (dt) {
+  case MG_F32: ce_grad_f32(ctx, &a); break;
+  case MG_F64: ce_grad_f64(ctx, &a); break;
+  default: break;
   }
   mg_tensor_decref(gc);
   grads[0] = gx;
@@ -343,11 +478,12 @@ int mg_cross_entropy(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logits,
   if (st) goto done;
   CEArg a = {L, mg_data(xc), mg_data(tc), wc ? mg_data(wc) : NULL,
              mg_data(logp), reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
-             dt == MG_F32, soft, has_ignore, ignore_index, label_smoothing};
+             soft, has_ignore, ignore_index, label_smoothing};
   double sum, wsum;
-  if ((st = run_chunks(ctx, op, L.N * L.S, L.K, ce_chunk, &a, &sum, &wsum))) goto done;
+  ChunkFn fn = dt == MG_F32 ? ce_chunk_f32 : ce_chunk_f64;
+  if ((st = run_chunks(ctx, op, L.N * L.S, L.K, fn, &a, &sum, &wsum))) goto done;
   if (reduction != MG_REDUCTION_NONE)
-    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
+    set_result(r, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
   if (mg_needs_grad(ctx, 2, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, r, op, cross_entropy_backward, 2, ins, &n)) ||
@@ -381,32 +517,81 @@ typedef struct {
   const void *x, *w;
   const int64_t *t;
   void *out;
-  int f32, has_ignore;
+  int has_ignore;
   int64_t ignore;
 } NLLArg;
 
-static void nll_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
-                      double *wsum) {
+static void nll_chunk_f32(const void *arg, int64_t r0, int64_t r1, double *sum,
+                          double *wsum) {
   const NLLArg *a = arg;
+  const float *X = a->x, *W = a->w;
+  float *O = a->out;
   double s = 0, ws = 0;
   for (int64_t r = r0; r < r1; r++) {
     int64_t t = a->t[r];
     double loss = 0, wt = 0;
     if (!(a->has_ignore && t == a->ignore)) {
-      wt = a->w ? ld(a->w, a->f32, t - 1) : 1.0;
-      loss = -wt * ld(a->x, a->f32, row_start(a->L, r) + (t - 1) * a->L.S);
+      wt = W ? W[t - 1] : 1.0;
+      loss = -wt * X[row_start(a->L, r) + (t - 1) * a->L.S];
     }
-    if (a->out) st_(a->out, a->f32, r, loss);
+    if (O) O[r] = loss;
     s += loss, ws += wt;
   }
   *sum = s, *wsum = ws;
+}
+
+/* f64 twin of nll_chunk_f32 */
+static void nll_chunk_f64(const void *arg, int64_t r0, int64_t r1, double *sum,
+                          double *wsum) {
+  const NLLArg *a = arg;
+  const double *X = a->x, *W = a->w;
+  double *O = a->out;
+  double s = 0, ws = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t t = a->t[r];
+    double loss = 0, wt = 0;
+    if (!(a->has_ignore && t == a->ignore)) {
+      wt = W ? W[t - 1] : 1.0;
+      loss = -wt * X[row_start(a->L, r) + (t - 1) * a->L.S];
+    }
+    if (O) O[r] = loss;
+    s += loss, ws += wt;
+  }
+  *sum = s, *wsum = ws;
+}
+
+/* gx at each row's target (the rest of GX is zero already); ignore counts
+ * only when has_ignore. */
+static void nll_grad_f32(float *GX, Layout L, const int64_t *T, const float *W,
+                         const float *G, int red, int has_ignore,
+                         int64_t ignore, double gs, double denom) {
+  int64_t R = L.N * L.S;
+  for (int64_t r = 0; r < R; r++) {
+    int64_t tg = T[r];
+    if (has_ignore && tg == ignore) continue;
+    double wt = W ? W[tg - 1] : 1.0;
+    GX[row_start(L, r) + (tg - 1) * L.S] = -row_scale_f32(red, G, r, gs, denom) * wt;
+  }
+}
+
+/* f64 twin of nll_grad_f32 */
+static void nll_grad_f64(double *GX, Layout L, const int64_t *T, const double *W,
+                         const double *G, int red, int has_ignore,
+                         int64_t ignore, double gs, double denom) {
+  int64_t R = L.N * L.S;
+  for (int64_t r = 0; r < R; r++) {
+    int64_t tg = T[r];
+    if (has_ignore && tg == ignore) continue;
+    double wt = W ? W[tg - 1] : 1.0;
+    GX[row_start(L, r) + (tg - 1) * L.S] = -row_scale_f64(red, G, r, gs, denom) * wt;
+  }
 }
 
 static int nll_loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                              mg_Tensor **grads) {
   mg_Tensor *t = n->saved[0], *w = n->saved[1], *gc = NULL, *gx = NULL;
   mg_DType dt = n->in_dtype[0];
-  int f32 = dt == MG_F32, red = (int)n->i[0], has_ignore = (int)n->i[1], st;
+  int red = (int)n->i[0], has_ignore = (int)n->i[1], st;
   if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
       (st = mg_full(ctx, &gx, dt, n->in_ndim[0], n->in_shape[0], 0))) {
     mg_tensor_decref(gc);
@@ -415,15 +600,15 @@ static int nll_loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   Layout L = layout_of(gx);
   const int64_t *T = mg_data(t);
   const void *W = w ? mg_data(w) : NULL, *G = mg_data(gc);
-  void *GX = mg_data(gx);
   double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc);
-  int64_t R = L.N * L.S;
-  for (int64_t r = 0; r < R; r++) {
-    int64_t tg = T[r];
-    if (has_ignore && tg == n->i[2]) continue;
-    double wt = W ? ld(W, f32, tg - 1) : 1.0;
-    st_(GX, f32, row_start(L, r) + (tg - 1) * L.S,
-        -row_scale(red, G, f32, r, gs, n->f[1]) * wt);
+  switch (dt) {
+  case MG_F32:
+    nll_grad_f32(mg_data(gx), L, T, W, G, red, has_ignore, n->i[2], gs, n->f[1]);
+    break;
+  case MG_F64:
+    nll_grad_f64(mg_data(gx), L, T, W, G, red, has_ignore, n->i[2], gs, n->f[1]);
+    break;
+  default: break;
   }
   mg_tensor_decref(gc);
   grads[0] = gx;
@@ -455,11 +640,12 @@ int mg_nll_loss(mg_Context *ctx, mg_Tensor **out, mg_Tensor *logp,
   if (st) goto done;
   NLLArg a = {L, mg_data(xc), wc ? mg_data(wc) : NULL, mg_data(tc),
               reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
-              dt == MG_F32, has_ignore, ignore_index};
+              has_ignore, ignore_index};
   double sum, wsum;
-  if ((st = run_chunks(ctx, op, L.N * L.S, 1, nll_chunk, &a, &sum, &wsum))) goto done;
+  ChunkFn fn = dt == MG_F32 ? nll_chunk_f32 : nll_chunk_f64;
+  if ((st = run_chunks(ctx, op, L.N * L.S, 1, fn, &a, &sum, &wsum))) goto done;
   if (reduction != MG_REDUCTION_NONE)
-    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
+    set_result(r, reduction == MG_REDUCTION_MEAN ? sum / wsum : sum);
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, r, op, nll_loss_backward, 1, ins, &n)) ||
@@ -552,24 +738,73 @@ typedef struct {
   mg_LossKind kind;
   const void *x, *y, *w, *c;
   void *out;
-  int f32;
   double prm;
 } PointArg;
 
-static void point_chunk(const void *arg, int64_t r0, int64_t r1, double *sum,
-                        double *unused) {
+static void point_chunk_f32(const void *arg, int64_t r0, int64_t r1,
+                            double *sum, double *unused) {
   const PointArg *a = arg;
-  int f32 = a->f32;
+  const float *X = a->x, *Y = a->y, *W = a->w, *C = a->c;
+  float *O = a->out;
   double s = 0;
   for (int64_t i = r0; i < r1; i++) {
-    double v = loss_value(a->kind, ld(a->x, f32, i), ld(a->y, f32, i),
-                          a->w ? ld(a->w, f32, i) : 1.0,
-                          a->c ? ld(a->c, f32, i) : 1.0, a->prm);
-    if (a->out) st_(a->out, f32, i, v);
+    double v = loss_value(a->kind, X[i], Y[i], W ? W[i] : 1.0,
+                          C ? C[i] : 1.0, a->prm);
+    if (O) O[i] = v;
     s += v;
   }
   *sum = s;
   *unused = 0;
+}
+
+/* f64 twin of point_chunk_f32 */
+static void point_chunk_f64(const void *arg, int64_t r0, int64_t r1,
+                            double *sum, double *unused) {
+  const PointArg *a = arg;
+  const double *X = a->x, *Y = a->y, *W = a->w, *C = a->c;
+  double *O = a->out;
+  double s = 0;
+  for (int64_t i = r0; i < r1; i++) {
+    double v = loss_value(a->kind, X[i], Y[i], W ? W[i] : 1.0,
+                          C ? C[i] : 1.0, a->prm);
+    if (O) O[i] = v;
+    s += v;
+  }
+  *sum = s;
+  *unused = 0;
+}
+
+/* gx and gy (each NULL when not needed) of the N elements, scaled by the
+ * upstream g (G for 'none', else gs over N for the mean). */
+static void point_grad_f32(mg_Context *ctx, const PointArg *a, float *GX,
+                           float *GY, const float *G, int red, double gs,
+                           int64_t N) {
+  const float *X = a->x, *Y = a->y, *W = a->w, *C = a->c;
+  mg_LossKind kind = a->kind;
+  int nt = mg_threads_for(ctx, N);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < N; i++) {
+    double dx, dy, s = row_scale_f32(red, G, i, gs, (double)N);
+    loss_grads(kind, X[i], Y[i], W ? W[i] : 1.0, C ? C[i] : 1.0, a->prm, &dx, &dy);
+    if (GX) GX[i] = s * dx;
+    if (GY) GY[i] = s * dy;
+  }
+}
+
+/* f64 twin of point_grad_f32 */
+static void point_grad_f64(mg_Context *ctx, const PointArg *a, double *GX,
+                           double *GY, const double *G, int red, double gs,
+                           int64_t N) {
+  const double *X = a->x, *Y = a->y, *W = a->w, *C = a->c;
+  mg_LossKind kind = a->kind;
+  int nt = mg_threads_for(ctx, N);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < N; i++) {
+    double dx, dy, s = row_scale_f64(red, G, i, gs, (double)N);
+    loss_grads(kind, X[i], Y[i], W ? W[i] : 1.0, C ? C[i] : 1.0, a->prm, &dx, &dy);
+    if (GX) GX[i] = s * dx;
+    if (GY) GY[i] = s * dy;
+  }
 }
 
 static int loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
@@ -577,8 +812,7 @@ static int loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   mg_Tensor *x = n->saved[0], *y = n->saved[1], *w = n->saved[2],
             *c = n->saved[3], *gc = NULL, *gx = NULL, *gy = NULL;
   mg_DType dt = x->dtype;
-  mg_LossKind kind = (mg_LossKind)n->i[0];
-  int f32 = dt == MG_F32, red = (int)n->i[1], st;
+  int red = (int)n->i[1], st;
   if ((st = mg_nn_prep(ctx, &gc, g, dt)) ||
       (mg_node_needs(n, 0) && (st = mg_alloc_tensor(ctx, &gx, dt, x->ndim, x->shape))) ||
       (mg_node_needs(n, 1) && (st = mg_alloc_tensor(ctx, &gy, dt, x->ndim, x->shape)))) {
@@ -587,18 +821,14 @@ static int loss_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     return st;
   }
   int64_t N = mg_numel(x);
-  const void *X = mg_data(x), *Y = mg_data(y), *W = w ? mg_data(w) : NULL,
-             *C = c ? mg_data(c) : NULL, *G = mg_data(gc);
+  PointArg a = {(mg_LossKind)n->i[0], mg_data(x), mg_data(y),
+                w ? mg_data(w) : NULL, c ? mg_data(c) : NULL, NULL, n->f[0]};
   void *GX = gx ? mg_data(gx) : NULL, *GY = gy ? mg_data(gy) : NULL;
   double gs = red == MG_REDUCTION_NONE ? 0 : mg_nn_scalar(gc);
-  int nt = mg_threads_for(ctx, N);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < N; i++) {
-    double dx, dy, s = row_scale(red, G, f32, i, gs, (double)N);
-    loss_grads(kind, ld(X, f32, i), ld(Y, f32, i), W ? ld(W, f32, i) : 1.0,
-               C ? ld(C, f32, i) : 1.0, n->f[0], &dx, &dy);
-    if (GX) st_(GX, f32, i, s * dx);
-    if (GY) st_(GY, f32, i, s * dy);
+  switch (dt) {
+  case MG_F32: point_grad_f32(ctx, &a, GX, GY, mg_data(gc), red, gs, N); break;
+  case MG_F64: point_grad_f64(ctx, &a, GX, GY, mg_data(gc), red, gs, N); break;
+  default: break;
   }
   mg_tensor_decref(gc);
   grads[0] = gx;
@@ -628,17 +858,33 @@ static int expand_like(mg_Context *ctx, mg_Tensor **out, const char *op,
   return st;
 }
 
+/* The index of the first of x's n values that is not a probability (nan,
+ * or outside [0, 1]), or -1 when all are. */
+static int64_t first_non_probability_f32(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(x[i] >= 0 && x[i] <= 1)) return i;
+  return -1;
+}
+
+/* f64 twin of first_non_probability_f32 */
+static int64_t first_non_probability_f64(const double *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(x[i] >= 0 && x[i] <= 1)) return i;
+  return -1;
+}
+
 static int check_probabilities(mg_Context *ctx, const mg_Tensor *x) {
-  int64_t n = mg_numel(x);
-  int f32 = x->dtype == MG_F32;
-  for (int64_t i = 0; i < n; i++) {
-    double v = ld(mg_data(x), f32, i);
-    if (!(v >= 0 && v <= 1))
-      return mg_error(ctx, MG_EARG, "binary_cross_entropy: input values must "
-                      "be probabilities between 0 and 1, got %g at position "
-                      "%lld (for logits use binary_cross_entropy_with_logits)",
-                      v, (long long)i + 1);
+  int64_t n = mg_numel(x), i = -1;
+  switch (x->dtype) {
+  case MG_F32: i = first_non_probability_f32(mg_data(x), n); break;
+  case MG_F64: i = first_non_probability_f64(mg_data(x), n); break;
+  default: break;
   }
+  if (i >= 0)
+    return mg_error(ctx, MG_EARG, "binary_cross_entropy: input values must "
+                    "be probabilities between 0 and 1, got %g at position "
+                    "%lld (for logits use binary_cross_entropy_with_logits)",
+                    mg_read(x, i), (long long)i + 1);
   return MG_OK;
 }
 
@@ -671,12 +917,12 @@ int mg_loss(mg_Context *ctx, mg_Tensor **out, mg_LossKind kind,
   int64_t N = mg_numel(xc);
   PointArg a = {kind, mg_data(xc), mg_data(yc), wc ? mg_data(wc) : NULL,
                 cc ? mg_data(cc) : NULL,
-                reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL,
-                dt == MG_F32, param};
+                reduction == MG_REDUCTION_NONE ? mg_data(r) : NULL, param};
   double sum, unused;
-  if ((st = run_chunks(ctx, op, N, 1, point_chunk, &a, &sum, &unused))) goto done;
+  ChunkFn fn = dt == MG_F32 ? point_chunk_f32 : point_chunk_f64;
+  if ((st = run_chunks(ctx, op, N, 1, fn, &a, &sum, &unused))) goto done;
   if (reduction != MG_REDUCTION_NONE)
-    st_(mg_data(r), dt == MG_F32, 0, reduction == MG_REDUCTION_MEAN ? sum / (double)N : sum);
+    set_result(r, reduction == MG_REDUCTION_MEAN ? sum / (double)N : sum);
   if (mg_needs_grad(ctx, 2, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, r, op, loss_backward, 2, ins, &n)) ||

@@ -26,7 +26,8 @@ const char *mg_activation_name(mg_Activation act) { return act_names[act]; }
  * Forward kernels: ptrs[0] = y, ptrs[1] = x. Backward kernels: ptrs[0] = gx,
  * ptrs[1] = g, ptrs[2] = x. ALOOP(expr) runs expr over the run; AVLOOP
  * adds a loop of its own for contiguous runs, which GCC vectorises when
- * expr calls only mg_vmath.h (float32 only: float64 keeps libm). */
+ * expr calls only mg_vmath.h (float32 only: float64 keeps libm, so its
+ * twins call libm where the float32 functions call mg_vmath.h). */
 
 typedef struct {
   mg_Activation act;
@@ -44,6 +45,8 @@ static inline float gelu_tanh_f32(float x) {
   float inner = (float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x);
   return 0.5f * x * (1.0f + mg_vtanhf(inner));
 }
+
+/* f64 twin of gelu_tanh_f32 */
 static inline double gelu_tanh_f64(double x) {
   double inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
   return 0.5 * x * (1.0 + tanh(inner));
@@ -64,6 +67,7 @@ static void act_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   }
 }
 
+/* f64 twin of act_f32 */
 static void act_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ActArg *aa = arg;
   double *o = (double *)p[0], c = aa->param;
@@ -81,28 +85,8 @@ static void act_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
 #undef AVLOOP
 #undef ALOOP
 
-/* dy/dx of each activation at x (c is the parameter). */
-static inline double act_slope(mg_Activation act, double x, double c) {
-  switch (act) {
-  case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0 : c;
-  case MG_ACT_ELU: return x > 0 ? 1.0 : c * exp(x);
-  case MG_ACT_GELU:
-    return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
-  case MG_ACT_GELU_TANH: {
-    double t = tanh(GELU_BETA * (x + GELU_KAPPA * x * x * x));
-    return 0.5 * (1.0 + t) +
-           0.5 * x * (1.0 - t * t) * GELU_BETA * (1.0 + 3.0 * GELU_KAPPA * x * x);
-  }
-  case MG_ACT_SILU: {
-    double sg = 1.0 / (1.0 + exp(-x));
-    return sg * (1.0 + x * (1.0 - sg));
-  }
-  default: return 0;
-  }
-}
-
-/* The float32 slopes, through mg_vmath.h; with act a constant the switch
- * folds away (act_grad_f32). */
+/* dy/dx of each activation at x (c is the parameter), in float32 through
+ * mg_vmath.h; with act a constant the switch folds away (act_grad_f32). */
 static inline float act_slope_f32(mg_Activation act, float x, float c) {
   switch (act) {
   case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0f : c;
@@ -118,6 +102,26 @@ static inline float act_slope_f32(mg_Activation act, float x, float c) {
   case MG_ACT_SILU: {
     float sg = mg_vsigmoidf(x);
     return sg * (1.0f + x * (1.0f - sg));
+  }
+  default: return 0;
+  }
+}
+
+/* f64 twin of act_slope_f32 */
+static inline double act_slope_f64(mg_Activation act, double x, double c) {
+  switch (act) {
+  case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0 : c;
+  case MG_ACT_ELU: return x > 0 ? 1.0 : c * exp(x);
+  case MG_ACT_GELU:
+    return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
+  case MG_ACT_GELU_TANH: {
+    double t = tanh(GELU_BETA * (x + GELU_KAPPA * x * x * x));
+    return 0.5 * (1.0 + t) +
+           0.5 * x * (1.0 - t * t) * GELU_BETA * (1.0 + 3.0 * GELU_KAPPA * x * x);
+  }
+  case MG_ACT_SILU: {
+    double sg = 1.0 / (1.0 + exp(-x));
+    return sg * (1.0 + x * (1.0 - sg));
   }
   default: return 0;
   }
@@ -149,12 +153,14 @@ static void act_grad_f32(char **p, const int64_t *s, int64_t n, const void *arg)
 }
 #undef GLOOP
 
+/* f64 twin of act_grad_f32: one loop with the switch inside, as the libm
+ * calls do not vectorise anyway. */
 static void act_grad_f64(char **p, const int64_t *s, int64_t n, const void *arg) {
   const ActArg *aa = arg;
   double *o = (double *)p[0];
   const double *g = (const double *)p[1], *x = (const double *)p[2];
   for (int64_t i = 0; i < n; i++)
-    o[i * s[0]] = g[i * s[1]] * act_slope(aa->act, x[i * s[2]], aa->param);
+    o[i * s[0]] = g[i * s[1]] * act_slope_f64(aa->act, x[i * s[2]], aa->param);
 }
 
 static int activation_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
@@ -228,66 +234,114 @@ static inline int64_t row_base(const Rows *r, int64_t i) {
   return (i / r->inner) * r->K * r->inner + i % r->inner;
 }
 
-static void softmax_rows(mg_Context *ctx, mg_Tensor *y, const mg_Tensor *x,
-                         Rows r, int is_log) {
+/* The rows of x into y: softmax, or log_softmax when is_log. The float32
+ * function sums in double the exps it wrote into y; its f64 twin sums them
+ * as they come (the same sums), and for log_softmax does not store them. */
+static void softmax_rows_f32(mg_Context *ctx, float *Y, const float *X, Rows r,
+                             int is_log) {
   int64_t nrows = r.outer * r.inner, K = r.K, sk = r.inner;
   int nt = mg_threads_for(ctx, nrows * K);
-  if (K == 0) return;
-  if (x->dtype == MG_F32) {
-    const float *X = mg_data(x);
-    float *Y = mg_data(y);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < nrows; i++) {
-      const float *xr = X + row_base(&r, i);
-      float *yr = Y + row_base(&r, i);
-      float mx = xr[0];
-      for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
-      if (isinf(mx) && mx < 0) mx = 0; /* a row of -inf: nan like PyTorch */
-      /* The exps go into y first, in a loop that vectorises, and are then
-       * summed in index order: the same sum as adding them as they come. */
-      if (sk == 1)
-        for (int64_t k = 0; k < K; k++) yr[k] = mg_vexpf(xr[k] - mx);
-      else
-        for (int64_t k = 0; k < K; k++) yr[k * sk] = mg_vexpf(xr[k * sk] - mx);
-      double sum = 0;
-      for (int64_t k = 0; k < K; k++) sum += yr[k * sk];
-      if (is_log) {
-        float lse = (float)(mx + log(sum));
-        for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
-      } else {
-        float inv = (float)(1.0 / sum);
-        for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
-      }
-    }
-  } else {
-    const double *X = mg_data(x);
-    double *Y = mg_data(y);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < nrows; i++) {
-      const double *xr = X + row_base(&r, i);
-      double *yr = Y + row_base(&r, i);
-      double mx = xr[0];
-      for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
-      if (isinf(mx) && mx < 0) mx = 0;
-      double sum = 0;
-      if (is_log) {
-        for (int64_t k = 0; k < K; k++) sum += exp(xr[k * sk] - mx);
-        double lse = mx + log(sum);
-        for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
-      } else {
-        for (int64_t k = 0; k < K; k++) {
-          double e = exp(xr[k * sk] - mx);
-          yr[k * sk] = e;
-          sum += e;
-        }
-        double inv = 1.0 / sum;
-        for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
-      }
+  for (int64_t i = 0; i < nrows; i++) {
+    const float *xr = X + row_base(&r, i);
+    float *yr = Y + row_base(&r, i);
+    float mx = xr[0];
+    for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
+    if (isinf(mx) && mx < 0) mx = 0; /* a row of -inf: nan like PyTorch */
+    /* The exps go into y first, in a loop that vectorises, and are then
+     * summed in index order: the same sum as adding them as they come. */
+    if (sk == 1)
+      for (int64_t k = 0; k < K; k++) yr[k] = mg_vexpf(xr[k] - mx);
+    else
+      for (int64_t k = 0; k < K; k++) yr[k * sk] = mg_vexpf(xr[k * sk] - mx);
+    double sum = 0;
+    for (int64_t k = 0; k < K; k++) sum += yr[k * sk];
+    if (is_log) {
+      float lse = (float)(mx + log(sum));
+      for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
+    } else {
+      float inv = (float)(1.0 / sum);
+      for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
     }
   }
 }
 
-/* softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp(y) * sum(g). */
+/* f64 twin of softmax_rows_f32 */
+static void softmax_rows_f64(mg_Context *ctx, double *Y, const double *X,
+                             Rows r, int is_log) {
+  int64_t nrows = r.outer * r.inner, K = r.K, sk = r.inner;
+  int nt = mg_threads_for(ctx, nrows * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < nrows; i++) {
+    const double *xr = X + row_base(&r, i);
+    double *yr = Y + row_base(&r, i);
+    double mx = xr[0];
+    for (int64_t k = 1; k < K; k++) mx = xr[k * sk] > mx ? xr[k * sk] : mx;
+    if (isinf(mx) && mx < 0) mx = 0;
+    double sum = 0;
+    if (is_log) {
+      for (int64_t k = 0; k < K; k++) sum += exp(xr[k * sk] - mx);
+      double lse = mx + log(sum);
+      for (int64_t k = 0; k < K; k++) yr[k * sk] = xr[k * sk] - lse;
+    } else {
+      for (int64_t k = 0; k < K; k++) {
+        double e = exp(xr[k * sk] - mx);
+        yr[k * sk] = e;
+        sum += e;
+      }
+      double inv = 1.0 / sum;
+      for (int64_t k = 0; k < K; k++) yr[k * sk] *= inv;
+    }
+  }
+}
+
+/* softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp(y) * sum(g),
+ * row by row; the sums accumulate in double. */
+static void softmax_grad_rows_f32(mg_Context *ctx, float *GX, const float *G,
+                                  const float *Y, Rows r, int is_log) {
+  int64_t nrows = r.outer * r.inner, K = r.K, sk = r.inner;
+  int nt = mg_threads_for(ctx, nrows * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < nrows; i++) {
+    int64_t b = row_base(&r, i);
+    const float *yr = Y + b, *gr = G + b;
+    float *o = GX + b;
+    double acc = 0;
+    if (is_log) {
+      for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
+      float a = (float)acc;
+      if (sk == 1) /* the loop GCC vectorises */
+        for (int64_t k = 0; k < K; k++) o[k] = gr[k] - mg_vexpf(yr[k]) * a;
+      else
+        for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - mg_vexpf(yr[k * sk]) * a;
+    } else {
+      for (int64_t k = 0; k < K; k++) acc += (double)gr[k * sk] * yr[k * sk];
+      for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - (float)acc);
+    }
+  }
+}
+
+/* f64 twin of softmax_grad_rows_f32 */
+static void softmax_grad_rows_f64(mg_Context *ctx, double *GX, const double *G,
+                                  const double *Y, Rows r, int is_log) {
+  int64_t nrows = r.outer * r.inner, K = r.K, sk = r.inner;
+  int nt = mg_threads_for(ctx, nrows * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < nrows; i++) {
+    int64_t b = row_base(&r, i);
+    const double *yr = Y + b, *gr = G + b;
+    double *o = GX + b;
+    double acc = 0;
+    if (is_log) {
+      for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
+      for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - exp(yr[k * sk]) * acc;
+    } else {
+      for (int64_t k = 0; k < K; k++) acc += gr[k * sk] * yr[k * sk];
+      for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - acc);
+    }
+  }
+}
+
 static int softmax_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                             mg_Tensor **grads) {
   mg_Tensor *y = n->saved[0], *gc = NULL, *gx = NULL;
@@ -298,46 +352,10 @@ static int softmax_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     mg_tensor_decref(gc);
     return st;
   }
-  int64_t nrows = r.outer * r.inner, K = r.K, sk = r.inner;
-  int nt = mg_threads_for(ctx, nrows * K);
-  if (y->dtype == MG_F32) {
-    const float *Y = mg_data(y), *G = mg_data(gc);
-    float *GX = mg_data(gx);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < nrows; i++) {
-      int64_t b = row_base(&r, i);
-      const float *yr = Y + b, *gr = G + b;
-      float *o = GX + b;
-      double acc = 0;
-      if (is_log) {
-        for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
-        float a = (float)acc;
-        if (sk == 1) /* the loop GCC vectorises */
-          for (int64_t k = 0; k < K; k++) o[k] = gr[k] - mg_vexpf(yr[k]) * a;
-        else
-          for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - mg_vexpf(yr[k * sk]) * a;
-      } else {
-        for (int64_t k = 0; k < K; k++) acc += (double)gr[k * sk] * yr[k * sk];
-        for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - (float)acc);
-      }
-    }
-  } else {
-    const double *Y = mg_data(y), *G = mg_data(gc);
-    double *GX = mg_data(gx);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < nrows; i++) {
-      int64_t b = row_base(&r, i);
-      const double *yr = Y + b, *gr = G + b;
-      double *o = GX + b;
-      double acc = 0;
-      if (is_log) {
-        for (int64_t k = 0; k < K; k++) acc += gr[k * sk];
-        for (int64_t k = 0; k < K; k++) o[k * sk] = gr[k * sk] - exp(yr[k * sk]) * acc;
-      } else {
-        for (int64_t k = 0; k < K; k++) acc += gr[k * sk] * yr[k * sk];
-        for (int64_t k = 0; k < K; k++) o[k * sk] = yr[k * sk] * (gr[k * sk] - acc);
-      }
-    }
+  switch (y->dtype) {
+  case MG_F32: softmax_grad_rows_f32(ctx, mg_data(gx), mg_data(gc), mg_data(y), r, is_log); break;
+  case MG_F64: softmax_grad_rows_f64(ctx, mg_data(gx), mg_data(gc), mg_data(y), r, is_log); break;
+  default: break; /* nn ops compute in float32 or float64 */
   }
   mg_tensor_decref(gc);
   grads[0] = gx;
@@ -359,7 +377,11 @@ int mg_softmax(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x, int dim,
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
   Rows rows = x->ndim == 0 ? (Rows){1, 1, 1} : rows_of(xc, dim);
-  softmax_rows(ctx, r, xc, rows, is_log);
+  if (rows.K > 0) switch (dt) {
+    case MG_F32: softmax_rows_f32(ctx, mg_data(r), mg_data(xc), rows, is_log); break;
+    case MG_F64: softmax_rows_f64(ctx, mg_data(r), mg_data(xc), rows, is_log); break;
+    default: break;
+    }
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, r, name, softmax_backward, 1, ins, &n)) ||
@@ -547,12 +569,13 @@ static inline double u53(uint32_t a, uint32_t b) {
   return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * 0x1p-53;
 }
 
-static void dropout_fill(mg_Context *ctx, mg_Tensor *y, mg_Tensor *mask,
-                         const mg_Tensor *x, double p) {
-  int64_t n = mg_numel(x);
-  int f32 = x->dtype == MG_F32, pb = f32 ? 4 : 2;
-  int64_t nblocks = (n + pb - 1) / pb;
-  uint64_t key = ctx->rng.seed, base = ctx->rng.offset, stream = ctx->rng.stream;
+/* y = x * mask over n elements, the mask drawn from the Philox stream
+ * (key, stream) from block base on: four uniforms of 24 bits per block in
+ * float32, two of 53 bits in float64. */
+static void dropout_fill_f32(mg_Context *ctx, float *Y, float *M,
+                             const float *X, int64_t n, int64_t nblocks,
+                             uint64_t key, uint64_t base, uint64_t stream,
+                             double p) {
   double keep = 1.0 - p, scale = p < 1 ? 1.0 / keep : 0.0;
   float keepf = (float)keep;
   int nt = mg_threads_for(ctx, n);
@@ -560,20 +583,55 @@ static void dropout_fill(mg_Context *ctx, mg_Tensor *y, mg_Tensor *mask,
   for (int64_t blk = 0; blk < nblocks; blk++) {
     uint32_t r[4];
     mg_philox(r, key, base + (uint64_t)blk, stream);
-    int64_t first = blk * pb;
-    int count = n - first < pb ? (int)(n - first) : pb;
+    int64_t first = blk * 4;
+    int count = n - first < 4 ? (int)(n - first) : 4;
     for (int k = 0; k < count; k++) {
       int64_t i = first + k;
-      if (f32) {
-        float m = u24(r[k]) < keepf ? (float)scale : 0.0f;
-        ((float *)mg_data(mask))[i] = m;
-        ((float *)mg_data(y))[i] = ((const float *)mg_data(x))[i] * m;
-      } else {
-        double m = u53(r[2 * k], r[2 * k + 1]) < keep ? scale : 0.0;
-        ((double *)mg_data(mask))[i] = m;
-        ((double *)mg_data(y))[i] = ((const double *)mg_data(x))[i] * m;
-      }
+      float m = u24(r[k]) < keepf ? (float)scale : 0.0f;
+      M[i] = m;
+      Y[i] = X[i] * m;
     }
+  }
+}
+
+/* f64 twin of dropout_fill_f32 */
+static void dropout_fill_f64(mg_Context *ctx, double *Y, double *M,
+                             const double *X, int64_t n, int64_t nblocks,
+                             uint64_t key, uint64_t base, uint64_t stream,
+                             double p) {
+  double keep = 1.0 - p, scale = p < 1 ? 1.0 / keep : 0.0;
+  int nt = mg_threads_for(ctx, n);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t blk = 0; blk < nblocks; blk++) {
+    uint32_t r[4];
+    mg_philox(r, key, base + (uint64_t)blk, stream);
+    int64_t first = blk * 2;
+    int count = n - first < 2 ? (int)(n - first) : 2;
+    for (int k = 0; k < count; k++) {
+      int64_t i = first + k;
+      double m = u53(r[2 * k], r[2 * k + 1]) < keep ? scale : 0.0;
+      M[i] = m;
+      Y[i] = X[i] * m;
+    }
+  }
+}
+
+/* Fills y and mask from x and moves the generator past the blocks used. */
+static void dropout_fill(mg_Context *ctx, mg_Tensor *y, mg_Tensor *mask,
+                         const mg_Tensor *x, double p) {
+  int64_t n = mg_numel(x), pb = x->dtype == MG_F32 ? 4 : 2;
+  int64_t nblocks = (n + pb - 1) / pb;
+  uint64_t key = ctx->rng.seed, base = ctx->rng.offset, stream = ctx->rng.stream;
+  switch (x->dtype) {
+  case MG_F32:
+    dropout_fill_f32(ctx, mg_data(y), mg_data(mask), mg_data(x), n, nblocks,
+                     key, base, stream, p);
+    break;
+  case MG_F64:
+    dropout_fill_f64(ctx, mg_data(y), mg_data(mask), mg_data(x), n, nblocks,
+                     key, base, stream, p);
+    break;
+  default: break;
   }
   ctx->rng.offset = base + (uint64_t)nblocks;
 }
@@ -641,6 +699,41 @@ static int check_ids(mg_Context *ctx, const mg_Tensor *ids, int64_t V) {
   return MG_OK;
 }
 
+/* gw[id - 1] += g[i] for each id not padding, on nt threads, each adding
+ * into its own share of the D columns. */
+static void embedding_scatter_f32(float *GW, const float *G, const int64_t *ID,
+                                  int64_t nid, int64_t D, int nt, int has_pad,
+                                  int64_t pad) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    int64_t c0 = D * t / tn, c1 = D * (t + 1) / tn;
+    for (int64_t i = 0; i < nid; i++) {
+      if (has_pad && ID[i] == pad) continue;
+      float *o = GW + (ID[i] - 1) * D;
+      const float *src = G + i * D;
+      for (int64_t c = c0; c < c1; c++) o[c] += src[c];
+    }
+  }
+}
+
+/* f64 twin of embedding_scatter_f32 */
+static void embedding_scatter_f64(double *GW, const double *G, const int64_t *ID,
+                                  int64_t nid, int64_t D, int nt, int has_pad,
+                                  int64_t pad) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    int64_t c0 = D * t / tn, c1 = D * (t + 1) / tn;
+    for (int64_t i = 0; i < nid; i++) {
+      if (has_pad && ID[i] == pad) continue;
+      double *o = GW + (ID[i] - 1) * D;
+      const double *src = G + i * D;
+      for (int64_t c = c0; c < c1; c++) o[c] += src[c];
+    }
+  }
+}
+
 static int embedding_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                               mg_Tensor **grads) {
   mg_Tensor *ids = n->saved[0], *gc = NULL, *gw = NULL;
@@ -655,23 +748,14 @@ static int embedding_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   const int64_t *ID = mg_data(ids);
   int nt = mg_threads_for(ctx, nid * D);
   if (nt > D) nt = D > 0 ? (int)D : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    int64_t c0 = D * t / tn, c1 = D * (t + 1) / tn;
-    for (int64_t i = 0; i < nid; i++) {
-      if (has_pad && ID[i] == pad) continue;
-      int64_t row = ID[i] - 1;
-      if (dt == MG_F32) {
-        float *o = (float *)mg_data(gw) + row * D;
-        const float *src = (const float *)mg_data(gc) + i * D;
-        for (int64_t c = c0; c < c1; c++) o[c] += src[c];
-      } else {
-        double *o = (double *)mg_data(gw) + row * D;
-        const double *src = (const double *)mg_data(gc) + i * D;
-        for (int64_t c = c0; c < c1; c++) o[c] += src[c];
-      }
-    }
+  switch (dt) {
+  case MG_F32:
+    embedding_scatter_f32(mg_data(gw), mg_data(gc), ID, nid, D, nt, has_pad, pad);
+    break;
+  case MG_F64:
+    embedding_scatter_f64(mg_data(gw), mg_data(gc), ID, nid, D, nt, has_pad, pad);
+    break;
+  default: break;
   }
   mg_tensor_decref(gc);
   grads[0] = gw;

@@ -6,6 +6,8 @@
  * per-row (layer_norm) or per-channel (batch_norm) mean and 1/std are kept
  * as float64 tensors for the backward. Sums across rows go through fixed
  * chunks (mg_nn_internal.h), so results never depend on the thread count.
+ * Each kernel is written for float32 and then, as its "f64 twin", for
+ * float64; the entry points pick one per call.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,37 +15,83 @@
 
 #include "mg_nn_internal.h"
 
-/* Element i of a 1-D float tensor of any stride, as double. */
-static inline double at(const mg_Tensor *t, int64_t i) {
-  const char *p = (const char *)mg_data(t);
-  return t->dtype == MG_F32 ? (double)((const float *)p)[i * t->stride[0]]
-                            : ((const double *)p)[i * t->stride[0]];
+/* ---- 1-D float tensors of any stride, as doubles -------------------------------
+ * The running statistics are the caller's tensors (float32 or float64 each,
+ * maybe strided); the gradients of w and b are summed in double. */
+
+/* dst[i] = src[i * stride] for i < n. */
+static void load_doubles_f32(double *dst, const float *src, int64_t stride,
+                             int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i * stride];
 }
 
-static inline void put(mg_Tensor *t, int64_t i, double v) {
-  char *p = (char *)mg_data(t);
-  if (t->dtype == MG_F32) ((float *)p)[i * t->stride[0]] = (float)v;
-  else ((double *)p)[i * t->stride[0]] = v;
+/* f64 twin of load_doubles_f32 */
+static void load_doubles_f64(double *dst, const double *src, int64_t stride,
+                             int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i * stride];
 }
 
-/* x[i] of a contiguous float32 or float64 buffer, as double. */
-static inline double ld(const void *x, int f32, int64_t i) {
-  return f32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
-}
-static inline void st_(void *x, int f32, int64_t i, double v) {
-  if (f32) ((float *)x)[i] = (float)v;
-  else ((double *)x)[i] = v;
+/* dst[i * stride] = src[i] for i < n, rounded to dst's dtype. */
+static void store_doubles_f32(float *dst, int64_t stride, const double *src,
+                              int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i * stride] = src[i];
 }
 
-/* Sums the nch partial arrays of n doubles at part in chunk order into t
- * (a contiguous [n] tensor). */
-static void sum_partials(mg_Tensor *t, const double *part, int64_t nch,
-                         int64_t n) {
-  int f32 = t->dtype == MG_F32;
+/* f64 twin of store_doubles_f32 */
+static void store_doubles_f64(double *dst, int64_t stride, const double *src,
+                              int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i * stride] = src[i];
+}
+
+/* p[i * stride] = (1 - momentum) p[i * stride] + momentum v[i] for i < n:
+ * a running statistic's update, computed in double. */
+static void blend_f32(float *p, int64_t stride, const double *v, int64_t n,
+                      double momentum) {
+  for (int64_t i = 0; i < n; i++)
+    p[i * stride] = (1 - momentum) * p[i * stride] + momentum * v[i];
+}
+
+/* f64 twin of blend_f32 */
+static void blend_f64(double *p, int64_t stride, const double *v, int64_t n,
+                      double momentum) {
+  for (int64_t i = 0; i < n; i++)
+    p[i * stride] = (1 - momentum) * p[i * stride] + momentum * v[i];
+}
+
+/* The n elements of the 1-D tensor t as doubles. */
+static void load_doubles(double *dst, const mg_Tensor *t, int64_t n) {
+  switch (t->dtype) {
+  case MG_F32: load_doubles_f32(dst, mg_data(t), t->stride[0], n); break;
+  case MG_F64: load_doubles_f64(dst, mg_data(t), t->stride[0], n); break;
+  default: break; /* batch_norm's parameters are float32 or float64 */
+  }
+}
+
+/* The n doubles at src into the 1-D tensor t, in its dtype. */
+static void store_doubles(mg_Tensor *t, const double *src, int64_t n) {
+  switch (t->dtype) {
+  case MG_F32: store_doubles_f32(mg_data(t), t->stride[0], src, n); break;
+  case MG_F64: store_doubles_f64(mg_data(t), t->stride[0], src, n); break;
+  default: break;
+  }
+}
+
+/* t = (1 - momentum) t + momentum v, t a 1-D tensor of n elements. */
+static void blend(mg_Tensor *t, const double *v, int64_t n, double momentum) {
+  switch (t->dtype) {
+  case MG_F32: blend_f32(mg_data(t), t->stride[0], v, n, momentum); break;
+  case MG_F64: blend_f64(mg_data(t), t->stride[0], v, n, momentum); break;
+  default: break;
+  }
+}
+
+/* Sums the nch partial arrays of n doubles at part in chunk order, into
+ * the first of them. */
+static void sum_partials(double *part, int64_t nch, int64_t n) {
   for (int64_t j = 0; j < n; j++) {
     double s = 0;
     for (int64_t c = 0; c < nch; c++) s += part[c * n + j];
-    st_(mg_data(t), f32, j, s);
+    part[j] = s;
   }
 }
 
@@ -57,45 +105,111 @@ static int no_memory(mg_Context *ctx, const char *op) {
  *   gx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * w
  *   gw = sum over rows of g * xhat, gb = sum over rows of g */
 
-static void layer_norm_rows(mg_Context *ctx, mg_Tensor *y, mg_Tensor *mean,
-                            mg_Tensor *rstd, const mg_Tensor *x,
-                            const mg_Tensor *w, const mg_Tensor *b, int64_t M,
-                            int64_t D, double eps) {
-  int f32 = x->dtype == MG_F32;
-  const void *X = mg_data(x), *W = w ? mg_data(w) : NULL, *B = b ? mg_data(b) : NULL;
-  void *Y = mg_data(y);
-  double *MU = mg_data(mean), *RS = mg_data(rstd);
+/* Normalizes the M rows of D at X into Y, keeping each row's mean and 1/std
+ * (as float64) in MU and RS; W and B are NULL when absent. */
+static void layer_norm_rows_f32(mg_Context *ctx, float *Y, double *MU,
+                                double *RS, const float *X, const float *W,
+                                const float *B, int64_t M, int64_t D,
+                                double eps) {
   int nt = mg_threads_for(ctx, M * D);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < M; i++) {
     int64_t o = i * D;
     double s = 0, v = 0;
-    if (f32) {
-      const float *xr = (const float *)X + o;
-      for (int64_t j = 0; j < D; j++) s += xr[j];
-      double mu = s / (double)D;
-      for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
-      double r = 1.0 / sqrt(v / (double)D + eps);
-      float *yr = (float *)Y + o;
-      const float *wr = W, *br = B;
+    const float *xr = X + o;
+    for (int64_t j = 0; j < D; j++) s += xr[j];
+    double mu = s / (double)D;
+    for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
+    double r = 1.0 / sqrt(v / (double)D + eps);
+    float *yr = Y + o;
+    for (int64_t j = 0; j < D; j++) {
+      float h = (float)((xr[j] - mu) * r);
+      yr[j] = (W ? h * W[j] : h) + (B ? B[j] : 0.0f);
+    }
+    MU[i] = mu, RS[i] = r;
+  }
+}
+
+/* f64 twin of layer_norm_rows_f32 */
+static void layer_norm_rows_f64(mg_Context *ctx, double *Y, double *MU,
+                                double *RS, const double *X, const double *W,
+                                const double *B, int64_t M, int64_t D,
+                                double eps) {
+  int nt = mg_threads_for(ctx, M * D);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < M; i++) {
+    int64_t o = i * D;
+    double s = 0, v = 0;
+    const double *xr = X + o;
+    for (int64_t j = 0; j < D; j++) s += xr[j];
+    double mu = s / (double)D;
+    for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
+    double r = 1.0 / sqrt(v / (double)D + eps);
+    double *yr = Y + o;
+    for (int64_t j = 0; j < D; j++) {
+      double h = (double)((xr[j] - mu) * r);
+      yr[j] = (W ? h * W[j] : h) + (B ? B[j] : 0.0);
+    }
+    MU[i] = mu, RS[i] = r;
+  }
+}
+
+/* The rows' gradients: gx into GX (NULL when not needed) and, when part is
+ * not NULL, each chunk c's sums of g * xhat and of g over its rows into
+ * part + c * D and part + (nch + c) * D. */
+static void layer_norm_grad_f32(mg_Context *ctx, float *GX, double *part,
+                                int64_t nch, const float *G, const float *X,
+                                const float *W, const double *MU,
+                                const double *RS, int64_t M, int64_t D) {
+  int nt = mg_threads_for(ctx, M * D);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t c = 0; c < nch; c++) {
+    double *pw = part ? part + c * D : NULL, *pb = part ? part + (nch + c) * D : NULL;
+    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++) {
+      int64_t o = i * D;
+      double mu = MU[i], r = RS[i], a = 0, b = 0;
       for (int64_t j = 0; j < D; j++) {
-        float h = (float)((xr[j] - mu) * r);
-        yr[j] = (wr ? h * wr[j] : h) + (br ? br[j] : 0.0f);
+        double gj = G[o + j], h = (X[o + j] - mu) * r;
+        double gh = W ? gj * W[j] : gj;
+        a += gh, b += gh * h;
+        if (pw) pw[j] += gj * h, pb[j] += gj;
       }
-      MU[i] = mu, RS[i] = r;
-    } else {
-      const double *xr = (const double *)X + o;
-      for (int64_t j = 0; j < D; j++) s += xr[j];
-      double mu = s / (double)D;
-      for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
-      double r = 1.0 / sqrt(v / (double)D + eps);
-      double *yr = (double *)Y + o;
-      const double *wr = W, *br = B;
+      if (!GX) continue;
+      a /= (double)D, b /= (double)D;
       for (int64_t j = 0; j < D; j++) {
-        double h = (xr[j] - mu) * r;
-        yr[j] = (wr ? h * wr[j] : h) + (br ? br[j] : 0.0);
+        double gj = G[o + j], h = (X[o + j] - mu) * r;
+        double gh = W ? gj * W[j] : gj;
+        GX[o + j] = r * (gh - a - h * b);
       }
-      MU[i] = mu, RS[i] = r;
+    }
+  }
+}
+
+/* f64 twin of layer_norm_grad_f32 */
+static void layer_norm_grad_f64(mg_Context *ctx, double *GX, double *part,
+                                int64_t nch, const double *G, const double *X,
+                                const double *W, const double *MU,
+                                const double *RS, int64_t M, int64_t D) {
+  int nt = mg_threads_for(ctx, M * D);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t c = 0; c < nch; c++) {
+    double *pw = part ? part + c * D : NULL, *pb = part ? part + (nch + c) * D : NULL;
+    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++) {
+      int64_t o = i * D;
+      double mu = MU[i], r = RS[i], a = 0, b = 0;
+      for (int64_t j = 0; j < D; j++) {
+        double gj = G[o + j], h = (X[o + j] - mu) * r;
+        double gh = W ? gj * W[j] : gj;
+        a += gh, b += gh * h;
+        if (pw) pw[j] += gj * h, pb[j] += gj;
+      }
+      if (!GX) continue;
+      a /= (double)D, b /= (double)D;
+      for (int64_t j = 0; j < D; j++) {
+        double gj = G[o + j], h = (X[o + j] - mu) * r;
+        double gh = W ? gj * W[j] : gj;
+        GX[o + j] = r * (gh - a - h * b);
+      }
     }
   }
 }
@@ -105,7 +219,7 @@ static int layer_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2],
             *rstd = n->saved[3], *gc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
   mg_DType dt = x->dtype;
-  int f32 = dt == MG_F32, st;
+  int st;
   int64_t M = mg_numel(mean), D = M ? mg_numel(x) / M : 0;
   int need_x = mg_node_needs(n, 0), need_w = n->ninputs > 1 && mg_node_needs(n, 1),
       need_b = n->ninputs > 2 && mg_node_needs(n, 2);
@@ -121,33 +235,26 @@ static int layer_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
     st = no_memory(ctx, "layer_norm");
     goto fail;
   }
-  const void *X = mg_data(x), *G = mg_data(gc), *W = w ? mg_data(w) : NULL;
   void *GX = gx ? mg_data(gx) : NULL;
+  const void *W = w ? mg_data(w) : NULL;
   const double *MU = mg_data(mean), *RS = mg_data(rstd);
-  int nt = mg_threads_for(ctx, M * D);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t c = 0; c < nch; c++) {
-    double *pw = part ? part + c * D : NULL, *pb = part ? part + (nch + c) * D : NULL;
-    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++) {
-      int64_t o = i * D;
-      double mu = MU[i], r = RS[i], a = 0, b = 0;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = ld(G, f32, o + j), h = (ld(X, f32, o + j) - mu) * r;
-        double gh = W ? gj * ld(W, f32, j) : gj;
-        a += gh, b += gh * h;
-        if (pw) pw[j] += gj * h, pb[j] += gj;
-      }
-      if (!GX) continue;
-      a /= (double)D, b /= (double)D;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = ld(G, f32, o + j), h = (ld(X, f32, o + j) - mu) * r;
-        double gh = W ? gj * ld(W, f32, j) : gj;
-        st_(GX, f32, o + j, r * (gh - a - h * b));
-      }
-    }
+  switch (dt) {
+  case MG_F32:
+    layer_norm_grad_f32(ctx, GX, part, nch, mg_data(gc), mg_data(x), W, MU, RS, M, D);
+    break;
+  case MG_F64:
+    layer_norm_grad_f64(ctx, GX, part, nch, mg_data(gc), mg_data(x), W, MU, RS, M, D);
+    break;
+  default: break; /* nn ops compute in float32 or float64 */
   }
-  if (gw) sum_partials(gw, part, nch, D);
-  if (gb) sum_partials(gb, part + nch * D, nch, D);
+  if (gw) {
+    sum_partials(part, nch, D);
+    store_doubles(gw, part, D);
+  }
+  if (gb) {
+    sum_partials(part + nch * D, nch, D);
+    store_doubles(gb, part + nch * D, D);
+  }
   free(part);
   mg_tensor_decref(gc);
   /* w and b have the normalized shape, maybe several dims. */
@@ -220,7 +327,18 @@ int mg_layer_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int nnorm,
   if (!st) st = mg_alloc_tensor(ctx, &rstd, MG_F64, 1, &M);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto done;
-  if (D > 0) layer_norm_rows(ctx, r, mean, rstd, xc, wc, bc, M, D, eps);
+  const void *W = wc ? mg_data(wc) : NULL, *B = bc ? mg_data(bc) : NULL;
+  if (D > 0) switch (dt) {
+    case MG_F32:
+      layer_norm_rows_f32(ctx, mg_data(r), mg_data(mean), mg_data(rstd),
+                          mg_data(xc), W, B, M, D, eps);
+      break;
+    case MG_F64:
+      layer_norm_rows_f64(ctx, mg_data(r), mg_data(mean), mg_data(rstd),
+                          mg_data(xc), W, B, M, D, eps);
+      break;
+    default: break;
+    }
   int nin = b ? 3 : w ? 2 : 1;
   if (mg_needs_grad(ctx, nin, ins)) {
     mg_Node *n;
@@ -254,15 +372,15 @@ typedef struct {
   int64_t N, C, S;
 } NCS;
 
-/* Per-channel sums over the N and S dims of f(value, channel) for a [N, C,
- * S] buffer: out[c] = sum of (a[i] - shift[c]) * (b ? b[i] : 1) (or the
- * square of a[i] - shift[c] when square), through fixed chunks of N. */
-static int channel_sums(mg_Context *ctx, double *out, NCS s, const void *a,
-                        const double *shift, const double *scale,
-                        const void *b, int square, int f32) {
-  int64_t nch = mg_nn_nchunks(s.N, s.C * s.S), C = s.C, S = s.S;
-  double *part = calloc((size_t)(nch * C) + 1, sizeof *part);
-  if (!part) return no_memory(ctx, "batch_norm");
+/* Per-channel sums over the N and S dims of a [N, C, S] buffer: part[k * C
+ * + c] += the sum over chunk k's rows of (a[i] - shift[c]) * scale[c] * (b ?
+ * b[i] : 1), or of its square when square (shift, scale, b NULL when
+ * absent). */
+static void channel_partials_f32(mg_Context *ctx, double *part, int64_t nch,
+                                 NCS s, const float *a, const double *shift,
+                                 const double *scale, const float *b,
+                                 int square) {
+  int64_t C = s.C, S = s.S;
   int nt = mg_threads_for(ctx, s.N * C * S);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t k = 0; k < nch; k++) {
@@ -272,11 +390,49 @@ static int channel_sums(mg_Context *ctx, double *out, NCS s, const void *a,
         int64_t o = (i * C + c) * S;
         double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1, acc = 0;
         for (int64_t j = 0; j < S; j++) {
-          double v = (ld(a, f32, o + j) - sh) * sc;
-          acc += square ? v * v : b ? v * ld(b, f32, o + j) : v;
+          double v = (a[o + j] - sh) * sc;
+          acc += square ? v * v : b ? v * b[o + j] : v;
         }
         p[c] += acc;
       }
+  }
+}
+
+/* f64 twin of channel_partials_f32 */
+static void channel_partials_f64(mg_Context *ctx, double *part, int64_t nch,
+                                 NCS s, const double *a, const double *shift,
+                                 const double *scale, const double *b,
+                                 int square) {
+  int64_t C = s.C, S = s.S;
+  int nt = mg_threads_for(ctx, s.N * C * S);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t k = 0; k < nch; k++) {
+    double *p = part + k * C;
+    for (int64_t i = s.N * k / nch; i < s.N * (k + 1) / nch; i++)
+      for (int64_t c = 0; c < C; c++) {
+        int64_t o = (i * C + c) * S;
+        double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1, acc = 0;
+        for (int64_t j = 0; j < S; j++) {
+          double v = (a[o + j] - sh) * sc;
+          acc += square ? v * v : b ? v * b[o + j] : v;
+        }
+        p[c] += acc;
+      }
+  }
+}
+
+/* out[c] = the per-channel sums of channel_partials_f32 over all N rows of
+ * the dt buffers a and b, through fixed chunks of N. */
+static int channel_sums(mg_Context *ctx, double *out, NCS s, mg_DType dt,
+                        const void *a, const double *shift, const double *scale,
+                        const void *b, int square) {
+  int64_t nch = mg_nn_nchunks(s.N, s.C * s.S), C = s.C;
+  double *part = calloc((size_t)(nch * C) + 1, sizeof *part);
+  if (!part) return no_memory(ctx, "batch_norm");
+  switch (dt) {
+  case MG_F32: channel_partials_f32(ctx, part, nch, s, a, shift, scale, b, square); break;
+  case MG_F64: channel_partials_f64(ctx, part, nch, s, a, shift, scale, b, square); break;
+  default: break;
   }
   for (int64_t c = 0; c < C; c++) {
     double t = 0;
@@ -287,51 +443,127 @@ static int channel_sums(mg_Context *ctx, double *out, NCS s, const void *a,
   return MG_OK;
 }
 
+/* y = (x - mean_c) * rstd_c * w_c + b_c (W, B NULL when absent). */
+static void batch_norm_apply_f32(mg_Context *ctx, float *Y, const float *X,
+                                 const float *W, const float *B,
+                                 const double *MU, const double *RS, NCS s) {
+  int64_t C = s.C;
+  int nt = mg_threads_for(ctx, s.N * s.S * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < s.N; i++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t o = (i * C + c) * s.S;
+      double k = (W ? W[c] : 1.0) * RS[c], sh = B ? B[c] : 0.0;
+      for (int64_t j = 0; j < s.S; j++)
+        Y[o + j] = (X[o + j] - MU[c]) * k + sh;
+    }
+}
+
+/* f64 twin of batch_norm_apply_f32 */
+static void batch_norm_apply_f64(mg_Context *ctx, double *Y, const double *X,
+                                 const double *W, const double *B,
+                                 const double *MU, const double *RS, NCS s) {
+  int64_t C = s.C;
+  int nt = mg_threads_for(ctx, s.N * s.S * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < s.N; i++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t o = (i * C + c) * s.S;
+      double k = (W ? W[c] : 1.0) * RS[c], sh = B ? B[c] : 0.0;
+      for (int64_t j = 0; j < s.S; j++)
+        Y[o + j] = (X[o + j] - MU[c]) * k + sh;
+    }
+}
+
+/* gx from g, given the per-channel sums sg of g and sgx of g * xhat: with
+ * the batch's statistics (batch) or with constant ones. */
+static void batch_norm_grad_x_f32(mg_Context *ctx, float *GX, const float *G,
+                                  const float *X, const float *W,
+                                  const double *MU, const double *RS,
+                                  const double *sg, const double *sgx, NCS s,
+                                  int batch) {
+  int64_t C = s.C, S = s.S, cnt = s.N * S;
+  int nt = mg_threads_for(ctx, s.N * C * S);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < s.N; i++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t o = (i * C + c) * S;
+      double k = (W ? W[c] : 1.0) * RS[c];
+      double mg_ = sg[c] / (double)cnt, mgx = sgx[c] / (double)cnt;
+      for (int64_t j = 0; j < S; j++) {
+        double gj = G[o + j];
+        if (batch) {
+          double h = (X[o + j] - MU[c]) * RS[c];
+          GX[o + j] = k * (gj - mg_ - h * mgx);
+        } else {
+          GX[o + j] = k * gj;
+        }
+      }
+    }
+}
+
+/* f64 twin of batch_norm_grad_x_f32 */
+static void batch_norm_grad_x_f64(mg_Context *ctx, double *GX, const double *G,
+                                  const double *X, const double *W,
+                                  const double *MU, const double *RS,
+                                  const double *sg, const double *sgx, NCS s,
+                                  int batch) {
+  int64_t C = s.C, S = s.S, cnt = s.N * S;
+  int nt = mg_threads_for(ctx, s.N * C * S);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t i = 0; i < s.N; i++)
+    for (int64_t c = 0; c < C; c++) {
+      int64_t o = (i * C + c) * S;
+      double k = (W ? W[c] : 1.0) * RS[c];
+      double mg_ = sg[c] / (double)cnt, mgx = sgx[c] / (double)cnt;
+      for (int64_t j = 0; j < S; j++) {
+        double gj = G[o + j];
+        if (batch) {
+          double h = (X[o + j] - MU[c]) * RS[c];
+          GX[o + j] = k * (gj - mg_ - h * mgx);
+        } else {
+          GX[o + j] = k * gj;
+        }
+      }
+    }
+}
+
 static int batch_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                                mg_Tensor **grads) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2],
             *rstd = n->saved[3], *gc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
   mg_DType dt = x->dtype;
-  int f32 = dt == MG_F32, batch = (int)n->i[0], st;
+  int batch = (int)n->i[0], st;
   NCS s = {x->shape[0], x->shape[1], 1};
   for (int d = 2; d < x->ndim; d++) s.S *= x->shape[d];
-  int64_t C = s.C, S = s.S, cnt = s.N * S;
+  int64_t C = s.C;
   const double *MU = mg_data(mean), *RS = mg_data(rstd);
   double *sg = calloc((size_t)(2 * C) + 1, sizeof *sg), *sgx = sg + C;
   if (!sg) return no_memory(ctx, "batch_norm");
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) goto fail;
-  const void *X = mg_data(x), *G = mg_data(gc);
-  if ((st = channel_sums(ctx, sg, s, G, NULL, NULL, NULL, 0, f32)) ||
-      (st = channel_sums(ctx, sgx, s, X, MU, RS, G, 0, f32)))
+  const void *X = mg_data(x), *G = mg_data(gc), *W = w ? mg_data(w) : NULL;
+  if ((st = channel_sums(ctx, sg, s, dt, G, NULL, NULL, NULL, 0)) ||
+      (st = channel_sums(ctx, sgx, s, dt, X, MU, RS, G, 0)))
     goto fail;
   if (mg_node_needs(n, 0)) {
     if ((st = mg_alloc_tensor(ctx, &gx, dt, x->ndim, x->shape))) goto fail;
-    void *GX = mg_data(gx);
-    int nt = mg_threads_for(ctx, s.N * C * S);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < s.N; i++)
-      for (int64_t c = 0; c < C; c++) {
-        int64_t o = (i * C + c) * S;
-        double k = (w ? at(w, c) : 1.0) * RS[c];
-        double mg_ = sg[c] / (double)cnt, mgx = sgx[c] / (double)cnt;
-        for (int64_t j = 0; j < S; j++) {
-          double gj = ld(G, f32, o + j);
-          if (batch) {
-            double h = (ld(X, f32, o + j) - MU[c]) * RS[c];
-            st_(GX, f32, o + j, k * (gj - mg_ - h * mgx));
-          } else {
-            st_(GX, f32, o + j, k * gj);
-          }
-        }
-      }
+    switch (dt) {
+    case MG_F32:
+      batch_norm_grad_x_f32(ctx, mg_data(gx), G, X, W, MU, RS, sg, sgx, s, batch);
+      break;
+    case MG_F64:
+      batch_norm_grad_x_f64(ctx, mg_data(gx), G, X, W, MU, RS, sg, sgx, s, batch);
+      break;
+    default: break;
+    }
   }
   if (n->ninputs > 1 && mg_node_needs(n, 1)) {
     if ((st = mg_alloc_tensor(ctx, &gw, dt, 1, &C))) goto fail;
-    for (int64_t c = 0; c < C; c++) st_(mg_data(gw), f32, c, sgx[c]);
+    store_doubles(gw, sgx, C);
   }
   if (n->ninputs > 2 && mg_node_needs(n, 2)) {
     if ((st = mg_alloc_tensor(ctx, &gb, dt, 1, &C))) goto fail;
-    for (int64_t c = 0; c < C; c++) st_(mg_data(gb), f32, c, sg[c]);
+    store_doubles(gb, sg, C);
   }
   free(sg);
   mg_tensor_decref(gc);
@@ -414,37 +646,31 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   if (!st) st = mg_alloc_tensor(ctx, &rstd, MG_F64, 1, &C);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto done;
-  int f32 = dt == MG_F32;
   double *MU = mg_data(mean), *RS = mg_data(rstd);
-  const void *X = mg_data(xc);
+  const void *X = mg_data(xc), *W = wc ? mg_data(wc) : NULL,
+             *B = bc ? mg_data(bc) : NULL;
   if (update && !(unbiased = malloc(sizeof *unbiased * (size_t)(C + 1)))) {
     st = no_memory(ctx, "batch_norm");
     goto done;
   }
   if (batch) {
-    if ((st = channel_sums(ctx, MU, s, X, NULL, NULL, NULL, 0, f32))) goto done;
+    if ((st = channel_sums(ctx, MU, s, dt, X, NULL, NULL, NULL, 0))) goto done;
     for (int64_t c = 0; c < C; c++) MU[c] /= (double)cnt;
-    if ((st = channel_sums(ctx, RS, s, X, MU, NULL, NULL, 1, f32))) goto done;
+    if ((st = channel_sums(ctx, RS, s, dt, X, MU, NULL, NULL, 1))) goto done;
     for (int64_t c = 0; c < C; c++) { /* RS holds the sum of squares */
       if (update) unbiased[c] = RS[c] / (double)(cnt - 1);
       RS[c] = 1.0 / sqrt(RS[c] / (double)cnt + eps);
     }
   } else {
-    for (int64_t c = 0; c < C; c++) {
-      MU[c] = at(running_mean, c);
-      RS[c] = 1.0 / sqrt(at(running_var, c) + eps);
-    }
+    load_doubles(MU, running_mean, C);
+    load_doubles(RS, running_var, C);
+    for (int64_t c = 0; c < C; c++) RS[c] = 1.0 / sqrt(RS[c] + eps);
   }
-  void *Y = mg_data(r);
-  int nt = mg_threads_for(ctx, cnt * C);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < s.N; i++)
-    for (int64_t c = 0; c < C; c++) {
-      int64_t o = (i * C + c) * s.S;
-      double k = (wc ? at(wc, c) : 1.0) * RS[c], sh = bc ? at(bc, c) : 0.0;
-      for (int64_t j = 0; j < s.S; j++)
-        st_(Y, f32, o + j, (ld(X, f32, o + j) - MU[c]) * k + sh);
-    }
+  switch (dt) {
+  case MG_F32: batch_norm_apply_f32(ctx, mg_data(r), X, W, B, MU, RS, s); break;
+  case MG_F64: batch_norm_apply_f64(ctx, mg_data(r), X, W, B, MU, RS, s); break;
+  default: break;
+  }
   int nin = b ? 3 : w ? 2 : 1;
   if (mg_needs_grad(ctx, nin, ins)) {
     mg_Node *n;
@@ -456,10 +682,8 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   }
   /* Last, once nothing can fail: a failed call has no effect. */
   if (update) {
-    for (int64_t c = 0; c < C; c++) {
-      put(running_mean, c, (1 - momentum) * at(running_mean, c) + momentum * MU[c]);
-      put(running_var, c, (1 - momentum) * at(running_var, c) + momentum * unbiased[c]);
-    }
+    blend(running_mean, MU, C, momentum);
+    blend(running_var, unbiased, C, momentum);
     mg_bump_version(running_mean);
     mg_bump_version(running_var);
   }
