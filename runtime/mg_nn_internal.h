@@ -7,11 +7,12 @@
 
 #include "mg_internal.h"
 
-/* The dtype an nn op computes in: the promoted float dtype of its
- * operands (int64 data computes in float32). */
+/* The dtype an nn op computes in: float64 when an operand is float64,
+ * else float32 (int64 data, and through the C API the storage dtypes
+ * float16, bfloat16, int32, ..., for which there are no kernels). */
 static inline mg_DType mg_nn_dtype(mg_DType a, mg_DType b) {
   mg_DType dt = mg_promote(a, b);
-  return dt == MG_I64 ? MG_F32 : dt;
+  return dt == MG_F64 ? MG_F64 : MG_F32;
 }
 
 /* *out = t as a contiguous tensor of dtype dt: a new reference to t itself
