@@ -56,6 +56,9 @@ const char *mg_reduce_name(mg_ReduceOp op) { return reduce_names[op]; }
 #define MG_RED_COLS_CHUNK (1 << 18)
 /* Independent accumulators of a row sum: room for SIMD and pipelining. */
 #define LANES 16
+/* A kernel whose flag (max or min) is a constant at each call, so that each
+ * caller compiles to its own specialised loop. */
+#define INLINE static inline __attribute__((always_inline))
 
 /* What a kernel accumulates. The int64 kernel reads K_SUM/K_SQDEV in
  * double (for mean, var, std) and K_ISUM/K_IPROD in exact int64. */
@@ -327,8 +330,7 @@ static Acc row_iprod_i64(const void *vx, int64_t n, double m) {
   return a;
 }
 
-static Acc row_max_f32(const void *vx, int64_t n, double m) {
-  const float *x = vx;
+INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
   Acc a = {{0}, 0};
   float b = x[0];
   int64_t at = 0;
@@ -337,11 +339,18 @@ static Acc row_max_f32(const void *vx, int64_t n, double m) {
     int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
     float e = y[0];
     int nan = 0;
+    if (want_max) {
 #pragma omp simd reduction(max : e) reduction(| : nan)
-    for (int64_t q = 0; q < len; q++) {
-      float v = y[q];
-      e = v > e ? v : e;
-      nan |= v != v;
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] > e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    } else {
+#pragma omp simd reduction(min : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] < e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
     }
     if (nan) { /* the first NaN is the answer */
       for (i = 0; y[i] == y[i]; i++) {}
@@ -349,7 +358,8 @@ static Acc row_max_f32(const void *vx, int64_t n, double m) {
       at = s + i;
       break;
     }
-    if (e > b) { /* where e first occurs: LANES at a time, then 1 */
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
       int64_t q = 0;
       for (; q + LANES <= len; q += LANES) {
         int hit = 0;
@@ -364,187 +374,112 @@ static Acc row_max_f32(const void *vx, int64_t n, double m) {
   a.v.d = b;
   a.at = at;
   return a;
+}
+
+/* f64 twin of row_best_f32 */
+INLINE Acc row_best_f64(const double *x, int64_t n, int want_max) {
+  Acc a = {{0}, 0};
+  double b = x[0];
+  int64_t at = 0;
+  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
+    const double *y = x + s;
+    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
+    double e = y[0];
+    int nan = 0;
+    if (want_max) {
+#pragma omp simd reduction(max : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] > e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    } else {
+#pragma omp simd reduction(min : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] < e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    }
+    if (nan) { /* the first NaN is the answer */
+      for (i = 0; y[i] == y[i]; i++) {}
+      b = y[i];
+      at = s + i;
+      break;
+    }
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
+      int64_t q = 0;
+      for (; q + LANES <= len; q += LANES) {
+        int hit = 0;
+        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
+        if (hit) break;
+      }
+      while (y[q] != e) q++;
+      b = e;
+      at = s + q;
+    }
+  }
+  a.v.d = b;
+  a.at = at;
+  return a;
+}
+
+INLINE Acc row_best_i64(const int64_t *x, int64_t n, int want_max) {
+  Acc a = {{0}, 0};
+  int64_t b = x[0];
+  int64_t at = 0;
+  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
+    const int64_t *y = x + s;
+    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK;
+    int64_t e = y[0];
+    if (want_max) {
+#pragma omp simd reduction(max : e)
+      for (int64_t q = 0; q < len; q++) e = y[q] > e ? y[q] : e;
+    } else {
+#pragma omp simd reduction(min : e)
+      for (int64_t q = 0; q < len; q++) e = y[q] < e ? y[q] : e;
+    }
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
+      int64_t q = 0;
+      for (; q + LANES <= len; q += LANES) {
+        int hit = 0;
+        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
+        if (hit) break;
+      }
+      while (y[q] != e) q++;
+      b = e;
+      at = s + q;
+    }
+  }
+  a.v.i = b;
+  a.at = at;
+  return a;
+}
+
+static Acc row_max_f32(const void *x, int64_t n, double m) {
+  return row_best_f32(x, n, 1);
 }
 
 /* f64 twin of row_max_f32 */
-static Acc row_max_f64(const void *vx, int64_t n, double m) {
-  const double *x = vx;
-  Acc a = {{0}, 0};
-  double b = x[0];
-  int64_t at = 0;
-  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
-    const double *y = x + s;
-    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
-    double e = y[0];
-    int nan = 0;
-#pragma omp simd reduction(max : e) reduction(| : nan)
-    for (int64_t q = 0; q < len; q++) {
-      double v = y[q];
-      e = v > e ? v : e;
-      nan |= v != v;
-    }
-    if (nan) { /* the first NaN is the answer */
-      for (i = 0; y[i] == y[i]; i++) {}
-      b = y[i];
-      at = s + i;
-      break;
-    }
-    if (e > b) { /* where e first occurs: LANES at a time, then 1 */
-      int64_t q = 0;
-      for (; q + LANES <= len; q += LANES) {
-        int hit = 0;
-        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
-        if (hit) break;
-      }
-      while (y[q] != e) q++;
-      b = e;
-      at = s + q;
-    }
-  }
-  a.v.d = b;
-  a.at = at;
-  return a;
+static Acc row_max_f64(const void *x, int64_t n, double m) {
+  return row_best_f64(x, n, 1);
 }
 
-static Acc row_max_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  int64_t b = x[0];
-  int64_t at = 0;
-  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
-    const int64_t *y = x + s;
-    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK;
-    int64_t e = y[0];
-#pragma omp simd reduction(max : e)
-    for (int64_t q = 0; q < len; q++) {
-      int64_t v = y[q];
-      e = v > e ? v : e;
-    }
-    if (e > b) { /* where e first occurs: LANES at a time, then 1 */
-      int64_t q = 0;
-      for (; q + LANES <= len; q += LANES) {
-        int hit = 0;
-        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
-        if (hit) break;
-      }
-      while (y[q] != e) q++;
-      b = e;
-      at = s + q;
-    }
-  }
-  a.v.i = b;
-  a.at = at;
-  return a;
+static Acc row_max_i64(const void *x, int64_t n, double m) {
+  return row_best_i64(x, n, 1);
 }
 
-static Acc row_min_f32(const void *vx, int64_t n, double m) {
-  const float *x = vx;
-  Acc a = {{0}, 0};
-  float b = x[0];
-  int64_t at = 0;
-  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
-    const float *y = x + s;
-    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
-    float e = y[0];
-    int nan = 0;
-#pragma omp simd reduction(min : e) reduction(| : nan)
-    for (int64_t q = 0; q < len; q++) {
-      float v = y[q];
-      e = v < e ? v : e;
-      nan |= v != v;
-    }
-    if (nan) { /* the first NaN is the answer */
-      for (i = 0; y[i] == y[i]; i++) {}
-      b = y[i];
-      at = s + i;
-      break;
-    }
-    if (e < b) { /* where e first occurs: LANES at a time, then 1 */
-      int64_t q = 0;
-      for (; q + LANES <= len; q += LANES) {
-        int hit = 0;
-        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
-        if (hit) break;
-      }
-      while (y[q] != e) q++;
-      b = e;
-      at = s + q;
-    }
-  }
-  a.v.d = b;
-  a.at = at;
-  return a;
+static Acc row_min_f32(const void *x, int64_t n, double m) {
+  return row_best_f32(x, n, 0);
 }
 
 /* f64 twin of row_min_f32 */
-static Acc row_min_f64(const void *vx, int64_t n, double m) {
-  const double *x = vx;
-  Acc a = {{0}, 0};
-  double b = x[0];
-  int64_t at = 0;
-  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
-    const double *y = x + s;
-    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
-    double e = y[0];
-    int nan = 0;
-#pragma omp simd reduction(min : e) reduction(| : nan)
-    for (int64_t q = 0; q < len; q++) {
-      double v = y[q];
-      e = v < e ? v : e;
-      nan |= v != v;
-    }
-    if (nan) { /* the first NaN is the answer */
-      for (i = 0; y[i] == y[i]; i++) {}
-      b = y[i];
-      at = s + i;
-      break;
-    }
-    if (e < b) { /* where e first occurs: LANES at a time, then 1 */
-      int64_t q = 0;
-      for (; q + LANES <= len; q += LANES) {
-        int hit = 0;
-        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
-        if (hit) break;
-      }
-      while (y[q] != e) q++;
-      b = e;
-      at = s + q;
-    }
-  }
-  a.v.d = b;
-  a.at = at;
-  return a;
+static Acc row_min_f64(const void *x, int64_t n, double m) {
+  return row_best_f64(x, n, 0);
 }
 
-static Acc row_min_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  int64_t b = x[0];
-  int64_t at = 0;
-  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
-    const int64_t *y = x + s;
-    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK;
-    int64_t e = y[0];
-#pragma omp simd reduction(min : e)
-    for (int64_t q = 0; q < len; q++) {
-      int64_t v = y[q];
-      e = v < e ? v : e;
-    }
-    if (e < b) { /* where e first occurs: LANES at a time, then 1 */
-      int64_t q = 0;
-      for (; q + LANES <= len; q += LANES) {
-        int hit = 0;
-        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
-        if (hit) break;
-      }
-      while (y[q] != e) q++;
-      b = e;
-      at = s + q;
-    }
-  }
-  a.v.i = b;
-  a.at = at;
-  return a;
+static Acc row_min_i64(const void *x, int64_t n, double m) {
+  return row_best_i64(x, n, 0);
 }
 
 /* ---- column kernels: (rows, w) with row stride `stride` -> w values -------
@@ -733,11 +668,8 @@ static void cols_iprod_i64(const void *vx, int64_t rows, int64_t stride,
   }
 }
 
-static void cols_max_f32(const void *vx, int64_t rows, int64_t stride,
-                         int64_t w, void *val, int64_t *at,
-                         const double *mean) {
-  const float *x = vx;
-  double *a = val;
+INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
+                          int64_t w, double *a, int64_t *at, int want_max) {
   const float *xr = x;
   for (int64_t c = 0; c < w; c++) {
     a[c] = xr[c];
@@ -746,114 +678,88 @@ static void cols_max_f32(const void *vx, int64_t rows, int64_t stride,
   for (int64_t r = 1; r < rows; r++) {
     xr = x + r * stride;
     for (int64_t c = 0; c < w; c++)
-      if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
+      if ((want_max ? xr[c] > a[c] : xr[c] < a[c]) ||
+          (xr[c] != xr[c] && a[c] == a[c])) {
         a[c] = xr[c];
         at[c] = r;
       }
   }
+}
+
+/* f64 twin of cols_best_f32 */
+INLINE void cols_best_f64(const double *x, int64_t rows, int64_t stride,
+                          int64_t w, double *a, int64_t *at, int want_max) {
+  const double *xr = x;
+  for (int64_t c = 0; c < w; c++) {
+    a[c] = xr[c];
+    at[c] = 0;
+  }
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      if ((want_max ? xr[c] > a[c] : xr[c] < a[c]) ||
+          (xr[c] != xr[c] && a[c] == a[c])) {
+        a[c] = xr[c];
+        at[c] = r;
+      }
+  }
+}
+
+INLINE void cols_best_i64(const int64_t *x, int64_t rows, int64_t stride,
+                          int64_t w, int64_t *a, int64_t *at, int want_max) {
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++) {
+    a[c] = xr[c];
+    at[c] = 0;
+  }
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      if (want_max ? xr[c] > a[c] : xr[c] < a[c]) {
+        a[c] = xr[c];
+        at[c] = r;
+      }
+  }
+}
+
+static void cols_max_f32(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_f32(x, rows, stride, w, val, at, 1);
 }
 
 /* f64 twin of cols_max_f32 */
-static void cols_max_f64(const void *vx, int64_t rows, int64_t stride,
+static void cols_max_f64(const void *x, int64_t rows, int64_t stride,
                          int64_t w, void *val, int64_t *at,
                          const double *mean) {
-  const double *x = vx;
-  double *a = val;
-  const double *xr = x;
-  for (int64_t c = 0; c < w; c++) {
-    a[c] = xr[c];
-    at[c] = 0;
-  }
-  for (int64_t r = 1; r < rows; r++) {
-    xr = x + r * stride;
-    for (int64_t c = 0; c < w; c++)
-      if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-        a[c] = xr[c];
-        at[c] = r;
-      }
-  }
+  cols_best_f64(x, rows, stride, w, val, at, 1);
 }
 
-static void cols_max_i64(const void *vx, int64_t rows, int64_t stride,
+static void cols_max_i64(const void *x, int64_t rows, int64_t stride,
                          int64_t w, void *val, int64_t *at,
                          const double *mean) {
-  const int64_t *x = vx;
-  int64_t *a = val;
-  const int64_t *xr = x;
-  for (int64_t c = 0; c < w; c++) {
-    a[c] = xr[c];
-    at[c] = 0;
-  }
-  for (int64_t r = 1; r < rows; r++) {
-    xr = x + r * stride;
-    for (int64_t c = 0; c < w; c++)
-      if (xr[c] > a[c]) {
-        a[c] = xr[c];
-        at[c] = r;
-      }
-  }
+  cols_best_i64(x, rows, stride, w, val, at, 1);
 }
 
-static void cols_min_f32(const void *vx, int64_t rows, int64_t stride,
+static void cols_min_f32(const void *x, int64_t rows, int64_t stride,
                          int64_t w, void *val, int64_t *at,
                          const double *mean) {
-  const float *x = vx;
-  double *a = val;
-  const float *xr = x;
-  for (int64_t c = 0; c < w; c++) {
-    a[c] = xr[c];
-    at[c] = 0;
-  }
-  for (int64_t r = 1; r < rows; r++) {
-    xr = x + r * stride;
-    for (int64_t c = 0; c < w; c++)
-      if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-        a[c] = xr[c];
-        at[c] = r;
-      }
-  }
+  cols_best_f32(x, rows, stride, w, val, at, 0);
 }
 
 /* f64 twin of cols_min_f32 */
-static void cols_min_f64(const void *vx, int64_t rows, int64_t stride,
+static void cols_min_f64(const void *x, int64_t rows, int64_t stride,
                          int64_t w, void *val, int64_t *at,
                          const double *mean) {
-  const double *x = vx;
-  double *a = val;
-  const double *xr = x;
-  for (int64_t c = 0; c < w; c++) {
-    a[c] = xr[c];
-    at[c] = 0;
-  }
-  for (int64_t r = 1; r < rows; r++) {
-    xr = x + r * stride;
-    for (int64_t c = 0; c < w; c++)
-      if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-        a[c] = xr[c];
-        at[c] = r;
-      }
-  }
+  cols_best_f64(x, rows, stride, w, val, at, 0);
 }
 
-static void cols_min_i64(const void *vx, int64_t rows, int64_t stride,
+static void cols_min_i64(const void *x, int64_t rows, int64_t stride,
                          int64_t w, void *val, int64_t *at,
                          const double *mean) {
-  const int64_t *x = vx;
-  int64_t *a = val;
-  const int64_t *xr = x;
-  for (int64_t c = 0; c < w; c++) {
-    a[c] = xr[c];
-    at[c] = 0;
-  }
-  for (int64_t r = 1; r < rows; r++) {
-    xr = x + r * stride;
-    for (int64_t c = 0; c < w; c++)
-      if (xr[c] < a[c]) {
-        a[c] = xr[c];
-        at[c] = r;
-      }
-  }
+  cols_best_i64(x, rows, stride, w, val, at, 0);
 }
+
 /* ---- combining: the partials of consecutive chunks, in order -------------
  * (va, aa) = (va, aa) followed by (vb, ab), w values each (laid out as the
  * column kernels leave them), where ab are already positions in the whole
@@ -891,48 +797,43 @@ static void combine_iprod_i64(void *va, int64_t *aa, const void *vb,
   for (int64_t c = 0; c < w; c++) ua[c] *= ub[c];
 }
 
-static void combine_max_f64(void *va, int64_t *aa, const void *vb,
-                            const int64_t *ab, int64_t w) {
-  double *da = va;
-  const double *db = vb;
+INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
+                             const int64_t *ab, int64_t w, int want_max) {
   for (int64_t c = 0; c < w; c++)
-    if (da[c] == da[c] && (db[c] > da[c] || db[c] != db[c])) {
+    if (da[c] == da[c] &&
+        ((want_max ? db[c] > da[c] : db[c] < da[c]) || db[c] != db[c])) {
       da[c] = db[c];
       aa[c] = ab[c];
     }
+}
+
+INLINE void combine_best_i64(int64_t *ia, int64_t *aa, const int64_t *ib,
+                             const int64_t *ab, int64_t w, int want_max) {
+  for (int64_t c = 0; c < w; c++)
+    if (want_max ? ib[c] > ia[c] : ib[c] < ia[c]) {
+      ia[c] = ib[c];
+      aa[c] = ab[c];
+    }
+}
+
+static void combine_max_f64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  combine_best_f64(va, aa, vb, ab, w, 1);
 }
 
 static void combine_max_i64(void *va, int64_t *aa, const void *vb,
                             const int64_t *ab, int64_t w) {
-  int64_t *ia = va;
-  const int64_t *ib = vb;
-  for (int64_t c = 0; c < w; c++)
-    if (ib[c] > ia[c]) {
-      ia[c] = ib[c];
-      aa[c] = ab[c];
-    }
+  combine_best_i64(va, aa, vb, ab, w, 1);
 }
 
 static void combine_min_f64(void *va, int64_t *aa, const void *vb,
                             const int64_t *ab, int64_t w) {
-  double *da = va;
-  const double *db = vb;
-  for (int64_t c = 0; c < w; c++)
-    if (da[c] == da[c] && (db[c] < da[c] || db[c] != db[c])) {
-      da[c] = db[c];
-      aa[c] = ab[c];
-    }
+  combine_best_f64(va, aa, vb, ab, w, 0);
 }
 
 static void combine_min_i64(void *va, int64_t *aa, const void *vb,
                             const int64_t *ab, int64_t w) {
-  int64_t *ia = va;
-  const int64_t *ib = vb;
-  for (int64_t c = 0; c < w; c++)
-    if (ib[c] < ia[c]) {
-      ia[c] = ib[c];
-      aa[c] = ab[c];
-    }
+  combine_best_i64(va, aa, vb, ab, w, 0);
 }
 
 /* ---- finishing: accumulated values -> output elements k0 .. k0+w-1 -------
