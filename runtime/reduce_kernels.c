@@ -56,8 +56,9 @@ const char *mg_reduce_name(mg_ReduceOp op) { return reduce_names[op]; }
 #define MG_RED_COLS_CHUNK (1 << 18)
 /* Independent accumulators of a row sum: room for SIMD and pipelining. */
 #define LANES 16
-/* A kernel whose flag (max or min) is a constant at each call, so that each
- * caller compiles to its own specialised loop. */
+/* A kernel whose flag (the kind, or max versus min) is a constant at each
+ * call, so that each caller compiles to its own specialised loop (checked:
+ * the same instructions as a copy written out per kind). */
 #define INLINE static inline __attribute__((always_inline))
 
 /* What a kernel accumulates. The int64 kernel reads K_SUM/K_SQDEV in
@@ -94,242 +95,178 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- row kernels: one contiguous row of n elements -> one Acc -------------
  * x is (n); m is the row's mean (read by the sqdev kernels only). A sum or
- * product folds its values into LANES independent accumulators from the
- * identity, then folds the lanes as a fixed tree: vectorisable, and the
- * same bits on every run. A max or min finds the first extreme a block at a
- * time: a SIMD pass finds the block's extreme e (max and min are
- * associative, so its lanes may meet in any order) and whether it holds a
- * NaN; only a block that improves on the best so far is scanned again for
- * the position. The first NaN wins outright. The float kernels and the
+ * product (row_fold, row_ifold) folds its values into LANES independent
+ * accumulators from the identity, then folds the lanes as a fixed tree:
+ * vectorisable, and the same bits on every run. A max or min (row_best)
+ * finds the first extreme a block at a time: a SIMD pass finds the block's
+ * extreme e (max and min are associative, so its lanes may meet in any
+ * order) and whether it holds a NaN; only a block that improves on the best
+ * so far is scanned again for the position. The first NaN wins outright. The float kernels and the
  * int64 sum and sqdev (mean, var, std) accumulate in double; isum and iprod
  * wrap like C's unsigned arithmetic. */
 #define BEST_BLOCK 1024
 
 typedef Acc RowFn(const void *x, int64_t n, double m);
 
-static Acc row_sum_f32(const void *vx, int64_t n, double m) {
-  const float *x = vx;
+/* The row's sum (kind K_SUM), sum of squared deviations from m (K_SQDEV)
+ * or product (K_PROD), in double. */
+INLINE Acc row_fold_f32(const float *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
   Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
     for (int k = 0; k < LANES; k++) {
       double v = (double)x[i + k];
-      l[k] += v;
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
     }
   for (; i < n; i++) {
     double v = (double)x[i];
-    tail += v;
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
   }
   for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
   a.v.d = l[0];
   return a;
+}
+
+/* f64 twin of row_fold_f32 */
+INLINE Acc row_fold_f64(const double *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
+  Acc a = {{0}, 0};
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      double v = (double)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
+    }
+  for (; i < n; i++) {
+    double v = (double)x[i];
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.d = l[0];
+  return a;
+}
+
+INLINE Acc row_fold_i64(const int64_t *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
+  Acc a = {{0}, 0};
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      double v = (double)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
+    }
+  for (; i < n; i++) {
+    double v = (double)x[i];
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.d = l[0];
+  return a;
+}
+
+/* int64's exact sum (prod = 0) or product, wrapping. */
+INLINE Acc row_ifold_i64(const int64_t *x, int64_t n, int prod) {
+  Acc a = {{0}, 0};
+  uint64_t id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      uint64_t v = (uint64_t)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += v;
+    }
+  for (; i < n; i++) {
+    uint64_t v = (uint64_t)x[i];
+    if (prod) tail *= v;
+    else tail += v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.i = (int64_t)l[0];
+  return a;
+}
+
+static Acc row_sum_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_SUM);
 }
 
 /* f64 twin of row_sum_f32 */
-static Acc row_sum_f64(const void *vx, int64_t n, double m) {
-  const double *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] += v;
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail += v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_sum_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_SUM);
 }
 
-static Acc row_sum_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] += v;
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail += v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_sum_i64(const void *x, int64_t n, double m) {
+  return row_fold_i64(x, n, m, K_SUM);
 }
 
-static Acc row_sqdev_f32(const void *vx, int64_t n, double m) {
-  const float *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] += (v - m) * (v - m);
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail += (v - m) * (v - m);
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_sqdev_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_SQDEV);
 }
 
 /* f64 twin of row_sqdev_f32 */
-static Acc row_sqdev_f64(const void *vx, int64_t n, double m) {
-  const double *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] += (v - m) * (v - m);
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail += (v - m) * (v - m);
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_sqdev_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_SQDEV);
 }
 
-static Acc row_sqdev_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] += (v - m) * (v - m);
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail += (v - m) * (v - m);
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_sqdev_i64(const void *x, int64_t n, double m) {
+  return row_fold_i64(x, n, m, K_SQDEV);
 }
 
-static Acc row_prod_f32(const void *vx, int64_t n, double m) {
-  const float *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 1;
-  for (int k = 0; k < LANES; k++) l[k] = 1;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] *= v;
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail *= v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] *= l[k + w];
-  l[0] *= tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_prod_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_PROD);
 }
 
 /* f64 twin of row_prod_f32 */
-static Acc row_prod_f64(const void *vx, int64_t n, double m) {
-  const double *x = vx;
-  Acc a = {{0}, 0};
-  double l[LANES], tail = 1;
-  for (int k = 0; k < LANES; k++) l[k] = 1;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      double v = (double)x[i + k];
-      l[k] *= v;
-    }
-  for (; i < n; i++) {
-    double v = (double)x[i];
-    tail *= v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] *= l[k + w];
-  l[0] *= tail;
-  a.v.d = l[0];
-  return a;
+static Acc row_prod_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_PROD);
 }
 
-static Acc row_isum_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  uint64_t l[LANES], tail = 0;
-  for (int k = 0; k < LANES; k++) l[k] = 0;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      uint64_t v = (uint64_t)x[i + k];
-      l[k] += v;
-    }
-  for (; i < n; i++) {
-    uint64_t v = (uint64_t)x[i];
-    tail += v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] += l[k + w];
-  l[0] += tail;
-  a.v.i = (int64_t)l[0];
-  return a;
+static Acc row_isum_i64(const void *x, int64_t n, double m) {
+  return row_ifold_i64(x, n, 0);
 }
 
-static Acc row_iprod_i64(const void *vx, int64_t n, double m) {
-  const int64_t *x = vx;
-  Acc a = {{0}, 0};
-  uint64_t l[LANES], tail = 1;
-  for (int k = 0; k < LANES; k++) l[k] = 1;
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int k = 0; k < LANES; k++) {
-      uint64_t v = (uint64_t)x[i + k];
-      l[k] *= v;
-    }
-  for (; i < n; i++) {
-    uint64_t v = (uint64_t)x[i];
-    tail *= v;
-  }
-  for (int w = LANES / 2; w >= 1; w /= 2)
-    for (int k = 0; k < w; k++) l[k] *= l[k + w];
-  l[0] *= tail;
-  a.v.i = (int64_t)l[0];
-  return a;
+static Acc row_iprod_i64(const void *x, int64_t n, double m) {
+  return row_ifold_i64(x, n, 1);
 }
 
+/* The row's first maximum (want_max) or minimum, or its first NaN. */
 INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
   Acc a = {{0}, 0};
   float b = x[0];
@@ -668,6 +605,8 @@ static void cols_iprod_i64(const void *vx, int64_t rows, int64_t stride,
   }
 }
 
+/* Each column's first maximum (want_max) or minimum, or its first NaN, and
+ * its row in at. */
 INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
                           int64_t w, double *a, int64_t *at, int want_max) {
   const float *xr = x;
@@ -797,6 +736,8 @@ static void combine_iprod_i64(void *va, int64_t *aa, const void *vb,
   for (int64_t c = 0; c < w; c++) ua[c] *= ub[c];
 }
 
+/* Extremes: the later replaces the earlier when better (want_max: larger)
+ * or, for doubles, the first NaN. */
 INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
                              const int64_t *ab, int64_t w, int want_max) {
   for (int64_t c = 0; c < w; c++)
