@@ -101,9 +101,9 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * finds the first extreme a block at a time: a SIMD pass finds the block's
  * extreme e (max and min are associative, so its lanes may meet in any
  * order) and whether it holds a NaN; only a block that improves on the best
- * so far is scanned again for the position. The first NaN wins outright. The float kernels and the
- * int64 sum and sqdev (mean, var, std) accumulate in double; isum and iprod
- * wrap like C's unsigned arithmetic. */
+ * so far is scanned again for the position. The first NaN wins outright.
+ * The float kernels and the int64 sum and sqdev (mean, var, std) accumulate
+ * in double; isum and iprod wrap like C's unsigned arithmetic. */
 #define BEST_BLOCK 1024
 
 typedef Acc RowFn(const void *x, int64_t n, double m);
