@@ -25,30 +25,17 @@ static int blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
   return mg_blas_layout(rows, cols, rs, cs, &m->trans, &m->ld);
 }
 
-/* c (M x N, contiguous rows of ldc) = a (M x K) · b (K x N). */
-static void gemm(const mg_Context *ctx, mg_DType dt, int64_t M, int64_t N, int64_t K, const void *a,
-                 BlasMat ma, const void *b, BlasMat mb, void *c,
-                 const int64_t *a_st, const int64_t *b_st) {
-  if (dt != MG_I64) {
-    mg_gemm(ctx, dt, ma.trans, mb.trans, M, N, K, a, ma.ld, b, mb.ld, 0.0, c, N);
-  } else { /* int64: i-k-j order keeps the inner loop contiguous in c */
-    const int64_t *A = a, *B = b;
-    int64_t *C = c;
-    memset(C, 0, sizeof(int64_t) * (size_t)(M * N));
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t k = 0; k < K; k++) {
-        uint64_t x = (uint64_t)A[i * a_st[0] + k * a_st[1]];
-        for (int64_t j = 0; j < N; j++)
-          C[i * N + j] = (int64_t)((uint64_t)C[i * N + j] +
-                                   x * (uint64_t)B[k * b_st[0] + j * b_st[1]]);
-      }
-  }
-}
-
 /* One product of a batched matmul: everything gemm needs, plus each
  * operand's batch strides (0 where it broadcasts). */
-typedef struct {
+typedef struct Batch Batch;
+
+/* c (M x N, contiguous rows of N) = a (M x K) · b (K x N), for one product
+ * of j. */
+typedef void GemmFn(const Batch *j, const void *a, const void *b, void *c);
+
+struct Batch {
   mg_DType dt;
+  GemmFn *gemm;   /* gemm_blas or gemm_i64, chosen once per matmul */
   int nbatch;
   const int64_t *bshape, *sa, *sb;
   const char *pa, *pb;
@@ -57,7 +44,30 @@ typedef struct {
   int64_t M, N, K;
   const int64_t *ast, *bst;
   const mg_Context *ctx;
-} Batch;
+};
+
+/* float32 and float64: BLAS, with the operands as they lie. */
+static void gemm_blas(const Batch *j, const void *a, const void *b, void *c) {
+  mg_gemm(j->ctx, j->dt, j->ma.trans, j->mb.trans, j->M, j->N, j->K, a,
+          j->ma.ld, b, j->mb.ld, 0.0, c, j->N);
+}
+
+/* int64 (no BLAS), wrapping on overflow: i-k-j order keeps the inner loop
+ * contiguous in c; a and b are read through their strides ast, bst. */
+static void gemm_i64(const Batch *job, const void *a, const void *b, void *c) {
+  const int64_t M = job->M, N = job->N, K = job->K;
+  const int64_t *a_st = job->ast, *b_st = job->bst;
+  const int64_t *A = a, *B = b;
+  int64_t *C = c;
+  memset(C, 0, sizeof(int64_t) * (size_t)(M * N));
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t k = 0; k < K; k++) {
+      uint64_t x = (uint64_t)A[i * a_st[0] + k * a_st[1]];
+      for (int64_t j = 0; j < N; j++)
+        C[i * N + j] = (int64_t)((uint64_t)C[i * N + j] +
+                                 x * (uint64_t)B[k * b_st[0] + j * b_st[1]]);
+    }
+}
 
 static void batch_gemm(const Batch *j, int64_t i) {
   size_t es = mg_dtype_size(j->dt);
@@ -68,9 +78,8 @@ static void batch_gemm(const Batch *j, int64_t i) {
     oa += idx * j->sa[d];
     ob += idx * j->sb[d];
   }
-  gemm(j->ctx, j->dt, j->M, j->N, j->K, j->pa + oa * (int64_t)es, j->ma,
-       j->pb + ob * (int64_t)es, j->mb, j->pc + i * j->M * j->N * (int64_t)es,
-       j->ast, j->bst);
+  j->gemm(j, j->pa + oa * (int64_t)es, j->pb + ob * (int64_t)es,
+          j->pc + i * j->M * j->N * (int64_t)es);
 }
 
 static int matmul_error(mg_Context *ctx, const mg_Tensor *a,
@@ -146,7 +155,8 @@ static int batched(mg_Context *ctx, mg_Tensor **out, mg_Tensor *a,
   int64_t bst[2] = {b->stride[nb - 2], b->stride[nb - 1]};
   /* Many small products: one thread each (OpenBLAS stays single-threaded
    * inside a parallel region); otherwise BLAS threads inside each gemm. */
-  Batch job = {a->dtype, nbatch, bshape, sa, sb, pa, pb, pc, ma, mb, M, N, K, ast, bst, ctx};
+  Batch job = {a->dtype, a->dtype == MG_I64 ? gemm_i64 : gemm_blas, nbatch,
+               bshape, sa, sb, pa, pb, pc, ma, mb, M, N, K, ast, bst, ctx};
   int nt = (count >= 2 && M * N * K < 64 * 64 * 64) ? mg_threads_for(ctx, count * M * N * K) : 1;
   if (nt <= 1) {
     /* Outside any OpenMP construct (even an if(0) one): OpenBLAS would

@@ -215,8 +215,8 @@ static void coefficients(Coef *c, mg_Optim kind, const mg_OptimConfig *o,
 
 /* ---- the kernels -------------------------------------------------------------
  * Each runs elements [b, e) of p (the parameter), g (its gradient) and the
- * state slots s[0..2], all contiguous and of one dtype. A float32 and a
- * float64 version of each, the same lines with the type changed. */
+ * state slots s[0..2], all contiguous and of one dtype. Each float32 kernel
+ * is followed by its float64 twin, the same lines with the type changed. */
 
 typedef struct {
   void *p;                         /* the parameter, updated */
@@ -233,6 +233,7 @@ typedef void (*KernelFn)(const Job *j, int64_t b, int64_t e);
 
 /* torch.maximum / amax: NaN in either operand wins. */
 static inline float max_f32(float a, float b) { return (a != a || a > b) ? a : b; }
+/* f64 twin of max_f32 */
 static inline double max_f64(double a, double b) { return (a != a || a > b) ? a : b; }
 
 /* SGD — torch/optim/sgd.py _single_tensor_sgd:
@@ -259,13 +260,7 @@ INLINE void sgd_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int fre
   }
 }
 
-static void sgd_f32(const Job *j, int64_t b, int64_t e) {
-  const Coef *c = &j->c;
-  if (!c->use_mom) sgd_run_f32(j, b, e, 0, 0);
-  else if (c->fresh) sgd_run_f32(j, b, e, 1, 1);
-  else sgd_run_f32(j, b, e, 1, 0);
-}
-
+/* f64 twin of sgd_run_f32 */
 INLINE void sgd_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int fresh) {
   double *restrict p = j->p, *restrict buf = j->s[0];
   const double *restrict g = j->g;
@@ -284,6 +279,14 @@ INLINE void sgd_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int fre
   }
 }
 
+static void sgd_f32(const Job *j, int64_t b, int64_t e) {
+  const Coef *c = &j->c;
+  if (!c->use_mom) sgd_run_f32(j, b, e, 0, 0);
+  else if (c->fresh) sgd_run_f32(j, b, e, 1, 1);
+  else sgd_run_f32(j, b, e, 1, 0);
+}
+
+/* f64 twin of sgd_f32 */
 static void sgd_f64(const Job *j, int64_t b, int64_t e) {
   const Coef *c = &j->c;
   if (!c->use_mom) sgd_run_f64(j, b, e, 0, 0);
@@ -324,12 +327,7 @@ INLINE void adam_run_f32(const Job *j, int64_t b, int64_t e, int amsgrad) {
   }
 }
 
-static void adam_f32(const Job *j, int64_t b, int64_t e) {
-  const Coef *c = &j->c;
-  if (c->amsgrad) adam_run_f32(j, b, e, 1);
-  else adam_run_f32(j, b, e, 0);
-}
-
+/* f64 twin of adam_run_f32 */
 INLINE void adam_run_f64(const Job *j, int64_t b, int64_t e, int amsgrad) {
   double *restrict p = j->p, *restrict m = j->s[0], *restrict v = j->s[1],
          *restrict vmax = j->s[2];
@@ -353,6 +351,13 @@ INLINE void adam_run_f64(const Job *j, int64_t b, int64_t e, int amsgrad) {
   }
 }
 
+static void adam_f32(const Job *j, int64_t b, int64_t e) {
+  const Coef *c = &j->c;
+  if (c->amsgrad) adam_run_f32(j, b, e, 1);
+  else adam_run_f32(j, b, e, 0);
+}
+
+/* f64 twin of adam_f32 */
 static void adam_f64(const Job *j, int64_t b, int64_t e) {
   const Coef *c = &j->c;
   if (c->amsgrad) adam_run_f64(j, b, e, 1);
@@ -400,14 +405,7 @@ INLINE void rmsprop_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int
   }
 }
 
-static void rmsprop_f32(const Job *j, int64_t b, int64_t e) {
-  const Coef *c = &j->c;
-  if (c->use_mom && c->centered) rmsprop_run_f32(j, b, e, 1, 1);
-  else if (c->use_mom) rmsprop_run_f32(j, b, e, 1, 0);
-  else if (c->centered) rmsprop_run_f32(j, b, e, 0, 1);
-  else rmsprop_run_f32(j, b, e, 0, 0);
-}
-
+/* f64 twin of rmsprop_run_f32 */
 INLINE void rmsprop_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int centered) {
   double *restrict p = j->p, *restrict sq = j->s[0], *restrict buf = j->s[1],
          *restrict ga = j->s[2];
@@ -440,6 +438,15 @@ INLINE void rmsprop_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int
   }
 }
 
+static void rmsprop_f32(const Job *j, int64_t b, int64_t e) {
+  const Coef *c = &j->c;
+  if (c->use_mom && c->centered) rmsprop_run_f32(j, b, e, 1, 1);
+  else if (c->use_mom) rmsprop_run_f32(j, b, e, 1, 0);
+  else if (c->centered) rmsprop_run_f32(j, b, e, 0, 1);
+  else rmsprop_run_f32(j, b, e, 0, 0);
+}
+
+/* f64 twin of rmsprop_f32 */
 static void rmsprop_f64(const Job *j, int64_t b, int64_t e) {
   const Coef *c = &j->c;
   if (c->use_mom && c->centered) rmsprop_run_f64(j, b, e, 1, 1);
@@ -470,6 +477,7 @@ static void adagrad_f32(const Job *j, int64_t b, int64_t e) {
   }
 }
 
+/* f64 twin of adagrad_f32 */
 static void adagrad_f64(const Job *j, int64_t b, int64_t e) {
   double *restrict p = j->p, *restrict sum = j->s[0];
   const double *restrict g = j->g;
@@ -510,6 +518,7 @@ static void adamax_f32(const Job *j, int64_t b, int64_t e) {
   }
 }
 
+/* f64 twin of adamax_f32 */
 static void adamax_f64(const Job *j, int64_t b, int64_t e) {
   double *restrict p = j->p, *restrict m = j->s[0], *restrict u = j->s[1];
   const double *restrict g = j->g;
@@ -556,6 +565,7 @@ static void nadam_f32(const Job *j, int64_t b, int64_t e) {
   }
 }
 
+/* f64 twin of nadam_f32 */
 static void nadam_f64(const Job *j, int64_t b, int64_t e) {
   double *restrict p = j->p, *restrict m = j->s[0], *restrict v = j->s[1];
   const double *restrict g = j->g;
@@ -611,6 +621,7 @@ static void radam_f32(const Job *j, int64_t b, int64_t e) {
   }
 }
 
+/* f64 twin of radam_f32 */
 static void radam_f64(const Job *j, int64_t b, int64_t e) {
   double *restrict p = j->p, *restrict m = j->s[0], *restrict v = j->s[1];
   const double *restrict g = j->g;
@@ -735,26 +746,52 @@ int mg_optim_step(mg_Context *ctx, mg_Optim kind, const mg_OptimConfig *cfg,
 
 /* ---- gradient norms --------------------------------------------------------------- */
 
+/* The sum of |x|^norm_type over the n contiguous elements of x, in order,
+ * in double (for INFINITY: the largest |x|, NaN winning). */
+static double norm_acc_f32(const float *x, int64_t n, double norm_type) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = fabs((double)x[i]);
+    if (isinf(norm_type)) acc = (v != v || v > acc) ? v : acc;
+    else if (norm_type == 2) acc += v * v;
+    else if (norm_type == 1) acc += v;
+    else acc += pow(v, norm_type);
+  }
+  return acc;
+}
+
+/* f64 twin of norm_acc_f32 */
+static double norm_acc_f64(const double *x, int64_t n, double norm_type) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = fabs((double)x[i]);
+    if (isinf(norm_type)) acc = (v != v || v > acc) ? v : acc;
+    else if (norm_type == 2) acc += v * v;
+    else if (norm_type == 1) acc += v;
+    else acc += pow(v, norm_type);
+  }
+  return acc;
+}
+
 int mg_grad_norm(mg_Context *ctx, double *out, const mg_Tensor *t,
                  double norm_type) {
-  if (t->dtype == MG_I64)
+  if (t->dtype != MG_F32 && t->dtype != MG_F64)
     return mg_error(ctx, MG_EARG, "clip_grad_norm: gradients must be float32 "
-                    "or float64, got int64");
+                    "or float64, got %s", mg_dtype_name(t->dtype));
   if (!(norm_type > 0))
     return mg_error(ctx, MG_EARG, "clip_grad_norm: norm_type must be positive "
                     "or math.huge, got %g", norm_type);
-  int64_t n = mg_numel(t);
-  int contig = mg_is_contiguous(t);
-  const float *f = t->dtype == MG_F32 && contig ? mg_data(t) : NULL;
-  const double *d = t->dtype == MG_F64 && contig ? mg_data(t) : NULL;
-  double acc = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double x = fabs(f ? (double)f[i] : d ? d[i] : mg_read(t, i));
-    if (isinf(norm_type)) acc = (x != x || x > acc) ? x : acc;
-    else if (norm_type == 2) acc += x * x;
-    else if (norm_type == 1) acc += x;
-    else acc += pow(x, norm_type);
+  /* Another layout is read from a contiguous copy, in the same order. */
+  mg_Tensor *c = NULL;
+  if (!mg_is_contiguous(t)) {
+    int st = mg_clone_data(ctx, &c, t);
+    if (st) return st;
   }
+  const void *x = mg_data(c ? c : t);
+  int64_t n = mg_numel(t);
+  double acc = t->dtype == MG_F32 ? norm_acc_f32(x, n, norm_type)
+                                  : norm_acc_f64(x, n, norm_type);
+  mg_tensor_decref(c);
   if (isinf(norm_type)) *out = acc;
   else if (norm_type == 2) *out = sqrt(acc);
   else if (norm_type == 1) *out = acc;

@@ -56,10 +56,14 @@ const char *mg_reduce_name(mg_ReduceOp op) { return reduce_names[op]; }
 #define MG_RED_COLS_CHUNK (1 << 18)
 /* Independent accumulators of a row sum: room for SIMD and pipelining. */
 #define LANES 16
+/* A kernel whose flag (the kind, or max versus min) is a constant at each
+ * call, so that each caller compiles to its own specialised loop (checked:
+ * the same instructions as a copy written out per kind). */
+#define INLINE static inline __attribute__((always_inline))
 
 /* What a kernel accumulates. The int64 kernel reads K_SUM/K_SQDEV in
  * double (for mean, var, std) and K_ISUM/K_IPROD in exact int64. */
-enum { K_SUM, K_PROD, K_ISUM, K_IPROD, K_SQDEV, K_MAX, K_MIN };
+enum { K_SUM, K_PROD, K_ISUM, K_IPROD, K_SQDEV, K_MAX, K_MIN, K_NKINDS };
 
 /* One accumulated value: a sum or product (d, or i for the int64 kinds), or
  * an extreme value (d for float data, i for int64) and its 0-based
@@ -90,368 +94,820 @@ typedef struct {
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- row kernels: one contiguous row of n elements -> one Acc -------------
- * ROW_ACC(T, id, OP, expr, dst) folds expr (with v = x[i] as T) into LANES
- * independent accumulators with OP (+= or *=) from the identity id, then
- * folds the lanes as a fixed tree: vectorisable, and the same bits on
- * every run. ROW_BEST(T, BETTER, RED, dst) finds the first extreme
- * (BETTER is > or <, RED max or min) a block at a time: a SIMD pass finds
- * the block's extreme (max and min are associative, so its lanes may meet
- * in any order) and whether it holds a NaN; only a block that improves on
- * the best so far is scanned again for the position. The first NaN wins
- * outright. */
+ * x is (n); m is the row's mean (read by the sqdev kernels only). A sum or
+ * product (row_fold, row_ifold) folds its values into LANES independent
+ * accumulators from the identity, then folds the lanes as a fixed tree:
+ * vectorisable, and the same bits on every run. A max or min (row_best)
+ * finds the first extreme a block at a time: a SIMD pass finds the block's
+ * extreme e (max and min are associative, so its lanes may meet in any
+ * order) and whether it holds a NaN; only a block that improves on the best
+ * so far is scanned again for the position. The first NaN wins outright.
+ * The float kernels and the int64 sum and sqdev (mean, var, std) accumulate
+ * in double; isum and iprod wrap like C's unsigned arithmetic. */
 #define BEST_BLOCK 1024
 
-#define ROW_ACC(T, id, OP, expr, dst)                                      \
-  do {                                                                     \
-    T l[LANES], tail = (id);                                               \
-    for (int k = 0; k < LANES; k++) l[k] = (id);                           \
-    int64_t i = 0;                                                         \
-    for (; i + LANES <= n; i += LANES)                                     \
-      for (int k = 0; k < LANES; k++) {                                    \
-        T v = (T)x[i + k];                                                 \
-        l[k] OP (expr);                                                    \
-      }                                                                    \
-    for (; i < n; i++) {                                                   \
-      T v = (T)x[i];                                                       \
-      tail OP (expr);                                                      \
-    }                                                                      \
-    for (int w = LANES / 2; w >= 1; w /= 2)                                \
-      for (int k = 0; k < w; k++) l[k] OP l[k + w];                        \
-    l[0] OP tail;                                                          \
-    dst = l[0];                                                            \
-  } while (0)
+typedef Acc RowFn(const void *x, int64_t n, double m);
 
-#define PRAGMA_STR(x) #x
-#define PRAGMA(x) _Pragma(PRAGMA_STR(x))
-#define ROW_BEST(T, BETTER, RED, dst)                                      \
-  do {                                                                     \
-    T b = x[0];                                                            \
-    int64_t at = 0;                                                        \
-    for (int64_t s = 0; s < n; s += BEST_BLOCK) {                          \
-      const T *y = x + s;                                                  \
-      int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;            \
-      T m = y[0];                                                          \
-      int nan = 0;                                                         \
-      PRAGMA(omp simd reduction(RED : m) reduction(| : nan))               \
-      for (int64_t q = 0; q < len; q++) {                                  \
-        T v = y[q];                                                        \
-        m = v BETTER m ? v : m;                                            \
-        nan |= v != v;                                                     \
-      }                                                                    \
-      if (nan) { /* the first NaN is the answer */                         \
-        for (i = 0; y[i] == y[i]; i++) {}                                  \
-        b = y[i];                                                          \
-        at = s + i;                                                        \
-        break;                                                             \
-      }                                                                    \
-      if (m BETTER b) { /* where m first occurs: LANES at a time, then 1 */\
-        int64_t q = 0;                                                     \
-        for (; q + LANES <= len; q += LANES) {                             \
-          int hit = 0;                                                     \
-          for (int k = 0; k < LANES; k++) hit |= y[q + k] == m;            \
-          if (hit) break;                                                  \
-        }                                                                  \
-        while (y[q] != m) q++;                                             \
-        b = m;                                                             \
-        at = s + q;                                                        \
-      }                                                                    \
-    }                                                                      \
-    dst = b;                                                               \
-    a.at = at;                                                             \
-  } while (0)
-
-/* x is (n); m is the row's mean for K_SQDEV. */
-static Acc row_f32(int kop, const float *x, int64_t n, double m) {
+/* The row's sum (kind K_SUM), sum of squared deviations from m (K_SQDEV)
+ * or product (K_PROD), in double. */
+INLINE Acc row_fold_f32(const float *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
   Acc a = {{0}, 0};
-  switch (kop) {
-  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
-  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
-  case K_PROD: ROW_ACC(double, 1, *=, v, a.v.d); break;
-  case K_MAX: ROW_BEST(float, >, max, a.v.d); break;
-  case K_MIN: ROW_BEST(float, <, min, a.v.d); break;
-  default: break;
-  }
-  return a;
-}
-
-static Acc row_f64(int kop, const double *x, int64_t n, double m) {
-  Acc a = {{0}, 0};
-  switch (kop) {
-  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
-  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
-  case K_PROD: ROW_ACC(double, 1, *=, v, a.v.d); break;
-  case K_MAX: ROW_BEST(double, >, max, a.v.d); break;
-  case K_MIN: ROW_BEST(double, <, min, a.v.d); break;
-  default: break;
-  }
-  return a;
-}
-
-/* Integer sums and products wrap like C's unsigned arithmetic. */
-static Acc row_i64(int kop, const int64_t *x, int64_t n, double m) {
-  Acc a = {{0}, 0};
-  switch (kop) {
-  case K_SUM: ROW_ACC(double, 0, +=, v, a.v.d); break;
-  case K_SQDEV: ROW_ACC(double, 0, +=, (v - m) * (v - m), a.v.d); break;
-  case K_ISUM: ROW_ACC(uint64_t, 0, +=, v, a.v.i); break;
-  case K_IPROD: ROW_ACC(uint64_t, 1, *=, v, a.v.i); break;
-  case K_MAX: ROW_BEST(int64_t, >, max, a.v.i); break;
-  case K_MIN: ROW_BEST(int64_t, <, min, a.v.i); break;
-  default: break;
-  }
-  return a;
-}
-#undef ROW_ACC
-#undef ROW_BEST
-#undef PRAGMA
-#undef PRAGMA_STR
-
-static Acc row(const Job *j, const char *x, int64_t n, double m) {
-  switch (j->dt) {
-  case MG_F32: return row_f32(j->kop, (const float *)x, n, m);
-  case MG_F64: return row_f64(j->kop, (const double *)x, n, m);
-  default: return row_i64(j->kop, (const int64_t *)x, n, m);
-  }
-}
-
-/* (va, aa) = (va, aa) followed by (vb, ab), w values each (laid out as the
- * column kernels leave them), where ab are already positions in the whole
- * reduced dim. A later extreme replaces the earlier only when strictly
- * better (or the first NaN), keeping the first occurrence. */
-static void combine(int kop, int is_int, void *va, int64_t *aa,
-                    const void *vb, const int64_t *ab, int64_t w) {
-  double *da = va;
-  const double *db = vb;
-  uint64_t *ua = va;
-  const uint64_t *ub = vb;
-  int64_t *ia = va;
-  const int64_t *ib = vb;
-  for (int64_t c = 0; c < w; c++) {
-    int take = 0;
-    switch (kop) {
-    case K_SUM:
-    case K_SQDEV: da[c] += db[c]; break;
-    case K_PROD: da[c] *= db[c]; break;
-    case K_ISUM: ua[c] += ub[c]; break;
-    case K_IPROD: ua[c] *= ub[c]; break;
-    case K_MAX:
-      take = is_int ? ib[c] > ia[c]
-                    : da[c] == da[c] && (db[c] > da[c] || db[c] != db[c]);
-      break;
-    case K_MIN:
-      take = is_int ? ib[c] < ia[c]
-                    : da[c] == da[c] && (db[c] < da[c] || db[c] != db[c]);
-      break;
-    default: break;
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      double v = (double)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
     }
-    if (take) {
-      ua[c] = ub[c]; /* the 8 bytes, whichever type they hold */
-      aa[c] = ab[c];
+  for (; i < n; i++) {
+    double v = (double)x[i];
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.d = l[0];
+  return a;
+}
+
+/* f64 twin of row_fold_f32 */
+INLINE Acc row_fold_f64(const double *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
+  Acc a = {{0}, 0};
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      double v = (double)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
+    }
+  for (; i < n; i++) {
+    double v = (double)x[i];
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.d = l[0];
+  return a;
+}
+
+INLINE Acc row_fold_i64(const int64_t *x, int64_t n, double m, int kind) {
+  int prod = kind == K_PROD, sq = kind == K_SQDEV;
+  Acc a = {{0}, 0};
+  double id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      double v = (double)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += sq ? (v - m) * (v - m) : v;
+    }
+  for (; i < n; i++) {
+    double v = (double)x[i];
+    if (prod) tail *= v;
+    else tail += sq ? (v - m) * (v - m) : v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.d = l[0];
+  return a;
+}
+
+/* int64's exact sum (prod = 0) or product, wrapping. */
+INLINE Acc row_ifold_i64(const int64_t *x, int64_t n, int prod) {
+  Acc a = {{0}, 0};
+  uint64_t id = prod ? 1 : 0, l[LANES], tail = id;
+  for (int k = 0; k < LANES; k++) l[k] = id;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int k = 0; k < LANES; k++) {
+      uint64_t v = (uint64_t)x[i + k];
+      if (prod) l[k] *= v;
+      else l[k] += v;
+    }
+  for (; i < n; i++) {
+    uint64_t v = (uint64_t)x[i];
+    if (prod) tail *= v;
+    else tail += v;
+  }
+  for (int w = LANES / 2; w >= 1; w /= 2)
+    for (int k = 0; k < w; k++) {
+      if (prod) l[k] *= l[k + w];
+      else l[k] += l[k + w];
+    }
+  if (prod) l[0] *= tail;
+  else l[0] += tail;
+  a.v.i = (int64_t)l[0];
+  return a;
+}
+
+static Acc row_sum_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_SUM);
+}
+
+/* f64 twin of row_sum_f32 */
+static Acc row_sum_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_SUM);
+}
+
+static Acc row_sum_i64(const void *x, int64_t n, double m) {
+  return row_fold_i64(x, n, m, K_SUM);
+}
+
+static Acc row_sqdev_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_SQDEV);
+}
+
+/* f64 twin of row_sqdev_f32 */
+static Acc row_sqdev_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_SQDEV);
+}
+
+static Acc row_sqdev_i64(const void *x, int64_t n, double m) {
+  return row_fold_i64(x, n, m, K_SQDEV);
+}
+
+static Acc row_prod_f32(const void *x, int64_t n, double m) {
+  return row_fold_f32(x, n, m, K_PROD);
+}
+
+/* f64 twin of row_prod_f32 */
+static Acc row_prod_f64(const void *x, int64_t n, double m) {
+  return row_fold_f64(x, n, m, K_PROD);
+}
+
+static Acc row_isum_i64(const void *x, int64_t n, double m) {
+  return row_ifold_i64(x, n, 0);
+}
+
+static Acc row_iprod_i64(const void *x, int64_t n, double m) {
+  return row_ifold_i64(x, n, 1);
+}
+
+/* The row's first maximum (want_max) or minimum, or its first NaN. */
+INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
+  Acc a = {{0}, 0};
+  float b = x[0];
+  int64_t at = 0;
+  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
+    const float *y = x + s;
+    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
+    float e = y[0];
+    int nan = 0;
+    if (want_max) {
+#pragma omp simd reduction(max : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] > e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    } else {
+#pragma omp simd reduction(min : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] < e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    }
+    if (nan) { /* the first NaN is the answer */
+      for (i = 0; y[i] == y[i]; i++) {}
+      b = y[i];
+      at = s + i;
+      break;
+    }
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
+      int64_t q = 0;
+      for (; q + LANES <= len; q += LANES) {
+        int hit = 0;
+        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
+        if (hit) break;
+      }
+      while (y[q] != e) q++;
+      b = e;
+      at = s + q;
     }
   }
+  a.v.d = b;
+  a.at = at;
+  return a;
+}
+
+/* f64 twin of row_best_f32 */
+INLINE Acc row_best_f64(const double *x, int64_t n, int want_max) {
+  Acc a = {{0}, 0};
+  double b = x[0];
+  int64_t at = 0;
+  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
+    const double *y = x + s;
+    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK, i;
+    double e = y[0];
+    int nan = 0;
+    if (want_max) {
+#pragma omp simd reduction(max : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] > e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    } else {
+#pragma omp simd reduction(min : e) reduction(| : nan)
+      for (int64_t q = 0; q < len; q++) {
+        e = y[q] < e ? y[q] : e;
+        nan |= y[q] != y[q];
+      }
+    }
+    if (nan) { /* the first NaN is the answer */
+      for (i = 0; y[i] == y[i]; i++) {}
+      b = y[i];
+      at = s + i;
+      break;
+    }
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
+      int64_t q = 0;
+      for (; q + LANES <= len; q += LANES) {
+        int hit = 0;
+        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
+        if (hit) break;
+      }
+      while (y[q] != e) q++;
+      b = e;
+      at = s + q;
+    }
+  }
+  a.v.d = b;
+  a.at = at;
+  return a;
+}
+
+INLINE Acc row_best_i64(const int64_t *x, int64_t n, int want_max) {
+  Acc a = {{0}, 0};
+  int64_t b = x[0];
+  int64_t at = 0;
+  for (int64_t s = 0; s < n; s += BEST_BLOCK) {
+    const int64_t *y = x + s;
+    int64_t len = n - s < BEST_BLOCK ? n - s : BEST_BLOCK;
+    int64_t e = y[0];
+    if (want_max) {
+#pragma omp simd reduction(max : e)
+      for (int64_t q = 0; q < len; q++) e = y[q] > e ? y[q] : e;
+    } else {
+#pragma omp simd reduction(min : e)
+      for (int64_t q = 0; q < len; q++) e = y[q] < e ? y[q] : e;
+    }
+    /* a better block: where e first occurs, LANES at a time, then 1 */
+    if (want_max ? e > b : e < b) {
+      int64_t q = 0;
+      for (; q + LANES <= len; q += LANES) {
+        int hit = 0;
+        for (int k = 0; k < LANES; k++) hit |= y[q + k] == e;
+        if (hit) break;
+      }
+      while (y[q] != e) q++;
+      b = e;
+      at = s + q;
+    }
+  }
+  a.v.i = b;
+  a.at = at;
+  return a;
+}
+
+static Acc row_max_f32(const void *x, int64_t n, double m) {
+  return row_best_f32(x, n, 1);
+}
+
+/* f64 twin of row_max_f32 */
+static Acc row_max_f64(const void *x, int64_t n, double m) {
+  return row_best_f64(x, n, 1);
+}
+
+static Acc row_max_i64(const void *x, int64_t n, double m) {
+  return row_best_i64(x, n, 1);
+}
+
+static Acc row_min_f32(const void *x, int64_t n, double m) {
+  return row_best_f32(x, n, 0);
+}
+
+/* f64 twin of row_min_f32 */
+static Acc row_min_f64(const void *x, int64_t n, double m) {
+  return row_best_f64(x, n, 0);
+}
+
+static Acc row_min_i64(const void *x, int64_t n, double m) {
+  return row_best_i64(x, n, 0);
 }
 
 /* ---- column kernels: (rows, w) with row stride `stride` -> w values -------
- * val holds w doubles (or w int64 for the int64 kinds and int64 extremes),
- * at the w positions of the extremes; mean the w means for K_SQDEV.
- * COLS(init, update) sets a[c] = init from row 0 (xr = x), then runs update
- * for every later row with xr = that row and r its number. */
-#define COLS(T, init, update)                                              \
-  do {                                                                     \
-    T *a = (T *)val;                                                       \
-    const ET *xr = x;                                                      \
-    for (int64_t c = 0; c < w; c++) init;                                  \
-    for (int64_t r = 1; r < rows; r++) {                                   \
-      xr = x + r * stride;                                                 \
-      for (int64_t c = 0; c < w; c++) update;                              \
-    }                                                                      \
-  } while (0)
+ * val receives w doubles (w int64 for isum, iprod and the int64 extremes),
+ * at the 0-based rows of the extremes; mean holds the w means for sqdev.
+ * Row 0 initialises the accumulators and every later row xr is folded in,
+ * so rows == 0 starts from the identity instead (sums and products only:
+ * extremes of nothing are rejected before any kernel runs). */
+typedef void ColsFn(const void *x, int64_t rows, int64_t stride, int64_t w,
+                    void *val, int64_t *at, const double *mean);
 
-/* The first row initialises the accumulators, so rows == 0 must start from
- * the identity instead (sums and products only: extremes of nothing are
- * rejected before any kernel runs). */
-#define COLS_EMPTY(T, identity)                                            \
-  if (rows == 0) {                                                         \
-    for (int64_t c = 0; c < w; c++) ((T *)val)[c] = (identity);            \
-    return;                                                                \
+static void cols_sum_f32(const void *vx, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  const float *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
   }
-
-#define ET float
-static void cols_f32(int kop, const float *x, int64_t rows, int64_t stride,
-                     int64_t w, void *val, int64_t *at, const double *mean) {
-  switch (kop) {
-  case K_SUM:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = xr[c], a[c] += xr[c]);
-    break;
-  case K_SQDEV:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]),
-         a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]));
-    break;
-  case K_PROD:
-    COLS_EMPTY(double, 1);
-    COLS(double, a[c] = xr[c], a[c] *= xr[c]);
-    break;
-  case K_MAX:
-    COLS(double, (a[c] = xr[c], at[c] = 0),
-         if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-           a[c] = xr[c];
-           at[c] = r;
-         });
-    break;
-  case K_MIN:
-    COLS(double, (a[c] = xr[c], at[c] = 0),
-         if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-           a[c] = xr[c];
-           at[c] = r;
-         });
-    break;
-  default: break;
-  }
-}
-#undef ET
-
-#define ET double
-static void cols_f64(int kop, const double *x, int64_t rows, int64_t stride,
-                     int64_t w, void *val, int64_t *at, const double *mean) {
-  switch (kop) {
-  case K_SUM:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = xr[c], a[c] += xr[c]);
-    break;
-  case K_SQDEV:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]),
-         a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]));
-    break;
-  case K_PROD:
-    COLS_EMPTY(double, 1);
-    COLS(double, a[c] = xr[c], a[c] *= xr[c]);
-    break;
-  case K_MAX:
-    COLS(double, (a[c] = xr[c], at[c] = 0),
-         if (xr[c] > a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-           a[c] = xr[c];
-           at[c] = r;
-         });
-    break;
-  case K_MIN:
-    COLS(double, (a[c] = xr[c], at[c] = 0),
-         if (xr[c] < a[c] || (xr[c] != xr[c] && a[c] == a[c])) {
-           a[c] = xr[c];
-           at[c] = r;
-         });
-    break;
-  default: break;
-  }
-}
-#undef ET
-
-#define ET int64_t
-static void cols_i64(int kop, const int64_t *x, int64_t rows, int64_t stride,
-                     int64_t w, void *val, int64_t *at, const double *mean) {
-  switch (kop) {
-  case K_SUM:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = (double)xr[c], a[c] += (double)xr[c]);
-    break;
-  case K_SQDEV:
-    COLS_EMPTY(double, 0);
-    COLS(double, a[c] = ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]),
-         a[c] += ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]));
-    break;
-  case K_ISUM:
-    COLS_EMPTY(uint64_t, 0);
-    COLS(uint64_t, a[c] = (uint64_t)xr[c], a[c] += (uint64_t)xr[c]);
-    break;
-  case K_IPROD:
-    COLS_EMPTY(uint64_t, 1);
-    COLS(uint64_t, a[c] = (uint64_t)xr[c], a[c] *= (uint64_t)xr[c]);
-    break;
-  case K_MAX:
-    COLS(int64_t, (a[c] = xr[c], at[c] = 0), if (xr[c] > a[c]) {
-      a[c] = xr[c];
-      at[c] = r;
-    });
-    break;
-  case K_MIN:
-    COLS(int64_t, (a[c] = xr[c], at[c] = 0), if (xr[c] < a[c]) {
-      a[c] = xr[c];
-      at[c] = r;
-    });
-    break;
-  default: break;
-  }
-}
-#undef ET
-#undef COLS
-#undef COLS_EMPTY
-
-/* x is (rows, w) with row stride inner. */
-static void cols(const Job *j, const char *x, int64_t rows, int64_t w,
-                 void *val, int64_t *at, const double *mean) {
-  switch (j->dt) {
-  case MG_F32:
-    cols_f32(j->kop, (const float *)x, rows, j->inner, w, val, at, mean);
-    break;
-  case MG_F64:
-    cols_f64(j->kop, (const double *)x, rows, j->inner, w, val, at, mean);
-    break;
-  default:
-    cols_i64(j->kop, (const int64_t *)x, rows, j->inner, w, val, at, mean);
-    break;
+  const float *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] += xr[c];
   }
 }
 
-/* ---- finishing: accumulated values -> output elements k0 .. k0+w-1 ------- */
-
-static void store(mg_DType dt, char *out, int64_t k, double v) {
-  if (dt == MG_F32)
-    ((float *)out)[k] = (float)v;
-  else
-    ((double *)out)[k] = v;
+/* f64 twin of cols_sum_f32 */
+static void cols_sum_f64(const void *vx, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  const double *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const double *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] += xr[c];
+  }
 }
 
-static void finish(const Job *j, int64_t k0, int64_t w, const void *val,
-                   const int64_t *at) {
+static void cols_sum_i64(const void *vx, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  const int64_t *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = (double)xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] += (double)xr[c];
+  }
+}
+
+static void cols_sqdev_f32(const void *vx, int64_t rows, int64_t stride,
+                           int64_t w, void *val, int64_t *at,
+                           const double *mean) {
+  const float *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const float *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]);
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]);
+  }
+}
+
+/* f64 twin of cols_sqdev_f32 */
+static void cols_sqdev_f64(const void *vx, int64_t rows, int64_t stride,
+                           int64_t w, void *val, int64_t *at,
+                           const double *mean) {
+  const double *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const double *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = (xr[c] - mean[c]) * (xr[c] - mean[c]);
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      a[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]);
+  }
+}
+
+static void cols_sqdev_i64(const void *vx, int64_t rows, int64_t stride,
+                           int64_t w, void *val, int64_t *at,
+                           const double *mean) {
+  const int64_t *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++)
+    a[c] = ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]);
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      a[c] += ((double)xr[c] - mean[c]) * ((double)xr[c] - mean[c]);
+  }
+}
+
+static void cols_prod_f32(const void *vx, int64_t rows, int64_t stride,
+                          int64_t w, void *val, int64_t *at,
+                          const double *mean) {
+  const float *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 1;
+    return;
+  }
+  const float *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] *= xr[c];
+  }
+}
+
+/* f64 twin of cols_prod_f32 */
+static void cols_prod_f64(const void *vx, int64_t rows, int64_t stride,
+                          int64_t w, void *val, int64_t *at,
+                          const double *mean) {
+  const double *x = vx;
+  double *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 1;
+    return;
+  }
+  const double *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] *= xr[c];
+  }
+}
+
+static void cols_isum_i64(const void *vx, int64_t rows, int64_t stride,
+                          int64_t w, void *val, int64_t *at,
+                          const double *mean) {
+  const int64_t *x = vx;
+  uint64_t *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 0;
+    return;
+  }
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = (uint64_t)xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] += (uint64_t)xr[c];
+  }
+}
+
+static void cols_iprod_i64(const void *vx, int64_t rows, int64_t stride,
+                           int64_t w, void *val, int64_t *at,
+                           const double *mean) {
+  const int64_t *x = vx;
+  uint64_t *a = val;
+  if (rows == 0) {
+    for (int64_t c = 0; c < w; c++) a[c] = 1;
+    return;
+  }
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++) a[c] = (uint64_t)xr[c];
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++) a[c] *= (uint64_t)xr[c];
+  }
+}
+
+/* Each column's first maximum (want_max) or minimum, or its first NaN, and
+ * its row in at. */
+INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
+                          int64_t w, double *a, int64_t *at, int want_max) {
+  const float *xr = x;
+  for (int64_t c = 0; c < w; c++) {
+    a[c] = xr[c];
+    at[c] = 0;
+  }
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      if ((want_max ? xr[c] > a[c] : xr[c] < a[c]) ||
+          (xr[c] != xr[c] && a[c] == a[c])) {
+        a[c] = xr[c];
+        at[c] = r;
+      }
+  }
+}
+
+/* f64 twin of cols_best_f32 */
+INLINE void cols_best_f64(const double *x, int64_t rows, int64_t stride,
+                          int64_t w, double *a, int64_t *at, int want_max) {
+  const double *xr = x;
+  for (int64_t c = 0; c < w; c++) {
+    a[c] = xr[c];
+    at[c] = 0;
+  }
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      if ((want_max ? xr[c] > a[c] : xr[c] < a[c]) ||
+          (xr[c] != xr[c] && a[c] == a[c])) {
+        a[c] = xr[c];
+        at[c] = r;
+      }
+  }
+}
+
+INLINE void cols_best_i64(const int64_t *x, int64_t rows, int64_t stride,
+                          int64_t w, int64_t *a, int64_t *at, int want_max) {
+  const int64_t *xr = x;
+  for (int64_t c = 0; c < w; c++) {
+    a[c] = xr[c];
+    at[c] = 0;
+  }
+  for (int64_t r = 1; r < rows; r++) {
+    xr = x + r * stride;
+    for (int64_t c = 0; c < w; c++)
+      if (want_max ? xr[c] > a[c] : xr[c] < a[c]) {
+        a[c] = xr[c];
+        at[c] = r;
+      }
+  }
+}
+
+static void cols_max_f32(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_f32(x, rows, stride, w, val, at, 1);
+}
+
+/* f64 twin of cols_max_f32 */
+static void cols_max_f64(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_f64(x, rows, stride, w, val, at, 1);
+}
+
+static void cols_max_i64(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_i64(x, rows, stride, w, val, at, 1);
+}
+
+static void cols_min_f32(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_f32(x, rows, stride, w, val, at, 0);
+}
+
+/* f64 twin of cols_min_f32 */
+static void cols_min_f64(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_f64(x, rows, stride, w, val, at, 0);
+}
+
+static void cols_min_i64(const void *x, int64_t rows, int64_t stride,
+                         int64_t w, void *val, int64_t *at,
+                         const double *mean) {
+  cols_best_i64(x, rows, stride, w, val, at, 0);
+}
+
+/* ---- combining: the partials of consecutive chunks, in order -------------
+ * (va, aa) = (va, aa) followed by (vb, ab), w values each (laid out as the
+ * column kernels leave them), where ab are already positions in the whole
+ * reduced dim. float32 and float64 data both accumulate in double, so they
+ * share the _f64 kernels. A later extreme replaces the earlier only when
+ * strictly better (or the first NaN), keeping the first occurrence. */
+typedef void CombineFn(void *va, int64_t *aa, const void *vb,
+                       const int64_t *ab, int64_t w);
+
+static void combine_sum_f64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  double *da = va;
+  const double *db = vb;
+  for (int64_t c = 0; c < w; c++) da[c] += db[c];
+}
+
+static void combine_prod_f64(void *va, int64_t *aa, const void *vb,
+                             const int64_t *ab, int64_t w) {
+  double *da = va;
+  const double *db = vb;
+  for (int64_t c = 0; c < w; c++) da[c] *= db[c];
+}
+
+static void combine_isum_i64(void *va, int64_t *aa, const void *vb,
+                             const int64_t *ab, int64_t w) {
+  uint64_t *ua = va;
+  const uint64_t *ub = vb;
+  for (int64_t c = 0; c < w; c++) ua[c] += ub[c];
+}
+
+static void combine_iprod_i64(void *va, int64_t *aa, const void *vb,
+                              const int64_t *ab, int64_t w) {
+  uint64_t *ua = va;
+  const uint64_t *ub = vb;
+  for (int64_t c = 0; c < w; c++) ua[c] *= ub[c];
+}
+
+/* Extremes: the later replaces the earlier when better (want_max: larger)
+ * or, for doubles, the first NaN. */
+INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
+                             const int64_t *ab, int64_t w, int want_max) {
+  for (int64_t c = 0; c < w; c++)
+    if (da[c] == da[c] &&
+        ((want_max ? db[c] > da[c] : db[c] < da[c]) || db[c] != db[c])) {
+      da[c] = db[c];
+      aa[c] = ab[c];
+    }
+}
+
+INLINE void combine_best_i64(int64_t *ia, int64_t *aa, const int64_t *ib,
+                             const int64_t *ab, int64_t w, int want_max) {
+  for (int64_t c = 0; c < w; c++)
+    if (want_max ? ib[c] > ia[c] : ib[c] < ia[c]) {
+      ia[c] = ib[c];
+      aa[c] = ab[c];
+    }
+}
+
+static void combine_max_f64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  combine_best_f64(va, aa, vb, ab, w, 1);
+}
+
+static void combine_max_i64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  combine_best_i64(va, aa, vb, ab, w, 1);
+}
+
+static void combine_min_f64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  combine_best_f64(va, aa, vb, ab, w, 0);
+}
+
+static void combine_min_i64(void *va, int64_t *aa, const void *vb,
+                            const int64_t *ab, int64_t w) {
+  combine_best_i64(va, aa, vb, ab, w, 0);
+}
+
+/* ---- finishing: accumulated values -> output elements k0 .. k0+w-1 -------
+ * One kernel per output dtype: mean, var and std are float32 or float64
+ * (float32 for int64 data); int64 results are the exact sums and products,
+ * the int64 extremes and every argmax/argmin. */
+typedef void FinishFn(const Job *j, int64_t k0, int64_t w, const void *val,
+                      const int64_t *at);
+
+static void finish_f32(const Job *j, int64_t k0, int64_t w, const void *val,
+                       const int64_t *at) {
   const double *d = val;
-  const int64_t *iv = val;
   double n = (double)j->n, div = n - j->correction;
-  int64_t *o64 = (int64_t *)(void *)j->out; /* int64 outputs only */
+  float *o = (float *)(void *)j->out + k0;
   switch (j->op) {
   case MG_RED_SUM:
   case MG_RED_PROD:
-    if (j->kop == K_ISUM || j->kop == K_IPROD)
-      memcpy(o64 + k0, iv, sizeof(int64_t) * (size_t)w);
-    else
-      for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c]);
-    break;
-  case MG_RED_MEAN:
-    for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c] / n);
-    break;
-  case MG_RED_VAR:
-  case MG_RED_STD:
-    for (int64_t c = 0; c < w; c++) {
-      double v = div > 0 ? d[c] / div : NAN;
-      store(j->odt, j->out, k0 + c, j->op == MG_RED_STD ? sqrt(v) : v);
-    }
-    break;
   case MG_RED_MAX:
   case MG_RED_MIN:
-    if (j->dt == MG_I64)
-      memcpy(o64 + k0, iv, sizeof(int64_t) * (size_t)w);
-    else
-      for (int64_t c = 0; c < w; c++) store(j->odt, j->out, k0 + c, d[c]);
-    if (j->idx)
+    for (int64_t c = 0; c < w; c++) o[c] = (float)d[c];
+    if (j->idx) /* max and min only */
+      for (int64_t c = 0; c < w; c++) j->idx[k0 + c] = at[c] + 1;
+    break;
+  case MG_RED_MEAN:
+    for (int64_t c = 0; c < w; c++) o[c] = (float)(d[c] / n);
+    break;
+  case MG_RED_VAR:
+    for (int64_t c = 0; c < w; c++) o[c] = (float)(div > 0 ? d[c] / div : NAN);
+    break;
+  case MG_RED_STD:
+    for (int64_t c = 0; c < w; c++)
+      o[c] = (float)sqrt(div > 0 ? d[c] / div : NAN);
+    break;
+  default: break;
+  }
+}
+
+/* f64 twin of finish_f32 */
+static void finish_f64(const Job *j, int64_t k0, int64_t w, const void *val,
+                       const int64_t *at) {
+  const double *d = val;
+  double n = (double)j->n, div = n - j->correction;
+  double *o = (double *)(void *)j->out + k0;
+  switch (j->op) {
+  case MG_RED_SUM:
+  case MG_RED_PROD:
+  case MG_RED_MAX:
+  case MG_RED_MIN:
+    for (int64_t c = 0; c < w; c++) o[c] = (double)d[c];
+    if (j->idx) /* max and min only */
+      for (int64_t c = 0; c < w; c++) j->idx[k0 + c] = at[c] + 1;
+    break;
+  case MG_RED_MEAN:
+    for (int64_t c = 0; c < w; c++) o[c] = (double)(d[c] / n);
+    break;
+  case MG_RED_VAR:
+    for (int64_t c = 0; c < w; c++) o[c] = (double)(div > 0 ? d[c] / div : NAN);
+    break;
+  case MG_RED_STD:
+    for (int64_t c = 0; c < w; c++)
+      o[c] = (double)sqrt(div > 0 ? d[c] / div : NAN);
+    break;
+  default: break;
+  }
+}
+
+static void finish_i64(const Job *j, int64_t k0, int64_t w, const void *val,
+                       const int64_t *at) {
+  int64_t *o = (int64_t *)(void *)j->out + k0;
+  switch (j->op) {
+  case MG_RED_SUM:
+  case MG_RED_PROD:
+  case MG_RED_MAX:
+  case MG_RED_MIN:
+    memcpy(o, val, sizeof(int64_t) * (size_t)w);
+    if (j->idx) /* max and min only */
       for (int64_t c = 0; c < w; c++) j->idx[k0 + c] = at[c] + 1;
     break;
   case MG_RED_ARGMAX:
   case MG_RED_ARGMIN:
-    for (int64_t c = 0; c < w; c++) o64[k0 + c] = at[c] + 1;
+    for (int64_t c = 0; c < w; c++) o[c] = at[c] + 1;
     break;
   default: break;
   }
+}
+
+/* ---- choosing the kernels, once per pass -------------------------------- */
+
+/* By input dtype (MG_F32, MG_F64, then int64), then by kind. */
+static RowFn *const row_kernels[3][K_NKINDS] = {
+    {[K_SUM] = row_sum_f32, [K_SQDEV] = row_sqdev_f32, [K_PROD] = row_prod_f32,
+     [K_MAX] = row_max_f32, [K_MIN] = row_min_f32},
+    {[K_SUM] = row_sum_f64, [K_SQDEV] = row_sqdev_f64, [K_PROD] = row_prod_f64,
+     [K_MAX] = row_max_f64, [K_MIN] = row_min_f64},
+    {[K_SUM] = row_sum_i64, [K_SQDEV] = row_sqdev_i64, [K_ISUM] = row_isum_i64,
+     [K_IPROD] = row_iprod_i64, [K_MAX] = row_max_i64, [K_MIN] = row_min_i64},
+};
+
+static ColsFn *const cols_kernels[3][K_NKINDS] = {
+    {[K_SUM] = cols_sum_f32, [K_SQDEV] = cols_sqdev_f32,
+     [K_PROD] = cols_prod_f32, [K_MAX] = cols_max_f32, [K_MIN] = cols_min_f32},
+    {[K_SUM] = cols_sum_f64, [K_SQDEV] = cols_sqdev_f64,
+     [K_PROD] = cols_prod_f64, [K_MAX] = cols_max_f64, [K_MIN] = cols_min_f64},
+    {[K_SUM] = cols_sum_i64, [K_SQDEV] = cols_sqdev_i64,
+     [K_ISUM] = cols_isum_i64, [K_IPROD] = cols_iprod_i64,
+     [K_MAX] = cols_max_i64, [K_MIN] = cols_min_i64},
+};
+
+/* By accumulator (double, then int64), then by kind. */
+static CombineFn *const combine_kernels[2][K_NKINDS] = {
+    {[K_SUM] = combine_sum_f64, [K_SQDEV] = combine_sum_f64,
+     [K_PROD] = combine_prod_f64, [K_MAX] = combine_max_f64,
+     [K_MIN] = combine_min_f64},
+    {[K_SUM] = combine_sum_f64, [K_SQDEV] = combine_sum_f64,
+     [K_ISUM] = combine_isum_i64, [K_IPROD] = combine_iprod_i64,
+     [K_MAX] = combine_max_i64, [K_MIN] = combine_min_i64},
+};
+
+/* The kernels of one pass over the data. */
+typedef struct {
+  RowFn *row;          /* inner == 1 */
+  ColsFn *cols;        /* inner > 1 */
+  CombineFn *combine;  /* partials of consecutive chunks */
+  FinishFn *finish;    /* accumulated values -> output */
+} Kernels;
+
+static Kernels pick_kernels(const Job *j) {
+  int d = j->dt == MG_F32 ? 0 : j->dt == MG_F64 ? 1 : 2;
+  Kernels k = {row_kernels[d][j->kop], cols_kernels[d][j->kop],
+               combine_kernels[d == 2][j->kop],
+               j->odt == MG_F32 ? finish_f32
+               : j->odt == MG_F64 ? finish_f64 : finish_i64};
+  return k;
 }
 
 /* ---- the two drivers -------------------------------------------------------
@@ -461,7 +917,7 @@ static void finish(const Job *j, int64_t k0, int64_t w, const void *val,
 /* inner == 1: x is (outer, n), out is (outer). A row of up to MG_RED_CHUNK
  * elements is one unit; a longer row is split into chunks of MG_RED_CHUNK
  * whose partials are combined in order. */
-static int run_rows(mg_Context *ctx, const Job *j) {
+static int run_rows(mg_Context *ctx, const Job *j, const Kernels *k) {
   int64_t outer = j->outer, n = j->n;
   size_t es = mg_dtype_size(j->dt);
   int nt = mg_threads_for(ctx, outer * n);
@@ -469,8 +925,8 @@ static int run_rows(mg_Context *ctx, const Job *j) {
     if (nt > outer) nt = (int)outer;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t o = 0; o < outer; o++) {
-      Acc a = row(j, j->x + (size_t)(o * n) * es, n, j->mean ? j->mean[o] : 0);
-      finish(j, o, 1, &a.v, &a.at);
+      Acc a = k->row(j->x + (size_t)(o * n) * es, n, j->mean ? j->mean[o] : 0);
+      k->finish(j, o, 1, &a.v, &a.at);
     }
     return MG_OK;
   }
@@ -483,15 +939,15 @@ static int run_rows(mg_Context *ctx, const Job *j) {
   for (int64_t u = 0; u < units; u++) {
     int64_t o = u / per, b = (u % per) * MG_RED_CHUNK;
     int64_t len = n - b < MG_RED_CHUNK ? n - b : MG_RED_CHUNK;
-    part[u] = row(j, j->x + (size_t)(o * n + b) * es, len,
-                  j->mean ? j->mean[o] : 0);
+    part[u] = k->row(j->x + (size_t)(o * n + b) * es, len,
+                     j->mean ? j->mean[o] : 0);
     part[u].at += b;
   }
   for (int64_t o = 0; o < outer; o++) {
     Acc *a = &part[o * per];
     for (int64_t c = 1; c < per; c++)
-      combine(j->kop, j->dt == MG_I64, &a->v, &a->at, &a[c].v, &a[c].at, 1);
-    finish(j, o, 1, &a->v, &a->at);
+      k->combine(&a->v, &a->at, &a[c].v, &a[c].at, 1);
+    k->finish(j, o, 1, &a->v, &a->at);
   }
   mg_buffer_free(ctx, part, bytes);
   return MG_OK;
@@ -503,7 +959,7 @@ static int run_rows(mg_Context *ctx, const Job *j) {
  * of accumulators. With one chunk per column block the buffer is the
  * thread's own and the unit writes its results; otherwise every unit keeps
  * its partials and a second pass combines a block's chunks in order. */
-static int run_cols(mg_Context *ctx, const Job *j) {
+static int run_cols(mg_Context *ctx, const Job *j, const Kernels *k) {
   int64_t outer = j->outer, n = j->n, inner = j->inner;
   size_t es = mg_dtype_size(j->dt);
   int64_t bw = inner < MG_RED_BLOCK ? inner : MG_RED_BLOCK;
@@ -526,10 +982,10 @@ static int run_cols(mg_Context *ctx, const Job *j) {
     int64_t k0 = o * inner + c0;
     char *mine = buf + per * (size_t)(nc == 1 ? omp_get_thread_num() : u);
     int64_t *at = (int64_t *)(void *)(mine + sizeof(double) * (size_t)bw);
-    cols(j, j->x + (size_t)((o * n + r0) * inner + c0) * es, nr, w, mine, at,
-         j->mean ? j->mean + k0 : NULL);
+    k->cols(j->x + (size_t)((o * n + r0) * inner + c0) * es, nr, inner, w,
+            mine, at, j->mean ? j->mean + k0 : NULL);
     if (nc == 1)
-      finish(j, k0, w, mine, at);
+      k->finish(j, k0, w, mine, at);
     else if (j->kop == K_MAX || j->kop == K_MIN)
       for (int64_t i = 0; i < w; i++) at[i] += r0;
   }
@@ -545,10 +1001,10 @@ static int run_cols(mg_Context *ctx, const Job *j) {
       int64_t *at = (int64_t *)(void *)(first + sizeof(double) * (size_t)bw);
       for (int64_t c = 1; c < nc; c++) {
         char *p = first + per * (size_t)c;
-        combine(j->kop, j->dt == MG_I64, first, at, p,
-                (int64_t *)(void *)(p + sizeof(double) * (size_t)bw), w);
+        k->combine(first, at, p,
+                   (int64_t *)(void *)(p + sizeof(double) * (size_t)bw), w);
       }
-      finish(j, o * inner + c0, w, first, at);
+      k->finish(j, o * inner + c0, w, first, at);
     }
   }
   mg_buffer_free(ctx, buf, bytes);
@@ -557,7 +1013,8 @@ static int run_cols(mg_Context *ctx, const Job *j) {
 
 static int run(mg_Context *ctx, const Job *j) {
   if (j->outer * j->inner == 0) return MG_OK; /* nothing to write */
-  return j->inner == 1 ? run_rows(ctx, j) : run_cols(ctx, j);
+  Kernels k = pick_kernels(j);
+  return j->inner == 1 ? run_rows(ctx, j, &k) : run_cols(ctx, j, &k);
 }
 
 /* ---- mg_reduce ------------------------------------------------------------- */
