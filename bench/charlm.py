@@ -27,7 +27,7 @@ n = len(nxt)
 del ctx, nxt  # as bench/charlm.lua drops its tables
 model = nn.Sequential(nn.Embedding(27, 64), nn.Flatten(), nn.Linear(192, 256), nn.Tanh(),
                       nn.Linear(256, 27))
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
 
 
 def step():

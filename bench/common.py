@@ -9,8 +9,13 @@
 #
 # The idiom is PyTorch's fastest for a training step on the CPU:
 # zero_grad(set_to_none=True) (1.13's default zeroes the gradients in
-# place, a pass over every parameter per step), no .item() or other sync
-# inside the timed loop, data made before timing.
+# place, a pass over every parameter per step), optimizers with
+# foreach=True (one multi-tensor op per update step instead of one per
+# parameter: 1.25x (batch 128) to 1.7x (batch 1) faster on the MLP here),
+# torch.set_flush_denormal(True) (Adam's states of dead units decay into
+# subnormals, which cost a microcode assist each; moongrad's update kernels
+# flush them too), no .item() or other sync inside the timed loop, data
+# made before timing.
 import gzip
 import os
 import statistics
@@ -44,6 +49,7 @@ def args(modes):
     threads = threads or 1
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
+    torch.set_flush_denormal(True)
     print("threads %d" % torch.get_num_threads())
     torch.manual_seed(0)
     return sys.argv[1], threads

@@ -13,7 +13,7 @@ mode, threads = common.args({"epoch", "step_b1", "step_b16", "gemm"})
 def model_and_opt():
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
                           nn.Linear(256, 10))
-    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
 
 
 if mode == "epoch":

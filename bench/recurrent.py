@@ -26,7 +26,7 @@ class Net(nn.Module):
 
 
 model = Net(mode.upper())
-opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, foreach=True)
 x, y = torch.randint(0, VOCAB, (BATCH, SEQ)), torch.randint(0, VOCAB, (BATCH * SEQ,))
 
 

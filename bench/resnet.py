@@ -42,6 +42,6 @@ for cout in (16, 32, 64):
 layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
 model = nn.Sequential(*layers)
 
-opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, foreach=True)
 x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
 common.result(1e3 * common.time_per_call(lambda: common.step(model, opt, F.cross_entropy, x, y), 1, 5, 2))

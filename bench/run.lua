@@ -179,10 +179,10 @@ local HEADER = {
                             .. "OPENBLAS_NUM_THREADS=n OMP_NUM_THREADS=n; above 1 thread also "
                             .. "OMP_WAIT_POLICY=PASSIVE"):format(torch_version)
     or "PyTorch not installed (sh tools/deps.sh bench installs python3-torch): moongrad only",
-  idiom = "PyTorch idiom: zero_grad(set_to_none=True), no .item() or other sync in the timed loop, "
+  idiom = "PyTorch idiom: zero_grad(set_to_none=True), optimizers with foreach=True, "
+          .. "torch.set_flush_denormal(True), no .item() or other sync in the timed loop, "
           .. "data made or loaded before timing, batches by permutation indexing, torchvision's "
-          .. "BasicBlock (in-place add and ReLU); optimizers are torch's single-tensor defaults "
-          .. "(foreach=False), whose update rules moongrad's follow",
+          .. "BasicBlock (in-place add and ReLU)",
   env = ("environment of both sides: OPENBLAS_CORETYPE=%s; OMP/OpenBLAS: %s")
     :format(os.getenv("OPENBLAS_CORETYPE") or "unset", runtime_env()),
 }

@@ -40,7 +40,7 @@ class Net(nn.Module):
 
 
 model = Net()
-opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, foreach=True)
 x, y = torch.randint(0, VOCAB, (BATCH, SEQ)), torch.randint(0, VOCAB, (BATCH * SEQ,))
 
 

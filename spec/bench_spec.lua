@@ -71,6 +71,17 @@ describe("the bench workloads", function()
     assert.equal(1, calls) -- common.step, which every training twin steps with
   end)
 
+  it("give every PyTorch optimizer foreach=True, its faster multi-tensor update", function()
+    local made = 0
+    for path in shell.run_merged("ls bench/*.py"):gmatch("[^\n]+") do
+      for args in shell.read_file(path):gmatch("torch%.optim%.%w+(%b())") do
+        made = made + 1
+        assert.matches("foreach=True", args, 1, true)
+      end
+    end
+    assert.is_true(made >= 6)
+  end)
+
   it("load a folder of images with workers and report images/s, then the loader's peak memory", function()
     local mg = require "moongrad"
     local dir = shell.tmpdir()

@@ -587,6 +587,26 @@ describe("the update kernels", function()
       "backward: a tensor that mul saved for its gradient was modified in place afterwards (version 1, saved at 0)")
   end)
 
+  it("flush a state that decays below the smallest normal float to zero (subnormals are slow)", function()
+    -- exp_avg after one step is 0.1 * 1.2e-36 = 1.2e-37; with zero gradients
+    -- it shrinks by 0.9 a step and passes FLT_MIN (1.18e-38) after 22 steps.
+    for _, dtype in ipairs({"float32", "float64"}) do
+      local p = mg.tensor({1, 1}, dtype):requires_grad()
+      local opt = optim.Adam({p}, {lr = 1e-3})
+      p.grad = mg.tensor({1.2e-36, 1}, dtype)
+      opt:step()
+      p.grad = mg.zeros(2, dtype)
+      for _ = 1, 30 do opt:step() end
+      local m = opt.state[p].exp_avg:totable()
+      if dtype == "float32" then
+        assert.equal(0, m[1])
+      else -- 1.2e-37 * 0.9^30 is a normal double: kept
+        assert.is_true(math.abs(m[1] / (1.2e-37 * 0.9 ^ 30) - 1) < 1e-12)
+      end
+      assert.is_true(m[2] > 0)
+    end
+  end)
+
   it("update a large tensor exactly as small ones (vector and scalar paths agree)", function()
     mg.manual_seed(3)
     for _, dtype in ipairs({"float32", "float64"}) do
