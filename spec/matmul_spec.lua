@@ -79,6 +79,27 @@ describe("matmul of matrices", function()
     end
   end)
 
+  it("matches the naive loop for one row and for an inner size of 1 (a batch of one), in every layout", function()
+    -- [1, k] · [k, n] goes to a matrix-vector product and [m, 1] · [1, n]
+    -- to an outer product: each operand given as it is or as a transpose.
+    mg.manual_seed(4)
+    local function layouts(rows, cols, dtype)
+      local M = random_matrix(rows, cols, dtype)
+      return {M, random_matrix(cols, rows, dtype):t()}, M
+    end
+    for _, dtype in ipairs({"float64", "float32"}) do
+      local tol = dtype == "float64" and 1e-12 or 1e-5
+      for _, mnk in ipairs{{1, 37, 19}, {1, 5, 300}, {23, 41, 1}, {1, 1, 7}} do
+        local m, n, k = mnk[1], mnk[2], mnk[3]
+        for _, A in ipairs((layouts(m, k, dtype))) do
+          for _, B in ipairs((layouts(k, n, dtype))) do
+            close(A:matmul(B), naive_mm(A:totable(), B:totable()), tol, tol)
+          end
+        end
+      end
+    end
+  end)
+
   it("matches the naive loop in float32 to float32 precision", function()
     mg.manual_seed(2)
     local A, B = random_matrix(20, 30, "float32"), random_matrix(30, 10, "float32")
