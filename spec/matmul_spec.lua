@@ -84,15 +84,16 @@ describe("matmul of matrices", function()
     -- to an outer product: each operand given as it is or as a transpose.
     mg.manual_seed(4)
     local function layouts(rows, cols, dtype)
-      local M = random_matrix(rows, cols, dtype)
-      return {M, random_matrix(cols, rows, dtype):t()}, M
+      -- as it is, a transpose, and a transposed slice of a wider matrix
+      return {random_matrix(rows, cols, dtype), random_matrix(cols, rows, dtype):t(),
+              random_matrix(cols, rows + 2, dtype):narrow(2, 2, rows):t()}
     end
     for _, dtype in ipairs({"float64", "float32"}) do
       local tol = dtype == "float64" and 1e-12 or 1e-5
       for _, mnk in ipairs{{1, 37, 19}, {1, 5, 300}, {23, 41, 1}, {1, 1, 7}} do
         local m, n, k = mnk[1], mnk[2], mnk[3]
-        for _, A in ipairs((layouts(m, k, dtype))) do
-          for _, B in ipairs((layouts(k, n, dtype))) do
+        for _, A in ipairs(layouts(m, k, dtype)) do
+          for _, B in ipairs(layouts(k, n, dtype)) do
             close(A:matmul(B), naive_mm(A:totable(), B:totable()), tol, tol)
           end
         end
