@@ -24,8 +24,9 @@ ALL_CFLAGS := -std=gnu11 -fPIC -fopenmp -fno-math-errno -fno-trapping-math $(WAR
 # OpenBLAS's OpenMP build shares moongrad's OpenMP thread pool; the rpath
 # picks it even when Debian's alternatives point elsewhere.
 BLAS_LIBS := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
-# libpng and libjpeg-turbo decode and encode images (io_image.c).
-LIBS := $(BLAS_LIBS) -fopenmp -lcjson -lpng16 -ljpeg -lz -lm
+# libpng and libjpeg-turbo decode and encode images (io_image.c); oneDNN
+# runs float32 conv2d (conv_dnnl.c).
+LIBS := $(BLAS_LIBS) -fopenmp -ldnnl -lcjson -lpng16 -ljpeg -lz -lm
 
 B := build
 EXE_SRC := runtime/main.c runtime/repl.c
@@ -306,7 +307,7 @@ FUZZ_OBJ := $(LIB_SRC:runtime/%.c=$(FB)/obj/%.o)
 FUZZ_BINS := $(FUZZERS:%=$(FB)/%_fuzz)
 # The core calls omp_* itself, so it still links an OpenMP runtime: gcc's
 # libgomp, the one OpenBLAS uses, rather than clang's libomp beside it.
-FUZZ_LIBS := $(BLAS_LIBS) -lgomp -llua5.4 -lcjson -lpng16 -ljpeg -lz -lm
+FUZZ_LIBS := $(BLAS_LIBS) -lgomp -ldnnl -llua5.4 -lcjson -lpng16 -ljpeg -lz -lm
 
 fuzz-build: fuzz-deps fuzz-harnesses
 

@@ -8,6 +8,7 @@
 
 #include "lua_bind.h"
 #include "mg_conv.h"
+#include "mg_conv_dnnl.h"
 
 /* Option name of the table at arg as a pair: a number n gives {n, n}, a
  * table {a, b} gives {a, b}; absent gives {def, def}. */
@@ -170,7 +171,17 @@ static int f_pad(lua_State *L) {
   return 1;
 }
 
+/* mg._conv_dnnl_runs() --> the forward, backward-data and backward-weights
+ * convolutions oneDNN ran in this state (specs check that it ran) */
+static int f_conv_dnnl_runs(lua_State *L) {
+  int64_t runs[3];
+  mg_conv_dnnl_runs(mgl_ctx(L), runs);
+  for (int k = 0; k < 3; k++) lua_pushinteger(L, (lua_Integer)runs[k]);
+  return 3;
+}
+
 const luaL_Reg mgl_conv_functions[] = {
+    {"_conv_dnnl_runs", f_conv_dnnl_runs},
     {"_conv2d", f_conv2d},
     {"_conv_transpose2d", f_conv_transpose2d},
     {"_pad", f_pad},

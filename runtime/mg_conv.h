@@ -23,9 +23,11 @@ typedef struct {
  * w [O, C/groups, kH, kW], plus b [O] (or no bias when b is NULL), as
  * torch.nn.functional.conv2d; Ho = (H + 2ph - dh(kH - 1) - 1) / sh + 1.
  * Computes in the promoted float dtype (float32 or float64) by im2col and
- * one gemm per (sample, group), threaded over the batch; differentiable in
- * x, w and b, with a backward that gives the same bits whatever the thread
- * count. Fails (MG_ESHAPE / MG_EARG, message naming the shapes) on a
+ * one gemm per (sample, group), threaded over the batch, except float32
+ * outside deterministic mode, which goes to oneDNN (conv_dnnl.c) where it
+ * takes the geometry; differentiable in x, w and b, with a backward that
+ * gives the same bits whatever the thread count on the im2col path (in
+ * oneDNN's, the weight gradient's last bits depend on it). Fails (MG_ESHAPE / MG_EARG, message naming the shapes) on a
  * kernel larger than the padded input, channels not divisible by groups,
  * a weight that does not fit the input, or bad stride/padding/dilation.
  * With o->same, padding is "same" as in PyTorch: stride 1 only (fails

@@ -160,6 +160,8 @@ struct mg_Context {
                                of grad_ops.c's list, set when it records */
   const char *op_unlisted;  /* while auditing: the first name recorded that
                                the list lacks, or NULL */
+  struct mg_DnnlState *dnnl; /* conv_dnnl.c's oneDNN engine, stream and
+                               primitive cache, or NULL before first use */
 };
 
 /* mg_record's note of each name it records under (grad_ops.c): marks it

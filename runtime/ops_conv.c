@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "mg_conv.h"
+#include "mg_conv_dnnl.h"
 #include "mg_nn_internal.h"
 
 /* The geometry of one call, shared by the kernels. */
@@ -670,6 +671,17 @@ static mg_Conv2dOpts node_opts(const mg_Node *n, int transposed) {
   return o;
 }
 
+/* ---- oneDNN ---------------------------------------------------------------
+ * float32 conv2d goes to oneDNN first (conv_dnnl.c); the kernels here take
+ * what it declines, float64, deterministic mode and conv_transpose2d. */
+
+static mg_ConvShape dnnl_shape(const Geom *q) {
+  return (mg_ConvShape){.N = q->N, .C = q->C, .H = q->H, .W = q->W, .O = q->O,
+                        .kH = q->kH, .kW = q->kW, .G = q->G, .Ho = q->Ho,
+                        .Wo = q->Wo, .sh = q->sh, .sw = q->sw, .ph = q->ph,
+                        .pw = q->pw, .dh = q->dh, .dw = q->dw};
+}
+
 /* ---- backward ------------------------------------------------------------- */
 
 /* Chunks of the batch for the weight gradient's partial sums: fixed by N. */
@@ -755,6 +767,15 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
   int64_t wn = q.O * q.K, nb = transposed ? q.C : q.O;
   int nt = batch_threads(ctx, nc, 4.0 * q.O * q.K * q.L * (double)(q.N / (nc ? nc : 1)));
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
+  if (!transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0) {
+    mg_ConvShape cs = dnnl_shape(&q);
+    int took;
+    if ((st = mg_conv_dnnl_backward(ctx, &cs, n->ninputs > 2, x, w, gc,
+                                    need_x ? &gx : NULL, need_w ? &gw : NULL,
+                                    need_b ? &gb : NULL, &took)))
+      goto fail;
+    if (took) goto done;
+  }
   if (need_x && (st = mg_full(ctx, &gx, dt, 4, x->shape, 0))) goto fail;
   if (need_w) {
     int64_t psz = nc * wn;
@@ -799,6 +820,7 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
       for (int64_t s = 0; s < q.N; s++) job.k->bias_sums(D, s, nb, len, PB);
     job.k->bias_grad(mg_data(gb), PB, q.N, nb);
   }
+done:
   mg_tensor_decref(gc);
   mg_tensor_decref(ws);
   mg_tensor_decref(part);
@@ -889,7 +911,12 @@ static int forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
       (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
       (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
     goto fail;
-  if (q.N > 0 && oshape[1] > 0 && oshape[2] * oshape[3] > 0) {
+  int took = 0;
+  if (!transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0) {
+    mg_ConvShape cs = dnnl_shape(&q);
+    if ((st = mg_conv_dnnl_forward(ctx, &cs, xc, wc, bc, r, &took))) goto fail;
+  }
+  if (!took && q.N > 0 && oshape[1] > 0 && oshape[2] * oshape[3] > 0) {
     int64_t wsz[3] = {nt, q.K, q.L}; /* the shape check bounds the size */
     if ((st = mg_alloc_tensor(ctx, &ws, dt, 3, wsz))) goto fail;
   }

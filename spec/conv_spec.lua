@@ -80,9 +80,13 @@ describe("conv2d", function()
     end
   end)
 
-  it("gives the same bits with 1 and 2 threads", function()
+  it("gives the same bits with 1 and 2 threads (float32 in deterministic mode)", function()
+    -- float32 goes to oneDNN otherwise, whose weight gradient is split by
+    -- the thread count (spec/conv_dnnl_spec.lua)
     local saved = mg.get_num_threads()
+    local was = mg.are_deterministic_algorithms_enabled()
     local function pass(dt, threads)
+      mg.use_deterministic_algorithms(dt == "float32")
       mg.set_num_threads(threads)
       mg.manual_seed(11)
       local x = mg.randn({16, 8, 12, 12}, dt):requires_grad()
@@ -95,6 +99,7 @@ describe("conv2d", function()
     for _, dt in ipairs({"float32", "float64"}) do
       local one, two = pass(dt, 1), pass(dt, 2)
       mg.set_num_threads(saved)
+      mg.use_deterministic_algorithms(was)
       for k = 1, 4 do
         assert.are.same(approx.flat(one[k]), approx.flat(two[k]))
       end
@@ -161,7 +166,8 @@ describe("conv2d's kernels for rows as long as the input's", function()
   -- Stride 1, dilation 1 and "same" padding across take a fast im2col and
   -- col2im (one long copy or add per row of columns); the general kernels,
   -- selected with mg._set_reference_kernels(true), are the reference. The
-  -- two must agree exactly, forward and backward.
+  -- two must agree exactly, forward and backward. Deterministic mode keeps
+  -- float32 on these kernels rather than oneDNN's.
   local cases = {
     { note = "3x3, padding 1", x = { 2, 3, 6, 5 }, w = { 4, 3, 3, 3 }, o = { padding = 1 } },
     { note = "5x5, padding 2", x = { 2, 2, 7, 9 }, w = { 3, 2, 5, 5 }, o = { padding = 2 } },
@@ -171,6 +177,8 @@ describe("conv2d's kernels for rows as long as the input's", function()
   }
   local function go(c, dtype, reference)
     local was = mg._set_reference_kernels(reference)
+    local det = mg.are_deterministic_algorithms_enabled()
+    mg.use_deterministic_algorithms(true)
     mg.manual_seed(11)
     local x = mg.randn(c.x, dtype):requires_grad()
     local w = mg.randn(c.w, dtype):requires_grad()
@@ -178,6 +186,7 @@ describe("conv2d's kernels for rows as long as the input's", function()
     local y = F.conv2d(x, w, b, c.o)
     y:backward(mg.randn(y:shape(), dtype))
     mg._set_reference_kernels(was)
+    mg.use_deterministic_algorithms(det)
     return { y:detach():totable(), x.grad:totable(), w.grad:totable(), b.grad:totable() }
   end
   for _, c in ipairs(cases) do

@@ -186,7 +186,7 @@ describe("make install PREFIX=...", function()
     assert.truthy(flags:find(" -L" .. P .. "/lib -lmoongrad ", 1, true))
     assert.truthy(flags:find(" -llua5.4 ", 1, true))
     local static = " " .. check(pkg .. "--libs --static moongrad")
-    for _, lib in ipairs {"-lopenblas", "-lgomp", "-lcjson", "-lpng16", "-ljpeg", "-lz", "-lm"} do
+    for _, lib in ipairs {"-lopenblas", "-lgomp", "-ldnnl", "-lcjson", "-lpng16", "-ljpeg", "-lz", "-lm"} do
       assert.truthy(static:find(" " .. lib .. " ", 1, true), lib .. " missing from " .. static)
     end
     assert.truthy(static:find(" %-Wl,%-rpath,/usr/lib/[^ ]*/openblas%-openmp "))

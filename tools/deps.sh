@@ -8,8 +8,9 @@ set -eu
 # in Lua; the Fashion-MNIST package is the main job's data and wamerican's
 # word list (/usr/share/dict/words) the character-level models'. libpng
 # and libjpeg-turbo decode and encode images (mg.image); lua-argparse reads
-# the image scripts' command lines (their --help).
-build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson lua-argparse dataset-fashion-mnist wamerican"
+# the image scripts' command lines (their --help). oneDNN runs float32
+# conv2d (runtime/conv_dnnl.c).
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson lua-argparse dataset-fashion-mnist wamerican"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
 # The installation spec builds the rock with luarocks, builds C programs
 # with pkg-config's flags (pkgconf) and renders the man page (groff-base,
