@@ -60,7 +60,7 @@ static void act_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   switch (aa->act) {
   case MG_ACT_LEAKY_RELU: ALOOP(float, x > 0 ? x : x * c) break;
   case MG_ACT_ELU: AVLOOP(float, mg_vblendf(x > 0, x, c * mg_vexpm1f(x))) break;
-  case MG_ACT_GELU: ALOOP(float, 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2))) break;
+  case MG_ACT_GELU: AVLOOP(float, 0.5f * x * (1.0f + mg_verff(x * (float)M_SQRT1_2))) break;
   case MG_ACT_GELU_TANH: AVLOOP(float, gelu_tanh_f32(x)) break;
   case MG_ACT_SILU: AVLOOP(float, (float)(x / (1.0 + mg_vexpfd(-x)))) break;
   default: break;
@@ -92,7 +92,7 @@ static inline float act_slope_f32(mg_Activation act, float x, float c) {
   case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0f : c;
   case MG_ACT_ELU: return mg_vblendf(x > 0, 1.0f, c * mg_vexpf(x));
   case MG_ACT_GELU:
-    return 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)) +
+    return 0.5f * (1.0f + mg_verff(x * (float)M_SQRT1_2)) +
            x * (float)INV_SQRT_2PI * mg_vexpf(-0.5f * x * x);
   case MG_ACT_GELU_TANH: {
     float t = mg_vtanhf((float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x));
