@@ -213,6 +213,73 @@ describe("float32 activations built on them", function()
   end)
 end)
 
+-- erf in double: its Taylor series below 2.5 (terms fall below 1e-17 of
+-- the sum before the loop ends), above it 1 - erfc by erfc's continued
+-- fraction (Lentz), 200 levels deep.
+local function ref_erf(x)
+  local z = math.abs(x)
+  if z ~= z then return x end
+  local r
+  if z < 2.5 then
+    local t, sum, n = z, z, 0
+    repeat
+      n = n + 1
+      t = -t * z * z / n
+      sum = sum + t / (2 * n + 1)
+    until math.abs(t) < 1e-18 * math.abs(sum)
+    r = sum * 2 / math.sqrt(math.pi)
+  elseif z > 10 then
+    r = 1
+  else
+    local f = z
+    for k = 200, 1, -1 do f = z + (k / 2) / f end
+    r = 1 - math.exp(-z * z) / math.sqrt(math.pi) / f
+  end
+  return x < 0 and -r or r
+end
+
+describe("float32 gelu (erf)", function()
+  -- F.gelu rounds as PyTorch does, in float32: 0.5 x (1 + erf(x / sqrt 2)),
+  -- with erf itself within 1 ulp; against the double reference that
+  -- leaves a few ulps, and below x = -3, where 1 + erf cancels, an absolute
+  -- error under |x| 2^-24. A wrong erf coefficient costs far more.
+  it("is within a few ulps of GELU computed in double", function()
+    local xs = {}
+    for i = 0, 20000 do xs[#xs + 1] = f32(-8 + 16 * i / 20000 + 3e-5) end
+    for _, x in ipairs(tiny) do xs[#xs + 1] = x end
+    local got = F.gelu(mg.tensor(xs, "float32")):totable()
+    for i, x in ipairs(xs) do
+      local want = 0.5 * x * (1 + ref_erf(x / math.sqrt(2)))
+      local err = math.abs(got[i] - want)
+      if not (ulps(got[i], f32(want)) <= 4 or err <= math.abs(x) * 2 ^ -24) then
+        error(("gelu(%.9g) = %.9g, want %.9g"):format(x, got[i], want))
+      end
+    end
+  end)
+
+  it("has the derivative of GELU computed in double", function()
+    local xs = {}
+    for i = 0, 4000 do xs[#xs + 1] = f32(-7 + 14 * i / 4000 + 1e-4) end
+    local x = mg.tensor(xs, "float32"):requires_grad()
+    F.gelu(x):sum():backward()
+    local got = x.grad:totable()
+    for i, v in ipairs(xs) do
+      local want = 0.5 * (1 + ref_erf(v / math.sqrt(2))) + v * math.exp(-v * v / 2) / math.sqrt(2 * math.pi)
+      if math.abs(got[i] - want) > 4e-7 then
+        error(("gelu'(%.9g) = %.9g, want %.9g"):format(v, got[i], want))
+      end
+    end
+  end)
+
+  it("keeps gelu(0) = 0, gelu(-0) = -0 and NaN, and is x and 0 at the infinities", function()
+    local got = F.gelu(mg.tensor({0, -0.0, nan, inf, -inf}, "float32")):totable()
+    assert.equal(0, got[1])
+    assert.is_true(got[2] == 0 and 1 / got[2] < 0)
+    assert.is_true(got[3] ~= got[3])
+    assert.equal(inf, got[4])
+  end)
+end)
+
 describe("float32 softmax", function()
   it("is within 2 ulp of softmax computed in double over rows spanning the range", function()
     -- rows of 50 from the sweep: each row's max is subtracted, as in C
