@@ -99,6 +99,53 @@ static int no_memory(mg_Context *ctx, const char *op) {
   return mg_error(ctx, MG_ENOMEM, "%s: not enough memory for partial sums", op);
 }
 
+/* What lane_sum_* sums: v = (a - shift) * scale, its square, or v * b. */
+enum { SUM_V, SUM_SQUARE, SUM_TIMES_B };
+
+/* The sum over one row of S elements, in CH_LANES running sums combined in
+ * a fixed order at the end: a single running sum is a chain of dependent
+ * adds (one per four cycles, and this is most of a batch norm's time),
+ * while the lanes vectorise. The order depends on S alone, never on the
+ * thread count. Batch norm's channel statistics and layer norm's rows
+ * use it. */
+#define CH_LANES 8
+#define INLINE static inline __attribute__((always_inline))
+INLINE double lane_sum_f32(const float *restrict a, const float *restrict b,
+                              int64_t S, double sh, double sc, int kind) {
+  double lane[CH_LANES] = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= S; j += CH_LANES)
+    for (int l = 0; l < CH_LANES; l++) {
+      double v = ((double)a[j + l] - sh) * sc;
+      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j + l] : v;
+    }
+  for (int l = 0; j < S; j++, l++) {
+    double v = ((double)a[j] - sh) * sc;
+    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j] : v;
+  }
+  double acc = 0;
+  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
+  return acc;
+}
+/* f64 twin of lane_sum_f32 */
+INLINE double lane_sum_f64(const double *restrict a, const double *restrict b,
+                              int64_t S, double sh, double sc, int kind) {
+  double lane[CH_LANES] = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= S; j += CH_LANES)
+    for (int l = 0; l < CH_LANES; l++) {
+      double v = (a[j + l] - sh) * sc;
+      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j + l] : v;
+    }
+  for (int l = 0; j < S; j++, l++) {
+    double v = (a[j] - sh) * sc;
+    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j] : v;
+  }
+  double acc = 0;
+  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
+  return acc;
+}
+
 /* ---- layer_norm ---------------------------------------------------------------
  * x [M, D] (leading dims folded, D = the normalized dims), w and b [D]:
  *   y = (x - mean) * rstd * w + b                       per row
@@ -115,11 +162,9 @@ static void layer_norm_rows_f32(mg_Context *ctx, float *Y, double *MU,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < M; i++) {
     int64_t o = i * D;
-    double s = 0, v = 0;
     const float *xr = X + o;
-    for (int64_t j = 0; j < D; j++) s += xr[j];
-    double mu = s / (double)D;
-    for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
+    double mu = lane_sum_f32(xr, NULL, D, 0, 1, SUM_V) / (double)D;
+    double v = lane_sum_f32(xr, NULL, D, mu, 1, SUM_SQUARE);
     double r = 1.0 / sqrt(v / (double)D + eps);
     float *yr = Y + o;
     for (int64_t j = 0; j < D; j++) {
@@ -139,11 +184,9 @@ static void layer_norm_rows_f64(mg_Context *ctx, double *Y, double *MU,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < M; i++) {
     int64_t o = i * D;
-    double s = 0, v = 0;
     const double *xr = X + o;
-    for (int64_t j = 0; j < D; j++) s += xr[j];
-    double mu = s / (double)D;
-    for (int64_t j = 0; j < D; j++) v += (xr[j] - mu) * (xr[j] - mu);
+    double mu = lane_sum_f64(xr, NULL, D, 0, 1, SUM_V) / (double)D;
+    double v = lane_sum_f64(xr, NULL, D, mu, 1, SUM_SQUARE);
     double r = 1.0 / sqrt(v / (double)D + eps);
     double *yr = Y + o;
     for (int64_t j = 0; j < D; j++) {
@@ -372,52 +415,6 @@ typedef struct {
   int64_t N, C, S;
 } NCS;
 
-/* What channel_row_* sums: v = (a - shift) * scale, its square, or v * b. */
-enum { SUM_V, SUM_SQUARE, SUM_TIMES_B };
-
-/* The sum over one row of S elements, in CH_LANES running sums combined in
- * a fixed order at the end: a single running sum is a chain of dependent
- * adds (one per four cycles, and this is most of a batch norm's time),
- * while the lanes vectorise. The order depends on S alone, never on the
- * thread count. */
-#define CH_LANES 8
-#define INLINE static inline __attribute__((always_inline))
-INLINE double channel_row_f32(const float *restrict a, const float *restrict b,
-                              int64_t S, double sh, double sc, int kind) {
-  double lane[CH_LANES] = {0};
-  int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES)
-    for (int l = 0; l < CH_LANES; l++) {
-      double v = ((double)a[j + l] - sh) * sc;
-      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j + l] : v;
-    }
-  for (int l = 0; j < S; j++, l++) {
-    double v = ((double)a[j] - sh) * sc;
-    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j] : v;
-  }
-  double acc = 0;
-  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
-  return acc;
-}
-/* f64 twin of channel_row_f32 */
-INLINE double channel_row_f64(const double *restrict a, const double *restrict b,
-                              int64_t S, double sh, double sc, int kind) {
-  double lane[CH_LANES] = {0};
-  int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES)
-    for (int l = 0; l < CH_LANES; l++) {
-      double v = (a[j + l] - sh) * sc;
-      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j + l] : v;
-    }
-  for (int l = 0; j < S; j++, l++) {
-    double v = (a[j] - sh) * sc;
-    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j] : v;
-  }
-  double acc = 0;
-  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
-  return acc;
-}
-
 /* Per-channel sums over the N and S dims of a [N, C, S] buffer: part[k * C
  * + c] += the sum over chunk k's rows of (a[i] - shift[c]) * scale[c] * (b ?
  * b[i] : 1), or of its square when square (shift, scale, b NULL when
@@ -435,9 +432,9 @@ static void channel_partials_f32(mg_Context *ctx, double *part, int64_t nch,
       for (int64_t c = 0; c < C; c++) {
         int64_t o = (i * C + c) * S;
         double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1;
-        if (square) p[c] += channel_row_f32(a + o, NULL, S, sh, sc, SUM_SQUARE);
-        else if (b) p[c] += channel_row_f32(a + o, b + o, S, sh, sc, SUM_TIMES_B);
-        else p[c] += channel_row_f32(a + o, NULL, S, sh, sc, SUM_V);
+        if (square) p[c] += lane_sum_f32(a + o, NULL, S, sh, sc, SUM_SQUARE);
+        else if (b) p[c] += lane_sum_f32(a + o, b + o, S, sh, sc, SUM_TIMES_B);
+        else p[c] += lane_sum_f32(a + o, NULL, S, sh, sc, SUM_V);
       }
   }
 }
@@ -456,9 +453,9 @@ static void channel_partials_f64(mg_Context *ctx, double *part, int64_t nch,
       for (int64_t c = 0; c < C; c++) {
         int64_t o = (i * C + c) * S;
         double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1;
-        if (square) p[c] += channel_row_f64(a + o, NULL, S, sh, sc, SUM_SQUARE);
-        else if (b) p[c] += channel_row_f64(a + o, b + o, S, sh, sc, SUM_TIMES_B);
-        else p[c] += channel_row_f64(a + o, NULL, S, sh, sc, SUM_V);
+        if (square) p[c] += lane_sum_f64(a + o, NULL, S, sh, sc, SUM_SQUARE);
+        else if (b) p[c] += lane_sum_f64(a + o, b + o, S, sh, sc, SUM_TIMES_B);
+        else p[c] += lane_sum_f64(a + o, NULL, S, sh, sc, SUM_V);
       }
   }
 }
