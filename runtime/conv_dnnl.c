@@ -20,6 +20,7 @@
  * execute, and restored after.
  */
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -72,7 +73,16 @@ void mg_conv_dnnl_runs(const mg_Context *ctx, int64_t runs[3]) {
   for (int k = 0; k < P_COUNT; k++) runs[k] = ctx->dnnl ? ctx->dnnl->runs[k] : 0;
 }
 
+/* oneDNN keeps a process-wide primitive cache behind its own lock, which
+ * ThreadSanitizer cannot see inside the uninstrumented library: two
+ * states creating primitives on two threads read as a race there. Every
+ * creation and destruction (rare: once per geometry and context) goes
+ * through this lock as well, so the ordering is visible; executes do not
+ * take it. */
+static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
+
 static void entry_clear(Entry *e) {
+  pthread_mutex_lock(&lifecycle);
   for (int k = 0; k < P_COUNT; k++) {
     if (e->prim[k]) dnnl_primitive_destroy(e->prim[k]);
     if (e->pd[k]) dnnl_primitive_desc_destroy(e->pd[k]);
@@ -81,6 +91,7 @@ static void entry_clear(Entry *e) {
     if (e->ro[k]) dnnl_primitive_destroy(e->ro[k]);
     if (e->ro_pd[k]) dnnl_primitive_desc_destroy(e->ro_pd[k]);
   }
+  pthread_mutex_unlock(&lifecycle);
   memset(e, 0, sizeof *e);
 }
 
@@ -88,8 +99,10 @@ void mg_conv_dnnl_free(mg_Context *ctx) {
   struct mg_DnnlState *S = ctx->dnnl;
   if (!S) return;
   for (int i = 0; i < DNNL_CACHE; i++) entry_clear(&S->e[i]);
+  pthread_mutex_lock(&lifecycle);
   if (S->stream) dnnl_stream_destroy(S->stream);
   if (S->eng) dnnl_engine_destroy(S->eng);
+  pthread_mutex_unlock(&lifecycle);
   free(S);
   ctx->dnnl = NULL;
 }
@@ -102,10 +115,12 @@ static struct mg_DnnlState *state(mg_Context *ctx) {
     S = calloc(1, sizeof *S);
     if (!S) return NULL;
     ctx->dnnl = S;
+    pthread_mutex_lock(&lifecycle);
     if (dnnl_engine_create(&S->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&S->stream, S->eng, dnnl_stream_default_flags) !=
             dnnl_success)
       S->broken = 1;
+    pthread_mutex_unlock(&lifecycle);
   }
   return S->broken ? NULL : S;
 }
@@ -207,7 +222,9 @@ static Entry *lookup(struct mg_DnnlState *S, const Key *k) {
   victim->key = *k;
   victim->used = ++S->clock;
   int was = threads_begin((int)k->nthreads);
+  pthread_mutex_lock(&lifecycle);
   make_pds(S, victim);
+  pthread_mutex_unlock(&lifecycle);
   threads_end(was);
   return victim;
 }
@@ -300,17 +317,14 @@ static int reorder(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
         (*dst = dnnl_memory_get_memory_desc(to, &tm)) ||
         (*dst = dnnl_primitive_attr_create(&attr)))
       return MG_EARG;
+    pthread_mutex_lock(&lifecycle);
     *dst = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (!*dst) *dst = dnnl_reorder_primitive_desc_create(&e->ro_pd[r], fm, S->eng, tm, S->eng, attr);
     dnnl_primitive_attr_destroy(attr);
-    if (*dst) {
-      e->ro_pd[r] = NULL;
-      return MG_EARG;
-    }
-    if ((*dst = dnnl_primitive_create(&e->ro[r], e->ro_pd[r]))) {
-      e->ro[r] = NULL;
-      return MG_EARG;
-    }
+    if (*dst) e->ro_pd[r] = NULL;
+    else if ((*dst = dnnl_primitive_create(&e->ro[r], e->ro_pd[r]))) e->ro[r] = NULL;
+    pthread_mutex_unlock(&lifecycle);
+    if (*dst) return MG_EARG;
   }
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
   return run(ctx, S, e->ro_pd[r], e->ro[r], 2, args, dst);
@@ -357,7 +371,9 @@ static const dnnl_memory_desc_t *md_of(Entry *e, int p, dnnl_query_t q) {
 /* The primitive p of e, made on first use. */
 static dnnl_status_t prim(Entry *e, int p) {
   if (e->prim[p]) return dnnl_success;
+  pthread_mutex_lock(&lifecycle);
   dnnl_status_t st = dnnl_primitive_create(&e->prim[p], e->pd[p]);
+  pthread_mutex_unlock(&lifecycle);
   if (st) e->prim[p] = NULL;
   return st;
 }
