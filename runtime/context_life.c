@@ -1,13 +1,14 @@
 /*
  * context_life.c — creating and releasing a context: the one place that
  * knows what a context owns (its buffer cache and spare structs, its RNG
- * stream, an op audit left running, conv_dnnl.c's oneDNN primitives),
- * above alloc.c and philox.c.
+ * stream, an op audit left running, and what an op file hung on it to
+ * release, conv_dnnl.c's oneDNN primitives through ctx->dnnl_free), above
+ * alloc.c and philox.c and below every op.
  */
 #include <stdlib.h>
 #include <omp.h>
 
-#include "mg_conv_dnnl.h"
+#include "mg_internal.h"
 
 mg_Context *mg_context_new(void) {
   mg_Context *ctx = calloc(1, sizeof *ctx);
@@ -25,7 +26,7 @@ void mg_context_incref(mg_Context *ctx) { ctx->refcount++; }
 
 void mg_context_decref(mg_Context *ctx) {
   if (!ctx || --ctx->refcount > 0) return;
-  mg_conv_dnnl_free(ctx);
+  if (ctx->dnnl_free) ctx->dnnl_free(ctx);
   mg_empty_cache(ctx);
   free(ctx->op_seen); /* an audit left running (grad_ops.c) */
   free(ctx);

@@ -95,7 +95,9 @@ static void entry_clear(Entry *e) {
   memset(e, 0, sizeof *e);
 }
 
-void mg_conv_dnnl_free(mg_Context *ctx) {
+/* Releases the context's oneDNN engine, stream and cached primitives;
+ * the context calls it when it goes (ctx->dnnl_free). */
+static void dnnl_free(mg_Context *ctx) {
   struct mg_DnnlState *S = ctx->dnnl;
   if (!S) return;
   for (int i = 0; i < DNNL_CACHE; i++) entry_clear(&S->e[i]);
@@ -115,6 +117,7 @@ static struct mg_DnnlState *state(mg_Context *ctx) {
     S = calloc(1, sizeof *S);
     if (!S) return NULL;
     ctx->dnnl = S;
+    ctx->dnnl_free = dnnl_free;
     pthread_mutex_lock(&lifecycle);
     if (dnnl_engine_create(&S->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&S->stream, S->eng, dnnl_stream_default_flags) !=

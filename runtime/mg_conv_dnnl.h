@@ -46,8 +46,4 @@ int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
  * for this context (specs read them to see that it ran). */
 void mg_conv_dnnl_runs(const mg_Context *ctx, int64_t runs[3]);
 
-/* Releases the context's oneDNN engine, stream and cached primitives
- * (context_life.c, when the context goes). */
-void mg_conv_dnnl_free(mg_Context *ctx);
-
 #endif

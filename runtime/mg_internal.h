@@ -162,6 +162,9 @@ struct mg_Context {
                                the list lacks, or NULL */
   struct mg_DnnlState *dnnl; /* conv_dnnl.c's oneDNN engine, stream and
                                primitive cache, or NULL before first use */
+  void (*dnnl_free)(struct mg_Context *ctx); /* releases dnnl: set by
+                               conv_dnnl.c with it, so that the context,
+                               below the ops, calls none of them */
 };
 
 /* mg_record's note of each name it records under (grad_ops.c): marks it
