@@ -240,6 +240,12 @@ int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
                  const void *arg);
 
+/* A kernel function that takes options (a kind, flags) as constant
+ * arguments at each call: inlined always, so that every caller compiles to
+ * its own specialised, branch-free loop (the dtype policy's way to share a
+ * body between kinds, docs/CONTRIBUTING.md). */
+#define MG_INLINE static inline __attribute__((always_inline))
+
 /* Loops over one run of a map kernel (an mg_LoopFn with out o, input a,
  * their strides so and sa, length n): o = expr of x = a[i]. MG_RUN_VLOOP
  * adds a unit-stride copy of the loop, the one GCC vectorises. */

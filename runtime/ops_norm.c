@@ -109,8 +109,7 @@ enum { SUM_V, SUM_SQUARE, SUM_TIMES_B };
  * thread count. Batch norm's channel statistics and layer norm's rows
  * use it. */
 #define CH_LANES 8
-#define INLINE static inline __attribute__((always_inline))
-INLINE double lane_sum_f32(const float *restrict a, const float *restrict b,
+MG_INLINE double lane_sum_f32(const float *restrict a, const float *restrict b,
                               int64_t S, double sh, double sc, int kind) {
   double lane[CH_LANES] = {0};
   int64_t j = 0;
@@ -128,7 +127,7 @@ INLINE double lane_sum_f32(const float *restrict a, const float *restrict b,
   return acc;
 }
 /* f64 twin of lane_sum_f32 */
-INLINE double lane_sum_f64(const double *restrict a, const double *restrict b,
+MG_INLINE double lane_sum_f64(const double *restrict a, const double *restrict b,
                               int64_t S, double sh, double sc, int kind) {
   double lane[CH_LANES] = {0};
   int64_t j = 0;

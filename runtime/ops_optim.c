@@ -230,10 +230,6 @@ typedef struct {
 
 typedef void (*KernelFn)(const Job *j, int64_t b, int64_t e);
 
-/* A loop whose flags that decide which state it reads and writes are
- * constants at each call, so that every variant vectorizes. */
-#define INLINE static inline __attribute__((always_inline))
-
 /* torch.maximum / amax: NaN in either operand wins. */
 static inline float max_f32(float a, float b) { return (a != a || a > b) ? a : b; }
 /* f64 twin of max_f32 */
@@ -244,7 +240,7 @@ static inline double max_f64(double a, double b) { return (a != a || a > b) ? a 
  *   buf = clone(d_p) (first step) or buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
  *   d_p = d_p.add(buf, alpha=momentum) (nesterov) or buf
  *   param.add_(d_p, alpha=-lr) */
-INLINE void sgd_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int fresh) {
+MG_INLINE void sgd_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int fresh) {
   float *restrict p = j->p, *restrict buf = j->s[0];
   const float *restrict g = j->g;
   const Coef *c = &j->c;
@@ -264,7 +260,7 @@ INLINE void sgd_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int fre
 }
 
 /* f64 twin of sgd_run_f32 */
-INLINE void sgd_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int fresh) {
+MG_INLINE void sgd_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int fresh) {
   double *restrict p = j->p, *restrict buf = j->s[0];
   const double *restrict g = j->g;
   const Coef *c = &j->c;
@@ -306,7 +302,7 @@ static void sgd_f64(const Job *j, int64_t b, int64_t e) {
  *   amsgrad: torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
  *   denom = (exp_avg_sq (or max).sqrt() / bias_correction2_sqrt).add_(eps)
  *   param.addcdiv_(exp_avg, denom, value=-step_size) */
-INLINE void adam_run_f32(const Job *j, int64_t b, int64_t e, int amsgrad) {
+MG_INLINE void adam_run_f32(const Job *j, int64_t b, int64_t e, int amsgrad) {
   float *restrict p = j->p, *restrict m = j->s[0], *restrict v = j->s[1],
         *restrict vmax = j->s[2];
   const float *restrict g = j->g;
@@ -331,7 +327,7 @@ INLINE void adam_run_f32(const Job *j, int64_t b, int64_t e, int amsgrad) {
 }
 
 /* f64 twin of adam_run_f32 */
-INLINE void adam_run_f64(const Job *j, int64_t b, int64_t e, int amsgrad) {
+MG_INLINE void adam_run_f64(const Job *j, int64_t b, int64_t e, int amsgrad) {
   double *restrict p = j->p, *restrict m = j->s[0], *restrict v = j->s[1],
          *restrict vmax = j->s[2];
   const double *restrict g = j->g;
@@ -376,7 +372,7 @@ static void adam_f64(const Job *j, int64_t b, int64_t e) {
  *   avg = avg.add_(eps)
  *   momentum > 0: buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
  *   else:         param.addcdiv_(grad, avg, value=-lr) */
-INLINE void rmsprop_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int centered) {
+MG_INLINE void rmsprop_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int centered) {
   float *restrict p = j->p, *restrict sq = j->s[0], *restrict buf = j->s[1],
         *restrict ga = j->s[2];
   const float *restrict g = j->g;
@@ -409,7 +405,7 @@ INLINE void rmsprop_run_f32(const Job *j, int64_t b, int64_t e, int use_mom, int
 }
 
 /* f64 twin of rmsprop_run_f32 */
-INLINE void rmsprop_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int centered) {
+MG_INLINE void rmsprop_run_f64(const Job *j, int64_t b, int64_t e, int use_mom, int centered) {
   double *restrict p = j->p, *restrict sq = j->s[0], *restrict buf = j->s[1],
          *restrict ga = j->s[2];
   const double *restrict g = j->g;

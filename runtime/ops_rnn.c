@@ -220,7 +220,6 @@ static int cell_threads(const mg_Context *ctx, const Dims *d) {
  * branch and restrict pointers, so that GCC vectorises it (the options
  * that vary by call, projection and bias, are constant arguments of an
  * always-inlined row function). */
-#define INLINE static inline __attribute__((always_inline))
 
 /* tanh / relu forward: P_t holds A_t; apply the activation in place. */
 static void simple_fw_f32(const Step *s) {
@@ -286,7 +285,7 @@ static void simple_bw_f64(const Step *s) {
  * c_t = f c_{t-1} + i g, h_t = o tanh(c_t) (projected: m = o tanh(c_t) into
  * Z, for the caller's h = m W_hrᵀ). One row: z the row of Z (gates in
  * place), cp c_{t-1}, c c_t, h where h (or m) goes. */
-INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict cp,
+MG_INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict cp,
                             float *restrict c, float *restrict h, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
     double i = sigmoid_f32((double)z[j]), f = sigmoid_f32((double)z[H + j]);
@@ -301,7 +300,7 @@ INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict cp,
   }
 }
 /* f64 twin of lstm_fw_row_f32 */
-INLINE void lstm_fw_row_f64(double *restrict z, const double *restrict cp,
+MG_INLINE void lstm_fw_row_f64(double *restrict z, const double *restrict cp,
                             double *restrict c, double *restrict h, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
     double i = sigmoid_f64(z[j]), f = sigmoid_f64(z[H + j]);
@@ -343,7 +342,7 @@ static void lstm_fw_f64(const Step *s) {
  * dh tanh(c) o(1-o)], and the new c carry dc f. One row: z the gates, c and
  * cp c_t and c_{t-1}, gh and gc dP at h and c, hc the h carry (or dm when
  * proj), cc the c carry, dx dA. */
-INLINE void lstm_bw_row_f32(const float *restrict z, const float *restrict c,
+MG_INLINE void lstm_bw_row_f32(const float *restrict z, const float *restrict c,
                             const float *restrict cp, const float *restrict gh,
                             const float *restrict gc, const float *restrict hc,
                             float *restrict cc, float *restrict dx, int64_t H, int proj) {
@@ -361,7 +360,7 @@ INLINE void lstm_bw_row_f32(const float *restrict z, const float *restrict c,
   }
 }
 /* f64 twin of lstm_bw_row_f32 */
-INLINE void lstm_bw_row_f64(const double *restrict z, const double *restrict c,
+MG_INLINE void lstm_bw_row_f64(const double *restrict z, const double *restrict c,
                             const double *restrict cp, const double *restrict gh,
                             const double *restrict gc, const double *restrict hc,
                             double *restrict cc, double *restrict dx, int64_t H, int proj) {
@@ -411,7 +410,7 @@ static void lstm_bw_f64(const Step *s) {
  * z = σ(x_z + gh_z), n = tanh(x_n + r gh_n), h = (1 - z) n + z h_{t-1}.
  * One row: x the input side, gh the hidden side, b b_hh (read when bias),
  * hp h_{t-1}, z the saved [r, z, n, gh_n], h h_t. */
-INLINE void gru_fw_row_f32(const float *restrict x, const float *restrict gh,
+MG_INLINE void gru_fw_row_f32(const float *restrict x, const float *restrict gh,
                            const float *restrict b, const float *restrict hp,
                            float *restrict z, float *restrict h, int64_t H, int bias) {
   for (int64_t j = 0; j < H; j++) {
@@ -429,7 +428,7 @@ INLINE void gru_fw_row_f32(const float *restrict x, const float *restrict gh,
   }
 }
 /* f64 twin of gru_fw_row_f32 */
-INLINE void gru_fw_row_f64(const double *restrict x, const double *restrict gh,
+MG_INLINE void gru_fw_row_f64(const double *restrict x, const double *restrict gh,
                            const double *restrict b, const double *restrict hp,
                            double *restrict z, double *restrict h, int64_t H, int bias) {
   for (int64_t j = 0; j < H; j++) {
@@ -479,7 +478,7 @@ static void gru_fw_f64(const Step *s) {
  * the input side gets [dr r(1-r), dz z(1-z), da_n] (dr = da_n gh_n), the
  * hidden side (dgh) the same but da_n r, and h_{t-1} directly dh z (left
  * in the carry; the gemm adds dgh W_hh). */
-INLINE void gru_bw_row_f32(const float *restrict z, const float *restrict hp,
+MG_INLINE void gru_bw_row_f32(const float *restrict z, const float *restrict hp,
                            const float *restrict gp, float *restrict hc,
                            float *restrict dx, float *restrict dg, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
@@ -498,7 +497,7 @@ INLINE void gru_bw_row_f32(const float *restrict z, const float *restrict hp,
   }
 }
 /* f64 twin of gru_bw_row_f32 */
-INLINE void gru_bw_row_f64(const double *restrict z, const double *restrict hp,
+MG_INLINE void gru_bw_row_f64(const double *restrict z, const double *restrict hp,
                            const double *restrict gp, double *restrict hc,
                            double *restrict dx, double *restrict dg, int64_t H) {
   for (int64_t j = 0; j < H; j++) {

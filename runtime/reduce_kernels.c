@@ -56,10 +56,6 @@ const char *mg_reduce_name(mg_ReduceOp op) { return reduce_names[op]; }
 #define MG_RED_COLS_CHUNK (1 << 18)
 /* Independent accumulators of a row sum: room for SIMD and pipelining. */
 #define LANES 16
-/* A kernel whose flag (the kind, or max versus min) is a constant at each
- * call, so that each caller compiles to its own specialised loop (checked:
- * the same instructions as a copy written out per kind). */
-#define INLINE static inline __attribute__((always_inline))
 
 /* What a kernel accumulates. The int64 kernel reads K_SUM/K_SQDEV in
  * double (for mean, var, std) and K_ISUM/K_IPROD in exact int64. */
@@ -110,7 +106,7 @@ typedef Acc RowFn(const void *x, int64_t n, double m);
 
 /* The row's sum (kind K_SUM), sum of squared deviations from m (K_SQDEV)
  * or product (K_PROD), in double. */
-INLINE Acc row_fold_f32(const float *x, int64_t n, double m, int kind) {
+MG_INLINE Acc row_fold_f32(const float *x, int64_t n, double m, int kind) {
   int prod = kind == K_PROD, sq = kind == K_SQDEV;
   Acc a = {{0}, 0};
   double id = prod ? 1 : 0, l[LANES], tail = id;
@@ -139,7 +135,7 @@ INLINE Acc row_fold_f32(const float *x, int64_t n, double m, int kind) {
 }
 
 /* f64 twin of row_fold_f32 */
-INLINE Acc row_fold_f64(const double *x, int64_t n, double m, int kind) {
+MG_INLINE Acc row_fold_f64(const double *x, int64_t n, double m, int kind) {
   int prod = kind == K_PROD, sq = kind == K_SQDEV;
   Acc a = {{0}, 0};
   double id = prod ? 1 : 0, l[LANES], tail = id;
@@ -167,7 +163,7 @@ INLINE Acc row_fold_f64(const double *x, int64_t n, double m, int kind) {
   return a;
 }
 
-INLINE Acc row_fold_i64(const int64_t *x, int64_t n, double m, int kind) {
+MG_INLINE Acc row_fold_i64(const int64_t *x, int64_t n, double m, int kind) {
   int prod = kind == K_PROD, sq = kind == K_SQDEV;
   Acc a = {{0}, 0};
   double id = prod ? 1 : 0, l[LANES], tail = id;
@@ -196,7 +192,7 @@ INLINE Acc row_fold_i64(const int64_t *x, int64_t n, double m, int kind) {
 }
 
 /* int64's exact sum (prod = 0) or product, wrapping. */
-INLINE Acc row_ifold_i64(const int64_t *x, int64_t n, int prod) {
+MG_INLINE Acc row_ifold_i64(const int64_t *x, int64_t n, int prod) {
   Acc a = {{0}, 0};
   uint64_t id = prod ? 1 : 0, l[LANES], tail = id;
   for (int k = 0; k < LANES; k++) l[k] = id;
@@ -267,7 +263,7 @@ static Acc row_iprod_i64(const void *x, int64_t n, double m) {
 }
 
 /* The row's first maximum (want_max) or minimum, or its first NaN. */
-INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
+MG_INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
   Acc a = {{0}, 0};
   float b = x[0];
   int64_t at = 0;
@@ -314,7 +310,7 @@ INLINE Acc row_best_f32(const float *x, int64_t n, int want_max) {
 }
 
 /* f64 twin of row_best_f32 */
-INLINE Acc row_best_f64(const double *x, int64_t n, int want_max) {
+MG_INLINE Acc row_best_f64(const double *x, int64_t n, int want_max) {
   Acc a = {{0}, 0};
   double b = x[0];
   int64_t at = 0;
@@ -360,7 +356,7 @@ INLINE Acc row_best_f64(const double *x, int64_t n, int want_max) {
   return a;
 }
 
-INLINE Acc row_best_i64(const int64_t *x, int64_t n, int want_max) {
+MG_INLINE Acc row_best_i64(const int64_t *x, int64_t n, int want_max) {
   Acc a = {{0}, 0};
   int64_t b = x[0];
   int64_t at = 0;
@@ -607,7 +603,7 @@ static void cols_iprod_i64(const void *vx, int64_t rows, int64_t stride,
 
 /* Each column's first maximum (want_max) or minimum, or its first NaN, and
  * its row in at. */
-INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
+MG_INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
                           int64_t w, double *a, int64_t *at, int want_max) {
   const float *xr = x;
   for (int64_t c = 0; c < w; c++) {
@@ -626,7 +622,7 @@ INLINE void cols_best_f32(const float *x, int64_t rows, int64_t stride,
 }
 
 /* f64 twin of cols_best_f32 */
-INLINE void cols_best_f64(const double *x, int64_t rows, int64_t stride,
+MG_INLINE void cols_best_f64(const double *x, int64_t rows, int64_t stride,
                           int64_t w, double *a, int64_t *at, int want_max) {
   const double *xr = x;
   for (int64_t c = 0; c < w; c++) {
@@ -644,7 +640,7 @@ INLINE void cols_best_f64(const double *x, int64_t rows, int64_t stride,
   }
 }
 
-INLINE void cols_best_i64(const int64_t *x, int64_t rows, int64_t stride,
+MG_INLINE void cols_best_i64(const int64_t *x, int64_t rows, int64_t stride,
                           int64_t w, int64_t *a, int64_t *at, int want_max) {
   const int64_t *xr = x;
   for (int64_t c = 0; c < w; c++) {
@@ -738,7 +734,7 @@ static void combine_iprod_i64(void *va, int64_t *aa, const void *vb,
 
 /* Extremes: the later replaces the earlier when better (want_max: larger)
  * or, for doubles, the first NaN. */
-INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
+MG_INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
                              const int64_t *ab, int64_t w, int want_max) {
   for (int64_t c = 0; c < w; c++)
     if (da[c] == da[c] &&
@@ -748,7 +744,7 @@ INLINE void combine_best_f64(double *da, int64_t *aa, const double *db,
     }
 }
 
-INLINE void combine_best_i64(int64_t *ia, int64_t *aa, const int64_t *ib,
+MG_INLINE void combine_best_i64(int64_t *ia, int64_t *aa, const int64_t *ib,
                              const int64_t *ab, int64_t w, int want_max) {
   for (int64_t c = 0; c < w; c++)
     if (want_max ? ib[c] > ia[c] : ib[c] < ia[c]) {

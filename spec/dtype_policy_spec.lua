@@ -65,7 +65,7 @@ function rules.twins(_, lines, bad)
   local defs, seen = {}, {}
   for n, l in ipairs(lines) do
     local name, sfx = l:match("^static[%w%s_%*]-[%s%*]([%w_]+)_(f%d%d)%(")
-    if not name then name, sfx = l:match("^INLINE[%w%s_%*]-[%s%*]([%w_]+)_(f%d%d)%(") end
+    if not name then name, sfx = l:match("^MG_INLINE[%w%s_%*]-[%s%*]([%w_]+)_(f%d%d)%(") end
     if name and not l:match(";%s*$") then defs[#defs + 1] = {n = n, name = name, sfx = sfx} end
   end
   local has_f32 = {}
