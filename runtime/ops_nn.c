@@ -46,6 +46,12 @@ static inline float gelu_tanh_f32(float x) {
   return 0.5f * x * (1.0f + mg_vtanhf(inner));
 }
 
+/* 0.5 x (1 + erf(x / sqrt 2)) in float arithmetic (mg_vmath.h). */
+static inline float gelu_f32(float x) {
+  float gauss;
+  return 0.5f * x * mg_vgelu_cdf2f(x, &gauss);
+}
+
 /* f64 twin of gelu_tanh_f32 */
 static inline double gelu_tanh_f64(double x) {
   double inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
@@ -60,7 +66,7 @@ static void act_f32(char **p, const int64_t *s, int64_t n, const void *arg) {
   switch (aa->act) {
   case MG_ACT_LEAKY_RELU: ALOOP(float, x > 0 ? x : x * c) break;
   case MG_ACT_ELU: AVLOOP(float, mg_vblendf(x > 0, x, c * mg_vexpm1f(x))) break;
-  case MG_ACT_GELU: AVLOOP(float, 0.5f * x * (1.0f + mg_verff(x * (float)M_SQRT1_2))) break;
+  case MG_ACT_GELU: AVLOOP(float, gelu_f32(x)) break;
   case MG_ACT_GELU_TANH: AVLOOP(float, gelu_tanh_f32(x)) break;
   case MG_ACT_SILU: AVLOOP(float, (float)(x / (1.0 + mg_vexpfd(-x)))) break;
   default: break;
@@ -91,9 +97,10 @@ static inline float act_slope_f32(mg_Activation act, float x, float c) {
   switch (act) {
   case MG_ACT_LEAKY_RELU: return x > 0 ? 1.0f : c;
   case MG_ACT_ELU: return mg_vblendf(x > 0, 1.0f, c * mg_vexpf(x));
-  case MG_ACT_GELU:
-    return 0.5f * (1.0f + mg_verff(x * (float)M_SQRT1_2)) +
-           x * (float)INV_SQRT_2PI * mg_vexpf(-0.5f * x * x);
+  case MG_ACT_GELU: {
+    float gauss, cdf2 = mg_vgelu_cdf2f(x, &gauss);
+    return 0.5f * cdf2 + x * (float)INV_SQRT_2PI * gauss;
+  }
   case MG_ACT_GELU_TANH: {
     float t = mg_vtanhf((float)GELU_BETA * (x + (float)GELU_KAPPA * x * x * x));
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * (float)GELU_BETA *
