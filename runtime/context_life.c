@@ -2,7 +2,7 @@
  * context_life.c — creating and releasing a context: the one place that
  * knows what a context owns (its buffer cache and spare structs, its RNG
  * stream, an op audit left running, and what an op file hung on it to
- * release, conv_dnnl.c's oneDNN primitives through ctx->dnnl_free), above
+ * release, the oneDNN state through ctx->dnnl_free), above
  * alloc.c and philox.c and below every op.
  */
 #include <stdlib.h>

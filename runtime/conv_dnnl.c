@@ -6,7 +6,8 @@
  * slow gemm path), and reorders move moongrad's contiguous NCHW / OIHW
  * tensors in and out of them.
  *
- * Per context: one engine and stream, and a small LRU table of geometries,
+ * Per context, on its oneDNN state (mg_dnnl.h: the engine and stream
+ * gemm_dnnl.c uses too), a small LRU table of geometries,
  * each holding its three convolution primitive descriptors (made once:
  * creating one is not free) and the primitives and reorders made on first
  * use. A geometry oneDNN refuses is remembered as refused, so that the
@@ -20,12 +21,11 @@
  * execute, and restored after.
  */
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <oneapi/dnnl/dnnl.h>
 
 #include "mg_conv_dnnl.h"
+#include "mg_dnnl.h"
 
 /* Reorders a geometry may need, by role: into the forward, backward-data
  * and backward-weights primitives' formats and back out to plain ones. */
@@ -56,33 +56,25 @@ typedef struct {
 /* Geometries kept: a ResNet has a handful; a spec may walk through many. */
 #define DNNL_CACHE 24
 
-struct mg_DnnlState {
-  int broken;          /* the engine or stream could not be made: never retry */
-  dnnl_engine_t eng;
-  dnnl_stream_t stream;
+/* conv2d's cache on the context's oneDNN state (mg_dnnl.h). */
+typedef struct {
+  struct mg_DnnlState *base; /* the state it hangs on: engine and stream */
   uint64_t clock;      /* LRU stamps */
   int64_t runs[P_COUNT];
   Entry e[DNNL_CACHE];
-};
+} Cache;
 
 int mg_conv_dnnl_usable(const mg_Context *ctx, mg_DType dt) {
   return dt == MG_F32 && !ctx->deterministic && !ctx->reference_kernels;
 }
 
 void mg_conv_dnnl_runs(const mg_Context *ctx, int64_t runs[3]) {
-  for (int k = 0; k < P_COUNT; k++) runs[k] = ctx->dnnl ? ctx->dnnl->runs[k] : 0;
+  const Cache *C = ctx->dnnl ? ctx->dnnl->cache[MG_DNNL_CONV] : NULL;
+  for (int k = 0; k < P_COUNT; k++) runs[k] = C ? C->runs[k] : 0;
 }
 
-/* oneDNN keeps a process-wide primitive cache behind its own lock, which
- * ThreadSanitizer cannot see inside the uninstrumented library: two
- * states creating primitives on two threads read as a race there. Every
- * creation and destruction (rare: once per geometry and context) goes
- * through this lock as well, so the ordering is visible; executes do not
- * take it. */
-static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
-
 static void entry_clear(Entry *e) {
-  pthread_mutex_lock(&lifecycle);
+  mg_dnnl_lock();
   for (int k = 0; k < P_COUNT; k++) {
     if (e->prim[k]) dnnl_primitive_destroy(e->prim[k]);
     if (e->pd[k]) dnnl_primitive_desc_destroy(e->pd[k]);
@@ -91,41 +83,21 @@ static void entry_clear(Entry *e) {
     if (e->ro[k]) dnnl_primitive_destroy(e->ro[k]);
     if (e->ro_pd[k]) dnnl_primitive_desc_destroy(e->ro_pd[k]);
   }
-  pthread_mutex_unlock(&lifecycle);
+  mg_dnnl_unlock();
   memset(e, 0, sizeof *e);
 }
 
-/* Releases the context's oneDNN engine, stream and cached primitives;
- * the context calls it when it goes (ctx->dnnl_free). */
-static void dnnl_free(mg_Context *ctx) {
-  struct mg_DnnlState *S = ctx->dnnl;
-  if (!S) return;
-  for (int i = 0; i < DNNL_CACHE; i++) entry_clear(&S->e[i]);
-  pthread_mutex_lock(&lifecycle);
-  if (S->stream) dnnl_stream_destroy(S->stream);
-  if (S->eng) dnnl_engine_destroy(S->eng);
-  pthread_mutex_unlock(&lifecycle);
-  free(S);
-  ctx->dnnl = NULL;
+static void cache_release(void *c) {
+  Cache *C = c;
+  for (int i = 0; i < DNNL_CACHE; i++) entry_clear(&C->e[i]);
+  free(C);
 }
 
-/* The context's state, made on first use; NULL when oneDNN has no CPU
- * engine here (the caller then falls back). */
-static struct mg_DnnlState *state(mg_Context *ctx) {
-  struct mg_DnnlState *S = ctx->dnnl;
-  if (!S) {
-    S = calloc(1, sizeof *S);
-    if (!S) return NULL;
-    ctx->dnnl = S;
-    ctx->dnnl_free = dnnl_free;
-    pthread_mutex_lock(&lifecycle);
-    if (dnnl_engine_create(&S->eng, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&S->stream, S->eng, dnnl_stream_default_flags) !=
-            dnnl_success)
-      S->broken = 1;
-    pthread_mutex_unlock(&lifecycle);
-  }
-  return S->broken ? NULL : S;
+/* conv2d's cache, made on first use; NULL when oneDNN is unavailable. */
+static Cache *cache_of(mg_Context *ctx) {
+  Cache *C = mg_dnnl_cache(ctx, MG_DNNL_CONV, sizeof *C, cache_release);
+  if (C) C->base = ctx->dnnl;
+  return C;
 }
 
 /* ---- descriptors ------------------------------------------------------------ */
@@ -164,7 +136,7 @@ static dnnl_status_t make_mds(const mg_ConvShape *s, int any, Mds *m) {
 /* The three convolution descriptors of e's geometry, each NULL where
  * oneDNN refuses it; with the user scratchpad, so that the scratchpad is
  * a moongrad buffer. */
-static void make_pds(struct mg_DnnlState *S, Entry *e) {
+static void make_pds(Cache *S, Entry *e) {
   const mg_ConvShape *s = &e->key.s;
   Mds m;
   if (make_mds(s, 1, &m)) return;
@@ -181,15 +153,15 @@ static void make_pds(struct mg_DnnlState *S, Entry *e) {
   if (!dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) &&
       !dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training,
           dnnl_convolution_direct, &m.src, &m.wei, bias, &m.dst, st, dil, pl, pr) &&
-      dnnl_primitive_desc_create(&e->pd[P_FWD], &fd, attr, S->eng, NULL) == dnnl_success) {
+      dnnl_primitive_desc_create(&e->pd[P_FWD], &fd, attr, S->base->eng, NULL) == dnnl_success) {
     if (dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct,
             &m.src, &m.wei, &m.dst, st, dil, pl, pr) ||
-        dnnl_primitive_desc_create(&e->pd[P_BWD_DATA], &bd, attr, S->eng,
+        dnnl_primitive_desc_create(&e->pd[P_BWD_DATA], &bd, attr, S->base->eng,
                                    e->pd[P_FWD]))
       e->pd[P_BWD_DATA] = NULL;
     if (dnnl_dilated_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct,
             &m.src, &m.wei, bias, &m.dst, st, dil, pl, pr) ||
-        dnnl_primitive_desc_create(&e->pd[P_BWD_WEIGHTS], &wd, attr, S->eng,
+        dnnl_primitive_desc_create(&e->pd[P_BWD_WEIGHTS], &wd, attr, S->base->eng,
                                    e->pd[P_FWD]))
       e->pd[P_BWD_WEIGHTS] = NULL;
   } else {
@@ -198,20 +170,9 @@ static void make_pds(struct mg_DnnlState *S, Entry *e) {
   dnnl_primitive_attr_destroy(attr);
 }
 
-/* Sets the calling thread's OpenMP thread count (what oneDNN reads) to
- * nt; returns the count to restore. */
-static int threads_begin(int nt) {
-  int was = omp_get_max_threads();
-  if (was != nt) omp_set_num_threads(nt);
-  return was;
-}
-static void threads_end(int was) {
-  if (omp_get_max_threads() != was) omp_set_num_threads(was);
-}
-
 /* The entry of this geometry, made (descriptors and all) when missing,
  * the least recently used one giving way. */
-static Entry *lookup(struct mg_DnnlState *S, const Key *k) {
+static Entry *lookup(Cache *S, const Key *k) {
   Entry *victim = &S->e[0];
   for (int i = 0; i < DNNL_CACHE; i++) {
     Entry *e = &S->e[i];
@@ -224,18 +185,18 @@ static Entry *lookup(struct mg_DnnlState *S, const Key *k) {
   entry_clear(victim);
   victim->key = *k;
   victim->used = ++S->clock;
-  int was = threads_begin((int)k->nthreads);
-  pthread_mutex_lock(&lifecycle);
+  int was = mg_dnnl_threads_begin((int)k->nthreads);
+  mg_dnnl_lock();
   make_pds(S, victim);
-  pthread_mutex_unlock(&lifecycle);
-  threads_end(was);
+  mg_dnnl_unlock();
+  mg_dnnl_threads_end(was);
   return victim;
 }
 
 /* The entry for s with the thread count this work gets, or NULL when
  * oneDNN is unavailable. */
 static Entry *entry_for(mg_Context *ctx, const mg_ConvShape *s, int bias) {
-  struct mg_DnnlState *S = state(ctx);
+  Cache *S = cache_of(ctx);
   if (!S) return NULL;
   Key k;
   memset(&k, 0, sizeof k);
@@ -265,12 +226,6 @@ static int fail(mg_Context *ctx, const mg_ConvShape *s, const char *what,
                   (long long)s->dw, (long long)s->G);
 }
 
-/* A float32 buffer tensor of at least bytes bytes, from the allocator. */
-static int buffer(mg_Context *ctx, mg_Tensor **t, size_t bytes) {
-  int64_t n = (int64_t)((bytes + 3) / 4);
-  return mg_alloc_tensor(ctx, t, MG_F32, 1, &n);
-}
-
 /* One operand of a call: its memory in the primitive's format, over the
  * caller's tensor when the formats agree, else over a buffer. */
 typedef struct {
@@ -285,33 +240,15 @@ static void arg_free(Arg *a) {
   a->buf = NULL;
 }
 
-/* Runs primitive p of descriptor pd with its scratchpad from the
- * allocator; the status of oneDNN in *dst. */
-static int run(mg_Context *ctx, struct mg_DnnlState *S, dnnl_primitive_desc_t pd,
+static int run(mg_Context *ctx, Cache *S, dnnl_primitive_desc_t pd,
                dnnl_primitive_t p, int nargs, dnnl_exec_arg_t *args,
                dnnl_status_t *dst) {
-  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-  size_t bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
-  Arg pad = {0};
-  int st;
-  *dst = dnnl_success;
-  if (bytes) {
-    if ((st = buffer(ctx, &pad.buf, bytes))) return st;
-    if ((*dst = dnnl_memory_create(&pad.mem, smd, S->eng, mg_data(pad.buf)))) {
-      arg_free(&pad);
-      return MG_EARG;
-    }
-    args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, pad.mem};
-  }
-  *dst = dnnl_primitive_execute(p, S->stream, nargs, args);
-  if (!*dst) *dst = dnnl_stream_wait(S->stream);
-  arg_free(&pad);
-  return *dst ? MG_EARG : MG_OK;
+  return mg_dnnl_run(ctx, S->base, pd, p, nargs, args, dst);
 }
 
 /* Reorders memory `from` into memory `to` through e's reorder of role r
  * (made on first use). */
-static int reorder(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
+static int reorder(mg_Context *ctx, Cache *S, Entry *e, int r,
                    dnnl_memory_t from, dnnl_memory_t to, dnnl_status_t *dst) {
   if (!e->ro[r]) {
     const dnnl_memory_desc_t *fm, *tm;
@@ -320,13 +257,13 @@ static int reorder(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
         (*dst = dnnl_memory_get_memory_desc(to, &tm)) ||
         (*dst = dnnl_primitive_attr_create(&attr)))
       return MG_EARG;
-    pthread_mutex_lock(&lifecycle);
+    mg_dnnl_lock();
     *dst = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (!*dst) *dst = dnnl_reorder_primitive_desc_create(&e->ro_pd[r], fm, S->eng, tm, S->eng, attr);
+    if (!*dst) *dst = dnnl_reorder_primitive_desc_create(&e->ro_pd[r], fm, S->base->eng, tm, S->base->eng, attr);
     dnnl_primitive_attr_destroy(attr);
     if (*dst) e->ro_pd[r] = NULL;
     else if ((*dst = dnnl_primitive_create(&e->ro[r], e->ro_pd[r]))) e->ro[r] = NULL;
-    pthread_mutex_unlock(&lifecycle);
+    mg_dnnl_unlock();
     if (*dst) return MG_EARG;
   }
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
@@ -337,18 +274,18 @@ static int reorder(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
  * itself when the formats agree; else a buffer, into which the data is
  * reordered when in is set (an input), or which the caller reorders out
  * with finish_out (an output). */
-static int arg_make(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
+static int arg_make(mg_Context *ctx, Cache *S, Entry *e, int r,
                     const dnnl_memory_desc_t *plain, void *data,
                     const dnnl_memory_desc_t *want, int in, Arg *a,
                     dnnl_status_t *dst) {
   int st;
   if (dnnl_memory_desc_equal(plain, want))
-    return (*dst = dnnl_memory_create(&a->mem, plain, S->eng, data)) ? MG_EARG : MG_OK;
-  if ((st = buffer(ctx, &a->buf, dnnl_memory_desc_get_size(want)))) return st;
-  if ((*dst = dnnl_memory_create(&a->mem, want, S->eng, mg_data(a->buf)))) return MG_EARG;
+    return (*dst = dnnl_memory_create(&a->mem, plain, S->base->eng, data)) ? MG_EARG : MG_OK;
+  if ((st = mg_dnnl_buffer(ctx, &a->buf, dnnl_memory_desc_get_size(want)))) return st;
+  if ((*dst = dnnl_memory_create(&a->mem, want, S->base->eng, mg_data(a->buf)))) return MG_EARG;
   if (!in) return MG_OK;
   Arg user = {0};
-  if ((*dst = dnnl_memory_create(&user.mem, plain, S->eng, data))) return MG_EARG;
+  if ((*dst = dnnl_memory_create(&user.mem, plain, S->base->eng, data))) return MG_EARG;
   st = reorder(ctx, S, e, r, user.mem, a->mem, dst);
   arg_free(&user);
   return st;
@@ -356,12 +293,12 @@ static int arg_make(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
 
 /* The output a made by arg_make, reordered into the plain data when it
  * went to a buffer. */
-static int finish_out(mg_Context *ctx, struct mg_DnnlState *S, Entry *e, int r,
+static int finish_out(mg_Context *ctx, Cache *S, Entry *e, int r,
                       const dnnl_memory_desc_t *plain, void *data, Arg *a,
                       dnnl_status_t *dst) {
   if (!a->buf) return MG_OK;
   Arg user = {0};
-  if ((*dst = dnnl_memory_create(&user.mem, plain, S->eng, data))) return MG_EARG;
+  if ((*dst = dnnl_memory_create(&user.mem, plain, S->base->eng, data))) return MG_EARG;
   int st = reorder(ctx, S, e, r, a->mem, user.mem, dst);
   arg_free(&user);
   return st;
@@ -374,9 +311,9 @@ static const dnnl_memory_desc_t *md_of(Entry *e, int p, dnnl_query_t q) {
 /* The primitive p of e, made on first use. */
 static dnnl_status_t prim(Entry *e, int p) {
   if (e->prim[p]) return dnnl_success;
-  pthread_mutex_lock(&lifecycle);
+  mg_dnnl_lock();
   dnnl_status_t st = dnnl_primitive_create(&e->prim[p], e->pd[p]);
-  pthread_mutex_unlock(&lifecycle);
+  mg_dnnl_unlock();
   if (st) e->prim[p] = NULL;
   return st;
 }
@@ -393,11 +330,11 @@ int mg_conv_dnnl_forward(mg_Context *ctx, const mg_ConvShape *s, mg_Tensor *x,
   *took = 0;
   Entry *e = entry_for(ctx, s, b != NULL);
   if (!e || !e->pd[P_FWD]) return MG_OK;
-  struct mg_DnnlState *S = ctx->dnnl;
+  Cache *S = ctx->dnnl->cache[MG_DNNL_CONV];
   Mds m;
   Arg ax = {0}, aw = {0}, ay = {0}, ab = {0};
   dnnl_status_t dst = dnnl_success;
-  int was = threads_begin((int)e->key.nthreads), st = MG_OK;
+  int was = mg_dnnl_threads_begin((int)e->key.nthreads), st = MG_OK;
   if ((dst = make_mds(s, 0, &m)) || (dst = prim(e, P_FWD)) ||
       (st = arg_make(ctx, S, e, RO_F_SRC, &m.src, mg_data(x),
                      md_of(e, P_FWD, dnnl_query_src_md), 1, &ax, &dst)) ||
@@ -405,7 +342,7 @@ int mg_conv_dnnl_forward(mg_Context *ctx, const mg_ConvShape *s, mg_Tensor *x,
                      md_of(e, P_FWD, dnnl_query_weights_md), 1, &aw, &dst)) ||
       (st = arg_make(ctx, S, e, RO_F_DST, &m.dst, mg_data(y),
                      md_of(e, P_FWD, dnnl_query_dst_md), 0, &ay, &dst)) ||
-      (b && (dst = dnnl_memory_create(&ab.mem, &m.bias, S->eng, mg_data(b)))))
+      (b && (dst = dnnl_memory_create(&ab.mem, &m.bias, S->base->eng, mg_data(b)))))
     goto out;
   dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ax.mem}, {DNNL_ARG_WEIGHTS, aw.mem},
                              {DNNL_ARG_DST, ay.mem}, {DNNL_ARG_BIAS, ab.mem}};
@@ -415,7 +352,7 @@ int mg_conv_dnnl_forward(mg_Context *ctx, const mg_ConvShape *s, mg_Tensor *x,
   S->runs[P_FWD]++;
   *took = 1;
 out:
-  threads_end(was);
+  mg_dnnl_threads_end(was);
   arg_free(&ax);
   arg_free(&aw);
   arg_free(&ay);
@@ -428,7 +365,7 @@ out:
  * reuses when its format is the same. */
 static int bwd_data(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *w,
                     mg_Tensor *g, mg_Tensor **gx, Arg *ag_out, dnnl_status_t *dst) {
-  struct mg_DnnlState *S = ctx->dnnl;
+  Cache *S = ctx->dnnl->cache[MG_DNNL_CONV];
   const mg_ConvShape *s = &e->key.s;
   int64_t shape[4] = {s->N, s->C, s->H, s->W};
   Arg ag = {0}, aw = {0}, ax = {0};
@@ -462,7 +399,7 @@ out:
 static int bwd_weights(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *x,
                        mg_Tensor *g, const Arg *g0, mg_Tensor **gw, mg_Tensor **gb,
                        dnnl_status_t *dst) {
-  struct mg_DnnlState *S = ctx->dnnl;
+  Cache *S = ctx->dnnl->cache[MG_DNNL_CONV];
   const mg_ConvShape *s = &e->key.s;
   int64_t shape[4] = {s->O, s->C / s->G, s->kH, s->kW};
   Arg ax = {0}, ag = {0}, aw = {0}, ab = {0};
@@ -480,7 +417,7 @@ static int bwd_weights(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *x,
                                 &ag, dst))) ||
       (st = arg_make(ctx, S, e, RO_W_DWEI, &m->wei, mg_data(*gw),
                      md_of(e, P_BWD_WEIGHTS, dnnl_query_diff_weights_md), 0, &aw, dst)) ||
-      (e->key.bias && (*dst = dnnl_memory_create(&ab.mem, &m->bias, S->eng, mg_data(*gb)))))
+      (e->key.bias && (*dst = dnnl_memory_create(&ab.mem, &m->bias, S->base->eng, mg_data(*gb)))))
     goto out;
   dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ax.mem},
                              {DNNL_ARG_DIFF_DST, reuse ? g0->mem : ag.mem},
@@ -513,7 +450,7 @@ int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
   mg_Tensor *tx = NULL, *tw = NULL, *tb = NULL;
   dnnl_status_t dst = dnnl_success;
   const char *what = "backward data";
-  int was = threads_begin((int)e->key.nthreads), st = MG_OK;
+  int was = mg_dnnl_threads_begin((int)e->key.nthreads), st = MG_OK;
   if ((dst = make_mds(s, 0, &m)) || (gx && (st = bwd_data(ctx, e, &m, w, g, &tx, &ag, &dst))))
     goto out;
   what = "backward weights";
@@ -523,7 +460,7 @@ int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
   if (gb) *gb = tb, tb = NULL;
   *took = 1;
 out:
-  threads_end(was);
+  mg_dnnl_threads_end(was);
   arg_free(&ag);
   mg_tensor_decref(tx);
   mg_tensor_decref(tw);

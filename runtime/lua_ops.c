@@ -3,6 +3,7 @@
  * including the arithmetic metamethods (a + b, 2 * a, a ^ 2, -a, ...).
  */
 #include "lua_bind.h"
+#include "mg_gemm_dnnl.h"
 
 /* ---- binary ---------------------------------------------------------------- */
 
@@ -245,7 +246,15 @@ const luaL_Reg mgl_ops_methods[] = {
     {"matmul", o_matmul}, {"mm", o_mm}, {"bmm", o_bmm}, {"mv", o_mv},
     {"dot", o_dot}, {NULL, NULL}};
 
-const luaL_Reg mgl_ops_functions[] = {{"where", f_where}, {NULL, NULL}};
+/* mg._gemm_dnnl_runs() --> the float32 products oneDNN's matmul ran in
+ * this state (specs check that it ran) */
+static int f_gemm_dnnl_runs(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)mg_gemm_dnnl_runs(mgl_ctx(L)));
+  return 1;
+}
+
+const luaL_Reg mgl_ops_functions[] = {
+    {"where", f_where}, {"_gemm_dnnl_runs", f_gemm_dnnl_runs}, {NULL, NULL}};
 
 const luaL_Reg mgl_ops_meta[] = {
     {"__add", b_add},      {"__sub", b_sub},  {"__mul", b_mul},

@@ -160,10 +160,10 @@ struct mg_Context {
                                of grad_ops.c's list, set when it records */
   const char *op_unlisted;  /* while auditing: the first name recorded that
                                the list lacks, or NULL */
-  struct mg_DnnlState *dnnl; /* conv_dnnl.c's oneDNN engine, stream and
-                               primitive cache, or NULL before first use */
+  struct mg_DnnlState *dnnl; /* the oneDNN engine, stream and primitive
+                               caches (dnnl_base.c), or NULL before first use */
   void (*dnnl_free)(struct mg_Context *ctx); /* releases dnnl: set by
-                               conv_dnnl.c with it, so that the context,
+                               dnnl_base.c with it, so that the context,
                                below the ops, calls none of them */
 };
 
@@ -272,11 +272,15 @@ int mg_blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
  * Outside a parallel region it takes the process's BLAS lock and applies
  * the thread count mg_blas_threads_for chose; see context.c for why. */
 int mg_blas_begin(void);
+/* The same with OpenBLAS on one thread, whatever the caller's count. */
+int mg_blas_begin_serial(void);
 void mg_blas_end(int locked);
 /* c (M x N, row stride ldc) = op(a) · op(b) + beta · c, row-major, in
- * float32 or float64 through OpenBLAS (context.c). In deterministic mode
- * (ctx->deterministic) the rows of c go in fixed blocks to single-threaded
- * OpenBLAS, so the bits do not depend on the thread count. */
+ * float32 or float64 (gemm.c): large float32 products through oneDNN's
+ * matmul, the rest through OpenBLAS, with the thread count the caller set
+ * (mg_blas_threads_for). In deterministic mode (ctx->deterministic) the
+ * rows of c go in fixed blocks to single-threaded OpenBLAS, so the bits do
+ * not depend on the thread count. */
 void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc);
