@@ -172,6 +172,9 @@ void mgl_reclaim(mg_Context *ctx, void *L) {
   lua_gc((lua_State *)L, LUA_GCCOLLECT);
 }
 
+/* Tensor bytes reach Lua's collector as debt, so that dead tensors are
+ * found although the Lua heap itself hardly grows; mg_take_gc_debt says
+ * when a step is due. */
 void mgl_account(lua_State *L, mg_Context *ctx) {
   size_t debt = mg_take_gc_debt(ctx, (size_t)1 << 20);
   if (debt) lua_gc(L, LUA_GCSTEP, (int)(debt >> 10));

@@ -183,8 +183,8 @@ void mg_empty_cache(mg_Context *ctx);   /* returns cached buffers to libc */
 typedef void (*mg_ReclaimFn)(mg_Context *ctx, void *arg);
 void mg_set_reclaim(mg_Context *ctx, mg_ReclaimFn fn);
 void *mg_swap_reclaim_arg(mg_Context *ctx, void *arg);
-/* The bytes handed out since the last call, if at least min (then reset to
- * zero); 0 otherwise. */
+/* The bytes handed out since the last call, if at least min and at least
+ * an eighth of live_bytes (then reset to zero); 0 otherwise. */
 size_t mg_take_gc_debt(mg_Context *ctx, size_t min);
 
 /* Buffer allocation used by storages; returns NULL with an MG_ENOMEM
