@@ -406,19 +406,37 @@ int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
 
 /* narrow and select: zeros of t's shape with g copied into the same
  * window (i[0] = dim, i[1] = start or index, i[2] = length; -1 for select). */
+/* narrow and select: g in the window of a tensor of t's shape, zeros
+ * around it. Each element is written once: zeros only before and after
+ * the window along dim (a recurrent layer's output is most of its
+ * trajectory, and zero-filling all of it first doubled the writes). */
 static int window_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                            mg_Tensor **grads) {
-  mg_Bw b;
-  mg_bw_begin(&b, ctx);
-  mg_Tensor *z = NULL, *w = NULL;
-  z = mg_bw_hold(&b, mg_full(ctx, &z, g->dtype, n->in_ndim[0], n->in_shape[0], 0), &z);
-  if (z) {
-    int dim = (int)n->i[0];
-    w = mg_bw_hold(&b, n->i[2] < 0 ? select_fwd(ctx, &w, z, dim, n->i[1])
-                                   : narrow_fwd(ctx, &w, z, dim, n->i[1], n->i[2]), &w);
+  int dim = (int)n->i[0];
+  int64_t start = n->i[1], len = n->i[2] < 0 ? 1 : n->i[2];
+  int64_t size = n->in_shape[0][dim], rest = size - start - len;
+  mg_Tensor *z = NULL, *v = NULL;
+  int st = mg_alloc_tensor(ctx, &z, g->dtype, n->in_ndim[0], n->in_shape[0]);
+  if (!st && start > 0 && !(st = narrow_fwd(ctx, &v, z, dim, 0, start))) {
+    st = mg_zero_(ctx, v);
+    mg_tensor_decref(v);
+    v = NULL;
   }
-  if (w && (b.st = mg_copy_(ctx, w, g)) == MG_OK) mg_bw_out(&b, &grads[0], z);
-  return mg_bw_end(&b);
+  if (!st && rest > 0 && !(st = narrow_fwd(ctx, &v, z, dim, start + len, rest))) {
+    st = mg_zero_(ctx, v);
+    mg_tensor_decref(v);
+    v = NULL;
+  }
+  if (!st && !(st = n->i[2] < 0 ? select_fwd(ctx, &v, z, dim, start)
+                                : narrow_fwd(ctx, &v, z, dim, start, len)))
+    st = mg_copy_(ctx, v, g);
+  mg_tensor_decref(v);
+  if (st) {
+    mg_tensor_decref(z);
+    return st;
+  }
+  grads[0] = z;
+  return MG_OK;
 }
 
 int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,
