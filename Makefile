@@ -134,6 +134,18 @@ bench:
 	$(MAKE) all
 	$(B)/moongrad bench/run.lua
 
+# float32 products at the workloads' shapes, OpenBLAS's sgemm against
+# oneDNN's matmul (bench/gemm_shapes.c: the evidence behind mg_gemm's
+# choice), on one thread unless OMP_NUM_THREADS says otherwise, with the
+# OpenBLAS kernel set the moongrad executable runs.
+bench-gemm: deps
+	$(MAKE) all
+	$(CC) $(CPPFLAGS) -O2 -o $(B)/gemm_shapes bench/gemm_shapes.c $(BLAS_LIBS) -ldnnl
+	@t=$${OMP_NUM_THREADS:-1}; \
+	  core=$$($(B)/moongrad -e 'io.write(((require "moongrad").blas_core()))'); \
+	  echo "gemm_shapes: $$t thread(s), OPENBLAS_CORETYPE=$$core"; \
+	  OMP_NUM_THREADS=$$t OPENBLAS_NUM_THREADS=$$t OPENBLAS_CORETYPE=$$core $(B)/gemm_shapes
+
 # Data-parallel scaling of moongrad.dist (bench/dist_scaling.lua): 1 rank
 # with 2 threads against 2 MPI ranks with 1 each, the compute/communication
 # split, a projection to 8 and 64 ranks on 10 Gbit/s; writes
@@ -285,7 +297,7 @@ clean-sanitize:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-build test test-peers demo bench bench-dist clean
+.PHONY: all deps deps-build test test-peers demo bench bench-gemm bench-dist clean
 
 # ---- fuzzing -----------------------------------------------------------------
 # libFuzzer harnesses (fuzz/*_fuzz.c) for the file readers and the tensor API,

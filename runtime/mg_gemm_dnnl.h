@@ -1,10 +1,10 @@
 /*
  * mg_gemm_dnnl.h — float32 GEMMs through oneDNN's matmul primitive
- * (gemm_dnnl.c), which mg_gemm (context.c) tries before OpenBLAS. On this
+ * (gemm_dnnl.c), which mg_gemm (gemm.c) tries before OpenBLAS. On this
  * round's AVX-512 machine oneDNN's brgemm kernels ran the products of
- * training steps 1.1-1.5x faster than OpenBLAS 0.3.21's sgemm: most at
- * the small M of a batch (64-128 rows), where OpenBLAS repacks both
- * operands on every call.
+ * training steps at 1.04-1.29x OpenBLAS 0.3.21's sgemm on one thread and
+ * 1.2-1.6x on two; without AVX-512 its jit gemm is on par with OpenBLAS
+ * (`make bench-gemm`, docs/performance.md).
  */
 #ifndef MG_GEMM_DNNL_H
 #define MG_GEMM_DNNL_H
