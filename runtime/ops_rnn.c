@@ -93,14 +93,15 @@ static inline void step_rows(const Dims *d, int64_t k, int64_t *tp, int64_t *rp,
 static inline int64_t initial_row(const Dims *d) { return d->reverse ? d->T : 0; }
 
 /* ---- activations -----------------------------------------------------------
- * Taking and giving double, as the fused passes compute; float32's are
- * mg_vmath.h's, through float, float64's libm's. */
+ * float32 cells compute in float, with mg_vmath.h's gate functions (within
+ * 3 ulps, 16 lanes to a vector: the gate pass is most of a step beside its
+ * products); float64 cells in double, with libm's. */
 
-static inline double sigmoid_f32(double x) { return (double)mg_vsigmoidf((float)x); }
+static inline float sigmoid_f32(float x) { return mg_vgate_sigmoidf(x); }
 /* f64 twin of sigmoid_f32 */
 static inline double sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-static inline double tanh_f32(double x) { return (double)mg_vtanhf((float)x); }
+static inline float tanh_f32(float x) { return mg_vgate_tanhf(x); }
 /* f64 twin of tanh_f32 */
 static inline double tanh_f64(double x) { return tanh(x); }
 
@@ -229,7 +230,7 @@ static void simple_fw_f32(const Step *s) {
   for (int64_t n = 0; n < d->N; n++) {
     float *restrict p = (float *)s->p + n * s->sp;
     if (tanh_cell)
-      for (int64_t j = 0; j < d->H; j++) p[j] = (float)tanh_f32((double)p[j]);
+      for (int64_t j = 0; j < d->H; j++) p[j] = tanh_f32(p[j]);
     else
       for (int64_t j = 0; j < d->H; j++) p[j] = p[j] > 0 ? p[j] : 0;
   }
@@ -259,8 +260,8 @@ static void simple_bw_f32(const Step *s) {
     const float *restrict p = (const float *)s->p + n * s->sp;
     float *restrict x = (float *)s->x + n * s->sx;
     for (int64_t j = 0; j < d->H; j++) {
-      double dh = (double)gp[j] + (double)hc[j], h = (double)p[j];
-      x[j] = (float)(tanh_cell ? dh * (1 - h * h) : (h > 0 ? dh : 0));
+      float dh = gp[j] + hc[j], h = p[j];
+      x[j] = tanh_cell ? dh * (1 - h * h) : (h > 0 ? dh : 0);
     }
   }
 }
@@ -281,30 +282,35 @@ static void simple_bw_f64(const Step *s) {
   }
 }
 
-/* LSTM forward: Z holds A = [a_i, a_f, a_g, a_o];
- * c_t = f c_{t-1} + i g, h_t = o tanh(c_t) (projected: m = o tanh(c_t) into
- * Z, for the caller's h = m W_hrᵀ). One row: z the row of Z (gates in
- * place), cp c_{t-1}, c c_t, h where h (or m) goes. */
-MG_INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict cp,
-                            float *restrict c, float *restrict h, int64_t H) {
+/* LSTM forward: A = [a_i, a_f, a_g, a_o] is Z (h_{t-1} W_hhᵀ) plus X (the
+ * input's projection); c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
+ * (projected: m = o tanh(c_t) into Z, for the caller's h = m W_hrᵀ). One
+ * row: z the row of Z (gates in place), x the row of X, cp c_{t-1}, c c_t,
+ * h where h (or m) goes. */
+MG_INLINE void lstm_fw_row_f32(float *restrict z, const float *restrict x,
+                            const float *restrict cp, float *restrict c,
+                            float *restrict h, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
-    double i = sigmoid_f32((double)z[j]), f = sigmoid_f32((double)z[H + j]);
-    double g = tanh_f32((double)z[2 * H + j]), o = sigmoid_f32((double)z[3 * H + j]);
-    float cj = (float)(f * (double)cp[j] + i * g); /* h uses the c that is stored */
-    z[j] = (float)i;
-    z[H + j] = (float)f;
-    z[2 * H + j] = (float)g;
-    z[3 * H + j] = (float)o;
+    float i = sigmoid_f32(z[j] + x[j]), f = sigmoid_f32(z[H + j] + x[H + j]);
+    float g = tanh_f32(z[2 * H + j] + x[2 * H + j]);
+    float o = sigmoid_f32(z[3 * H + j] + x[3 * H + j]);
+    float cj = f * cp[j] + i * g;
+    z[j] = i;
+    z[H + j] = f;
+    z[2 * H + j] = g;
+    z[3 * H + j] = o;
     c[j] = cj;
-    h[j] = (float)(o * tanh_f32((double)cj));
+    h[j] = o * tanh_f32(cj);
   }
 }
 /* f64 twin of lstm_fw_row_f32 */
-MG_INLINE void lstm_fw_row_f64(double *restrict z, const double *restrict cp,
-                            double *restrict c, double *restrict h, int64_t H) {
+MG_INLINE void lstm_fw_row_f64(double *restrict z, const double *restrict x,
+                            const double *restrict cp, double *restrict c,
+                            double *restrict h, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
-    double i = sigmoid_f64(z[j]), f = sigmoid_f64(z[H + j]);
-    double g = tanh_f64(z[2 * H + j]), o = sigmoid_f64(z[3 * H + j]);
+    double i = sigmoid_f64(z[j] + x[j]), f = sigmoid_f64(z[H + j] + x[H + j]);
+    double g = tanh_f64(z[2 * H + j] + x[2 * H + j]);
+    double o = sigmoid_f64(z[3 * H + j] + x[3 * H + j]);
     double cj = f * cp[j] + i * g;
     z[j] = i;
     z[H + j] = f;
@@ -321,8 +327,8 @@ static void lstm_fw_f32(const Step *s) {
 #pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
     float *z = (float *)s->z + n * s->sz, *p = (float *)s->p + n * s->sp;
-    lstm_fw_row_f32(z, (const float *)s->pp + n * s->sp + R, p + R,
-                    d->proj ? z + 4 * H : p, H);
+    const float *x = (const float *)s->x + n * s->sx, *cp = (const float *)s->pp + n * s->sp + R;
+    lstm_fw_row_f32(z, x, cp, p + R, d->proj ? z + 4 * H : p, H);
   }
 }
 /* f64 twin of lstm_fw_f32 */
@@ -332,8 +338,8 @@ static void lstm_fw_f64(const Step *s) {
 #pragma omp parallel for num_threads(s->nt) schedule(static) if (s->nt > 1)
   for (int64_t n = 0; n < d->N; n++) {
     double *z = (double *)s->z + n * s->sz, *p = (double *)s->p + n * s->sp;
-    lstm_fw_row_f64(z, (const double *)s->pp + n * s->sp + R, p + R,
-                    d->proj ? z + 4 * H : p, H);
+    const double *x = (const double *)s->x + n * s->sx, *cp = (const double *)s->pp + n * s->sp + R;
+    lstm_fw_row_f64(z, x, cp, p + R, d->proj ? z + 4 * H : p, H);
   }
 }
 
@@ -347,16 +353,15 @@ MG_INLINE void lstm_bw_row_f32(const float *restrict z, const float *restrict c,
                             const float *restrict gc, const float *restrict hc,
                             float *restrict cc, float *restrict dx, int64_t H, int proj) {
   for (int64_t j = 0; j < H; j++) {
-    double i = (double)z[j], f = (double)z[H + j];
-    double g = (double)z[2 * H + j], o = (double)z[3 * H + j];
-    double tc = tanh_f32((double)c[j]), cpj = (double)cp[j];
-    double dh = proj ? (double)hc[j] : (double)gh[j] + (double)hc[j];
-    double dc = (double)gc[j] + (double)cc[j] + dh * o * (1 - tc * tc);
-    dx[j] = (float)(dc * g * i * (1 - i));
-    dx[H + j] = (float)(dc * cpj * f * (1 - f));
-    dx[2 * H + j] = (float)(dc * i * (1 - g * g));
-    dx[3 * H + j] = (float)(dh * tc * o * (1 - o));
-    cc[j] = (float)(dc * f);
+    float i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j];
+    float tc = tanh_f32(c[j]), cpj = cp[j];
+    float dh = proj ? hc[j] : gh[j] + hc[j];
+    float dc = gc[j] + cc[j] + dh * o * (1 - tc * tc);
+    dx[j] = dc * g * i * (1 - i);
+    dx[H + j] = dc * cpj * f * (1 - f);
+    dx[2 * H + j] = dc * i * (1 - g * g);
+    dx[3 * H + j] = dh * tc * o * (1 - o);
+    cc[j] = dc * f;
   }
 }
 /* f64 twin of lstm_bw_row_f32 */
@@ -414,17 +419,16 @@ MG_INLINE void gru_fw_row_f32(const float *restrict x, const float *restrict gh,
                            const float *restrict b, const float *restrict hp,
                            float *restrict z, float *restrict h, int64_t H, int bias) {
   for (int64_t j = 0; j < H; j++) {
-    double br = bias ? (double)b[j] : 0, bz = bias ? (double)b[H + j] : 0;
-    double bn = bias ? (double)b[2 * H + j] : 0;
-    double r = sigmoid_f32((double)x[j] + (double)gh[j] + br);
-    double u = sigmoid_f32((double)x[H + j] + (double)gh[H + j] + bz);
-    double ghn = (double)gh[2 * H + j] + bn;
-    double nn = tanh_f32((double)x[2 * H + j] + r * ghn);
-    z[j] = (float)r;
-    z[H + j] = (float)u;
-    z[2 * H + j] = (float)nn;
-    z[3 * H + j] = (float)ghn;
-    h[j] = (float)((1 - u) * nn + u * (double)hp[j]);
+    float br = bias ? b[j] : 0, bz = bias ? b[H + j] : 0, bn = bias ? b[2 * H + j] : 0;
+    float r = sigmoid_f32(x[j] + gh[j] + br);
+    float u = sigmoid_f32(x[H + j] + gh[H + j] + bz);
+    float ghn = gh[2 * H + j] + bn;
+    float nn = tanh_f32(x[2 * H + j] + r * ghn);
+    z[j] = r;
+    z[H + j] = u;
+    z[2 * H + j] = nn;
+    z[3 * H + j] = ghn;
+    h[j] = (1 - u) * nn + u * hp[j];
   }
 }
 /* f64 twin of gru_fw_row_f32 */
@@ -482,18 +486,17 @@ MG_INLINE void gru_bw_row_f32(const float *restrict z, const float *restrict hp,
                            const float *restrict gp, float *restrict hc,
                            float *restrict dx, float *restrict dg, int64_t H) {
   for (int64_t j = 0; j < H; j++) {
-    double r = (double)z[j], u = (double)z[H + j];
-    double nn = (double)z[2 * H + j], ghn = (double)z[3 * H + j];
-    double dh = (double)gp[j] + (double)hc[j];
-    double dan = dh * (1 - u) * (1 - nn * nn);
-    double dar = dan * ghn * r * (1 - r), dau = dh * ((double)hp[j] - nn) * u * (1 - u);
-    dx[j] = (float)dar;
-    dx[H + j] = (float)dau;
-    dx[2 * H + j] = (float)dan;
-    dg[j] = (float)dar;
-    dg[H + j] = (float)dau;
-    dg[2 * H + j] = (float)(dan * r);
-    hc[j] = (float)(dh * u);
+    float r = z[j], u = z[H + j], nn = z[2 * H + j], ghn = z[3 * H + j];
+    float dh = gp[j] + hc[j];
+    float dan = dh * (1 - u) * (1 - nn * nn);
+    float dar = dan * ghn * r * (1 - r), dau = dh * (hp[j] - nn) * u * (1 - u);
+    dx[j] = dar;
+    dx[H + j] = dau;
+    dx[2 * H + j] = dan;
+    dg[j] = dar;
+    dg[H + j] = dau;
+    dg[2 * H + j] = dan * r;
+    hc[j] = dh * u;
   }
 }
 /* f64 twin of gru_bw_row_f32 */
@@ -762,10 +765,8 @@ static void run_forward(mg_Context *ctx, const Dims *d, const void *xd,
       mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, H, H, s.pp, s.sp, wd, H, 1.0, s.p, s.sp);
       kern->simple_fw(&s);
       break;
-    case MG_RNN_LSTM: /* A in Z */
-      for (int64_t n = 0; n < N; n++)
-        memcpy(at(s.z, es, n * s.sz), at(s.x, es, n * s.sx), (size_t)GH * es);
-      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, R, s.pp, s.sp, wd, R, 1.0, s.z, s.sz);
+    case MG_RNN_LSTM: /* h W_hhᵀ in Z; the gate pass adds xp */
+      mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, GH, R, s.pp, s.sp, wd, R, 0.0, s.z, s.sz);
       kern->lstm_fw(&s);
       if (d->proj) /* h = m W_hrᵀ */
         mg_gemm(ctx, dt, CblasNoTrans, CblasTrans, N, R, H, at(s.z, es, 4 * H), s.sz,

@@ -184,6 +184,69 @@ describe("float32 sigmoid", function()
   end)
 end)
 
+-- The recurrent cells' gate functions (mg_vgate_sigmoidf, mg_vgate_tanhf:
+-- float arithmetic, looser than the ops' above), read through one time
+-- step of an LSTM cell with a zero state and W_hh = 0, one hidden unit per
+-- row: its c is sigmoid(a_i) tanh(a_g), so a_g = 20 (tanh rounds to 1)
+-- leaves sigmoid(a_i), and a_i = 20 (sigmoid rounds to 1) leaves tanh(a_g).
+local function gate_cells(pre)
+  local n = #pre
+  local xp = mg.tensor(pre, "float32"):reshape({n, 1, 4})
+  local P = mg._rnn_layer("lstm", xp, mg.zeros({n, 1}), mg.zeros({n, 1}), mg.zeros({4, 1}))
+  local c = {}
+  for i, row in ipairs(P:totable()) do c[i] = row[2][2] end
+  return c
+end
+
+local function gate_sigmoid(list)
+  local pre = {}
+  for i, x in ipairs(list) do pre[i] = {x, 0, 20, 20} end
+  return gate_cells(pre)
+end
+
+local function gate_tanh(list)
+  local pre = {}
+  for i, x in ipairs(list) do pre[i] = {20, 0, x, 20} end
+  return gate_cells(pre)
+end
+
+-- The largest error over the inputs whose reference is a normal float32
+-- (the gates flush what would be subnormal), and where it was.
+local function gate_max_ulps(f, ref, list)
+  local got, worst, at = f(list), 0, nil
+  for i, x in ipairs(list) do
+    local want = f32(ref(x))
+    if not (math.abs(want) < 2 ^ -126 and want ~= 0) then
+      local e = ulps(got[i], want)
+      if e > worst then worst, at = e, x end
+    end
+  end
+  return worst, at
+end
+
+describe("float32 recurrent gates", function()
+  it("compute sigmoid within 3 ulps over the whole range", function()
+    local worst, at = gate_max_ulps(gate_sigmoid, ref_sigmoid, xs)
+    assert.is_true(worst <= 3, ("sigmoid gate: %s ulp at x = %.9g"):format(worst, at))
+  end)
+
+  it("compute tanh within 2 ulps over the whole range", function()
+    local worst, at = gate_max_ulps(gate_tanh, ref_tanh, xs)
+    assert.is_true(worst <= 2, ("tanh gate: %s ulp at x = %.9g"):format(worst, at))
+  end)
+
+  it("give 0 and 1 (tanh -1 and 1) at the infinities, 0 for a sigmoid below float32's normals, and keep NaN", function()
+    local s = gate_sigmoid({-inf, inf, 0, -87.3, -88, -200, nan})
+    assert.same({0, 1, 0.5, 0, 0}, {s[1], s[2], s[3], s[5], s[6]})
+    assert.is_true(s[4] >= 2 ^ -126, "sigmoid(-87.3) is still a normal float32")
+    assert.is_true(s[7] ~= s[7])
+    local t = gate_tanh({-inf, inf, 0, 0.5, -0.5, 10, nan})
+    assert.same({-1, 1, 0, 1}, {t[1], t[2], t[3], t[6]})
+    assert.equal(-t[4], t[5]) -- odd
+    assert.is_true(t[7] ~= t[7])
+  end)
+end)
+
 describe("float32 kernels on views", function()
   it("give the same values in place and on strided views as on contiguous tensors", function()
     local vals = {}
