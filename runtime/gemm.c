@@ -6,6 +6,7 @@
  * row blocks (see gemm_deterministic).
  */
 #include <omp.h>
+#include <string.h>
 #include <cblas.h>
 
 #include "mg_gemm_dnnl.h"
@@ -112,9 +113,22 @@ void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
   /* The cast: oneDNN's primitive cache hangs on the context, a memo that
    * changes nothing a caller of mg_gemm sees. */
   if (dt == MG_F32 && mg_gemm_dnnl((mg_Context *)ctx, ta, tb, M, N, K, a, lda, b, ldb,
-                                   (float)beta, c, ldc))
+                                   NULL, (float)beta, c, ldc))
     return;
   int locked = mg_blas_begin();
   gemm_call(dt, ta, tb, M, N, K, a, lda, b, ldb, beta, c, ldc);
   mg_blas_end(locked);
+}
+
+void mg_gemm_bias(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
+                  CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+                  const void *a, int64_t lda, const void *b, int64_t ldb,
+                  const void *bias, void *c, int64_t ldc) {
+  if (dt == MG_F32 &&
+      mg_gemm_dnnl((mg_Context *)ctx, ta, tb, M, N, K, a, lda, b, ldb, bias, 0.0f, c, ldc))
+    return;
+  size_t es = mg_dtype_size(dt);
+  for (int64_t i = 0; i < M; i++)
+    memcpy((char *)c + (size_t)(i * ldc) * es, bias, (size_t)N * es);
+  mg_gemm(ctx, dt, ta, tb, M, N, K, a, lda, b, ldb, 1.0, c, ldc);
 }

@@ -12,8 +12,10 @@
  *
  * The operands are described by strides, as cblas_sgemm's are by leading
  * dims, so nothing is copied; beta != 0 is a sum post-op (c's old values
- * times beta added to the product). The scratchpad (dnnl_scratchpad_mode_
- * user) is a buffer from moongrad's allocator.
+ * times beta added to the product), and a bias row is the matmul's own
+ * bias (added to the accumulators, so a layer's output is written once
+ * rather than filled with its bias and then read back). The scratchpad
+ * (dnnl_scratchpad_mode_user) is a buffer from moongrad's allocator.
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 
 typedef struct {
   int64_t ta, tb, M, N, K, lda, ldb, ldc, nthreads;
+  int64_t bias; /* with a bias row */
   float beta;
 } Key;
 
@@ -90,13 +93,14 @@ static dnnl_status_t mds(const Key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t
 
 /* Makes e's descriptor and primitive for its key, or marks it refused. */
 static void make(Cache *C, Entry *e) {
-  dnnl_memory_desc_t a, b, c;
+  dnnl_memory_desc_t a, b, c, bias;
   dnnl_matmul_desc_t md;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
   int ok = 0;
   mg_dnnl_lock();
-  if (!mds(&e->key, &a, &b, &c) && !dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) &&
+  if (!mds(&e->key, &a, &b, &c) && !matrix(&bias, 1, e->key.N, e->key.N, 1) &&
+      !dnnl_matmul_desc_init(&md, &a, &b, e->key.bias ? &bias : NULL, &c) &&
       !dnnl_primitive_attr_create(&attr) &&
       !dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) &&
       (e->key.beta == 0.0f ||
@@ -135,7 +139,8 @@ static Entry *lookup(Cache *C, const Key *k) {
 
 int mg_gemm_dnnl(mg_Context *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
                  int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+                 const float *b, int64_t ldb, const float *bias, float beta,
+                 float *c, int64_t ldc) {
   if (omp_in_parallel() || ctx->deterministic || ctx->reference_kernels ||
       M < 16 || N < 16 || K < 16 || (double)M * (double)N * (double)K < 0x1p20)
     return 0;
@@ -146,23 +151,27 @@ int mg_gemm_dnnl(mg_Context *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
   k.ta = ta != CblasNoTrans, k.tb = tb != CblasNoTrans;
   k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
   k.nthreads = omp_get_max_threads();
+  k.bias = bias != NULL;
   k.beta = beta;
   Entry *e = lookup(C, &k);
   if (e->refused) return 0;
-  dnnl_memory_desc_t amd, bmd, cmd;
-  dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+  dnnl_memory_desc_t amd, bmd, cmd, vmd;
+  dnnl_memory_t am = NULL, bm = NULL, cm = NULL, vm = NULL;
   dnnl_status_t dst = mds(&k, &amd, &bmd, &cmd);
   int ran = 0;
   if (!dst && !dnnl_memory_create(&am, &amd, C->base->eng, (void *)a) &&
       !dnnl_memory_create(&bm, &bmd, C->base->eng, (void *)b) &&
-      !dnnl_memory_create(&cm, &cmd, C->base->eng, c)) {
+      !dnnl_memory_create(&cm, &cmd, C->base->eng, c) &&
+      (!bias || (!matrix(&vmd, 1, N, N, 1) &&
+                 !dnnl_memory_create(&vm, &vmd, C->base->eng, (void *)bias)))) {
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm},
-                               {DNNL_ARG_DST, cm}};
-    ran = mg_dnnl_run(ctx, C->base, e->pd, e->prim, 3, args, &dst) == MG_OK;
+                               {DNNL_ARG_DST, cm}, {DNNL_ARG_BIAS, vm}};
+    ran = mg_dnnl_run(ctx, C->base, e->pd, e->prim, bias ? 4 : 3, args, &dst) == MG_OK;
   }
   if (am) dnnl_memory_destroy(am);
   if (bm) dnnl_memory_destroy(bm);
   if (cm) dnnl_memory_destroy(cm);
+  if (vm) dnnl_memory_destroy(vm);
   if (ran) C->runs++;
   return ran;
 }

@@ -14,7 +14,8 @@
 #include "mg_internal.h"
 
 /* c (M x N, row stride ldc) = op(a) · op(b) + beta · c in float32,
- * row-major, as cblas_sgemm with alpha 1. Returns 1 when oneDNN computed
+ * row-major, as cblas_sgemm with alpha 1, plus the N floats at bias added
+ * to every row unless bias is NULL. Returns 1 when oneDNN computed
  * it; 0 when it does not take this call (the caller then runs OpenBLAS,
  * c untouched): inside a parallel region, in deterministic or
  * reference-kernels mode, for products too small to pay a primitive's
@@ -22,7 +23,8 @@
  * when oneDNN refused the shape or failed to run it. */
 int mg_gemm_dnnl(mg_Context *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
                  int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+                 const float *b, int64_t ldb, const float *bias, float beta,
+                 float *c, int64_t ldc);
 
 /* How many products oneDNN ran for this context (specs read it to see
  * that it ran). */

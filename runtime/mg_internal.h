@@ -284,6 +284,15 @@ void mg_blas_end(int locked);
 void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc);
+/* c = op(a) · op(b) with the N elements at bias added to every row, as a
+ * layer's output is: through oneDNN's matmul, which adds the bias to its
+ * accumulators, where mg_gemm would take the product there; else the rows
+ * are filled with the bias and mg_gemm adds the product (the same
+ * sums). */
+void mg_gemm_bias(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
+                  CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+                  const void *a, int64_t lda, const void *b, int64_t ldb,
+                  const void *bias, void *c, int64_t ldc);
 
 /* x is (..., R, C), contiguous: zeroes, in place, what tril (upper = 0) or
  * triu (upper = 1) with diagonal k drops (ops_tri.c). */

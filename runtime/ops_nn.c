@@ -535,15 +535,18 @@ int mg_linear(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   mg_set_grad_enabled(ctx, mode);
   size_t es = mg_dtype_size(dt);
   char *R = mg_data(r);
-  if (bc)
-    for (int64_t i = 0; i < M; i++)
-      memcpy(R + i * nout * (int64_t)es, mg_data(bc), (size_t)nout * es);
-  else if (M > 0 && nout > 0)
-    memset(R, 0, (size_t)(M * nout) * es);
   if (M && nout && in) {
     mg_blas_threads_for(ctx, M, nout, in);
-    mg_gemm(ctx, dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
-            mg_data(wc), ldw, bc ? 1.0 : 0.0, R, nout);
+    if (bc)
+      mg_gemm_bias(ctx, dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
+                   mg_data(wc), ldw, mg_data(bc), R, nout);
+    else
+      mg_gemm(ctx, dt, CblasNoTrans, flip(wt), M, nout, in, mg_data(xc), in,
+              mg_data(wc), ldw, 0.0, R, nout);
+  } else if (M && nout) { /* no inputs: the bias alone */
+    for (int64_t i = 0; i < M; i++)
+      if (bc) memcpy(R + i * nout * (int64_t)es, mg_data(bc), (size_t)nout * es);
+      else memset(R + i * nout * (int64_t)es, 0, (size_t)nout * es);
   }
   if (mg_needs_grad(ctx, b ? 3 : 2, ins)) {
     mg_Node *n;

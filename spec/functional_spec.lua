@@ -219,6 +219,13 @@ describe("F.linear", function()
     end)
   end
 
+  it("gives the bias alone (or zeros) when the input has no features", function()
+    local b = mg.tensor({1, 2, 3, 4}, "float32")
+    assert.same({{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}},
+                F.linear(mg.zeros(3, 0), mg.zeros(4, 0), b):totable())
+    assert.same({{0, 0, 0, 0}, {0, 0, 0, 0}}, F.linear(mg.zeros(2, 0), mg.zeros(4, 0)):totable())
+  end)
+
   it("reads a transposed weight view (tied weights) as it lies", function()
     local c = ref.linear[1]
     local wt = f64(c.w):t():contiguous():requires_grad() -- [in, out]

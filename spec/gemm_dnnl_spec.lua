@@ -92,7 +92,7 @@ describe("float32 products through oneDNN", function()
     assert_exact(got, C)
   end)
 
-  it("adds F.linear's bias through the product (beta = 1)", function()
+  it("adds F.linear's bias in the product (oneDNN's bias argument)", function()
     local x, w = mg.tensor(A, "float32"), b_tensor(false):t() -- w [N, K]
     local bias = {}
     for j = 1, N do bias[j] = j % 13 - 6 end
