@@ -414,71 +414,151 @@ typedef struct {
   int64_t N, C, S;
 } NCS;
 
-/* Per-channel sums over the N and S dims of a [N, C, S] buffer: part[k * C
- * + c] += the sum over chunk k's rows of (a[i] - shift[c]) * scale[c] * (b ?
- * b[i] : 1), or of its square when square (shift, scale, b NULL when
- * absent). */
+/* Batch norm's two per-channel sums, over one row of S elements in
+ * CH_LANES running sums per sum (combined in a fixed order, as
+ * lane_sum_f32's), from one pass over the data: the statistics, s1 = sum
+ * of v and s2 = sum of v^2 with v = a - shift (shift near the mean, so that
+ * the variance s2/n - (s1/n)^2 loses nothing in double); or the gradient's,
+ * s1 = sum of b (g) and s2 = sum of b v (times rstd by the caller). */
+enum { SUMS_STATS, SUMS_GRAD };
+/* The lanes as one vector each (GCC's vector extension): written as
+ * lane_sum_f32's arrays, two of them, GCC kept the lanes on the stack,
+ * a store and a load on every add. */
+typedef double ch_d8 __attribute__((vector_size(CH_LANES * sizeof(double))));
+typedef float ch_f8 __attribute__((vector_size(CH_LANES * sizeof(float))));
+
+static inline ch_d8 ch_load_f32(const float *p) {
+  ch_f8 v;
+  memcpy(&v, p, sizeof v);
+  return __builtin_convertvector(v, ch_d8);
+}
+/* f64 twin of ch_load_f32 */
+static inline ch_d8 ch_load_f64(const double *p) {
+  ch_d8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* Lane l's sums into *s1 and *s2, with the tail's elements j (lanes 0, 1,
+ * ...), in lane order. */
+static inline void ch_finish(ch_d8 l1, ch_d8 l2, const double *t1, const double *t2,
+                             int64_t nt, double *s1, double *s2) {
+  for (int64_t l = 0; l < nt; l++) l1[l] += t1[l], l2[l] += t2[l];
+  double a = 0, b = 0;
+  for (int l = 0; l < CH_LANES; l++) a += l1[l], b += l2[l];
+  *s1 += a, *s2 += b;
+}
+
+MG_INLINE void lane_sums2_f32(const float *restrict a, const float *restrict b,
+                              int64_t S, double sh, int kind, double *s1, double *s2) {
+  ch_d8 l1 = {0}, l2 = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= S; j += CH_LANES) {
+    ch_d8 v = ch_load_f32(a + j) - sh;
+    ch_d8 w = kind == SUMS_GRAD ? ch_load_f32(b + j) : v;
+    l1 += w;
+    l2 += w * v;
+  }
+  double t1[CH_LANES], t2[CH_LANES];
+  int64_t nt = S - j;
+  for (int64_t l = 0; l < nt; l++) {
+    double v = (double)a[j + l] - sh, w = kind == SUMS_GRAD ? (double)b[j + l] : v;
+    t1[l] = w, t2[l] = w * v;
+  }
+  ch_finish(l1, l2, t1, t2, nt, s1, s2);
+}
+/* f64 twin of lane_sums2_f32 */
+MG_INLINE void lane_sums2_f64(const double *restrict a, const double *restrict b,
+                              int64_t S, double sh, int kind, double *s1, double *s2) {
+  ch_d8 l1 = {0}, l2 = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= S; j += CH_LANES) {
+    ch_d8 v = ch_load_f64(a + j) - sh;
+    ch_d8 w = kind == SUMS_GRAD ? ch_load_f64(b + j) : v;
+    l1 += w;
+    l2 += w * v;
+  }
+  double t1[CH_LANES], t2[CH_LANES];
+  int64_t nt = S - j;
+  for (int64_t l = 0; l < nt; l++) {
+    double v = a[j + l] - sh, w = kind == SUMS_GRAD ? b[j + l] : v;
+    t1[l] = w, t2[l] = w * v;
+  }
+  ch_finish(l1, l2, t1, t2, nt, s1, s2);
+}
+
+/* lane_sums2 over chunk k's rows of N, for every chunk of a [N, C, S]
+ * buffer a (b: g for SUMS_GRAD, else NULL): part[(2k) C + c] and
+ * part[(2k + 1) C + c] += s1 and s2 of channel c. */
 static void channel_partials_f32(mg_Context *ctx, double *part, int64_t nch,
-                                 NCS s, const float *a, const double *shift,
-                                 const double *scale, const float *b,
-                                 int square) {
+                                 NCS s, const float *a, const float *b,
+                                 const double *shift, int kind) {
   int64_t C = s.C, S = s.S;
   int nt = mg_threads_for(ctx, s.N * C * S);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t k = 0; k < nch; k++) {
-    double *p = part + k * C;
+    double *p1 = part + 2 * k * C, *p2 = p1 + C;
     for (int64_t i = s.N * k / nch; i < s.N * (k + 1) / nch; i++)
       for (int64_t c = 0; c < C; c++) {
         int64_t o = (i * C + c) * S;
-        double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1;
-        if (square) p[c] += lane_sum_f32(a + o, NULL, S, sh, sc, SUM_SQUARE);
-        else if (b) p[c] += lane_sum_f32(a + o, b + o, S, sh, sc, SUM_TIMES_B);
-        else p[c] += lane_sum_f32(a + o, NULL, S, sh, sc, SUM_V);
+        if (kind == SUMS_GRAD) lane_sums2_f32(a + o, b + o, S, shift[c], SUMS_GRAD, &p1[c], &p2[c]);
+        else lane_sums2_f32(a + o, NULL, S, shift[c], SUMS_STATS, &p1[c], &p2[c]);
       }
   }
 }
 
 /* f64 twin of channel_partials_f32 */
 static void channel_partials_f64(mg_Context *ctx, double *part, int64_t nch,
-                                 NCS s, const double *a, const double *shift,
-                                 const double *scale, const double *b,
-                                 int square) {
+                                 NCS s, const double *a, const double *b,
+                                 const double *shift, int kind) {
   int64_t C = s.C, S = s.S;
   int nt = mg_threads_for(ctx, s.N * C * S);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t k = 0; k < nch; k++) {
-    double *p = part + k * C;
+    double *p1 = part + 2 * k * C, *p2 = p1 + C;
     for (int64_t i = s.N * k / nch; i < s.N * (k + 1) / nch; i++)
       for (int64_t c = 0; c < C; c++) {
         int64_t o = (i * C + c) * S;
-        double sh = shift ? shift[c] : 0, sc = scale ? scale[c] : 1;
-        if (square) p[c] += lane_sum_f64(a + o, NULL, S, sh, sc, SUM_SQUARE);
-        else if (b) p[c] += lane_sum_f64(a + o, b + o, S, sh, sc, SUM_TIMES_B);
-        else p[c] += lane_sum_f64(a + o, NULL, S, sh, sc, SUM_V);
+        if (kind == SUMS_GRAD) lane_sums2_f64(a + o, b + o, S, shift[c], SUMS_GRAD, &p1[c], &p2[c]);
+        else lane_sums2_f64(a + o, NULL, S, shift[c], SUMS_STATS, &p1[c], &p2[c]);
       }
   }
 }
 
-/* out[c] = the per-channel sums of channel_partials_f32 over all N rows of
- * the dt buffers a and b, through fixed chunks of N. */
-static int channel_sums(mg_Context *ctx, double *out, NCS s, mg_DType dt,
-                        const void *a, const double *shift, const double *scale,
-                        const void *b, int square) {
+/* s1[c] and s2[c] = the per-channel sums of lane_sums2 over all N rows of
+ * the dt buffers a and b, through fixed chunks of N (so the order of the
+ * additions does not depend on the thread count). */
+static int channel_sums2(mg_Context *ctx, double *s1, double *s2, NCS s, mg_DType dt,
+                         const void *a, const void *b, const double *shift, int kind) {
   int64_t nch = mg_nn_nchunks(s.N, s.C * s.S), C = s.C;
-  double *part = calloc((size_t)(nch * C) + 1, sizeof *part);
+  double *part = calloc((size_t)(2 * nch * C) + 1, sizeof *part);
   if (!part) return no_memory(ctx, "batch_norm");
   switch (dt) {
-  case MG_F32: channel_partials_f32(ctx, part, nch, s, a, shift, scale, b, square); break;
-  case MG_F64: channel_partials_f64(ctx, part, nch, s, a, shift, scale, b, square); break;
+  case MG_F32: channel_partials_f32(ctx, part, nch, s, a, b, shift, kind); break;
+  case MG_F64: channel_partials_f64(ctx, part, nch, s, a, b, shift, kind); break;
   default: break;
   }
   for (int64_t c = 0; c < C; c++) {
-    double t = 0;
-    for (int64_t k = 0; k < nch; k++) t += part[k * C + c];
-    out[c] = t;
+    double t1 = 0, t2 = 0;
+    for (int64_t k = 0; k < nch; k++) t1 += part[2 * k * C + c], t2 += part[(2 * k + 1) * C + c];
+    s1[c] = t1, s2[c] = t2;
   }
   free(part);
   return MG_OK;
+}
+
+/* The first element of each channel of the dt buffer a [N, C, S] (N, S >
+ * 0): a shift within the channel's range for its statistics. */
+static void channel_firsts(double *out, const void *a, mg_DType dt, NCS s) {
+  switch (dt) {
+  case MG_F32:
+    for (int64_t c = 0; c < s.C; c++) out[c] = ((const float *)a)[c * s.S];
+    break;
+  case MG_F64:
+    for (int64_t c = 0; c < s.C; c++) out[c] = ((const double *)a)[c * s.S];
+    break;
+  default: break;
+  }
 }
 
 /* y = (x - mean_c) * rstd_c * w_c + b_c (W, B NULL when absent). */
@@ -580,9 +660,9 @@ static int batch_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   if (!sg) return no_memory(ctx, "batch_norm");
   if ((st = mg_nn_prep(ctx, &gc, g, dt))) goto fail;
   const void *X = mg_data(x), *G = mg_data(gc), *W = w ? mg_data(w) : NULL;
-  if ((st = channel_sums(ctx, sg, s, dt, G, NULL, NULL, NULL, 0)) ||
-      (st = channel_sums(ctx, sgx, s, dt, X, MU, RS, G, 0)))
-    goto fail;
+  /* sum(g) and sum(g * xhat) = rstd * sum(g * (x - mean)), in one pass */
+  if ((st = channel_sums2(ctx, sg, sgx, s, dt, X, G, MU, SUMS_GRAD))) goto fail;
+  for (int64_t c = 0; c < C; c++) sgx[c] *= RS[c];
   if (mg_node_needs(n, 0)) {
     if ((st = mg_alloc_tensor(ctx, &gx, dt, x->ndim, x->shape))) goto fail;
     switch (dt) {
@@ -692,13 +772,25 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     goto done;
   }
   if (batch) {
-    if ((st = channel_sums(ctx, MU, s, dt, X, NULL, NULL, NULL, 0))) goto done;
-    for (int64_t c = 0; c < C; c++) MU[c] /= (double)cnt;
-    if ((st = channel_sums(ctx, RS, s, dt, X, MU, NULL, NULL, 1))) goto done;
-    for (int64_t c = 0; c < C; c++) { /* RS holds the sum of squares */
-      if (update) unbiased[c] = RS[c] / (double)(cnt - 1);
-      RS[c] = 1.0 / sqrt(RS[c] / (double)cnt + eps);
+    /* One pass: the sums of d = x - x_first and of d^2 (MU and RS hold
+     * them), then mean = x_first + mean(d), and the sum of squares about
+     * the mean sum(d^2) - sum(d)^2 / n. */
+    double *first = malloc(sizeof *first * (size_t)(C + 1));
+    if (!first) {
+      st = no_memory(ctx, "batch_norm");
+      goto done;
     }
+    channel_firsts(first, X, dt, s);
+    st = channel_sums2(ctx, MU, RS, s, dt, X, NULL, first, SUMS_STATS);
+    for (int64_t c = 0; !st && c < C; c++) {
+      double d = MU[c] / (double)cnt, ss = RS[c] - MU[c] * d;
+      ss = ss > 0 ? ss : 0; /* rounding can leave a constant channel a hair below 0 */
+      if (update) unbiased[c] = ss / (double)(cnt - 1);
+      RS[c] = 1.0 / sqrt(ss / (double)cnt + eps);
+      MU[c] = first[c] + d;
+    }
+    free(first);
+    if (st) goto done;
   } else {
     load_doubles(MU, running_mean, C);
     load_doubles(RS, running_var, C);

@@ -329,6 +329,28 @@ describe("F.batch_norm", function()
     check(rv, c.new_running_var, TOL32)
   end)
 
+  it("keeps float32 statistics exact for a channel far from zero (mean 1e4, spread 1e-2)", function()
+    -- [N=64, C=1, L=40] around 1e4, float32; the reference is the mean and
+    -- biased variance of the values held, in Lua doubles.
+    local vals, n = {}, 64 * 40
+    for i = 1, n do vals[i] = 1e4 + 0.01 * math.sin(i * 0.37) end
+    local x = mg.tensor(vals, "float32")
+    local held = x:totable()
+    local mean, ss = 0, 0
+    for i = 1, n do mean = mean + held[i] end
+    mean = mean / n
+    for i = 1, n do ss = ss + (held[i] - mean) ^ 2 end
+    local rm, rv = mg.zeros(1, "float64"), mg.zeros(1, "float64")
+    local y = F.batch_norm(x:reshape({64, 40, 1}):permute(1, 3, 2), rm, rv, nil, nil,
+                           {momentum = 1}):reshape({n}):totable()
+    check(rm, {mean}, 1e-12)
+    check(rv, {ss / (n - 1)}, 1e-12)
+    local rstd = 1 / math.sqrt(ss / n + 1e-5)
+    local worst = 0
+    for i = 1, n do worst = math.max(worst, math.abs(y[i] - (held[i] - mean) * rstd)) end
+    assert.is_true(worst < 2e-6, ("largest error %g"):format(worst))
+  end)
+
   it("leaves the running statistics alone in eval mode", function()
     local rm, rv = f64({0.5, -0.5}), f64({2, 3})
     F.batch_norm(mg.randn(4, 2, "float64"), rm, rv, nil, nil, {training = false})
