@@ -295,6 +295,24 @@ void mg_set_cache_limit(mg_Context *ctx, size_t bytes) {
  * them instead, so dead tensors wait for about that much more allocation
  * (as under a collector pause of 112%), and a loop over small tensors
  * still steps every min bytes. */
+void mg_gc_charge(mg_Context *ctx, size_t nbytes) {
+  size_t bytes;
+  size_class(nbytes, &bytes);
+  ctx->gc_debt += bytes;
+}
+
+/* The debt is meant for what only Lua's collector can free. A leaf's
+ * .grad, made by this backward and held by the core until zero_grad drops
+ * it by its count, is not: charged, it made a batch-1 step run a whole
+ * collection for its 2 MB of fresh gradients every step (15% of the step).
+ * Only bytes charged since the last mg_take_gc_debt may be forgiven, or
+ * the debt would lose garbage it still owes. */
+void mg_gc_forgive(mg_Context *ctx, size_t nbytes) {
+  size_t bytes;
+  size_class(nbytes, &bytes);
+  ctx->gc_debt = ctx->gc_debt > bytes ? ctx->gc_debt - bytes : 0;
+}
+
 size_t mg_take_gc_debt(mg_Context *ctx, size_t min) {
   size_t d = ctx->gc_debt, eighth = ctx->mem.live_bytes / 8;
   if (d < min || d < eighth) return 0;

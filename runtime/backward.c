@@ -19,12 +19,16 @@ static int accumulate_leaf(mg_Context *ctx, mg_Tensor *leaf, mg_Tensor *g) {
   if (!m->grad) {
     /* g may alias another gradient (add's backward hands the same tensor
      * to both inputs) or a view: a leaf's .grad must be its own. */
+    int st = MG_OK;
     if (g->refcount == 1 && g->storage->refcount == 1 && mg_is_contiguous(g)) {
       mg_tensor_incref(g);
       m->grad = g;
-      return MG_OK;
+    } else {
+      st = mg_clone(ctx, &m->grad, g);
     }
-    return mg_clone(ctx, &m->grad, g);
+    /* zero_grad frees it by its count, not the collector */
+    if (!st) mg_gc_forgive(ctx, m->grad->storage->nbytes);
+    return st;
   }
   return mg_binary_(ctx, MG_OP_ADD, m->grad, g);
 }

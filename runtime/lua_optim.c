@@ -79,11 +79,13 @@ static void read_config(lua_State *L, int arg, mg_OptimConfig *cfg, const char *
   lua_pop(L, 1);
 }
 
-/* mg._optim_step(kind, param, grad, group, state): one update of param from
- * grad with the options of group (a parameter group table) and the
- * parameter's state table, which it updates: state.step (+1), state.mu_product
- * (NAdam) and the state tensors under torch's names, created on first use.
- * Runs with grad mode off. kind is the optimizer's name ("Adam"). */
+/* mg._optim_step(kind, param, grad, group, state) -> whether it stepped: one
+ * update of param from grad (nil: param's own .grad, read here so that
+ * Lua never holds it and zero_grad frees it at once; no .grad, no step)
+ * with the options of group (a parameter group table) and the parameter's
+ * state table, which it updates: state.step (+1), state.mu_product (NAdam)
+ * and the state tensors under torch's names, created on first use. Runs
+ * with grad mode off. kind is the optimizer's name ("Adam"). */
 static int f_optim_step(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   const char *name = luaL_checkstring(L, 1);
@@ -93,8 +95,13 @@ static int f_optim_step(lua_State *L) {
   mg_Tensor *param = mgl_test(L, 2), *grad = mgl_test(L, 3);
   if (!param) return luaL_error(L, "%s: parameter must be a tensor, got %s", op,
                                 luaL_typename(L, 2));
-  if (!grad) return luaL_error(L, "%s: grad must be a tensor, got %s", op,
-                               luaL_typename(L, 3));
+  if (!grad && !lua_isnoneornil(L, 3))
+    return luaL_error(L, "%s: grad must be a tensor or nil, got %s", op,
+                      luaL_typename(L, 3));
+  if (!grad && !(grad = mg_grad(param))) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
   luaL_checktype(L, 4, LUA_TTABLE);
   luaL_checktype(L, 5, LUA_TTABLE);
   lua_settop(L, 5);
@@ -160,7 +167,8 @@ static int f_optim_step(lua_State *L) {
     lua_pushvalue(L, made[k]);
     lua_setfield(L, 5, mg_optim_state_name(kind, k));
   }
-  return 0;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* mg._grad_norm(t [, norm_type = 2]) -> the norm as a number (math.huge for

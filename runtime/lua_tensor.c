@@ -478,7 +478,9 @@ static int push_grad(lua_State *L, mg_Context *ctx, mg_Tensor *t) {
   }
   mg_tensor_incref(g);
   mgl_push(L, g);
-  (void)ctx;
+  /* Held by Lua now: only the collector frees it (the core forgave its
+   * bytes when it stored it, mg_gc_forgive). */
+  mg_gc_charge(ctx, g->storage->nbytes);
   return 1;
 }
 

@@ -142,7 +142,8 @@ int mg_set_reference_kernels(mg_Context *ctx, int on);
  * tensors hold, as asked for (a size class's slack is the allocator's);
  * limit_bytes (0 = none) is a budget for it past which allocations fail
  * with MG_ENOMEM. gc_debt counts bytes handed out since the binding
- * last told Lua's collector (mg_take_gc_debt). */
+ * last told Lua's collector (mg_take_gc_debt), less those the core holds
+ * itself (mg_gc_forgive). */
 typedef struct {
   size_t live_bytes;     /* asked for by storages that are alive (and
                             charged by a file reader's buffers while it
@@ -186,6 +187,12 @@ void *mg_swap_reclaim_arg(mg_Context *ctx, void *arg);
 /* The bytes handed out since the last call, if at least min and at least
  * an eighth of live_bytes (then reset to zero); 0 otherwise. */
 size_t mg_take_gc_debt(mg_Context *ctx, size_t min);
+/* nbytes of a buffer the core now holds until it frees it itself (a
+ * leaf's .grad, allocated since the debt was last taken) come off the
+ * debt: no collection is needed to free them; mg_gc_charge puts them back
+ * when the binding hands the buffer to Lua. */
+void mg_gc_forgive(mg_Context *ctx, size_t nbytes);
+void mg_gc_charge(mg_Context *ctx, size_t nbytes);
 
 /* Buffer allocation used by storages; returns NULL with an MG_ENOMEM
  * message in ctx on failure. */

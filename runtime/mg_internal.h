@@ -136,7 +136,8 @@ struct mg_Context {
   int nthreads;             /* threads for moongrad's loops and BLAS */
   mg_RngState rng;          /* the default random stream */
   mg_MemoryStats mem;       /* accounting, see mg_MemoryStats */
-  size_t gc_debt;           /* bytes handed out since Lua was last told */
+  size_t gc_debt;           /* bytes handed out since Lua was last told,
+                               less those forgiven since */
   mg_FreeBuf *cache[MG_NCLASSES]; /* freed buffers, by size class */
   char err[512];            /* the last failure's message */
   int grad_enabled;         /* record autograd graphs (mg_set_grad_enabled) */

@@ -53,6 +53,48 @@ print(start, peak)
     assert.is_true(peak - start < 64 * 1024, ("grew by %d KiB"):format(peak - start))
   end)
 
+  it("frees the gradients at zero_grad after an optimizer step, without a collection", function()
+    local nn, optim, F = require "moongrad.nn", require "moongrad.optim", require "moongrad.functional"
+    local model = nn.Linear(1000, 500)
+    local opt = optim.Adam(model, { lr = 1e-3 })
+    local x, y = mg.randn(1, 1000), mg.randint(1, 500, { 1 })
+    for _ = 1, 2 do
+      opt:zero_grad()
+      F.cross_entropy(model(x), y):backward()
+      opt:step()
+    end
+    local grads = 4 * (1000 * 500 + 500)
+    local before = mg.memory().tensor_bytes
+    opt:zero_grad() -- the step held no Lua reference to a .grad: freed here
+    assert.equal(before - grads, mg.memory().tensor_bytes)
+  end)
+
+  it("keeps a batch-1 training loop flat when it reads every .grad each step", function()
+    local out = run_child([[
+local mg = require "moongrad"
+local nn, optim, F = require "moongrad.nn", require "moongrad.optim", require "moongrad.functional"
+local model = nn.Sequential(nn.Linear(1000, 500), nn.ReLU(), nn.Linear(500, 10))
+local opt = optim.SGD(model, { lr = 1e-3 })
+local x, y = mg.randn(1, 1000), mg.randint(1, 10, { 1 })
+local params, peak, start = model:parameters(), 0, nil
+for i = 1, 400 do
+  opt:zero_grad()
+  F.cross_entropy(model(x), y):backward()
+  for _, p in ipairs(params) do local g = p.grad end -- Lua holds each .grad a while
+  opt:step()
+  if i == 20 then start = mg.memory().tensor_bytes end
+  if i > 20 then peak = math.max(peak, mg.memory().tensor_bytes) end
+end
+print(start, peak)
+]])
+    local start, peak = out:match("(%d+)%s+(%d+)")
+    start, peak = tonumber(start), tonumber(peak)
+    assert.is_not_nil(peak, out)
+    -- each step's 2 MB of gradients, read from Lua, are garbage the
+    -- collector must find: 400 steps of them are 800 MB if it never runs
+    assert.is_true(peak - start < 32 * 2 ^ 20, ("grew by %d bytes"):format(peak - start))
+  end)
+
   it("reuses freed buffers so a steady loop rarely calls malloc", function()
     local x = mg.ones(256, 256)
     collectgarbage()

@@ -84,15 +84,16 @@ function Optimizer:step(closure)
   for _, group in ipairs(self.param_groups) do
     local params = group.params
     for i = 1, #params do
+      -- The kernel reads p's .grad itself (nil): a .grad read here would
+      -- be a Lua reference that only the collector drops, where zero_grad
+      -- frees it at once.
       local p = params[i]
-      local g = p.grad
-      if g then
-        local st = state[p]
-        if not st then
-          st = {}
-          state[p] = st
-        end
-        optim_step(kind, p, g, group, st)
+      local st = state[p]
+      if st then
+        optim_step(kind, p, nil, group, st)
+      else
+        st = {}
+        if optim_step(kind, p, nil, group, st) then state[p] = st end
       end
     end
   end
