@@ -164,7 +164,8 @@ int mg_gemm_dnnl(mg_Context *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
       !dnnl_memory_create(&cm, &cmd, C->base->eng, c) &&
       (!bias || (!matrix(&vmd, 1, N, N, 1) &&
                  !dnnl_memory_create(&vm, &vmd, C->base->eng, (void *)bias)))) {
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm},
+    /* the last slot is mg_dnnl_run's, for the scratchpad */
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm},
                                {DNNL_ARG_DST, cm}, {DNNL_ARG_BIAS, vm}};
     ran = mg_dnnl_run(ctx, C->base, e->pd, e->prim, bias ? 4 : 3, args, &dst) == MG_OK;
   }
