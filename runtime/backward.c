@@ -26,8 +26,9 @@ static int accumulate_leaf(mg_Context *ctx, mg_Tensor *leaf, mg_Tensor *g) {
     } else {
       st = mg_clone(ctx, &m->grad, g);
     }
-    /* zero_grad frees it by its count, not the collector */
-    if (!st) mg_gc_forgive(ctx, m->grad->storage->nbytes);
+    /* zero_grad frees it by its count, not the collector (a borrowed
+     * buffer was never charged) */
+    if (!st && !m->grad->storage->borrowed) mg_gc_forgive(ctx, m->grad->storage->nbytes);
     return st;
   }
   return mg_binary_(ctx, MG_OP_ADD, m->grad, g);
