@@ -295,10 +295,11 @@ void mg_set_cache_limit(mg_Context *ctx, size_t bytes) {
  * them instead, so dead tensors wait for about that much more allocation
  * (as under a collector pause of 112%), and a loop over small tensors
  * still steps every min bytes. */
-void mg_gc_charge(mg_Context *ctx, size_t nbytes) {
-  size_t bytes;
-  size_class(nbytes, &bytes);
-  ctx->gc_debt += bytes;
+size_t mg_take_gc_debt(mg_Context *ctx, size_t min) {
+  size_t d = ctx->gc_debt, eighth = ctx->mem.live_bytes / 8;
+  if (d < min || d < eighth) return 0;
+  ctx->gc_debt = 0;
+  return d;
 }
 
 /* The debt is meant for what only Lua's collector can free. A leaf's
@@ -313,9 +314,9 @@ void mg_gc_forgive(mg_Context *ctx, size_t nbytes) {
   ctx->gc_debt = ctx->gc_debt > bytes ? ctx->gc_debt - bytes : 0;
 }
 
-size_t mg_take_gc_debt(mg_Context *ctx, size_t min) {
-  size_t d = ctx->gc_debt, eighth = ctx->mem.live_bytes / 8;
-  if (d < min || d < eighth) return 0;
-  ctx->gc_debt = 0;
-  return d;
+/* The forgiven bytes back, once Lua holds the buffer (a .grad read). */
+void mg_gc_charge(mg_Context *ctx, size_t nbytes) {
+  size_t bytes;
+  size_class(nbytes, &bytes);
+  ctx->gc_debt += bytes;
 }

@@ -99,46 +99,43 @@ static int no_memory(mg_Context *ctx, const char *op) {
   return mg_error(ctx, MG_ENOMEM, "%s: not enough memory for partial sums", op);
 }
 
-/* What lane_sum_* sums: v = (a - shift) * scale, its square, or v * b. */
-enum { SUM_V, SUM_SQUARE, SUM_TIMES_B };
+/* What lane_sum_* sums: v = a - shift, or its square. */
+enum { SUM_V, SUM_SQUARE };
 
 /* The sum over one row of S elements, in CH_LANES running sums combined in
  * a fixed order at the end: a single running sum is a chain of dependent
- * adds (one per four cycles, and this is most of a batch norm's time),
- * while the lanes vectorise. The order depends on S alone, never on the
- * thread count. Batch norm's channel statistics and layer norm's rows
- * use it. */
+ * adds (one per four cycles), while the lanes vectorise. The order depends
+ * on S alone, never on the thread count. Layer norm's rows use it; batch
+ * norm's channels use lane_sums2 below, two sums from one pass. */
 #define CH_LANES 8
-MG_INLINE double lane_sum_f32(const float *restrict a, const float *restrict b,
-                              int64_t S, double sh, double sc, int kind) {
+MG_INLINE double lane_sum_f32(const float *restrict a, int64_t S, double sh, int kind) {
   double lane[CH_LANES] = {0};
   int64_t j = 0;
   for (; j + CH_LANES <= S; j += CH_LANES)
     for (int l = 0; l < CH_LANES; l++) {
-      double v = ((double)a[j + l] - sh) * sc;
-      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j + l] : v;
+      double v = (double)a[j + l] - sh;
+      lane[l] += kind == SUM_SQUARE ? v * v : v;
     }
   for (int l = 0; j < S; j++, l++) {
-    double v = ((double)a[j] - sh) * sc;
-    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * (double)b[j] : v;
+    double v = (double)a[j] - sh;
+    lane[l] += kind == SUM_SQUARE ? v * v : v;
   }
   double acc = 0;
   for (int l = 0; l < CH_LANES; l++) acc += lane[l];
   return acc;
 }
 /* f64 twin of lane_sum_f32 */
-MG_INLINE double lane_sum_f64(const double *restrict a, const double *restrict b,
-                              int64_t S, double sh, double sc, int kind) {
+MG_INLINE double lane_sum_f64(const double *restrict a, int64_t S, double sh, int kind) {
   double lane[CH_LANES] = {0};
   int64_t j = 0;
   for (; j + CH_LANES <= S; j += CH_LANES)
     for (int l = 0; l < CH_LANES; l++) {
-      double v = (a[j + l] - sh) * sc;
-      lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j + l] : v;
+      double v = a[j + l] - sh;
+      lane[l] += kind == SUM_SQUARE ? v * v : v;
     }
   for (int l = 0; j < S; j++, l++) {
-    double v = (a[j] - sh) * sc;
-    lane[l] += kind == SUM_SQUARE ? v * v : kind == SUM_TIMES_B ? v * b[j] : v;
+    double v = a[j] - sh;
+    lane[l] += kind == SUM_SQUARE ? v * v : v;
   }
   double acc = 0;
   for (int l = 0; l < CH_LANES; l++) acc += lane[l];
@@ -162,8 +159,8 @@ static void layer_norm_rows_f32(mg_Context *ctx, float *Y, double *MU,
   for (int64_t i = 0; i < M; i++) {
     int64_t o = i * D;
     const float *xr = X + o;
-    double mu = lane_sum_f32(xr, NULL, D, 0, 1, SUM_V) / (double)D;
-    double v = lane_sum_f32(xr, NULL, D, mu, 1, SUM_SQUARE);
+    double mu = lane_sum_f32(xr, D, 0, SUM_V) / (double)D;
+    double v = lane_sum_f32(xr, D, mu, SUM_SQUARE);
     double r = 1.0 / sqrt(v / (double)D + eps);
     float *yr = Y + o;
     for (int64_t j = 0; j < D; j++) {
@@ -184,8 +181,8 @@ static void layer_norm_rows_f64(mg_Context *ctx, double *Y, double *MU,
   for (int64_t i = 0; i < M; i++) {
     int64_t o = i * D;
     const double *xr = X + o;
-    double mu = lane_sum_f64(xr, NULL, D, 0, 1, SUM_V) / (double)D;
-    double v = lane_sum_f64(xr, NULL, D, mu, 1, SUM_SQUARE);
+    double mu = lane_sum_f64(xr, D, 0, SUM_V) / (double)D;
+    double v = lane_sum_f64(xr, D, mu, SUM_SQUARE);
     double r = 1.0 / sqrt(v / (double)D + eps);
     double *yr = Y + o;
     for (int64_t j = 0; j < D; j++) {
