@@ -99,47 +99,97 @@ static int no_memory(mg_Context *ctx, const char *op) {
   return mg_error(ctx, MG_ENOMEM, "%s: not enough memory for partial sums", op);
 }
 
-/* What lane_sum_* sums: v = a - shift, or its square. */
-enum { SUM_V, SUM_SQUARE };
-
-/* The sum over one row of S elements, in CH_LANES running sums combined in
- * a fixed order at the end: a single running sum is a chain of dependent
- * adds (one per four cycles), while the lanes vectorise. The order depends
- * on S alone, never on the thread count. Layer norm's rows use it; batch
- * norm's channels use lane_sums2 below, two sums from one pass. */
+/* Sums over a row run in CH_LANES running sums combined in a fixed order
+ * at the end: a single running sum is a chain of dependent adds (one per
+ * four cycles), while the lanes vectorise. Element j goes to lane j mod
+ * CH_LANES, so the order depends on the row's length alone, never on the
+ * thread count. */
 #define CH_LANES 8
-MG_INLINE double lane_sum_f32(const float *restrict a, int64_t S, double sh, int kind) {
-  double lane[CH_LANES] = {0};
-  int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES)
-    for (int l = 0; l < CH_LANES; l++) {
-      double v = (double)a[j + l] - sh;
-      lane[l] += kind == SUM_SQUARE ? v * v : v;
-    }
-  for (int l = 0; j < S; j++, l++) {
-    double v = (double)a[j] - sh;
-    lane[l] += kind == SUM_SQUARE ? v * v : v;
-  }
+/* The lanes as one vector each (GCC's vector extension): written as
+ * arrays, GCC kept the lanes on the stack, a store and a load on every
+ * add. */
+typedef double ch_d8 __attribute__((vector_size(CH_LANES * sizeof(double))));
+typedef float ch_f8 __attribute__((vector_size(CH_LANES * sizeof(float))));
+
+static inline ch_d8 ch_load_f32(const float *p) {
+  ch_f8 v;
+  memcpy(&v, p, sizeof v);
+  return __builtin_convertvector(v, ch_d8);
+}
+/* f64 twin of ch_load_f32 */
+static inline ch_d8 ch_load_f64(const double *p) {
+  ch_d8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* Stores v at p, rounded to p's dtype. */
+static inline void ch_store_f32(float *p, ch_d8 v) {
+  ch_f8 f = __builtin_convertvector(v, ch_f8);
+  memcpy(p, &f, sizeof f);
+}
+/* f64 twin of ch_store_f32 */
+static inline void ch_store_f64(double *p, ch_d8 v) { memcpy(p, &v, sizeof v); }
+
+static inline double ch_total(ch_d8 l) {
   double acc = 0;
-  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
+  for (int k = 0; k < CH_LANES; k++) acc += l[k];
   return acc;
 }
-/* f64 twin of lane_sum_f32 */
-MG_INLINE double lane_sum_f64(const double *restrict a, int64_t S, double sh, int kind) {
-  double lane[CH_LANES] = {0};
+
+/* Two sums over one row of S elements (a layer norm row, a batch norm
+ * channel's row) in CH_LANES running sums each, from one pass over the
+ * data: the statistics, s1 = sum
+ * of v and s2 = sum of v^2 with v = a - shift (shift near the mean, so that
+ * the variance s2/n - (s1/n)^2 loses nothing in double); or the gradient's,
+ * s1 = sum of b (g) and s2 = sum of b v (times rstd by the caller). */
+enum { SUMS_STATS, SUMS_GRAD };
+/* Lane l's sums into *s1 and *s2, with the tail's elements j (lanes 0, 1,
+ * ...), in lane order. */
+static inline void ch_finish(ch_d8 l1, ch_d8 l2, const double *t1, const double *t2,
+                             int64_t nt, double *s1, double *s2) {
+  for (int64_t l = 0; l < nt; l++) l1[l] += t1[l], l2[l] += t2[l];
+  double a = 0, b = 0;
+  for (int l = 0; l < CH_LANES; l++) a += l1[l], b += l2[l];
+  *s1 += a, *s2 += b;
+}
+
+MG_INLINE void lane_sums2_f32(const float *restrict a, const float *restrict b,
+                              int64_t S, double sh, int kind, double *s1, double *s2) {
+  ch_d8 l1 = {0}, l2 = {0};
   int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES)
-    for (int l = 0; l < CH_LANES; l++) {
-      double v = a[j + l] - sh;
-      lane[l] += kind == SUM_SQUARE ? v * v : v;
-    }
-  for (int l = 0; j < S; j++, l++) {
-    double v = a[j] - sh;
-    lane[l] += kind == SUM_SQUARE ? v * v : v;
+  for (; j + CH_LANES <= S; j += CH_LANES) {
+    ch_d8 v = ch_load_f32(a + j) - sh;
+    ch_d8 w = kind == SUMS_GRAD ? ch_load_f32(b + j) : v;
+    l1 += w;
+    l2 += w * v;
   }
-  double acc = 0;
-  for (int l = 0; l < CH_LANES; l++) acc += lane[l];
-  return acc;
+  double t1[CH_LANES], t2[CH_LANES];
+  int64_t nt = S - j;
+  for (int64_t l = 0; l < nt; l++) {
+    double v = (double)a[j + l] - sh, w = kind == SUMS_GRAD ? (double)b[j + l] : v;
+    t1[l] = w, t2[l] = w * v;
+  }
+  ch_finish(l1, l2, t1, t2, nt, s1, s2);
+}
+/* f64 twin of lane_sums2_f32 */
+MG_INLINE void lane_sums2_f64(const double *restrict a, const double *restrict b,
+                              int64_t S, double sh, int kind, double *s1, double *s2) {
+  ch_d8 l1 = {0}, l2 = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= S; j += CH_LANES) {
+    ch_d8 v = ch_load_f64(a + j) - sh;
+    ch_d8 w = kind == SUMS_GRAD ? ch_load_f64(b + j) : v;
+    l1 += w;
+    l2 += w * v;
+  }
+  double t1[CH_LANES], t2[CH_LANES];
+  int64_t nt = S - j;
+  for (int64_t l = 0; l < nt; l++) {
+    double v = a[j + l] - sh, w = kind == SUMS_GRAD ? b[j + l] : v;
+    t1[l] = w, t2[l] = w * v;
+  }
+  ch_finish(l1, l2, t1, t2, nt, s1, s2);
 }
 
 /* ---- layer_norm ---------------------------------------------------------------
@@ -157,16 +207,22 @@ static void layer_norm_rows_f32(mg_Context *ctx, float *Y, double *MU,
   int nt = mg_threads_for(ctx, M * D);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < M; i++) {
-    int64_t o = i * D;
-    const float *xr = X + o;
-    double mu = lane_sum_f32(xr, D, 0, SUM_V) / (double)D;
-    double v = lane_sum_f32(xr, D, mu, SUM_SQUARE);
-    double r = 1.0 / sqrt(v / (double)D + eps);
-    float *yr = Y + o;
-    for (int64_t j = 0; j < D; j++) {
-      float h = (float)((xr[j] - mu) * r);
-      yr[j] = (W ? h * W[j] : h) + (B ? B[j] : 0.0f);
-    }
+    const float *restrict xr = X + i * D;
+    float *restrict yr = Y + i * D;
+    /* One pass, about the row's first value (see lane_sums2). */
+    double s1 = 0, s2 = 0, sh = D ? xr[0] : 0;
+    lane_sums2_f32(xr, NULL, D, sh, SUMS_STATS, &s1, &s2);
+    double m = s1 / (double)D, mu = sh + m, v = fmax(s2 / (double)D - m * m, 0);
+    double r = 1.0 / sqrt(v + eps);
+    /* In float from here, as PyTorch's: the statistics carry the precision. */
+    float fm = (float)mu, fr = (float)r;
+    if (W && B)
+      for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - fm) * fr * W[j] + B[j];
+    else
+      for (int64_t j = 0; j < D; j++) {
+        float h = (xr[j] - fm) * fr;
+        yr[j] = (W ? h * W[j] : h) + (B ? B[j] : 0.0f);
+      }
     MU[i] = mu, RS[i] = r;
   }
 }
@@ -179,17 +235,91 @@ static void layer_norm_rows_f64(mg_Context *ctx, double *Y, double *MU,
   int nt = mg_threads_for(ctx, M * D);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < M; i++) {
-    int64_t o = i * D;
-    const double *xr = X + o;
-    double mu = lane_sum_f64(xr, D, 0, SUM_V) / (double)D;
-    double v = lane_sum_f64(xr, D, mu, SUM_SQUARE);
-    double r = 1.0 / sqrt(v / (double)D + eps);
-    double *yr = Y + o;
-    for (int64_t j = 0; j < D; j++) {
-      double h = (double)((xr[j] - mu) * r);
+    const double *restrict xr = X + i * D;
+    double *restrict yr = Y + i * D;
+    /* One pass, about the row's first value (see lane_sums2). */
+    double s1 = 0, s2 = 0, sh = D ? xr[0] : 0;
+    lane_sums2_f64(xr, NULL, D, sh, SUMS_STATS, &s1, &s2);
+    double m = s1 / (double)D, mu = sh + m, v = fmax(s2 / (double)D - m * m, 0);
+    double r = 1.0 / sqrt(v + eps);
+    int64_t j = 0;
+    for (; j + CH_LANES <= D; j += CH_LANES) {
+      ch_d8 h = (ch_load_f64(xr + j) - mu) * r;
+      if (W) h *= ch_load_f64(W + j);
+      if (B) h += ch_load_f64(B + j);
+      ch_store_f64(yr + j, h);
+    }
+    for (; j < D; j++) {
+      double h = (xr[j] - mu) * r;
       yr[j] = (W ? h * W[j] : h) + (B ? B[j] : 0.0);
     }
     MU[i] = mu, RS[i] = r;
+  }
+}
+
+/* One row's gradient: gx (NULL when not needed), and g * xhat and g added
+ * into the column sums pw and pb (NULL when not needed). The row sums
+ * mean(gh) and mean(gh * xhat) run in CH_LANES lanes, as lane_sum's. */
+MG_INLINE void layer_norm_grad_row_f32(float *restrict gx, double *restrict pw,
+                                       double *restrict pb, const float *restrict g,
+                                       const float *restrict x, const float *restrict W,
+                                       double mu, double r, int64_t D) {
+  ch_d8 la = {0}, lb = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= D; j += CH_LANES) {
+    ch_d8 gj = ch_load_f32(g + j), h = (ch_load_f32(x + j) - mu) * r;
+    ch_d8 gh = W ? gj * ch_load_f32(W + j) : gj;
+    la += gh, lb += gh * h;
+    if (pw) {
+      ch_store_f64(pw + j, ch_load_f64(pw + j) + gj * h);
+      ch_store_f64(pb + j, ch_load_f64(pb + j) + gj);
+    }
+  }
+  for (int k = 0; j < D; j++, k++) {
+    double gj = g[j], h = (x[j] - mu) * r, gh = W ? gj * W[j] : gj;
+    la[k] += gh, lb[k] += gh * h;
+    if (pw) pw[j] += gj * h, pb[j] += gj;
+  }
+  if (!gx) return;
+  /* In float from here, as the forward's output. */
+  float a = (float)(ch_total(la) / (double)D), b = (float)(ch_total(lb) / (double)D);
+  float fm = (float)mu, fr = (float)r;
+  if (W)
+    for (j = 0; j < D; j++) gx[j] = fr * (g[j] * W[j] - a - (x[j] - fm) * fr * b);
+  else
+    for (j = 0; j < D; j++) gx[j] = fr * (g[j] - a - (x[j] - fm) * fr * b);
+}
+/* f64 twin of layer_norm_grad_row_f32 */
+MG_INLINE void layer_norm_grad_row_f64(double *restrict gx, double *restrict pw,
+                                       double *restrict pb, const double *restrict g,
+                                       const double *restrict x, const double *restrict W,
+                                       double mu, double r, int64_t D) {
+  ch_d8 la = {0}, lb = {0};
+  int64_t j = 0;
+  for (; j + CH_LANES <= D; j += CH_LANES) {
+    ch_d8 gj = ch_load_f64(g + j), h = (ch_load_f64(x + j) - mu) * r;
+    ch_d8 gh = W ? gj * ch_load_f64(W + j) : gj;
+    la += gh, lb += gh * h;
+    if (pw) {
+      ch_store_f64(pw + j, ch_load_f64(pw + j) + gj * h);
+      ch_store_f64(pb + j, ch_load_f64(pb + j) + gj);
+    }
+  }
+  for (int k = 0; j < D; j++, k++) {
+    double gj = g[j], h = (x[j] - mu) * r, gh = W ? gj * W[j] : gj;
+    la[k] += gh, lb[k] += gh * h;
+    if (pw) pw[j] += gj * h, pb[j] += gj;
+  }
+  if (!gx) return;
+  double a = ch_total(la) / (double)D, b = ch_total(lb) / (double)D;
+  for (j = 0; j + CH_LANES <= D; j += CH_LANES) {
+    ch_d8 gj = ch_load_f64(g + j), h = (ch_load_f64(x + j) - mu) * r;
+    ch_d8 gh = W ? gj * ch_load_f64(W + j) : gj;
+    ch_store_f64(gx + j, r * (gh - a - h * b));
+  }
+  for (; j < D; j++) {
+    double gj = g[j], h = (x[j] - mu) * r, gh = W ? gj * W[j] : gj;
+    gx[j] = r * (gh - a - h * b);
   }
 }
 
@@ -204,23 +334,9 @@ static void layer_norm_grad_f32(mg_Context *ctx, float *GX, double *part,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t c = 0; c < nch; c++) {
     double *pw = part ? part + c * D : NULL, *pb = part ? part + (nch + c) * D : NULL;
-    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++) {
-      int64_t o = i * D;
-      double mu = MU[i], r = RS[i], a = 0, b = 0;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = G[o + j], h = (X[o + j] - mu) * r;
-        double gh = W ? gj * W[j] : gj;
-        a += gh, b += gh * h;
-        if (pw) pw[j] += gj * h, pb[j] += gj;
-      }
-      if (!GX) continue;
-      a /= (double)D, b /= (double)D;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = G[o + j], h = (X[o + j] - mu) * r;
-        double gh = W ? gj * W[j] : gj;
-        GX[o + j] = r * (gh - a - h * b);
-      }
-    }
+    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++)
+      layer_norm_grad_row_f32(GX ? GX + i * D : NULL, pw, pb, G + i * D, X + i * D, W,
+                              MU[i], RS[i], D);
   }
 }
 
@@ -233,23 +349,9 @@ static void layer_norm_grad_f64(mg_Context *ctx, double *GX, double *part,
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t c = 0; c < nch; c++) {
     double *pw = part ? part + c * D : NULL, *pb = part ? part + (nch + c) * D : NULL;
-    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++) {
-      int64_t o = i * D;
-      double mu = MU[i], r = RS[i], a = 0, b = 0;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = G[o + j], h = (X[o + j] - mu) * r;
-        double gh = W ? gj * W[j] : gj;
-        a += gh, b += gh * h;
-        if (pw) pw[j] += gj * h, pb[j] += gj;
-      }
-      if (!GX) continue;
-      a /= (double)D, b /= (double)D;
-      for (int64_t j = 0; j < D; j++) {
-        double gj = G[o + j], h = (X[o + j] - mu) * r;
-        double gh = W ? gj * W[j] : gj;
-        GX[o + j] = r * (gh - a - h * b);
-      }
-    }
+    for (int64_t i = M * c / nch; i < M * (c + 1) / nch; i++)
+      layer_norm_grad_row_f64(GX ? GX + i * D : NULL, pw, pb, G + i * D, X + i * D, W,
+                              MU[i], RS[i], D);
   }
 }
 
@@ -410,79 +512,6 @@ done:
 typedef struct {
   int64_t N, C, S;
 } NCS;
-
-/* Batch norm's two per-channel sums, over one row of S elements in
- * CH_LANES running sums per sum (combined in a fixed order, as
- * lane_sum_f32's), from one pass over the data: the statistics, s1 = sum
- * of v and s2 = sum of v^2 with v = a - shift (shift near the mean, so that
- * the variance s2/n - (s1/n)^2 loses nothing in double); or the gradient's,
- * s1 = sum of b (g) and s2 = sum of b v (times rstd by the caller). */
-enum { SUMS_STATS, SUMS_GRAD };
-/* The lanes as one vector each (GCC's vector extension): written as
- * lane_sum_f32's arrays, two of them, GCC kept the lanes on the stack,
- * a store and a load on every add. */
-typedef double ch_d8 __attribute__((vector_size(CH_LANES * sizeof(double))));
-typedef float ch_f8 __attribute__((vector_size(CH_LANES * sizeof(float))));
-
-static inline ch_d8 ch_load_f32(const float *p) {
-  ch_f8 v;
-  memcpy(&v, p, sizeof v);
-  return __builtin_convertvector(v, ch_d8);
-}
-/* f64 twin of ch_load_f32 */
-static inline ch_d8 ch_load_f64(const double *p) {
-  ch_d8 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-/* Lane l's sums into *s1 and *s2, with the tail's elements j (lanes 0, 1,
- * ...), in lane order. */
-static inline void ch_finish(ch_d8 l1, ch_d8 l2, const double *t1, const double *t2,
-                             int64_t nt, double *s1, double *s2) {
-  for (int64_t l = 0; l < nt; l++) l1[l] += t1[l], l2[l] += t2[l];
-  double a = 0, b = 0;
-  for (int l = 0; l < CH_LANES; l++) a += l1[l], b += l2[l];
-  *s1 += a, *s2 += b;
-}
-
-MG_INLINE void lane_sums2_f32(const float *restrict a, const float *restrict b,
-                              int64_t S, double sh, int kind, double *s1, double *s2) {
-  ch_d8 l1 = {0}, l2 = {0};
-  int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES) {
-    ch_d8 v = ch_load_f32(a + j) - sh;
-    ch_d8 w = kind == SUMS_GRAD ? ch_load_f32(b + j) : v;
-    l1 += w;
-    l2 += w * v;
-  }
-  double t1[CH_LANES], t2[CH_LANES];
-  int64_t nt = S - j;
-  for (int64_t l = 0; l < nt; l++) {
-    double v = (double)a[j + l] - sh, w = kind == SUMS_GRAD ? (double)b[j + l] : v;
-    t1[l] = w, t2[l] = w * v;
-  }
-  ch_finish(l1, l2, t1, t2, nt, s1, s2);
-}
-/* f64 twin of lane_sums2_f32 */
-MG_INLINE void lane_sums2_f64(const double *restrict a, const double *restrict b,
-                              int64_t S, double sh, int kind, double *s1, double *s2) {
-  ch_d8 l1 = {0}, l2 = {0};
-  int64_t j = 0;
-  for (; j + CH_LANES <= S; j += CH_LANES) {
-    ch_d8 v = ch_load_f64(a + j) - sh;
-    ch_d8 w = kind == SUMS_GRAD ? ch_load_f64(b + j) : v;
-    l1 += w;
-    l2 += w * v;
-  }
-  double t1[CH_LANES], t2[CH_LANES];
-  int64_t nt = S - j;
-  for (int64_t l = 0; l < nt; l++) {
-    double v = a[j + l] - sh, w = kind == SUMS_GRAD ? b[j + l] : v;
-    t1[l] = w, t2[l] = w * v;
-  }
-  ch_finish(l1, l2, t1, t2, nt, s1, s2);
-}
 
 /* lane_sums2 over chunk k's rows of N, for every chunk of a [N, C, S]
  * buffer a (b: g for SUMS_GRAD, else NULL): part[(2k) C + c] and

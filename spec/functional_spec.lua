@@ -293,6 +293,52 @@ describe("F.layer_norm", function()
     local x = f64({{1, 2, 3}})
     check(F.layer_norm(x, 3), F.layer_norm(x, {3}):totable())
   end)
+
+  it("keeps a row's variance when its values sit far from zero", function()
+    -- Deviations ±0.5e-3 and ±1.5e-3 about 1e4: variance 1.25e-6, which
+    -- E[x²] - E[x]² in double (squares near 1e8) gets wrong by about 1%.
+    local d = {-1.5, -0.5, 0.5, 1.5}
+    local x = f64({{1e4 - 1.5e-3, 1e4 - 0.5e-3, 1e4 + 0.5e-3, 1e4 + 1.5e-3}})
+    local y = F.layer_norm(x, 4, nil, nil, {eps = 0})
+    local want = {}
+    for j = 1, 4 do want[j] = d[j] / math.sqrt(1.25) end
+    check(y, {want}, 1e-6)
+  end)
+
+  it("computes float32 rows and gradients to float32 precision", function()
+    -- 2 rows of 21: eight-wide runs and a tail. Reference: the formulas in
+    -- double, in Lua.
+    mg.manual_seed(12)
+    local D = 21
+    local x = (mg.randn(2, D) * 2 + 5):requires_grad()
+    local w, b = mg.randn(D):requires_grad(), mg.randn(D):requires_grad()
+    local g = mg.randn(2, D)
+    local y = F.layer_norm(x, D, w, b)
+    y:backward(g)
+    local xt, wt, bt, gt = x:totable(), w:totable(), b:totable(), g:totable()
+    local wy, wgx, wgw, wgb = {}, {}, {}, {}
+    for j = 1, D do wgw[j], wgb[j] = 0, 0 end
+    for i = 1, 2 do
+      local m, v = 0, 0
+      for j = 1, D do m = m + xt[i][j] / D end
+      for j = 1, D do v = v + (xt[i][j] - m) ^ 2 / D end
+      local r, a, c = 1 / math.sqrt(v + 1e-5), 0, 0
+      wy[i], wgx[i] = {}, {}
+      for j = 1, D do
+        local h = (xt[i][j] - m) * r
+        wy[i][j] = h * wt[j] + bt[j]
+        a, c = a + gt[i][j] * wt[j] / D, c + gt[i][j] * wt[j] * h / D
+        wgw[j], wgb[j] = wgw[j] + gt[i][j] * h, wgb[j] + gt[i][j]
+      end
+      for j = 1, D do
+        wgx[i][j] = r * (gt[i][j] * wt[j] - a - (xt[i][j] - m) * r * c)
+      end
+    end
+    check(y, wy, 2e-5, "out")
+    check(x.grad, wgx, 2e-5, "grad x")
+    check(w.grad, wgw, 2e-5, "grad w")
+    check(b.grad, wgb, 2e-5, "grad b")
+  end)
 end)
 
 describe("F.batch_norm", function()
