@@ -120,6 +120,28 @@ void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
   mg_blas_end(locked);
 }
 
+void mg_gemm_serial(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+                    int64_t N, int64_t K, double alpha, const void *a, int64_t lda,
+                    const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) { /* BLAS would check lda against K; the product is empty */
+    size_t es = mg_dtype_size(dt);
+    for (int64_t i = 0; i < M; i++) {
+      char *row = (char *)c + (size_t)(i * ldc) * es;
+      for (int64_t j = 0; j < N; j++)
+        if (dt == MG_F32) ((float *)row)[j] = beta == 0 ? 0.0f : (float)beta * ((float *)row)[j];
+        else ((double *)row)[j] = beta == 0 ? 0.0 : beta * ((double *)row)[j];
+    }
+    return;
+  }
+  if (dt == MG_F32)
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha, a, (int)lda, b,
+                (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, a, (int)lda, b,
+                (int)ldb, beta, c, (int)ldc);
+}
+
 void mg_gemm_bias(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta,
                   CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
                   const void *a, int64_t lda, const void *b, int64_t ldb,

@@ -33,6 +33,8 @@ static const char *const names[] = {
     "linear", "leaky_relu", "elu", "gelu", "silu", "softmax", "log_softmax", "dropout",
     "embedding", "layer_norm", "batch_norm", "conv2d", "conv_transpose2d", "pad",
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "rnn_tanh", "rnn_relu", "lstm", "gru",
+    /* attention (ops_attention.c) */
+    "attention", "attention_packed", "attention_weights",
     /* losses (ops_loss.c) */
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lua_bind.h"
+#include "mg_attention.h"
 
 /* ---- arguments and options ---------------------------------------------------- */
 
@@ -178,6 +179,51 @@ static int softmax(lua_State *L, int is_log) {
   mg_Tensor **out = mgl_slot(L);
   MGL_TRY(L, ctx, mg_softmax(ctx, out, x, dim, is_log));
   return 1;
+}
+
+/* The trailing (mask, causal, scale, want_weights) of the attention
+ * bindings, from arg on. */
+typedef struct {
+  mg_Tensor *mask;
+  int causal, want_weights;
+  double scale;
+} AttnArgs;
+
+static AttnArgs attn_args(lua_State *L, int arg) {
+  AttnArgs a;
+  a.mask = opt_tensor_arg(L, arg, "attention", "mask");
+  a.causal = lua_toboolean(L, arg + 1);
+  a.scale = mgl_checknum(L, arg + 2, "attention", "scale");
+  a.want_weights = lua_toboolean(L, arg + 3);
+  return a;
+}
+
+/* mg._attention(q, k, v, mask, causal, scale, want_weights) --> out
+ * [, weights]: q [B, H, Lq, E], k [B, H, Lk, E], v [B, H, Lk, Ev], mask nil
+ * or additive, expanded to [B, H, Lq, Lk] (see mg_attention.h). For
+ * F.scaled_dot_product_attention, which checks and broadcasts first. */
+static int f_attention(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *q = tensor_arg(L, 1, "attention", "q");
+  mg_Tensor *k = tensor_arg(L, 2, "attention", "k");
+  mg_Tensor *v = tensor_arg(L, 3, "attention", "v");
+  AttnArgs a = attn_args(L, 4);
+  mg_Tensor **out = mgl_slot(L), **w = a.want_weights ? mgl_slot(L) : NULL;
+  MGL_TRY(L, ctx, mg_attention(ctx, out, w, q, k, v, a.mask, a.causal, a.scale));
+  return a.want_weights ? 2 : 1;
+}
+
+/* mg._attention_packed(qkv, heads, mask, causal, scale, want_weights) -->
+ * out [N, L, E] [, weights]: self-attention over a [N, L, 3E] projection,
+ * for nn.MultiheadAttention. */
+static int f_attention_packed(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *qkv = tensor_arg(L, 1, "attention", "qkv");
+  int64_t heads = mgl_checkint(L, 2, "attention", "heads");
+  AttnArgs a = attn_args(L, 3);
+  mg_Tensor **out = mgl_slot(L), **w = a.want_weights ? mgl_slot(L) : NULL;
+  MGL_TRY(L, ctx, mg_attention_packed(ctx, out, w, qkv, heads, a.mask, a.causal, a.scale));
+  return a.want_weights ? 2 : 1;
 }
 
 /* F.softmax(x [, dim = -1]), F.log_softmax(x [, dim = -1]) */
@@ -348,6 +394,8 @@ const luaL_Reg mgl_nn_functions[] = {
     {"_silu", f_silu},
     {"_softmax", f_softmax},
     {"_log_softmax", f_log_softmax},
+    {"_attention", f_attention},
+    {"_attention_packed", f_attention_packed},
     {"_linear", f_linear},
     {"_dropout", f_dropout},
     {"_embedding", f_embedding},

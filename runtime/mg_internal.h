@@ -285,6 +285,14 @@ void mg_blas_end(int locked);
 void mg_gemm(const mg_Context *ctx, mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
              int64_t N, int64_t K, const void *a, int64_t lda, const void *b,
              int64_t ldb, double beta, void *c, int64_t ldc);
+/* c = alpha · op(a) · op(b) + beta · c straight through OpenBLAS on the
+ * calling thread, for ops that run many small products in their own
+ * parallel loop (attention's per-head products): inside a team of more
+ * than one OpenBLAS runs single-threaded; outside one, the caller holds
+ * mg_blas_begin_serial. Empty sizes are fine (K = 0 scales c by beta). */
+void mg_gemm_serial(mg_DType dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M,
+                    int64_t N, int64_t K, double alpha, const void *a, int64_t lda,
+                    const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
 /* c = op(a) · op(b) with the N elements at bias added to every row, as a
  * layer's output is: through oneDNN's matmul, which adds the bias to its
  * accumulators, where mg_gemm would take the product there; else the rows

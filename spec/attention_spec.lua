@@ -305,6 +305,83 @@ describe("scaled_dot_product_attention", function()
   end)
 end)
 
+describe("the fused attention op", function()
+  -- F.scaled_dot_product_attention and nn.MultiheadAttention run through
+  -- it (runtime/ops_attention.c) whenever no dropout applies, so the
+  -- PyTorch references above check it; these check what they do not reach.
+
+  it("passes gradcheck over a packed projection, its weights included, with a mask", function()
+    mg.manual_seed(21)
+    local qkv = mg.randn(2, 4, 12, "float64"):requires_grad()
+    local mask = mg.randn(2, 1, 1, 4, "float64"):expand(2, 2, 4, 4)
+    local go, gw = mg.randn(2, 4, 4, "float64"), mg.randn(2, 2, 4, 4, "float64")
+    assert.is_true(mg.gradcheck(function(x)
+      local out, w = mg._attention_packed(x, 2, mask, true, 0.4, true)
+      return (out * go):sum() + (w * gw):sum()
+    end, {qkv}))
+  end)
+
+  it("passes gradcheck with k and v broadcast over the batch, their gradients summed", function()
+    mg.manual_seed(22)
+    local q = mg.randn(3, 2, 3, 4, "float64"):requires_grad()
+    local k = mg.randn(1, 2, 5, 4, "float64"):requires_grad()
+    local v = mg.randn(2, 5, 3, "float64"):requires_grad()
+    local gw = mg.randn(3, 2, 3, 5, "float64")
+    assert.is_true(mg.gradcheck(function(a, b, c)
+      local out, w = sdpa(a, b, c)
+      return out:sum() + (w * gw):sum()
+    end, {q, k, v}))
+  end)
+
+  it("gives a row NaN throughout when a mask blocks the one key causality leaves it", function()
+    mg.manual_seed(23)
+    local m = nn.MultiheadAttention(8, 2, {dtype = "float64"})
+    local x = mg.randn(1, 3, 8, "float64")
+    local pad = mg.tensor({{1, 0, 0}}, "int64")   -- key 1 is padding
+    local out, w = m(x, x, x, {key_padding_mask = pad, is_causal = true})
+    assert.are.equal(8, count_nan(out:narrow(2, 1, 1)))
+    assert.are.equal(3, count_nan(w:narrow(2, 1, 1)))
+    assert.are.equal(0, count_nan(out:narrow(2, 2, 2)))
+  end)
+
+  it("gives the same bits on one thread and on two", function()
+    mg.manual_seed(24)
+    local qkv = mg.randn(16, 24, 96)
+    local g = mg.randn(16, 24, 32)
+    local function run(threads)
+      local before = mg.get_num_threads()
+      mg.set_num_threads(threads)
+      local x = qkv:detach():requires_grad()
+      local out = mg._attention_packed(x, 4, nil, true, 0.25, false)
+      out:backward(g)
+      mg.set_num_threads(before)
+      return out, x.grad
+    end
+    local o1, g1 = run(1)
+    local o2, g2 = run(2)
+    check(o2, o1, 0, "output")
+    check(g2, g1, 0, "gradient")
+  end)
+
+  it_raises("attention: ", {
+    {"names the shapes that do not fit", function()
+      mg._attention(mg.randn(2, 2, 3, 4), mg.randn(2, 2, 5, 3), mg.randn(2, 2, 5, 3), nil, false,
+                    1, false)
+    end, "expects q [B, H, Lq, E], k [B, H, Lk, E] and v [B, H, Lk, Ev], got q [2,2,3,4], " ..
+         "k [2,2,5,3], v [2,2,5,3]"},
+    {"names a packed projection whose width is not three heads' worth", function()
+      mg._attention_packed(mg.randn(2, 3, 10), 2, nil, false, 1, false)
+    end, "expects qkv [N, L, 3E] with E divisible by the 2 heads, got [2,3,10]"},
+    {"names dtypes that differ", function()
+      mg._attention(mg.randn(1, 1, 2, 2), mg.randn(1, 1, 2, 2, "float64"), mg.randn(1, 1, 2, 2),
+                    nil, false, 1, false)
+    end, "q, k and v must share a dtype, got k float64 with q float32"},
+    {"names a mask of the wrong shape", function()
+      mg._attention_packed(mg.randn(2, 3, 12), 2, mg.zeros(2, 2, 3, 4), false, 1, false)
+    end, "mask must be [B, H, Lq, Lk] = [2,2,3,3] (expanded to it), got [2,2,3,4]"},
+  })
+end)
+
 describe("MultiheadAttention", function()
   describe("matches PyTorch in float64", function()
     for _, c in ipairs(ref.mha) do

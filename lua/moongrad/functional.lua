@@ -149,7 +149,78 @@ F._flipped = flipped
 -- causal may come with a mask (MultiheadAttention allows both, and then
 -- applies both). Masks broadcast into the scores: nothing the size of the
 -- scores is made for them.
+-- The fused op (runtime/ops_attention.c) computes softmax(q kᵀ · scale +
+-- mask) v a head at a time without making the scores as separate tensors;
+-- it takes 4-D operands [B, H, L, E] and an additive mask of the
+-- operands' dtype. Dropout on the weights, a mask that requires grad and
+-- operands of more than 4 dims or of differing dtypes go the composed way
+-- below instead.
+local FUSED_DTYPES = {float32 = true, float64 = true}
+
+-- mask as numbers to add to the scores, of dtype dt, expanded to shape4
+-- (4 sizes); a flag keep-mask becomes 0 / -inf. nil for no mask.
+local function additive4(mask, dt, shape4)
+  if mask == nil then return nil end
+  if is_flags(mask) then
+    mask = mg.zeros(mask:shape(), dt):masked_fill(flipped(mask), -huge)
+  elseif mask:dtype() ~= dt then
+    mask = mask:to(dt)
+  end
+  local sh = mask:shape()
+  while #sh < 4 do table.insert(sh, 1, 1) end
+  return mask:reshape(sh):expand(shape4)
+end
+F._additive4 = additive4   -- for nn.MultiheadAttention's packed path
+
+-- Can the fused op take these operands? (Masks with more than 4 dims
+-- broadcast into scores of as many, so the operands decide.)
+local function fusable(q, k, v, mask, p, training)
+  if p > 0 and training then return false end
+  local dt = q:dtype()
+  if not FUSED_DTYPES[dt] or k:dtype() ~= dt or v:dtype() ~= dt then return false end
+  if q:dim() > 4 or k:dim() > 4 or v:dim() > 4 then return false end
+  if mask ~= nil and (mask:dim() > 4 or mask:is_requires_grad()) then return false end
+  return true
+end
+
+-- t with size-1 batch dims in front up to 4 dims, expanded to the batch
+-- dims b1, b2.
+local function as4(t, b1, b2)
+  local sh = t:shape()
+  while #sh < 4 do table.insert(sh, 1, 1) end
+  return t:reshape(sh):expand(b1, b2, sh[3], sh[4])
+end
+
+local function attend_fused(q, k, v, mask, causal, scale)
+  local nd = max(q:dim(), k:dim(), v:dim())
+  local function bdim(t, i)   -- batch dim i (1 or 2 of 4) of t, or 1
+    local j = i - (4 - t:dim())
+    return j >= 1 and t:size(j) or 1
+  end
+  local b1 = max(bdim(q, 1), bdim(k, 1), bdim(v, 1))
+  local b2 = max(bdim(q, 2), bdim(k, 2), bdim(v, 2))
+  local q4, k4, v4 = as4(q, b1, b2), as4(k, b1, b2), as4(v, b1, b2)
+  local lq, lk = q4:size(3), k4:size(3)
+  local m4 = additive4(mask, q:dtype(), {b1, b2, lq, lk})
+  local out, weights = mg._attention(q4, k4, v4, m4, causal, scale, true)
+  if nd < 4 then
+    -- Back to the operands' own number of dims: [b2, L, E] or [L, E].
+    local keep = {}
+    for i = 5 - nd, 4 do keep[#keep + 1] = i end
+    local function drop(t)
+      local sh, kept = t:shape(), {}
+      for _, i in ipairs(keep) do kept[#kept + 1] = sh[i] end
+      return t:reshape(kept)
+    end
+    out, weights = drop(out), drop(weights)
+  end
+  return out, weights
+end
+
 local function attend(q, k, v, mask, causal, p, training, scale)
+  if fusable(q, k, v, mask, p, training) then
+    return attend_fused(q, k, v, mask, causal, scale)
+  end
   local lq, lk = q:size(-2), k:size(-2)
   -- Scaling q rather than the scores touches Lq·E numbers instead of Lq·Lk
   -- (PyTorch's MultiheadAttention does the same).

@@ -138,6 +138,18 @@ local T = {
   end, function() return {r(2, 3, 12), r(2, 2), r(2, 3), r(12, 2), r(2, 3)} end},
   {"gru", function(xp, h0, w, b) return mg._rnn_layer("gru", xp, h0, nil, w, b) end,
    function() return {r(2, 3, 9), r(2, 3), r(9, 3), r(9)} end},
+  -- attention: the fused op (runtime/ops_attention.c) under its three names
+  {"attention", function(q, k, v, m)
+    return F.scaled_dot_product_attention(q, k, v, {attn_mask = m})
+  end, function()
+    return {r(2, 2, 3, 4), r(2, 2, 5, 4), r(2, 2, 5, 3), mg.randn({3, 5}, "float64")}
+  end},
+  {"attention_packed", function(qkv) return mg._attention_packed(qkv, 2, nil, true, 0.4, false) end,
+   function() return {r(2, 4, 12)} end},
+  {"attention_weights", function(q, k)
+    local _, w = F.scaled_dot_product_attention(q, k, mg.ones({2, 3, 2}, "float64"), {is_causal = true})
+    return w
+  end, function() return {r(2, 3, 4), r(2, 3, 4)} end},
   -- losses
   {"cross_entropy", function(x) return F.cross_entropy(x, ids({2, 1, 3}), {label_smoothing = 0.1}) end,
    function() return {r(3, 4)} end},

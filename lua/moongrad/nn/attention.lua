@@ -248,8 +248,22 @@ function MultiheadAttention:forward(query, key, value, opts)
     k = F.linear(key, self.k_proj_weight, bias(1))
     v = F.linear(value, self.v_proj_weight, bias(2))
   elseif self_attn then
-    -- Self-attention: one gemm for all three, then views of its columns.
+    -- Self-attention: one gemm for all three, then views of its columns,
+    -- or, with no dropout to apply, the fused op over the projection
+    -- itself (its gradient is then one tensor, not three windows of it).
     local qkv = F.linear(query, w, b)
+    local dt = qkv:dtype()
+    if (self.dropout == 0 or not self.training) and (dt == "float32" or dt == "float64")
+       and (mask == nil or not mask:is_requires_grad()) then
+      local want = opts.need_weights ~= false
+      local out, weights = mg._attention_packed(qkv, h, F._additive4(mask, dt, {n, h, l, s}),
+                                                opts.is_causal == true, 1 / sqrt(d), want)
+      out = self.out_proj(out)                                    -- [N, L, E]
+      if not bf then out = out:transpose(1, 2) end                -- [L, N, E]
+      if not want then return out, nil end
+      if opts.average_attn_weights ~= false then weights = weights:mean(2) end
+      return out, weights
+    end
     q, k, v = qkv:narrow(-1, 1, e), qkv:narrow(-1, e + 1, e), qkv:narrow(-1, 2 * e + 1, e)
   else
     local function proj(x, i) return F.linear(x, w:narrow(1, i * e + 1, e), bias(i)) end
