@@ -38,10 +38,14 @@ enum {
 
 enum { P_FWD, P_BWD_DATA, P_BWD_WEIGHTS, P_COUNT };
 
+/* The reorder slot's offset for plain data laid out channels last. */
+#define CL(cl) ((cl) ? RO_COUNT : 0)
+
 typedef struct {
   mg_ConvShape s;   /* the geometry */
   int64_t bias;     /* with a bias (forward) and its gradient (backward) */
   int64_t nthreads; /* the thread count the descriptors were made for */
+  int64_t cl;       /* activations channels last: the primitives use them so */
 } Key;
 
 typedef struct {
@@ -49,8 +53,10 @@ typedef struct {
   uint64_t used;                       /* LRU stamp; 0: empty slot */
   dnnl_primitive_desc_t pd[P_COUNT];   /* NULL: oneDNN refused this one */
   dnnl_primitive_t prim[P_COUNT];      /* made on first use */
-  dnnl_primitive_desc_t ro_pd[RO_COUNT];
-  dnnl_primitive_t ro[RO_COUNT];
+  /* Reorders by role, for plain NCHW data and for channels-last data
+   * (RO_COUNT + role), which oneDNN may still want in another format. */
+  dnnl_primitive_desc_t ro_pd[2 * RO_COUNT];
+  dnnl_primitive_t ro[2 * RO_COUNT];
 } Entry;
 
 /* Geometries kept: a ResNet has a handful; a spec may walk through many. */
@@ -79,7 +85,7 @@ static void entry_clear(Entry *e) {
     if (e->prim[k]) dnnl_primitive_destroy(e->prim[k]);
     if (e->pd[k]) dnnl_primitive_desc_destroy(e->pd[k]);
   }
-  for (int k = 0; k < RO_COUNT; k++) {
+  for (int k = 0; k < 2 * RO_COUNT; k++) {
     if (e->ro[k]) dnnl_primitive_destroy(e->ro[k]);
     if (e->ro_pd[k]) dnnl_primitive_desc_destroy(e->ro_pd[k]);
   }
@@ -106,13 +112,17 @@ static void dims4(dnnl_dims_t d, int64_t a, int64_t b, int64_t c, int64_t e) {
   d[0] = a, d[1] = b, d[2] = c, d[3] = e;
 }
 
-/* The memory descriptors of x, w, y and b, plain (moongrad's layout) or
- * with format any (the primitive's choice). */
+/* The memory descriptors of x, w, y and b, plain (moongrad's layout: x
+ * and y NCHW or channels last, as src_cl and dst_cl say) or with format
+ * any (the primitive's choice). */
 typedef struct {
   dnnl_memory_desc_t src, wei, dst, bias;
+  int src_cl, dst_cl; /* the plain x and y are channels last */
 } Mds;
 
-static dnnl_status_t make_mds(const mg_ConvShape *s, int any, Mds *m) {
+static dnnl_status_t make_mds(const mg_ConvShape *s, int any, int src_cl, int dst_cl,
+                              Mds *m) {
+  m->src_cl = src_cl, m->dst_cl = dst_cl;
   dnnl_dims_t sd, dd, wd, bd = {s->O};
   dims4(sd, s->N, s->C, s->H, s->W);
   dims4(dd, s->N, s->O, s->Ho, s->Wo);
@@ -123,11 +133,14 @@ static dnnl_status_t make_mds(const mg_ConvShape *s, int any, Mds *m) {
   } else {
     dims4(wd, s->O, s->C, s->kH, s->kW);
   }
-  dnnl_format_tag_t act = any ? dnnl_format_tag_any : dnnl_nchw;
+  /* With any, a channels-last src_cl asks for channels last: PyTorch's
+   * choice, and oneDNN's own for ResNet-sized convs on AVX-512. */
+  dnnl_format_tag_t sa = src_cl ? dnnl_nhwc : any ? dnnl_format_tag_any : dnnl_nchw;
+  dnnl_format_tag_t da = dst_cl ? dnnl_nhwc : any ? dnnl_format_tag_any : dnnl_nchw;
   dnnl_format_tag_t wt = any ? dnnl_format_tag_any : s->G > 1 ? dnnl_goihw : dnnl_oihw;
   dnnl_status_t st;
-  if ((st = dnnl_memory_desc_init_by_tag(&m->src, 4, sd, dnnl_f32, act)) ||
-      (st = dnnl_memory_desc_init_by_tag(&m->dst, 4, dd, dnnl_f32, act)) ||
+  if ((st = dnnl_memory_desc_init_by_tag(&m->src, 4, sd, dnnl_f32, sa)) ||
+      (st = dnnl_memory_desc_init_by_tag(&m->dst, 4, dd, dnnl_f32, da)) ||
       (st = dnnl_memory_desc_init_by_tag(&m->wei, wn, wd, dnnl_f32, wt)))
     return st;
   return dnnl_memory_desc_init_by_tag(&m->bias, 1, bd, dnnl_f32, dnnl_a);
@@ -139,7 +152,8 @@ static dnnl_status_t make_mds(const mg_ConvShape *s, int any, Mds *m) {
 static void make_pds(Cache *S, Entry *e) {
   const mg_ConvShape *s = &e->key.s;
   Mds m;
-  if (make_mds(s, 1, &m)) return;
+  int cl = (int)e->key.cl;
+  if (make_mds(s, 1, cl, cl, &m)) return;
   /* oneDNN counts dilation from 0 and wants the padding after spelled out:
    * what makes the output size exact (PyTorch's floor may drop some). */
   dnnl_dims_t st = {s->sh, s->sw}, dil = {s->dh - 1, s->dw - 1};
@@ -195,13 +209,14 @@ static Entry *lookup(Cache *S, const Key *k) {
 
 /* The entry for s with the thread count this work gets, or NULL when
  * oneDNN is unavailable. */
-static Entry *entry_for(mg_Context *ctx, const mg_ConvShape *s, int bias) {
+static Entry *entry_for(mg_Context *ctx, const mg_ConvShape *s, int bias, int cl) {
   Cache *S = cache_of(ctx);
   if (!S) return NULL;
   Key k;
   memset(&k, 0, sizeof k);
   k.s = *s;
   k.bias = bias;
+  k.cl = cl;
   double macs = (double)s->N * (double)s->O * (double)(s->C / s->G) *
                 (double)s->kH * (double)s->kW * (double)s->Ho * (double)s->Wo;
   k.nthreads = omp_in_parallel() ? 1
@@ -328,26 +343,27 @@ static int result(mg_Context *ctx, const mg_ConvShape *s, const char *what,
 int mg_conv_dnnl_forward(mg_Context *ctx, const mg_ConvShape *s, mg_Tensor *x,
                          mg_Tensor *w, mg_Tensor *b, mg_Tensor *y, int *took) {
   *took = 0;
-  Entry *e = entry_for(ctx, s, b != NULL);
+  Entry *e = entry_for(ctx, s, b != NULL, mg_is_channels_last(x) && !mg_is_contiguous(x));
   if (!e || !e->pd[P_FWD]) return MG_OK;
   Cache *S = ctx->dnnl->cache[MG_DNNL_CONV];
   Mds m;
   Arg ax = {0}, aw = {0}, ay = {0}, ab = {0};
   dnnl_status_t dst = dnnl_success;
   int was = mg_dnnl_threads_begin((int)e->key.nthreads), st = MG_OK;
-  if ((dst = make_mds(s, 0, &m)) || (dst = prim(e, P_FWD)) ||
-      (st = arg_make(ctx, S, e, RO_F_SRC, &m.src, mg_data(x),
+  if ((dst = make_mds(s, 0, mg_is_channels_last(x), mg_is_channels_last(y), &m)) ||
+      (dst = prim(e, P_FWD)) ||
+      (st = arg_make(ctx, S, e, RO_F_SRC + CL(m.src_cl), &m.src, mg_data(x),
                      md_of(e, P_FWD, dnnl_query_src_md), 1, &ax, &dst)) ||
       (st = arg_make(ctx, S, e, RO_F_WEI, &m.wei, mg_data(w),
                      md_of(e, P_FWD, dnnl_query_weights_md), 1, &aw, &dst)) ||
-      (st = arg_make(ctx, S, e, RO_F_DST, &m.dst, mg_data(y),
+      (st = arg_make(ctx, S, e, RO_F_DST + CL(m.dst_cl), &m.dst, mg_data(y),
                      md_of(e, P_FWD, dnnl_query_dst_md), 0, &ay, &dst)) ||
       (b && (dst = dnnl_memory_create(&ab.mem, &m.bias, S->base->eng, mg_data(b)))))
     goto out;
   dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ax.mem}, {DNNL_ARG_WEIGHTS, aw.mem},
                              {DNNL_ARG_DST, ay.mem}, {DNNL_ARG_BIAS, ab.mem}};
   if ((st = run(ctx, S, e->pd[P_FWD], e->prim[P_FWD], b ? 4 : 3, args, &dst)) ||
-      (st = finish_out(ctx, S, e, RO_F_DST, &m.dst, mg_data(y), &ay, &dst)))
+      (st = finish_out(ctx, S, e, RO_F_DST + CL(m.dst_cl), &m.dst, mg_data(y), &ay, &dst)))
     goto out;
   S->runs[P_FWD]++;
   *took = 1;
@@ -363,26 +379,29 @@ out:
 /* The input gradient into gx (allocated here); ag receives g in the
  * primitive's format (the caller frees it), which the weight gradient
  * reuses when its format is the same. */
-static int bwd_data(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *w,
+static int bwd_data(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *x, mg_Tensor *w,
                     mg_Tensor *g, mg_Tensor **gx, Arg *ag_out, dnnl_status_t *dst) {
   Cache *S = ctx->dnnl->cache[MG_DNNL_CONV];
   const mg_ConvShape *s = &e->key.s;
   int64_t shape[4] = {s->N, s->C, s->H, s->W};
   Arg ag = {0}, aw = {0}, ax = {0};
   int st;
-  if ((st = mg_alloc_tensor(ctx, gx, MG_F32, 4, shape))) return st;
+  /* Laid out as x (m->src_cl says so). */
+  if ((st = m->src_cl ? mg_alloc_channels_last(ctx, gx, MG_F32, shape)
+                      : mg_alloc_tensor(ctx, gx, MG_F32, 4, shape)))
+    return st;
   if ((*dst = prim(e, P_BWD_DATA)) ||
-      (st = arg_make(ctx, S, e, RO_D_DDST, &m->dst, mg_data(g),
+      (st = arg_make(ctx, S, e, RO_D_DDST + CL(m->dst_cl), &m->dst, mg_data(g),
                      md_of(e, P_BWD_DATA, dnnl_query_diff_dst_md), 1, &ag, dst)) ||
       (st = arg_make(ctx, S, e, RO_D_WEI, &m->wei, mg_data(w),
                      md_of(e, P_BWD_DATA, dnnl_query_weights_md), 1, &aw, dst)) ||
-      (st = arg_make(ctx, S, e, RO_D_DSRC, &m->src, mg_data(*gx),
+      (st = arg_make(ctx, S, e, RO_D_DSRC + CL(m->src_cl), &m->src, mg_data(*gx),
                      md_of(e, P_BWD_DATA, dnnl_query_diff_src_md), 0, &ax, dst)))
     goto out;
   dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, ag.mem}, {DNNL_ARG_WEIGHTS, aw.mem},
                              {DNNL_ARG_DIFF_SRC, ax.mem}};
   if ((st = run(ctx, S, e->pd[P_BWD_DATA], e->prim[P_BWD_DATA], 3, args, dst)) ||
-      (st = finish_out(ctx, S, e, RO_D_DSRC, &m->src, mg_data(*gx), &ax, dst)))
+      (st = finish_out(ctx, S, e, RO_D_DSRC + CL(m->src_cl), &m->src, mg_data(*gx), &ax, dst)))
     goto out;
   S->runs[P_BWD_DATA]++;
   *ag_out = ag;
@@ -411,9 +430,9 @@ static int bwd_weights(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *x,
   int reuse = g0->mem && !dnnl_memory_get_memory_desc(g0->mem, &had) &&
               dnnl_memory_desc_equal(had, gmd);
   if ((*dst = prim(e, P_BWD_WEIGHTS)) ||
-      (st = arg_make(ctx, S, e, RO_W_SRC, &m->src, mg_data(x),
+      (st = arg_make(ctx, S, e, RO_W_SRC + CL(m->src_cl), &m->src, mg_data(x),
                      md_of(e, P_BWD_WEIGHTS, dnnl_query_src_md), 1, &ax, dst)) ||
-      (!reuse && (st = arg_make(ctx, S, e, RO_W_DDST, &m->dst, mg_data(g), gmd, 1,
+      (!reuse && (st = arg_make(ctx, S, e, RO_W_DDST + CL(m->dst_cl), &m->dst, mg_data(g), gmd, 1,
                                 &ag, dst))) ||
       (st = arg_make(ctx, S, e, RO_W_DWEI, &m->wei, mg_data(*gw),
                      md_of(e, P_BWD_WEIGHTS, dnnl_query_diff_weights_md), 0, &aw, dst)) ||
@@ -440,7 +459,7 @@ int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
                           mg_Tensor **gx, mg_Tensor **gw, mg_Tensor **gb,
                           int *took) {
   *took = 0;
-  Entry *e = entry_for(ctx, s, has_bias);
+  Entry *e = entry_for(ctx, s, has_bias, mg_is_channels_last(x) && !mg_is_contiguous(x));
   int want_w = gw || (gb && has_bias);
   if (!e || !e->pd[P_FWD] || (gx && !e->pd[P_BWD_DATA]) ||
       (want_w && !e->pd[P_BWD_WEIGHTS]))
@@ -451,7 +470,8 @@ int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
   dnnl_status_t dst = dnnl_success;
   const char *what = "backward data";
   int was = mg_dnnl_threads_begin((int)e->key.nthreads), st = MG_OK;
-  if ((dst = make_mds(s, 0, &m)) || (gx && (st = bwd_data(ctx, e, &m, w, g, &tx, &ag, &dst))))
+  if ((dst = make_mds(s, 0, mg_is_channels_last(x), mg_is_channels_last(g), &m)) ||
+      (gx && (st = bwd_data(ctx, e, &m, x, w, g, &tx, &ag, &dst))))
     goto out;
   what = "backward weights";
   if (want_w && (st = bwd_weights(ctx, e, &m, x, g, &ag, &tw, &tb, &dst))) goto out;

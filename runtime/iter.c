@@ -6,11 +6,13 @@
 
 #include "mg_internal.h"
 
-void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
-                  const int64_t *shape) {
+/* perm: the order in which the dims are visited (NULL: as they are). */
+static void iter_setup(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
+                       const int64_t *shape_in, const int *perm) {
   memset(it, 0, sizeof *it);
   it->nops = nops;
-  int64_t st[MG_ITER_MAXOPS][MG_MAXDIM];
+  int64_t st[MG_ITER_MAXOPS][MG_MAXDIM], shape[MG_MAXDIM];
+  for (int d = 0; d < ndim; d++) shape[d] = shape_in[perm ? perm[d] : d];
   /* Align each operand's dims to the right of the iteration shape; a size-1
    * or missing dim is broadcast with stride 0. */
   for (int k = 0; k < nops; k++) {
@@ -19,7 +21,7 @@ void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
     it->esize[k] = mg_dtype_size(t->dtype);
     int lead = ndim - t->ndim;
     for (int d = 0; d < ndim; d++) {
-      int td = d - lead;
+      int td = (perm ? perm[d] : d) - lead;
       st[k][d] = (td < 0 || t->shape[td] == 1) ? 0 : t->stride[td];
     }
   }
@@ -50,6 +52,34 @@ void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
   }
   it->ndim = n;
   it->numel = numel;
+}
+
+void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
+                  const int64_t *shape) {
+  iter_setup(it, nops, tensors, ndim, shape, NULL);
+}
+
+/* Operand 0's dims from its largest stride to its smallest (a stable
+ * sort: size-1 dims keep their places among equals). */
+static void memory_order(const mg_Tensor *t, int *perm) {
+  for (int d = 0; d < t->ndim; d++) perm[d] = d;
+  for (int i = 1; i < t->ndim; i++)
+    for (int j = i; j > 0 && t->stride[perm[j - 1]] < t->stride[perm[j]]; j--) {
+      int x = perm[j];
+      perm[j] = perm[j - 1], perm[j - 1] = x;
+    }
+}
+
+void mg_iter_init_memory_order(mg_Iter *it, int nops, mg_Tensor *const *tensors,
+                               int ndim, const int64_t *shape) {
+  const mg_Tensor *t = tensors[0];
+  int perm[MG_MAXDIM];
+  if (t->ndim != ndim || mg_is_contiguous(t) || !mg_is_dense(t)) {
+    iter_setup(it, nops, tensors, ndim, shape, NULL);
+    return;
+  }
+  memory_order(t, perm);
+  iter_setup(it, nops, tensors, ndim, shape, perm);
 }
 
 /* Runs elements [begin, end) of the iteration, one inner run at a time. */
@@ -170,16 +200,30 @@ void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
   }
 }
 
+/* Do a and b lie alike: the same shape and, along every dim longer than
+ * 1, the same stride? */
+static int same_layout(const mg_Tensor *a, const mg_Tensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d] || (a->shape[d] > 1 && a->stride[d] != b->stride[d]))
+      return 0;
+  return 1;
+}
+
 int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
                 mg_LoopFn fn, const void *arg) {
   int64_t n = mg_numel(t[0]);
-  if (n == 0 || mg_threads_for(ctx, n) > 1 || !mg_is_contiguous(t[0])) return 0;
+  if (n == 0 || mg_threads_for(ctx, n) > 1) return 0;
+  int c0 = mg_is_contiguous(t[0]);
+  if (!c0 && !mg_is_dense(t[0])) return 0;
   char *ptrs[MG_ITER_MAXOPS];
   int64_t strides[MG_ITER_MAXOPS];
   for (int k = 0; k < nops; k++) {
     int64_t m = k == 0 ? n : mg_numel(t[k]);
+    /* A dense operand 0 not in row-major order (channels last) runs flat
+     * with operands laid out as it is: element i of each is the same. */
     if (m == 1 && k > 0) strides[k] = 0;
-    else if (m == n && mg_is_contiguous(t[k])) strides[k] = 1;
+    else if (m == n && (c0 ? mg_is_contiguous(t[k]) : same_layout(t[0], t[k]))) strides[k] = 1;
     else return 0;
     ptrs[k] = mg_data(t[k]);
   }

@@ -69,8 +69,31 @@ static int t_dtype(lua_State *L) {
   return 1;
 }
 
+/* The memory format at arg: "contiguous_format" (the default, row-major)
+ * or "channels_last" (4-D only: memory order N, H, W, C), PyTorch's
+ * torch.contiguous_format and torch.channels_last; 1 for channels last. */
+static int memory_format(lua_State *L, int arg, const mg_Tensor *t, const char *op) {
+  if (lua_isnoneornil(L, arg)) return 0;
+  const char *f = lua_tostring(L, arg);
+  if (lua_type(L, arg) != LUA_TSTRING ||
+      (strcmp(f, "channels_last") && strcmp(f, "contiguous_format")))
+    return luaL_error(L, "%s: memory format must be \"contiguous_format\" or "
+                      "\"channels_last\", got %s", op,
+                      lua_type(L, arg) == LUA_TSTRING ? f : luaL_typename(L, arg));
+  if (strcmp(f, "channels_last")) return 0;
+  if (t->ndim != 4) {
+    char b[MG_SHAPE_BUFSZ];
+    return luaL_error(L, "%s: channels_last is for 4-D [N, C, H, W] tensors, got shape %s",
+                      op, mg_shape_str(b, sizeof b, t->ndim, t->shape));
+  }
+  return 1;
+}
+
+/* t:is_contiguous([format]) */
 static int t_is_contiguous(lua_State *L) {
-  lua_pushboolean(L, mg_is_contiguous(mgl_check_any(L, 1)));
+  mg_Tensor *t = mgl_check_any(L, 1);
+  int cl = memory_format(L, 2, t, "is_contiguous");
+  lua_pushboolean(L, cl ? mg_is_channels_last(t) : mg_is_contiguous(t));
   return 1;
 }
 
@@ -312,15 +335,30 @@ static int t_expand(lua_State *L) {
   return 1;
 }
 
+/* [N, C, H, W] t copied into an [N, H, W, C] buffer and seen as
+ * [N, C, H, W] again, through recorded permutes, so gradients flow. */
+static int channels_last(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
+  static const int to_nhwc[4] = {0, 2, 3, 1}, to_nchw[4] = {0, 3, 1, 2};
+  mg_Tensor *p = NULL, *c = NULL;
+  int st = mg_permute(ctx, &p, t, to_nhwc);
+  if (!st) st = mg_contiguous(ctx, &c, p);
+  if (!st) st = mg_permute(ctx, out, c, to_nchw);
+  mg_tensor_decref(p);
+  mg_tensor_decref(c);
+  return st;
+}
+
+/* t:contiguous([format]): t itself when it already is laid out so. */
 static int t_contiguous(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check_any(L, 1);
-  if (mg_is_contiguous(t)) {
+  int cl = memory_format(L, 2, t, "contiguous");
+  if (cl ? mg_is_channels_last(t) : mg_is_contiguous(t)) {
     lua_settop(L, 1);
     return 1;
   }
   mg_Tensor **out = mgl_slot(L);
-  MGL_TRY(L, ctx, mg_contiguous(ctx, out, t));
+  MGL_TRY(L, ctx, cl ? channels_last(ctx, out, t) : mg_contiguous(ctx, out, t));
   return 1;
 }
 

@@ -25,17 +25,20 @@ typedef struct {
  * and reference-kernels mode. */
 int mg_conv_dnnl_usable(const mg_Context *ctx, mg_DType dt);
 
-/* y (contiguous, allocated by the caller) = conv2d(x, w) + b (b may be
- * NULL), x, w and b contiguous float32. Sets *took to 1 when oneDNN ran,
+/* y (allocated by the caller) = conv2d(x, w) + b (b may be NULL), x, w
+ * and b float32; w and b contiguous, x and y each contiguous or channels
+ * last (mg_is_channels_last), which oneDNN's kernels read and write with
+ * no reorder where they chose that layout themselves. Sets *took to 1 when oneDNN ran,
  * to 0 (returning MG_OK, y untouched) when it does not take this geometry,
  * so that the caller computes it; returns a status with a message naming
  * conv2d and the shapes when oneDNN failed while running. */
 int mg_conv_dnnl_forward(mg_Context *ctx, const mg_ConvShape *s, mg_Tensor *x,
                          mg_Tensor *w, mg_Tensor *b, mg_Tensor *y, int *took);
 
-/* The gradients of conv2d(x, w [, b]) for the output gradient g (all
- * contiguous float32): new tensors in *gx, *gw and *gb for each of those
- * pointers that is not NULL (gb only with has_bias). *took and the status
+/* The gradients of conv2d(x, w [, b]) for the output gradient g (float32;
+ * x and g each contiguous or channels last, w contiguous): new tensors in
+ * *gx (laid out as x), *gw and *gb for each of those pointers that is not
+ * NULL (gb only with has_bias). *took and the status
  * as for mg_conv_dnnl_forward; nothing is set unless *took is 1. */
 int mg_conv_dnnl_backward(mg_Context *ctx, const mg_ConvShape *s, int has_bias,
                           mg_Tensor *x, mg_Tensor *w, mg_Tensor *g,

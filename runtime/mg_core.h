@@ -256,6 +256,13 @@ void mg_tensor_decref(mg_Tensor *t);  /* NULL is fine */
 
 int64_t mg_numel(const mg_Tensor *t);
 int mg_is_contiguous(const mg_Tensor *t);
+/* Does t cover a block of memory exactly once, in some order of its dims
+ * (contiguous, or a permutation of it such as channels last)? */
+int mg_is_dense(const mg_Tensor *t);
+/* Is t a 4-D [N, C, H, W] tensor laid out channels last: memory order
+ * N, H, W, C (strides [H·W·C, 1, W·C, C]), as PyTorch's
+ * torch.channels_last? */
+int mg_is_channels_last(const mg_Tensor *t);
 /* Pointer to the first element (storage data + offset). */
 void *mg_data(const mg_Tensor *t);
 /* "[2,3]" into buf (for messages); returns buf. */

@@ -232,10 +232,18 @@ typedef void (*mg_LoopFn)(char **ptrs, const int64_t *strides, int64_t n,
  * must broadcast to that shape (checked by the caller). */
 void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
                   const int64_t *shape);
+/* As mg_iter_init, for loops whose elements do not depend on one another
+ * (elementwise ops, copies, fills): when operand 0 is dense but not
+ * row-major (a channels-last tensor, a transposed copy), the dims are
+ * visited in its memory order, so that operands laid out as it is run
+ * as one contiguous stretch. */
+void mg_iter_init_memory_order(mg_Iter *it, int nops, mg_Tensor *const *tensors,
+                               int ndim, const int64_t *shape);
 /* The shortcut for small same-shaped operands: when every tensor is
- * contiguous with t[0]'s element count (or holds one element, broadcast)
- * and the work is single-threaded, runs fn once over the flat arrays and
- * returns 1; otherwise returns 0 and the caller uses the iterator. */
+ * contiguous with t[0]'s element count, or t[0] is dense and every other
+ * one laid out as it is (or holds one element, broadcast), and the work
+ * is single-threaded, runs fn once over the flat arrays and returns 1;
+ * otherwise returns 0 and the caller uses the iterator. */
 int mg_run_flat(const mg_Context *ctx, int nops, mg_Tensor *const *t,
                 mg_LoopFn fn, const void *arg);
 void mg_iter_run(const mg_Context *ctx, const mg_Iter *it, mg_LoopFn fn,
@@ -378,6 +386,16 @@ int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);
 /* Allocates the tensor struct and storage for a contiguous tensor. */
 int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape);
+/* A new tensor laid out channels last when like has this shape and is
+ * (and is not also contiguous, as when C = 1): elementwise results keep
+ * a channels-last input's layout, as PyTorch's do. Otherwise contiguous,
+ * as mg_alloc_tensor; so a transposed matrix's results stay row-major, as
+ * they always were here. like may be NULL. */
+int mg_alloc_like(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                  const int64_t *shape, const mg_Tensor *like);
+/* A new [N, C, H, W] tensor (shape: 4 sizes) laid out channels last. */
+int mg_alloc_channels_last(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
+                           const int64_t *shape);
 /* A new tensor struct sharing t's storage, with the given geometry. */
 int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                  int ndim, const int64_t *shape, const int64_t *stride,

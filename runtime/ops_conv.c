@@ -754,6 +754,7 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
                     int transposed) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *gc = NULL, *ws = NULL;
   mg_Tensor *gx = NULL, *gw = NULL, *gb = NULL, *part = NULL, *pb = NULL;
+  mg_Tensor *xs = NULL; /* a contiguous copy of x the fallback made, or NULL */
   mg_DType dt = x->dtype;
   mg_Conv2dOpts o = node_opts(n, transposed);
   Geom q;
@@ -766,8 +767,16 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
   int64_t nc = q.N < CONV_MAX_CHUNKS ? q.N : CONV_MAX_CHUNKS;
   int64_t wn = q.O * q.K, nb = transposed ? q.C : q.O;
   int nt = batch_threads(ctx, nc, 4.0 * q.O * q.K * q.L * (double)(q.N / (nc ? nc : 1)));
-  if ((st = mg_nn_prep(ctx, &gc, g, dt))) return st;
-  if (!transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0) {
+  int dnnl = !transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0;
+  /* oneDNN reads a channels-last x and g as they lie (the forward saved x
+   * so only when it ran there); the im2col path wants both contiguous. */
+  if (dnnl && g->dtype == dt && mg_is_channels_last(g) && !mg_is_contiguous(g)) {
+    mg_tensor_incref(g);
+    gc = g;
+  } else if ((st = mg_nn_prep(ctx, &gc, g, dt))) {
+    return st;
+  }
+  if (dnnl) {
     mg_ConvShape cs = dnnl_shape(&q);
     int took;
     if ((st = mg_conv_dnnl_backward(ctx, &cs, n->ninputs > 2, x, w, gc,
@@ -775,6 +784,17 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
                                     need_b ? &gb : NULL, &took)))
       goto fail;
     if (took) goto done;
+  }
+  if (!mg_is_contiguous(gc) || !mg_is_contiguous(x)) {
+    /* oneDNN did not take it: the fallback's operands are contiguous. */
+    mg_Tensor *g2 = NULL, *x2 = NULL;
+    if ((st = mg_nn_prep(ctx, &g2, gc, dt)) || (st = mg_nn_prep(ctx, &x2, x, dt))) {
+      mg_tensor_decref(g2);
+      goto fail;
+    }
+    mg_tensor_decref(gc);
+    gc = g2;
+    x = xs = x2;
   }
   if (need_x && (st = mg_full(ctx, &gx, dt, 4, x->shape, 0))) goto fail;
   if (need_w) {
@@ -822,6 +842,7 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
   }
 done:
   mg_tensor_decref(gc);
+  mg_tensor_decref(xs);
   mg_tensor_decref(ws);
   mg_tensor_decref(part);
   mg_tensor_decref(pb);
@@ -831,6 +852,7 @@ done:
   return MG_OK;
 fail:
   mg_tensor_decref(gc);
+  mg_tensor_decref(xs);
   mg_tensor_decref(ws);
   mg_tensor_decref(part);
   mg_tensor_decref(pb);
@@ -906,15 +928,28 @@ static int forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
     oshape[3] = q.W;
   }
   int nt = batch_threads(ctx, q.N, 2.0 * q.O * q.K * q.L);
+  int dnnl = !transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0;
+  /* A channels-last input goes to oneDNN as it lies, and the output comes
+   * out channels last too (PyTorch's rule); the im2col path below wants
+   * both contiguous. */
+  int cl = dnnl && x->dtype == dt && mg_is_channels_last(x) && !mg_is_contiguous(x);
   int mode = mg_set_grad_enabled(ctx, 0);
-  if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_nn_prep(ctx, &wc, w, dt)) ||
-      (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
-      (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
+  if ((cl ? (mg_tensor_incref(x), xc = x, 0) : (st = mg_nn_prep(ctx, &xc, x, dt))) ||
+      (st = mg_nn_prep(ctx, &wc, w, dt)) || (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
+      (st = cl ? mg_alloc_channels_last(ctx, &r, dt, oshape)
+               : mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
     goto fail;
   int took = 0;
-  if (!transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0) {
+  if (dnnl) {
     mg_ConvShape cs = dnnl_shape(&q);
     if ((st = mg_conv_dnnl_forward(ctx, &cs, xc, wc, bc, r, &took))) goto fail;
+  }
+  if (!took && cl) { /* oneDNN refused the geometry: NCHW for the fallback */
+    mg_tensor_decref(xc);
+    mg_tensor_decref(r);
+    xc = r = NULL;
+    if ((st = mg_nn_prep(ctx, &xc, x, dt)) || (st = mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
+      goto fail;
   }
   if (!took && q.N > 0 && oshape[1] > 0 && oshape[2] * oshape[3] > 0) {
     int64_t wsz[3] = {nt, q.K, q.L}; /* the shape check bounds the size */

@@ -201,7 +201,7 @@ static void run_binary(mg_Context *ctx, mg_Tensor *out, mg_BinaryOp op,
   mg_Iter it;
   mg_Tensor *ops[3] = {out, (mg_Tensor *)a, (mg_Tensor *)b};
   if (mg_run_flat(ctx, 3, ops, binary_kernels[out->dtype], &op)) return;
-  mg_iter_init(&it, 3, ops, out->ndim, out->shape);
+  mg_iter_init_memory_order(&it, 3, ops, out->ndim, out->shape);
   mg_iter_run(ctx, &it, binary_kernels[out->dtype], &op);
 }
 
@@ -216,7 +216,7 @@ static int binary_into_new(mg_Context *ctx, mg_Tensor **out, mg_BinaryOp op,
   mg_Tensor *ca = NULL, *cb = NULL, *r = NULL;
   if ((st = as_dtype(ctx, &ca, a, dt)) || (st = as_dtype(ctx, &cb, b, dt)) ||
       (st = check_int_divisor(ctx, op, dt, cb)) ||
-      (st = mg_alloc_tensor(ctx, &r, dt, n, shape)))
+      (st = mg_alloc_like(ctx, &r, dt, n, shape, mg_is_channels_last(a) ? a : b)))
     goto done;
   run_binary(ctx, r, op, ca, cb);
   *out = r;
@@ -586,7 +586,7 @@ static void run_unary(mg_Context *ctx, mg_Tensor *out, mg_UnaryOp op,
   mg_Iter it;
   mg_Tensor *ops[2] = {out, (mg_Tensor *)a};
   if (mg_run_flat(ctx, 2, ops, unary_kernels[out->dtype], &op)) return;
-  mg_iter_init(&it, 2, ops, out->ndim, out->shape);
+  mg_iter_init_memory_order(&it, 2, ops, out->ndim, out->shape);
   mg_iter_run(ctx, &it, unary_kernels[out->dtype], &op);
 }
 
@@ -596,7 +596,7 @@ static int unary_forward(mg_Context *ctx, mg_Tensor **out, mg_UnaryOp op,
   mg_Tensor *ca = NULL, *r = NULL;
   int st;
   if ((st = as_dtype(ctx, &ca, a, dt)) ||
-      (st = mg_alloc_tensor(ctx, &r, dt, a->ndim, a->shape))) {
+      (st = mg_alloc_like(ctx, &r, dt, a->ndim, a->shape, a))) {
     mg_tensor_decref(ca);
     return st;
   }
@@ -664,13 +664,13 @@ static mg_Tensor *fused_grad(mg_Bw *b, mg_UnaryOp op, mg_Tensor *g, mg_Tensor *y
   mg_Tensor *gc = NULL, *r = NULL;
   if (b->st) return NULL;
   int st = mg_to_dtype(b->ctx, &gc, g, y->dtype);
-  if (!st) st = mg_alloc_tensor(b->ctx, &r, y->dtype, y->ndim, y->shape);
+  if (!st) st = mg_alloc_like(b->ctx, &r, y->dtype, y->ndim, y->shape, y);
   if (!st) {
     mg_Iter it;
     mg_Tensor *ops[3] = {r, gc, y};
     mg_LoopFn fn = y->dtype == MG_F32 ? grad_f32 : grad_f64;
     if (!mg_run_flat(b->ctx, 3, ops, fn, &op)) {
-      mg_iter_init(&it, 3, ops, y->ndim, y->shape);
+      mg_iter_init_memory_order(&it, 3, ops, y->ndim, y->shape);
       mg_iter_run(b->ctx, &it, fn, &op);
     }
   }
@@ -803,12 +803,12 @@ static int clamp_forward(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *a,
     return mg_error(ctx, MG_EARG, "clamp: min %g is greater than max %g", lo,
                     hi);
   mg_Tensor *r = NULL;
-  int st = mg_alloc_tensor(ctx, &r, a->dtype, a->ndim, a->shape);
+  int st = mg_alloc_like(ctx, &r, a->dtype, a->ndim, a->shape, a);
   if (st) return st;
   ClampArg c = {has_lo, has_hi, lo, hi};
   mg_Iter it;
   mg_Tensor *ops[2] = {r, (mg_Tensor *)a};
-  mg_iter_init(&it, 2, ops, r->ndim, r->shape);
+  mg_iter_init_memory_order(&it, 2, ops, r->ndim, r->shape);
   mg_iter_run(ctx, &it, clamp_kernels[a->dtype], &c);
   *out = r;
   return MG_OK;
@@ -919,12 +919,12 @@ static int where_forward(mg_Context *ctx, mg_Tensor **out,
   mg_Tensor *ca = NULL, *cb = NULL, *cm = NULL, *r = NULL;
   if ((st = as_dtype(ctx, &ca, a, dt)) || (st = as_dtype(ctx, &cb, b, dt)) ||
       (st = mask_as_computing(ctx, &cond, &cm)) ||
-      (st = mg_alloc_tensor(ctx, &r, dt, n, shape)))
+      (st = mg_alloc_like(ctx, &r, dt, n, shape, mg_is_channels_last(a) ? a : b)))
     goto done;
   WhereArg w = {dt, cond->dtype};
   mg_Iter it;
   mg_Tensor *ops[4] = {r, (mg_Tensor *)cond, ca, cb};
-  mg_iter_init(&it, 4, ops, n, shape);
+  mg_iter_init_memory_order(&it, 4, ops, n, shape);
   mg_iter_run(ctx, &it, kernel_for(cond->dtype, where_run_f32, where_run_f64,
                                    where_run_i64), &w);
   *out = r;
@@ -1038,7 +1038,7 @@ int mg_masked_fill_(mg_Context *ctx, mg_Tensor *t, const mg_Tensor *mask,
   MaskArg m = {mask->dtype, value};
   mg_Iter it;
   mg_Tensor *ops[2] = {t, (mg_Tensor *)mask};
-  mg_iter_init(&it, 2, ops, t->ndim, t->shape);
+  mg_iter_init_memory_order(&it, 2, ops, t->ndim, t->shape);
   mg_iter_run(ctx, &it, kernel_for(t->dtype, masked_fill_f32, masked_fill_f64,
                                    masked_fill_i64), &m);
   mg_tensor_decref(cm);

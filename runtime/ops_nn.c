@@ -176,13 +176,13 @@ static int activation_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   ActArg aa = {(mg_Activation)n->i[0], n->f[0]};
   int st;
   if ((st = mg_to_dtype(ctx, &gc, g, x->dtype)) ||
-      (st = mg_alloc_tensor(ctx, &gx, x->dtype, x->ndim, x->shape))) {
+      (st = mg_alloc_like(ctx, &gx, x->dtype, x->ndim, x->shape, x))) {
     mg_tensor_decref(gc);
     return st;
   }
   mg_Iter it;
   mg_Tensor *ops[3] = {gx, gc, x};
-  mg_iter_init(&it, 3, ops, x->ndim, x->shape);
+  mg_iter_init_memory_order(&it, 3, ops, x->ndim, x->shape);
   mg_iter_run(ctx, &it, x->dtype == MG_F32 ? act_grad_f32 : act_grad_f64, &aa);
   mg_tensor_decref(gc);
   grads[0] = gx;
@@ -195,13 +195,13 @@ int mg_activation(mg_Context *ctx, mg_Tensor **out, mg_Activation act,
   mg_Tensor *xc = NULL, *r = NULL, *ins[1] = {(mg_Tensor *)x};
   int mode = mg_set_grad_enabled(ctx, 0);
   int st = mg_to_dtype(ctx, &xc, (mg_Tensor *)x, dt);
-  if (!st) st = mg_alloc_tensor(ctx, &r, dt, x->ndim, x->shape);
+  if (!st) st = mg_alloc_like(ctx, &r, dt, x->ndim, x->shape, xc);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
   ActArg aa = {act, param};
   mg_Iter it;
   mg_Tensor *ops[2] = {r, xc};
-  mg_iter_init(&it, 2, ops, r->ndim, r->shape);
+  mg_iter_init_memory_order(&it, 2, ops, r->ndim, r->shape);
   mg_iter_run(ctx, &it, dt == MG_F32 ? act_f32 : act_f64, &aa);
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;

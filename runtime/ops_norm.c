@@ -511,7 +511,113 @@ done:
 
 typedef struct {
   int64_t N, C, S;
+  int cl; /* laid out [N, S, C] (channels last) rather than [N, C, S] */
 } NCS;
+
+/* ---- channels last: [N, S, C], each row of C channels contiguous -------------
+ * The same sums, chunks and formulas as the [N, C, S] kernels below, a row
+ * of channels at a time (the loops over c vectorise); the sums run in
+ * another order, so the last bits may differ from the [N, C, S] path's. */
+
+/* Chunk k's rows of N into part (as channel_partials_f32). */
+static void cl_partials_f32(double *part, int64_t k, int64_t nch, NCS s, const float *a,
+                            const float *b, const double *shift, int kind) {
+  int64_t C = s.C;
+  double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
+  for (int64_t m = s.N * k / nch * s.S; m < s.N * (k + 1) / nch * s.S; m++) {
+    const float *ar = a + m * C, *br = b ? b + m * C : NULL;
+    if (kind == SUMS_GRAD)
+      for (int64_t c = 0; c < C; c++) {
+        double v = (double)ar[c] - shift[c], w = br[c];
+        p1[c] += w, p2[c] += w * v;
+      }
+    else
+      for (int64_t c = 0; c < C; c++) {
+        double v = (double)ar[c] - shift[c];
+        p1[c] += v, p2[c] += v * v;
+      }
+  }
+}
+/* f64 twin of cl_partials_f32 */
+static void cl_partials_f64(double *part, int64_t k, int64_t nch, NCS s, const double *a,
+                            const double *b, const double *shift, int kind) {
+  int64_t C = s.C;
+  double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
+  for (int64_t m = s.N * k / nch * s.S; m < s.N * (k + 1) / nch * s.S; m++) {
+    const double *ar = a + m * C, *br = b ? b + m * C : NULL;
+    if (kind == SUMS_GRAD)
+      for (int64_t c = 0; c < C; c++) {
+        double v = ar[c] - shift[c], w = br[c];
+        p1[c] += w, p2[c] += w * v;
+      }
+    else
+      for (int64_t c = 0; c < C; c++) {
+        double v = ar[c] - shift[c];
+        p1[c] += v, p2[c] += v * v;
+      }
+  }
+}
+
+/* y = (x - mean_c) k_c + b_c over rows of C, k = w·rstd per channel
+ * (coef: k, mean, b; 3C doubles). */
+static void cl_apply_f32(mg_Context *ctx, float *Y, const float *X, const double *coef, NCS s) {
+  int64_t C = s.C, M = s.N * s.S;
+  const double *K = coef, *MU = coef + C, *T = coef + 2 * C;
+  int nt = mg_threads_for(ctx, M * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t m = 0; m < M; m++) {
+    const float *restrict xr = X + m * C;
+    float *restrict yr = Y + m * C;
+    for (int64_t c = 0; c < C; c++) yr[c] = (float)((xr[c] - MU[c]) * K[c] + T[c]);
+  }
+}
+/* f64 twin of cl_apply_f32 */
+static void cl_apply_f64(mg_Context *ctx, double *Y, const double *X, const double *coef, NCS s) {
+  int64_t C = s.C, M = s.N * s.S;
+  const double *K = coef, *MU = coef + C, *T = coef + 2 * C;
+  int nt = mg_threads_for(ctx, M * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t m = 0; m < M; m++) {
+    const double *restrict xr = X + m * C;
+    double *restrict yr = Y + m * C;
+    for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - MU[c]) * K[c] + T[c];
+  }
+}
+
+/* gx = k_c (g - mg_c - (x - mean_c) rstd_c mgx_c), or k_c g without the
+ * batch's statistics; coef holds k, mg, mean, rstd·mgx (4C doubles). */
+static void cl_grad_x_f32(mg_Context *ctx, float *GX, const float *G, const float *X,
+                          const double *coef, NCS s, int batch) {
+  int64_t C = s.C, M = s.N * s.S;
+  const double *K = coef, *MG = coef + C, *MU = coef + 2 * C, *RG = coef + 3 * C;
+  int nt = mg_threads_for(ctx, M * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t m = 0; m < M; m++) {
+    const float *restrict gr = G + m * C, *restrict xr = X + m * C;
+    float *restrict o = GX + m * C;
+    if (batch)
+      for (int64_t c = 0; c < C; c++)
+        o[c] = (float)(K[c] * (gr[c] - MG[c] - (xr[c] - MU[c]) * RG[c]));
+    else
+      for (int64_t c = 0; c < C; c++) o[c] = (float)(K[c] * gr[c]);
+  }
+}
+/* f64 twin of cl_grad_x_f32 */
+static void cl_grad_x_f64(mg_Context *ctx, double *GX, const double *G, const double *X,
+                          const double *coef, NCS s, int batch) {
+  int64_t C = s.C, M = s.N * s.S;
+  const double *K = coef, *MG = coef + C, *MU = coef + 2 * C, *RG = coef + 3 * C;
+  int nt = mg_threads_for(ctx, M * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t m = 0; m < M; m++) {
+    const double *restrict gr = G + m * C, *restrict xr = X + m * C;
+    double *restrict o = GX + m * C;
+    if (batch)
+      for (int64_t c = 0; c < C; c++) o[c] = K[c] * (gr[c] - MG[c] - (xr[c] - MU[c]) * RG[c]);
+    else
+      for (int64_t c = 0; c < C; c++) o[c] = K[c] * gr[c];
+  }
+}
 
 /* lane_sums2 over chunk k's rows of N, for every chunk of a [N, C, S]
  * buffer a (b: g for SUMS_GRAD, else NULL): part[(2k) C + c] and
@@ -523,6 +629,10 @@ static void channel_partials_f32(mg_Context *ctx, double *part, int64_t nch,
   int nt = mg_threads_for(ctx, s.N * C * S);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t k = 0; k < nch; k++) {
+    if (s.cl) {
+      cl_partials_f32(part, k, nch, s, a, b, shift, kind);
+      continue;
+    }
     double *p1 = part + 2 * k * C, *p2 = p1 + C;
     for (int64_t i = s.N * k / nch; i < s.N * (k + 1) / nch; i++)
       for (int64_t c = 0; c < C; c++) {
@@ -541,6 +651,10 @@ static void channel_partials_f64(mg_Context *ctx, double *part, int64_t nch,
   int nt = mg_threads_for(ctx, s.N * C * S);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t k = 0; k < nch; k++) {
+    if (s.cl) {
+      cl_partials_f64(part, k, nch, s, a, b, shift, kind);
+      continue;
+    }
     double *p1 = part + 2 * k * C, *p2 = p1 + C;
     for (int64_t i = s.N * k / nch; i < s.N * (k + 1) / nch; i++)
       for (int64_t c = 0; c < C; c++) {
@@ -576,12 +690,13 @@ static int channel_sums2(mg_Context *ctx, double *s1, double *s2, NCS s, mg_DTyp
 /* The first element of each channel of the dt buffer a [N, C, S] (N, S >
  * 0): a shift within the channel's range for its statistics. */
 static void channel_firsts(double *out, const void *a, mg_DType dt, NCS s) {
+  int64_t step = s.cl ? 1 : s.S;
   switch (dt) {
   case MG_F32:
-    for (int64_t c = 0; c < s.C; c++) out[c] = ((const float *)a)[c * s.S];
+    for (int64_t c = 0; c < s.C; c++) out[c] = ((const float *)a)[c * step];
     break;
   case MG_F64:
-    for (int64_t c = 0; c < s.C; c++) out[c] = ((const double *)a)[c * s.S];
+    for (int64_t c = 0; c < s.C; c++) out[c] = ((const double *)a)[c * step];
     break;
   default: break;
   }
@@ -672,34 +787,109 @@ static void batch_norm_grad_x_f64(mg_Context *ctx, double *GX, const double *G,
     }
 }
 
+/* dst[c] = P[c] for c < n, as doubles, or def throughout when P (w or b)
+ * is NULL. */
+static void params_f32(double *dst, const float *P, int64_t n, double def) {
+  for (int64_t c = 0; c < n; c++) dst[c] = P ? P[c] : def;
+}
+/* f64 twin of params_f32 */
+static void params_f64(double *dst, const double *P, int64_t n, double def) {
+  for (int64_t c = 0; c < n; c++) dst[c] = P ? P[c] : def;
+}
+
+static void params(double *dst, const void *P, mg_DType dt, int64_t n, double def) {
+  if (dt == MG_F32) params_f32(dst, P, n, def);
+  else params_f64(dst, P, n, def);
+}
+
+/* y from x in either layout. */
+static int bn_apply(mg_Context *ctx, mg_DType dt, void *Y, const void *X, const void *W,
+                    const void *B, const double *MU, const double *RS, NCS s) {
+  if (!s.cl) {
+    if (dt == MG_F32) batch_norm_apply_f32(ctx, Y, X, W, B, MU, RS, s);
+    else batch_norm_apply_f64(ctx, Y, X, W, B, MU, RS, s);
+    return MG_OK;
+  }
+  int64_t C = s.C;
+  double *coef = malloc(sizeof *coef * (size_t)(3 * C + 1));
+  if (!coef) return no_memory(ctx, "batch_norm");
+  params(coef, W, dt, C, 1.0);
+  params(coef + 2 * C, B, dt, C, 0.0);
+  for (int64_t c = 0; c < C; c++) coef[c] *= RS[c], coef[C + c] = MU[c];
+  if (dt == MG_F32) cl_apply_f32(ctx, Y, X, coef, s);
+  else cl_apply_f64(ctx, Y, X, coef, s);
+  free(coef);
+  return MG_OK;
+}
+
+/* gx from g in either layout (see batch_norm_grad_x_f32). */
+static int bn_grad_x(mg_Context *ctx, mg_DType dt, void *GX, const void *G, const void *X,
+                     const void *W, const double *MU, const double *RS, const double *sg,
+                     const double *sgx, NCS s, int batch) {
+  if (!s.cl) {
+    if (dt == MG_F32) batch_norm_grad_x_f32(ctx, GX, G, X, W, MU, RS, sg, sgx, s, batch);
+    else batch_norm_grad_x_f64(ctx, GX, G, X, W, MU, RS, sg, sgx, s, batch);
+    return MG_OK;
+  }
+  int64_t C = s.C, cnt = s.N * s.S;
+  double *coef = malloc(sizeof *coef * (size_t)(4 * C + 1));
+  if (!coef) return no_memory(ctx, "batch_norm");
+  params(coef, W, dt, C, 1.0);
+  for (int64_t c = 0; c < C; c++) {
+    coef[c] *= RS[c];
+    coef[C + c] = sg[c] / (double)cnt;
+    coef[2 * C + c] = MU[c];
+    coef[3 * C + c] = RS[c] * (sgx[c] / (double)cnt);
+  }
+  if (dt == MG_F32) cl_grad_x_f32(ctx, GX, G, X, coef, s, batch);
+  else cl_grad_x_f64(ctx, GX, G, X, coef, s, batch);
+  free(coef);
+  return MG_OK;
+}
+
+/* Is x a channels-last batch (4-D, dtype dt, not also contiguous), for
+ * the [N, S, C] kernels? */
+static int channels_last_input(const mg_Tensor *x, mg_DType dt) {
+  return x->ndim == 4 && x->dtype == dt && mg_is_channels_last(x) && !mg_is_contiguous(x);
+}
+
+/* *out = t in dtype dt laid out as x is (channels last or contiguous). */
+static int prep_like(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt, int cl) {
+  if (!cl) return mg_nn_prep(ctx, out, t, dt);
+  if (channels_last_input(t, dt)) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  int st = mg_alloc_channels_last(ctx, out, dt, t->shape);
+  if (!st && (st = mg_copy_(ctx, *out, t))) {
+    mg_tensor_decref(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 static int batch_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                                mg_Tensor **grads) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2],
             *rstd = n->saved[3], *gc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
   mg_DType dt = x->dtype;
   int batch = (int)n->i[0], st;
-  NCS s = {x->shape[0], x->shape[1], 1};
+  NCS s = {x->shape[0], x->shape[1], 1, channels_last_input(x, dt)};
   for (int d = 2; d < x->ndim; d++) s.S *= x->shape[d];
   int64_t C = s.C;
   const double *MU = mg_data(mean), *RS = mg_data(rstd);
   double *sg = calloc((size_t)(2 * C) + 1, sizeof *sg), *sgx = sg + C;
   if (!sg) return no_memory(ctx, "batch_norm");
-  if ((st = mg_nn_prep(ctx, &gc, g, dt))) goto fail;
+  if ((st = prep_like(ctx, &gc, g, dt, s.cl))) goto fail;
   const void *X = mg_data(x), *G = mg_data(gc), *W = w ? mg_data(w) : NULL;
   /* sum(g) and sum(g * xhat) = rstd * sum(g * (x - mean)), in one pass */
   if ((st = channel_sums2(ctx, sg, sgx, s, dt, X, G, MU, SUMS_GRAD))) goto fail;
   for (int64_t c = 0; c < C; c++) sgx[c] *= RS[c];
   if (mg_node_needs(n, 0)) {
-    if ((st = mg_alloc_tensor(ctx, &gx, dt, x->ndim, x->shape))) goto fail;
-    switch (dt) {
-    case MG_F32:
-      batch_norm_grad_x_f32(ctx, mg_data(gx), G, X, W, MU, RS, sg, sgx, s, batch);
-      break;
-    case MG_F64:
-      batch_norm_grad_x_f64(ctx, mg_data(gx), G, X, W, MU, RS, sg, sgx, s, batch);
-      break;
-    default: break;
-    }
+    if ((st = mg_alloc_like(ctx, &gx, dt, x->ndim, x->shape, x)) ||
+        (st = bn_grad_x(ctx, dt, mg_data(gx), G, X, W, MU, RS, sg, sgx, s, batch)))
+      goto fail;
   }
   if (n->ninputs > 1 && mg_node_needs(n, 1)) {
     if ((st = mg_alloc_tensor(ctx, &gw, dt, 1, &C))) goto fail;
@@ -764,7 +954,7 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
       (st = check_channel_param(ctx, "weight", w, x)) ||
       (st = check_channel_param(ctx, "bias", b, x)))
     return st;
-  NCS s = {x->shape[0], x->shape[1], 1};
+  NCS s = {x->shape[0], x->shape[1], 1, 0};
   for (int d = 2; d < x->ndim; d++) s.S *= x->shape[d];
   int64_t C = s.C, cnt = s.N * s.S;
   int batch = training || !running_mean;
@@ -781,11 +971,14 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   mg_Tensor *xc = NULL, *wc = NULL, *bc = NULL, *r = NULL, *mean = NULL,
             *rstd = NULL, *ins[3] = {x, w, b};
   double *unbiased = NULL;
+  /* A channels-last batch is normalized as it lies, into a channels-last
+   * result. */
+  s.cl = channels_last_input(x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
-  st = mg_nn_prep(ctx, &xc, x, dt);
+  st = prep_like(ctx, &xc, x, dt, s.cl);
   if (!st && w) st = mg_nn_prep(ctx, &wc, w, dt);
   if (!st && b) st = mg_nn_prep(ctx, &bc, b, dt);
-  if (!st) st = mg_alloc_tensor(ctx, &r, dt, x->ndim, x->shape);
+  if (!st) st = mg_alloc_like(ctx, &r, dt, x->ndim, x->shape, xc);
   if (!st) st = mg_alloc_tensor(ctx, &mean, MG_F64, 1, &C);
   if (!st) st = mg_alloc_tensor(ctx, &rstd, MG_F64, 1, &C);
   mg_set_grad_enabled(ctx, mode);
@@ -822,11 +1015,7 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     load_doubles(RS, running_var, C);
     for (int64_t c = 0; c < C; c++) RS[c] = 1.0 / sqrt(RS[c] + eps);
   }
-  switch (dt) {
-  case MG_F32: batch_norm_apply_f32(ctx, mg_data(r), X, W, B, MU, RS, s); break;
-  case MG_F64: batch_norm_apply_f64(ctx, mg_data(r), X, W, B, MU, RS, s); break;
-  default: break;
-  }
+  if ((st = bn_apply(ctx, dt, mg_data(r), X, W, B, MU, RS, s))) goto done;
   int nin = b ? 3 : w ? 2 : 1;
   if (mg_needs_grad(ctx, nin, ins)) {
     mg_Node *n;

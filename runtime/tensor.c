@@ -164,6 +164,27 @@ int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
   return MG_OK;
 }
 
+int mg_alloc_channels_last(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
+                           const int64_t *shape) {
+  /* An [N, H, W, C] buffer seen as [N, C, H, W]. */
+  int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
+  int64_t nhwc[4] = {N, H, W, C}, stride[4] = {H * W * C, 1, W * C, C};
+  mg_Tensor *base = NULL;
+  int st = mg_alloc_tensor(ctx, &base, dt, 4, nhwc);
+  if (!st) st = mg_make_view(ctx, out, base, 4, shape, stride, 0);
+  mg_tensor_decref(base);
+  return st;
+}
+
+int mg_alloc_like(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                  const int64_t *shape, const mg_Tensor *like) {
+  int same = like && like->ndim == ndim && ndim == 4 &&
+             !memcmp(like->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  if (!same || mg_is_contiguous(like) || !mg_is_channels_last(like))
+    return mg_alloc_tensor(ctx, out, dt, ndim, shape);
+  return mg_alloc_channels_last(ctx, out, dt, shape);
+}
+
 /* The storage is made with no buffer and then pointed at data. */
 int mg_from_buffer(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                    const int64_t *shape, void *data, mg_ReleaseFn release,
@@ -241,6 +262,33 @@ int mg_is_contiguous(const mg_Tensor *t) {
     s *= t->shape[d];
   }
   return 1;
+}
+
+int mg_is_dense(const mg_Tensor *t) {
+  /* The dims longer than 1, largest stride first, must be row-major. */
+  int perm[MG_MAXDIM], n = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    if (t->shape[d] == 0) return 1; /* no elements: nothing overlaps */
+    if (t->shape[d] == 1) continue;
+    int j = n++;
+    for (; j > 0 && t->stride[perm[j - 1]] < t->stride[d]; j--) perm[j] = perm[j - 1];
+    perm[j] = d;
+  }
+  int64_t s = 1;
+  for (int i = n - 1; i >= 0; i--) {
+    if (t->stride[perm[i]] != s) return 0;
+    s *= t->shape[perm[i]];
+  }
+  return 1;
+}
+
+int mg_is_channels_last(const mg_Tensor *t) {
+  if (t->ndim != 4) return 0;
+  const int64_t *sh = t->shape, *st = t->stride;
+  int64_t C = sh[1], W = sh[3], H = sh[2];
+  /* Strides [H·W·C, 1, W·C, C]; a dim of size 1 may have any. */
+  return (C == 1 || st[1] == 1) && (W == 1 || st[3] == C) && (H == 1 || st[2] == W * C) &&
+         (sh[0] == 1 || st[0] == H * W * C);
 }
 
 void *mg_data(const mg_Tensor *t) {

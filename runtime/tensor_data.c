@@ -154,7 +154,7 @@ int mg_copy_(mg_Context *ctx, mg_Tensor *dst, const mg_Tensor *src) {
   }
   mg_Iter it;
   mg_Tensor *ops[2] = {dst, (mg_Tensor *)src};
-  mg_iter_init(&it, 2, ops, dst->ndim, dst->shape);
+  mg_iter_init_memory_order(&it, 2, ops, dst->ndim, dst->shape);
   ConvertArg a = {dst->dtype, src->dtype};
   mg_iter_run(ctx, &it, convert_run, &a);
   mg_bump_version(dst);
@@ -220,7 +220,7 @@ static int fill_named(mg_Context *ctx, const char *op, mg_Tensor *t,
   mg_bump_version(t);
   FillArg arg = {t->dtype, value};
   mg_Iter it;
-  mg_iter_init(&it, 1, &t, t->ndim, t->shape);
+  mg_iter_init_memory_order(&it, 1, &t, t->ndim, t->shape);
   mg_iter_run(ctx, &it, fill_run, &arg);
   return MG_OK;
 }
