@@ -7,7 +7,11 @@
 --   conv3×3-BN-ReLU-conv3×3-BN plus the shortcut, then ReLU; the shortcut
 --   is the input, or a 1×1 conv + BN where the shape changes. Convs have
 --   no bias (BN follows each). Cross-entropy, SGD(lr 0.1, momentum 0.9,
---   weight decay 5e-4), batch norm in training mode.
+--   weight decay 5e-4), batch norm in training mode. The batch is laid out
+--   channels last (x:contiguous("channels_last")), which every conv,
+--   batch norm and elementwise op keeps, so oneDNN's kernels read and write
+--   the activations as they lie (in NCHW each conv reorders them in and
+--   out); the twin does the same, which PyTorch runs as fast as NCHW here.
 --
 --   build/moongrad bench/resnet.lua step <threads>
 --
@@ -53,6 +57,6 @@ for _, m in ipairs { nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10) } 
 local model = nn.Sequential(table.unpack(layers))
 
 local opt = optim.SGD(model, { lr = 0.1, momentum = 0.9, weight_decay = 5e-4 })
-local x, y = mg.randn(128, 3, 32, 32), mg.randint(1, 10, { 128 })
+local x, y = mg.randn(128, 3, 32, 32):contiguous("channels_last"), mg.randint(1, 10, { 128 })
 common.result(1e3 * common.time_per_call(function() common.step(model, opt, F.cross_entropy, x, y) end,
                                          1, 5, 2))

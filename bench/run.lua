@@ -182,7 +182,7 @@ local HEADER = {
   idiom = "PyTorch idiom: zero_grad(set_to_none=True), optimizers with foreach=True, "
           .. "torch.set_flush_denormal(True), no .item() or other sync in the timed loop, "
           .. "data made or loaded before timing, batches by permutation indexing, torchvision's "
-          .. "BasicBlock (in-place add and ReLU)",
+          .. "BasicBlock (in-place add and ReLU); ResNet-20 channels last on both sides",
   env = ("environment of both sides: OPENBLAS_CORETYPE=%s; OMP/OpenBLAS: %s")
     :format(os.getenv("OPENBLAS_CORETYPE") or "unset", runtime_env()),
 }
