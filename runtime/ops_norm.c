@@ -519,43 +519,111 @@ typedef struct {
  * of channels at a time (the loops over c vectorise); the sums run in
  * another order, so the last bits may differ from the [N, C, S] path's. */
 
-/* Chunk k's rows of N into part (as channel_partials_f32). */
+/* Rows [m0, m1) of channels [c0, c0 + 8 nv) into p1 and p2, the sums in
+ * nv vectors of CH_LANES channels held in registers (nv is a constant at
+ * each call, so the loops over v unroll): each channel's sum still adds
+ * its rows in order, into a partial that starts at 0, so the bits are
+ * those of a sum kept in memory. */
+MG_INLINE void cl_rows_f32(double *p1, double *p2, const float *a, const float *b,
+                           int64_t C, int64_t c0, int64_t m0, int64_t m1,
+                           const double *shift, int kind, int nv) {
+  ch_d8 s1[8], s2[8], sh[8];
+  for (int v = 0; v < nv; v++) {
+    s1[v] = (ch_d8){0}, s2[v] = (ch_d8){0};
+    sh[v] = ch_load_f64(shift + c0 + CH_LANES * v);
+  }
+  for (int64_t m = m0; m < m1; m++)
+    for (int v = 0; v < nv; v++) {
+      int64_t o = m * C + c0 + CH_LANES * v;
+      ch_d8 x = ch_load_f32(a + o) - sh[v];
+      ch_d8 w = kind == SUMS_GRAD ? ch_load_f32(b + o) : x;
+      s1[v] += w, s2[v] += w * x;
+    }
+  for (int v = 0; v < nv; v++) {
+    int64_t c = c0 + CH_LANES * v;
+    ch_store_f64(p1 + c, ch_load_f64(p1 + c) + s1[v]);
+    ch_store_f64(p2 + c, ch_load_f64(p2 + c) + s2[v]);
+  }
+}
+/* f64 twin of cl_rows_f32 */
+MG_INLINE void cl_rows_f64(double *p1, double *p2, const double *a, const double *b,
+                           int64_t C, int64_t c0, int64_t m0, int64_t m1,
+                           const double *shift, int kind, int nv) {
+  ch_d8 s1[8], s2[8], sh[8];
+  for (int v = 0; v < nv; v++) {
+    s1[v] = (ch_d8){0}, s2[v] = (ch_d8){0};
+    sh[v] = ch_load_f64(shift + c0 + CH_LANES * v);
+  }
+  for (int64_t m = m0; m < m1; m++)
+    for (int v = 0; v < nv; v++) {
+      int64_t o = m * C + c0 + CH_LANES * v;
+      ch_d8 x = ch_load_f64(a + o) - sh[v];
+      ch_d8 w = kind == SUMS_GRAD ? ch_load_f64(b + o) : x;
+      s1[v] += w, s2[v] += w * x;
+    }
+  for (int v = 0; v < nv; v++) {
+    int64_t c = c0 + CH_LANES * v;
+    ch_store_f64(p1 + c, ch_load_f64(p1 + c) + s1[v]);
+    ch_store_f64(p2 + c, ch_load_f64(p2 + c) + s2[v]);
+  }
+}
+
+/* Chunk k's rows of N into part (as channel_partials_f32): channels in
+ * groups of 64, 32, 16 or 8 through cl_rows, any left one at a time. */
 static void cl_partials_f32(double *part, int64_t k, int64_t nch, NCS s, const float *a,
                             const float *b, const double *shift, int kind) {
-  int64_t C = s.C;
+  int64_t C = s.C, m0 = s.N * k / nch * s.S, m1 = s.N * (k + 1) / nch * s.S, c0 = 0;
   double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
-  for (int64_t m = s.N * k / nch * s.S; m < s.N * (k + 1) / nch * s.S; m++) {
-    const float *ar = a + m * C, *br = b ? b + m * C : NULL;
-    if (kind == SUMS_GRAD)
-      for (int64_t c = 0; c < C; c++) {
-        double v = (double)ar[c] - shift[c], w = br[c];
-        p1[c] += w, p2[c] += w * v;
+  for (; c0 + 8 * CH_LANES <= C; c0 += 8 * CH_LANES)
+    if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 8);
+    else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 8);
+  for (int nv = 4; nv >= 1; nv /= 2)
+    if (c0 + nv * CH_LANES <= C) {
+      if (nv == 4) {
+        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 4);
+        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 4);
+      } else if (nv == 2) {
+        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 2);
+        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 2);
+      } else {
+        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 1);
+        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 1);
       }
-    else
-      for (int64_t c = 0; c < C; c++) {
-        double v = (double)ar[c] - shift[c];
-        p1[c] += v, p2[c] += v * v;
-      }
-  }
+      c0 += nv * CH_LANES;
+    }
+  for (int64_t m = m0; c0 < C && m < m1; m++)
+    for (int64_t c = c0; c < C; c++) {
+      double v = (double)a[m * C + c] - shift[c], w = kind == SUMS_GRAD ? (double)b[m * C + c] : v;
+      p1[c] += w, p2[c] += w * v;
+    }
 }
 /* f64 twin of cl_partials_f32 */
 static void cl_partials_f64(double *part, int64_t k, int64_t nch, NCS s, const double *a,
                             const double *b, const double *shift, int kind) {
-  int64_t C = s.C;
+  int64_t C = s.C, m0 = s.N * k / nch * s.S, m1 = s.N * (k + 1) / nch * s.S, c0 = 0;
   double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
-  for (int64_t m = s.N * k / nch * s.S; m < s.N * (k + 1) / nch * s.S; m++) {
-    const double *ar = a + m * C, *br = b ? b + m * C : NULL;
-    if (kind == SUMS_GRAD)
-      for (int64_t c = 0; c < C; c++) {
-        double v = ar[c] - shift[c], w = br[c];
-        p1[c] += w, p2[c] += w * v;
+  for (; c0 + 8 * CH_LANES <= C; c0 += 8 * CH_LANES)
+    if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 8);
+    else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 8);
+  for (int nv = 4; nv >= 1; nv /= 2)
+    if (c0 + nv * CH_LANES <= C) {
+      if (nv == 4) {
+        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 4);
+        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 4);
+      } else if (nv == 2) {
+        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 2);
+        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 2);
+      } else {
+        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 1);
+        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 1);
       }
-    else
-      for (int64_t c = 0; c < C; c++) {
-        double v = ar[c] - shift[c];
-        p1[c] += v, p2[c] += v * v;
-      }
-  }
+      c0 += nv * CH_LANES;
+    }
+  for (int64_t m = m0; c0 < C && m < m1; m++)
+    for (int64_t c = c0; c < C; c++) {
+      double v = a[m * C + c] - shift[c], w = kind == SUMS_GRAD ? b[m * C + c] : v;
+      p1[c] += w, p2[c] += w * v;
+    }
 }
 
 /* y = (x - mean_c) k_c + b_c over rows of C, k = w·rstd per channel
