@@ -70,9 +70,12 @@ static int t_dtype(lua_State *L) {
 }
 
 /* The memory format at arg: "contiguous_format" (the default, row-major)
- * or "channels_last" (4-D only: memory order N, H, W, C), PyTorch's
- * torch.contiguous_format and torch.channels_last; 1 for channels last. */
-static int memory_format(lua_State *L, int arg, const mg_Tensor *t, const char *op) {
+ * or "channels_last" (memory order N, H, W, C), PyTorch's
+ * torch.contiguous_format and torch.channels_last; 1 for channels last.
+ * need4: channels last is refused for a tensor that is not 4-D (making
+ * one; asking whether a tensor is one just says no, as PyTorch does). */
+static int memory_format(lua_State *L, int arg, const mg_Tensor *t, const char *op,
+                         int need4) {
   if (lua_isnoneornil(L, arg)) return 0;
   const char *f = lua_tostring(L, arg);
   if (lua_type(L, arg) != LUA_TSTRING ||
@@ -81,7 +84,7 @@ static int memory_format(lua_State *L, int arg, const mg_Tensor *t, const char *
                       "\"channels_last\", got %s", op,
                       lua_type(L, arg) == LUA_TSTRING ? f : luaL_typename(L, arg));
   if (strcmp(f, "channels_last")) return 0;
-  if (t->ndim != 4) {
+  if (need4 && t->ndim != 4) {
     char b[MG_SHAPE_BUFSZ];
     return luaL_error(L, "%s: channels_last is for 4-D [N, C, H, W] tensors, got shape %s",
                       op, mg_shape_str(b, sizeof b, t->ndim, t->shape));
@@ -92,7 +95,7 @@ static int memory_format(lua_State *L, int arg, const mg_Tensor *t, const char *
 /* t:is_contiguous([format]) */
 static int t_is_contiguous(lua_State *L) {
   mg_Tensor *t = mgl_check_any(L, 1);
-  int cl = memory_format(L, 2, t, "is_contiguous");
+  int cl = memory_format(L, 2, t, "is_contiguous", 0);
   lua_pushboolean(L, cl ? mg_is_channels_last(t) : mg_is_contiguous(t));
   return 1;
 }
@@ -352,7 +355,7 @@ static int channels_last(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t) {
 static int t_contiguous(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   mg_Tensor *t = mgl_check_any(L, 1);
-  int cl = memory_format(L, 2, t, "contiguous");
+  int cl = memory_format(L, 2, t, "contiguous", 1);
   if (cl ? mg_is_channels_last(t) : mg_is_contiguous(t)) {
     lua_settop(L, 1);
     return 1;

@@ -44,6 +44,10 @@ describe("t:contiguous(\"channels_last\")", function()
     check(x.grad, g, 0, "gradient")
   end)
 
+  it("answers no, as PyTorch does, when asked of a tensor that is not 4-D", function()
+    assert.is_false(mg.randn(2, 3):is_contiguous("channels_last"))
+  end)
+
   it("raises a clear error on a tensor that is not 4-D or an unknown format", function()
     local ok, err = pcall(function() return mg.randn(2, 3):contiguous("channels_last") end)
     assert.is_false(ok)
