@@ -27,6 +27,30 @@ static inline int mg_nn_prep(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t,
   return st;
 }
 
+/* Is x a channels-last batch (4-D, dtype dt, and not also contiguous, as
+ * with one channel), which the [N, H, W, C] kernels take as it lies? */
+static inline int mg_nn_channels_last(const mg_Tensor *x, mg_DType dt) {
+  return x->ndim == 4 && x->dtype == dt && mg_is_channels_last(x) && !mg_is_contiguous(x);
+}
+
+/* *out = t in dtype dt, contiguous, or laid out channels last when cl: a
+ * new reference to t itself when it already is so, else a copy. */
+static inline int mg_nn_prep_layout(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t,
+                                    mg_DType dt, int cl) {
+  if (!cl) return mg_nn_prep(ctx, out, t, dt);
+  if (mg_nn_channels_last(t, dt)) {
+    mg_tensor_incref(t);
+    *out = t;
+    return MG_OK;
+  }
+  int st = mg_alloc_channels_last(ctx, out, dt, t->shape);
+  if (!st && (st = mg_copy_(ctx, *out, t))) {
+    mg_tensor_decref(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 /* Class weights and similar constants are not differentiated (nor are they
  * in PyTorch); one that requires grad would silently get none, so it is
  * refused. */

@@ -915,41 +915,19 @@ static int bn_grad_x(mg_Context *ctx, mg_DType dt, void *GX, const void *G, cons
   return MG_OK;
 }
 
-/* Is x a channels-last batch (4-D, dtype dt, not also contiguous), for
- * the [N, S, C] kernels? */
-static int channels_last_input(const mg_Tensor *x, mg_DType dt) {
-  return x->ndim == 4 && x->dtype == dt && mg_is_channels_last(x) && !mg_is_contiguous(x);
-}
-
-/* *out = t in dtype dt laid out as x is (channels last or contiguous). */
-static int prep_like(mg_Context *ctx, mg_Tensor **out, mg_Tensor *t, mg_DType dt, int cl) {
-  if (!cl) return mg_nn_prep(ctx, out, t, dt);
-  if (channels_last_input(t, dt)) {
-    mg_tensor_incref(t);
-    *out = t;
-    return MG_OK;
-  }
-  int st = mg_alloc_channels_last(ctx, out, dt, t->shape);
-  if (!st && (st = mg_copy_(ctx, *out, t))) {
-    mg_tensor_decref(*out);
-    *out = NULL;
-  }
-  return st;
-}
-
 static int batch_norm_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
                                mg_Tensor **grads) {
   mg_Tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2],
             *rstd = n->saved[3], *gc = NULL, *gx = NULL, *gw = NULL, *gb = NULL;
   mg_DType dt = x->dtype;
   int batch = (int)n->i[0], st;
-  NCS s = {x->shape[0], x->shape[1], 1, channels_last_input(x, dt)};
+  NCS s = {x->shape[0], x->shape[1], 1, mg_nn_channels_last(x, dt)};
   for (int d = 2; d < x->ndim; d++) s.S *= x->shape[d];
   int64_t C = s.C;
   const double *MU = mg_data(mean), *RS = mg_data(rstd);
   double *sg = calloc((size_t)(2 * C) + 1, sizeof *sg), *sgx = sg + C;
   if (!sg) return no_memory(ctx, "batch_norm");
-  if ((st = prep_like(ctx, &gc, g, dt, s.cl))) goto fail;
+  if ((st = mg_nn_prep_layout(ctx, &gc, g, dt, s.cl))) goto fail;
   const void *X = mg_data(x), *G = mg_data(gc), *W = w ? mg_data(w) : NULL;
   /* sum(g) and sum(g * xhat) = rstd * sum(g * (x - mean)), in one pass */
   if ((st = channel_sums2(ctx, sg, sgx, s, dt, X, G, MU, SUMS_GRAD))) goto fail;
@@ -1041,9 +1019,9 @@ int mg_batch_norm(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   double *unbiased = NULL;
   /* A channels-last batch is normalized as it lies, into a channels-last
    * result. */
-  s.cl = channels_last_input(x, dt);
+  s.cl = mg_nn_channels_last(x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
-  st = prep_like(ctx, &xc, x, dt, s.cl);
+  st = mg_nn_prep_layout(ctx, &xc, x, dt, s.cl);
   if (!st && w) st = mg_nn_prep(ctx, &wc, w, dt);
   if (!st && b) st = mg_nn_prep(ctx, &bc, b, dt);
   if (!st) st = mg_alloc_like(ctx, &r, dt, x->ndim, x->shape, xc);

@@ -15,11 +15,14 @@
 #include "mg_pool.h"
 #include "mg_nn_internal.h"
 
-/* One pooling call's sizes: planes of H×W in, OH×OW out. */
+/* One pooling call's sizes: planes of H×W in, OH×OW out. A channels-last
+ * batch (cl) is N × [H, W, C] in memory, P = N·C. */
 typedef struct {
   int64_t P, H, W, OH, OW;
   mg_Pool2d p;
   int adaptive;
+  int cl;
+  int64_t C; /* channels, when cl */
 } Geo;
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -382,6 +385,193 @@ static void max_bwd_2x2_f64(const Geo *g, double *gx, const double *gy,
   }
 }
 
+/* ---- channels last -------------------------------------------------------------
+ * The same windows, taps and order of comparisons (max) and sums (avg) as
+ * the kernels above, a row of C channels at a time: the loops over c run
+ * along contiguous memory and vectorise. Batch entries go to threads, so
+ * the backward's scatters never meet. */
+
+/* g->cl and g->C for x in dtype dt. */
+static void set_layout(Geo *g, const mg_Tensor *x, mg_DType dt) {
+  g->cl = mg_nn_channels_last(x, dt);
+  g->C = x->ndim == 4 ? x->shape[1] : 1;
+}
+
+static int alloc_out(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                     const int64_t *shape, int cl) {
+  return cl ? mg_alloc_channels_last(ctx, out, dt, shape)
+            : mg_alloc_tensor(ctx, out, dt, ndim, shape);
+}
+
+/* Output (oh, ow)'s clipped taps [h0, h1) × [w0, w1), stepping by the
+ * dilation, as max_fwd_f32 finds them. */
+static void max_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1,
+                       int64_t *w0, int64_t *w1) {
+  const mg_Pool2d *p = &g->p;
+  *h0 = oh * p->stride[0] - p->padding[0];
+  *w0 = ow * p->stride[1] - p->padding[1];
+  *h1 = *h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+  *w1 = *w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+  if (*h1 > g->H) *h1 = g->H;
+  if (*w1 > g->W) *w1 = g->W;
+  while (*h0 < 0) *h0 += p->dilation[0];
+  while (*w0 < 0) *w0 += p->dilation[1];
+}
+
+static void max_fwd_cl_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        max_window(g, oh, ow, &h0, &h1, &w0, &w1);
+        float *restrict m = y + o;
+        int64_t *restrict bi = idx + o;
+        for (int64_t c = 0; c < C; c++) m[c] = -INFINITY, bi[c] = h0 * g->W + w0 + 1;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            const float *restrict xr = x + ((n * g->H + ih) * g->W + iw) * C;
+            int64_t at = ih * g->W + iw + 1;
+            for (int64_t c = 0; c < C; c++) {
+              int take = xr[c] > m[c] || isnan(xr[c]);
+              m[c] = take ? xr[c] : m[c];
+              bi[c] = take ? at : bi[c];
+            }
+          }
+      }
+}
+/* f64 twin of max_fwd_cl_f32 */
+static void max_fwd_cl_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
+  const mg_Pool2d *p = &g->p;
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        max_window(g, oh, ow, &h0, &h1, &w0, &w1);
+        double *restrict m = y + o;
+        int64_t *restrict bi = idx + o;
+        for (int64_t c = 0; c < C; c++) m[c] = -INFINITY, bi[c] = h0 * g->W + w0 + 1;
+        for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
+          for (int64_t iw = w0; iw < w1; iw += p->dilation[1]) {
+            const double *restrict xr = x + ((n * g->H + ih) * g->W + iw) * C;
+            int64_t at = ih * g->W + iw + 1;
+            for (int64_t c = 0; c < C; c++) {
+              int take = xr[c] > m[c] || isnan(xr[c]);
+              m[c] = take ? xr[c] : m[c];
+              bi[c] = take ? at : bi[c];
+            }
+          }
+      }
+}
+
+/* gx (zeroed, channels last) += gy at each saved index, per channel. */
+static void max_bwd_cl_f32(const Geo *g, float *gx, const float *gy, const int64_t *idx,
+                           int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1), ohw = g->OH * g->OW, hw = g->H * g->W;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t o = n * ohw; o < (n + 1) * ohw; o++)
+      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];
+}
+/* f64 twin of max_bwd_cl_f32 */
+static void max_bwd_cl_f64(const Geo *g, double *gx, const double *gy, const int64_t *idx,
+                           int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1), ohw = g->OH * g->OW, hw = g->H * g->W;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t o = n * ohw; o < (n + 1) * ohw; o++)
+      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];
+}
+
+static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
+                       int64_t *h1, int64_t *w0, int64_t *w1, double *div);
+
+/* Channels a block of the window sums holds (on the stack, in double). */
+#define CL_BLOCK 256
+
+static void avg_fwd_cl_f32(const Geo *g, float *y, const float *x, int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        double div, acc[CL_BLOCK];
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        for (int64_t c0 = 0; c0 < C; c0 += CL_BLOCK) {
+          int64_t nc = C - c0 < CL_BLOCK ? C - c0 : CL_BLOCK;
+          for (int64_t c = 0; c < nc; c++) acc[c] = 0;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) {
+              const float *restrict xr = x + ((n * g->H + ih) * g->W + iw) * C + c0;
+              for (int64_t c = 0; c < nc; c++) acc[c] += xr[c];
+            }
+          for (int64_t c = 0; c < nc; c++) y[o + c0 + c] = (float)(acc[c] / div);
+        }
+      }
+}
+/* f64 twin of avg_fwd_cl_f32 */
+static void avg_fwd_cl_f64(const Geo *g, double *y, const double *x, int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        double div, acc[CL_BLOCK];
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        for (int64_t c0 = 0; c0 < C; c0 += CL_BLOCK) {
+          int64_t nc = C - c0 < CL_BLOCK ? C - c0 : CL_BLOCK;
+          for (int64_t c = 0; c < nc; c++) acc[c] = 0;
+          for (int64_t ih = h0; ih < h1; ih++)
+            for (int64_t iw = w0; iw < w1; iw++) {
+              const double *restrict xr = x + ((n * g->H + ih) * g->W + iw) * C + c0;
+              for (int64_t c = 0; c < nc; c++) acc[c] += xr[c];
+            }
+          for (int64_t c = 0; c < nc; c++) y[o + c0 + c] = acc[c] / div;
+        }
+      }
+}
+
+/* gx (zeroed, channels last) += gy / divisor over each window. */
+static void avg_bwd_cl_f32(const Geo *g, float *gx, const float *gy, int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        double div;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) {
+            float *restrict gr = gx + ((n * g->H + ih) * g->W + iw) * C;
+            for (int64_t c = 0; c < C; c++) gr[c] += (float)(gy[o + c] / div);
+          }
+      }
+}
+/* f64 twin of avg_bwd_cl_f32 */
+static void avg_bwd_cl_f64(const Geo *g, double *gx, const double *gy, int nt) {
+  int64_t C = g->C, N = g->P / (C ? C : 1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < g->OH; oh++)
+      for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
+        double div;
+        avg_window(g, oh, ow, &h0, &h1, &w0, &w1, &div);
+        for (int64_t ih = h0; ih < h1; ih++)
+          for (int64_t iw = w0; iw < w1; iw++) {
+            double *restrict gr = gx + ((n * g->H + ih) * g->W + iw) * C;
+            for (int64_t c = 0; c < C; c++) gr[c] += gy[o + c] / div;
+          }
+      }
+}
+
 /* The geometry a pooling node keeps: planes from its input's shape, output
  * sizes from the gradient's; window options in i[] and f[] (see record). */
 static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
@@ -398,7 +588,9 @@ static void node_geo(const mg_Node *n, const mg_Tensor *gy, Geo *g) {
   g->p.padding[0] = (int64_t)n->f[0], g->p.padding[1] = (int64_t)n->f[1];
   g->p.dilation[0] = n->i[4], g->p.dilation[1] = n->i[5];
   g->p.count_include_pad = n->f[2] != 0;
-  g->adaptive = n->f[3] != 0;
+  g->adaptive = ((int)n->f[3] & 1) != 0;
+  g->cl = ((int)n->f[3] & 2) != 0;
+  g->C = nd == 4 ? n->in_shape[0][1] : 1;
 }
 
 static void record_geo(mg_Node *n, const Geo *g) {
@@ -407,18 +599,26 @@ static void record_geo(mg_Node *n, const Geo *g) {
   n->i[4] = g->p.dilation[0], n->i[5] = g->p.dilation[1];
   n->f[0] = (double)g->p.padding[0], n->f[1] = (double)g->p.padding[1];
   n->f[2] = g->p.count_include_pad;
-  n->f[3] = g->adaptive;
+  n->f[3] = g->adaptive + 2 * g->cl;
 }
 
 /* A gradient for input 0 (zeroed unless the kernel writes all of it) and
- * gy as a contiguous tensor of its dtype. */
+ * gy as a tensor of its dtype, both contiguous or, for a channels-last
+ * pool (cl), both channels last. */
 static int bwd_prep(mg_Context *ctx, mg_Node *n, mg_Tensor *gy, mg_Tensor **gx,
-                    mg_Tensor **gc, int zeroed) {
+                    mg_Tensor **gc, int zeroed, int cl) {
   mg_DType dt = mg_nn_dtype(n->in_dtype[0], n->in_dtype[0]);
-  int st = mg_nn_prep(ctx, gc, gy, dt);
-  if (!st)
+  int st = mg_nn_prep_layout(ctx, gc, gy, dt, cl);
+  if (!st && cl) {
+    st = mg_alloc_channels_last(ctx, gx, dt, n->in_shape[0]);
+    if (!st && zeroed && (st = mg_zero_(ctx, *gx))) {
+      mg_tensor_decref(*gx);
+      *gx = NULL;
+    }
+  } else if (!st) {
     st = zeroed ? mg_full(ctx, gx, dt, n->in_ndim[0], n->in_shape[0], 0)
                 : mg_alloc_tensor(ctx, gx, dt, n->in_ndim[0], n->in_shape[0]);
+  }
   if (st) {
     mg_tensor_decref(*gc);
     *gc = NULL;
@@ -431,12 +631,15 @@ static int max_pool2d_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
   mg_Tensor *gx = NULL, *gc = NULL;
   Geo g;
   node_geo(n, gy, &g);
-  int fast = is_2x2(&g, ctx);
-  int st = bwd_prep(ctx, n, gy, &gx, &gc, !fast);
+  int fast = !g.cl && is_2x2(&g, ctx);
+  int st = bwd_prep(ctx, n, gy, &gx, &gc, !fast, g.cl);
   if (st) return st;
   const int64_t *idx = mg_data(n->saved[0]);
   int nt = threads(ctx, &g);
-  if (gx->dtype == MG_F32) {
+  if (g.cl) {
+    if (gx->dtype == MG_F32) max_bwd_cl_f32(&g, mg_data(gx), mg_data(gc), idx, nt);
+    else max_bwd_cl_f64(&g, mg_data(gx), mg_data(gc), idx, nt);
+  } else if (gx->dtype == MG_F32) {
     if (fast) max_bwd_2x2_f32(&g, mg_data(gx), mg_data(gc), idx, nt);
     else max_bwd_f32(&g, mg_data(gx), mg_data(gc), idx, nt);
   } else {
@@ -456,14 +659,20 @@ int mg_max_pool2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
   if (st) return st;
   mg_DType dt = mg_nn_dtype(x->dtype, x->dtype);
   mg_Tensor *xc = NULL, *y = NULL, *idx = NULL, *ins[1] = {(mg_Tensor *)x};
+  /* A channels-last batch is pooled as it lies, into channels-last
+   * results (the indices too, as in PyTorch). */
+  set_layout(&g, x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
-  st = mg_nn_prep(ctx, &xc, (mg_Tensor *)x, dt);
-  if (!st) st = mg_alloc_tensor(ctx, &y, dt, x->ndim, oshape);
-  if (!st) st = mg_alloc_tensor(ctx, &idx, MG_I64, x->ndim, oshape);
+  st = mg_nn_prep_layout(ctx, &xc, (mg_Tensor *)x, dt, g.cl);
+  if (!st) st = alloc_out(ctx, &y, dt, x->ndim, oshape, g.cl);
+  if (!st) st = alloc_out(ctx, &idx, MG_I64, x->ndim, oshape, g.cl);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
-  int fast = is_2x2(&g, ctx), nt = threads(ctx, &g);
-  if (dt == MG_F32) {
+  int fast = !g.cl && is_2x2(&g, ctx), nt = threads(ctx, &g);
+  if (g.cl) {
+    if (dt == MG_F32) max_fwd_cl_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
+    else max_fwd_cl_f64(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
+  } else if (dt == MG_F32) {
     if (fast) max_2x2_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
     else max_fwd_f32(&g, mg_data(y), mg_data(idx), mg_data(xc), nt);
   } else {
@@ -580,11 +789,18 @@ static int avg_pool_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,
                              mg_Tensor **grads) {
   mg_Tensor *gx = NULL, *gc = NULL;
   Geo g;
-  int st = bwd_prep(ctx, n, gy, &gx, &gc, 1);
-  if (st) return st;
   node_geo(n, gy, &g);
-  if (gx->dtype == MG_F32) avg_bwd_f32(&g, mg_data(gx), mg_data(gc), threads(ctx, &g));
-  else avg_bwd_f64(&g, mg_data(gx), mg_data(gc), threads(ctx, &g));
+  int st = bwd_prep(ctx, n, gy, &gx, &gc, 1, g.cl);
+  if (st) return st;
+  int nt = threads(ctx, &g);
+  if (g.cl) {
+    if (gx->dtype == MG_F32) avg_bwd_cl_f32(&g, mg_data(gx), mg_data(gc), nt);
+    else avg_bwd_cl_f64(&g, mg_data(gx), mg_data(gc), nt);
+  } else if (gx->dtype == MG_F32) {
+    avg_bwd_f32(&g, mg_data(gx), mg_data(gc), nt);
+  } else {
+    avg_bwd_f64(&g, mg_data(gx), mg_data(gc), nt);
+  }
   mg_tensor_decref(gc);
   grads[0] = gx;
   return MG_OK;
@@ -598,13 +814,21 @@ static int avg_pool(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x,
   if (st) return st;
   mg_DType dt = mg_nn_dtype(x->dtype, x->dtype);
   mg_Tensor *xc = NULL, *y = NULL, *ins[1] = {(mg_Tensor *)x};
+  set_layout(&g, x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
-  st = mg_nn_prep(ctx, &xc, (mg_Tensor *)x, dt);
-  if (!st) st = mg_alloc_tensor(ctx, &y, dt, x->ndim, oshape);
+  st = mg_nn_prep_layout(ctx, &xc, (mg_Tensor *)x, dt, g.cl);
+  if (!st) st = alloc_out(ctx, &y, dt, x->ndim, oshape, g.cl);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
-  if (dt == MG_F32) avg_fwd_f32(&g, mg_data(y), mg_data(xc), threads(ctx, &g));
-  else avg_fwd_f64(&g, mg_data(y), mg_data(xc), threads(ctx, &g));
+  int nt = threads(ctx, &g);
+  if (g.cl) {
+    if (dt == MG_F32) avg_fwd_cl_f32(&g, mg_data(y), mg_data(xc), nt);
+    else avg_fwd_cl_f64(&g, mg_data(y), mg_data(xc), nt);
+  } else if (dt == MG_F32) {
+    avg_fwd_f32(&g, mg_data(y), mg_data(xc), nt);
+  } else {
+    avg_fwd_f64(&g, mg_data(y), mg_data(xc), nt);
+  }
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, y, op, avg_pool_backward, 1, ins, &n))) goto fail;

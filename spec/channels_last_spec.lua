@@ -19,6 +19,16 @@ local function cl(t) return t:contiguous("channels_last") end
 
 local function strides(t) return table.concat(t:stride(), ",") end
 
+-- got holds want's numbers exactly, NaN where want has NaN.
+local function same_bits(got, want, what)
+  local g, w = approx.flat(got), approx.flat(want)
+  assert.are.equal(#w, #g, what)
+  for i = 1, #w do
+    if w[i] ~= w[i] then assert(g[i] ~= g[i], what .. ": element " .. i .. " should be NaN")
+    else assert(g[i] == w[i], ("%s: element %d is %s, not %s"):format(what, i, g[i], w[i])) end
+  end
+end
+
 describe("t:contiguous(\"channels_last\")", function()
   it("lays a [N, C, H, W] tensor out N, H, W, C, values unchanged", function()
     local x = mg.arange(1, 2 * 3 * 4 * 5 + 1):reshape(2, 3, 4, 5)
@@ -227,6 +237,75 @@ describe("batch norm on a channels-last input", function()
     local y2, g2 = run(2)
     check(y2, y1, 0, "output")
     check(g2, g1, 0, "input gradient")
+  end)
+end)
+
+describe("pooling on a channels-last input", function()
+  local pool_ref = dofile("spec/fixtures/pool_ref.lua")
+  -- The fixtures' 4-D inputs, laid out channels last; 3-D ones and single
+  -- channels have nothing to lay out.
+  local function cases(list)
+    local out = {}
+    for _, c in ipairs(list) do
+      local x = mg.tensor(c.x, "float64")
+      if x:dim() == 4 and x:size(2) > 1 then out[#out + 1] = c end
+    end
+    return out
+  end
+  local function opts_of(c, extra)
+    local o = {}
+    for k, v in pairs(c.opts or {}) do o[k] = v end
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return o
+  end
+  local function run(c, f)
+    local x = cl(mg.tensor(c.x, "float64")):detach():requires_grad()
+    local y, extra = f(x)
+    y:backward(cl(mg.tensor(c.g, "float64")))
+    return y, x.grad, extra
+  end
+
+  for _, c in ipairs(cases(pool_ref.max_pool2d)) do
+    it("max_pool2d matches PyTorch's values, indices and gradients: " .. c.note, function()
+      local y, gx, idx = run(c, function(x)
+        return F.max_pool2d(x, c.kernel, opts_of(c, {return_indices = true}))
+      end)
+      assert.is_true(y:is_contiguous("channels_last"), "output channels last")
+      assert.is_true(idx:is_contiguous("channels_last"), "indices channels last")
+      check(y, c.out, 1e-10, "output")
+      approx.assert_values(idx, c.indices, "int64")
+      check(gx, c.gx, 1e-10, "input gradient")
+    end)
+  end
+  for _, c in ipairs(cases(pool_ref.avg_pool2d)) do
+    it("avg_pool2d matches PyTorch's values and gradients: " .. c.note, function()
+      local y, gx = run(c, function(x) return F.avg_pool2d(x, c.kernel, opts_of(c)) end)
+      assert.is_true(y:is_contiguous("channels_last"), "output channels last")
+      check(y, c.out, 1e-10, "output")
+      check(gx, c.gx, 1e-10, "input gradient")
+    end)
+  end
+
+  it("gives the NCHW bits, NaN windows included, for max, avg and adaptive pools", function()
+    mg.manual_seed(11)
+    local x = mg.randn(3, 5, 9, 11)
+    x[1][2][3][4] = 0 / 0
+    local fns = {
+      function(t) return F.max_pool2d(t, 3, {stride = 2, padding = 1, dilation = 2, ceil_mode = true}) end,
+      function(t) return F.avg_pool2d(t, 3, {stride = 2, padding = 1, count_include_pad = false}) end,
+      function(t) return F.adaptive_avg_pool2d(t, {4, 3}) end,
+    }
+    for k, f in ipairs(fns) do
+      local a = x:detach():requires_grad()
+      local ya = f(a)
+      local g = mg.randn(ya:shape())
+      ya:backward(g)
+      local b = cl(x):detach():requires_grad()
+      local yb = f(b)
+      yb:backward(cl(g))
+      same_bits(yb, ya, "pool " .. k .. " output")
+      same_bits(b.grad, a.grad, "pool " .. k .. " gradient")
+    end
   end)
 end)
 
