@@ -387,9 +387,7 @@ static int bwd_data(mg_Context *ctx, Entry *e, const Mds *m, mg_Tensor *x, mg_Te
   Arg ag = {0}, aw = {0}, ax = {0};
   int st;
   /* Laid out as x (m->src_cl says so). */
-  if ((st = m->src_cl ? mg_alloc_channels_last(ctx, gx, MG_F32, shape)
-                      : mg_alloc_tensor(ctx, gx, MG_F32, 4, shape)))
-    return st;
+  if ((st = mg_alloc_layout(ctx, gx, MG_F32, 4, shape, m->src_cl))) return st;
   if ((*dst = prim(e, P_BWD_DATA)) ||
       (st = arg_make(ctx, S, e, RO_D_DDST + CL(m->dst_cl), &m->dst, mg_data(g),
                      md_of(e, P_BWD_DATA, dnnl_query_diff_dst_md), 1, &ag, dst)) ||

@@ -59,17 +59,6 @@ void mg_iter_init(mg_Iter *it, int nops, mg_Tensor *const *tensors, int ndim,
   iter_setup(it, nops, tensors, ndim, shape, NULL);
 }
 
-/* Operand 0's dims from its largest stride to its smallest (a stable
- * sort: size-1 dims keep their places among equals). */
-static void memory_order(const mg_Tensor *t, int *perm) {
-  for (int d = 0; d < t->ndim; d++) perm[d] = d;
-  for (int i = 1; i < t->ndim; i++)
-    for (int j = i; j > 0 && t->stride[perm[j - 1]] < t->stride[perm[j]]; j--) {
-      int x = perm[j];
-      perm[j] = perm[j - 1], perm[j - 1] = x;
-    }
-}
-
 void mg_iter_init_memory_order(mg_Iter *it, int nops, mg_Tensor *const *tensors,
                                int ndim, const int64_t *shape) {
   const mg_Tensor *t = tensors[0];
@@ -78,7 +67,7 @@ void mg_iter_init_memory_order(mg_Iter *it, int nops, mg_Tensor *const *tensors,
     iter_setup(it, nops, tensors, ndim, shape, NULL);
     return;
   }
-  memory_order(t, perm);
+  mg_memory_order(t, perm);
   iter_setup(it, nops, tensors, ndim, shape, perm);
 }
 

@@ -386,6 +386,9 @@ int mg_same_view(const mg_Tensor *a, const mg_Tensor *b);
 /* Allocates the tensor struct and storage for a contiguous tensor. */
 int mg_alloc_tensor(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                     const int64_t *shape);
+/* t's dims from the largest stride to the smallest into perm (a stable
+ * order: dims of equal stride keep theirs). */
+void mg_memory_order(const mg_Tensor *t, int *perm);
 /* A new tensor laid out channels last when like has this shape and is
  * (and is not also contiguous, as when C = 1): elementwise results keep
  * a channels-last input's layout, as PyTorch's do. Otherwise contiguous,
@@ -396,6 +399,9 @@ int mg_alloc_like(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
 /* A new [N, C, H, W] tensor (shape: 4 sizes) laid out channels last. */
 int mg_alloc_channels_last(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
                            const int64_t *shape);
+/* mg_alloc_channels_last when cl (ndim is then 4), else mg_alloc_tensor. */
+int mg_alloc_layout(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                    const int64_t *shape, int cl);
 /* A new tensor struct sharing t's storage, with the given geometry. */
 int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                  int ndim, const int64_t *shape, const int64_t *stride,

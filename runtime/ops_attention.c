@@ -16,7 +16,6 @@
  */
 #include <math.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,15 +207,6 @@ static int run_backward(mg_Context *ctx, const Attn *a, const Grads *d, const ch
 
 /* ---- operands ------------------------------------------------------------------ */
 
-static const char *shape_str(const mg_Tensor *t, char *buf, size_t n) {
-  size_t o = 0;
-  o += (size_t)snprintf(buf, n, "[");
-  for (int d = 0; d < t->ndim && o < n; d++)
-    o += (size_t)snprintf(buf + o, n - o, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-  if (o < n) snprintf(buf + o, n - o, "]");
-  return buf;
-}
-
 /* Can a [..., L, E] tensor's last two dims go to BLAS as they lie? Rows
  * must be contiguous and must not overlap. */
 static int rows_usable(const mg_Tensor *t, int rows_dim) {
@@ -275,12 +265,13 @@ static int interleaved(const mg_Tensor *t) {
 /* The mask's part of a (b, h) pair, checked against the scores' shape. */
 static int set_mask(mg_Context *ctx, Attn *a, const mg_Tensor *mask) {
   if (!mask) return MG_OK;
-  char sb[96];
+  char sb[MG_SHAPE_BUFSZ];
   int64_t want[4] = {a->B, a->H, a->Lq, a->Lk};
   if (mask->ndim != 4 || memcmp(mask->shape, want, sizeof want))
     return mg_error(ctx, MG_ESHAPE, "attention: mask must be [B, H, Lq, Lk] = [%lld,%lld,"
                     "%lld,%lld] (expanded to it), got %s", (long long)a->B, (long long)a->H,
-                    (long long)a->Lq, (long long)a->Lk, shape_str(mask, sb, sizeof sb));
+                    (long long)a->Lq, (long long)a->Lk,
+                    mg_shape_str(sb, sizeof sb, mask->ndim, mask->shape));
   if (mask->dtype != a->dt)
     return mg_error(ctx, MG_EARG, "attention: mask must have the dtype of q (%s), got %s",
                     mg_dtype_name(a->dt), mg_dtype_name(mask->dtype));
@@ -449,7 +440,7 @@ static int check_float(mg_Context *ctx, const mg_Tensor *t, const char *what,
 int mg_attention(mg_Context *ctx, mg_Tensor **out, mg_Tensor **weights, mg_Tensor *q,
                  mg_Tensor *k, mg_Tensor *v, const mg_Tensor *mask, int causal,
                  double scale) {
-  char s1[96], s2[96], s3[96];
+  char s1[MG_SHAPE_BUFSZ], s2[MG_SHAPE_BUFSZ], s3[MG_SHAPE_BUFSZ];
   int st;
   if ((st = check_float(ctx, q, "q", q->dtype)) || (st = check_float(ctx, k, "k", q->dtype)) ||
       (st = check_float(ctx, v, "v", q->dtype)))
@@ -459,8 +450,10 @@ int mg_attention(mg_Context *ctx, mg_Tensor **out, mg_Tensor **weights, mg_Tenso
       v->shape[1] != q->shape[1] || k->shape[3] != q->shape[3] ||
       v->shape[2] != k->shape[2])
     return mg_error(ctx, MG_ESHAPE, "attention: expects q [B, H, Lq, E], k [B, H, Lk, E] "
-                    "and v [B, H, Lk, Ev], got q %s, k %s, v %s", shape_str(q, s1, sizeof s1),
-                    shape_str(k, s2, sizeof s2), shape_str(v, s3, sizeof s3));
+                    "and v [B, H, Lk, Ev], got q %s, k %s, v %s",
+                    mg_shape_str(s1, sizeof s1, q->ndim, q->shape),
+                    mg_shape_str(s2, sizeof s2, k->ndim, k->shape),
+                    mg_shape_str(s3, sizeof s3, v->ndim, v->shape));
   mg_DType dt = q->dtype;
   Attn a = {.dt = dt, .es = mg_dtype_size(dt), .B = q->shape[0], .H = q->shape[1],
             .Lq = q->shape[2], .Lk = k->shape[2], .E = q->shape[3], .Ev = v->shape[3],
@@ -493,14 +486,14 @@ done:
 int mg_attention_packed(mg_Context *ctx, mg_Tensor **out, mg_Tensor **weights,
                         mg_Tensor *qkv, int64_t heads, const mg_Tensor *mask,
                         int causal, double scale) {
-  char s1[96];
+  char s1[MG_SHAPE_BUFSZ];
   int st;
   if ((st = check_float(ctx, qkv, "qkv", qkv->dtype))) return st;
   if (qkv->ndim != 3 || qkv->shape[2] % 3 != 0 || heads < 1 ||
       (qkv->shape[2] / 3) % heads != 0)
     return mg_error(ctx, MG_ESHAPE, "attention: expects qkv [N, L, 3E] with E divisible "
                     "by the %lld heads, got %s", (long long)heads,
-                    shape_str(qkv, s1, sizeof s1));
+                    mg_shape_str(s1, sizeof s1, qkv->ndim, qkv->shape));
   mg_DType dt = qkv->dtype;
   int64_t N = qkv->shape[0], L = qkv->shape[1], E = qkv->shape[2] / 3, D = E / heads;
   Attn a = {.dt = dt, .es = mg_dtype_size(dt), .B = N, .H = heads, .Lq = L, .Lk = L,

@@ -770,12 +770,8 @@ static int backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **grads
   int dnnl = !transposed && mg_conv_dnnl_usable(ctx, dt) && q.N > 0 && q.O > 0 && q.K > 0;
   /* oneDNN reads a channels-last x and g as they lie (the forward saved x
    * so only when it ran there); the im2col path wants both contiguous. */
-  if (dnnl && g->dtype == dt && mg_is_channels_last(g) && !mg_is_contiguous(g)) {
-    mg_tensor_incref(g);
-    gc = g;
-  } else if ((st = mg_nn_prep(ctx, &gc, g, dt))) {
+  if ((st = mg_nn_prep_layout(ctx, &gc, g, dt, dnnl && mg_nn_channels_last(g, dt))))
     return st;
-  }
   if (dnnl) {
     mg_ConvShape cs = dnnl_shape(&q);
     int took;
@@ -932,12 +928,11 @@ static int forward(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, mg_Tensor *w,
   /* A channels-last input goes to oneDNN as it lies, and the output comes
    * out channels last too (PyTorch's rule); the im2col path below wants
    * both contiguous. */
-  int cl = dnnl && x->dtype == dt && mg_is_channels_last(x) && !mg_is_contiguous(x);
+  int cl = dnnl && mg_nn_channels_last(x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
-  if ((cl ? (mg_tensor_incref(x), xc = x, 0) : (st = mg_nn_prep(ctx, &xc, x, dt))) ||
-      (st = mg_nn_prep(ctx, &wc, w, dt)) || (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
-      (st = cl ? mg_alloc_channels_last(ctx, &r, dt, oshape)
-               : mg_alloc_tensor(ctx, &r, dt, 4, oshape)))
+  if ((st = mg_nn_prep_layout(ctx, &xc, x, dt, cl)) || (st = mg_nn_prep(ctx, &wc, w, dt)) ||
+      (b && (st = mg_nn_prep(ctx, &bc, b, dt))) ||
+      (st = mg_alloc_layout(ctx, &r, dt, 4, oshape, cl)))
     goto fail;
   int took = 0;
   if (dnnl) {

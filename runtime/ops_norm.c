@@ -574,23 +574,14 @@ static void cl_partials_f32(double *part, int64_t k, int64_t nch, NCS s, const f
                             const float *b, const double *shift, int kind) {
   int64_t C = s.C, m0 = s.N * k / nch * s.S, m1 = s.N * (k + 1) / nch * s.S, c0 = 0;
   double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
-  for (; c0 + 8 * CH_LANES <= C; c0 += 8 * CH_LANES)
-    if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 8);
-    else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 8);
-  for (int nv = 4; nv >= 1; nv /= 2)
-    if (c0 + nv * CH_LANES <= C) {
-      if (nv == 4) {
-        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 4);
-        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 4);
-      } else if (nv == 2) {
-        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 2);
-        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 2);
-      } else {
-        if (kind == SUMS_GRAD) cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 1);
-        else cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 1);
+  for (int nv = 8; nv >= 1; nv /= 2)
+    for (; c0 + nv * CH_LANES <= C; c0 += nv * CH_LANES)
+      switch (nv) { /* a constant group size at each call, so cl_rows unrolls */
+      case 8: cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, kind, 8); break;
+      case 4: cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, kind, 4); break;
+      case 2: cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, kind, 2); break;
+      default: cl_rows_f32(p1, p2, a, b, C, c0, m0, m1, shift, kind, 1); break;
       }
-      c0 += nv * CH_LANES;
-    }
   for (int64_t m = m0; c0 < C && m < m1; m++)
     for (int64_t c = c0; c < C; c++) {
       double v = (double)a[m * C + c] - shift[c], w = kind == SUMS_GRAD ? (double)b[m * C + c] : v;
@@ -602,23 +593,14 @@ static void cl_partials_f64(double *part, int64_t k, int64_t nch, NCS s, const d
                             const double *b, const double *shift, int kind) {
   int64_t C = s.C, m0 = s.N * k / nch * s.S, m1 = s.N * (k + 1) / nch * s.S, c0 = 0;
   double *restrict p1 = part + 2 * k * C, *restrict p2 = p1 + C;
-  for (; c0 + 8 * CH_LANES <= C; c0 += 8 * CH_LANES)
-    if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 8);
-    else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 8);
-  for (int nv = 4; nv >= 1; nv /= 2)
-    if (c0 + nv * CH_LANES <= C) {
-      if (nv == 4) {
-        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 4);
-        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 4);
-      } else if (nv == 2) {
-        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 2);
-        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 2);
-      } else {
-        if (kind == SUMS_GRAD) cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_GRAD, 1);
-        else cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, SUMS_STATS, 1);
+  for (int nv = 8; nv >= 1; nv /= 2)
+    for (; c0 + nv * CH_LANES <= C; c0 += nv * CH_LANES)
+      switch (nv) { /* a constant group size at each call, so cl_rows unrolls */
+      case 8: cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, kind, 8); break;
+      case 4: cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, kind, 4); break;
+      case 2: cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, kind, 2); break;
+      default: cl_rows_f64(p1, p2, a, b, C, c0, m0, m1, shift, kind, 1); break;
       }
-      c0 += nv * CH_LANES;
-    }
   for (int64_t m = m0; c0 < C && m < m1; m++)
     for (int64_t c = c0; c < C; c++) {
       double v = a[m * C + c] - shift[c], w = kind == SUMS_GRAD ? b[m * C + c] : v;
@@ -855,19 +837,16 @@ static void batch_norm_grad_x_f64(mg_Context *ctx, double *GX, const double *G,
     }
 }
 
-/* dst[c] = P[c] for c < n, as doubles, or def throughout when P (w or b)
- * is NULL. */
-static void params_f32(double *dst, const float *P, int64_t n, double def) {
-  for (int64_t c = 0; c < n; c++) dst[c] = P ? P[c] : def;
-}
-/* f64 twin of params_f32 */
-static void params_f64(double *dst, const double *P, int64_t n, double def) {
-  for (int64_t c = 0; c < n; c++) dst[c] = P ? P[c] : def;
-}
-
+/* dst[c] = P[c] for c < n, as doubles (P, w or b, of dtype dt), or def
+ * throughout when P is NULL. */
 static void params(double *dst, const void *P, mg_DType dt, int64_t n, double def) {
-  if (dt == MG_F32) params_f32(dst, P, n, def);
-  else params_f64(dst, P, n, def);
+  if (!P) {
+    for (int64_t c = 0; c < n; c++) dst[c] = def;
+  } else if (dt == MG_F32) {
+    load_doubles_f32(dst, P, 1, n);
+  } else {
+    load_doubles_f64(dst, P, 1, n);
+  }
 }
 
 /* y from x in either layout. */

@@ -250,6 +250,22 @@ static void max_2x2_f64(const Geo *g, double *y, int64_t *idx, const double *x,
     }
 }
 
+/* Output (oh, ow)'s clipped taps [h0, h1) × [w0, w1), stepping by the
+ * dilation; the first tap inside is the initial index, so an all -inf
+ * window still points at a real element. */
+static void max_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1,
+                       int64_t *w0, int64_t *w1) {
+  const mg_Pool2d *p = &g->p;
+  *h0 = oh * p->stride[0] - p->padding[0];
+  *w0 = ow * p->stride[1] - p->padding[1];
+  *h1 = *h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
+  *w1 = *w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
+  if (*h1 > g->H) *h1 = g->H;
+  if (*w1 > g->W) *w1 = g->W;
+  while (*h0 < 0) *h0 += p->dilation[0];
+  while (*w0 < 0) *w0 += p->dilation[1];
+}
+
 static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
   const mg_Pool2d *p = &g->p;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -257,14 +273,8 @@ static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, in
     const float *xp = x + pl * g->H * g->W;
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
-        int64_t h0 = oh * p->stride[0] - p->padding[0];
-        int64_t w0 = ow * p->stride[1] - p->padding[1];
-        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
-        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
-        if (h1 > g->H) h1 = g->H;
-        if (w1 > g->W) w1 = g->W;
-        while (h0 < 0) h0 += p->dilation[0];
-        while (w0 < 0) w0 += p->dilation[1];
+        int64_t h0, h1, w0, w1;
+        max_window(g, oh, ow, &h0, &h1, &w0, &w1);
         int64_t best = h0 * g->W + w0;
         float m = -INFINITY;
         for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
@@ -286,14 +296,8 @@ static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, 
     const double *xp = x + pl * g->H * g->W;
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
-        int64_t h0 = oh * p->stride[0] - p->padding[0];
-        int64_t w0 = ow * p->stride[1] - p->padding[1];
-        int64_t h1 = h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
-        int64_t w1 = w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
-        if (h1 > g->H) h1 = g->H;
-        if (w1 > g->W) w1 = g->W;
-        while (h0 < 0) h0 += p->dilation[0];
-        while (w0 < 0) w0 += p->dilation[1];
+        int64_t h0, h1, w0, w1;
+        max_window(g, oh, ow, &h0, &h1, &w0, &w1);
         int64_t best = h0 * g->W + w0;
         double m = -INFINITY;
         for (int64_t ih = h0; ih < h1; ih += p->dilation[0])
@@ -395,27 +399,6 @@ static void max_bwd_2x2_f64(const Geo *g, double *gx, const double *gy,
 static void set_layout(Geo *g, const mg_Tensor *x, mg_DType dt) {
   g->cl = mg_nn_channels_last(x, dt);
   g->C = x->ndim == 4 ? x->shape[1] : 1;
-}
-
-static int alloc_out(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
-                     const int64_t *shape, int cl) {
-  return cl ? mg_alloc_channels_last(ctx, out, dt, shape)
-            : mg_alloc_tensor(ctx, out, dt, ndim, shape);
-}
-
-/* Output (oh, ow)'s clipped taps [h0, h1) × [w0, w1), stepping by the
- * dilation, as max_fwd_f32 finds them. */
-static void max_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1,
-                       int64_t *w0, int64_t *w1) {
-  const mg_Pool2d *p = &g->p;
-  *h0 = oh * p->stride[0] - p->padding[0];
-  *w0 = ow * p->stride[1] - p->padding[1];
-  *h1 = *h0 + (p->kernel[0] - 1) * p->dilation[0] + 1;
-  *w1 = *w0 + (p->kernel[1] - 1) * p->dilation[1] + 1;
-  if (*h1 > g->H) *h1 = g->H;
-  if (*w1 > g->W) *w1 = g->W;
-  while (*h0 < 0) *h0 += p->dilation[0];
-  while (*w0 < 0) *w0 += p->dilation[1];
 }
 
 static void max_fwd_cl_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
@@ -664,8 +647,8 @@ int mg_max_pool2d(mg_Context *ctx, mg_Tensor **out, mg_Tensor **indices,
   set_layout(&g, x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
   st = mg_nn_prep_layout(ctx, &xc, (mg_Tensor *)x, dt, g.cl);
-  if (!st) st = alloc_out(ctx, &y, dt, x->ndim, oshape, g.cl);
-  if (!st) st = alloc_out(ctx, &idx, MG_I64, x->ndim, oshape, g.cl);
+  if (!st) st = mg_alloc_layout(ctx, &y, dt, x->ndim, oshape, g.cl);
+  if (!st) st = mg_alloc_layout(ctx, &idx, MG_I64, x->ndim, oshape, g.cl);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
   int fast = !g.cl && is_2x2(&g, ctx), nt = threads(ctx, &g);
@@ -817,7 +800,7 @@ static int avg_pool(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *x,
   set_layout(&g, x, dt);
   int mode = mg_set_grad_enabled(ctx, 0);
   st = mg_nn_prep_layout(ctx, &xc, (mg_Tensor *)x, dt, g.cl);
-  if (!st) st = alloc_out(ctx, &y, dt, x->ndim, oshape, g.cl);
+  if (!st) st = mg_alloc_layout(ctx, &y, dt, x->ndim, oshape, g.cl);
   mg_set_grad_enabled(ctx, mode);
   if (st) goto fail;
   int nt = threads(ctx, &g);

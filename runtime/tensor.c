@@ -176,6 +176,12 @@ int mg_alloc_channels_last(mg_Context *ctx, mg_Tensor **out, mg_DType dt,
   return st;
 }
 
+int mg_alloc_layout(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
+                    const int64_t *shape, int cl) {
+  return cl ? mg_alloc_channels_last(ctx, out, dt, shape)
+            : mg_alloc_tensor(ctx, out, dt, ndim, shape);
+}
+
 int mg_alloc_like(mg_Context *ctx, mg_Tensor **out, mg_DType dt, int ndim,
                   const int64_t *shape, const mg_Tensor *like) {
   int same = like && like->ndim == ndim && ndim == 4 &&
@@ -264,20 +270,26 @@ int mg_is_contiguous(const mg_Tensor *t) {
   return 1;
 }
 
+void mg_memory_order(const mg_Tensor *t, int *perm) {
+  for (int d = 0; d < t->ndim; d++) perm[d] = d;
+  for (int i = 1; i < t->ndim; i++)
+    for (int j = i; j > 0 && t->stride[perm[j - 1]] < t->stride[perm[j]]; j--) {
+      int x = perm[j];
+      perm[j] = perm[j - 1], perm[j - 1] = x;
+    }
+}
+
 int mg_is_dense(const mg_Tensor *t) {
-  /* The dims longer than 1, largest stride first, must be row-major. */
-  int perm[MG_MAXDIM], n = 0;
-  for (int d = 0; d < t->ndim; d++) {
-    if (t->shape[d] == 0) return 1; /* no elements: nothing overlaps */
-    if (t->shape[d] == 1) continue;
-    int j = n++;
-    for (; j > 0 && t->stride[perm[j - 1]] < t->stride[d]; j--) perm[j] = perm[j - 1];
-    perm[j] = d;
-  }
+  /* The dims longer than 1, in memory order, must be row-major. */
+  int perm[MG_MAXDIM];
+  mg_memory_order(t, perm);
   int64_t s = 1;
-  for (int i = n - 1; i >= 0; i--) {
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    int64_t n = t->shape[perm[i]];
+    if (n == 0) return 1; /* no elements: nothing overlaps */
+    if (n == 1) continue;
     if (t->stride[perm[i]] != s) return 0;
-    s *= t->shape[perm[i]];
+    s *= n;
   }
   return 1;
 }

@@ -7,6 +7,7 @@ local mg = require "moongrad"
 local F = require "moongrad.functional"
 local nn = require "moongrad.nn"
 local approx = require "support.approx"
+local support = require "support.check"
 local conv_ref = dofile("spec/fixtures/conv_ref.lua")
 
 local function check(got, want, tol, what)
@@ -94,10 +95,7 @@ describe("elementwise ops on channels-last tensors", function()
   it("keep it on more than one thread too (a tensor large enough to split)", function()
     mg.manual_seed(2)
     local a = mg.randn(8, 16, 32, 32)
-    local before = mg.get_num_threads()
-    mg.set_num_threads(2)
-    local y = mg.relu(cl(a)) + 1
-    mg.set_num_threads(before)
+    local y = support.on_threads(2, function() return mg.relu(cl(a)) + 1 end)
     assert.is_true(y:is_contiguous("channels_last"))
     check(y, mg.relu(a) + 1, 0, "values")
   end)
@@ -121,12 +119,7 @@ describe("elementwise ops on channels-last tensors", function()
 end)
 
 describe("float32 conv2d on a channels-last input", function()
-  local function runs_during(f)
-    local a = {mg._conv_dnnl_runs()}
-    local r = {f()}
-    local b = {mg._conv_dnnl_runs()}
-    return {b[1] - a[1], b[2] - a[2], b[3] - a[3]}, table.unpack(r)
-  end
+  local runs_during = support.conv_runs_during
 
   for _, c in ipairs(conv_ref) do
     it("matches PyTorch with " .. c.name .. ", its output and input gradient channels last",
@@ -225,13 +218,12 @@ describe("batch norm on a channels-last input", function()
     local x = cl(mg.randn(16, 8, 32, 32))
     local g = cl(mg.randn(16, 8, 32, 32))
     local function run(threads)
-      local before = mg.get_num_threads()
-      mg.set_num_threads(threads)
-      local xr = x:detach():requires_grad()
-      local y = F.batch_norm(xr, nil, nil, nil, nil, {training = true})
-      y:backward(g)
-      mg.set_num_threads(before)
-      return y, xr.grad
+      return support.on_threads(threads, function()
+        local xr = x:detach():requires_grad()
+        local y = F.batch_norm(xr, nil, nil, nil, nil, {training = true})
+        y:backward(g)
+        return y, xr.grad
+      end)
     end
     local y1, g1 = run(1)
     local y2, g2 = run(2)

@@ -12,12 +12,7 @@ local ref = dofile("spec/fixtures/conv_ref.lua")
 local TOL32 = 1e-4 -- float32 against PyTorch's float64 references
 
 -- oneDNN's runs (forward, backward data, backward weights) during f().
-local function runs_during(f)
-  local a = {mg._conv_dnnl_runs()}
-  local r = {f()}
-  local b = {mg._conv_dnnl_runs()}
-  return {b[1] - a[1], b[2] - a[2], b[3] - a[3]}, table.unpack(r)
-end
+local runs_during = require("support.check").conv_runs_during
 
 -- The largest difference relative to the largest magnitude of want
 -- (tensors, compared in float64).

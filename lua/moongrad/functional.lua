@@ -157,18 +157,23 @@ F._flipped = flipped
 -- below instead.
 local FUSED_DTYPES = {float32 = true, float64 = true}
 
--- mask as numbers to add to the scores, of dtype dt, expanded to shape4
+-- t's shape with size-1 dims in front up to 4 dims.
+local function shape4(t)
+  local sh = t:shape()
+  while #sh < 4 do table.insert(sh, 1, 1) end
+  return sh
+end
+
+-- mask as numbers to add to the scores, of dtype dt, expanded to size4
 -- (4 sizes); a flag keep-mask becomes 0 / -inf. nil for no mask.
-local function additive4(mask, dt, shape4)
+local function additive4(mask, dt, size4)
   if mask == nil then return nil end
   if is_flags(mask) then
     mask = mg.zeros(mask:shape(), dt):masked_fill(flipped(mask), -huge)
   elseif mask:dtype() ~= dt then
     mask = mask:to(dt)
   end
-  local sh = mask:shape()
-  while #sh < 4 do table.insert(sh, 1, 1) end
-  return mask:reshape(sh):expand(shape4)
+  return mask:reshape(shape4(mask)):expand(size4)
 end
 F._additive4 = additive4   -- for nn.MultiheadAttention's packed path
 
@@ -182,12 +187,12 @@ local function fusable(q, k, v, mask, p, training)
   if mask ~= nil and (mask:dim() > 4 or mask:is_requires_grad()) then return false end
   return true
 end
+F._fusable = fusable   -- for nn.MultiheadAttention's packed path
 
 -- t with size-1 batch dims in front up to 4 dims, expanded to the batch
 -- dims b1, b2.
 local function as4(t, b1, b2)
-  local sh = t:shape()
-  while #sh < 4 do table.insert(sh, 1, 1) end
+  local sh = shape4(t)
   return t:reshape(sh):expand(b1, b2, sh[3], sh[4])
 end
 

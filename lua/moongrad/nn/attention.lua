@@ -252,12 +252,11 @@ function MultiheadAttention:forward(query, key, value, opts)
     -- or, with no dropout to apply, the fused op over the projection
     -- itself (its gradient is then one tensor, not three windows of it).
     local qkv = F.linear(query, w, b)
-    local dt = qkv:dtype()
-    if (self.dropout == 0 or not self.training) and (dt == "float32" or dt == "float64")
-       and (mask == nil or not mask:is_requires_grad()) then
+    if F._fusable(qkv, qkv, qkv, mask, self.dropout, self.training) then
       local want = opts.need_weights ~= false
-      local out, weights = mg._attention_packed(qkv, h, F._additive4(mask, dt, {n, h, l, s}),
-                                                opts.is_causal == true, 1 / sqrt(d), want)
+      local m4 = F._additive4(mask, qkv:dtype(), {n, h, l, s})
+      local out, weights = mg._attention_packed(qkv, h, m4, opts.is_causal == true, 1 / sqrt(d),
+                                                want)
       out = self.out_proj(out)                                    -- [N, L, E]
       if not bf then out = out:transpose(1, 2) end                -- [L, N, E]
       if not want then return out, nil end
