@@ -86,13 +86,14 @@ int mg_check_shape(mg_Context *ctx, const char *op, int ndim,
       return mg_error(ctx, MG_ESHAPE, "%s%ssize %lld of dimension %d is "
                       "negative", op, sep, (long long)shape[d], d + 1);
     if (shape[d] == 0) continue;
-    if (n > MG_MAX_NUMEL / shape[d]) {
+    /* a multiply that checks, not a division: this runs on every tensor
+     * made, and a 64-bit divide costs more than a small op's kernel */
+    if (__builtin_mul_overflow(n, shape[d], &n) || n > MG_MAX_NUMEL) {
       char b[MG_SHAPE_BUFSZ];
       return mg_error(ctx, MG_ENOMEM, "%s%snot enough memory: a tensor of "
                       "shape %s is too large", op, sep,
                       mg_shape_str(b, sizeof b, ndim, shape));
     }
-    n *= shape[d];
   }
   return MG_OK;
 }
@@ -142,7 +143,7 @@ static void contiguous_init(mg_Tensor *t, mg_Storage *s, mg_DType dt, int ndim,
   t->dtype = dt;
   t->refcount = 1;
   t->autograd = NULL;
-  if (ndim) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  if (ndim > 0 && ndim <= MG_MAXDIM) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
   mg_contiguous_strides(ndim, shape, t->stride);
 }
 
@@ -228,7 +229,9 @@ int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] == 0) continue;
-    if (n > MG_MAX_NUMEL / shape[d]) {
+    /* a multiply that checks, not a division: this runs on every tensor
+     * made, and a 64-bit divide costs more than a small op's kernel */
+    if (shape[d] < 0 || __builtin_mul_overflow(n, shape[d], &n) || n > MG_MAX_NUMEL) {
       char b[MG_SHAPE_BUFSZ];
       /* No op named: the binding prefixes the function (expand: ...). */
       return mg_error(ctx, MG_ESHAPE, "a view of shape %s would have more "
@@ -236,7 +239,6 @@ int mg_make_view(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                       mg_shape_str(b, sizeof b, ndim, shape),
                       (long long)MG_MAX_NUMEL);
     }
-    n *= shape[d];
   }
   mg_Tensor *v = mg_tensor_struct(t->storage->ctx);
   if (!v) return MG_ENOMEM;
