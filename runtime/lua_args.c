@@ -41,26 +41,36 @@ void mgl_push(lua_State *L, mg_Tensor *t) {
   lua_setmetatable(L, -2);
 }
 
-/* The slot of the tensor userdata at arg, or NULL if it is something else. */
-static mg_Tensor **tensor_slot(lua_State *L, int arg) {
+/* The slot of the tensor userdata at arg, or NULL if it is something else.
+ * A binding function compares the metatable's address with its handle's;
+ * a function without one (own_handle 0, or no upvalue) looks in the
+ * registry. */
+static mg_Tensor **tensor_slot(lua_State *L, int arg, int own_handle) {
   mg_Tensor **slot = lua_touserdata(L, arg);
   if (!slot || !lua_getmetatable(L, arg)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-  int same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  const mgl_Handle *h = own_handle ? lua_touserdata(L, lua_upvalueindex(1)) : NULL;
+  int same;
+  if (h && h->tensor_mt) {
+    same = lua_topointer(L, -1) == h->tensor_mt;
+    lua_pop(L, 1);
+  } else {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
   return same ? slot : NULL;
 }
 
 static void push_function_name(lua_State *L);
 
 mg_Tensor *mgl_test_any(lua_State *L, int arg) {
-  mg_Tensor **slot = tensor_slot(L, arg);
+  mg_Tensor **slot = tensor_slot(L, arg, 1);
   if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
   return slot ? *slot : NULL;
 }
 
 mg_Tensor *mgl_check_any(lua_State *L, int arg) {
-  mg_Tensor **slot = tensor_slot(L, arg);
+  mg_Tensor **slot = tensor_slot(L, arg, 1);
   if (!slot) luaL_checkudata(L, arg, MGL_TENSOR); /* raises the usual error */
   if (!*slot) luaL_argerror(L, arg, "tensor was already closed");
   return *slot;
@@ -100,6 +110,12 @@ static mg_Tensor *refuse_storage(lua_State *L, mg_Tensor *t) {
 
 mg_Tensor *mgl_test(lua_State *L, int arg) {
   return refuse_storage(L, mgl_test_any(L, arg));
+}
+
+mg_Tensor *mgl_test_extern(lua_State *L, int arg) {
+  mg_Tensor **slot = tensor_slot(L, arg, 0);
+  if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
+  return refuse_storage(L, slot ? *slot : NULL);
 }
 
 mg_Tensor *mgl_check(lua_State *L, int arg) {
@@ -181,7 +197,7 @@ void mgl_account(lua_State *L, mg_Context *ctx) {
 }
 
 int mgl_tensor_gc(lua_State *L) {
-  mg_Tensor **slot = tensor_slot(L, 1);
+  mg_Tensor **slot = tensor_slot(L, 1, 1);
   if (!slot) slot = luaL_checkudata(L, 1, MGL_TENSOR); /* raises */
   mg_tensor_decref(*slot);
   *slot = NULL;

@@ -28,6 +28,14 @@
 #define MGL_DTYPE_LIST "\"float32\", \"float64\", \"int64\", \"uint8\", " \
   "\"float16\", \"bfloat16\", \"int32\", \"int16\", \"int8\" or \"bool\""
 
+/* The context userdata every binding function holds as upvalue 1: the
+ * context, and the address of the tensor metatable, so that telling a
+ * tensor argument needs no registry lookup. */
+typedef struct {
+  mg_Context *ctx; /* first: what mgl_state_ctx and the context's __gc read */
+  const void *tensor_mt;
+} mgl_Handle;
+
 mg_Context *mgl_ctx(lua_State *L);
 /* Pops the tensor metatable into the registry slot mgl_slot, mgl_push,
  * mgl_test and mgl_check find it by (module opening). */
@@ -48,6 +56,8 @@ mg_Tensor *mgl_test(lua_State *L, int arg);
  * lists what the storage dtypes support). */
 mg_Tensor *mgl_check_any(lua_State *L, int arg);
 mg_Tensor *mgl_test_any(lua_State *L, int arg);
+/* mgl_test for callers whose upvalue 1 may be anything (mg_capi.h). */
+mg_Tensor *mgl_test_extern(lua_State *L, int arg);
 /* The userdata's __gc and __close: drops its reference and empties the
  * slot (lua_args.c, like everything above it here down to mgl_check_options;
  * the method tables are the families' own). */

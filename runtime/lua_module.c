@@ -25,7 +25,7 @@ static int context_gc(lua_State *L) {
 static const char state_ctx_key = 0;
 
 /* For separately built modules (mg_capi.h). */
-static const mgl_CAPI capi = {MGL_CAPI_VERSION, mgl_test, mg_data, mg_numel,
+static const mgl_CAPI capi = {MGL_CAPI_VERSION, mgl_test_extern, mg_data, mg_numel,
                               mg_is_contiguous, mg_dtype_name, mgl_state_ctx,
                               mg_set_grad_hook};
 
@@ -93,8 +93,9 @@ int luaopen_moongrad_core(lua_State *L) {
    * gigabytes of batches, for a heap that hardly grows. */
   lua_gc(L, LUA_GCINC, 0, 0, 0);
   /* Handle before resource: the userdata exists before the context. */
-  mg_Context **slot = lua_newuserdatauv(L, sizeof *slot, 0);
-  *slot = NULL;
+  mgl_Handle *handle = lua_newuserdatauv(L, sizeof *handle, 0);
+  handle->ctx = NULL, handle->tensor_mt = NULL;
+  mg_Context **slot = &handle->ctx;
   luaL_newmetatable(L, MGL_CONTEXT);
   lua_pushcfunction(L, context_gc);
   lua_setfield(L, -2, "__gc");
@@ -144,6 +145,7 @@ int luaopen_moongrad_core(lua_State *L) {
   luaL_setfuncs(L, mgl_ops_meta, 2);
   lua_pushvalue(L, methods);
   lua_setfield(L, -2, "__methods"); /* for the REPL's completion */
+  handle->tensor_mt = lua_topointer(L, -1);
   mgl_register_tensor_mt(L);
 
   /* The context lives as long as any function holding it as an upvalue. */

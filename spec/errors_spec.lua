@@ -237,6 +237,12 @@ local cases = {
    "bad argument #1 to 'matmul' %(tensor was already closed%)"},
   {"indexing a closed tensor", function() return closed_tensor()[1] end,
    "tensor was already closed"},
+  -- another library's userdata is never taken for a tensor (the binding
+  -- tells tensors by their metatable's address)
+  {"a file handle as an operand", function() return mg.ones(2) + io.stdout end,
+   "add: expects a tensor or a number, got userdata"},
+  {"a file handle as a tensor argument", function() return mg.exp(io.stderr) end,
+   "bad argument #1 to '[%w%.]*exp' %(moongrad%.Tensor expected, got FILE%*%)"},
   {"a method called with . instead of :", function() return mg.ones(2).exp() end,
    "bad argument #1 to 'exp' %(moongrad%.Tensor expected, got no value%)"},
   {"reshape called with . instead of :", function() return mg.ones(4).reshape(2, 2) end,
