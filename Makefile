@@ -8,10 +8,14 @@ BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
 PREFIX ?= /usr/local
 
 # Native SIMD by default; `make PORTABLE=1` builds for any x86-64.
+# Link-time optimisation inlines the core's small accessors (mg_data,
+# mg_numel, ...) across files: a tenth of a small op's time. The objects
+# stay fat, so a host that links libmoongrad.a without LTO still links.
+LTO := -flto=auto -ffat-lto-objects
 ifeq ($(PORTABLE),1)
-OPT := -O3
+OPT := -O3 $(LTO)
 else
-OPT := -O3 -march=native
+OPT := -O3 -march=native $(LTO)
 endif
 CFLAGS ?= $(OPT) -g
 WARN := -Wall -Wextra -Wno-unused-parameter
@@ -53,10 +57,10 @@ $(B)/libmoongrad.a: $(LIB_OBJ)
 # idle pool threads crashes the process at exit (SIGSEGV) once any loop ran
 # multithreaded; a module that stays mapped lets the process exit cleanly.
 $(B)/lua/moongrad/core.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -fopenmp -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
-	$(CC) -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
+	$(CC) $(CFLAGS) -fopenmp -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
 
 # ---- embedding ---------------------------------------------------------------
 # The C API for host programs (runtime/moongrad.h, runtime/api.c, in the

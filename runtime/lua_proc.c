@@ -152,9 +152,10 @@ static int f_recv(lua_State *L) {
 static int f_poll(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int timeout = (int)luaL_optinteger(L, 2, -1);
-  int n = (int)luaL_len(L, 1);
-  if (n > 1024) return luaL_error(L, "_proc_poll: at most 1024 descriptors");
+  lua_Integer len = luaL_len(L, 1);
+  if (len < 0 || len > 1024) return luaL_error(L, "_proc_poll: at most 1024 descriptors");
   struct pollfd p[1024];
+  int n = (int)len;
   for (int i = 0; i < n; i++) {
     lua_geti(L, 1, i + 1);
     p[i].fd = (int)luaL_checkinteger(L, -1);
@@ -162,7 +163,7 @@ static int f_poll(lua_State *L) {
     p[i].revents = 0;
     lua_pop(L, 1);
   }
-  int r = poll(p, (nfds_t)n, timeout);
+  int r = poll(p, (nfds_t)len, timeout);
   lua_createtable(L, r > 0 ? r : 0, 0);
   if (r < 0 && errno != EINTR) return fail(L, "poll");
   int k = 0;

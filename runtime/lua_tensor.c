@@ -467,12 +467,12 @@ static int64_t checkpos(lua_State *L, int arg, const mg_Tensor *t, int d,
 static void push_element(lua_State *L, mg_Context *ctx, const mg_Tensor *t,
                          const int64_t *idx) {
   if (t->dtype == MG_BOOL || mg_dtype_is_int(t->dtype)) {
-    int64_t v;
+    int64_t v = 0;
     MGL_TRY(L, ctx, mg_get_i64(ctx, &v, t, idx));
     if (t->dtype == MG_BOOL) lua_pushboolean(L, v != 0);
     else lua_pushinteger(L, v);
   } else {
-    double v;
+    double v = 0;
     MGL_TRY(L, ctx, mg_get(ctx, &v, t, idx));
     lua_pushnumber(L, v);
   }
