@@ -57,10 +57,10 @@ $(B)/libmoongrad.a: $(LIB_OBJ)
 # idle pool threads crashes the process at exit (SIGSEGV) once any loop ran
 # multithreaded; a module that stays mapped lets the process exit cleanly.
 $(B)/lua/moongrad/core.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -fopenmp -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(B)/moongrad: $(EXE_OBJ) $(B)/libmoongrad.a
-	$(CC) $(CFLAGS) -fopenmp -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $(EXE_OBJ) $(B)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
 
 # ---- embedding ---------------------------------------------------------------
 # The C API for host programs (runtime/moongrad.h, runtime/api.c, in the
@@ -192,7 +192,7 @@ all: $(B)/$(SHLIB)
 # leaves Lua's symbols to the host, which links its own Lua (pkg-config's
 # Requires: lua5.4); everything else it needs, it names.
 $(B)/$(SHLIB): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LIBS)
 	ln -sf $(SHLIB) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libmoongrad.so
 
