@@ -3,7 +3,8 @@
  * root once, in an order where each node runs only after every consumer of
  * its output has sent its gradient, and accumulates into leaves (with an
  * in-place add). Above the ops; it calls each node's backward through its
- * pointer and knows none of them by name.
+ * pointer and knows none of them by name (views.c says whether a node is
+ * a window that can add into its input's gradient).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +123,34 @@ static int check_saved(mg_Context *ctx, const mg_Node *n) {
   return MG_OK;
 }
 
-/* Runs one node's backward and sends each input its gradient. */
+/* A node's gradient so far that only the engine holds, over memory no
+ * view shares and each element once: the next gradient for that node may
+ * be added into it in place. */
+static int owned_grad(const mg_Tensor *t, mg_DType dt) {
+  return t && t->dtype == dt && t->refcount == 1 && t->storage->refcount == 1 &&
+         !t->storage->borrowed && mg_is_dense(t);
+}
+
+/* Runs one node's backward and sends each input its gradient. A narrow or
+ * select whose input already has an owned gradient adds into its window
+ * (a recurrent layer's output and final state are windows of one
+ * trajectory); other gradients that meet are summed, in place where the
+ * sum so far is owned. */
 static int run_node(mg_Context *ctx, mg_Node *n, NodeList *ready,
                     int retain_graph) {
   mg_Tensor *grads[MG_NODE_MAXIN] = {NULL};
   int st = MG_OK;
   if (n->grad) {
     if ((st = check_saved(ctx, n))) return st;
-    st = n->backward(ctx, n, n->grad, grads);
+    mg_Node *in = n->ninputs == 1 ? n->next[0].node : NULL;
+    mg_Tensor *win = NULL;
+    if (in && owned_grad(in->grad, n->grad->dtype) && n->in_dtype[0] == n->grad->dtype &&
+        mg_window_of(ctx, n, in->grad, &win, &st)) {
+      if (!st) st = mg_binary_(ctx, MG_OP_ADD, win, n->grad);
+      mg_tensor_decref(win);
+    } else {
+      st = n->backward(ctx, n, n->grad, grads);
+    }
     mg_tensor_decref(n->grad);
     n->grad = NULL;
   }
@@ -149,6 +170,8 @@ static int run_node(mg_Context *ctx, mg_Node *n, NodeList *ready,
       } else if (e.node && !e.node->grad) {
         mg_tensor_incref(g);
         e.node->grad = g;
+      } else if (e.node && owned_grad(e.node->grad, g->dtype)) {
+        st = mg_binary_(ctx, MG_OP_ADD, e.node->grad, g);
       } else if (e.node) {
         mg_Tensor *sum = NULL;
         if (!(st = mg_binary(ctx, &sum, MG_OP_ADD, e.node->grad, g))) {

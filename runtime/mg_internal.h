@@ -351,6 +351,13 @@ mg_Tensor *mg_bw_sum_to(mg_Bw *b, mg_Tensor *x, int ndim, const int64_t *shape);
 void mg_bw_out(mg_Bw *b, mg_Tensor **slot, mg_Tensor *x);
 int mg_bw_end(mg_Bw *b);
 
+/* For the engine (views.c): if n is a narrow or select, makes *out the
+ * same window of t (a tensor of n's input's shape; no node recorded) and
+ * returns 1 with the status in *st; 0 for any other node. The engine adds
+ * a window's gradient there instead of zeros of the whole input shape. */
+int mg_window_of(mg_Context *ctx, const mg_Node *n, mg_Tensor *t,
+                 mg_Tensor **out, int *st);
+
 /* Frees a tensor's autograd metadata (its .grad and grad_fn) (tensor.c). */
 void mg_autograd_free(mg_Tensor *t);
 /* Drops a reference to a node, releasing it and the producers only it held

@@ -404,9 +404,8 @@ int mg_permute(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t,
                      (int64_t)packed, 0, 0);
 }
 
-/* narrow and select: zeros of t's shape with g copied into the same
- * window (i[0] = dim, i[1] = start or index, i[2] = length; -1 for select). */
-/* narrow and select: g in the window of a tensor of t's shape, zeros
+/* narrow and select (i[0] = dim, i[1] = start or index, i[2] = length;
+ * -1 for select): g in the window of a tensor of t's shape, zeros
  * around it. Each element is written once: zeros only before and after
  * the window along dim (a recurrent layer's output is most of its
  * trajectory, and zero-filling all of it first doubled the writes). */
@@ -437,6 +436,15 @@ static int window_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
   }
   grads[0] = z;
   return MG_OK;
+}
+
+int mg_window_of(mg_Context *ctx, const mg_Node *n, mg_Tensor *t,
+                 mg_Tensor **out, int *st) {
+  if (n->backward != window_backward) return 0;
+  int dim = (int)n->i[0];
+  *st = n->i[2] < 0 ? select_fwd(ctx, out, t, dim, n->i[1])
+                    : narrow_fwd(ctx, out, t, dim, n->i[1], n->i[2]);
+  return 1;
 }
 
 int mg_narrow(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *t, int dim,

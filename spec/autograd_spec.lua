@@ -177,6 +177,49 @@ describe("autograd", function()
       collectgarbage()
       assert.are.equal(before, mg.memory().tensor_bytes)
     end)
+
+    -- The engine adds a narrow's or select's gradient into its input's
+    -- gradient in place when that one is its own, and sums other meeting
+    -- gradients in place too; these cases would see a shared sum corrupted.
+    it("sums gradients that meet at windows of one tensor, in either order", function()
+      -- y = 2x; L = 10 sum(y[1..2]) + sum(y) + 100 y[4]: dL/dy = {11, 11, 1, 101}
+      for _, window_first in ipairs { true, false } do
+        local x = f64 { 1, 2, 3, 4 }:requires_grad()
+        local y = x * 2
+        local a, b = y:narrow(1, 1, 2):sum() * 10, y:sum()
+        local c = y:select(1, 4) * 100
+        local loss = window_first and (a + c) + b or b + (a + c)
+        loss:backward()
+        close({ 22, 22, 2, 202 }, x.grad)
+      end
+    end)
+
+    it("keeps a gradient two inputs share apart from what meets one of them later", function()
+      -- y + w sends one gradient to both y and w; windows of each add more:
+      -- dL/dy = {11, 1, 1}, dL/dw = {1, 1, 101};
+      -- x.grad = 2 dL/dy + 3 dL/dw = {25, 5, 305}
+      for _, windows_first in ipairs { true, false } do
+        local x = f64 { 1, 2, 3 }:requires_grad()
+        local y, w = x * 2, x * 3
+        -- (the product makes the shared gradient an ordinary dense tensor)
+        local s = ((y + w) * f64 { 1, 1, 1 }):sum()
+        local win = y:narrow(1, 1, 1):sum() * 10 + w:narrow(1, 3, 1):sum() * 100
+        local loss = windows_first and win + s or s + win
+        loss:backward()
+        close({ 25, 5, 305 }, x.grad)
+      end
+    end)
+
+    it("adds a window's gradient into a channels-last gradient's same elements", function()
+      -- y = 3x on [1, 2, 2, 2] channels last; L = sum(y) + 5 sum(y[:, 2]):
+      -- dL/dx = 3 (1 + 5 [channel 2])
+      local x = mg.arange(8, "float64"):reshape(1, 2, 2, 2):contiguous("channels_last")
+      x:requires_grad()
+      local y = x * 3
+      local loss = y:sum() + y:select(2, 2):sum() * 5
+      loss:backward()
+      close({ { { { 3, 3 }, { 3, 3 } }, { { 18, 18 }, { 18, 18 } } } }, x.grad)
+    end)
   end)
 
   describe("grad mode", function()
