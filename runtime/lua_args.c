@@ -63,11 +63,14 @@ static mg_Tensor **tensor_slot(lua_State *L, int arg, int own_handle) {
 
 static void push_function_name(lua_State *L);
 
-mg_Tensor *mgl_test_any(lua_State *L, int arg) {
-  mg_Tensor **slot = tensor_slot(L, arg, 1);
+/* The tensor at arg, NULL if it is something else; raises for a closed one. */
+static mg_Tensor *test_tensor(lua_State *L, int arg, int own_handle) {
+  mg_Tensor **slot = tensor_slot(L, arg, own_handle);
   if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
   return slot ? *slot : NULL;
 }
+
+mg_Tensor *mgl_test_any(lua_State *L, int arg) { return test_tensor(L, arg, 1); }
 
 mg_Tensor *mgl_check_any(lua_State *L, int arg) {
   mg_Tensor **slot = tensor_slot(L, arg, 1);
@@ -113,9 +116,7 @@ mg_Tensor *mgl_test(lua_State *L, int arg) {
 }
 
 mg_Tensor *mgl_test_extern(lua_State *L, int arg) {
-  mg_Tensor **slot = tensor_slot(L, arg, 0);
-  if (slot && !*slot) luaL_argerror(L, arg, "tensor was already closed");
-  return refuse_storage(L, slot ? *slot : NULL);
+  return refuse_storage(L, test_tensor(L, arg, 0));
 }
 
 mg_Tensor *mgl_check(lua_State *L, int arg) {
