@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ enum { CHUNK_EOF = -1, CHUNK_SKIP = -2 };
 static lua_State *volatile running_state;  /* the state mg_repl_docall runs */
 static volatile sig_atomic_t prompt_sigint;   /* Ctrl-C while reading a line */
 static volatile sig_atomic_t prompt_sigwinch; /* terminal resized meanwhile */
+static pthread_t prompt_thread;               /* the thread in pselect */
 
 static void set_handler(int sig, void (*fn)(int), struct sigaction *old) {
   struct sigaction sa;
@@ -76,14 +78,23 @@ static void on_sigint_running(int sig) {
   lua_sethook(running_state, stop_hook, mask, 1);
 }
 
+/* The terminal's signals go to the whole process, and while the reading
+ * thread blocks them (between the flag test and pselect) the kernel hands
+ * them to any other thread that does not, such as an OpenMP worker. Setting
+ * the flag there would not wake pselect, so the signal is passed on to the
+ * reading thread, where it waits, blocked, until pselect lets it in. */
+static int forwarded(int sig) {
+  if (pthread_equal(pthread_self(), prompt_thread)) return 0;
+  pthread_kill(prompt_thread, sig);
+  return 1;
+}
+
 static void on_sigint_prompt(int sig) {
-  (void)sig;
-  prompt_sigint = 1;
+  if (!forwarded(sig)) prompt_sigint = 1;
 }
 
 static void on_sigwinch_prompt(int sig) {
-  (void)sig;
-  prompt_sigwinch = 1;
+  if (!forwarded(sig)) prompt_sigwinch = 1;
 }
 
 /* ---- running chunks ------------------------------------------------------ */
@@ -665,6 +676,7 @@ void mg_repl_run(lua_State *L) {
   if (r.tty) {
     setup_readline(L);
     history_open(&r);
+    prompt_thread = pthread_self();
     set_handler(SIGINT, on_sigint_prompt, &old_int);
     set_handler(SIGWINCH, on_sigwinch_prompt, &old_winch);
     printf("moongrad %s \xe2\x80\x94 %s%s \xc2\xb7 Ctrl-D to quit\n",

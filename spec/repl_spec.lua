@@ -7,7 +7,7 @@
 local BUILD = require "support.build"
 
 local EXE = BUILD .. "/moongrad"
-local TIMEOUT = 5 -- seconds to wait for any one screen
+local TIMEOUT = 10 -- seconds to wait for any one screen (a loaded CI machine is slow)
 
 local function quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
@@ -62,6 +62,16 @@ function Session:screen()
   return (text:gsub(" +\n", "\n"):gsub("\n+$", ""))
 end
 
+-- What the REPL's process is doing, for a timeout's message: its state,
+-- where it sleeps and its signal masks, per thread.
+function Session:process_state()
+  local pid = tmux("display-message -p -t " .. self.name .. " '#{pane_pid}'"):match("%d+")
+  if not pid then return "(no pane process)" end
+  local out = shell("for t in /proc/" .. pid .. "/task/*; do echo \"$t: $(cat $t/wchan)\"; " ..
+                    "grep -E '^(State|SigPnd|ShdPnd|SigBlk|SigCgt)' $t/status | tr '\\n' ' '; echo; done")
+  return out
+end
+
 -- Polls the screen until pattern (a Lua pattern, or plain text) is on it.
 function Session:wait_for(pattern, plain)
   local deadline = clock() + TIMEOUT
@@ -71,15 +81,21 @@ function Session:wait_for(pattern, plain)
     if screen:find(pattern, 1, plain) then return screen end
     sleep(0.05)
   until clock() > deadline
-  error(("timed out waiting for %q; the screen shows:\n%s"):format(pattern, screen), 2)
+  error(("timed out waiting for %q; the screen shows:\n%s\nthe process:\n%s"):format(
+    pattern, screen, self:process_state()), 2)
+end
+
+local function send(session, args)
+  local out, ok = tmux("send-keys -t " .. session.name .. " " .. args)
+  assert(ok, "tmux send-keys " .. args .. " failed: " .. out)
 end
 
 function Session:type(text) -- literal text: "end" is not the End key
-  tmux("send-keys -t " .. self.name .. " -l " .. quote(text))
+  send(self, "-l " .. quote(text))
 end
 
 function Session:key(name) -- Enter, Tab, C-c, C-d, Up, ...
-  tmux("send-keys -t " .. self.name .. " " .. name)
+  send(self, name)
 end
 
 function Session:line(text)
