@@ -860,6 +860,30 @@ const char *mg_blas_core_for_cpu(void);
 #define MG_PARALLEL_GRAIN 32768
 /* Threads to use for a loop of n elements of work. */
 int mg_threads_for(const mg_Context *ctx, int64_t n);
+
+/* MG_PARALLEL_FOR(nt, for (...) body): the loop split statically over nt
+ * threads, or, when nt is 1, run in the calling thread without entering
+ * OpenMP at all. libgomp starts a team for every region, even under if(0)
+ * or num_threads(1): about 1.4 µs and a futex call, more than a whole small
+ * op costs.
+ *
+ * The body is compiled twice, once per branch, and the two copies may fuse
+ * a*b + c into an FMA differently; results then differ in the last bit
+ * between 1 and 2 threads. So a body whose floating-point work is inline
+ * and multiplies and adds keeps its one OpenMP region (if (nt > 1)); only
+ * bodies that copy, compare, add or divide, or call their arithmetic
+ * through a function pointer, or files compiled with fp-contract off, use
+ * this. */
+#define MG_PRAGMA(x) _Pragma(#x)
+#define MG_PARALLEL_FOR(nt, ...)                                    \
+  do {                                                              \
+    if ((nt) > 1) {                                                 \
+      MG_PRAGMA(omp parallel for num_threads(nt) schedule(static))  \
+      __VA_ARGS__                                                   \
+    } else {                                                        \
+      __VA_ARGS__                                                   \
+    }                                                               \
+  } while (0)
 /* Sets OpenBLAS's thread count for a gemm of this size. */
 void mg_blas_threads_for(const mg_Context *ctx, int64_t m, int64_t n,
                          int64_t k);

@@ -473,11 +473,10 @@ int mg_image_color(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                           : in.dt == MG_U8 ? &COLOR_U8
                                            : &COLOR_F32;
   int nt = mg_image_threads(ctx, in.N, in.N * image);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < in.N; n++) {
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < in.N; n++) {
     Planes p = {mg_image_plane(&in, n, 0), in.C, in.H, in.W, in.sc, in.sh};
     color_image(k, &p, dst + (size_t)(n * image) * es, kept, nk);
-  }
+  });
   *out = r, r = NULL;
 done:
   mg_image_in_free(&in);

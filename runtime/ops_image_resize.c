@@ -435,8 +435,7 @@ int mg_image_resize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
   void (*resize_plane)(const mg_ImageIn *, const char *, char *, const Axis *,
                        const Axis *, const char *, Scratch *) =
       in.dt == MG_U8 ? resize_plane_u8 : in.dt == MG_F32 ? resize_plane_f32 : resize_plane_f64;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t p = 0; p < planes; p++) {
+  MG_PARALLEL_FOR(nt, for (int64_t p = 0; p < planes; p++) {
     const char *src = mg_image_plane(&in, p / in.C, p % in.C);
     char *d = dst + (size_t)(p * out_h * out_w) * es;
     if (mode == MG_INTERP_NEAREST) {
@@ -447,7 +446,7 @@ int mg_image_resize(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
     Scratch sc = {base, (const void **)(base + tmp_bytes), base + tmp_bytes + rows_bytes,
                   (float *)(base + tmp_bytes + rows_bytes + acc_bytes)};
     resize_plane(&in, src, d, &ax, &ay, need, &sc);
-  }
+  });
   *out = r, r = NULL;
 done:
   axis_free(&ax);

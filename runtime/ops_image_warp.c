@@ -257,8 +257,7 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
                   (long long)(nt * out_w));
     goto done;
   }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < in.N; n++) {
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < in.N; n++) {
     const double *t = theta + 6 * (ntheta == 1 ? 0 : n);
     Tap *row = taps + (size_t)omp_get_thread_num() * (size_t)out_w;
     Map m;
@@ -273,7 +272,7 @@ int mg_image_warp(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x,
         warp_row(o, row, out_w, p, mode, fill != NULL, fv);
       }
     }
-  }
+  });
   *out = r, r = NULL;
 done:
   free(taps);

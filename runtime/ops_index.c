@@ -167,21 +167,19 @@ static void index_select_contiguous(mg_Context *ctx, mg_Tensor *out,
   int64_t rows = outer * k;
   int nt = mg_threads_for(ctx, rows * inner);
   if (inner == 1) { /* single elements: copies of a constant size */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t o = 0; o < outer; o++) {
+    MG_PARALLEL_FOR(nt, for (int64_t o = 0; o < outer; o++) {
       if (es == 4) select_run(dst + o * k * 4, src + o * n * 4, ids, k, 4);
       else if (es == 8) select_run(dst + o * k * 8, src + o * n * 8, ids, k, 8);
       else if (es == 2) select_run(dst + o * k * 2, src + o * n * 2, ids, k, 2);
       else select_run(dst + o * k, src + o * n, ids, k, 1);
-    }
+    });
     return;
   }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t r = 0; r < rows; r++) {
+  MG_PARALLEL_FOR(nt, for (int64_t r = 0; r < rows; r++) {
     int64_t o = r / k, j = r % k;
     memcpy(dst + (size_t)r * run, src + (size_t)(o * n + ids[j] - 1) * run,
            run);
-  }
+  });
 }
 
 static int index_select_forward(mg_Context *ctx, mg_Tensor **out,

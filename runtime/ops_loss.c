@@ -146,9 +146,9 @@ static int run_chunks(mg_Context *ctx, const char *op, int64_t R,
   double *part = calloc((size_t)(2 * nch), sizeof *part);
   if (!part) return mg_error(ctx, MG_ENOMEM, "%s: not enough memory", op);
   int nt = mg_threads_for(ctx, R * row_cost);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t c = 0; c < nch; c++)
+  MG_PARALLEL_FOR(nt, for (int64_t c = 0; c < nch; c++) {
     fn(arg, R * c / nch, R * (c + 1) / nch, &part[2 * c], &part[2 * c + 1]);
+  });
   *sum = *wsum = 0;
   for (int64_t c = 0; c < nch; c++) *sum += part[2 * c], *wsum += part[2 * c + 1];
   free(part);

@@ -589,8 +589,7 @@ static void dropout_fill_f32(mg_Context *ctx, float *Y, float *M,
   double keep = 1.0 - p, scale = p < 1 ? 1.0 / keep : 0.0;
   float keepf = (float)keep;
   int nt = mg_threads_for(ctx, n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t blk = 0; blk < nblocks; blk++) {
+  MG_PARALLEL_FOR(nt, for (int64_t blk = 0; blk < nblocks; blk++) {
     uint32_t r[4];
     mg_philox(r, key, base + (uint64_t)blk, stream);
     int64_t first = blk * 4;
@@ -601,7 +600,7 @@ static void dropout_fill_f32(mg_Context *ctx, float *Y, float *M,
       M[i] = m;
       Y[i] = X[i] * m;
     }
-  }
+  });
 }
 
 /* f64 twin of dropout_fill_f32 */
@@ -611,8 +610,7 @@ static void dropout_fill_f64(mg_Context *ctx, double *Y, double *M,
                              double p) {
   double keep = 1.0 - p, scale = p < 1 ? 1.0 / keep : 0.0;
   int nt = mg_threads_for(ctx, n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t blk = 0; blk < nblocks; blk++) {
+  MG_PARALLEL_FOR(nt, for (int64_t blk = 0; blk < nblocks; blk++) {
     uint32_t r[4];
     mg_philox(r, key, base + (uint64_t)blk, stream);
     int64_t first = blk * 2;
@@ -623,7 +621,7 @@ static void dropout_fill_f64(mg_Context *ctx, double *Y, double *M,
       M[i] = m;
       Y[i] = X[i] * m;
     }
-  }
+  });
 }
 
 /* Fills y and mask from x and moves the generator past the blocks used. */
@@ -714,34 +712,32 @@ static int check_ids(mg_Context *ctx, const mg_Tensor *ids, int64_t V) {
 static void embedding_scatter_f32(float *GW, const float *G, const int64_t *ID,
                                   int64_t nid, int64_t D, int nt, int has_pad,
                                   int64_t pad) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    int64_t c0 = D * t / tn, c1 = D * (t + 1) / tn;
+  /* One share of the columns per thread. */
+  MG_PARALLEL_FOR(nt, for (int t = 0; t < nt; t++) {
+    int64_t c0 = D * t / nt, c1 = D * (t + 1) / nt;
     for (int64_t i = 0; i < nid; i++) {
       if (has_pad && ID[i] == pad) continue;
       float *o = GW + (ID[i] - 1) * D;
       const float *src = G + i * D;
       for (int64_t c = c0; c < c1; c++) o[c] += src[c];
     }
-  }
+  });
 }
 
 /* f64 twin of embedding_scatter_f32 */
 static void embedding_scatter_f64(double *GW, const double *G, const int64_t *ID,
                                   int64_t nid, int64_t D, int nt, int has_pad,
                                   int64_t pad) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    int64_t c0 = D * t / tn, c1 = D * (t + 1) / tn;
+  /* One share of the columns per thread. */
+  MG_PARALLEL_FOR(nt, for (int t = 0; t < nt; t++) {
+    int64_t c0 = D * t / nt, c1 = D * (t + 1) / nt;
     for (int64_t i = 0; i < nid; i++) {
       if (has_pad && ID[i] == pad) continue;
       double *o = GW + (ID[i] - 1) * D;
       const double *src = G + i * D;
       for (int64_t c = c0; c < c1; c++) o[c] += src[c];
     }
-  }
+  });
 }
 
 static int embedding_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g,
@@ -802,9 +798,9 @@ int mg_embedding(mg_Context *ctx, mg_Tensor **out, const mg_Tensor *ids,
   const char *W = mg_data(wc);
   char *R = mg_data(r);
   int nt = mg_threads_for(ctx, nid * D);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t i = 0; i < nid; i++)
+  MG_PARALLEL_FOR(nt, for (int64_t i = 0; i < nid; i++) {
     if (row) memcpy(R + (size_t)i * row, W + (size_t)(ID[i] - 1) * row, row);
+  });
   if (mg_needs_grad(ctx, 1, ins)) {
     mg_Node *n;
     if ((st = mg_record(ctx, r, "embedding", embedding_backward, 1, ins, &n)) ||

@@ -237,8 +237,7 @@ static int pad_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *g, mg_Tensor **g
     int nt = plane_threads(ctx, p.planes, p.out_plane);
     void (*scatter)(const Pad *, const char *, char *, int64_t) =
         dt == MG_F32 ? scatter_plane_f32 : scatter_plane_f64;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t pl = 0; pl < p.planes; pl++) scatter(&p, G, GX, pl);
+    MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < p.planes; pl++) { scatter(&p, G, GX, pl); });
   }
   grads[0] = gx;
   gx = NULL;
@@ -283,8 +282,7 @@ int mg_pad(mg_Context *ctx, mg_Tensor **out, mg_Tensor *x, int npad,
     const char *X = mg_data(xc);
     char *Y = mg_data(r);
     int nt = plane_threads(ctx, p.planes, p.out_plane);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t pl = 0; pl < p.planes; pl++) gather_plane(&p, es, X, Y, pl);
+    MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < p.planes; pl++) { gather_plane(&p, es, X, Y, pl); });
   }
   if (mg_needs_grad(ctx, 1, &x)) {
     mg_Node *node;

@@ -229,25 +229,23 @@ static void max_2x2_rows_f64(const double *r0, const double *r1, double *yo,
 static void max_2x2_f32(const Geo *g, float *y, int64_t *idx, const float *x,
                         int nt) {
   int64_t W = g->W;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++) {
       const float *r0 = x + (pl * g->H + 2 * oh) * W;
       int64_t o = (pl * g->OH + oh) * g->OW;
       max_2x2_rows_f32(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W);
-    }
+    });
 }
 /* f64 twin of max_2x2_f32 */
 static void max_2x2_f64(const Geo *g, double *y, int64_t *idx, const double *x,
                         int nt) {
   int64_t W = g->W;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++) {
       const double *r0 = x + (pl * g->H + 2 * oh) * W;
       int64_t o = (pl * g->OH + oh) * g->OW;
       max_2x2_rows_f64(r0, r0 + W, y + o, idx + o, g->OW, 2 * oh * W + 1, W);
-    }
+    });
 }
 
 /* Output (oh, ow)'s clipped taps [h0, h1) × [w0, w1), stepping by the
@@ -268,8 +266,7 @@ static void max_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0, int64_
 
 static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
   const mg_Pool2d *p = &g->p;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++) {
     const float *xp = x + pl * g->H * g->W;
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
@@ -286,13 +283,12 @@ static void max_fwd_f32(const Geo *g, float *y, int64_t *idx, const float *x, in
         y[o] = m;
         idx[o] = best + 1;
       }
-  }
+  });
 }
 /* f64 twin of max_fwd_f32 */
 static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
   const mg_Pool2d *p = &g->p;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++) {
     const double *xp = x + pl * g->H * g->W;
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
@@ -309,30 +305,28 @@ static void max_fwd_f64(const Geo *g, double *y, int64_t *idx, const double *x, 
         y[o] = m;
         idx[o] = best + 1;
       }
-  }
+  });
 }
 
 /* gx (P, H, W) zeroed, += gy (P, OH, OW) at each saved index. */
 static void max_bwd_f32(const Geo *g, float *gx, const float *gy,
                         const int64_t *idx, int nt) {
   int64_t hw = g->H * g->W, ohw = g->OH * g->OW;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t o = pl * ohw; o < (pl + 1) * ohw; o++) {
       int64_t i = pl * hw + idx[o] - 1;
       gx[i] += gy[o];
-    }
+    });
 }
 /* f64 twin of max_bwd_f32 */
 static void max_bwd_f64(const Geo *g, double *gx, const double *gy,
                         const int64_t *idx, int nt) {
   int64_t hw = g->H * g->W, ohw = g->OH * g->OW;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t o = pl * ohw; o < (pl + 1) * ohw; o++) {
       int64_t i = pl * hw + idx[o] - 1;
       gx[i] += gy[o];
-    }
+    });
 }
 
 /* The 2x2 case's backward in one pass: its windows tile the input (but for
@@ -342,8 +336,7 @@ static void max_bwd_f64(const Geo *g, double *gx, const double *gy,
 static void max_bwd_2x2_f32(const Geo *g, float *gx, const float *gy,
                             const int64_t *idx, int nt) {
   int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++) {
     float *gp = gx + pl * H * W;
     for (int64_t oh = 0; oh < OH; oh++) {
       float *r0 = gp + 2 * oh * W, *r1 = r0 + W;
@@ -361,14 +354,13 @@ static void max_bwd_2x2_f32(const Geo *g, float *gx, const float *gy,
       for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;
     }
     for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;
-  }
+  });
 }
 /* f64 twin of max_bwd_2x2_f32 */
 static void max_bwd_2x2_f64(const Geo *g, double *gx, const double *gy,
                             const int64_t *idx, int nt) {
   int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++) {
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++) {
     double *gp = gx + pl * H * W;
     for (int64_t oh = 0; oh < OH; oh++) {
       double *r0 = gp + 2 * oh * W, *r1 = r0 + W;
@@ -386,7 +378,7 @@ static void max_bwd_2x2_f64(const Geo *g, double *gx, const double *gy,
       for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0;
     }
     for (int64_t i = 2 * OH * W; i < H * W; i++) gp[i] = 0;
-  }
+  });
 }
 
 /* ---- channels last -------------------------------------------------------------
@@ -404,8 +396,7 @@ static void set_layout(Geo *g, const mg_Tensor *x, mg_DType dt) {
 static void max_fwd_cl_f32(const Geo *g, float *y, int64_t *idx, const float *x, int nt) {
   const mg_Pool2d *p = &g->p;
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -423,14 +414,13 @@ static void max_fwd_cl_f32(const Geo *g, float *y, int64_t *idx, const float *x,
               bi[c] = take ? at : bi[c];
             }
           }
-      }
+      });
 }
 /* f64 twin of max_fwd_cl_f32 */
 static void max_fwd_cl_f64(const Geo *g, double *y, int64_t *idx, const double *x, int nt) {
   const mg_Pool2d *p = &g->p;
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -448,26 +438,24 @@ static void max_fwd_cl_f64(const Geo *g, double *y, int64_t *idx, const double *
               bi[c] = take ? at : bi[c];
             }
           }
-      }
+      });
 }
 
 /* gx (zeroed, channels last) += gy at each saved index, per channel. */
 static void max_bwd_cl_f32(const Geo *g, float *gx, const float *gy, const int64_t *idx,
                            int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1), ohw = g->OH * g->OW, hw = g->H * g->W;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t o = n * ohw; o < (n + 1) * ohw; o++)
-      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];
+      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];);
 }
 /* f64 twin of max_bwd_cl_f32 */
 static void max_bwd_cl_f64(const Geo *g, double *gx, const double *gy, const int64_t *idx,
                            int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1), ohw = g->OH * g->OW, hw = g->H * g->W;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t o = n * ohw; o < (n + 1) * ohw; o++)
-      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];
+      for (int64_t c = 0; c < C; c++) gx[(n * hw + idx[o * C + c] - 1) * C + c] += gy[o * C + c];);
 }
 
 static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
@@ -478,8 +466,7 @@ static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
 
 static void avg_fwd_cl_f32(const Geo *g, float *y, const float *x, int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -495,13 +482,12 @@ static void avg_fwd_cl_f32(const Geo *g, float *y, const float *x, int nt) {
             }
           for (int64_t c = 0; c < nc; c++) y[o + c0 + c] = (float)(acc[c] / div);
         }
-      }
+      });
 }
 /* f64 twin of avg_fwd_cl_f32 */
 static void avg_fwd_cl_f64(const Geo *g, double *y, const double *x, int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -517,14 +503,13 @@ static void avg_fwd_cl_f64(const Geo *g, double *y, const double *x, int nt) {
             }
           for (int64_t c = 0; c < nc; c++) y[o + c0 + c] = acc[c] / div;
         }
-      }
+      });
 }
 
 /* gx (zeroed, channels last) += gy / divisor over each window. */
 static void avg_bwd_cl_f32(const Geo *g, float *gx, const float *gy, int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -535,13 +520,12 @@ static void avg_bwd_cl_f32(const Geo *g, float *gx, const float *gy, int nt) {
             float *restrict gr = gx + ((n * g->H + ih) * g->W + iw) * C;
             for (int64_t c = 0; c < C; c++) gr[c] += (float)(gy[o + c] / div);
           }
-      }
+      });
 }
 /* f64 twin of avg_bwd_cl_f32 */
 static void avg_bwd_cl_f64(const Geo *g, double *gx, const double *gy, int nt) {
   int64_t C = g->C, N = g->P / (C ? C : 1);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < N; n++)
+  MG_PARALLEL_FOR(nt, for (int64_t n = 0; n < N; n++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->OH + oh) * g->OW + ow) * C;
@@ -552,7 +536,7 @@ static void avg_bwd_cl_f64(const Geo *g, double *gx, const double *gy, int nt) {
             double *restrict gr = gx + ((n * g->H + ih) * g->W + iw) * C;
             for (int64_t c = 0; c < C; c++) gr[c] += gy[o + c] / div;
           }
-      }
+      });
 }
 
 /* The geometry a pooling node keeps: planes from its input's shape, output
@@ -708,8 +692,7 @@ static void avg_window(const Geo *g, int64_t oh, int64_t ow, int64_t *h0,
 }
 
 static void avg_fwd_f32(const Geo *g, float *y, const float *x, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
@@ -719,12 +702,11 @@ static void avg_fwd_f32(const Geo *g, float *y, const float *x, int nt) {
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
         y[o] = (float)(s / div);
-      }
+      });
 }
 /* f64 twin of avg_fwd_f32 */
 static void avg_fwd_f64(const Geo *g, double *y, const double *x, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
@@ -734,13 +716,12 @@ static void avg_fwd_f64(const Geo *g, double *y, const double *x, int nt) {
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * g->W + iw];
         y[o] = (double)(s / div);
-      }
+      });
 }
 
 /* gx (P, H, W) zeroed, += gy / divisor over each window. */
 static void avg_bwd_f32(const Geo *g, float *gx, const float *gy, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
@@ -750,12 +731,11 @@ static void avg_bwd_f32(const Geo *g, float *gx, const float *gy, int nt) {
         float *gp = gx + pl * g->H * g->W;
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
-      }
+      });
 }
 /* f64 twin of avg_bwd_f32 */
 static void avg_bwd_f64(const Geo *g, double *gx, const double *gy, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pl = 0; pl < g->P; pl++)
+  MG_PARALLEL_FOR(nt, for (int64_t pl = 0; pl < g->P; pl++)
     for (int64_t oh = 0; oh < g->OH; oh++)
       for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t h0, h1, w0, w1, o = (pl * g->OH + oh) * g->OW + ow;
@@ -765,7 +745,7 @@ static void avg_bwd_f64(const Geo *g, double *gx, const double *gy, int nt) {
         double *gp = gx + pl * g->H * g->W;
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) gp[ih * g->W + iw] += v;
-      }
+      });
 }
 
 static int avg_pool_backward(mg_Context *ctx, mg_Node *n, mg_Tensor *gy,

@@ -919,11 +919,10 @@ static int run_rows(mg_Context *ctx, const Job *j, const Kernels *k) {
   int nt = mg_threads_for(ctx, outer * n);
   if (n <= MG_RED_CHUNK) {
     if (nt > outer) nt = (int)outer;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t o = 0; o < outer; o++) {
+    MG_PARALLEL_FOR(nt, for (int64_t o = 0; o < outer; o++) {
       Acc a = k->row(j->x + (size_t)(o * n) * es, n, j->mean ? j->mean[o] : 0);
       k->finish(j, o, 1, &a.v, &a.at);
-    }
+    });
     return MG_OK;
   }
   int64_t per = ceil_div(n, MG_RED_CHUNK), units = outer * per;
@@ -931,14 +930,13 @@ static int run_rows(mg_Context *ctx, const Job *j, const Kernels *k) {
   Acc *part = mg_buffer_alloc(ctx, bytes);
   if (!part) return MG_ENOMEM;
   if (nt > units) nt = (int)units;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t u = 0; u < units; u++) {
+  MG_PARALLEL_FOR(nt, for (int64_t u = 0; u < units; u++) {
     int64_t o = u / per, b = (u % per) * MG_RED_CHUNK;
     int64_t len = n - b < MG_RED_CHUNK ? n - b : MG_RED_CHUNK;
     part[u] = k->row(j->x + (size_t)(o * n + b) * es, len,
                      j->mean ? j->mean[o] : 0);
     part[u].at += b;
-  }
+  });
   for (int64_t o = 0; o < outer; o++) {
     Acc *a = &part[o * per];
     for (int64_t c = 1; c < per; c++)
@@ -970,8 +968,7 @@ static int run_cols(mg_Context *ctx, const Job *j, const Kernels *k) {
   size_t bytes = per * (size_t)(nc == 1 ? nt : units);
   char *buf = mg_buffer_alloc(ctx, bytes);
   if (!buf) return MG_ENOMEM;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t u = 0; u < units; u++) {
+  MG_PARALLEL_FOR(nt, for (int64_t u = 0; u < units; u++) {
     int64_t c = u % nc, blk = (u / nc) % nb, o = u / (nc * nb);
     int64_t c0 = blk * bw, w = inner - c0 < bw ? inner - c0 : bw;
     int64_t r0 = c * rows, nr = n - r0 < rows ? n - r0 : rows;
@@ -984,13 +981,12 @@ static int run_cols(mg_Context *ctx, const Job *j, const Kernels *k) {
       k->finish(j, k0, w, mine, at);
     else if (j->kop == K_MAX || j->kop == K_MIN)
       for (int64_t i = 0; i < w; i++) at[i] += r0;
-  }
+  });
   if (nc > 1) {
     int64_t blocks = outer * nb;
     int nt2 = mg_threads_for(ctx, blocks * nc * bw);
     if (nt2 > blocks) nt2 = (int)blocks;
-#pragma omp parallel for num_threads(nt2) if (nt2 > 1) schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
+    MG_PARALLEL_FOR(nt2, for (int64_t b = 0; b < blocks; b++) {
       int64_t o = b / nb, c0 = (b % nb) * bw;
       int64_t w = inner - c0 < bw ? inner - c0 : bw;
       char *first = buf + per * (size_t)(b * nc);
@@ -1001,7 +997,7 @@ static int run_cols(mg_Context *ctx, const Job *j, const Kernels *k) {
                    (int64_t *)(void *)(p + sizeof(double) * (size_t)bw), w);
       }
       k->finish(j, o * inner + c0, w, first, at);
-    }
+    });
   }
   mg_buffer_free(ctx, buf, bytes);
   return MG_OK;
