@@ -86,6 +86,16 @@ $(B)/tests/%: spec/support/%.c spec/support/embed_check.h runtime/moongrad.h $(B
 .PHONY: embed-tests
 # ---- end of embedding ------------------------------------------------------------
 
+# ---- Jupyter -------------------------------------------------------------------
+# The kernel's transport (runtime/jupyter/wire.c: ZeroMQ sockets, HMAC-SHA256
+# signing from libcrypto) is a module of its own, so the core and the
+# executable load ZeroMQ only when `moongrad --kernel` runs.
+all: $(B)/lua/moongrad/jupyter_wire.so
+
+$(B)/lua/moongrad/jupyter_wire.so: runtime/jupyter/wire.c | $(B)/obj
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -shared -Wl,-z,nodelete -o $@ $< -lzmq -lcrypto -lcjson -lpthread
+# ---- end of Jupyter -------------------------------------------------------------
+
 # ---- distributed (MPI) ----------------------------------------------------------
 # moongrad.dist's C half, lua/moongrad/dist_mpi.so, is a separate module built
 # only where Open MPI's compiler wrapper (libopenmpi-dev) is installed, so
@@ -211,9 +221,10 @@ install: all install-lua
 	install -m 644 man/moongrad.1 $(DESTDIR)$(mandir)/man1/moongrad.1
 
 # The Lua library alone: what stock lua5.4 needs, and all a rock installs.
-install-lua: $(B)/lua/moongrad/core.so
+install-lua: $(B)/lua/moongrad/core.so $(B)/lua/moongrad/jupyter_wire.so
 	for m in $(LUA_MODULES); do install -D -m 644 lua/$$m $(DESTDIR)$(luadir)/$$m || exit 1; done
 	install -D -m 755 $(B)/lua/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/core.so
+	install -D -m 755 $(B)/lua/moongrad/jupyter_wire.so $(DESTDIR)$(luacdir)/moongrad/jupyter_wire.so
 	[ ! -f $(B)/lua/moongrad/dist_mpi.so ] || \
 	  install -D -m 755 $(B)/lua/moongrad/dist_mpi.so $(DESTDIR)$(luacdir)/moongrad/dist_mpi.so
 
@@ -222,7 +233,8 @@ uninstall:
 	  $(DESTDIR)$(libdir)/$(SHLIB) $(DESTDIR)$(libdir)/$(SONAME) $(DESTDIR)$(libdir)/libmoongrad.so \
 	  $(addprefix $(DESTDIR)$(includedir)/moongrad/,$(sort $(notdir $(PUBLIC_HEADERS)) moongrad.h)) \
 	  $(DESTDIR)$(pkgconfigdir)/moongrad.pc $(DESTDIR)$(mandir)/man1/moongrad.1 \
-	  $(DESTDIR)$(luacdir)/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/dist_mpi.so
+	  $(DESTDIR)$(luacdir)/moongrad/core.so $(DESTDIR)$(luacdir)/moongrad/dist_mpi.so \
+	  $(DESTDIR)$(luacdir)/moongrad/jupyter_wire.so
 	[ ! -d $(DESTDIR)$(luadir) ] || (cd $(DESTDIR)$(luadir) && rm -f $(LUA_MODULES))
 	for d in $(DESTDIR)$(includedir)/moongrad $(DESTDIR)$(luacdir)/moongrad $(DESTDIR)$(luadir)/moongrad; do \
 	  [ ! -d $$d ] || find $$d -depth -type d -empty -delete; done

@@ -18,6 +18,7 @@
  * the executable, as for a host program (mgl_preload, api.c).
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,9 @@ static void print_usage(FILE *out) {
         "  -v, --version  print the version\n"
         "  -h, --help     print this text\n"
         "  --          stop handling options\n"
+        "  --kernel FILE   serve as a Jupyter kernel on the connection FILE\n"
+        "  --install-kernel [--user | --prefix DIR]\n"
+        "              write the Jupyter kernelspec (default: /usr/local)\n"
         "  -           run stdin as the script and stop handling options\n"
         "With no script and no -e or -v, " PROGNAME " opens a REPL when stdin\n"
         "is a terminal (the global `mg` holds require \"moongrad\") and runs\n"
@@ -214,6 +218,71 @@ static int run_script(lua_State *L, char **argv, int script) {
   return mg_repl_report(L, status, PROGNAME) == LUA_OK;
 }
 
+/* ---- Jupyter ----------------------------------------------------------------
+ * moongrad.jupyter (Lua) serves the protocol; from here it gets the REPL's
+ * way of running a chunk and its completion candidates. */
+
+/* run(fn) -> true, values... | false, message: fn called as a REPL chunk
+ * (traceback, SIGINT stops it). */
+static int kernel_run(lua_State *L) {
+  int status = mg_repl_docall(L, lua_gettop(L) - 1, LUA_MULTRET);
+  lua_pushboolean(L, status == LUA_OK);
+  lua_insert(L, 1);
+  return lua_gettop(L);
+}
+
+/* SIGINT between cells (a notebook's interrupt with nothing running) must
+ * not end the kernel; a cell's own run installs the REPL's handler. */
+static void ignore_interrupt(int sig) { (void)sig; }
+
+/* --kernel FILE, or --install-kernel [--user | --prefix DIR]. */
+static int run_jupyter(lua_State *L, char **argv) {
+  int install = strcmp(argv[1], "--install-kernel") == 0;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "moongrad.jupyter");
+  lua_call(L, 1, 1);
+  if (install) {
+    const char *where = argv[2] == NULL ? "system"
+                        : strcmp(argv[2], "--user") == 0 && argv[3] == NULL ? "user"
+                        : strcmp(argv[2], "--prefix") == 0 && argv[3] != NULL &&
+                                  argv[4] == NULL ? "prefix" : NULL;
+    if (where == NULL) {
+      fprintf(stderr, PROGNAME ": usage: " PROGNAME " --install-kernel [--user | --prefix DIR]\n");
+      return 0;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) luaL_error(L, "--install-kernel: cannot find this executable's path");
+    exe[n] = '\0';
+    lua_getfield(L, -1, "install_kernelspec");
+    lua_pushstring(L, exe);
+    lua_pushstring(L, where);
+    lua_pushstring(L, argv[3]);
+    lua_call(L, 3, 1);
+    printf("installed the moongrad kernelspec in %s\n", lua_tostring(L, -1));
+    fflush(stdout);
+    return 1;
+  }
+  if (argv[2] == NULL || argv[3] != NULL) {
+    fprintf(stderr, PROGNAME ": usage: " PROGNAME " --kernel CONNECTION_FILE\n");
+    return 0;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = ignore_interrupt; /* no SA_RESTART: the poll sees EINTR */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  lua_getfield(L, -1, "main");
+  lua_pushstring(L, argv[2]);
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, kernel_run);
+  lua_setfield(L, -2, "run");
+  lua_pushcfunction(L, mg_repl_candidates);
+  lua_setfield(L, -2, "candidates");
+  lua_call(L, 2, 0);
+  return 1;
+}
+
 /* The whole program, run under lua_pcall. Returns (pushes) true on
  * success. */
 static int protected_main(lua_State *L) {
@@ -222,6 +291,15 @@ static int protected_main(lua_State *L) {
   int script = 0;
   int flags = scan_args(argv, &script);
   luaL_checkversion(L);
+  if (argv[1] != NULL && (strcmp(argv[1], "--kernel") == 0 ||
+                          strcmp(argv[1], "--install-kernel") == 0)) {
+    luaL_openlibs(L);
+    mgl_preload(L);
+    lua_gc(L, LUA_GCRESTART);
+    if (!run_jupyter(L, argv)) return 0;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (flags & ARGS_BAD) {
     report_bad_option(argv, script);
     return 0;

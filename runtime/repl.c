@@ -471,12 +471,12 @@ static void add_fields(lua_State *L, int obj, int out, const char *prefix,
   lua_pop(L, 2);
 }
 
-/* collect(expr, sep, prefix) -> table of candidates. With expr nil: the
+/* mg_repl_candidates(expr, sep, prefix) -> table of candidates. With expr nil: the
  * globals and keywords. Otherwise expr ("mg" or "mg.nn") is walked from the
  * globals with ordinary indexing (so lazy fields appear as they would when
  * typed) and its fields are listed; sep ":" keeps functions only. Runs
  * under lua_pcall: an error just means no candidates. */
-static int collect(lua_State *L) {
+int mg_repl_candidates(lua_State *L) {
   const char *expr = lua_tostring(L, 1);
   const char *sep = luaL_checkstring(L, 2);
   const char *prefix = luaL_checkstring(L, 3);
@@ -603,7 +603,7 @@ static char **attempt_completion(const char *text, int start, int end) {
     expr = expression_before(buf, start - 1);
     if (expr == NULL) return NULL;
   }
-  lua_pushcfunction(L, collect);
+  lua_pushcfunction(L, mg_repl_candidates);
   if (expr) lua_pushstring(L, expr);
   else lua_pushnil(L);
   lua_pushlstring(L, &sep, sep ? 1 : 0);

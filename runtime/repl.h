@@ -47,4 +47,11 @@ int mg_repl_report(lua_State *L, int status, const char *progname);
  * Returns when input ends; never raises. [-0, +0, -] */
 void mg_repl_run(lua_State *L);
 
+/* candidates(expr, sep, prefix) -> {name = kind}: the names Tab completes.
+ * expr nil: the globals and keywords starting with prefix; otherwise expr
+ * ("mg" or "mg.nn") is walked from the globals and its fields listed, only
+ * functions when sep is ":". kind is "f" (function), "t" (table), "k" (keyword) or "v".
+ * A lua_CFunction, also used by the Jupyter kernel's completion. */
+int mg_repl_candidates(lua_State *L);
+
 #endif

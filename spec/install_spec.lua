@@ -62,6 +62,7 @@ local function expected_files()
     "lib/libmoongrad.so.0",
     "lib/libmoongrad.so." .. VERSION,
     "lib/lua/5.4/moongrad/core.so",
+    "lib/lua/5.4/moongrad/jupyter_wire.so",
     "lib/pkgconfig/moongrad.pc",
     "share/man/man1/moongrad.1",
   }
@@ -170,6 +171,19 @@ describe("make install PREFIX=...", function()
     assert.matches("^MPI %d%.%d\ttrue\n$", out)
     out = check("cd / && " .. lua_env(P) .. " lua5.4 -e " .. code)
     assert.matches("^MPI %d%.%d\ttrue\n$", out)
+  end)
+
+  it("installs the Jupyter kernel's transport where the installed executable finds it", function()
+    local kdir = P .. "/kernelspec"
+    local out = check("cd / && env -u LUA_PATH -u LUA_CPATH " .. quote(P .. "/bin/moongrad") ..
+                      " --install-kernel --prefix " .. quote(kdir) .. " && env -u LUA_PATH -u LUA_CPATH " ..
+                      quote(P .. "/bin/moongrad") .. " -e " ..
+                      quote("print(require('moongrad.util').require_beside_core('moongrad.jupyter_wire', " ..
+                            "'jupyter_wire.so') ~= nil)"))
+    assert.are.equal(("installed the moongrad kernelspec in %s/share/jupyter/kernels/moongrad\ntrue\n")
+                     :format(kdir), out)
+    local spec = read_file(kdir .. "/share/jupyter/kernels/moongrad/kernel.json")
+    assert.truthy(spec:find('"' .. P .. '/bin/moongrad"', 1, true), spec)
   end)
 
   it("runs the installed executable from another directory, with its own Lua library", function()

@@ -9,15 +9,17 @@ set -eu
 # word list (/usr/share/dict/words) the character-level models'. libpng
 # and libjpeg-turbo decode and encode images (mg.image); lua-argparse reads
 # the image scripts' command lines (their --help). oneDNN runs float32
-# conv2d (runtime/conv_dnnl.c).
-build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson lua-argparse dataset-fashion-mnist wamerican"
+# conv2d (runtime/conv_dnnl.c). ZeroMQ and libcrypto (libssl-dev) carry
+# and sign the Jupyter kernel's messages (runtime/jupyter/wire.c).
+build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libreadline-dev libcjson-dev libpng-dev libjpeg62-turbo-dev lua-dkjson lua-argparse libzmq3-dev libssl-dev dataset-fashion-mnist wamerican"
 # busted runs the specs; tmux drives the REPL through a pseudo-terminal.
 # The installation spec builds the rock with luarocks, builds C programs
 # with pkg-config's flags (pkgconf) and renders the man page (groff-base,
 # man-db): the tools a user of the installed files reaches for.
 # Open MPI (its compiler wrapper and mpirun) builds moongrad.dist and runs
-# its two-rank specs.
-test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin"
+# its two-rank specs. jupyter_client is the real client the kernel's specs
+# drive it with.
+test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin python3-jupyter-client"
 # make test-sanitize builds with gcc's AddressSanitizer and UBSan runtimes
 # (libasan8, libubsan1: gcc pulls them in, named here to be plain), make
 # test-tsan with its ThreadSanitizer runtime (libtsan2); the fuzzing targets

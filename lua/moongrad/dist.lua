@@ -47,32 +47,11 @@ local type, error, pcall, ipairs, tostring, setmetatable = type, error, pcall, i
   tostring, setmetatable
 local fmt = string.format
 
-local ok, C = pcall(require, "moongrad.dist_mpi")
-if not ok then
-  -- The module is built beside the core when Open MPI is installed; look
-  -- there first, since it must match the running core.
-  local core = mg._core_file() or ""
-  local dir = core:match("^(.*)/[^/]*$") or "."
-  local found
-  for _, cand in ipairs{dir .. "/dist_mpi.so", dir .. "/lua/moongrad/dist_mpi.so",
-                        dir .. "/../lib/lua/5.4/moongrad/dist_mpi.so",
-                        dir .. "/lua/5.4/moongrad/dist_mpi.so"} do
-    local f = io.open(cand, "rb")
-    if f then
-      f:close()
-      found = cand
-      break
-    end
-  end
-  local loader, err = nil, "no moongrad/dist_mpi.so beside " .. core .. " or on package.cpath"
-  if found then loader, err = package.loadlib(found, "luaopen_moongrad_dist_mpi") end
-  if not loader then
-    error(fmt("moongrad.dist needs MPI: this moongrad was built without it or cannot load " ..
-              "it (%s). Install Open MPI (apt-get install libopenmpi-dev openmpi-bin) and " ..
-              "rebuild (make), then launch with mpirun -np N", tostring(err)), 2)
-  end
-  C = loader()
-  package.loaded["moongrad.dist_mpi"] = C
+local C, err = require("moongrad.util").require_beside_core("moongrad.dist_mpi", "dist_mpi.so")
+if not C then
+  error(fmt("moongrad.dist needs MPI: this moongrad was built without it or cannot load " ..
+            "it (%s). Install Open MPI (apt-get install libopenmpi-dev openmpi-bin) and " ..
+            "rebuild (make), then launch with mpirun -np N", err), 2)
 end
 
 local dist = {mpi_version = C.mpi_version}

@@ -57,4 +57,32 @@ function util.parse_flags(args, defaults)
   return opts
 end
 
+-- require(modname) for one of moongrad's optional C modules (file, such as
+-- "dist_mpi.so"), built beside the core. When package.cpath does not find
+-- it, it is looked for next to the running core first, since it must match
+-- that core. Returns the module, or nil and why it could not be loaded.
+function util.require_beside_core(modname, file)
+  local ok, mod = pcall(require, modname)
+  if ok then return mod end
+  local core = require("moongrad")._core_file() or ""
+  local dir = core:match("^(.*)/[^/]*$") or "."
+  local found
+  for _, cand in ipairs{dir .. "/" .. file, dir .. "/lua/moongrad/" .. file,
+                        dir .. "/../lib/lua/5.4/moongrad/" .. file,
+                        dir .. "/lua/5.4/moongrad/" .. file} do
+    local f = io.open(cand, "rb")
+    if f then
+      f:close()
+      found = cand
+      break
+    end
+  end
+  local loader, err = nil, "no moongrad/" .. file .. " beside " .. core .. " or on package.cpath"
+  if found then loader, err = package.loadlib(found, "luaopen_" .. modname:gsub("%.", "_")) end
+  if not loader then return nil, tostring(err) end
+  mod = loader()
+  package.loaded[modname] = mod
+  return mod
+end
+
 return util
