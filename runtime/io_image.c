@@ -657,7 +657,9 @@ int mg_image_decode(mg_Context *ctx, mg_Tensor **out, const char *who,
 typedef struct {
   mg_Context *ctx;
   const char *who, *path;
-  mg_FileWriter fw;
+  mg_FileWriter fw;    /* the file, when buf is NULL */
+  char **buf;          /* or a growing malloc'd buffer */
+  size_t len, cap;
   int io_failed;       /* mg_file_write failed (its message is in ctx) */
   char msg[256];       /* libpng's error */
   uint8_t *row;        /* one row, interleaved */
@@ -671,9 +673,23 @@ static void enc_err(png_structp png, png_const_charp msg) {
   png_longjmp(png, 1);
 }
 
+static int buf_write(Enc *e, const void *p, size_t n) {
+  if (e->len + n > e->cap) {
+    size_t cap = e->cap ? e->cap : 4096;
+    while (cap < e->len + n) cap *= 2;
+    char *b = realloc(*e->buf, cap);
+    if (!b) return mg_error(e->ctx, MG_ENOMEM, "%s: out of memory for a PNG of %zu bytes",
+                            e->who, e->len + n);
+    *e->buf = b, e->cap = cap;
+  }
+  memcpy(*e->buf + e->len, p, n);
+  e->len += n;
+  return MG_OK;
+}
+
 static void enc_write(png_structp png, png_bytep p, size_t n) {
   Enc *e = png_get_io_ptr(png);
-  if (mg_file_write(e->ctx, &e->fw, p, n)) {
+  if (e->buf ? buf_write(e, p, n) : mg_file_write(e->ctx, &e->fw, p, n)) {
     e->io_failed = 1;
     png_error(png, "writing failed");
   }
@@ -725,8 +741,9 @@ static int enc_rows(Enc *e, const mg_Tensor *t) {
   return MG_OK;
 }
 
-int mg_image_save(mg_Context *ctx, const char *who, const char *path,
-                  const mg_Tensor *t) {
+/* Checks t as an image to store; path names it in messages. */
+static int check_savable(mg_Context *ctx, const char *who, const char *path,
+                         const mg_Tensor *t) {
   if (t->dtype != MG_U8 && t->dtype != MG_F32 && t->dtype != MG_F64)
     return mg_error(ctx, MG_EARG, "%s: %s: expected a uint8 tensor, or a "
                     "float one with values in [0, 1], got %s", who, path,
@@ -738,17 +755,33 @@ int mg_image_save(mg_Context *ctx, const char *who, const char *path,
     return mg_error(ctx, MG_EARG, "%s: %s: expected an image [C, H, W] with "
                     "C = 1, 2, 3 or 4 and H, W from 1 to 2^31 - 1, got shape %s",
                     who, path, mg_shape_str(s, sizeof s, t->ndim, t->shape));
+  return MG_OK;
+}
+
+/* Encodes t into the file at path, or into *buf (*len bytes) when buf is
+ * not NULL. */
+static int encode_png(mg_Context *ctx, const char *who, const char *path,
+                      const mg_Tensor *t, char **buf, size_t *len) {
+  int st = check_savable(ctx, who, path, t);
+  if (st) return st;
   Enc e;
   memset(&e, 0, sizeof e);
-  e.ctx = ctx, e.who = who, e.path = path;
+  e.ctx = ctx, e.who = who, e.path = path, e.buf = buf;
   size_t rowbytes = (size_t)t->shape[0] * (size_t)t->shape[2];
-  int st = mg_charge(ctx, rowbytes);
+  st = mg_charge(ctx, rowbytes);
   if (st) return mg_read_nomem(ctx, who, path);
   if (!(e.row = malloc(rowbytes)) ||
       !(e.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, enc_err, enc_warn)) ||
       !(e.info = png_create_info_struct(e.png))) {
     st = mg_error(ctx, MG_ENOMEM, "%s: %s: out of memory for a row of %zu bytes",
                   who, path, rowbytes);
+  } else if (buf) {
+    *buf = NULL;
+    if ((st = enc_rows(&e, t))) {
+      free(*buf);
+      *buf = NULL;
+    }
+    *len = e.len;
   } else if (!(st = mg_file_begin(ctx, &e.fw, who, path, NULL))) {
     if ((st = enc_rows(&e, t))) mg_file_abort(&e.fw);
     else st = mg_file_commit(ctx, &e.fw);
@@ -757,4 +790,14 @@ int mg_image_save(mg_Context *ctx, const char *who, const char *path,
   free(e.row);
   mg_uncharge(ctx, rowbytes);
   return st;
+}
+
+int mg_image_save(mg_Context *ctx, const char *who, const char *path,
+                  const mg_Tensor *t) {
+  return encode_png(ctx, who, path, t, NULL, NULL);
+}
+
+int mg_image_encode_png(mg_Context *ctx, const char *who, const mg_Tensor *t,
+                        char **png, size_t *len) {
+  return encode_png(ctx, who, "<memory>", t, png, len);
 }

@@ -148,6 +148,21 @@ static int f_info(lua_State *L) {
 }
 
 /* mg._image_save(path, t) */
+/* mg._image_encode(img) -> the PNG's bytes as a string. */
+static int f_encode(lua_State *L) {
+  mg_Context *ctx = mgl_ctx(L);
+  mg_Tensor *t = mgl_test_any(L, 1);
+  if (!t)
+    return luaL_error(L, "image.encode: expected a tensor [C, H, W] as argument 1, got %s",
+                      luaL_typename(L, 1));
+  char *png = NULL;
+  size_t len = 0;
+  MGL_TRY(L, ctx, mg_image_encode_png(ctx, "image.encode", t, &png, &len));
+  lua_pushlstring(L, png, len); /* may raise: memory; png is then lost */
+  free(png);
+  return 1;
+}
+
 static int f_save(lua_State *L) {
   mg_Context *ctx = mgl_ctx(L);
   const char *path = check_path(L, 1, "image.save");
@@ -268,6 +283,7 @@ const luaL_Reg mgl_image_functions[] = {
     {"_image_decode", f_decode},
     {"_image_info", f_info},
     {"_image_save", f_save},
+    {"_image_encode", f_encode},
     {"_image_set_max_pixels", f_set_max_pixels},
     {"_image_max_pixels", f_max_pixels},
     {"_listdir", f_listdir},

@@ -105,4 +105,10 @@ int mg_image_info(mg_Context *ctx, mg_ImageInfo *info, const char *who,
 int mg_image_save(mg_Context *ctx, const char *who, const char *path,
                   const mg_Tensor *t);
 
+/* The PNG mg_image_save would write, in memory: on success *png is a
+ * malloc'd buffer of *len bytes (the caller frees it); on failure *png is
+ * NULL. Messages name "<memory>" where mg_image_save names the path. */
+int mg_image_encode_png(mg_Context *ctx, const char *who, const mg_Tensor *t,
+                        char **png, size_t *len);
+
 #endif

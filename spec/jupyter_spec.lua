@@ -81,6 +81,26 @@ describe("the Jupyter kernel", function()
     assert.are.equal(4, r[4].reply.execution_count)
   end)
 
+  it("shows a tensor as a table too, a chart as a drawing, and mg.display's images as PNG", function()
+    local r = drive {
+      { op = "execute", code = "mg.tensor({{1, 2}, {3, 4}}, 'int64')" },
+      { op = "execute", code = "require('moongrad.plot').lines{series = {{name = 'loss', y = {3, 1}}}}" },
+      { op = "execute", code = "print('before') mg.display(mg.zeros(3, 4, 4, 'uint8')) print('after')" },
+    }.results
+    local data = of_type(r[1], "execute_result")[1].data
+    assert.truthy(data["text/html"]:find("<tr><td>1</td><td>2</td></tr>", 1, true), data["text/html"])
+    data = of_type(r[2], "execute_result")[1].data
+    assert.truthy(data["image/svg+xml"]:find("^<svg"), data["image/svg+xml"])
+    -- in the order printed: the stream, the image, the stream
+    local kinds = {}
+    for _, m in ipairs(r[3].iopub) do
+      if m.type ~= "execute_input" then kinds[#kinds + 1] = m.type end
+    end
+    assert.are.same({ "stream", "display_data", "stream" }, kinds)
+    local png = of_type(r[3], "display_data")[1].data["image/png"]
+    assert.truthy(png:find("^iVBORw0KGgo"), png) -- base64 of the PNG signature
+  end)
+
   it("reports an error with its traceback and goes on serving", function()
     local r = drive {
       { op = "execute", code = "local x = 1\nerror('boom')" },

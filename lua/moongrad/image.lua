@@ -6,6 +6,7 @@
 --   mg.image.save("out.png", img)                          -- or floats in [0, 1]
 --   mg.image.info("cat.jpg")  --> {width =, height =, channels =, format = "JPEG"}
 --   mg.image.decode(bytes [, {mode =, name =}])            -- from a string
+--   mg.image.encode(img)  --> the PNG save would write, as a string
 --
 -- load's modes convert as Pillow's Image.convert does (L from RGB is
 -- (19595 R + 38470 G + 7471 B + 32768) >> 16); without a mode the image
@@ -29,6 +30,7 @@ local image = {
   decode = core._image_decode,
   info = core._image_info,
   save = core._image_save,
+  encode = core._image_encode,
   set_max_pixels = core._image_set_max_pixels,
 }
 

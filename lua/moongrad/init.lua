@@ -7,6 +7,8 @@ local is_tensor, math_type, tointeger, min = mg.is_tensor, math.type, math.toint
 
 mg.gradcheck = require("moongrad.gradcheck").gradcheck
 mg.image = require "moongrad.image"
+-- mg.display(x): x in its richest form, inline in a notebook (moongrad.display).
+function mg.display(...) return require("moongrad.display").display(...) end
 
 -- ---- splitting: the inverses of mg.cat and mg.stack -------------------------
 -- Each piece is a view (narrow or select), so it shares t's storage and its

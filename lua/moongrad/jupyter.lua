@@ -14,6 +14,7 @@
 -- (install_kernelspec below).
 local json = require "dkjson"
 local repl = require "moongrad.repl"
+local display = require "moongrad.display"
 
 local M = {}
 
@@ -147,13 +148,16 @@ function Kernel:execute(msg, content)
               traceback = e.traceback }
   else
     if results.n > 1 and not silent then
-      local shown = {}
-      for i = 2, results.n do shown[#shown + 1] = repl.show(results[i]) end
-      self:publish("execute_result", {
-        execution_count = count,
-        data = { ["text/plain"] = table.concat(shown, "\t") },
-        metadata = EMPTY,
-      }, msg.header)
+      local data
+      if results.n == 2 then
+        data = display.bundle(results[2]) -- a table, a chart; images only through mg.display
+      else
+        local shown = {}
+        for i = 2, results.n do shown[#shown + 1] = repl.show(results[i]) end
+        data = { ["text/plain"] = table.concat(shown, "\t") }
+      end
+      self:publish("execute_result", { execution_count = count, data = data, metadata = EMPTY },
+                   msg.header)
     end
     reply = { status = "ok", execution_count = count, user_expressions = EMPTY, payload = {} }
   end
@@ -227,6 +231,7 @@ local handlers = {
 local ignored = { comm_open = true, comm_msg = true, comm_close = true }
 
 function Kernel:serve(channel, msg)
+  self.parent = msg.header -- what mg.display's output answers
   local header, err = json.decode(msg.header)
   local content = json.decode(msg.content)
   if type(header) ~= "table" or type(content) ~= "table" or type(header.msg_type) ~= "string" then
@@ -291,6 +296,10 @@ function M.main(path, helpers)
   local wire = wire_module.open(conn)
   local kernel = setmetatable({ wire = wire, count = 0, run = helpers.run,
                                 candidates = helpers.candidates }, Kernel)
+  display.set_sink(function(data)
+    kernel:publish("display_data", { data = data, metadata = EMPTY, transient = EMPTY },
+                   kernel.parent)
+  end)
   kernel:status("starting")
   kernel:loop()
   wire:close()
