@@ -15,6 +15,7 @@
 local json = require "dkjson"
 local repl = require "moongrad.repl"
 local display = require "moongrad.display"
+local mg = require "moongrad"
 
 local M = {}
 
@@ -66,8 +67,7 @@ local function completion(candidates, code, cursor)
   if sep == "." or sep == ":" then
     expr = before:sub(1, start - 1):match("([%a_][%w_%.]*)$")
     if not expr or expr:match("%.%.") or expr:match("%.$") then return {}, start end
-  elseif before:sub(1, start):match("[%w_%)%]\"']$") and start > 0 and sep ~= "" and
-         not sep:match("[%s%(%[{,=%+%-%*/%%^<>~;]") then
+  elseif sep:match("[%w_%)%]\"']") then -- after a number, a call, an index or a string
     return {}, start
   end
   local ok, found = pcall(candidates, expr, expr and sep or "", word)
@@ -198,8 +198,7 @@ function Kernel:inspect(content)
   if not ok or value == nil then
     return { status = "ok", found = false, data = EMPTY, metadata = EMPTY }
   end
-  local kind = type(value) == "userdata" and mg and mg.is_tensor and mg.is_tensor(value) and "tensor"
-               or type(value)
+  local kind = mg.is_tensor(value) and "tensor" or type(value)
   local text = name .. ": " .. kind
   if kind ~= "function" then text = text .. "\n" .. repl.show(value) end
   return { status = "ok", found = true, data = { ["text/plain"] = text }, metadata = EMPTY }
@@ -286,7 +285,7 @@ function M.main(path, helpers)
   if type(conn) ~= "table" then
     error(("moongrad --kernel: %s is not a JSON connection file: %s"):format(path, tostring(err)), 0)
   end
-  if _G.mg == nil then _G.mg = require "moongrad" end
+  if _G.mg == nil then _G.mg = mg end
   local wire_module, err2 = require("moongrad.util").require_beside_core(
     "moongrad.jupyter_wire", "jupyter_wire.so")
   if not wire_module then
