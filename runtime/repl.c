@@ -631,11 +631,22 @@ static char **attempt_completion(const char *text, int start, int end) {
 
 /* ---- the loop -------------------------------------------------------------- */
 
-/* Sets the global mg to require "moongrad" unless a script already set it.
- * Returns whether mg is now there. */
+/* With mg at the top of the stack: sets the global help to mg.help (as in
+ * Python's REPL) unless a script took the name. */
+static void preload_help(lua_State *L) {
+  if (lua_getglobal(L, "help") == LUA_TNIL && lua_istable(L, -2)) {
+    lua_getfield(L, -2, "help");
+    lua_setglobal(L, "help");
+  }
+  lua_pop(L, 1);
+}
+
+/* Sets the global mg to require "moongrad" unless a script already set it,
+ * and help to mg.help. Returns whether mg is now there. */
 static int preload_mg(lua_State *L) {
   int status;
   if (lua_getglobal(L, "mg") != LUA_TNIL) {
+    preload_help(L);
     lua_pop(L, 1);
     return 1;
   }
@@ -650,6 +661,7 @@ static int preload_mg(lua_State *L) {
     mg_repl_report(L, status, "moongrad");
     return 0;
   }
+  preload_help(L);
   lua_setglobal(L, "mg");
   return 1;
 }

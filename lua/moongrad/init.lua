@@ -9,6 +9,9 @@ mg.gradcheck = require("moongrad.gradcheck").gradcheck
 mg.image = require "moongrad.image"
 -- mg.display(x): x in its richest form, inline in a notebook (moongrad.display).
 function mg.display(...) return require("moongrad.display").display(...) end
+-- mg.help(x): the help for a function, module or class (moongrad.help); the
+-- REPL and the notebook call it help.
+function mg.help(x) return require("moongrad.help").help(x) end
 
 -- ---- splitting: the inverses of mg.cat and mg.stack -------------------------
 -- Each piece is a view (narrow or select), so it shares t's storage and its

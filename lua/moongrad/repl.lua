@@ -1,6 +1,9 @@
 -- How the REPL shows the values an expression returns: tensors by their
--- own __tostring, plain tables as short Lua literals ({2, 3} rather than
--- "table: 0x55..."), everything else as print would.
+-- own __tostring, moongrad's modules as their public names grouped (what
+-- help(module) lists), other plain tables as short Lua literals ({2, 3}
+-- rather than "table: 0x55..."), everything else as print would.
+local help = require "moongrad.help"
+
 local M = {}
 
 local MAX_ITEMS = 20 -- entries shown per table before "..."
@@ -50,7 +53,7 @@ end
 
 -- The text for one value, as the REPL prints it.
 function M.show(v)
-  return show(v, 0, {})
+  return help.module_summary(v) or show(v, 0, {})
 end
 
 -- Prints the results of one REPL line, tab-separated like print.
