@@ -160,6 +160,21 @@ bench-gemm: deps
 	  echo "gemm_shapes: $$t thread(s), OPENBLAS_CORETYPE=$$core"; \
 	  OMP_NUM_THREADS=$$t OPENBLAS_NUM_THREADS=$$t OPENBLAS_CORETYPE=$$core $(B)/gemm_shapes
 
+# The example notebook (examples/notebook/): `make notebook` runs it on the
+# kernel with nbclient and saves its outputs in place (what a reader sees
+# without running it); `make notebook-screenshot` runs it in a real browser
+# (jupyter-notebook and headless chromium, installed here: tools for this
+# target only) and writes docs/notebook.png.
+NOTEBOOK := examples/notebook/fashion_mnist.ipynb
+notebook: deps
+	$(MAKE) all
+	/usr/bin/python3 tools/run-notebook.py $(B)/moongrad $(NOTEBOOK) $(NOTEBOOK)
+
+notebook-screenshot: deps
+	@sh tools/deps.sh notebook
+	$(MAKE) all
+	/usr/bin/python3 tools/notebook-screenshot.py $(B)/moongrad $(NOTEBOOK) docs/notebook.png
+
 # Data-parallel scaling of moongrad.dist (bench/dist_scaling.lua): 1 rank
 # with 2 threads against 2 MPI ranks with 1 each, the compute/communication
 # split, a projection to 8 and 64 ranks on 10 Gbit/s; writes
@@ -313,7 +328,7 @@ clean-sanitize:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps deps-build test test-peers demo bench bench-gemm bench-dist clean
+.PHONY: all deps deps-build test test-peers demo bench bench-gemm bench-dist notebook notebook-screenshot clean
 
 # ---- fuzzing -----------------------------------------------------------------
 # libFuzzer harnesses (fuzz/*_fuzz.c) for the file readers and the tensor API,

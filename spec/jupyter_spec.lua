@@ -132,6 +132,87 @@ describe("the Jupyter kernel", function()
     assert.is_true(report.alive)
   end)
 
+  it("shows train.fit's progress in place, with the curves redrawn as the epochs go", function()
+    local r = drive {
+      { op = "execute", code = [[
+local nn, optim, train, data = require "moongrad.nn", require "moongrad.optim",
+  require "moongrad.train", require "moongrad.data"
+mg.manual_seed(1)
+local ds = data.TensorDataset(mg.randn(32, 4), mg.randint(1, 2, {32}))
+local net = nn.Linear(4, 2)
+history = train.fit(net, {train = data.DataLoader(ds, {batch_size = 8}),
+                          optimizer = optim.SGD(net, {lr = 0.1}), epochs = 3})]] },
+      { op = "execute", code = "#history.epochs" },
+    }.results
+    assert.are.equal("ok", r[1].reply.status, r[1].reply.evalue)
+    local first, updates = {}, {}
+    for _, m in ipairs(r[1].iopub) do
+      if m.type == "display_data" or m.type == "update_display_data" then
+        local id = m.content.transient.display_id
+        assert.truthy(id, "a live output without a display_id")
+        if m.type == "display_data" then first[#first + 1] = id
+        else updates[id] = (updates[id] or 0) + 1 end
+      end
+    end
+    assert.are.equal(2, #first) -- the bar, then the curves
+    assert.is_true(updates[first[1]] >= 6, "bar updates: " .. tostring(updates[first[1]]))
+    assert.are.equal(2, updates[first[2]]) -- curves redrawn after epochs 2 and 3
+    local last_svg
+    for _, m in ipairs(r[1].iopub) do
+      if m.content.transient and m.content.transient.display_id == first[2] then
+        last_svg = m.content.data["image/svg+xml"]
+      end
+    end
+    assert.truthy(last_svg and last_svg:find("^<svg"), "the curves are not an SVG")
+    assert.are.same({}, of_type(r[1], "stream")) -- no \r bar printed besides
+    assert.are.equal("3", of_type(r[2], "execute_result")[1].data["text/plain"])
+  end)
+
+  it("answers help: Shift-Tab, ?name, name?, help(x) and a module's names", function()
+    local r = drive {
+      { op = "inspect", code = "y = mg.zeros(", cursor = 12 },
+      { op = "execute", code = "?mg.zeros" },
+      { op = "execute", code = "mg.zeros?" },
+      { op = "execute", code = "help(mg.zeros)" },
+      { op = "execute", code = "mg" },
+      { op = "execute", code = "?no_such_name_here" },
+    }.results
+    assert.is_true(r[1].reply.found)
+    local tip = r[1].reply.data["text/plain"]
+    assert.truthy(tip:find("^mg%.zeros%("), tip)
+    assert.truthy(tip:find("Example:", 1, true), tip)
+    for i = 2, 3 do
+      local shown = of_type(r[i], "display_data")[1]
+      assert.truthy(shown and shown.data["text/plain"]:find("^mg%.zeros%("), "cell " .. i)
+    end
+    local printed = ""
+    for _, s in ipairs(of_type(r[4], "stream")) do printed = printed .. s.text end
+    assert.truthy(printed:find("^mg%.zeros%("), printed)
+    local listing = of_type(r[5], "execute_result")[1].data["text/plain"]
+    assert.truthy(listing:find("^mg: "), listing)
+    assert.truthy(listing:find("\n  Creation  ", 1, true), listing)
+    assert.truthy(listing:find(" zeros_like", 1, true), listing)
+    assert.falsy(listing:find("function: 0x", 1, true), listing)
+    local none = of_type(r[6], "display_data")[1].data["text/plain"]
+    assert.truthy(none:find('nothing is called "no_such_name_here"', 1, true), none)
+  end)
+
+  it("stops a training loop on interrupt after its step, and the next cell works", function()
+    local r = drive {
+      { op = "execute_interrupted", after = 2.0, code = [[
+local nn, optim, train, data = require "moongrad.nn", require "moongrad.optim",
+  require "moongrad.train", require "moongrad.data"
+local ds = data.TensorDataset(mg.randn(256, 64), mg.randint(1, 2, {256}))
+net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 2))
+train.fit(net, {train = data.DataLoader(ds, {batch_size = 8}),
+                optimizer = optim.SGD(net, {lr = 0.01}), epochs = 100000})]] },
+      { op = "execute", code = "net(mg.randn(1, 64)):shape()[2]" },
+    }.results
+    assert.are.equal("error", r[1].reply.status)
+    assert.truthy(r[1].reply.evalue:find("fit: interrupted by SIGINT at", 1, true), r[1].reply.evalue)
+    assert.are.equal("2", of_type(r[2], "execute_result")[1].data["text/plain"])
+  end)
+
   it("completes globals, fields and tensor methods", function()
     local r = drive {
       { op = "complete", code = "x = mg.randp", cursor = 12 },

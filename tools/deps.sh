@@ -18,8 +18,8 @@ build="gcc make lua5.4 liblua5.4-dev libopenblas-openmp-dev libdnnl-dev zlib1g-d
 # man-db): the tools a user of the installed files reaches for.
 # Open MPI (its compiler wrapper and mpirun) builds moongrad.dist and runs
 # its two-rank specs. jupyter_client is the real client the kernel's specs
-# drive it with.
-test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin python3-jupyter-client"
+# drive it with; nbclient runs the example notebook through it end to end.
+test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev openmpi-bin python3-jupyter-client python3-nbclient"
 # make test-sanitize builds with gcc's AddressSanitizer and UBSan runtimes
 # (libasan8, libubsan1: gcc pulls them in, named here to be plain), make
 # test-tsan with its ThreadSanitizer runtime (libtsan2); the fuzzing targets
@@ -29,13 +29,18 @@ sanitize="$test libasan8 libubsan1 libtsan2 clang-14 libclang-rt-14-dev"
 # makes the image benchmark's photo folder from python3-skimage's
 # photographs): never dependencies of moongrad itself.
 bench="$test python3-torch python3-torchvision python3-pil python3-skimage"
+# make notebook-screenshot: the example notebook run in a real browser —
+# Jupyter's notebook server and headless Chromium, driven over the DevTools
+# protocol (python3-websocket).
+notebook="$test jupyter-notebook chromium python3-websocket"
 
 case "${1:-test}" in
   build) want=$build ;;
   test) want=$test ;;
   sanitize) want=$sanitize ;;
   bench) want=$bench ;;
-  *) echo "usage: $0 [build|test|sanitize|bench]" >&2; exit 2 ;;
+  notebook) want=$notebook ;;
+  *) echo "usage: $0 [build|test|sanitize|bench|notebook]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -4,6 +4,7 @@
 --   mg.display(img)             -- an image [C, H, W] or a batch [N, C, H, W]: a PNG
 --   mg.display(plot.lines{...}) -- a chart (SVG text): the drawing
 --   mg.display(t)               -- a tensor: a table; anything else: its text
+--   local h = mg.display(x); h:update(y)   -- redraws that output in place
 --
 -- In the kernel each call shows in the cell at once; elsewhere (a script,
 -- the REPL) it prints the text form. A cell's own result goes through
@@ -68,9 +69,10 @@ local function shown_indices(n)
   return idx
 end
 
-local function cell(v, dtype)
-  if dtype == "int64" or dtype == "uint8" then return tostring(v) end
-  return fmt("%.4g", v)
+-- Integers (every integer dtype) and bools as they are; floats to 4 digits.
+local function cell(v)
+  if math.type(v) == "float" then return fmt("%.4g", v) end
+  return tostring(v)
 end
 
 local function tensor_html(t)
@@ -87,7 +89,7 @@ local function tensor_html(t)
   for _, i in ipairs(rows) do
     local tds = {}
     for _, j in ipairs(cols) do
-      tds[#tds + 1] = (i and j) and "<td>" .. cell(m[{ i, j }], dtype) .. "</td>" or "<td>…</td>"
+      tds[#tds + 1] = (i and j) and "<td>" .. cell(m[{ i, j }]) .. "</td>" or "<td>…</td>"
     end
     out[#out + 1] = "<tr>" .. concat(tds) .. "</tr>"
   end
@@ -123,8 +125,9 @@ end
 -- Bundles.
 
 -- bundle(v [, {image = true}]) -> {[mime type] = text}: text/plain always;
--- a tensor adds text/html (and image/png with image = true when it has an
--- image's shape); an SVG string (plot.*'s charts) adds image/svg+xml.
+-- a tensor adds text/html, or with image = true and an image's shape
+-- image/png instead (and a one-line text); an SVG string (plot.*'s charts)
+-- adds image/svg+xml.
 function M.bundle(v, opts)
   local mt = getmetatable(v)
   if type(mt) == "table" and type(mt.__display) == "function" then
@@ -142,26 +145,59 @@ function M.bundle(v, opts)
     return { ["image/svg+xml"] = v,
              ["text/plain"] = fmt("<SVG chart%s>", w and h and fmt(" %sx%s", w, h) or "") }
   end
-  local data = { ["text/plain"] = repl.show(v) }
   if mg.is_tensor(v) then
-    data["text/html"] = tensor_html(v)
     local img = opts and opts.image and as_image(v)
-    if img then data["image/png"] = M.base64(mg.image.encode(img)) end
+    if img then
+      -- Only the picture: a notebook prefers HTML to PNG when it has both.
+      return { ["image/png"] = M.base64(mg.image.encode(img)),
+               ["text/plain"] = fmt("<%s image%s of shape [%s]>", v:dtype(), v:dim() == 4 and "s" or "",
+                                    concat(v:shape(), ",")) }
+    end
+    return { ["text/plain"] = repl.show(v), ["text/html"] = tensor_html(v) }
   end
-  return data
+  return { ["text/plain"] = repl.show(v) }
 end
 
--- Where mg.display sends a bundle: the kernel sets a function; nil prints.
+-- Where mg.display sends a bundle: the kernel sets a function
+-- sink(data, display_id, update) that publishes display_data (update
+-- false) or update_display_data for that id; with none set, values print.
 local sink
 
 function M.set_sink(fn) sink = fn end
 
--- mg.display(...): shows each value in its richest form.
+-- Whether displays show in place (in a notebook) rather than as text.
+function M.is_live() return sink ~= nil end
+
+-- Display ids: unique within the kernel's process and across restarts
+-- (a table's address and the time; math.random would move a user's
+-- seeded sequence).
+local serial = 0
+local session = fmt("%x%s", os.time(), tostring({}):match("(%x+)$") or "0")
+
+local Handle = {}
+Handle.__index = Handle
+Handle.__name = "moongrad.DisplayHandle"
+
+-- h:update(v): replaces what the display shows with v (in the notebook,
+-- where it first appeared); elsewhere prints v's text as display does.
+function Handle:update(v)
+  local data = M.bundle(v, { image = true })
+  if sink then sink(data, self.id, true) else print(data["text/plain"]) end
+  return self
+end
+
+-- mg.display(...): shows each value in its richest form and returns, for
+-- each, a handle whose :update(v) redraws that output in place.
 function M.display(...)
+  local handles = {}
   for i = 1, select("#", ...) do
+    serial = serial + 1
+    local h = setmetatable({ id = fmt("moongrad-%s-%d", session, serial) }, Handle)
     local data = M.bundle((select(i, ...)), { image = true })
-    if sink then sink(data) else print(data["text/plain"]) end
+    if sink then sink(data, h.id, false) else print(data["text/plain"]) end
+    handles[i] = h
   end
+  return table.unpack(handles, 1, select("#", ...))
 end
 
 return M

@@ -15,6 +15,7 @@
 local json = require "dkjson"
 local repl = require "moongrad.repl"
 local display = require "moongrad.display"
+local help = require "moongrad.help"
 local mg = require "moongrad"
 
 local M = {}
@@ -46,11 +47,22 @@ local function completeness(code)
   return "invalid"
 end
 
--- Compiles a cell: as an expression when it is one (its values become the
--- result), otherwise as statements.
+-- Compiles a cell so that its last expression's values become the result,
+-- as in IPython: the whole cell when it is an expression list, else the
+-- statements before its last lines when those lines are one ("x = f()\nx"),
+-- else the cell as statements.
 local function compile(code, name)
   local fn = load("return " .. code .. "\n;", name)
   if fn then return fn end
+  local lines = {}
+  for line in (code:gsub("%s+$", "") .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  for k = #lines, 2, -1 do
+    local last = table.concat(lines, "\n", k)
+    if not last:match("^%s*%-%-") and load("return " .. last .. "\n;", name) then
+      fn = load(table.concat(lines, "\n", 1, k - 1) .. "\nreturn " .. last .. "\n;", name)
+      if fn then return fn end
+    end
+  end
   return load(code, name)
 end
 
@@ -124,6 +136,26 @@ local function error_content(message)
   return { ename = ename, evalue = first, traceback = lines }
 end
 
+-- The value called name ("mg.conv2d", "t.sum"), walked from the globals
+-- without running anything else; nil when a part is missing.
+local function lookup(name)
+  if not name:match("^[%a_][%w_]*[%w_%.]*$") or name:match("%.%.") or name:match("%.$") then
+    return nil
+  end
+  local ok, value = pcall(function()
+    local v = _G
+    for part in name:gmatch("[^.]+") do v = v[part] end
+    return v
+  end)
+  return ok and value or nil
+end
+
+-- "?name" or "name?" alone in a cell asks for help, as in IPython.
+local function help_query(code)
+  local name = code:match("^%s*%?%s*([%a_][%w_%.:]*)%s*$") or code:match("^%s*([%a_][%w_%.:]*)%s*%?%s*$")
+  return name
+end
+
 function Kernel:execute(msg, content)
   local code = content.code or ""
   local silent = content.silent == true
@@ -132,6 +164,16 @@ function Kernel:execute(msg, content)
   local count = self.count
   if not silent then
     self:publish("execute_input", { code = code, execution_count = count }, msg.header)
+  end
+  local query = help_query(code)
+  if query then
+    local value = lookup(query:gsub(":", "."))
+    local text = help.text(value ~= nil and value or query)
+    if not silent then
+      self:publish("display_data", { data = { ["text/plain"] = text }, metadata = EMPTY,
+                                     transient = EMPTY }, msg.header)
+    end
+    return { status = "ok", execution_count = count, user_expressions = EMPTY, payload = {} }
   end
   local reply
   local fn, err = compile(code, "=[" .. count .. "]")
@@ -179,28 +221,26 @@ function Kernel:complete(content)
   }
 end
 
--- The dotted name around the cursor ("mg.conv2d", "t:sum"), walked from the
--- globals: its type and, for a value, how the REPL shows it.
+-- Shift-Tab: the help for the dotted name around the cursor ("mg.zeros",
+-- "t:sum"); for a value with no help of its own (a tensor, a number), its
+-- type and how the REPL shows it.
 function Kernel:inspect(content)
   local code, cursor = content.code or "", content.cursor_pos or #(content.code or "")
   local byte = (utf8.offset(code, cursor + 1) or #code + 1) - 1
   local head = code:sub(1, byte):match("[%a_][%w_%.:]*$") or ""
   local tail = code:sub(byte + 1):match("^[%w_]*") or ""
   local name = (head .. tail):gsub(":", ".")
-  local ok, value = false, nil
-  if name:match("^[%a_][%w_]*[%w_%.]*$") and not name:match("%.%.") and not name:match("%.$") then
-    ok, value = pcall(function()
-      local v = _G
-      for part in name:gmatch("[^.]+") do v = v[part] end
-      return v
-    end)
-  end
-  if not ok or value == nil then
+  local value = lookup(name)
+  if value == nil then
     return { status = "ok", found = false, data = EMPTY, metadata = EMPTY }
   end
+  local text
   local kind = mg.is_tensor(value) and "tensor" or type(value)
-  local text = name .. ": " .. kind
-  if kind ~= "function" then text = text .. "\n" .. repl.show(value) end
+  if kind == "function" or (kind == "table" and help.resolve(value)) then
+    text = help.text(value)
+  else
+    text = name .. ": " .. kind .. "\n" .. repl.show(value)
+  end
   return { status = "ok", found = true, data = { ["text/plain"] = text }, metadata = EMPTY }
 end
 
@@ -286,6 +326,7 @@ function M.main(path, helpers)
     error(("moongrad --kernel: %s is not a JSON connection file: %s"):format(path, tostring(err)), 0)
   end
   if _G.mg == nil then _G.mg = mg end
+  if _G.help == nil then _G.help = mg.help end
   local wire_module, err2 = require("moongrad.util").require_beside_core(
     "moongrad.jupyter_wire", "jupyter_wire.so")
   if not wire_module then
@@ -295,9 +336,9 @@ function M.main(path, helpers)
   local wire = wire_module.open(conn)
   local kernel = setmetatable({ wire = wire, count = 0, run = helpers.run,
                                 candidates = helpers.candidates }, Kernel)
-  display.set_sink(function(data)
-    kernel:publish("display_data", { data = data, metadata = EMPTY, transient = EMPTY },
-                   kernel.parent)
+  display.set_sink(function(data, id, update)
+    kernel:publish(update and "update_display_data" or "display_data",
+                   { data = data, metadata = EMPTY, transient = { display_id = id } }, kernel.parent)
   end)
   kernel:status("starting")
   kernel:loop()

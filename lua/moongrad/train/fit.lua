@@ -284,7 +284,7 @@ local function fit(model, o, job)
     end
     ctx.logs = record
     call(ctx, "on_epoch_end")
-    ctx.progress:epoch_end(record, history.columns)
+    ctx.progress:epoch_end(record, history.columns, history)
     if o.checkpoint and (o.checkpoint.every == "epoch" or o.checkpoint.every_n_batches) then
       save_checkpoint(ctx, o, false)
     end

@@ -1,7 +1,8 @@
 -- moongrad.train.progress: what fit prints while it trains, on stdout.
 --
 --   progress = "auto" (default)  a bar redrawn in place when stdout is a
---                                terminal, else one summary line per epoch
+--                                terminal or fit runs in a notebook, else
+--                                one summary line per epoch
 --   progress = true              the bar, terminal or not
 --   progress = false             one summary line per epoch
 --   progress = "quiet"           nothing
@@ -10,6 +11,11 @@
 --   epoch 3/10 [##########..........] 120/469  loss 0.4312  5,230 samples/s  ETA 0:12
 -- and when the epoch ends it is replaced by the epoch's summary line:
 --   epoch 3/10  train_loss 0.4312  train_accuracy 0.8421  val_loss 0.4012  ...  12.3s
+--
+-- In a notebook (the moongrad kernel), "auto" and true show two outputs
+-- updated in place instead (update_display_data): the bar as HTML, above
+-- it the summary lines of the epochs done, and the training curves
+-- (plot.training_curves) redrawn at the end of each epoch.
 --
 -- Whether stdout is a terminal is asked once per process with
 -- os.execute("test -t 1") (the shell inherits our stdout), and cached.
@@ -74,8 +80,10 @@ function progress.summary(record, epochs, columns)
   return concat(parts, "  ")
 end
 
-local Progress = {}
+local Progress = {}  -- in a terminal or a log
 Progress.__index = Progress
+local Live = {}      -- in a notebook (below)
+Live.__index = Live
 
 -- progress.new(mode, out): mode as above; out a file (io.stdout).
 function progress.new(mode, out)
@@ -83,6 +91,10 @@ function progress.new(mode, out)
   if mode ~= "auto" and mode ~= true and mode ~= false and mode ~= "quiet" then
     error(fmt("fit: progress must be \"auto\", true, false or \"quiet\", got %s",
               tostring(mode)), 3)
+  end
+  local display = (mode == true or mode == "auto") and progress.notebook()
+  if display then
+    return setmetatable({display = display, lines = {}}, Live)
   end
   local bar = mode == true or (mode == "auto" and progress.stdout_is_tty())
   return setmetatable({out = out or io.stdout, bar = bar, quiet = mode == "quiet",
@@ -94,6 +106,18 @@ function Progress:epoch_begin(epoch, epochs, n_batches)
   self.t0, self.last_draw, self.samples = now(), -huge, 0
 end
 
+-- The bar's facts after batch b: "120/469  loss 0.4312  5,230 samples/s
+-- ETA 0:12", and the filled share (0..1, nil when the length is unknown).
+local function status(self, b, mean_loss, b0, t)
+  local n, elapsed = self.n, t - self.t0
+  local done = b - (b0 or 1) + 1
+  local rate = elapsed > 0 and thousands(self.samples / elapsed) or "?"
+  local eta = elapsed > 0 and n and (n - b) * elapsed / done or huge
+  local text = fmt("%d/%s  loss %s  %s samples/s  ETA %s", b, n and tostring(n) or "?",
+                   num(mean_loss), rate, clock(eta))
+  return text, n and n > 0 and min(1, b / n) or nil
+end
+
 -- After batch b of the epoch: mean loss so far and samples in this batch.
 -- b0 is the first batch this process ran (after a resume, earlier batches
 -- do not count towards the speed).
@@ -103,14 +127,10 @@ function Progress:batch(b, mean_loss, samples, b0)
   local t = now()
   if t - self.last_draw < 0.1 and b ~= self.n then return end
   self.last_draw = t
-  local n, elapsed = self.n, t - self.t0
-  local done = b - (b0 or 1) + 1
-  local rate = elapsed > 0 and thousands(self.samples / elapsed) or "?"
-  local eta = elapsed > 0 and n and (n - b) * elapsed / done or huge
-  local filled = n and n > 0 and floor(self.width * b / n) or 0
-  local line = fmt("epoch %d/%d [%s%s] %d/%s  loss %s  %s samples/s  ETA %s",
-                   self.epoch, self.epochs, rep("#", filled), rep(".", self.width - filled),
-                   b, n and tostring(n) or "?", num(mean_loss), rate, clock(eta))
+  local text, share = status(self, b, mean_loss, b0, t)
+  local filled = floor(self.width * (share or 0))
+  local line = fmt("epoch %d/%d [%s%s] %s", self.epoch, self.epochs, rep("#", filled),
+                   rep(".", self.width - filled), text)
   local pad = max(0, (self.len or 0) - #line)
   self.out:write("\r", line, rep(" ", pad))
   self.out:flush()
@@ -118,7 +138,7 @@ function Progress:batch(b, mean_loss, samples, b0)
 end
 
 -- Replaces the bar (or prints) the epoch's summary line.
-function Progress:epoch_end(record, columns)
+function Progress:epoch_end(record, columns, _)
   if self.quiet then return end
   local line = progress.summary(record, self.epochs, columns)
   if self.drawn then
@@ -138,5 +158,76 @@ function Progress:abort()
     self.drawn = false
   end
 end
+
+---------------------------------------------------------------------------
+-- In a notebook: two outputs redrawn in place (display handles) — the bar
+-- with the epochs' summary lines, and the training curves, redrawn as each
+-- epoch ends.
+
+local NOTEBOOK_WIDTH = 760
+
+local function html_escape(s)
+  return (s:gsub("[&<>]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;" }))
+end
+
+-- A value mg.display shows as the given HTML and text.
+local function rich(html, text)
+  return setmetatable({}, { __display = function() return { ["text/html"] = html, ["text/plain"] = text } end })
+end
+
+-- The bar's output: the summary lines so far, then the running epoch.
+function Live:draw(text, share)
+  local lines = concat(self.lines, "\n")
+  local plain, html = lines, "<pre style=\"margin:0\">" .. html_escape(lines) .. "</pre>"
+  if text then
+    local head = fmt("epoch %d/%d", self.epoch, self.epochs)
+    plain = (lines ~= "" and lines .. "\n" or "") .. head .. "  " .. text
+    html = html .. fmt('<div><code>%s</code> <progress max="1" value="%.4f" style="width:16em;' ..
+                       'vertical-align:middle"></progress> <code>%s</code></div>',
+                       head, share or 0, html_escape(text))
+  end
+  local v = rich('<div class="moongrad-progress">' .. html .. "</div>", plain)
+  if self.handle then self.handle:update(v) else self.handle = self.display.display(v) end
+end
+
+function Live:epoch_begin(epoch, epochs, n_batches)
+  self.epoch, self.epochs, self.n = epoch, epochs, n_batches
+  self.t0, self.last_draw, self.samples = now(), -huge, 0
+  self:draw(fmt("0/%s", n_batches and tostring(n_batches) or "?"), 0)
+end
+
+-- Messages to the notebook cost more than a terminal's \r: a few a second.
+function Live:batch(b, mean_loss, samples, b0)
+  self.samples = self.samples + samples
+  local t = now()
+  if t - self.last_draw < 0.25 and b ~= self.n then return end
+  self.last_draw = t
+  self:draw(status(self, b, mean_loss, b0, t))
+end
+
+function Live:epoch_end(record, columns, history)
+  self.lines[#self.lines + 1] = progress.summary(record, self.epochs, columns)
+  self:draw(nil)
+  if history then
+    -- a notebook's output column is about 780 pixels wide
+    local ok, svg = pcall(require("moongrad.plot").training_curves, history, nil,
+                          {width = NOTEBOOK_WIDTH, height = 320})
+    if ok then
+      if self.curves then self.curves:update(svg) else self.curves = self.display.display(svg) end
+    end
+  end
+end
+
+-- Leaves the summary lines without the half-done epoch's bar.
+function Live:abort()
+  if self.handle then self:draw(nil) end
+end
+
+-- Whether fit is running where mg.display shows in place (a notebook).
+local function notebook()
+  local display = package.loaded["moongrad.display"]
+  return display and display.is_live() and display or nil
+end
+progress.notebook = notebook
 
 return progress
