@@ -172,6 +172,18 @@ describe("train.fit", function()
     end
   end)
 
+  it("measures on the validation set what it measures in training: a regression needs no accuracy", function()
+    local x = mg.randn(32, 3)
+    local y = x:sum(2)
+    local net = nn.Sequential(nn.Linear(3, 1), nn.Flatten(1))
+    local h = train.fit(net, {train = FakeLoader(x, y, 8), val = FakeLoader(x, y, 16),
+                              loss = F.mse_loss, optimizer = optim.SGD(net, {lr = 0.05}),
+                              epochs = 2, progress = "quiet"})
+    assert.are.same({"epoch", "train_loss", "val_loss", "lr", "time"}, h.columns)
+    assert.is_nil(h.epochs[2].val_accuracy)
+    assert.is_true(h.epochs[2].val_loss < h.epochs[1].val_loss)
+  end)
+
   it("steps the scheduler after every batch by default", function()
     local x, y = toy_data(12)
     local net = nn.Linear(4, 2)
@@ -332,6 +344,18 @@ describe("ModelCheckpoint", function()
     assert.is_truthy(io.open(dir .. "/m.safetensors"))
     assert.is_falsy(io.open(dir .. "/m.last.safetensors"))
     os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("takes best_path and last_path alone, and says which path is missing", function()
+    local dir = tmpdir()
+    local mc = train.ModelCheckpoint{best_path = dir .. "/b.safetensors", last_path = dir .. "/l.safetensors"}
+    scripted_fit({3.0, 1.0}, {callbacks = {mc}})
+    assert.is_truthy(io.open(dir .. "/b.safetensors"))
+    assert.is_truthy(io.open(dir .. "/l.safetensors"))
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.has_error(function() train.ModelCheckpoint{best_path = "b.safetensors"} end,
+      "ModelCheckpoint: saving the last checkpoint needs last_path or path (or save_last = false)")
+    assert.has_no.errors(function() train.ModelCheckpoint{best_path = "b.safetensors", save_last = false} end)
   end)
 end)
 

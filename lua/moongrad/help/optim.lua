@@ -933,7 +933,7 @@ Losses and metrics are means over samples (each batch weighted by its size); tra
       { "val", "nil", "a validation loader, evaluated after each epoch: adds val_loss and val_<metric>" },
       { "loss", "F.cross_entropy", "loss_fn(out, yb) --> scalar tensor" },
       { "epochs", "1", "the number of epochs, an integer >= 1" },
-      { "metrics", "nil", "{\"accuracy\", \"top5\", {name = ..., fn = ...}}, measured besides the loss; with nil the val pass still uses evaluate's default {\"accuracy\"}, so give {} when the outputs are not class scores" },
+      { "metrics", "nil", "{\"accuracy\", \"top5\", {name = ..., fn = ...}}, measured besides the loss, in training and on val; nil measures the loss only" },
       { "scheduler", "nil", "a scheduler, stepped after every optimizer step (see scheduler_step)" },
       { "scheduler_step", '"batch"', '"batch" or "epoch"; a ReduceLROnPlateau always steps once per epoch with the monitored value' },
       { "monitor", '"val_loss"', 'the record key ReduceLROnPlateau is given; "train_loss" without a val loader' },

@@ -177,8 +177,18 @@ function callbacks.ModelCheckpoint(opts)
     min_delta = math.abs(o.min_delta or 0),
   }
   local both = self.save_best and self.save_last
-  self.best_path = o.best_path or (self.save_best and (both and suffixed(o.path, "best") or o.path))
-  self.last_path = o.last_path or (self.save_last and (both and suffixed(o.path, "last") or o.path))
+  -- Where one kind goes: its own path, else derived from path (which an
+  -- explicit best_path alone does not give the "last" kind).
+  local function path_for(kind, explicit)
+    if explicit or not self["save_" .. kind] then return explicit end
+    if type(o.path) ~= "string" then
+      error(("ModelCheckpoint: saving the %s checkpoint needs %s_path or path " ..
+             "(or save_%s = false)"):format(kind, kind, kind), 3)
+    end
+    return both and suffixed(o.path, kind) or o.path
+  end
+  self.best_path = path_for("best", o.best_path)
+  self.last_path = path_for("last", o.last_path)
 
   function self.on_train_begin(ctx)
     if not ctx.resumed then self.best, self.best_epoch = self.mode == "min" and huge or -huge, nil end

@@ -266,7 +266,8 @@ local function fit(model, o, job)
     if ctx.val_loader then
       local run = ctx.run
       if run then run:sync_buffers() end
-      local r = metrics.evaluate(model, ctx.val_loader, {loss = ctx.loss, metrics = o.metrics,
+      -- the same metrics as training measures (evaluate alone defaults to accuracy)
+      local r = metrics.evaluate(model, ctx.val_loader, {loss = ctx.loss, metrics = o.metrics or {},
         on_batch = job and function() job:_tick(ctx, "val") end,
         reduce = run and function(acc) acc:reduce(function(v) return run:sum_list(v) end) end})
       for k, v in pairs(r) do record["val_" .. k] = v end
