@@ -10,6 +10,7 @@ the DevTools protocol: python3-websocket), waits until none is running and
 writes a screenshot of the whole notebook. Nothing here is a dependency of
 moongrad: it is how docs/notebook.png was made.
 """
+import base64
 import json
 import os
 import shutil
@@ -115,7 +116,6 @@ def main():
                   deviceScaleFactor=1, mobile=False)
         time.sleep(0.5)
         shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        import base64
         with open(dst, "wb") as f:
             f.write(base64.b64decode(shot["data"]))
         print("%s: 1100 x %d" % (dst, height))

@@ -180,9 +180,14 @@ Handle.__name = "moongrad.DisplayHandle"
 
 -- h:update(v): replaces what the display shows with v (in the notebook,
 -- where it first appeared); elsewhere prints v's text as display does.
-function Handle:update(v)
+-- Sends v's richest bundle to the sink, or prints its text.
+local function emit(v, id, update)
   local data = M.bundle(v, { image = true })
-  if sink then sink(data, self.id, true) else print(data["text/plain"]) end
+  if sink then sink(data, id, update) else print(data["text/plain"]) end
+end
+
+function Handle:update(v)
+  emit(v, self.id, true)
   return self
 end
 
@@ -193,8 +198,7 @@ function M.display(...)
   for i = 1, select("#", ...) do
     serial = serial + 1
     local h = setmetatable({ id = fmt("moongrad-%s-%d", session, serial) }, Handle)
-    local data = M.bundle((select(i, ...)), { image = true })
-    if sink then sink(data, h.id, false) else print(data["text/plain"]) end
+    emit((select(i, ...)), h.id, false)
     handles[i] = h
   end
   return table.unpack(handles, 1, select("#", ...))

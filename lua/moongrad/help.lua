@@ -49,13 +49,26 @@ local function public_key(k)
   return type(k) == "string" and not k:match("^_")
 end
 
+-- The classes whose method tables a module holds, and so whose methods
+-- are public names ("mg.Tensor:sum" shares the entry "mg.sum").
+local CLASS_METHODS = {
+  { "mg.Tensor", function() return require("moongrad").Tensor end },
+  { "nn.Module", function() return require("moongrad.nn").Module end },
+  { "optim.Optimizer", function() return require("moongrad.optim").Optimizer end },
+}
+
+local function is_class(v)
+  if rawget(v, "_instance_mt") or rawget(v, "__index") then return true end
+  for _, c in ipairs(CLASS_METHODS) do
+    if c[2]() == v then return true end
+  end
+  return false
+end
+
 -- A table of functions reached from a module (mg.linalg, nn.init,
 -- transforms.F): its names are public names too.
 local function is_namespace(v)
-  if type(v) ~= "table" or rawget(v, "_instance_mt") or rawget(v, "__index")
-     or v == require("moongrad").Tensor then
-    return false -- a class's method table
-  end
+  if type(v) ~= "table" or is_class(v) then return false end
   for name, mod in pairs(package.loaded) do -- a module of its own (mg.image)
     if mod == v and type(name) == "string" and name:match("^moongrad%.") then return true end
   end
@@ -65,12 +78,6 @@ local function is_namespace(v)
   end
   return false
 end
-
--- The methods of the classes whose method tables a module holds.
-local CLASS_METHODS = {
-  ["nn.Module"] = function() return require("moongrad.nn").Module end,
-  ["optim.Optimizer"] = function() return require("moongrad.optim").Optimizer end,
-}
 
 -- Public function fields of a method table and the tables its __index
 -- chain reaches.
@@ -120,11 +127,9 @@ function M.public_names()
       walk(m[1], mod)
     end
   end
-  local mg = require "moongrad"
-  for _, k in ipairs(M.methods_of(mg.Tensor)) do out[#out + 1] = { "mg.Tensor:" .. k, mg.Tensor[k] } end
-  for class, get in pairs(CLASS_METHODS) do
-    local t = get()
-    for _, k in ipairs(M.methods_of(t)) do out[#out + 1] = { class .. ":" .. k, t[k] } end
+  for _, c in ipairs(CLASS_METHODS) do
+    local t = c[2]()
+    for _, k in ipairs(M.methods_of(t)) do out[#out + 1] = { c[1] .. ":" .. k, t[k] } end
   end
   return out
 end
@@ -301,10 +306,6 @@ local function sigs(e)
 end
 
 local function module_listing(e)
-  local mod_name
-  for _, m in ipairs(M.MODULES) do
-    if m[1] == e.name then mod_name = m[1] end
-  end
   local prefix = e.name .. "."
   local groups, order = {}, {}
   for name, x in pairs(load_entries()) do
@@ -341,7 +342,7 @@ local function module_listing(e)
   if inplace then
     lines[#lines + 1] = "  (most pointwise ops also have an in-place form, name_: t:add_(u))"
   end
-  return concat(lines, "\n"), mod_name
+  return concat(lines, "\n")
 end
 
 -- The help text of the entry called name.
@@ -380,7 +381,7 @@ function M.render(name)
       out[#out + 1] = head .. body:sub(#head + 1)
     end
   end
-  if e.groups or e.module then
+  if e.groups then
     local listing = module_listing(e)
     if listing ~= "" then
       out[#out + 1] = ""
@@ -461,7 +462,7 @@ function M.module_summary(v)
       local doc = (e.doc or ""):gsub("%s+", " ")
       local first = doc:match("^(.-%.)%s") or doc
       return fmt("%s: %s\n%s\nhelp(%s.name) or help \"name\" for one of them",
-                 m[1], first, (module_listing(e)), m[1])
+                 m[1], first, module_listing(e), m[1])
     end
   end
   return nil

@@ -20,7 +20,7 @@ local mg = require "moongrad"
 
 local M = {}
 
-local VERSION = "0.1.0"
+local VERSION = mg.version
 local LANGUAGE_INFO = {
   name = "lua",
   version = _VERSION:match("%d+%.%d+"),
@@ -66,6 +66,22 @@ local function compile(code, name)
   return load(code, name)
 end
 
+-- Whether name is a dotted name ("mg", "mg.nn.init"), the only
+-- expressions completion and inspection walk (never calls or indexing).
+local function dotted(name)
+  return name ~= nil and name:match("^[%a_][%w_%.]*$") ~= nil and not name:match("%.%.")
+         and not name:match("%.$")
+end
+
+-- A request's code and the number of bytes before its cursor: cursor_pos
+-- counts unicode code points, and moongrad's names are ASCII, so only
+-- text before the cursor that is not ASCII needs the conversion.
+local function code_and_cursor(content)
+  local code = content.code or ""
+  local cursor = content.cursor_pos or utf8.len(code) or #code
+  return code, (utf8.offset(code, cursor + 1) or #code + 1) - 1, cursor
+end
+
 ---------------------------------------------------------------------------
 -- Completion: the REPL's candidates (runtime/repl.c) for the name before
 -- the cursor, after "expr." or "expr:" when there is one.
@@ -78,7 +94,7 @@ local function completion(candidates, code, cursor)
   local expr
   if sep == "." or sep == ":" then
     expr = before:sub(1, start - 1):match("([%a_][%w_%.]*)$")
-    if not expr or expr:match("%.%.") or expr:match("%.$") then return {}, start end
+    if not dotted(expr) then return {}, start end
   elseif sep:match("[%w_%)%]\"']") then -- after a number, a call, an index or a string
     return {}, start
   end
@@ -103,6 +119,14 @@ end
 
 function Kernel:publish(msg_type, content, parent)
   self.wire:send("iopub", nil, msg_type, parent or "{}", encode(content))
+end
+
+-- Shows a MIME bundle in the cell being served (display_data), or redraws
+-- the output with display id (update_display_data).
+function Kernel:show(data, id, update)
+  self:publish(update and "update_display_data" or "display_data",
+               { data = data, metadata = EMPTY, transient = id and { display_id = id } or EMPTY },
+               self.parent)
 end
 
 function Kernel:status(state, parent)
@@ -139,9 +163,7 @@ end
 -- The value called name ("mg.conv2d", "t.sum"), walked from the globals
 -- without running anything else; nil when a part is missing.
 local function lookup(name)
-  if not name:match("^[%a_][%w_]*[%w_%.]*$") or name:match("%.%.") or name:match("%.$") then
-    return nil
-  end
+  if not dotted(name) then return nil end
   local ok, value = pcall(function()
     local v = _G
     for part in name:gmatch("[^.]+") do v = v[part] end
@@ -165,17 +187,13 @@ function Kernel:execute(msg, content)
   if not silent then
     self:publish("execute_input", { code = code, execution_count = count }, msg.header)
   end
+  local ok_reply = { status = "ok", execution_count = count, user_expressions = EMPTY, payload = {} }
   local query = help_query(code)
   if query then
-    local value = lookup(query:gsub(":", "."))
-    local text = help.text(value ~= nil and value or query)
-    if not silent then
-      self:publish("display_data", { data = { ["text/plain"] = text }, metadata = EMPTY,
-                                     transient = EMPTY }, msg.header)
-    end
-    return { status = "ok", execution_count = count, user_expressions = EMPTY, payload = {} }
+    local value = lookup((query:gsub(":", ".")))
+    if not silent then self:show({ ["text/plain"] = help.text(value ~= nil and value or query) }) end
+    return ok_reply
   end
-  local reply
   local fn, err = compile(code, "=[" .. count .. "]")
   local results
   if fn then
@@ -186,32 +204,27 @@ function Kernel:execute(msg, content)
   if err then
     local e = error_content(err)
     if not silent then self:publish("error", e, msg.header) end
-    reply = { status = "error", execution_count = count, ename = e.ename, evalue = e.evalue,
-              traceback = e.traceback }
-  else
-    if results.n > 1 and not silent then
-      local data
-      if results.n == 2 then
-        data = display.bundle(results[2]) -- a table, a chart; images only through mg.display
-      else
-        local shown = {}
-        for i = 2, results.n do shown[#shown + 1] = repl.show(results[i]) end
-        data = { ["text/plain"] = table.concat(shown, "\t") }
-      end
-      self:publish("execute_result", { execution_count = count, data = data, metadata = EMPTY },
-                   msg.header)
-    end
-    reply = { status = "ok", execution_count = count, user_expressions = EMPTY, payload = {} }
+    return { status = "error", execution_count = count, ename = e.ename, evalue = e.evalue,
+             traceback = e.traceback }
   end
-  return reply
+  if results.n > 1 and not silent then
+    local data
+    if results.n == 2 then
+      data = display.bundle(results[2]) -- a table, a chart; images only through mg.display
+    else
+      local shown = {}
+      for i = 2, results.n do shown[#shown + 1] = repl.show(results[i]) end
+      data = { ["text/plain"] = table.concat(shown, "\t") }
+    end
+    self:publish("execute_result", { execution_count = count, data = data, metadata = EMPTY },
+                 msg.header)
+  end
+  return ok_reply
 end
 
 function Kernel:complete(content)
-  local code, cursor = content.code or "", content.cursor_pos or #(content.code or "")
-  -- cursor_pos counts unicode code points; moongrad names are ASCII, so
-  -- only text before the cursor that is not ASCII needs the conversion.
-  local byte = utf8.offset(code, cursor + 1) or #code + 1
-  local matches, start = completion(self.candidates, code, byte - 1)
+  local code, byte, cursor = code_and_cursor(content)
+  local matches, start = completion(self.candidates, code, byte)
   return {
     status = "ok",
     matches = matches,
@@ -225,8 +238,7 @@ end
 -- "t:sum"); for a value with no help of its own (a tensor, a number), its
 -- type and how the REPL shows it.
 function Kernel:inspect(content)
-  local code, cursor = content.code or "", content.cursor_pos or #(content.code or "")
-  local byte = (utf8.offset(code, cursor + 1) or #code + 1) - 1
+  local code, byte = code_and_cursor(content)
   local head = code:sub(1, byte):match("[%a_][%w_%.:]*$") or ""
   local tail = code:sub(byte + 1):match("^[%w_]*") or ""
   local name = (head .. tail):gsub(":", ".")
@@ -336,10 +348,7 @@ function M.main(path, helpers)
   local wire = wire_module.open(conn)
   local kernel = setmetatable({ wire = wire, count = 0, run = helpers.run,
                                 candidates = helpers.candidates }, Kernel)
-  display.set_sink(function(data, id, update)
-    kernel:publish(update and "update_display_data" or "display_data",
-                   { data = data, metadata = EMPTY, transient = { display_id = id } }, kernel.parent)
-  end)
+  display.set_sink(function(data, id, update) kernel:show(data, id, update) end)
   kernel:status("starting")
   kernel:loop()
   wire:close()

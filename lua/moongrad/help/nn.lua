@@ -1,6 +1,25 @@
 -- Help for moongrad.nn (`nn`): the module, nn.Module and its methods, the
 -- layers, containers and losses, nn.init, nn.utils and the PyTorch bridge.
 -- The form of an entry is described in moongrad/help.lua.
+
+-- The options RNN, LSTM and GRU share, after the layer's own first row
+-- (if any), with what proj_size means for the layer.
+local function recurrent_opts(first, proj_size)
+  local rows = { first }
+  for _, row in ipairs({
+    { "num_layers", "1", "stacked layers, each fed the previous one's output" },
+    { "bias", "true", "false: no bias_ih and bias_hh" },
+    { "batch_first", "true", "false: x and out are [T, N, ...] (PyTorch's default)" },
+    { "dropout", "0", "dropout probability on the output of every layer but the last, in training" },
+    { "bidirectional", "false", "true adds a reverse direction per layer; outputs concatenated" },
+    { "proj_size", "0", proj_size },
+    { "dtype", '"float32"', 'the parameters\' dtype: "float32" or "float64"' },
+  }) do
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
 return {
   nn = {
     sig = 'local nn = require "moongrad.nn"',
@@ -717,16 +736,7 @@ print(table.concat(nn.LayerNorm({3, 4}).bias:shape(), "x"))               --> 3x
 
   x [N, T, input_size] -> out [N, T, D*H];  h_n, h0 [num_layers*D, N, H]
   D = 2 if bidirectional else 1;  H = hidden_size]],
-    opts = {
-      { "nonlinearity", '"tanh"', '"tanh" or "relu"' },
-      { "num_layers", "1", "stacked layers, each fed the previous one's output" },
-      { "bias", "true", "false: no bias_ih and bias_hh" },
-      { "batch_first", "true", "false: x and out are [T, N, ...] (PyTorch's default)" },
-      { "dropout", "0", "dropout probability on the output of every layer but the last, in training" },
-      { "bidirectional", "false", "true adds a reverse direction per layer; outputs concatenated" },
-      { "proj_size", "0", "LSTM only: anything but 0 raises here" },
-      { "dtype", '"float32"', 'the parameters\' dtype: "float32" or "float64"' },
-    },
+    opts = recurrent_opts({ "nonlinearity", '"tanh"', '"tanh" or "relu"' }, "LSTM only: anything but 0 raises here"),
     example = [[
 local rnn = nn.RNN(4, 6, {nonlinearity = "relu"})
 local out, h_n = rnn(mg.randn(2, 5, 4))
@@ -755,15 +765,7 @@ print(rnn.weight_hh_l0:abs():max():item() <= 0.5)   --> true]],
   x [N, T, input_size] -> out [N, T, D*R]
   h_n, h0 [num_layers*D, N, R];  c_n, c0 [num_layers*D, N, H]
   D = 2 if bidirectional else 1;  R = proj_size if > 0 else H]],
-    opts = {
-      { "num_layers", "1", "stacked layers, each fed the previous one's output" },
-      { "bias", "true", "false: no bias_ih and bias_hh" },
-      { "batch_first", "true", "false: x and out are [T, N, ...] (PyTorch's default)" },
-      { "dropout", "0", "dropout probability on the output of every layer but the last, in training" },
-      { "bidirectional", "false", "true adds a reverse direction per layer; outputs concatenated" },
-      { "proj_size", "0", "P in 1..hidden_size-1 projects h_t to P values (weight_hr)" },
-      { "dtype", '"float32"', 'the parameters\' dtype: "float32" or "float64"' },
-    },
+    opts = recurrent_opts(nil, "P in 1..hidden_size-1 projects h_t to P values (weight_hr)"),
     example = [[
 local lstm = nn.LSTM(4, 6, {num_layers = 2})
 local out, h, c = lstm(mg.randn(3, 5, 4))
@@ -793,15 +795,7 @@ print(lstm.bias_ih_l0:abs():max():item() <= 0.5)   --> true]],
   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z likewise
   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
   h_t = (1 - z) * n + z * h_(t-1)]],
-    opts = {
-      { "num_layers", "1", "stacked layers, each fed the previous one's output" },
-      { "bias", "true", "false: no bias_ih and bias_hh" },
-      { "batch_first", "true", "false: x and out are [T, N, ...] (PyTorch's default)" },
-      { "dropout", "0", "dropout probability on the output of every layer but the last, in training" },
-      { "bidirectional", "false", "true adds a reverse direction per layer; outputs concatenated" },
-      { "proj_size", "0", "LSTM only: anything but 0 raises here" },
-      { "dtype", '"float32"', 'the parameters\' dtype: "float32" or "float64"' },
-    },
+    opts = recurrent_opts(nil, "LSTM only: anything but 0 raises here"),
     example = [[
 local gru = nn.GRU(4, 6, {bidirectional = true})
 local out, h_n = gru(mg.randn(2, 5, 4))

@@ -191,8 +191,7 @@ function Live:draw(text, share)
 end
 
 function Live:epoch_begin(epoch, epochs, n_batches)
-  self.epoch, self.epochs, self.n = epoch, epochs, n_batches
-  self.t0, self.last_draw, self.samples = now(), -huge, 0
+  Progress.epoch_begin(self, epoch, epochs, n_batches)
   self:draw(fmt("0/%s", n_batches and tostring(n_batches) or "?"), 0)
 end
 
