@@ -152,8 +152,21 @@ extern const luaL_Reg mgl_signal_functions[];  /* lua_signal.c: mg._signals_* */
 extern const luaL_Reg mgl_rnn_functions[];     /* lua_rnn.c: mg._rnn_layer */
 extern const luaL_Reg mgl_proc_functions[];    /* lua_proc.c: mg._proc_spawn, ... */
 extern const luaL_Reg mgl_shm_functions[];     /* lua_shm.c: mg._shm_slot */
+extern const luaL_Reg mgl_complete_functions[]; /* lua_complete.c: mg._candidates */
+extern const luaL_Reg mgl_attach_functions[];  /* lua_attach.c: mg._unix_listen, ... */
 extern const luaL_Reg mgl_tensor_meta[];       /* metamethods, lua_tensor.c */
 extern const luaL_Reg mgl_ops_meta[];          /* arithmetic, lua_ops.c */
+
+/* candidates(expr, sep, prefix [, root]) -> {name = kind}: the names Tab
+ * completes. expr nil: the keywords and the names in root (default: the
+ * globals) starting with prefix; otherwise expr ("mg" or "mg.nn") is walked
+ * from root and its fields listed, only functions when sep is ":". kind is
+ * "f" (function), "t" (table), "k" (keyword) or "v". Registered as
+ * mg._candidates; the REPL and the Jupyter kernel call it too
+ * (lua_complete.c). */
+int mgl_candidates(lua_State *L);
+/* Whether s is a Lua name (letters, digits, '_', not starting with a digit). */
+int mgl_is_name(const char *s);
 
 /* Formats t the way __tostring shows it (lua_format.c); pushes a string. */
 void mgl_push_tostring(lua_State *L, const mg_Tensor *t);

@@ -60,6 +60,8 @@ static const luaL_Reg *const function_families[] = {
     mgl_shm_functions,
     mgl_linalg_module_functions,
     mgl_signal_functions,
+    mgl_complete_functions,
+    mgl_attach_functions,
     NULL};
 
 /* mg._core_file() --> the file the running core's code is in: core.so,

@@ -7,6 +7,8 @@
  *   moongrad -i script.lua        run a script, then the REPL
  *   moongrad                      the REPL (or stdin as a script when it is
  *                                 not a terminal)
+ *   moongrad --listen script.lua  let sessions attach to its training
+ *   moongrad --attach PID|PATH    a REPL inside such a job (moongrad.attach)
  *
  * Options and the `arg` table behave as in the stock lua5.4 interpreter, so
  * scripts and habits carry over. Everything runs inside one lua_pcall, so
@@ -41,7 +43,8 @@ enum {
   ARGS_I = 4,    /* -i: the REPL after the script */
   ARGS_V = 8,    /* -v: print the version */
   ARGS_H = 16,   /* -h: print the usage */
-  ARGS_NOENV = 32 /* -E: ignore LUA_PATH and LUA_CPATH */
+  ARGS_NOENV = 32, /* -E: ignore LUA_PATH and LUA_CPATH */
+  ARGS_LISTEN = 64 /* --listen[=PATH]: accept attached sessions */
 };
 
 static void print_usage(FILE *out) {
@@ -56,6 +59,10 @@ static void print_usage(FILE *out) {
         "  -v, --version  print the version\n"
         "  -h, --help     print this text\n"
         "  --          stop handling options\n"
+        "  --listen[=PATH] let `" PROGNAME " --attach` sessions into the script's\n"
+        "              training (train.fit) between batches, over an owner-only\n"
+        "              Unix socket (default: $XDG_RUNTIME_DIR/moongrad/PID.sock)\n"
+        "  --attach PID|PATH  a REPL inside a job started with --listen\n"
         "  --kernel FILE   serve as a Jupyter kernel on the connection FILE\n"
         "  --install-kernel [--user | --prefix DIR]\n"
         "              write the Jupyter kernelspec (default: /usr/local)\n"
@@ -88,6 +95,10 @@ static int scan_args(char **argv, int *script) {
     }
     if (strcmp(a, "--help") == 0) {
       flags |= ARGS_H;
+      continue;
+    }
+    if (strncmp(a, "--listen", 8) == 0 && (a[8] == '\0' || (a[8] == '=' && a[9] != '\0'))) {
+      flags |= ARGS_LISTEN;
       continue;
     }
     switch (a[1]) {
@@ -277,9 +288,58 @@ static int run_jupyter(lua_State *L, char **argv) {
   lua_createtable(L, 0, 2);
   lua_pushcfunction(L, kernel_run);
   lua_setfield(L, -2, "run");
-  lua_pushcfunction(L, mg_repl_candidates);
+  lua_pushcfunction(L, mgl_candidates);
   lua_setfield(L, -2, "candidates");
   lua_call(L, 2, 0);
+  return 1;
+}
+
+/* ---- attach ----------------------------------------------------------------
+ * moongrad.attach (Lua) holds both ends; here are the command line's. */
+
+/* --listen[=PATH] (the last one given): the job's listener, before any
+ * code runs. Prints where it listens on stderr. */
+static int start_listening(lua_State *L, char **argv, int end) {
+  const char *path = NULL;
+  int i;
+  for (i = 1; i < end; i++)
+    if (strncmp(argv[i], "--listen", 8) == 0) path = argv[i][8] == '=' ? argv[i] + 9 : NULL;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "moongrad.attach");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "listen");
+  if (path) lua_pushstring(L, path);
+  else lua_pushnil(L);
+  int status = lua_pcall(L, 1, 1, 0); /* its errors name the path: no traceback */
+  if (status != LUA_OK) {
+    lua_remove(L, -2);
+    return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+  }
+  lua_getfield(L, -1, "path");
+  fprintf(stderr, PROGNAME ": listening on %s (" PROGNAME " --attach %ld)\n",
+          lua_tostring(L, -1), (long)getpid());
+  fflush(stderr);
+  lua_pop(L, 3);
+  return 1;
+}
+
+/* --attach PID|PATH: the REPL, its chunks run in the job. */
+static int run_attach(lua_State *L, char **argv) {
+  if (argv[2] == NULL || argv[3] != NULL) {
+    fprintf(stderr, PROGNAME ": usage: " PROGNAME " --attach PID|PATH\n");
+    return 0;
+  }
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "moongrad.attach");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "_terminal");
+  lua_pushstring(L, argv[2]);
+  int status = lua_pcall(L, 1, 1, 0); /* its errors say what to do: no traceback */
+  if (status != LUA_OK) return mg_repl_report(L, status, PROGNAME) == LUA_OK;
+  mg_repl_run_remote(L, -1);
+  lua_getfield(L, -1, "close");
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 0);
   return 1;
 }
 
@@ -291,12 +351,14 @@ static int protected_main(lua_State *L) {
   int script = 0;
   int flags = scan_args(argv, &script);
   luaL_checkversion(L);
-  if (argv[1] != NULL && (strcmp(argv[1], "--kernel") == 0 ||
-                          strcmp(argv[1], "--install-kernel") == 0)) {
+  /* Modes that take the whole command line: the kernel and attaching. */
+  int attach = argv[1] != NULL && strcmp(argv[1], "--attach") == 0;
+  if (attach || (argv[1] != NULL && (strcmp(argv[1], "--kernel") == 0 ||
+                                     strcmp(argv[1], "--install-kernel") == 0))) {
     luaL_openlibs(L);
     mgl_preload(L);
     lua_gc(L, LUA_GCRESTART);
-    if (!run_jupyter(L, argv)) return 0;
+    if (!(attach ? run_attach(L, argv) : run_jupyter(L, argv))) return 0;
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -318,6 +380,8 @@ static int protected_main(lua_State *L) {
   mgl_preload(L); /* require "moongrad" finds the built-in core and its library */
   create_arg_table(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
+  if ((flags & ARGS_LISTEN) && !start_listening(L, argv, script > 0 ? script : argc))
+    return 0;
   if (!run_options(L, argv, script > 0 ? script : argc)) return 0;
   if (script > 0 && !run_script(L, argv, script)) return 0;
   if (flags & ARGS_I) {

@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lua_bind.h"
 #include "mg_core.h"
 #include "repl.h"
 
@@ -318,22 +319,22 @@ static int load_as_expression(lua_State *L, const char *line) {
 }
 
 /* Reads a whole chunk, asking for more lines while it is incomplete, and
- * compiles it. Returns the load status with the function or the error
- * message pushed, CHUNK_EOF at end of input, or CHUNK_SKIP (nothing pushed)
- * after Ctrl-C. End of input in mid-chunk reports the chunk's syntax
- * error. [-0, +(0|1), m] */
+ * compiles it. Returns the load status with the chunk's source and then
+ * the function or the error message pushed, CHUNK_EOF at end of input, or
+ * CHUNK_SKIP (nothing pushed) after Ctrl-C. End of input in mid-chunk
+ * reports the chunk's syntax error. [-0, +(0|2), m] */
 static int read_chunk(lua_State *L, Repl *r) {
   int interrupted, status;
   char *line = read_line(r, PROMPT, &interrupted);
   if (line == NULL) return interrupted ? CHUNK_SKIP : CHUNK_EOF;
+  lua_pushstring(L, line);
   if (load_as_expression(L, line)) {
     history_add(r, line);
     free(line);
     return LUA_OK;
   }
-  lua_pushstring(L, line); /* the source so far */
   free(line);
-  for (;;) {
+  for (;;) { /* the source so far is on top */
     size_t len;
     const char *src = lua_tolstring(L, -1, &len);
     status = luaL_loadbuffer(L, src, len, CHUNK_NAME);
@@ -351,7 +352,6 @@ static int read_chunk(lua_State *L, Repl *r) {
     lua_concat(L, 3);
   }
   history_add(r, lua_tostring(L, -2));
-  lua_remove(L, -2);
   return status;
 }
 
@@ -395,122 +395,13 @@ static void print_results(lua_State *L) {
  * completion request. */
 
 static lua_State *completion_state;
+static int remote_complete = LUA_NOREF; /* a remote session's completer */
 static struct {
   char **names; /* candidates, malloc'd */
   size_t n, cap, next;
 } cands;
 
-static const char *const keywords[] = {
-    "and",   "break", "do",     "else", "elseif", "end",   "false",
-    "for",   "function", "goto", "if",  "in",     "local", "nil",
-    "not",   "or",    "repeat", "return", "then", "true",  "until",
-    "while", NULL};
-
-static int is_keyword(const char *s) {
-  int i;
-  for (i = 0; keywords[i] != NULL; i++)
-    if (strcmp(s, keywords[i]) == 0) return 1;
-  return 0;
-}
-
 static int is_name_char(int c) { return isalnum(c) || c == '_'; }
-
-/* A Lua name usable after '.' or ':' (not a keyword). */
-static int is_name(const char *s) {
-  if (!(isalpha((unsigned char)*s) || *s == '_')) return 0;
-  for (; *s; s++)
-    if (!is_name_char((unsigned char)*s)) return 0;
-  return 1;
-}
-
-/* Adds string keys of the table at tbl that start with prefix to the
- * result table at out (name -> "f" function, "t" table, "v" other); the
- * first one seen wins. [-0, +0, m] */
-static void add_keys(lua_State *L, int tbl, int out, const char *prefix,
-                     int functions_only) {
-  size_t plen = strlen(prefix);
-  lua_pushnil(L);
-  while (lua_next(L, tbl)) {
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, -2);
-      int t = lua_type(L, -1);
-      if (strncmp(k, prefix, plen) == 0 && is_name(k) && !is_keyword(k) &&
-          (!functions_only || t == LUA_TFUNCTION)) {
-        lua_pushvalue(L, -2);
-        if (lua_rawget(L, out) == LUA_TNIL) {
-          lua_pushvalue(L, -3);
-          lua_pushstring(L, t == LUA_TFUNCTION ? "f"
-                            : t == LUA_TTABLE  ? "t"
-                                               : "v");
-          lua_rawset(L, out);
-        }
-        lua_pop(L, 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Adds the fields of the value at obj: its own keys when it is a table,
- * then what its metatable offers: an __index table (followed a few levels,
- * which covers class hierarchies and cycles) and a __methods table (the
- * tensor binding's list of methods, whose __index is a function). */
-static void add_fields(lua_State *L, int obj, int out, const char *prefix,
-                       int functions_only, int depth) {
-  obj = lua_absindex(L, obj);
-  if (lua_type(L, obj) == LUA_TTABLE)
-    add_keys(L, obj, out, prefix, functions_only);
-  if (depth > 8 || !lua_getmetatable(L, obj)) return;
-  lua_pushliteral(L, "__index");
-  if (lua_rawget(L, -2) == LUA_TTABLE)
-    add_fields(L, -1, out, prefix, functions_only, depth + 1);
-  lua_pop(L, 1);
-  lua_pushliteral(L, "__methods");
-  if (lua_rawget(L, -2) == LUA_TTABLE)
-    add_keys(L, lua_absindex(L, -1), out, prefix, functions_only);
-  lua_pop(L, 2);
-}
-
-/* mg_repl_candidates(expr, sep, prefix) -> table of candidates. With expr nil: the
- * globals and keywords. Otherwise expr ("mg" or "mg.nn") is walked from the
- * globals with ordinary indexing (so lazy fields appear as they would when
- * typed) and its fields are listed; sep ":" keeps functions only. Runs
- * under lua_pcall: an error just means no candidates. */
-int mg_repl_candidates(lua_State *L) {
-  const char *expr = lua_tostring(L, 1);
-  const char *sep = luaL_checkstring(L, 2);
-  const char *prefix = luaL_checkstring(L, 3);
-  int out;
-  lua_newtable(L);
-  out = lua_gettop(L);
-  lua_pushglobaltable(L);
-  if (expr == NULL) {
-    size_t plen = strlen(prefix);
-    int i;
-    for (i = 0; keywords[i] != NULL; i++) {
-      if (strncmp(keywords[i], prefix, plen) != 0) continue;
-      lua_pushstring(L, "k");
-      lua_setfield(L, out, keywords[i]);
-    }
-    add_fields(L, -1, out, prefix, 0, 0);
-  } else {
-    const char *p = expr;
-    while (*p) {
-      const char *dot = strchr(p, '.');
-      size_t len = dot ? (size_t)(dot - p) : strlen(p);
-      int t = lua_type(L, -1);
-      if (t != LUA_TTABLE && t != LUA_TUSERDATA && t != LUA_TSTRING)
-        return 0; /* nothing to index: no candidates */
-      lua_pushlstring(L, p, len);
-      lua_gettable(L, -2);
-      lua_remove(L, -2);
-      p += len + (dot != NULL);
-    }
-    add_fields(L, -1, out, prefix, *sep == ':', 0);
-  }
-  lua_settop(L, out);
-  return 1;
-}
 
 static void cands_clear(void) {
   size_t i;
@@ -583,6 +474,13 @@ static char *expression_before(const char *buf, int sep_pos) {
   return expr;
 }
 
+/* Pushes what lists the candidates: mgl_candidates on the REPL's own
+ * state, or the attached session's complete(expr, sep, prefix). */
+static void push_completer(lua_State *L) {
+  if (remote_complete != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, remote_complete);
+  else lua_pushcfunction(L, mgl_candidates);
+}
+
 /* rl_attempted_completion_function: text is the name being typed (readline
  * split at WORD_BREAKS), start its position in rl_line_buffer. */
 static char **attempt_completion(const char *text, int start, int end) {
@@ -596,14 +494,14 @@ static char **attempt_completion(const char *text, int start, int end) {
   rl_attempted_completion_over = 1; /* never fall back to file names */
   /* Only at the end of a name: not inside a word, a string or a number. */
   if (is_name_char((unsigned char)buf[rl_point]) ||
-      in_string_or_comment(buf, start) || (*text && !is_name(text)))
+      in_string_or_comment(buf, start) || (*text && !mgl_is_name(text)))
     return NULL;
   if (sep == '.' && start >= 2 && buf[start - 2] == '.') sep = 0; /* a..b */
   if (sep == '.' || sep == ':') {
     expr = expression_before(buf, start - 1);
     if (expr == NULL) return NULL;
   }
-  lua_pushcfunction(L, mg_repl_candidates);
+  push_completer(L);
   if (expr) lua_pushstring(L, expr);
   else lua_pushnil(L);
   lua_pushlstring(L, &sep, sep ? 1 : 0);
@@ -680,10 +578,13 @@ static void setup_readline(lua_State *L) {
   rl_variable_bind("show-all-if-unmodified", "on");
 }
 
-void mg_repl_run(lua_State *L) {
+/* The loop: chunks run here, or go to remote.run(source) when remote (a
+ * stack index) is not 0; then a false result ends the loop. */
+static void repl_loop(lua_State *L, int remote) {
   Repl r = {0, NULL};
   struct sigaction old_int, old_winch;
-  int have_mg = preload_mg(L);
+  int have_mg = remote || preload_mg(L);
+  int base = lua_gettop(L);
   r.tty = isatty(fileno(stdin));
   if (r.tty) {
     setup_readline(L);
@@ -691,23 +592,34 @@ void mg_repl_run(lua_State *L) {
     prompt_thread = pthread_self();
     set_handler(SIGINT, on_sigint_prompt, &old_int);
     set_handler(SIGWINCH, on_sigwinch_prompt, &old_winch);
-    printf("moongrad %s \xe2\x80\x94 %s%s \xc2\xb7 Ctrl-D to quit\n",
-           MG_VERSION, LUA_RELEASE,
-           have_mg ? " \xc2\xb7 `mg` is loaded" : "");
+    if (!remote)
+      printf("moongrad %s \xe2\x80\x94 %s%s \xc2\xb7 Ctrl-D to quit\n",
+             MG_VERSION, LUA_RELEASE,
+             have_mg ? " \xc2\xb7 `mg` is loaded" : "");
     fflush(stdout);
   }
   for (;;) {
     int status;
-    lua_settop(L, 0);
+    lua_settop(L, base);
     status = read_chunk(L, &r);
     if (status == CHUNK_EOF) break;
     if (status == CHUNK_SKIP) continue;
-    if (status == LUA_OK) status = mg_repl_docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK) print_results(L);
-    else mg_repl_report(L, status, NULL);
+    if (remote && status == LUA_OK) {
+      lua_pop(L, 1); /* the function: the source goes */
+      lua_getfield(L, remote, "run");
+      lua_insert(L, -2);
+      status = mg_repl_docall(L, 1, 1);
+      if (status == LUA_OK && !lua_toboolean(L, -1)) break;
+      if (status == LUA_OK) lua_settop(L, base);
+    } else {
+      lua_remove(L, -2); /* the source */
+      if (status == LUA_OK) status = mg_repl_docall(L, 0, LUA_MULTRET);
+      if (status == LUA_OK) print_results(L); /* base is 0 here */
+    }
+    if (status != LUA_OK) mg_repl_report(L, status, NULL);
     fflush(stdout);
   }
-  lua_settop(L, 0);
+  lua_settop(L, base);
   if (r.tty) {
     fputc('\n', stdout);
     sigaction(SIGINT, &old_int, NULL);
@@ -715,4 +627,20 @@ void mg_repl_run(lua_State *L) {
     free(r.history_file);
   }
   fflush(stdout);
+}
+
+void mg_repl_run(lua_State *L) {
+  lua_settop(L, 0);
+  repl_loop(L, 0);
+}
+
+void mg_repl_run_remote(lua_State *L, int remote) {
+  remote = lua_absindex(L, remote);
+  if (lua_getfield(L, remote, "complete") == LUA_TFUNCTION)
+    remote_complete = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 1);
+  repl_loop(L, remote);
+  luaL_unref(L, LUA_REGISTRYINDEX, remote_complete);
+  remote_complete = LUA_NOREF;
 }

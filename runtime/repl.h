@@ -47,11 +47,13 @@ int mg_repl_report(lua_State *L, int status, const char *progname);
  * Returns when input ends; never raises. [-0, +0, -] */
 void mg_repl_run(lua_State *L);
 
-/* candidates(expr, sep, prefix) -> {name = kind}: the names Tab completes.
- * expr nil: the globals and keywords starting with prefix; otherwise expr
- * ("mg" or "mg.nn") is walked from the globals and its fields listed, only
- * functions when sep is ":". kind is "f" (function), "t" (table), "k" (keyword) or "v".
- * A lua_CFunction, also used by the Jupyter kernel's completion. */
-int mg_repl_candidates(lua_State *L);
+/* The same loop for a session attached to another process (moongrad
+ * --attach): the table at index remote has run(source), which sends a
+ * chunk's source to be run there, prints what comes back and returns
+ * whether to go on, and may have complete(expr, sep, prefix), which returns
+ * the candidates as mgl_candidates does (Tab). Chunks are checked for
+ * completeness here; no banner is printed. [-0, +0, -] */
+void mg_repl_run_remote(lua_State *L, int remote);
+
 
 #endif

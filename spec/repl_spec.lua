@@ -5,119 +5,22 @@
 -- shows or a few seconds pass.
 
 local BUILD = require "support.build"
+local terminal = require "support.terminal"
 
 local EXE = BUILD .. "/moongrad"
-local TIMEOUT = 10 -- seconds to wait for any one screen (a loaded CI machine is slow)
-
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function shell(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok
-end
-
-local function repo_root()
-  local out = shell("pwd")
-  return (out:gsub("\n$", ""))
-end
-
--- A private server: specs neither see nor disturb the user's tmux.
-local server = "moongrad_spec_" .. tostring(os.time()) .. "_" .. tostring(math.random(1e6))
-local function tmux(args)
-  return shell("tmux -L " .. server .. " -f /dev/null " .. args)
-end
+local quote = terminal.quote
 
 local function sleep(seconds)
   os.execute("sleep " .. seconds)
 end
 
-local function clock()
-  local out = shell("date +%s.%N")
-  return tonumber(out) or os.time()
-end
-
-local Session = {}
-Session.__index = Session
-local count = 0
-
 -- Starts the REPL in a new 100x40 session.
 local function start(history)
-  count = count + 1
-  local s = setmetatable({ name = "repl" .. count, history = history }, Session)
-  local cmd = "env MOONGRAD_HISTORY=" .. quote(history) .. " " .. quote(repo_root() .. "/" .. EXE)
-  local out, ok = tmux("new-session -d -s " .. s.name .. " -x 100 -y 40 " .. quote(cmd))
-  assert(ok, "tmux new-session failed: " .. out)
+  local s = terminal.start("env MOONGRAD_HISTORY=" .. quote(history) .. " " ..
+                           quote(terminal.repo_root() .. "/" .. EXE))
   s:wait_for("`mg` is loaded", true)
   s:wait_for("\n>$")
   return s
-end
-
--- The screen with its scrollback, wrapped lines joined, trailing blanks cut.
-function Session:screen()
-  local text = tmux("capture-pane -p -J -S -200 -t " .. self.name)
-  return (text:gsub(" +\n", "\n"):gsub("\n+$", ""))
-end
-
--- What the REPL's process is doing, for a timeout's message: its state,
--- where it sleeps and its signal masks, per thread.
-function Session:process_state()
-  local pid = tmux("display-message -p -t " .. self.name .. " '#{pane_pid}'"):match("%d+")
-  if not pid then return "(no pane process)" end
-  local out = shell("for t in /proc/" .. pid .. "/task/*; do echo \"$t: $(cat $t/wchan)\"; " ..
-                    "grep -E '^(State|SigPnd|ShdPnd|SigBlk|SigCgt)' $t/status | tr '\\n' ' '; echo; done")
-  return out
-end
-
--- Polls the screen until pattern (a Lua pattern, or plain text) is on it.
-function Session:wait_for(pattern, plain)
-  local deadline = clock() + TIMEOUT
-  local screen
-  repeat
-    screen = self:screen()
-    if screen:find(pattern, 1, plain) then return screen end
-    sleep(0.05)
-  until clock() > deadline
-  error(("timed out waiting for %q; the screen shows:\n%s\nthe process:\n%s"):format(
-    pattern, screen, self:process_state()), 2)
-end
-
-local function send(session, args)
-  local out, ok = tmux("send-keys -t " .. session.name .. " " .. args)
-  assert(ok, "tmux send-keys " .. args .. " failed: " .. out)
-end
-
-function Session:type(text) -- literal text: "end" is not the End key
-  send(self, "-l " .. quote(text))
-end
-
-function Session:key(name) -- Enter, Tab, C-c, C-d, Up, ...
-  send(self, name)
-end
-
-function Session:line(text)
-  self:type(text)
-  self:key("Enter")
-end
-
-function Session:alive()
-  local _, ok = tmux("has-session -t " .. self.name)
-  return ok
-end
-
-function Session:wait_exit()
-  local deadline = clock() + TIMEOUT
-  while self:alive() do
-    if clock() > deadline then error("the REPL did not exit", 2) end
-    sleep(0.05)
-  end
-end
-
-function Session:close()
-  if self:alive() then tmux("kill-session -t " .. self.name) end
 end
 
 local function read_file(path)
@@ -128,38 +31,14 @@ local function read_file(path)
   return s
 end
 
--- A pseudo-terminal is the one thing these specs need from the machine; a
--- chroot without /dev/pts mounted has none. There the specs are reported as
--- pending with the reason, rather than failing for the machine's sake.
---
--- The probe session then stays for the whole file: a tmux server exits with
--- its last session, and a new-session racing that exit fails with "server
--- exited unexpectedly" (seen on a loaded machine); teardown kills the server.
-local pty_problem
-do
-  local out, ok = tmux("new-session -d -s probe 'sleep 100000'")
-  if os.getenv("MG_SPEC_NO_PTY") then -- to exercise this path on any machine
-    tmux("kill-session -t probe")
-    out, ok = "MG_SPEC_NO_PTY is set", false
-  end
-  if not ok then pty_problem = out:gsub("%s+$", "") end
-end
-local it = it
-if pty_problem then
-  local real_it = it
-  it = function(name)
-    real_it(name, function()
-      pending("no pseudo-terminal available (tmux: " .. pty_problem .. ")")
-    end)
-  end
-end
+local it = terminal.it_or_pending(it, function(why) pending(why) end)
 
 describe("the REPL", function()
   local repl, history
 
   before_each(function()
     repl = nil
-    if pty_problem then return end
+    if terminal.problem() then return end
     history = os.tmpname()
     os.remove(history) -- the REPL creates it
     repl = start(history)
@@ -171,7 +50,7 @@ describe("the REPL", function()
   end)
 
   teardown(function()
-    tmux("kill-server")
+    terminal.kill_server()
   end)
 
   it("greets with a banner naming the version and the mg global", function()

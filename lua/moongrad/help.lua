@@ -8,7 +8,7 @@
 -- The text comes from one source: the doc tables in moongrad/help/*.lua
 -- (FILES below), one entry per public name, keyed by the name as a script
 -- writes it with the usual locals (mg, nn, F, optim, sched, data,
--- transforms, train, tune, plot, checkpoint, dist). A method is written
+-- transforms, train, tune, plot, checkpoint, dist, attach). A method is written
 -- "nn.Module:parameters"; a tensor method shares its entry with the
 -- function of the same name ("mg.sum" covers t:sum). An entry is
 --   {sig = "F.conv2d(x, weight [, bias] [, opts])"  -- or a list of forms
@@ -36,6 +36,7 @@ M.MODULES = {
   { "transforms", "moongrad.transforms" }, { "train", "moongrad.train" },
   { "tune", "moongrad.tune" }, { "plot", "moongrad.plot" },
   { "checkpoint", "moongrad.checkpoint" }, { "dist", "moongrad.dist" },
+  { "attach", "moongrad.attach" },
 }
 
 -- The doc tables, moongrad/help/<file>.lua.

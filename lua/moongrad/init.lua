@@ -12,6 +12,9 @@ function mg.display(...) return require("moongrad.display").display(...) end
 -- mg.help(x): the help for a function, module or class (moongrad.help); the
 -- REPL and the notebook call it help.
 function mg.help(x) return require("moongrad.help").help(x) end
+-- mg.attach(pid_or_path): a session inside a job started with --listen
+-- (moongrad.attach); session:run(code) runs code there, as a typed line.
+function mg.attach(target, opts) return require("moongrad.attach").connect(target, opts) end
 
 -- ---- splitting: the inverses of mg.cat and mg.stack -------------------------
 -- Each piece is a view (narrow or select), so it shares t's storage and its

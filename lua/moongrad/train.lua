@@ -41,6 +41,10 @@
 --                   over the ranks (moongrad.train.distributed): the
 --                   loaders are sharded, gradients averaged, metrics and
 --                   decisions global, and only rank 1 logs and writes files
+--   listen          let `moongrad --attach` sessions in between batches
+--                   (moongrad.attach): nil serves `moongrad --listen`'s
+--                   listener, true that or a new one, "path" a new one at
+--                   path (both closed when fit returns), false none
 -- A non-finite loss stops training with "fit: loss is nan at epoch 3,
 -- batch 17; lower the learning rate or check the data".
 --

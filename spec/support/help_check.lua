@@ -84,14 +84,8 @@ end
 -- The globals an example sees: the modules under the names the entries
 -- use, and a print that collects instead of writing.
 local function example_env(printed)
-  local env = {
-    mg = require "moongrad", nn = require "moongrad.nn", F = require "moongrad.functional",
-    optim = require "moongrad.optim", sched = require "moongrad.sched",
-    data = require "moongrad.data", transforms = require "moongrad.transforms",
-    train = require "moongrad.train", tune = require "moongrad.tune",
-    plot = require "moongrad.plot", checkpoint = require "moongrad.checkpoint",
-    dist = require "moongrad.dist", help = help.help,
-  }
+  local env = { help = help.help }
+  for _, m in ipairs(help.MODULES) do env[m[1]] = require(m[2]) end
   env.print = function(...)
     local parts = {}
     for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end

@@ -943,6 +943,7 @@ Losses and metrics are means over samples (each batch weighted by its size); tra
       { "checkpoint", "nil", '{path = p, every_n_batches = k}: a resumable checkpoint every k steps and at each epoch\'s end; {path = p, every = "epoch"}: at epochs\' ends; with neither, only when a signal interrupts' },
       { "resume", "nil", "a checkpoint path written by fit or ModelCheckpoint: continues that run exactly (same batches, random draws and losses)" },
       { "distributed", "nil", "true or {bucket_mb = n, overlap = bool} under mpirun: data-parallel over the ranks (loaders sharded, gradients averaged); only rank 1 logs and writes files" },
+      { "listen", "nil", "sessions attach between batches (moongrad.attach): nil serves `moongrad --listen`'s listener if there is one, true that one or a new one at the default path, a string a new one at that path (closed when fit returns), false none" },
     },
     example = [[
 local x, y = mg.randn(32, 4), mg.randint(1, 3, {32})
@@ -1314,5 +1315,94 @@ local text = train.history_json(h)
 print(text:find('"batch_loss"', 1, true) ~= nil)   --> true]],
     group = "Metrics and history",
     see = { "train.history_csv", "train.HistoryLogger" },
+  },
+
+  ---------------------------------------------------------------------------
+  -- attach
+
+  attach = {
+    sig = 'local attach = require "moongrad.attach"',
+    doc = [[A REPL inside a running training job. A script started with `moongrad --listen` (or a train.fit with the listen option) accepts sessions on a Unix socket only its owner can use; `moongrad --attach PID` (or attach.connect from a notebook) opens one. Commands run at attach points, between two batches and never in the middle of a step (fit has one after every training batch and at each epoch's end; a loop of one's own calls attach.serve). A session sees the globals and model, optimizer, scheduler, history, callbacks, ctx, epoch, epochs, batch, batches, step, loss, train_loader and val_loader, and has the commands lr(), lr(x) and lr(x, group) (read, or set from the next step on), pause() and resume() (the job waits at this attach point, serving its sessions), stop() (fit ends after this epoch), save(path) (a checkpoint fit's resume option takes), status(), detach() (or Ctrl-D), help and mg. An error in a command goes to the session only; Ctrl-C stops a command that runs too long. The job resumes when its last session leaves, and a SIGINT or SIGTERM ends a pause so that fit stops as usual.]],
+    groups = { "The job's side", "The session's side" },
+    example = [[
+-- $ moongrad --listen train.lua      (prints: listening on ... (moongrad --attach 4242))
+-- $ moongrad --attach 4242
+-- > lr(0.003)                          (every group, from the next step on)
+local path = os.tmpname() .. ".sock"
+local listener = attach.listen(path)
+print(listener.path == path)   --> true
+listener:close()               -- the socket goes with it]],
+    see = { "attach.listen", "attach.serve", "attach.connect", "train.fit" },
+  },
+
+  ["attach.listen"] = {
+    sig = "attach.listen([path]) --> listener",
+    doc = [[Listens for sessions on a Unix socket at path, by default attach.socket_path(<this pid>), which is what `moongrad --listen` does before the script runs. The socket is created with mode 0600 (bound under umask 0177), the default directory must be private to its owner, and a connection from another user is refused. A socket a dead job left at path is replaced; a live one ("another job is listening") and anything that is not a socket are refused with an error naming the path. The first listener of a process becomes attach.current(). listener:serve(vars) is an attach point (attach.serve), and listener:close() says goodbye to its sessions and removes the socket, as happens when the process ends.]],
+    example = [[
+local listener = attach.listen(os.tmpname() .. ".sock")
+print(attach.current() == listener)   --> true
+listener:close()
+print(attach.current())   --> nil]],
+    group = "The job's side",
+    see = { "attach.serve", "attach.socket_path", "train.fit" },
+  },
+
+  ["attach.current"] = {
+    sig = "attach.current() --> listener or nil",
+    doc = [[The process's listener: the one `moongrad --listen` started, or the first attach.listen; nil when there is none (or in a process forked from the job, such as a tune trial, which must not serve the job's sessions). train.fit serves it unless its listen option is false.]],
+    example = [[
+print(attach.current())   --> nil]],
+    group = "The job's side",
+    see = { "attach.listen" },
+  },
+
+  ["attach.serve"] = {
+    sig = "attach.serve(vars)",
+    doc = [[The attach point of a training loop of one's own: call it between two steps. It runs whatever the sessions of attach.current() sent, with vars's names visible to them (model, optimizer, step, ... as the loop chooses; ctx = a table whose stop field stop() sets), and while a session has paused the job it waits here, serving. With no listener it does nothing, so a script may call it unconditionally.]],
+    example = [[
+local net = nn.Linear(4, 2)
+local opt = optim.SGD(net, {lr = 0.1})
+for step = 1, 3 do
+  opt:zero_grad()
+  net(mg.randn(8, 4)):pow(2):mean():backward()
+  opt:step()
+  attach.serve{model = net, optimizer = opt, step = step}   -- sessions act here
+end]],
+    group = "The job's side",
+    see = { "attach.listen", "attach.connect" },
+  },
+
+  ["attach.connect"] = {
+    sig = { "attach.connect(target [, {quiet = true}]) --> session", "mg.attach(target [, opts]) --> session" },
+    doc = [[A session with the job whose pid or socket path target is, as `moongrad --attach` opens; it waits for the job's next attach point (saying so on stderr after a second, unless quiet). session:run(code) runs code there as a typed line (an expression's values are shown) and prints what comes back, results and prints on stdout and errors on stderr, returning false when the code raised; session:complete(expr, sep, prefix) lists names as Tab does; session:close() detaches. session.greeting is the job's greeting and session.open turns false once the job has ended or the session detached. A pid with no job listening raises an error naming the socket it looked for.]],
+    example = [[
+-- in a notebook, with a job started by `moongrad --listen train.lua`:
+--   local job = mg.attach(4242)
+--   job:run "pause()"
+--   job:run "history.batch_loss[#history.batch_loss]"
+--   job:run "lr(0.003); resume()"
+print(pcall(attach.connect, 999999999))   --> false  attach: no job 999999999 is listening ...]],
+    group = "The session's side",
+    see = { "attach", "attach.socket_path" },
+  },
+
+  ["mg.attach"] = { alias = "attach.connect" },
+
+  ["attach.socket_path"] = {
+    sig = "attach.socket_path(pid) --> path",
+    doc = [[Where the job with that pid listens by default: attach.socket_dir() .. "/<pid>.sock". `moongrad --attach PID` looks there.]],
+    example = [[
+print(attach.socket_path(4242):match("/4242%.sock$") ~= nil)   --> true]],
+    group = "The session's side",
+    see = { "attach.socket_dir" },
+  },
+
+  ["attach.socket_dir"] = {
+    sig = "attach.socket_dir() --> path",
+    doc = [[The directory default sockets go in: $XDG_RUNTIME_DIR/moongrad when XDG_RUNTIME_DIR is set, else /tmp/moongrad-<uid>. attach.listen creates it with mode 0700 and refuses one that others may enter.]],
+    example = [[
+print(type(attach.socket_dir()))   --> string]],
+    group = "The session's side",
+    see = { "attach.socket_path" },
   },
 }

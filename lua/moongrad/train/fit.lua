@@ -6,6 +6,7 @@ local metrics = require "moongrad.train.metrics"
 local progress = require "moongrad.train.progress"
 local resume = require "moongrad.train.resume"
 local distributed = require "moongrad.train.distributed"
+local attach = require "moongrad.attach"
 
 local type, ipairs, pairs, tostring, error, pcall = type, ipairs, pairs, tostring, error, pcall
 local getmetatable, setmetatable = getmetatable, setmetatable
@@ -17,7 +18,7 @@ local RESTORE = setmetatable({}, {__close = function() mg._signals_restore() end
 
 local OPTIONS = {train = 1, val = 1, loss = 1, optimizer = 1, scheduler = 1,
   scheduler_step = 1, epochs = 1, metrics = 1, clip_grad_norm = 1, callbacks = 1,
-  progress = 1, resume = 1, checkpoint = 1, monitor = 1, distributed = 1}
+  progress = 1, resume = 1, checkpoint = 1, monitor = 1, distributed = 1, listen = 1}
 
 -- A function, or a table or userdata with __call.
 local function callable(f)
@@ -72,6 +73,14 @@ local function check_options(model, o)
   if o.monitor ~= nil and type(o.monitor) ~= "string" then
     error(fmt("fit: monitor must be a metric name such as \"val_loss\", got %s",
               tostring(o.monitor)), 3)
+  end
+  local l = o.listen
+  if l ~= nil and type(l) ~= "boolean" and type(l) ~= "string" then
+    error(fmt("fit: listen must be true, false or a socket path, got %s", type(l)), 3)
+  end
+  if l and o.distributed then
+    error("fit: listen does not work with distributed training (a change made on one rank " ..
+          "would split the replicas)", 3)
   end
   local ck = o.checkpoint
   if ck ~= nil and (type(ck) ~= "table" or type(ck.path) ~= "string") then
@@ -135,6 +144,31 @@ local function save_checkpoint(ctx, o, mid_epoch)
   end
   if mine then acc:load_state_dict(mine) end
   ctx.saved_step, ctx.saved_mid = ctx.step, mid_epoch
+end
+
+-- The listener sessions attach through (moongrad.attach), and whether fit
+-- opened it (and so closes it): listen = nil takes `moongrad --listen`'s,
+-- true that one or a new one, a string a new one on that path.
+local function listener_for(o)
+  local l = o.listen
+  if l == false or (l == nil and o.distributed) then return nil end
+  if type(l) == "string" then return attach.listen(l), true end
+  local current = attach.current()
+  if current or l == nil then return current, false end
+  return attach.listen(), true
+end
+
+-- An attach point: what sessions sent runs here, between two batches or
+-- at an epoch's end (mid_epoch false); save(path) writes the checkpoint
+-- fit's resume option takes.
+local function attach_point(ctx, mid_epoch)
+  local v = ctx.attach_vars
+  v.epoch, v.batch, v.step = ctx.epoch, ctx.batch, ctx.step
+  v.loss = ctx.history.batch_loss[ctx.step]
+  v._save = function(path)
+    if mid_epoch then resume.save_mid_epoch(path, ctx) else resume.save_epoch_end(path, ctx) end
+  end
+  ctx.listener:serve(v)
 end
 
 -- SIGINT or SIGTERM came during the step just finished (see
@@ -207,6 +241,8 @@ local function train_epoch(ctx, o, skip)
     call(ctx, "on_batch_end")
     if acc.n > 0 then bar:batch(b, acc.loss_sum / acc.n, n, skip + 1) end
     if every and ctx.step % every == 0 and b ~= n_batches then save_checkpoint(ctx, o, true) end
+    -- the epoch's last batch is followed by the epoch's end, attached there
+    if ctx.listener and b ~= n_batches then attach_point(ctx, true) end
     if not run then sig = signals_pending() end
     -- after an epoch's last batch, fit stops once the epoch has ended
     if sig and b ~= n_batches then stop_for_signal(ctx, o, sig, true) end
@@ -238,6 +274,8 @@ local function fit(model, o, job)
     progress = progress.new(o.progress),
     job = job,
   }
+  local listener, own = listener_for(o)
+  local closer <close> = own and listener or nil
   ctx.run = distributed.setup(ctx, o)
   if ctx.run and not ctx.is_main then ctx.progress = progress.new("quiet") end
   ctx.n_batches = length(ctx.train_loader)
@@ -250,6 +288,12 @@ local function fit(model, o, job)
     if ctx.run and not ctx.is_main then sums = nil end
   end
   if ctx.run then ctx.run:start(model) end
+  if listener then
+    ctx.listener = listener
+    ctx.attach_vars = {model = model, optimizer = ctx.optimizer, scheduler = ctx.scheduler,
+      history = history, callbacks = ctx.callbacks, ctx = ctx, epochs = ctx.epochs,
+      batches = ctx.n_batches, train_loader = ctx.train_loader, val_loader = ctx.val_loader}
+  end
 
   call(ctx, "on_train_begin")
   for epoch = first_epoch, ctx.epochs do
@@ -289,6 +333,7 @@ local function fit(model, o, job)
     if o.checkpoint and (o.checkpoint.every == "epoch" or o.checkpoint.every_n_batches) then
       save_checkpoint(ctx, o, false)
     end
+    if ctx.listener then attach_point(ctx, false) end
     if ctx.stop then break end
     local sig = signals_pending()
     if ctx.run and ctx.run:any(sig ~= nil) then sig = sig or "a signal on another rank" end
