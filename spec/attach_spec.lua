@@ -186,6 +186,28 @@ describe("moongrad --attach", function()
     assert.equal(0, (j:wait()))
   end)
 
+  it("runs lines from a script or a notebook through mg.attach", function()
+    local j = job()
+    local s = mg.attach(j.sock, {quiet = true})
+    assert.truthy(s.greeting:find("attached to job " .. j.pid, 1, true), s.greeting)
+    local stdout, stderr = io.stdout, io.stderr
+    local out, err = io.tmpfile(), io.tmpfile()
+    io.stdout, io.stderr = out, err
+    local ok1 = s:run("pause(); lr(0.2)")
+    local ok2 = s:run("optimizer.param_groups[1].lr, paused_here")
+    local ok3 = s:run("nil + 1")
+    s:run("resume(); stop(); detach()")
+    io.stdout, io.stderr = stdout, stderr
+    out:seek("set")
+    err:seek("set")
+    local printed, errors = out:read("a"), err:read("a")
+    assert.same({true, true, false}, {ok1, ok2, ok3})
+    assert.truthy(("\n" .. printed):find("\n0.2\tnil\n", 1, true), printed)
+    assert.truthy(errors:find("attempt to perform arithmetic on a nil value", 1, true), errors)
+    assert.is_false(s.open)
+    assert.equal(0, (j:wait()))
+  end)
+
   it("lists the job's names for completion", function()
     local j = job()
     local s = mg.attach(j.sock, {quiet = true})
