@@ -119,6 +119,22 @@ describe("the Jupyter kernel", function()
     assert.are.equal("still here", of_type(r[3], "execute_result")[1].data["text/plain"])
   end)
 
+  it("aborts the cells queued after a failing one, as Run All expects, unless told not to", function()
+    local r = drive {
+      { op = "execute_queued", codes = { "os.execute('sleep 0.5') error('first')", "ran2 = true", "ran3 = true" } },
+      { op = "execute", code = "ran2, ran3" },
+      { op = "execute_queued", stop_on_error = false,
+        codes = { "os.execute('sleep 0.5') error('again')", "ran4 = true" } },
+      { op = "execute", code = "ran4" },
+    }.results
+    local statuses = {}
+    for i, reply in ipairs(r[1].replies) do statuses[i] = reply.status end
+    assert.are.same({ "error", "aborted", "aborted" }, statuses)
+    assert.are.equal("nil\tnil", of_type(r[2], "execute_result")[1].data["text/plain"])
+    assert.are.same({ "error", "ok" }, { r[3].replies[1].status, r[3].replies[2].status })
+    assert.are.equal("true", of_type(r[4], "execute_result")[1].data["text/plain"])
+  end)
+
   it("stops a running cell on interrupt, and the kernel lives on", function()
     local report = drive {
       { op = "interrupt_idle" },

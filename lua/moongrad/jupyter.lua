@@ -295,13 +295,38 @@ function Kernel:serve(channel, msg)
   local handler = handlers[msg_type]
   self:status("busy", msg.header)
   self.wire:capture(msg.header)
+  local reply
   if handler then
-    local reply = handler(self, msg, content)
+    reply = handler(self, msg, content)
     self:reply(channel, msg, msg_type:gsub("_request$", "_reply"), reply)
   else
     self.wire:log("no handler for " .. msg_type)
   end
   self:status("idle", msg.header)
+  if msg_type == "execute_request" and reply.status == "error" and
+     content.stop_on_error ~= false and content.silent ~= true then
+    self:abort_queued()
+  end
+end
+
+-- After a cell fails, the cells already sent after it are answered
+-- "aborted" without running, as IPython does, so that Run All stops at the
+-- first error (a cell sent with stop_on_error = false fails alone). Other
+-- requests waiting meanwhile are served as usual.
+function Kernel:abort_queued()
+  while not self.done do
+    local channel = self.wire:poll(0)
+    if channel == nil then return end
+    local msg = self.wire:recv(channel)
+    local header = msg and channel == "shell" and json.decode(msg.header)
+    if type(header) == "table" and header.msg_type == "execute_request" then
+      self:status("busy", msg.header)
+      self:reply(channel, msg, "execute_reply", { status = "aborted" })
+      self:status("idle", msg.header)
+    elseif msg and channel ~= "stdin" then
+      self:serve(channel, msg)
+    end
+  end
 end
 
 function Kernel:loop()

@@ -9,6 +9,8 @@ of steps, run in order against one kernel:
     {"op": "execute", "code": "..."}            reply and iopub messages
     {"op": "execute_interrupted", "code": "...", "after": 1.0}
                                                  interrupts (SIGINT) after the delay
+    {"op": "execute_queued", "codes": [...], "stop_on_error": true}
+                                                 sends them all, then reads each reply
     {"op": "interrupt_idle"}                     SIGINT with nothing running
     {"op": "complete", "code": "...", "cursor": n}
     {"op": "is_complete", "code": "..."}
@@ -87,6 +89,10 @@ def main():
                     km.interrupt_kernel()
                 reply = shell_reply(kc, msg_id)
                 results.append({"reply": reply, "iopub": iopub_for(kc, msg_id)})
+            elif op == "execute_queued":
+                ids = [kc.execute(code, stop_on_error=step.get("stop_on_error", True))
+                       for code in step["codes"]]
+                results.append({"replies": [shell_reply(kc, i) for i in ids]})
             elif op == "interrupt_idle":
                 km.interrupt_kernel()
                 time.sleep(0.3)
