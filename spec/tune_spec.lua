@@ -173,7 +173,7 @@ describe("tune random search", function()
   it("needs a number of trials", function()
     local study = tune.Study{space = sp}
     assert.has_error(function() study:optimize(function() return 0 end) end,
-                     "study:optimize: say how many trials the study has: {trials = 30}")
+                     "study:optimize: say when the study ends: {trials = 30}, {timeout = seconds} or both")
   end)
 end)
 
@@ -297,7 +297,7 @@ describe("tune studies", function()
       trial:set("epochs", 3 * c.x)
       if c.x == 2 then error("boom, with a comma") end
       return c.x
-    end, quiet{workers = 0})
+    end, quiet{workers = 0, catch = true})
     local text = study:write_csv(path("trials.csv"))
     local lines = {}
     for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
@@ -317,8 +317,8 @@ describe("tune studies", function()
     assert.has_error(function() study:optimize(f, {trials = 2, trial_timeout = 0}) end,
                      "study:optimize: trial_timeout must be a number of seconds > 0, got 0")
     assert.has_error(function() study:optimize(f, {trials = 2, workers = 0, trial_timeout = 1}) end,
-      "study:optimize: trial_timeout needs workers >= 1 (a trial in this process cannot be "
-      .. "stopped from outside)")
+      "study:optimize: trial_timeout needs a process per trial, which workers = 0 rules out "
+      .. "(a trial in this process cannot be stopped from outside)")
     assert.has_error(function() study:optimize("f", {trials = 2}) end)
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, sampler = "nope"} end,
                      "tune.Study: unknown sampler 'nope' (grid, random, bayes, tpe or a sampler object)")
@@ -328,14 +328,14 @@ describe("tune studies", function()
 end)
 
 describe("tune trials in worker processes", function()
-  it("records a failing trial with its message and goes on", function()
+  it("records a failing trial with its message and goes on when told to catch", function()
     for _, workers in ipairs{0, 2} do
       local study = tune.Study{space = {x = tune.choice{1, 2, 3, 4}}, sampler = "grid"}
       study:optimize(function(c)
         if c.x == 2 then error("diverged at x = 2") end
         if c.x == 3 then return "nope" end
         return c.x
-      end, quiet{workers = workers})
+      end, quiet{workers = workers, catch = true})
       local t = study:trials()
       assert.are.equal(4, #t)
       assert.are.equal("complete", t[1].state)
@@ -355,7 +355,7 @@ describe("tune trials in worker processes", function()
       if c.x == 1 then mg._proc_kill(mg._getpid(), "KILL") end
       if c.x == 2 then os.exit(7) end
       return c.x
-    end, quiet{workers = 2})
+    end, quiet{workers = 2, catch = true})
     local t = study:trials()
     assert.are.equal("failed", t[1].state)
     assert.is_truthy(t[1].error:match("^the worker died: signal 9"))
@@ -368,7 +368,7 @@ describe("tune trials in worker processes", function()
     study:optimize(function(c, trial)
       if c.x == 1 then return 0 / 0 end
       trial:report(1.5, 0)
-    end, quiet{workers = 1})
+    end, quiet{workers = 1, isolate = true, catch = true})
     local t = study:trials()
     assert.is_truthy(t[1].error:match("^the objective returned [-]?nan$"))
     assert.is_truthy(t[2].error:find("trial:report: step must be an integer, got 1.5", 1, true))

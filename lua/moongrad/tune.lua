@@ -29,10 +29,13 @@
 -- trial:should_prune() after every trial:report (successive halving judges
 -- a trial at the report that reaches each rung).
 --
--- Trials run in forked worker processes (moongrad.tune.runner): a trial
--- that raises an error or crashes is recorded as failed with its message
--- and the study goes on. With a path, each trial is appended to the study
--- file as it ends, and opening the same path again resumes the study.
+-- Trials run in this process, or with workers > 1 in forked worker
+-- processes (moongrad.tune.runner). An error the objective raises stops
+-- the search and is raised again with the trial's parameters, unless
+-- catch = true records it and goes on. study:ask() and study:tell(trial,
+-- value) drive a study from a loop of one's own; study:enqueue_trial(params)
+-- queues parameters to try. With a path, each trial is appended to the
+-- study file as it ends, and opening the same path again resumes the study.
 -- Under mpirun, workers = "mpi" runs the study on rank 1 and its trials on
 -- ranks 2..N instead (moongrad.tune.mpi_runner).
 local space = require "moongrad.tune.space"
@@ -72,7 +75,14 @@ function tune.TrialCallback(trial, opts)
   if type(trial) ~= "table" or type(trial.report) ~= "function" then
     error("tune.TrialCallback: expects the objective's trial as argument #1", 2)
   end
-  local monitor = o.monitor or "val_loss"
+  local monitor = o.monitor
+  if monitor == nil then
+    if trial.direction == "maximize" then
+      error("tune.TrialCallback: the study maximizes, so say which metric to report: " ..
+            "{monitor = \"val_accuracy\"} (the default, val_loss, is one to minimize)", 2)
+    end
+    monitor = "val_loss"
+  end
   return {
     on_epoch_end = function(ctx)
       local v = ctx.logs[monitor]

@@ -71,16 +71,20 @@ os.remove(path)]],
 
   ["tune.Study:optimize"] = {
     sig = "study:optimize(objective [, opts]) --> study:best()",
-    doc = [[Runs trials until the budget is used: each calls objective(config, trial) with config the proposed values plus the space's fixed ones, after mg.manual_seed(trial.seed), and the objective returns a finite number (the metric to minimise or maximise). A trial that raises, returns anything but a finite number, crashes its worker or runs past trial_timeout is recorded as failed with its message and the search goes on; one whose trial:should_prune() said true is recorded as pruned with its last report as value. Returns study:best() (nil when no trial completed). trials is required unless the sampler has a finite budget (grid search: every combination), which also caps it. Ctrl-C stops the search with an error saying how many trials finished; trials still running are dropped and run again when the study is resumed.
+    doc = [[Runs trials until the budget is used: each calls objective(config, trial) with config the proposed values plus the space's fixed ones, after mg.manual_seed(trial.seed), and the objective returns a number (the metric to minimise or maximise; an infinite one is a value, as in Optuna). An error the objective raises, or a crash of its worker process, stops the search as in Optuna: the trial is recorded as failed, the trials running meanwhile finish, and optimize raises "study:optimize: trial n (params) raised an error: ..." with the objective's traceback; catch = true records such failures and goes on instead. A trial that returns NaN or something not a number, or runs past trial_timeout, is recorded as failed and the search goes on; one whose trial:should_prune() said true is recorded as pruned with its last report as value. Returns study:best() (nil when no trial completed). The study ends after trials trials, at timeout, or when a grid sampler's grid is done (which also caps trials); one of them must be given. Ctrl-C stops the search with an error saying how many trials finished; trials still running are dropped and run again when the study is resumed.
+
+With one worker (the default) trials run one after another in this process: the objective's side effects stay, a debugger sees it, nothing is forked, and the caller's random state is put back after each trial. workers = n > 1 runs n at a time, each in a process forked for it (a crash there fails its trial); isolate = true, trial_timeout and logs fork a process per trial even with one worker.
 
 workers = "mpi" (under mpirun -np N, N >= 2, the same script on every rank) runs the study on rank 1 and one trial at a time on each of ranks 2..N; optimize then returns rank 1's study:best() on every rank. ranks_per_trial = k runs each trial on a group of k ranks that is, inside the objective, the whole dist job (N - 1 must be a multiple of k), so train.fit{distributed = true} trains over the group; the group's first rank speaks for it. With "mpi", trial_timeout and logs are refused and a single rank is an error.]],
     opts = {
-      { "trials", "required", "how many trials the study has in all (numbers 1..trials); optional for grid search" },
-      { "workers", "1", "trials at a time, each in a forked process; 0 runs them in this process (the REPL, a debugger; an error is still recorded, a crash is not); \"mpi\" uses the other ranks of an mpirun job" },
-      { "threads", "cpus // workers", "threads of each worker process (at least 1); no effect with workers = 0; with \"mpi\" the default is what dist.init() gives each rank" },
-      { "timeout", "nil", "seconds: no trial starts after this (running ones finish)" },
-      { "trial_timeout", "nil", "seconds: a worker running longer is killed and its trial failed; needs workers >= 1" },
-      { "logs", "nil", "a directory (made if missing): each forked trial's stdout and stderr go to logs/trial-0001.log, ..., with an error's traceback" },
+      { "trials", "nil", "how many trials the study has in all (numbers 1..trials); needed unless timeout is given or the sampler is a grid" },
+      { "timeout", "nil", "seconds: no trial starts after this (running ones finish); alone, the study runs until then" },
+      { "catch", "false", "true: a trial whose objective raises (or whose worker crashes) is recorded as failed and the search goes on, as Optuna's catch" },
+      { "workers", "1", "trials at a time: 1 runs them in this process, n > 1 each in a forked process; 0 always in this process; \"mpi\" uses the other ranks of an mpirun job" },
+      { "isolate", "false", "true: each trial in a process forked for it even with one worker (a crash fails only its trial)" },
+      { "threads", "cpus // workers", "threads of each worker process (at least 1); in this process, the threads it has; with \"mpi\" the default is what dist.init() gives each rank" },
+      { "trial_timeout", "nil", "seconds: a trial's process running longer is killed and its trial failed (forks a process per trial; refused with workers = 0)" },
+      { "logs", "nil", "a directory (made if missing): each trial's stdout and stderr go to logs/trial-0001.log, ..., with an error's traceback (forks a process per trial)" },
       { "verbose", "true", "print one line per finished trial: its value or fate, its parameters and the best so far" },
       { "ranks_per_trial", "1", "with workers = \"mpi\": ranks per trial group" },
     },
@@ -124,9 +128,44 @@ local study = tune.Study{space = {x = tune.int(1, 3)}, sampler = "grid"}
 study:optimize(function(config)
   if config.x == 2 then error("out of memory") end
   return config.x
-end, {workers = 0, verbose = false})
+end, {catch = true, verbose = false})
 for _, r in ipairs(study:trials()) do print(r.number, r.state, r.value) end]],
     see = { "tune.Study:counts", "tune.Study:write_csv" },
+  },
+
+  ["tune.Study:ask"] = {
+    sig = "study:ask() --> trial",
+    doc = [[Starts a new trial for a loop of one's own, as Optuna's ask: it is numbered after every trial the study holds, marked running, and its parameters come from the next enqueue_trial or else the sampler, which sees every trial told so far. The trial has trial.number, trial.config (the parameters plus the space's fixed values), trial.params and the objective's methods (report, should_prune, set). End it with study:tell. With a path, told trials go into the study file as optimize's do.]],
+    example = [[
+local study = tune.Study{space = {x = tune.uniform(-2, 2)}, seed = 1}
+for _ = 1, 3 do
+  local trial = study:ask()
+  study:tell(trial, (trial.config.x - 1) ^ 2)
+end
+print(#study:trials(), study:best().value < 4)   --> 3	true]],
+    see = { "tune.Study:tell", "tune.Study:enqueue_trial", "tune.Trial" },
+  },
+
+  ["tune.Study:tell"] = {
+    sig = { "study:tell(trial, value) --> record", "study:tell(trial, nil, \"pruned\")", "study:tell(trial, why, \"failed\")" },
+    doc = [[Ends a trial study:ask started, given as the trial or its number: with its value (a number; an infinite one counts, NaN fails the trial), as pruned (its last report stands as its value) or as failed with a message. Returns the trial's record. Telling a trial twice, one that was never asked, or a value that is not a number raises an error naming it.]],
+    example = [[
+local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+local a, b = study:ask(), study:ask()
+study:tell(a, 0.5)
+study:tell(b.number, "diverged", "failed")
+print(study:trials()[1].state, study:trials()[2].state)   --> complete	failed]],
+    see = { "tune.Study:ask" },
+  },
+
+  ["tune.Study:enqueue_trial"] = {
+    sig = "study:enqueue_trial(params)",
+    doc = [[Queues parameters for the next trial optimize runs or ask hands out, as Optuna's enqueue_trial: a known good configuration to start from, or one to check again. A parameter left out is the sampler's choice; each one given must be a name of the space with a value it holds, or the call raises naming it. The queue lives in the study object, not in its file.]],
+    example = [[
+local study = tune.Study{space = {lr = tune.loguniform(1e-4, 1e-1), width = tune.choice{64, 128}}}
+study:enqueue_trial{lr = 3e-3, width = 128}
+print(study:ask().config.lr)   --> 0.003]],
+    see = { "tune.Study:ask", "tune.Study:optimize" },
   },
 
   ["tune.Study:counts"] = {
@@ -236,8 +275,8 @@ print(study:best().attrs.epochs_trained)   --> 4]],
 
   ["tune.TrialCallback"] = {
     sig = "tune.TrialCallback(trial [, {monitor = \"val_loss\"}]) --> callback",
-    doc = [[A train.fit callback for use inside an objective: after every epoch it reports the epoch's logs[monitor] to the trial (trial:report(epoch, value)) and, when trial:should_prune() says so, sets ctx.stop so fit ends after that epoch; the objective then returns its metric as usual. monitor must match the study's direction (a "maximize" study monitors val_accuracy, not the default val_loss). It raises if the monitored metric is not in the epoch's logs (give fit a val loader, or monitor a train_ metric), and if its first argument is not the objective's trial.]],
-    opts = { { "monitor", '"val_loss"', "the key of fit's epoch logs to report (val_loss, val_accuracy, train_loss, ...)" } },
+    doc = [[A train.fit callback for use inside an objective: after every epoch it reports the epoch's logs[monitor] to the trial (trial:report(epoch, value)) and, when trial:should_prune() says so, sets ctx.stop so fit ends after that epoch; the objective then returns its metric as usual. monitor must match the study's direction: the default, val_loss, serves a "minimize" study, and a "maximize" study must name its metric (val_accuracy, say), or the callback raises. It raises if the monitored metric is not in the epoch's logs (give fit a val loader, or monitor a train_ metric), and if its first argument is not the objective's trial.]],
+    opts = { { "monitor", '"val_loss" when minimizing', "the key of fit's epoch logs to report (val_loss, val_accuracy, train_loss, ...); required when the study maximizes" } },
     example = [[
 local study = tune.Study{space = {lr = tune.loguniform(1e-3, 1e-1)}, direction = "maximize", seed = 1}
 study:optimize(function(config, trial)
@@ -331,7 +370,7 @@ print(tune.int(1, 8):describe())                    --> int(1, 8)]],
 
   ["tune.uniform"] = {
     sig = "tune.uniform(low, high)",
-    doc = [[A float dimension spread evenly over [low, high] (dropout, momentum). low and high must be finite numbers with low <= high; the values are floats even for integer bounds.]],
+    doc = [[A float dimension spread evenly over [low, high] (dropout, momentum). low and high must be finite numbers with low <= high; the values are floats even for integer bounds. Like every dimension it takes exactly its arguments: a third (a step, an options table) raises rather than being ignored.]],
     example = [[
 local d = tune.uniform(0, 0.5)
 print(d:describe(), d:sample(0.2))   --> uniform(0, 0.5)	0.1]],

@@ -240,6 +240,29 @@ local function read_history(space, history)
       end
     end
   end
+  -- an infinite value is a trial's real value, but a GP cannot fit it: it
+  -- stands in as the worst (or best) finite loss seen, or says nothing
+  local lo, hi = huge, -huge
+  for _, v in ipairs(h.y) do
+    if v > -huge and v < huge then lo, hi = math.min(lo, v), math.max(hi, v) end
+  end
+  for i = #h.y, 1, -1 do
+    local v = h.y[i]
+    if v == huge or v == -huge then
+      if lo > hi then
+        table.remove(h.y, i)
+        table.remove(h.X, i)
+      else
+        h.y[i] = v > 0 and hi or lo
+      end
+    end
+  end
+  local completed = {}
+  for _, c in ipairs(h.completed) do
+    if c[1] > -huge and c[1] < huge then completed[#completed + 1] = c
+    elseif lo <= hi then completed[#completed + 1] = { c[1] > 0 and hi or lo, c[2] } end
+  end
+  h.completed = completed
   return h
 end
 

@@ -106,7 +106,7 @@ function mpi_runner.work(objective, o)
     to_study {t = "ready"}
     local msg = answer()
     while msg.t == "trial" do
-      runner.run_remote(objective, msg.number, msg.config, msg.seed, to_study, answer)
+      runner.run_remote(objective, msg, to_study, answer)
       if stop then break end
       msg = answer()
     end
@@ -133,7 +133,8 @@ function mpi_runner.run(study, objective, o)
     local rec = study:_next()
     if rec then
       running[rank] = rec
-      send(rank, {t = "trial", number = rec.number, config = rec.config, seed = rec.seed})
+      send(rank, {t = "trial", number = rec.number, config = rec.config, seed = rec.seed,
+                  direction = study.direction})
     elseif not waiting[rank] then
       waiting[rank], nwaiting = true, nwaiting + 1
     end

@@ -1,7 +1,7 @@
 -- moongrad.tune.runner: running trials, in this process or in workers.
 --
--- With workers >= 1 every trial runs in a process forked for it from the
--- study's process, so whatever the script loaded before optimize() (a data
+-- With workers > 1 (or isolate, trial_timeout or logs: see study:optimize)
+-- every trial runs in a process forked for it from the study's process, so whatever the script loaded before optimize() (a data
 -- set, a tokenizer) is shared copy-on-write, a trial that leaks or corrupts
 -- memory cannot hurt the next one, and a crash (a signal, os.exit) is
 -- recorded as a failed trial. The worker talks to the study over a socket,
@@ -10,14 +10,14 @@
 --   worker -> study   {"t":"report","step":s,"value":v}   trial:report
 --                     {"t":"prune?"}                       trial:should_prune
 --                     {"t":"attr","key":k,"value":v}        trial:set
---                     {"t":"done","value":v} | {"t":"error","message":m}
+--                     {"t":"done","value":v} | {"t":"error","message":m,"raised":b}
 --   study -> worker   {"prune":true|false}
 --
 -- The study asks the pruner (it alone sees every trial) and answers at once,
 -- so should_prune compares against trials finished a moment ago on another
--- worker. workers = 0 runs trials in the calling process instead (handy in
--- the REPL or a debugger; an error is still recorded, a crash is not).
--- workers = "mpi" runs them on the other ranks of an mpirun job, with the
+-- worker. Otherwise trials run one after another in the calling process
+-- (run_inline): the objective's side effects stay, a debugger sees it, no
+-- fork is paid for, and a crash ends the study's process. workers = "mpi" runs them on the other ranks of an mpirun job, with the
 -- same messages (moongrad.tune.mpi_runner).
 local mg = require "moongrad"
 local json = require "moongrad.json"
@@ -66,24 +66,33 @@ function Trial:set(key, value)
   self._chan.attr(key, value)
 end
 
-local function new_trial(number, config, seed, chan)
-  return setmetatable({number = number, config = config, seed = seed, _chan = chan}, Trial)
+-- t.direction: the study's, "minimize" or "maximize" (TrialCallback's
+-- default monitor follows it).
+local function new_trial(t, chan)
+  return setmetatable({number = t.number, config = t.config, seed = t.seed,
+                       direction = t.direction, _chan = chan}, Trial)
 end
 
--- Runs the objective and turns what happened into {value=} or {error=}.
+-- Runs the objective and turns what happened into {value=} or {error=};
+-- raised marks an error the objective raised (optimize re-raises it
+-- unless told to catch). An infinite value is a value, as in Optuna; NaN
+-- and anything not a number fail the trial without stopping the study.
 local function call_objective(objective, trial)
   mg.manual_seed(trial.seed)
   local ok, res = xpcall(objective, function(e)
     local msg = tostring(e)
-    return {message = msg, trace = traceback(msg, 2)}
+    -- the objective's frames, down to where the study called it
+    local trace = traceback(msg, 2)
+    local cut = trace:find("\n%s*%[C%]: in function 'xpcall'")
+    return {message = msg, trace = cut and trace:sub(1, cut - 1) or trace}
   end, trial.config, trial)
-  if not ok then return {error = res.message, trace = res.trace} end
+  if not ok then return {error = res.message, trace = res.trace, raised = true} end
   if trial.pruned then return {pruned = true} end
   if type(res) ~= "number" then
     return {error = fmt("the objective returned %s; it must return a number (the metric to %s)",
                         res == nil and "nothing" or ("a " .. type(res)), "optimise")}
   end
-  if not finite(res) then return {error = fmt("the objective returned %s", tostring(res))} end
+  if res ~= res then return {error = "the objective returned nan"} end
   return {value = res + 0.0}
 end
 
@@ -91,7 +100,7 @@ end
 -- objective's calls become messages through send(msg); answer() waits for
 -- the study's reply to a prune question. The outcome is sent too, and
 -- returned.
-local function run_remote(objective, number, config, seed, send, answer)
+local function run_remote(objective, t, send, answer)
   local chan = {
     report = function(step, value) send {t = "report", step = step, value = value} end,
     attr = function(k, v) send {t = "attr", key = k, value = v} end,
@@ -100,8 +109,8 @@ local function run_remote(objective, number, config, seed, send, answer)
       return answer().prune == true
     end,
   }
-  local out = call_objective(objective, new_trial(number, config, seed, chan))
-  if out.error then send {t = "error", message = out.error}
+  local out = call_objective(objective, new_trial(t, chan))
+  if out.error then send {t = "error", message = out.error, raised = out.raised}
   else send {t = "done", value = out.value, pruned = out.pruned} end
   return out
 end
@@ -111,16 +120,27 @@ end
 -- `study` supplies: study:_next() --> number, values, config, seed or nil;
 -- study:_pruner_says(rec) --> bool; study:_finish(rec, outcome).
 
+-- The handle of a trial run in the study's process: its reports and
+-- attributes go straight into rec (study:ask hands these out too).
+function runner.local_trial(study, rec)
+  return new_trial({number = rec.number, config = rec.config, seed = rec.seed,
+                    direction = study.direction}, {
+    report = function(step, value) rec.intermediate[#rec.intermediate + 1] = {step, value} end,
+    prune = function() return study:_pruner_says(rec) end,
+    attr = function(k, v) rec.attrs[k] = v end,
+  })
+end
+
+-- Trials one after another in this process. Each seeds the generator
+-- from its trial's seed; the caller's generator state is put back after,
+-- as if the trial had run elsewhere.
 local function run_inline(study, objective)
   while true do
     local rec = study:_next()
     if not rec then return end
-    local chan = {
-      report = function(step, value) rec.intermediate[#rec.intermediate + 1] = {step, value} end,
-      prune = function() return study:_pruner_says(rec) end,
-      attr = function(k, v) rec.attrs[k] = v end,
-    }
-    local out = call_objective(objective, new_trial(rec.number, rec.config, rec.seed, chan))
+    local rng_state = mg.get_rng_state()
+    local out = call_objective(objective, runner.local_trial(study, rec))
+    mg.set_rng_state(rng_state)
     study:_finish(rec, out)
   end
 end
@@ -152,7 +172,8 @@ local function worker_main(fd, rec, objective, o)
       line, inbuf = inbuf:match("^([^\n]*)\n(.*)$")
       return json.decode(line)
     end
-    local out = run_remote(objective, rec.number, rec.config, rec.seed, send, answer)
+    local out = run_remote(objective, {number = rec.number, config = rec.config, seed = rec.seed,
+                                       direction = o.direction}, send, answer)
     -- the study prints the message; the log file gets the traceback
     if out.error and o.log_path then io.stderr:write(out.trace or out.error, "\n") end
   end)
@@ -185,7 +206,7 @@ function runner.handle(study, rec, line, reply)
   elseif msg.t == "done" then
     return {value = msg.value, pruned = msg.pruned}
   elseif msg.t == "error" then
-    return {error = msg.message}
+    return {error = msg.message, raised = msg.raised == true}
   end
 end
 
@@ -204,7 +225,8 @@ local function run_forked(study, objective, o)
     if not pid then error("tune: cannot start a worker: " .. tostring(fd), 0) end
     if pid == 0 then
       for other in pairs(active) do mg._proc_close(other) end
-      worker_main(fd, rec, objective, {threads = o.threads, log_path = log_path})
+      worker_main(fd, rec, objective, {threads = o.threads, log_path = log_path,
+                                       direction = study.direction})
     end
     active[fd] = {pid = pid, fd = fd, rec = rec, buf = "", started = mg.clock()}
     count = count + 1
@@ -215,8 +237,8 @@ local function run_forked(study, objective, o)
     count = count - 1
     mg._proc_close(w.fd)
     local how, code, name = mg._proc_wait(w.pid, true)
-    if not outcome then
-      outcome = {error = w.killed or describe_end(how, code, name)}
+    if not outcome then -- a crash is as loud as an error; trial_timeout's kill is not
+      outcome = {error = w.killed or describe_end(how, code, name), crashed = not w.killed}
     end
     study:_finish(w.rec, outcome)
   end

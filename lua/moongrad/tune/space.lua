@@ -54,17 +54,30 @@ local function bounds(who, low, high, integer, positive)
   end
 end
 
+-- A dimension takes exactly its arguments: tune.uniform(0, 1, 6) or
+-- tune.uniform(0, 1, {step = 0.1}) would otherwise search something other
+-- than what the script says.
+local function no_more(who, expected, n, extra)
+  if n > 0 then
+    local shown = type(extra) == "table" and "a table" or tostring(extra)
+    error(fmt("tune.%s: takes %s; got %d more argument%s (%s)", who, expected, n,
+              n == 1 and "" or "s", shown), 3)
+  end
+end
+
 local function new(kind, t)
   t.kind = kind
   return setmetatable(t, Dim)
 end
 
-function space.uniform(low, high)
+function space.uniform(low, high, ...)
+  no_more("uniform", "(low, high)", select("#", ...), ...)
   bounds("uniform", low, high)
   return new("uniform", {low = low + 0.0, high = high + 0.0})
 end
 
-function space.loguniform(low, high)
+function space.loguniform(low, high, ...)
+  no_more("loguniform", "(low, high)", select("#", ...), ...)
   bounds("loguniform", low, high)
   if not (low > 0) then
     error(fmt("tune.loguniform: low must be > 0 (the scale is logarithmic), got %s",
@@ -73,17 +86,20 @@ function space.loguniform(low, high)
   return new("loguniform", {low = low + 0.0, high = high + 0.0, log = true})
 end
 
-function space.int(low, high)
+function space.int(low, high, ...)
+  no_more("int", "(low, high)", select("#", ...), ...)
   bounds("int", low, high, true)
   return new("int", {low = floor(low), high = floor(high), integer = true})
 end
 
-function space.logint(low, high)
+function space.logint(low, high, ...)
+  no_more("logint", "(low, high)", select("#", ...), ...)
   bounds("logint", low, high, true, 1)
   return new("logint", {low = floor(low), high = floor(high), integer = true, log = true})
 end
 
-function space.choice(choices)
+function space.choice(choices, ...)
+  no_more("choice", "one list of values", select("#", ...), ...)
   if type(choices) ~= "table" or #choices == 0 then
     error("tune.choice: expects a non-empty list of values, e.g. tune.choice{32, 64, 128}", 2)
   end

@@ -75,6 +75,7 @@ local function new(opts)
   end
   s.path, s.name = o.path, o.name
   s.records = {}       -- number -> record (finished or running)
+  s.queue = {}         -- parameters enqueue_trial gave, for the next trials
   if s.path then s:_load() end
   return s
 end
@@ -159,24 +160,20 @@ function Study:_pruner_says(rec)
                                   others) == true
 end
 
--- The next trial to run, marked running, or nil when there is none (the
--- budget is used, or the time is up).
-function Study:_next()
-  local run = self._run
-  if run.deadline and mg.clock() >= run.deadline then return nil end
-  local number
-  while run.cursor <= run.trials do
-    if not self.records[run.cursor] then number = run.cursor; break end
-    run.cursor = run.cursor + 1
-  end
-  if not number then return nil end
-  run.cursor = number + 1
+-- A new trial numbered `number`, marked running: its parameters are the
+-- next enqueued ones (any missing filled in by the sampler), else the
+-- sampler's proposal.
+function Study:_start(number)
   local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number)}
   local values = self.sampler:suggest(self.space, self:_history(), ctx)
   local bad = self.space:mismatch(values)
   if bad then
     error(fmt("tune: the sampler proposed %s = %s, which is not in the space", bad,
               tostring(values[bad])), 0)
+  end
+  local queued = table.remove(self.queue, 1)
+  if queued then
+    for k, v in pairs(queued) do values[k] = v end
   end
   local rec = {number = number, state = "running", params = values,
                config = self.space:config(values), intermediate = {}, attrs = {},
@@ -186,11 +183,32 @@ function Study:_next()
   return rec
 end
 
+-- The next trial to run, marked running, or nil when there is none (the
+-- budget is used, the time is up, or a trial raised an error optimize
+-- re-raises).
+function Study:_next()
+  local run = self._run
+  if run.stop then return nil end
+  if run.deadline and mg.clock() >= run.deadline then return nil end
+  local number
+  while run.cursor <= run.trials do
+    if not self.records[run.cursor] then number = run.cursor; break end
+    run.cursor = run.cursor + 1
+  end
+  if not number then return nil end
+  run.cursor = number + 1
+  return self:_start(number)
+end
+
 function Study:_finish(rec, out)
   rec.seconds = floor((mg.clock() - rec.t0) * 1000 + 0.5) / 1000
   rec.t0, rec.config = nil, nil
   if out.error then
     rec.state, rec.error = "failed", out.error
+    local run = self._run
+    if (out.raised or out.crashed) and run and not run.catch and not run.stop then
+      run.stop = {rec = rec, trace = out.trace, crashed = out.crashed}
+    end
   elseif out.pruned then
     rec.state = "pruned"
     local last = rec.intermediate[#rec.intermediate]
@@ -207,11 +225,16 @@ function Study:_finish(rec, out)
   if self._run and self._run.verbose then self:_print_trial(rec) end
 end
 
-function Study:_print_trial(rec)
+-- "lr=0.01 width=128"
+function Study:_params_text(params)
   local parts = {}
   for _, name in ipairs(self.space.names) do
-    parts[#parts + 1] = name .. "=" .. value_text(rec.params[name])
+    parts[#parts + 1] = name .. "=" .. value_text(params[name])
   end
+  return concat(parts, " ")
+end
+
+function Study:_print_trial(rec)
   local what
   if rec.state == "complete" then what = "value " .. fmt("%.6g", rec.value)
   elseif rec.state == "pruned" then
@@ -219,16 +242,29 @@ function Study:_print_trial(rec)
                tostring(rec.intermediate[#rec.intermediate][1]) or "?")
   else what = "failed: " .. tostring(rec.error):gsub("\n.*", "") end
   local best = self:best()
-  print(fmt("trial %d/%d %s  %s  (%.1f s)%s", rec.number, self._run.trials, what,
-            concat(parts, " "), rec.seconds,
+  local of = self._run.unbounded and "" or "/" .. self._run.trials
+  print(fmt("trial %d%s %s  %s  (%.1f s)%s", rec.number, of, what,
+            self:_params_text(rec.params), rec.seconds,
             best and fmt("  best %.6g (trial %d)", best.value, best.number) or ""))
   io.stdout:flush()
 end
 
--- study:optimize(objective, {trials = n, workers = 1, threads = auto,
---                            timeout = seconds, trial_timeout = seconds,
---                            logs = dir, verbose = true,
---                            ranks_per_trial = 1}) --> study:best()
+-- study:optimize(objective, {trials = n, timeout = seconds, catch = false,
+--                            workers = 1, isolate = false, threads = auto,
+--                            trial_timeout = seconds, logs = dir,
+--                            verbose = true, ranks_per_trial = 1}) --> study:best()
+--
+-- trials, timeout or both bound the search (a grid sampler's grid too).
+-- An error the objective raises stops the search: the trial is recorded
+-- as failed and optimize re-raises the error with the trial's parameters,
+-- once the trials running meanwhile have ended; catch = true records
+-- failures and goes on, as Optuna's catch does. A NaN or non-number result
+-- fails its trial quietly; an infinite one is a value.
+--
+-- With one worker (the default) trials run in this process, one after
+-- another. workers = n > 1 runs n at a time, each in a process forked for
+-- it (moongrad.tune.runner); isolate = true, trial_timeout and logs fork
+-- one too. workers = 0 always runs in this process.
 --
 -- workers = "mpi" (under mpirun -np N, N >= 2, the same script on every
 -- rank): rank 1 runs the study as here, ranks 2..N run its trials
@@ -247,23 +283,37 @@ function Study:optimize(objective, opts)
   end
   local o = util.check_options(opts, "study:optimize", {trials = true, workers = true,
     threads = true, timeout = true, trial_timeout = true, logs = true, verbose = true,
-    ranks_per_trial = true}, 2)
-  local budget = self.sampler.budget and self.sampler:budget(self.space)
-  local trials = o.trials
-  if trials == nil then
-    if not budget then
-      error("study:optimize: say how many trials the study has: {trials = 30}", 2)
+    ranks_per_trial = true, catch = true, isolate = true}, 2)
+  for _, key in ipairs {"catch", "isolate", "verbose"} do
+    if o[key] ~= nil and type(o[key]) ~= "boolean" then
+      error(fmt("study:optimize: %s must be true or false, got %s", key, tostring(o[key])), 2)
     end
-    trials = budget
+  end
+  local budget = self.sampler.budget and self.sampler:budget(self.space)
+  local trials, unbounded = o.trials, false
+  if trials == nil then
+    if budget then
+      trials = budget
+    elseif o.timeout ~= nil then
+      trials, unbounded = math.maxinteger, true
+    else
+      error("study:optimize: say when the study ends: {trials = 30}, {timeout = seconds} or both", 2)
+    end
   end
   trials = check_integer("study:optimize", "trials", trials, 1)
-  if budget then trials = min(trials, budget) end
+  if budget then trials, unbounded = min(trials, budget), false end
   local mpi = o.workers == "mpi"
   if type(o.workers) == "string" and not mpi then
     error(fmt("study:optimize: workers must be an integer >= 0 or \"mpi\", got %s", o.workers), 2)
   end
   local workers = mpi and "mpi" or o.workers == nil and 1
                   or check_integer("study:optimize", "workers", o.workers, 0)
+  if workers == 0 and o.isolate then
+    error("study:optimize: isolate = true forks a process per trial; workers = 0 runs them in " ..
+          "this one", 2)
+  end
+  -- one worker runs trials here unless something needs a process per trial
+  if workers == 1 and not (o.isolate or o.trial_timeout or o.logs) then workers = 0 end
   local threads = o.threads
   if threads == nil and not mpi then
     threads = workers == 0 and mg.get_num_threads() or max(1, mg._cpu_count() // workers)
@@ -277,8 +327,8 @@ function Study:optimize(objective, opts)
     end
   end
   if o.trial_timeout and workers == 0 then
-    error("study:optimize: trial_timeout needs workers >= 1 (a trial in this process cannot be "
-          .. "stopped from outside)", 2)
+    error("study:optimize: trial_timeout needs a process per trial, which workers = 0 rules out "
+          .. "(a trial in this process cannot be stopped from outside)", 2)
   end
   if mpi and o.trial_timeout then
     error("study:optimize: trial_timeout is not supported with workers = \"mpi\" (rank 1 cannot "
@@ -325,15 +375,16 @@ function Study:optimize(objective, opts)
     os.execute(fmt("mkdir -p '%s'", o.logs:gsub("'", "'\\''")))
   end
   if self.path then store.write_header(self.path, self:_header()) end
-  self._run = {trials = trials, cursor = 1, verbose = o.verbose ~= false,
-               deadline = o.timeout and mg.clock() + o.timeout or nil}
+  self._run = {trials = trials, unbounded = unbounded, cursor = 1, verbose = o.verbose ~= false,
+               deadline = o.timeout and mg.clock() + o.timeout or nil, catch = o.catch == true}
   local ok, err = pcall(runner.run, self, objective,
                         {workers = workers, threads = threads, logs = o.logs,
                          trial_timeout = o.trial_timeout, ranks_per_trial = k})
   -- trials still marked running were interrupted: not part of the study
   for n, r in pairs(self.records) do
-    if r.state == "running" then self.records[n] = nil end
+    if r.state == "running" and not r.asked then self.records[n] = nil end
   end
+  local stop = self._run.stop
   self._run = nil
   if not ok then
     if tostring(err):find("interrupted!", 1, true) then
@@ -344,7 +395,92 @@ function Study:optimize(objective, opts)
     end
     error(err, 0)
   end
+  if stop then
+    local rec = stop.rec
+    error(fmt("study:optimize: trial %d (%s) %s: %s\n(the trial is recorded as failed; pass " ..
+              "catch = true to record failures and go on)", rec.number,
+              self:_params_text(rec.params), stop.crashed and "failed" or "raised an error",
+              stop.trace or rec.error), 0)
+  end
   return self:best()
+end
+
+-- study:enqueue_trial(params): the next trial (asked or run by optimize)
+-- tries these parameters, as Optuna's enqueue_trial; a parameter left out
+-- is the sampler's. Each must be in the space.
+function Study:enqueue_trial(params)
+  if type(params) ~= "table" then
+    error("study:enqueue_trial: expects a table of parameters, e.g. {lr = 0.01}", 2)
+  end
+  for k, v in pairs(params) do
+    local d = type(k) == "string" and self.space.dims[k]
+    if not d then
+      error(fmt("study:enqueue_trial: %s is not a parameter of the space (%s)", tostring(k),
+                concat(self.space.names, ", ")), 2)
+    end
+    if not d:contains(v) then
+      error(fmt("study:enqueue_trial: %s = %s is not in the space (%s)", k, tostring(v),
+                self.space.dims[k]:describe()), 2)
+    end
+  end
+  local copy = {}
+  for k, v in pairs(params) do copy[k] = v end
+  self.queue[#self.queue + 1] = copy
+end
+
+-- study:ask() --> trial: a new trial, running, numbered after every trial
+-- the study holds, with trial.config and trial.params to try and the
+-- objective's trial methods (report, should_prune, set). Finish it with
+-- study:tell. For a loop that drives the search itself, as Optuna's ask.
+function Study:ask()
+  if self._run then error("study:ask: optimize is running this study", 2) end
+  if self.path and not self._header_written then
+    store.write_header(self.path, self:_header())
+    self._header_written = true
+  end
+  local number = 1
+  for n in pairs(self.records) do
+    if n >= number then number = n + 1 end
+  end
+  local rec = self:_start(number)
+  rec.asked = true
+  local trial = runner.local_trial(self, rec)
+  trial.params = rec.params
+  return trial
+end
+
+-- study:tell(trial, value) ends an asked trial: value is its result (a
+-- number; an infinite one counts, NaN fails it), or tell(trial, nil,
+-- "pruned") (its last report stands) or tell(trial, message, "failed").
+-- trial may be the trial or its number. --> the trial's record.
+function Study:tell(trial, value, state)
+  local number = type(trial) == "table" and trial.number or trial
+  local rec = self.records[number]
+  if not rec or not rec.asked then
+    error(fmt("study:tell: no asked trial %s (ask for one with study:ask())", tostring(number)), 2)
+  end
+  if rec.state ~= "running" then
+    error(fmt("study:tell: trial %d has already been told (%s)", number, rec.state), 2)
+  end
+  state = state or "complete"
+  local out
+  if state == "complete" then
+    if type(value) ~= "number" then
+      error(fmt("study:tell: the value must be a number, got %s (to end the trial otherwise " ..
+                "say so: tell(trial, nil, \"pruned\") or tell(trial, why, \"failed\"))",
+                type(value)), 2)
+    end
+    out = value ~= value and {error = "the value told was nan"} or {value = value + 0.0}
+  elseif state == "pruned" then
+    out = {pruned = true}
+  elseif state == "failed" then
+    out = {error = value ~= nil and tostring(value) or "told as failed"}
+  else
+    error(fmt("study:tell: state must be \"complete\", \"pruned\" or \"failed\", got %s",
+              tostring(state)), 2)
+  end
+  self:_finish(rec, out)
+  return rec
 end
 
 -- The best complete trial: {number, value, params, config, ...}, or nil.

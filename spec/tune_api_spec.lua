@@ -1,0 +1,258 @@
+-- moongrad.tune as an Optuna user expects it: errors in the objective are
+-- loud, infinite values count, a timeout alone bounds a study, trials run
+-- in the caller's process unless asked otherwise, and a loop of one's own
+-- drives a study with ask and tell.
+local mg = require "moongrad"
+local tune = require "moongrad.tune"
+local shell = require "support.shell"
+
+local dir = shell.tmpdir()
+
+local function quiet(opts)
+  opts.verbose = false
+  return opts
+end
+
+local function states(study)
+  local out = {}
+  for i, t in ipairs(study:trials()) do out[i] = t.state end
+  return out
+end
+
+describe("tune.Study:optimize, as Optuna users expect", function()
+  it("re-raises an objective's error with the trial's parameters and runs no more trials", function()
+    for _, workers in ipairs {1, 2} do
+      local study = tune.Study{space = {x = tune.choice{1, 2, 3, 4}}, sampler = "grid"}
+      local ok, err = pcall(study.optimize, study, function(c)
+        if c.x == 2 then return c.z + 1 end -- the typo an Optuna user would make
+        return c.x
+      end, quiet{workers = workers})
+      assert.is_false(ok)
+      assert.truthy(err:find("study:optimize: trial 2 (x=2) raised an error: ", 1, true), err)
+      assert.truthy(err:find("attempt to perform arithmetic on a nil value (field 'z')", 1, true), err)
+      assert.truthy(err:find("pass catch = true", 1, true), err)
+      local t = study:trials()
+      assert.equal("failed", t[2].state, workers)
+      -- in this process nothing runs after the failure; with two workers
+      -- the one already running finishes and is kept
+      if workers == 1 then assert.same({"complete", "failed"}, states(study)) end
+      for _, r in ipairs(t) do assert.are_not.equal("running", r.state) end
+    end
+  end)
+
+  it("names a crashed worker's trial when it stops the study", function()
+    local study = tune.Study{space = {x = tune.choice{1, 2}}, sampler = "grid"}
+    local ok, err = pcall(study.optimize, study, function(c)
+      if c.x == 1 then os.exit(3) end
+      return c.x
+    end, quiet{isolate = true})
+    assert.is_false(ok)
+    assert.truthy(err:find("trial 1 (x=1) failed: the worker exited with code 3", 1, true), err)
+  end)
+
+  it("counts an infinite result as a value and a NaN as a failure", function()
+    local study = tune.Study{space = {x = tune.choice{1, 2, 3}}, sampler = "grid"}
+    study:optimize(function(c)
+      if c.x == 1 then return math.huge end
+      if c.x == 2 then return 0 / 0 end
+      return 5
+    end, quiet{})
+    assert.same({"complete", "failed", "complete"}, states(study))
+    assert.equal(math.huge, study:trials()[1].value)
+    assert.equal(3, study:best().number)
+    local up = tune.Study{space = {x = tune.choice{1, 2}}, sampler = "grid", direction = "maximize"}
+    up:optimize(function(c) return c.x == 1 and math.huge or 1 end, quiet{})
+    assert.equal(1, up:best().number)
+    assert.equal(math.huge, up:best().value)
+  end)
+
+  it("lets the Bayesian sampler learn from infinite values", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1), y = tune.uniform(0, 1)},
+                             sampler = "bayes", seed = 3}
+    study:optimize(function(c)
+      if c.x > 0.7 then return math.huge end
+      return (c.x - 0.3) ^ 2 + (c.y - 0.5) ^ 2
+    end, quiet{trials = 16})
+    local c = study:counts()
+    assert.equal(16, c.complete)
+    assert.is_true(study:best().value < 0.05)
+  end)
+
+  it("stops at a timeout given alone", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+    local t0 = mg.clock()
+    study:optimize(function(c)
+      local t = mg.clock()
+      while mg.clock() - t < 0.02 do end
+      return c.x
+    end, quiet{timeout = 0.3})
+    local n = #study:trials()
+    assert.is_true(n >= 2 and n <= 16, n)
+    assert.is_true(mg.clock() - t0 < 2)
+  end)
+
+  it("runs trials in this process by default, so their side effects stay", function()
+    local count = 0
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+    study:optimize(function(c, trial)
+      count = count + 1
+      trial:set("pid", mg._getpid())
+      return c.x
+    end, quiet{trials = 5})
+    assert.equal(5, count)
+    for _, t in ipairs(study:trials()) do assert.equal(mg._getpid(), t.attrs.pid) end
+    -- isolate = true forks a process per trial, as before
+    local isolated = tune.Study{space = {x = tune.uniform(0, 1)}}
+    isolated:optimize(function(c, trial)
+      count = count + 1
+      trial:set("pid", mg._getpid())
+      return c.x
+    end, quiet{trials = 2, isolate = true})
+    assert.equal(5, count)
+    for _, t in ipairs(isolated:trials()) do assert.are_not.equal(mg._getpid(), t.attrs.pid) end
+  end)
+
+  it("puts the caller's random state back after trials in its process", function()
+    mg.manual_seed(11)
+    local expected = mg.rand(1):item()
+    mg.manual_seed(11)
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+    study:optimize(function(c) return mg.rand(1):item() + c.x end, quiet{trials = 3})
+    assert.equal(expected, mg.rand(1):item())
+  end)
+
+  it("refuses options of the wrong kind", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+    local f = function() return 0 end
+    assert.has_error(function() study:optimize(f, {trials = 1, catch = "yes"}) end,
+                     "study:optimize: catch must be true or false, got yes")
+    assert.has_error(function() study:optimize(f, {trials = 1, workers = 0, isolate = true}) end,
+                     "study:optimize: isolate = true forks a process per trial; workers = 0 " ..
+                     "runs them in this one")
+  end)
+end)
+
+describe("tune spaces", function()
+  it("refuse arguments a dimension does not take", function()
+    assert.has_error(function() tune.uniform(0, 1, 6) end,
+                     "tune.uniform: takes (low, high); got 1 more argument (6)")
+    assert.has_error(function() tune.uniform(0, 1, {step = 0.1}) end,
+                     "tune.uniform: takes (low, high); got 1 more argument (a table)")
+    assert.has_error(function() tune.loguniform(1e-3, 1, true) end,
+                     "tune.loguniform: takes (low, high); got 1 more argument (true)")
+    assert.has_error(function() tune.int(1, 9, 2) end,
+                     "tune.int: takes (low, high); got 1 more argument (2)")
+    assert.has_error(function() tune.logint(1, 9, 2, 3) end,
+                     "tune.logint: takes (low, high); got 2 more arguments (2)")
+    assert.has_error(function() tune.choice({1, 2}, 3) end,
+                     "tune.choice: takes one list of values; got 1 more argument (3)")
+  end)
+end)
+
+describe("tune.TrialCallback", function()
+  it("needs the metric named when the study maximizes", function()
+    local up = tune.Study{space = {x = tune.uniform(0, 1)}, direction = "maximize"}
+    local trial = up:ask()
+    assert.has_error(function() tune.TrialCallback(trial) end,
+      "tune.TrialCallback: the study maximizes, so say which metric to report: " ..
+      "{monitor = \"val_accuracy\"} (the default, val_loss, is one to minimize)")
+    local cb = tune.TrialCallback(trial, {monitor = "val_accuracy"})
+    cb.on_epoch_end({epoch = 1, logs = {val_accuracy = 0.5}})
+    up:tell(trial, 0.5)
+    assert.same({{1, 0.5}}, up:trials()[1].intermediate)
+    local down = tune.Study{space = {x = tune.uniform(0, 1)}}
+    local t2 = down:ask()
+    tune.TrialCallback(t2).on_epoch_end({epoch = 1, logs = {val_loss = 0.25}})
+    assert.same({{1, 0.25}}, down:trials()[1].intermediate)
+  end)
+end)
+
+describe("tune ask and tell", function()
+  it("drives a study from a loop of one's own", function()
+    local study = tune.Study{space = {x = tune.choice{1, 2, 3}, lr = 0.1}, sampler = "grid"}
+    local seen = {}
+    for i = 1, 3 do
+      local trial = study:ask()
+      assert.equal(i, trial.number)
+      assert.equal(0.1, trial.config.lr)
+      assert.equal(trial.params.x, trial.config.x)
+      seen[#seen + 1] = trial.config.x
+      trial:report(1, trial.config.x * 10)
+      study:tell(trial, trial.config.x * 2)
+    end
+    table.sort(seen)
+    assert.same({1, 2, 3}, seen) -- the grid's points, each once
+    assert.same({"complete", "complete", "complete"}, states(study))
+    assert.equal(2, study:best().value)
+    assert.same({{1, 10}}, study:best().intermediate)
+  end)
+
+  it("prunes, fails and refuses what it cannot record", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}, pruner = tune.MedianPruner{
+      startup_trials = 1}}
+    local a = study:ask()
+    a:report(1, 1.0)
+    study:tell(a, 1.0)
+    local b = study:ask()
+    b:report(1, 5.0)
+    assert.is_true(b:should_prune())
+    study:tell(b, nil, "pruned")
+    local c = study:ask()
+    study:tell(c.number, "the data loader died", "failed")
+    assert.same({"complete", "pruned", "failed"}, states(study))
+    assert.equal(5.0, study:trials()[2].value)
+    assert.equal("the data loader died", study:trials()[3].error)
+    assert.has_error(function() study:tell(a, 2) end,
+                     "study:tell: trial 1 has already been told (complete)")
+    assert.has_error(function() study:tell(99, 2) end,
+                     "study:tell: no asked trial 99 (ask for one with study:ask())")
+    local d = study:ask()
+    assert.has_error(function() study:tell(d, "0.5") end,
+      "study:tell: the value must be a number, got string (to end the trial otherwise say so: " ..
+      "tell(trial, nil, \"pruned\") or tell(trial, why, \"failed\"))")
+    assert.has_error(function() study:tell(d, 1, "done") end,
+      "study:tell: state must be \"complete\", \"pruned\" or \"failed\", got done")
+    study:tell(d, 0 / 0)
+    assert.equal("failed", study:trials()[4].state)
+  end)
+
+  it("keeps told trials in the study file, which a new study resumes from", function()
+    local file = dir .. "/asked.jsonl"
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}, path = file, seed = 2}
+    for _ = 1, 3 do
+      local t = study:ask()
+      study:tell(t, t.config.x)
+    end
+    local again = tune.Study{space = {x = tune.uniform(0, 1)}, path = file, seed = 2}
+    assert.equal(3, #again:trials())
+    assert.equal(study:best().value, again:best().value)
+    assert.equal(4, again:ask().number)
+  end)
+end)
+
+describe("tune.Study:enqueue_trial", function()
+  it("tries the given parameters next, the sampler filling in the rest", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1), n = tune.int(1, 8)}, seed = 5}
+    study:enqueue_trial{x = 0.25, n = 3}
+    study:enqueue_trial{x = 0.75}
+    study:optimize(function(c) return c.x end, quiet{trials = 3})
+    local t = study:trials()
+    assert.same({0.25, 3}, {t[1].params.x, t[1].params.n})
+    assert.equal(0.75, t[2].params.x)
+    assert.is_true(t[2].params.n >= 1 and t[2].params.n <= 8)
+    study:enqueue_trial{n = 8}
+    assert.equal(8, study:ask().config.n)
+  end)
+
+  it("refuses parameters the space does not hold", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1), act = tune.choice{"relu", "gelu"}}}
+    assert.has_error(function() study:enqueue_trial{y = 1} end,
+                     "study:enqueue_trial: y is not a parameter of the space (act, x)")
+    assert.has_error(function() study:enqueue_trial{x = 2} end,
+                     "study:enqueue_trial: x = 2 is not in the space (uniform(0, 1))")
+    assert.has_error(function() study:enqueue_trial{act = "tanh"} end,
+                     'study:enqueue_trial: act = tanh is not in the space (choice{"relu", "gelu"})')
+    assert.has_error(function() study:enqueue_trial("x") end,
+                     "study:enqueue_trial: expects a table of parameters, e.g. {lr = 0.01}")
+  end)
+end)
