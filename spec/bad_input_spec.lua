@@ -861,9 +861,13 @@ local rows = {
   {"a Study with an unknown pruner", function()
     return tune.Study {space = space(), pruner = "never"}
   end, {"tune.Study", "pruner", "never"}},
-  {"a Study without a space", function() return tune.Study {} end, {"tune.Study", "space"}},
-  {"a Study over fixed values only", function() return tune.Study {space = {lr = 0.1}} end,
-   {"tune.Study", "fixed"}},
+  {"a grid Study without a space", function() return tune.Study {sampler = "grid"} end,
+   {"tune.Study", "grid", "space"}},
+  {"a grid Study over fixed values only", function()
+     return tune.Study {space = {lr = 0.1}, sampler = "grid"} end, {"tune.Study", "grid"}},
+  {"a Study with a suggestion outside its range", function()
+     local t = tune.Study {}:ask()
+     return t:suggest_float("lr", 1, 0) end, {"suggest_float", "lr", "greater"}},
   {"a Study with direction 'up'", function() return tune.Study {space = space(), direction = "up"} end,
    {"tune.Study", "direction", "up"}},
   {"a Study with a numeric key in its space", function()

@@ -245,14 +245,144 @@ describe("tune.Study:enqueue_trial", function()
   end)
 
   it("refuses parameters the space does not hold", function()
-    local study = tune.Study{space = {x = tune.uniform(0, 1), act = tune.choice{"relu", "gelu"}}}
-    assert.has_error(function() study:enqueue_trial{y = 1} end,
-                     "study:enqueue_trial: y is not a parameter of the space (act, x)")
+    local study = tune.Study{space = {x = tune.uniform(0, 1), act = tune.choice{"relu", "gelu"},
+                                      epochs = 5}}
+    assert.has_error(function() study:enqueue_trial{epochs = 3} end,
+                     "study:enqueue_trial: epochs is a fixed value of the space (5), not searched")
     assert.has_error(function() study:enqueue_trial{x = 2} end,
                      "study:enqueue_trial: x = 2 is not in the space (uniform(0, 1))")
     assert.has_error(function() study:enqueue_trial{act = "tanh"} end,
                      'study:enqueue_trial: act = tanh is not in the space (choice{"relu", "gelu"})')
     assert.has_error(function() study:enqueue_trial("x") end,
                      "study:enqueue_trial: expects a table of parameters, e.g. {lr = 0.01}")
+  end)
+end)
+
+describe("tune define-by-run", function()
+  local function objective(_, trial)
+    local kind = trial:suggest_categorical("kind", {"linear", "quad"})
+    local x = trial:suggest_float("x", -4, 4)
+    if kind == "quad" then
+      local p = trial:suggest_int("p", 1, 3) -- asked for on this branch only
+      return (x - 1) ^ 2 + p - 1
+    end
+    return math.abs(x) + 0.5
+  end
+
+  it("asks for parameters inside the objective, a conditional one only where its branch runs", function()
+    for _, sampler in ipairs {"random", "tpe", "bayes"} do
+      local study = tune.Study{sampler = sampler, seed = 1}
+      study:optimize(objective, quiet{trials = 30})
+      local quads = 0
+      for _, t in ipairs(study:trials()) do
+        assert.equal("complete", t.state)
+        assert.is_true(t.params.x >= -4 and t.params.x <= 4)
+        if t.params.kind == "quad" then
+          quads = quads + 1
+          assert.equal("integer", math.type(t.params.p))
+          assert.is_true(t.params.p >= 1 and t.params.p <= 3)
+        else
+          assert.equal("linear", t.params.kind)
+          assert.is_nil(t.params.p)
+        end
+      end
+      assert.is_true(quads > 0 and quads < 30, sampler)
+      assert.is_true(study:best().value < 0.7, sampler)
+      local best = study:best()
+      assert.equal(best.params.x, best.config.x)
+      local board = study:leaderboard{top = 30}
+      assert.truthy(board:find("\nrank +trial +value +kind +p +x +seconds\n"), board)
+      assert.truthy(board:find(" linear +%- +"), board) -- p was not asked for there
+    end
+  end)
+
+  it("learns where the minimum is", function()
+    local function bowl(_, trial)
+      local lr = trial:suggest_float("lr", 1e-5, 1e-1, {log = true})
+      local width = trial:suggest_int("width", 8, 512, {log = true})
+      return (math.log(lr, 10) + 3) ^ 2 + (math.log(width, 2) - 6) ^ 2
+    end
+    local study = tune.Study{sampler = "tpe", seed = 3}
+    study:optimize(bowl, quiet{trials = 40})
+    local random = tune.Study{sampler = "random", seed = 3}
+    random:optimize(bowl, quiet{trials = 40})
+    -- the second half of TPE's trials beats the second half of random's
+    local function late_mean(st)
+      local sum, n = 0, 0
+      for _, t in ipairs(st:trials()) do
+        if t.number > 20 then sum, n = sum + t.value, n + 1 end
+      end
+      return sum / n
+    end
+    assert.is_true(late_mean(study) < late_mean(random))
+  end)
+
+  it("gives the same value for a name asked again, and refuses a clash", function()
+    local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+    local t = study:ask()
+    local a = t:suggest_float("y", 0, 1)
+    assert.equal(a, t:suggest_float("y", 0, 1))
+    assert.equal(a, t.config.y)
+    assert.has_error(function() t:suggest_float("y", 0, 2) end,
+      "trial:suggest: y was asked for as uniform(0, 1) in this trial, now as uniform(0, 2)")
+    assert.has_error(function() t:suggest_float("x", 0, 1) end,
+      "trial:suggest: x is in the study's space already; read it from config.x")
+    assert.has_error(function() t:suggest_float("lr", 0, 1, {log = true}) end,
+      "trial:suggest_float(\"lr\"): low must be > 0 (the scale is logarithmic), got 0")
+    assert.has_error(function() t:suggest_float("lr", 0, 1, {step = 0.1}) end,
+      "trial:suggest_float: unknown option 'step' (known: log)")
+    assert.has_error(function() t:suggest_int("n", 1.5, 3) end,
+      "trial:suggest_int(\"n\"): low and high must be integers, got 1.5 and 3")
+    assert.has_error(function() t:suggest_categorical("c", {}) end)
+    assert.has_error(function() t:suggest_float(7, 0, 1) end,
+      "trial:suggest_float: the name must be a non-empty string, got 7")
+    study:tell(t, a)
+    local grid = tune.Study{space = {x = tune.choice{1, 2}}, sampler = "grid"}
+    local g = grid:ask()
+    assert.has_error(function() g:suggest_float("y", 0, 1) end,
+      "trial:suggest: the grid sampler searches the declared space only; give the study " ..
+      "another sampler")
+  end)
+
+  it("asks the study from worker processes", function()
+    local study = tune.Study{sampler = "tpe", seed = 2}
+    study:optimize(function(_, trial)
+      trial:set("pid", mg._getpid())
+      return objective(nil, trial)
+    end, quiet{trials = 6, workers = 2})
+    for _, t in ipairs(study:trials()) do
+      assert.are_not.equal(mg._getpid(), t.attrs.pid)
+      assert.is_number(t.params.x)
+    end
+    local bad = tune.Study{space = {x = tune.uniform(0, 1)}}
+    local ok, err = pcall(bad.optimize, bad, function(_, trial)
+      return trial:suggest_float("x", 0, 1)
+    end, quiet{trials = 1, isolate = true})
+    assert.is_false(ok)
+    assert.truthy(err:find("x is in the study's space already", 1, true), err)
+  end)
+
+  it("keeps what was asked for in the study file, and a resumed study samples from it", function()
+    local file = dir .. "/dbr.jsonl"
+    local study = tune.Study{sampler = "tpe", path = file, seed = 4}
+    study:optimize(objective, quiet{trials = 5})
+    local again = tune.Study{sampler = "tpe", path = file, seed = 4}
+    for _, t in ipairs(again:trials()) do assert.equal("uniform(-4, 4)", t.dists.x) end
+    again:optimize(objective, quiet{trials = 8})
+    assert.equal(8, #again:trials())
+    local csv = again:write_csv(dir .. "/dbr.csv")
+    assert.truthy(csv:find("^number,state,value,seconds,kind,p,x,error\n"), csv)
+    assert.truthy(csv:find("\n%d+,complete,[^,]+,[^,]+,linear,,[^,]+,\n"), csv) -- no p there
+  end)
+
+  it("takes enqueued values for parameters asked for by name", function()
+    local study = tune.Study{}
+    study:enqueue_trial{x = 0.5, kind = "quad", p = 2}
+    study:optimize(objective, quiet{trials = 1})
+    assert.same({kind = "quad", x = 0.5, p = 2}, study:trials()[1].params)
+    study:enqueue_trial{x = 9}
+    local ok, err = pcall(study.optimize, study, objective, quiet{trials = 2})
+    assert.is_false(ok)
+    assert.truthy(err:find("enqueue_trial gave x = 9, which uniform(-4, 4) does not hold", 1, true), err)
   end)
 end)

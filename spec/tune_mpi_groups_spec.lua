@@ -62,7 +62,8 @@ local best = study:optimize(function(c, trial)
     end
   end
   return c.lr
-end, {trials = trials, workers = "mpi", ranks_per_trial = k, threads = 1, verbose = world == 1})
+end, {trials = trials, workers = "mpi", ranks_per_trial = k, threads = 1, verbose = world == 1,
+       catch = true})
 print(("rank %d best %s size %d"):format(world, best and best.number or "nil", dist.size()))
 ]]
 

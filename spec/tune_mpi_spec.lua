@@ -35,15 +35,15 @@ local best = study:optimize(function(c, trial)
     if trial:should_prune() then return 100 end
   end
   return c.x
-end, {trials = trials, workers = "mpi", threads = 1, verbose = rank == 1})
+end, {trials = trials, workers = "mpi", threads = 1, verbose = rank == 1, catch = arg[3] ~= "loud"})
 print(("rank %d best %s opened %d"):format(rank, best and best.number or "nil", opened))
 ]]
 
 local tmpdir = shell.tmpdir
 
-local function run(np, dir, trials)
-  return shell.run(("%s -np %d %s %s %s %d"):format(MPIRUN, np, EXE, shell.quote(dir .. "/job.lua"),
-                                                   shell.quote(dir), trials))
+local function run(np, dir, trials, mode)
+  return shell.run(("%s -np %d %s %s %s %d %s"):format(MPIRUN, np, EXE, shell.quote(dir .. "/job.lua"),
+                                                      shell.quote(dir), trials, mode or ""))
 end
 
 local lines_of, recorded = mpi.lines_of, mpi.recorded
@@ -86,6 +86,15 @@ describe("study:optimize{workers = \"mpi\"}", function()
     assert.is_string(best)
     assert.matches("rank 2 best " .. best .. " ", out)
     assert.matches("rank 3 best " .. best .. " ", out)
+  end)
+
+  it("stops every rank with the trial's error when it is not told to catch", function()
+    local out, err, rc = run(3, dir, 8, "loud")
+    assert.are_not.equal(0, rc)
+    local text = out .. err
+    local _, n = text:gsub("study:optimize: trial 3 %(x=[%d.e-]+%) raised an error: [^\n]*trial 3 fails", "")
+    assert.is_true(n >= 3, text) -- rank 1 and both trial ranks raise it
+    assert.equal("failed", recorded(dir)[3].state)
   end)
 
   it("resumes its study file on rank 1, running only the missing trials", function()

@@ -69,12 +69,17 @@ describe("tune spaces", function()
                      "tune.choice: choice 2 is a table; choices must be numbers, strings or booleans")
   end)
 
-  it("refuses functions in a space and a space with nothing to search", function()
+  it("refuses functions in a space, and a grid with nothing to lay it over", function()
     assert.has_error(function() tune.Study{space = {f = print}} end,
       "tune: 'f' in the search space is a function; use a dimension (tune.uniform, tune.choice, ...) or a plain value")
-    assert.has_error(function() tune.Study{space = {epochs = 3}} end,
-                     "tune.Study: the space has no dimension to search (only fixed values)")
-    assert.has_error(function() tune.Study{} end)
+    assert.has_error(function() tune.Study{space = {epochs = 3}, sampler = "grid"} end,
+      "tune.Study: the grid sampler needs a space with dimensions to lay its grid over " ..
+      "(space = {x = tune.choice{...}, ...})")
+    -- fixed values only, or no space: the objective asks for its parameters
+    local study = tune.Study{space = {epochs = 3}}
+    study:optimize(function(c, trial) return trial:suggest_float("x", 0, 1) + c.epochs end,
+                   {trials = 2, verbose = false})
+    assert.equal(2, study:counts().complete)
   end)
 
   it("maps every kind of dimension onto [0, 1] and back", function()

@@ -144,7 +144,7 @@ function M.check(file, prefixes, run_examples)
     for _, p in ipairs(prefixes or {}) do
       if name:sub(1, #p) == p then wanted = true end
     end
-    local covered = help.entry(name) or (alt[name] and help.entry(alt[name]))
+    local covered = help.entry(name) or (type(alt[name]) == "string" and help.entry(alt[name]))
     if wanted and not covered then missing[#missing + 1] = name end
   end
   table.sort(missing)

@@ -45,10 +45,10 @@ print(best.number, best.config.width, best.config.epochs)   --> 2	128	3]],
   },
 
   ["tune.Study"] = {
-    sig = "tune.Study{space = {...} [, direction] [, sampler] [, pruner] [, path] [, seed] [, name]}",
-    doc = [[A hyperparameter search: the space, the sampler that proposes each trial's values, the pruner that stops trials early, and the record of every trial (numbered 1, 2, ...). Nothing runs until study:optimize(objective, opts). space maps parameter names to dimensions (tune.uniform, ...) or plain values that every configuration carries unchanged; it must search at least one dimension. sampler and pruner take a name or an object (a custom sampler is any table with suggest(space, history, ctx), a custom pruner any table with should_prune(trial, others)). With path, opening a study whose file exists takes its trials, so optimize runs only the numbers still missing, and trial k proposes what it would have in an uninterrupted run; a file made with another direction, other dimensions or other fixed values is refused with an error naming the difference (use another path). Opening never writes: the file is written when optimize runs.]],
+    sig = "tune.Study{[space = {...}] [, direction] [, sampler] [, pruner] [, path] [, seed] [, name]}",
+    doc = [[A hyperparameter search: the space, the sampler that proposes each trial's values, the pruner that stops trials early, and the record of every trial (numbered 1, 2, ...). Nothing runs until study:optimize(objective, opts). space maps parameter names to dimensions (tune.uniform, ...) or plain values that every configuration carries unchanged. Without a space (or with fixed values only) the objective asks for its parameters as it runs, define-by-run as in Optuna: trial:suggest_float, suggest_int, suggest_categorical; the two styles also mix. The grid sampler needs a space with dimensions. sampler and pruner take a name or an object (a custom sampler is any table with suggest(space, history, ctx), a custom pruner any table with should_prune(trial, others)). With path, opening a study whose file exists takes its trials, so optimize runs only the numbers still missing, and trial k proposes what it would have in an uninterrupted run; a file made with another direction, other dimensions or other fixed values is refused with an error naming the difference (use another path). Opening never writes: the file is written when optimize runs.]],
     opts = {
-      { "space", "required", "{name = dimension or fixed value, ...}" },
+      { "space", "{}", "{name = dimension or fixed value, ...}; parameters the objective asks for with trial:suggest_* need not be in it" },
       { "direction", '"minimize"', '"minimize" or "maximize": which way the objective\'s value is better' },
       { "sampler", '"random"', '"random", "grid", "bayes", "tpe" or a sampler object (tune.BayesSampler{...}, ...)' },
       { "pruner", "nil", 'nil or "none" (never prune), "median", "halving" or a pruner object (tune.MedianPruner{...}, ...)' },
@@ -168,6 +168,18 @@ print(study:ask().config.lr)   --> 0.003]],
     see = { "tune.Study:ask", "tune.Study:optimize" },
   },
 
+  ["tune.Study:param_names"] = {
+    sig = "study:param_names() --> {name, ...}",
+    doc = [[Every parameter the study searches: the space's dimensions, then the names objectives asked for with trial:suggest_* (define-by-run), each list sorted. These are the leaderboard's and the CSV's columns.]],
+    example = [[
+local study = tune.Study{space = {x = tune.uniform(0, 1)}}
+local trial = study:ask()
+trial:suggest_int("n", 1, 3)
+study:tell(trial, 0)
+print(table.concat(study:param_names(), " "))   --> x n]],
+    see = { "tune.Study:leaderboard", "tune.Study:write_csv" },
+  },
+
   ["tune.Study:counts"] = {
     sig = "study:counts() --> {complete =, pruned =, failed =, running =}",
     doc = [[How many of the study's trials are in each state. running is non-zero only while optimize runs; trials a resumed study has not run yet are not counted anywhere.]],
@@ -228,6 +240,45 @@ end, {trials = 1, workers = 0, verbose = false})]],
     instance = tiny_trial,
     group = "Studies",
     see = { "tune.Trial:report", "tune.Trial:should_prune", "tune.Trial:set", "tune.TrialCallback" },
+  },
+
+  ["tune.Trial:suggest_float"] = {
+    sig = "trial:suggest_float(name, low, high [, {log = true}]) --> number",
+    doc = [[Define-by-run, as Optuna's suggest_float: the value of the float parameter name for this trial, in [low, high] (spread evenly in log space with log = true, low > 0). The study's sampler chooses it from the trials that asked for the same name over the same range (each parameter on its own, as Optuna's default TPE does), so a parameter asked for only on one branch of the objective is searched only where that branch runs. Asking again in the same trial gives the same value; asking with another range, or for a name the study's space declares, raises. The value also goes into trial.config and the trial's record (params, the leaderboard, the CSV, the study file). A forked or MPI trial asks the study over its channel. step is not supported: use suggest_int and scale it.]],
+    example = [[
+local study = tune.Study{sampler = "tpe", seed = 1}
+study:optimize(function(_, trial)
+  local lr = trial:suggest_float("lr", 1e-5, 1e-1, {log = true})
+  local kind = trial:suggest_categorical("kind", {"mlp", "cnn"})
+  local width = kind == "mlp" and trial:suggest_int("width", 16, 256) or 64   -- only for mlp
+  return (math.log(lr, 10) + 3) ^ 2 + math.abs(width - 128) / 128
+end, {trials = 10, verbose = false})
+print(study:best().params.lr > 0)   --> true]],
+    see = { "tune.Trial:suggest_int", "tune.Trial:suggest_categorical", "tune.Study" },
+  },
+
+  ["tune.Trial:suggest_int"] = {
+    sig = "trial:suggest_int(name, low, high [, {log = true}]) --> integer",
+    doc = [[Define-by-run: the integer parameter name in low..high inclusive (spread evenly in log space with log = true, low >= 1), chosen as trial:suggest_float describes.]],
+    example = [[
+local study = tune.Study{}
+local trial = study:ask()
+local layers = trial:suggest_int("layers", 1, 4)
+print(layers >= 1 and layers <= 4, trial.config.layers == layers)   --> true	true
+study:tell(trial, layers)]],
+    see = { "tune.Trial:suggest_float" },
+  },
+
+  ["tune.Trial:suggest_categorical"] = {
+    sig = "trial:suggest_categorical(name, {a, b, ...}) --> one of them",
+    doc = [[Define-by-run: the categorical parameter name, one of the listed numbers, strings or booleans, chosen as trial:suggest_float describes.]],
+    example = [[
+local study = tune.Study{seed = 2}
+local trial = study:ask()
+local act = trial:suggest_categorical("act", {"relu", "gelu", "tanh"})
+print(act == "relu" or act == "gelu" or act == "tanh")   --> true
+study:tell(trial, 0)]],
+    see = { "tune.Trial:suggest_float" },
   },
 
   ["tune.Trial:report"] = {

@@ -115,6 +115,7 @@ function mpi_runner.work(objective, o)
     if group then dist.with_group(group, trials) else trials() end
   end)
   mg.set_num_threads(threads)
+  if stop and stop.loud then error(stop.error, 0) end -- a trial raised: the same error as rank 1
   if stop and stop.error then
     error(fmt("study:optimize: the study on rank 1 stopped with an error: %s", stop.error), 0)
   end
@@ -157,8 +158,10 @@ function mpi_runner.run(study, objective, o)
     end
   end)
   -- every other rank is told, whatever happened: none may wait for ever
-  local stop = ok and {t = "stop", best = study:best()}
-               or {t = "stop", error = tostring(err)}
+  -- a trial that raised stops the search on every rank, with its error
+  local loud = ok and study:_loud_error()
+  local stop = ok and not loud and {t = "stop", best = study:best()}
+               or {t = "stop", error = loud or tostring(err), loud = loud and true}
   for rank = 2, size, k do pcall(send, rank, stop) end
   if not ok then error(err, 0) end
 end

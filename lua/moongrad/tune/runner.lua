@@ -9,9 +9,10 @@
 --
 --   worker -> study   {"t":"report","step":s,"value":v}   trial:report
 --                     {"t":"prune?"}                       trial:should_prune
+--                     {"t":"suggest","name":n,"spec":d}     trial:suggest_*
 --                     {"t":"attr","key":k,"value":v}        trial:set
 --                     {"t":"done","value":v} | {"t":"error","message":m,"raised":b}
---   study -> worker   {"prune":true|false}
+--   study -> worker   {"prune":true|false}, {"value":v} | {"error":m}
 --
 -- The study asks the pruner (it alone sees every trial) and answers at once,
 -- so should_prune compares against trials finished a moment ago on another
@@ -21,6 +22,8 @@
 -- same messages (moongrad.tune.mpi_runner).
 local mg = require "moongrad"
 local json = require "moongrad.json"
+local util = require "moongrad.util"
+local space_mod = require "moongrad.tune.space"
 local type, pairs, ipairs, error, tostring, pcall, xpcall = type, pairs, ipairs, error,
   tostring, pcall, xpcall
 local fmt, floor, huge = string.format, math.floor, math.huge
@@ -66,6 +69,42 @@ function Trial:set(key, value)
   self._chan.attr(key, value)
 end
 
+-- Define-by-run: the objective asks for a parameter where it needs one,
+-- as in Optuna, and a parameter asked for only on some branch is searched
+-- only where that branch runs. The study's sampler chooses the value from
+-- the trials that asked for the same parameter with the same range; the
+-- same name asked again in one trial gives the same value.
+local function suggest(trial, who, name, make, ...)
+  if type(name) ~= "string" or name == "" then
+    error(fmt("trial:%s: the name must be a non-empty string, got %s", who, tostring(name)), 3)
+  end
+  local ok, dim = pcall(make, ...)
+  if not ok then
+    error(fmt("trial:%s(%q): %s", who, name, (tostring(dim):gsub("^tune%.%w+: ", ""))), 3)
+  end
+  local v = trial._chan.suggest(name, dim:_spec())
+  trial.config[name] = v
+  return v
+end
+
+-- trial:suggest_float(name, low, high [, {log = true}]) --> a float in [low, high]
+function Trial:suggest_float(name, low, high, opts)
+  local o = util.check_options(opts, "trial:suggest_float", {log = true}, 2)
+  return suggest(self, "suggest_float", name, o.log and space_mod.loguniform or space_mod.uniform,
+                 low, high)
+end
+
+-- trial:suggest_int(name, low, high [, {log = true}]) --> an integer in low..high
+function Trial:suggest_int(name, low, high, opts)
+  local o = util.check_options(opts, "trial:suggest_int", {log = true}, 2)
+  return suggest(self, "suggest_int", name, o.log and space_mod.logint or space_mod.int, low, high)
+end
+
+-- trial:suggest_categorical(name, {a, b, ...}) --> one of the choices
+function Trial:suggest_categorical(name, choices)
+  return suggest(self, "suggest_categorical", name, space_mod.choice, choices)
+end
+
 -- t.direction: the study's, "minimize" or "maximize" (TrialCallback's
 -- default monitor follows it).
 local function new_trial(t, chan)
@@ -108,6 +147,12 @@ local function run_remote(objective, t, send, answer)
       send {t = "prune?"}
       return answer().prune == true
     end,
+    suggest = function(name, spec)
+      send {t = "suggest", name = name, spec = spec}
+      local a = answer()
+      if a.error then error(a.error, 0) end
+      return a.value
+    end,
   }
   local out = call_objective(objective, new_trial(t, chan))
   if out.error then send {t = "error", message = out.error, raised = out.raised}
@@ -128,6 +173,7 @@ function runner.local_trial(study, rec)
     report = function(step, value) rec.intermediate[#rec.intermediate + 1] = {step, value} end,
     prune = function() return study:_pruner_says(rec) end,
     attr = function(k, v) rec.attrs[k] = v end,
+    suggest = function(name, spec) return study:_suggest(rec, name, spec) end,
   })
 end
 
@@ -203,6 +249,9 @@ function runner.handle(study, rec, line, reply)
     rec.attrs[msg.key] = msg.value
   elseif msg.t == "prune?" then
     reply {prune = study:_pruner_says(rec)}
+  elseif msg.t == "suggest" then
+    local ok, v = pcall(study._suggest, study, rec, msg.name, msg.spec)
+    reply(ok and {value = v} or {error = tostring(v)})
   elseif msg.t == "done" then
     return {value = msg.value, pruned = msg.pruned}
   elseif msg.t == "error" then

@@ -202,6 +202,22 @@ function Dim:describe()
   return fmt("%s(%s, %s)", self.kind, num_text(self.low), num_text(self.high))
 end
 
+-- A dimension as plain data, for the wire between a trial's process and
+-- the study (define-by-run suggestions), and back.
+function Dim:_spec()
+  if self.kind == "choice" then return {kind = "choice", choices = self.choices} end
+  return {kind = self.kind, low = self.low, high = self.high}
+end
+
+function space.from_spec(spec)
+  if type(spec) ~= "table" then error("tune: a dimension's spec must be a table", 2) end
+  if spec.kind == "choice" then return space.choice(spec.choices) end
+  local make = ({uniform = space.uniform, loguniform = space.loguniform, int = space.int,
+                 logint = space.logint})[spec.kind]
+  if not make then error("tune: unknown dimension kind " .. tostring(spec.kind), 2) end
+  return make(spec.low, spec.high)
+end
+
 -- A space ----------------------------------------------------------------------
 
 local Space = {}

@@ -53,12 +53,10 @@ end
 local function new(opts)
   local o = util.check_options(opts, "tune.Study", {space = true, direction = true,
     sampler = true, pruner = true, path = true, seed = true, name = true}, 3)
-  if o.space == nil then error("tune.Study: needs a search space: {space = {lr = tune.loguniform(1e-4, 1e-1), ...}}", 3) end
   local s = setmetatable({}, Study)
-  s.space = space_mod.new(o.space, 3)
-  if #s.space.names == 0 then
-    error("tune.Study: the space has no dimension to search (only fixed values)", 3)
-  end
+  -- without a space (or with fixed values only) the objective asks for
+  -- its parameters itself: trial:suggest_float and friends
+  s.space = space_mod.new(o.space or {}, 3)
   local dir = o.direction or "minimize"
   if dir ~= "minimize" and dir ~= "maximize" then
     error(fmt("tune.Study: direction must be \"minimize\" or \"maximize\", got %s", tostring(dir)), 3)
@@ -66,6 +64,10 @@ local function new(opts)
   s.direction, s.sign = dir, dir == "maximize" and -1 or 1
   s.seed = o.seed == nil and 0 or check_integer("tune.Study", "seed", o.seed, 0)
   s.sampler = component("sampler", o.sampler or "random", samplers.from_name, "suggest")
+  if s.sampler.budget and #s.space.names == 0 then
+    error("tune.Study: the grid sampler needs a space with dimensions to lay its grid over " ..
+          "(space = {x = tune.choice{...}, ...})", 3)
+  end
   s.pruner = component("pruner", o.pruner or "none", pruners.from_name, "should_prune")
   if o.path ~= nil and type(o.path) ~= "string" then
     error("tune.Study: path must be a string (the study file)", 3)
@@ -116,7 +118,7 @@ function Study:_load()
   end
   for _, r in ipairs(records) do
     if type(r.number) == "number" and type(r.params) == "table" then
-      r.intermediate, r.attrs = r.intermediate or {}, r.attrs or {}
+      r.intermediate, r.attrs, r.dists = r.intermediate or {}, r.attrs or {}, r.dists or {}
       self.records[r.number] = r
     end
   end
@@ -130,11 +132,33 @@ function Study:trials()
   return list
 end
 
+-- The declared space's values among a trial's parameters.
+function Study:_declared(params)
+  local v = {}
+  for _, name in ipairs(self.space.names) do v[name] = params[name] end
+  return v
+end
+
+-- Every parameter name: the declared ones, then those the objectives
+-- asked for (define-by-run), each list sorted.
+function Study:param_names()
+  local names, extra, seen = {}, {}, {}
+  for i, n in ipairs(self.space.names) do names[i], seen[n] = n, true end
+  for _, r in pairs(self.records) do
+    for n in pairs(r.dists or {}) do
+      if not seen[n] then extra[#extra + 1], seen[n] = n, true end
+    end
+  end
+  sort(extra)
+  for _, n in ipairs(extra) do names[#names + 1] = n end
+  return names
+end
+
 -- What samplers see: losses to minimise.
 function Study:_history()
   local h = {}
   for i, r in ipairs(self:trials()) do
-    h[i] = {number = r.number, state = r.state, values = r.params,
+    h[i] = {number = r.number, state = r.state, values = self:_declared(r.params),
             loss = r.value ~= nil and self.sign * r.value or nil,
             intermediate = r.intermediate}
   end
@@ -164,23 +188,77 @@ end
 -- next enqueued ones (any missing filled in by the sampler), else the
 -- sampler's proposal.
 function Study:_start(number)
-  local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number)}
-  local values = self.sampler:suggest(self.space, self:_history(), ctx)
-  local bad = self.space:mismatch(values)
-  if bad then
-    error(fmt("tune: the sampler proposed %s = %s, which is not in the space", bad,
-              tostring(values[bad])), 0)
+  local values = {}
+  if #self.space.names > 0 then
+    local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number)}
+    values = self.sampler:suggest(self.space, self:_history(), ctx)
+    local bad = self.space:mismatch(values)
+    if bad then
+      error(fmt("tune: the sampler proposed %s = %s, which is not in the space", bad,
+                tostring(values[bad])), 0)
+    end
   end
-  local queued = table.remove(self.queue, 1)
-  if queued then
-    for k, v in pairs(queued) do values[k] = v end
+  local queued, dynamic = table.remove(self.queue, 1), {}
+  for k, v in pairs(queued or {}) do
+    if self.space.dims[k] then values[k] = v else dynamic[k] = v end
   end
   local rec = {number = number, state = "running", params = values,
                config = self.space:config(values), intermediate = {}, attrs = {},
+               dists = {}, queued = dynamic,
                seed = rng.new(self.seed, number, 1):bits() % 2147483647,
                started = os.date("!%Y-%m-%dT%H:%M:%SZ"), t0 = mg.clock()}
   self.records[number] = rec
   return rec
+end
+
+-- A define-by-run parameter of the running trial rec: spec describes its
+-- dimension (trial:suggest_*). The sampler proposes it from the trials
+-- that asked for the same name with the same dimension, each judged by its
+-- value; asked again in one trial, it is the same value.
+function Study:_suggest(rec, name, spec)
+  local dim = space_mod.from_spec(spec)
+  local desc = dim:describe()
+  if self.space.dims[name] or self.space.fixed[name] ~= nil then
+    error(fmt("trial:suggest: %s is in the study's space already; read it from config.%s",
+              name, name), 0)
+  end
+  local had = rec.dists[name]
+  if had then
+    if had ~= desc then
+      error(fmt("trial:suggest: %s was asked for as %s in this trial, now as %s", name, had,
+                desc), 0)
+    end
+    return rec.params[name]
+  end
+  local v = rec.queued and rec.queued[name]
+  if v ~= nil then
+    if not dim:contains(v) then
+      error(fmt("trial:suggest: enqueue_trial gave %s = %s, which %s does not hold", name,
+                tostring(v), desc), 0)
+    end
+  else
+    if self.sampler.budget then
+      error("trial:suggest: the grid sampler searches the declared space only; give the " ..
+            "study another sampler", 0)
+    end
+    local one = space_mod.new({[name] = dim})
+    local history = {}
+    for _, r in ipairs(self:trials()) do
+      if r ~= rec and r.dists and r.dists[name] == desc then
+        history[#history + 1] = {number = r.number, state = r.state,
+                                 values = {[name] = r.params[name]},
+                                 loss = r.value ~= nil and self.sign * r.value or nil,
+                                 intermediate = r.intermediate}
+      end
+    end
+    local k = 0
+    for _ in pairs(rec.dists) do k = k + 1 end
+    local ctx = {number = rec.number, seed = self.seed, rng = rng.new(self.seed, rec.number, 2 + k)}
+    v = self.sampler:suggest(one, history, ctx)[name]
+  end
+  rec.params[name], rec.dists[name] = v, desc
+  if rec.config then rec.config[name] = v end
+  return v
 end
 
 -- The next trial to run, marked running, or nil when there is none (the
@@ -202,7 +280,7 @@ end
 
 function Study:_finish(rec, out)
   rec.seconds = floor((mg.clock() - rec.t0) * 1000 + 0.5) / 1000
-  rec.t0, rec.config = nil, nil
+  rec.t0, rec.config, rec.queued = nil, nil, nil
   if out.error then
     rec.state, rec.error = "failed", out.error
     local run = self._run
@@ -218,6 +296,7 @@ function Study:_finish(rec, out)
   end
   if self.path then
     store.append(self.path, {number = rec.number, state = rec.state, params = rec.params,
+                             dists = next(rec.dists) and rec.dists or nil,
                              value = rec.value, intermediate = rec.intermediate,
                              attrs = rec.attrs, error = rec.error, seconds = rec.seconds,
                              started = rec.started, seed = rec.seed})
@@ -228,8 +307,8 @@ end
 -- "lr=0.01 width=128"
 function Study:_params_text(params)
   local parts = {}
-  for _, name in ipairs(self.space.names) do
-    parts[#parts + 1] = name .. "=" .. value_text(params[name])
+  for _, name in ipairs(self:param_names()) do
+    if params[name] ~= nil then parts[#parts + 1] = name .. "=" .. value_text(params[name]) end
   end
   return concat(parts, " ")
 end
@@ -395,14 +474,21 @@ function Study:optimize(objective, opts)
     end
     error(err, 0)
   end
-  if stop then
-    local rec = stop.rec
-    error(fmt("study:optimize: trial %d (%s) %s: %s\n(the trial is recorded as failed; pass " ..
-              "catch = true to record failures and go on)", rec.number,
-              self:_params_text(rec.params), stop.crashed and "failed" or "raised an error",
-              stop.trace or rec.error), 0)
-  end
+  if stop then error(self:_loud_error(stop), 0) end
   return self:best()
+end
+
+-- The error optimize raises for a trial whose objective raised (or whose
+-- process crashed), when not told to catch; nil without one. stop defaults
+-- to the running search's.
+function Study:_loud_error(stop)
+  stop = stop or (self._run and self._run.stop)
+  if not stop then return nil end
+  local rec = stop.rec
+  return fmt("study:optimize: trial %d (%s) %s: %s\n(the trial is recorded as failed; pass " ..
+             "catch = true to record failures and go on)", rec.number,
+             self:_params_text(rec.params), stop.crashed and "failed" or "raised an error",
+             stop.trace or rec.error)
 end
 
 -- study:enqueue_trial(params): the next trial (asked or run by optimize)
@@ -413,12 +499,16 @@ function Study:enqueue_trial(params)
     error("study:enqueue_trial: expects a table of parameters, e.g. {lr = 0.01}", 2)
   end
   for k, v in pairs(params) do
-    local d = type(k) == "string" and self.space.dims[k]
-    if not d then
-      error(fmt("study:enqueue_trial: %s is not a parameter of the space (%s)", tostring(k),
-                concat(self.space.names, ", ")), 2)
+    if type(k) ~= "string" then
+      error(fmt("study:enqueue_trial: parameter names are strings, got %s", tostring(k)), 2)
     end
-    if not d:contains(v) then
+    if self.space.fixed[k] ~= nil then
+      error(fmt("study:enqueue_trial: %s is a fixed value of the space (%s), not searched", k,
+                value_text(self.space.fixed[k])), 2)
+    end
+    local d = self.space.dims[k]
+    -- another name is a define-by-run parameter, checked when asked for
+    if d and not d:contains(v) then
       error(fmt("study:enqueue_trial: %s = %s is not in the space (%s)", k, tostring(v),
                 self.space.dims[k]:describe()), 2)
     end
@@ -495,6 +585,7 @@ function Study:best()
   local b = {}
   for k, v in pairs(best) do b[k] = v end
   b.config = self.space:config(best.params)
+  for name in pairs(best.dists or {}) do b.config[name] = best.params[name] end
   return b
 end
 
@@ -519,13 +610,16 @@ function Study:leaderboard(opts)
     return a.number < b.number
   end)
   local head = {"rank", "trial", "value"}
-  for _, n in ipairs(self.space.names) do head[#head + 1] = n end
+  local names = self:param_names()
+  for _, n in ipairs(names) do head[#head + 1] = n end
   head[#head + 1] = "seconds"
   local rows = {head}
   for i = 1, min(top, #done) do
     local r = done[i]
     local row = {tostring(i), tostring(r.number), fmt("%.6g", r.value)}
-    for _, n in ipairs(self.space.names) do row[#row + 1] = value_text(r.params[n]) end
+    for _, n in ipairs(names) do
+      row[#row + 1] = r.params[n] == nil and "-" or value_text(r.params[n])
+    end
     row[#row + 1] = fmt("%.1f", r.seconds or 0)
     rows[#rows + 1] = row
   end
@@ -589,7 +683,7 @@ function Study:write_csv(path)
   if type(path) ~= "string" then
     error(fmt("study:write_csv: path must be a file name (a string), got %s", type(path)), 2)
   end
-  local text = store.csv(self:trials(), self.space.names)
+  local text = store.csv(self:trials(), self:param_names())
   store.write_file(path, text, "study:write_csv", 2)
   return text
 end
