@@ -142,11 +142,14 @@ test-peers:
 
 # moongrad against PyTorch on the same workloads (bench/run.lua): installs
 # Debian's python3-torch as the peer, prints one line per workload and
-# writes build/bench.md.
+# writes build/bench.md; then moongrad.tune's samplers against Optuna's
+# (python3-optuna) on three test functions (bench/tune_samplers.lua,
+# build/tune_bench.md).
 bench:
 	@sh tools/deps.sh bench
 	$(MAKE) all
 	$(B)/moongrad bench/run.lua
+	$(B)/moongrad bench/tune_samplers.lua
 
 # float32 products at the workloads' shapes, OpenBLAS's sgemm against
 # oneDNN's matmul (bench/gemm_shapes.c: the evidence behind mg_gemm's

@@ -42,6 +42,18 @@ describe("the bench workloads", function()
     end
   end)
 
+  it("include the samplers' search benchmark, which prints regrets and writes its table", function()
+    local md = os.tmpname()
+    local out, code = run(("%s bench/tune_samplers.lua --seeds 1 --only branin --samplers random,tpe " ..
+                           "--no-peer --md %s"):format(EXE, shell.quote(md)))
+    assert.equal(0, code, out)
+    assert.matches("\nbranin +moongrad random +regret +[%d.e+-]+ %(", out)
+    assert.matches("\nbranin +moongrad tpe +regret +[%d.e+-]+ %(", out)
+    local text = shell.read_file(md)
+    os.remove(md)
+    assert.matches("| branin | moongrad tpe | [%d.e+-]+ %(", text)
+  end)
+
   it("pin the thread count asked for", function()
     check_run(EXE .. " bench/recurrent.lua gru 2", 2)
   end)

@@ -27,8 +27,9 @@ test="$build lua-busted tmux luarocks pkgconf groff-base man-db libopenmpi-dev o
 sanitize="$test libasan8 libubsan1 libtsan2 clang-14 libclang-rt-14-dev"
 # The benchmark's peers, PyTorch and torchvision (with Pillow, which also
 # makes the image benchmark's photo folder from python3-skimage's
-# photographs): never dependencies of moongrad itself.
-bench="$test python3-torch python3-torchvision python3-pil python3-skimage"
+# photographs), and Optuna for the search benchmark: never dependencies of
+# moongrad itself.
+bench="$test python3-torch python3-torchvision python3-pil python3-skimage python3-optuna"
 # make notebook-screenshot: the example notebook run in a real browser —
 # Jupyter's notebook server and headless Chromium, driven over the DevTools
 # protocol (python3-websocket).

@@ -59,7 +59,10 @@ local math_type = math.type
 
 local bayes = {}
 
-local Bayes = { name = "bayes" }
+-- relative: it models the parameters together, so a define-by-run study
+-- proposes the parameters every finished trial asked for jointly
+-- (study:_suggest), as Optuna's relative sampling does.
+local Bayes = { name = "bayes", relative = true }
 Bayes.__index = Bayes
 
 local KNOWN = { initial = true, candidates = true, local_points = true, local_scale = true,

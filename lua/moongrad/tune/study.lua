@@ -119,6 +119,7 @@ function Study:_load()
   for _, r in ipairs(records) do
     if type(r.number) == "number" and type(r.params) == "table" then
       r.intermediate, r.attrs, r.dists = r.intermediate or {}, r.attrs or {}, r.dists or {}
+      r.specs = r.specs or {}
       self.records[r.number] = r
     end
   end
@@ -204,11 +205,63 @@ function Study:_start(number)
   end
   local rec = {number = number, state = "running", params = values,
                config = self.space:config(values), intermediate = {}, attrs = {},
-               dists = {}, queued = dynamic,
+               dists = {}, specs = {}, queued = dynamic, relative = self:_relative(number),
                seed = rng.new(self.seed, number, 1):bits() % 2147483647,
                started = os.date("!%Y-%m-%dT%H:%M:%SZ"), t0 = mg.clock()}
   self.records[number] = rec
   return rec
+end
+
+-- For a sampler that models parameters together (sampler.relative): the
+-- define-by-run parameters every complete trial asked for with the same
+-- dimension, proposed jointly for trial `number` up front, as
+-- {name = {value, description}}; _suggest hands them out when the
+-- objective asks for them as before. nil when there are none.
+function Study:_relative(number)
+  if not self.sampler.relative then return nil end
+  local common
+  for _, r in pairs(self.records) do
+    if r.state == "complete" then
+      if not common then
+        common = {}
+        for name, d in pairs(r.dists or {}) do common[name] = d end
+      else
+        for name, d in pairs(common) do
+          if not r.dists or r.dists[name] ~= d then common[name] = nil end
+        end
+      end
+    end
+  end
+  if not common or next(common) == nil then return nil end
+  local dims = {}
+  for name, d in pairs(common) do
+    for _, t in pairs(self.records) do
+      if t.dists and t.dists[name] == d and t.specs and t.specs[name] then
+        dims[name] = space_mod.from_spec(t.specs[name])
+        break
+      end
+    end
+    if not dims[name] then return nil end -- a study file from before specs were kept
+  end
+  local sp = space_mod.new(dims)
+  local history = {}
+  for _, r in ipairs(self:trials()) do
+    local v, fits = {}, r.dists ~= nil
+    for name, d in pairs(common) do
+      if not fits or r.dists[name] ~= d then fits = false break end
+      v[name] = r.params[name]
+    end
+    if fits then
+      history[#history + 1] = {number = r.number, state = r.state, values = v,
+                               loss = r.value ~= nil and self.sign * r.value or nil,
+                               intermediate = r.intermediate}
+    end
+  end
+  local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number, 0x52454C)}
+  local values = self.sampler:suggest(sp, history, ctx)
+  local out = {}
+  for name, d in pairs(common) do out[name] = {values[name], d} end
+  return out
 end
 
 -- A define-by-run parameter of the running trial rec: spec describes its
@@ -231,7 +284,10 @@ function Study:_suggest(rec, name, spec)
     return rec.params[name]
   end
   local v = rec.queued and rec.queued[name]
-  if v ~= nil then
+  local joint = rec.relative and rec.relative[name]
+  if v == nil and joint and joint[2] == desc then
+    v = joint[1]
+  elseif v ~= nil then
     if not dim:contains(v) then
       error(fmt("trial:suggest: enqueue_trial gave %s = %s, which %s does not hold", name,
                 tostring(v), desc), 0)
@@ -256,7 +312,7 @@ function Study:_suggest(rec, name, spec)
     local ctx = {number = rec.number, seed = self.seed, rng = rng.new(self.seed, rec.number, 2 + k)}
     v = self.sampler:suggest(one, history, ctx)[name]
   end
-  rec.params[name], rec.dists[name] = v, desc
+  rec.params[name], rec.dists[name], rec.specs[name] = v, desc, spec
   if rec.config then rec.config[name] = v end
   return v
 end
@@ -280,7 +336,7 @@ end
 
 function Study:_finish(rec, out)
   rec.seconds = floor((mg.clock() - rec.t0) * 1000 + 0.5) / 1000
-  rec.t0, rec.config, rec.queued = nil, nil, nil
+  rec.t0, rec.config, rec.queued, rec.relative = nil, nil, nil, nil
   if out.error then
     rec.state, rec.error = "failed", out.error
     local run = self._run
@@ -297,6 +353,7 @@ function Study:_finish(rec, out)
   if self.path then
     store.append(self.path, {number = rec.number, state = rec.state, params = rec.params,
                              dists = next(rec.dists) and rec.dists or nil,
+                             specs = next(rec.specs) and rec.specs or nil,
                              value = rec.value, intermediate = rec.intermediate,
                              attrs = rec.attrs, error = rec.error, seconds = rec.seconds,
                              started = rec.started, seed = rec.seed})

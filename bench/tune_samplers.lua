@@ -1,0 +1,153 @@
+-- The search benchmark of `make bench` (twin: bench/tune_samplers.py, run
+-- where python3-optuna is installed): moongrad.tune's samplers on three
+-- standard functions, each search a study driven by ask and tell with the
+-- parameters asked for define-by-run, as an Optuna user writes it.
+--
+--   Branin    2-D on [-5, 10] x [0, 15], minimum 0.397887, 40 trials
+--   Hartmann  6-D on [0, 1]^6, minimum -3.32237, 60 trials
+--   Levy      5-D on [-10, 10]^5, minimum 0 at (1, ..., 1), 60 trials
+--
+-- For every function and sampler, over seeds 1..SEEDS: the regret (best
+-- value found minus the minimum) and the time a trial takes: ask, the
+-- suggestions (where define-by-run samplers do their work) and tell; the
+-- functions themselves cost microseconds.
+-- Prints the medians and the spread, and the twin's when it ran, and
+-- writes build/tune_bench.md.
+--
+--   build/moongrad bench/tune_samplers.lua [--seeds 10] [--only branin,levy5]
+--       [--samplers random,tpe,bayes] [--no-peer] [--md build/tune_bench.md]
+local tune = require "moongrad.tune"
+local mg = require "moongrad"
+local here = (arg[0]:match("^(.*/)") or "./")
+local harness = dofile(here .. "harness.lua")
+local fmt = string.format
+
+local opts = {seeds = 10, only = nil, samplers = "random,tpe,bayes", peer = true,
+              md = "build/tune_bench.md"}
+do
+  local i = 1
+  while arg[i] do
+    local a = arg[i]
+    if a == "--seeds" then opts.seeds, i = tonumber(arg[i + 1]), i + 1
+    elseif a == "--only" then opts.only, i = arg[i + 1], i + 1
+    elseif a == "--samplers" then opts.samplers, i = arg[i + 1], i + 1
+    elseif a == "--no-peer" then opts.peer = false
+    elseif a == "--md" then opts.md, i = arg[i + 1], i + 1
+    else error("tune_samplers.lua: unknown argument " .. a, 0) end
+    i = i + 1
+  end
+  if not opts.seeds or opts.seeds < 1 then error("tune_samplers.lua: --seeds needs a number >= 1", 0) end
+end
+
+local pi, cos, sin, exp = math.pi, math.cos, math.sin, math.exp
+
+local H_A = {{10, 3, 17, 3.5, 1.7, 8}, {0.05, 10, 17, 0.1, 8, 14}, {3, 3.5, 1.7, 10, 17, 8},
+             {17, 8, 0.05, 10, 0.1, 14}}
+local H_P = {{1312, 1696, 5569, 124, 8283, 5886}, {2329, 4135, 8307, 3736, 1004, 9991},
+             {2348, 1451, 3522, 2883, 3047, 6650}, {4047, 8828, 8732, 5743, 1091, 381}}
+local H_ALPHA = {1.0, 1.2, 3.0, 3.2}
+
+-- Each function asks the trial for its coordinates, then evaluates.
+local FUNCTIONS = {
+  {name = "branin", trials = 40, minimum = 0.397887, f = function(trial)
+    local x1 = trial:suggest_float("x1", -5, 10)
+    local x2 = trial:suggest_float("x2", 0, 15)
+    return (x2 - 5.1 / (4 * pi * pi) * x1 * x1 + 5 / pi * x1 - 6) ^ 2
+      + 10 * (1 - 1 / (8 * pi)) * cos(x1) + 10
+  end},
+  {name = "hartmann6", trials = 60, minimum = -3.32237, f = function(trial)
+    local x = {}
+    for j = 1, 6 do x[j] = trial:suggest_float("x" .. j, 0, 1) end
+    local s = 0
+    for i = 1, 4 do
+      local inner = 0
+      for j = 1, 6 do inner = inner + H_A[i][j] * (x[j] - H_P[i][j] * 1e-4) ^ 2 end
+      s = s - H_ALPHA[i] * exp(-inner)
+    end
+    return s
+  end},
+  {name = "levy5", trials = 60, minimum = 0, f = function(trial)
+    local w = {}
+    for j = 1, 5 do w[j] = 1 + (trial:suggest_float("x" .. j, -10, 10) - 1) / 4 end
+    local s = sin(pi * w[1]) ^ 2
+    for j = 1, 4 do s = s + (w[j] - 1) ^ 2 * (1 + 10 * sin(pi * w[j] + 1) ^ 2) end
+    return s + (w[5] - 1) ^ 2 * (1 + sin(2 * pi * w[5]) ^ 2)
+  end},
+}
+
+local function wanted(list, name)
+  if not list then return true end
+  for item in list:gmatch("[^,]+") do if item == name then return true end end
+  return false
+end
+
+-- One search: --> regret, seconds per trial.
+local function search(fn, sampler, seed)
+  local study = tune.Study{sampler = sampler, seed = seed}
+  local t0 = mg.clock()
+  for _ = 1, fn.trials do
+    local trial = study:ask()
+    study:tell(trial, fn.f(trial))
+  end
+  return study:best().value - fn.minimum, (mg.clock() - t0) / fn.trials
+end
+
+local function spread(xs)
+  local s = {table.unpack(xs)}
+  table.sort(s)
+  return s[1], s[#s]
+end
+
+local rows = {}
+print(fmt("tune samplers: %d seeds; regret = best found - minimum (median, min-max); the time " ..
+          "per trial (ask, suggestions, tell)", opts.seeds))
+for _, fn in ipairs(FUNCTIONS) do
+  if wanted(opts.only, fn.name) then
+    for sampler in opts.samplers:gmatch("[^,]+") do
+      local regrets, times = {}, {}
+      for seed = 1, opts.seeds do
+        regrets[seed], times[seed] = search(fn, sampler, seed)
+      end
+      local lo, hi = spread(regrets)
+      local row = {fn = fn.name, sampler = "moongrad " .. sampler, regret = harness.median(regrets),
+                   lo = lo, hi = hi, ms = 1e3 * harness.median(times)}
+      rows[#rows + 1] = row
+      print(fmt("%-10s %-18s regret %10.4g (%.3g-%.3g)  %8.2f ms/trial", row.fn, row.sampler,
+                row.regret, lo, hi, row.ms))
+      io.stdout:flush()
+    end
+  end
+end
+
+-- The twin, where Optuna is installed: the same functions, trials and seeds.
+if opts.peer then
+  local py = "/usr/bin/python3"
+  local have = os.execute(py .. " -c 'import optuna' 2>/dev/null")
+  if not have then
+    print("(python3-optuna is not installed: Optuna's side is not run; make bench installs it)")
+  else
+    local cmd = fmt("%s %s --seeds %d%s", py, harness.sh_quote(here .. "tune_samplers.py"),
+                    opts.seeds, opts.only and (" --only " .. harness.sh_quote(opts.only)) or "")
+    for line in harness.run(cmd, "tune_samplers.py"):gmatch("[^\n]+") do
+      local f, s, r, lo, hi, ms = line:match("^ROW (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$")
+      if f then
+        local row = {fn = f, sampler = "optuna " .. s, regret = tonumber(r), lo = tonumber(lo),
+                     hi = tonumber(hi), ms = tonumber(ms)}
+        rows[#rows + 1] = row
+        print(fmt("%-10s %-18s regret %10.4g (%.3g-%.3g)  %8.2f ms/trial", row.fn, row.sampler,
+                  row.regret, row.lo, row.hi, row.ms))
+      end
+    end
+  end
+end
+
+local md = {"| function | sampler | median regret (min-max) | ms per trial |", "|---|---|---|---|"}
+for _, r in ipairs(rows) do
+  md[#md + 1] = fmt("| %s | %s | %.4g (%.3g-%.3g) | %.2f |", r.fn, r.sampler, r.regret, r.lo, r.hi, r.ms)
+end
+local dir = opts.md:match("^(.*)/[^/]*$")
+if dir then os.execute("mkdir -p " .. harness.sh_quote(dir)) end
+local f = assert(io.open(opts.md, "w"))
+f:write(fmt("%d seeds, %s\n\n", opts.seeds, os.date("!%Y-%m-%d %H:%M UTC")), table.concat(md, "\n"), "\n")
+f:close()
+print("wrote " .. opts.md)
