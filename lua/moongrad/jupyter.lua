@@ -295,35 +295,48 @@ function Kernel:serve(channel, msg)
   local handler = handlers[msg_type]
   self:status("busy", msg.header)
   self.wire:capture(msg.header)
-  local reply
+  local reply, waiting
   if handler then
     reply = handler(self, msg, content)
+    if msg_type == "execute_request" and reply.status == "error" and
+       content.stop_on_error ~= false and content.silent ~= true then
+      waiting = self:take_waiting()
+    end
     self:reply(channel, msg, msg_type:gsub("_request$", "_reply"), reply)
   else
     self.wire:log("no handler for " .. msg_type)
   end
   self:status("idle", msg.header)
-  if msg_type == "execute_request" and reply.status == "error" and
-     content.stop_on_error ~= false and content.silent ~= true then
-    self:abort_queued()
-  end
+  if waiting then self:abort_queued(waiting) end
 end
 
 -- After a cell fails, the cells already sent after it are answered
 -- "aborted" without running, as IPython does, so that Run All stops at the
--- first error (a cell sent with stop_on_error = false fails alone). Other
--- requests waiting meanwhile are served as usual.
-function Kernel:abort_queued()
-  while not self.done do
+-- first error (a cell sent with stop_on_error = false fails alone). What
+-- is waiting is taken before the failed cell is answered: a client sends
+-- its next cell once it has that answer, and such a cell runs.
+function Kernel:take_waiting()
+  local waiting = {}
+  while true do
     local channel = self.wire:poll(0)
-    if channel == nil then return end
+    if channel == nil then return waiting end
     local msg = self.wire:recv(channel)
-    local header = msg and channel == "shell" and json.decode(msg.header)
+    if msg and channel ~= "stdin" then waiting[#waiting + 1] = {channel, msg} end
+  end
+end
+
+-- Answers the execute requests taken by take_waiting "aborted" and serves
+-- the other requests among them as usual.
+function Kernel:abort_queued(waiting)
+  for _, w in ipairs(waiting) do
+    local channel, msg = w[1], w[2]
+    local header = channel == "shell" and json.decode(msg.header)
+    if self.done then return end
     if type(header) == "table" and header.msg_type == "execute_request" then
       self:status("busy", msg.header)
       self:reply(channel, msg, "execute_reply", { status = "aborted" })
       self:status("idle", msg.header)
-    elseif msg and channel ~= "stdin" then
+    else
       self:serve(channel, msg)
     end
   end
