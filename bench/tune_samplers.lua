@@ -39,39 +39,25 @@ do
   if not opts.seeds or opts.seeds < 1 then error("tune_samplers.lua: --seeds needs a number >= 1", 0) end
 end
 
-local pi, cos, sin, exp = math.pi, math.cos, math.sin, math.exp
+-- The functions themselves are the specs' (spec/support/test_functions.lua);
+-- each search asks the trial for the coordinates, then evaluates.
+local fns = dofile(here .. "../spec/support/test_functions.lua")
 
-local H_A = {{10, 3, 17, 3.5, 1.7, 8}, {0.05, 10, 17, 0.1, 8, 14}, {3, 3.5, 1.7, 10, 17, 8},
-             {17, 8, 0.05, 10, 0.1, 14}}
-local H_P = {{1312, 1696, 5569, 124, 8283, 5886}, {2329, 4135, 8307, 3736, 1004, 9991},
-             {2348, 1451, 3522, 2883, 3047, 6650}, {4047, 8828, 8732, 5743, 1091, 381}}
-local H_ALPHA = {1.0, 1.2, 3.0, 3.2}
+local function point(trial, d, low, high)
+  local v = {}
+  for j = 1, d do v["x" .. j] = trial:suggest_float("x" .. j, low, high) end
+  return v
+end
 
--- Each function asks the trial for its coordinates, then evaluates.
 local FUNCTIONS = {
   {name = "branin", trials = 40, minimum = 0.397887, f = function(trial)
-    local x1 = trial:suggest_float("x1", -5, 10)
-    local x2 = trial:suggest_float("x2", 0, 15)
-    return (x2 - 5.1 / (4 * pi * pi) * x1 * x1 + 5 / pi * x1 - 6) ^ 2
-      + 10 * (1 - 1 / (8 * pi)) * cos(x1) + 10
+    return fns.branin{x1 = trial:suggest_float("x1", -5, 10), x2 = trial:suggest_float("x2", 0, 15)}
   end},
   {name = "hartmann6", trials = 60, minimum = -3.32237, f = function(trial)
-    local x = {}
-    for j = 1, 6 do x[j] = trial:suggest_float("x" .. j, 0, 1) end
-    local s = 0
-    for i = 1, 4 do
-      local inner = 0
-      for j = 1, 6 do inner = inner + H_A[i][j] * (x[j] - H_P[i][j] * 1e-4) ^ 2 end
-      s = s - H_ALPHA[i] * exp(-inner)
-    end
-    return s
+    return fns.hartmann6(point(trial, 6, 0, 1))
   end},
   {name = "levy5", trials = 60, minimum = 0, f = function(trial)
-    local w = {}
-    for j = 1, 5 do w[j] = 1 + (trial:suggest_float("x" .. j, -10, 10) - 1) / 4 end
-    local s = sin(pi * w[1]) ^ 2
-    for j = 1, 4 do s = s + (w[j] - 1) ^ 2 * (1 + 10 * sin(pi * w[j] + 1) ^ 2) end
-    return s + (w[5] - 1) ^ 2 * (1 + sin(2 * pi * w[5]) ^ 2)
+    return fns.levy(point(trial, 5, -10, 10), 5)
   end},
 }
 

@@ -1,5 +1,5 @@
 -- Standard test functions for samplers, and a loop standing in for a study
--- (tune_bayes_spec and tune_tpe_spec share them).
+-- (tune_bayes_spec, tune_tpe_spec and bench/tune_samplers.lua share them).
 local rng = require "moongrad.tune.rng"
 local cos, exp, pi = math.cos, math.exp, math.pi
 
@@ -26,6 +26,16 @@ function M.hartmann6(v)
     s = s - H_ALPHA[i] * exp(-inner)
   end
   return s
+end
+
+-- Levy on [-10, 10]^d (v.x1 .. v.xd): minimum 0 at (1, ..., 1), many
+-- local minima around it.
+function M.levy(v, d)
+  local w = {}
+  for j = 1, d do w[j] = 1 + (v["x" .. j] - 1) / 4 end
+  local s = math.sin(pi * w[1]) ^ 2
+  for j = 1, d - 1 do s = s + (w[j] - 1) ^ 2 * (1 + 10 * math.sin(pi * w[j] + 1) ^ 2) end
+  return s + (w[d] - 1) ^ 2 * (1 + math.sin(2 * pi * w[d]) ^ 2)
 end
 
 -- Runs `budget` trials of f over sp as a study with this seed would (trial

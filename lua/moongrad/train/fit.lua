@@ -159,15 +159,13 @@ local function listener_for(o)
 end
 
 -- An attach point: what sessions sent runs here, between two batches or
--- at an epoch's end (mid_epoch false); save(path) writes the checkpoint
--- fit's resume option takes.
+-- at an epoch's end (mid_epoch false), where save(path) writes the
+-- checkpoint of that kind, which fit's resume option takes.
 local function attach_point(ctx, mid_epoch)
   local v = ctx.attach_vars
   v.epoch, v.batch, v.step = ctx.epoch, ctx.batch, ctx.step
   v.loss = ctx.history.batch_loss[ctx.step]
-  v._save = function(path)
-    if mid_epoch then resume.save_mid_epoch(path, ctx) else resume.save_epoch_end(path, ctx) end
-  end
+  ctx.attach_mid = mid_epoch
   ctx.listener:serve(v)
 end
 
@@ -292,7 +290,11 @@ local function fit(model, o, job)
     ctx.listener = listener
     ctx.attach_vars = {model = model, optimizer = ctx.optimizer, scheduler = ctx.scheduler,
       history = history, callbacks = ctx.callbacks, ctx = ctx, epochs = ctx.epochs,
-      batches = ctx.n_batches, train_loader = ctx.train_loader, val_loader = ctx.val_loader}
+      batches = ctx.n_batches, train_loader = ctx.train_loader, val_loader = ctx.val_loader,
+      _save = function(path)
+        if ctx.attach_mid then resume.save_mid_epoch(path, ctx)
+        else resume.save_epoch_end(path, ctx) end
+      end}
   end
 
   call(ctx, "on_train_begin")

@@ -1,8 +1,9 @@
 -- moongrad.tune.runner: running trials, in this process or in workers.
 --
 -- With workers > 1 (or isolate, trial_timeout or logs: see study:optimize)
--- every trial runs in a process forked for it from the study's process, so whatever the script loaded before optimize() (a data
--- set, a tokenizer) is shared copy-on-write, a trial that leaks or corrupts
+-- every trial runs in a process forked for it from the study's process, so
+-- whatever the script loaded before optimize() (a data set, a tokenizer)
+-- is shared copy-on-write, a trial that leaks or corrupts
 -- memory cannot hurt the next one, and a crash (a signal, os.exit) is
 -- recorded as a failed trial. The worker talks to the study over a socket,
 -- one JSON object per line:
@@ -18,8 +19,9 @@
 -- so should_prune compares against trials finished a moment ago on another
 -- worker. Otherwise trials run one after another in the calling process
 -- (run_inline): the objective's side effects stay, a debugger sees it, no
--- fork is paid for, and a crash ends the study's process. workers = "mpi" runs them on the other ranks of an mpirun job, with the
--- same messages (moongrad.tune.mpi_runner).
+-- fork is paid for, and a crash ends the study's process. workers = "mpi"
+-- runs them on the other ranks of an mpirun job, with the same messages
+-- (moongrad.tune.mpi_runner).
 local mg = require "moongrad"
 local json = require "moongrad.json"
 local util = require "moongrad.util"

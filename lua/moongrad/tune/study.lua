@@ -156,13 +156,15 @@ function Study:param_names()
 end
 
 -- What samplers see: losses to minimise.
+-- A trial as samplers see it, with the given values of its parameters.
+function Study:_seen(r, values)
+  return {number = r.number, state = r.state, values = values,
+          loss = r.value ~= nil and self.sign * r.value or nil, intermediate = r.intermediate}
+end
+
 function Study:_history()
   local h = {}
-  for i, r in ipairs(self:trials()) do
-    h[i] = {number = r.number, state = r.state, values = self:_declared(r.params),
-            loss = r.value ~= nil and self.sign * r.value or nil,
-            intermediate = r.intermediate}
-  end
+  for i, r in ipairs(self:trials()) do h[i] = self:_seen(r, self:_declared(r.params)) end
   return h
 end
 
@@ -251,11 +253,7 @@ function Study:_relative(number)
       if not fits or r.dists[name] ~= d then fits = false break end
       v[name] = r.params[name]
     end
-    if fits then
-      history[#history + 1] = {number = r.number, state = r.state, values = v,
-                               loss = r.value ~= nil and self.sign * r.value or nil,
-                               intermediate = r.intermediate}
-    end
+    if fits then history[#history + 1] = self:_seen(r, v) end
   end
   local ctx = {number = number, seed = self.seed, rng = rng.new(self.seed, number, 0x52454C)}
   local values = self.sampler:suggest(sp, history, ctx)
@@ -301,10 +299,7 @@ function Study:_suggest(rec, name, spec)
     local history = {}
     for _, r in ipairs(self:trials()) do
       if r ~= rec and r.dists and r.dists[name] == desc then
-        history[#history + 1] = {number = r.number, state = r.state,
-                                 values = {[name] = r.params[name]},
-                                 loss = r.value ~= nil and self.sign * r.value or nil,
-                                 intermediate = r.intermediate}
+        history[#history + 1] = self:_seen(r, {[name] = r.params[name]})
       end
     end
     local k = 0
