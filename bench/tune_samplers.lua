@@ -11,8 +11,9 @@
 -- value found minus the minimum) and the time a trial takes: ask, the
 -- suggestions (where define-by-run samplers do their work) and tell; the
 -- functions themselves cost microseconds.
--- Prints the medians and the spread, and the twin's when it ran, and
--- writes build/tune_bench.md.
+-- Prints the medians and the spread, and the twin's when it ran, then the
+-- Bayesian sampler's suggestion time against the number of observations,
+-- and writes build/tune_bench.md.
 --
 --   build/moongrad bench/tune_samplers.lua [--seeds 10] [--only branin,levy5]
 --       [--samplers random,tpe,bayes] [--no-peer] [--md build/tune_bench.md]
@@ -127,6 +128,39 @@ if opts.peer then
   end
 end
 
+-- The Bayesian sampler's suggestion time against the number of observations
+-- (issue 24's target: 100 ms at 200 in 6-D on one thread): a history of
+-- random points of Hartmann-6, the median of 5 suggestions after a warm-up.
+local suggest_rows = {}
+if wanted(opts.samplers, "bayes") then
+  local bayes = require "moongrad.tune.bayes"
+  local rng = require "moongrad.tune.rng"
+  local space = require "moongrad.tune.space"
+  local threads = mg.get_num_threads()
+  mg.set_num_threads(1)
+  local dims = {}
+  for j = 1, 6 do dims["x" .. j] = tune.uniform(0, 1) end
+  local sp = space.new(dims)
+  print("BayesSampler suggestion time, 6-D, one thread (median of 5):")
+  for _, n in ipairs {20, 60, 120, 200} do
+    local r, history = rng.new(7), {}
+    for i = 1, n do
+      local v = {}
+      for j = 1, 6 do v["x" .. j] = r:uniform() end
+      history[i] = {number = i, state = "complete", values = v, loss = fns.hartmann6(v)}
+    end
+    local sampler, times = bayes.BayesSampler(), {}
+    for rep = 0, 5 do
+      local t0 = mg.clock()
+      sampler:suggest(sp, history, {rng = rng.new(1, rep), number = n + 1, seed = 1})
+      if rep > 0 then times[rep] = mg.clock() - t0 end
+    end
+    suggest_rows[#suggest_rows + 1] = {n = n, ms = 1e3 * harness.median(times)}
+    print(fmt("  %3d observations  %7.1f ms", n, suggest_rows[#suggest_rows].ms))
+  end
+  mg.set_num_threads(threads)
+end
+
 local md = {"| function | sampler | median regret (min-max) | ms per trial |", "|---|---|---|---|"}
 for _, r in ipairs(rows) do
   md[#md + 1] = fmt("| %s | %s | %.4g (%.3g-%.3g) | %.2f |", r.fn, r.sampler, r.regret, r.lo, r.hi, r.ms)
@@ -134,6 +168,11 @@ end
 local dir = opts.md:match("^(.*)/[^/]*$")
 if dir then os.execute("mkdir -p " .. harness.sh_quote(dir)) end
 local f = assert(io.open(opts.md, "w"))
+if #suggest_rows > 0 then
+  md[#md + 1] = "\n| observations (6-D) | BayesSampler suggestion, ms (1 thread) |"
+  md[#md + 1] = "|---|---|"
+  for _, r in ipairs(suggest_rows) do md[#md + 1] = fmt("| %d | %.1f |", r.n, r.ms) end
+end
 f:write(fmt("%d seeds, %s\n\n", opts.seeds, os.date("!%Y-%m-%d %H:%M UTC")), table.concat(md, "\n"), "\n")
 f:close()
 print("wrote " .. opts.md)

@@ -26,8 +26,9 @@
 --                best - xi, in standard deviations of the losses (default
 --                0.01; larger explores more)
 --   restarts     starting points of the GP's hyperparameter fit (default 2,
---                at most 3)
---   iterations   Adam steps per start (default 80)
+--                at most 3); each takes 8 iterations, then the best goes on
+--   iterations   most L-BFGS iterations of that fit per start (default 80;
+--                it usually converges in 20 to 40)
 --
 -- The history is read as the study records it: complete trials are the
 -- observations, and so are pruned trials at their last reported loss (a
