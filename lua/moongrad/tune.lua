@@ -59,6 +59,8 @@ tune.NopPruner = pruners.NopPruner
 -- Loaded on first use: they pull in the GP and Parzen estimator code.
 function tune.BayesSampler(opts) return require("moongrad.tune.bayes").BayesSampler(opts) end
 function tune.TPESampler(opts) return require("moongrad.tune.tpe").TPESampler(opts) end
+function tune.CmaEsSampler(opts) return require("moongrad.tune.cmaes").CmaEsSampler(opts) end
+function tune.NSGAIISampler(opts) return require("moongrad.tune.nsga2").NSGAIISampler(opts) end
 function tune.SuccessiveHalvingPruner(opts)
   return require("moongrad.tune.halving").SuccessiveHalvingPruner(opts)
 end

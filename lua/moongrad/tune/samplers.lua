@@ -7,16 +7,27 @@
 --   space    a moongrad.tune.space Space (space.names, space.dims)
 --   history  the study's trials in number order, each {number, state =
 --            "complete" | "pruned" | "failed" | "running", values, loss,
---            intermediate = {{step, value}, ...}}; `loss` is what is
+--            losses, intermediate = {{step, value}, ...}}; values are the
+--            trial's parameters {name -> value}; `loss` is what is
 --            minimised (the value, negated when the study maximises): a
---            finite number for complete trials, nil for failed and running
---            ones
+--            number for complete trials (an infinite one counts), the last
+--            report for pruned ones, nil for failed and running ones. In a
+--            multi-objective study (tune.Study{directions = {...}}) `loss`
+--            is nil and complete trials carry `losses`, one per objective,
+--            each minimised (negated where that objective is maximised)
 --   ctx      {number = the trial's number, seed = the study's seed,
 --            rng = a moongrad.tune.rng stream keyed by (seed, number)}
 --
 -- suggest must be deterministic given its arguments, so a resumed study
 -- proposes what an uninterrupted one would have. Samplers may also define
--- sampler:budget(space) --> how many distinct trials exist (grid search).
+-- sampler:budget(space) --> how many distinct trials exist (grid search),
+-- and these fields:
+--   relative = true         it models the parameters jointly: a
+--                           define-by-run study asks it for every parameter
+--                           the finished trials share at once
+--   multi_objective = true  it can search a multi-objective study (reads
+--                           `losses`); a study with directions refuses a
+--                           sampler without it
 local util = require "moongrad.util"
 local type, ipairs, error, fmt = type, ipairs, error, string.format
 
@@ -25,7 +36,7 @@ local samplers = {}
 -- Random search: every value drawn independently from its dimension's prior
 -- (Bergstra & Bengio 2012: as good as a grid at a fraction of the trials when
 -- only a few parameters matter).
-local Random = {name = "random"}
+local Random = {name = "random", multi_objective = true}
 Random.__index = Random
 
 function samplers.RandomSampler(opts)
@@ -40,7 +51,7 @@ end
 -- Grid search: every combination of the dimensions' values (choice and
 -- integer dimensions), trial k taking the k-th combination with the last
 -- name (in sorted order) varying fastest, so numbering is stable on resume.
-local Grid = {name = "grid"}
+local Grid = {name = "grid", multi_objective = true}
 Grid.__index = Grid
 
 function samplers.GridSampler(opts)
@@ -85,9 +96,11 @@ function samplers.from_name(name)
   if name == "grid" then return samplers.GridSampler() end
   if name == "bayes" then return require("moongrad.tune.bayes").BayesSampler() end
   if name == "tpe" then return require("moongrad.tune.tpe").TPESampler() end
+  if name == "cmaes" then return require("moongrad.tune.cmaes").CmaEsSampler() end
+  if name == "nsga2" then return require("moongrad.tune.nsga2").NSGAIISampler() end
   -- level 5: from_name <- component <- study.new <- tune.Study <- the user
-  error(fmt("tune.Study: unknown sampler '%s' (grid, random, bayes, tpe or a sampler object)",
-            tostring(name)), 5)
+  error(fmt("tune.Study: unknown sampler '%s' (grid, random, bayes, tpe, cmaes, nsga2 or a " ..
+            "sampler object)", tostring(name)), 5)
 end
 
 return samplers
