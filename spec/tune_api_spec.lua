@@ -135,17 +135,65 @@ end)
 describe("tune spaces", function()
   it("refuse arguments a dimension does not take", function()
     assert.has_error(function() tune.uniform(0, 1, 6) end,
-                     "tune.uniform: takes (low, high); got 1 more argument (6)")
-    assert.has_error(function() tune.uniform(0, 1, {step = 0.1}) end,
-                     "tune.uniform: takes (low, high); got 1 more argument (a table)")
+                     "tune.uniform: the third argument is an options table {step = ...}, got 6")
+    assert.has_error(function() tune.uniform(0, 1, {step = 0.1}, 2) end,
+                     "tune.uniform: takes (low, high [, {step = s}]); got 1 more argument (2)")
+    assert.has_error(function() tune.uniform(0, 1, {stride = 0.1}) end,
+                     "tune.uniform: unknown option 'stride' (known: step)")
     assert.has_error(function() tune.loguniform(1e-3, 1, true) end,
                      "tune.loguniform: takes (low, high); got 1 more argument (true)")
     assert.has_error(function() tune.int(1, 9, 2) end,
-                     "tune.int: takes (low, high); got 1 more argument (2)")
+                     "tune.int: the third argument is an options table {step = ...}, got 2")
     assert.has_error(function() tune.logint(1, 9, 2, 3) end,
                      "tune.logint: takes (low, high); got 2 more arguments (2)")
     assert.has_error(function() tune.choice({1, 2}, 3) end,
                      "tune.choice: takes one list of values; got 1 more argument (3)")
+  end)
+
+  it("take a step: every value on the lattice low, low + step, ..., high", function()
+    local d = tune.uniform(0, 1, {step = 0.25})
+    assert.equal("uniform(0, 1, step 0.25)", d:describe())
+    assert.same({0, 0.25, 0.5, 0.75, 1}, d:grid("x"))
+    -- each of the five values owns a fifth of the unit interval
+    assert.equal(0, d:from_unit(0.19))
+    assert.equal(0.25, d:from_unit(0.21))
+    assert.equal(1, d:from_unit(1))
+    assert.equal(0.7, d:to_unit(0.75))
+    assert.is_true(d:contains(0.5))
+    assert.is_false(d:contains(0.3))
+    -- 0.1 steps: the last value is high itself, not 0.1 * 10 rounded
+    local tenth = tune.uniform(0, 1, {step = 0.1})
+    assert.equal(1.0, tenth:from_unit(1))
+    assert.is_true(tenth:contains(0.3))
+    local i = tune.int(0, 100, {step = 25})
+    assert.same({0, 25, 50, 75, 100}, i:grid("n"))
+    assert.equal(math.type(50), math.type(i:from_unit(0.5)))
+    assert.equal("int(0, 100, step 25)", i:describe())
+    -- step 1 is the plain integer dimension (a study file written before
+    -- steps existed still matches)
+    assert.equal("int(0, 4)", tune.int(0, 4, {step = 1}):describe())
+    assert.has_error(function() tune.uniform(0, 1, {step = 0.3}) end,
+                     "tune.uniform: high - low (1 - 0) must be a whole number of steps (0.3)")
+    assert.has_error(function() tune.uniform(0, 1, {step = 0}) end,
+                     "tune.uniform: step must be a finite number > 0, got 0")
+    assert.has_error(function() tune.int(0, 10, {step = 2.5}) end,
+                     "tune.int: step must be a whole number > 0, got 2.5")
+  end)
+
+  it("with a step, are searched on the lattice by every sampler and by grid search", function()
+    for _, sampler in ipairs {"random", "tpe", "bayes", "grid"} do
+      local study = tune.Study{space = {x = tune.uniform(-1, 1, {step = 0.5}),
+                                        n = tune.int(2, 10, {step = 4})}, sampler = sampler}
+      study:optimize(function(c) return (c.x - 0.5) ^ 2 + c.n end,
+                     {trials = sampler == "grid" and nil or 15, verbose = false})
+      for _, t in ipairs(study:trials()) do
+        local x, n = t.params.x, t.params.n
+        assert.is_true(x == -1 or x == -0.5 or x == 0 or x == 0.5 or x == 1, sampler .. " " .. x)
+        assert.is_true(n == 2 or n == 6 or n == 10, sampler .. " " .. n)
+      end
+      if sampler == "grid" then assert.equal(15, #study:trials()) end
+      assert.same({x = 0.5, n = 2}, study:best().config)
+    end
   end)
 end)
 
@@ -347,8 +395,16 @@ describe("tune define-by-run", function()
       "trial:suggest: x is in the study's space already; read it from config.x")
     assert.has_error(function() t:suggest_float("lr", 0, 1, {log = true}) end,
       "trial:suggest_float(\"lr\"): low must be > 0 (the scale is logarithmic), got 0")
-    assert.has_error(function() t:suggest_float("lr", 0, 1, {step = 0.1}) end,
-      "trial:suggest_float: unknown option 'step' (known: log)")
+    assert.has_error(function() t:suggest_float("lr", 0, 1, {steps = 0.1}) end,
+      "trial:suggest_float: unknown option 'steps' (known: log, step)")
+    assert.has_error(function() t:suggest_float("lr", 0.1, 1, {step = 0.1, log = true}) end,
+      "trial:suggest_float: step and log cannot be used together (as in Optuna)")
+    assert.has_error(function() t:suggest_int("k", 0, 9, {step = 2}) end,
+      "trial:suggest_int(\"k\"): high - low (9 - 0) must be a whole number of steps (2)")
+    local stepped = t:suggest_float("s", 0, 1, {step = 0.1})
+    assert.is_true(math.abs(stepped * 10 - math.floor(stepped * 10 + 0.5)) < 1e-9, stepped)
+    local k = t:suggest_int("k", 0, 10, {step = 5})
+    assert.is_true(k == 0 or k == 5 or k == 10, k)
     assert.has_error(function() t:suggest_int("n", 1.5, 3) end,
       "trial:suggest_int(\"n\"): low and high must be integers, got 1.5 and 3")
     assert.has_error(function() t:suggest_categorical("c", {}) end)

@@ -326,7 +326,7 @@ describe("tune studies", function()
       .. "(a trial in this process cannot be stopped from outside)")
     assert.has_error(function() study:optimize("f", {trials = 2}) end)
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, sampler = "nope"} end,
-                     "tune.Study: unknown sampler 'nope' (grid, random, bayes, tpe or a sampler object)")
+                     "tune.Study: unknown sampler 'nope' (grid, random, bayes, tpe, cmaes, nsga2 or a sampler object)")
     assert.has_error(function() tune.Study{space = {x = tune.uniform(0, 1)}, direction = "up"} end,
                      'tune.Study: direction must be "minimize" or "maximize", got up')
   end)

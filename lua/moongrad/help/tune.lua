@@ -45,12 +45,15 @@ print(best.number, best.config.width, best.config.epochs)   --> 2	128	3]],
   },
 
   ["tune.Study"] = {
-    sig = "tune.Study{[space = {...}] [, direction] [, sampler] [, pruner] [, path] [, seed] [, name]}",
-    doc = [[A hyperparameter search: the space, the sampler that proposes each trial's values, the pruner that stops trials early, and the record of every trial (numbered 1, 2, ...). Nothing runs until study:optimize(objective, opts). space maps parameter names to dimensions (tune.uniform, ...) or plain values that every configuration carries unchanged. Without a space (or with fixed values only) the objective asks for its parameters as it runs, define-by-run as in Optuna: trial:suggest_float, suggest_int, suggest_categorical; the two styles also mix. The grid sampler needs a space with dimensions. sampler and pruner take a name or an object (a custom sampler is any table with suggest(space, history, ctx), a custom pruner any table with should_prune(trial, others)). With path, opening a study whose file exists takes its trials, so optimize runs only the numbers still missing, and trial k proposes what it would have in an uninterrupted run; a file made with another direction, other dimensions or other fixed values is refused with an error naming the difference (use another path). Opening never writes: the file is written when optimize runs.]],
+    sig = "tune.Study{[space = {...}] [, direction | directions] [, sampler] [, pruner] [, path] [, seed] [, name]}",
+    doc = [[A hyperparameter search: the space, the sampler that proposes each trial's values, the pruner that stops trials early, and the record of every trial (numbered 1, 2, ...). Nothing runs until study:optimize(objective, opts). space maps parameter names to dimensions (tune.uniform, ...) or plain values that every configuration carries unchanged. Without a space (or with fixed values only) the objective asks for its parameters as it runs, define-by-run as in Optuna: trial:suggest_float, suggest_int, suggest_categorical; the two styles also mix. The grid sampler needs a space with dimensions. sampler and pruner take a name or an object (a custom sampler is any table with suggest(space, history, ctx), a custom pruner any table with should_prune(trial, others)). With path, opening a study whose file exists takes its trials, so optimize runs only the numbers still missing, and trial k proposes what it would have in an uninterrupted run; a file made with another direction, other dimensions or other fixed values is refused with an error naming the difference (use another path). Opening never writes: the file is written when optimize runs.
+
+directions = {"minimize", "maximize", ...} makes a multi-objective study, as Optuna's create_study(directions=...): the objective returns a list of values, one per direction (study:tell takes the list), trials are compared by Pareto dominance, study:best_trials() is the Pareto front and optimize returns it, while study:best() raises. Such a study cannot prune (trial:report raises), and its sampler must search several objectives: "nsga2", "tpe", "random" or "grid". leaderboard shows the front, write_csv has value_1, value_2, ... and plot draws the front.]],
     opts = {
       { "space", "{}", "{name = dimension or fixed value, ...}; parameters the objective asks for with trial:suggest_* need not be in it" },
       { "direction", '"minimize"', '"minimize" or "maximize": which way the objective\'s value is better' },
-      { "sampler", '"random"', '"random", "grid", "bayes", "tpe" or a sampler object (tune.BayesSampler{...}, ...)' },
+      { "directions", "nil", 'a list of "minimize" / "maximize", one per objective: a multi-objective study (not with direction)' },
+      { "sampler", '"random"', '"random", "grid", "bayes", "tpe", "cmaes", "nsga2" or a sampler object (tune.BayesSampler{...}, ...)' },
       { "pruner", "nil", 'nil or "none" (never prune), "median", "halving" or a pruner object (tune.MedianPruner{...}, ...)' },
       { "path", "nil", "the study file (JSON lines): each finished trial is appended to it, and reopening resumes" },
       { "seed", "0", "integer >= 0: keys the sampler's random streams and each trial's seed (trial.seed)" },
@@ -106,7 +109,18 @@ local study = tune.Study{space = {x = tune.int(1, 5), epochs = 2}, sampler = "gr
 study:optimize(function(config) return -math.abs(config.x - 3) end, {workers = 0, verbose = false})
 local best = study:best()
 print(best.number, best.value, best.params.x, best.config.epochs)   --> 3	0.0	3	2]],
-    see = { "tune.Study:leaderboard", "tune.Study:trials" },
+    see = { "tune.Study:leaderboard", "tune.Study:trials", "tune.Study:best_trials" },
+  },
+
+  ["tune.Study:best_trials"] = {
+    sig = "study:best_trials() --> {record, ...}",
+    doc = [[The Pareto front of a study with directions, as Optuna's best_trials: the complete trials that no other complete trial dominates (no worse in every objective and better in one, each objective taken in its direction), in number order, each a copy of its record with values (the list the objective returned), params and config as study:best gives. In a single-objective study, the complete trials that share the best value. Empty when no trial has completed.]],
+    example = [[
+local study = tune.Study{directions = {"minimize", "minimize"}, seed = 1}
+local points = {{1, 4}, {2, 2}, {3, 3}, {4, 1}}   -- (3, 3) is beaten by (2, 2)
+for i = 1, 4 do study:tell(study:ask(), points[i]) end
+for _, t in ipairs(study:best_trials()) do io.write(t.number, " ") end print()   --> 1 2 4 ]],
+    see = { "tune.Study", "tune.Study:best", "tune.NSGAIISampler" },
   },
 
   ["tune.Study:leaderboard"] = {
@@ -198,10 +212,11 @@ print(c.complete, c.pruned, c.failed)   --> 1	2	0]],
 
   ["tune.Study:plot"] = {
     sig = "study:plot([path [, {title =, ylabel =, width =, height =}]]) --> svg text",
-    doc = [[An SVG chart of the search: each complete trial's value against its number, pruned trials in grey at their last report, and the best value so far as a step line. Writes the file when path is given (replacing it atomically) and returns the SVG text either way, so a notebook can show it. The title defaults to the study's name (or "Study") and direction.]],
+    doc = [[An SVG chart of the search: each complete trial's value against its number, pruned trials in grey at their last report, and the best value so far as a step line; for a study with two or more directions, every complete trial by its first two values with the Pareto front drawn over them (xlabel names the first). Writes the file when path is given (replacing it atomically) and returns the SVG text either way, so a notebook can show it. The title defaults to the study's name (or "Study") and direction.]],
     opts = {
       { "title", '"<name> (<direction>)"', "the chart's title" },
       { "ylabel", '"value"', "the y axis' label" },
+      { "xlabel", '"trial"', "the x axis' label (a Pareto front's: the first value)" },
       { "width", "760", "width in pixels" },
       { "height", "480", "height in pixels" },
     },
@@ -217,7 +232,7 @@ os.remove(path)]],
 
   ["tune.Study:write_csv"] = {
     sig = "study:write_csv(path) --> csv text",
-    doc = [[Writes one row per trial to the CSV file path (replaced atomically) and returns the text: columns number, state, value, seconds, the searched parameters (sorted by name), attr_<key> for every key set with trial:set, and error. Floats are written exactly (they read back to the same number); cells holding commas, quotes or newlines are quoted.]],
+    doc = [[Writes one row per trial to the CSV file path (replaced atomically) and returns the text: columns number, state, value (value_1, value_2, ... for a study with directions), seconds, the searched parameters (sorted by name), attr_<key> for every key set with trial:set, and error. Floats are written exactly (they read back to the same number); cells holding commas, quotes or newlines are quoted.]],
     example = [[
 local study = tune.Study{space = {x = tune.int(1, 2)}, sampler = "grid"}
 study:optimize(function(config, trial) trial:set("epochs", 3); return config.x end,
@@ -243,8 +258,8 @@ end, {trials = 1, workers = 0, verbose = false})]],
   },
 
   ["tune.Trial:suggest_float"] = {
-    sig = "trial:suggest_float(name, low, high [, {log = true}]) --> number",
-    doc = [[Define-by-run, as Optuna's suggest_float: the value of the float parameter name for this trial, in [low, high] (spread evenly in log space with log = true, low > 0). The study's sampler chooses it from the trials that asked for the same name over the same range (TPE and random search one parameter at a time, as Optuna's default TPE does; the Bayesian sampler proposes the parameters every complete trial asked for together), so a parameter asked for only on one branch of the objective is searched only where that branch runs. Asking again in the same trial gives the same value; asking with another range, or for a name the study's space declares, raises. The value also goes into trial.config and the trial's record (params, the leaderboard, the CSV, the study file). A forked or MPI trial asks the study over its channel. step is not supported: use suggest_int and scale it.]],
+    sig = "trial:suggest_float(name, low, high [, {log = true} | {step = s}]) --> number",
+    doc = [[Define-by-run, as Optuna's suggest_float: the value of the float parameter name for this trial, in [low, high] (spread evenly in log space with log = true, low > 0; one of low, low + s, ..., high with step = s, where high - low must be a whole number of steps; step and log together raise, as in Optuna). The study's sampler chooses it from the trials that asked for the same name over the same range (TPE and random search one parameter at a time, as Optuna's default TPE does; the Bayesian sampler proposes the parameters every complete trial asked for together), so a parameter asked for only on one branch of the objective is searched only where that branch runs. Asking again in the same trial gives the same value; asking with another range, or for a name the study's space declares, raises. The value also goes into trial.config and the trial's record (params, the leaderboard, the CSV, the study file). A forked or MPI trial asks the study over its channel.]],
     example = [[
 local study = tune.Study{sampler = "tpe", seed = 1}
 study:optimize(function(_, trial)
@@ -258,13 +273,14 @@ print(study:best().params.lr > 0)   --> true]],
   },
 
   ["tune.Trial:suggest_int"] = {
-    sig = "trial:suggest_int(name, low, high [, {log = true}]) --> integer",
-    doc = [[Define-by-run: the integer parameter name in low..high inclusive (spread evenly in log space with log = true, low >= 1), chosen as trial:suggest_float describes.]],
+    sig = "trial:suggest_int(name, low, high [, {log = true} | {step = s}]) --> integer",
+    doc = [[Define-by-run: the integer parameter name in low..high inclusive (spread evenly in log space with log = true, low >= 1; one of low, low + s, ..., high with a whole step = s), chosen as trial:suggest_float describes.]],
     example = [[
 local study = tune.Study{}
 local trial = study:ask()
 local layers = trial:suggest_int("layers", 1, 4)
-print(layers >= 1 and layers <= 4, trial.config.layers == layers)   --> true	true
+local width = trial:suggest_int("width", 32, 256, {step = 32})
+print(layers >= 1 and layers <= 4, trial.config.layers == layers, width % 32)   --> true	true	0
 study:tell(trial, layers)]],
     see = { "tune.Trial:suggest_float" },
   },
@@ -420,11 +436,13 @@ print(tune.int(1, 8):describe())                    --> int(1, 8)]],
   },
 
   ["tune.uniform"] = {
-    sig = "tune.uniform(low, high)",
-    doc = [[A float dimension spread evenly over [low, high] (dropout, momentum). low and high must be finite numbers with low <= high; the values are floats even for integer bounds. Like every dimension it takes exactly its arguments: a third (a step, an options table) raises rather than being ignored.]],
+    sig = "tune.uniform(low, high [, {step = s}])",
+    doc = [[A float dimension spread evenly over [low, high] (dropout, momentum). low and high must be finite numbers with low <= high; the values are floats even for integer bounds. With step = s (Optuna's suggest_float step) the values are low, low + s, ..., high, each equally likely and each a point of the grid sampler's grid; high - low must be a whole number of steps (an error says so rather than shortening the range). Like every dimension it takes exactly its arguments: anything more raises rather than being ignored.]],
     example = [[
 local d = tune.uniform(0, 0.5)
-print(d:describe(), d:sample(0.2))   --> uniform(0, 0.5)	0.1]],
+print(d:describe(), d:sample(0.2))   --> uniform(0, 0.5)	0.1
+local s = tune.uniform(0, 0.5, {step = 0.25})
+print(s:describe(), s:sample(0.5))   --> uniform(0, 0.5, step 0.25)	0.25]],
     instance = a_space,
     methods_of = "tune.Space",
     group = "Search spaces",
@@ -444,8 +462,8 @@ print(string.format("%.3g", d:sample(1 / 3)))   --> 0.001]],
   },
 
   ["tune.int"] = {
-    sig = "tune.int(low, high)",
-    doc = [[An integer dimension over low..high, both included, each integer equally likely (layers, kernel size). low and high must be integers (1.0 counts) with low <= high. Grid search tries every one of them.]],
+    sig = "tune.int(low, high [, {step = s}])",
+    doc = [[An integer dimension over low..high, both included, each integer equally likely (layers, kernel size). low and high must be integers (1.0 counts) with low <= high. With step = s (a whole number; high - low a multiple of it) the values are low, low + s, ..., high. Grid search tries every one of them.]],
     example = [[
 local d = tune.int(1, 3)
 print(d:sample(0.0), d:sample(0.5), d:sample(0.99))   --> 1	2	3]],

@@ -135,7 +135,7 @@ function mpi_runner.run(study, objective, o)
     if rec then
       running[rank] = rec
       send(rank, {t = "trial", number = rec.number, config = rec.config, seed = rec.seed,
-                  direction = study.direction})
+                  direction = study.direction, directions = study.directions})
     elseif not waiting[rank] then
       waiting[rank], nwaiting = true, nwaiting + 1
     end
@@ -160,7 +160,7 @@ function mpi_runner.run(study, objective, o)
   -- every other rank is told, whatever happened: none may wait for ever
   -- a trial that raised stops the search on every rank, with its error
   local loud = ok and study:_loud_error()
-  local stop = ok and not loud and {t = "stop", best = study:best()}
+  local stop = ok and not loud and {t = "stop", best = study:_result()}
                or {t = "stop", error = loud or tostring(err), loud = loud and true}
   for rank = 2, size, k do pcall(send, rank, stop) end
   if not ok then error(err, 0) end

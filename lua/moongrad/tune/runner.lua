@@ -43,6 +43,10 @@ local function finite(x) return type(x) == "number" and x == x and x ~= huge and
 -- trial:report(step, value): an intermediate validation metric (after an
 -- epoch, say); pruners compare trials step by step.
 function Trial:report(step, value)
+  if self.directions then
+    error("trial:report: a multi-objective study cannot prune, so it takes no intermediate " ..
+          "values (as in Optuna); return the objectives' values at the end", 2)
+  end
   if type(step) ~= "number" or step ~= floor(step) then
     error(fmt("trial:report: step must be an integer, got %s", tostring(step)), 2)
   end
@@ -56,6 +60,9 @@ end
 -- behind; the objective should then return (its last report stands as its
 -- value and the trial is recorded as pruned).
 function Trial:should_prune()
+  if self.directions then
+    error("trial:should_prune: a multi-objective study cannot prune (as in Optuna)", 2)
+  end
   if self._chan.prune() then
     self.pruned = true
     return true
@@ -89,17 +96,31 @@ local function suggest(trial, who, name, make, ...)
   return v
 end
 
--- trial:suggest_float(name, low, high [, {log = true}]) --> a float in [low, high]
-function Trial:suggest_float(name, low, high, opts)
-  local o = util.check_options(opts, "trial:suggest_float", {log = true}, 2)
-  return suggest(self, "suggest_float", name, o.log and space_mod.loguniform or space_mod.uniform,
-                 low, high)
+-- The dimension suggest_float or suggest_int describes: {log = true} and
+-- {step = s} as in Optuna, which refuses the two together.
+local function numeric(who, opts, plain, logd)
+  local o = util.check_options(opts, "trial:" .. who, {log = true, step = true}, 3)
+  if o.log and o.step ~= nil then
+    error(fmt("trial:%s: step and log cannot be used together (as in Optuna)", who), 3)
+  end
+  if o.step ~= nil then
+    return function(low, high) return plain(low, high, {step = o.step}) end
+  end
+  return o.log and logd or plain
 end
 
--- trial:suggest_int(name, low, high [, {log = true}]) --> an integer in low..high
+-- trial:suggest_float(name, low, high [, {log = true} | {step = s}])
+--   --> a float in [low, high] (one of low, low + s, ..., high with a step)
+function Trial:suggest_float(name, low, high, opts)
+  return suggest(self, "suggest_float", name,
+                 numeric("suggest_float", opts, space_mod.uniform, space_mod.loguniform), low, high)
+end
+
+-- trial:suggest_int(name, low, high [, {log = true} | {step = s}])
+--   --> an integer in low..high (one of low, low + s, ..., high with a step)
 function Trial:suggest_int(name, low, high, opts)
-  local o = util.check_options(opts, "trial:suggest_int", {log = true}, 2)
-  return suggest(self, "suggest_int", name, o.log and space_mod.logint or space_mod.int, low, high)
+  return suggest(self, "suggest_int", name,
+                 numeric("suggest_int", opts, space_mod.int, space_mod.logint), low, high)
 end
 
 -- trial:suggest_categorical(name, {a, b, ...}) --> one of the choices
@@ -108,10 +129,34 @@ function Trial:suggest_categorical(name, choices)
 end
 
 -- t.direction: the study's, "minimize" or "maximize" (TrialCallback's
--- default monitor follows it).
+-- default monitor follows it); t.directions instead in a multi-objective
+-- study.
 local function new_trial(t, chan)
   return setmetatable({number = t.number, config = t.config, seed = t.seed,
-                       direction = t.direction, _chan = chan}, Trial)
+                       direction = t.direction, directions = t.directions, _chan = chan}, Trial)
+end
+
+-- A multi-objective result: a list of k numbers --> the list as floats, or
+-- nil and why it is not one. A NaN among them fails the trial; infinite
+-- values count, as a single infinite value does.
+function runner.check_values(res, k)
+  if type(res) ~= "table" then
+    return nil, fmt("the objective returned %s; a study with %d directions needs a list of %d " ..
+                    "numbers", res == nil and "nothing" or ("a " .. type(res)), k, k)
+  end
+  if #res ~= k then
+    return nil, fmt("the objective returned %d values; the study has %d directions", #res, k)
+  end
+  local out = {}
+  for i = 1, k do
+    local v = res[i]
+    if type(v) ~= "number" then
+      return nil, fmt("value %d of the objective's result is a %s, not a number", i, type(v))
+    end
+    if v ~= v then return nil, fmt("value %d of the objective's result is nan", i) end
+    out[i] = v + 0.0
+  end
+  return out
 end
 
 -- Runs the objective and turns what happened into {value=} or {error=};
@@ -129,6 +174,11 @@ local function call_objective(objective, trial)
   end, trial.config, trial)
   if not ok then return {error = res.message, trace = res.trace, raised = true} end
   if trial.pruned then return {pruned = true} end
+  if trial.directions then
+    local values, why = runner.check_values(res, #trial.directions)
+    if not values then return {error = why} end
+    return {value = values}
+  end
   if type(res) ~= "number" then
     return {error = fmt("the objective returned %s; it must return a number (the metric to %s)",
                         res == nil and "nothing" or ("a " .. type(res)), "optimise")}
@@ -171,7 +221,7 @@ end
 -- attributes go straight into rec (study:ask hands these out too).
 function runner.local_trial(study, rec)
   return new_trial({number = rec.number, config = rec.config, seed = rec.seed,
-                    direction = study.direction}, {
+                    direction = study.direction, directions = study.directions}, {
     report = function(step, value) rec.intermediate[#rec.intermediate + 1] = {step, value} end,
     prune = function() return study:_pruner_says(rec) end,
     attr = function(k, v) rec.attrs[k] = v end,
@@ -221,7 +271,8 @@ local function worker_main(fd, rec, objective, o)
       return json.decode(line)
     end
     local out = run_remote(objective, {number = rec.number, config = rec.config, seed = rec.seed,
-                                       direction = o.direction}, send, answer)
+                                       direction = o.direction, directions = o.directions},
+                           send, answer)
     -- the study prints the message; the log file gets the traceback
     if out.error and o.log_path then io.stderr:write(out.trace or out.error, "\n") end
   end)
@@ -277,7 +328,8 @@ local function run_forked(study, objective, o)
     if pid == 0 then
       for other in pairs(active) do mg._proc_close(other) end
       worker_main(fd, rec, objective, {threads = o.threads, log_path = log_path,
-                                       direction = study.direction})
+                                       direction = study.direction,
+                                       directions = study.directions})
     end
     active[fd] = {pid = pid, fd = fd, rec = rec, buf = "", started = mg.clock()}
     count = count + 1

@@ -110,9 +110,10 @@ function store.append(path, record)
   append(path, json.encode(record, "trial record"))
 end
 
--- CSV of the records: number, state, value, seconds, one column per
--- parameter and per attribute, and the error.
-function store.csv(records, names)
+-- CSV of the records: number, state, value (value_1 .. value_k for a
+-- study of k objectives), seconds, one column per parameter and per
+-- attribute, and the error.
+function store.csv(records, names, objectives)
   local attr_names, seen = {}, {}
   for _, r in ipairs(records) do
     for k in pairs(r.attrs or {}) do
@@ -129,13 +130,25 @@ function store.csv(records, names)
     if s:find('[,"\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
     return s
   end
-  local head = {"number", "state", "value", "seconds"}
+  local head = {"number", "state"}
+  if objectives then
+    for k = 1, objectives do head[#head + 1] = "value_" .. k end
+  else
+    head[#head + 1] = "value"
+  end
+  head[#head + 1] = "seconds"
   for _, n in ipairs(names) do head[#head + 1] = n end
   for _, n in ipairs(attr_names) do head[#head + 1] = "attr_" .. n end
   head[#head + 1] = "error"
   local out = {concat(head, ",")}
   for _, r in ipairs(records) do
-    local row = {cell(r.number), cell(r.state), cell(r.value), cell(r.seconds)}
+    local row = {cell(r.number), cell(r.state)}
+    if objectives then
+      for k = 1, objectives do row[#row + 1] = cell(r.values and r.values[k]) end
+    else
+      row[#row + 1] = cell(r.value)
+    end
+    row[#row + 1] = cell(r.seconds)
     for _, n in ipairs(names) do row[#row + 1] = cell(r.params[n]) end
     for _, n in ipairs(attr_names) do row[#row + 1] = cell((r.attrs or {})[n]) end
     row[#row + 1] = cell(r.error)

@@ -14,6 +14,7 @@ local pruners = require "moongrad.tune.pruners"
 local store = require "moongrad.tune.store"
 local runner = require "moongrad.tune.runner"
 local rng = require "moongrad.tune.rng"
+local pareto = require "moongrad.tune.pareto"
 local json = require "moongrad.json"
 local type, ipairs, pairs, error, tostring, print = type, ipairs, pairs, error, tostring, print
 local fmt, concat, sort, floor, huge, max, min = string.format, table.concat, table.sort,
@@ -46,27 +47,63 @@ local function component(what, v, from_name, method)
   return v
 end
 
+local function check_direction(dir, what)
+  if dir ~= "minimize" and dir ~= "maximize" then
+    error(fmt("tune.Study: %s must be \"minimize\" or \"maximize\", got %s", what, tostring(dir)), 4)
+  end
+  return dir
+end
+
 -- tune.Study{space = {...}, direction = "minimize" | "maximize",
---            sampler = "random" | "grid" | "bayes" | "tpe" | sampler,
+--            directions = {"minimize", "maximize", ...},
+--            sampler = "random" | "grid" | "bayes" | "tpe" | "cmaes" | "nsga2" | sampler,
 --            pruner = nil | "median" | "halving" | pruner,
 --            path = "runs/x/study.jsonl", seed = 0, name = "..."}
+--
+-- directions makes a multi-objective study, as Optuna's: the objective
+-- returns one value per direction (a list), trials are compared by Pareto
+-- dominance, study:best_trials() is the Pareto front and study:best()
+-- raises. Such a study cannot prune (a pruner compares one metric), and
+-- its sampler must be able to search several objectives
+-- (sampler.multi_objective: random, grid, tpe, nsga2).
 local function new(opts)
   local o = util.check_options(opts, "tune.Study", {space = true, direction = true,
-    sampler = true, pruner = true, path = true, seed = true, name = true}, 3)
+    directions = true, sampler = true, pruner = true, path = true, seed = true, name = true}, 3)
   local s = setmetatable({}, Study)
   -- without a space (or with fixed values only) the objective asks for
   -- its parameters itself: trial:suggest_float and friends
   s.space = space_mod.new(o.space or {}, 3)
-  local dir = o.direction or "minimize"
-  if dir ~= "minimize" and dir ~= "maximize" then
-    error(fmt("tune.Study: direction must be \"minimize\" or \"maximize\", got %s", tostring(dir)), 3)
+  if o.directions ~= nil then
+    if o.direction ~= nil then
+      error("tune.Study: give direction (one objective) or directions (several), not both", 3)
+    end
+    if type(o.directions) ~= "table" or #o.directions < 1 then
+      error("tune.Study: directions must be a list such as {\"minimize\", \"maximize\"}", 3)
+    end
+    s.directions, s.signs = {}, {}
+    for i, d in ipairs(o.directions) do
+      s.directions[i] = check_direction(d, fmt("directions[%d]", i))
+      s.signs[i] = d == "maximize" and -1 or 1
+    end
+    s.sign = 1
+  else
+    local dir = check_direction(o.direction or "minimize", "direction")
+    s.direction, s.sign = dir, dir == "maximize" and -1 or 1
   end
-  s.direction, s.sign = dir, dir == "maximize" and -1 or 1
   s.seed = o.seed == nil and 0 or check_integer("tune.Study", "seed", o.seed, 0)
   s.sampler = component("sampler", o.sampler or "random", samplers.from_name, "suggest")
   if s.sampler.budget and #s.space.names == 0 then
     error("tune.Study: the grid sampler needs a space with dimensions to lay its grid over " ..
           "(space = {x = tune.choice{...}, ...})", 3)
+  end
+  if s.directions and not s.sampler.multi_objective then
+    error(fmt("tune.Study: the %s sampler searches one objective; a study with directions " ..
+              "needs one that searches several (\"nsga2\", \"tpe\", \"random\", \"grid\")",
+              tostring(s.sampler.name or "given")), 3)
+  end
+  if s.directions and o.pruner ~= nil and o.pruner ~= "none" then
+    error("tune.Study: a study with directions cannot prune (a pruner compares trials by one " ..
+          "metric; Optuna refuses it too)", 3)
   end
   s.pruner = component("pruner", o.pruner or "none", pruners.from_name, "should_prune")
   if o.path ~= nil and type(o.path) ~= "string" then
@@ -84,6 +121,7 @@ end
 
 function Study:_header()
   return {moongrad_study = 1, name = self.name, direction = self.direction,
+          directions = self.directions,
           space = self.space:describe(), fixed = self.space.fixed,
           sampler = self.sampler.name or "custom", seed = self.seed}
 end
@@ -94,9 +132,12 @@ function Study:_load()
   local header, records = store.load(self.path)
   if not header then return end
   local where = "tune.Study: " .. self.path
-  if header.direction ~= self.direction then
-    error(fmt("%s was made to %s, not to %s; use another path for a new study", where,
-              tostring(header.direction), self.direction), 0)
+  local function goal(d, ds) return ds and concat(ds, ", ") or tostring(d) end
+  local was, now_goal = goal(header.direction, header.directions),
+    goal(self.direction, self.directions)
+  if was ~= now_goal then
+    error(fmt("%s was made to %s, not to %s; use another path for a new study", where, was,
+              now_goal), 0)
   end
   local now = self.space:describe()
   for name, d in pairs(now) do
@@ -155,10 +196,16 @@ function Study:param_names()
   return names
 end
 
--- What samplers see: losses to minimise.
--- A trial as samplers see it, with the given values of its parameters.
+-- A trial as samplers see it, with the given values of its parameters:
+-- losses to minimise (one, or in a multi-objective study one per
+-- objective).
 function Study:_seen(r, values)
-  return {number = r.number, state = r.state, values = values,
+  local losses
+  if self.directions and r.values then
+    losses = {}
+    for k, v in ipairs(r.values) do losses[k] = self.signs[k] * v end
+  end
+  return {number = r.number, state = r.state, values = values, losses = losses,
           loss = r.value ~= nil and self.sign * r.value or nil, intermediate = r.intermediate}
 end
 
@@ -342,6 +389,8 @@ function Study:_finish(rec, out)
     rec.state = "pruned"
     local last = rec.intermediate[#rec.intermediate]
     rec.value = last and last[2] or nil
+  elseif self.directions then
+    rec.state, rec.values = "complete", out.value
   else
     rec.state, rec.value = "complete", out.value
   end
@@ -349,7 +398,8 @@ function Study:_finish(rec, out)
     store.append(self.path, {number = rec.number, state = rec.state, params = rec.params,
                              dists = next(rec.dists) and rec.dists or nil,
                              specs = next(rec.specs) and rec.specs or nil,
-                             value = rec.value, intermediate = rec.intermediate,
+                             value = rec.value, values = rec.values,
+                             intermediate = rec.intermediate,
                              attrs = rec.attrs, error = rec.error, seconds = rec.seconds,
                              started = rec.started, seed = rec.seed})
   end
@@ -367,23 +417,33 @@ end
 
 function Study:_print_trial(rec)
   local what
-  if rec.state == "complete" then what = "value " .. fmt("%.6g", rec.value)
+  if rec.state == "complete" and rec.values then
+    local parts = {}
+    for k, v in ipairs(rec.values) do parts[k] = fmt("%.6g", v) end
+    what = "values " .. concat(parts, ", ")
+  elseif rec.state == "complete" then what = "value " .. fmt("%.6g", rec.value)
   elseif rec.state == "pruned" then
     what = fmt("pruned at step %s", rec.intermediate[#rec.intermediate] and
                tostring(rec.intermediate[#rec.intermediate][1]) or "?")
   else what = "failed: " .. tostring(rec.error):gsub("\n.*", "") end
-  local best = self:best()
   local of = self._run.unbounded and "" or "/" .. self._run.trials
+  local tail = ""
+  if self.directions then
+    tail = fmt("  %d on the Pareto front", #self:best_trials())
+  else
+    local best = self:best()
+    tail = best and fmt("  best %.6g (trial %d)", best.value, best.number) or ""
+  end
   print(fmt("trial %d%s %s  %s  (%.1f s)%s", rec.number, of, what,
-            self:_params_text(rec.params), rec.seconds,
-            best and fmt("  best %.6g (trial %d)", best.value, best.number) or ""))
+            self:_params_text(rec.params), rec.seconds, tail))
   io.stdout:flush()
 end
 
 -- study:optimize(objective, {trials = n, timeout = seconds, catch = false,
 --                            workers = 1, isolate = false, threads = auto,
 --                            trial_timeout = seconds, logs = dir,
---                            verbose = true, ranks_per_trial = 1}) --> study:best()
+--                            verbose = true, ranks_per_trial = 1})
+--   --> study:best(), or study:best_trials() when the study has directions
 --
 -- trials, timeout or both bound the search (a grid sampler's grid too).
 -- An error the objective raises stops the search: the trial is recorded
@@ -527,6 +587,13 @@ function Study:optimize(objective, opts)
     error(err, 0)
   end
   if stop then error(self:_loud_error(stop), 0) end
+  return self:_result()
+end
+
+-- What optimize returns: study:best(), or the Pareto front of a study
+-- with directions.
+function Study:_result()
+  if self.directions then return self:best_trials() end
   return self:best()
 end
 
@@ -606,7 +673,21 @@ function Study:tell(trial, value, state)
   end
   state = state or "complete"
   local out
-  if state == "complete" then
+  if state == "complete" and self.directions then
+    local values, why = runner.check_values(value, #self.directions)
+    if not values then
+      if type(value) == "table" and #value == #self.directions then -- a NaN fails the trial
+        out = {error = why:gsub("the objective's result", "the values told")}
+      else
+        error("study:tell: " .. why:gsub("the objective returned", "told")
+                                   :gsub("the objective's result", "the values told"), 2)
+      end
+    else
+      out = {value = values}
+    end
+  elseif state == "pruned" and self.directions then
+    error("study:tell: a multi-objective study cannot prune; tell the values, or \"failed\"", 2)
+  elseif state == "complete" then
     if type(value) ~= "number" then
       error(fmt("study:tell: the value must be a number, got %s (to end the trial otherwise " ..
                 "say so: tell(trial, nil, \"pruned\") or tell(trial, why, \"failed\"))",
@@ -625,8 +706,22 @@ function Study:tell(trial, value, state)
   return rec
 end
 
+-- A copy of a record with its config: the declared space's values, fixed
+-- ones and define-by-run parameters, as the objective saw them.
+function Study:_with_config(r)
+  local b = {}
+  for k, v in pairs(r) do b[k] = v end
+  b.config = self.space:config(r.params)
+  for name in pairs(r.dists or {}) do b.config[name] = r.params[name] end
+  return b
+end
+
 -- The best complete trial: {number, value, params, config, ...}, or nil.
 function Study:best()
+  if self.directions then
+    error("study:best: a study with several directions has no single best trial; " ..
+          "study:best_trials() gives the Pareto front", 2)
+  end
   local best
   for _, r in ipairs(self:trials()) do
     if r.state == "complete" and (not best or self.sign * r.value < self.sign * best.value) then
@@ -634,11 +729,26 @@ function Study:best()
     end
   end
   if not best then return nil end
-  local b = {}
-  for k, v in pairs(best) do b[k] = v end
-  b.config = self.space:config(best.params)
-  for name in pairs(best.dists or {}) do b.config[name] = best.params[name] end
-  return b
+  return self:_with_config(best)
+end
+
+-- study:best_trials() --> the complete trials no other complete trial
+-- dominates (the Pareto front), in number order, each {number, values,
+-- params, config, ...}. In a single-objective study: the trials sharing
+-- the best value, as Optuna's best_trials.
+function Study:best_trials()
+  local done, points = {}, {}
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" then
+      done[#done + 1] = r
+      local seen = self:_seen(r, {})
+      points[#points + 1] = seen.losses or {seen.loss}
+    end
+  end
+  local out = {}
+  if #done == 0 then return out end
+  for _, i in ipairs(pareto.fronts(points)[1]) do out[#out + 1] = self:_with_config(done[i]) end
+  return out
 end
 
 -- Counts of trials by state.
@@ -649,26 +759,41 @@ function Study:counts()
 end
 
 -- study:leaderboard{top = 10} --> text: the best complete trials, then a
--- line counting pruned and failed ones.
+-- line counting pruned and failed ones. With directions: the Pareto front,
+-- by the first objective.
 function Study:leaderboard(opts)
   local o = util.check_options(opts, "study:leaderboard", {top = true}, 2)
   local top = o.top == nil and 10 or check_integer("study:leaderboard", "top", o.top, 1)
   local done = {}
-  for _, r in ipairs(self:trials()) do
-    if r.state == "complete" then done[#done + 1] = r end
+  if self.directions then
+    done = self:best_trials()
+    sort(done, function(a, b)
+      if a.values[1] ~= b.values[1] then return self.signs[1] * a.values[1] < self.signs[1] * b.values[1] end
+      return a.number < b.number
+    end)
+  else
+    for _, r in ipairs(self:trials()) do
+      if r.state == "complete" then done[#done + 1] = r end
+    end
+    sort(done, function(a, b)
+      if a.value ~= b.value then return self.sign * a.value < self.sign * b.value end
+      return a.number < b.number
+    end)
   end
-  sort(done, function(a, b)
-    if a.value ~= b.value then return self.sign * a.value < self.sign * b.value end
-    return a.number < b.number
-  end)
-  local head = {"rank", "trial", "value"}
+  local head = {"rank", "trial"}
+  if self.directions then
+    for k in ipairs(self.directions) do head[#head + 1] = "value " .. k end
+  else
+    head[#head + 1] = "value"
+  end
   local names = self:param_names()
   for _, n in ipairs(names) do head[#head + 1] = n end
   head[#head + 1] = "seconds"
   local rows = {head}
   for i = 1, min(top, #done) do
     local r = done[i]
-    local row = {tostring(i), tostring(r.number), fmt("%.6g", r.value)}
+    local row = {tostring(i), tostring(r.number)}
+    for _, v in ipairs(r.values or {r.value}) do row[#row + 1] = fmt("%.6g", v) end
     for _, n in ipairs(names) do
       row[#row + 1] = r.params[n] == nil and "-" or value_text(r.params[n])
     end
@@ -683,7 +808,8 @@ function Study:leaderboard(opts)
   local lines = {fmt("%s%s: %d trials (%d complete, %d pruned, %d failed), %s",
                      self.name and (self.name .. " ") or "", self.path or "study",
                      c.complete + c.pruned + c.failed, c.complete, c.pruned, c.failed,
-                     self.direction)}
+                     self.directions and (concat(self.directions, ", ") .. "; the Pareto front")
+                     or self.direction)}
   for _, row in ipairs(rows) do
     local cells = {}
     for j, cell in ipairs(row) do cells[j] = fmt("%" .. width[j] .. "s", cell) end
@@ -694,14 +820,17 @@ function Study:leaderboard(opts)
 end
 
 -- study:plot(path, {title =, ylabel =, width =, height =}) --> svg: every trial's value (pruned ones
--- at their last report) and the best value so far.
+-- at their last report) and the best value so far. With directions: every
+-- complete trial by its first two values, the Pareto front drawn over them
+-- (Optuna's plot_pareto_front); xlabel names the first.
 function Study:plot(path, opts)
   if path ~= nil and type(path) ~= "string" then
     error(fmt("study:plot: path must be a file name (a string) or nil, got %s", type(path)), 2)
   end
-  local o = util.check_options(opts, "study:plot", {title = true, ylabel = true, width = true,
-                                                   height = true}, 2)
+  local o = util.check_options(opts, "study:plot", {title = true, ylabel = true, xlabel = true,
+                                                   width = true, height = true}, 2)
   local plot = require "moongrad.plot"
+  if self.directions then return self:_plot_front(path, o, plot) end
   local xs, ys, px, py, bx, by = {}, {}, {}, {}, {}, {}
   local best
   for _, r in ipairs(self:trials()) do
@@ -729,13 +858,34 @@ function Study:plot(path, opts)
                     width = o.width, height = o.height}
 end
 
+function Study:_plot_front(path, o, plot)
+  if #self.directions < 2 then
+    error("study:plot: a Pareto front needs two directions; this study has one", 3)
+  end
+  local xs, ys, fx, fy = {}, {}, {}, {}
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" then xs[#xs + 1], ys[#ys + 1] = r.values[1], r.values[2] end
+  end
+  local front = self:best_trials()
+  sort(front, function(a, b) return a.values[1] < b.values[1] end)
+  for i, r in ipairs(front) do fx[i], fy[i] = r.values[1], r.values[2] end
+  return plot.lines{series = {
+      {name = "trial", x = xs, y = ys, line = false, color = plot.colors[1]},
+      {name = "Pareto front", x = fx, y = fy, color = plot.colors[2]}},
+    path = path, xlabel = o.xlabel or fmt("value 1 (%s)", self.directions[1]),
+    ylabel = o.ylabel or fmt("value 2 (%s)", self.directions[2]),
+    title = o.title or fmt("%s: Pareto front", self.name or "Study"),
+    width = o.width, height = o.height}
+end
+
 -- study:write_csv(path): one row per trial (number, state, value, seconds,
 -- the parameters, the attributes set with trial:set, the error).
 function Study:write_csv(path)
   if type(path) ~= "string" then
     error(fmt("study:write_csv: path must be a file name (a string), got %s", type(path)), 2)
   end
-  local text = store.csv(self:trials(), self:param_names())
+  local text = store.csv(self:trials(), self:param_names(),
+                         self.directions and #self.directions)
   store.write_file(path, text, "study:write_csv", 2)
   return text
 end
