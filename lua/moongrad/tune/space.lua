@@ -7,8 +7,10 @@
 --
 -- Dimensions:
 --   uniform(low, high)     a float, evenly spread
+--   uniform(low, high, {step = s})  one of low, low + s, ..., high
 --   loguniform(low, high)  a float spread evenly in log space (0 < low)
 --   int(low, high)         an integer in low..high, inclusive
+--   int(low, high, {step = s})      one of low, low + s, ..., high
 --   logint(low, high)      an integer spread evenly in log space (1 <= low)
 --   choice{a, b, ...}      one of the listed values (numbers, strings, booleans)
 -- Anything else (a number, string, boolean or table) is a fixed value that
@@ -54,9 +56,8 @@ local function bounds(who, low, high, integer, positive)
   end
 end
 
--- A dimension takes exactly its arguments: tune.uniform(0, 1, 6) or
--- tune.uniform(0, 1, {step = 0.1}) would otherwise search something other
--- than what the script says.
+-- A dimension takes exactly its arguments: tune.uniform(0, 1, 6) would
+-- otherwise search something other than what the script says.
 local function no_more(who, expected, n, extra)
   if n > 0 then
     local shown = type(extra) == "table" and "a table" or tostring(extra)
@@ -70,10 +71,40 @@ local function new(kind, t)
   return setmetatable(t, Dim)
 end
 
-function space.uniform(low, high, ...)
-  no_more("uniform", "(low, high)", select("#", ...), ...)
+-- The options table a stepped dimension takes: {step = s} --> s or nil.
+-- The range must hold a whole number of steps (Optuna shortens high with
+-- a warning; here the script says what it searches, or hears why not).
+local function step_of(who, opts, low, high, integer)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then
+    error(fmt("tune.%s: the third argument is an options table {step = ...}, got %s", who,
+              tostring(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if k ~= "step" then
+      error(fmt("tune.%s: unknown option '%s' (known: step)", who, tostring(k)), 3)
+    end
+  end
+  local st = opts.step
+  if st == nil then return nil end
+  if not finite(st) or not (st > 0) or (integer and st ~= floor(st)) then
+    error(fmt("tune.%s: step must be a %s > 0, got %s", who,
+              integer and "whole number" or "finite number", tostring(st)), 3)
+  end
+  local k = (high - low) / st
+  if math.abs(k - floor(k + 0.5)) > 1e-9 * max(1, k) then
+    error(fmt("tune.%s: high - low (%s - %s) must be a whole number of steps (%s)", who,
+              num_text(high), num_text(low), num_text(st)), 3)
+  end
+  return st, floor(k + 0.5) + 1
+end
+
+function space.uniform(low, high, opts, ...)
+  no_more("uniform", "(low, high [, {step = s}])", select("#", ...), ...)
   bounds("uniform", low, high)
-  return new("uniform", {low = low + 0.0, high = high + 0.0})
+  local st, count = step_of("uniform", opts, low, high)
+  return new("uniform", {low = low + 0.0, high = high + 0.0, step = st and st + 0.0,
+                         count = count})
 end
 
 function space.loguniform(low, high, ...)
@@ -86,10 +117,13 @@ function space.loguniform(low, high, ...)
   return new("loguniform", {low = low + 0.0, high = high + 0.0, log = true})
 end
 
-function space.int(low, high, ...)
-  no_more("int", "(low, high)", select("#", ...), ...)
+function space.int(low, high, opts, ...)
+  no_more("int", "(low, high [, {step = s}])", select("#", ...), ...)
   bounds("int", low, high, true)
-  return new("int", {low = floor(low), high = floor(high), integer = true})
+  local st, count = step_of("int", opts, low, high, true)
+  if st == 1 then st, count = nil, nil end -- the plain integer dimension
+  return new("int", {low = floor(low), high = floor(high), integer = true,
+                     step = st and floor(st), count = count})
 end
 
 function space.logint(low, high, ...)
@@ -131,8 +165,18 @@ local function scaled_bounds(d)
   if d.kind == "logint" then return log(d.low - 0.5), log(d.high + 0.5) end
 end
 
+-- The k-th value (k = 0, 1, ...) of a stepped dimension.
+function Dim:_nth(k)
+  if k >= self.count - 1 then return self.high end -- high itself, not low + k·step rounded
+  return self.low + k * self.step
+end
+
 -- value -> [0, 1]
 function Dim:to_unit(v)
+  if self.step then -- each value owns an equal slice, as an integer does
+    local k = min(self.count - 1, max(0, floor((v - self.low) / self.step + 0.5)))
+    return (k + 0.5) / self.count
+  end
   if self.kind == "choice" then
     for i, c in ipairs(self.choices) do
       if c == v then return (i - 0.5) / #self.choices end
@@ -152,6 +196,7 @@ function Dim:from_unit(u)
     local n = #self.choices
     return self.choices[min(n, floor(u * n) + 1)]
   end
+  if self.step then return self:_nth(min(self.count - 1, floor(u * self.count))) end
   local lo, hi = scaled_bounds(self)
   local s = lo + u * (hi - lo)
   local v = self.log and exp(s) or s
@@ -167,6 +212,15 @@ end
 -- Every value, for grid search (choice and integer dimensions).
 function Dim:grid(name)
   if self.kind == "choice" then return {table.unpack(self.choices)} end
+  if self.step then
+    if self.count > 10000 then
+      error(fmt("tune: grid search over '%s' would try %d values; use tune.choice{...}",
+                name, self.count), 3)
+    end
+    local out = {}
+    for k = 0, self.count - 1 do out[k + 1] = self:_nth(k) end
+    return out
+  end
   if self.integer then
     if self.high - self.low >= 10000 then
       error(fmt("tune: grid search over '%s' would try %d integers; use tune.choice{...}",
@@ -188,6 +242,11 @@ function Dim:contains(v)
   end
   if type(v) ~= "number" then return false end
   if self.integer and v ~= floor(v) then return false end
+  if self.step and not (v >= self.low and v <= self.high) then return false end
+  if self.step then -- on the lattice, up to the rounding of low + k·step
+    local k = (v - self.low) / self.step
+    return math.abs(k - floor(k + 0.5)) <= 1e-9 * max(1, k)
+  end
   return v >= self.low and v <= self.high
 end
 
@@ -199,6 +258,10 @@ function Dim:describe()
     end
     return "choice{" .. concat(parts, ", ") .. "}"
   end
+  if self.step then
+    return fmt("%s(%s, %s, step %s)", self.kind, num_text(self.low), num_text(self.high),
+               num_text(self.step))
+  end
   return fmt("%s(%s, %s)", self.kind, num_text(self.low), num_text(self.high))
 end
 
@@ -206,7 +269,7 @@ end
 -- the study (define-by-run suggestions), and back.
 function Dim:_spec()
   if self.kind == "choice" then return {kind = "choice", choices = self.choices} end
-  return {kind = self.kind, low = self.low, high = self.high}
+  return {kind = self.kind, low = self.low, high = self.high, step = self.step}
 end
 
 function space.from_spec(spec)
@@ -215,6 +278,7 @@ function space.from_spec(spec)
   local make = ({uniform = space.uniform, loguniform = space.loguniform, int = space.int,
                  logint = space.logint})[spec.kind]
   if not make then error("tune: unknown dimension kind " .. tostring(spec.kind), 2) end
+  if spec.step ~= nil then return make(spec.low, spec.high, {step = spec.step}) end
   return make(spec.low, spec.high)
 end
 
