@@ -1,8 +1,11 @@
 -- Hyperparameter search for the Fashion-MNIST MLP.
 --
--- Searches the learning rate, weight decay, dropout and width of a two-layer
--- MLP trained with AdamW on a subset of the training images, judged by
--- accuracy on a validation split carved from the rest of the training set.
+-- Searches the optimizer (AdamW, or SGD with momentum), its learning rate
+-- and weight decay, and the dropout and width of a two-layer MLP trained on
+-- a subset of the training images, judged by accuracy on a validation split
+-- carved from the rest of the training set. The objective asks for its
+-- parameters as it builds the run (define-by-run, as in Optuna), so the
+-- momentum is searched only in the trials that chose SGD.
 -- Trials run in parallel worker processes (forked after the data is loaded,
 -- so it is shared), the median rule stops trials that are clearly behind,
 -- and every finished trial is appended to --out/study.jsonl: running the
@@ -50,20 +53,34 @@ local mean, std = x_train:mean():item(), x_train:std():item()
 x_train, x_val, x_test = (x_train - mean) / std, (x_val - mean) / std, (x_test - mean) / std
 x_all = nil
 
-local function model_for(config)
-  local w = config.width
+local function model_for(width, dropout)
   return nn.Sequential(
-    nn.Linear(784, w), nn.ReLU(), nn.Dropout(config.dropout),
-    nn.Linear(w, w // 2), nn.ReLU(), nn.Dropout(config.dropout),
-    nn.Linear(w // 2, 10))
+    nn.Linear(784, width), nn.ReLU(), nn.Dropout(dropout),
+    nn.Linear(width, width // 2), nn.ReLU(), nn.Dropout(dropout),
+    nn.Linear(width // 2, 10))
+end
+
+-- The optimizer a trial asks for, and its settings: SGD wants larger steps
+-- than AdamW, and only SGD has a momentum to search.
+local function optimizer_for(model, trial)
+  local kind = trial:suggest_categorical("optimizer", { "adamw", "sgd" })
+  local weight_decay = trial:suggest_float("weight_decay", 1e-6, 1e-1, { log = true })
+  if kind == "sgd" then
+    return optim.SGD(model, { lr = trial:suggest_float("lr", 1e-3, 0.3, { log = true }),
+                              momentum = trial:suggest_float("momentum", 0.8, 0.99),
+                              nesterov = true, weight_decay = weight_decay })
+  end
+  return optim.AdamW(model, { lr = trial:suggest_float("lr", 1e-4, 3e-2, { log = true }),
+                              weight_decay = weight_decay })
 end
 
 -- ---- the objective: one training run, judged on the validation split ------------------
 local function objective(config, trial)
-  local model = model_for(config)
+  local model = model_for(trial:suggest_int("width", 32, 1024, { log = true }),
+                          trial:suggest_float("dropout", 0, 0.6))
   local loader = data.DataLoader(data.TensorDataset(x_train, y_train),
                                  { batch_size = config.batch_size, shuffle = true })
-  local opt = optim.AdamW(model, { lr = config.lr, weight_decay = config.weight_decay })
+  local opt = optimizer_for(model, trial)
   local history = train.fit(model, {
     train = loader,
     val = data.DataLoader(data.TensorDataset(x_val, y_val), { batch_size = 1000 }),
@@ -80,13 +97,8 @@ end
 
 local study = tune.Study {
   name = "fashion-mnist-mlp",
-  space = {
-    lr = tune.loguniform(1e-4, 3e-2),
-    weight_decay = tune.loguniform(1e-6, 1e-1),
-    dropout = tune.uniform(0, 0.6),
-    width = tune.logint(32, 1024),
-    epochs = math.floor(opts.epochs), batch_size = math.floor(opts["batch-size"]),
-  },
+  -- what every trial shares; the searched parameters are the objective's
+  space = { epochs = math.floor(opts.epochs), batch_size = math.floor(opts["batch-size"]) },
   direction = "maximize",
   sampler = opts.sampler,
   pruner = tune.MedianPruner { startup_trials = 4, warmup_steps = 2 },
@@ -117,15 +129,17 @@ if not best then
   print("no trial completed")
   os.exit(1)
 end
-local model = model_for(best.config)
+local model = model_for(best.config.width, best.config.dropout)
 model:load_state_dict(mg.load(("%s/models/trial-%04d.safetensors"):format(out, best.number)))
 local test = train.evaluate(model, data.DataLoader(data.TensorDataset(x_test, y_test),
                                                    { batch_size = 1000 }),
                             { loss = F.cross_entropy, metrics = { "accuracy" } })
 local parts = {}
-for _, name in ipairs(study.space.names) do
+for _, name in ipairs(study:param_names()) do
   local v = best.config[name]
-  parts[#parts + 1] = name .. " = " .. (math.type(v) == "float" and ("%.4g"):format(v) or tostring(v))
+  if v ~= nil then
+    parts[#parts + 1] = name .. " = " .. (math.type(v) == "float" and ("%.4g"):format(v) or tostring(v))
+  end
 end
 print()
 print(("best: trial %d, validation accuracy %.2f%%: %s"):format(best.number, 100 * best.value,

@@ -35,7 +35,9 @@ describe("scripts/tune_fashion_mnist.lua", function()
     local _, n = first:gsub("\ntrial %d+/4 ", "")
     assert.equal(4, n, first)
     assert.matches("fashion%-mnist%-mlp [^\n]*study.jsonl: 4 trials %(", first)
-    assert.matches("\nrank%s+trial%s+value%s+dropout%s+lr%s+weight_decay%s+width%s+seconds\n", first)
+    -- the parameters the objective asked for, momentum only if a trial chose SGD
+    assert.matches("\nrank%s+trial%s+value%s+dropout%s+lr%s+[%w%s]*optimizer%s+weight_decay%s+width"
+                   .. "%s+seconds\n", first)
     local val = tonumber(first:match("best: trial %d+, validation accuracy ([%d.]+)%%"))
     local test = tonumber(first:match("test accuracy of the best configuration: ([%d.]+)%%"))
     assert(val and test, first)
@@ -59,6 +61,18 @@ describe("scripts/tune_fashion_mnist.lua", function()
     assert.matches("^<svg", svg)
     assert.truthy(svg:find("validation accuracy", 1, true))
     local csv = assert(io.open(out_dir .. "/trials.csv")):read("a")
-    assert.matches("^number,state,value,seconds,dropout,lr,weight_decay,width,attr_epochs,error\n", csv)
+    assert.matches("^number,state,value,seconds,dropout,lr,[%w,]*optimizer,weight_decay,width,"
+                   .. "attr_epochs,error\n", csv)
+    -- a momentum exactly where a trial chose SGD: the conditional parameter
+    local head, col = {}, {}
+    for name in csv:match("^[^\n]*"):gmatch("[^,]+") do head[#head + 1] = name; col[name] = #head end
+    for line in csv:gmatch("\n([^\n]+)") do
+      local cells = {}
+      for cell in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = cell end
+      if cells[col.state] == "complete" then
+        local sgd = cells[col.optimizer] == "sgd"
+        assert.equal(sgd, col.momentum ~= nil and cells[col.momentum] ~= "", line)
+      end
+    end
   end)
 end)
