@@ -164,6 +164,35 @@ describe("BayesSampler", function()
     assert.is_true(best < 1)
   end)
 
+  it("keeps its proposals off the bounds when the optimum is inside, and finds one on a bound", function()
+    -- a learning rate and weight decay bowl: lr 10^-2.5, wd 10^-4, both well
+    -- inside their ranges; the perturbations around the best trials used to
+    -- be clamped to the cube, so a fifth of the proposals sat on a bound
+    local sp = space.new { lr = space.loguniform(1e-5, 1e-1), wd = space.loguniform(1e-6, 1e-1) }
+    local log10 = function(x) return math.log(x, 10) end
+    local on_bound, proposals = 0, 0
+    for _, seed in ipairs(SEEDS) do
+      local _, history = fns.drive(sp, function(v)
+        return (log10(v.lr) + 2.5) ^ 2 + 0.3 * (log10(v.wd) + 4) ^ 2
+      end, 25, seed, BayesSampler { initial = 5 })
+      for i = 6, #history do
+        local v = history[i].values
+        proposals = proposals + 1
+        if v.lr == 1e-5 or v.lr == 1e-1 or v.wd == 1e-6 or v.wd == 1e-1 then
+          on_bound = on_bound + 1
+        end
+      end
+    end
+    assert.is_true(on_bound <= 2, ("%d of %d proposals on a bound"):format(on_bound, proposals))
+    -- with the optimum at lr = 1e-5, the lower bound, the search still gets there
+    for _, seed in ipairs(SEEDS) do
+      local best = minimise(BayesSampler { initial = 5 }, sp, function(v)
+        return (log10(v.lr) + 5) ^ 2 + 0.3 * (log10(v.wd) + 4) ^ 2
+      end, 25, seed)
+      assert.is_true(best < 0.01, ("seed %d: best %g"):format(seed, best))
+    end
+  end)
+
   it("rejects unknown options and bad values", function()
     assert.has_error(function() BayesSampler { inital = 5 } end)
     assert.matches("unknown option 'inital'", select(2, pcall(BayesSampler, { inital = 5 })))

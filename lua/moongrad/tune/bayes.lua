@@ -201,7 +201,14 @@ local function perturb(space, centres, count, scale, r, out)
   for _, c in ipairs(centres) do
     for _ = 1, count do
       local u = {}
-      for j = 1, #c do u[j] = c[j] + scale * r:normal() end
+      for j = 1, #c do
+        -- reflected at the cube's faces: clamping would pile every
+        -- overshooting perturbation onto the bound itself, where the GP's
+        -- variance (and so the expected improvement) is largest
+        local v = c[j] + scale * r:normal()
+        if v < 0 then v = -v elseif v > 1 then v = 2 - v end
+        u[j] = v
+      end
       out[#out + 1] = snap(space, u)
     end
   end
