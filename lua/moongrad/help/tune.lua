@@ -567,6 +567,27 @@ print(study:counts().complete)   --> 4]],
 
   -- Pruners ------------------------------------------------------------------
 
+  ["tune.CmaEsSampler"] = {
+    sig = 'tune.CmaEsSampler([opts]) -- or sampler = "cmaes"',
+    doc = [[CMA-ES, the covariance matrix adaptation evolution strategy (Hansen 2016), with the update of the cmaes library that Optuna's CmaEsSampler uses. The numeric parameters are searched jointly in the unit cube (log dimensions logarithmically, integers on equal slices): each generation of popsize trials is drawn from a Gaussian, ranked by value, and moves its mean toward the best half while the step size and the covariance adapt, so a rotated or badly scaled valley is followed. Draws outside the space are redrawn, then clipped. Choice parameters are drawn from the prior, as are all parameters when fewer than two numeric ones are searched. The sampler keeps no state: each suggestion replays the history, cutting the trials that count (complete ones, and pruned ones at their last value with consider_pruned) into generations of popsize in trial-number order; failed, running and pruned trials take no place, so the next trial fills it, and an infinite value ranks last. Replaying costs about 3 ms at 200 trials in 6 dimensions, 15 ms at 1000. On integers alone it converges onto one configuration and keeps proposing it.]],
+    opts = {
+      { "sigma0", "1/6", "initial step size, as a fraction of each dimension's range, in (0, 1]" },
+      { "popsize", "4 + floor(3 ln d)", "trials per generation for d numeric parameters (integer >= 2)" },
+      { "initial", "0", "trials drawn from the prior before CMA-ES starts; the best of them is the starting mean" },
+      { "x0", "the centre", "{name = value}: the starting mean; missing names start at their centre" },
+      { "consider_pruned", "false", "let pruned trials count at their last reported value" },
+    },
+    example = [[
+local study = tune.Study{space = {x = tune.uniform(-2, 2), y = tune.loguniform(1e-3, 10),
+                                  act = tune.choice{"relu", "gelu"}},
+                         seed = 1, sampler = tune.CmaEsSampler{popsize = 6}}
+local best = study:optimize(function(config) return (config.x - 1) ^ 2 + math.log(config.y) ^ 2 end,
+                            {trials = 60, workers = 0, verbose = false})
+print(best.value < 0.01)   --> true]],
+    group = "Samplers",
+    see = { "tune.TPESampler", "tune.BayesSampler", "tune.RandomSampler" },
+  },
+
   ["tune.MedianPruner"] = {
     sig = 'tune.MedianPruner([opts]) -- or pruner = "median"',
     doc = [[The median stopping rule (Google Vizier, with Optuna's semantics): at a trial's latest reported step, prune it when the best value it has reported so far is worse than the median of what the completed trials reported at that same step. Nothing is pruned before startup_trials trials have completed, at a step below warmup_steps, or when fewer than min_trials completed trials reported that step. All options are integers.]],
