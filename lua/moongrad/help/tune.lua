@@ -547,25 +547,43 @@ print(best.value < 0.1)   --> true]],
 
   ["tune.TPESampler"] = {
     sig = 'tune.TPESampler([opts]) -- or sampler = "tpe"',
-    doc = [[The tree-structured Parzen estimator (Bergstra et al. 2011, with Optuna's defaults): once initial trials have finished, they are ranked (complete ones by value, then pruned ones by how far they got) and split into a good and a bad group; per dimension a Parzen density is built from each group and the sampler keeps, among candidates drawn from the good density, the one with the largest ratio good/bad. Dimensions are chosen independently. Cheaper per suggestion than BayesSampler.]],
+    doc = [[The tree-structured Parzen estimator (Bergstra et al. 2011, with Optuna's defaults): once initial trials have finished, they are ranked (complete ones by value, then pruned ones by how far they got) and split into a good and a bad group; a Parzen density is built from each group and the sampler keeps, among candidates drawn from the good density, the one with the largest ratio good/bad. Integers and stepped dimensions are scored by the mass on their value's slice. Cheaper per suggestion than BayesSampler.
+
+By default each dimension is modelled and chosen on its own. multivariate = true models them jointly, as Optuna's TPESampler(multivariate=True) (BOHB's kernel density): each density is a mixture of product kernels, one per observation over every dimension (Gaussians of width 0.2 n^(-1/(d+4)) of each range, Optuna's categorical kernel for choices) plus the prior, and whole points are drawn and scored, so parameters that are good only together (a narrow diagonal valley, a learning rate tied to a batch size) are found where the independent mode scatters. The sampler then has relative = true: in a define-by-run study it is asked for all the parameters the finished trials share at once.
+
+In a study with directions it is MOTPE, as Optuna 3.1's TPESampler: the good group is whole Pareto fronts while they fit in gamma(n), the front that does not fit filled by greedy hypervolume subset selection, and good trials weigh by their hypervolume contribution. Failed trials are left out; constant_liar counts running ones as bad in both kinds of study.]],
     opts = {
-      { "initial", "10", "finished trials (complete or pruned) below which suggestions come from the prior" },
-      { "candidates", "24", "draws from the good density per dimension" },
+      { "initial", "10", "finished trials (complete or pruned; complete with directions) below which suggestions come from the prior" },
+      { "candidates", "24", "draws from the good density per dimension, or of whole points when multivariate" },
       { "gamma", "min(ceil(0.1 n), 25)", "size of the good group: a fraction in (0, 1] of the n ranked trials, or a function n -> count" },
       { "prior_weight", "1", "weight of the prior component against 1 per observation (> 0)" },
-      { "bandwidth", '"neighbours"', '"neighbours" (each kernel as wide as the gap to its neighbours) or "scott" (one width for all)' },
+      { "bandwidth", '"neighbours"', '"neighbours" (each kernel as wide as the gap to its neighbours) or "scott" (one width for all); independent dimensions only' },
+      { "multivariate", "false", "model the dimensions jointly (product kernels); sets relative = true" },
       { "constant_liar", "false", "count trials still running on other workers as bad, to spread parallel suggestions" },
     },
     example = [[
 local study = tune.Study{space = {x = tune.uniform(-2, 2), act = tune.choice{"relu", "gelu"}}, seed = 1,
                          sampler = tune.TPESampler{initial = 2}}
 study:optimize(function(config) return (config.x - 1) ^ 2 end, {trials = 4, workers = 0, verbose = false})
-print(study:counts().complete)   --> 4]],
-    group = "Samplers",
-    see = { "tune.BayesSampler", "tune.RandomSampler" },
-  },
+print(study:counts().complete)   --> 4
 
-  -- Pruners ------------------------------------------------------------------
+-- x and y are good only together (a narrow diagonal valley): model them jointly
+local function valley(multivariate)
+  local s = tune.Study{space = {x = tune.uniform(-5, 5), y = tune.uniform(-5, 5)}, seed = 1,
+                       sampler = tune.TPESampler{multivariate = multivariate}}
+  return s:optimize(function(c) return (c.x + c.y - 1) ^ 2 + 100 * (c.x - c.y) ^ 2 end,
+                    {trials = 30, workers = 0, verbose = false}).value
+end
+print(valley(true) < valley(false))   --> true
+
+-- two objectives: every x here is Pareto-optimal, so all trials are on the front
+local multi = tune.Study{space = {x = tune.uniform(0, 1)}, directions = {"minimize", "minimize"},
+                         sampler = "tpe", seed = 1}
+multi:optimize(function(c) return {c.x, (1 - c.x) ^ 2} end, {trials = 15, workers = 0, verbose = false})
+print(#multi:best_trials())      --> 15]],
+    group = "Samplers",
+    see = { "tune.BayesSampler", "tune.RandomSampler", "tune.Study" },
+  },
 
   ["tune.CmaEsSampler"] = {
     sig = 'tune.CmaEsSampler([opts]) -- or sampler = "cmaes"',

@@ -3,6 +3,7 @@
 -- 2011), with Optuna's defaults. Re-exported as tune.TPESampler.
 --
 --   local sampler = tune.TPESampler{initial = 10, candidates = 24}
+--   local joint = tune.TPESampler{multivariate = true}
 --   sampler:suggest(space, history, ctx) --> {name -> value}
 --
 -- How it suggests. The first trials come from the prior (space:sample).
@@ -17,10 +18,33 @@
 -- of the paper. Dimensions are modelled and chosen independently (Optuna's
 -- default, multivariate = false); since the densities are products over
 -- dimensions, choosing each dimension's best candidate maximises the joint
--- ratio over the candidates drawn. Integer dimensions score a candidate by
--- the mass each density puts on the integer's slice of [0, 1] rather than
--- the density at one point, so that neither density is favoured by where
--- inside the slice the candidate fell.
+-- ratio over the candidates drawn. Discrete dimensions (integers, and
+-- floats or integers with a step) score a candidate by the mass each
+-- density puts on its value's slice of [0, 1] rather than the density at
+-- one point, so that neither density is favoured by where inside the slice
+-- the candidate fell.
+--
+-- Multivariate (multivariate = true; Falkner, Klein & Hutter 2018, as
+-- Optuna's TPESampler(multivariate=True)). Independent densities cannot see
+-- that two parameters are good only together (a learning rate and a batch
+-- size, a narrow diagonal valley); here each group's density is a mixture
+-- of product kernels over all d dimensions, one joint component per
+-- observation plus the prior component. A candidate is drawn jointly (a
+-- component by weight, then every dimension from that component's kernel)
+-- and scored by the joint log l(x) - log g(x). A number dimension's kernel
+-- is the truncated Gaussian at the observation with the sd
+-- 0.2 * n^(-1/(d + 4)) of the unit range (Scott's rule as BOHB and Optuna
+-- use it, n the group's observations, at least 1), clipped to
+-- [1 / min(100, n + 2), 1] as above; the per-point widths of the
+-- independent mode do not carry over, since one observation's neighbours
+-- differ from one dimension to the next. A discrete dimension again
+-- scores by its slice's mass. A choice dimension's kernel at an observed
+-- choice c gives each choice p / (n + 1), plus 1 for c, normalised (p the
+-- prior weight; Optuna's categorical kernel), so that a component still
+-- scores, less, at the other choices. The sampler sets relative = true: a
+-- define-by-run study hands it every parameter the finished trials share
+-- at once. A trial lacking one of the dimensions (it predates a change of
+-- space) is left out of both densities.
 --
 -- Ranking. Complete trials rank by loss (minimised). Pruned trials rank
 -- after every complete trial, as in Optuna: those that reached a later step
@@ -31,6 +55,27 @@
 -- are ignored. Running trials (other workers') are ignored too, unless
 -- constant_liar is set: then they join the bad group, which pushes
 -- concurrent suggestions away from points still being evaluated.
+--
+-- Several objectives (MOTPE: Ozaki, Tanigaki, Watanabe & Onishi 2020, as
+-- Optuna 3.1's TPESampler does it). When the complete trials carry
+-- `losses` (a list, each minimised) instead of `loss`, the study is
+-- multi-objective (the sampler has multi_objective = true) and the split
+-- is by Pareto rank: whole non-dominated fronts join the good group while
+-- they fit in gamma(n); the front that does not fit gives the remaining
+-- places by greedy hypervolume subset selection (each time the point that
+-- adds the most hypervolume to those taken, the earlier trial on a tie),
+-- with Optuna's reference point: 10% beyond the worst of each loss over
+-- that front (0.9 of it for a negative worst, 1e-12 for a zero one). Good
+-- observations are weighted by their hypervolume contribution within the
+-- good group (same reference rule), over the largest contribution, so the
+-- kernels at well-spread points of the front count most; the prior keeps
+-- its prior_weight. Pruned trials are ignored (a multi-objective study
+-- cannot prune), as are failed ones and trials whose losses hold a NaN;
+-- constant_liar still counts running trials as bad (Optuna 3.1 ignores
+-- them there; a running trial's place on the front is unknown, which is
+-- what the bad group is for). An infinite loss ranks as such; to measure
+-- hypervolumes it is clipped to the finite range of the points compared.
+-- The good and bad groups hold their trials in number order.
 --
 -- Bandwidths. The default ("neighbours") gives each observation the larger
 -- of its distances to its left and right neighbours among the sorted means
@@ -43,34 +88,47 @@
 -- points TPE has (gamma(n) <= 25) its one width is set by the spread of
 -- all of them, blurring separate modes; it is kept as an option.
 --
+-- Every observation weighs 1 against the prior's prior_weight (Optuna's
+-- default_weights ramps down the oldest observations beyond 25; this
+-- sampler does not), except the good ones of a multi-objective study.
+-- Every kernel is a normalised truncated normal; Optuna 3.1's density
+-- leaves out a kernel's 1/sd (optuna/optuna#5109, fixed in later
+-- releases), which tilts its scores towards wide kernels.
+--
 -- Options (all optional):
 --   initial       integer >= 0, default 10: the number of finished trials
---                 (complete or pruned) below which suggestions come from the
---                 prior (Optuna's n_startup_trials).
---   candidates    integer >= 1, default 24: draws from l(x) per dimension
---                 (Optuna's n_ei_candidates).
+--                 (complete or pruned; complete with several objectives)
+--                 below which suggestions come from the prior (Optuna's
+--                 n_startup_trials).
+--   candidates    integer >= 1, default 24: draws from l(x) per dimension,
+--                 or of whole points when multivariate (n_ei_candidates).
 --   gamma         how many of the n ranked trials are good: a function
 --                 n -> count (its result is floored and clipped to 0..n), or
 --                 a number in (0, 1], the fraction ceil(gamma * n). Default
 --                 min(ceil(0.1 * n), 25), Optuna's default_gamma.
 --   prior_weight  number > 0, default 1: the prior component's weight,
 --                 against weight 1 for each observation.
---   bandwidth     "neighbours" (default) or "scott", as above.
+--   bandwidth     "neighbours" (default) or "scott", as above; for
+--                 independent dimensions only (an error with multivariate).
+--   multivariate  boolean, default false: model the dimensions jointly.
 --   constant_liar boolean, default false: count running trials as bad.
 -- There is no seed: every draw comes from ctx.rng, so a suggestion is a
 -- function of (history, ctx) alone.
 local util = require "moongrad.util"
+local pareto = require "moongrad.tune.pareto"
 
 local type, error, ipairs, pairs, tostring, setmetatable = type, error, ipairs, pairs, tostring,
   setmetatable
 local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
 local exp, log, sqrt, pi, huge = math.exp, math.log, math.sqrt, math.pi, math.huge
 local math_type, fmt, sort = math.type, string.format, table.sort
+local hypervolume, fronts = pareto.hypervolume, pareto.fronts
 
 local NAME = "tune.TPESampler"
 local LOG_SQRT_2PI = 0.5 * log(2 * pi)
 local SQRT_HALF = sqrt(0.5)
 local MAX_REJECTS = 64      -- truncated-normal draws before falling back to a clamp
+local EPS = 1e-12           -- Optuna's stand-in for a zero reference coordinate or contribution
 
 local tpe = {}
 
@@ -95,6 +153,11 @@ local function normal_mass(za, zb)
   return 1 - 0.5 * (erfc(-za * SQRT_HALF) + erfc(zb * SQRT_HALF))
 end
 
+local function log_normal_mass(za, zb)
+  local s = normal_mass(za, zb)
+  return s > 0 and log(s) or -huge
+end
+
 local function logsumexp(xs, n)
   local m = -huge
   for i = 1, n do if xs[i] > m then m = xs[i] end end
@@ -104,11 +167,34 @@ local function logsumexp(xs, n)
   return m + log(s)
 end
 
+-- The index of the component a uniform draw picks: components 1..k-1 weigh
+-- w[i] (1 when w is nil), the last one the rest of `total`.
+local function pick_component(r, total, k, w)
+  local pick, acc = r:uniform() * total, 0
+  for i = 1, k - 1 do
+    acc = acc + (w and w[i] or 1)
+    if pick < acc then return i end
+  end
+  return k
+end
+
+-- A Gaussian draw truncated to [0, 1], by rejection (every mean lies in
+-- [0, 1], so a draw lands inside with probability >= 0.38; the clamp after
+-- MAX_REJECTS misses is a safeguard).
+local function truncated(mu, sd, r)
+  for _ = 1, MAX_REJECTS do
+    local x = mu + sd * r:normal()
+    if x >= 0 and x <= 1 then return x end
+  end
+  return min(1, max(0, mu))
+end
+
 -- Parzen densities on [0, 1] ----------------------------------------------------------
 
 -- A mixture of Gaussians truncated to [0, 1]: mu, sigma and log weight per
 -- component (the weight includes 1 / the component's mass on [0, 1]).
-local function mixture(points, prior_weight, bandwidth)
+-- weights: one per point, or nil for 1 each.
+local function mixture(points, prior_weight, bandwidth, weights)
   local n = #points
   local k = n + 1                                  -- observations + the prior
   local lo_sigma = 1 / min(100, 1 + k)
@@ -142,12 +228,17 @@ local function mixture(points, prior_weight, bandwidth)
     end
   end
   for i = 1, n do sigma[i] = min(1, max(lo_sigma, sigma[i])) end
-  local logw, total = {}, n + prior_weight
+  local sum = n
+  if weights then
+    sum = 0
+    for i = 1, n do sum = sum + weights[i] end
+  end
+  local logw, total = {}, sum + prior_weight
   for i = 1, k do
-    local w = (i == k and prior_weight or 1) / total
+    local w = (i == k and prior_weight or (weights and weights[i] or 1)) / total
     logw[i] = log(w) - log(normal_mass(-mu[i] / sigma[i], (1 - mu[i]) / sigma[i]))
   end
-  return {n = k, mu = mu, sigma = sigma, logw = logw, weight_total = total,
+  return {n = k, mu = mu, sigma = sigma, logw = logw, weight_total = total, w = weights,
           prior_weight = prior_weight, terms = {}}
 end
 
@@ -171,41 +262,35 @@ local function log_mass(m, a, b)
   return s > 0 and log(s) or -huge
 end
 
--- One draw from the mixture: a component by weight, then a truncated normal
--- by rejection (every mean lies in [0, 1], so a draw lands inside with
--- probability >= 0.38; the clamp after MAX_REJECTS misses is a safeguard).
+-- One draw from the mixture: a component by weight, then its truncated normal.
 local function draw(m, r)
-  local pick, acc = r:uniform() * m.weight_total, 0
-  local c = m.n
-  for i = 1, m.n - 1 do
-    acc = acc + 1
-    if pick < acc then c = i; break end
-  end
-  local mu, sd = m.mu[c], m.sigma[c]
-  for _ = 1, MAX_REJECTS do
-    local x = mu + sd * r:normal()
-    if x >= 0 and x <= 1 then return x end
-  end
-  return min(1, max(0, mu))
+  local c = pick_component(r, m.weight_total, m.n, m.w)
+  return truncated(m.mu[c], m.sigma[c], r)
 end
 
 -- Choosing one dimension's value ------------------------------------------------------
 
-local function suggest_choice(dim, good, bad, opts, r)
+-- good, bad: the groups' values of this dimension; gw: the good ones'
+-- weights (nil: 1 each).
+local function suggest_choice(dim, good, bad, gw, opts, r)
   local nc = #dim.choices
-  local function probs(values)
+  local function probs(values, weights)
     local p = {}
     for i = 1, nc do p[i] = opts.prior_weight / nc end
-    for _, v in ipairs(values) do
+    local sum = #values
+    if weights then sum = 0 end
+    for j, v in ipairs(values) do
+      local w = weights and weights[j] or 1
+      if weights then sum = sum + w end
       for i, c in ipairs(dim.choices) do
-        if c == v then p[i] = p[i] + 1; break end
+        if c == v then p[i] = p[i] + w; break end
       end
     end
-    local total = #values + opts.prior_weight
+    local total = sum + opts.prior_weight
     for i = 1, nc do p[i] = p[i] / total end
     return p
   end
-  local pl, pg = probs(good), probs(bad)
+  local pl, pg = probs(good, gw), probs(bad)
   local best, best_score = nil, -huge
   for _ = 1, opts.candidates do
     local u, acc, c = r:uniform(), 0, nc
@@ -219,21 +304,30 @@ local function suggest_choice(dim, good, bad, opts, r)
   return dim.choices[best]
 end
 
-local function suggest_number(dim, good, bad, opts, r)
+-- The slice of [0, 1] a discrete dimension's value v owns (an integer's,
+-- or a stepped dimension's lattice point's), or nil for a continuous one.
+local function value_slice(dim, v)
+  if dim.step then
+    local c, h = dim:to_unit(v), 0.5 / dim.count
+    return c - h, c + h
+  end
+  if dim.integer then return dim:to_unit(v - 0.5), dim:to_unit(v + 0.5) end
+end
+
+local function suggest_number(dim, good, bad, gw, opts, r)
   local function units(values)
     local us = {}
     for i, v in ipairs(values) do us[i] = dim:to_unit(v) end
     return us
   end
-  local l = mixture(units(good), opts.prior_weight, opts.bandwidth)
+  local l = mixture(units(good), opts.prior_weight, opts.bandwidth, gw)
   local g = mixture(units(bad), opts.prior_weight, opts.bandwidth)
   local best, best_score = nil, -huge
   for _ = 1, opts.candidates do
     local u = draw(l, r)
     local score
-    if dim.integer then
-      local v = dim:from_unit(u)
-      local a, b = dim:to_unit(v - 0.5), dim:to_unit(v + 0.5)
+    local a, b = value_slice(dim, dim:from_unit(u))
+    if a then
       score = log_mass(l, a, b) - log_mass(g, a, b)
     else
       score = log_pdf(l, u) - log_pdf(g, u)
@@ -241,6 +335,141 @@ local function suggest_number(dim, good, bad, opts, r)
     if best == nil or score > best_score then best, best_score = u, score end
   end
   return dim:from_unit(best)
+end
+
+-- Choosing all dimensions jointly -----------------------------------------------------
+
+local function choice_index(dim, v)
+  for i, c in ipairs(dim.choices) do if c == v then return i end end
+end
+
+-- The product-kernel mixture over the dimensions `dims` (a list) of the
+-- observations `rows` (each a list of unit coordinates and choice indices
+-- in the order of dims), weights as mixture's. One column per dimension
+-- holds every component's kernel there; component n + 1 is the prior.
+local function joint(dims, rows, prior_weight, weights)
+  local n, d = #rows, #dims
+  local k = n + 1
+  local sd = min(1, max(1 / min(100, 1 + k), 0.2 * max(n, 1) ^ (-1 / (d + 4))))
+  local total = prior_weight
+  for i = 1, n do total = total + (weights and weights[i] or 1) end
+  local logw = {}
+  for i = 1, n do logw[i] = log((weights and weights[i] or 1) / total) end
+  logw[k] = log(prior_weight / total)
+  local cols = {}
+  for j, dim in ipairs(dims) do
+    local col = {}
+    if dim.kind == "choice" then
+      local nc = #dim.choices
+      local smooth = prior_weight / k
+      local norm = smooth * nc + 1
+      col.choice, col.nc, col.at = true, nc, {}
+      for i = 1, n do col.at[i] = rows[i][j] end
+      col.p_hit, col.p_miss = (smooth + 1) / norm, smooth / norm
+      col.log_hit, col.log_miss, col.log_prior = log(col.p_hit), log(col.p_miss), -log(nc)
+    else
+      -- per component: mean, sd and the log of its normalising constant on
+      -- [0, 1] (for a discrete dimension the mass on [0, 1], for a float one
+      -- that plus log(sd sqrt(2 pi)), which the density divides by)
+      col.discrete = dim.integer or dim.step ~= nil
+      col.mu, col.sigma, col.lognorm = {}, {}, {}
+      for i = 1, k do
+        local mu, s = 0.5, 1
+        if i <= n then mu, s = rows[i][j], sd end
+        col.mu[i], col.sigma[i] = mu, s
+        local lz = log(normal_mass(-mu / s, (1 - mu) / s))
+        col.lognorm[i] = col.discrete and lz or lz + log(s) + LOG_SQRT_2PI
+      end
+    end
+    cols[j] = col
+  end
+  return {n = k, cols = cols, logw = logw, w = weights, weight_total = total, terms = {}}
+end
+
+-- log density at the point x: x[j] is dimension j's unit coordinate (a
+-- choice dimension's choice index); for a discrete number dimension
+-- x.lo[j] and x.hi[j] bound its value's slice.
+local function joint_log_pdf(m, x)
+  local terms, k = m.terms, m.n
+  for i = 1, k do terms[i] = m.logw[i] end
+  for j, col in ipairs(m.cols) do
+    if col.choice then
+      local c = x[j]
+      for i = 1, k - 1 do terms[i] = terms[i] + (col.at[i] == c and col.log_hit or col.log_miss) end
+      terms[k] = terms[k] + col.log_prior
+    elseif col.discrete then
+      local a, b = x.lo[j], x.hi[j]
+      for i = 1, k do
+        local mu, s = col.mu[i], col.sigma[i]
+        terms[i] = terms[i] + log_normal_mass((a - mu) / s, (b - mu) / s) - col.lognorm[i]
+      end
+    else
+      local u = x[j]
+      for i = 1, k do
+        local z = (u - col.mu[i]) / col.sigma[i]
+        terms[i] = terms[i] - 0.5 * z * z - col.lognorm[i]
+      end
+    end
+  end
+  return logsumexp(terms, k)
+end
+
+-- One joint draw into x: a component, then each dimension from its kernel.
+local function draw_joint(m, dims, r, x)
+  local c = pick_component(r, m.weight_total, m.n, m.w)
+  for j, col in ipairs(m.cols) do
+    if col.choice then
+      local nc, u, acc = col.nc, r:uniform(), 0
+      local at = c < m.n and col.at[c]
+      x[j] = nc
+      for q = 1, nc - 1 do
+        acc = acc + (not at and 1 / nc or (q == at and col.p_hit or col.p_miss))
+        if u < acc then x[j] = q; break end
+      end
+    else
+      x[j] = truncated(col.mu[c], col.sigma[c], r)
+      if col.discrete then x.lo[j], x.hi[j] = value_slice(dims[j], dims[j]:from_unit(x[j])) end
+    end
+  end
+end
+
+-- The rows (and weights) of the trials holding a value of every dimension.
+local function joint_rows(names, dims, trials, weights)
+  local rows, ws = {}, weights and {}
+  for t_i, t in ipairs(trials) do
+    local v, row = t.values, {}
+    local ok = type(v) == "table"
+    for j = 1, ok and #names or 0 do
+      local x, dim = v[names[j]], dims[j]
+      if x == nil or not dim:contains(x) then ok = false; break end
+      row[j] = dim.kind == "choice" and choice_index(dim, x) or dim:to_unit(x)
+    end
+    if ok then
+      rows[#rows + 1] = row
+      if ws then ws[#ws + 1] = weights[t_i] end
+    end
+  end
+  return rows, ws
+end
+
+local function suggest_joint(space, good, bad, gw, opts, r)
+  local names, dims = space.names, {}
+  for j, name in ipairs(names) do dims[j] = space.dims[name] end
+  local rows, ws = joint_rows(names, dims, good, gw)
+  local l = joint(dims, rows, opts.prior_weight, ws)
+  local g = joint(dims, (joint_rows(names, dims, bad)), opts.prior_weight)
+  local best, best_score = nil, -huge
+  for _ = 1, opts.candidates do
+    local x = {lo = {}, hi = {}}
+    draw_joint(l, dims, r, x)
+    local score = joint_log_pdf(l, x) - joint_log_pdf(g, x)
+    if best == nil or score > best_score then best, best_score = x, score end
+  end
+  local values = {}
+  for j, dim in ipairs(dims) do
+    values[names[j]] = dim.kind == "choice" and dim.choices[best[j]] or dim:from_unit(best[j])
+  end
+  return values
 end
 
 -- Ranking the history -----------------------------------------------------------------
@@ -278,22 +507,189 @@ end
 
 local function default_gamma(n) return min(ceil(0.1 * n), 25) end
 
-local function good_count(gamma, n)
+local function good_count(gamma, n, level)
   local k = gamma(n)
   if type(k) ~= "number" or k ~= k then
     error(fmt("%s: gamma(%d) returned %s; it must return a number of trials", NAME, n,
-              tostring(k)), 3)
+              tostring(k)), level + 1)
   end
   return min(n, max(0, floor(k)))
 end
 
+-- Several objectives ------------------------------------------------------------------
+
+-- Optuna's reference point for the loss vectors `points`, and the points
+-- clipped into the box it bounds: per loss, 1.1 times the worst finite
+-- value (0.9 times a negative one, EPS for 0); an infinite loss is clipped
+-- to the finite range so that no volume is infinite.
+local function reference(points)
+  local ref, clipped = {}, {}
+  for k = 1, #points[1] do
+    local worst, best
+    for _, p in ipairs(points) do
+      local v = p[k]
+      if v > -huge and v < huge then
+        if not worst or v > worst then worst = v end
+        if not best or v < best then best = v end
+      end
+    end
+    worst = worst or 0
+    ref[k] = max(1.1 * worst, 0.9 * worst)
+    if ref[k] == 0 then ref[k] = EPS end
+    local lo = best or ref[k] - 1
+    for i, p in ipairs(points) do
+      clipped[i] = clipped[i] or {}
+      clipped[i][k] = min(ref[k], max(lo, p[k]))
+    end
+  end
+  return clipped, ref
+end
+
+-- Greedy hypervolume subset selection (Guerreiro, Fonseca & Paquete 2016:
+-- within 1 - 1/e of the best subset): `count` of the points, each time the
+-- one adding the most hypervolume to those taken, the first on a tie.
+-- --> their positions in points, in the order taken. Lazily (Minoux 1978):
+-- a point's gain only shrinks as others are taken, so a gain measured in
+-- an earlier round bounds the present one, and only a candidate whose
+-- bound leads is measured again; the choice is the plain greedy one, at a
+-- fraction of the hypervolumes when the front is large.
+local function hssp(points, ref, count)
+  local gain, with, fresh, taken, chosen, picked, hv = {}, {}, {}, {}, {}, {}, 0
+  for i, p in ipairs(points) do
+    with[i] = hypervolume({p}, ref)
+    gain[i], fresh[i] = with[i], 1
+  end
+  while #picked < count do
+    local round = #picked + 1
+    while true do
+      local top
+      for i = 1, #points do
+        if not taken[i] and (top == nil or gain[i] > gain[top]) then top = i end
+      end
+      if fresh[top] == round then
+        taken[top], hv = true, with[top]
+        chosen[round], picked[round] = points[top], top
+        break
+      end
+      chosen[round] = points[top]
+      with[top] = hypervolume(chosen, ref)
+      gain[top], fresh[top] = with[top] - hv, round
+    end
+  end
+  return picked
+end
+
+-- The good and bad trials (number order) of `done`, complete trials with
+-- their losses in number order, n_good of them good.
+local function split_multi(done, n_good)
+  local points, is_good, count = {}, {}, 0
+  for i, t in ipairs(done) do points[i] = t.losses end
+  for _, front in ipairs(fronts(points)) do
+    if count >= n_good then break end
+    if count + #front <= n_good then
+      for _, i in ipairs(front) do is_good[i] = true end
+      count = count + #front
+    else
+      local sub = {}
+      for q, i in ipairs(front) do sub[q] = points[i] end
+      local clipped, ref = reference(sub)
+      for _, q in ipairs(hssp(clipped, ref, n_good - count)) do is_good[front[q]] = true end
+      break
+    end
+  end
+  local good, bad = {}, {}
+  for i, t in ipairs(done) do
+    if is_good[i] then good[#good + 1] = t else bad[#bad + 1] = t end
+  end
+  return good, bad
+end
+
+-- MOTPE's weights of the good trials: each one's hypervolume contribution
+-- (what the group loses without it, plus EPS) over the largest.
+local function hv_weights(good)
+  local n = #good
+  if n <= 1 then return n == 1 and {1.0} or {} end
+  local points = {}
+  for i, t in ipairs(good) do points[i] = t.losses end
+  local clipped, ref = reference(points)
+  local all, c, top = hypervolume(clipped, ref), {}, 0
+  for i = 1, n do
+    local others = {}
+    for q = 1, n do if q ~= i then others[#others + 1] = clipped[q] end end
+    c[i] = all - hypervolume(others, ref) + EPS
+    top = max(top, c[i])
+  end
+  for i = 1, n do c[i] = min(1, max(0, c[i] / top)) end
+  return c
+end
+
+local function valid_losses(ls)
+  if type(ls) ~= "table" or #ls == 0 then return false end
+  for _, v in ipairs(ls) do
+    if type(v) ~= "number" or v ~= v then return false end
+  end
+  return true
+end
+
+-- The good and bad trials of a history and the good ones' weights (nil: 1
+-- each), or nil while fewer than `initial` trials have finished. level:
+-- where gamma's and the history's errors point.
+local function split(s, history, self_number, level)
+  local multi = false
+  for _, t in ipairs(history) do
+    if t.state == "complete" and type(t.losses) == "table" and t.number ~= self_number then
+      multi = true
+      break
+    end
+  end
+  local good, bad, weights, running = {}, {}, nil, nil
+  if not multi then
+    local ranked
+    ranked, running = rank(history, self_number)
+    local n = #ranked
+    if n == 0 or n < s.initial then return nil end
+    local n_good = good_count(s.gamma, n, level + 1)
+    for i, e in ipairs(ranked) do
+      if i <= n_good then good[#good + 1] = e.trial
+      else bad[#bad + 1] = e.trial end
+    end
+  else
+    local done, first = {}, nil
+    running = {}
+    for _, t in ipairs(history) do
+      if t.number == self_number then
+        -- this trial itself: nothing known yet
+      elseif t.state == "complete" and valid_losses(t.losses) then
+        first = first or t
+        if #t.losses ~= #first.losses then
+          error(fmt("%s: trial %s has %d losses and trial %s has %d; a multi-objective " ..
+                    "history needs one per objective in every trial", NAME,
+                    tostring(first.number), #first.losses, tostring(t.number), #t.losses),
+                level + 1)
+        end
+        done[#done + 1] = t
+      elseif t.state == "running" then
+        running[#running + 1] = t
+      end
+    end
+    local n = #done
+    if n == 0 or n < s.initial then return nil end
+    good, bad = split_multi(done, good_count(s.gamma, n, level + 1))
+    weights = hv_weights(good)
+  end
+  if s.constant_liar then
+    for _, t in ipairs(running) do bad[#bad + 1] = t end
+  end
+  return good, bad, weights
+end
+
 -- The sampler ---------------------------------------------------------------------------
 
-local Sampler = {}
+local Sampler = {multi_objective = true}
 Sampler.__index = Sampler
 
 local KNOWN = {initial = true, candidates = true, gamma = true, prior_weight = true,
-               bandwidth = true, constant_liar = true}
+               bandwidth = true, multivariate = true, constant_liar = true}
 
 local function whole(v) return math_type(v) == "integer" or (type(v) == "number" and v == floor(v)
   and v > -huge and v < huge) end
@@ -336,11 +732,22 @@ function tpe.TPESampler(opts)
     end
     s.bandwidth = opts.bandwidth
   end
-  if opts.constant_liar ~= nil then
-    if type(opts.constant_liar) ~= "boolean" then
-      bad("constant_liar must be a boolean, got %s", tostring(opts.constant_liar))
+  for _, key in ipairs{"multivariate", "constant_liar"} do
+    if opts[key] ~= nil then
+      if type(opts[key]) ~= "boolean" then
+        bad("%s must be a boolean, got %s", key, tostring(opts[key]))
+      end
+      s[key] = opts[key]
     end
-    s.constant_liar = opts.constant_liar
+  end
+  if s.multivariate then
+    if opts.bandwidth ~= nil then
+      bad("bandwidth is for independent dimensions; with multivariate = true every kernel " ..
+          "is 0.2 n^(-1/(d+4)) of its range wide")
+    end
+    s.relative = true
+  else
+    s.multivariate = nil     -- relative stays nil: the sampler is asked per parameter
   end
   return setmetatable(s, Sampler)
 end
@@ -353,43 +760,72 @@ function Sampler:suggest(space, history, ctx)
     error(NAME .. ": suggest needs ctx.rng, a moongrad.tune.rng stream", 2)
   end
   local r = ctx.rng
-  local ranked, running = rank(history or {}, ctx.number)
-  local n = #ranked
-  if n == 0 or n < self.initial then return space:sample(r) end
-  local n_good = good_count(self.gamma, n)
-  local good_trials, bad_trials = {}, {}
-  for i, e in ipairs(ranked) do
-    if i <= n_good then good_trials[#good_trials + 1] = e.trial
-    else bad_trials[#bad_trials + 1] = e.trial end
-  end
-  if self.constant_liar then
-    for _, t in ipairs(running) do bad_trials[#bad_trials + 1] = t end
+  local good_trials, bad_trials, weights = split(self, history or {}, ctx.number, 2)
+  if not good_trials then return space:sample(r) end
+  if self.multivariate then
+    return suggest_joint(space, good_trials, bad_trials, weights, self, r)
   end
   local values = {}
   for _, name in ipairs(space.names) do
     local dim = space.dims[name]
     -- Observations of this dimension (a trial from before the space changed
     -- may lack it or hold a value outside it: such a trial is skipped here).
-    local function observed(trials)
-      local out = {}
-      for _, t in ipairs(trials) do
+    local function observed(trials, ws)
+      local out, kept = {}, ws and {}
+      for i, t in ipairs(trials) do
         local v = t.values and t.values[name]
-        if v ~= nil and dim:contains(v) then out[#out + 1] = v end
+        if v ~= nil and dim:contains(v) then
+          out[#out + 1] = v
+          if kept then kept[#kept + 1] = ws[i] end
+        end
       end
-      return out
+      return out, kept
     end
-    local good, bad = observed(good_trials), observed(bad_trials)
+    local good, gw = observed(good_trials, weights)
+    local bad = observed(bad_trials)
     if dim.kind == "choice" then
-      values[name] = suggest_choice(dim, good, bad, self, r)
+      values[name] = suggest_choice(dim, good, bad, gw, self, r)
     else
-      values[name] = suggest_number(dim, good, bad, self, r)
+      values[name] = suggest_number(dim, good, bad, gw, self, r)
     end
   end
   return values
 end
 
--- Internals the spec checks against closed forms.
+-- Internals the specs check against closed forms and Optuna.
 tpe._erfc, tpe._mixture, tpe._log_pdf, tpe._log_mass, tpe._rank = erfc, mixture, log_pdf,
   log_mass, rank
+tpe._hssp, tpe._hv_weights = hssp, hv_weights
+
+-- The good and bad trials a sampler would model for this history (nil
+-- while it still samples the prior), and the good ones' weights.
+function tpe._split(sampler, history, number)
+  local good, bad, weights = split(sampler, history, number, 2)
+  return good, bad, weights
+end
+
+-- The joint density a multivariate sampler builds from the values
+-- (name -> value) of trials over space, as a function values -> log density
+-- in the unit space of dim:to_unit.
+function tpe._joint_density(space, trials_values, prior_weight, weights)
+  local names, dims = space.names, {}
+  for j, name in ipairs(names) do dims[j] = space.dims[name] end
+  local trials = {}
+  for i, v in ipairs(trials_values) do trials[i] = {values = v} end
+  local rows, ws = joint_rows(names, dims, trials, weights)
+  local m = joint(dims, rows, prior_weight or 1.0, ws)
+  return function(values)
+    local x = {lo = {}, hi = {}}
+    for j, dim in ipairs(dims) do
+      local v = values[names[j]]
+      if dim.kind == "choice" then x[j] = choice_index(dim, v)
+      else
+        x[j] = dim:to_unit(v)
+        x.lo[j], x.hi[j] = value_slice(dim, v)
+      end
+    end
+    return joint_log_pdf(m, x)
+  end
+end
 
 return tpe
