@@ -606,6 +606,31 @@ print(best.value < 0.01)   --> true]],
     see = { "tune.TPESampler", "tune.BayesSampler", "tune.RandomSampler" },
   },
 
+  ["tune.NSGAIISampler"] = {
+    sig = 'tune.NSGAIISampler([opts]) -- or sampler = "nsga2"',
+    doc = [[NSGA-II, the elitist non-dominated sorting genetic algorithm (Deb et al. 2002), with the defaults of Optuna's NSGAIISampler: for studies with directions (it searches every objective at once) and for single-objective ones alike. The complete trials are cut, in trial-number order, into generations of population_size; the first generation comes from the prior. Each full generation, pooled with its own parents, is sorted into Pareto fronts and the best fronts become the next parents, the front that does not fit cut by crowding distance (the most isolated points kept). A child is bred from two parents, each the winner of a binary tournament (better front, then larger crowding distance), by uniform or simulated binary crossover (with probability crossover_prob; otherwise it copies one parent), then each parameter is resampled from its prior with probability mutation_prob. Log and integer dimensions cross in the unit cube, so children always lie in the space. Failed, pruned and running trials take no place in a generation (the next complete trial fills it), as in Optuna run one trial at a time. The sampler keeps no state: each suggestion replays the history, about 13 ms at 500 trials and 30 ms at 1000 with two objectives and the default population. Optuna's constraints_func is not offered.]],
+    opts = {
+      { "population_size", "50", "trials per generation (integer >= 2)" },
+      { "mutation_prob", "1 / parameters", "chance of resampling each parameter of a child from its prior, in [0, 1]" },
+      { "crossover", '"uniform"', '"uniform" (each parameter from one parent or the other) or "sbx" (simulated binary crossover of numeric parameters; choices cross uniformly)' },
+      { "crossover_prob", "0.9", "chance a child is a crossover of two parents rather than a copy of one, in [0, 1]" },
+      { "swapping_prob", "0.5", "uniform crossover's chance of taking each parameter from the second parent, in [0, 1]" },
+      { "eta", "20 (2 for one objective)", 'SBX distribution index (> 0; larger keeps children nearer their parents); only with crossover = "sbx"' },
+    },
+    example = [[
+-- ZDT1 in two dimensions: the Pareto front is y = 0, f2 = 1 - sqrt(f1)
+local study = tune.Study{space = {x = tune.uniform(0, 1), y = tune.uniform(0, 1)}, seed = 1,
+                         directions = {"minimize", "minimize"},
+                         sampler = tune.NSGAIISampler{population_size = 10}}
+local front = study:optimize(function(config)
+  local g = 1 + 9 * config.y
+  return {config.x, g * (1 - math.sqrt(config.x / g))}
+end, {trials = 60, workers = 0, verbose = false})
+print(#front == #study:best_trials())   --> true]],
+    group = "Samplers",
+    see = { "tune.Study", "tune.TPESampler", "tune.RandomSampler" },
+  },
+
   ["tune.MedianPruner"] = {
     sig = 'tune.MedianPruner([opts]) -- or pruner = "median"',
     doc = [[The median stopping rule (Google Vizier, with Optuna's semantics): at a trial's latest reported step, prune it when the best value it has reported so far is worse than the median of what the completed trials reported at that same step. Nothing is pruned before startup_trials trials have completed, at a step below warmup_steps, or when fewer than min_trials completed trials reported that step. All options are integers.]],
