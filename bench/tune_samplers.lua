@@ -16,14 +16,16 @@
 -- and writes build/tune_bench.md.
 --
 --   build/moongrad bench/tune_samplers.lua [--seeds 10] [--only branin,levy5]
---       [--samplers random,tpe,bayes] [--no-peer] [--md build/tune_bench.md]
+--       [--samplers random,tpe,tpe-multivariate,bayes,cmaes] [--no-peer]
+--       [--md build/tune_bench.md]
 local tune = require "moongrad.tune"
 local mg = require "moongrad"
 local here = (arg[0]:match("^(.*/)") or "./")
 local harness = dofile(here .. "harness.lua")
 local fmt = string.format
 
-local opts = {seeds = 10, only = nil, samplers = "random,tpe,bayes", peer = true,
+local opts = {seeds = 10, only = nil, samplers = "random,tpe,tpe-multivariate,bayes,cmaes",
+              peer = true,
               md = "build/tune_bench.md"}
 do
   local i = 1
@@ -68,9 +70,16 @@ local function wanted(list, name)
   return false
 end
 
+-- The samplers by the names the table shows: a study's sampler name, or
+-- Optuna's multivariate TPE's twin.
+local function make_sampler(name)
+  if name == "tpe-multivariate" then return tune.TPESampler{multivariate = true} end
+  return name
+end
+
 -- One search: --> regret, seconds per trial.
 local function search(fn, sampler, seed)
-  local study = tune.Study{sampler = sampler, seed = seed}
+  local study = tune.Study{sampler = make_sampler(sampler), seed = seed}
   local t0 = mg.clock()
   for _ = 1, fn.trials do
     local trial = study:ask()

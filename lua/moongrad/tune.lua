@@ -20,10 +20,13 @@
 --   local best = study:best()   --> {number, value, config, params, ...}
 --
 -- Spaces: tune.uniform, loguniform, int, logint, choice, and plain values
--- (moongrad.tune.space). Samplers: "grid", "random", "bayes" (a Gaussian
+-- (moongrad.tune.space), or define-by-run: trial:suggest_float and friends
+-- inside the objective. Samplers: "grid", "random", "bayes" (a Gaussian
 -- process with expected improvement), "tpe" (tree-structured Parzen
--- estimators), or tune.GridSampler{}, RandomSampler{}, BayesSampler{...},
--- TPESampler{...} with options. Pruners: "median" (the median stopping
+-- estimators), "cmaes" (CMA-ES), "nsga2" (NSGA-II), or tune.GridSampler{},
+-- RandomSampler{}, BayesSampler{...}, TPESampler{...}, CmaEsSampler{...},
+-- NSGAIISampler{...} with options. tune.Study{directions = {...}} makes a
+-- multi-objective study: study:best_trials() is its Pareto front. Pruners: "median" (the median stopping
 -- rule), "halving" (asynchronous successive halving), or
 -- tune.MedianPruner{...}, SuccessiveHalvingPruner{...}. Call
 -- trial:should_prune() after every trial:report (successive halving judges
