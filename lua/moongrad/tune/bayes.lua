@@ -129,11 +129,13 @@ local function key(space, values)
   return concat(parts, "\0")
 end
 
--- u clamped to the cube and snapped to the value it decodes to.
+-- u clamped to the cube and snapped to the value it decodes to (a
+-- continuous dimension's coordinate is its value already: only clamped).
 local function snap(space, u)
   for j, name in ipairs(space.names) do
-    local dim = space.dims[name]
-    u[j] = dim:to_unit(dim:from_unit(min(1, max(0, u[j]))))
+    local dim, v = space.dims[name], min(1, max(0, u[j]))
+    if dim.integer or dim.step or dim.kind == "choice" then v = dim:to_unit(dim:from_unit(v)) end
+    u[j] = v
   end
   return u
 end
@@ -195,6 +197,25 @@ local function score(model, points, best, xi)
 end
 
 local function by_ei(a, b) return a[1] > b[1] end
+
+-- The k scored points of largest expected improvement, largest first (the
+-- earlier of equals first): a pass over the list rather than a sort of it,
+-- which took a fifth of a suggestion's time at a few dozen trials.
+local function top(scored, k)
+  local out = {}
+  for _, s in ipairs(scored) do
+    local n = #out
+    if n < k or s[1] > out[n][1] then
+      local i = n < k and n + 1 or n
+      out[i] = s
+      while i > 1 and out[i][1] > out[i - 1][1] do
+        out[i], out[i - 1] = out[i - 1], out[i]
+        i = i - 1
+      end
+    end
+  end
+  return out
+end
 
 -- count perturbations of each of the centres, with standard deviation scale.
 local function perturb(space, centres, count, scale, r, out)
@@ -329,17 +350,20 @@ function Bayes:suggest(space, history, ctx)
   for i = 1, min(5, #completed) do centres[i] = completed[i][2] end
   perturb(space, centres, self.local_points, self.local_scale, r, points)
   local scored = score(model, points, best, self.xi)
-  table.sort(scored, by_ei)
   -- a finer round around the best candidates
   centres = {}
-  for i = 1, min(5, #scored) do centres[i] = scored[i][2] end
+  for i, s in ipairs(top(scored, 5)) do centres[i] = s[2] end
   local fine = perturb(space, centres, self.local_points, self.local_scale / 4, r, {})
   for _, s in ipairs(score(model, fine, best, self.xi)) do scored[#scored + 1] = s end
-  table.sort(scored, by_ei)
 
-  for _, s in ipairs(scored) do
-    local values = decode(space, s[2])
-    if not taken[key(space, values)] then return values end
+  -- the best candidate no trial holds: nearly always among the first few
+  for pass = 1, 2 do
+    local order = scored
+    if pass == 1 then order = top(scored, 8) else table.sort(scored, by_ei) end
+    for _, s in ipairs(order) do
+      local values = decode(space, s[2])
+      if not taken[key(space, values)] then return values end
+    end
   end
   return untaken(space, space:sample(r), taken, r) -- every candidate is taken
 end
