@@ -251,7 +251,7 @@ describe("tune.TPESampler on several objectives", function()
     assert.same({1, 2, 3, 5, 6}, numbers(good))
     assert.same({4, 7}, numbers(bad))
     assert.equal(5, #weights)
-    assert.same({3, 2}, tpe._hssp({{3.1, 3.9}, {5, 2.5}, {3.2, 3.8}}, {5.5, 4.29}, 2))
+    assert.same({3, 2}, pareto.hssp({{3.1, 3.9}, {5, 2.5}, {3.2, 3.8}}, {5.5, 4.29}, 2))
     -- whole fronts only: 3 good is front 1, 6 good fronts 1 and 2
     assert.same({1, 2, 3}, numbers((tpe._split(with_gamma(3), multi_history(SEVEN), 8))))
     assert.same({1, 2, 3, 4, 5, 6}, numbers((tpe._split(with_gamma(6), multi_history(SEVEN), 8))))
@@ -284,7 +284,7 @@ describe("tune.TPESampler on several objectives", function()
       local front = {}
       for q, i in ipairs(pareto.fronts(all)[1]) do front[q] = all[i] end
       local hv_ref, count = m == 2 and {1.1, 1.1} or {1.1, 1.1, 1.1}, math.max(1, #front // 2)
-      assert.same(greedy(front, hv_ref, count), tpe._hssp(front, hv_ref, count), "seed " .. seed)
+      assert.same(greedy(front, hv_ref, count), pareto.hssp(front, hv_ref, count), "seed " .. seed)
     end
   end)
 

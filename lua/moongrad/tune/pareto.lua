@@ -7,9 +7,12 @@
 --   pareto.fronts(points)         the non-dominated sorting: a list of fronts
 --   pareto.crowding(points, front) NSGA-II's crowding distances
 --   pareto.hypervolume(points, ref) the volume the points dominate up to ref
+--   pareto.reference(points)      Optuna's reference point, and the points clipped
+--   pareto.hssp(points, ref, k)   k points of the most hypervolume, greedily
 --
 -- Fronts hold indices into points, ascending; front 1 is the Pareto front.
 local huge, max, min, sort = math.huge, math.max, math.min, table.sort
+local EPS = 1e-12  -- Optuna's stand-in for a zero coordinate of the reference point
 local ipairs = ipairs
 
 local pareto = {}
@@ -124,6 +127,68 @@ function pareto.hypervolume(points, ref)
     if ok then inside[#inside + 1] = p end
   end
   return volume(inside, ref, #ref)
+end
+
+-- pareto.reference(points) --> the points clipped into the box the
+-- reference point bounds, and Optuna's reference point for them: per loss,
+-- 1.1 times the worst finite value (0.9 times a negative one, EPS for 0);
+-- an infinite loss is clipped to the finite range so that no volume is
+-- infinite.
+function pareto.reference(points)
+  local ref, clipped = {}, {}
+  for k = 1, #points[1] do
+    local worst, best
+    for _, p in ipairs(points) do
+      local v = p[k]
+      if v > -huge and v < huge then
+        if not worst or v > worst then worst = v end
+        if not best or v < best then best = v end
+      end
+    end
+    worst = worst or 0
+    ref[k] = max(1.1 * worst, 0.9 * worst)
+    if ref[k] == 0 then ref[k] = EPS end
+    local lo = best or ref[k] - 1
+    for i, p in ipairs(points) do
+      clipped[i] = clipped[i] or {}
+      clipped[i][k] = min(ref[k], max(lo, p[k]))
+    end
+  end
+  return clipped, ref
+end
+
+-- Greedy hypervolume subset selection (Guerreiro, Fonseca & Paquete 2016:
+-- within 1 - 1/e of the best subset): `count` of the points, each time the
+-- one adding the most hypervolume to those taken, the first on a tie.
+-- --> their positions in points, in the order taken. Lazily (Minoux 1978):
+-- a point's gain only shrinks as others are taken, so a gain measured in
+-- an earlier round bounds the present one, and only a candidate whose
+-- bound leads is measured again; the choice is the plain greedy one, at a
+-- fraction of the hypervolumes when the front is large.
+function pareto.hssp(points, ref, count)
+  local gain, with, fresh, taken, chosen, picked, hv = {}, {}, {}, {}, {}, {}, 0
+  for i, p in ipairs(points) do
+    with[i] = pareto.hypervolume({p}, ref)
+    gain[i], fresh[i] = with[i], 1
+  end
+  while #picked < count do
+    local round = #picked + 1
+    while true do
+      local top
+      for i = 1, #points do
+        if not taken[i] and (top == nil or gain[i] > gain[top]) then top = i end
+      end
+      if fresh[top] == round then
+        taken[top], hv = true, with[top]
+        chosen[round], picked[round] = points[top], top
+        break
+      end
+      chosen[round] = points[top]
+      with[top] = pareto.hypervolume(chosen, ref)
+      gain[top], fresh[top] = with[top] - hv, round
+    end
+  end
+  return picked
 end
 
 return pareto
