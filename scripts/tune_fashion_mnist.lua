@@ -81,7 +81,7 @@ local function objective(config, trial)
   local loader = data.DataLoader(data.TensorDataset(x_train, y_train),
                                  { batch_size = config.batch_size, shuffle = true })
   local opt = optimizer_for(model, trial)
-  local history = train.fit(model, {
+  local ok, history = pcall(train.fit, model, {
     train = loader,
     val = data.DataLoader(data.TensorDataset(x_val, y_val), { batch_size = 1000 }),
     loss = F.cross_entropy, optimizer = opt,
@@ -89,6 +89,11 @@ local function objective(config, trial)
     epochs = config.epochs, metrics = { "accuracy" }, progress = "quiet",
     callbacks = { tune.TrialCallback(trial, { monitor = "val_accuracy" }) },
   })
+  -- a learning rate too large makes the loss NaN: a bad configuration, not
+  -- a bug, so the trial fails quietly (NaN) and the search goes on, where
+  -- any other error stops it
+  if not ok and tostring(history):find("^fit: loss is") then return 0 / 0 end
+  if not ok then error(history, 0) end
   local last = history.epochs[#history.epochs]
   trial:set("epochs", #history.epochs)
   mg.save(("%s/models/trial-%04d.safetensors"):format(out, trial.number), model:state_dict())
