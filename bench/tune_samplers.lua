@@ -12,8 +12,8 @@
 -- suggestions (where define-by-run samplers do their work) and tell; the
 -- functions themselves cost microseconds.
 -- Prints the medians and the spread, and the twin's when it ran, then the
--- Bayesian sampler's suggestion time against the number of observations,
--- and writes build/tune_bench.md.
+-- Bayesian sampler's suggestion time against the number of observations
+-- and what a process per trial costs, and writes build/tune_bench.md.
 --
 --   build/moongrad bench/tune_samplers.lua [--seeds 10] [--only branin,levy5]
 --       [--samplers random,tpe,tpe-multivariate,bayes,cmaes] [--no-peer]
@@ -170,6 +170,36 @@ if wanted(opts.samplers, "bayes") then
   mg.set_num_threads(threads)
 end
 
+-- What a process per trial costs: a trivial objective run in this process,
+-- in a process forked per trial (isolate) and in two workers, with and
+-- without 256 MiB of data loaded (a fork copies the page tables of all of
+-- it and the child's exit tears them down). Median of 3 runs of 40 trials.
+local fork_rows = {}
+do
+  local function per_trial(o)
+    local times = {}
+    for rep = 1, 3 do
+      local study = tune.Study{space = {x = tune.uniform(0, 1)}, seed = rep}
+      local t0 = mg.clock()
+      o.trials, o.verbose = 40, false
+      study:optimize(function(c) return c.x end, o)
+      times[rep] = (mg.clock() - t0) / 40
+    end
+    return 1e3 * harness.median(times)
+  end
+  print("the cost of a trial's process, trivial objective (median of 3 x 40 trials):")
+  for _, loaded in ipairs {0, 256} do
+    local data = loaded > 0 and mg.ones(loaded * 1024 * 1024 // 4) or nil
+    local row = {loaded = loaded, inline = per_trial{workers = 0},
+                 isolate = per_trial{isolate = true}, two = per_trial{workers = 2}}
+    fork_rows[#fork_rows + 1] = row
+    print(fmt("  %3d MiB loaded: in this process %.3f ms, a fork per trial %.2f ms, " ..
+              "2 workers %.2f ms", loaded, row.inline, row.isolate, row.two))
+    data = nil
+    collectgarbage()
+  end
+end
+
 local md = {"| function | sampler | median regret (min-max) | ms per trial |", "|---|---|---|---|"}
 for _, r in ipairs(rows) do
   md[#md + 1] = fmt("| %s | %s | %.4g (%.3g-%.3g) | %.2f |", r.fn, r.sampler, r.regret, r.lo, r.hi, r.ms)
@@ -181,6 +211,11 @@ if #suggest_rows > 0 then
   md[#md + 1] = "\n| observations (6-D) | BayesSampler suggestion, ms (1 thread) |"
   md[#md + 1] = "|---|---|"
   for _, r in ipairs(suggest_rows) do md[#md + 1] = fmt("| %d | %.1f |", r.n, r.ms) end
+end
+md[#md + 1] = "\n| data loaded | in this process, ms per trial | a fork per trial | 2 workers |"
+md[#md + 1] = "|---|---|---|---|"
+for _, r in ipairs(fork_rows) do
+  md[#md + 1] = fmt("| %d MiB | %.3f | %.2f | %.2f |", r.loaded, r.inline, r.isolate, r.two)
 end
 f:write(fmt("%d seeds, %s\n\n", opts.seeds, os.date("!%Y-%m-%d %H:%M UTC")), table.concat(md, "\n"), "\n")
 f:close()
