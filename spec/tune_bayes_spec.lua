@@ -193,8 +193,47 @@ describe("BayesSampler", function()
     end
   end)
 
+  it("sizes its trust region by TuRBO's rule, replayed from the history", function()
+    local bayes = require "moongrad.tune.bayes"
+    local sp = unit_space(2)
+    local losses, history = {}, {}
+    local function at(k) -- the history of the first k losses
+      for i = 1, k do
+        history[i] = { number = i, state = "complete", values = { x1 = 0.5, x2 = 0.5 },
+                       loss = losses[i] }
+      end
+      for i = k + 1, #history do history[i] = nil end
+      return history
+    end
+    -- two initial trials (best 5), then with d = 2 a streak of max(4, d) = 4
+    -- failures halves the side 0.8 -> 0.4, three wins double it back, a
+    -- failed or running trial counts for nothing, and 4.999 is no win (it
+    -- improves 5 by less than 0.1%)
+    losses = { 5, 6, 7, 4.999, 9, 9, 4, 3, 2 }
+    assert.equal(0.8, bayes._trust_side(sp, at(2), 2))
+    assert.equal(0.8, bayes._trust_side(sp, at(5), 2))
+    assert.equal(0.4, bayes._trust_side(sp, at(6), 2))
+    assert.equal(0.4, bayes._trust_side(sp, at(8), 2))
+    assert.equal(0.8, bayes._trust_side(sp, at(9), 2))
+    history[10] = { number = 10, state = "failed", values = { x1 = 0.5, x2 = 0.5 } }
+    history[11] = { number = 11, state = "running", values = { x1 = 0.5, x2 = 0.5 } }
+    assert.equal(0.8, bayes._trust_side(sp, history, 2))
+    -- the seventh halving ends below 2^-7 and starts over at 0.8
+    losses = { 1 }
+    for i = 2, 1 + 4 * 7 do losses[i] = 2 end
+    assert.equal(0.8 / 2 ^ 6, bayes._trust_side(sp, at(1 + 4 * 6), 1))
+    assert.equal(0.8, bayes._trust_side(sp, at(1 + 4 * 7), 1))
+    -- the box: length scales 0.1 and 0.4 (geometric mean 0.2) stretch a side
+    -- of 0.4 to 0.2 and 0.8, clipped to the cube
+    local lo, hi = bayes._trust_box(0.4, { 0.5, 0.9 }, { 0.1, 0.4 })
+    local approx = require "support.approx"
+    approx.assert_close({ lo[1], lo[2], hi[1], hi[2] }, { 0.4, 0.5, 0.6, 1 }, 1e-12, 1e-12)
+  end)
+
   it("rejects unknown options and bad values", function()
     assert.has_error(function() BayesSampler { inital = 5 } end)
+    assert.has_error(function() BayesSampler { trust_region = "yes" } end,
+                     "tune.BayesSampler: trust_region must be true or false, got yes")
     assert.matches("unknown option 'inital'", select(2, pcall(BayesSampler, { inital = 5 })))
     local bad = {
       { initial = 1 }, { initial = 2.5 }, { candidates = 0 }, { local_points = -1 },

@@ -525,12 +525,13 @@ print(table.concat(seen, " "))   --> 1x 1y 2x 2y]],
 
   ["tune.BayesSampler"] = {
     sig = 'tune.BayesSampler([opts]) -- or sampler = "bayes"',
-    doc = [[Bayesian optimisation: the first trials are rows of a Latin hypercube over the unit cube (every dimension's range covered evenly, keyed by the seed); after them a Gaussian process with a Matern-5/2 kernel is fitted to the finished trials' values and the next trial is the candidate of largest expected improvement. Pruned trials count at their last report, failed ones are left out, and trials running on other workers are assumed to come out at the GP's mean so parallel workers spread out. A configuration already tried is not proposed again while another candidate remains. Each suggestion refits the GP: about 15 ms up to 60 trials and 85 ms at 200 trials in 6 dimensions on one thread, negligible next to training.]],
+    doc = [[Bayesian optimisation: the first trials are rows of a Latin hypercube over the unit cube (every dimension's range covered evenly, keyed by the seed); after them a Gaussian process with a Matern-5/2 kernel is fitted to the finished trials' values and the next trial is the candidate of largest expected improvement. Half of the random candidates come from a trust region around the best trial (TuRBO's box, halved after a streak of trials that do not improve, doubled after a streak that do, replayed from the history), which keeps a many-moded search refining its best basin. Pruned trials count at their last report, failed ones are left out, and trials running on other workers are assumed to come out at the GP's mean so parallel workers spread out. A configuration already tried is not proposed again while another candidate remains. Each suggestion refits the GP: about 15 ms up to 60 trials and 85 ms at 200 trials in 6 dimensions on one thread, negligible next to training.]],
     opts = {
       { "initial", "max(5, 2 * dims)", "trials taken from the Latin hypercube before the GP (integer >= 2)" },
       { "candidates", "1000", "random points scored by expected improvement each trial" },
       { "local_points", "40", "perturbations scored around each of the best trials, then around the best candidates (>= 0)" },
       { "local_scale", "0.1", "standard deviation of those perturbations in the unit cube, in (0, 1] (the second round uses a quarter)" },
+      { "trust_region", "true", "draw half of the random candidates in a trust region around the best trial, sized by TuRBO's rule (false: all from the whole space)" },
       { "xi", "0.01", "exploration margin in standard deviations of the values (>= 0; larger explores more)" },
       { "restarts", "2", "starting points of the GP's hyperparameter fit (1, 2 or 3): each takes 8 iterations, then the best goes on" },
       { "iterations", "80", "most L-BFGS iterations per start of that fit (it usually converges in 20 to 40)" },
