@@ -15,7 +15,7 @@
 -- Bayesian sampler's suggestion time against the number of observations
 -- and what a process per trial costs, and writes build/tune_bench.md.
 --
---   build/moongrad bench/tune_samplers.lua [--seeds 10] [--only branin,levy5]
+--   build/moongrad bench/tune_samplers.lua [--seeds 20] [--only branin,levy5]
 --       [--samplers random,tpe,tpe-multivariate,bayes,cmaes] [--no-peer]
 --       [--md build/tune_bench.md]
 local tune = require "moongrad.tune"
@@ -24,7 +24,7 @@ local here = (arg[0]:match("^(.*/)") or "./")
 local harness = dofile(here .. "harness.lua")
 local fmt = string.format
 
-local opts = {seeds = 10, only = nil, samplers = "random,tpe,tpe-multivariate,bayes,cmaes",
+local opts = {seeds = 20, only = nil, samplers = "random,tpe,tpe-multivariate,bayes,cmaes",
               peer = true,
               md = "build/tune_bench.md"}
 do
