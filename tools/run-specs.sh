@@ -1,9 +1,11 @@
 #!/bin/sh
-# Runs busted over the given spec paths and closes with a plain summary
+# Runs busted over the given spec paths, printing a line per spec file as
+# it finishes (spec/support/progress.lua), and closes with a plain summary
 # line ("N passed, N failed") that any CI reader understands.
 set -u
 out=$(mktemp)
-lua5.4 /usr/bin/busted --output=utfTerminal "$@" 2>&1 | tee "$out"
+here=$(dirname "$0")
+lua5.4 /usr/bin/busted --output="$here/../spec/support/progress.lua" "$@" 2>&1 | tee "$out"
 # busted's summary: "12 successes / 0 failures / 1 error / 0 pending : 0.5 seconds"
 line=$(grep -E '[0-9]+ success' "$out" | tail -n 1)
 rm -f "$out"
