@@ -10,7 +10,8 @@
 -- so it is shared), the median rule stops trials that are clearly behind,
 -- and every finished trial is appended to --out/study.jsonl: running the
 -- script again with the same --out continues the study. At the end: the
--- leaderboard, a chart of the search (--out/study.svg), and the best
+-- leaderboard, a chart of the search (--out/study.svg), the validation
+-- accuracy against each hyperparameter (--out/params.svg), and the best
 -- trial's model evaluated once on the 10,000 test images.
 --
 --   build/moongrad scripts/tune_fashion_mnist.lua [--trials 40] [--workers N]
@@ -126,6 +127,8 @@ print()
 print(study:leaderboard { top = 10 })
 study:plot(out .. "/study.svg", { title = "Fashion-MNIST MLP: hyperparameter search",
                                   ylabel = "validation accuracy" })
+study:plot_params(out .. "/params.svg", { title = "Fashion-MNIST MLP: validation accuracy " ..
+                                                 "against each hyperparameter" })
 study:write_csv(out .. "/trials.csv")
 
 -- ---- the best trial's model on the test set --------------------------------------------
@@ -151,4 +154,5 @@ print(("best: trial %d, validation accuracy %.2f%%: %s"):format(best.number, 100
                                                             table.concat(parts, ", ")))
 print(("test accuracy of the best configuration: %.2f%% (%d test images)")
       :format(100 * test.accuracy, y_test:shape()[1]))
-print(("chart: %s/study.svg   trials: %s/trials.csv   study: %s"):format(out, out, study.path))
+print(("charts: %s/study.svg, %s/params.svg   trials: %s/trials.csv   study: %s")
+      :format(out, out, out, study.path))

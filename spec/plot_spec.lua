@@ -101,6 +101,41 @@ describe("plot.lines", function()
   end)
 end)
 
+describe("plot.panels", function()
+  it("draws a grid of panels with log and categorical x axes and ringed points", function()
+    local svg = plot.panels{title = "Grid", columns = 2, panels = {
+      {title = "lr", log_x = true, series = {
+        {name = "trial", x = {1e-4, 1e-3, 3e-3, 1e-2}, y = {3, 1, 1.5, 2}, line = false},
+        {name = "best", x = {1e-3}, y = {1}, line = false, ring = true}}},
+      {title = "act", x_labels = {"relu", "gelu"}, series = {{x = {1, 2, 1}, y = {1, 2, 3}, line = false}}},
+      {title = "third", series = {{y = {1, 2}}}},
+    }}
+    check_svg(svg)
+    -- two columns: the third panel starts a second row, below the first
+    local titles = {}
+    for x, y, name in svg:gmatch('<text x="([%d.]+)" y="([%d.]+)" font%-size="15" font%-weight="bold" '
+                                 .. 'text%-anchor="middle" [^>]*>([^<]*)<') do
+      titles[name] = {tonumber(x), tonumber(y)}
+    end
+    assert.is_true(titles.lr[2] == titles.act[2] and titles.act[1] > titles.lr[1])
+    assert.is_true(titles.third[1] == titles.lr[1] and titles.third[2] > titles.lr[2])
+    -- the log axis names its decades (and, over two decades or less, 2 and 5 times them)
+    for _, label in ipairs{">1e-4<", ">0.001<", ">0.01<", ">0.002<", ">0.005<", ">relu<", ">gelu<"} do
+      assert.is_truthy(svg:find(label, 1, true), label)
+    end
+    -- the ring: open circles, one in the legend and one at the point
+    local _, rings = svg:gsub('<circle [^>]*r="6" fill="none"', "")
+    assert.are.equal(2, rings)
+  end)
+
+  it("rejects a call without panels", function()
+    assert.has_error(function() plot.panels{panels = {}} end,
+      "panels: expects {panels = {{series = {...}, ...}, ...}}")
+    assert.has_error(function() plot.panels{panels = {{series = {}}}} end,
+      "panels: panel 1: series must be a non-empty list of {name = ..., x = {...}, y = {...}}")
+  end)
+end)
+
 describe("plot axes", function()
   it("puts ticks on round numbers covering the data", function()
     local ax = plot._nice_axis(0.29, 0.97, 6)

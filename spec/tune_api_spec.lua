@@ -460,3 +460,51 @@ describe("tune define-by-run", function()
     assert.truthy(err:find("enqueue_trial gave x = 9, which uniform(-4, 4) does not hold", 1, true), err)
   end)
 end)
+
+describe("study:plot_params", function()
+  it("draws every trial's value against each parameter, the best trial ringed", function()
+    local study = tune.Study{space = {dropout = tune.uniform(0, 0.5)}, direction = "maximize",
+                             name = "toy", seed = 1}
+    -- three trials with known parameters: trial 2 is the best (0.9)
+    local given = {{0.1, 1e-3, "relu"}, {0.2, 1e-2, "gelu"}, {0.3, 1e-4, "relu"}}
+    for i, g in ipairs(given) do study:enqueue_trial{dropout = g[1], lr = g[2], act = g[3]} end
+    study:optimize(function(c, trial)
+      local lr = trial:suggest_float("lr", 1e-5, 1e-1, {log = true})
+      local act = trial:suggest_categorical("act", {"relu", "gelu"})
+      return ({[0.1] = 0.8, [0.2] = 0.9, [0.3] = 0.7})[c.dropout]
+    end, {trials = 3, verbose = false})
+    local path = dir .. "/params.svg"
+    local svg = study:plot_params(path)
+    assert.equal(svg, io.open(path):read("a"))
+    -- a panel per parameter, by name, with its axis: act by choice, lr on a log scale
+    for _, s in ipairs{">toy: value against each parameter<", ">act<", ">dropout<", ">lr<",
+                       ">lr (log scale)<", ">relu<", ">gelu<", ">value (maximize)<", ">best<"} do
+      assert.truthy(svg:find(s, 1, true), s)
+    end
+    -- the best trial is ringed once per panel, plus one ring per legend
+    local _, rings = svg:gsub('<circle [^>]*r="6" fill="none"', "")
+    assert.equal(6, rings)
+    local _, dots = svg:gsub('<circle [^>]*r="3" fill=', "")
+    assert.equal(9, dots) -- three trials in each of three panels
+  end)
+
+  it("rings the Pareto front of a study with directions, by the objective asked for", function()
+    local study = tune.Study{directions = {"minimize", "minimize"}, space = {x = tune.uniform(0, 1)}}
+    for _, x in ipairs{0.1, 0.5, 0.9} do study:enqueue_trial{x = x} end
+    study:optimize(function(c) return {c.x, 1 - c.x} end, {trials = 3, verbose = false})
+    local svg = study:plot_params(nil, {objective = 2})
+    assert.truthy(svg:find(">value 2 (minimize)<", 1, true))
+    assert.truthy(svg:find(">Pareto front<", 1, true))
+    local _, rings = svg:gsub('<circle [^>]*r="6" fill="none"', "")
+    assert.equal(4, rings) -- all three trials are on the front, and the legend's
+    assert.has_error(function() study:plot_params(nil, {objective = 3}) end,
+      "study:plot_params: objective must be an integer in 1..2, got 3")
+  end)
+
+  it("says so when there is nothing to draw", function()
+    assert.has_error(function() tune.Study{}:plot_params() end,
+      "study:plot_params: the study has no parameters to show (none declared or asked for)")
+    assert.has_error(function() tune.Study{}:plot_params(3) end,
+      "study:plot_params: path must be a file name (a string) or nil, got number")
+  end)
+end)

@@ -56,10 +56,14 @@ describe("scripts/tune_fashion_mnist.lua", function()
     assert.equal(1 + 6, lines)
   end)
 
-  it("writes the chart and the trials table", function()
+  it("writes the charts and the trials table", function()
     local svg = assert(io.open(out_dir .. "/study.svg")):read("a")
     assert.matches("^<svg", svg)
     assert.truthy(svg:find("validation accuracy", 1, true))
+    local params = assert(io.open(out_dir .. "/params.svg")):read("a")
+    for _, s in ipairs {">lr (log scale)<", ">adamw<", ">sgd<", ">width (log scale)<", ">best<"} do
+      assert.truthy(params:find(s, 1, true), s)
+    end
     local csv = assert(io.open(out_dir .. "/trials.csv")):read("a")
     assert.matches("^number,state,value,seconds,dropout,lr,[%w,]*optimizer,weight_decay,width,"
                    .. "attr_epochs,error\n", csv)

@@ -161,7 +161,8 @@ local function all_integers(series)
 end
 
 -- Draws one panel into out (a list of SVG lines) in the box (x, y, w, h).
--- p = {series = {{name, x, y, color}}, title, xlabel, ylabel, log_y}
+-- p = {series = {{name, x, y, color}}, title, xlabel, ylabel, log_y, log_x,
+-- x_labels}: x_labels names the x values 1..K (a categorical axis).
 local function panel(out, box, p)
   local L, R, T, B = 68, 18, 54, 46
   local px, py = box.x + L, box.y + T
@@ -179,7 +180,10 @@ local function panel(out, box, p)
   local lx = px + max(0, (pw - total) / 2)
   for i, s in ipairs(series) do
     local ly = box.y + 38
-    if s.line == false then
+    if s.ring then
+      out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="6" fill="none" stroke="%s" ' ..
+                          'stroke-width="2.5"/>', c(lx + 10), c(ly), s.color)
+    elseif s.line == false then
       out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="3.5" fill="%s"/>', c(lx + 10), c(ly), s.color)
     else
       out[#out + 1] = fmt('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2.5"%s/>',
@@ -191,17 +195,31 @@ local function panel(out, box, p)
     lx = lx + items[i]
   end
 
-  local xlo, xhi = range(series, "x")
+  local xlo, xhi = range(series, "x", p.log_x)
   local ylo, yhi = range(series, "y", p.log_y)
   if not xlo or not ylo then
     out[#out + 1] = fmt('<text x="%s" y="%s" font-size="13" fill="#777" text-anchor="middle" ' ..
                         '%s>no data</text>', c(px + pw / 2), c(py + ph / 2), FONT)
     return
   end
-  local xa = linear_axis(xlo, xhi, 6, all_integers(series), true)
+  local xa
+  if p.x_labels then -- categories at 1..K, half a slot of margin each side
+    xa = {lo = 0.5, hi = #p.x_labels + 0.5, ticks = {}}
+    for k, name in ipairs(p.x_labels) do xa.ticks[k] = {v = k, label = tostring(name)} end
+  elseif p.log_x then
+    xa = log_axis(xlo, xhi)
+  else
+    xa = linear_axis(xlo, xhi, 6, all_integers(series), true)
+  end
   local ya = p.log_y and log_axis(ylo, yhi) or linear_axis(ylo, yhi, 6)
   local inset = 6          -- so that markers at the ends stay clear of the frame
-  local function sx(v) return px + inset + (v - xa.lo) / (xa.hi - xa.lo) * (pw - 2 * inset) end
+  local function sx(v)
+    if xa.log then
+      return px + inset + (log(v, 10) - log(xa.lo, 10)) / (log(xa.hi, 10) - log(xa.lo, 10))
+        * (pw - 2 * inset)
+    end
+    return px + inset + (v - xa.lo) / (xa.hi - xa.lo) * (pw - 2 * inset)
+  end
   local function sy(v)
     if ya.log then
       return py + ph - (log(v, 10) - log(ya.lo, 10)) / (log(ya.hi, 10) - log(ya.lo, 10)) * ph
@@ -224,8 +242,11 @@ local function panel(out, box, p)
                         c(x), c(py), c(x), c(py + ph))
     out[#out + 1] = fmt('<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#555" stroke-width="1"/>',
                         c(x), c(py + ph), c(x), c(py + ph + 4))
-    out[#out + 1] = fmt('<text x="%s" y="%s" font-size="11" text-anchor="middle" fill="#333" %s>%s</text>',
-                        c(x), c(py + ph + 17), FONT, esc(t.label))
+    -- a log axis over more than two decades names its powers of ten only
+    if not t.minor or not xa.log or xa.hi / xa.lo <= 100 * (1 + 1e-9) then
+      out[#out + 1] = fmt('<text x="%s" y="%s" font-size="11" text-anchor="middle" fill="#333" %s>%s</text>',
+                          c(x), c(py + ph + 17), FONT, esc(t.label))
+    end
   end
   out[#out + 1] = fmt('<rect x="%s" y="%s" width="%s" height="%s" fill="none" stroke="#555" ' ..
                       'stroke-width="1"/>', c(px), c(py), c(pw), c(ph))
@@ -248,7 +269,7 @@ local function panel(out, box, p)
     local segs, cur, npts = {}, {}, 0
     for i = 1, min(#s.x, #s.y) do
       local xv, yv = s.x[i], s.y[i]
-      if finite(xv) and finite(yv) and (not ya.log or yv > 0) then
+      if finite(xv) and finite(yv) and (not ya.log or yv > 0) and (not xa.log or xv > 0) then
         cur[#cur + 1] = c(sx(xv)) .. "," .. c(sy(yv))
         npts = npts + 1
       elseif #cur > 0 then
@@ -265,7 +286,12 @@ local function panel(out, box, p)
       for _, seg in ipairs(segs) do
         for _, pt in ipairs(seg) do
           local x, y = pt:match("([^,]+),([^,]+)")
-          out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="3" fill="%s"/>', x, y, s.color)
+          if s.ring then
+            out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="6" fill="none" stroke="%s" ' ..
+                                'stroke-width="2.5"/>', x, y, s.color)
+          else
+            out[#out + 1] = fmt('<circle cx="%s" cy="%s" r="3" fill="%s"/>', x, y, s.color)
+          end
         end
       end
     end
@@ -273,7 +299,8 @@ local function panel(out, box, p)
   out[#out + 1] = "</g>"
 end
 
-local function document(width, height, title, panels)
+-- panels in a grid of `columns` (default: all in one row).
+local function document(width, height, title, panels, columns)
   local out = {
     fmt('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">',
         width, height, width, height),
@@ -285,10 +312,13 @@ local function document(width, height, title, panels)
                         'text-anchor="middle" %s>%s</text>', c(width / 2), FONT, esc(title))
     top = 34
   end
-  local pw = width / #panels
+  columns = min(columns or #panels, #panels)
+  local rows = ceil(#panels / columns)
+  local pw, ph = width / columns, (height - top) / rows
   for i, p in ipairs(panels) do
     p.clip_id = "plot" .. i
-    panel(out, {x = (i - 1) * pw, y = top, w = pw, h = height - top}, p)
+    local col, row = (i - 1) % columns, (i - 1) // columns
+    panel(out, {x = col * pw, y = top + row * ph, w = pw, h = ph}, p)
   end
   out[#out + 1] = "</svg>"
   return concat(out, "\n") .. "\n"
@@ -338,6 +368,35 @@ function plot.lines(o)
   local svg = document(o.width or 760, o.height or 480, nil, {{
     series = series, title = o.title, xlabel = o.xlabel, ylabel = o.ylabel, log_y = o.log_y}})
   write(o.path, svg, "lines")
+  return svg
+end
+
+-- plot.panels{panels = {{title =, xlabel =, ylabel =, series = {...}, log_x =, log_y =,
+-- x_labels =}, ...}, columns =, path =, title =, width =, height =} --> svg text:
+-- several panels in a grid (columns per row, default 3), each drawn as
+-- lines draws one. A series with ring = true is drawn as open rings (to
+-- mark chosen points over a scatter); x_labels makes a categorical x axis
+-- (x values 1..K).
+function plot.panels(o)
+  if type(o) ~= "table" or type(o.panels) ~= "table" or #o.panels == 0 then
+    error("panels: expects {panels = {{series = {...}, ...}, ...}}", 2)
+  end
+  local ps = {}
+  for i, p in ipairs(o.panels) do
+    local series = {}
+    for k, sr in ipairs(p.series or {}) do
+      series[k] = {name = sr.name, x = sr.x, y = sr.y, color = sr.color, dash = sr.dash,
+                   markers = sr.markers, line = sr.line, ring = sr.ring}
+    end
+    check_series(fmt("panels: panel %d", i), series)
+    ps[i] = {series = series, title = p.title, xlabel = p.xlabel, ylabel = p.ylabel,
+             log_x = p.log_x, log_y = p.log_y, x_labels = p.x_labels}
+  end
+  local columns = min(o.columns or 3, #ps)
+  local rows = ceil(#ps / columns)
+  local svg = document(o.width or 380 * columns, o.height or 340 * rows + (o.title and 34 or 0),
+                       o.title, ps, columns)
+  write(o.path, svg, "panels")
   return svg
 end
 

@@ -457,6 +457,27 @@ os.remove(path)]],
     see = { "plot.training_curves", "plot.colors" },
   },
 
+  ["plot.panels"] = {
+    sig = "plot.panels(opts)",
+    doc = [[Draws several panels in a grid (columns per row, default 3) and returns the SVG text, writing it to opts.path when given. Each panel is {title, xlabel, ylabel, series, log_x, log_y, x_labels} and is drawn as plot.lines draws its one panel; log_x makes a logarithmic x axis (points <= 0 skipped; over two decades or less the ticks at 2 and 5 times the powers of ten are named too), and x_labels = {"a", "b", ...} a categorical one whose values are 1..K. A series with ring = true is drawn as open rings, to mark chosen points over a scatter (study:plot_params rings the best trial). An empty panel list, or a panel whose series plot.lines would refuse, is an error naming the panel.]],
+    opts = {
+      { "panels", "required", "the list of panels described above" },
+      { "columns", "3", "panels per row" },
+      { "path", "nil", "file to write the SVG to" },
+      { "title", "nil", "title above the grid" },
+      { "width", "380 per column", "image width in pixels" },
+      { "height", "340 per row", "image height in pixels" },
+    },
+    example = [[
+local svg = plot.panels{title = "Search", panels = {
+  {title = "lr", log_x = true, series = {{name = "trial", x = {1e-4, 1e-3, 1e-2}, y = {0.8, 0.9, 0.7}, line = false},
+                                         {name = "best", x = {1e-3}, y = {0.9}, line = false, ring = true}}},
+  {title = "act", x_labels = {"relu", "gelu"}, series = {{x = {1, 2}, y = {0.9, 0.8}, line = false}}}}}
+print(svg:find(">gelu<", 1, true) ~= nil)   --> true]],
+    group = "Charts",
+    see = { "plot.lines", "tune.Study:plot_params" },
+  },
+
   ["plot.training_curves"] = {
     sig = "plot.training_curves(history [, path [, opts]])",
     doc = [[Draws a history from train.fit (or any table {epochs = {{epoch, train_loss, val_loss, train_accuracy, val_accuracy}, ...}, lr = {...}}) as side-by-side panels: loss per epoch (train and validation), accuracy per epoch when recorded and the learning rate per step when history.lr is non-empty. Returns the SVG text and writes it to path when given. A table without epochs, or a history with nothing to draw, is an error.]],

@@ -230,6 +230,27 @@ os.remove(path)]],
     see = { "tune.Study:leaderboard", "tune.Study:write_csv" },
   },
 
+  ["tune.Study:plot_params"] = {
+    sig = "study:plot_params([path [, {title =, objective =, columns =, width =, height =}]]) --> svg text",
+    doc = [[An SVG chart of what each parameter did, as Optuna's plot_slice: one panel per parameter (declared or asked for define-by-run), every complete trial's value against that parameter's value, on a log axis for log dimensions and by name for a choice, with the best trial ringed (in a study with directions, the Pareto front, by the value objective names). Writes the file when path is given (replaced atomically) and returns the SVG text either way. A study with no parameter is an error.]],
+    opts = {
+      { "title", '"<name>: value against each parameter"', "the chart's title" },
+      { "objective", "1", "with directions: which value is the y axis" },
+      { "columns", "3", "panels per row" },
+      { "width", "380 per column", "width in pixels" },
+      { "height", "340 per row", "height in pixels" },
+    },
+    example = [[
+local study = tune.Study{direction = "maximize", seed = 1}
+study:optimize(function(_, trial)
+  local lr = trial:suggest_float("lr", 1e-4, 1e-1, {log = true})
+  return -(math.log(lr, 10) + 2) ^ 2
+end, {trials = 8, verbose = false})
+local svg = study:plot_params()
+print(svg:find(">lr (log scale)<", 1, true) ~= nil)   --> true]],
+    see = { "tune.Study:plot", "plot.panels", "tune.Study:leaderboard" },
+  },
+
   ["tune.Study:write_csv"] = {
     sig = "study:write_csv(path) --> csv text",
     doc = [[Writes one row per trial to the CSV file path (replaced atomically) and returns the text: columns number, state, value (value_1, value_2, ... for a study with directions), seconds, the searched parameters (sorted by name), attr_<key> for every key set with trial:set, and error. Floats are written exactly (they read back to the same number); cells holding commas, quotes or newlines are quoted.]],

@@ -178,6 +178,84 @@ function Study:_plot_front(path, o, plot)
     width = o.width, height = o.height}
 end
 
+-- The dimension a parameter was searched over: the declared one, or the
+-- one the trials that asked for it described (define-by-run).
+local function dimension(study, name, trials)
+  if study.space.dims[name] then return study.space.dims[name] end
+  for _, r in ipairs(trials) do
+    local spec = r.specs and r.specs[name]
+    if spec then return require("moongrad.tune.space").from_spec(spec) end
+  end
+end
+
+-- study:plot_params([path [, {title =, objective = 1, columns = 3, width =, height =}]])
+--   --> svg text: one panel per parameter, every complete trial's value
+-- against that parameter (a log axis for log dimensions, the choices by
+-- name for a choice), the best trial ringed (with directions: the Pareto
+-- front, by objective `objective`). Optuna's plot_slice.
+function Study:plot_params(path, opts)
+  if path ~= nil and type(path) ~= "string" then
+    error(fmt("study:plot_params: path must be a file name (a string) or nil, got %s",
+              type(path)), 2)
+  end
+  local o = util.check_options(opts, "study:plot_params", {title = true, objective = true,
+                                                          columns = true, width = true,
+                                                          height = true}, 2)
+  local k = o.objective or 1
+  local count = self.directions and #self.directions or 1
+  if type(k) ~= "number" or k ~= floor(k) or k < 1 or k > count then
+    error(fmt("study:plot_params: objective must be an integer in 1..%d, got %s", count,
+              tostring(k)), 2)
+  end
+  local function value(r) return r.values and r.values[k] or r.value end
+  local trials, best = {}, {}
+  for _, r in ipairs(self:trials()) do
+    if r.state == "complete" then trials[#trials + 1] = r end
+  end
+  if self.directions then
+    for _, r in ipairs(self:best_trials()) do best[r.number] = true end
+  else
+    local b = self:best()
+    if b then best[b.number] = true end
+  end
+  local plot = require "moongrad.plot"
+  local panels = {}
+  for _, name in ipairs(self:param_names()) do
+    local dim = dimension(self, name, self:trials())
+    local xs, ys, bx, by = {}, {}, {}, {}
+    for _, r in ipairs(trials) do
+      local v = r.params[name]
+      if v ~= nil and dim then
+        if dim.kind == "choice" then
+          for i, ch in ipairs(dim.choices) do if ch == v then v = i end end
+        end
+        if type(v) == "number" then
+          xs[#xs + 1], ys[#ys + 1] = v, value(r)
+          if best[r.number] then bx[#bx + 1], by[#by + 1] = v, value(r) end
+        end
+      end
+    end
+    local labels
+    if dim and dim.kind == "choice" then
+      labels = {}
+      for i, ch in ipairs(dim.choices) do labels[i] = tostring(ch) end
+    end
+    panels[#panels + 1] = {title = name, xlabel = name .. (dim and dim.log and " (log scale)" or ""),
+      ylabel = self.directions and fmt("value %d (%s)", k, self.directions[k])
+               or fmt("value (%s)", self.direction),
+      log_x = dim and dim.log, x_labels = labels, series = {
+        {name = "trial", x = xs, y = ys, line = false, color = plot.colors[1]},
+        {name = self.directions and "Pareto front" or "best", x = bx, y = by, line = false,
+         ring = true, color = plot.colors[4]}}}
+  end
+  if #panels == 0 then
+    error("study:plot_params: the study has no parameters to show (none declared or asked for)", 2)
+  end
+  return plot.panels{panels = panels, path = path, columns = o.columns, width = o.width,
+                     height = o.height,
+                     title = o.title or fmt("%s: value against each parameter", self.name or "Study")}
+end
+
 -- study:write_csv(path): one row per trial (number, state, value, seconds,
 -- the parameters, the attributes set with trial:set, the error).
 function Study:write_csv(path)
