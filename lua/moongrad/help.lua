@@ -36,7 +36,7 @@ M.MODULES = {
   { "transforms", "moongrad.transforms" }, { "train", "moongrad.train" },
   { "tune", "moongrad.tune" }, { "plot", "moongrad.plot" },
   { "checkpoint", "moongrad.checkpoint" }, { "dist", "moongrad.dist" },
-  { "attach", "moongrad.attach" },
+  { "attach", "moongrad.attach" }, { "cli", "moongrad.cli" },
 }
 
 -- The doc tables, moongrad/help/<file>.lua.

@@ -457,6 +457,49 @@ os.remove(path)]],
     see = { "plot.training_curves", "plot.colors" },
   },
 
+  cli = {
+    sig = 'local cli = require "moongrad.cli"',
+    doc = [[Command lines for scripts, on Debian's lua-argparse: one style for every script in scripts/ (--epochs 5), --help with each option's meaning, default and an example, and exit status 2 with a line naming the option for anything a script does not take.]],
+    groups = { "Scripts" },
+    example = [[
+local parser = cli.parser("demo.lua", "Print a number.", "build/moongrad demo.lua --n 3")
+parser:option("--n", "The number.", "1"):convert(cli.integer(0))
+print(parser:parse({"--n", "7"}).n)   --> 7]],
+    see = { "cli.parser" },
+  },
+
+  ["cli.parser"] = {
+    sig = "cli.parser(name, description [, example]) --> parser",
+    doc = [[A command-line parser for a script: Debian's lua-argparse, as every script in scripts/ uses it. Declare options with parser:option("--epochs", "Epochs to train.", "20"):convert(cli.integer(1)), switches with parser:flag("--dist", "..."), positional arguments with parser:argument(...), then args = parser:parse(arg) (--batch-size becomes args.batch_size). --help prints the description, every option with its meaning and default, and the example, and exits with status 0; an unknown option, a missing value or one a converter refuses prints the usage and one line naming the option, and exits with status 2 (argparse alone exits with 1).]],
+    example = [[
+local parser = cli.parser("demo.lua", "Train something small.", "build/moongrad demo.lua --epochs 3")
+parser:option("--epochs", "Epochs to train.", "20"):convert(cli.integer(1))
+parser:option("--lr", "Learning rate.", "1e-3"):convert(cli.number(0))
+parser:flag("--quick", "A run of a few seconds.")
+local args = parser:parse({"--epochs", "3", "--quick"})
+print(args.epochs, args.lr, args.quick)   --> 3	0.001	true]],
+    group = "Scripts",
+    see = { "cli.integer", "cli.number" },
+  },
+
+  ["cli.integer"] = {
+    sig = "cli.integer([lo [, hi]]) --> converter",
+    doc = [[A converter for parser:option(...):convert(...): the text as an integer within lo..hi (either bound may be nil), or nil and "expected an integer >= 1, got x", which cli.parser prefixes with the option's name.]],
+    example = [[
+print(cli.integer(1)("5"), cli.integer(1)("0"))   --> 5	nil	expected an integer >= 1, got 0]],
+    group = "Scripts",
+    see = { "cli.parser", "cli.number" },
+  },
+
+  ["cli.number"] = {
+    sig = "cli.number([above [, upto]]) --> converter",
+    doc = [[A converter: the text as a finite float greater than above and at most upto (either may be nil), or nil and what was expected.]],
+    example = [[
+print(cli.number(0)("3e-4"), cli.number(0, 1)("2"))   --> 0.0003	nil	expected a number > 0 and <= 1, got 2]],
+    group = "Scripts",
+    see = { "cli.parser", "cli.integer" },
+  },
+
   ["plot.panels"] = {
     sig = "plot.panels(opts)",
     doc = [[Draws several panels in a grid (columns per row, default 3) and returns the SVG text, writing it to opts.path when given. Each panel is {title, xlabel, ylabel, series, log_x, log_y, x_labels} and is drawn as plot.lines draws its one panel; log_x makes a logarithmic x axis (points <= 0 skipped; over two decades or less the ticks at 2 and 5 times the powers of ten are named too), and x_labels = {"a", "b", ...} a categorical one whose values are 1..K. A series with ring = true is drawn as open rings, to mark chosen points over a scatter (study:plot_params rings the best trial). An empty panel list, or a panel whose series plot.lines would refuse, is an error naming the panel.]],
