@@ -19,22 +19,74 @@
 --
 --   build/moongrad scripts/char_lm.lua [--models mlp,lstm,transformer]
 --       [--steps 3000] [--batch 64] [--seed 1] [--clip 1] [--samples 8]
---       [--eval-every steps/10] [--transformer-lr 1e-2] [--width 64]
---       [--compare-steps 600] [--val-words all] [--out runs/char_lm]
+--       [--eval-every 0] [--transformer-lr 1e-2] [--width 64]
+--       [--compare-steps 600] [--val-words 0] [--out runs/char_lm]
+--
+-- --eval-every 0 evaluates every steps/10 steps; --val-words 0 validates
+-- on all the held-out words.
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
 local sched = require "moongrad.sched"
 local plot = require "moongrad.plot"
+local cli = require "moongrad.cli"
 
-local opts = require("moongrad.util").parse_flags(arg, {
-  models = "mlp,lstm,transformer", steps = 3000, batch = 64, seed = 1, clip = 1,
-  samples = 8, out = "runs/char_lm", ["eval-every"] = 0, ["transformer-lr"] = 1e-2, width = 64,
-  ["compare-steps"] = 600, ["val-words"] = 0,
-})
-local steps = math.floor(opts.steps)
-local eval_every = math.floor(opts["eval-every"])
+local MODELS = { mlp = true, lstm = true, transformer = true }
+
+-- a comma-separated list of models, trained in that order
+local function model_list(s)
+  local list = {}
+  for name in s:gmatch("[^,]+") do
+    if not MODELS[name] then return nil, ("unknown model '%s' (mlp, lstm, transformer)"):format(name) end
+    list[#list + 1] = name
+  end
+  if #list == 0 then return nil, "expected one or more of mlp, lstm, transformer" end
+  return list
+end
+
+-- a number >= 0 (0 turns gradient clipping off)
+local function nonnegative(s)
+  local v = cli.number()(s)
+  if not v or v < 0 then return nil, "expected a number >= 0, got " .. s end
+  return v
+end
+
+-- the transformer's width: 4 heads split it evenly
+local function width(s)
+  local v = cli.integer(4)(s)
+  if not v or v % 4 ~= 0 then return nil, "expected a multiple of 4 (4 heads), got " .. s end
+  return v
+end
+
+local parser = cli.parser("char_lm.lua",
+  "Train character-level language models (an MLP, an LSTM, a transformer) on the words of "
+  .. "/usr/share/dict/words, report their validation loss per character and sample words; writes "
+  .. "val_loss.svg and the transformer's warm-up comparison warmup.svg into --out.",
+  "build/moongrad scripts/char_lm.lua --models lstm --steps 300 --out runs/lstm")
+parser:option("--models", "The models to train, comma-separated: mlp, lstm, transformer.",
+              "mlp,lstm,transformer"):convert(model_list)
+parser:option("--steps", "Training steps per model.", "3000"):convert(cli.integer(1))
+parser:option("--batch", "Words per batch (the MLP takes 8 times as many 3-letter contexts).", "64")
+  :convert(cli.integer(1))
+parser:option("--seed", "Random seed.", "1"):convert(cli.integer(0))
+parser:option("--clip", "Clip the gradients to this global norm (0: no clipping).", "1")
+  :convert(nonnegative)
+parser:option("--samples", "Words each trained model samples.", "8"):convert(cli.integer(0))
+parser:option("--eval-every", "Steps between validations (0: a tenth of --steps).", "0")
+  :convert(cli.integer(0))
+parser:option("--transformer-lr", "The transformer's peak learning rate (AdamW).", "1e-2")
+  :convert(cli.number(0))
+parser:option("--width", "The transformer's model width (a multiple of its 4 heads).", "64")
+  :convert(width)
+parser:option("--compare-steps", "Steps of each run of the warm-up comparison.", "600")
+  :convert(cli.integer(1))
+parser:option("--val-words", "Validate on only this many held-out words (0: all of them).", "0")
+  :convert(cli.integer(0))
+parser:option("--out", "Folder for the charts.", "runs/char_lm")
+local opts = parser:parse(arg)
+local steps = opts.steps
+local eval_every = opts.eval_every
 if eval_every < 1 then eval_every = math.max(1, steps // 10) end
 os.execute(("mkdir -p '%s'"):format(opts.out))
 mg.manual_seed(opts.seed)
@@ -57,7 +109,7 @@ for i, k in ipairs(order) do
   if i <= #words * 0.9 then train_words[#train_words + 1] = w else val_words[#val_words + 1] = w end
   maxlen = math.max(maxlen, #w)
 end
-local keep = math.floor(opts["val-words"]) -- a smaller validation set, for quick runs
+local keep = opts.val_words -- a smaller validation set, for quick runs
 if keep > 0 then
   for i = #val_words, keep + 1, -1 do val_words[i] = nil end
 end
@@ -182,7 +234,7 @@ local function sequence_setup(model, opt, s)
   local n = data.seq_train:size(1)
   return model, opt, s, {
     loss = function()
-      local idx = mg.randint(1, n, { math.floor(opts.batch) })
+      local idx = mg.randint(1, n, { opts.batch })
       return seq_loss(model, data.seq_train:index_select(1, idx), data.tgt_train:index_select(1, idx))
     end,
     val = function()
@@ -206,7 +258,7 @@ function setups.lstm()
 end
 
 local function transformer(warmup, lr, n)
-  local model = CharTransformer(math.floor(opts.width), 4, 2)
+  local model = CharTransformer(opts.width, 4, 2)
   local opt = optim.AdamW(model, { lr = lr, weight_decay = 0.01 })
   local s
   if warmup then
@@ -223,7 +275,7 @@ local function transformer(warmup, lr, n)
   end
   return sequence_setup(model, opt, s)
 end
-setups.transformer = function() return transformer(true, opts["transformer-lr"], steps) end
+setups.transformer = function() return transformer(true, opts.transformer_lr, steps) end
 
 local function train(name, setup, n)
   n = n or steps
@@ -275,21 +327,20 @@ end
 
 -- ---- run ------------------------------------------------------------------------------
 local results, series = {}, {}
-for name in tostring(opts.models):gmatch("[^,]+") do
-  if not setups[name] then error("char_lm: unknown model '" .. name .. "' (mlp, lstm, transformer)", 0) end
+for _, name in ipairs(opts.models) do
   local r = train(name)
   results[#results + 1] = r
   series[#series + 1] = { name = name, x = r.curve.x, y = r.curve.y }
   local drawn = {}
-  for i = 1, math.floor(opts.samples) do drawn[i] = sample(r.task) end
+  for i = 1, opts.samples do drawn[i] = sample(r.task) end
   print(("%s samples: %s"):format(name, table.concat(drawn, " ")))
   if name == "transformer" then
     -- Warm-up on and off, at the peak learning rate and at 3 times it (the
     -- warm-up is linear over the first tenth, then cosine; without it,
     -- cosine from the first step).
-    local cmp, n = {}, math.floor(opts["compare-steps"])
+    local cmp, n = {}, opts.compare_steps
     for _, k in ipairs({ 1, 3 }) do
-      local lr = opts["transformer-lr"] * k
+      local lr = opts.transformer_lr * k
       for _, warm in ipairs({ true, false }) do
         local label = ("lr %g, %s"):format(lr, warm and "warm-up" or "no warm-up")
         local run = train("transformer " .. label, function() return transformer(warm, lr, n) end, n)

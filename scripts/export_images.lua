@@ -7,20 +7,18 @@
 --
 --   OUTDIR/train/01_t-shirt-top/00001.png ... OUTDIR/test/10_ankle-boot/09999.png
 --
---   build/moongrad scripts/export_images.lua OUTDIR [--limit N] [--split both]
+--   build/moongrad scripts/export_images.lua OUTDIR [--limit 0] [--split both]
 local mg = require "moongrad"
 local data = require "moongrad.data"
-local argparse = require "argparse"
+local cli = require "moongrad.cli"
 
-local parser = argparse("export_images.lua",
-  "Write Fashion-MNIST as PNG files, one folder per class (data.ImageFolder's layout).")
+local parser = cli.parser("export_images.lua",
+  "Write Fashion-MNIST as PNG files, one folder per class (data.ImageFolder's layout), "
+  .. "under OUTDIR/train and OUTDIR/test.",
+  "build/moongrad scripts/export_images.lua runs/fmnist_png --limit 600")
 parser:argument("outdir", "Folder to write train/ and test/ into (made if missing).")
-parser:option("--limit", "Write only the first N images of each split (0 = all).", "0")
-  :convert(function(s)
-    local n = math.tointeger(tonumber(s))
-    if not n or n < 0 then return nil, "--limit must be an integer >= 0, got " .. s end
-    return n
-  end)
+parser:option("--limit", "Write only the first N images of each split (0: all).", "0")
+  :convert(cli.integer(0))
 parser:option("--split", "Which split to write.", "both"):choices{"train", "test", "both"}
 local args = parser:parse(arg)
 

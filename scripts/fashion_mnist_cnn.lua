@@ -18,11 +18,24 @@ local data = require "moongrad.data"
 local T = require "moongrad.transforms"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
+local cli = require "moongrad.cli"
 
 -- ---- flags -------------------------------------------------------------------
-local defaults = { epochs = 15, lr = 3e-3, ["batch-size"] = 128, seed = 1,
-                   out = "runs/fashion_mnist_cnn", resume = false, dist = false }
-local opts = require("moongrad.util").parse_flags(arg, defaults)
+local parser = cli.parser("fashion_mnist_cnn.lua",
+  "Train a small CNN on Fashion-MNIST with augmentation (Adam, OneCycle) and report its test "
+  .. "accuracy; writes best.safetensors, last.safetensors, history.csv and curves.svg into --out.",
+  "build/moongrad scripts/fashion_mnist_cnn.lua --epochs 1 --out runs/cnn_quick")
+parser:option("--epochs", "Epochs to train.", "15"):convert(cli.integer(1))
+parser:option("--lr", "Peak learning rate of the one-cycle schedule (Adam).", "3e-3")
+  :convert(cli.number(0))
+parser:option("--batch-size", "Images per batch (over all ranks with --dist).", "128")
+  :convert(cli.integer(1))
+parser:option("--seed", "Random seed.", "1"):convert(cli.integer(0))
+parser:option("--out", "Folder for checkpoints, history and charts.", "runs/fashion_mnist_cnn")
+parser:option("--resume", "Checkpoint to continue from, such as --out's last.safetensors (optional).")
+  :argname("<checkpoint>")
+parser:flag("--dist", "Train data-parallel, one rank of `mpirun -np N`.")
+local opts = parser:parse(arg)
 -- --dist: one rank of `mpirun -np N`; --batch-size stays the global batch
 -- (N ranks of batch-size / N), so the training is the single process's.
 local dist, rank, ranks = nil, 1, 1
@@ -43,7 +56,7 @@ local augment = T.Compose { T.RandomCrop { size = 28, padding = 2 }, T.RandomHor
 
 local full = data.TensorDataset(x_train, y_train)
 local train_set, val_set = table.unpack(data.random_split(full, { 55000, 5000 }, { seed = opts.seed }))
-local bs = math.floor(opts["batch-size"])
+local bs = opts.batch_size
 if bs % ranks ~= 0 then
   io.stderr:write(("--batch-size %d does not split over %d ranks\n"):format(bs, ranks))
   os.exit(2)
@@ -61,7 +74,7 @@ local model = nn.Sequential(
   nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.3),
   nn.Linear(256, 10))
 local opt = optim.Adam(model, { lr = opts.lr })
-local epochs = math.floor(opts.epochs)
+local epochs = opts.epochs
 local schedule = sched.OneCycleLR(opt, { max_lr = opts.lr, total_steps = #train_loader * epochs })
 say(model)
 
@@ -82,7 +95,7 @@ local history = train.fit(model, {
     train.HistoryLogger { csv = out .. "/history.csv", json = out .. "/history.json" },
   },
   checkpoint = { path = out .. "/last.safetensors", every_n_batches = 100 },
-  resume = opts.resume or nil,
+  resume = opts.resume,
   distributed = opts.dist,
 })
 if rank == 1 then plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST CNN" }) end

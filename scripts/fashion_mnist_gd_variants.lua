@@ -3,7 +3,10 @@
 -- images, 1, and 64), each given the same number of examples. Two SVGs:
 -- validation loss against examples seen, and against seconds.
 --
---   build/moongrad scripts/fashion_mnist_gd_variants.lua [epochs=3] [out=runs/gd_variants]
+--   build/moongrad scripts/fashion_mnist_gd_variants.lua [--epochs 3] [--out runs/gd_variants]
+--
+-- --epochs may be a fraction: --epochs 0.1 is 5,500 examples per variant.
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -12,8 +15,16 @@ local data = require "moongrad.data"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
 
-local epochs = tonumber(arg and arg[1]) or 3
-local out = arg and arg[2] or "runs/gd_variants"
+local parser = cli.parser("fashion_mnist_gd_variants.lua",
+  "Train one Fashion-MNIST MLP by full-batch, stochastic (batch 1) and mini-batch (64) SGD"
+  .. " on the same budget of examples; write loss_vs_examples.svg and loss_vs_seconds.svg"
+  .. " (validation loss against examples seen and against seconds) to --out.",
+  "build/moongrad scripts/fashion_mnist_gd_variants.lua --epochs 0.1 --out runs/gd_quick")
+parser:option("--epochs", "Examples each variant sees, in epochs of 55,000 (may be a fraction).", "3")
+  :convert(cli.number(0))
+parser:option("--out", "Directory for the two SVGs (created if missing).", "runs/gd_variants")
+local args = parser:parse(arg)
+local epochs, out = args.epochs, args.out
 os.execute(("mkdir -p '%s'"):format(out))
 mg.set_num_threads(1) -- os.clock is CPU time: one thread makes it wall time
 

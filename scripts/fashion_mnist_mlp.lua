@@ -7,8 +7,8 @@
 --
 --   build/moongrad scripts/fashion_mnist_mlp.lua [--epochs 20] [--lr 1e-3]
 --       [--batch-size 128] [--seed 1] [--out runs/fashion_mnist_mlp]
---       [--resume runs/fashion_mnist_mlp/last.safetensors] [--train-subset n]
---       [--threads n] [--deterministic 1] [--dist]
+--       [--resume runs/fashion_mnist_mlp/last.safetensors] [--patience 5]
+--       [--train-subset 0] [--threads 0] [--deterministic 0] [--dist]
 --
 --   mpirun -np 2 build/moongrad scripts/fashion_mnist_mlp.lua --dist
 --       the same training data-parallel over 2 ranks (moongrad.dist): each
@@ -26,12 +26,32 @@ local sched = require "moongrad.sched"
 local data = require "moongrad.data"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
+local cli = require "moongrad.cli"
 
 -- ---- flags -------------------------------------------------------------------
-local defaults = { epochs = 20, lr = 1e-3, ["batch-size"] = 128, seed = 1,
-                   out = "runs/fashion_mnist_mlp", resume = false, patience = 5,
-                   ["train-subset"] = 0, threads = 0, deterministic = 0, dist = false }
-local opts = require("moongrad.util").parse_flags(arg, defaults)
+local parser = cli.parser("fashion_mnist_mlp.lua",
+  "Train an MLP on Fashion-MNIST (Adam, warm-up then cosine decay, early stopping) and report "
+  .. "its test accuracy; writes best.safetensors, last.safetensors, history.csv and curves.svg "
+  .. "into --out.",
+  "build/moongrad scripts/fashion_mnist_mlp.lua --epochs 3 --out runs/mlp_quick")
+parser:option("--epochs", "Epochs to train (at most: early stopping may end sooner).", "20")
+  :convert(cli.integer(1))
+parser:option("--lr", "Adam's peak learning rate.", "1e-3"):convert(cli.number(0))
+parser:option("--batch-size", "Images per batch (over all ranks with --dist).", "128")
+  :convert(cli.integer(1))
+parser:option("--seed", "Random seed.", "1"):convert(cli.integer(0))
+parser:option("--out", "Folder for checkpoints, history and charts.", "runs/fashion_mnist_mlp")
+parser:option("--resume", "Checkpoint to continue from, such as --out's last.safetensors (optional).")
+  :argname("<checkpoint>")
+parser:option("--patience", "Epochs without a better validation accuracy before stopping early.",
+              "5"):convert(cli.integer(0))
+parser:option("--train-subset", "Train and validate on the first n training images (0: all 60,000).",
+              "0"):convert(cli.integer(0))
+parser:option("--threads", "Threads (0: moongrad's default).", "0"):convert(cli.integer(0))
+parser:option("--deterministic", "1: deterministic algorithms only (bitwise repeatable runs).", "0")
+  :convert(cli.integer(0, 1))
+parser:flag("--dist", "Train data-parallel, one rank of `mpirun -np N`.")
+local opts = parser:parse(arg)
 -- --dist: one rank of `mpirun -np N`; --batch-size stays the global batch
 -- (N ranks of batch-size / N), so the training is the single process's.
 local dist, rank, ranks = nil, 1, 1
@@ -42,7 +62,7 @@ end
 local function say(...) if rank == 1 then print(...) end end
 os.execute(("mkdir -p '%s'"):format(opts.out))
 
-if opts.threads > 0 then mg.set_num_threads(math.floor(opts.threads)) end
+if opts.threads > 0 then mg.set_num_threads(opts.threads) end
 mg.use_deterministic_algorithms(opts.deterministic ~= 0)
 
 -- ---- data ---------------------------------------------------------------------
@@ -50,8 +70,8 @@ mg.manual_seed(opts.seed)
 local x_train, y_train = data.fashion_mnist { split = "train" }
 local x_test, y_test = data.fashion_mnist { split = "test" }
 local n_train = x_train:size(1)
-if opts["train-subset"] > 0 then
-  n_train = math.min(n_train, math.floor(opts["train-subset"]))
+if opts.train_subset > 0 then
+  n_train = math.min(n_train, opts.train_subset)
   x_train, y_train = x_train:narrow(1, 1, n_train), y_train:narrow(1, 1, n_train)
 end
 x_train, x_test = x_train:reshape(-1, 784), x_test:reshape(-1, 784)
@@ -62,7 +82,7 @@ x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
 local full = data.TensorDataset(x_train, y_train)
 local train_set, val_set = table.unpack(data.random_split(full, { n_train - n_train // 12, n_train // 12 },
                                                               { seed = opts.seed }))
-local bs = math.floor(opts["batch-size"])
+local bs = opts.batch_size
 if bs % ranks ~= 0 then
   io.stderr:write(("--batch-size %d does not split over %d ranks\n"):format(bs, ranks))
   os.exit(2)
@@ -78,7 +98,7 @@ local model = nn.Sequential(
   nn.Linear(512, 256), nn.ReLU(), nn.Dropout(0.2),
   nn.Linear(256, 10))
 local opt = optim.Adam(model, { lr = opts.lr })
-local steps = #train_loader * math.floor(opts.epochs)
+local steps = #train_loader * opts.epochs
 local warmup = math.min(#train_loader, steps // 10)
 local schedule = sched.SequentialLR(opt, {
   schedulers = {
@@ -98,20 +118,20 @@ local history = train.fit(model, {
   optimizer = opt,
   scheduler = schedule,
   scheduler_step = "batch",
-  epochs = math.floor(opts.epochs),
+  epochs = opts.epochs,
   metrics = { "accuracy" },
   callbacks = {
     -- Validation accuracy keeps improving for a while after validation
     -- loss has turned up (the model grows confident on what it gets
     -- wrong), and accuracy is what we report: monitor it.
-    train.EarlyStopping { monitor = "val_accuracy", mode = "max", patience = math.floor(opts.patience),
+    train.EarlyStopping { monitor = "val_accuracy", mode = "max", patience = opts.patience,
                           restore_best = true },
     train.ModelCheckpoint { path = out .. "/best.safetensors", monitor = "val_accuracy", mode = "max",
                             save_best = true, save_last = false },
     train.HistoryLogger { csv = out .. "/history.csv", json = out .. "/history.json" },
   },
   checkpoint = { path = out .. "/last.safetensors", every_n_batches = 100 },
-  resume = opts.resume or nil,
+  resume = opts.resume,
   distributed = opts.dist,
 })
 if rank == 1 then plot.training_curves(history, out .. "/curves.svg", { title = "Fashion-MNIST MLP" }) end

@@ -3,7 +3,8 @@
 -- one SVG with the five training-loss curves, and a table of validation
 -- accuracy per epoch.
 --
---   build/moongrad scripts/fashion_mnist_optimizers.lua [epochs=2] [out=runs/optimizers]
+--   build/moongrad scripts/fashion_mnist_optimizers.lua [--epochs 2] [--out runs/optimizers]
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
@@ -12,8 +13,14 @@ local data = require "moongrad.data"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
 
-local epochs = math.floor(tonumber(arg and arg[1]) or 2)
-local out = arg and arg[2] or "runs/optimizers"
+local parser = cli.parser("fashion_mnist_optimizers.lua",
+  "Train one Fashion-MNIST MLP by SGD, momentum, Adam, RMSprop and Adagrad from the same start;"
+  .. " print validation accuracy per epoch and write optimizers.svg (training-loss curves) to --out.",
+  "build/moongrad scripts/fashion_mnist_optimizers.lua --epochs 1 --out runs/optimizers_quick")
+parser:option("--epochs", "Epochs to train each optimizer.", "2"):convert(cli.integer(1))
+parser:option("--out", "Directory for optimizers.svg (created if missing).", "runs/optimizers")
+local args = parser:parse(arg)
+local epochs, out = args.epochs, args.out
 os.execute(("mkdir -p '%s'"):format(out))
 
 mg.manual_seed(1)

@@ -5,17 +5,32 @@
 -- number of examples seen, and prints the training loss (over all N points)
 -- against examples seen and against CPU time.
 --
--- Run: build/moongrad scripts/gd_variants.lua [epochs = 100] [n = 2000]
+-- Run: build/moongrad scripts/gd_variants.lua [--epochs 100] [--points 2000]
 -- (an epoch is N examples seen; a full-batch run takes one step per epoch).
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
 
-local epochs = math.tointeger(tonumber(arg and arg[1] or 100))
-local n = math.tointeger(tonumber(arg and arg[2] or 2000))
-assert(epochs and epochs >= 1 and n and n >= 64 and n % 2 == 0,
-       "usage: gd_variants.lua [epochs >= 1] [n >= 64, even]")
+-- N: an even number of points (half per class), at least one batch of 64.
+local function even_points(s)
+  local v = cli.integer(64)(s)
+  if not v or v % 2 ~= 0 then return nil, "expected an even integer >= 64, got " .. s end
+  return v
+end
+
+local parser = cli.parser("gd_variants.lua",
+  "Train one MLP on a two-class spiral by full-batch, stochastic (batch 1) and mini-batch (64)"
+  .. " SGD for the same number of examples; print the loss over all N points and the CPU"
+  .. " seconds against examples seen, and who reaches each loss first.",
+  "build/moongrad scripts/gd_variants.lua --epochs 20 --points 1000")
+parser:option("--epochs", "Epochs per variant (an epoch is N examples seen).", "100")
+  :convert(cli.integer(1))
+parser:option("--points", "Spiral points N, half per class (even, >= 64).", "2000")
+  :convert(even_points)
+local args = parser:parse(arg)
+local epochs, n = args.epochs, args.points
 
 -- os.clock() is the CPU time of the whole process; with one thread that is
 -- the time the training took (evaluation is left out of the clock below).

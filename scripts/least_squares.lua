@@ -4,12 +4,20 @@
 -- y = X w* + noise, then fits w by full-batch gradient descent on
 -- 1/2n |X w - y|^2, whose gradient is X^T (X w - y) / n.
 --
---   build/moongrad scripts/least_squares.lua [n] [d] [steps]
+--   build/moongrad scripts/least_squares.lua [--samples 4096] [--features 64] [--steps 300]
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 
-local n = tonumber(arg and arg[1]) or 4096
-local d = tonumber(arg and arg[2]) or 64
-local steps = tonumber(arg and arg[3]) or 300
+local parser = cli.parser("least_squares.lua",
+  "Fit least squares by full-batch gradient descent with plain tensor ops on random data"
+  .. " (X of samples x features, noisy targets); print the RMS residual as it falls and the"
+  .. " largest error in the recovered weights.",
+  "build/moongrad scripts/least_squares.lua --samples 1024 --features 16 --steps 100")
+parser:option("--samples", "Rows n of X.", "4096"):convert(cli.integer(1))
+parser:option("--features", "Columns d of X (and weights to recover).", "64"):convert(cli.integer(1))
+parser:option("--steps", "Gradient-descent steps.", "300"):convert(cli.integer(1))
+local args = parser:parse(arg)
+local n, d, steps = args.samples, args.features, args.steps
 local lr = 0.5
 
 mg.manual_seed(1)

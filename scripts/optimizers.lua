@@ -3,20 +3,36 @@
 -- mini-batches) on a two-class spiral. Switching optimizer is one line —
 -- the constructor call — and the loss curves are printed side by side.
 --
--- Run: build/moongrad scripts/optimizers.lua [steps = 1000] [n = 2000]
+-- Run: build/moongrad scripts/optimizers.lua [--steps 1000] [--points 2000]
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 local nn = require "moongrad.nn"
 local F = require "moongrad.functional"
 local optim = require "moongrad.optim"
 
-local steps = math.tointeger(tonumber(arg and arg[1] or 1000))
-local n = math.tointeger(tonumber(arg and arg[2] or 2000))
 local batch = 64
+
+-- N: an even number of points (half per class), at least one batch.
+local function even_points(s)
+  local v = cli.integer(batch)(s)
+  if not v or v % 2 ~= 0 then return nil, ("expected an even integer >= %d, got %s"):format(batch, s) end
+  return v
+end
+
+local parser = cli.parser("optimizers.lua",
+  "Train copies of one MLP on a two-class spiral by SGD, momentum, Adam, RMSprop and Adagrad"
+  .. " (same start, same mini-batches of 64); print their loss curves side by side and the"
+  .. " final losses, best first.",
+  "build/moongrad scripts/optimizers.lua --steps 400 --points 1000")
+parser:option("--steps", "Optimizer steps per run, one mini-batch each.", "1000"):convert(cli.integer(1))
+parser:option("--points", "Spiral points N, half per class (even, >= 64).", "2000")
+  :convert(even_points)
+local args = parser:parse(arg)
+local steps, n = args.steps, args.points
+
 -- os.clock() is the process's CPU time; with one thread it is the time
 -- the training took. (Matrices this small gain nothing from more threads.)
 mg.set_num_threads(1)
-assert(steps and steps >= 1 and n and n >= batch and n % 2 == 0,
-       "usage: optimizers.lua [steps >= 1] [n >= 64, even]")
 
 -- Two interleaved spirals, N/2 points each (as in scripts/gd_variants.lua).
 mg.manual_seed(0)

@@ -2,7 +2,9 @@
 -- a one-line sparkline (one column per step) with the rate at a few steps
 -- below it; schedules that cycle momentum (or Adam's beta1) get a second
 -- line for it. Changing a training script's schedule is changing the one
--- line that builds `s`. Run: build/moongrad scripts/schedules.lua
+-- line that builds `s`. Run: build/moongrad scripts/schedules.lua (no options;
+-- the schedules' own settings assume 100 steps).
+local cli = require "moongrad.cli"
 local mg = require "moongrad"
 local optim = require "moongrad.optim"
 local sched = require "moongrad.sched"
@@ -10,6 +12,11 @@ local sched = require "moongrad.sched"
 local STEPS = 100
 local SHOW_AT = {0, 10, 25, 50, 75, 99}
 local BARS = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"}
+
+cli.parser("schedules.lua",
+  "Print every learning-rate schedule of moongrad.sched over 100 steps as a sparkline, with"
+  .. " the rate at a few steps (and the momentum of those that cycle it). Takes no options.",
+  "build/moongrad scripts/schedules.lua"):parse(arg)
 
 -- A scheduler only reads and writes opt.param_groups; here it drives an
 -- optimizer over one dummy parameter.

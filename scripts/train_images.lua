@@ -6,7 +6,8 @@
 --
 --   build/moongrad scripts/train_images.lua DIR [--epochs 10] [--size 0]
 --       [--batch-size 64] [--lr 3e-3] [--workers 2] [--mode auto]
---       [--out runs/train_images] [--resume runs/train_images/last.safetensors]
+--       [--val-fraction 0.1] [--seed 1] [--out runs/train_images]
+--       [--resume runs/train_images/last.safetensors]
 --
 -- Images are decoded and augmented in --workers background processes
 -- (RandomResizedCrop, horizontal flips and a light ColorJitter for color
@@ -25,41 +26,36 @@ local T = require "moongrad.transforms"
 local train = require "moongrad.train"
 local plot = require "moongrad.plot"
 local checkpoint = require "moongrad.checkpoint"
-local argparse = require "argparse"
+local cli = require "moongrad.cli"
 
-local function integer(lo)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if not n or n < lo then return nil, ("expected an integer >= %d, got %s"):format(lo, s) end
-    return n
-  end
-end
-local function positive(s)
-  local v = tonumber(s)
-  if not v or not (v > 0) then return nil, "expected a number > 0, got " .. s end
+-- a share strictly between 0 and 1 (1 would leave nothing to train on)
+local function fraction(s)
+  local v = cli.number(0, 1)(s)
+  if not v or v == 1 then return nil, "expected a number > 0 and < 1, got " .. s end
   return v
 end
 
-local parser = argparse("train_images.lua", "Train a small residual CNN on a folder of images.")
+local parser = cli.parser("train_images.lua",
+  "Train a small residual CNN on a folder of images and print each class's accuracy; writes "
+  .. "best.safetensors, last.safetensors, history.csv, curves.svg and confusion.svg into --out.",
+  "build/moongrad scripts/train_images.lua runs/fmnist_png --epochs 2 --size 32")
 parser:argument("dir", "A folder of class folders, or one holding train/ (and test/) of them.")
-parser:option("--epochs", "Epochs to train.", "10"):convert(integer(1))
-parser:option("--batch-size", "Images per batch.", "64"):convert(integer(1))
-parser:option("--lr", "Peak learning rate of the one-cycle schedule (AdamW).", "3e-3"):convert(positive)
+parser:option("--epochs", "Epochs to train.", "10"):convert(cli.integer(1))
+parser:option("--batch-size", "Images per batch.", "64"):convert(cli.integer(1))
+parser:option("--lr", "Peak learning rate of the one-cycle schedule (AdamW).", "3e-3")
+  :convert(cli.number(0))
 parser:option("--size", "Side the images are cropped and resized to (0: the first image's "
-              .. "shorter side, at most 64).", "0"):convert(integer(0))
+              .. "shorter side, at most 64).", "0"):convert(cli.integer(0))
 parser:option("--workers", "Background processes decoding and augmenting images (0: none).", "2")
-  :convert(integer(0))
+  :convert(cli.integer(0))
 parser:option("--mode", "Channels: L (gray), RGB, or auto (the first image's).", "auto")
   :choices{"auto", "L", "RGB"}
 parser:option("--val-fraction", "Share of the training images held out for validation.", "0.1")
-  :convert(function(s)
-    local v = tonumber(s)
-    if not v or v <= 0 or v >= 1 then return nil, "expected a number in (0, 1), got " .. s end
-    return v
-  end)
-parser:option("--seed", "Random seed.", "1"):convert(integer(0))
+  :convert(fraction)
+parser:option("--seed", "Random seed.", "1"):convert(cli.integer(0))
 parser:option("--out", "Folder for checkpoints, history and charts.", "runs/train_images")
-parser:option("--resume", "Checkpoint to resume from (last.safetensors of a stopped run).")
+parser:option("--resume", "Checkpoint to resume from, such as --out's last.safetensors (optional).")
+  :argname("<checkpoint>")
 local args = parser:parse(arg)
 
 local function is_dir(path) return mg._listdir(path) ~= nil end

@@ -15,8 +15,8 @@
 -- trial's model evaluated once on the 10,000 test images.
 --
 --   build/moongrad scripts/tune_fashion_mnist.lua [--trials 40] [--workers N]
---       [--sampler bayes|tpe|random] [--epochs 8] [--train 20000] [--val 5000]
---       [--seed 1] [--out runs/tune_fashion_mnist]
+--       [--sampler bayes|tpe|random|cmaes] [--epochs 8] [--train 20000]
+--       [--val 5000] [--batch-size 128] [--seed 1] [--out runs/tune_fashion_mnist]
 --   mpirun -np N build/moongrad scripts/tune_fashion_mnist.lua --mpi [...]
 --       rank 1 runs the study, ranks 2..N train the trials (--out on a
 --       file system every rank sees: ranks save their trials' models there)
@@ -28,10 +28,32 @@ local sched = require "moongrad.sched"
 local data = require "moongrad.data"
 local train = require "moongrad.train"
 local tune = require "moongrad.tune"
+local cli = require "moongrad.cli"
 
-local opts = require("moongrad.util").parse_flags(arg, {
-  trials = 40, workers = tune.cpu_count(), sampler = "bayes", epochs = 8, train = 20000,
-  val = 5000, seed = 1, out = "runs/tune_fashion_mnist", ["batch-size"] = 128, mpi = false})
+local parser = cli.parser("tune_fashion_mnist.lua",
+  "Search the Fashion-MNIST MLP's optimizer, learning rate, weight decay, dropout and width by "
+  .. "validation accuracy, then test the best trial's model; writes study.jsonl (resumed when run "
+  .. "again), study.svg, params.svg, trials.csv and each trial's model into --out.",
+  "build/moongrad scripts/tune_fashion_mnist.lua --trials 8 --out runs/tune8")
+parser:option("--trials", "Trials the study should have in all (a resumed study runs the rest).",
+              "40"):convert(cli.integer(1))
+parser:option("--workers", "Worker processes training trials at once; the default is the CPU count.",
+              tostring(tune.cpu_count())):convert(cli.integer(1))
+parser:option("--sampler", "How trials choose their hyperparameters.", "bayes")
+  :choices{"bayes", "tpe", "random", "cmaes"}
+parser:option("--epochs", "Epochs each trial trains (at most: the pruner may stop it).", "8")
+  :convert(cli.integer(1))
+parser:option("--train", "Training images each trial learns from.", "20000")
+  :convert(cli.integer(1, 60000))
+parser:option("--val", "Training images held out to judge the trials.", "5000")
+  :convert(cli.integer(1, 60000))
+parser:option("--batch-size", "Images per batch.", "128"):convert(cli.integer(1))
+parser:option("--seed", "Random seed of the data split and the sampler.", "1"):convert(cli.integer(0))
+parser:option("--out", "Folder for the study, its charts and the trials' models.",
+              "runs/tune_fashion_mnist")
+parser:flag("--mpi", "Rank 1 of `mpirun -np N` runs the study, ranks 2..N train the trials.")
+local opts = parser:parse(arg)
+if opts.train + opts.val > 60000 then parser:error("--train plus --val must be at most 60000") end
 local rank, ranks = 1, 1
 if opts.mpi then rank, ranks = require("moongrad.dist").init() end
 local out = opts.out
@@ -41,11 +63,10 @@ os.execute(("mkdir -p '%s/models'"):format(out))
 local x_all, y_all = data.fashion_mnist { split = "train" }
 local x_test, y_test = data.fashion_mnist { split = "test" }
 x_all, x_test = x_all:reshape(-1, 784), x_test:reshape(-1, 784)
-local n_train, n_val = math.floor(opts.train), math.floor(opts.val)
-assert(n_train + n_val <= 60000, "--train plus --val must be at most 60000")
+local n_train, n_val = opts.train, opts.val
 -- A fixed shuffle of the 60,000 training images: the first --train train,
 -- the next --val validate; the test set is never looked at while searching.
-mg.manual_seed(math.floor(opts.seed))
+mg.manual_seed(opts.seed)
 local order = mg.randperm(60000)
 local train_ids, val_ids = order:narrow(1, 1, n_train), order:narrow(1, n_train + 1, n_val)
 local x_train, y_train = x_all:index_select(1, train_ids), y_all:index_select(1, train_ids)
@@ -104,22 +125,22 @@ end
 local study = tune.Study {
   name = "fashion-mnist-mlp",
   -- what every trial shares; the searched parameters are the objective's
-  space = { epochs = math.floor(opts.epochs), batch_size = math.floor(opts["batch-size"]) },
+  space = { epochs = opts.epochs, batch_size = opts.batch_size },
   direction = "maximize",
   sampler = opts.sampler,
   pruner = tune.MedianPruner { startup_trials = 4, warmup_steps = 2 },
   path = out .. "/study.jsonl",
-  seed = math.floor(opts.seed),
+  seed = opts.seed,
 }
 local before = #study:trials()
-local workers = opts.mpi and ranks - 1 or math.floor(opts.workers)
+local workers = opts.mpi and ranks - 1 or opts.workers
 if rank == 1 then
   if before > 0 then print(("resuming %s: %d trials already finished"):format(study.path, before)) end
   print(("searching with %s on %d training / %d validation images, %d trials, %d %s")
-        :format(opts.sampler, n_train, n_val, math.floor(opts.trials), workers,
+        :format(opts.sampler, n_train, n_val, opts.trials, workers,
                 opts.mpi and "worker ranks" or "workers"))
 end
-study:optimize(objective, { trials = math.floor(opts.trials), workers = opts.mpi and "mpi" or workers,
+study:optimize(objective, { trials = opts.trials, workers = opts.mpi and "mpi" or workers,
                             logs = not opts.mpi and out .. "/logs" or nil })
 if rank > 1 then return end   -- the results are rank 1's to show
 

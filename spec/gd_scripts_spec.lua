@@ -37,7 +37,7 @@ end
 describe("scripts/gd_variants.lua", function()
   local out, err, code
 
-  setup(function() out, err, code = run("scripts/gd_variants.lua", "20 2000") end)
+  setup(function() out, err, code = run("scripts/gd_variants.lua", "--epochs 20 --points 2000") end)
 
   it("finishes without errors", function()
     assert.equal("", err)
@@ -62,7 +62,7 @@ end)
 describe("scripts/optimizers.lua", function()
   local out, err, code
 
-  setup(function() out, err, code = run("scripts/optimizers.lua", "400 1000") end)
+  setup(function() out, err, code = run("scripts/optimizers.lua", "--steps 400 --points 1000") end)
 
   it("finishes without errors", function()
     assert.equal("", err)

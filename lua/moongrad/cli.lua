@@ -25,7 +25,7 @@ local cli = {}
 
 -- cli.parser(name, description [, example]) --> an argparse parser
 function cli.parser(name, description, example)
-  local parser = argparse(name, description)
+  local parser = argparse(name, description):help_max_width(80)
   if example then parser:epilog("Example:\n   " .. example) end
   parser.error = function(self, msg)
     io.stderr:write(fmt("%s\n\nError: %s\n", self:get_usage(), msg))
