@@ -39,10 +39,12 @@ local n = train_set:len()
 local function make_model() return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)) end
 local initial = make_model():state_dict()
 
--- Learning rates: the largest of {0.01, 0.03, 0.1, 0.3, 1} that trains
--- stably for each batch size (batch 1 needs a small one).
+-- Learning rates: the largest of {0.01, 0.03, 0.1, 0.3, 1} whose validation
+-- loss falls step after step for each batch size (batch 1 needs a small
+-- one). Full batch at 0.3 oscillates from its third step and at 1 blows up
+-- to a loss of 17.8 (measured: 0.1 gives 1.96, 1.75, 1.57, 1.42, ...).
 local variants = {
-  { name = "full batch (55,000)", batch = n, lr = 1.0 },
+  { name = "full batch (55,000)", batch = n, lr = 0.1 },
   { name = "stochastic (1)", batch = 1, lr = 0.01 },
   { name = "mini-batch (64)", batch = 64, lr = 0.1 },
 }

@@ -51,6 +51,19 @@ describe("scripts/gd_variants.lua", function()
     assert.matches("First in examples seen: .+%. First in CPU", (out:gsub("\n", " ")))
   end)
 
+  it("names the cheapest variant per example from the run's own numbers", function()
+    local text = out:gsub("\n", " ")
+    local named, list = text:match("Per example seen, (.-) costs least %((.-)%)")
+    assert(named and list, text)
+    local costs = {}
+    for name, us in list:gmatch("([%w ]-) ([%d.]+) us") do
+      costs[#costs + 1] = {name = name:gsub("^%s+", ""), us = tonumber(us)}
+    end
+    assert.equal(3, #costs, list)
+    assert.equal(named, costs[1].name)
+    assert.is_true(costs[1].us <= costs[2].us and costs[2].us <= costs[3].us, list)
+  end)
+
   it("ends with mini-batch and stochastic GD below full batch for equal examples seen", function()
     local f = finals(last_line(out))
     assert.is_number(f["full batch"])
