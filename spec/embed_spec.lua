@@ -24,7 +24,16 @@ end
 
 describe("the example host program", function()
   local out, code
-  setup(function() out, code = run(BUILD .. "/examples/host") end)
+  -- run from a folder outside the checkout: the model script is found from
+  -- the executable, and the checkpoint goes into the working directory
+  local cwd = os.tmpname()
+  setup(function()
+    os.remove(cwd)
+    assert(os.execute("mkdir -p '" .. cwd .. "'"))
+    local exe = BUILD:sub(1, 1) == "/" and BUILD or (os.getenv("PWD") .. "/" .. BUILD)
+    out, code = run(("sh -c \"cd '%s' && exec '%s/examples/host'\""):format(cwd, exe))
+  end)
+  teardown(function() os.execute("rm -rf '" .. cwd .. "'") end)
 
   it("trains the Lua model in slices and the loss falls", function()
     assert.equal(0, code, out)
@@ -46,7 +55,8 @@ describe("the example host program", function()
   end)
 
   it("reloads the checkpoint into a fresh state with matching predictions", function()
-    assert.truthy(out:find("saved " .. BUILD .. "/examples/host_model.safetensors\n", 1, true), out)
+    assert.truthy(out:find("saved host_model.safetensors\n", 1, true), out)
+    assert.truthy(io.open(cwd .. "/host_model.safetensors"), "no checkpoint in the working directory")
     assert.matches("reloaded: predictions match", out)
   end)
 
@@ -55,7 +65,7 @@ describe("the example host program", function()
     local f = assert(io.open(bad, "w"))
     f:write("function train_slice() error('no data') end\nfunction set_data() end\n")
     f:close()
-    local o, c = run(BUILD .. "/examples/host " .. bad)
+    local o, c = run(BUILD .. "/examples/host " .. bad .. " " .. cwd .. "/unused.safetensors")
     os.remove(bad)
     assert.are_not.equal(0, c)
     assert.matches("host: .*no data", o)

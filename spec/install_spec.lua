@@ -239,7 +239,7 @@ describe("make install PREFIX=...", function()
       -- finds its Lua modules from where it is installed (<prefix>/lib ->
       -- <prefix>/share/lua/5.4), not from this checkout.
       local out = check("env -u LUA_PATH -u LUA_CPATH -u MOONGRAD_LUA_DIR " .. quote(exe)
-                        .. " examples/host/model.lua")
+                        .. " examples/host/model.lua " .. quote(TMP .. "/host.safetensors"))
       assert.truthy(out:find("reloaded: predictions match", 1, true))
       local probe = TMP .. "/where.lua"
       local f = assert(io.open(probe, "w"))

@@ -5,12 +5,18 @@
  * a checkpoint and checks that a fresh state loaded from it predicts the
  * same. Exits 0 when everything worked.
  *
- *   build/examples/host [examples/host/model.lua]
+ *   build/examples/host [MODEL.lua [CHECKPOINT]]
+ *
+ * MODEL.lua defaults to examples/host/model.lua, looked for in the working
+ * directory and then in the checkout the executable was built in (two
+ * folders up from build/examples/host), so it runs from anywhere;
+ * CHECKPOINT defaults to host_model.safetensors in the working directory.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "moongrad.h"
 
@@ -60,14 +66,24 @@ static int predict(lua_State *L, float *x, float *out, int *releases) {
   return st;
 }
 
+/* The default model script: examples/host/model.lua from the working
+ * directory when it is there, else from the checkout of the executable
+ * (argv0's folder, two up: build/examples/host -> ./examples/host/). */
+static const char *default_script(const char *argv0, char *buf, size_t size) {
+  const char *rel = "examples/host/model.lua";
+  if (access(rel, R_OK) == 0) return rel;
+  const char *slash = strrchr(argv0, '/');
+  snprintf(buf, size, "%.*s../../%s", slash ? (int)(slash - argv0 + 1) : 0,
+           argv0, rel);
+  return buf;
+}
+
 int main(int argc, char **argv) {
-  const char *script = argc > 1 ? argv[1] : "examples/host/model.lua";
-  /* The checkpoint goes beside the executable (build/examples/ for
-   * build/examples/host), so each build tree keeps its own. */
-  char ckpt[4096];
-  const char *slash = strrchr(argv[0], '/');
-  snprintf(ckpt, sizeof ckpt, "%.*shost_model.safetensors",
-           slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+  char script_buf[4096];
+  const char *script = argc > 1 ? argv[1]
+                                : default_script(argv[0], script_buf,
+                                                 sizeof script_buf);
+  const char *ckpt = argc > 2 ? argv[2] : "host_model.safetensors";
   float x[N_TRAIN], y[N_TRAIN];
   float x_test[N_TEST] = {-2.5f, -1, 0, 1, 2.5f}, before[N_TEST], after[N_TEST];
   int64_t shape[2] = {N_TRAIN, 1};
