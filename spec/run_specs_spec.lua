@@ -21,14 +21,19 @@ describe("tools/run-specs.sh", function()
           it("two", function() assert.equal(2, 2) end)
           it("needs tmux", function() pending("tmux is not installed") end)
         end)]],
-      ["b_spec.lua"] = [[it("three", function() assert.is_true(true) end)]],
+      ["b_spec.lua"] = [[
+        it("three", function() assert.is_true(true) end)
+        describe("a block", function() pending("skipped: no compiler here") end)]],
     }
     assert.equal(0, code, out)
     assert.truthy(out:find("a_spec%.lua%s+2 passed, 1 skipped%s+[%d.]+ s%s+%(2 passed so far%)\n"), out)
-    assert.truthy(out:find("b_spec%.lua%s+1 passed%s+[%d.]+ s%s+%(3 passed so far%)\n"), out)
-    assert.truthy(out:find("Skipped (1), and why:\n  a needs tmux\n", 1, true), out)
+    assert.truthy(out:find("b_spec%.lua%s+1 passed, 1 skipped%s+[%d.]+ s%s+%(3 passed so far%)\n"), out)
+    assert.truthy(out:find("Skipped (2), and why:\n  a needs tmux\n", 1, true), out)
     assert.truthy(out:find("a_spec.lua @ 4: tmux is not installed\n", 1, true), out)
-    assert.truthy(out:find("\n3 passed, 0 failed, 1 skipped\n$"), out)
+    -- a block's pending says why in its name, with no "nil error" after it
+    assert.truthy(out:find("\n  a block skipped: no compiler here\n    [^\n]*b_spec%.lua @ 2\n"), out)
+    assert.falsy(out:find("nil error", 1, true), out)
+    assert.truthy(out:find("\n3 passed, 0 failed, 2 skipped\n$"), out)
   end)
 
   it("shows failures and broken files in full and exits with status 1", function()

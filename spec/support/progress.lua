@@ -65,9 +65,10 @@ return function(options)
     if #handler.pendings > 0 then
       write(fmt("Skipped (%d), and why:\n", #handler.pendings))
       for _, p in ipairs(handler.pendings) do
-        -- pending("why") carries its own "file:line: " prefix; where() says it once
-        local why = message(p.message):gsub("^[^\n]-:%d+: ", "")
-        write(fmt("  %s\n    %s: %s\n", p.name, where(p), why))
+        -- pending("why") carries its own "file:line: " prefix; where() says it
+        -- once; a pending block's reason is its name, and it has no message
+        local why = p.message ~= nil and message(p.message):gsub("^[^\n]-:%d+: ", "") or nil
+        write(fmt("  %s\n    %s%s\n", p.name, where(p), why and (": " .. why) or ""))
       end
       write("\n")
     end
